@@ -1,0 +1,89 @@
+//! The command-line interface: argument definitions and dispatch.
+
+mod scan;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Review mouse skeletal X-rays (IMPC dorsoventral and lateral views) with a hierarchical
+/// multiview classifier.
+///
+/// Without a subcommand, opens the review window on FOLDER (or the last folder, or the bundled
+/// sample). The subcommands work headless.
+#[derive(Debug, Parser)]
+#[command(name = "mousexray", version, args_conflicts_with_subcommands = true, max_term_width = 100)]
+pub struct Cli {
+    /// Folder of specimens to open in the review window.
+    #[arg(value_name = "FOLDER")]
+    pub folder: Option<PathBuf>,
+
+    /// More log output (-v info, -vv debug, -vvv trace). RUST_LOG overrides it.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    /// ONNX Runtime shared library to load, instead of searching ORT_DYLIB_PATH, the executable's
+    /// folder, <exe>/../lib, ./.ort/lib and the user data folder.
+    #[arg(long, value_name = "FILE", global = true)]
+    pub ort_lib: Option<PathBuf>,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Headless subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List the specimens in a folder, their views and metadata, and every problem found.
+    ///
+    /// Reads any mix of the four layouts: one subfolder per specimen (<id>/dv.png), view tokens in
+    /// flat file names (<id>_lateral.tif), IMPC parameter folders (IMPC_XRY_034_001/<media>.dcm)
+    /// with a manifest, and the manifest CSV itself (specimens.csv). A labels.csv in the folder is
+    /// checked too. Problems are reported with the file and the reason; the exit status is 0 when
+    /// the folder could be scanned, whatever problems it holds.
+    Scan(scan::ScanArgs),
+}
+
+/// Parses the process arguments, runs the command and maps the outcome to an exit code:
+/// 0 success, 1 failure, 2 usage error.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    init_logging(cli.verbose);
+    let result = match &cli.command {
+        Some(Command::Scan(args)) => scan::run(args),
+        None => Err(anyhow::anyhow!(
+            "the review GUI is not built yet; use `mousexray scan {}` to list a folder",
+            cli.folder.as_deref().unwrap_or_else(|| std::path::Path::new("FOLDER")).display()
+        )),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Logs to stderr; `-v` raises the level, `RUST_LOG` overrides everything.
+fn init_logging(verbose: u8) {
+    let level = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{level},ort=warn")));
+    let _ =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+}

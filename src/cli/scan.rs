@@ -1,0 +1,96 @@
+//! `mousexray scan`.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+
+use crate::specimen::{Problem, ScanOptions, ScanReport, read_labels, scan_with};
+use crate::taxonomy::Taxonomy;
+
+/// Arguments of `mousexray scan`.
+#[derive(Debug, clap::Args)]
+pub struct ScanArgs {
+    /// The folder to scan.
+    #[arg(value_name = "FOLDER")]
+    pub folder: PathBuf,
+
+    /// Manifest CSV to use instead of FOLDER/specimens.csv. Paths in it are relative to FOLDER.
+    #[arg(long, value_name = "CSV")]
+    pub manifest: Option<PathBuf>,
+
+    /// Print the full report as JSON (specimens, images, metadata, problems) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs the scan and prints the report.
+pub fn run(args: &ScanArgs) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let mut report = scan_with(&args.folder, &ScanOptions { manifest: args.manifest.clone() })?;
+    let labels_path = args.folder.join("labels.csv");
+    let mut labelled = None;
+    if labels_path.is_file() {
+        match read_labels(&labels_path, &Taxonomy::default()) {
+            Ok((table, problems)) => {
+                labelled = Some(report.specimens.iter().filter(|s| table.get(&s.id).is_some()).count());
+                report.problems.extend(problems);
+            }
+            Err(p) => report.problems.push(p),
+        }
+    }
+    tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, files = report.files_seen, "scan finished");
+    if args.json {
+        let json = serde_json::to_string_pretty(&report).context("serialising the report")?;
+        println!("{json}");
+    } else {
+        print!("{}", render(&report, labelled));
+    }
+    Ok(())
+}
+
+/// The human-readable report.
+fn render(report: &ScanReport, labelled: Option<usize>) -> String {
+    let mut out = String::new();
+    let id_width = report.specimens.iter().map(|s| s.id.chars().count()).max().unwrap_or(2).clamp(2, 40);
+    if !report.specimens.is_empty() {
+        let _ = writeln!(out, "{:<id_width$}  {:<5}  {:<11}  {:<20}  metadata", "id", "views", "layout", "extra views");
+    }
+    for s in &report.specimens {
+        let extra: Vec<String> = s.extra_views().map(|(v, _)| v.to_string()).collect();
+        let meta: Vec<String> = s.metadata.fields().iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let layout =
+            serde_json::to_value(s.layout).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "{:<id_width$}  {:<5}  {:<11}  {:<20}  {}",
+            s.id,
+            s.model_views(),
+            layout,
+            if extra.is_empty() { "-".to_owned() } else { extra.join(", ") },
+            if meta.is_empty() { "-".to_owned() } else { meta.join(" ") }
+        );
+    }
+    let both = report.specimens.iter().filter(|s| s.dv().is_some() && s.lv().is_some()).count();
+    let dv_only = report.specimens.iter().filter(|s| s.dv().is_some() && s.lv().is_none()).count();
+    let lv_only = report.specimens.len() - both - dv_only;
+    if !report.problems.is_empty() {
+        let _ = writeln!(out, "\nproblems:");
+        for p in &report.problems {
+            let _ = writeln!(out, "  {}", Problem::to_string(p));
+        }
+    }
+    let _ = write!(
+        out,
+        "\n{}: {} specimens ({both} DV+LV, {dv_only} DV only, {lv_only} LV only), {} files seen, {} problems",
+        report.root.display(),
+        report.specimens.len(),
+        report.files_seen,
+        report.problems.len()
+    );
+    if let Some(n) = labelled {
+        let _ = write!(out, ", {n} labelled in labels.csv");
+    }
+    out.push('\n');
+    out
+}

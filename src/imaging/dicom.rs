@@ -1,0 +1,137 @@
+//! DICOM decoding through dicom-rs.
+
+use std::path::Path;
+
+use dicom_dictionary_std::tags;
+use dicom_pixeldata::{ConvertOptions, ModalityLutOption, PhotometricInterpretation, PixelDecoder, VoiLutOption};
+
+use super::decode::{DecodeError, DecodeOptions, from_dynamic};
+use super::{FileFormat, GrayImage16};
+
+/// Decodes the first frame of a DICOM file: modality rescale applied, MONOCHROME1 inverted so
+/// that bone is bright, original bit depth kept where the values allow.
+pub(crate) fn decode_dicom(path: &Path, options: &DecodeOptions) -> Result<GrayImage16, DecodeError> {
+    let fail = |reason: String| DecodeError::Decode { path: path.to_owned(), format: FileFormat::Dicom, reason };
+    let obj = dicom_object::OpenFileOptions::new().open_file(path).map_err(|e| fail(e.to_string()))?;
+    let dim = |tag, name: &str| -> Result<u64, DecodeError> {
+        obj.element(tag)
+            .map_err(|_| fail(format!("no {name} attribute")))?
+            .to_int::<u64>()
+            .map_err(|e| fail(format!("bad {name}: {e}")))
+    };
+    let (rows, cols) = (dim(tags::ROWS, "Rows")?, dim(tags::COLUMNS, "Columns")?);
+    DecodeError::check_size(path, cols, rows, options)?;
+
+    let decoded = obj.decode_pixel_data_frame(0).map_err(|e| fail(e.to_string()))?;
+    if decoded.samples_per_pixel() != 1 {
+        let img = decoded.to_dynamic_image_with_options(0, &ConvertOptions::new()).map_err(|e| fail(e.to_string()))?;
+        return from_dynamic(img, FileFormat::Dicom)
+            .ok_or_else(|| fail("pixel buffer does not match Rows x Columns".into()));
+    }
+    let convert =
+        ConvertOptions::new().with_modality_lut(ModalityLutOption::Default).with_voi_lut(VoiLutOption::Identity);
+    let values: Vec<f64> = decoded.to_vec_frame_with_options(0, &convert).map_err(|e| fail(e.to_string()))?;
+    let (lo, hi) = values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    if !lo.is_finite() || !hi.is_finite() {
+        return Err(fail("no pixel values".into()));
+    }
+    let stored = decoded.bits_stored().clamp(1, 16) as u8;
+    // Keep the stored scale when the rescaled values fit it; otherwise shift (and if needed
+    // compress) into 16 bits.
+    let stored_max = f64::from(((1u32 << stored) - 1) as u16);
+    let (offset, scale, bits) = if lo >= 0.0 && hi <= stored_max {
+        (0.0, 1.0, stored)
+    } else if hi - lo <= 65535.0 {
+        (-lo, 1.0, 16)
+    } else {
+        (-lo, 65535.0 / (hi - lo), 16)
+    };
+    let max = if bits >= 16 { 65535.0 } else { stored_max };
+    let invert = *decoded.photometric_interpretation() == PhotometricInterpretation::Monochrome1;
+    let pixels: Vec<u16> = values
+        .iter()
+        .map(|&v| {
+            let x = ((v + offset) * scale).round().clamp(0.0, max);
+            (if invert { max - x } else { x }) as u16
+        })
+        .collect();
+    GrayImage16::new(cols as u32, rows as u32, bits, pixels, FileFormat::Dicom)
+        .ok_or_else(|| fail(format!("{} pixel values for {cols} x {rows}", values.len())))
+}
+
+/// How [`write_dicom`] encodes an image.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DicomWriteOptions {
+    /// Store as MONOCHROME1 (low values white): pixel values are inverted on disk so that a
+    /// reader that honours the photometric interpretation sees the original image.
+    pub monochrome1: bool,
+    /// Rescale Slope written to the file; stored values are `(v - intercept) / slope`.
+    pub rescale_slope: f64,
+    /// Rescale Intercept written to the file.
+    pub rescale_intercept: f64,
+    /// Patient ID (the specimen id).
+    pub patient_id: String,
+    /// SOP Instance UID; callers that need byte-identical output pass a deterministic one.
+    pub instance_uid: String,
+}
+
+impl Default for DicomWriteOptions {
+    fn default() -> Self {
+        DicomWriteOptions {
+            monochrome1: false,
+            rescale_slope: 1.0,
+            rescale_intercept: 0.0,
+            patient_id: String::new(),
+            instance_uid: "2.25.1".into(),
+        }
+    }
+}
+
+/// Writes a gray image as an uncompressed (explicit VR little endian) Digital X-Ray DICOM file.
+pub fn write_dicom(path: &Path, image: &GrayImage16, options: &DicomWriteOptions) -> Result<(), String> {
+    use dicom_core::{DataElement, PrimitiveValue, VR};
+    use dicom_dictionary_std::uids;
+
+    const DX_STORAGE: &str = "1.2.840.10008.5.1.4.1.1.1.1";
+    let bits = image.bits.clamp(8, 16);
+    let max = f64::from(image.max_value());
+    let slope = if options.rescale_slope == 0.0 { 1.0 } else { options.rescale_slope };
+    let stored: Vec<u16> = image
+        .pixels
+        .iter()
+        .map(|&v| {
+            let s = ((f64::from(v) - options.rescale_intercept) / slope).round().clamp(0.0, max);
+            (if options.monochrome1 { max - s } else { s }) as u16
+        })
+        .collect();
+    let (rows, cols) = (u16::try_from(image.height), u16::try_from(image.width));
+    let (Ok(rows), Ok(cols)) = (rows, cols) else {
+        return Err(format!("{} x {} is too large for DICOM", image.width, image.height));
+    };
+    let photometric = if options.monochrome1 { "MONOCHROME1" } else { "MONOCHROME2" };
+    let mut obj = dicom_object::InMemDicomObject::new_empty();
+    let text = |tag, vr, s: &str| DataElement::new(tag, vr, PrimitiveValue::from(s));
+    obj.put(text(tags::SOP_CLASS_UID, VR::UI, DX_STORAGE));
+    obj.put(text(tags::SOP_INSTANCE_UID, VR::UI, &options.instance_uid));
+    obj.put(text(tags::MODALITY, VR::CS, "DX"));
+    obj.put(text(tags::PATIENT_ID, VR::LO, &options.patient_id));
+    obj.put(DataElement::new(tags::SAMPLES_PER_PIXEL, VR::US, PrimitiveValue::from(1u16)));
+    obj.put(text(tags::PHOTOMETRIC_INTERPRETATION, VR::CS, photometric));
+    obj.put(DataElement::new(tags::ROWS, VR::US, PrimitiveValue::from(rows)));
+    obj.put(DataElement::new(tags::COLUMNS, VR::US, PrimitiveValue::from(cols)));
+    obj.put(DataElement::new(tags::BITS_ALLOCATED, VR::US, PrimitiveValue::from(16u16)));
+    obj.put(DataElement::new(tags::BITS_STORED, VR::US, PrimitiveValue::from(u16::from(bits))));
+    obj.put(DataElement::new(tags::HIGH_BIT, VR::US, PrimitiveValue::from(u16::from(bits) - 1)));
+    obj.put(DataElement::new(tags::PIXEL_REPRESENTATION, VR::US, PrimitiveValue::from(0u16)));
+    obj.put(text(tags::RESCALE_INTERCEPT, VR::DS, &format!("{}", options.rescale_intercept)));
+    obj.put(text(tags::RESCALE_SLOPE, VR::DS, &format!("{slope}")));
+    obj.put(DataElement::new(tags::PIXEL_DATA, VR::OW, PrimitiveValue::U16(stored.into())));
+    let file = obj
+        .with_meta(
+            dicom_object::FileMetaTableBuilder::new()
+                .transfer_syntax(uids::EXPLICIT_VR_LITTLE_ENDIAN)
+                .media_storage_sop_class_uid(DX_STORAGE),
+        )
+        .map_err(|e| e.to_string())?;
+    file.write_to_file(path).map_err(|e| format!("{}: {e}", path.display()))
+}

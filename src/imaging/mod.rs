@@ -1,0 +1,16 @@
+//! Images: decoding every supported format to 16-bit gray, and the one preprocessing function
+//! shared by training and inference.
+
+mod decode;
+mod dicom;
+mod format;
+mod gray;
+mod preprocess;
+mod transform;
+
+pub use decode::{DecodeError, DecodeOptions, decode};
+pub use dicom::{DicomWriteOptions, write_dicom};
+pub use format::{FileFormat, SNIFF_LEN};
+pub use gray::GrayImage16;
+pub use preprocess::{ModelInput, Polarity, PreprocessSpec, preprocess};
+pub use transform::Transform;

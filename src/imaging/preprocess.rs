@@ -1,0 +1,432 @@
+//! The one preprocessing function: training and inference both call [`preprocess`].
+
+use serde::{Deserialize, Serialize};
+
+use super::{GrayImage16, Transform};
+
+/// Which way round the image's intensities are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Polarity {
+    /// Decide per image: if the border is brighter than the image as a whole, the background is
+    /// bright and the image is inverted.
+    #[default]
+    Auto,
+    /// Bone bright, background dark (the usual display convention); never invert.
+    BrightBone,
+    /// Bone dark, background bright (raw transmission); always invert.
+    DarkBone,
+}
+
+/// How a view becomes a model input. Serialisable: it travels inside each model, so a model is
+/// always fed exactly as it was trained.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PreprocessSpec {
+    /// Side of the square model input, in pixels.
+    pub size: u32,
+    /// Lower clipping percentile (0..100) for intensity normalisation.
+    pub clip_low_percent: f64,
+    /// Upper clipping percentile (0..100).
+    pub clip_high_percent: f64,
+    /// Intensity polarity handling.
+    pub polarity: Polarity,
+    /// Rotate so the body's long axis (principal axis of the foreground) is vertical.
+    pub orient: bool,
+    /// Crop to the foreground's extent (plus `margin`) instead of fitting the whole image.
+    pub crop_to_body: bool,
+    /// Margin around the crop, as a fraction of its longer side.
+    pub margin: f64,
+    /// Standardisation: the model sees `(x - mean) / std` for normalised `x` in 0..=1.
+    pub mean: f32,
+    /// See `mean`.
+    pub std: f32,
+}
+
+impl Default for PreprocessSpec {
+    fn default() -> Self {
+        PreprocessSpec {
+            size: 224,
+            clip_low_percent: 0.5,
+            clip_high_percent: 99.5,
+            polarity: Polarity::Auto,
+            orient: true,
+            crop_to_body: true,
+            margin: 0.04,
+            mean: 0.5,
+            std: 0.5,
+        }
+    }
+}
+
+impl PreprocessSpec {
+    /// Checks the values make sense.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(8..=4096).contains(&self.size) {
+            return Err(format!("size {} is outside 8..=4096", self.size));
+        }
+        if !(0.0..100.0).contains(&self.clip_low_percent)
+            || !(0.0..=100.0).contains(&self.clip_high_percent)
+            || self.clip_low_percent >= self.clip_high_percent
+        {
+            return Err(format!(
+                "clip percentiles {}..{} must satisfy 0 <= low < high <= 100",
+                self.clip_low_percent, self.clip_high_percent
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.margin) {
+            return Err(format!("margin {} is outside 0..=1", self.margin));
+        }
+        if !(self.std.is_finite() && self.std > 0.0 && self.mean.is_finite()) {
+            return Err(format!("mean {} / std {} must be finite with std > 0", self.mean, self.std));
+        }
+        Ok(())
+    }
+}
+
+/// A preprocessed view: `size * size` standardised values, row-major, one channel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelInput {
+    /// Side in pixels.
+    pub size: u32,
+    /// Row-major values.
+    pub data: Vec<f32>,
+}
+
+/// Side of the reduced image used to find the body.
+const ANALYSIS_SIDE: usize = 256;
+
+/// Turns a decoded view into a model input.
+///
+/// 1. Robust intensity normalisation: clip to the spec's percentiles, scale to 0..=1.
+/// 2. Polarity: make bone bright (see [`Polarity`]).
+/// 3. Orientation: rotate so the foreground's principal axis is vertical (IMPC placements vary).
+/// 4. Aspect-preserving resize with padding into `size x size` (area-averaged when shrinking).
+/// 5. Standardisation with the spec's mean and std.
+///
+/// Returns the input and the [`Transform`] from model to original pixel coordinates.
+pub fn preprocess(image: &GrayImage16, spec: &PreprocessSpec) -> Result<(ModelInput, Transform), String> {
+    spec.validate()?;
+    let (w, h) = (image.width as usize, image.height as usize);
+    if w == 0 || h == 0 || image.pixels.len() != w * h {
+        return Err(format!("image size {w} x {h} does not match its {} pixels", image.pixels.len()));
+    }
+    let norm = normalise(image, spec);
+    let frame = Frame::find(&norm, w, h, spec);
+    let size = spec.size as usize;
+    let s = frame.side / size as f64;
+    let (eu, ev) = (frame.eu, frame.ev);
+    let half = size as f64 / 2.0;
+    let t = Transform {
+        a: s * eu.0,
+        b: s * ev.0,
+        c: s * eu.1,
+        d: s * ev.1,
+        tx: frame.centre.0 - s * half * (eu.0 + ev.0),
+        ty: frame.centre.1 - s * half * (eu.1 + ev.1),
+        model_size: spec.size,
+        original_width: image.width,
+        original_height: image.height,
+    };
+
+    // Area-average before bilinear sampling when shrinking, against aliasing.
+    let k = if s >= 2.0 { s.floor() as usize } else { 1 };
+    let (src, sw, sh) = if k > 1 { box_reduce(&norm, w, h, k) } else { (norm, w, h) };
+    let kf = k as f64;
+    let mut data = Vec::with_capacity(size * size);
+    for j in 0..size {
+        for i in 0..size {
+            let (x, y) = t.to_original(i as f64 + 0.5, j as f64 + 0.5);
+            let v = bilinear(&src, sw, sh, x / kf - 0.5, y / kf - 0.5);
+            data.push((v - spec.mean) / spec.std);
+        }
+    }
+    Ok((ModelInput { size: spec.size, data }, t))
+}
+
+/// Clips to the percentiles, scales to 0..=1 and applies the polarity.
+fn normalise(image: &GrayImage16, spec: &PreprocessSpec) -> Vec<f32> {
+    let hist = image.histogram();
+    let lo = f32::from(image.percentile(&hist, spec.clip_low_percent / 100.0));
+    let hi = f32::from(image.percentile(&hist, spec.clip_high_percent / 100.0)).max(lo + 1.0);
+    let mut norm: Vec<f32> = image.pixels.iter().map(|&v| ((f32::from(v) - lo) / (hi - lo)).clamp(0.0, 1.0)).collect();
+    let invert = match spec.polarity {
+        Polarity::BrightBone => false,
+        Polarity::DarkBone => true,
+        Polarity::Auto => {
+            let (w, h) = (image.width as usize, image.height as usize);
+            border_mean(&norm, w, h) > mean(&norm)
+        }
+    };
+    if invert {
+        norm.iter_mut().for_each(|x| *x = 1.0 - *x);
+    }
+    norm
+}
+
+/// The square region of the original image that becomes the model input.
+struct Frame {
+    /// Centre in original coordinates.
+    centre: (f64, f64),
+    /// Unit vector of the model's u axis (rightwards) in original coordinates.
+    eu: (f64, f64),
+    /// Unit vector of the model's v axis (downwards) in original coordinates.
+    ev: (f64, f64),
+    /// Side in original pixels.
+    side: f64,
+}
+
+impl Frame {
+    fn find(norm: &[f32], w: usize, h: usize, spec: &PreprocessSpec) -> Frame {
+        let r = w.max(h).div_ceil(ANALYSIS_SIDE).max(1);
+        let (small, sw, sh) = box_reduce(norm, w, h, r);
+        let threshold = otsu(&small);
+        let rf = r as f64;
+        let points: Vec<(f64, f64)> = small
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| **v > threshold)
+            .map(|(i, _)| (((i % sw) as f64 + 0.5) * rf, ((i / sw) as f64 + 0.5) * rf))
+            .collect();
+        // A body needs some pixels, and not the whole frame.
+        let body = points.len() >= 16 && points.len() < sw * sh * 95 / 100;
+        let (cx, cy) = if body {
+            let n = points.len() as f64;
+            (points.iter().map(|p| p.0).sum::<f64>() / n, points.iter().map(|p| p.1).sum::<f64>() / n)
+        } else {
+            (w as f64 / 2.0, h as f64 / 2.0)
+        };
+
+        let mut ev = (0.0, 1.0);
+        if body && spec.orient {
+            let n = points.len() as f64;
+            let (mut sxx, mut syy, mut sxy) = (0.0, 0.0, 0.0);
+            for &(x, y) in &points {
+                let (dx, dy) = (x - cx, y - cy);
+                sxx += dx * dx;
+                syy += dy * dy;
+                sxy += dx * dy;
+            }
+            let (sxx, syy, sxy) = (sxx / n, syy / n, sxy / n);
+            let spread = ((sxx - syy).powi(2) + 4.0 * sxy * sxy).sqrt();
+            let (major, minor) = ((sxx + syy + spread) / 2.0, (sxx + syy - spread) / 2.0);
+            // A round blob has no long axis: leave it as it is.
+            if major > 1.2 * minor.max(f64::EPSILON) {
+                let theta = 0.5 * (2.0 * sxy).atan2(sxx - syy);
+                let axis = (theta.cos(), theta.sin());
+                // Of the two directions along the axis, take the one closer to "down".
+                ev = if axis.1 >= 0.0 { axis } else { (-axis.0, -axis.1) };
+            }
+        }
+        let eu = (ev.1, -ev.0);
+
+        let project = |p: (f64, f64)| {
+            let (dx, dy) = (p.0 - cx, p.1 - cy);
+            (dx * eu.0 + dy * eu.1, dx * ev.0 + dy * ev.1)
+        };
+        let corners = [(0.0, 0.0), (w as f64, 0.0), (0.0, h as f64), (w as f64, h as f64)];
+        let pad = if body && spec.crop_to_body { rf / 2.0 } else { 0.0 };
+        let projected: Vec<(f64, f64)> = if body && spec.crop_to_body {
+            points.iter().map(|&p| project(p)).collect()
+        } else {
+            corners.iter().map(|&p| project(p)).collect()
+        };
+        let (mut umin, mut umax, mut vmin, mut vmax) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+        for (u, v) in projected {
+            umin = umin.min(u - pad);
+            umax = umax.max(u + pad);
+            vmin = vmin.min(v - pad);
+            vmax = vmax.max(v + pad);
+        }
+        let side = ((umax - umin).max(vmax - vmin) * (1.0 + 2.0 * spec.margin)).max(1.0);
+        let (mu, mv) = ((umin + umax) / 2.0, (vmin + vmax) / 2.0);
+        let centre = (cx + eu.0 * mu + ev.0 * mv, cy + eu.1 * mu + ev.1 * mv);
+        Frame { centre, eu, ev, side }
+    }
+}
+
+fn mean(v: &[f32]) -> f32 {
+    if v.is_empty() { 0.0 } else { v.iter().sum::<f32>() / v.len() as f32 }
+}
+
+/// Mean of the pixels within 2 % of the image's edges.
+fn border_mean(v: &[f32], w: usize, h: usize) -> f32 {
+    let b = (w.min(h) / 50).max(1);
+    let (mut sum, mut n) = (0.0f64, 0usize);
+    for y in 0..h {
+        for x in 0..w {
+            if x < b || y < b || x + b >= w || y + b >= h {
+                sum += f64::from(v[y * w + x]);
+                n += 1;
+            }
+        }
+    }
+    if n == 0 { 0.0 } else { (sum / n as f64) as f32 }
+}
+
+/// Averages `k x k` blocks (partial blocks at the edges average what they have).
+fn box_reduce(v: &[f32], w: usize, h: usize, k: usize) -> (Vec<f32>, usize, usize) {
+    let (rw, rh) = (w.div_ceil(k), h.div_ceil(k));
+    let mut sum = vec![0.0f32; rw * rh];
+    let mut count = vec![0u32; rw * rh];
+    for y in 0..h {
+        let row = &v[y * w..(y + 1) * w];
+        let base = (y / k) * rw;
+        for (x, &p) in row.iter().enumerate() {
+            sum[base + x / k] += p;
+            count[base + x / k] += 1;
+        }
+    }
+    let out = sum.iter().zip(&count).map(|(s, &c)| if c == 0 { 0.0 } else { s / c as f32 }).collect();
+    (out, rw, rh)
+}
+
+/// Otsu's threshold over values in 0..=1 (256 bins).
+fn otsu(v: &[f32]) -> f32 {
+    let mut hist = [0u64; 256];
+    for &x in v {
+        hist[((x.clamp(0.0, 1.0) * 255.0).round()) as usize] += 1;
+    }
+    let total: u64 = hist.iter().sum();
+    let sum_all: f64 = hist.iter().enumerate().map(|(i, &c)| i as f64 * c as f64).sum();
+    let (mut w0, mut sum0, mut best, mut best_t) = (0u64, 0.0f64, -1.0f64, 0usize);
+    for (t, &c) in hist.iter().enumerate() {
+        w0 += c;
+        sum0 += t as f64 * c as f64;
+        let w1 = total - w0;
+        if w0 == 0 || w1 == 0 {
+            continue;
+        }
+        let (m0, m1) = (sum0 / w0 as f64, (sum_all - sum0) / w1 as f64);
+        let between = w0 as f64 * w1 as f64 * (m0 - m1).powi(2);
+        if between > best {
+            best = between;
+            best_t = t;
+        }
+    }
+    (best_t as f32 + 0.5) / 255.0
+}
+
+/// Bilinear sample at index coordinates (pixel centres at integers); outside is 0.
+fn bilinear(v: &[f32], w: usize, h: usize, x: f64, y: f64) -> f32 {
+    let (x0, y0) = (x.floor(), y.floor());
+    let (fx, fy) = ((x - x0) as f32, (y - y0) as f32);
+    let at = |xi: f64, yi: f64| -> f32 {
+        if xi < 0.0 || yi < 0.0 || xi >= w as f64 || yi >= h as f64 { 0.0 } else { v[yi as usize * w + xi as usize] }
+    };
+    let top = at(x0, y0) * (1.0 - fx) + at(x0 + 1.0, y0) * fx;
+    let bottom = at(x0, y0 + 1.0) * (1.0 - fx) + at(x0 + 1.0, y0 + 1.0) * fx;
+    top * (1.0 - fy) + bottom * fy
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::imaging::FileFormat;
+
+    /// A dark frame with a bright ellipse (semi-axes 110 and 22) rotated by `deg`.
+    fn ellipse(w: u32, h: u32, deg: f64, bright_background: bool) -> GrayImage16 {
+        let (cx, cy) = (w as f64 * 0.55, h as f64 * 0.45);
+        let (s, c) = deg.to_radians().sin_cos();
+        let mut px = Vec::new();
+        for y in 0..h {
+            for x in 0..w {
+                let (dx, dy) = (x as f64 + 0.5 - cx, y as f64 + 0.5 - cy);
+                let (u, v) = (dx * c + dy * s, -dx * s + dy * c);
+                let inside = (u / 110.0).powi(2) + (v / 22.0).powi(2) <= 1.0;
+                let bone = if inside { 3000 + (x % 7) as u16 * 40 } else { 200 + (y % 5) as u16 * 10 };
+                px.push(if bright_background { 4095 - bone } else { bone });
+            }
+        }
+        GrayImage16::new(w, h, 12, px, FileFormat::Png).unwrap()
+    }
+
+    /// Angle of the principal axis of the bright pixels of a model input, degrees from vertical.
+    fn axis_from_vertical(m: &ModelInput) -> f64 {
+        let n = m.size as usize;
+        let pts: Vec<(f64, f64)> =
+            (0..n * n).filter(|&i| m.data[i] > 0.0).map(|i| ((i % n) as f64, (i / n) as f64)).collect();
+        let k = pts.len() as f64;
+        let (mx, my) = (pts.iter().map(|p| p.0).sum::<f64>() / k, pts.iter().map(|p| p.1).sum::<f64>() / k);
+        let (mut sxx, mut syy, mut sxy) = (0.0, 0.0, 0.0);
+        for (x, y) in pts {
+            sxx += (x - mx).powi(2);
+            syy += (y - my).powi(2);
+            sxy += (x - mx) * (y - my);
+        }
+        let theta = 0.5 * (2.0 * sxy).atan2(sxx - syy);
+        let from_vertical = 90.0 - theta.to_degrees().abs();
+        from_vertical.abs()
+    }
+
+    #[test]
+    fn output_shape_and_range() {
+        let spec = PreprocessSpec { size: 64, ..Default::default() };
+        let (m, t) = preprocess(&ellipse(300, 200, 30.0, false), &spec).unwrap();
+        assert_eq!(m.data.len(), 64 * 64);
+        let (lo, hi) = (-spec.mean / spec.std, (1.0 - spec.mean) / spec.std);
+        assert!(m.data.iter().all(|v| v.is_finite() && *v >= lo - 1e-5 && *v <= hi + 1e-5));
+        assert!(m.data.iter().any(|v| *v > 0.5) && m.data.iter().any(|v| *v < -0.5));
+        assert_eq!((t.model_size, t.original_width, t.original_height), (64, 300, 200));
+    }
+
+    #[test]
+    fn elongated_blob_at_any_angle_comes_out_vertical() {
+        let spec = PreprocessSpec { size: 96, ..Default::default() };
+        for deg in [0.0, 17.0, 45.0, 60.0, 90.0, 123.0, 151.0, 178.0] {
+            for inverted in [false, true] {
+                let (m, t) = preprocess(&ellipse(320, 260, deg, inverted), &spec).unwrap();
+                let off = axis_from_vertical(&m);
+                assert!(off < 3.0, "{deg} deg (inverted {inverted}): {off:.2} deg from vertical");
+                // The transform's rotation undoes the placement (modulo the axis direction).
+                let r = (t.rotation_degrees() + deg - 90.0).rem_euclid(180.0);
+                assert!(r < 2.0 || r > 178.0, "{deg}: rotation {}", t.rotation_degrees());
+            }
+        }
+    }
+
+    #[test]
+    fn transform_round_trip_and_bright_dot_lands_where_mapped() {
+        let spec = PreprocessSpec { size: 128, orient: false, crop_to_body: false, ..Default::default() };
+        let mut img = GrayImage16::new(300, 180, 16, vec![100; 300 * 180], FileFormat::Png).unwrap();
+        let (dx, dy) = (211u32, 57u32);
+        for y in dy - 1..=dy + 1 {
+            for x in dx - 1..=dx + 1 {
+                img.pixels[(y * 300 + x) as usize] = 60000;
+            }
+        }
+        let (m, t) = preprocess(&img, &spec).unwrap();
+        for (u, v) in [(0.0, 0.0), (12.5, 100.25), (127.0, 3.0)] {
+            let (x, y) = t.to_original(u, v);
+            let (u2, v2) = t.to_model(x, y);
+            assert!((u - u2).abs() < 1e-9 && (v - v2).abs() < 1e-9);
+        }
+        let brightest = (0..m.data.len()).max_by(|&a, &b| m.data[a].total_cmp(&m.data[b])).unwrap();
+        let (bu, bv) = ((brightest % 128) as f64 + 0.5, (brightest / 128) as f64 + 0.5);
+        let (x, y) = t.to_original(bu, bv);
+        let err = ((x - (dx as f64 + 0.5)).powi(2) + (y - (dy as f64 + 0.5)).powi(2)).sqrt();
+        assert!(err <= t.scale() + 1.0, "dot mapped {err:.2} px away (scale {:.2})", t.scale());
+    }
+
+    #[test]
+    fn rejects_bad_specs() {
+        let img = ellipse(64, 64, 0.0, false);
+        for spec in [
+            PreprocessSpec { size: 0, ..Default::default() },
+            PreprocessSpec { std: 0.0, ..Default::default() },
+            PreprocessSpec { clip_low_percent: 90.0, clip_high_percent: 10.0, ..Default::default() },
+        ] {
+            assert!(preprocess(&img, &spec).is_err());
+        }
+    }
+
+    #[test]
+    fn spec_serde_round_trip_and_defaults_fill_in() {
+        let spec = PreprocessSpec { size: 160, polarity: Polarity::DarkBone, ..Default::default() };
+        let json = serde_json::to_string(&spec).unwrap();
+        assert_eq!(serde_json::from_str::<PreprocessSpec>(&json).unwrap(), spec);
+        let partial: PreprocessSpec = serde_json::from_str(r#"{"size": 96}"#).unwrap();
+        assert_eq!(partial, PreprocessSpec { size: 96, ..Default::default() });
+    }
+}

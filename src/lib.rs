@@ -1,0 +1,19 @@
+//! mousexray: review mouse skeletal X-rays with a hierarchical multiview classifier.
+//!
+//! The library holds all domain logic; the `mousexray` binary is a thin command-line shell over
+//! it. Only `gui` (added with the review GUI) may depend on egui/eframe.
+//!
+//! | module | holds |
+//! |---|---|
+//! | [`taxonomy`] | the L1/L2/L3 abnormality hierarchy and its label rule |
+//! | [`specimen`] | folder scanning (four layouts), manifests, `labels.csv`, problems |
+//! | [`imaging`] | decoding PNG/JPEG/BMP/TIFF/DICOM to 16-bit gray, the one `preprocess` |
+//! | [`inference`] | ONNX Runtime library discovery and initialisation |
+//! | [`cli`] | the command-line interface |
+#![warn(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod cli;
+pub mod imaging;
+pub mod inference;
+pub mod specimen;
+pub mod taxonomy;

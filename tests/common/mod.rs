@@ -1,0 +1,100 @@
+//! Helpers shared by the integration tests: files written on the fly, never committed blobs.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+
+use image::{ImageBuffer, Luma, Rgb, Rgba};
+use mousexray::imaging::{DicomWriteOptions, FileFormat, GrayImage16, write_dicom};
+
+/// A deterministic test pattern: a bright elongated blob on a dark ramp, values within `max`.
+pub fn pattern(w: u32, h: u32, max: u16) -> Vec<u16> {
+    let mut v = Vec::with_capacity((w * h) as usize);
+    for y in 0..h {
+        for x in 0..w {
+            let (dx, dy) = (x as f64 - w as f64 / 2.0, y as f64 - h as f64 / 2.0);
+            let inside = (dx / (w as f64 * 0.15)).powi(2) + (dy / (h as f64 * 0.4)).powi(2) <= 1.0;
+            let base = (x * 7 + y * 3) % 97;
+            let val = if inside { max as u32 * 3 / 4 + base } else { base * 2 };
+            v.push(val.min(max as u32) as u16);
+        }
+    }
+    v
+}
+
+pub fn write_png16(path: &Path, w: u32, h: u32) -> Vec<u16> {
+    let px = pattern(w, h, 16383);
+    ImageBuffer::<Luma<u16>, _>::from_raw(w, h, px.clone()).unwrap().save(path).unwrap();
+    px
+}
+
+pub fn write_png8(path: &Path, w: u32, h: u32) {
+    let px: Vec<u8> = pattern(w, h, 255).into_iter().map(|v| v as u8).collect();
+    ImageBuffer::<Luma<u8>, _>::from_raw(w, h, px).unwrap().save(path).unwrap();
+}
+
+pub fn write_tiff16(path: &Path, w: u32, h: u32) -> Vec<u16> {
+    let px = pattern(w, h, 65535);
+    ImageBuffer::<Luma<u16>, _>::from_raw(w, h, px.clone()).unwrap().save(path).unwrap();
+    px
+}
+
+pub fn write_rgb_jpeg(path: &Path, w: u32, h: u32, rgb: [u8; 3]) {
+    ImageBuffer::<Rgb<u8>, _>::from_pixel(w, h, Rgb(rgb)).save(path).unwrap();
+}
+
+pub fn write_rgba_png(path: &Path, w: u32, h: u32, rgba: [u8; 4]) {
+    ImageBuffer::<Rgba<u8>, _>::from_pixel(w, h, Rgba(rgba)).save(path).unwrap();
+}
+
+pub fn write_bmp(path: &Path, w: u32, h: u32) {
+    let px: Vec<u8> = pattern(w, h, 255).into_iter().flat_map(|v| [v as u8; 3]).collect();
+    ImageBuffer::<Rgb<u8>, _>::from_raw(w, h, px).unwrap().save(path).unwrap();
+}
+
+pub fn write_dcm(path: &Path, w: u32, h: u32, bits: u8, options: &DicomWriteOptions) -> Vec<u16> {
+    let max = ((1u32 << bits) - 1) as u16;
+    let px = pattern(w, h, max);
+    let img = GrayImage16::new(w, h, bits, px.clone(), FileFormat::Dicom).unwrap();
+    write_dicom(path, &img, options).unwrap();
+    px
+}
+
+/// A PNG whose header claims `w x h` (valid CRCs) followed by a few bytes of image data: what a
+/// decompression bomb looks like before its data is inflated.
+pub fn write_png_header_only(path: &Path, w: u32, h: u32) {
+    let mut ihdr = b"IHDR".to_vec();
+    ihdr.extend_from_slice(&w.to_be_bytes());
+    ihdr.extend_from_slice(&h.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 0, 0, 0, 0]);
+    let mut bytes = b"\x89PNG\r\n\x1a\n".to_vec();
+    bytes.extend_from_slice(&13u32.to_be_bytes());
+    bytes.extend_from_slice(&ihdr);
+    bytes.extend_from_slice(&crc32(&ihdr).to_be_bytes());
+    let idat = b"IDAT\x78\x9c\xed\xc1\x01\x0d\x00\x00\x00".to_vec();
+    bytes.extend_from_slice(&(idat.len() as u32 - 4).to_be_bytes());
+    bytes.extend_from_slice(&idat);
+    bytes.extend_from_slice(&crc32(&idat).to_be_bytes());
+    std::fs::write(path, bytes).unwrap();
+}
+
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+        }
+    }
+    !crc
+}
+
+pub fn touch(path: &Path, bytes: &[u8]) {
+    if let Some(p) = path.parent() {
+        std::fs::create_dir_all(p).unwrap();
+    }
+    std::fs::write(path, bytes).unwrap();
+}
+
+pub fn mkdirs(path: &Path) {
+    std::fs::create_dir_all(path).unwrap();
+}
