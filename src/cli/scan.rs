@@ -54,7 +54,7 @@ fn render(report: &ScanReport, labelled: Option<usize>) -> String {
     let mut out = String::new();
     let id_width = report.specimens.iter().map(|s| s.id.chars().count()).max().unwrap_or(2).clamp(2, 40);
     if !report.specimens.is_empty() {
-        let _ = writeln!(out, "{:<id_width$}  {:<5}  {:<11}  {:<20}  metadata", "id", "views", "layout", "extra views");
+        let _ = writeln!(out, "{:<id_width$}  {:<5}  {:<12}  {:<20}  metadata", "id", "views", "layout", "extra views");
     }
     for s in &report.specimens {
         let extra: Vec<String> = s.extra_views().map(|(v, _)| v.to_string()).collect();
@@ -63,7 +63,7 @@ fn render(report: &ScanReport, labelled: Option<usize>) -> String {
             serde_json::to_value(s.layout).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
         let _ = writeln!(
             out,
-            "{:<id_width$}  {:<5}  {:<11}  {:<20}  {}",
+            "{:<id_width$}  {:<5}  {:<12}  {:<20}  {}",
             s.id,
             s.model_views(),
             layout,
@@ -77,7 +77,9 @@ fn render(report: &ScanReport, labelled: Option<usize>) -> String {
     if !report.problems.is_empty() {
         let _ = writeln!(out, "\nproblems:");
         for p in &report.problems {
-            let _ = writeln!(out, "  {}", Problem::to_string(p));
+            // Paths inside the folder are shown relative to it: shorter, and what the user typed.
+            let shown = Problem { path: p.path.strip_prefix(&report.root).unwrap_or(&p.path).to_owned(), ..p.clone() };
+            let _ = writeln!(out, "  {shown}");
         }
     }
     let _ = write!(

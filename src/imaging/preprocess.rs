@@ -381,7 +381,7 @@ mod tests {
                 assert!(off < 3.0, "{deg} deg (inverted {inverted}): {off:.2} deg from vertical");
                 // The transform's rotation undoes the placement (modulo the axis direction).
                 let r = (t.rotation_degrees() + deg - 90.0).rem_euclid(180.0);
-                assert!(r < 2.0 || r > 178.0, "{deg}: rotation {}", t.rotation_degrees());
+                assert!(!(2.0..=178.0).contains(&r), "{deg}: rotation {}", t.rotation_degrees());
             }
         }
     }

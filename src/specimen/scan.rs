@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::manifest::{MANIFEST_FILE, Manifest};
+use super::manifest::{MANIFEST_FILE, Manifest, ManifestRow};
 use super::naming::{NameParse, parse_file_name};
 use super::{Layout, Metadata, Problem, ProblemKind, Specimen, View};
 use crate::imaging::FileFormat;
@@ -97,10 +97,7 @@ pub fn scan_with(root: &Path, options: &ScanOptions) -> Result<ScanReport, ScanE
     images.sort();
 
     let canonical_root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_owned());
-    let mut claims: Vec<Claim> = Vec::new();
-    let mut metadata: BTreeMap<String, (Metadata, u64)> = BTreeMap::new();
-    let mut claimed: HashSet<PathBuf> = HashSet::new();
-    let mut media: HashMap<(View, String), String> = HashMap::new();
+    let mut found = Assignments::default();
 
     let manifest_path = options.manifest.clone().unwrap_or_else(|| root.join(MANIFEST_FILE));
     if options.manifest.is_some() || manifest_path.is_file() {
@@ -108,33 +105,30 @@ pub fn scan_with(root: &Path, options: &ScanOptions) -> Result<ScanReport, ScanE
             Err(p) => problems.push(p),
             Ok((manifest, row_problems)) => {
                 problems.extend(row_problems);
-                apply_manifest(
-                    &manifest,
-                    root,
-                    &canonical_root,
-                    &mut claims,
-                    &mut claimed,
-                    &mut media,
-                    &mut metadata,
-                    &mut problems,
-                );
+                for row in &manifest.rows {
+                    let usable = row.image.is_none()
+                        || found.claim_row(row, &manifest.path, root, &canonical_root, &mut problems);
+                    if usable {
+                        found.merge_metadata(row, &manifest.path, &mut problems);
+                    }
+                }
             }
         }
     }
 
     for path in images {
         let canonical = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
-        if claimed.contains(&canonical) {
+        if found.claimed.contains(&canonical) {
             continue;
         }
         let rel = path.strip_prefix(root).unwrap_or(&path);
         match parse_file_name(rel) {
             NameParse::Known { id, view, layout } => {
                 let folder = (layout == Layout::Subfolders).then(|| path.parent().map(Path::to_owned)).flatten();
-                claims.push(Claim { id, view, path, layout, folder });
+                found.claims.push(Claim { id, view, path, layout, folder });
             }
-            NameParse::ImpcMedia { view, media_id } => match media.get(&(view, media_id.clone())) {
-                Some(id) => claims.push(Claim { id: id.clone(), view, path, layout: Layout::Impc, folder: None }),
+            NameParse::ImpcMedia { view, media_id } => match found.media.get(&(view, media_id.clone())) {
+                Some(id) => found.claims.push(Claim { id: id.clone(), view, path, layout: Layout::Impc, folder: None }),
                 None => problems.push(Problem::new(
                     &path,
                     ProblemKind::NotInManifest,
@@ -147,13 +141,13 @@ pub fn scan_with(root: &Path, options: &ScanOptions) -> Result<ScanReport, ScanE
         }
     }
 
-    let mut specimens = group(claims, &mut problems);
+    let mut specimens = group(found.claims, &mut problems);
     for s in &mut specimens {
-        if let Some((m, _)) = metadata.remove(&s.id) {
+        if let Some((m, _)) = found.metadata.remove(&s.id) {
             s.metadata = m;
         }
     }
-    for (id, (_, line)) in metadata {
+    for (id, (_, line)) in found.metadata {
         problems.push(Problem::new(
             &manifest_path,
             ProblemKind::ManifestInvalid,
@@ -246,24 +240,83 @@ fn sniff_candidate(path: &Path) -> Option<Result<FileFormat, Problem>> {
     })
 }
 
-/// Turns manifest rows into claims and metadata, checking each named file.
-#[allow(clippy::too_many_arguments)]
-fn apply_manifest(
-    manifest: &Manifest,
-    root: &Path,
-    canonical_root: &Path,
-    claims: &mut Vec<Claim>,
-    claimed: &mut HashSet<PathBuf>,
-    media: &mut HashMap<(View, String), String>,
-    metadata: &mut BTreeMap<String, (Metadata, u64)>,
-    problems: &mut Vec<Problem>,
-) {
-    for row in &manifest.rows {
-        let entry = metadata.entry(row.specimen_id.clone()).or_insert_with(|| (Metadata::default(), row.line));
+/// What the manifest and the file names have assigned so far.
+#[derive(Default)]
+struct Assignments {
+    /// Images claimed for specimens, manifest rows first.
+    claims: Vec<Claim>,
+    /// Canonical paths the manifest has dealt with: names no longer decide them.
+    claimed: HashSet<PathBuf>,
+    /// IMPC media files (view, media id) to specimen ids, from the manifest.
+    media: HashMap<(View, String), String>,
+    /// Metadata per specimen, with the first manifest line that gave it.
+    metadata: BTreeMap<String, (Metadata, u64)>,
+}
+
+impl Assignments {
+    /// Checks the file a manifest row names and claims it. `false` when the row is unusable.
+    fn claim_row(
+        &mut self,
+        row: &ManifestRow,
+        manifest: &Path,
+        root: &Path,
+        canonical_root: &Path,
+        problems: &mut Vec<Problem>,
+    ) -> bool {
+        let Some((view, file)) = &row.image else { return false };
+        let path = if file.is_absolute() { file.clone() } else { root.join(file) };
+        let here = |kind, reason: String| Problem::new(manifest, kind, format!("line {}: {reason}", row.line));
+        let canonical = match std::fs::canonicalize(&path) {
+            Ok(c) => c,
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                problems.push(here(ProblemKind::ManifestMissingFile, format!("`{}` does not exist", file.display())));
+                return false;
+            }
+            Err(e) => {
+                problems.push(here(ProblemKind::Unreadable, format!("`{}`: {e}", file.display())));
+                return false;
+            }
+        };
+        if !canonical.starts_with(canonical_root) {
+            problems.push(here(
+                ProblemKind::ManifestOutsideRoot,
+                format!("`{}` is outside the scanned folder; ignored", file.display()),
+            ));
+            return false;
+        }
+        match sniff_candidate(&path) {
+            Some(Ok(_)) => {}
+            Some(Err(p)) => {
+                problems.push(p);
+                self.claimed.insert(canonical);
+                return false;
+            }
+            None => {
+                problems.push(Problem::new(&path, ProblemKind::NotAnImage, "listed in the manifest but not an image"));
+                return false;
+            }
+        }
+        if let NameParse::ImpcMedia { view: folder_view, media_id } = parse_file_name(file) {
+            self.media.insert((folder_view, media_id), row.specimen_id.clone());
+        }
+        self.claimed.insert(canonical);
+        self.claims.push(Claim {
+            id: row.specimen_id.clone(),
+            view: *view,
+            path,
+            layout: Layout::Manifest,
+            folder: None,
+        });
+        true
+    }
+
+    /// Merges a row's metadata into its specimen's, reporting values that differ between rows.
+    fn merge_metadata(&mut self, row: &ManifestRow, manifest: &Path, problems: &mut Vec<Problem>) {
+        let entry = self.metadata.entry(row.specimen_id.clone()).or_insert_with(|| (Metadata::default(), row.line));
         for (key, value) in row.metadata.fields() {
             match entry.0.fields().into_iter().find(|(k, _)| *k == key) {
                 Some((_, old)) if old != value => problems.push(Problem::new(
-                    &manifest.path,
+                    manifest,
                     ProblemKind::ManifestInvalid,
                     format!(
                         "line {}: `{key}` = `{value}` for `{}` differs from `{old}` on an earlier row; `{old}` is kept",
@@ -274,44 +327,6 @@ fn apply_manifest(
                 None => entry.0.set(key, value),
             }
         }
-        let Some((view, file)) = &row.image else { continue };
-        let path = if file.is_absolute() { file.clone() } else { root.join(file) };
-        let here = |kind, reason: String| Problem::new(&manifest.path, kind, format!("line {}: {reason}", row.line));
-        let canonical = match std::fs::canonicalize(&path) {
-            Ok(c) => c,
-            Err(e) if e.kind() == ErrorKind::NotFound => {
-                problems.push(here(ProblemKind::ManifestMissingFile, format!("`{}` does not exist", file.display())));
-                continue;
-            }
-            Err(e) => {
-                problems.push(here(ProblemKind::Unreadable, format!("`{}`: {e}", file.display())));
-                continue;
-            }
-        };
-        if !canonical.starts_with(canonical_root) {
-            problems.push(here(
-                ProblemKind::ManifestOutsideRoot,
-                format!("`{}` is outside the scanned folder; ignored", file.display()),
-            ));
-            continue;
-        }
-        match sniff_candidate(&path) {
-            Some(Ok(_)) => {}
-            Some(Err(p)) => {
-                problems.push(p);
-                claimed.insert(canonical);
-                continue;
-            }
-            None => {
-                problems.push(Problem::new(&path, ProblemKind::NotAnImage, "listed in the manifest but not an image"));
-                continue;
-            }
-        }
-        if let NameParse::ImpcMedia { view: folder_view, media_id } = parse_file_name(file) {
-            media.insert((folder_view, media_id), row.specimen_id.clone());
-        }
-        claimed.insert(canonical);
-        claims.push(Claim { id: row.specimen_id.clone(), view: *view, path, layout: Layout::Manifest, folder: None });
     }
 }
 

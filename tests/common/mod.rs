@@ -98,3 +98,60 @@ pub fn touch(path: &Path, bytes: &[u8]) {
 pub fn mkdirs(path: &Path) {
     std::fs::create_dir_all(path).unwrap();
 }
+
+/// Builds a folder holding all four layouts plus one instance of each problem.
+pub fn mixed_folder(root: &Path) {
+    // 1. One subfolder per specimen, with an extra view.
+    mkdirs(&root.join("M1"));
+    write_png16(&root.join("M1/DV.png"), 16, 24);
+    write_png16(&root.join("M1/lateral.png"), 16, 24);
+    write_png16(&root.join("M1/skull_dv.png"), 8, 8);
+    // 2. Flat names with view tokens; M2 in two formats.
+    write_png16(&root.join("M2_DV.png"), 16, 24);
+    write_tiff16(&root.join("M2-lat.tif"), 16, 24);
+    write_rgb_jpeg(&root.join("M2 034.jpg"), 8, 8, [1, 2, 3]); // second DV for M2
+    write_bmp(&root.join("M4_lv.bmp"), 16, 24); // LV only
+    // 3. View folders.
+    mkdirs(&root.join("DV"));
+    mkdirs(&root.join("LV"));
+    write_png8(&root.join("DV/M3.png"), 16, 24);
+    write_png8(&root.join("LV/M3.png"), 16, 24);
+    // 4. IMPC tree with a manifest, plus an explicit manifest row with an arbitrary name.
+    let impc = root.join("HRWL_001/IMPC_XRY_001");
+    mkdirs(&impc.join("IMPC_XRY_034_001"));
+    mkdirs(&impc.join("IMPC_XRY_048_001"));
+    write_dcm(&impc.join("IMPC_XRY_034_001/114182.dcm"), 16, 24, 12, &DicomWriteOptions::default());
+    write_dcm(&impc.join("IMPC_XRY_048_001/114190.dcm"), 16, 24, 12, &DicomWriteOptions::default());
+    write_dcm(&impc.join("IMPC_XRY_048_001/999999.dcm"), 16, 24, 12, &DicomWriteOptions::default());
+    write_png16(&root.join("scan_a.png"), 16, 24);
+    std::fs::write(
+        root.join("specimens.csv"),
+        "specimen_id,view,path,colony_id,gene_symbol,zygosity,sex\n\
+         CIB2_5078006,IMPC_XRY_034_001,HRWL_001/IMPC_XRY_001/IMPC_XRY_034_001/114182.dcm,CIB2-TM1B,Cib2,homozygote,female\n\
+         CIB2_5078006,,HRWL_001/IMPC_XRY_001/IMPC_XRY_048_001/114190.dcm,CIB2-TM1B,,,\n\
+         M5,dv,scan_a.png,,,,male\n\
+         M1,,,COL1,Abc1,heterozygote,\n\
+         M8,,,COL8,,,\n\
+         M9,lv,missing.png,,,,\n\
+         M10,lv,../escape.png,,,,\n\
+         ,lv,scan_a.png,,,,\n",
+    )
+    .unwrap();
+    // Problems.
+    touch(&root.join("garbage_dv.png"), b"GIF89a not really");
+    touch(&root.join("zero_lv.png"), b"");
+    write_png16(&root.join("nothing.png"), 8, 8); // no view
+    mkdirs(&root.join("M6"));
+    write_png16(&root.join("M6/forepaw.png"), 8, 8); // neither DV nor LV
+    mkdirs(&root.join("batch2/M1"));
+    write_png16(&root.join("batch2/M1/dv.png"), 8, 8); // duplicate id (second folder M1)
+    write_png16(&root.join("m3_lv.png"), 8, 8); // differs only in case from M3
+    touch(&root.join("notes.txt"), b"ignored");
+    touch(&root.join(".hidden_dv.png"), b"ignored");
+    touch(&root.join(".mousexray/review_dv.png"), b"ignored");
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink("..", root.join("M1/loop")).unwrap();
+        std::os::unix::fs::symlink("does-not-exist.png", root.join("dangling_dv.png")).unwrap();
+    }
+}

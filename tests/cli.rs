@@ -1,0 +1,71 @@
+//! The `mousexray` executable end to end: exit codes, `scan` text and JSON.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::process::{Command, Output};
+
+fn mousexray(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mousexray")).args(args).output().unwrap()
+}
+
+fn text(o: &Output) -> (String, String) {
+    (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+}
+
+#[test]
+fn scan_lists_specimens_and_problems() {
+    let parent = tempfile::tempdir().unwrap();
+    let root = parent.path().join("xrays");
+    common::mkdirs(&root);
+    common::mixed_folder(&root);
+    let out = mousexray(&["scan", root.to_str().unwrap()]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    for needle in
+        ["CIB2_5078006", "DV+LV", "gene_symbol=Cib2", "skull DV", "problems:", "not an image", "garbage_dv.png"]
+    {
+        assert!(stdout.contains(needle), "missing `{needle}` in:\n{stdout}");
+    }
+    assert!(stdout.contains("6 specimens (4 DV+LV, 1 DV only, 1 LV only)"), "{stdout}");
+
+    let out = mousexray(&["scan", "--json", root.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["specimens"].as_array().unwrap().len(), 6);
+    assert_eq!(v["specimens"][0]["id"], "CIB2_5078006");
+    assert!(v["specimens"][0]["images"]["dv"].as_str().unwrap().ends_with("114182.dcm"));
+    assert!(v["problems"].as_array().unwrap().iter().any(|p| p["kind"] == "symlink_loop"));
+}
+
+#[test]
+fn scan_reports_labels_problems() {
+    let dir = tempfile::tempdir().unwrap();
+    common::write_png16(&dir.path().join("A_dv.png"), 8, 8);
+    std::fs::write(dir.path().join("labels.csv"), "specimen_id,scoliosis,kyphosis\nA,1,maybe\n").unwrap();
+    let out = mousexray(&["scan", dir.path().to_str().unwrap()]);
+    let (stdout, _) = text(&out);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout.contains("`maybe`"), "{stdout}");
+    assert!(stdout.contains("1 labelled in labels.csv"), "{stdout}");
+}
+
+#[test]
+fn exit_codes_follow_the_convention() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-folder");
+    let out = mousexray(&["scan", missing.to_str().unwrap()]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr.contains("no-such-folder") && stderr.contains("not a folder"), "{stderr}");
+
+    assert_eq!(mousexray(&["scan", "--no-such-flag", "x"]).status.code(), Some(2));
+    assert_eq!(mousexray(&["frobnicate", "x"]).status.code(), Some(2));
+    assert_eq!(mousexray(&["--help"]).status.code(), Some(0));
+    assert_eq!(mousexray(&["scan", "--help"]).status.code(), Some(0));
+
+    let out = mousexray(&[dir.path().to_str().unwrap()]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr.contains("GUI is not built yet"), "{stderr}");
+}
