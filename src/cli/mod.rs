@@ -13,7 +13,13 @@ use clap::{Parser, Subcommand};
 /// Without a subcommand, opens the review window on FOLDER (or the last folder, or the bundled
 /// sample). The subcommands work headless.
 #[derive(Debug, Parser)]
-#[command(name = "mousexray", version, args_conflicts_with_subcommands = true, max_term_width = 100)]
+#[command(
+    name = "mousexray",
+    version,
+    args_conflicts_with_subcommands = true,
+    max_term_width = 100,
+    after_long_help = AFTER_HELP
+)]
 pub struct Cli {
     /// Folder of specimens to open in the review window.
     #[arg(value_name = "FOLDER")]
@@ -32,6 +38,23 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
 }
+
+const AFTER_HELP: &str = "\
+EXAMPLES:
+    mousexray scan ~/xrays              list specimens and problems
+    mousexray scan ~/xrays --json       the same, machine-readable
+
+ENVIRONMENT:
+    RUST_LOG        log filter (overrides -v), e.g. RUST_LOG=mousexray=debug,ort=info
+    ORT_DYLIB_PATH  ONNX Runtime library to load (after --ort-lib)
+
+FILES:
+    FOLDER/specimens.csv    manifest: specimen_id, view, path and IMPC metadata columns
+    FOLDER/labels.csv       training labels: specimen_id and one 1/0/empty column per finding
+    .ort/lib/               ONNX Runtime installed by `make setup`
+
+EXIT STATUS:
+    0 success, 1 failure, 2 usage error";
 
 /// Headless subcommands.
 #[derive(Debug, Subcommand)]
