@@ -5,7 +5,7 @@ use std::path::Path;
 use dicom_dictionary_std::tags;
 use dicom_pixeldata::{ConvertOptions, ModalityLutOption, PhotometricInterpretation, PixelDecoder, VoiLutOption};
 
-use super::decode::{DecodeError, DecodeOptions, from_dynamic};
+use super::decode::{DecodeError, DecodeOptions};
 use super::{FileFormat, GrayImage16};
 
 /// Decodes the first frame of a DICOM file: modality rescale applied, MONOCHROME1 inverted so
@@ -23,10 +23,20 @@ pub(crate) fn decode_dicom(path: &Path, options: &DecodeOptions) -> Result<GrayI
     DecodeError::check_size(path, cols, rows, options)?;
 
     let decoded = obj.decode_pixel_data_frame(0).map_err(|e| fail(e.to_string()))?;
-    if decoded.samples_per_pixel() != 1 {
-        let img = decoded.to_dynamic_image_with_options(0, &ConvertOptions::new()).map_err(|e| fail(e.to_string()))?;
-        return from_dynamic(img, FileFormat::Dicom)
+    let samples = usize::from(decoded.samples_per_pixel());
+    if samples == 3 {
+        // Colour DICOM (rare for radiographs): interleaved RGB to Rec. 709 luminance.
+        let rgb: Vec<u16> = decoded.to_vec_frame(0).map_err(|e| fail(e.to_string()))?;
+        let bits = if decoded.bits_allocated() > 8 { 16 } else { 8 };
+        let pixels = rgb
+            .chunks_exact(3)
+            .map(|c| (0.2126 * f64::from(c[0]) + 0.7152 * f64::from(c[1]) + 0.0722 * f64::from(c[2])).round() as u16)
+            .collect();
+        return GrayImage16::new(cols as u32, rows as u32, bits, pixels, FileFormat::Dicom)
             .ok_or_else(|| fail("pixel buffer does not match Rows x Columns".into()));
+    }
+    if samples != 1 {
+        return Err(fail(format!("{samples} samples per pixel is not supported (expected 1 or 3)")));
     }
     let convert =
         ConvertOptions::new().with_modality_lut(ModalityLutOption::Default).with_voi_lut(VoiLutOption::Identity);
