@@ -9,6 +9,7 @@
 //! | [`specimen`] | folder scanning (four layouts), manifests, `labels.csv`, problems |
 //! | [`imaging`] | decoding PNG/JPEG/BMP/TIFF/DICOM to 16-bit gray, the one `preprocess` |
 //! | [`inference`] | ONNX Runtime library discovery and initialisation |
+//! | [`synth`] | phantom radiographs with ground truth |
 //! | [`cli`] | the command-line interface |
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
@@ -16,4 +17,5 @@ pub mod cli;
 pub mod imaging;
 pub mod inference;
 pub mod specimen;
+pub mod synth;
 pub mod taxonomy;

@@ -1,0 +1,372 @@
+//! Writing a phantom folder: images in the chosen layout and format, `specimens.csv`,
+//! `labels.csv` and `truth.json`.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use anyhow::{Context, bail};
+use image::ImageEncoder;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::{Finding, Phantom, Prevalence, Rng};
+use crate::imaging::{DicomWriteOptions, FileFormat, GrayImage16, write_dicom};
+use crate::specimen::{MANIFEST_FILE, Metadata, View};
+use crate::taxonomy::{Level, Taxonomy};
+
+/// Image file format of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum OutFormat {
+    /// 16-bit grayscale PNG holding 14-bit values (the default).
+    Png16,
+    /// 8-bit JPEG.
+    Jpeg,
+    /// 8-bit BMP.
+    Bmp,
+    /// 16-bit TIFF.
+    Tiff,
+    /// DICOM (Digital X-Ray, 14 bits stored; some MONOCHROME1).
+    Dicom,
+    /// A different format per specimen.
+    Mixed,
+}
+
+/// Folder layout of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum OutLayout {
+    /// `<out>/<id>/DV.<ext>`.
+    Subfolders,
+    /// `<out>/<id>_DV.<ext>`.
+    Flat,
+    /// IMPC tree `<out>/<centre>/<pipeline>/IMPC_XRY_001/IMPC_XRY_034_001/<mediaId>.<ext>`.
+    Impc,
+}
+
+/// Everything that determines a run's output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SynthConfig {
+    /// Number of specimens.
+    pub count: usize,
+    /// Run seed.
+    pub seed: u64,
+    /// Image side in pixels.
+    pub size: u32,
+    /// File format.
+    pub format: OutFormat,
+    /// Folder layout.
+    pub layout: OutLayout,
+    /// Views to write (DV and/or LV).
+    pub views: Vec<View>,
+    /// Fraction of specimens missing one of two requested views.
+    pub missing_view_rate: f64,
+    /// How findings are drawn.
+    pub prevalence: Prevalence,
+    /// Fraction of images with a radiopaque ruler.
+    pub ruler_rate: f64,
+}
+
+impl Default for SynthConfig {
+    fn default() -> Self {
+        SynthConfig {
+            count: 24,
+            seed: 1,
+            size: 512,
+            format: OutFormat::Png16,
+            layout: OutLayout::Subfolders,
+            views: vec![View::Dv, View::Lv],
+            missing_view_rate: 0.0,
+            prevalence: Prevalence::default(),
+            ruler_rate: 0.15,
+        }
+    }
+}
+
+/// What `truth.json` records per specimen.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SpecimenTruth {
+    /// Specimen id.
+    pub id: String,
+    /// The phantom (seed, index, anatomy, findings, poses, placements, exposures).
+    pub phantom: Phantom,
+    /// Files written, by view, relative to the output folder.
+    pub files: BTreeMap<View, String>,
+    /// Metadata written to the manifest.
+    pub metadata: Metadata,
+}
+
+/// `truth.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Truth {
+    /// Generator version.
+    pub generator: String,
+    /// The run's configuration.
+    pub config: SynthConfig,
+    /// Per specimen, in id order.
+    pub specimens: Vec<SpecimenTruth>,
+}
+
+/// A finished run.
+#[derive(Debug, Clone)]
+pub struct SynthSummary {
+    /// Specimens written.
+    pub specimens: usize,
+    /// Images written.
+    pub images: usize,
+    /// Abnormal specimens.
+    pub abnormal: usize,
+}
+
+/// Writes a phantom folder. `progress` is called once per finished specimen (from any thread).
+///
+/// Refuses to write into a non-empty folder, so nothing is ever overwritten.
+pub fn generate(out: &Path, config: &SynthConfig, progress: &(dyn Fn() + Sync)) -> anyhow::Result<SynthSummary> {
+    if config.size < 64 || config.size > 4096 {
+        bail!("--size {} is outside 64..=4096", config.size);
+    }
+    if config.views.is_empty() || config.views.iter().any(|v| !v.is_model_view()) {
+        bail!("--views must name dv and/or lv");
+    }
+    if out.exists() && std::fs::read_dir(out).with_context(|| format!("{}", out.display()))?.next().is_some() {
+        bail!("{}: folder is not empty; choose a new folder so nothing is overwritten", out.display());
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let done = AtomicUsize::new(0);
+    let truths: Vec<SpecimenTruth> = (0..config.count)
+        .into_par_iter()
+        .map(|i| {
+            let t = write_specimen(out, config, i as u64);
+            done.fetch_add(1, Ordering::Relaxed);
+            progress();
+            t
+        })
+        .collect::<anyhow::Result<_>>()?;
+    write_manifest(out, config, &truths)?;
+    write_labels(out, &truths)?;
+    let truth = Truth {
+        generator: format!("mousexray {}", env!("CARGO_PKG_VERSION")),
+        config: config.clone(),
+        specimens: truths,
+    };
+    let file = File::create(out.join("truth.json")).context("creating truth.json")?;
+    let mut w = BufWriter::new(file);
+    serde_json::to_writer_pretty(&mut w, &truth).context("writing truth.json")?;
+    w.flush().context("writing truth.json")?;
+    Ok(SynthSummary {
+        specimens: truth.specimens.len(),
+        images: truth.specimens.iter().map(|s| s.files.len()).sum(),
+        abnormal: truth.specimens.iter().filter(|s| !s.phantom.findings.is_empty()).count(),
+    })
+}
+
+/// The id of specimen `index`.
+pub fn specimen_id(index: u64) -> String {
+    format!("MX{index:05}")
+}
+
+fn write_specimen(out: &Path, config: &SynthConfig, index: u64) -> anyhow::Result<SpecimenTruth> {
+    let phantom = Phantom::sample(config.seed, index, &config.prevalence, config.ruler_rate);
+    let id = specimen_id(index);
+    let mut rng = Rng::new(config.seed ^ 0x6d65_7461, index);
+    let metadata = sample_metadata(&mut rng, index, !phantom.findings.is_empty());
+    let mut views = config.views.clone();
+    // Draws happen whatever the configuration, so other settings do not shift them.
+    let (missing, which, fmt_draw, mono1) = (rng.uniform(), rng.below(2), rng.below(5), rng.chance(0.3));
+    if views.len() == 2 && missing < config.missing_view_rate {
+        views.remove(which);
+    }
+    let format = match config.format {
+        OutFormat::Mixed => {
+            [OutFormat::Png16, OutFormat::Tiff, OutFormat::Dicom, OutFormat::Jpeg, OutFormat::Bmp][fmt_draw]
+        }
+        f => f,
+    };
+    let mut files = BTreeMap::new();
+    for view in views {
+        let pixels = phantom.render(view, config.size, true);
+        let rel = relative_path(config.layout, &id, view, index, format);
+        let path = out.join(&rel);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        let uid = format!("2.25.{}{:06}{}", config.seed % 1_000_000_000, index, usize::from(view == View::Lv));
+        save(&path, config.size, pixels, format, mono1, &id, &uid)
+            .with_context(|| format!("writing {}", path.display()))?;
+        files.insert(view, rel.to_string_lossy().into_owned());
+    }
+    Ok(SpecimenTruth { id, phantom, files, metadata })
+}
+
+fn extension(format: OutFormat) -> &'static str {
+    match format {
+        OutFormat::Png16 | OutFormat::Mixed => "png",
+        OutFormat::Jpeg => "jpg",
+        OutFormat::Bmp => "bmp",
+        OutFormat::Tiff => "tif",
+        OutFormat::Dicom => "dcm",
+    }
+}
+
+fn relative_path(layout: OutLayout, id: &str, view: View, index: u64, format: OutFormat) -> PathBuf {
+    let ext = extension(format);
+    let name = if view == View::Dv { "DV" } else { "LV" };
+    match layout {
+        OutLayout::Subfolders => PathBuf::from(id).join(format!("{name}.{ext}")),
+        OutLayout::Flat => PathBuf::from(format!("{id}_{name}.{ext}")),
+        OutLayout::Impc => {
+            let media = 100_000 + index * 2 + u64::from(view == View::Lv);
+            PathBuf::from("Phantom Centre/PHN_001/IMPC_XRY_001")
+                .join(view.impc_parameter())
+                .join(format!("{media}.{ext}"))
+        }
+    }
+}
+
+fn save(
+    path: &Path,
+    size: u32,
+    pixels: Vec<u16>,
+    format: OutFormat,
+    mono1: bool,
+    id: &str,
+    uid: &str,
+) -> anyhow::Result<()> {
+    let to8 = |px: &[u16]| px.iter().map(|&v| (u32::from(v) * 255 / 16383) as u8).collect::<Vec<u8>>();
+    match format {
+        OutFormat::Png16 | OutFormat::Mixed => {
+            // `image` takes 16-bit samples in native byte order.
+            let bytes: Vec<u8> = pixels.iter().flat_map(|v| v.to_ne_bytes()).collect();
+            let w = BufWriter::new(File::create(path)?);
+            image::codecs::png::PngEncoder::new_with_quality(
+                w,
+                image::codecs::png::CompressionType::Fast,
+                image::codecs::png::FilterType::Adaptive,
+            )
+            .write_image(&bytes, size, size, image::ExtendedColorType::L16)?;
+        }
+        OutFormat::Tiff => {
+            let buf = image::ImageBuffer::<image::Luma<u16>, _>::from_raw(size, size, pixels)
+                .context("pixel buffer does not match the size")?;
+            buf.save_with_format(path, image::ImageFormat::Tiff)?;
+        }
+        OutFormat::Jpeg => {
+            let w = BufWriter::new(File::create(path)?);
+            image::codecs::jpeg::JpegEncoder::new_with_quality(w, 92).write_image(
+                &to8(&pixels),
+                size,
+                size,
+                image::ExtendedColorType::L8,
+            )?;
+        }
+        OutFormat::Bmp => {
+            let mut w = BufWriter::new(File::create(path)?);
+            image::codecs::bmp::BmpEncoder::new(&mut w).write_image(
+                &to8(&pixels),
+                size,
+                size,
+                image::ExtendedColorType::L8,
+            )?;
+        }
+        OutFormat::Dicom => {
+            let img = GrayImage16::new(size, size, 14, pixels, FileFormat::Dicom)
+                .context("pixel buffer does not match the size")?;
+            let options = DicomWriteOptions {
+                monochrome1: mono1,
+                patient_id: id.to_owned(),
+                instance_uid: uid.to_owned(),
+                ..Default::default()
+            };
+            write_dicom(path, &img, &options).map_err(|e| anyhow::anyhow!(e))?;
+        }
+    }
+    Ok(())
+}
+
+/// IMPC-like metadata: abnormal animals are mutants; normal ones mostly wild-type controls.
+fn sample_metadata(rng: &mut Rng, index: u64, abnormal: bool) -> Metadata {
+    const GENES: [&str; 6] = ["Phx1", "Skl4", "Vrt2", "Rbx7", "Lmb3", "Dgt9"];
+    let control = !abnormal && rng.chance(0.7);
+    let gene = GENES[rng.below(GENES.len())];
+    let mut m = Metadata::default();
+    let centre = if rng.chance(0.5) { "Phantom Centre North" } else { "Phantom Centre South" };
+    m.set("phenotyping_center", centre);
+    m.set("sex", if rng.chance(0.5) { "female" } else { "male" });
+    let day = 5 + (index / 6) % 24;
+    m.set("date_of_experiment", &format!("2026-{:02}-{:02}", 1 + (index / 144) % 12, day));
+    m.set("strain_name", "C57BL/6N");
+    if control {
+        m.set("biological_sample_group", "control");
+        m.set("colony_id", "baseline");
+    } else {
+        m.set("biological_sample_group", "experimental");
+        m.set("gene_symbol", gene);
+        m.set("allele_symbol", &format!("{gene}<tm1b(PHN)Mx>"));
+        m.set("colony_id", &format!("{}-TM1B", gene.to_uppercase()));
+        m.set("zygosity", ["homozygote", "heterozygote", "hemizygote"][rng.below(3)]);
+    }
+    m
+}
+
+const META_COLUMNS: [&str; 10] = [
+    "colony_id",
+    "gene_symbol",
+    "allele_symbol",
+    "zygosity",
+    "sex",
+    "phenotyping_center",
+    "date_of_experiment",
+    "biological_sample_group",
+    "strain_name",
+    "external_sample_id",
+];
+
+fn write_manifest(out: &Path, config: &SynthConfig, truths: &[SpecimenTruth]) -> anyhow::Result<()> {
+    let mut w = csv::Writer::from_path(out.join(MANIFEST_FILE)).context("creating specimens.csv")?;
+    let mut header = vec!["specimen_id", "view", "path"];
+    header.extend(META_COLUMNS);
+    w.write_record(&header)?;
+    for t in truths {
+        let meta: Vec<String> = META_COLUMNS
+            .iter()
+            .map(|c| t.metadata.fields().iter().find(|(k, _)| k == c).map(|(_, v)| (*v).to_owned()).unwrap_or_default())
+            .collect();
+        let mut rows: Vec<(String, String)> = Vec::new();
+        if config.layout == OutLayout::Impc {
+            rows.extend(t.files.iter().map(|(v, p)| (v.impc_parameter().to_owned(), p.clone())));
+        } else {
+            rows.push((String::new(), String::new()));
+        }
+        for (view, path) in rows {
+            let mut rec = vec![t.id.clone(), view, path];
+            rec.extend(meta.iter().cloned());
+            w.write_record(&rec)?;
+        }
+    }
+    w.flush().context("writing specimens.csv")?;
+    Ok(())
+}
+
+fn write_labels(out: &Path, truths: &[SpecimenTruth]) -> anyhow::Result<()> {
+    let taxonomy = Taxonomy::default();
+    let mut w = csv::Writer::from_path(out.join("labels.csv")).context("creating labels.csv")?;
+    let mut header = vec!["specimen_id".to_owned()];
+    header.extend(taxonomy.nodes.iter().map(|n| n.id.clone()));
+    w.write_record(&header)?;
+    for t in truths {
+        let mut labels: Vec<Option<bool>> = taxonomy
+            .nodes
+            .iter()
+            .map(|n| (n.level == Level::L3).then(|| t.phantom.findings.iter().any(|f: &Finding| f.class == n.id)))
+            .collect();
+        taxonomy.complete(&mut labels);
+        let mut rec = vec![t.id.clone()];
+        rec.extend(labels.iter().map(|l| if *l == Some(true) { "1" } else { "0" }.to_owned()));
+        w.write_record(&rec)?;
+    }
+    w.flush().context("writing labels.csv")?;
+    Ok(())
+}
