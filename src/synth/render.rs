@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::anatomy::{Body, mu};
-use super::geometry::{V3, cos, exp, ln, sin, v3};
+use super::geometry::{V3, cos, exp, sin, v3};
 use super::primitive::Shape;
 use super::rng::Rng;
 use crate::specimen::View;
@@ -69,7 +69,7 @@ impl Exposure {
             vignetting: rng.range(0.0, 0.18),
             background: rng.range(150.0, 900.0),
             gain: rng.range(5200.0, 6800.0),
-            gamma: rng.range(0.8, 0.95),
+            gamma: rng.range(0.7, 0.85),
             ruler: (ruler_draw < ruler_rate).then_some(edge),
         }
     }
@@ -242,20 +242,41 @@ pub fn render(
     }
     let sigma = exposure.blur_px * f64::from(size) / 512.0;
     gaussian_blur(&mut a, n, sigma);
+    // Display curve, a shifted power law with a finite slope at zero (so background noise is
+    // not amplified), through a table: `pow` per pixel would dominate the run time.
+    const CURVE_MAX: f64 = 12.0;
+    const CURVE_STEPS: usize = 4096;
+    const KNEE: f64 = 0.15;
+    let g = exposure.gamma;
+    let curve: Vec<f32> = (0..=CURVE_STEPS)
+        .map(|k| {
+            let a = k as f64 * CURVE_MAX / CURVE_STEPS as f64;
+            (exposure.gain * (libm::pow(a + KNEE, g) - libm::pow(KNEE, g))) as f32
+        })
+        .collect();
+    let display = |att: f32| -> f32 {
+        let x = (f64::from(att.max(0.0)) * CURVE_STEPS as f64 / CURVE_MAX).min(CURVE_STEPS as f64 - 1.0);
+        let k = x as usize;
+        let f = (x - k as f64) as f32;
+        curve[k] * (1.0 - f) + curve[k + 1] * f
+    };
     let half = n as f64 / 2.0;
+    let inv_sqrt_photons = (1.0 / exposure.photons.sqrt()) as f32;
     let mut rng = noise;
     let mut out = Vec::with_capacity(n * n);
     for j in 0..n {
         for i in 0..n {
             let (dx, dy) = ((i as f64 + 0.5 - half) / half, (j as f64 + 0.5 - half) / half);
-            let flux = exposure.photons * (1.0 - exposure.vignetting * 0.5 * (dx * dx + dy * dy));
-            let mut counts = flux * exp(-f64::from(a[j * n + i]));
+            // Vignetting: fewer photons towards the corners, -ln(1 - x) to second order.
+            let x = exposure.vignetting * 0.5 * (dx * dx + dy * dy);
+            let mut att = a[j * n + i] + (x + 0.5 * x * x) as f32;
             if let Some(r) = rng.as_deref_mut() {
-                counts += counts.sqrt() * r.normal(0.0, 1.0);
+                // Quantum noise in the log domain: sd 1/sqrt(counts) = e^(att/2)/sqrt(photons).
+                let sd = (libm::expf(0.5 * att.min(9.0)) * inv_sqrt_photons).min(0.8);
+                att += sd * r.gaussian_f32();
             }
-            let att = ln(exposure.photons / counts.max(1.0)).max(0.0);
-            let v = exposure.background + exposure.gain * libm::pow(att, exposure.gamma);
-            out.push(v.round().clamp(0.0, f64::from(DETECTOR_MAX)) as u16);
+            let v = exposure.background as f32 + display(att);
+            out.push(v.round().clamp(0.0, f32::from(DETECTOR_MAX)) as u16);
         }
     }
     out

@@ -36,6 +36,15 @@ impl Rng {
         mean + sd * (-2.0 * ln(u1)).sqrt() * cos(std::f64::consts::TAU * u2)
     }
 
+    /// An approximately standard normal value from one draw: the sum of four uniforms
+    /// (Irwin-Hall), rescaled. Fast enough for per-pixel quantum noise.
+    pub fn gaussian_f32(&mut self) -> f32 {
+        let r = self.0.next_u64();
+        let sum: u32 = (0..4).map(|k| ((r >> (16 * k)) & 0xFFFF) as u32).sum();
+        // Four uniforms on [0, 1): mean 2, variance 1/3.
+        (sum as f32 / 65536.0 - 2.0) * 1.732_050_8
+    }
+
     /// True with probability `p`.
     pub fn chance(&mut self, p: f64) -> bool {
         self.uniform() < p

@@ -244,7 +244,7 @@ fn save(
             image::codecs::png::PngEncoder::new_with_quality(
                 w,
                 image::codecs::png::CompressionType::Fast,
-                image::codecs::png::FilterType::Adaptive,
+                image::codecs::png::FilterType::Sub,
             )
             .write_image(&bytes, size, size, image::ExtendedColorType::L16)?;
         }

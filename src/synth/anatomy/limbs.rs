@@ -37,7 +37,7 @@ pub fn add_limbs(anatomy: &Anatomy, pose: &Pose, spine: &Spine, body: &mut Body)
         // Shoulder girdle.
         let t1 = spine.frame(T1);
         let t3 = spine.frame(T1 + 2);
-        let shoulder = t1.at(-1.0 * s, y * 6.2 * s * anatomy.girth.sqrt(), -4.2 * s);
+        let shoulder = t1.at(-s, y * 6.2 * s * anatomy.girth.sqrt(), -4.2 * s);
         let blade_centre = t3.at(0.5 * s, y * 5.6 * s, -0.6 * s);
         body.add(
             Shape::oriented_ellipsoid(blade_centre, shoulder - blade_centre, t3.left * y, [5.2 * s, 2.4 * s, 0.35 * s]),

@@ -21,7 +21,7 @@ pub use spine::{Spine, VERTEBRAE, Vertebra};
 /// Attenuation coefficients (1/mm) of the tissues; display contrast, not a spectrum model.
 pub mod mu {
     /// Soft tissue (the body's union, see [`super::Body::soft`]).
-    pub const SOFT: f64 = 0.026;
+    pub const SOFT: f64 = 0.034;
     /// Fur and skin halo just outside the soft-tissue outline.
     pub const FUR: f64 = 0.003;
     /// Cortical bone.
@@ -35,7 +35,7 @@ pub mod mu {
     /// Tooth enamel and dentine: the densest tissue.
     pub const TOOTH: f64 = 1.15;
     /// Air in lungs and gut, relative to the soft tissue it replaces.
-    pub const AIR: f64 = -0.02;
+    pub const AIR: f64 = -0.026;
 }
 
 /// Which side of the animal.

@@ -19,6 +19,13 @@ pub fn add_soft_tissue(anatomy: &Anatomy, spine: &Spine, body: &mut Body) {
     let axis = (back - front).normalized();
     let trunk_centre = mid + V3 { x: 0.0, y: 0.0, z: -5.5 * s };
     body.soft.push(Shape::oriented_ellipsoid(trunk_centre, axis, chest.left, [half_len, 14.5 * s * g, 10.8 * s * g]));
+    // The back: flatter and closer to the spine than the belly.
+    body.soft.push(Shape::oriented_ellipsoid(
+        mid + V3 { x: 0.0, y: 0.0, z: -1.5 * s },
+        axis,
+        chest.left,
+        [half_len * 0.97, 12.0 * s * g, 7.0 * s],
+    ));
     // Fur and skin: a faint halo around the trunk.
     body.add(
         Shape::oriented_ellipsoid(trunk_centre, axis, chest.left, [half_len + 1.5 * s, 16.0 * s * g, 12.2 * s * g]),

@@ -93,6 +93,8 @@ impl Frame {
 pub struct Spine {
     /// `VERTEBRAE + 1` points: the cranial end of each vertebra, then the tail tip.
     pub joints: Vec<V3>,
+    /// The same without abnormal curvature: frames take their orientation from it.
+    reference: Vec<V3>,
     /// Overall scale.
     pub scale: f64,
 }
@@ -112,25 +114,30 @@ impl Spine {
         let thoracic_mid = (starts[T1 + 6] + starts[T1 + 7]) / 2.0;
         let lumbar_start = starts[L1];
         let sacral_end = starts[CA1];
-        let centreline = |arc: f64| {
+        // `bent`: include the displacement curves. Orientation comes from the unbent column, so
+        // a sideways curve moves ribs and girdles sideways without turning them (which would
+        // show in the other view); the vertebral bodies themselves follow the bent line.
+        let centreline = |arc: f64, bent: bool| {
             let neck = 1.4 * s * (1.0 - arc / (11.0 * s)).max(0.0);
-            let drop =
-                if arc > lumbar_start { -1.0 * s * ((arc - lumbar_start) / (sacral_end - lumbar_start)) } else { 0.0 };
+            let drop = if arc > lumbar_start { -s * ((arc - lumbar_start) / (sacral_end - lumbar_start)) } else { 0.0 };
             let mut z = 3.0 * s + neck + drop + anatomy.thoracic_arch_mm * s * bump(arc, thoracic_mid, 10.0 * s);
             let mut y = 0.0;
-            for c in &anatomy.sagittal {
-                z += c.amplitude_mm * s * bump(arc, c.centre_mm * s, c.width_mm * s);
-            }
-            for c in &anatomy.lateral {
-                y += c.amplitude_mm * s * bump(arc, c.centre_mm * s, c.width_mm * s);
+            if bent {
+                for c in &anatomy.sagittal {
+                    z += c.amplitude_mm * s * bump(arc, c.centre_mm * s, c.width_mm * s);
+                }
+                for c in &anatomy.lateral {
+                    y += c.amplitude_mm * s * bump(arc, c.centre_mm * s, c.width_mm * s);
+                }
             }
             v3(-arc, y, z)
         };
-        let mut joints: Vec<V3> = starts[..=CA1].iter().map(|&a| centreline(a)).collect();
+        let mut joints: Vec<V3> = starts[..=CA1].iter().map(|&a| centreline(a, true)).collect();
+        let mut reference: Vec<V3> = starts[..=CA1].iter().map(|&a| centreline(a, false)).collect();
 
         // The tail: integrate a curve from the sacrum's end.
-        let (mut p, before) = (joints[CA1], joints[CA1 - 1]);
-        let d0 = (p - before).normalized();
+        let mut p = joints[CA1];
+        let d0 = (reference[CA1] - reference[CA1 - 1]).normalized();
         let mut heading = d0.y.atan2(d0.x).to_degrees();
         let mut elevation = d0.z.asin().to_degrees();
         let table = -8.0 * s;
@@ -154,16 +161,17 @@ impl Spine {
                 next.z = next.z.max(table);
             }
             joints.push(next);
+            reference.push(next);
             p = next;
         }
-        Spine { joints, scale: s }
+        Spine { joints, reference, scale: s }
     }
 
     /// The frame at the middle of vertebra `k`.
     pub fn frame(&self, k: usize) -> Frame {
         let k = k.min(VERTEBRAE - 1);
         let (a, b) = (self.joints[k], self.joints[k + 1]);
-        let caudal = (b - a).normalized();
+        let caudal = (self.reference[k + 1] - self.reference[k]).normalized();
         let mut up = v3(0.0, 0.0, 1.0) - caudal * caudal.z;
         if up.length() < 1e-6 {
             up = v3(1.0, 0.0, 0.0);
@@ -271,7 +279,7 @@ impl Spine {
             7..10 => 0.86 * PI,
             _ => 0.5 * PI + 0.03 * (12 - i) as f64,
         };
-        let slant = (2.5 + 0.3 * i as f64) * s;
+        let slant = (3.5 + 0.45 * i as f64) * s;
         (w, h, end, slant)
     }
 

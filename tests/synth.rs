@@ -1,0 +1,211 @@
+//! The phantom generator: determinism, every finding visible, view dependence, every layout
+//! and format readable, labels matching the truth.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use mousexray::imaging::{DecodeOptions, decode};
+use mousexray::specimen::{View, read_labels, scan};
+use mousexray::synth::anatomy::Spine;
+use mousexray::synth::{CLASSES, OutFormat, OutLayout, Phantom, Prevalence, SynthConfig, generate};
+use mousexray::taxonomy::Taxonomy;
+
+fn config(count: usize, size: u32, format: OutFormat, layout: OutLayout) -> SynthConfig {
+    SynthConfig { count, seed: 11, size, format, layout, ..Default::default() }
+}
+
+fn files(root: &Path) -> BTreeMap<String, Vec<u8>> {
+    walkdir::WalkDir::new(root)
+        .into_iter()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().is_file())
+        .map(|e| {
+            (e.path().strip_prefix(root).unwrap().to_string_lossy().into_owned(), std::fs::read(e.path()).unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn same_seed_gives_identical_bytes_whatever_the_thread_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let cfg = SynthConfig {
+        missing_view_rate: 0.3,
+        ruler_rate: 0.5,
+        ..config(10, 96, OutFormat::Mixed, OutLayout::Subfolders)
+    };
+    let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+    one.install(|| generate(&a, &cfg, &|| {})).unwrap();
+    let two = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
+    two.install(|| generate(&b, &cfg, &|| {})).unwrap();
+    let (fa, fb) = (files(&a), files(&b));
+    assert!(fa.len() > 20, "{}", fa.len());
+    assert_eq!(fa.keys().collect::<Vec<_>>(), fb.keys().collect::<Vec<_>>());
+    for (k, v) in &fa {
+        assert!(v == &fb[k], "{k} differs");
+    }
+    // A different seed gives different images.
+    let c = dir.path().join("c");
+    generate(&c, &SynthConfig { seed: 12, ..cfg }, &|| {}).unwrap();
+    let fc = files(&c);
+    assert!(fa.iter().any(|(k, v)| fc.get(k).is_some_and(|w| w != v)));
+}
+
+fn mean_abs_diff(a: &[u16], b: &[u16]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| f64::from(x.abs_diff(*y))).sum::<f64>() / a.len() as f64
+}
+
+fn normal_phantom(index: u64) -> Phantom {
+    Phantom::sample(5, index, &Prevalence { abnormal: 0.0, ..Default::default() }, 0.0)
+}
+
+#[test]
+fn every_finding_changes_the_image_measurably() {
+    let base = normal_phantom(3);
+    assert!(base.findings.is_empty());
+    let size = 256;
+    let clean = [base.render(View::Dv, size, false), base.render(View::Lv, size, false)];
+    // The noise level, for scale: mean |noisy - clean|.
+    let noise = mean_abs_diff(&base.render(View::Dv, size, true), &clean[0]);
+    for class in CLASSES {
+        let sick = base.with_finding(class, 1.0);
+        assert!(sick.has(class));
+        let diff = [
+            mean_abs_diff(&sick.render(View::Dv, size, false), &clean[0]),
+            mean_abs_diff(&sick.render(View::Lv, size, false), &clean[1]),
+        ];
+        assert!(diff[0].max(diff[1]) > 0.0, "{class}: no change");
+        let pixels_changed = sick
+            .render(View::Dv, size, false)
+            .iter()
+            .zip(&clean[0])
+            .chain(sick.render(View::Lv, size, false).iter().zip(&clean[1]))
+            .filter(|(a, b)| f64::from(a.abs_diff(**b)) > 3.0 * noise)
+            .count();
+        assert!(
+            pixels_changed >= 12,
+            "{class}: only {pixels_changed} pixels changed by more than 3x the noise ({noise:.1})"
+        );
+    }
+}
+
+/// Largest displacement (mm) of the spine's joints, projected for a view.
+fn spine_shift(a: &Phantom, b: &Phantom, view: View) -> f64 {
+    let v = usize::from(view == View::Lv);
+    let (sa, sb) = (Spine::new(&a.anatomy, &a.poses[v]), Spine::new(&b.anatomy, &b.poses[v]));
+    // Up to the end of the sacrum: the tail is posed per view.
+    sa.joints[..=30]
+        .iter()
+        .zip(&sb.joints[..=30])
+        .map(|(p, q)| {
+            let d = *p - *q;
+            if view == View::Dv { d.x.hypot(d.y) } else { d.x.hypot(d.z) }
+        })
+        .fold(0.0, f64::max)
+}
+
+#[test]
+fn curvature_findings_show_in_the_view_that_sees_them() {
+    for index in 0..4 {
+        let base = normal_phantom(index);
+        let sco = base.with_finding("scoliosis", 0.8);
+        assert!(spine_shift(&base, &sco, View::Dv) > 2.0, "scoliosis moves the DV spine sideways");
+        assert!(spine_shift(&base, &sco, View::Lv) < 1e-9, "scoliosis leaves the LV spine in place");
+        for class in ["kyphosis", "lordosis"] {
+            let bent = base.with_finding(class, 0.8);
+            assert!(spine_shift(&base, &bent, View::Lv) > 2.0, "{class} moves the LV spine");
+            assert!(spine_shift(&base, &bent, View::Dv) < 1e-9, "{class} leaves the DV spine in place");
+        }
+        // In the images: the change in the blind view stays below the quantum noise.
+        let size = 256;
+        let noise = mean_abs_diff(&base.render(View::Lv, size, true), &base.render(View::Lv, size, false));
+        let lv = mean_abs_diff(&sco.render(View::Lv, size, false), &base.render(View::Lv, size, false));
+        let dv = mean_abs_diff(&sco.render(View::Dv, size, false), &base.render(View::Dv, size, false));
+        assert!(dv > 5.0 * lv, "scoliosis: DV change {dv:.2} vs LV change {lv:.2}");
+        assert!(lv < noise, "scoliosis: LV change {lv:.2} vs noise {noise:.2}");
+        let ky = base.with_finding("kyphosis", 0.8);
+        let lv = mean_abs_diff(&ky.render(View::Lv, size, false), &base.render(View::Lv, size, false));
+        let dv = mean_abs_diff(&ky.render(View::Dv, size, false), &base.render(View::Dv, size, false));
+        assert!(lv > 5.0 * dv, "kyphosis: LV change {lv:.2} vs DV change {dv:.2}");
+        let noise_dv = mean_abs_diff(&base.render(View::Dv, size, true), &base.render(View::Dv, size, false));
+        assert!(dv < noise_dv, "kyphosis: DV change {dv:.2} vs noise {noise_dv:.2}");
+    }
+}
+
+#[test]
+fn every_layout_and_format_scans_without_problems() {
+    let dir = tempfile::tempdir().unwrap();
+    for layout in [OutLayout::Subfolders, OutLayout::Flat, OutLayout::Impc] {
+        for format in
+            [OutFormat::Png16, OutFormat::Jpeg, OutFormat::Bmp, OutFormat::Tiff, OutFormat::Dicom, OutFormat::Mixed]
+        {
+            let out = dir.path().join(format!("{layout:?}-{format:?}"));
+            let cfg = SynthConfig { missing_view_rate: 0.25, ..config(8, 64, format, layout) };
+            let summary = generate(&out, &cfg, &|| {}).unwrap();
+            let report = scan(&out).unwrap();
+            assert!(report.problems.is_empty(), "{layout:?} {format:?}: {:#?}", report.problems);
+            assert_eq!(report.specimens.len(), 8, "{layout:?} {format:?}");
+            let images: usize = report.specimens.iter().map(|s| s.images.len()).sum();
+            assert_eq!(images, summary.images);
+            for s in &report.specimens {
+                assert!(s.metadata.sex.is_some() && s.metadata.phenotyping_center.is_some(), "{}", s.id);
+                for path in s.images.values() {
+                    let img = decode(path, &DecodeOptions::default()).unwrap();
+                    assert_eq!((img.width, img.height), (64, 64));
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn labels_agree_with_truth_and_prevalence_is_respected() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let cfg = SynthConfig {
+        prevalence: Prevalence { abnormal: 0.6, max_findings: 3, min_severity: 0.1 },
+        ..config(40, 64, OutFormat::Png16, OutLayout::Flat)
+    };
+    let summary = generate(&out, &cfg, &|| {}).unwrap();
+    let taxonomy = Taxonomy::default();
+    let (labels, problems) = read_labels(&out.join("labels.csv"), &taxonomy).unwrap();
+    assert!(problems.is_empty(), "{problems:#?}");
+    let truth: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("truth.json")).unwrap()).unwrap();
+    let specimens = truth["specimens"].as_array().unwrap();
+    assert_eq!(specimens.len(), 40);
+    let mut abnormal = 0;
+    for s in specimens {
+        let id = s["id"].as_str().unwrap();
+        let findings: Vec<&str> =
+            s["phantom"]["findings"].as_array().unwrap().iter().map(|f| f["class"].as_str().unwrap()).collect();
+        assert!(findings.len() <= 3);
+        abnormal += usize::from(!findings.is_empty());
+        let row = labels.get(id).unwrap();
+        for class in CLASSES {
+            let i = taxonomy.index_of(class).unwrap();
+            assert_eq!(row[i], Some(findings.contains(&class)), "{id} {class}");
+        }
+        assert_eq!(row[0], Some(!findings.is_empty()), "{id} abnormal");
+        for f in s["phantom"]["findings"].as_array().unwrap() {
+            let sev = f["severity"].as_f64().unwrap();
+            assert!((0.1..=1.0).contains(&sev));
+        }
+    }
+    assert_eq!(abnormal, summary.abnormal);
+    assert!((12..=36).contains(&abnormal), "{abnormal} of 40 abnormal at prevalence 0.6");
+
+    let none = dir.path().join("none");
+    let s = generate(
+        &none,
+        &SynthConfig {
+            prevalence: Prevalence { abnormal: 0.0, ..Default::default() },
+            ..config(10, 64, OutFormat::Png16, OutLayout::Flat)
+        },
+        &|| {},
+    )
+    .unwrap();
+    assert_eq!(s.abnormal, 0);
+    // Never writes into a non-empty folder.
+    assert!(generate(&none, &config(1, 64, OutFormat::Png16, OutLayout::Flat), &|| {}).is_err());
+}
