@@ -209,3 +209,38 @@ fn labels_agree_with_truth_and_prevalence_is_respected() {
     // Never writes into a non-empty folder.
     assert!(generate(&none, &config(1, 64, OutFormat::Png16, OutLayout::Flat), &|| {}).is_err());
 }
+
+#[test]
+fn committed_sample_is_what_make_sample_generates() {
+    // Keep in step with SAMPLE_ARGS in the Makefile.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sample");
+    let cfg = SynthConfig {
+        count: 24,
+        seed: 20,
+        size: 320,
+        format: OutFormat::Mixed,
+        prevalence: Prevalence { abnormal: 0.6, ..Default::default() },
+        ..Default::default()
+    };
+    generate(&out, &cfg, &|| {}).unwrap();
+    let makefile = std::fs::read_to_string("Makefile").unwrap();
+    assert!(makefile.contains("SAMPLE_ARGS = --count 24 --seed 20 --size 320 --format mixed --prevalence 0.6"));
+    let (fresh, committed) = (files(&out), files(Path::new("assets/sample")));
+    assert_eq!(fresh.keys().collect::<Vec<_>>(), committed.keys().collect::<Vec<_>>());
+    for (k, v) in &fresh {
+        assert!(v == &committed[k], "assets/sample/{k} differs from a fresh `make sample`: regenerate it");
+    }
+    // It covers normals and every abnormality.
+    let truth: serde_json::Value = serde_json::from_slice(&fresh["truth.json"]).unwrap();
+    let specimens = truth["specimens"].as_array().unwrap();
+    assert!(specimens.iter().any(|s| s["phantom"]["findings"].as_array().unwrap().is_empty()));
+    for class in CLASSES {
+        assert!(
+            specimens.iter().any(|s| s["phantom"]["findings"].as_array().unwrap().iter().any(|f| f["class"] == class)),
+            "{class} missing from the sample"
+        );
+    }
+    let total: usize = committed.values().map(Vec::len).sum();
+    assert!(total <= 8 << 20, "sample is {total} bytes");
+}
