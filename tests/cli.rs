@@ -69,3 +69,28 @@ fn exit_codes_follow_the_convention() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr.contains("GUI is not built yet"), "{stderr}");
 }
+
+#[test]
+fn synth_writes_a_folder_that_scan_reads_and_never_overwrites() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("phantoms");
+    let o = out.to_str().unwrap();
+    let run = mousexray(&["synth", "--out", o, "--count", "3", "--size", "64", "--layout", "impc", "--format", "dicom"]);
+    let (_, stderr) = text(&run);
+    assert_eq!(run.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("3 specimens") && stderr.contains("specimens/s"), "{stderr}");
+    for f in ["labels.csv", "specimens.csv", "truth.json"] {
+        assert!(out.join(f).is_file(), "{f}");
+    }
+    let scan = mousexray(&["scan", o]);
+    let (stdout, _) = text(&scan);
+    assert!(stdout.contains("3 specimens (3 DV+LV") && stdout.contains(", 0 problems"), "{stdout}");
+
+    let again = mousexray(&["synth", "--out", o, "--count", "1"]);
+    let (_, stderr) = text(&again);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(stderr.contains("not empty"), "{stderr}");
+    assert_eq!(mousexray(&["synth", "--out", o, "--views", "skull"]).status.code(), Some(2));
+    let bad = mousexray(&["synth", "--out", dir.path().join("x").to_str().unwrap(), "--prevalence", "1.5"]);
+    assert_eq!(bad.status.code(), Some(1));
+}
