@@ -9,6 +9,7 @@
 //! | [`specimen`] | folder scanning (four layouts), manifests, `labels.csv`, problems |
 //! | [`imaging`] | decoding PNG/JPEG/BMP/TIFF/DICOM to 16-bit gray, the one `preprocess` |
 //! | [`inference`] | ONNX Runtime library discovery and initialisation |
+//! | [`onnx`] | our ONNX writer (prost messages and a graph builder) |
 //! | [`synth`] | phantom radiographs with ground truth |
 //! | [`cli`] | the command-line interface |
 #![warn(clippy::unwrap_used, clippy::expect_used)]
@@ -16,6 +17,7 @@
 pub mod cli;
 pub mod imaging;
 pub mod inference;
+pub mod onnx;
 pub mod specimen;
 pub mod synth;
 pub mod taxonomy;

@@ -75,7 +75,8 @@ fn synth_writes_a_folder_that_scan_reads_and_never_overwrites() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("phantoms");
     let o = out.to_str().unwrap();
-    let run = mousexray(&["synth", "--out", o, "--count", "3", "--size", "64", "--layout", "impc", "--format", "dicom"]);
+    let run =
+        mousexray(&["synth", "--out", o, "--count", "3", "--size", "64", "--layout", "impc", "--format", "dicom"]);
     let (_, stderr) = text(&run);
     assert_eq!(run.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("3 specimens") && stderr.contains("specimens/s"), "{stderr}");

@@ -49,6 +49,9 @@ pub struct OrtLibrary {
     pub source: LibrarySource,
     /// ONNX Runtime's build string.
     pub build_info: String,
+    /// The process-wide environment every session is built from (released when dropped, so it
+    /// lives here for the life of the process).
+    pub environment: ort::environment::Environment,
 }
 
 /// Why ONNX Runtime could not be set up.
@@ -143,9 +146,10 @@ pub fn init_runtime(explicit: Option<&Path>) -> Result<&'static OrtLibrary, OrtS
             let (path, source) = locate_library(explicit)?;
             let load_err = |reason: String| OrtSetupError::Load { path: path.clone(), source_kind: source, reason };
             let builder = ort::init_from(&path).map_err(|e| load_err(e.to_string()))?;
-            builder.with_name("mousexray").with_telemetry(false).build().map_err(|e| load_err(e.to_string()))?;
+            let environment =
+                builder.with_name("mousexray").with_telemetry(false).build().map_err(|e| load_err(e.to_string()))?;
             tracing::info!(path = %path.display(), %source, "ONNX Runtime loaded");
-            Ok(OrtLibrary { path, source, build_info: ort::info().to_owned() })
+            Ok(OrtLibrary { path, source, build_info: ort::info().to_owned(), environment })
         })
         .as_ref()
         .map_err(Clone::clone)
