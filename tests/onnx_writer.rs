@@ -11,6 +11,7 @@ fn erf(x: f32) -> f32 {
 
 /// Conv 3x3 (1 -> 2 channels, pad 1) -> channel LayerNorm -> GELU -> global average pool ->
 /// linear 2 -> 3 -> sigmoid, by hand.
+#[allow(clippy::too_many_arguments)]
 fn reference(x: &[f32], n: usize, w: &[f32], b: &[f32], g: &[f32], beta: &[f32], lw: &[f32], lb: &[f32]) -> Vec<f32> {
     let (h, wd) = (4usize, 4usize);
     let mut out = Vec::new();
