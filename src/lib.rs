@@ -11,6 +11,7 @@
 //! | [`inference`] | ONNX Runtime library discovery and initialisation |
 //! | [`onnx`] | our ONNX writer (prost messages and a graph builder) |
 //! | [`synth`] | phantom radiographs with ground truth |
+//! | [`training`] | the classifier (burn), its loss, metrics and training loop |
 //! | [`cli`] | the command-line interface |
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
@@ -21,3 +22,4 @@ pub mod onnx;
 pub mod specimen;
 pub mod synth;
 pub mod taxonomy;
+pub mod training;

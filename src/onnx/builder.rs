@@ -164,6 +164,19 @@ impl Graph {
         out
     }
 
+    /// Adds a node with `count` outputs (fresh names). Returns the outputs.
+    pub fn node_multi(&mut self, op: &str, inputs: &[&str], attrs: &[(&str, Attr)], count: usize) -> Vec<String> {
+        let first = self.node(op, inputs, attrs, None);
+        let mut outs = vec![first];
+        for _ in 1..count {
+            outs.push(self.fresh(&op.to_ascii_lowercase()));
+        }
+        if let Some(n) = self.proto.node.last_mut() {
+            n.output = outs.clone();
+        }
+        outs
+    }
+
     /// 2D convolution, NCHW, weight `[out, in/groups, kh, kw]`.
     #[allow(clippy::too_many_arguments)]
     pub fn conv(

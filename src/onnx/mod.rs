@@ -3,6 +3,7 @@
 //! graph builder (opset 17, IR 8).
 
 mod builder;
+pub mod export;
 pub mod proto;
 
 pub use builder::{Attr, Dim, Graph, IR_VERSION, OPSET, encode};

@@ -1,0 +1,167 @@
+//! Exporting a trained [`MultiView`] classifier to an ONNX file that follows the model contract
+//! (see the README): inputs `dv`, `lv`, `views`; outputs `l1`, `l2`, `l3` (sigmoid, conditional)
+//! and `cam_dv`, `cam_lv` (per-class logit contribution maps); metadata properties.
+
+use burn::tensor::Tensor;
+
+use super::{Attr, Dim, Graph};
+use crate::training::model::{ChannelNorm, LN_EPS, ModelConfig, MultiView};
+
+/// Flattens a tensor's values (f32, row-major).
+fn values<const D: usize>(t: Tensor<D>) -> anyhow::Result<Vec<f32>> {
+    t.into_data().try_to_vec::<f32>().map_err(|e| anyhow::anyhow!("reading weights: {e:?}"))
+}
+
+fn layer_norm_params(norm: &burn::nn::LayerNorm) -> anyhow::Result<(Vec<f32>, Vec<f32>)> {
+    let gamma = values(norm.gamma.val())?;
+    let beta = match &norm.beta {
+        Some(b) => values(b.val())?,
+        None => vec![0.0; gamma.len()],
+    };
+    Ok((gamma, beta))
+}
+
+fn channel_norm(g: &mut Graph, x: &str, n: &ChannelNorm) -> anyhow::Result<String> {
+    let (gamma, beta) = layer_norm_params(&n.norm)?;
+    Ok(g.layer_norm_channels(x, &gamma, &beta, LN_EPS as f32))
+}
+
+fn conv(
+    g: &mut Graph,
+    x: &str,
+    c: &burn::nn::conv::Conv2d,
+    stride: i64,
+    pad: i64,
+    groups: i64,
+) -> anyhow::Result<String> {
+    let w = c.weight.val();
+    let dims = w.dims();
+    let shape = [dims[0] as i64, dims[1] as i64, dims[2] as i64, dims[3] as i64];
+    let bias = match &c.bias {
+        Some(b) => values(b.val())?,
+        None => vec![0.0; dims[0]],
+    };
+    Ok(g.conv(x, &values(w)?, &bias, shape, stride, pad, groups))
+}
+
+fn linear(g: &mut Graph, x: &str, l: &burn::nn::Linear) -> anyhow::Result<String> {
+    let w = l.weight.val();
+    let [d_in, d_out] = w.dims();
+    let bias = match &l.bias {
+        Some(b) => values(b.val())?,
+        None => vec![0.0; d_out],
+    };
+    Ok(g.linear(x, &values(w)?, &bias, d_in as i64, d_out as i64))
+}
+
+/// Writes the backbone's graph from `x` to its last feature map.
+fn backbone(g: &mut Graph, model: &MultiView, x: &str) -> anyhow::Result<String> {
+    let mut x = x.to_owned();
+    if let Some(net) = &model.convnext {
+        x = conv(g, &x, &net.stem, 4, 0, 1)?;
+        x = channel_norm(g, &x, &net.stem_norm)?;
+        for (i, stage) in net.stages.iter().enumerate() {
+            if i > 0
+                && let Some(d) = net.downsamples.get(i - 1)
+            {
+                x = channel_norm(g, &x, &d.norm)?;
+                x = conv(g, &x, &d.conv, 2, 0, 1)?;
+            }
+            for b in &stage.blocks {
+                let c = b.dwconv.weight.val().dims()[0] as i64;
+                let y = conv(g, &x, &b.dwconv, 1, 3, c)?;
+                let y = g.node("Transpose", &[&y], &[("perm", Attr::Ints(vec![0, 2, 3, 1]))], None);
+                let (gamma, beta) = layer_norm_params(&b.norm)?;
+                let y = g.layer_norm_last(&y, &gamma, &beta, LN_EPS as f32);
+                let y = linear(g, &y, &b.pw1)?;
+                let y = g.gelu(&y);
+                let y = linear(g, &y, &b.pw2)?;
+                let scale = g.weight("layer_scale", &[c], &values(b.gamma.val())?);
+                let y = g.node("Mul", &[&y, &scale], &[], None);
+                let y = g.node("Transpose", &[&y], &[("perm", Attr::Ints(vec![0, 3, 1, 2]))], None);
+                x = g.node("Add", &[&x, &y], &[], None);
+            }
+        }
+    } else if let Some(enc) = &model.cae {
+        for c in &enc.convs {
+            x = conv(g, &x, c, 2, 1, 1)?;
+            x = g.gelu(&x);
+        }
+    }
+    Ok(x)
+}
+
+/// Builds the contract graph for a model with input side `size` and the given metadata.
+pub fn export_model(
+    model: &MultiView,
+    config: &ModelConfig,
+    size: u32,
+    metadata: &[(String, String)],
+) -> anyhow::Result<Vec<u8>> {
+    let mut g = Graph::new("mousexray_multiview");
+    let batch = Dim::Named("N".into());
+    let s = i64::from(size);
+    let image = [batch.clone(), Dim::Fixed(1), Dim::Fixed(s), Dim::Fixed(s)];
+    let dv = g.input("dv", &image);
+    let lv = g.input("lv", &image);
+    let views = g.input("views", &[batch.clone(), Dim::Fixed(2)]);
+
+    let both = g.node("Concat", &[&dv, &lv], &[("axis", Attr::Int(0))], None);
+    let f = backbone(&mut g, model, &both)?;
+    let f = channel_norm(&mut g, &f, &model.final_norm)?;
+    let halves = g.node_multi("Split", &[&f], &[("axis", Attr::Int(0))], 2);
+    let (f_dv, f_lv) = (halves[0].clone(), halves[1].clone());
+
+    let c = config.feature_channels();
+    let k = config.classes;
+    let w = values(model.head.weight.val())?; // [2C, K], DV rows first
+    let bias = match &model.head.bias {
+        Some(b) => values(b.val())?,
+        None => vec![0.0; k],
+    };
+    let mut pooled = Vec::new();
+    let mut cams = Vec::new();
+    for (v, feat) in [(0i64, &f_dv), (1i64, &f_lv)] {
+        let starts = g.ints("start", &[v]);
+        let ends = g.ints("end", &[v + 1]);
+        let axes = g.ints("axis", &[1]);
+        let presence = g.node("Slice", &[&views, &starts, &ends, &axes], &[], None); // [N, 1]
+        let gap = g.node("GlobalAveragePool", &[feat], &[], None);
+        let flat = g.node("Flatten", &[&gap], &[("axis", Attr::Int(1))], None);
+        pooled.push(g.node("Mul", &[&flat, &presence], &[], None));
+        // CAM: 1x1 convolution with this view's slice of the head, transposed to [K, C, 1, 1].
+        let rows = &w[v as usize * c * k..(v as usize + 1) * c * k];
+        let mut kernel = vec![0.0f32; k * c];
+        for ci in 0..c {
+            for ki in 0..k {
+                kernel[ki * c + ci] = rows[ci * k + ki];
+            }
+        }
+        let wk = g.weight("cam_w", &[k as i64, c as i64, 1, 1], &kernel);
+        let map = g.node("Conv", &[feat, &wk], &[("kernel_shape", Attr::Ints(vec![1, 1]))], None);
+        let unsq_axes = g.ints("unsq", &[2, 3]);
+        let p4 = g.node("Unsqueeze", &[&presence, &unsq_axes], &[], None); // [N, 1, 1, 1]
+        let name = if v == 0 { "cam_dv" } else { "cam_lv" };
+        cams.push(g.node("Mul", &[&map, &p4], &[], Some(name)));
+    }
+    let fused = g.node("Concat", &[&pooled[0], &pooled[1]], &[("axis", Attr::Int(1))], None);
+    let wh = g.weight("head_w", &[2 * c as i64, k as i64], &w);
+    let bh = g.weight("head_b", &[k as i64], &bias);
+    let m = g.node("MatMul", &[&fused, &wh], &[], None);
+    let logits = g.node("Add", &[&m, &bh], &[], None);
+    let probs = g.node("Sigmoid", &[&logits], &[], None);
+    // Taxonomy order: 1 L1 node, 3 L2, then L3.
+    let ranges = [("l1", 0i64, 1i64), ("l2", 1, 4), ("l3", 4, k as i64)];
+    for (name, a, b) in ranges {
+        let starts = g.ints("start", &[a]);
+        let ends = g.ints("end", &[b]);
+        let axes = g.ints("axis", &[1]);
+        g.node("Slice", &[&probs, &starts, &ends, &axes], &[], Some(name));
+        g.output(name, &[batch.clone(), Dim::Fixed(b - a)]);
+    }
+    let (h, w_) = ((s as usize / config.stride()) as i64, (s as usize / config.stride()) as i64);
+    for name in ["cam_dv", "cam_lv"] {
+        g.output(name, &[batch.clone(), Dim::Fixed(k as i64), Dim::Fixed(h), Dim::Fixed(w_)]);
+    }
+    Ok(super::encode(&g.into_model(metadata)))
+}

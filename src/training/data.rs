@@ -1,0 +1,180 @@
+//! Training data: a scanned folder with `labels.csv`, every view decoded and preprocessed once
+//! (by the same `preprocess` inference uses), a deterministic split by specimen, and the
+//! augmentations that mimic how real placements and exposures vary.
+
+use std::path::Path;
+
+use anyhow::bail;
+use rayon::prelude::*;
+
+use crate::imaging::{DecodeOptions, PreprocessSpec, decode, preprocess};
+use crate::specimen::{Problem, ProblemKind, View, read_labels, scan};
+use crate::synth::Rng;
+use crate::taxonomy::{NodeLabels, Taxonomy};
+
+/// One labelled specimen, preprocessed.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    /// Specimen id.
+    pub id: String,
+    /// DV model input (`size * size`), if the view exists and decoded.
+    pub dv: Option<Vec<f32>>,
+    /// LV model input.
+    pub lv: Option<Vec<f32>>,
+    /// Completed labels in taxonomy order.
+    pub labels: NodeLabels,
+}
+
+/// A preprocessed dataset.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    /// Input side.
+    pub size: u32,
+    /// Samples sorted by id.
+    pub samples: Vec<Sample>,
+    /// A fingerprint of the ids and labels (FNV-1a), for provenance.
+    pub fingerprint: String,
+}
+
+/// Loads every labelled specimen of `folder`. Files that fail to decode become problems; a
+/// specimen keeps whatever views decoded.
+pub fn load_dataset(
+    folder: &Path,
+    labels: Option<&Path>,
+    spec: &PreprocessSpec,
+    taxonomy: &Taxonomy,
+) -> anyhow::Result<(Dataset, Vec<Problem>)> {
+    let report = scan(folder)?;
+    let labels_path = labels.map(Path::to_owned).unwrap_or_else(|| folder.join("labels.csv"));
+    if !labels_path.is_file() {
+        bail!("{}: no labels.csv (pass --labels FILE)", labels_path.display());
+    }
+    let (table, mut problems) = read_labels(&labels_path, taxonomy).map_err(|p| anyhow::anyhow!("{p}"))?;
+    problems.extend(report.problems);
+    let decode_options = DecodeOptions::default();
+    let load = |path: Option<&Path>| -> Result<Option<Vec<f32>>, Problem> {
+        let Some(path) = path else { return Ok(None) };
+        let img =
+            decode(path, &decode_options).map_err(|e| Problem::new(path, ProblemKind::NotAnImage, e.to_string()))?;
+        let (input, _) = preprocess(&img, spec).map_err(|e| Problem::new(path, ProblemKind::NotAnImage, e))?;
+        Ok(Some(input.data))
+    };
+    let results: Vec<(Option<Sample>, Vec<Problem>)> = report
+        .specimens
+        .par_iter()
+        .filter_map(|s| table.get(&s.id).map(|l| (s, l)))
+        .map(|(s, l)| {
+            let mut errs = Vec::new();
+            let dv = load(s.dv()).unwrap_or_else(|p| {
+                errs.push(p);
+                None
+            });
+            let lv = load(s.lv()).unwrap_or_else(|p| {
+                errs.push(p);
+                None
+            });
+            let sample = (dv.is_some() || lv.is_some()).then(|| Sample { id: s.id.clone(), dv, lv, labels: l.clone() });
+            (sample, errs)
+        })
+        .collect();
+    let mut samples = Vec::new();
+    for (s, errs) in results {
+        problems.extend(errs);
+        samples.extend(s);
+    }
+    samples.sort_by(|a, b| a.id.cmp(&b.id));
+    if samples.is_empty() {
+        bail!("{}: no specimen has both an image and a row in {}", folder.display(), labels_path.display());
+    }
+    let mut h = Fnv::default();
+    for s in &samples {
+        h.write(s.id.as_bytes());
+        for l in &s.labels {
+            h.write(&[match l {
+                Some(true) => 1,
+                Some(false) => 0,
+                None => 2,
+            }]);
+        }
+    }
+    Ok((Dataset { size: spec.size, samples, fingerprint: format!("{:016x}", h.0) }, problems))
+}
+
+/// FNV-1a, for stable fingerprints and splits.
+#[derive(Debug)]
+pub struct Fnv(pub u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Fnv {
+    /// Hashes more bytes.
+    pub fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 ^= u64::from(*b);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+/// Splits sample indices into (train, validation) by hashing each specimen id with the seed:
+/// the same specimen always lands on the same side, whatever else is in the folder.
+pub fn split(samples: &[Sample], validation: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
+    let (mut train, mut val) = (Vec::new(), Vec::new());
+    for (i, s) in samples.iter().enumerate() {
+        let mut h = Fnv::default();
+        h.write(&seed.to_le_bytes());
+        h.write(s.id.as_bytes());
+        if ((h.0 >> 11) as f64 / (1u64 << 53) as f64) < validation {
+            val.push(i);
+        } else {
+            train.push(i);
+        }
+    }
+    (train, val)
+}
+
+/// Augments a standardised `size x size` input in place: mirror and head-up/down flips, a small
+/// rotation, gain and offset, and noise. `background` fills what rotation uncovers.
+pub fn augment(x: &mut [f32], size: usize, background: f32, rng: &mut Rng) {
+    let (flip_h, flip_v) = (rng.chance(0.5), rng.chance(0.5));
+    let angle = rng.normal(0.0, 6.0).clamp(-15.0, 15.0).to_radians();
+    let (gain, offset, noise) =
+        (rng.range(0.85, 1.15) as f32, rng.range(-0.1, 0.1) as f32, rng.range(0.0, 0.05) as f32);
+    let src = x.to_vec();
+    let (sa, ca) = (crate::synth::geometry::sin(angle), crate::synth::geometry::cos(angle));
+    let c = size as f64 / 2.0;
+    for j in 0..size {
+        for i in 0..size {
+            let (u, v) = (i as f64 + 0.5 - c, j as f64 + 0.5 - c);
+            let (mut sx, mut sy) = (ca * u + sa * v + c - 0.5, -sa * u + ca * v + c - 0.5);
+            if flip_h {
+                sx = size as f64 - 1.0 - sx;
+            }
+            if flip_v {
+                sy = size as f64 - 1.0 - sy;
+            }
+            let (x0, y0) = (sx.floor(), sy.floor());
+            let (fx, fy) = ((sx - x0) as f32, (sy - y0) as f32);
+            let at = |xi: f64, yi: f64| {
+                if xi < 0.0 || yi < 0.0 || xi >= size as f64 || yi >= size as f64 {
+                    background
+                } else {
+                    src[yi as usize * size + xi as usize]
+                }
+            };
+            let top = at(x0, y0) * (1.0 - fx) + at(x0 + 1.0, y0) * fx;
+            let bottom = at(x0, y0 + 1.0) * (1.0 - fx) + at(x0 + 1.0, y0 + 1.0) * fx;
+            let value = top * (1.0 - fy) + bottom * fy;
+            x[j * size + i] = value * gain + offset + noise * rng.gaussian_f32();
+        }
+    }
+}
+
+/// Which model inputs a batch row carries, before view dropout.
+pub fn presence(sample: &Sample, views: &[View]) -> [bool; 2] {
+    [sample.dv.is_some() && views.contains(&View::Dv), sample.lv.is_some() && views.contains(&View::Lv)]
+}

@@ -1,0 +1,142 @@
+//! Evaluation metrics: ROC AUC per class and the per-level means the paper reports.
+
+use serde::{Deserialize, Serialize};
+
+use crate::taxonomy::{Level, NodeLabels, Taxonomy};
+
+/// Area under the ROC curve of `scores` for binary `labels` (Mann-Whitney U, ties counted
+/// half). `None` when either class is absent.
+pub fn auc(scores: &[f32], labels: &[bool]) -> Option<f64> {
+    let mut pairs: Vec<(f32, bool)> = scores.iter().copied().zip(labels.iter().copied()).collect();
+    let pos = pairs.iter().filter(|p| p.1).count();
+    let neg = pairs.len() - pos;
+    if pos == 0 || neg == 0 {
+        return None;
+    }
+    pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
+    // Sum of positive ranks, averaging ranks over ties.
+    let mut rank_sum = 0.0;
+    let mut i = 0;
+    while i < pairs.len() {
+        let mut j = i;
+        while j + 1 < pairs.len() && pairs[j + 1].0 == pairs[i].0 {
+            j += 1;
+        }
+        let avg_rank = (i + j) as f64 / 2.0 + 1.0;
+        rank_sum += avg_rank * pairs[i..=j].iter().filter(|p| p.1).count() as f64;
+        i = j + 1;
+    }
+    let u = rank_sum - (pos * (pos + 1)) as f64 / 2.0;
+    Some(u / (pos as f64 * neg as f64))
+}
+
+/// One ROC curve: (false positive rate, true positive rate) points from strict to lenient.
+pub fn roc_curve(scores: &[f32], labels: &[bool]) -> Vec<(f64, f64)> {
+    let mut pairs: Vec<(f32, bool)> = scores.iter().copied().zip(labels.iter().copied()).collect();
+    pairs.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let pos = pairs.iter().filter(|p| p.1).count().max(1) as f64;
+    let neg = pairs.iter().filter(|p| !p.1).count().max(1) as f64;
+    let (mut tp, mut fp) = (0.0, 0.0);
+    let mut out = vec![(0.0, 0.0)];
+    for (k, (s, y)) in pairs.iter().enumerate() {
+        if *y {
+            tp += 1.0;
+        } else {
+            fp += 1.0;
+        }
+        if pairs.get(k + 1).is_none_or(|n| n.0 != *s) {
+            out.push((fp / neg, tp / pos));
+        }
+    }
+    out
+}
+
+/// AUCs of one model on one set, per taxonomy node and per level.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LevelAucs {
+    /// Per node id: AUC of its (conditional) probability among specimens whose parent is
+    /// positive (all specimens for L1), or `None` without both classes.
+    pub per_class: Vec<(String, Option<f64>)>,
+    /// Mean over L1 nodes with an AUC.
+    pub l1: Option<f64>,
+    /// Mean over L2 nodes.
+    pub l2: Option<f64>,
+    /// Mean over L3 nodes.
+    pub l3: Option<f64>,
+}
+
+/// Computes [`LevelAucs`] from per-specimen conditional probabilities (taxonomy order) and
+/// completed labels. Each node is judged where its training loss applies: among specimens whose
+/// parent is known positive, and whose own label is known.
+pub fn level_aucs(taxonomy: &Taxonomy, probs: &[Vec<f32>], labels: &[NodeLabels]) -> LevelAucs {
+    let mut out = LevelAucs::default();
+    let mut by_level: [Vec<f64>; 3] = Default::default();
+    for (i, node) in taxonomy.nodes.iter().enumerate() {
+        let parent = node.parent.as_deref().and_then(|p| taxonomy.index_of(p));
+        let (mut s, mut y) = (Vec::new(), Vec::new());
+        for (p, l) in probs.iter().zip(labels) {
+            let parent_ok = parent.is_none_or(|pi| l.get(pi).copied().flatten() == Some(true));
+            if let (true, Some(Some(label)), Some(score)) = (parent_ok, l.get(i).copied(), p.get(i).copied()) {
+                s.push(score);
+                y.push(label);
+            }
+        }
+        let a = auc(&s, &y);
+        if let Some(v) = a {
+            by_level[match node.level {
+                Level::L1 => 0,
+                Level::L2 => 1,
+                Level::L3 => 2,
+            }]
+            .push(v);
+        }
+        out.per_class.push((node.id.clone(), a));
+    }
+    let mean = |v: &[f64]| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
+    out.l1 = mean(&by_level[0]);
+    out.l2 = mean(&by_level[1]);
+    out.l3 = mean(&by_level[2]);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auc_matches_hand_counts() {
+        assert_eq!(auc(&[0.1, 0.4, 0.35, 0.8], &[false, false, true, true]), Some(0.75));
+        assert_eq!(auc(&[0.2, 0.2], &[false, true]), Some(0.5));
+        assert_eq!(auc(&[1.0, 2.0, 3.0], &[false, true, true]), Some(1.0));
+        assert_eq!(auc(&[1.0, 2.0], &[true, true]), None);
+        let roc = roc_curve(&[0.1, 0.4, 0.35, 0.8], &[false, false, true, true]);
+        assert_eq!(roc.first(), Some(&(0.0, 0.0)));
+        assert_eq!(roc.last(), Some(&(1.0, 1.0)));
+    }
+
+    #[test]
+    fn level_aucs_use_the_parent_positive_subset() {
+        let t = Taxonomy::impc_skeletal();
+        let n = t.nodes.len();
+        // Two abnormal axial specimens (one scoliosis), one normal.
+        let mut a = vec![Some(false); n];
+        a[t.index_of("abnormal").unwrap_or(0)] = Some(true);
+        a[t.index_of("axial").unwrap_or(0)] = Some(true);
+        let mut b = a.clone();
+        b[t.index_of("scoliosis").unwrap_or(0)] = Some(true);
+        a[t.index_of("kyphosis").unwrap_or(0)] = Some(true);
+        let c = vec![Some(false); n];
+        let mut pa = vec![0.5f32; n];
+        let mut pb = pa.clone();
+        let pc = vec![0.1f32; n];
+        pa[0] = 0.9;
+        pb[0] = 0.8;
+        pb[t.index_of("scoliosis").unwrap_or(0)] = 0.9;
+        pa[t.index_of("scoliosis").unwrap_or(0)] = 0.2;
+        let r = level_aucs(&t, &[pa, pb, pc], &[a, b, c]);
+        assert_eq!(r.l1, Some(1.0));
+        let sco = r.per_class.iter().find(|(id, _)| id == "scoliosis").and_then(|x| x.1);
+        // Judged only among the two axial-positive specimens.
+        assert_eq!(sco, Some(1.0));
+    }
+}

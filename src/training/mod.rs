@@ -1,0 +1,7 @@
+//! Training the hierarchical multiview classifier with burn (CPU backend `flex`).
+
+pub mod data;
+pub mod loss;
+pub mod metrics;
+pub mod model;
+pub mod train;

@@ -1,0 +1,357 @@
+//! The hierarchical multiview classifier: a ConvNeXt-style or convolutional-autoencoder
+//! backbone shared by the DV and LV views, a final channel LayerNorm, global average pooling per
+//! view, presence masking, and one linear layer for all 14 taxonomy logits.
+//!
+//! The heads stay linear after pooling, so each class's logit is exactly
+//! `bias + mean(cam_dv) + mean(cam_lv)` (see the ONNX export): saliency without gradients.
+
+use burn::module::{Module, Param};
+use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
+use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig, PaddingConfig2d};
+use burn::tensor::activation::gelu;
+use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+/// LayerNorm epsilon everywhere (the exporter writes the same value).
+pub const LN_EPS: f64 = 1e-6;
+
+/// Which backbone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum BackboneKind {
+    /// ConvNeXt-style.
+    Convnext,
+    /// Convolutional autoencoder's encoder.
+    Cae,
+}
+
+/// Architecture of a classifier; stored in the model's provenance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelConfig {
+    /// Backbone kind.
+    pub backbone: BackboneKind,
+    /// ConvNeXt stage widths (or CAE encoder widths).
+    pub dims: Vec<usize>,
+    /// ConvNeXt blocks per stage (unused for CAE).
+    pub depths: Vec<usize>,
+    /// Initial layer-scale value of ConvNeXt blocks.
+    pub layer_scale: f64,
+    /// Number of output logits (taxonomy nodes).
+    pub classes: usize,
+}
+
+impl ModelConfig {
+    /// The default small ConvNeXt (32/64/128/256, depths 1/1/3/1): trains on two CPU cores.
+    pub fn convnext_small(classes: usize) -> Self {
+        ModelConfig {
+            backbone: BackboneKind::Convnext,
+            dims: vec![32, 64, 128, 256],
+            depths: vec![1, 1, 3, 1],
+            layer_scale: 0.1,
+            classes,
+        }
+    }
+
+    /// ConvNeXt-T (96/192/384/768, depths 3/3/9/3), for GPU benchmarks.
+    pub fn convnext_t(classes: usize) -> Self {
+        ModelConfig {
+            backbone: BackboneKind::Convnext,
+            dims: vec![96, 192, 384, 768],
+            depths: vec![3, 3, 9, 3],
+            layer_scale: 1e-6,
+            classes,
+        }
+    }
+
+    /// The default CAE: four stride-2 encoder stages 16/32/64/128.
+    pub fn cae(classes: usize) -> Self {
+        ModelConfig {
+            backbone: BackboneKind::Cae,
+            dims: vec![16, 32, 64, 128],
+            depths: Vec::new(),
+            layer_scale: 0.0,
+            classes,
+        }
+    }
+
+    /// Channels of the last feature map.
+    pub fn feature_channels(&self) -> usize {
+        self.dims.last().copied().unwrap_or(0)
+    }
+
+    /// Input side divided by the feature map's side.
+    pub fn stride(&self) -> usize {
+        match self.backbone {
+            BackboneKind::Convnext => 4 << self.dims.len().saturating_sub(1),
+            BackboneKind::Cae => 1 << self.dims.len(),
+        }
+    }
+
+    /// Builds the classifier with fresh weights.
+    pub fn init(&self, device: &Device) -> MultiView {
+        let c = self.feature_channels();
+        let (convnext, cae) = match self.backbone {
+            BackboneKind::Convnext => (Some(ConvNext::new(self, device)), None),
+            BackboneKind::Cae => (None, Some(CaeEncoder::new(&self.dims, device))),
+        };
+        MultiView {
+            convnext,
+            cae,
+            final_norm: ChannelNorm::new(c, device),
+            head: LinearConfig::new(2 * c, self.classes).init(device),
+        }
+    }
+}
+
+/// LayerNorm over the channels of an NCHW tensor.
+#[derive(Module, Debug)]
+pub struct ChannelNorm {
+    /// The norm over the last axis, applied in NHWC.
+    pub norm: LayerNorm,
+}
+
+impl ChannelNorm {
+    fn new(channels: usize, device: &Device) -> Self {
+        ChannelNorm { norm: LayerNormConfig::new(channels).with_epsilon(LN_EPS).init(device) }
+    }
+
+    /// Normalises each pixel's channel vector.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.norm.forward(x.permute([0, 2, 3, 1])).permute([0, 3, 1, 2])
+    }
+}
+
+/// One ConvNeXt block: depthwise 7x7, LayerNorm, Linear 4C, GELU, Linear C, layer scale, residual.
+#[derive(Module, Debug)]
+pub struct Block {
+    /// Depthwise 7x7 convolution.
+    pub dwconv: Conv2d,
+    /// LayerNorm (NHWC).
+    pub norm: LayerNorm,
+    /// Expansion.
+    pub pw1: Linear,
+    /// Projection.
+    pub pw2: Linear,
+    /// Per-channel layer scale.
+    pub gamma: Param<Tensor<1>>,
+}
+
+impl Block {
+    fn new(c: usize, layer_scale: f64, device: &Device) -> Self {
+        Block {
+            dwconv: Conv2dConfig::new([c, c], [7, 7])
+                .with_groups(c)
+                .with_padding(PaddingConfig2d::Explicit(3, 3, 3, 3))
+                .init(device),
+            norm: LayerNormConfig::new(c).with_epsilon(LN_EPS).init(device),
+            pw1: LinearConfig::new(c, 4 * c).init(device),
+            pw2: LinearConfig::new(4 * c, c).init(device),
+            gamma: Param::from_tensor(Tensor::full([c], layer_scale, device)),
+        }
+    }
+
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let c = x.dims()[1];
+        let y = self.dwconv.forward(x.clone()).permute([0, 2, 3, 1]);
+        let y = self.pw2.forward(gelu(self.pw1.forward(self.norm.forward(y))));
+        let y = y * self.gamma.val().reshape([1, 1, 1, c]);
+        x + y.permute([0, 3, 1, 2])
+    }
+}
+
+/// A stage of blocks at one resolution.
+#[derive(Module, Debug)]
+pub struct Stage {
+    /// Blocks in order.
+    pub blocks: Vec<Block>,
+}
+
+/// LayerNorm then a 2x2 stride-2 convolution between stages.
+#[derive(Module, Debug)]
+pub struct Downsample {
+    /// Channel norm.
+    pub norm: ChannelNorm,
+    /// Strided convolution.
+    pub conv: Conv2d,
+}
+
+/// The ConvNeXt-style backbone.
+#[derive(Module, Debug)]
+pub struct ConvNext {
+    /// 4x4 stride-4 stem.
+    pub stem: Conv2d,
+    /// Stem norm.
+    pub stem_norm: ChannelNorm,
+    /// One per stage after the first.
+    pub downsamples: Vec<Downsample>,
+    /// The stages.
+    pub stages: Vec<Stage>,
+}
+
+impl ConvNext {
+    fn new(config: &ModelConfig, device: &Device) -> Self {
+        let dims = &config.dims;
+        let first = dims.first().copied().unwrap_or(32);
+        let stages = dims
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| Stage {
+                blocks: (0..config.depths.get(i).copied().unwrap_or(1))
+                    .map(|_| Block::new(c, config.layer_scale, device))
+                    .collect(),
+            })
+            .collect();
+        let downsamples = dims
+            .windows(2)
+            .map(|w| Downsample {
+                norm: ChannelNorm::new(w[0], device),
+                conv: Conv2dConfig::new([w[0], w[1]], [2, 2]).with_stride([2, 2]).init(device),
+            })
+            .collect();
+        ConvNext {
+            stem: Conv2dConfig::new([1, first], [4, 4]).with_stride([4, 4]).init(device),
+            stem_norm: ChannelNorm::new(first, device),
+            downsamples,
+            stages,
+        }
+    }
+
+    /// Feature map `[N, C_last, S/stride, S/stride]`.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let mut x = self.stem_norm.forward(self.stem.forward(x));
+        for (i, stage) in self.stages.iter().enumerate() {
+            if i > 0
+                && let Some(d) = self.downsamples.get(i - 1)
+            {
+                x = d.conv.forward(d.norm.forward(x));
+            }
+            for b in &stage.blocks {
+                x = b.forward(x);
+            }
+        }
+        x
+    }
+}
+
+/// The CAE's encoder: 4x4 stride-2 convolutions with GELU.
+#[derive(Module, Debug)]
+pub struct CaeEncoder {
+    /// One per stage.
+    pub convs: Vec<Conv2d>,
+}
+
+impl CaeEncoder {
+    fn new(dims: &[usize], device: &Device) -> Self {
+        let mut c_in = 1;
+        let convs = dims
+            .iter()
+            .map(|&c| {
+                let conv = Conv2dConfig::new([c_in, c], [4, 4])
+                    .with_stride([2, 2])
+                    .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                    .init(device);
+                c_in = c;
+                conv
+            })
+            .collect();
+        CaeEncoder { convs }
+    }
+
+    /// Feature map `[N, C_last, S/2^k, S/2^k]`.
+    pub fn forward(&self, mut x: Tensor<4>) -> Tensor<4> {
+        for conv in &self.convs {
+            x = gelu(conv.forward(x));
+        }
+        x
+    }
+}
+
+/// The CAE's decoder, used only for reconstruction pretraining.
+#[derive(Module, Debug)]
+pub struct CaeDecoder {
+    /// Transposed convolutions, deepest first.
+    pub deconvs: Vec<ConvTranspose2d>,
+}
+
+impl CaeDecoder {
+    /// Mirrors an encoder with widths `dims`.
+    pub fn new(dims: &[usize], device: &Device) -> Self {
+        let mut outs: Vec<usize> = dims.iter().rev().skip(1).copied().collect();
+        outs.push(1);
+        let deconvs = dims
+            .iter()
+            .rev()
+            .zip(outs)
+            .map(|(&c_in, c_out)| {
+                ConvTranspose2dConfig::new([c_in, c_out], [4, 4]).with_stride([2, 2]).with_padding([1, 1]).init(device)
+            })
+            .collect();
+        CaeDecoder { deconvs }
+    }
+
+    /// Reconstruction from a feature map.
+    pub fn forward(&self, mut x: Tensor<4>) -> Tensor<4> {
+        let last = self.deconvs.len().saturating_sub(1);
+        for (i, d) in self.deconvs.iter().enumerate() {
+            x = d.forward(x);
+            if i < last {
+                x = gelu(x);
+            }
+        }
+        x
+    }
+}
+
+/// The classifier.
+#[derive(Module, Debug)]
+pub struct MultiView {
+    /// ConvNeXt backbone, if that kind.
+    pub convnext: Option<ConvNext>,
+    /// CAE encoder backbone, if that kind.
+    pub cae: Option<CaeEncoder>,
+    /// Final channel norm on the last feature map.
+    pub final_norm: ChannelNorm,
+    /// All logits from the concatenated pooled views: weight `[2C, classes]`, DV rows first.
+    pub head: Linear,
+}
+
+/// Intermediate results of a forward pass (the exporter and tests compare them).
+pub struct Forward {
+    /// Logits `[N, classes]`.
+    pub logits: Tensor<2>,
+    /// Normalised DV feature map `[N, C, h, w]`, before presence masking.
+    pub features_dv: Tensor<4>,
+    /// Normalised LV feature map.
+    pub features_lv: Tensor<4>,
+}
+
+impl MultiView {
+    /// Backbone features of a batch.
+    pub fn backbone(&self, x: Tensor<4>) -> Tensor<4> {
+        match (&self.convnext, &self.cae) {
+            (Some(c), _) => c.forward(x),
+            (None, Some(e)) => e.forward(x),
+            (None, None) => x,
+        }
+    }
+
+    /// Runs both views through the shared backbone (one batch of 2N), normalises, pools, masks
+    /// absent views (`views` `[N, 2]`: 1 present, 0 absent) and applies the head.
+    pub fn forward_full(&self, dv: Tensor<4>, lv: Tensor<4>, views: Tensor<2>) -> Forward {
+        let n = dv.dims()[0];
+        let f = self.final_norm.forward(self.backbone(Tensor::cat(vec![dv, lv], 0)));
+        let [_, c, h, w] = f.dims();
+        let pooled = f.clone().mean_dim(3).mean_dim(2).reshape([2 * n, c]);
+        let p_dv = pooled.clone().narrow(0, 0, n) * views.clone().narrow(1, 0, 1);
+        let p_lv = pooled.narrow(0, n, n) * views.narrow(1, 1, 1);
+        let logits = self.head.forward(Tensor::cat(vec![p_dv, p_lv], 1));
+        let features_dv = f.clone().narrow(0, 0, n).reshape([n, c, h, w]);
+        let features_lv = f.narrow(0, n, n).reshape([n, c, h, w]);
+        Forward { logits, features_dv, features_lv }
+    }
+
+    /// Logits only.
+    pub fn forward(&self, dv: Tensor<4>, lv: Tensor<4>, views: Tensor<2>) -> Tensor<2> {
+        self.forward_full(dv, lv, views).logits
+    }
+}

@@ -1,0 +1,510 @@
+//! The training loop: staged or joint hierarchical training, view dropout, augmentation,
+//! validation AUCs each epoch, checkpoints, early stopping and threshold choice.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use anyhow::Context;
+use burn::module::Module;
+use burn::optim::{AdamWConfig, GradientsParams};
+use burn::store::{BurnpackStore, ModuleSnapshot};
+use burn::tensor::{Device, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+
+use super::data::{Dataset, Sample, augment, presence, split};
+use super::loss::{Stage, masked_bce, targets_and_mask};
+use super::metrics::{LevelAucs, level_aucs};
+use super::model::{BackboneKind, CaeDecoder, CaeEncoder, ModelConfig, MultiView};
+use crate::imaging::PreprocessSpec;
+use crate::specimen::View;
+use crate::synth::Rng;
+use crate::taxonomy::{Level, Taxonomy};
+
+/// How the hierarchy is trained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Schedule {
+    /// L1 first, then L1+L2, then all levels (a third of the epochs each), as in the paper.
+    Staged,
+    /// All levels from the start.
+    Joint,
+}
+
+/// Everything that determines a training run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainOptions {
+    /// Architecture.
+    pub model: ModelConfig,
+    /// Input preprocessing (travels inside the exported model).
+    pub preprocess: PreprocessSpec,
+    /// Views the model uses (`[Dv, Lv]` for multiview, one for a single-view baseline).
+    pub views: Vec<View>,
+    /// Maximum epochs.
+    pub epochs: usize,
+    /// Batch size (specimens).
+    pub batch: usize,
+    /// Peak learning rate (AdamW, cosine decay).
+    pub lr: f64,
+    /// AdamW weight decay.
+    pub weight_decay: f32,
+    /// Fraction of specimens held out for validation.
+    pub val_split: f64,
+    /// Seed for the split, initialisation, shuffling and augmentation.
+    pub seed: u64,
+    /// Staged or joint.
+    pub schedule: Schedule,
+    /// Probability of hiding one of two present views during training (multiview only).
+    pub view_dropout: f64,
+    /// Stop after this many epochs without a better validation score.
+    pub patience: usize,
+    /// CAE only: reconstruction pretraining epochs before the heads are trained.
+    pub pretrain_epochs: usize,
+    /// CAE only: keep the pretrained encoder frozen.
+    pub freeze_encoder: bool,
+    /// Apply augmentation.
+    pub augment: bool,
+}
+
+/// One epoch's figures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    /// 1-based epoch.
+    pub epoch: usize,
+    /// Levels trained.
+    pub stage: String,
+    /// Mean training loss.
+    pub train_loss: f64,
+    /// Validation AUCs (DV+LV as available).
+    pub val: LevelAucs,
+    /// Wall time of the epoch (s).
+    pub seconds: f64,
+    /// Training throughput (specimens per second, forward and backward).
+    pub specimens_per_s: f64,
+}
+
+/// The run's state, saved with every checkpoint.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrainState {
+    /// Options of the run.
+    pub options: TrainOptions,
+    /// Dataset fingerprint: a resume on other data is refused.
+    pub fingerprint: String,
+    /// Completed epochs.
+    pub history: Vec<EpochRecord>,
+    /// Epoch of the best validation score (0 = none yet).
+    pub best_epoch: usize,
+    /// The best score.
+    pub best_score: f64,
+    /// Specimens in the training and validation sets.
+    pub counts: (usize, usize),
+    /// Whether CAE pretraining is done.
+    pub pretrained: bool,
+}
+
+/// A finished run.
+pub struct Trained {
+    /// Best weights (no autodiff).
+    pub model: MultiView,
+    /// Final state.
+    pub state: TrainState,
+    /// Per-class thresholds chosen on validation (taxonomy order).
+    pub thresholds: Vec<f32>,
+}
+
+/// What the loop reports as it goes.
+pub enum Progress {
+    /// A batch finished: (epoch, batch, batches, loss).
+    Batch(usize, usize, usize, f64),
+    /// An epoch finished.
+    Epoch(EpochRecord),
+    /// A message.
+    Note(String),
+}
+
+fn stage_of(options: &TrainOptions, epoch: usize) -> Stage {
+    match options.schedule {
+        Schedule::Joint => Stage::All,
+        Schedule::Staged => {
+            let third = options.epochs.div_ceil(3).max(1);
+            match epoch / third {
+                0 => Stage::L1,
+                1 => Stage::L2,
+                _ => Stage::All,
+            }
+        }
+    }
+}
+
+/// The background value of a standardised input (padding, absent views).
+fn background(spec: &PreprocessSpec) -> f32 {
+    -spec.mean / spec.std
+}
+
+/// A batch as tensors.
+struct Batch {
+    dv: Tensor<4>,
+    lv: Tensor<4>,
+    views: Tensor<2>,
+    targets: Tensor<2>,
+    mask: Tensor<2>,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn make_batch(
+    samples: &[&Sample],
+    options: &TrainOptions,
+    taxonomy: &Taxonomy,
+    stage: Stage,
+    training: bool,
+    rng: &mut Rng,
+    device: &Device,
+) -> Batch {
+    let s = options.preprocess.size as usize;
+    let n = samples.len();
+    let k = taxonomy.nodes.len();
+    let bg = background(&options.preprocess);
+    let (mut dv, mut lv) = (vec![bg; n * s * s], vec![bg; n * s * s]);
+    let (mut views, mut targets, mut mask) = (vec![0.0f32; n * 2], vec![0.0f32; n * k], vec![0.0f32; n * k]);
+    for (i, sample) in samples.iter().enumerate() {
+        let mut present = presence(sample, &options.views);
+        if training && present[0] && present[1] && rng.chance(options.view_dropout) {
+            present[rng.below(2)] = false;
+        }
+        for (v, (src, dst)) in [(&sample.dv, &mut dv), (&sample.lv, &mut lv)].into_iter().enumerate() {
+            if let (true, Some(x)) = (present[v], src) {
+                let slot = &mut dst[i * s * s..(i + 1) * s * s];
+                slot.copy_from_slice(x);
+                if training && options.augment {
+                    augment(slot, s, bg, rng);
+                }
+                views[i * 2 + v] = 1.0;
+            }
+        }
+        let (t, m) = targets_and_mask(taxonomy, &sample.labels, stage);
+        targets[i * k..(i + 1) * k].copy_from_slice(&t);
+        mask[i * k..(i + 1) * k].copy_from_slice(&m);
+    }
+    Batch {
+        dv: Tensor::from_data(TensorData::new(dv, [n, 1, s, s]), device),
+        lv: Tensor::from_data(TensorData::new(lv, [n, 1, s, s]), device),
+        views: Tensor::from_data(TensorData::new(views, [n, 2]), device),
+        targets: Tensor::from_data(TensorData::new(targets, [n, k]), device),
+        mask: Tensor::from_data(TensorData::new(mask, [n, k]), device),
+    }
+}
+
+/// Positive weights per class: negatives over positives among the specimens each node is
+/// trained on, clamped to 1..=8.
+fn pos_weights(dataset: &Dataset, train: &[usize], taxonomy: &Taxonomy) -> Vec<f32> {
+    let k = taxonomy.nodes.len();
+    let (mut pos, mut neg) = (vec![0.0f32; k], vec![0.0f32; k]);
+    for &i in train {
+        let (t, m) = targets_and_mask(taxonomy, &dataset.samples[i].labels, Stage::All);
+        for c in 0..k {
+            pos[c] += t[c] * m[c];
+            neg[c] += (1.0 - t[c]) * m[c];
+        }
+    }
+    (0..k).map(|c| if pos[c] > 0.0 { (neg[c] / pos[c]).clamp(1.0, 8.0) } else { 1.0 }).collect()
+}
+
+/// Conditional probabilities of the model for some samples, in batches.
+pub fn predict(
+    model: &MultiView,
+    samples: &[&Sample],
+    options: &TrainOptions,
+    taxonomy: &Taxonomy,
+) -> anyhow::Result<Vec<Vec<f32>>> {
+    let device = Device::flex();
+    let mut rng = Rng::new(0, 0);
+    let mut out = Vec::with_capacity(samples.len());
+    for chunk in samples.chunks(options.batch.max(1)) {
+        let b = make_batch(chunk, options, taxonomy, Stage::All, false, &mut rng, &device);
+        let probs = burn::tensor::activation::sigmoid(model.forward(b.dv, b.lv, b.views));
+        let k = taxonomy.nodes.len();
+        let v: Vec<f32> = probs.into_data().try_to_vec().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        out.extend(v.chunks(k).map(<[f32]>::to_vec));
+    }
+    Ok(out)
+}
+
+/// The validation score early stopping follows: mean L3 AUC, else L2, else L1.
+fn score(a: &LevelAucs) -> f64 {
+    a.l3.or(a.l2).or(a.l1).unwrap_or(0.0)
+}
+
+/// Per-class thresholds maximising Youden's J on validation (0.5 where undefined).
+pub fn choose_thresholds(taxonomy: &Taxonomy, probs: &[Vec<f32>], samples: &[&Sample]) -> Vec<f32> {
+    taxonomy
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(i, node)| {
+            let parent = node.parent.as_deref().and_then(|p| taxonomy.index_of(p));
+            let mut pairs: Vec<(f32, bool)> = probs
+                .iter()
+                .zip(samples)
+                .filter(|(_, s)| parent.is_none_or(|p| s.labels.get(p).copied().flatten() == Some(true)))
+                .filter_map(|(p, s)| Some((p.get(i).copied()?, s.labels.get(i).copied().flatten()?)))
+                .collect();
+            let pos = pairs.iter().filter(|p| p.1).count() as f64;
+            let neg = pairs.len() as f64 - pos;
+            if pos == 0.0 || neg == 0.0 {
+                return 0.5;
+            }
+            pairs.sort_by(|a, b| b.0.total_cmp(&a.0));
+            let (mut tp, mut fp, mut best, mut best_t) = (0.0, 0.0, f64::MIN, 0.5f32);
+            for (k, (p, y)) in pairs.iter().enumerate() {
+                if *y {
+                    tp += 1.0;
+                } else {
+                    fp += 1.0;
+                }
+                let next = pairs.get(k + 1).map(|n| n.0);
+                if next != Some(*p) {
+                    let j = tp / pos - fp / neg;
+                    if j > best {
+                        best = j;
+                        best_t = match next {
+                            Some(n) => (p + n) / 2.0,
+                            None => *p,
+                        };
+                    }
+                }
+            }
+            best_t
+        })
+        .collect()
+}
+
+/// Paths of a run's checkpoint folder.
+pub struct Checkpoint {
+    dir: PathBuf,
+}
+
+impl Checkpoint {
+    /// The checkpoint folder for an output model path (`models/x.onnx` -> `models/x.ckpt/`).
+    pub fn for_output(out: &Path) -> Checkpoint {
+        Checkpoint { dir: out.with_extension("ckpt") }
+    }
+
+    /// A given folder.
+    pub fn at(dir: &Path) -> Checkpoint {
+        Checkpoint { dir: dir.to_owned() }
+    }
+
+    fn file(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// Whether a resumable state exists.
+    pub fn exists(&self) -> bool {
+        self.file("state.json").is_file()
+    }
+}
+
+/// Reconstruction pretraining of the CAE encoder on every image (no labels needed).
+fn pretrain_cae(
+    model: MultiView,
+    dataset: &Dataset,
+    options: &TrainOptions,
+    device: &Device,
+    progress: &mut dyn FnMut(Progress),
+    stop: &AtomicBool,
+) -> anyhow::Result<MultiView> {
+    #[derive(Module, Debug)]
+    struct Autoencoder {
+        encoder: CaeEncoder,
+        decoder: CaeDecoder,
+    }
+    let Some(encoder) = model.cae.clone() else { return Ok(model) };
+    let mut ae = Autoencoder { encoder, decoder: CaeDecoder::new(&options.model.dims, device) };
+    let mut optim = AdamWConfig::new().with_weight_decay(options.weight_decay).init();
+    let s = options.preprocess.size as usize;
+    let images: Vec<&Vec<f32>> =
+        dataset.samples.iter().flat_map(|x| [x.dv.as_ref(), x.lv.as_ref()]).flatten().collect();
+    let mut rng = Rng::new(options.seed ^ 0xcae, 0);
+    let bg = background(&options.preprocess);
+    for epoch in 0..options.pretrain_epochs {
+        let mut order: Vec<usize> = (0..images.len()).collect();
+        shuffle(&mut order, &mut rng);
+        let (mut total, mut count) = (0.0, 0);
+        for chunk in order.chunks(options.batch.max(1) * 2) {
+            if stop.load(Ordering::Relaxed) {
+                return Ok(model);
+            }
+            let mut data = Vec::with_capacity(chunk.len() * s * s);
+            for &i in chunk {
+                let mut x = images[i].clone();
+                if options.augment {
+                    augment(&mut x, s, bg, &mut rng);
+                }
+                data.extend(x);
+            }
+            let x = Tensor::<4>::from_data(TensorData::new(data, [chunk.len(), 1, s, s]), device);
+            let recon = ae.decoder.forward(ae.encoder.forward(x.clone()));
+            let loss = (recon - x).powi_scalar(2).mean();
+            total += f64::from(loss.clone().into_scalar::<f32>());
+            count += 1;
+            let grads = GradientsParams::from_grads(loss.backward(), &ae);
+            ae = optim.step(options.lr, ae, grads);
+        }
+        progress(Progress::Note(format!(
+            "CAE pretraining epoch {}: reconstruction MSE {:.4}",
+            epoch + 1,
+            total / count.max(1) as f64
+        )));
+    }
+    let mut model = model;
+    model.cae = Some(ae.encoder);
+    Ok(model)
+}
+
+fn shuffle(v: &mut [usize], rng: &mut Rng) {
+    for i in (1..v.len()).rev() {
+        let j = rng.below(i + 1);
+        v.swap(i, j);
+    }
+}
+
+/// Trains (or resumes) a classifier. Saves a checkpoint after every epoch and when `stop` is
+/// set, so an interrupted run resumes where it was.
+pub fn train(
+    dataset: &Dataset,
+    options: &TrainOptions,
+    checkpoint: &Checkpoint,
+    resume: bool,
+    stop: &AtomicBool,
+    progress: &mut dyn FnMut(Progress),
+) -> anyhow::Result<Trained> {
+    let taxonomy = Taxonomy::default();
+    let device = Device::flex().autodiff();
+    device.seed(options.seed);
+    let (train_idx, val_idx) = split(&dataset.samples, options.val_split, options.seed);
+    if train_idx.is_empty() {
+        anyhow::bail!("no training specimens after the validation split");
+    }
+    let mut model = options.model.init(&device);
+    let mut optim = AdamWConfig::new().with_weight_decay(options.weight_decay).init();
+    let mut state = TrainState {
+        options: options.clone(),
+        fingerprint: dataset.fingerprint.clone(),
+        history: Vec::new(),
+        best_epoch: 0,
+        best_score: f64::MIN,
+        counts: (train_idx.len(), val_idx.len()),
+        pretrained: false,
+    };
+    std::fs::create_dir_all(&checkpoint.dir).with_context(|| format!("creating {}", checkpoint.dir.display()))?;
+    if resume && checkpoint.exists() {
+        let text = std::fs::read_to_string(checkpoint.file("state.json")).context("reading the checkpoint state")?;
+        let saved: TrainState = serde_json::from_str(&text).context("parsing the checkpoint state")?;
+        if saved.fingerprint != dataset.fingerprint || saved.options.model != options.model {
+            anyhow::bail!(
+                "{}: the checkpoint was made on other data or another architecture",
+                checkpoint.dir.display()
+            );
+        }
+        model
+            .load_from(&mut BurnpackStore::from_file(checkpoint.file("model.bpk")))
+            .map_err(|e| anyhow::anyhow!("loading {}: {e:?}", checkpoint.file("model.bpk").display()))?;
+        optim = optim
+            .load(checkpoint.file("optim.bpk"))
+            .map_err(|e| anyhow::anyhow!("loading the optimizer state: {e:?}"))?;
+        progress(Progress::Note(format!("resuming after epoch {}", saved.history.len())));
+        state = TrainState { options: options.clone(), ..saved };
+    }
+    if options.model.backbone == BackboneKind::Cae && !state.pretrained && options.pretrain_epochs > 0 {
+        model = pretrain_cae(model, dataset, options, &device, progress, stop)?;
+        state.pretrained = !stop.load(Ordering::Relaxed);
+    }
+    if options.model.backbone == BackboneKind::Cae && options.freeze_encoder {
+        model.cae = model.cae.map(|e| e.no_grad());
+    }
+    let weights = pos_weights(dataset, &train_idx, &taxonomy);
+    let k = taxonomy.nodes.len();
+    let weights_t = Tensor::<2>::from_data(TensorData::new(weights, [1, k]), &device);
+    let val_samples: Vec<&Sample> = val_idx.iter().map(|&i| &dataset.samples[i]).collect();
+    let mut rng = Rng::new(options.seed, state.history.len() as u64 + 1);
+    let mut since_best = state.history.len().saturating_sub(state.best_epoch);
+
+    for epoch in state.history.len()..options.epochs {
+        if since_best >= options.patience.max(1) && stage_of(options, epoch) == Stage::All {
+            progress(Progress::Note(format!("early stop: no better validation score for {since_best} epochs")));
+            break;
+        }
+        let stage = stage_of(options, epoch);
+        let started = Instant::now();
+        let mut order = train_idx.clone();
+        shuffle(&mut order, &mut rng);
+        let batches = order.len().div_ceil(options.batch.max(1));
+        let (mut total, mut seen) = (0.0f64, 0usize);
+        // Cosine decay over the planned epochs.
+        let lr = options.lr * 0.5 * (1.0 + (std::f64::consts::PI * epoch as f64 / options.epochs.max(1) as f64).cos());
+        for (b, chunk) in order.chunks(options.batch.max(1)).enumerate() {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            let samples: Vec<&Sample> = chunk.iter().map(|&i| &dataset.samples[i]).collect();
+            let batch = make_batch(&samples, options, &taxonomy, stage, true, &mut rng, &device);
+            let logits = model.forward(batch.dv, batch.lv, batch.views);
+            let loss = masked_bce(logits, batch.targets, batch.mask, weights_t.clone());
+            let value = f64::from(loss.clone().into_scalar::<f32>());
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optim.step(lr, model, grads);
+            total += value * chunk.len() as f64;
+            seen += chunk.len();
+            progress(Progress::Batch(epoch + 1, b + 1, batches, value));
+        }
+        if stop.load(Ordering::Relaxed) {
+            progress(Progress::Note("interrupted: the last completed epoch is checkpointed".into()));
+            break;
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        let valid = model.valid();
+        let probs = predict(&valid, &val_samples, options, &taxonomy)?;
+        let labels: Vec<_> = val_samples.iter().map(|s| s.labels.clone()).collect();
+        let val = level_aucs(&taxonomy, &probs, &labels);
+        let record = EpochRecord {
+            epoch: epoch + 1,
+            stage: format!("{stage:?}"),
+            train_loss: total / seen.max(1) as f64,
+            val: val.clone(),
+            seconds,
+            specimens_per_s: seen as f64 / seconds.max(1e-9),
+        };
+        state.history.push(record.clone());
+        // Only a model trained on every level can be the best.
+        if stage == Stage::All && score(&val) > state.best_score {
+            state.best_score = score(&val);
+            state.best_epoch = epoch + 1;
+            since_best = 0;
+            valid
+                .save_into(&mut BurnpackStore::from_file(checkpoint.file("best.bpk")).overwrite(true))
+                .map_err(|e| anyhow::anyhow!("saving the best weights: {e:?}"))?;
+        } else if stage == Stage::All {
+            since_best += 1;
+        }
+        model
+            .save_into(&mut BurnpackStore::from_file(checkpoint.file("model.bpk")).overwrite(true))
+            .map_err(|e| anyhow::anyhow!("saving the checkpoint: {e:?}"))?;
+        optim.save(checkpoint.file("optim.bpk")).map_err(|e| anyhow::anyhow!("saving the optimizer state: {e:?}"))?;
+        let text = serde_json::to_string_pretty(&state).context("serialising the state")?;
+        std::fs::write(checkpoint.file("state.json"), text).context("writing the checkpoint state")?;
+        progress(Progress::Epoch(record));
+    }
+
+    let plain = Device::flex();
+    let mut best = options.model.init(&plain);
+    if state.best_epoch > 0 {
+        best.load_from(&mut BurnpackStore::from_file(checkpoint.file("best.bpk")))
+            .map_err(|e| anyhow::anyhow!("loading the best weights: {e:?}"))?;
+    } else {
+        best = model.valid();
+    }
+    let probs = predict(&best, &val_samples, options, &taxonomy)?;
+    let thresholds = choose_thresholds(&taxonomy, &probs, &val_samples);
+    let _ = Level::L1;
+    Ok(Trained { model: best, state, thresholds })
+}

@@ -1,0 +1,137 @@
+//! Our ONNX export against burn: train a few steps, then run burn's forward and the exported
+//! file through ONNX Runtime on the same inputs. Every output agrees to 1e-4 and each logit is
+//! `bias + mean(cam_dv) + mean(cam_lv)`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use burn::module::Module;
+use burn::optim::{AdamWConfig, GradientsParams};
+use burn::tensor::{Device, Tensor, TensorData};
+use mousexray::inference::init_runtime;
+use mousexray::onnx::export::export_model;
+use mousexray::training::loss::masked_bce;
+use mousexray::training::model::{BackboneKind, ModelConfig};
+
+const K: usize = 14;
+
+fn inputs(n: usize, s: usize, seed: u32) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let img = |k: u32| -> Vec<f32> {
+        (0..n * s * s)
+            .map(|i| (((i as u32).wrapping_mul(2654435761).wrapping_add(k * 97) >> 16) % 1000) as f32 / 500.0 - 1.0)
+            .collect()
+    };
+    // Presence: both, DV only, LV only, both...
+    let views: Vec<f32> = (0..n)
+        .flat_map(|i| match i % 3 {
+            0 => [1.0, 1.0],
+            1 => [1.0, 0.0],
+            _ => [0.0, 1.0],
+        })
+        .collect();
+    (img(seed), img(seed + 1), views)
+}
+
+fn check(config: ModelConfig, size: usize) {
+    let device = Device::flex().autodiff();
+    device.seed(7);
+    let mut model = config.init(&device);
+    let mut optim = AdamWConfig::new().init();
+    let n = 4;
+    let t4 = |v: &Vec<f32>, d: &Device| Tensor::<4>::from_data(TensorData::new(v.clone(), [n, 1, size, size]), d);
+    let t2 = |v: &Vec<f32>, d: &Device, w: usize| Tensor::<2>::from_data(TensorData::new(v.clone(), [n, w]), d);
+    for step in 0..3 {
+        let (dv, lv, views) = inputs(n, size, step);
+        let targets: Vec<f32> =
+            (0..n * K).map(|i| f32::from(u8::from((i * 7 + step as usize).is_multiple_of(3)))).collect();
+        let logits = model.forward(t4(&dv, &device), t4(&lv, &device), t2(&views, &device, 2));
+        let loss = masked_bce(
+            logits,
+            t2(&targets, &device, K),
+            t2(&vec![1.0; n * K], &device, K),
+            Tensor::<2>::ones([1, K], &device),
+        );
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        model = optim.step(1e-2, model, grads);
+    }
+    let model = model.valid();
+    let plain = Device::flex();
+    let (dv, lv, views) = inputs(n, size, 42);
+    let out = model.forward_full(t4(&dv, &plain), t4(&lv, &plain), t2(&views, &plain, 2));
+    let logits: Vec<f32> = out.logits.clone().into_data().try_to_vec().unwrap();
+
+    let bytes = export_model(&model, &config, size as u32, &[("mousexray.schema".into(), "1".into())]).unwrap();
+    let lib = init_runtime(None).unwrap();
+    let mut session = ort::session::Session::builder(&lib.environment).unwrap().commit_from_memory(&bytes).unwrap();
+    let a = |v: Vec<f32>| ndarray::Array4::from_shape_vec((n, 1, size, size), v).unwrap();
+    let (adv, alv) = (a(dv), a(lv));
+    let aviews = ndarray::Array2::from_shape_vec((n, 2), views.clone()).unwrap();
+    let outputs = session
+        .run(ort::inputs![
+            "dv" => ort::value::TensorRef::from_array_view(&adv).unwrap(),
+            "lv" => ort::value::TensorRef::from_array_view(&alv).unwrap(),
+            "views" => ort::value::TensorRef::from_array_view(&aviews).unwrap(),
+        ])
+        .unwrap();
+    let get = |name: &str| -> (Vec<usize>, Vec<f32>) {
+        let v = outputs[name].try_extract_array::<f32>().unwrap();
+        (v.shape().to_vec(), v.iter().copied().collect())
+    };
+    let sigmoid = |x: f32| 1.0 / (1.0 + (-x).exp());
+    let mut worst = 0.0f32;
+    for (name, lo, hi) in [("l1", 0, 1), ("l2", 1, 4), ("l3", 4, K)] {
+        let (shape, v) = get(name);
+        assert_eq!(shape, vec![n, hi - lo], "{name}");
+        for i in 0..n {
+            for j in lo..hi {
+                let d = (v[i * (hi - lo) + j - lo] - sigmoid(logits[i * K + j])).abs();
+                worst = worst.max(d);
+            }
+        }
+    }
+    // CAM: burn's features times the head, against ORT's maps; and the logit identity.
+    let w: Vec<f32> = model.head.weight.val().into_data().try_to_vec().unwrap();
+    let b: Vec<f32> = model.head.bias.as_ref().unwrap().val().into_data().try_to_vec().unwrap();
+    let c = config.feature_channels();
+    let (shape, cam_dv) = get("cam_dv");
+    let (_, cam_lv) = get("cam_lv");
+    let hw = shape[2] * shape[3];
+    assert_eq!(shape, vec![n, K, size / config.stride(), size / config.stride()]);
+    for (v, (feat, cam)) in
+        [(out.features_dv.clone(), &cam_dv), (out.features_lv.clone(), &cam_lv)].into_iter().enumerate()
+    {
+        let f: Vec<f32> = feat.into_data().try_to_vec().unwrap();
+        for i in 0..n {
+            let present = views[i * 2 + v];
+            for k in 0..K {
+                for p in 0..hw {
+                    let mut acc = 0.0;
+                    for ci in 0..c {
+                        acc += w[(v * c + ci) * K + k] * f[(i * c + ci) * hw + p];
+                    }
+                    worst = worst.max((acc * present - cam[(i * K + k) * hw + p]).abs());
+                }
+            }
+        }
+    }
+    for i in 0..n {
+        for k in 0..K {
+            let mean = |cam: &[f32]| cam[(i * K + k) * hw..(i * K + k + 1) * hw].iter().sum::<f32>() / hw as f32;
+            let identity = b[k] + mean(&cam_dv) + mean(&cam_lv);
+            worst = worst.max((identity - logits[i * K + k]).abs());
+        }
+    }
+    eprintln!("{:?}: max abs difference {worst:e}", config.backbone);
+    assert!(worst <= 1e-4, "{:?}: max abs difference {worst}", config.backbone);
+    assert!(worst > 0.0, "suspiciously exact: compare different computations");
+}
+
+#[test]
+fn convnext_export_matches_burn() {
+    let config = ModelConfig { dims: vec![8, 16], depths: vec![1, 2], ..ModelConfig::convnext_small(K) };
+    assert_eq!(config.backbone, BackboneKind::Convnext);
+    check(config, 32);
+}
+
+#[test]
+fn cae_export_matches_burn() {
+    check(ModelConfig { dims: vec![4, 8, 8], ..ModelConfig::cae(K) }, 32);
+}
