@@ -2,6 +2,7 @@
 
 mod scan;
 mod synth;
+mod train;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -78,6 +79,16 @@ pub enum Command {
     /// format, specimens.csv (IMPC-like metadata), labels.csv and truth.json (findings,
     /// severities, anatomy, poses, placements). The same arguments give byte-identical output.
     Synth(synth::SynthArgs),
+
+    /// Train the hierarchical multiview classifier and export it to ONNX.
+    ///
+    /// Reads a folder with labels.csv, preprocesses every view once with the same function
+    /// inference uses, splits by specimen (deterministic), and trains a ConvNeXt-style or CAE
+    /// backbone shared by DV and LV with hierarchy-masked binary cross-entropy (staged L1, L2,
+    /// L3 or joint), view dropout and augmentation. Checkpoints every epoch in OUT.ckpt/ (Ctrl-C
+    /// leaves a resumable one; --resume continues), stops early on validation L3 AUC, picks
+    /// per-class thresholds on validation, and writes OUT (ONNX, model contract) and OUT.json.
+    Train(train::TrainArgs),
 }
 
 /// Parses the process arguments, runs the command and maps the outcome to an exit code:
@@ -95,6 +106,7 @@ pub fn main() -> ExitCode {
     let result = match &cli.command {
         Some(Command::Scan(args)) => scan::run(args),
         Some(Command::Synth(args)) => synth::run(args),
+        Some(Command::Train(args)) => train::run(args),
         None => Err(anyhow::anyhow!(
             "the review GUI is not built yet; use `mousexray scan {}` to list a folder",
             cli.folder.as_deref().unwrap_or_else(|| std::path::Path::new("FOLDER")).display()

@@ -154,8 +154,11 @@ fn normalise(image: &GrayImage16, spec: &PreprocessSpec) -> Vec<f32> {
         Polarity::BrightBone => false,
         Polarity::DarkBone => true,
         Polarity::Auto => {
+            // The background is the Otsu class most of the border falls in; vignetting or a
+            // ruler can brighten a border, but not past the threshold between tissue and air.
             let (w, h) = (image.width as usize, image.height as usize);
-            border_mean(&norm, w, h) > mean(&norm)
+            let threshold = otsu(&norm);
+            border_fraction_above(&norm, w, h, threshold) > 0.5
         }
     };
     if invert {
@@ -182,11 +185,12 @@ impl Frame {
         let (small, sw, sh) = box_reduce(norm, w, h, r);
         let threshold = otsu(&small);
         let rf = r as f64;
-        let points: Vec<(f64, f64)> = small
-            .iter()
-            .enumerate()
-            .filter(|(_, v)| **v > threshold)
-            .map(|(i, _)| (((i % sw) as f64 + 0.5) * rf, ((i / sw) as f64 + 0.5) * rf))
+        // The animal is the largest connected foreground region: a ruler, a label or a marker
+        // beside it must not steer the orientation or the crop.
+        let mask: Vec<bool> = small.iter().map(|v| *v > threshold).collect();
+        let points: Vec<(f64, f64)> = largest_component(&mask, sw, sh)
+            .into_iter()
+            .map(|i| (((i % sw) as f64 + 0.5) * rf, ((i / sw) as f64 + 0.5) * rf))
             .collect();
         // A body needs some pixels, and not the whole frame.
         let body = points.len() >= 16 && points.len() < sw * sh * 95 / 100;
@@ -245,23 +249,57 @@ impl Frame {
     }
 }
 
-fn mean(v: &[f32]) -> f32 {
-    if v.is_empty() { 0.0 } else { v.iter().sum::<f32>() / v.len() as f32 }
+/// Indices of the largest 8-connected `true` region of a mask.
+fn largest_component(mask: &[bool], w: usize, h: usize) -> Vec<usize> {
+    let mut label = vec![0u32; mask.len()];
+    let mut best: Vec<usize> = Vec::new();
+    let mut next = 0u32;
+    let mut stack = Vec::new();
+    for start in 0..mask.len() {
+        if !mask[start] || label[start] != 0 {
+            continue;
+        }
+        next += 1;
+        label[start] = next;
+        stack.push(start);
+        let mut region = Vec::new();
+        while let Some(i) = stack.pop() {
+            region.push(i);
+            let (x, y) = ((i % w) as isize, (i / w) as isize);
+            for dy in -1..=1 {
+                for dx in -1..=1 {
+                    let (nx, ny) = (x + dx, y + dy);
+                    if nx < 0 || ny < 0 || nx >= w as isize || ny >= h as isize {
+                        continue;
+                    }
+                    let j = ny as usize * w + nx as usize;
+                    if mask[j] && label[j] == 0 {
+                        label[j] = next;
+                        stack.push(j);
+                    }
+                }
+            }
+        }
+        if region.len() > best.len() {
+            best = region;
+        }
+    }
+    best
 }
 
-/// Mean of the pixels within 2 % of the image's edges.
-fn border_mean(v: &[f32], w: usize, h: usize) -> f32 {
+/// Fraction of the pixels within 2 % of the image's edges that are above `threshold`.
+fn border_fraction_above(v: &[f32], w: usize, h: usize, threshold: f32) -> f64 {
     let b = (w.min(h) / 50).max(1);
-    let (mut sum, mut n) = (0.0f64, 0usize);
+    let (mut above, mut n) = (0usize, 0usize);
     for y in 0..h {
         for x in 0..w {
             if x < b || y < b || x + b >= w || y + b >= h {
-                sum += f64::from(v[y * w + x]);
+                above += usize::from(v[y * w + x] > threshold);
                 n += 1;
             }
         }
     }
-    if n == 0 { 0.0 } else { (sum / n as f64) as f32 }
+    if n == 0 { 0.0 } else { above as f64 / n as f64 }
 }
 
 /// Averages `k x k` blocks (partial blocks at the edges average what they have).

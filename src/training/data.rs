@@ -128,7 +128,12 @@ pub fn split(samples: &[Sample], validation: f64, seed: u64) -> (Vec<usize>, Vec
         let mut h = Fnv::default();
         h.write(&seed.to_le_bytes());
         h.write(s.id.as_bytes());
-        if ((h.0 >> 11) as f64 / (1u64 << 53) as f64) < validation {
+        // FNV's high bits barely change between similar ids: mix before using them.
+        let mut z = h.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        if ((z >> 11) as f64 / (1u64 << 53) as f64) < validation {
             val.push(i);
         } else {
             train.push(i);
@@ -177,4 +182,26 @@ pub fn augment(x: &mut [f32], size: usize, background: f32, rng: &mut Rng) {
 /// Which model inputs a batch row carries, before view dropout.
 pub fn presence(sample: &Sample, views: &[View]) -> [bool; 2] {
     [sample.dv.is_some() && views.contains(&View::Dv), sample.lv.is_some() && views.contains(&View::Lv)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(id: String) -> Sample {
+        Sample { id, dv: None, lv: None, labels: Vec::new() }
+    }
+
+    #[test]
+    fn split_is_deterministic_and_near_the_fraction() {
+        let samples: Vec<Sample> = (0..1000).map(|i| sample(format!("MX{i:05}"))).collect();
+        let (train, val) = split(&samples, 0.2, 1);
+        assert_eq!(train.len() + val.len(), 1000);
+        assert!((150..=250).contains(&val.len()), "{}", val.len());
+        assert_eq!(split(&samples, 0.2, 1), (train.clone(), val.clone()));
+        assert_ne!(split(&samples, 0.2, 2).1, val);
+        // A specimen's side does not depend on the others.
+        let (_, v2) = split(&samples[..500], 0.2, 1);
+        assert!(v2.iter().all(|i| val.contains(i)));
+    }
 }

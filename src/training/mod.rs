@@ -4,4 +4,5 @@ pub mod data;
 pub mod loss;
 pub mod metrics;
 pub mod model;
+pub mod package;
 pub mod train;

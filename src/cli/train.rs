@@ -1,0 +1,183 @@
+//! `mousexray train`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::imaging::PreprocessSpec;
+use crate::specimen::View;
+use crate::taxonomy::Taxonomy;
+use crate::training::data::load_dataset;
+use crate::training::model::{BackboneKind, ModelConfig};
+use crate::training::package::write_model;
+use crate::training::train::{Checkpoint, Progress, Schedule, TrainOptions, train};
+
+/// Arguments of `mousexray train`.
+#[derive(Debug, clap::Args)]
+pub struct TrainArgs {
+    /// Folder of specimens (any layout `scan` reads).
+    #[arg(long, value_name = "DIR")]
+    pub data: PathBuf,
+    /// Labels CSV (default DIR/labels.csv).
+    #[arg(long, value_name = "CSV")]
+    pub labels: Option<PathBuf>,
+    /// Backbone.
+    #[arg(long, value_enum, default_value_t = BackboneKind::Convnext)]
+    pub backbone: BackboneKind,
+    /// Use the ConvNeXt-T widths and depths (96/192/384/768, 3/3/9/3) instead of the small default.
+    #[arg(long)]
+    pub convnext_t: bool,
+    /// Views the model uses: dv,lv for multiview; dv or lv for a single-view baseline.
+    #[arg(long, value_delimiter = ',', default_value = "dv,lv", value_parser = parse_view)]
+    pub views: Vec<View>,
+    /// Input side in pixels.
+    #[arg(long, default_value_t = 128)]
+    pub size: u32,
+    /// Maximum epochs.
+    #[arg(long, default_value_t = 30)]
+    pub epochs: usize,
+    /// Batch size.
+    #[arg(long, default_value_t = 16)]
+    pub batch: usize,
+    /// Peak learning rate.
+    #[arg(long, default_value_t = 2e-3)]
+    pub lr: f64,
+    /// Fraction of specimens held out for validation (split by specimen, deterministic).
+    #[arg(long, default_value_t = 0.2)]
+    pub val_split: f64,
+    /// Seed for split, initialisation, order and augmentation.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Staged (L1, L1+L2, all) or joint training.
+    #[arg(long, value_enum, default_value_t = Schedule::Staged)]
+    pub schedule: Schedule,
+    /// Early stopping patience (epochs without a better validation L3 AUC).
+    #[arg(long, default_value_t = 5)]
+    pub patience: usize,
+    /// CAE: reconstruction pretraining epochs.
+    #[arg(long, default_value_t = 5)]
+    pub pretrain_epochs: usize,
+    /// CAE: keep the pretrained encoder frozen while the heads train.
+    #[arg(long)]
+    pub freeze_encoder: bool,
+    /// Switch augmentation off.
+    #[arg(long)]
+    pub no_augment: bool,
+    /// Resume from the checkpoint folder (default OUT with .ckpt).
+    #[arg(long, value_name = "CKPT", num_args = 0..=1, default_missing_value = "")]
+    pub resume: Option<PathBuf>,
+    /// Output model (ONNX); a NAME.json report is written beside it.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+}
+
+fn parse_view(s: &str) -> Result<View, String> {
+    match View::parse(s) {
+        Some(v) if v.is_model_view() => Ok(v),
+        _ => Err(format!("`{s}` is not dv or lv")),
+    }
+}
+
+/// Runs training, then writes the model and its report.
+pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
+    if let Some(n) = args.threads {
+        rayon::ThreadPoolBuilder::new().num_threads(n.max(1)).build_global().ok();
+    }
+    let taxonomy = Taxonomy::default();
+    let classes = taxonomy.nodes.len();
+    let model = match (args.backbone, args.convnext_t) {
+        (BackboneKind::Convnext, false) => ModelConfig::convnext_small(classes),
+        (BackboneKind::Convnext, true) => ModelConfig::convnext_t(classes),
+        (BackboneKind::Cae, _) => ModelConfig::cae(classes),
+    };
+    if args.size as usize % model.stride() != 0 {
+        anyhow::bail!("--size {} must be a multiple of {}", args.size, model.stride());
+    }
+    let preprocess = PreprocessSpec { size: args.size, ..Default::default() };
+    let options = TrainOptions {
+        model,
+        preprocess: preprocess.clone(),
+        views: args.views.clone(),
+        epochs: args.epochs,
+        batch: args.batch.max(1),
+        lr: args.lr,
+        weight_decay: 0.05,
+        val_split: args.val_split,
+        seed: args.seed,
+        schedule: args.schedule,
+        view_dropout: if args.views.len() == 2 { 0.3 } else { 0.0 },
+        patience: args.patience,
+        pretrain_epochs: if args.backbone == BackboneKind::Cae { args.pretrain_epochs } else { 0 },
+        freeze_encoder: args.freeze_encoder,
+        augment: !args.no_augment,
+    };
+    let started = std::time::Instant::now();
+    let (dataset, problems) = load_dataset(&args.data, args.labels.as_deref(), &preprocess, &taxonomy)?;
+    for p in &problems {
+        tracing::warn!("{p}");
+    }
+    eprintln!(
+        "{}: {} labelled specimens preprocessed at {} px in {:.1} s ({} problems)",
+        args.data.display(),
+        dataset.samples.len(),
+        args.size,
+        started.elapsed().as_secs_f64(),
+        problems.len()
+    );
+    let checkpoint = match &args.resume {
+        Some(p) if !p.as_os_str().is_empty() => Checkpoint::at(p),
+        _ => Checkpoint::for_output(&args.out),
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    // Ctrl-C finishes the current batch, checkpoints the last epoch and exits.
+    let _ = ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed));
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("epoch {prefix} {bar:30} {pos}/{len} batches, loss {msg} {eta}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let fmt = |v: Option<f64>| v.map_or("-".to_owned(), |a| format!("{a:.3}"));
+    let mut on_progress = |p: Progress| match p {
+        Progress::Batch(epoch, b, n, loss) => {
+            bar.set_length(n as u64);
+            bar.set_position(b as u64);
+            bar.set_prefix(epoch.to_string());
+            bar.set_message(format!("{loss:.4}"));
+        }
+        Progress::Epoch(r) => bar.suspend(|| {
+            eprintln!(
+                "epoch {:>3} [{}] loss {:.4}  val AUC L1 {} L2 {} L3 {}  ({:.1} s, {:.1} specimens/s)",
+                r.epoch,
+                r.stage,
+                r.train_loss,
+                fmt(r.val.l1),
+                fmt(r.val.l2),
+                fmt(r.val.l3),
+                r.seconds,
+                r.specimens_per_s
+            )
+        }),
+        Progress::Note(n) => bar.suspend(|| eprintln!("{n}")),
+    };
+    let trained = train(&dataset, &options, &checkpoint, args.resume.is_some(), &stop, &mut on_progress)?;
+    bar.finish_and_clear();
+    if stop.load(Ordering::Relaxed) {
+        eprintln!("interrupted; resume with --resume");
+    }
+    let provenance = write_model(&trained, &args.out)?;
+    let best = provenance.training.history.iter().find(|r| r.epoch == provenance.training.best_epoch);
+    eprintln!(
+        "{}: best epoch {} (val AUC L1 {} L2 {} L3 {}), {:.0} s in all",
+        args.out.display(),
+        provenance.training.best_epoch,
+        fmt(best.and_then(|r| r.val.l1)),
+        fmt(best.and_then(|r| r.val.l2)),
+        fmt(best.and_then(|r| r.val.l3)),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}

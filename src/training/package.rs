@@ -1,0 +1,93 @@
+//! Packaging a trained classifier: the ONNX file with its metadata and the readable report.
+
+use std::path::Path;
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+
+use super::train::Trained;
+use crate::onnx::export::export_model;
+use crate::taxonomy::Taxonomy;
+
+/// Version of the model contract written into `mousexray.schema`.
+pub const SCHEMA_VERSION: &str = "1";
+
+/// `mousexray.provenance` and the `NAME.json` report.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Provenance {
+    /// mousexray version that trained it.
+    pub mousexray: String,
+    /// Backbone kind.
+    pub backbone: String,
+    /// Views the model uses.
+    pub views: Vec<String>,
+    /// The full training state: options, per-epoch history, best epoch.
+    pub training: super::train::TrainState,
+    /// Dataset fingerprint.
+    pub dataset: String,
+    /// Git commit of the source, when known.
+    pub git_commit: String,
+    /// UTC date of export (YYYY-MM-DD).
+    pub date: String,
+}
+
+/// Today's UTC date from the system clock (civil-from-days, no time-zone database needed).
+pub fn utc_date() -> String {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let z = (secs / 86_400) as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+fn git_commit() -> String {
+    std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// Writes `out` (ONNX, under the model contract) and `out` with `.json` (the report).
+pub fn write_model(trained: &Trained, out: &Path) -> anyhow::Result<Provenance> {
+    let taxonomy = Taxonomy::default();
+    let options = &trained.state.options;
+    let provenance = Provenance {
+        mousexray: env!("CARGO_PKG_VERSION").into(),
+        backbone: format!("{:?}", options.model.backbone).to_lowercase(),
+        views: options.views.iter().map(|v| v.as_str().to_owned()).collect(),
+        training: trained.state.clone(),
+        dataset: trained.state.fingerprint.clone(),
+        git_commit: git_commit(),
+        date: utc_date(),
+    };
+    let thresholds: serde_json::Map<String, serde_json::Value> =
+        taxonomy.nodes.iter().zip(&trained.thresholds).map(|(n, t)| (n.id.clone(), serde_json::json!(t))).collect();
+    let metadata = vec![
+        ("mousexray.schema".to_owned(), SCHEMA_VERSION.to_owned()),
+        ("mousexray.taxonomy".to_owned(), taxonomy.to_json()),
+        ("mousexray.preprocess".to_owned(), serde_json::to_string(&options.preprocess)?),
+        ("mousexray.thresholds".to_owned(), serde_json::to_string(&thresholds)?),
+        ("mousexray.provenance".to_owned(), serde_json::to_string(&provenance)?),
+    ];
+    let bytes = export_model(&trained.model, &options.model, options.preprocess.size, &metadata)?;
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    // Write beside, then rename: a crash never leaves a half-written model under the real name.
+    let tmp = out.with_extension("onnx.part");
+    std::fs::write(&tmp, &bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, out).with_context(|| format!("writing {}", out.display()))?;
+    let report = serde_json::json!({ "provenance": provenance, "thresholds": thresholds });
+    std::fs::write(out.with_extension("json"), serde_json::to_string_pretty(&report)?)
+        .with_context(|| format!("writing {}", out.with_extension("json").display()))?;
+    Ok(provenance)
+}
