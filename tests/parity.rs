@@ -135,3 +135,32 @@ fn convnext_export_matches_burn() {
 fn cae_export_matches_burn() {
     check(ModelConfig { dims: vec![4, 8, 8], ..ModelConfig::cae(K) }, 32);
 }
+
+#[test]
+fn the_classifier_can_overfit_a_small_batch() {
+    // A learning sanity check: gradients reach every layer and the optimiser updates them.
+    let device = Device::flex().autodiff();
+    device.seed(3);
+    let config = ModelConfig { dims: vec![8, 16], depths: vec![1, 1], ..ModelConfig::convnext_small(K) };
+    let mut model = config.init(&device);
+    let mut optim = AdamWConfig::new().init();
+    let (n, size) = (8, 32);
+    let (dv, lv, _) = inputs(n, size, 5);
+    let views = vec![1.0; n * 2];
+    let targets: Vec<f32> = (0..n * K).map(|i| f32::from(u8::from((i * 5 + i / K).is_multiple_of(3)))).collect();
+    let t4 = |v: &Vec<f32>| Tensor::<4>::from_data(TensorData::new(v.clone(), [n, 1, size, size]), &device);
+    let t2 = |v: &Vec<f32>, w: usize| Tensor::<2>::from_data(TensorData::new(v.clone(), [n, w]), &device);
+    let mut first = None;
+    let mut last = 0.0;
+    for _ in 0..120 {
+        let logits = model.forward(t4(&dv), t4(&lv), t2(&views, 2));
+        let loss = masked_bce(logits, t2(&targets, K), t2(&vec![1.0; n * K], K), Tensor::<2>::ones([1, K], &device));
+        last = loss.clone().into_scalar::<f32>();
+        first.get_or_insert(last);
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        model = optim.step(3e-3, model, grads);
+    }
+    let first = first.unwrap_or(0.0);
+    eprintln!("overfit: loss {first:.4} -> {last:.4}");
+    assert!(last < 0.2 * first, "loss {first} -> {last}");
+}

@@ -67,8 +67,8 @@ pub struct TrainArgs {
     #[arg(long)]
     pub no_augment: bool,
     /// Resume from the checkpoint folder (default OUT with .ckpt).
-    #[arg(long, value_name = "CKPT", num_args = 0..=1, default_missing_value = "")]
-    pub resume: Option<PathBuf>,
+    #[arg(long, value_name = "CKPT", num_args = 0..=1)]
+    pub resume: Option<Option<PathBuf>>,
     /// Output model (ONNX); a NAME.json report is written beside it.
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
@@ -128,7 +128,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         problems.len()
     );
     let checkpoint = match &args.resume {
-        Some(p) if !p.as_os_str().is_empty() => Checkpoint::at(p),
+        Some(Some(p)) => Checkpoint::at(p),
         _ => Checkpoint::for_output(&args.out),
     };
     let stop = Arc::new(AtomicBool::new(false));
