@@ -93,7 +93,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         (BackboneKind::Convnext, true) => ModelConfig::convnext_t(classes),
         (BackboneKind::Cae, _) => ModelConfig::cae(classes),
     };
-    if args.size as usize % model.stride() != 0 {
+    if !(args.size as usize).is_multiple_of(model.stride()) {
         anyhow::bail!("--size {} must be a multiple of {}", args.size, model.stride());
     }
     let preprocess = PreprocessSpec { size: args.size, ..Default::default() };
