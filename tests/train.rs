@@ -27,43 +27,19 @@ fn tiny_train_exports_a_contract_model_and_resumes() {
     generate(&data, &cfg, &|| {}).unwrap();
     let out = dir.path().join("models/tiny.onnx");
     let (d, o) = (data.to_str().unwrap(), out.to_str().unwrap());
-    let (code, stderr) = mousexray(&[
-        "train",
-        "--data",
-        d,
-        "--out",
-        o,
-        "--size",
-        "32",
-        "--epochs",
-        "3",
-        "--batch",
-        "8",
-        "--schedule",
-        "joint",
-    ]);
+    let train = |extra: &[&str]| {
+        let mut args = vec!["train", "--data", d, "--out", o, "--size", "32", "--epochs", "3", "--batch", "8"];
+        args.extend_from_slice(extra);
+        mousexray(&args)
+    };
+    let (code, stderr) = train(&["--schedule", "joint"]);
     assert_eq!(code, 0, "{stderr}");
     assert!(stderr.contains("epoch   3"), "{stderr}");
     assert!(out.is_file() && out.with_extension("json").is_file());
     assert!(out.with_extension("ckpt").join("state.json").is_file());
 
     // Resuming a finished run adds no epochs but still writes the model.
-    let (code, stderr) = mousexray(&[
-        "train",
-        "--data",
-        d,
-        "--out",
-        o,
-        "--size",
-        "32",
-        "--epochs",
-        "3",
-        "--batch",
-        "8",
-        "--schedule",
-        "joint",
-        "--resume",
-    ]);
+    let (code, stderr) = train(&["--schedule", "joint", "--resume"]);
     assert_eq!(code, 0, "{stderr}");
     assert!(stderr.contains("resuming after epoch 3"), "{stderr}");
 
@@ -94,20 +70,7 @@ fn tiny_train_exports_a_contract_model_and_resumes() {
     assert_eq!(provenance["training"]["history"].as_array().unwrap().len(), 3);
 
     // A different architecture may not resume this checkpoint.
-    let (code, stderr) = mousexray(&[
-        "train",
-        "--data",
-        d,
-        "--out",
-        o,
-        "--size",
-        "32",
-        "--epochs",
-        "3",
-        "--backbone",
-        "cae",
-        "--resume",
-    ]);
+    let (code, stderr) = train(&["--backbone", "cae", "--resume"]);
     assert_eq!(code, 1);
     assert!(stderr.contains("another architecture"), "{stderr}");
 }

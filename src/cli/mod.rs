@@ -121,6 +121,14 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Parses a `--views` item: a model view (DV or LV) in any spelling `View::parse` accepts.
+pub(crate) fn parse_model_view(s: &str) -> Result<crate::specimen::View, String> {
+    match crate::specimen::View::parse(s) {
+        Some(v) if v.is_model_view() => Ok(v),
+        _ => Err(format!("`{s}` is not dv or lv")),
+    }
+}
+
 /// Logs to stderr; `-v` raises the level, `RUST_LOG` overrides everything.
 fn init_logging(verbose: u8) {
     let level = match verbose {

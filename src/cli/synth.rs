@@ -34,7 +34,7 @@ pub struct SynthArgs {
     pub layout: OutLayout,
 
     /// Views to write, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "dv,lv", value_parser = parse_view)]
+    #[arg(long, value_delimiter = ',', default_value = "dv,lv", value_parser = super::parse_model_view)]
     pub views: Vec<View>,
 
     /// Fraction of specimens (0..1) missing one of the two views.
@@ -56,13 +56,6 @@ pub struct SynthArgs {
     /// Fraction of images with a radiopaque ruler.
     #[arg(long, default_value_t = 0.15)]
     pub ruler_rate: f64,
-}
-
-fn parse_view(s: &str) -> Result<View, String> {
-    match View::parse(s) {
-        Some(v) if v.is_model_view() => Ok(v),
-        _ => Err(format!("`{s}` is not dv or lv")),
-    }
 }
 
 /// Runs the generator with a progress bar and reports throughput.

@@ -28,7 +28,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub convnext_t: bool,
     /// Views the model uses: dv,lv for multiview; dv or lv for a single-view baseline.
-    #[arg(long, value_delimiter = ',', default_value = "dv,lv", value_parser = parse_view)]
+    #[arg(long, value_delimiter = ',', default_value = "dv,lv", value_parser = super::parse_model_view)]
     pub views: Vec<View>,
     /// Input side in pixels.
     #[arg(long, default_value_t = 128)]
@@ -72,13 +72,6 @@ pub struct TrainArgs {
     /// Output model (ONNX); a NAME.json report is written beside it.
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
-}
-
-fn parse_view(s: &str) -> Result<View, String> {
-    match View::parse(s) {
-        Some(v) if v.is_model_view() => Ok(v),
-        _ => Err(format!("`{s}` is not dv or lv")),
-    }
 }
 
 /// Runs training, then writes the model and its report.
