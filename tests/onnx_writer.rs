@@ -81,6 +81,13 @@ fn small_graph_runs_in_ort_and_matches_the_reference() {
     let y = outputs["y"].try_extract_array::<f32>().unwrap();
     assert_eq!(y.shape(), &[n, 3]);
     let expect = reference(&input, n, &w, &b, &g, &beta, &lw, &lb);
+    // It runs, but it is no classifier: the contract check names what is missing.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("small.onnx");
+    std::fs::write(&file, &bytes).unwrap();
+    let err = mousexray::inference::Classifier::load(&file, lib, Default::default()).err().unwrap();
+    let msg = err.to_string();
+    assert!(msg.contains("small.onnx") && msg.contains("no input `dv`"), "{msg}");
     for (a, e) in y.iter().zip(&expect) {
         assert!((a - e).abs() < 1e-5, "{a} vs {e}");
     }

@@ -44,6 +44,10 @@ fn tiny_train_exports_a_contract_model_and_resumes() {
     assert!(stderr.contains("resuming after epoch 3"), "{stderr}");
 
     let lib = init_runtime(None).unwrap();
+    let model = mousexray::inference::Classifier::load(&out, lib, Default::default()).unwrap();
+    assert_eq!(model.info.sha256.len(), 64);
+    assert_eq!(model.info.thresholds.len(), 14);
+    assert!(model.info.has_cam);
     let session = ort::session::Session::builder(&lib.environment).unwrap().commit_from_file(&out).unwrap();
     let inputs: Vec<&str> = session.inputs().iter().map(|i| i.name()).collect();
     assert_eq!(inputs, ["dv", "lv", "views"]);
@@ -68,6 +72,31 @@ fn tiny_train_exports_a_contract_model_and_resumes() {
     let provenance: serde_json::Value = serde_json::from_str(&meta.custom("mousexray.provenance").unwrap()).unwrap();
     assert_eq!(provenance["backbone"], "convnext");
     assert_eq!(provenance["training"]["history"].as_array().unwrap().len(), 3);
+
+    // Evaluation through the app's inference code: every view mode, tables on disk.
+    let report = dir.path().join("eval");
+    let o2 = Command::new(env!("CARGO_BIN_EXE_mousexray"))
+        .args(["eval", "--data", d, "--model", o, "--out", report.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o2.stdout);
+    assert_eq!(o2.status.code(), Some(0), "{}", String::from_utf8_lossy(&o2.stderr));
+    for mode in ["| DV |", "| LV |", "| DV+LV |"] {
+        assert!(stdout.contains(mode), "{stdout}");
+    }
+    assert!(report.join("eval.md").is_file());
+    let csv = std::fs::read_to_string(report.join("eval.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 3 * 14, "{csv}");
+
+    // Files that break the contract are refused with the file named.
+    let lib = init_runtime(None).unwrap();
+    let junk = dir.path().join("junk.onnx");
+    std::fs::write(&junk, b"not a model").unwrap();
+    let err = mousexray::inference::Classifier::load(&junk, lib, Default::default()).err().unwrap();
+    assert!(
+        matches!(err, mousexray::inference::ModelError::NotOnnx { .. }) && err.to_string().contains("junk.onnx"),
+        "{err}"
+    );
 
     // A different architecture may not resume this checkpoint.
     let (code, stderr) = train(&["--backbone", "cae", "--resume"]);

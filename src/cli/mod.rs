@@ -1,5 +1,6 @@
 //! The command-line interface: argument definitions and dispatch.
 
+mod eval;
 mod scan;
 mod synth;
 mod train;
@@ -89,6 +90,14 @@ pub enum Command {
     /// leaves a resumable one; --resume continues), stops early on validation L3 AUC, picks
     /// per-class thresholds on validation, and writes OUT (ONNX, model contract) and OUT.json.
     Train(train::TrainArgs),
+
+    /// Evaluate models on a held-out labelled folder: mean AUC per level by view mode.
+    ///
+    /// Runs each model through ONNX Runtime with the same code the app uses, on the specimens
+    /// that have both views, showing it DV only, LV only and DV+LV (by masking `views`; a
+    /// single-view model only in its own mode). Prints the paper's table (mean AUC for L1, L2,
+    /// L3 by view mode) and per-class AUCs as Markdown; --out also writes eval.md and eval.csv.
+    Eval(eval::EvalArgs),
 }
 
 /// Parses the process arguments, runs the command and maps the outcome to an exit code:
@@ -107,6 +116,7 @@ pub fn main() -> ExitCode {
         Some(Command::Scan(args)) => scan::run(args),
         Some(Command::Synth(args)) => synth::run(args),
         Some(Command::Train(args)) => train::run(args),
+        Some(Command::Eval(args)) => eval::run(args, cli.ort_lib.as_deref()),
         None => Err(anyhow::anyhow!(
             "the review GUI is not built yet; use `mousexray scan {}` to list a folder",
             cli.folder.as_deref().unwrap_or_else(|| std::path::Path::new("FOLDER")).display()

@@ -1,6 +1,7 @@
 //! Training the hierarchical multiview classifier with burn (CPU backend `flex`).
 
 pub mod data;
+pub mod evaluate;
 pub mod loss;
 pub mod metrics;
 pub mod model;

@@ -1,0 +1,124 @@
+//! `mousexray eval`.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+use crate::inference::{Classifier, SessionOptions, init_runtime};
+use crate::training::data::{Dataset, load_dataset};
+use crate::training::evaluate::{ModeResult, ViewMode, evaluate};
+
+/// Arguments of `mousexray eval`.
+#[derive(Debug, clap::Args)]
+pub struct EvalArgs {
+    /// Labelled folder (any layout `scan` reads); never one the models were trained on.
+    #[arg(long, value_name = "DIR")]
+    pub data: PathBuf,
+    /// Model file; repeat to compare (a multiview model and single-view baselines).
+    #[arg(long, value_name = "ONNX", required = true)]
+    pub model: Vec<PathBuf>,
+    /// Labels CSV (default DIR/labels.csv).
+    #[arg(long, value_name = "CSV")]
+    pub labels: Option<PathBuf>,
+    /// Write eval.md and eval.csv here.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Specimens per inference batch.
+    #[arg(long, default_value_t = 32)]
+    pub batch: usize,
+    /// ONNX Runtime intra-op threads (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+}
+
+fn cell(v: Option<f64>) -> String {
+    v.map_or("-".into(), |a| format!("{a:.3}"))
+}
+
+/// Runs every model in every view mode it supports and prints the tables.
+pub fn run(args: &EvalArgs, ort_lib: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let lib = init_runtime(ort_lib)?;
+    let mut datasets: HashMap<String, Dataset> = HashMap::new();
+    let mut results: Vec<(String, Vec<String>, Vec<ModeResult>)> = Vec::new();
+    for path in &args.model {
+        let mut model = Classifier::load(path, lib, SessionOptions { threads: args.threads, spinning: true })?;
+        let key = serde_json::to_string(&model.info.preprocess)?;
+        if !datasets.contains_key(&key) {
+            let (d, problems) =
+                load_dataset(&args.data, args.labels.as_deref(), &model.info.preprocess, &model.info.taxonomy)?;
+            for p in &problems {
+                tracing::warn!("{p}");
+            }
+            datasets.insert(key.clone(), d);
+        }
+        let dataset = datasets.get(&key).context("dataset cache")?;
+        let views = model.info.views();
+        let modes: Vec<ViewMode> = match (views.iter().any(|v| v == "dv"), views.iter().any(|v| v == "lv")) {
+            (true, true) => vec![ViewMode::Dv, ViewMode::Lv, ViewMode::Both],
+            (true, false) => vec![ViewMode::Dv],
+            _ => vec![ViewMode::Lv],
+        };
+        let r = evaluate(&mut model, dataset, &modes, args.batch)?;
+        let name = path.file_stem().map_or_else(|| path.display().to_string(), |s| s.to_string_lossy().into_owned());
+        results.push((name, views, r));
+    }
+
+    let mut md = String::from(
+        "## Mean AUC by level and view mode\n\n| model | trained on | shown | specimens | L1 | L2 | L3 |\n|---|---|---|---:|---:|---:|---:|\n",
+    );
+    let mut csv = String::from("model,mode,node,auc\n");
+    for (name, views, modes) in &results {
+        for m in modes {
+            let _ = writeln!(
+                md,
+                "| {name} | {} | {} | {} | {} | {} | {} |",
+                views.join("+").to_uppercase(),
+                m.mode.label(),
+                m.specimens,
+                cell(m.aucs.l1),
+                cell(m.aucs.l2),
+                cell(m.aucs.l3)
+            );
+            for (node, auc) in &m.aucs.per_class {
+                let _ = writeln!(
+                    csv,
+                    "{name},{},{node},{}",
+                    m.mode.label(),
+                    auc.map_or(String::new(), |a| format!("{a:.4}"))
+                );
+            }
+        }
+    }
+    md.push_str(
+        "\n## Per-class AUC (each model in its widest mode; L2 and L3 among parent-positive specimens)\n\n| node |",
+    );
+    for (name, _, _) in &results {
+        let _ = write!(md, " {name} |");
+    }
+    md.push_str("\n|---|");
+    md.push_str(&"---:|".repeat(results.len()));
+    md.push('\n');
+    if let Some((_, _, first)) = results.first()
+        && let Some(m) = first.last()
+    {
+        for (i, (node, _)) in m.aucs.per_class.iter().enumerate() {
+            let _ = write!(md, "| {node} |");
+            for (_, _, modes) in &results {
+                let v = modes.last().and_then(|m| m.aucs.per_class.get(i)).and_then(|x| x.1);
+                let _ = write!(md, " {} |", cell(v));
+            }
+            md.push('\n');
+        }
+    }
+    print!("{md}");
+    if let Some(dir) = &args.out {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        std::fs::write(dir.join("eval.md"), &md)
+            .with_context(|| format!("writing {}", dir.join("eval.md").display()))?;
+        std::fs::write(dir.join("eval.csv"), &csv)
+            .with_context(|| format!("writing {}", dir.join("eval.csv").display()))?;
+    }
+    Ok(())
+}
