@@ -94,18 +94,12 @@ pub struct Classifier {
 }
 
 /// Options for loading.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct SessionOptions {
     /// Intra-op threads (0 = ONNX Runtime's choice).
     pub threads: usize,
     /// Let idle threads spin (fast for batch work, wasteful in an interactive app).
     pub spinning: bool,
-}
-
-impl Default for SessionOptions {
-    fn default() -> Self {
-        SessionOptions { threads: 0, spinning: false }
-    }
 }
 
 fn contract(path: &Path, reason: impl Into<String>) -> ModelError {
