@@ -164,7 +164,7 @@ fn labels_agree_with_truth_and_prevalence_is_respected() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
     let cfg = SynthConfig {
-        prevalence: Prevalence { abnormal: 0.6, max_findings: 3, min_severity: 0.1 },
+        prevalence: Prevalence { abnormal: 0.6, max_findings: 3, min_severity: 0.1, ..Default::default() },
         ..config(40, 64, OutFormat::Png16, OutLayout::Flat)
     };
     let summary = generate(&out, &cfg, &|| {}).unwrap();
@@ -206,6 +206,18 @@ fn labels_agree_with_truth_and_prevalence_is_respected() {
     )
     .unwrap();
     assert_eq!(s.abnormal, 0);
+    // Findings drawn only from the requested classes.
+    let some = dir.path().join("some");
+    let only = Prevalence { abnormal: 1.0, classes: vec!["kyphosis".into(), "teeth".into()], ..Default::default() };
+    generate(&some, &SynthConfig { prevalence: only, ..config(12, 64, OutFormat::Png16, OutLayout::Flat) }, &|| {})
+        .unwrap();
+    let truth: serde_json::Value = serde_json::from_slice(&std::fs::read(some.join("truth.json")).unwrap()).unwrap();
+    for s in truth["specimens"].as_array().unwrap() {
+        let findings = s["phantom"]["findings"].as_array().unwrap();
+        assert!(!findings.is_empty() && findings.len() <= 2);
+        assert!(findings.iter().all(|f| f["class"] == "kyphosis" || f["class"] == "teeth"), "{findings:?}");
+    }
+
     // Never writes into a non-empty folder.
     assert!(generate(&none, &config(1, 64, OutFormat::Png16, OutLayout::Flat), &|| {}).is_err());
 }

@@ -53,9 +53,21 @@ pub struct SynthArgs {
     #[arg(long, default_value_t = 0.1)]
     pub min_severity: f64,
 
+    /// Draw findings only from these L3 classes (comma-separated; default all ten).
+    #[arg(long, value_delimiter = ',', value_parser = parse_class)]
+    pub classes: Vec<String>,
+
     /// Fraction of images with a radiopaque ruler.
     #[arg(long, default_value_t = 0.15)]
     pub ruler_rate: f64,
+}
+
+fn parse_class(s: &str) -> Result<String, String> {
+    if crate::synth::CLASSES.contains(&s) {
+        Ok(s.to_owned())
+    } else {
+        Err(format!("`{s}` is not one of {}", crate::synth::CLASSES.join(", ")))
+    }
 }
 
 /// Runs the generator with a progress bar and reports throughput.
@@ -82,6 +94,7 @@ pub fn run(args: &SynthArgs) -> anyhow::Result<()> {
             abnormal: args.prevalence,
             max_findings: args.max_findings.max(1),
             min_severity: args.min_severity,
+            classes: args.classes.clone(),
         },
         ruler_rate: args.ruler_rate,
     };

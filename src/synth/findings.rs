@@ -39,11 +39,14 @@ pub struct Prevalence {
     pub max_findings: usize,
     /// Lowest severity drawn; severities are uniform from here to 1.
     pub min_severity: f64,
+    /// The classes drawn from (empty: all ten).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub classes: Vec<String>,
 }
 
 impl Default for Prevalence {
     fn default() -> Self {
-        Prevalence { abnormal: 0.5, max_findings: 3, min_severity: 0.1 }
+        Prevalence { abnormal: 0.5, max_findings: 3, min_severity: 0.1, classes: Vec::new() }
     }
 }
 
@@ -53,14 +56,18 @@ pub fn sample_findings(rng: &mut Rng, prevalence: &Prevalence) -> Vec<(String, f
     if !rng.chance(prevalence.abnormal) {
         return Vec::new();
     }
-    let max = prevalence.max_findings.clamp(1, CLASSES.len());
+    let mut pool: Vec<&str> = CLASSES
+        .iter()
+        .copied()
+        .filter(|c| prevalence.classes.is_empty() || prevalence.classes.iter().any(|x| x == c))
+        .collect();
+    let max = prevalence.max_findings.clamp(1, pool.len().max(1));
     let mut count = 1;
     while count < max && rng.chance(0.4) {
         count += 1;
     }
-    let mut pool: Vec<&str> = CLASSES.to_vec();
     let mut out = Vec::new();
-    for _ in 0..count {
+    for _ in 0..count.min(pool.len()) {
         let class = pool.remove(rng.below(pool.len()));
         out.push((class.to_owned(), rng.range(prevalence.min_severity.clamp(0.0, 1.0), 1.0)));
     }
