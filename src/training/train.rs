@@ -19,7 +19,7 @@ use super::model::{BackboneKind, CaeDecoder, CaeEncoder, ModelConfig, MultiView}
 use crate::imaging::PreprocessSpec;
 use crate::specimen::View;
 use crate::synth::Rng;
-use crate::taxonomy::{Level, Taxonomy};
+use crate::taxonomy::Taxonomy;
 
 /// How the hierarchy is trained.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -505,6 +505,5 @@ pub fn train(
     }
     let probs = predict(&best, &val_samples, options, &taxonomy)?;
     let thresholds = choose_thresholds(&taxonomy, &probs, &val_samples);
-    let _ = Level::L1;
     Ok(Trained { model: best, state, thresholds })
 }
