@@ -13,8 +13,8 @@ use clap::{Parser, Subcommand};
 /// Review mouse skeletal X-rays (IMPC dorsoventral and lateral views) with a hierarchical
 /// multiview classifier.
 ///
-/// Without a subcommand, opens the review window on FOLDER (or the last folder, or the bundled
-/// sample). The subcommands work headless.
+/// Without a subcommand, `mousexray FOLDER` is for the review window, which is not built yet (it
+/// says so and exits 1). The subcommands work headless.
 #[derive(Debug, Parser)]
 #[command(
     name = "mousexray",
@@ -24,7 +24,7 @@ use clap::{Parser, Subcommand};
     after_long_help = AFTER_HELP
 )]
 pub struct Cli {
-    /// Folder of specimens to open in the review window.
+    /// Folder of specimens for the review window (not built yet).
     #[arg(value_name = "FOLDER")]
     pub folder: Option<PathBuf>,
 
@@ -46,6 +46,12 @@ const AFTER_HELP: &str = "\
 EXAMPLES:
     mousexray scan ~/xrays              list specimens and problems
     mousexray scan ~/xrays --json       the same, machine-readable
+    mousexray synth --out train --count 3000 --seed 1
+                                        phantoms with labels.csv and truth.json
+    mousexray train --data train --out models/convnext_mv.onnx
+                                        train and export a DV+LV classifier
+    mousexray eval --data test --model models/convnext_mv.onnx
+                                        AUC by level and view mode
 
 ENVIRONMENT:
     RUST_LOG        log filter (overrides -v), e.g. RUST_LOG=mousexray=debug,ort=info
