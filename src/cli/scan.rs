@@ -59,14 +59,12 @@ fn render(report: &ScanReport, labelled: Option<usize>) -> String {
     for s in &report.specimens {
         let extra: Vec<String> = s.extra_views().map(|(v, _)| v.to_string()).collect();
         let meta: Vec<String> = s.metadata.fields().iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let layout =
-            serde_json::to_value(s.layout).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
         let _ = writeln!(
             out,
             "{:<id_width$}  {:<5}  {:<12}  {:<20}  {}",
             s.id,
             s.model_views(),
-            layout,
+            s.layout.as_str(),
             if extra.is_empty() { "-".to_owned() } else { extra.join(", ") },
             if meta.is_empty() { "-".to_owned() } else { meta.join(" ") }
         );

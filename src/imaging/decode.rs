@@ -68,15 +68,18 @@ pub enum DecodeError {
 
 impl DecodeError {
     /// Refuses `width x height` if it exceeds the limit.
-    pub(crate) fn check_size(path: &Path, width: u64, height: u64, options: &DecodeOptions) -> Result<(), DecodeError> {
-        if width.saturating_mul(height) > options.max_pixels || width == 0 || height == 0 {
-            if width == 0 || height == 0 {
-                return Err(DecodeError::Decode {
-                    path: path.to_owned(),
-                    format: FileFormat::Png,
-                    reason: format!("empty image ({width} x {height})"),
-                });
-            }
+    pub(crate) fn check_size(
+        path: &Path,
+        format: FileFormat,
+        width: u64,
+        height: u64,
+        options: &DecodeOptions,
+    ) -> Result<(), DecodeError> {
+        if width == 0 || height == 0 {
+            let reason = format!("empty image ({width} x {height})");
+            return Err(DecodeError::Decode { path: path.to_owned(), format, reason });
+        }
+        if width.saturating_mul(height) > options.max_pixels {
             return Err(DecodeError::TooLarge { path: path.to_owned(), width, height, limit: options.max_pixels });
         }
         Ok(())
@@ -89,20 +92,12 @@ impl DecodeError {
 /// rescale and MONOCHROME1 inversion. The format is told from the content, not the extension.
 pub fn decode(path: &Path, options: &DecodeOptions) -> Result<GrayImage16, DecodeError> {
     let io = |source| DecodeError::Io { path: path.to_owned(), source };
-    let format = FileFormat::sniff_file(path).map_err(io)?.ok_or_else(|| {
-        // Some DICOM files lack the 128-byte preamble; let the extension vouch for them.
-        DecodeError::UnknownFormat { path: path.to_owned() }
-    });
-    let format = match format {
-        Ok(f) => f,
-        Err(e) => {
-            let ext = path.extension().and_then(|e| FileFormat::from_extension(&e.to_string_lossy()));
-            if ext == Some(FileFormat::Dicom) {
-                FileFormat::Dicom
-            } else {
-                return Err(e);
-            }
-        }
+    // Some DICOM files lack the 128-byte preamble; let the extension vouch for them.
+    let by_extension = path.extension().and_then(|e| FileFormat::from_extension(&e.to_string_lossy()));
+    let format = match FileFormat::sniff_file(path).map_err(io)? {
+        Some(f) => f,
+        None if by_extension == Some(FileFormat::Dicom) => FileFormat::Dicom,
+        None => return Err(DecodeError::UnknownFormat { path: path.to_owned() }),
     };
     if format == FileFormat::Dicom {
         return dicom::decode_dicom(path, options);
@@ -123,7 +118,7 @@ pub fn decode(path: &Path, options: &DecodeOptions) -> Result<GrayImage16, Decod
     reader.limits(limits);
     let decoder = reader.into_decoder().map_err(|e| fail(e.to_string()))?;
     let (w, h) = decoder.dimensions();
-    DecodeError::check_size(path, u64::from(w), u64::from(h), options)?;
+    DecodeError::check_size(path, format, u64::from(w), u64::from(h), options)?;
     let img = DynamicImage::from_decoder(decoder).map_err(|e| fail(e.to_string()))?;
     from_dynamic(img, format).ok_or_else(|| fail("pixel buffer does not match the image size".into()))
 }

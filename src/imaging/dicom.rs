@@ -20,7 +20,7 @@ pub(crate) fn decode_dicom(path: &Path, options: &DecodeOptions) -> Result<GrayI
             .map_err(|e| fail(format!("bad {name}: {e}")))
     };
     let (rows, cols) = (dim(tags::ROWS, "Rows")?, dim(tags::COLUMNS, "Columns")?);
-    DecodeError::check_size(path, cols, rows, options)?;
+    DecodeError::check_size(path, FileFormat::Dicom, cols, rows, options)?;
 
     let decoded = obj.decode_pixel_data_frame(0).map_err(|e| fail(e.to_string()))?;
     let samples = usize::from(decoded.samples_per_pixel());

@@ -84,6 +84,13 @@ impl PreprocessSpec {
     }
 }
 
+impl PreprocessSpec {
+    /// The standardised value of empty background: what padding and absent views hold.
+    pub fn background(&self) -> f32 {
+        -self.mean / self.std
+    }
+}
+
 /// A preprocessed view: `size * size` standardised values, row-major, one channel.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelInput {
@@ -403,7 +410,7 @@ mod tests {
         let spec = PreprocessSpec { size: 64, ..Default::default() };
         let (m, t) = preprocess(&ellipse(300, 200, 30.0, false), &spec).unwrap();
         assert_eq!(m.data.len(), 64 * 64);
-        let (lo, hi) = (-spec.mean / spec.std, (1.0 - spec.mean) / spec.std);
+        let (lo, hi) = (spec.background(), (1.0 - spec.mean) / spec.std);
         assert!(m.data.iter().all(|v| v.is_finite() && *v >= lo - 1e-5 && *v <= hi + 1e-5));
         assert!(m.data.iter().any(|v| *v > 0.5) && m.data.iter().any(|v| *v < -0.5));
         assert_eq!((t.model_size, t.original_width, t.original_height), (64, 300, 200));

@@ -79,11 +79,6 @@ impl ModelInfo {
             .map(|v| v.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect())
             .unwrap_or_else(|| vec!["dv".into(), "lv".into()])
     }
-
-    /// Short identity for display: the first 12 hex digits of the SHA-256.
-    pub fn short_id(&self) -> &str {
-        self.sha256.get(..12).unwrap_or(&self.sha256)
-    }
 }
 
 /// A loaded model.

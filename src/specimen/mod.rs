@@ -38,6 +38,19 @@ pub enum Layout {
     Manifest,
 }
 
+impl Layout {
+    /// Name as written in reports (`subfolders`, `flat`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Layout::Subfolders => "subfolders",
+            Layout::Flat => "flat",
+            Layout::ViewFolders => "view_folders",
+            Layout::Impc => "impc",
+            Layout::Manifest => "manifest",
+        }
+    }
+}
+
 /// Optional specimen metadata, named as IMPC names it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]

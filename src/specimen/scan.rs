@@ -117,8 +117,10 @@ pub fn scan_with(root: &Path, options: &ScanOptions) -> Result<ScanReport, ScanE
     }
 
     for path in images {
-        let canonical = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
-        if found.claimed.contains(&canonical) {
+        // Only a manifest claims files; without one, skip a syscall per image.
+        if !found.claimed.is_empty()
+            && found.claimed.contains(&std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone()))
+        {
             continue;
         }
         let rel = path.strip_prefix(root).unwrap_or(&path);

@@ -76,15 +76,6 @@ impl Phantom {
         out
     }
 
-    /// The same animal without findings and with normal variation only.
-    pub fn without_findings(&self) -> Phantom {
-        let mut rng = Rng::new(self.seed, self.index);
-        let mut out = self.clone();
-        out.anatomy = Anatomy::sample(&mut rng);
-        out.findings.clear();
-        out
-    }
-
     /// Whether the animal has this L3 finding.
     pub fn has(&self, class: &str) -> bool {
         self.findings.iter().any(|f| f.class == class)

@@ -126,14 +126,9 @@ pub fn split(samples: &[Sample], validation: f64, seed: u64) -> (Vec<usize>, Vec
     let (mut train, mut val) = (Vec::new(), Vec::new());
     for (i, s) in samples.iter().enumerate() {
         let mut h = Fnv::default();
-        h.write(&seed.to_le_bytes());
         h.write(s.id.as_bytes());
-        // FNV's high bits barely change between similar ids: mix before using them.
-        let mut z = h.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        if ((z >> 11) as f64 / (1u64 << 53) as f64) < validation {
+        // FNV's high bits barely differ between similar ids: the seeded stream mixes them.
+        if Rng::new(seed, h.0).uniform() < validation {
             val.push(i);
         } else {
             train.push(i);

@@ -60,7 +60,7 @@ pub fn evaluate(
     batch: usize,
 ) -> Result<Vec<ModeResult>, ModelError> {
     let s = dataset.size as usize;
-    let bg = -model.info.preprocess.mean / model.info.preprocess.std;
+    let bg = model.info.preprocess.background();
     let both: Vec<_> = dataset.samples.iter().filter(|x| x.dv.is_some() && x.lv.is_some()).collect();
     let mut out = Vec::new();
     for &mode in modes {

@@ -136,11 +136,6 @@ fn stage_of(options: &TrainOptions, epoch: usize) -> Stage {
     }
 }
 
-/// The background value of a standardised input (padding, absent views).
-fn background(spec: &PreprocessSpec) -> f32 {
-    -spec.mean / spec.std
-}
-
 /// A batch as tensors.
 struct Batch {
     dv: Tensor<4>,
@@ -163,7 +158,7 @@ fn make_batch(
     let s = options.preprocess.size as usize;
     let n = samples.len();
     let k = taxonomy.nodes.len();
-    let bg = background(&options.preprocess);
+    let bg = options.preprocess.background();
     let (mut dv, mut lv) = (vec![bg; n * s * s], vec![bg; n * s * s]);
     let (mut views, mut targets, mut mask) = (vec![0.0f32; n * 2], vec![0.0f32; n * k], vec![0.0f32; n * k]);
     for (i, sample) in samples.iter().enumerate() {
@@ -325,7 +320,7 @@ fn pretrain_cae(
     let images: Vec<&Vec<f32>> =
         dataset.samples.iter().flat_map(|x| [x.dv.as_ref(), x.lv.as_ref()]).flatten().collect();
     let mut rng = Rng::new(options.seed ^ 0xcae, 0);
-    let bg = background(&options.preprocess);
+    let bg = options.preprocess.background();
     for epoch in 0..options.pretrain_epochs {
         let mut order: Vec<usize> = (0..images.len()).collect();
         shuffle(&mut order, &mut rng);
