@@ -87,6 +87,11 @@ fn tiny_train_exports_a_contract_model_and_resumes() {
     assert!(report.join("eval.md").is_file());
     let csv = std::fs::read_to_string(report.join("eval.csv")).unwrap();
     assert_eq!(csv.lines().count(), 1 + 3 * 14, "{csv}");
+    let stem = std::path::Path::new(o).file_stem().unwrap().to_string_lossy().into_owned();
+    for png in [format!("{stem}_roc.png"), format!("{stem}_classes_roc.png")] {
+        let img = image::open(report.join(&png)).unwrap_or_else(|e| panic!("{png}: {e}"));
+        assert!(img.width() > img.height(), "{png} has its panels side by side");
+    }
 
     // Files that break the contract are refused with the file named.
     let lib = init_runtime(None).unwrap();

@@ -7,8 +7,10 @@ use std::path::PathBuf;
 use anyhow::Context;
 
 use crate::inference::{Classifier, SessionOptions, init_runtime};
+use crate::taxonomy::Taxonomy;
 use crate::training::data::{Dataset, load_dataset};
-use crate::training::evaluate::{ModeResult, ViewMode, evaluate};
+use crate::training::evaluate::{ModeResult, ViewMode, class_roc_panels, evaluate, level_roc_panels};
+use crate::training::roc_plot::write_roc_png;
 
 /// Arguments of `mousexray eval`.
 #[derive(Debug, clap::Args)]
@@ -22,7 +24,7 @@ pub struct EvalArgs {
     /// Labels CSV (default DIR/labels.csv).
     #[arg(long, value_name = "CSV")]
     pub labels: Option<PathBuf>,
-    /// Write eval.md and eval.csv here.
+    /// Write eval.md, eval.csv and ROC curves (NAME_roc.png by level, NAME_classes_roc.png per class) here.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Specimens per inference batch.
@@ -42,6 +44,7 @@ pub fn run(args: &EvalArgs, ort_lib: Option<&std::path::Path>) -> anyhow::Result
     let lib = init_runtime(ort_lib)?;
     let mut datasets: HashMap<String, Dataset> = HashMap::new();
     let mut results: Vec<(String, Vec<String>, Vec<ModeResult>)> = Vec::new();
+    let mut taxonomies: Vec<Taxonomy> = Vec::new();
     for path in &args.model {
         let mut model = Classifier::load(path, lib, SessionOptions { threads: args.threads, spinning: true })?;
         let key = serde_json::to_string(&model.info.preprocess)?;
@@ -63,6 +66,7 @@ pub fn run(args: &EvalArgs, ort_lib: Option<&std::path::Path>) -> anyhow::Result
         let r = evaluate(&mut model, dataset, &modes, args.batch)?;
         let name = path.file_stem().map_or_else(|| path.display().to_string(), |s| s.to_string_lossy().into_owned());
         results.push((name, views, r));
+        taxonomies.push(model.info.taxonomy.clone());
     }
 
     let mut md = String::from(
@@ -119,6 +123,20 @@ pub fn run(args: &EvalArgs, ort_lib: Option<&std::path::Path>) -> anyhow::Result
             .with_context(|| format!("writing {}", dir.join("eval.md").display()))?;
         std::fs::write(dir.join("eval.csv"), &csv)
             .with_context(|| format!("writing {}", dir.join("eval.csv").display()))?;
+        for ((name, views, modes), taxonomy) in results.iter().zip(&taxonomies) {
+            let trained = views.join("+").to_uppercase();
+            let title = format!("{name} (trained on {trained}): ROC by level and view mode");
+            write_roc_png(&dir.join(format!("{name}_roc.png")), &title, &level_roc_panels(taxonomy, modes))?;
+            if let Some(widest) = modes.last() {
+                let title = format!("{name} (trained on {trained}): ROC per class");
+                write_roc_png(
+                    &dir.join(format!("{name}_classes_roc.png")),
+                    &title,
+                    &class_roc_panels(taxonomy, widest),
+                )?;
+            }
+        }
+        eprintln!("wrote tables and ROC curves to {}", dir.display());
     }
     Ok(())
 }

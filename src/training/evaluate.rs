@@ -4,8 +4,10 @@
 use serde::{Deserialize, Serialize};
 
 use super::data::Dataset;
-use super::metrics::{LevelAucs, level_aucs};
+use super::metrics::{LevelAucs, level_aucs, mean_roc, node_scores, roc_curve};
+use super::roc_plot::{RocPanel, RocSeries};
 use crate::inference::{Classifier, ModelError};
+use crate::taxonomy::{Level, NodeLabels, Taxonomy};
 
 /// Which views are shown to the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,6 +51,9 @@ pub struct ModeResult {
     /// Conditional probabilities per specimen (taxonomy order), for ROC curves.
     #[serde(skip)]
     pub probs: Vec<Vec<f32>>,
+    /// The specimens' completed labels, in the order of `probs`.
+    #[serde(skip)]
+    pub labels: Vec<NodeLabels>,
 }
 
 /// Runs a model over the specimens that have both views, once per mode (absent views masked),
@@ -76,7 +81,61 @@ pub fn evaluate(
         }
         let labels: Vec<_> = both.iter().map(|x| x.labels.clone()).collect();
         let aucs = level_aucs(&model.info.taxonomy, &probs, &labels);
-        out.push(ModeResult { mode, specimens: both.len(), aucs, probs });
+        out.push(ModeResult { mode, specimens: both.len(), aucs, probs, labels });
     }
     Ok(out)
+}
+
+fn auc_text(a: Option<f64>) -> String {
+    a.map_or_else(|| "n/a".into(), |v| format!("{v:.3}"))
+}
+
+/// One panel per level, one curve per view mode: the macro-average ROC of the level's nodes,
+/// labelled with the level's mean AUC (the number in the tables).
+pub fn level_roc_panels(taxonomy: &Taxonomy, results: &[ModeResult]) -> Vec<RocPanel> {
+    [(Level::L1, "L1 normal / abnormal"), (Level::L2, "L2 groups (mean)"), (Level::L3, "L3 findings (mean)")]
+        .into_iter()
+        .map(|(level, title)| {
+            let series = results
+                .iter()
+                .map(|r| {
+                    let curves: Vec<_> = (0..taxonomy.nodes.len())
+                        .filter(|&i| taxonomy.nodes[i].level == level)
+                        .map(|i| node_scores(taxonomy, i, &r.probs, &r.labels))
+                        .filter(|(_, y)| y.iter().any(|&b| b) && y.iter().any(|&b| !b))
+                        .map(|(s, y)| roc_curve(&s, &y))
+                        .collect();
+                    let mean = match level {
+                        Level::L1 => r.aucs.l1,
+                        Level::L2 => r.aucs.l2,
+                        Level::L3 => r.aucs.l3,
+                    };
+                    RocSeries {
+                        label: format!("{} ({})", r.mode.label(), auc_text(mean)),
+                        points: mean_roc(&curves, 101),
+                    }
+                })
+                .collect();
+            RocPanel { title: title.into(), series }
+        })
+        .collect()
+}
+
+/// Each node's own ROC curve in one view mode: L1 and L2 in one panel, L3 in another.
+pub fn class_roc_panels(taxonomy: &Taxonomy, result: &ModeResult) -> Vec<RocPanel> {
+    let panel = |title: &str, keep: &dyn Fn(Level) -> bool| {
+        let series = taxonomy
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| keep(n.level))
+            .map(|(i, n)| {
+                let (s, y) = node_scores(taxonomy, i, &result.probs, &result.labels);
+                let auc = result.aucs.per_class.get(i).and_then(|x| x.1);
+                RocSeries { label: format!("{} ({})", n.id, auc_text(auc)), points: roc_curve(&s, &y) }
+            })
+            .collect();
+        RocPanel { title: format!("{title}, {}", result.mode.label()), series }
+    };
+    vec![panel("L1 and L2", &|l| l != Level::L3), panel("L3", &|l| l == Level::L3)]
 }

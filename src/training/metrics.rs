@@ -65,6 +65,50 @@ pub struct LevelAucs {
     pub l3: Option<f64>,
 }
 
+/// The scores and labels node `i` is judged on: specimens whose parent is known positive (all
+/// specimens for the root) and whose own label is known.
+pub fn node_scores(taxonomy: &Taxonomy, i: usize, probs: &[Vec<f32>], labels: &[NodeLabels]) -> (Vec<f32>, Vec<bool>) {
+    let parent = taxonomy.nodes.get(i).and_then(|n| n.parent.as_deref()).and_then(|p| taxonomy.index_of(p));
+    let (mut s, mut y) = (Vec::new(), Vec::new());
+    for (p, l) in probs.iter().zip(labels) {
+        let parent_ok = parent.is_none_or(|pi| l.get(pi).copied().flatten() == Some(true));
+        if let (true, Some(Some(label)), Some(score)) = (parent_ok, l.get(i).copied(), p.get(i).copied()) {
+            s.push(score);
+            y.push(label);
+        }
+    }
+    (s, y)
+}
+
+/// The macro-average of several ROC curves: true positive rate averaged over the curves at
+/// `points` evenly spaced false positive rates (linear between a curve's corners).
+pub fn mean_roc(curves: &[Vec<(f64, f64)>], points: usize) -> Vec<(f64, f64)> {
+    if curves.is_empty() {
+        return Vec::new();
+    }
+    let n = points.max(2);
+    (0..n)
+        .map(|k| {
+            let x = k as f64 / (n - 1) as f64;
+            let tpr = curves.iter().map(|c| interpolate(c, x)).sum::<f64>() / curves.len() as f64;
+            (x, tpr)
+        })
+        .collect()
+}
+
+/// TPR of a ROC curve at false positive rate `x`; on a vertical run, the highest TPR.
+fn interpolate(curve: &[(f64, f64)], x: f64) -> f64 {
+    let mut best: f64 = 0.0;
+    for w in curve.windows(2) {
+        let ((x0, y0), (x1, y1)) = (w[0], w[1]);
+        if x0 <= x && x <= x1 {
+            let y = if x1 > x0 { y0 + (y1 - y0) * (x - x0) / (x1 - x0) } else { y1 };
+            best = best.max(y);
+        }
+    }
+    best
+}
+
 /// Computes [`LevelAucs`] from per-specimen conditional probabilities (taxonomy order) and
 /// completed labels. Each node is judged where its training loss applies: among specimens whose
 /// parent is known positive, and whose own label is known.
@@ -72,15 +116,7 @@ pub fn level_aucs(taxonomy: &Taxonomy, probs: &[Vec<f32>], labels: &[NodeLabels]
     let mut out = LevelAucs::default();
     let mut by_level: [Vec<f64>; 3] = Default::default();
     for (i, node) in taxonomy.nodes.iter().enumerate() {
-        let parent = node.parent.as_deref().and_then(|p| taxonomy.index_of(p));
-        let (mut s, mut y) = (Vec::new(), Vec::new());
-        for (p, l) in probs.iter().zip(labels) {
-            let parent_ok = parent.is_none_or(|pi| l.get(pi).copied().flatten() == Some(true));
-            if let (true, Some(Some(label)), Some(score)) = (parent_ok, l.get(i).copied(), p.get(i).copied()) {
-                s.push(score);
-                y.push(label);
-            }
-        }
+        let (s, y) = node_scores(taxonomy, i, probs, labels);
         let a = auc(&s, &y);
         if let Some(v) = a {
             by_level[match node.level {
@@ -112,6 +148,14 @@ mod tests {
         let roc = roc_curve(&[0.1, 0.4, 0.35, 0.8], &[false, false, true, true]);
         assert_eq!(roc.first(), Some(&(0.0, 0.0)));
         assert_eq!(roc.last(), Some(&(1.0, 1.0)));
+        // The mean of one curve is the curve; of a perfect and a chance curve, halfway.
+        let perfect = vec![(0.0, 0.0), (0.0, 1.0), (1.0, 1.0)];
+        let chance = vec![(0.0, 0.0), (1.0, 1.0)];
+        let m = mean_roc(&[perfect.clone(), chance], 5);
+        assert_eq!(m.len(), 5);
+        assert_eq!(m[0], (0.0, 0.5));
+        assert_eq!(m[2], (0.5, 0.75));
+        assert_eq!(mean_roc(&[perfect], 3), vec![(0.0, 1.0), (0.5, 1.0), (1.0, 1.0)]);
     }
 
     #[test]

@@ -6,4 +6,5 @@ pub mod loss;
 pub mod metrics;
 pub mod model;
 pub mod package;
+pub mod roc_plot;
 pub mod train;
