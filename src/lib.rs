@@ -8,7 +8,8 @@
 //! | [`taxonomy`] | the L1/L2/L3 abnormality hierarchy and its label rule |
 //! | [`specimen`] | folder scanning (four layouts), manifests, `labels.csv`, problems |
 //! | [`imaging`] | decoding PNG/JPEG/BMP/TIFF/DICOM to 16-bit gray, the one `preprocess` |
-//! | [`inference`] | ONNX Runtime library discovery and initialisation |
+//! | [`inference`] | ONNX Runtime set-up, execution providers, the model contract, the batch pipeline, saliency |
+//! | [`export`] | the predictions CSV, shards and merging |
 //! | [`onnx`] | our ONNX writer (prost messages and a graph builder) |
 //! | [`synth`] | phantom radiographs with ground truth |
 //! | [`training`] | the classifier (burn), its loss, metrics and training loop |
@@ -16,6 +17,7 @@
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod cli;
+pub mod export;
 pub mod imaging;
 pub mod inference;
 pub mod onnx;

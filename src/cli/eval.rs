@@ -46,7 +46,11 @@ pub fn run(args: &EvalArgs, ort_lib: Option<&std::path::Path>) -> anyhow::Result
     let mut results: Vec<(String, Vec<String>, Vec<ModeResult>)> = Vec::new();
     let mut taxonomies: Vec<Taxonomy> = Vec::new();
     for path in &args.model {
-        let mut model = Classifier::load(path, lib, SessionOptions { threads: args.threads, spinning: true })?;
+        let mut model = Classifier::load(
+            path,
+            lib,
+            SessionOptions { threads: args.threads, spinning: true, ..Default::default() },
+        )?;
         let key = serde_json::to_string(&model.info.preprocess)?;
         if !datasets.contains_key(&key) {
             let (d, problems) =

@@ -1,6 +1,8 @@
 //! The command-line interface: argument definitions and dispatch.
 
 mod eval;
+mod merge;
+mod predict;
 mod scan;
 mod synth;
 mod train;
@@ -104,6 +106,20 @@ pub enum Command {
     /// single-view model only in its own mode). Prints the paper's table (mean AUC for L1, L2,
     /// L3 by view mode) and per-class AUCs as Markdown; --out also writes eval.md and eval.csv.
     Eval(eval::EvalArgs),
+
+    /// Classify every specimen of a folder into a CSV, with optional saliency overlays.
+    ///
+    /// Scans the folder, decodes and preprocesses on worker threads, runs the model in batches
+    /// (DV+LV together; a specimen with one view runs with the other masked, and the CSV says
+    /// so) and writes one row per specimen: paths, views used, metadata, every node's conditional
+    /// and joint probability and flag, the top finding, the model's SHA-256, the device and the
+    /// time. Files that cannot be used go to OUT.problems.csv with the reason. --saliency writes
+    /// an overlay per flagged class and view. --shard K/N takes a deterministic slice for
+    /// cluster arrays; `merge` joins the slices.
+    Predict(predict::PredictArgs),
+
+    /// Join the CSVs of a sharded predict, checking that no specimen is missing or doubled.
+    Merge(merge::MergeArgs),
 }
 
 /// Parses the process arguments, runs the command and maps the outcome to an exit code:
@@ -123,6 +139,8 @@ pub fn main() -> ExitCode {
         Some(Command::Synth(args)) => synth::run(args),
         Some(Command::Train(args)) => train::run(args),
         Some(Command::Eval(args)) => eval::run(args, cli.ort_lib.as_deref()),
+        Some(Command::Predict(args)) => predict::run_predict(args, cli.ort_lib.as_deref()),
+        Some(Command::Merge(args)) => merge::run(args),
         None => Err(anyhow::anyhow!(
             "the review GUI is not built yet; use `mousexray scan {}` to list a folder",
             cli.folder.as_deref().unwrap_or_else(|| std::path::Path::new("FOLDER")).display()

@@ -3,6 +3,7 @@
 
 mod decode;
 mod dicom;
+mod display;
 mod format;
 mod gray;
 mod preprocess;
@@ -10,6 +11,7 @@ mod transform;
 
 pub use decode::{DecodeError, DecodeOptions, decode};
 pub use dicom::{DicomWriteOptions, write_dicom};
+pub use display::display_gray;
 pub use format::{FileFormat, SNIFF_LEN};
 pub use gray::GrayImage16;
 pub use preprocess::{ModelInput, Polarity, PreprocessSpec, preprocess};

@@ -9,6 +9,7 @@ use ort::value::TensorRef;
 use sha2::Digest;
 
 use super::OrtLibrary;
+use super::device::{Device, EpReport, register};
 use crate::imaging::PreprocessSpec;
 use crate::taxonomy::{Level, Taxonomy};
 
@@ -86,15 +87,50 @@ pub struct Classifier {
     session: Session,
     /// Its metadata.
     pub info: ModelInfo,
+    /// The execution providers tried and the one that runs.
+    pub ep: EpReport,
 }
 
 /// Options for loading.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct SessionOptions {
     /// Intra-op threads (0 = ONNX Runtime's choice).
     pub threads: usize,
     /// Let idle threads spin (fast for batch work, wasteful in an interactive app).
     pub spinning: bool,
+    /// Which execution provider to use.
+    pub device: Device,
+    /// Write an ONNX Runtime profile with this file prefix (see [`Classifier::end_profiling`]).
+    pub profile: Option<PathBuf>,
+}
+
+/// Class activation maps of one specimen and view: `classes` maps of `side x side`, each
+/// class's logit contribution per feature cell (see the model contract).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CamMaps {
+    /// Cells per side.
+    pub side: usize,
+    /// Maps (taxonomy order).
+    pub classes: usize,
+    /// `classes * side * side` values, class-major.
+    pub data: Vec<f32>,
+}
+
+impl CamMaps {
+    /// One class's map (row-major), if the class exists.
+    pub fn class(&self, i: usize) -> Option<&[f32]> {
+        let n = self.side * self.side;
+        self.data.get(i * n..(i + 1) * n)
+    }
+}
+
+/// A batch's outputs.
+#[derive(Debug, Clone, Default)]
+pub struct BatchOutput {
+    /// Conditional probabilities per specimen (taxonomy order).
+    pub probs: Vec<Vec<f32>>,
+    /// Per specimen, DV and LV class activation maps, when asked for and the model has them.
+    pub cams: Vec<[CamMaps; 2]>,
 }
 
 fn contract(path: &Path, reason: impl Into<String>) -> ModelError {
@@ -111,14 +147,38 @@ impl Classifier {
         let builder = Session::builder(&lib.environment).map_err(|e| not_onnx(e.to_string()))?;
         let builder = builder.with_intra_threads(options.threads).map_err(|e| not_onnx(e.to_string()))?;
         let mut builder = builder.with_intra_op_spinning(options.spinning).map_err(|e| not_onnx(e.to_string()))?;
+        if let Some(prefix) = &options.profile {
+            builder = builder.with_profiling(prefix).map_err(|e| not_onnx(e.to_string()))?;
+        }
+        let ep = register(&mut builder, options.device);
         let session = builder.commit_from_memory(&bytes).map_err(|e| not_onnx(e.to_string()))?;
         let info = read_info(path, sha256, &session)?;
-        Ok(Classifier { session, info })
+        Ok(Classifier { session, info, ep })
+    }
+
+    /// Ends profiling and returns the profile file's path (see [`SessionOptions::profile`]).
+    pub fn end_profiling(&mut self) -> Result<PathBuf, ModelError> {
+        self.session
+            .end_profiling()
+            .map(PathBuf::from)
+            .map_err(|e| ModelError::Run { path: self.info.path.clone(), reason: e.to_string() })
     }
 
     /// Conditional probabilities (taxonomy order) for a batch: `dv` and `lv` hold `n` inputs of
     /// `size * size` each (any values where a view is absent), `views[i]` says which are present.
     pub fn predict(&mut self, dv: Vec<f32>, lv: Vec<f32>, views: &[[bool; 2]]) -> Result<Vec<Vec<f32>>, ModelError> {
+        Ok(self.run(dv, lv, views, false)?.probs)
+    }
+
+    /// Runs a batch (see [`Classifier::predict`]); with `cam`, also returns the class activation
+    /// maps when the model has them.
+    pub fn run(
+        &mut self,
+        dv: Vec<f32>,
+        lv: Vec<f32>,
+        views: &[[bool; 2]],
+        cam: bool,
+    ) -> Result<BatchOutput, ModelError> {
         let n = views.len();
         let s = self.info.preprocess.size as usize;
         let path = self.info.path.clone();
@@ -146,7 +206,31 @@ impl Classifier {
                 probs[i].extend_from_slice(row);
             }
         }
-        Ok(probs)
+        let mut cams = Vec::new();
+        if cam && self.info.has_cam {
+            let mut per_view = Vec::new();
+            for name in ["cam_dv", "cam_lv"] {
+                let (shape, data) = outputs[name].try_extract_tensor::<f32>().map_err(|e| run(e.to_string()))?;
+                let dims: Vec<usize> = shape.iter().map(|d| (*d).max(0) as usize).collect();
+                let [_, classes, h, w] = dims[..] else {
+                    return Err(run(format!("output {name} has shape {dims:?}, expected [N, classes, h, w]")));
+                };
+                if h != w || data.len() != n * classes * h * w {
+                    return Err(run(format!("output {name} has shape {dims:?} for {n} specimens")));
+                }
+                let per = classes * h * w;
+                per_view.push(
+                    data.chunks(per.max(1))
+                        .take(n)
+                        .map(|c| CamMaps { side: h, classes, data: c.to_vec() })
+                        .collect::<Vec<_>>(),
+                );
+            }
+            let lv_maps = per_view.pop().unwrap_or_default();
+            let dv_maps = per_view.pop().unwrap_or_default();
+            cams = dv_maps.into_iter().zip(lv_maps).map(|(a, b)| [a, b]).collect();
+        }
+        Ok(BatchOutput { probs, cams })
     }
 }
 

@@ -2,8 +2,16 @@
 //! classifiers checked against the model contract.
 
 mod classifier;
+pub mod device;
+pub mod hierarchy;
+pub mod pipeline;
 mod runtime;
+pub mod saliency;
 
-pub use classifier::{Classifier, ModelError, ModelInfo, SCHEMA_VERSION, SessionOptions};
+pub use classifier::{BatchOutput, CamMaps, Classifier, ModelError, ModelInfo, SCHEMA_VERSION, SessionOptions};
+pub use device::{Device, EpOutcome, EpReport, EpStatus, Provider};
 
-pub use runtime::{LibrarySource, OrtLibrary, OrtSetupError, candidates, init_runtime, locate_library};
+pub use runtime::{
+    DEFAULT_MODEL, LibrarySource, OrtLibrary, OrtSetupError, candidates, init_runtime, locate_library, locate_model,
+    model_candidates,
+};

@@ -154,3 +154,31 @@ pub fn init_runtime(explicit: Option<&Path>) -> Result<&'static OrtLibrary, OrtS
         .as_ref()
         .map_err(Clone::clone)
 }
+
+/// File name of the app's default model.
+pub const DEFAULT_MODEL: &str = "convnext_mv.onnx";
+
+/// Where the default model is looked for, in order: `./models/`, `<exe dir>/models/`,
+/// `<exe dir>/../models/`, then the user data directory's `models/`.
+pub fn model_candidates() -> Vec<PathBuf> {
+    let mut out = vec![PathBuf::from("models").join(DEFAULT_MODEL)];
+    if let Some(exe_dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_owned)) {
+        out.push(exe_dir.join("models").join(DEFAULT_MODEL));
+        out.push(exe_dir.join("..").join("models").join(DEFAULT_MODEL));
+    }
+    if let Some(d) = directories::ProjectDirs::from("org", "mousexray", "mousexray") {
+        out.push(d.data_dir().join("models").join(DEFAULT_MODEL));
+    }
+    out
+}
+
+/// The model to use: `explicit` if given (it must exist), else the first default candidate.
+pub fn locate_model(explicit: Option<&Path>) -> Result<PathBuf, String> {
+    if let Some(p) = explicit {
+        return if p.is_file() { Ok(p.to_owned()) } else { Err(format!("{}: no such model file", p.display())) };
+    }
+    let all = model_candidates();
+    all.iter().find(|p| p.is_file()).cloned().ok_or_else(|| {
+        format!("no model given and {DEFAULT_MODEL} not found; looked in:\n{}\nPass --model FILE", list(&all))
+    })
+}

@@ -80,6 +80,25 @@ pub struct Metadata {
 }
 
 impl Metadata {
+    /// The named IMPC columns, in their fixed order.
+    pub const COLUMNS: [&'static str; 10] = [
+        "external_sample_id",
+        "colony_id",
+        "gene_symbol",
+        "allele_symbol",
+        "zygosity",
+        "sex",
+        "phenotyping_center",
+        "date_of_experiment",
+        "biological_sample_group",
+        "strain_name",
+    ];
+
+    /// A field's value by IMPC column name (named fields, then `other`).
+    pub fn get(&self, column: &str) -> Option<&str> {
+        self.fields().into_iter().find(|(k, _)| *k == column).map(|(_, v)| v)
+    }
+
     /// Sets a field by its IMPC column name; unknown names go to `other`. Empty values are ignored.
     pub fn set(&mut self, column: &str, value: &str) {
         let value = value.trim();

@@ -1,0 +1,42 @@
+//! `mousexray merge`: join the CSVs of a sharded `predict`.
+
+use std::path::PathBuf;
+
+use crate::export::predictions::merge;
+use crate::specimen::scan;
+
+/// Arguments of `mousexray merge`.
+#[derive(Debug, clap::Args)]
+pub struct MergeArgs {
+    /// Shard CSVs written by `predict --shard K/N`.
+    #[arg(value_name = "CSV", required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// The merged CSV.
+    #[arg(long, value_name = "CSV")]
+    pub out: PathBuf,
+    /// Check against this folder: every specimen it holds must be in exactly one shard.
+    #[arg(long, value_name = "FOLDER")]
+    pub folder: Option<PathBuf>,
+}
+
+/// Runs the command.
+pub fn run(args: &MergeArgs) -> anyhow::Result<()> {
+    let expected: Option<Vec<String>> = match &args.folder {
+        Some(f) => Some(scan(f)?.specimens.into_iter().map(|s| s.id).collect()),
+        None => None,
+    };
+    let inputs: Vec<&std::path::Path> = args.inputs.iter().map(PathBuf::as_path).collect();
+    let report = merge(&inputs, &args.out, expected.as_deref())?;
+    eprintln!(
+        "{} rows from {} file(s){} into {}",
+        report.rows,
+        inputs.len(),
+        if report.shards.is_empty() {
+            String::new()
+        } else {
+            format!(" (shards {})", report.shards.iter().cloned().collect::<Vec<_>>().join(", "))
+        },
+        args.out.display()
+    );
+    Ok(())
+}

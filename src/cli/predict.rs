@@ -1,0 +1,266 @@
+//! `mousexray predict`: classify a folder into a CSV, with optional saliency overlays.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use anyhow::Context;
+
+use crate::export::predictions::{RunInfo, header, in_shard, parse_shard, row, timestamp_now};
+use crate::imaging::{DecodeOptions, decode, display_gray};
+use crate::inference::pipeline::{PipelineOptions, SpecimenResult, model_views, prepare, run};
+use crate::inference::saliency::{Colormap, EvidenceGrid, OverlayStyle, colorize, composite, occlusion, to_original};
+use crate::inference::{Classifier, Device, SessionOptions, init_runtime, locate_model};
+use crate::specimen::{Specimen, View, scan};
+use crate::taxonomy::Taxonomy;
+
+/// Arguments of `mousexray predict`.
+#[derive(Debug, clap::Args)]
+pub struct PredictArgs {
+    /// Folder of specimens (any layout `scan` reads).
+    #[arg(value_name = "FOLDER")]
+    pub folder: PathBuf,
+    /// Model file (default: models/convnext_mv.onnx, looked for beside the executable too).
+    #[arg(long, value_name = "ONNX")]
+    pub model: Option<PathBuf>,
+    /// Predictions CSV to write; problems go to the same name with .problems.csv.
+    #[arg(long, value_name = "CSV", default_value = "predictions.csv")]
+    pub out: PathBuf,
+    /// Execution provider.
+    #[arg(long, value_enum, default_value_t = Device::Auto)]
+    pub device: Device,
+    /// Specimens per model run.
+    #[arg(long, default_value_t = 16)]
+    pub batch: usize,
+    /// ONNX Runtime intra-op threads (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Decode and preprocess threads (default: one per core).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Write saliency overlays (PNG) for each flagged class, per specimen and view, here.
+    #[arg(long, value_name = "DIR")]
+    pub saliency: Option<PathBuf>,
+    /// Colormap of the overlays.
+    #[arg(long, value_enum, default_value_t = Colormap::Turbo)]
+    pub colormap: Colormap,
+    /// Take only shard K of N (1-based; by a hash of the specimen id, so shards never overlap).
+    #[arg(long, value_name = "K/N", value_parser = parse_shard)]
+    pub shard: Option<(u32, u32)>,
+}
+
+/// Longest side of a saliency picture.
+const OVERLAY_SIDE: u32 = 1024;
+
+/// Runs the command.
+pub fn run_predict(args: &PredictArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
+    let model_path = locate_model(args.model.as_deref()).map_err(anyhow::Error::msg)?;
+    let lib = init_runtime(ort_lib)?;
+    let options = SessionOptions { threads: args.threads, spinning: true, device: args.device, profile: None };
+    let mut model = Classifier::load(&model_path, lib, options)?;
+    eprintln!(
+        "model {} ({}), running on {}",
+        model_path.display(),
+        &model.info.sha256[..12.min(model.info.sha256.len())],
+        model.ep.summary()
+    );
+
+    let report = scan(&args.folder)?;
+    let mut specimens: Vec<Specimen> = report.specimens;
+    if let Some((k, n)) = args.shard {
+        specimens.retain(|s| in_shard(&s.id, k, n));
+    }
+    if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
+    }
+    let problems_path = args.out.with_extension("problems.csv");
+    let mut problems =
+        csv::Writer::from_path(&problems_path).with_context(|| format!("{}: cannot write", problems_path.display()))?;
+    problems.write_record(["specimen_id", "path", "reason"])?;
+    for p in &report.problems {
+        problems.write_record(["", &p.path.display().to_string(), &format!("{}: {}", p.kind.as_str(), p.reason)])?;
+    }
+
+    let info = RunInfo {
+        model_name: model_path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+        model_sha256: model.info.sha256.clone(),
+        device: model.ep.active().label().to_owned(),
+        shard: args.shard.map_or_else(String::new, |(k, n)| format!("{k}/{n}")),
+    };
+    let taxonomy = model.info.taxonomy.clone();
+    // Written to a partial file and renamed at the end: an interrupted run never leaves a CSV
+    // that looks complete.
+    let partial = args.out.with_extension("csv.partial");
+    let mut out = csv::Writer::from_path(&partial).with_context(|| format!("{}: cannot write", partial.display()))?;
+    out.write_record(header(&taxonomy))?;
+
+    if let Some(dir) = &args.saliency {
+        std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
+    }
+    let cancel = Arc::new(AtomicBool::new(false));
+    {
+        let c = cancel.clone();
+        let _ = ctrlc::set_handler(move || c.store(true, Ordering::Relaxed));
+    }
+    let bar = indicatif::ProgressBar::new(specimens.len() as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} specimens  {per_sec}  ETA {eta}  {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let pipeline = PipelineOptions {
+        batch: args.batch.max(1),
+        workers: args.workers.unwrap_or(PipelineOptions::default().workers),
+        cam: args.saliency.is_some() && model.info.has_cam,
+        ..Default::default()
+    };
+    let style = OverlayStyle { colormap: args.colormap, ..Default::default() };
+    let (mut flagged, mut failed, mut overlays) = (0usize, 0usize, 0usize);
+    let mut occlusion_todo: Vec<(Specimen, Vec<usize>)> = Vec::new();
+    let started = Instant::now();
+    let summary = {
+        let mut sink = |r: SpecimenResult| -> anyhow::Result<()> {
+            for p in &r.problems {
+                problems.write_record([r.specimen.id.as_str(), &p.path.display().to_string(), &p.reason])?;
+            }
+            if r.scores.is_none() {
+                failed += 1;
+                let why = if r.problems.is_empty() { "no DV or LV image the model can use" } else { "no usable view" };
+                problems.write_record([r.specimen.id.as_str(), "", why])?;
+            }
+            out.write_record(row(&taxonomy, &r, &info, &timestamp_now()))?;
+            if let Some(s) = &r.scores
+                && s.abnormal()
+            {
+                flagged += 1;
+                if let Some(dir) = &args.saliency {
+                    let classes: Vec<usize> = (0..s.flags.len()).filter(|&i| s.flags[i]).collect();
+                    if r.cams.is_some() {
+                        overlays += write_overlays(dir, &r, &taxonomy, &classes, &style)?;
+                    } else {
+                        occlusion_todo.push((r.specimen.clone(), classes));
+                    }
+                }
+            }
+            bar.inc(1);
+            Ok(())
+        };
+        run(&mut model, &specimens, &pipeline, &cancel, &mut sink)?
+    };
+    bar.finish_and_clear();
+    out.flush().with_context(|| format!("{}: cannot write", partial.display()))?;
+    drop(out);
+    problems.flush().with_context(|| format!("{}: cannot write", problems_path.display()))?;
+    if summary.cancelled {
+        anyhow::bail!(
+            "cancelled after {} of {} specimens; the rows so far are in {}",
+            summary.emitted,
+            specimens.len(),
+            partial.display()
+        );
+    }
+    std::fs::rename(&partial, &args.out).with_context(|| format!("{}: cannot write", args.out.display()))?;
+
+    if let Some(dir) = &args.saliency {
+        for (specimen, classes) in &occlusion_todo {
+            overlays += occlusion_overlays(&mut model, dir, specimen, &taxonomy, classes, &style)?;
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "{} specimens in {secs:.1} s ({:.1}/s): {flagged} flagged abnormal, {failed} without a usable view; wrote {}{}",
+        summary.emitted,
+        summary.emitted as f64 / secs.max(1e-9),
+        args.out.display(),
+        args.saliency.as_ref().map_or_else(String::new, |d| format!(" and {overlays} overlays in {}", d.display()))
+    );
+    if failed > 0 || !report.problems.is_empty() {
+        eprintln!("problems: {}", problems_path.display());
+    }
+    Ok(())
+}
+
+/// File-name-safe form of a specimen id.
+fn safe(id: &str) -> String {
+    id.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect()
+}
+
+/// Writes `<id>_<view>_<class>.png` for each class and view, the overlay over the film. Both
+/// views of a class share one scale, so their colours compare.
+fn write_overlays(
+    dir: &Path,
+    r: &SpecimenResult,
+    taxonomy: &Taxonomy,
+    classes: &[usize],
+    style: &OverlayStyle,
+) -> anyhow::Result<usize> {
+    let Some(cams) = &r.cams else { return Ok(0) };
+    let grids: Vec<[Option<EvidenceGrid>; 2]> = classes
+        .iter()
+        .map(|&c| {
+            [0, 1].map(|v| {
+                if r.views_used[v] { EvidenceGrid::from_cam(&cams[v], c).map(EvidenceGrid::above_median) } else { None }
+            })
+        })
+        .collect();
+    draw(dir, &r.specimen, r.transforms, taxonomy, classes, &grids, style)
+}
+
+fn draw(
+    dir: &Path,
+    specimen: &Specimen,
+    transforms: [Option<crate::imaging::Transform>; 2],
+    taxonomy: &Taxonomy,
+    classes: &[usize],
+    grids: &[[Option<EvidenceGrid>; 2]],
+    style: &OverlayStyle,
+) -> anyhow::Result<usize> {
+    let mut written = 0;
+    for (v, view) in [View::Dv, View::Lv].into_iter().enumerate() {
+        let (Some(path), Some(t)) = (specimen.images.get(&view), transforms[v]) else { continue };
+        let img = decode(path, &DecodeOptions::default())?;
+        let (base, k) = display_gray(&img, OVERLAY_SIDE);
+        for (ci, &class) in classes.iter().enumerate() {
+            let Some(grid) = grids.get(ci).and_then(|g| g[v].as_ref()) else { continue };
+            let scale = grids[ci].iter().flatten().map(EvidenceGrid::max_positive).fold(0.0, f32::max);
+            let map = to_original(grid, &t, k);
+            let overlay = colorize(&map, scale, style);
+            let picture = composite(&base, &overlay);
+            let id = taxonomy.nodes.get(class).map_or("class", |n| n.id.as_str());
+            let name = dir.join(format!("{}_{}_{id}.png", safe(&specimen.id), view.as_str()));
+            picture.save(&name).with_context(|| format!("{}: cannot write", name.display()))?;
+            written += 1;
+        }
+    }
+    Ok(written)
+}
+
+/// The occlusion fallback for models without CAM outputs.
+fn occlusion_overlays(
+    model: &mut Classifier,
+    dir: &Path,
+    specimen: &Specimen,
+    taxonomy: &Taxonomy,
+    classes: &[usize],
+    style: &OverlayStyle,
+) -> anyhow::Result<usize> {
+    let (views, _) = prepare(specimen, &model.info.preprocess, model_views(model));
+    let s = model.info.preprocess.size as usize;
+    let bg = model.info.preprocess.background();
+    let blank = vec![bg; s * s];
+    let dv = views[0].as_ref().map_or(&blank, |v| &v.input.data).clone();
+    let lv = views[1].as_ref().map_or(&blank, |v| &v.input.data).clone();
+    let present = [views[0].is_some(), views[1].is_some()];
+    let mut grids = Vec::new();
+    for &c in classes {
+        let mut pair = [None, None];
+        for (v, slot) in pair.iter_mut().enumerate() {
+            if present[v] {
+                *slot = Some(occlusion(model, &dv, &lv, present, v, c, 8)?);
+            }
+        }
+        grids.push(pair);
+    }
+    let transforms = [views[0].as_ref().map(|v| v.transform), views[1].as_ref().map(|v| v.transform)];
+    draw(dir, specimen, transforms, taxonomy, classes, &grids, style)
+}

@@ -1,0 +1,279 @@
+//! The batch pipeline behind `predict`, `bench` and the GUI's "classify all".
+//!
+//! Worker threads decode and preprocess specimens; a bounded channel carries them to the one
+//! thread that owns the ONNX session (`run` takes `&mut self`), which groups them into batches.
+//! Results come out in input order. Workers never run more than `window` specimens ahead of
+//! the last result, so memory stays flat whatever the folder size. A shared flag cancels.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::sync_channel;
+use std::sync::{Condvar, Mutex};
+
+use super::hierarchy::Scores;
+use super::{CamMaps, Classifier, ModelError};
+use crate::imaging::{DecodeOptions, ModelInput, PreprocessSpec, Transform, decode, preprocess};
+use crate::specimen::{Specimen, View};
+
+/// How the pipeline runs.
+#[derive(Debug, Clone)]
+pub struct PipelineOptions {
+    /// Specimens per model run.
+    pub batch: usize,
+    /// Decode and preprocess threads.
+    pub workers: usize,
+    /// Return class activation maps too.
+    pub cam: bool,
+    /// How many specimens may be prepared ahead of the last result.
+    pub window: usize,
+}
+
+impl Default for PipelineOptions {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        PipelineOptions { batch: 16, workers: cores, cam: false, window: 64 }
+    }
+}
+
+/// One view, ready for the model.
+#[derive(Debug, Clone)]
+pub struct PreparedView {
+    /// The model input.
+    pub input: ModelInput,
+    /// Model to original coordinates.
+    pub transform: Transform,
+    /// Original size (width, height).
+    pub original: (u32, u32),
+}
+
+/// A file that could not be used, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ViewProblem {
+    /// The file.
+    pub path: PathBuf,
+    /// Why.
+    pub reason: String,
+}
+
+/// Decodes and preprocesses a specimen's DV and LV images (those the model uses).
+pub fn prepare(
+    specimen: &Specimen,
+    spec: &PreprocessSpec,
+    model_views: [bool; 2],
+) -> ([Option<PreparedView>; 2], Vec<ViewProblem>) {
+    let mut problems = Vec::new();
+    let mut one = |view: View, wanted: bool| {
+        let path = specimen.images.get(&view).filter(|_| wanted)?;
+        let img = match decode(path, &DecodeOptions::default()) {
+            Ok(img) => img,
+            Err(e) => {
+                problems.push(ViewProblem { path: path.clone(), reason: e.to_string() });
+                return None;
+            }
+        };
+        match preprocess(&img, spec) {
+            Ok((input, transform)) => Some(PreparedView { input, transform, original: (img.width, img.height) }),
+            Err(reason) => {
+                problems.push(ViewProblem { path: path.clone(), reason: format!("cannot preprocess: {reason}") });
+                None
+            }
+        }
+    };
+    let dv = one(View::Dv, model_views[0]);
+    let lv = one(View::Lv, model_views[1]);
+    ([dv, lv], problems)
+}
+
+/// One specimen's outcome.
+#[derive(Debug, Clone)]
+pub struct SpecimenResult {
+    /// Position in the input list.
+    pub index: usize,
+    /// The specimen.
+    pub specimen: Specimen,
+    /// Which views the model saw (DV, LV); a missing or unreadable view is masked.
+    pub views_used: [bool; 2],
+    /// Scores, when at least one view could be used.
+    pub scores: Option<Scores>,
+    /// Model-to-original transforms of the views used.
+    pub transforms: [Option<Transform>; 2],
+    /// DV and LV activation maps, when asked for and the model has them.
+    pub cams: Option<[CamMaps; 2]>,
+    /// Files that could not be used.
+    pub problems: Vec<ViewProblem>,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunSummary {
+    /// Specimens handed to the sink.
+    pub emitted: usize,
+    /// Specimens that got scores.
+    pub scored: usize,
+    /// Model runs.
+    pub batches: usize,
+    /// Whether the run was cancelled before the end.
+    pub cancelled: bool,
+}
+
+/// Which of DV and LV a model uses (a single-view baseline ignores the other).
+pub fn model_views(model: &Classifier) -> [bool; 2] {
+    let v = model.info.views();
+    [v.iter().any(|x| x == "dv"), v.iter().any(|x| x == "lv")]
+}
+
+struct Prepared {
+    index: usize,
+    views: [Option<PreparedView>; 2],
+    problems: Vec<ViewProblem>,
+}
+
+/// Runs `model` over `specimens`, calling `sink` with each result in input order. Stops early
+/// (and says so) when `cancel` is set or the sink fails.
+pub fn run(
+    model: &mut Classifier,
+    specimens: &[Specimen],
+    options: &PipelineOptions,
+    cancel: &AtomicBool,
+    sink: &mut dyn FnMut(SpecimenResult) -> anyhow::Result<()>,
+) -> anyhow::Result<RunSummary> {
+    let spec = model.info.preprocess.clone();
+    let wanted = model_views(model);
+    let batch = options.batch.max(1);
+    let window = options.window.max(batch);
+    let next_task = AtomicUsize::new(0);
+    // The lowest index not yet emitted: workers wait until their task is within the window.
+    let gate = (Mutex::new(0usize), Condvar::new());
+    let (tx, rx) = sync_channel::<Prepared>(window);
+    let mut summary = RunSummary::default();
+
+    std::thread::scope(|scope| -> anyhow::Result<()> {
+        for _ in 0..options.workers.max(1) {
+            let tx = tx.clone();
+            let (next_task, gate, spec) = (&next_task, &gate, &spec);
+            scope.spawn(move || {
+                loop {
+                    if cancel.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    let index = next_task.fetch_add(1, Ordering::Relaxed);
+                    let Some(specimen) = specimens.get(index) else { return };
+                    {
+                        let (lock, cv) = gate;
+                        let Ok(mut emitted) = lock.lock() else { return };
+                        while index >= *emitted + window {
+                            if cancel.load(Ordering::Relaxed) {
+                                return;
+                            }
+                            let Ok(g) = cv.wait_timeout(emitted, std::time::Duration::from_millis(50)) else { return };
+                            emitted = g.0;
+                        }
+                    }
+                    let (views, problems) = prepare(specimen, spec, wanted);
+                    if tx.send(Prepared { index, views, problems }).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(tx);
+
+        let mut pending: BTreeMap<usize, Prepared> = BTreeMap::new();
+        let mut ready: Vec<Prepared> = Vec::with_capacity(batch);
+        let mut next = 0usize;
+        let mut flush = |ready: &mut Vec<Prepared>, summary: &mut RunSummary| -> anyhow::Result<()> {
+            let items = std::mem::take(ready);
+            let out = run_batch(model, &items, options.cam)?;
+            summary.batches += usize::from(items.iter().any(|p| p.views.iter().any(Option::is_some)));
+            for (p, (scores, cams)) in items.into_iter().zip(out) {
+                let Some(specimen) = specimens.get(p.index) else { continue };
+                summary.scored += usize::from(scores.is_some());
+                let result = SpecimenResult {
+                    index: p.index,
+                    specimen: specimen.clone(),
+                    views_used: [p.views[0].is_some(), p.views[1].is_some()],
+                    scores,
+                    transforms: [p.views[0].as_ref().map(|v| v.transform), p.views[1].as_ref().map(|v| v.transform)],
+                    cams,
+                    problems: p.problems,
+                };
+                sink(result)?;
+                summary.emitted += 1;
+                let (lock, cv) = &gate;
+                if let Ok(mut emitted) = lock.lock() {
+                    *emitted = summary.emitted;
+                }
+                cv.notify_all();
+            }
+            Ok(())
+        };
+        let outcome = (|| -> anyhow::Result<()> {
+            for item in rx.iter() {
+                pending.insert(item.index, item);
+                while let Some(p) = pending.remove(&next) {
+                    ready.push(p);
+                    next += 1;
+                    if ready.len() == batch {
+                        flush(&mut ready, &mut summary)?;
+                    }
+                }
+                if cancel.load(Ordering::Relaxed) {
+                    return Ok(());
+                }
+            }
+            if !ready.is_empty() {
+                flush(&mut ready, &mut summary)?;
+            }
+            Ok(())
+        })();
+        if outcome.is_err() {
+            // Stop the workers before the scope joins them.
+            cancel.store(true, Ordering::Relaxed);
+        }
+        drop(rx);
+        outcome
+    })?;
+    summary.cancelled = summary.emitted < specimens.len();
+    Ok(summary)
+}
+
+type Scored = (Option<Scores>, Option<[CamMaps; 2]>);
+
+/// Runs one batch; specimens with no usable view get no scores.
+fn run_batch(model: &mut Classifier, items: &[Prepared], cam: bool) -> Result<Vec<Scored>, ModelError> {
+    let s = model.info.preprocess.size as usize;
+    let bg = model.info.preprocess.background();
+    let usable: Vec<&Prepared> = items.iter().filter(|p| p.views.iter().any(Option::is_some)).collect();
+    let mut outputs = Vec::new();
+    if !usable.is_empty() {
+        let (mut dv, mut lv) = (Vec::with_capacity(usable.len() * s * s), Vec::with_capacity(usable.len() * s * s));
+        let mut presence = Vec::with_capacity(usable.len());
+        for p in &usable {
+            for (k, buf) in [&mut dv, &mut lv].into_iter().enumerate() {
+                match &p.views[k] {
+                    Some(v) => buf.extend_from_slice(&v.input.data),
+                    None => buf.extend(std::iter::repeat_n(bg, s * s)),
+                }
+            }
+            presence.push([p.views[0].is_some(), p.views[1].is_some()]);
+        }
+        let out = model.run(dv, lv, &presence, cam)?;
+        let mut cams = out.cams.into_iter();
+        outputs = out.probs.into_iter().map(|p| (p, cams.next())).collect();
+    }
+    let mut outputs = outputs.into_iter();
+    let (taxonomy, thresholds) = (&model.info.taxonomy, &model.info.thresholds);
+    Ok(items
+        .iter()
+        .map(|p| {
+            if p.views.iter().all(Option::is_none) {
+                return (None, None);
+            }
+            match outputs.next() {
+                Some((probs, cams)) => (Some(Scores::new(taxonomy, probs, thresholds)), cams),
+                None => (None, None),
+            }
+        })
+        .collect())
+}
