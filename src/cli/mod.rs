@@ -1,5 +1,6 @@
 //! The command-line interface: argument definitions and dispatch.
 
+mod doctor;
 mod eval;
 mod merge;
 mod predict;
@@ -120,6 +121,10 @@ pub enum Command {
 
     /// Join the CSVs of a sharded predict, checking that no specimen is missing or doubled.
     Merge(merge::MergeArgs),
+
+    /// Explain what runs the models here: the ONNX Runtime library, each execution provider's
+    /// registration result with the reason, threads, and the model's metadata and node placement.
+    Doctor(doctor::DoctorArgs),
 }
 
 /// Parses the process arguments, runs the command and maps the outcome to an exit code:
@@ -141,6 +146,7 @@ pub fn main() -> ExitCode {
         Some(Command::Eval(args)) => eval::run(args, cli.ort_lib.as_deref()),
         Some(Command::Predict(args)) => predict::run_predict(args, cli.ort_lib.as_deref()),
         Some(Command::Merge(args)) => merge::run(args),
+        Some(Command::Doctor(args)) => doctor::run(args, cli.ort_lib.as_deref()),
         None => Err(anyhow::anyhow!(
             "the review GUI is not built yet; use `mousexray scan {}` to list a folder",
             cli.folder.as_deref().unwrap_or_else(|| std::path::Path::new("FOLDER")).display()

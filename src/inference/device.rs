@@ -244,7 +244,7 @@ impl EpReport {
 }
 
 /// The useful tail of an ONNX Runtime registration error (the library that failed to load).
-fn short_reason(why: &str) -> String {
+pub fn short_reason(why: &str) -> String {
     let line = why.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or(why).trim();
     match line.rsplit_once("with error: ") {
         Some((_, tail)) => tail.trim().to_owned(),
@@ -313,8 +313,10 @@ pub fn register(builder: &mut SessionBuilder, device: Device) -> EpReport {
         match &status {
             EpStatus::Registered => done = true,
             // Asked for by name: say so loudly. Under `auto` a missing GPU is the normal case.
-            EpStatus::Failed(why) if device != Device::Auto => tracing::warn!("{provider} unavailable: {why}"),
-            EpStatus::Failed(why) => tracing::info!("{provider} unavailable: {why}"),
+            EpStatus::Failed(why) if device != Device::Auto => {
+                tracing::warn!("{provider} unavailable: {}", short_reason(why));
+            }
+            EpStatus::Failed(why) => tracing::info!("{provider} unavailable: {}", short_reason(why)),
             EpStatus::NotNeeded => {}
         }
         outcomes.push(EpOutcome { provider, status });
