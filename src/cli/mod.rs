@@ -1,5 +1,6 @@
 //! The command-line interface: argument definitions and dispatch.
 
+mod bench;
 mod doctor;
 mod eval;
 mod merge;
@@ -125,6 +126,12 @@ pub enum Command {
     /// Explain what runs the models here: the ONNX Runtime library, each execution provider's
     /// registration result with the reason, threads, and the model's metadata and node placement.
     Doctor(doctor::DoctorArgs),
+
+    /// Measure inference throughput: the session alone and the whole pipeline (decode,
+    /// preprocess, infer), per batch size, next to Python's onnxruntime on the same file
+    /// (scripts/bench_reference.py, when installed), with resident memory. --synthetic builds a
+    /// random-weight ConvNeXt-T (or another architecture) with our ONNX writer, for GPU figures.
+    Bench(bench::BenchArgs),
 }
 
 /// Parses the process arguments, runs the command and maps the outcome to an exit code:
@@ -147,6 +154,7 @@ pub fn main() -> ExitCode {
         Some(Command::Predict(args)) => predict::run_predict(args, cli.ort_lib.as_deref()),
         Some(Command::Merge(args)) => merge::run(args),
         Some(Command::Doctor(args)) => doctor::run(args, cli.ort_lib.as_deref()),
+        Some(Command::Bench(args)) => bench::run_bench(args, cli.ort_lib.as_deref()),
         None => Err(anyhow::anyhow!(
             "the review GUI is not built yet; use `mousexray scan {}` to list a folder",
             cli.folder.as_deref().unwrap_or_else(|| std::path::Path::new("FOLDER")).display()

@@ -81,3 +81,32 @@ pub fn write_model(trained: &Trained, out: &Path) -> anyhow::Result<Provenance> 
         .with_context(|| format!("writing {}", out.with_extension("json").display()))?;
     Ok(provenance)
 }
+
+/// A contract model with seeded random weights and one threshold for every node, for
+/// benchmarks and tests: the architecture's cost without a training run, and nothing to carry to
+/// a GPU machine but the binary.
+pub fn synthetic_model(config: &super::model::ModelConfig, size: u32, threshold: f32) -> anyhow::Result<Vec<u8>> {
+    let device = burn::tensor::Device::flex();
+    device.seed(1);
+    let model = config.init(&device);
+    let taxonomy = Taxonomy::default();
+    let preprocess = crate::imaging::PreprocessSpec { size, ..Default::default() };
+    let thresholds: serde_json::Map<String, serde_json::Value> =
+        taxonomy.nodes.iter().map(|n| (n.id.clone(), serde_json::json!(threshold))).collect();
+    let provenance = serde_json::json!({
+        "mousexray": env!("CARGO_PKG_VERSION"),
+        "backbone": format!("{:?}", config.backbone).to_lowercase(),
+        "views": ["dv", "lv"],
+        "synthetic": "random weights, for benchmarks only",
+        "config": config,
+        "date": utc_date(),
+    });
+    let metadata = vec![
+        ("mousexray.schema".to_owned(), SCHEMA_VERSION.to_owned()),
+        ("mousexray.taxonomy".to_owned(), taxonomy.to_json()),
+        ("mousexray.preprocess".to_owned(), serde_json::to_string(&preprocess)?),
+        ("mousexray.thresholds".to_owned(), serde_json::to_string(&thresholds)?),
+        ("mousexray.provenance".to_owned(), provenance.to_string()),
+    ];
+    export_model(&model, config, size, &metadata)
+}
