@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 
-use crate::inference::pipeline::{PipelineOptions, run};
+use crate::inference::pipeline::{PipelineOptions, model_views, prepare, run};
 use crate::inference::{Classifier, Device, SessionOptions, init_runtime, locate_model};
 use crate::specimen::scan;
 use crate::training::model::ModelConfig;
@@ -122,6 +122,18 @@ pub fn run_bench(args: &BenchArgs, ort_lib: Option<&Path>) -> anyhow::Result<()>
             }
         };
         let specimens = scan(&folder)?.specimens;
+        // Decode and preprocess alone, on one thread: the CPU the pipeline adds per specimen.
+        let (spec, wanted) = (model.info.preprocess.clone(), model_views(&model));
+        let t = Instant::now();
+        for s in &specimens {
+            let _ = prepare(s, &spec, wanted);
+        }
+        rows.push(Row {
+            what: format!("decode + preprocess only, 1 thread ({} specimens)", specimens.len()),
+            batch: 0,
+            per_s: Some(specimens.len() as f64 / t.elapsed().as_secs_f64()),
+            note: "no model".into(),
+        });
         for &b in &args.batch {
             let b = b.max(1);
             let (per_s, rss) = end_to_end(&mut model, &specimens, b)?;
@@ -155,7 +167,7 @@ pub fn run_bench(args: &BenchArgs, ort_lib: Option<&Path>) -> anyhow::Result<()>
             out,
             "| {} | {} | {} | {ratio} | {} |",
             r.what,
-            r.batch,
+            if r.batch == 0 { "-".to_owned() } else { r.batch.to_string() },
             r.per_s.map_or("-".into(), |v| format!("{v:.1}")),
             r.note
         );

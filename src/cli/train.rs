@@ -54,6 +54,9 @@ pub struct TrainArgs {
     /// Staged (L1, L1+L2, all) or joint training.
     #[arg(long, value_enum, default_value_t = Schedule::Staged)]
     pub schedule: Schedule,
+    /// Linear learning-rate warm-up over this many steps.
+    #[arg(long, default_value_t = 300)]
+    pub warmup_steps: usize,
     /// Early stopping patience (epochs without a better validation L3 AUC).
     #[arg(long, default_value_t = 5)]
     pub patience: usize,
@@ -103,6 +106,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         schedule: args.schedule,
         view_dropout: if args.views.len() == 2 { 0.3 } else { 0.0 },
         patience: args.patience,
+        warmup_steps: args.warmup_steps,
         pretrain_epochs: if args.backbone == BackboneKind::Cae { args.pretrain_epochs } else { 0 },
         freeze_encoder: args.freeze_encoder,
         augment: !args.no_augment,

@@ -102,11 +102,12 @@ impl Provider {
     /// Whether this binary can register the provider at all (DirectML and CoreML are compiled
     /// only into Windows and macOS builds).
     pub fn compiled(self) -> bool {
-        match self {
-            Provider::DirectMl => cfg!(target_os = "windows"),
-            Provider::CoreMl => cfg!(target_os = "macos"),
-            _ => true,
-        }
+        let platform_only = match self {
+            Provider::DirectMl => Some(cfg!(target_os = "windows")),
+            Provider::CoreMl => Some(cfg!(target_os = "macos")),
+            _ => None,
+        };
+        platform_only.unwrap_or(true)
     }
 
     /// Whether the loaded ONNX Runtime library was built with this provider (the CPU wheel has

@@ -64,6 +64,10 @@ pub struct TrainOptions {
     pub freeze_encoder: bool,
     /// Apply augmentation.
     pub augment: bool,
+    /// Steps of linear learning-rate warm-up at the start (LayerNorm networks trained from
+    /// scratch with Adam can stall in their first steps at the full rate).
+    #[serde(default)]
+    pub warmup_steps: usize,
 }
 
 /// One epoch's figures.
@@ -447,7 +451,10 @@ pub fn train(
             let loss = masked_bce(logits, batch.targets, batch.mask, weights_t.clone());
             let value = f64::from(loss.clone().into_scalar::<f32>());
             let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optim.step(lr, model, grads);
+            let step = epoch * batches + b + 1;
+            let warm =
+                if options.warmup_steps > 0 { (step as f64 / options.warmup_steps as f64).min(1.0) } else { 1.0 };
+            model = optim.step(lr * warm, model, grads);
             total += value * chunk.len() as f64;
             seen += chunk.len();
             progress(Progress::Batch(epoch + 1, b + 1, batches, value));
