@@ -77,6 +77,15 @@ fn predict_writes_rows_problems_and_overlays() {
         "cpu",
     ]);
     ok(&o);
+    // A user threshold overrides the model's: nothing reaches 1.01, so nothing is flagged.
+    let none = dir.path().join("none.csv");
+    let (m, r) = (model.to_str().unwrap(), root.to_str().unwrap());
+    ok(&mousexray(&["predict", r, "--model", m, "--out", none.to_str().unwrap(), "--threshold", "abnormal=1"]));
+    let (h2, rows2) = read_csv(&none);
+    let fa = h2.iter().position(|h| h == "flag_abnormal").unwrap();
+    assert!(rows2.iter().all(|r| r[fa] != "1"));
+    let unknown = mousexray(&["predict", r, "--model", m, "--threshold", "tail=0.5"]);
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no node `tail`"));
     let (header, rows) = read_csv(&out);
     assert_eq!(rows.len(), 11, "one row per specimen");
     let col = |name: &str| header.iter().position(|h| h == name).unwrap_or_else(|| panic!("{name} missing"));
@@ -181,6 +190,22 @@ fn cuda_falls_back_to_cpu_with_the_reason_and_doctor_explains() {
     let missing = mousexray(&["doctor", "--model", dir.path().join("nope.onnx").to_str().unwrap()]);
     assert_eq!(missing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("nope.onnx"));
+}
+
+#[test]
+fn occlusion_sensitivity_covers_the_grid_and_ignores_an_absent_view() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_model(dir.path(), 0.5);
+    let lib = mousexray::inference::init_runtime(None).unwrap();
+    let mut c = mousexray::inference::Classifier::load(&model, lib, Default::default()).unwrap();
+    let s = c.info.preprocess.size as usize;
+    let dv: Vec<f32> = (0..s * s).map(|i| ((i * 37) % 101) as f32 / 50.0 - 1.0).collect();
+    let lv = vec![c.info.preprocess.background(); s * s];
+    let g = mousexray::inference::saliency::occlusion(&mut c, &dv, &lv, [true, false], 0, 0, 4).unwrap();
+    assert_eq!((g.side, g.values.len()), (4, 16));
+    assert!(g.values.iter().any(|v| v.abs() > 1e-6), "occluding DV changes the logit");
+    let absent = mousexray::inference::saliency::occlusion(&mut c, &dv, &lv, [true, false], 1, 0, 4).unwrap();
+    assert!(absent.values.iter().all(|v| v.abs() < 1e-5), "an absent view has no evidence: {:?}", absent.values);
 }
 
 #[test]

@@ -45,9 +45,22 @@ pub struct PredictArgs {
     /// Colormap of the overlays.
     #[arg(long, value_enum, default_value_t = Colormap::Turbo)]
     pub colormap: Colormap,
+    /// Override a node's flag threshold (repeatable), for example --threshold abnormal=0.3.
+    #[arg(long, value_name = "NODE=P", value_parser = parse_threshold)]
+    pub threshold: Vec<(String, f32)>,
     /// Take only shard K of N (1-based; by a hash of the specimen id, so shards never overlap).
     #[arg(long, value_name = "K/N", value_parser = parse_shard)]
     pub shard: Option<(u32, u32)>,
+}
+
+/// Parses `NODE=P` with P in 0..=1.
+fn parse_threshold(s: &str) -> Result<(String, f32), String> {
+    let (node, p) = s.split_once('=').ok_or_else(|| format!("`{s}` is not NODE=P"))?;
+    let p: f32 = p.trim().parse().map_err(|_| format!("`{p}` is not a number"))?;
+    if !(0.0..=1.0).contains(&p) {
+        return Err(format!("threshold {p} is outside 0..=1"));
+    }
+    Ok((node.trim().to_owned(), p))
 }
 
 /// Longest side of a saliency picture.
@@ -59,6 +72,13 @@ pub fn run_predict(args: &PredictArgs, ort_lib: Option<&Path>) -> anyhow::Result
     let lib = init_runtime(ort_lib)?;
     let options = SessionOptions { threads: args.threads, spinning: true, device: args.device, profile: None };
     let mut model = Classifier::load(&model_path, lib, options)?;
+    for (node, t) in &args.threshold {
+        let Some(i) = model.info.taxonomy.index_of(node) else {
+            let ids: Vec<&str> = model.info.taxonomy.nodes.iter().map(|n| n.id.as_str()).collect();
+            anyhow::bail!("--threshold {node}: the model has no node `{node}` (nodes: {})", ids.join(", "));
+        };
+        model.info.thresholds[i] = *t;
+    }
     eprintln!(
         "model {} ({}), running on {}",
         model_path.display(),
