@@ -10,6 +10,7 @@
 //! | [`imaging`] | decoding PNG/JPEG/BMP/TIFF/DICOM to 16-bit gray, the one `preprocess` |
 //! | [`inference`] | ONNX Runtime set-up, execution providers, the model contract, the batch pipeline, saliency |
 //! | [`export`] | the predictions CSV, shards and merging |
+//! | [`review`] | review decisions, undo/redo, crash-safe persistence |
 //! | [`onnx`] | our ONNX writer (prost messages and a graph builder) |
 //! | [`synth`] | phantom radiographs with ground truth |
 //! | [`training`] | the classifier (burn), its loss, metrics and training loop |
@@ -21,6 +22,7 @@ pub mod export;
 pub mod imaging;
 pub mod inference;
 pub mod onnx;
+pub mod review;
 pub mod specimen;
 pub mod synth;
 pub mod taxonomy;

@@ -1,0 +1,9 @@
+//! The reviewer's decisions: what they are, how they change, and how they survive crashes.
+
+pub mod model;
+pub mod session;
+pub mod store;
+
+pub use model::{Call, Edit, QcReason, ReviewState, Shown, SpecimenReview, Status};
+pub use session::ReviewSession;
+pub use store::{ReviewError, ReviewStore};
