@@ -85,3 +85,55 @@ fn a_stale_lock_is_taken_over_and_damage_is_set_aside() {
     assert_eq!(aside.len(), 1);
     assert_eq!(std::fs::read(side.join(&aside[0])).unwrap(), b"{ not json");
 }
+
+#[test]
+fn export_writes_wide_and_long_csv_safe_for_spreadsheets() {
+    use std::collections::BTreeMap;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("xrays");
+    let config = mousexray::synth::SynthConfig { count: 4, size: 96, ..Default::default() };
+    mousexray::synth::generate(&root, &config, &|| {}).unwrap();
+    {
+        let mut s = ReviewSession::open(&root, "=ana").unwrap();
+        let probabilities: BTreeMap<String, f32> = [("abnormal".to_owned(), 0.9f32), ("axial".into(), 0.7)].into();
+        let thresholds: BTreeMap<String, f32> = [("abnormal".to_owned(), 0.5f32), ("axial".into(), 0.4)].into();
+        let shown = mousexray::review::Shown { model_sha256: "ab".repeat(32), probabilities, thresholds };
+        s.edit(Edit::Shown { specimen: "MX00001".into(), shown: Some(shown) }).unwrap();
+        s.edit(call("MX00001", "kyphosis", Some(Call::Abnormal))).unwrap();
+        s.edit(Edit::Status { specimen: "MX00001".into(), status: Status::ConfirmedAbnormal }).unwrap();
+        s.edit(Edit::Comment { specimen: "MX00001".into(), text: "=HYPERLINK(\"x\")".into() }).unwrap();
+    }
+    let run = |args: &[&str]| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_mousexray")).args(args).output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    let r = root.to_str().unwrap();
+    let wide = dir.path().join("wide.csv");
+    run(&["export", r, "--out", wide.to_str().unwrap()]);
+    let mut rd = csv::Reader::from_path(&wide).unwrap();
+    let h = rd.headers().unwrap().clone();
+    let rows: Vec<csv::StringRecord> = rd.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 4);
+    let col = |n: &str| h.iter().position(|c| c == n).unwrap();
+    let row = rows.iter().find(|r| &r[0] == "MX00001").unwrap();
+    assert_eq!(&row[col("status")], "confirmed_abnormal");
+    assert_eq!(&row[col("call_kyphosis")], "abnormal");
+    assert_eq!(&row[col("p_abnormal")], "0.9000");
+    assert_eq!(&row[col("comment")], "'=HYPERLINK(\"x\")", "formula neutralised");
+    assert_eq!(&row[col("reviewer")], "'=ana");
+    assert_eq!(row[col("model_sha256")].len(), 64);
+
+    let long = dir.path().join("long.csv");
+    run(&["export", r, "--out", long.to_str().unwrap(), "--only", "reviewed", "--long", "--excel"]);
+    let bytes = std::fs::read(&long).unwrap();
+    assert!(bytes.starts_with(b"\xEF\xBB\xBF"), "BOM for Excel");
+    let text = String::from_utf8(bytes[3..].to_vec()).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines.len() > 14, "one row per node and IMPC parameter");
+    assert!(lines[1..].iter().all(|l| l.starts_with("MX00001,")));
+    assert!(text.contains("kyphosis,L3,IMPC_XRY_") && text.contains(",abnormal,"), "{text}");
+
+    let flagged = dir.path().join("flagged.csv");
+    run(&["export", r, "--out", flagged.to_str().unwrap(), "--only", "flagged"]);
+    assert_eq!(std::fs::read_to_string(&flagged).unwrap().lines().count(), 2);
+}

@@ -3,6 +3,7 @@
 mod bench;
 mod doctor;
 mod eval;
+mod export;
 mod merge;
 mod predict;
 mod scan;
@@ -123,6 +124,11 @@ pub enum Command {
     /// Join the CSVs of a sharded predict, checking that no specimen is missing or doubled.
     Merge(merge::MergeArgs),
 
+    /// Write the folder's review as CSV: a row per specimen (or, with --long, per specimen and
+    /// node, IMPC-style), with metadata, status, calls, comment, reviewer, times and the model
+    /// output the reviewer saw. Cells that a spreadsheet would run as formulas are neutralised.
+    Export(export::ExportArgs),
+
     /// Explain what runs the models here: the ONNX Runtime library, each execution provider's
     /// registration result with the reason, threads, and the model's metadata and node placement.
     Doctor(doctor::DoctorArgs),
@@ -153,6 +159,7 @@ pub fn main() -> ExitCode {
         Some(Command::Eval(args)) => eval::run(args, cli.ort_lib.as_deref()),
         Some(Command::Predict(args)) => predict::run_predict(args, cli.ort_lib.as_deref()),
         Some(Command::Merge(args)) => merge::run(args),
+        Some(Command::Export(args)) => export::run(args),
         Some(Command::Doctor(args)) => doctor::run(args, cli.ort_lib.as_deref()),
         Some(Command::Bench(args)) => bench::run_bench(args, cli.ort_lib.as_deref()),
         None => Err(anyhow::anyhow!(

@@ -228,9 +228,27 @@ fn take_lock(folder: &Path, dir: &Path) -> Result<PathBuf, ReviewError> {
     Err(io(&lock, "could not take the lock"))
 }
 
+/// Reads the review of `folder` without locking or writing anything (for export while the GUI
+/// may have it open): the snapshot plus the journal's newer edits.
+pub fn read_review(folder: &Path) -> (ReviewState, Vec<String>) {
+    let sidecar = folder.join(SIDECAR);
+    let dir = if sidecar.join(SNAPSHOT).is_file() || sidecar.join(JOURNAL).is_file() {
+        sidecar
+    } else {
+        fallback_dir(folder)
+    };
+    load_with(&dir, false)
+}
+
 /// Reads the snapshot and replays the journal, setting aside what cannot be read.
 fn load(dir: &Path) -> (ReviewState, Vec<String>) {
+    load_with(dir, true)
+}
+
+/// [`load`]; `repair` allows moving a damaged snapshot aside.
+fn load_with(dir: &Path, repair: bool) -> (ReviewState, Vec<String>) {
     let mut notes = Vec::new();
+    let set_aside = |p: &Path| if repair { set_aside(p) } else { p.to_owned() };
     let path = dir.join(SNAPSHOT);
     let mut state = match std::fs::read(&path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => ReviewState::new(),
@@ -243,7 +261,7 @@ fn load(dir: &Path) -> (ReviewState, Vec<String>) {
             Ok(s) => {
                 let aside = set_aside(&path);
                 notes.push(format!(
-                    "{} is schema {} (this version reads up to {SCHEMA}); moved to {} untouched",
+                    "{} is schema {} (this version reads up to {SCHEMA}); kept as {} untouched",
                     path.display(),
                     s.schema,
                     aside.display()
@@ -252,7 +270,7 @@ fn load(dir: &Path) -> (ReviewState, Vec<String>) {
             }
             Err(e) => {
                 let aside = set_aside(&path);
-                notes.push(format!("{} is damaged ({e}); moved to {} untouched", path.display(), aside.display()));
+                notes.push(format!("{} is damaged ({e}); kept as {} untouched", path.display(), aside.display()));
                 ReviewState::new()
             }
         },

@@ -1,0 +1,41 @@
+//! `mousexray export`: the folder's review as CSV.
+
+use std::path::PathBuf;
+
+use crate::export::review_csv::{ExportOptions, Only, export};
+use crate::review::read_review;
+use crate::specimen::scan;
+use crate::taxonomy::Taxonomy;
+
+/// Arguments of `mousexray export`.
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    /// The reviewed folder.
+    #[arg(value_name = "FOLDER")]
+    pub folder: PathBuf,
+    /// CSV to write.
+    #[arg(long, value_name = "CSV", default_value = "results.csv")]
+    pub out: PathBuf,
+    /// Which specimens.
+    #[arg(long, value_enum, default_value_t = Only::All)]
+    pub only: Only,
+    /// One row per specimen and taxonomy node (IMPC-style), instead of one per specimen.
+    #[arg(long)]
+    pub long: bool,
+    /// Start the file with a UTF-8 byte-order mark for Excel.
+    #[arg(long)]
+    pub excel: bool,
+}
+
+/// Runs the command.
+pub fn run(args: &ExportArgs) -> anyhow::Result<()> {
+    let report = scan(&args.folder)?;
+    let (review, notes) = read_review(&args.folder);
+    for n in &notes {
+        eprintln!("warning: {n}");
+    }
+    let options = ExportOptions { only: args.only, long: args.long, excel: args.excel };
+    let n = export(&args.out, &report.specimens, &review, &Taxonomy::default(), options)?;
+    eprintln!("{n} of {} specimens written to {}", report.specimens.len(), args.out.display());
+    Ok(())
+}

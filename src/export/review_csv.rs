@@ -1,0 +1,161 @@
+//! The reviewed results as CSV, wide (a row per specimen) or long (a row per specimen and node,
+//! IMPC-style). The GUI's export calls the same code.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::Context;
+
+use crate::review::{ReviewState, SpecimenReview, Status};
+use crate::specimen::{Metadata, Specimen};
+use crate::taxonomy::Taxonomy;
+
+/// Which specimens are exported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Only {
+    /// Every specimen of the folder.
+    #[default]
+    All,
+    /// Specimens the model flagged abnormal (in the output the reviewer was shown).
+    Flagged,
+    /// Specimens with a status or a call.
+    Reviewed,
+}
+
+/// How the file is written.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ExportOptions {
+    /// Which specimens.
+    pub only: Only,
+    /// One row per specimen and node instead of one per specimen.
+    pub long: bool,
+    /// Start with a UTF-8 byte-order mark, so Excel reads the file as UTF-8.
+    pub excel: bool,
+}
+
+/// A cell made safe for spreadsheets: text starting with `=`, `+`, `-`, `@`, tab or CR would be
+/// run as a formula by Excel, LibreOffice or Sheets, so it gets a leading apostrophe.
+pub fn neutralise(cell: &str) -> String {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{cell}") } else { cell.to_owned() }
+}
+
+fn flagged(r: Option<&SpecimenReview>, taxonomy: &Taxonomy) -> bool {
+    let Some(shown) = r.and_then(|r| r.shown.as_ref()) else { return false };
+    let root = taxonomy.nodes.first().map_or("abnormal", |n| n.id.as_str());
+    match (shown.probabilities.get(root), shown.thresholds.get(root)) {
+        (Some(p), Some(t)) => p >= t,
+        _ => false,
+    }
+}
+
+fn reviewed(r: Option<&SpecimenReview>) -> bool {
+    r.is_some_and(|r| r.status != Status::Unreviewed || !r.calls.is_empty())
+}
+
+fn num(v: Option<&f32>) -> String {
+    v.map_or_else(String::new, |p| format!("{p:.4}"))
+}
+
+/// Writes the export of `specimens` with their review to `out` (atomically) and returns the
+/// number of specimens written.
+pub fn export(
+    out: &Path,
+    specimens: &[Specimen],
+    review: &ReviewState,
+    taxonomy: &Taxonomy,
+    options: ExportOptions,
+) -> anyhow::Result<usize> {
+    let tmp = out.with_extension("csv.partial");
+    let mut file = std::fs::File::create(&tmp).with_context(|| format!("{}: cannot write", tmp.display()))?;
+    if options.excel {
+        file.write_all(b"\xEF\xBB\xBF").with_context(|| format!("{}: cannot write", tmp.display()))?;
+    }
+    let mut w = csv::Writer::from_writer(file);
+    let mut head: Vec<String> = ["specimen_id", "dv_path", "lv_path"].into_iter().map(String::from).collect();
+    head.extend(Metadata::COLUMNS.iter().map(|c| (*c).to_owned()));
+    head.extend(["status", "comment", "reviewer", "created", "updated", "model_sha256"].map(String::from));
+    if options.long {
+        head.extend(["node", "level", "parameter_stable_id", "call", "probability", "threshold"].map(String::from));
+    } else {
+        for prefix in ["call_", "p_", "threshold_"] {
+            head.extend(taxonomy.nodes.iter().map(|n| format!("{prefix}{}", n.id)));
+        }
+    }
+    w.write_record(&head)?;
+    let mut written = 0;
+    for s in specimens {
+        let r = review.get(&s.id);
+        let keep = match options.only {
+            Only::All => true,
+            Only::Flagged => flagged(r, taxonomy),
+            Only::Reviewed => reviewed(r),
+        };
+        if !keep {
+            continue;
+        }
+        written += 1;
+        let path = |p: Option<&Path>| p.map(|p| p.display().to_string()).unwrap_or_default();
+        let mut base = vec![s.id.clone(), path(s.dv()), path(s.lv())];
+        base.extend(Metadata::COLUMNS.iter().map(|c| s.metadata.get(c).unwrap_or("").to_owned()));
+        let d = SpecimenReview::default();
+        let rv = r.unwrap_or(&d);
+        let shown = rv.shown.as_ref();
+        base.extend([
+            rv.status.as_str().to_owned(),
+            rv.comment.clone(),
+            rv.reviewer.clone(),
+            rv.created.clone(),
+            rv.updated.clone(),
+            shown.map(|x| x.model_sha256.clone()).unwrap_or_default(),
+        ]);
+        let call = |id: &str| rv.calls.get(id).map_or("", |c| c.as_str()).to_owned();
+        let prob = |id: &str| num(shown.and_then(|x| x.probabilities.get(id)));
+        let thr = |id: &str| num(shown.and_then(|x| x.thresholds.get(id)));
+        if options.long {
+            for n in &taxonomy.nodes {
+                let params: Vec<&str> = if n.impc_parameters.is_empty() {
+                    vec![""]
+                } else {
+                    n.impc_parameters.iter().map(String::as_str).collect()
+                };
+                for p in params {
+                    let mut row = base.clone();
+                    row.extend([
+                        n.id.clone(),
+                        format!("{:?}", n.level),
+                        p.to_owned(),
+                        call(&n.id),
+                        prob(&n.id),
+                        thr(&n.id),
+                    ]);
+                    w.write_record(row.iter().map(|c| neutralise(c)))?;
+                }
+            }
+        } else {
+            let mut row = base;
+            row.extend(taxonomy.nodes.iter().map(|n| call(&n.id)));
+            row.extend(taxonomy.nodes.iter().map(|n| prob(&n.id)));
+            row.extend(taxonomy.nodes.iter().map(|n| thr(&n.id)));
+            w.write_record(row.iter().map(|c| neutralise(c)))?;
+        }
+    }
+    let file = w.into_inner().map_err(|e| anyhow::anyhow!("{}: cannot write: {e}", tmp.display()))?;
+    file.sync_all().with_context(|| format!("{}: cannot write", tmp.display()))?;
+    std::fs::rename(&tmp, out).with_context(|| format!("{}: cannot write", out.display()))?;
+    Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formula_cells_are_neutralised_and_others_kept() {
+        for bad in ["=1+1", "+SUM(A1)", "-2", "@cmd", "\tx", "\rx"] {
+            assert!(neutralise(bad).starts_with('\''), "{bad:?}");
+        }
+        for fine in ["MX00001", "0.5000", "", "a=b", "normal"] {
+            assert_eq!(neutralise(fine), fine);
+        }
+    }
+}
