@@ -12,6 +12,6 @@ pub use classifier::{BatchOutput, CamMaps, Classifier, ModelError, ModelInfo, SC
 pub use device::{Device, EpOutcome, EpReport, EpStatus, Provider};
 
 pub use runtime::{
-    DEFAULT_MODEL, LibrarySource, OrtLibrary, OrtSetupError, candidates, init_runtime, locate_library, locate_model,
+    DEFAULT_MODELS, LibrarySource, OrtLibrary, OrtSetupError, candidates, init_runtime, locate_library, locate_model,
     model_candidates,
 };

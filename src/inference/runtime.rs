@@ -155,21 +155,22 @@ pub fn init_runtime(explicit: Option<&Path>) -> Result<&'static OrtLibrary, OrtS
         .map_err(Clone::clone)
 }
 
-/// File name of the app's default model.
-pub const DEFAULT_MODEL: &str = "convnext_mv.onnx";
+/// File names of the bundled models, in order of preference: the app uses the first it finds.
+pub const DEFAULT_MODELS: [&str; 2] = ["convnext_mv.onnx", "cae_mv.onnx"];
 
 /// Where the default model is looked for, in order: `./models/`, `<exe dir>/models/`,
-/// `<exe dir>/../models/`, then the user data directory's `models/`.
+/// `<exe dir>/../models/`, then the user data directory's `models/`; in each, the names of
+/// [`DEFAULT_MODELS`] in order.
 pub fn model_candidates() -> Vec<PathBuf> {
-    let mut out = vec![PathBuf::from("models").join(DEFAULT_MODEL)];
+    let mut dirs = vec![PathBuf::from("models")];
     if let Some(exe_dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_owned)) {
-        out.push(exe_dir.join("models").join(DEFAULT_MODEL));
-        out.push(exe_dir.join("..").join("models").join(DEFAULT_MODEL));
+        dirs.push(exe_dir.join("models"));
+        dirs.push(exe_dir.join("..").join("models"));
     }
     if let Some(d) = directories::ProjectDirs::from("org", "mousexray", "mousexray") {
-        out.push(d.data_dir().join("models").join(DEFAULT_MODEL));
+        dirs.push(d.data_dir().join("models"));
     }
-    out
+    DEFAULT_MODELS.iter().flat_map(|name| dirs.iter().map(move |d| d.join(name))).collect()
 }
 
 /// The model to use: `explicit` if given (it must exist), else the first default candidate.
@@ -179,6 +180,6 @@ pub fn locate_model(explicit: Option<&Path>) -> Result<PathBuf, String> {
     }
     let all = model_candidates();
     all.iter().find(|p| p.is_file()).cloned().ok_or_else(|| {
-        format!("no model given and {DEFAULT_MODEL} not found; looked in:\n{}\nPass --model FILE", list(&all))
+        format!("no model given and no bundled model found; looked for:\n{}\nPass --model FILE", list(&all))
     })
 }
