@@ -4,6 +4,7 @@
 //! with every problem it met; [`labels`] reads training labels.
 
 mod labels;
+mod lossy;
 mod manifest;
 mod naming;
 mod problem;
@@ -154,6 +155,7 @@ pub struct Specimen {
     /// Specimen id, unique within a scan.
     pub id: String,
     /// Image paths by view (absolute or relative to the current directory, as scanned).
+    #[serde(serialize_with = "lossy::path_map")]
     pub images: BTreeMap<View, PathBuf>,
     /// Metadata from the manifest, if any.
     pub metadata: Metadata,

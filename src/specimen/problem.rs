@@ -62,6 +62,7 @@ impl ProblemKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Problem {
     /// The file, folder or CSV the problem is about.
+    #[serde(serialize_with = "super::lossy::path")]
     pub path: PathBuf,
     /// Category.
     pub kind: ProblemKind,

@@ -26,6 +26,7 @@ pub struct ScanOptions {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScanReport {
     /// The scanned folder.
+    #[serde(serialize_with = "super::lossy::path")]
     pub root: PathBuf,
     /// Specimens with at least a DV or an LV image, sorted by id.
     pub specimens: Vec<Specimen>,
