@@ -311,26 +311,14 @@ fn sample_metadata(rng: &mut Rng, index: u64, abnormal: bool) -> Metadata {
     m
 }
 
-const META_COLUMNS: [&str; 10] = [
-    "colony_id",
-    "gene_symbol",
-    "allele_symbol",
-    "zygosity",
-    "sex",
-    "phenotyping_center",
-    "date_of_experiment",
-    "biological_sample_group",
-    "strain_name",
-    "external_sample_id",
-];
 
 fn write_manifest(out: &Path, config: &SynthConfig, truths: &[SpecimenTruth]) -> anyhow::Result<()> {
     let mut w = csv::Writer::from_path(out.join(MANIFEST_FILE)).context("creating specimens.csv")?;
     let mut header = vec!["specimen_id", "view", "path"];
-    header.extend(META_COLUMNS);
+    header.extend(crate::specimen::Metadata::COLUMNS);
     w.write_record(&header)?;
     for t in truths {
-        let meta: Vec<String> = META_COLUMNS
+        let meta: Vec<String> = crate::specimen::Metadata::COLUMNS
             .iter()
             .map(|c| t.metadata.fields().iter().find(|(k, _)| k == c).map(|(_, v)| (*v).to_owned()).unwrap_or_default())
             .collect();
