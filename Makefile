@@ -4,9 +4,11 @@ SAMPLE ?= assets/sample
 
 .PHONY: run test setup setup-gpu build bench sample clean-ort
 
-## Build (release), install ONNX Runtime if needed, open the bundled sample.
+## Build (release), install ONNX Runtime if needed, classify the bundled sample with the
+## bundled model (predictions CSV and saliency overlays under target/sample/).
 run: setup build
 	./target/release/mousexray scan $(SAMPLE)
+	./target/release/mousexray predict $(SAMPLE) --out target/sample/predictions.csv --saliency target/sample/saliency
 
 ## Every test, in the one optimised profile that `make run` also builds.
 test: setup
