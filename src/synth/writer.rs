@@ -311,7 +311,6 @@ fn sample_metadata(rng: &mut Rng, index: u64, abnormal: bool) -> Metadata {
     m
 }
 
-
 fn write_manifest(out: &Path, config: &SynthConfig, truths: &[SpecimenTruth]) -> anyhow::Result<()> {
     let mut w = csv::Writer::from_path(out.join(MANIFEST_FILE)).context("creating specimens.csv")?;
     let mut header = vec!["specimen_id", "view", "path"];
