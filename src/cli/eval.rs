@@ -33,6 +33,9 @@ pub struct EvalArgs {
     /// ONNX Runtime intra-op threads (0: one per core).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
+    /// Execution provider.
+    #[arg(long, value_enum, default_value_t = crate::inference::Device::Auto)]
+    pub device: crate::inference::Device,
 }
 
 fn cell(v: Option<f64>) -> String {
@@ -49,7 +52,7 @@ pub fn run(args: &EvalArgs, ort_lib: Option<&std::path::Path>) -> anyhow::Result
         let mut model = Classifier::load(
             path,
             lib,
-            SessionOptions { threads: args.threads, spinning: true, ..Default::default() },
+            SessionOptions { threads: args.threads, spinning: true, device: args.device, profile: None },
         )?;
         let key = serde_json::to_string(&model.info.preprocess)?;
         if !datasets.contains_key(&key) {

@@ -108,7 +108,7 @@ pub fn run(args: &SynthArgs) -> anyhow::Result<()> {
     bar.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
     eprintln!(
-        "{}: {} specimens ({} abnormal), {} images at {} px in {:.2} s: {:.1} specimens/s on {} threads",
+        "{}: {} specimens ({} abnormal), {} images at {} px in {:.2} s: {:.1} specimens/s on {} thread{}",
         args.out.display(),
         summary.specimens,
         summary.abnormal,
@@ -116,7 +116,8 @@ pub fn run(args: &SynthArgs) -> anyhow::Result<()> {
         args.size,
         secs,
         summary.specimens as f64 / secs.max(1e-9),
-        rayon::current_num_threads()
+        rayon::current_num_threads(),
+        if rayon::current_num_threads() == 1 { "" } else { "s" }
     );
     Ok(())
 }
