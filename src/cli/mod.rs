@@ -124,16 +124,21 @@ pub enum Command {
     /// Join the CSVs of a sharded predict, checking that no specimen is missing or doubled.
     Merge(merge::MergeArgs),
 
-    /// Write the folder's review as CSV: a row per specimen (or, with --long, per specimen and
-    /// node, IMPC-style), with metadata, status, calls, comment, reviewer, times and the model
-    /// output the reviewer saw. Cells that a spreadsheet would run as formulas are neutralised.
+    /// Write the folder's review as CSV (wide, or IMPC-style long).
+    ///
+    /// A row per specimen (or, with --long, per specimen and node, IMPC-style), with metadata,
+    /// status, calls, comment, reviewer, times and the model output the reviewer saw. Cells that a spreadsheet would run as formulas are neutralised.
     Export(export::ExportArgs),
 
-    /// Explain what runs the models here: the ONNX Runtime library, each execution provider's
-    /// registration result with the reason, threads, and the model's metadata and node placement.
+    /// Explain what runs the models here, and why.
+    ///
+    /// The ONNX Runtime library, each execution provider's registration result with the reason,
+    /// threads, and the model's metadata and node placement.
     Doctor(doctor::DoctorArgs),
 
-    /// Measure inference throughput: the session alone and the whole pipeline (decode,
+    /// Measure inference throughput, ours against Python's onnxruntime.
+    ///
+    /// The session alone and the whole pipeline (decode,
     /// preprocess, infer), per batch size, next to Python's onnxruntime on the same file
     /// (scripts/bench_reference.py, when installed), with resident memory. --synthetic builds a
     /// random-weight ConvNeXt-T (or another architecture) with our ONNX writer, for GPU figures.
