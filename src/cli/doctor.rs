@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use ort::session::Session;
 
-use crate::inference::device::{plan, register, short_reason, tensorrt_cache_dir};
+use crate::inference::device::{plan, preload_cuda_from_env, register_one, short_reason, tensorrt_cache_dir};
 use crate::inference::{Classifier, Device, EpStatus, Provider, SessionOptions, init_runtime, locate_model};
 
 /// Arguments of `mousexray doctor`.
@@ -88,18 +88,11 @@ fn tried(device: Device) -> String {
 /// Registers one provider on a fresh builder.
 fn try_register(lib: &crate::inference::OrtLibrary, p: Provider) -> Result<(), String> {
     let mut builder = Session::builder(&lib.environment).map_err(|e| e.to_string())?;
-    let device = match p {
-        Provider::TensorRt => Device::Tensorrt,
-        Provider::Cuda => Device::Cuda,
-        Provider::DirectMl => Device::Directml,
-        Provider::CoreMl => Device::Coreml,
-        Provider::Cpu => Device::Cpu,
-    };
-    let report = register(&mut builder, device);
-    match report.outcomes.iter().find(|o| o.provider == p).map(|o| &o.status) {
-        Some(EpStatus::Registered) | None => Ok(()),
-        Some(EpStatus::Failed(why)) => Err(why.clone()),
-        Some(EpStatus::NotNeeded) => Ok(()),
+    let wants_cuda = matches!(p, Provider::Cuda | Provider::TensorRt);
+    let preload = if wants_cuda { preload_cuda_from_env() } else { None };
+    match register_one(&mut builder, p, preload.as_deref()) {
+        EpStatus::Failed(why) => Err(why),
+        EpStatus::Registered | EpStatus::NotNeeded => Ok(()),
     }
 }
 

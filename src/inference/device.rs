@@ -284,6 +284,26 @@ pub fn preload_cuda_from_env() -> Option<String> {
     ep::cuda::preload_dylibs(cuda.as_deref(), cudnn.as_deref()).err().map(|e| e.to_string())
 }
 
+/// One registration attempt of `provider` on `builder` (`preload_error`: why preloading the
+/// CUDA libraries failed, if it did).
+pub fn register_one(builder: &mut SessionBuilder, provider: Provider, preload_error: Option<&str>) -> EpStatus {
+    if !provider.compiled() {
+        return EpStatus::Failed(format!("{provider} is not compiled into this build of mousexray"));
+    }
+    if let Some(why) = preload_error.filter(|_| matches!(provider, Provider::Cuda | Provider::TensorRt)) {
+        return EpStatus::Failed(format!("preloading CUDA libraries failed: {why}"));
+    }
+    let cache = (provider == Provider::TensorRt).then(tensorrt_cache_dir).flatten();
+    if let Some(dir) = &cache {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    match provider.dispatch(cache.as_deref()).map(|d| d.register(builder)) {
+        Some(Ok(())) => EpStatus::Registered,
+        Some(Err(e)) => EpStatus::Failed(e.to_string()),
+        None => EpStatus::Failed(format!("{provider} is not compiled into this build of mousexray")),
+    }
+}
+
 /// Registers the providers for `device` on `builder`, one by one, stopping at the first that
 /// registers (TensorRT is followed by CUDA for the nodes TensorRT leaves).
 pub fn register(builder: &mut SessionBuilder, device: Device) -> EpReport {
@@ -296,21 +316,7 @@ pub fn register(builder: &mut SessionBuilder, device: Device) -> EpReport {
             outcomes.push(EpOutcome { provider, status: EpStatus::NotNeeded });
             continue;
         }
-        let status = if !provider.compiled() {
-            EpStatus::Failed(format!("{provider} is not compiled into this build of mousexray"))
-        } else if let Some(why) = preload_error.as_ref().filter(|_| provider != Provider::CoreMl) {
-            EpStatus::Failed(format!("preloading CUDA libraries failed: {why}"))
-        } else {
-            let cache = (provider == Provider::TensorRt).then(tensorrt_cache_dir).flatten();
-            if let Some(dir) = &cache {
-                let _ = std::fs::create_dir_all(dir);
-            }
-            match provider.dispatch(cache.as_deref()).map(|d| d.register(builder)) {
-                Some(Ok(())) => EpStatus::Registered,
-                Some(Err(e)) => EpStatus::Failed(e.to_string()),
-                None => EpStatus::Failed(format!("{provider} is not compiled into this build of mousexray")),
-            }
-        };
+        let status = register_one(builder, provider, preload_error.as_deref());
         match &status {
             EpStatus::Registered => done = true,
             // Asked for by name: say so loudly. Under `auto` a missing GPU is the normal case.
