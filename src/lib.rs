@@ -1,7 +1,7 @@
 //! mousexray: review mouse skeletal X-rays with a hierarchical multiview classifier.
 //!
 //! The library holds all domain logic; the `mousexray` binary is a thin command-line shell over
-//! it. Only `gui` (added with the review GUI) may depend on egui/eframe.
+//! it, and so is the review window ([`gui`]), the only module that depends on egui/eframe.
 //!
 //! | module | holds |
 //! |---|---|
@@ -14,11 +14,13 @@
 //! | [`onnx`] | our ONNX writer (prost messages and a graph builder) |
 //! | [`synth`] | phantom radiographs with ground truth |
 //! | [`training`] | the classifier (burn), its loss, metrics and training loop |
+//! | [`gui`] | the review window (egui), testable headless |
 //! | [`cli`] | the command-line interface |
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod cli;
 pub mod export;
+pub mod gui;
 pub mod imaging;
 pub mod inference;
 pub mod onnx;

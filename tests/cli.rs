@@ -64,10 +64,17 @@ fn exit_codes_follow_the_convention() {
     assert_eq!(mousexray(&["--help"]).status.code(), Some(0));
     assert_eq!(mousexray(&["scan", "--help"]).status.code(), Some(0));
 
-    let out = mousexray(&[dir.path().to_str().unwrap()]);
+    // Without a display the window says so plainly and points to the headless commands.
+    let out = Command::new(env!("CARGO_BIN_EXE_mousexray"))
+        .arg(dir.path())
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .output()
+        .unwrap();
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr.contains("GUI is not built yet"), "{stderr}");
+    assert!(stderr.contains("no display") && stderr.contains("mousexray scan"), "{stderr}");
+    assert!(!stderr.contains("panicked") && !stderr.contains("backtrace"), "{stderr}");
 }
 
 #[test]

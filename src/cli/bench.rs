@@ -61,6 +61,11 @@ pub struct BenchArgs {
     /// Skip the Python reference.
     #[arg(long)]
     pub no_python: bool,
+    /// Instead of inference: the review window's responsiveness (headless: layout and
+    /// tessellation, real decoding threads) on a folder of N specimens built from the sample,
+    /// against 100 specimens in the same run; --model (default lookup) runs the inference phase.
+    #[arg(long, value_name = "N", conflicts_with_all = ["synthetic", "folder"])]
+    pub gui: Option<usize>,
 }
 
 /// One measured configuration.
@@ -73,6 +78,9 @@ struct Row {
 
 /// Runs the command.
 pub fn run_bench(args: &BenchArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
+    if let Some(n) = args.gui {
+        return gui_bench(n, args.model.as_deref(), ort_lib);
+    }
     let lib = init_runtime(ort_lib)?;
     let tmp = tempdir()?;
     let model_path = match args.synthetic {
@@ -280,4 +288,63 @@ fn python_reference(args: &BenchArgs, model: &Path, batch: usize) -> (Option<f64
             (None, format!("not measured: {last}"))
         }
     }
+}
+
+/// The review window's responsiveness with `n` specimens against 100, in one run.
+fn gui_bench(n: usize, model: Option<&Path>, ort_lib: Option<&Path>) -> anyhow::Result<()> {
+    let sample = Path::new("assets/sample/MX00000");
+    let pick = |view: &str| -> anyhow::Result<PathBuf> {
+        std::fs::read_dir(sample)
+            .with_context(|| format!("{}: cannot list (run from the project root)", sample.display()))?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| p.file_stem().is_some_and(|s| s.to_string_lossy().to_lowercase().contains(view)))
+            .with_context(|| format!("{}: no {view} image", sample.display()))
+    };
+    let (dv, lv) = (pick("dv")?, pick("lv")?);
+    let model = locate_model(model).ok();
+    let tmp = tempdir()?;
+    let mut rows = Vec::new();
+    for count in [100, n.max(1)] {
+        let folder = tmp.join(format!("gui{count}"));
+        let t = Instant::now();
+        crate::gui::make_folder(&folder, count, &dv, &lv)
+            .with_context(|| format!("{}: cannot build", folder.display()))?;
+        eprintln!("built {count} specimens in {:.1} s", t.elapsed().as_secs_f64());
+        rows.push(crate::gui::run_gui_bench(&folder, count, model.clone(), ort_lib.map(Path::to_path_buf)));
+    }
+    println!("Review window, headless (egui layout + tessellation; pixels not rasterised), 1400x860:\n");
+    println!(
+        "| specimens | first frame (ms) | worklist filled (ms) | scroll frame p50 / p99 (ms) | next specimen, prefetched p50 / p99 (ms) | next specimen, cold p50 / p99 (ms) | frame during inference p50 / p99 (ms) |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for r in &rows {
+        let inf = r.inference.map_or("-".into(), |q| format!("{:.2} / {:.2}", q[0], q[1]));
+        println!(
+            "| {} | {:.1} | {:.0} | {:.2} / {:.2} | {:.1} / {:.1} | {:.1} / {:.1} | {inf} |",
+            r.specimens,
+            r.first_frame_ms,
+            r.worklist_ms,
+            r.scroll[0],
+            r.scroll[1],
+            r.next_prefetched[0],
+            r.next_prefetched[1],
+            r.next_cold[0],
+            r.next_cold[1]
+        );
+    }
+    if let [small, large] = rows.as_slice() {
+        println!(
+            "\nratios {} / {} specimens: scroll p99 {:.2}x, first frame {:.2}x; prefetched / cold next specimen p50 {:.2}x",
+            large.specimens,
+            small.specimens,
+            large.scroll[1] / small.scroll[1].max(1e-9),
+            large.first_frame_ms / small.first_frame_ms.max(1e-9),
+            large.next_prefetched[0] / large.next_cold[0].max(1e-9),
+        );
+        if let (Some(_), (k, s)) = (large.inference, large.classified) {
+            println!("inference phase: {k} specimens classified in {s:.1} s while frames ran");
+        }
+    }
+    Ok(())
 }

@@ -18,8 +18,8 @@ use clap::{Parser, Subcommand};
 /// Review mouse skeletal X-rays (IMPC dorsoventral and lateral views) with a hierarchical
 /// multiview classifier.
 ///
-/// Without a subcommand, `mousexray FOLDER` is for the review window, which is not built yet (it
-/// says so and exits 1). The subcommands work headless.
+/// Without a subcommand, `mousexray [FOLDER]` opens the review window on FOLDER, the last folder
+/// or the bundled sample. The subcommands work headless.
 #[derive(Debug, Parser)]
 #[command(
     name = "mousexray",
@@ -29,9 +29,13 @@ use clap::{Parser, Subcommand};
     after_long_help = AFTER_HELP
 )]
 pub struct Cli {
-    /// Folder of specimens for the review window (not built yet).
+    /// Folder of specimens to open in the review window.
     #[arg(value_name = "FOLDER")]
     pub folder: Option<PathBuf>,
+
+    /// Renderer of the review window: glow (OpenGL, works on software GL) or wgpu.
+    #[arg(long, value_enum, default_value_t = crate::gui::Renderer::Glow)]
+    pub renderer: crate::gui::Renderer,
 
     /// More log output (-v info, -vv debug, -vvv trace). RUST_LOG overrides it.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -167,10 +171,7 @@ pub fn main() -> ExitCode {
         Some(Command::Export(args)) => export::run(args),
         Some(Command::Doctor(args)) => doctor::run(args, cli.ort_lib.as_deref()),
         Some(Command::Bench(args)) => bench::run_bench(args, cli.ort_lib.as_deref()),
-        None => Err(anyhow::anyhow!(
-            "the review GUI is not built yet; use `mousexray scan {}` to list a folder",
-            cli.folder.as_deref().unwrap_or_else(|| std::path::Path::new("FOLDER")).display()
-        )),
+        None => crate::gui::run(cli.folder.clone(), cli.ort_lib.clone(), cli.renderer).map_err(anyhow::Error::from),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

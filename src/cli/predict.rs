@@ -10,7 +10,9 @@ use anyhow::Context;
 use crate::export::predictions::{RunInfo, header, in_shard, parse_shard, row, timestamp_now};
 use crate::imaging::{DecodeOptions, decode, display_gray};
 use crate::inference::pipeline::{PipelineOptions, SpecimenResult, model_views, prepare, run};
-use crate::inference::saliency::{Colormap, EvidenceGrid, OverlayStyle, colorize, composite, occlusion, to_original};
+use crate::inference::saliency::{
+    Colormap, EvidenceGrid, OverlayStyle, class_grids, colorize, composite, occlusion, shared_scale, to_original,
+};
 use crate::inference::{Classifier, Device, SessionOptions, init_runtime, locate_model};
 use crate::specimen::{Specimen, View, scan};
 use crate::taxonomy::Taxonomy;
@@ -215,14 +217,7 @@ fn write_overlays(
     style: &OverlayStyle,
 ) -> anyhow::Result<usize> {
     let Some(cams) = &r.cams else { return Ok(0) };
-    let grids: Vec<[Option<EvidenceGrid>; 2]> = classes
-        .iter()
-        .map(|&c| {
-            [0, 1].map(|v| {
-                if r.views_used[v] { EvidenceGrid::from_cam(&cams[v], c).map(EvidenceGrid::above_median) } else { None }
-            })
-        })
-        .collect();
+    let grids: Vec<[Option<EvidenceGrid>; 2]> = classes.iter().map(|&c| class_grids(cams, r.views_used, c)).collect();
     draw(dir, &r.specimen, r.transforms, taxonomy, classes, &grids, style)
 }
 
@@ -242,7 +237,7 @@ fn draw(
         let (base, k) = display_gray(&img, OVERLAY_SIDE);
         for (ci, &class) in classes.iter().enumerate() {
             let Some(grid) = grids.get(ci).and_then(|g| g[v].as_ref()) else { continue };
-            let scale = grids[ci].iter().flatten().map(EvidenceGrid::max_positive).fold(0.0, f32::max);
+            let scale = grids.get(ci).map_or(0.0, |g| shared_scale(g));
             let map = to_original(grid, &t, k);
             let overlay = colorize(&map, scale, style);
             let picture = composite(&base, &overlay);

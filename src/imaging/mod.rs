@@ -11,7 +11,7 @@ mod transform;
 
 pub use decode::{DecodeError, DecodeOptions, decode};
 pub use dicom::{DicomWriteOptions, write_dicom};
-pub use display::display_gray;
+pub use display::{Window, display_gray, shrink16};
 pub use format::{FileFormat, SNIFF_LEN};
 pub use gray::GrayImage16;
 pub use preprocess::{ModelInput, Polarity, PreprocessSpec, preprocess};

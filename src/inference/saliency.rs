@@ -61,6 +61,24 @@ impl EvidenceGrid {
     }
 }
 
+/// A class's evidence grids for DV and LV (views the model did not see get none): each
+/// view's CAM above its median cell. The one recipe `predict --saliency` and the viewer share.
+pub fn class_grids(cams: &[CamMaps; 2], views_used: [bool; 2], class: usize) -> [Option<EvidenceGrid>; 2] {
+    [0, 1].map(|v| {
+        if views_used[v] {
+            cams.get(v).and_then(|c| EvidenceGrid::from_cam(c, class)).map(EvidenceGrid::above_median)
+        } else {
+            None
+        }
+    })
+}
+
+/// The evidence drawn at full strength for a set of grids (one scale across DV and LV, so their
+/// colours compare).
+pub fn shared_scale(grids: &[Option<EvidenceGrid>]) -> f32 {
+    grids.iter().flatten().map(EvidenceGrid::max_positive).fold(0.0, f32::max)
+}
+
 /// Positive evidence per pixel of the original image (or of a copy shrunk by `downscale`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SaliencyMap {

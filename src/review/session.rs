@@ -60,6 +60,12 @@ impl ReviewSession {
         Ok(())
     }
 
+    /// Applies an edit that undo does not step through: bookkeeping such as the model output the
+    /// reviewer was shown, recorded before their call. Durable when this returns.
+    pub fn note(&mut self, edit: Edit) -> Result<(), ReviewError> {
+        self.record(&edit).map(|_| ())
+    }
+
     /// Undoes the last edit; false when there is none.
     pub fn undo(&mut self) -> Result<bool, ReviewError> {
         let Some(e) = self.undo.pop() else { return Ok(false) };

@@ -1,0 +1,527 @@
+//! The review window's state and the one function that executes every [`UICommand`].
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::command::UICommand;
+use super::dialogs::{Dialog, Purpose};
+use super::images::ImageCache;
+use super::jobs::{Engine, EngineEvent, EngineRequest, Job};
+use super::settings::Settings;
+use super::viewer::ViewerState;
+use super::worklist::Worklist;
+use super::workspace::Workspace;
+use crate::export::review_csv::{ExportOptions, export};
+use crate::inference::{Device, ModelInfo};
+use crate::review::{Call, Edit, ReviewSession, Status};
+use crate::specimen::ScanReport;
+use crate::taxonomy::{Level, Taxonomy};
+
+/// How the app was started (not persisted).
+#[derive(Debug, Clone, Default)]
+pub struct AppOptions {
+    /// ONNX Runtime library (the command line's --ort-lib).
+    pub ort_lib: Option<PathBuf>,
+    /// Use the system's file dialogs (off in tests: the typed-path dialog is used).
+    pub native_dialogs: bool,
+}
+
+/// A message across the top of the window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Banner {
+    /// The text.
+    pub text: String,
+    /// An error (red) or a notice.
+    pub error: bool,
+}
+
+/// The loaded model as the UI knows it.
+#[derive(Default)]
+pub struct ModelState {
+    /// Metadata once loaded.
+    pub info: Option<ModelInfo>,
+    /// Which execution provider runs, and why others do not.
+    pub ep: String,
+    /// Loading now.
+    pub loading: bool,
+    /// Thresholds in force (model defaults with the user's overrides).
+    pub thresholds: Vec<f32>,
+}
+
+/// A classification in progress.
+pub struct ClassifyRun {
+    /// Workspace indices of the request's specimens, in request order.
+    pub indices: Vec<usize>,
+    /// Results received.
+    pub done: usize,
+    /// When it started.
+    pub started: std::time::Instant,
+    /// Whether the user asked to stop.
+    pub cancelling: bool,
+}
+
+/// The review window.
+pub struct ReviewApp {
+    /// Persisted preferences.
+    pub settings: Settings,
+    /// Start-up options.
+    pub options: AppOptions,
+    /// The taxonomy in use (the model's once loaded).
+    pub taxonomy: Taxonomy,
+    /// The model.
+    pub model: ModelState,
+    /// The open folder.
+    pub workspace: Option<Workspace>,
+    /// Worklist order and filter.
+    pub worklist: Worklist,
+    /// Viewer state.
+    pub viewer: ViewerState,
+    /// Messages across the top.
+    pub banners: Vec<Banner>,
+    /// The open dialog.
+    pub dialog: Dialog,
+    /// The comment being edited (specimen id, text).
+    pub comment: (String, String),
+    /// A classification in progress.
+    pub classify: Option<ClassifyRun>,
+    pub(super) images: ImageCache,
+    pub(super) engine: Option<Engine>,
+    pub(super) scan_job: Option<Job<Result<ScanReport, String>>>,
+    pub(super) picker: Option<Job<(Purpose, Option<PathBuf>, Duration)>>,
+    pub(super) export_job: Option<Job<Result<(PathBuf, usize), String>>>,
+    pub(super) pending_classify: Option<bool>,
+}
+
+impl ReviewApp {
+    /// A window with `settings`; open a folder with [`ReviewApp::open_folder`].
+    pub fn new(settings: Settings, options: AppOptions) -> ReviewApp {
+        let taxonomy = Taxonomy::impc_skeletal();
+        let thresholds = vec![0.5; taxonomy.nodes.len()];
+        ReviewApp {
+            settings,
+            options,
+            taxonomy,
+            model: ModelState { thresholds, ..ModelState::default() },
+            workspace: None,
+            worklist: Worklist::default(),
+            viewer: ViewerState::default(),
+            banners: Vec::new(),
+            dialog: Dialog::None,
+            comment: (String::new(), String::new()),
+            classify: None,
+            images: ImageCache::new(1 << 30, 2),
+            engine: None,
+            scan_job: None,
+            picker: None,
+            export_job: None,
+            pending_classify: None,
+        }
+    }
+
+    /// Shows an error across the top.
+    pub fn error(&mut self, text: impl Into<String>) {
+        let text = text.into();
+        tracing::warn!("{text}");
+        self.banners.push(Banner { text, error: true });
+    }
+
+    /// Shows a notice across the top.
+    pub fn notice(&mut self, text: impl Into<String>) {
+        self.banners.push(Banner { text: text.into(), error: false });
+    }
+
+    /// Starts scanning `folder`; the worklist fills when the scan ends.
+    pub fn open_folder(&mut self, ctx: &egui::Context, folder: PathBuf) {
+        if let Some(ws) = self.workspace.as_mut()
+            && let Some(r) = ws.review.as_mut()
+            && let Err(e) = r.save()
+        {
+            self.banners.push(Banner { text: format!("saving the review: {e}"), error: true });
+        }
+        self.scan_job = Some(super::jobs::scan(ctx, folder));
+    }
+
+    fn engine(&mut self, ctx: &egui::Context) -> &Engine {
+        let ort = self.options.ort_lib.clone();
+        self.engine.get_or_insert_with(|| Engine::start(ctx, ort))
+    }
+
+    /// Loads the model from the settings (or the default lookup) on the engine thread.
+    pub fn load_model(&mut self, ctx: &egui::Context) {
+        let path = match crate::inference::locate_model(self.settings.model.as_deref()) {
+            Ok(p) => p,
+            Err(e) => {
+                self.error(format!("no model: {e}"));
+                return;
+            }
+        };
+        let device = Device::parse(&self.settings.device).unwrap_or_default();
+        let threads = self.settings.threads;
+        self.model.loading = true;
+        self.engine(ctx).request(EngineRequest::Load { model: path, device, threads });
+    }
+
+    /// Starts classifying all specimens, or only those without scores.
+    pub fn start_classify(&mut self, ctx: &egui::Context, only_unscored: bool) {
+        if self.classify.is_some() {
+            return;
+        }
+        let Some(ws) = self.workspace.as_ref() else {
+            self.error("open a folder first");
+            return;
+        };
+        if self.model.info.is_none() {
+            // Classify once the model has loaded.
+            self.pending_classify = Some(only_unscored);
+            if !self.model.loading {
+                self.load_model(ctx);
+            }
+            return;
+        }
+        let indices: Vec<usize> = if only_unscored { ws.unscored() } else { (0..ws.specimens().len()).collect() };
+        if indices.is_empty() {
+            self.notice("every specimen already has scores");
+            return;
+        }
+        let specimens = indices.iter().filter_map(|&i| ws.specimens().get(i).cloned()).collect();
+        self.engine(ctx).request(EngineRequest::Classify(specimens));
+        self.classify = Some(ClassifyRun { indices, done: 0, started: std::time::Instant::now(), cancelling: false });
+    }
+
+    /// Thresholds: the model's, with the user's overrides.
+    fn effective_thresholds(&self) -> Vec<f32> {
+        self.taxonomy
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                self.settings.thresholds.get(&n.id).copied().unwrap_or_else(|| {
+                    self.model.info.as_ref().and_then(|m| m.thresholds.get(i).copied()).unwrap_or(0.5)
+                })
+            })
+            .collect()
+    }
+
+    /// Re-applies thresholds after a change in the settings or the model.
+    pub fn apply_thresholds(&mut self) {
+        self.model.thresholds = self.effective_thresholds();
+        if let Some(ws) = self.workspace.as_mut() {
+            ws.rethreshold(&self.taxonomy, &self.model.thresholds);
+        }
+        self.worklist.invalidate();
+    }
+
+    /// Drains background jobs; call once per frame.
+    pub fn poll(&mut self, ctx: &egui::Context) {
+        self.images.set_context(ctx);
+        self.images.poll();
+        self.poll_scan();
+        self.poll_engine(ctx);
+        self.poll_picker(ctx);
+        if let Some(job) = &self.export_job {
+            let (msgs, _) = job.drain();
+            for m in msgs {
+                self.export_job = None;
+                match m {
+                    Ok((path, n)) => self.notice(format!("exported {n} specimens to {}", path.display())),
+                    Err(e) => self.error(e),
+                }
+            }
+        }
+        if let Some(ws) = self.workspace.as_mut()
+            && let Some(r) = ws.review.as_mut()
+            && let Err(e) = r.tick()
+        {
+            let text = format!("autosave failed (every edit is still in the journal): {e}");
+            if !self.banners.iter().any(|b| b.text == text) {
+                self.banners.push(Banner { text, error: true });
+            }
+        }
+        self.prefetch();
+    }
+
+    fn poll_scan(&mut self) {
+        let Some(job) = &self.scan_job else { return };
+        let (msgs, finished) = job.drain();
+        for m in msgs {
+            match m {
+                Ok(report) => self.install(report),
+                Err(e) => self.error(format!("cannot open the folder: {e}")),
+            }
+        }
+        if finished {
+            self.scan_job = None;
+        }
+    }
+
+    /// Shows a scanned folder and opens its review.
+    pub fn install(&mut self, report: ScanReport) {
+        let review = match ReviewSession::open(&report.root, &self.settings.reviewer) {
+            Ok(r) => {
+                for n in &r.notes {
+                    self.banners.push(Banner { text: n.clone(), error: false });
+                }
+                Some(r)
+            }
+            Err(e) => {
+                self.error(format!("{e}; decisions cannot be recorded"));
+                None
+            }
+        };
+        self.show_folder(report, review);
+    }
+
+    fn show_folder(&mut self, report: ScanReport, review: Option<ReviewSession>) {
+        let folder = report.root.clone();
+        let problems = report.problems.len();
+        let ws = Workspace::new(report, review, &self.taxonomy);
+        if ws.specimens().is_empty() {
+            self.error(format!("{}: no specimens found ({problems} problems; see `mousexray scan`)", folder.display()));
+        } else if problems > 0 {
+            self.notice(format!(
+                "{problems} files could not be used; `mousexray scan {}` lists them",
+                folder.display()
+            ));
+        }
+        self.settings.remember_folder(folder);
+        self.workspace = Some(ws);
+        self.worklist = self.worklist.fresh();
+        self.viewer.reset_view();
+        self.classify = None;
+        if let Some(e) = &self.engine {
+            e.cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        self.apply_thresholds();
+    }
+
+    fn poll_engine(&mut self, ctx: &egui::Context) {
+        let Some(engine) = &self.engine else { return };
+        for event in engine.events() {
+            match event {
+                EngineEvent::Loaded(info, ep) => {
+                    self.model.loading = false;
+                    self.taxonomy = info.taxonomy.clone();
+                    self.model.info = Some(*info);
+                    self.model.ep = ep;
+                    self.apply_thresholds();
+                    if let Some(only) = self.pending_classify.take() {
+                        self.start_classify(ctx, only);
+                    }
+                }
+                EngineEvent::LoadFailed(e) => {
+                    self.model.loading = false;
+                    self.pending_classify = None;
+                    self.error(format!("cannot load the model: {e}"));
+                }
+                EngineEvent::Result(r) => {
+                    let (Some(run), Some(ws)) = (self.classify.as_mut(), self.workspace.as_mut()) else { continue };
+                    let Some(&index) = run.indices.get(r.index) else { continue };
+                    run.done += 1;
+                    let sha = self.model.info.as_ref().map(|m| m.sha256.clone()).unwrap_or_default();
+                    let mut r = *r;
+                    r.index = index;
+                    if let Some(s) = r.scores.take() {
+                        r.scores = Some(crate::inference::hierarchy::Scores::new(
+                            &self.taxonomy,
+                            s.conditional,
+                            &self.model.thresholds,
+                        ));
+                    }
+                    for p in &r.problems {
+                        self.banners.push(Banner { text: format!("{}: {}", p.path.display(), p.reason), error: true });
+                    }
+                    ws.accept(r, &sha);
+                    self.worklist.invalidate();
+                }
+                EngineEvent::Finished { emitted, cancelled } => {
+                    if let Some(run) = self.classify.take() {
+                        let secs = run.started.elapsed().as_secs_f64();
+                        let verb = if cancelled { "stopped after" } else { "classified" };
+                        self.notice(format!("{verb} {emitted} specimens in {secs:.1} s"));
+                    }
+                }
+                EngineEvent::Failed(e) => {
+                    self.classify = None;
+                    self.error(format!("classification failed: {e}"));
+                }
+            }
+        }
+    }
+
+    /// Decodes the neighbours of the selection ahead of time.
+    fn prefetch(&mut self) {
+        let Some(ws) = self.workspace.as_ref() else { return };
+        for step in [1isize, -1, 2] {
+            let Some(i) = self.worklist.step(ws.selected, step) else { continue };
+            let Some(s) = ws.specimens().get(i) else { continue };
+            for p in s.images.values().take(2) {
+                self.images.get(p, false);
+            }
+        }
+    }
+
+    /// Selects specimen `i` (a workspace index).
+    pub fn select(&mut self, i: usize) {
+        let Some(ws) = self.workspace.as_mut() else { return };
+        if ws.selected == Some(i) {
+            return;
+        }
+        ws.selected = Some(i);
+        self.viewer.reset_view();
+        self.worklist.scroll_to_selection = true;
+    }
+
+    fn selected_comment_sync(&mut self) {
+        let Some(ws) = self.workspace.as_ref() else { return };
+        let Some(s) = ws.selected_specimen() else { return };
+        if self.comment.0 != s.id {
+            let saved = ws.selected.and_then(|i| ws.review_of(i)).map(|r| r.comment.clone()).unwrap_or_default();
+            self.comment = (s.id.clone(), saved);
+        }
+    }
+
+    /// Applies a review edit to the selected specimen.
+    pub fn edit(&mut self, make: impl FnOnce(&str) -> Edit) {
+        let Some(ws) = self.workspace.as_mut() else { return };
+        if let Err(e) = ws.edit_selected(make, &self.taxonomy, &self.model.thresholds) {
+            self.error(e);
+        }
+        self.worklist.invalidate();
+    }
+
+    fn mark(&mut self, status: Option<Status>, call: Call) {
+        let root = self.taxonomy.nodes.first().map(|n| n.id.clone()).unwrap_or_default();
+        if let Some(status) = status {
+            self.edit(|id| Edit::Status { specimen: id.to_owned(), status });
+        }
+        self.edit(|id| Edit::Call { specimen: id.to_owned(), node: root, call: Some(call) });
+        if self.settings.auto_advance {
+            self.step(1);
+        }
+    }
+
+    fn step(&mut self, by: isize) {
+        let Some(ws) = self.workspace.as_ref() else { return };
+        if let Some(i) = self.worklist.step(ws.selected, by) {
+            self.select(i);
+        }
+    }
+
+    /// Runs a command: the one place every menu item, button and key ends up.
+    pub fn execute(&mut self, ctx: &egui::Context, command: UICommand) {
+        use UICommand::*;
+        match command {
+            OpenFolder => self.pick(ctx, Purpose::OpenFolder),
+            OpenModel => self.pick(ctx, Purpose::OpenModel),
+            Export => {
+                if self.workspace.is_none() {
+                    self.error("open a folder first");
+                } else {
+                    self.pick(ctx, Purpose::Export);
+                }
+            }
+            ClassifyAll => self.start_classify(ctx, false),
+            ClassifyUnscored => self.start_classify(ctx, true),
+            CancelClassify => {
+                if let (Some(run), Some(e)) = (self.classify.as_mut(), self.engine.as_ref()) {
+                    run.cancelling = true;
+                    e.cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+            Settings => self.dialog = Dialog::Settings,
+            Help => self.dialog = Dialog::Help,
+            Next => self.step(1),
+            Previous => self.step(-1),
+            MarkAbnormal => self.mark(Some(Status::ConfirmedAbnormal), Call::Abnormal),
+            MarkNormal => self.mark(Some(Status::Normal), Call::Normal),
+            MarkUnobservable => self.mark(None, Call::Unobservable),
+            SecondLook => {
+                self.edit(|id| Edit::Status { specimen: id.to_owned(), status: Status::SecondLook });
+                if self.settings.auto_advance {
+                    self.step(1);
+                }
+            }
+            ToggleFinding(k) => {
+                let Some(node) = self.taxonomy.nodes.iter().filter(|n| n.level == Level::L3).nth(usize::from(k)) else {
+                    return;
+                };
+                let node = node.id.clone();
+                let current = self.workspace.as_ref().and_then(|ws| ws.selected.and_then(|i| ws.call(i, &node)));
+                let call = if current == Some(Call::Abnormal) { None } else { Some(Call::Abnormal) };
+                self.edit(|id| Edit::Call { specimen: id.to_owned(), node, call });
+            }
+            ToggleOverlay => self.viewer.overlay = !self.viewer.overlay,
+            LinkZoom => {
+                self.viewer.linked = !self.viewer.linked;
+                if self.viewer.linked {
+                    self.viewer.pan_zoom[1] = self.viewer.pan_zoom[0];
+                }
+            }
+            Fit => self.viewer.pan_zoom = Default::default(),
+            OneToOne => self.viewer.one_to_one = true,
+            ZoomIn => self.viewer.zoom_by(1.25),
+            ZoomOut => self.viewer.zoom_by(0.8),
+            Invert => self.viewer.invert = !self.viewer.invert,
+            RotateClockwise => self.viewer.orientation.quarter_turns = (self.viewer.orientation.quarter_turns + 1) % 4,
+            FlipHorizontal => self.viewer.orientation.flip = !self.viewer.orientation.flip,
+            AutoWindow => self.viewer.windows = [None, None],
+            Undo | Redo => {
+                let Some(review) = self.workspace.as_mut().and_then(|ws| ws.review.as_mut()) else { return };
+                let result = if command == Undo { review.undo() } else { review.redo() };
+                match result {
+                    Ok(_) => self.worklist.invalidate(),
+                    Err(e) => self.error(e.to_string()),
+                }
+            }
+        }
+    }
+
+    /// Exports the open folder's review to `out` on a thread.
+    pub fn export_to(&mut self, ctx: &egui::Context, out: PathBuf) {
+        let Some(ws) = self.workspace.as_ref() else { return };
+        let specimens = ws.specimens().to_vec();
+        let state = ws.review.as_ref().map(|r| r.state.clone()).unwrap_or_default();
+        let taxonomy = self.taxonomy.clone();
+        self.export_job = Some(Job::spawn(ctx, move |send| {
+            let result = export(&out, &specimens, &state, &taxonomy, ExportOptions::default())
+                .map(|n| (out.clone(), n))
+                .map_err(|e| format!("export failed: {e:#}"));
+            send(result);
+        }));
+    }
+
+    /// Acts on a path chosen in a dialog.
+    pub fn chosen(&mut self, ctx: &egui::Context, purpose: Purpose, path: PathBuf) {
+        match purpose {
+            Purpose::OpenFolder => self.open_folder(ctx, path),
+            Purpose::OpenModel => {
+                self.settings.model = Some(path);
+                self.model.info = None;
+                self.load_model(ctx);
+            }
+            Purpose::Export => {
+                let path = if path.extension().is_none() { path.with_extension("csv") } else { path };
+                self.export_to(ctx, path);
+            }
+        }
+    }
+
+    /// Whether work is running in the background.
+    pub fn busy(&self) -> bool {
+        self.scan_job.is_some()
+            || self.classify.is_some()
+            || self.model.loading
+            || self.images.busy()
+            || self.export_job.is_some()
+    }
+
+    pub(super) fn before_frame(&mut self) {
+        self.selected_comment_sync();
+    }
+}
+
+/// The default export file name for a folder.
+pub fn default_export_name(folder: &Path) -> String {
+    let name = folder.file_name().map_or_else(|| "review".into(), |n| n.to_string_lossy().into_owned());
+    format!("{name}_review.csv")
+}

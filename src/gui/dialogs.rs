@@ -1,0 +1,255 @@
+//! Dialogs: the system file dialog (rfd, xdg-portal) with a typed-path fallback when none can
+//! be shown, the help window with every shortcut, and the settings window.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use egui::{Id, Modal, Ui};
+
+use super::app::{ReviewApp, default_export_name};
+use super::command::UICommand;
+use super::jobs::Job;
+use crate::inference::Device;
+use crate::inference::saliency::Colormap;
+
+/// A dialog answer faster than this with no path means no dialog could be shown (rfd returns
+/// at once when neither a portal nor zenity exists).
+const NO_DIALOG: Duration = Duration::from_millis(250);
+
+/// What a path is being chosen for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// A folder of specimens.
+    OpenFolder,
+    /// An ONNX model.
+    OpenModel,
+    /// Where to write the CSV.
+    Export,
+}
+
+impl Purpose {
+    fn title(self) -> &'static str {
+        match self {
+            Purpose::OpenFolder => "Open folder",
+            Purpose::OpenModel => "Open model",
+            Purpose::Export => "Export CSV",
+        }
+    }
+
+    fn field(self) -> &'static str {
+        match self {
+            Purpose::OpenFolder => "Folder path",
+            Purpose::OpenModel => "Model path (.onnx)",
+            Purpose::Export => "CSV path",
+        }
+    }
+}
+
+/// The open dialog.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Dialog {
+    /// None.
+    #[default]
+    None,
+    /// Type a path (no system dialog available).
+    TypedPath {
+        /// For what.
+        purpose: Purpose,
+        /// The text so far.
+        text: String,
+    },
+    /// Every shortcut.
+    Help,
+    /// Preferences.
+    Settings,
+}
+
+impl ReviewApp {
+    /// Asks for a path: the system dialog when allowed, else the typed-path dialog.
+    pub fn pick(&mut self, ctx: &egui::Context, purpose: Purpose) {
+        if self.picker.is_some() {
+            return;
+        }
+        let start = self.suggested_path(purpose);
+        if !self.options.native_dialogs {
+            self.dialog = Dialog::TypedPath { purpose, text: start.display().to_string() };
+            return;
+        }
+        // The dialog is built on the UI thread (macOS requires it) and awaited on a worker.
+        let dialog = rfd::AsyncFileDialog::new().set_title(purpose.title());
+        type Pick = std::pin::Pin<Box<dyn std::future::Future<Output = Option<rfd::FileHandle>> + Send>>;
+        let future: Pick = match purpose {
+            Purpose::OpenFolder => Box::pin(dialog.set_directory(&start).pick_folder()),
+            Purpose::OpenModel => {
+                Box::pin(dialog.add_filter("ONNX model", &["onnx"]).set_directory(&start).pick_file())
+            }
+            Purpose::Export => {
+                let dir = start.parent().map(PathBuf::from).unwrap_or_default();
+                let name = start.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                Box::pin(dialog.add_filter("CSV", &["csv"]).set_directory(dir).set_file_name(name).save_file())
+            }
+        };
+        self.picker = Some(Job::spawn(ctx, move |send| {
+            let t = Instant::now();
+            let picked = pollster::block_on(future).map(|h| h.path().to_path_buf());
+            send((purpose, picked, t.elapsed()));
+        }));
+    }
+
+    fn suggested_path(&self, purpose: Purpose) -> PathBuf {
+        let folder = self.workspace.as_ref().map(|w| w.folder.clone());
+        match purpose {
+            Purpose::OpenFolder => folder.or_else(|| self.settings.recent_folders.first().cloned()).unwrap_or_default(),
+            Purpose::OpenModel => self.settings.model.clone().unwrap_or_else(|| PathBuf::from("models")),
+            Purpose::Export => folder.map(|f| f.join(default_export_name(&f))).unwrap_or_else(|| "review.csv".into()),
+        }
+    }
+
+    pub(super) fn poll_picker(&mut self, ctx: &egui::Context) {
+        let Some(job) = &self.picker else { return };
+        let (msgs, finished) = job.drain();
+        if finished {
+            self.picker = None;
+        }
+        for (purpose, picked, elapsed) in msgs {
+            match picked {
+                Some(path) => self.chosen(ctx, purpose, path),
+                None if elapsed < NO_DIALOG => {
+                    let text = self.suggested_path(purpose).display().to_string();
+                    self.dialog = Dialog::TypedPath { purpose, text };
+                }
+                None => {}
+            }
+        }
+    }
+
+    /// Draws the open dialog, if any.
+    pub(super) fn dialogs(&mut self, ui: &mut Ui) {
+        let ctx = ui.ctx().clone();
+        match std::mem::take(&mut self.dialog) {
+            Dialog::None => {}
+            Dialog::TypedPath { purpose, mut text } => {
+                let mut outcome = None;
+                Modal::new(Id::unique("typed_path")).show(&ctx, |ui| {
+                    ui.heading(purpose.title());
+                    ui.label("No system file dialog is available; type the path.");
+                    let label = ui.label(purpose.field());
+                    let edit = ui.add(egui::TextEdit::singleline(&mut text).desired_width(420.0)).labelled_by(label.id);
+                    if !edit.has_focus() && !ui.memory(|m| m.has_focus(edit.id)) && outcome.is_none() {
+                        edit.request_focus();
+                    }
+                    let enter = edit.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+                    ui.horizontal(|ui| {
+                        if ui.button("OK").clicked() || enter {
+                            outcome = Some(true);
+                        }
+                        if ui.button("Cancel").clicked() || ui.input(|i| i.key_pressed(egui::Key::Escape)) {
+                            outcome = Some(false);
+                        }
+                    });
+                });
+                match outcome {
+                    Some(true) if !text.trim().is_empty() => self.chosen(&ctx, purpose, PathBuf::from(text.trim())),
+                    Some(_) => {}
+                    None => self.dialog = Dialog::TypedPath { purpose, text },
+                }
+            }
+            Dialog::Help => {
+                let mut open = true;
+                egui::Window::new("Keyboard shortcuts").open(&mut open).collapsible(false).show(&ctx, |ui| {
+                    egui::Grid::new("shortcuts").striped(true).show(ui, |ui| {
+                        for c in UICommand::all() {
+                            let key = c.shortcut_text(&ctx);
+                            if key.is_empty() {
+                                continue;
+                            }
+                            ui.label(key);
+                            ui.label(c.label());
+                            ui.end_row();
+                        }
+                        ui.label("Arrows");
+                        ui.label("Next / previous specimen");
+                        ui.end_row();
+                        ui.label("Drag / right-drag / wheel");
+                        ui.label("Pan / window-level / zoom");
+                        ui.end_row();
+                    });
+                });
+                if open {
+                    self.dialog = Dialog::Help;
+                }
+            }
+            Dialog::Settings => {
+                let mut open = true;
+                let before = self.settings.clone();
+                egui::Window::new("Settings").open(&mut open).collapsible(false).show(&ctx, |ui| self.settings_ui(ui));
+                if before.thresholds != self.settings.thresholds {
+                    self.apply_thresholds();
+                }
+                if (before.device != self.settings.device || before.threads != self.settings.threads)
+                    && self.model.info.is_some()
+                {
+                    self.model.info = None;
+                    self.load_model(&ctx);
+                }
+                if open {
+                    self.dialog = Dialog::Settings;
+                }
+            }
+        }
+    }
+
+    fn settings_ui(&mut self, ui: &mut Ui) {
+        egui::Grid::new("settings").num_columns(2).show(ui, |ui| {
+            let label = ui.label("Reviewer");
+            ui.text_edit_singleline(&mut self.settings.reviewer).labelled_by(label.id);
+            ui.end_row();
+            ui.label("Device");
+            egui::ComboBox::from_id_salt("device").selected_text(self.settings.device.clone()).show_ui(ui, |ui| {
+                for d in [Device::Auto, Device::Cpu, Device::Cuda, Device::Tensorrt] {
+                    ui.selectable_value(&mut self.settings.device, d.as_str().to_owned(), d.as_str());
+                }
+            });
+            ui.end_row();
+            ui.label("Threads");
+            ui.add(egui::DragValue::new(&mut self.settings.threads).range(0..=64))
+                .on_hover_text("0: ONNX Runtime decides");
+            ui.end_row();
+            ui.label("Colormap");
+            ui.horizontal(|ui| {
+                ui.selectable_value(&mut self.settings.colormap, Colormap::Turbo, "turbo");
+                ui.selectable_value(&mut self.settings.colormap, Colormap::Inferno, "inferno");
+            });
+            ui.end_row();
+            ui.label("After a call");
+            ui.checkbox(&mut self.settings.auto_advance, "go to the next specimen");
+            ui.end_row();
+        });
+        ui.separator();
+        ui.label("Thresholds (flag when P(node | parent) reaches them)");
+        egui::ScrollArea::vertical().max_height(260.0).show(ui, |ui| {
+            egui::Grid::new("thresholds").num_columns(3).show(ui, |ui| {
+                for (i, node) in self.taxonomy.nodes.iter().enumerate() {
+                    let model = self.model.info.as_ref().and_then(|m| m.thresholds.get(i).copied()).unwrap_or(0.5);
+                    let mut v = self.settings.thresholds.get(&node.id).copied().unwrap_or(model);
+                    ui.label(&node.label);
+                    if ui.add(egui::Slider::new(&mut v, 0.0..=1.0).text(node.id.as_str())).changed() {
+                        self.settings.thresholds.insert(node.id.clone(), v);
+                    }
+                    if self.settings.thresholds.contains_key(&node.id) && ui.small_button("model default").clicked() {
+                        self.settings.thresholds.remove(&node.id);
+                    }
+                    ui.end_row();
+                }
+            });
+        });
+        if self.settings.reviewer.trim().is_empty() {
+            ui.colored_label(ui.visuals().warn_fg_color, "Set a reviewer name: it is recorded with every decision.");
+        }
+        if let Some(ws) = self.workspace.as_mut()
+            && let Some(r) = ws.review.as_mut()
+        {
+            r.reviewer = self.settings.reviewer.clone();
+        }
+    }
+}

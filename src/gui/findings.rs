@@ -1,0 +1,187 @@
+//! The right panel: the taxonomy as a tree with probability bars, thresholds and flags; the
+//! reviewer's calls, status, QC reason and comment; the specimen's metadata.
+
+use egui::{Color32, RichText, Sense, Ui, vec2};
+
+use super::workspace::Workspace;
+use crate::review::{Call, Edit, QcReason, Status};
+use crate::taxonomy::{Level, Taxonomy};
+
+/// What the panel asks the app to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FindingsAction {
+    /// Apply a review edit to the selected specimen.
+    Edit(Edit),
+    /// Show this class's saliency.
+    ShowClass(usize),
+}
+
+/// Draws the findings of the selected specimen; returns what the user did.
+pub fn show(
+    ui: &mut Ui,
+    ws: &Workspace,
+    taxonomy: &Taxonomy,
+    thresholds: &[f32],
+    comment: &mut String,
+) -> Vec<FindingsAction> {
+    let mut actions = Vec::new();
+    let Some(i) = ws.selected else {
+        ui.label("No specimen selected.");
+        return actions;
+    };
+    let Some(spec) = ws.specimens().get(i) else { return actions };
+    let scored = ws.results.get(i).and_then(Option::as_ref);
+    ui.heading(&spec.id);
+    metadata(ui, spec);
+    ui.separator();
+
+    let status = ws.status(i);
+    ui.horizontal_wrapped(|ui| {
+        ui.label("Status:");
+        for (s, text) in [
+            (Status::Unreviewed, "unreviewed"),
+            (Status::ConfirmedAbnormal, "abnormal"),
+            (Status::Normal, "normal"),
+            (Status::SecondLook, "second look"),
+        ] {
+            if ui.selectable_label(status == s, text).clicked() && status != s {
+                actions.push(FindingsAction::Edit(Edit::Status { specimen: spec.id.clone(), status: s }));
+            }
+        }
+    });
+    ui.horizontal_wrapped(|ui| {
+        ui.label("QC:");
+        for (q, text) in [
+            (QcReason::WrongView, "wrong view"),
+            (QcReason::Unreadable, "unreadable"),
+            (QcReason::NoMouse, "no mouse"),
+            (QcReason::BadPositioning, "positioning"),
+        ] {
+            let on = status == Status::QcProblem(q);
+            if ui.selectable_label(on, text).clicked() {
+                let status = if on { Status::Unreviewed } else { Status::QcProblem(q) };
+                actions.push(FindingsAction::Edit(Edit::Status { specimen: spec.id.clone(), status }));
+            }
+        }
+    });
+    ui.separator();
+
+    if scored.is_none() {
+        ui.label(RichText::new("Not classified yet: run the classifier (menu Model).").italics());
+    }
+    egui::ScrollArea::vertical().id_salt("findings_tree").max_height(ui.available_height() - 110.0).show(ui, |ui| {
+        for (n, node) in taxonomy.nodes.iter().enumerate() {
+            let indent = match node.level {
+                Level::L1 => 0.0,
+                Level::L2 => 12.0,
+                Level::L3 => 24.0,
+            };
+            ui.horizontal(|ui| {
+                ui.add_space(indent);
+                let flagged = scored.is_some_and(|r| r.scores.flags.get(n) == Some(&true));
+                let name = if node.level == Level::L3 {
+                    let key = taxonomy.nodes.iter().filter(|m| m.level == Level::L3).position(|m| m.id == node.id);
+                    key.map_or(node.label.clone(), |k| format!("{} {}", (k + 1) % 10, node.label))
+                } else {
+                    node.label.clone()
+                };
+                let text = if flagged {
+                    RichText::new(name).strong().color(ui.visuals().warn_fg_color)
+                } else {
+                    RichText::new(name).color(ui.visuals().hyperlink_color)
+                };
+                let name_width = 150.0 - indent;
+                ui.allocate_ui(vec2(name_width, 18.0), |ui| {
+                    ui.set_min_width(name_width);
+                    let name = ui.add(egui::Label::new(text).truncate().sense(Sense::click()));
+                    if name.on_hover_text(format!("{}: click to show its saliency", node.label)).clicked() {
+                        actions.push(FindingsAction::ShowClass(n));
+                    }
+                });
+                if let Some(r) = scored {
+                    let c = r.scores.conditional.get(n).copied().unwrap_or(0.0);
+                    let j = r.scores.joint.get(n).copied().unwrap_or(0.0);
+                    let t = thresholds.get(n).copied();
+                    bar(ui, c, j, t).on_hover_text(format!(
+                        "P({} | parent) {c:.3}, joint {j:.3}, threshold {:.2}",
+                        node.label,
+                        t.unwrap_or(0.5)
+                    ));
+                }
+                let call = ws.call(i, &node.id);
+                for (value, text) in [(Call::Normal, "N"), (Call::Abnormal, "A"), (Call::Unobservable, "U")] {
+                    let on = call == Some(value);
+                    let resp =
+                        ui.selectable_label(on, text).on_hover_text(format!("call {} {}", node.label, value.as_str()));
+                    if resp.clicked() {
+                        let call = if on { None } else { Some(value) };
+                        actions.push(FindingsAction::Edit(Edit::Call {
+                            specimen: spec.id.clone(),
+                            node: node.id.clone(),
+                            call,
+                        }));
+                    }
+                }
+            });
+        }
+    });
+    ui.separator();
+    let label = ui.label("Comment");
+    let resp =
+        ui.add(egui::TextEdit::multiline(comment).desired_rows(2).desired_width(f32::INFINITY)).labelled_by(label.id);
+    let saved = ws.review_of(i).map(|r| r.comment.as_str()).unwrap_or_default();
+    if resp.lost_focus() && comment.as_str() != saved {
+        actions.push(FindingsAction::Edit(Edit::Comment { specimen: spec.id.clone(), text: comment.clone() }));
+    }
+    if let Some(r) = ws.review_of(i)
+        && !r.updated.is_empty()
+    {
+        ui.label(
+            RichText::new(format!(
+                "last change {} by {}",
+                r.updated,
+                if r.reviewer.is_empty() { "?" } else { &r.reviewer }
+            ))
+            .small(),
+        );
+    }
+    actions
+}
+
+/// A bar: conditional probability (light), joint (solid), and the threshold as a tick.
+fn bar(ui: &mut Ui, conditional: f32, joint: f32, threshold: Option<f32>) -> egui::Response {
+    let (rect, response) = ui.allocate_exact_size(vec2(70.0, 10.0), Sense::hover());
+    let p = ui.painter();
+    p.rect_filled(rect, 2.0, ui.visuals().extreme_bg_color);
+    let w = |v: f32| rect.width() * v.clamp(0.0, 1.0);
+    let accent = Color32::from_rgb(90, 150, 230);
+    p.rect_filled(
+        egui::Rect::from_min_size(rect.min, vec2(w(conditional), rect.height())),
+        2.0,
+        accent.gamma_multiply(0.4),
+    );
+    p.rect_filled(egui::Rect::from_min_size(rect.min, vec2(w(joint), rect.height())), 2.0, accent);
+    if let Some(t) = threshold {
+        let x = rect.min.x + w(t);
+        p.line_segment(
+            [egui::pos2(x, rect.min.y - 2.0), egui::pos2(x, rect.max.y + 2.0)],
+            (1.5, ui.visuals().strong_text_color()),
+        );
+    }
+    response
+}
+
+fn metadata(ui: &mut Ui, spec: &crate::specimen::Specimen) {
+    let fields = spec.metadata.fields();
+    if fields.is_empty() {
+        ui.label(RichText::new("no metadata (no manifest)").small());
+        return;
+    }
+    egui::Grid::new("metadata").num_columns(2).spacing(vec2(8.0, 1.0)).show(ui, |ui| {
+        for (k, v) in fields.iter().take(12) {
+            ui.label(RichText::new(*k).small());
+            ui.label(RichText::new(*v).small());
+            ui.end_row();
+        }
+    });
+}

@@ -1,0 +1,339 @@
+//! The window's layout: menus, banners, the worklist, the viewer, the findings panel and the
+//! status bar. Everything here sends commands or edits; nothing decodes or infers.
+
+use egui::{Color32, RichText, Ui};
+
+use super::app::ReviewApp;
+use super::command::UICommand;
+use super::findings::{self, FindingsAction};
+use super::viewer::ViewerInput;
+use crate::inference::saliency::OverlayStyle;
+
+impl ReviewApp {
+    /// Draws one frame into `ui` (the whole window) and runs what the user asked for.
+    pub fn ui(&mut self, ui: &mut Ui) {
+        let ctx = ui.ctx().clone();
+        self.poll(&ctx);
+        self.before_frame();
+        for command in UICommand::from_input(&ctx) {
+            self.execute(&ctx, command);
+        }
+        if let Some(folder) = ctx.input(|i| {
+            i.raw.dropped_files.iter().find_map(|f| Some(f.path().to_path_buf()).filter(|p| !p.as_os_str().is_empty()))
+        }) {
+            let folder = if folder.is_dir() { folder } else { folder.parent().map(Into::into).unwrap_or(folder) };
+            self.open_folder(&ctx, folder);
+        }
+
+        egui::Panel::top("menu").show(ui, |ui| self.menu_bar(ui));
+        if !self.banners.is_empty() {
+            egui::Panel::top("banners").show(ui, |ui| self.banner_ui(ui));
+        }
+        egui::Panel::bottom("status").show(ui, |ui| self.status_bar(ui));
+        if self.workspace.is_some() {
+            egui::Panel::left("worklist").default_size(360.0).min_size(250.0).show(ui, |ui| self.worklist_ui(ui));
+            egui::Panel::right("findings").default_size(300.0).min_size(240.0).show(ui, |ui| self.findings_ui(ui));
+        }
+        egui::CentralPanel::default().show(ui, |ui| self.centre(ui));
+        self.dialogs(ui);
+    }
+
+    fn command_button(&mut self, ui: &mut Ui, command: UICommand) {
+        let ctx = ui.ctx().clone();
+        let shortcut = command.shortcut_text(&ctx);
+        let mut button = egui::Button::new(command.label());
+        if !shortcut.is_empty() {
+            button = button.shortcut_text(shortcut);
+        }
+        if ui.add(button).on_hover_text(command.tooltip()).clicked() {
+            self.execute(&ctx, command);
+            ui.close();
+        }
+    }
+
+    /// A compact button (toolbars): the shortcut goes in the tooltip.
+    fn tool_button(&mut self, ui: &mut Ui, command: UICommand) {
+        let ctx = ui.ctx().clone();
+        let shortcut = command.shortcut_text(&ctx);
+        let tip = if shortcut.is_empty() {
+            command.tooltip().to_owned()
+        } else {
+            format!("{} ({shortcut})", command.tooltip())
+        };
+        if ui.button(command.label()).on_hover_text(tip).clicked() {
+            self.execute(&ctx, command);
+        }
+    }
+
+    fn menu_bar(&mut self, ui: &mut Ui) {
+        egui::MenuBar::new().ui(ui, |ui| {
+            ui.menu_button("File", |ui| {
+                self.command_button(ui, UICommand::OpenFolder);
+                let recent = self.settings.recent_folders.clone();
+                ui.menu_button("Recent folders", |ui| {
+                    if recent.is_empty() {
+                        ui.label("none yet");
+                    }
+                    for f in recent {
+                        if ui.button(f.display().to_string()).clicked() {
+                            self.open_folder(&ui.ctx().clone(), f);
+                            ui.close();
+                        }
+                    }
+                });
+                self.command_button(ui, UICommand::Export);
+                ui.separator();
+                self.command_button(ui, UICommand::Settings);
+            });
+            ui.menu_button("Model", |ui| {
+                self.command_button(ui, UICommand::OpenModel);
+                self.command_button(ui, UICommand::ClassifyAll);
+                self.command_button(ui, UICommand::ClassifyUnscored);
+                self.command_button(ui, UICommand::CancelClassify);
+            });
+            ui.menu_button("Review", |ui| {
+                for c in [
+                    UICommand::MarkAbnormal,
+                    UICommand::MarkNormal,
+                    UICommand::MarkUnobservable,
+                    UICommand::SecondLook,
+                    UICommand::Next,
+                    UICommand::Previous,
+                    UICommand::Undo,
+                    UICommand::Redo,
+                ] {
+                    self.command_button(ui, c);
+                }
+            });
+            ui.menu_button("View", |ui| {
+                for c in [
+                    UICommand::ToggleOverlay,
+                    UICommand::LinkZoom,
+                    UICommand::Fit,
+                    UICommand::OneToOne,
+                    UICommand::ZoomIn,
+                    UICommand::ZoomOut,
+                    UICommand::Invert,
+                    UICommand::RotateClockwise,
+                    UICommand::FlipHorizontal,
+                    UICommand::AutoWindow,
+                ] {
+                    self.command_button(ui, c);
+                }
+            });
+            ui.menu_button("Help", |ui| self.command_button(ui, UICommand::Help));
+        });
+    }
+
+    fn banner_ui(&mut self, ui: &mut Ui) {
+        let mut close = None;
+        for (i, b) in self.banners.iter().enumerate().rev().take(4) {
+            ui.horizontal(|ui| {
+                let color = if b.error { Color32::from_rgb(220, 80, 70) } else { ui.visuals().text_color() };
+                if ui.small_button("x").on_hover_text("dismiss").clicked() {
+                    close = Some(i);
+                }
+                ui.label(RichText::new(&b.text).color(color));
+            });
+        }
+        if let Some(i) = close {
+            self.banners.remove(i);
+        }
+    }
+
+    fn status_bar(&mut self, ui: &mut Ui) {
+        ui.horizontal(|ui| {
+            match &self.model.info {
+                Some(m) => {
+                    let name = m.path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+                    ui.label(format!("model {name} {}", m.sha256.get(..8).unwrap_or_default()))
+                        .on_hover_text(m.sha256.clone());
+                    ui.label(format!("on {}", self.model.ep));
+                }
+                None if self.model.loading => {
+                    ui.spinner();
+                    ui.label("loading the model…");
+                }
+                None => {
+                    ui.label("no model loaded (Model > Classify all loads it)");
+                }
+            }
+            ui.separator();
+            let run = self
+                .classify
+                .as_ref()
+                .map(|r| (r.done, r.indices.len(), r.started.elapsed().as_secs_f64(), r.cancelling));
+            if let Some((done, total, secs, cancelling)) = run {
+                let f = done as f32 / total.max(1) as f32;
+                let rate = done as f64 / secs.max(1e-3);
+                let eta = if rate > 0.0 { (total - done) as f64 / rate } else { 0.0 };
+                ui.add(egui::ProgressBar::new(f).desired_width(160.0).text(format!("{done}/{total}")));
+                ui.label(format!("{rate:.1} specimens/s, {eta:.0} s left"));
+                if cancelling {
+                    ui.label("stopping…");
+                } else {
+                    self.command_button(ui, UICommand::CancelClassify);
+                }
+                ui.separator();
+            }
+            if let Some(ws) = &self.workspace {
+                let note = match &ws.review {
+                    Some(r) => format!("review saved to {}", r.dir().display()),
+                    None => "review not open: decisions are not recorded".into(),
+                };
+                ui.label(RichText::new(note).small());
+            }
+            if let Some((view, x, y, v)) = self.viewer.readout {
+                ui.separator();
+                ui.label(RichText::new(format!("{} x {x} y {y} value {v}", view.as_str().to_uppercase())).monospace());
+            }
+        });
+    }
+
+    fn worklist_ui(&mut self, ui: &mut Ui) {
+        let Some(ws) = self.workspace.as_ref() else { return };
+        let total = ws.specimens().len();
+        let reviewed = ws.reviewed_count();
+        ui.horizontal(|ui| {
+            ui.strong(
+                ws.folder
+                    .file_name()
+                    .map_or_else(|| ws.folder.display().to_string(), |n| n.to_string_lossy().into_owned()),
+            );
+            ui.label(format!("{reviewed} of {total} reviewed"));
+        });
+        let f = &mut self.worklist.filter;
+        let before = f.clone();
+        ui.horizontal_wrapped(|ui| {
+            ui.toggle_value(&mut f.flagged, "flagged");
+            ui.toggle_value(&mut f.unreviewed, "unreviewed");
+            ui.toggle_value(&mut f.qc, "QC");
+            let current = f
+                .finding
+                .as_deref()
+                .and_then(|id| self.taxonomy.get(id))
+                .map_or("any finding".to_owned(), |n| n.label.clone());
+            egui::ComboBox::from_id_salt("finding_filter").selected_text(current).show_ui(ui, |ui| {
+                ui.selectable_value(&mut f.finding, None, "any finding");
+                for n in self.taxonomy.nodes.iter().skip(1) {
+                    ui.selectable_value(&mut f.finding, Some(n.id.clone()), &n.label);
+                }
+            });
+        });
+        let label = ui.label("Search");
+        ui.add(egui::TextEdit::singleline(&mut f.text).hint_text("id, colony, gene…")).labelled_by(label.id);
+        if *f != before {
+            self.worklist.invalidate();
+        }
+        self.worklist.refresh(ws, &self.taxonomy);
+        ui.label(RichText::new(format!("{} shown", self.worklist.order.len())).small());
+        ui.separator();
+        if let Some(i) = self.worklist.table(ui, ws, &self.taxonomy) {
+            self.select(i);
+        }
+    }
+
+    fn findings_ui(&mut self, ui: &mut Ui) {
+        let Some(ws) = self.workspace.as_ref() else { return };
+        let actions = findings::show(ui, ws, &self.taxonomy, &self.model.thresholds, &mut self.comment.1);
+        for a in actions {
+            match a {
+                FindingsAction::Edit(e) => self.edit(move |_| e),
+                FindingsAction::ShowClass(c) => {
+                    self.viewer.overlay_class = Some(c);
+                    self.viewer.overlay = true;
+                }
+            }
+        }
+    }
+
+    fn centre(&mut self, ui: &mut Ui) {
+        if self.workspace.is_none() {
+            ui.vertical_centered(|ui| {
+                ui.add_space(ui.available_height() / 3.0);
+                if self.scan_job.is_some() {
+                    ui.spinner();
+                    ui.label("scanning…");
+                    return;
+                }
+                ui.heading("mousexray");
+                ui.label("Open a folder of DV and LV radiographs, or drop one on the window.");
+                self.command_button(ui, UICommand::OpenFolder);
+            });
+            return;
+        }
+        self.viewer_toolbar(ui);
+        let Some(ws) = self.workspace.as_ref() else { return };
+        let Some(specimen) = ws.selected_specimen() else {
+            ui.label("No specimen selected.");
+            return;
+        };
+        let scored = ws.selected.and_then(|i| ws.results.get(i)).and_then(Option::as_ref);
+        // Default: the top finding, else the abnormal node itself.
+        let class = self.viewer.overlay_class.or_else(|| {
+            scored.map(|r| {
+                r.scores.top_finding(&self.taxonomy).and_then(|(id, _)| self.taxonomy.index_of(id)).unwrap_or(0)
+            })
+        });
+        let input = ViewerInput {
+            specimen,
+            scored,
+            class,
+            style: OverlayStyle {
+                colormap: self.settings.colormap,
+                max_alpha: 1.0,
+                floor: self.settings.overlay_threshold,
+            },
+            opacity: self.settings.overlay_opacity,
+        };
+        self.viewer.show(ui, &mut self.images, &input);
+        let extras: Vec<_> = specimen.extra_views().map(|(v, p)| format!("{} ({})", v.as_str(), p.display())).collect();
+        if !extras.is_empty() {
+            ui.label(RichText::new(format!("other views: {}", extras.join(", "))).small());
+        }
+    }
+
+    fn viewer_toolbar(&mut self, ui: &mut Ui) {
+        ui.horizontal_wrapped(|ui| {
+            for c in [
+                UICommand::Fit,
+                UICommand::OneToOne,
+                UICommand::AutoWindow,
+                UICommand::RotateClockwise,
+                UICommand::FlipHorizontal,
+            ] {
+                self.tool_button(ui, c);
+            }
+            let ctx = ui.ctx().clone();
+            let mut toggles = [
+                (UICommand::LinkZoom, self.viewer.linked),
+                (UICommand::Invert, self.viewer.invert),
+                (UICommand::ToggleOverlay, self.viewer.overlay),
+            ];
+            for (c, on) in &mut toggles {
+                let shortcut = c.shortcut_text(&ctx);
+                if ui.toggle_value(on, c.label()).on_hover_text(format!("{} ({shortcut})", c.tooltip())).clicked() {
+                    self.execute(&ctx, *c);
+                }
+            }
+        });
+        if self.viewer.overlay {
+            ui.horizontal_wrapped(|ui| {
+                ui.spacing_mut().slider_width = 90.0;
+                let current = self
+                    .viewer
+                    .overlay_class
+                    .and_then(|c| self.taxonomy.nodes.get(c))
+                    .map_or("top finding".to_owned(), |n| n.label.clone());
+                egui::ComboBox::from_id_salt("overlay_class").selected_text(current).show_ui(ui, |ui| {
+                    ui.selectable_value(&mut self.viewer.overlay_class, None, "top finding");
+                    for (i, n) in self.taxonomy.nodes.iter().enumerate() {
+                        ui.selectable_value(&mut self.viewer.overlay_class, Some(i), &n.label);
+                    }
+                });
+                ui.add(egui::Slider::new(&mut self.settings.overlay_opacity, 0.0..=1.0).text("opacity"));
+                ui.add(egui::Slider::new(&mut self.settings.overlay_threshold, 0.0..=0.9).text("threshold"));
+            });
+        }
+    }
+}

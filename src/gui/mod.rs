@@ -1,0 +1,31 @@
+//! The review window (eframe/egui). It holds no domain logic: it calls specimen, imaging,
+//! inference, review and export.
+//!
+//! [`ReviewApp`] is plain egui, so every panel runs headless under egui_kittest; [`run`] is the
+//! thin eframe shell around it. Every action is a [`UICommand`], executed in one place
+//! ([`ReviewApp::execute`]); scanning, decoding, inference and export run on background threads
+//! and report through channels, so the UI never waits.
+
+mod app;
+mod bench;
+mod command;
+mod dialogs;
+mod findings;
+mod images;
+mod jobs;
+mod layout;
+mod settings;
+mod shell;
+mod view_math;
+mod viewer;
+mod worklist;
+mod workspace;
+
+pub use app::{AppOptions, Banner, ReviewApp};
+pub use bench::{GuiBench, make_folder, run as run_gui_bench};
+pub use command::UICommand;
+pub use dialogs::{Dialog, Purpose};
+pub use settings::Settings;
+pub use shell::{GuiError, Renderer, display_available, run};
+pub use view_math::{Orientation, PanZoom, Placement};
+pub use worklist::{Filter, SortColumn};

@@ -1,0 +1,83 @@
+//! Everything the window remembers between runs, in one `#[serde(default)]` struct, so a file
+//! written by an older or newer version still loads.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::inference::saliency::Colormap;
+
+/// How many recent folders are kept.
+pub const RECENT_MAX: usize = 10;
+
+/// Persisted preferences.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// Recorded with every review edit.
+    pub reviewer: String,
+    /// Execution device: auto, cpu, cuda, tensorrt (see `mousexray doctor`).
+    pub device: String,
+    /// Intra-op threads for the model (0: ONNX Runtime decides).
+    pub threads: usize,
+    /// The model to use; empty for the default lookup.
+    pub model: Option<PathBuf>,
+    /// Per-node threshold overrides (node id to probability); others come from the model.
+    pub thresholds: BTreeMap<String, f32>,
+    /// Saliency colour map.
+    pub colormap: Colormap,
+    /// Overlay opacity 0..=1.
+    pub overlay_opacity: f32,
+    /// Hide saliency weaker than this fraction of the map's maximum.
+    pub overlay_threshold: f32,
+    /// Move to the next specimen after a call.
+    pub auto_advance: bool,
+    /// Most recent first.
+    pub recent_folders: Vec<PathBuf>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            reviewer: std::env::var("USER").unwrap_or_default(),
+            device: "auto".into(),
+            threads: 0,
+            model: None,
+            thresholds: BTreeMap::new(),
+            colormap: Colormap::Turbo,
+            overlay_opacity: 0.6,
+            overlay_threshold: 0.2,
+            auto_advance: true,
+            recent_folders: Vec::new(),
+        }
+    }
+}
+
+impl Settings {
+    /// Puts `folder` first in the recent list.
+    pub fn remember_folder(&mut self, folder: PathBuf) {
+        self.recent_folders.retain(|f| f != &folder);
+        self.recent_folders.insert(0, folder);
+        self.recent_folders.truncate(RECENT_MAX);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn old_files_load_with_defaults_and_recent_folders_stay_unique() {
+        let Ok(s) = serde_json::from_str::<Settings>(r#"{"reviewer":"ana","future_field":1}"#) else {
+            panic!("settings with unknown and missing fields must load")
+        };
+        assert_eq!(s.reviewer, "ana");
+        assert_eq!(s.device, "auto");
+        let mut s = s;
+        for f in ["a", "b", "a"] {
+            s.remember_folder(f.into());
+        }
+        assert_eq!(s.recent_folders, vec![PathBuf::from("a"), PathBuf::from("b")]);
+    }
+}

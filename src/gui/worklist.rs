@@ -1,0 +1,256 @@
+//! The worklist: which specimens are listed, in what order, and the virtualised table.
+
+use egui::{Align, Sense, Ui};
+use egui_extras::{Column, TableBuilder};
+
+use super::workspace::Workspace;
+use crate::review::Status;
+use crate::taxonomy::Taxonomy;
+
+/// A sortable column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum SortColumn {
+    /// Specimen id.
+    Id,
+    /// Views present.
+    Views,
+    /// P(abnormal).
+    Abnormal,
+    /// Top L3 finding.
+    Finding,
+    /// Flagged or not.
+    Flag,
+    /// Review status.
+    Status,
+}
+
+/// What the list shows.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Filter {
+    /// Only flagged specimens.
+    pub flagged: bool,
+    /// Only unreviewed specimens.
+    pub unreviewed: bool,
+    /// Only QC problems.
+    pub qc: bool,
+    /// Only specimens whose flagged findings include this node id.
+    pub finding: Option<String>,
+    /// Case-insensitive text in the id or metadata.
+    pub text: String,
+}
+
+/// The list's order and filter; `order` is rebuilt when something changes.
+#[derive(Debug, Clone)]
+pub struct Worklist {
+    /// The filter.
+    pub filter: Filter,
+    /// Sort column.
+    pub sort: SortColumn,
+    /// Descending.
+    pub descending: bool,
+    /// Specimen indices in display order.
+    pub order: Vec<usize>,
+    /// Scroll the table to the selection on the next frame.
+    pub scroll_to_selection: bool,
+    dirty: bool,
+}
+
+impl Default for Worklist {
+    fn default() -> Self {
+        // Most abnormal first: the specimens that need a phenotyper's eye lead.
+        Worklist {
+            filter: Filter::default(),
+            sort: SortColumn::Abnormal,
+            descending: true,
+            order: Vec::new(),
+            scroll_to_selection: false,
+            dirty: true,
+        }
+    }
+}
+
+fn status_rank(s: Status) -> u8 {
+    match s {
+        Status::Unreviewed => 0,
+        Status::SecondLook => 1,
+        Status::ConfirmedAbnormal => 2,
+        Status::Normal => 3,
+        Status::QcProblem(_) => 4,
+    }
+}
+
+impl Worklist {
+    /// The same filter and sort for a new folder.
+    pub fn fresh(&self) -> Worklist {
+        Worklist { filter: self.filter.clone(), sort: self.sort, descending: self.descending, ..Worklist::default() }
+    }
+
+    /// Marks the order stale (new results, edits, filter changes).
+    pub fn invalidate(&mut self) {
+        self.dirty = true;
+    }
+
+    /// Rebuilds the order if stale.
+    pub fn refresh(&mut self, ws: &Workspace, taxonomy: &Taxonomy) {
+        if !self.dirty {
+            return;
+        }
+        self.dirty = false;
+        let text = self.filter.text.to_lowercase();
+        let finding = self.filter.finding.as_deref().and_then(|id| taxonomy.index_of(id));
+        let mut order: Vec<usize> = (0..ws.specimens().len())
+            .filter(|&i| {
+                let Some(s) = ws.specimens().get(i) else { return false };
+                let scored = ws.results.get(i).and_then(Option::as_ref);
+                let status = ws.status(i);
+                (!self.filter.flagged || scored.is_some_and(|r| r.scores.abnormal()))
+                    && (!self.filter.unreviewed || status == Status::Unreviewed)
+                    && (!self.filter.qc || matches!(status, Status::QcProblem(_)))
+                    && finding.is_none_or(|k| scored.is_some_and(|r| r.scores.flags.get(k) == Some(&true)))
+                    && (text.is_empty()
+                        || s.id.to_lowercase().contains(&text)
+                        || s.metadata.fields().iter().any(|(_, v)| v.to_lowercase().contains(&text)))
+            })
+            .collect();
+        let p = |i: usize| ws.results.get(i).and_then(Option::as_ref).and_then(|r| r.scores.joint.first().copied());
+        let top = |i: usize| {
+            ws.results
+                .get(i)
+                .and_then(Option::as_ref)
+                .and_then(|r| r.scores.top_finding(taxonomy))
+                .map(|(id, _)| id.to_owned())
+        };
+        let specimens = ws.specimens();
+        let id = |i: usize| specimens.get(i).map(|s| s.id.as_str()).unwrap_or_default();
+        match self.sort {
+            SortColumn::Id => order.sort_by(|&a, &b| id(a).cmp(id(b))),
+            SortColumn::Views => order.sort_by_key(|&i| specimens.get(i).map(|s| s.model_views())),
+            // Unscored specimens sort below every score (ascending: first).
+            SortColumn::Abnormal => order
+                .sort_by(|&a, &b| p(a).unwrap_or(-1.0).total_cmp(&p(b).unwrap_or(-1.0)).then_with(|| id(b).cmp(id(a)))),
+            SortColumn::Finding => order.sort_by_key(|&i| top(i)),
+            SortColumn::Flag => {
+                order.sort_by_key(|&i| ws.results.get(i).and_then(Option::as_ref).map(|r| r.scores.abnormal()))
+            }
+            SortColumn::Status => order.sort_by_key(|&i| status_rank(ws.status(i))),
+        }
+        if self.descending {
+            order.reverse();
+        }
+        self.order = order;
+    }
+
+    /// The index `step` rows away from `current` in display order (clamped); the first row when
+    /// `current` is not listed.
+    pub fn step(&self, current: Option<usize>, step: isize) -> Option<usize> {
+        let pos = current.and_then(|c| self.order.iter().position(|&i| i == c));
+        let Some(pos) = pos else { return self.order.first().copied() };
+        let next = pos.saturating_add_signed(step).min(self.order.len().saturating_sub(1));
+        self.order.get(next).copied()
+    }
+
+    /// Draws the table; returns the clicked specimen.
+    pub fn table(&mut self, ui: &mut Ui, ws: &Workspace, taxonomy: &Taxonomy) -> Option<usize> {
+        let mut clicked = None;
+        let mut sort_by = None;
+        let row_h = ui.text_style_height(&egui::TextStyle::Body) + 4.0;
+        let mut table = TableBuilder::new(ui)
+            .id_salt("worklist")
+            .striped(true)
+            .sense(Sense::click())
+            .cell_layout(egui::Layout::left_to_right(Align::Center))
+            .column(Column::auto().at_least(70.0).clip(true))
+            .column(Column::auto().at_least(44.0))
+            .column(Column::auto().at_least(44.0))
+            .column(Column::auto().at_least(80.0).clip(true))
+            .column(Column::auto().at_least(30.0))
+            .column(Column::remainder().at_least(70.0).clip(true));
+        if std::mem::take(&mut self.scroll_to_selection)
+            && let Some(pos) = ws.selected.and_then(|s| self.order.iter().position(|&i| i == s))
+        {
+            table = table.scroll_to_row(pos, Some(Align::Center));
+        }
+        let headers = [
+            (SortColumn::Id, "Specimen"),
+            (SortColumn::Views, "Views"),
+            (SortColumn::Abnormal, "P(abn)"),
+            (SortColumn::Finding, "Top finding"),
+            (SortColumn::Flag, "Flag"),
+            (SortColumn::Status, "Status"),
+        ];
+        table
+            .header(row_h + 2.0, |mut header| {
+                for (col, name) in headers {
+                    header.col(|ui| {
+                        let arrow = match (self.sort == col, self.descending) {
+                            (true, true) => " v",
+                            (true, false) => " ^",
+                            _ => "",
+                        };
+                        if ui.button(format!("{name}{arrow}")).on_hover_text("Sort by this column").clicked() {
+                            sort_by = Some(col);
+                        }
+                    });
+                }
+            })
+            .body(|body| {
+                body.rows(row_h, self.order.len(), |mut row| {
+                    let Some(&i) = self.order.get(row.index()) else { return };
+                    let Some(s) = ws.specimens().get(i) else { return };
+                    let scored = ws.results.get(i).and_then(Option::as_ref);
+                    row.set_selected(ws.selected == Some(i));
+                    row.col(|ui| {
+                        ui.label(&s.id);
+                    });
+                    row.col(|ui| {
+                        ui.label(s.model_views());
+                    });
+                    row.col(|ui| {
+                        ui.label(scored.and_then(|r| r.scores.joint.first()).map_or("–".into(), |p| format!("{p:.2}")));
+                    });
+                    row.col(|ui| {
+                        let top = scored.and_then(|r| r.scores.top_finding(taxonomy));
+                        let label = top.and_then(|(id, _)| taxonomy.get(id)).map_or("", |n| n.label.as_str());
+                        ui.label(label);
+                    });
+                    row.col(|ui| {
+                        if scored.is_some_and(|r| r.scores.abnormal()) {
+                            let (rect, resp) = ui.allocate_exact_size(egui::vec2(12.0, 12.0), Sense::hover());
+                            ui.painter().circle_filled(rect.center(), 4.5, ui.visuals().warn_fg_color);
+                            resp.on_hover_text("flagged abnormal");
+                        }
+                    });
+                    row.col(|ui| {
+                        ui.label(status_text(ws.status(i)));
+                    });
+                    if row.response().clicked() {
+                        clicked = Some(i);
+                    }
+                });
+            });
+        if let Some(col) = sort_by {
+            if self.sort == col {
+                self.descending = !self.descending;
+            } else {
+                self.sort = col;
+                self.descending = matches!(col, SortColumn::Abnormal | SortColumn::Flag);
+            }
+            self.invalidate();
+        }
+        clicked
+    }
+}
+
+/// The status as the GUI words it.
+pub fn status_text(s: Status) -> &'static str {
+    match s {
+        Status::Unreviewed => "unreviewed",
+        Status::ConfirmedAbnormal => "abnormal",
+        Status::Normal => "normal",
+        Status::SecondLook => "second look",
+        Status::QcProblem(crate::review::QcReason::WrongView) => "QC: wrong view",
+        Status::QcProblem(crate::review::QcReason::Unreadable) => "QC: unreadable",
+        Status::QcProblem(crate::review::QcReason::NoMouse) => "QC: no mouse",
+        Status::QcProblem(crate::review::QcReason::BadPositioning) => "QC: positioning",
+    }
+}

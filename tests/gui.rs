@@ -1,0 +1,246 @@
+//! The review window, headless (egui_kittest, AccessKit queries; no display, no GPU).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use egui::{Key, Modifiers, vec2};
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use mousexray::gui::{AppOptions, Dialog, ReviewApp, Settings};
+use mousexray::review::{Call, Status, read_review};
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
+}
+
+/// The bundled sample, copied so the review sidecar is written into a temporary folder.
+fn sample() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("sample");
+    copy_dir(Path::new("assets/sample"), &folder);
+    (dir, folder)
+}
+
+fn settings() -> Settings {
+    Settings { reviewer: "tester".into(), recent_folders: Vec::new(), ..Settings::default() }
+}
+
+fn harness(settings: Settings) -> Harness<'static, ReviewApp> {
+    let app = ReviewApp::new(settings, AppOptions { ort_lib: None, native_dialogs: false });
+    Harness::builder().with_size(vec2(1400.0, 860.0)).build_ui_state(|ui, app: &mut ReviewApp| app.ui(ui), app)
+}
+
+/// Steps until `done` holds (background threads report through channels).
+fn step_until(h: &mut Harness<'_, ReviewApp>, what: &str, done: impl Fn(&ReviewApp) -> bool) {
+    let start = Instant::now();
+    while !done(h.state()) {
+        assert!(start.elapsed() < Duration::from_secs(120), "timed out waiting for {what}");
+        h.step();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    h.run_steps(3);
+}
+
+/// Opens `folder` the way a user without a system file dialog does: Ctrl+O, type, OK.
+fn open_typed(h: &mut Harness<'_, ReviewApp>, folder: &Path) {
+    h.key_press_modifiers(Modifiers::COMMAND, Key::O);
+    h.run_steps(2);
+    assert!(matches!(h.state().dialog, Dialog::TypedPath { .. }), "Ctrl+O shows the typed-path dialog");
+    let field = h.get_by_label("Folder path");
+    field.focus();
+    h.run_steps(1);
+    h.key_press_modifiers(Modifiers::COMMAND, Key::A);
+    h.get_by_label("Folder path").type_text(folder.to_str().unwrap());
+    h.run_steps(1);
+    h.get_by_label("OK").click();
+    h.run_steps(2);
+    step_until(h, "the scan", |a| a.workspace.is_some() || a.banners.iter().any(|b| b.error));
+}
+
+#[test]
+fn open_a_folder_with_the_typed_path_and_see_its_rows() {
+    let (_dir, folder) = sample();
+    let mut h = harness(settings());
+    h.run_steps(2);
+    assert!(h.query_by_label_contains("Open folder").is_some(), "the empty window offers to open a folder");
+    open_typed(&mut h, &folder);
+    let ws = h.state().workspace.as_ref().expect("workspace");
+    assert_eq!(ws.specimens().len(), 24);
+    assert!(h.query_all_by_label("MX00000").count() >= 1, "the first row is listed");
+    assert!(h.query_by_label("0 of 24 reviewed").is_some());
+    assert_eq!(h.state().settings.recent_folders.first(), Some(&folder));
+    // The search box filters the list.
+    h.get_by_label("Search").focus();
+    h.get_by_label("Search").type_text("MX00013");
+    h.run_steps(3);
+    assert!(h.query_by_label("1 shown").is_some());
+}
+
+#[test]
+fn keyboard_triage_records_decisions_and_advances() {
+    let (_dir, folder) = sample();
+    let mut h = harness(settings());
+    open_typed(&mut h, &folder);
+    let first = h.state().workspace.as_ref().unwrap().selected_specimen().unwrap().id.clone();
+    h.key_press(Key::A);
+    h.run_steps(2);
+    let ws = h.state().workspace.as_ref().unwrap();
+    let second = ws.selected_specimen().unwrap().id.clone();
+    assert_ne!(first, second, "auto-advance moved on");
+    let r = ws.review.as_ref().unwrap().state.get(&first).unwrap();
+    assert_eq!(r.status, Status::ConfirmedAbnormal);
+    assert_eq!(r.calls.get("abnormal"), Some(&Call::Abnormal));
+    assert_eq!(r.reviewer, "tester");
+
+    // 3 toggles the third L3 finding on the second specimen; N then calls it normal.
+    h.key_press(Key::Num3);
+    h.run_steps(1);
+    let third = h
+        .state()
+        .taxonomy
+        .nodes
+        .iter()
+        .filter(|n| n.level == mousexray::taxonomy::Level::L3)
+        .nth(2)
+        .unwrap()
+        .id
+        .clone();
+    assert_eq!(
+        h.state().workspace.as_ref().unwrap().call(h.state().workspace.as_ref().unwrap().selected.unwrap(), &third),
+        Some(Call::Abnormal)
+    );
+    h.key_press(Key::N);
+    h.run_steps(1);
+    h.key_press(Key::K);
+    h.run_steps(1);
+    assert_eq!(h.state().workspace.as_ref().unwrap().selected_specimen().unwrap().id, second, "K goes back");
+    assert_eq!(
+        h.state().workspace.as_ref().unwrap().status(h.state().workspace.as_ref().unwrap().selected.unwrap()),
+        Status::Normal
+    );
+
+    // Z undoes the last edit (the L1 call of N), Shift+Z redoes it.
+    h.key_press(Key::Z);
+    h.run_steps(1);
+    let ws = h.state().workspace.as_ref().unwrap();
+    assert_eq!(ws.call(ws.selected.unwrap(), "abnormal"), None);
+    h.key_press_modifiers(Modifiers::SHIFT, Key::Z);
+    h.run_steps(1);
+    let ws = h.state().workspace.as_ref().unwrap();
+    assert_eq!(ws.call(ws.selected.unwrap(), "abnormal"), Some(Call::Normal));
+
+    // Every decision is on disk (the journal), whatever happens to the window.
+    drop(h);
+    let (state, notes) = read_review(&folder);
+    assert!(notes.is_empty(), "{notes:?}");
+    assert_eq!(state.get(&first).unwrap().status, Status::ConfirmedAbnormal);
+    assert_eq!(state.get(&second).unwrap().status, Status::Normal);
+    assert_eq!(state.get(&second).unwrap().calls.get(third.as_str()), Some(&Call::Abnormal));
+}
+
+#[test]
+fn overlay_and_link_zoom_toggle_from_keys_and_buttons() {
+    let (_dir, folder) = sample();
+    let mut h = harness(settings());
+    open_typed(&mut h, &folder);
+    assert!(!h.state().viewer.overlay && h.state().viewer.linked);
+    h.key_press(Key::O);
+    h.run_steps(1);
+    assert!(h.state().viewer.overlay);
+    assert!(h.query_all_by_label("opacity").count() >= 1, "the overlay controls appear");
+    h.key_press(Key::L);
+    h.run_steps(1);
+    assert!(!h.state().viewer.linked);
+    h.get_by_label("Link zoom and pan").click();
+    h.run_steps(1);
+    assert!(h.state().viewer.linked);
+    h.key_press(Key::I);
+    h.key_press(Key::R);
+    h.run_steps(1);
+    assert!(h.state().viewer.invert);
+    assert_eq!(h.state().viewer.orientation.quarter_turns, 1);
+    // Both views are decoded in the background and drawn.
+    step_until(&mut h, "the images", |a| !a.busy());
+}
+
+#[test]
+fn export_writes_the_csv() {
+    let (dir, folder) = sample();
+    let mut h = harness(settings());
+    open_typed(&mut h, &folder);
+    h.key_press(Key::S);
+    h.run_steps(1);
+    let out = dir.path().join("out.csv");
+    h.key_press_modifiers(Modifiers::COMMAND, Key::E);
+    h.run_steps(2);
+    h.get_by_label("CSV path").focus();
+    h.key_press_modifiers(Modifiers::COMMAND, Key::A);
+    h.get_by_label("CSV path").type_text(out.to_str().unwrap());
+    h.get_by_label("OK").click();
+    step_until(&mut h, "the export", |a| a.banners.iter().any(|b| b.text.contains("exported")));
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(text.lines().count(), 25, "header and 24 specimens");
+    assert!(text.contains("second_look"), "{text}");
+}
+
+#[test]
+fn a_bad_folder_and_a_bad_model_show_banners_not_crashes() {
+    let (dir, folder) = sample();
+    let mut h = harness(settings());
+    open_typed(&mut h, &dir.path().join("no-such-folder"));
+    let banner = h.state().banners.iter().find(|b| b.error).expect("an error banner").text.clone();
+    assert!(banner.contains("no-such-folder"), "{banner}");
+    assert!(h.query_by_label_contains("no-such-folder").is_some(), "the banner is on screen");
+
+    let bad = dir.path().join("garbage.onnx");
+    std::fs::write(&bad, b"this is not a model").unwrap();
+    let mut s = settings();
+    s.model = Some(bad.clone());
+    let mut h = harness(s);
+    open_typed(&mut h, &folder);
+    h.get_by_label("Model").click();
+    h.run_steps(3);
+    h.get_by_label("Classify all").click();
+    step_until(&mut h, "the model error", |a| a.banners.iter().any(|b| b.error));
+    let banner = h.state().banners.iter().find(|b| b.error).unwrap().text.clone();
+    assert!(banner.contains("garbage.onnx"), "{banner}");
+    assert!(h.state().classify.is_none() && h.state().model.info.is_none());
+}
+
+#[test]
+fn classify_streams_scores_into_the_worklist() {
+    let (_dir, folder) = sample();
+    let mut s = settings();
+    s.model = Some(PathBuf::from("models/cae_mv.onnx"));
+    let mut h = harness(s);
+    open_typed(&mut h, &folder);
+    h.get_by_label("Model").click();
+    h.run_steps(3);
+    h.get_by_label("Classify all").click();
+    step_until(&mut h, "classification", |a| a.classify.is_none() && a.model.info.is_some() && !a.model.loading);
+    let app = h.state();
+    assert!(app.banners.iter().all(|b| !b.error), "{:?}", app.banners);
+    let ws = app.workspace.as_ref().unwrap();
+    assert!(ws.results.iter().all(Option::is_some), "every specimen has scores");
+    assert!(ws.results.iter().flatten().all(|r| r.cams.is_some()), "with saliency maps");
+    assert!(h.query_by_label_contains("cae_mv.onnx").is_some(), "the status bar names the model");
+    // A reviewer's call records what the model showed.
+    h.key_press(Key::A);
+    h.run_steps(1);
+    let ws = h.state().workspace.as_ref().unwrap();
+    let first = ws.review.as_ref().unwrap().state.specimens.values().next().unwrap();
+    assert!(first.shown.as_ref().is_some_and(|s| s.probabilities.contains_key("abnormal")));
+    // The overlay draws for the selected specimen without errors.
+    h.key_press(Key::O);
+    step_until(&mut h, "the images", |a| !a.busy());
+}
