@@ -2,13 +2,20 @@
 CARGO ?= cargo
 SAMPLE ?= assets/sample
 
-.PHONY: run test setup setup-gpu build bench sample clean-ort
+.PHONY: run test setup setup-gpu build bench sample clean-ort screenshots
 
 ## Build (release), install ONNX Runtime if needed, classify the bundled sample with the
-## bundled model (predictions CSV and saliency overlays under target/sample/).
+## bundled model (predictions CSV and saliency overlays under target/sample/), then open the
+## review window on it (classifying it there too) when there is a display.
 run: setup build
 	./target/release/mousexray scan $(SAMPLE)
 	./target/release/mousexray predict $(SAMPLE) --out target/sample/predictions.csv --saliency target/sample/saliency
+	@if [ -n "$$DISPLAY$$WAYLAND_DISPLAY" ]; then ./target/release/mousexray $(SAMPLE) --classify; \
+	else echo "No display (DISPLAY/WAYLAND_DISPLAY unset): the review window needs X11 or Wayland. Headless results are in target/sample/."; fi
+
+## Screenshots of the real window under Xvfb (needs xvfb, xdotool, imagemagick).
+screenshots: build
+	scripts/screenshot.sh target/screenshots
 
 ## Every test, in the one optimised profile that `make run` also builds.
 test: setup

@@ -36,7 +36,7 @@ fn settings() -> Settings {
 }
 
 fn harness(settings: Settings) -> Harness<'static, ReviewApp> {
-    let app = ReviewApp::new(settings, AppOptions { ort_lib: None, native_dialogs: false });
+    let app = ReviewApp::new(settings, AppOptions::default());
     Harness::builder().with_size(vec2(1400.0, 860.0)).build_ui_state(|ui, app: &mut ReviewApp| app.ui(ui), app)
 }
 
@@ -243,4 +243,48 @@ fn classify_streams_scores_into_the_worklist() {
     // The overlay draws for the selected specimen without errors.
     h.key_press(Key::O);
     step_until(&mut h, "the images", |a| !a.busy());
+}
+
+#[test]
+fn close_and_reopen_keeps_calls_comments_and_shown_scores() {
+    let (_dir, folder) = sample();
+    let mut s = settings();
+    s.model = Some(PathBuf::from("models/cae_mv.onnx"));
+    let mut h = harness(s.clone());
+    open_typed(&mut h, &folder);
+    h.get_by_label("Model").click();
+    h.run_steps(3);
+    h.get_by_label("Classify all").click();
+    step_until(&mut h, "classification", |a| a.classify.is_none() && a.model.info.is_some() && !a.model.loading);
+    // Sort by abnormality is the default: rows run from most to least abnormal.
+    let app = h.state();
+    let ws = app.workspace.as_ref().unwrap();
+    let p_of = |i: usize| ws.results[i].as_ref().unwrap().scores.joint[0];
+    assert!(app.worklist.order.windows(2).all(|w| p_of(w[0]) >= p_of(w[1])), "most abnormal first");
+    h.key_press(Key::J);
+    h.run_steps(1);
+    let ws = h.state().workspace.as_ref().unwrap();
+    let id = ws.selected_specimen().unwrap().id.clone();
+    let p = ws.results[ws.selected.unwrap()].as_ref().unwrap().scores.joint[0];
+    h.get_by_label("Comment").focus();
+    h.get_by_label("Comment").type_text("tail kinked near the base");
+    h.run_steps(1);
+    // Clicking elsewhere ends the edit, which records the comment.
+    h.get_by_label("Comment").click();
+    h.key_press(Key::Escape);
+    h.run_steps(2);
+    h.state_mut().workspace.as_mut().unwrap().review.as_mut().unwrap().save().unwrap();
+    h.key_press(Key::S);
+    h.run_steps(2);
+    drop(h);
+
+    let mut h = harness(s);
+    open_typed(&mut h, &folder);
+    let ws = h.state().workspace.as_ref().unwrap();
+    let i = ws.specimens().iter().position(|x| x.id == id).unwrap();
+    let r = ws.review_of(i).unwrap();
+    assert_eq!(r.status, Status::SecondLook);
+    assert_eq!(r.comment, "tail kinked near the base");
+    let restored = ws.results[i].as_ref().expect("the scores the reviewer saw come back without rerunning the model");
+    assert!((restored.scores.joint[0] - p).abs() < 1e-6);
 }

@@ -16,8 +16,10 @@ fn config(count: usize, size: u32, format: OutFormat, layout: OutLayout) -> Synt
 }
 
 fn files(root: &Path) -> BTreeMap<String, Vec<u8>> {
+    // A reviewer's work on the sample (`.mousexray/`) is theirs, not part of the sample.
     walkdir::WalkDir::new(root)
         .into_iter()
+        .filter_entry(|e| e.file_name() != ".mousexray")
         .map(|e| e.unwrap())
         .filter(|e| e.file_type().is_file())
         .map(|e| {

@@ -62,9 +62,10 @@ pub struct BenchArgs {
     #[arg(long)]
     pub no_python: bool,
     /// Instead of inference: the review window's responsiveness (headless: layout and
-    /// tessellation, real decoding threads) on a folder of N specimens built from the sample,
-    /// against 100 specimens in the same run; --model (default lookup) runs the inference phase.
-    #[arg(long, value_name = "N", conflicts_with_all = ["synthetic", "folder"])]
+    /// tessellation, real decoding threads) on a folder of N specimens built from one specimen's
+    /// images (the sample's first, or --folder's first), against 100 specimens in the same run;
+    /// --model (default lookup) runs the inference phase.
+    #[arg(long, value_name = "N", conflicts_with = "synthetic")]
     pub gui: Option<usize>,
 }
 
@@ -79,7 +80,7 @@ struct Row {
 /// Runs the command.
 pub fn run_bench(args: &BenchArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
     if let Some(n) = args.gui {
-        return gui_bench(n, args.model.as_deref(), ort_lib);
+        return gui_bench(n, args.model.as_deref(), ort_lib, args.folder.as_deref());
     }
     let lib = init_runtime(ort_lib)?;
     let tmp = tempdir()?;
@@ -184,14 +185,29 @@ pub fn run_bench(args: &BenchArgs, ort_lib: Option<&Path>) -> anyhow::Result<()>
         let _ = writeln!(out, "\nresident memory during the last end-to-end run: {rss_note}");
     }
     print!("{out}");
-    let _ = std::fs::remove_dir_all(&tmp);
     Ok(())
 }
 
-fn tempdir() -> anyhow::Result<PathBuf> {
+/// A scratch folder removed when dropped (a benchmark folder can hold 100,000 files).
+struct Scratch(PathBuf);
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn tempdir() -> anyhow::Result<Scratch> {
     let dir = std::env::temp_dir().join(format!("mousexray-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).with_context(|| format!("{}: cannot create", dir.display()))?;
-    Ok(dir)
+    Ok(Scratch(dir))
 }
 
 /// Specimens per second of `model.run` alone on a fixed batch of background-and-noise inputs.
@@ -291,17 +307,16 @@ fn python_reference(args: &BenchArgs, model: &Path, batch: usize) -> (Option<f64
 }
 
 /// The review window's responsiveness with `n` specimens against 100, in one run.
-fn gui_bench(n: usize, model: Option<&Path>, ort_lib: Option<&Path>) -> anyhow::Result<()> {
-    let sample = Path::new("assets/sample/MX00000");
-    let pick = |view: &str| -> anyhow::Result<PathBuf> {
-        std::fs::read_dir(sample)
-            .with_context(|| format!("{}: cannot list (run from the project root)", sample.display()))?
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .find(|p| p.file_stem().is_some_and(|s| s.to_string_lossy().to_lowercase().contains(view)))
-            .with_context(|| format!("{}: no {view} image", sample.display()))
+fn gui_bench(n: usize, model: Option<&Path>, ort_lib: Option<&Path>, source: Option<&Path>) -> anyhow::Result<()> {
+    let source = source.unwrap_or(Path::new("assets/sample"));
+    let report =
+        scan(source).with_context(|| format!("{}: cannot scan (run from the project root)", source.display()))?;
+    let first = report.specimens.iter().find(|s| s.dv().is_some() && s.lv().is_some());
+    let Some((dv, lv)) = first.and_then(|s| Some((s.dv()?.to_path_buf(), s.lv()?.to_path_buf()))) else {
+        anyhow::bail!("{}: no specimen with both DV and LV images", source.display());
     };
-    let (dv, lv) = (pick("dv")?, pick("lv")?);
+    let img = crate::imaging::decode(&dv, &crate::imaging::DecodeOptions::default())?;
+    eprintln!("images: {} and {} ({}x{} px)", dv.display(), lv.display(), img.width, img.height);
     let model = locate_model(model).ok();
     let tmp = tempdir()?;
     let mut rows = Vec::new();
@@ -313,7 +328,10 @@ fn gui_bench(n: usize, model: Option<&Path>, ort_lib: Option<&Path>) -> anyhow::
         eprintln!("built {count} specimens in {:.1} s", t.elapsed().as_secs_f64());
         rows.push(crate::gui::run_gui_bench(&folder, count, model.clone(), ort_lib.map(Path::to_path_buf)));
     }
-    println!("Review window, headless (egui layout + tessellation; pixels not rasterised), 1400x860:\n");
+    println!(
+        "Review window, headless (egui layout + tessellation; pixels not rasterised), 1400x860, images {}x{} px:\n",
+        img.width, img.height
+    );
     println!(
         "| specimens | first frame (ms) | worklist filled (ms) | scroll frame p50 / p99 (ms) | next specimen, prefetched p50 / p99 (ms) | next specimen, cold p50 / p99 (ms) | frame during inference p50 / p99 (ms) |"
     );

@@ -33,6 +33,10 @@ pub struct Cli {
     #[arg(value_name = "FOLDER")]
     pub folder: Option<PathBuf>,
 
+    /// Review window: run the classifier on the folder as soon as it is open.
+    #[arg(long)]
+    pub classify: bool,
+
     /// Renderer of the review window: glow (OpenGL, works on software GL) or wgpu.
     #[arg(long, value_enum, default_value_t = crate::gui::Renderer::Glow)]
     pub renderer: crate::gui::Renderer,
@@ -171,7 +175,14 @@ pub fn main() -> ExitCode {
         Some(Command::Export(args)) => export::run(args),
         Some(Command::Doctor(args)) => doctor::run(args, cli.ort_lib.as_deref()),
         Some(Command::Bench(args)) => bench::run_bench(args, cli.ort_lib.as_deref()),
-        None => crate::gui::run(cli.folder.clone(), cli.ort_lib.clone(), cli.renderer).map_err(anyhow::Error::from),
+        None => {
+            let options = crate::gui::AppOptions {
+                ort_lib: cli.ort_lib.clone(),
+                native_dialogs: true,
+                classify_on_open: cli.classify,
+            };
+            crate::gui::run(cli.folder.clone(), options, cli.renderer).map_err(anyhow::Error::from)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -24,6 +24,8 @@ pub struct AppOptions {
     pub ort_lib: Option<PathBuf>,
     /// Use the system's file dialogs (off in tests: the typed-path dialog is used).
     pub native_dialogs: bool,
+    /// Classify the first folder as soon as it is open.
+    pub classify_on_open: bool,
 }
 
 /// A message across the top of the window.
@@ -172,10 +174,11 @@ impl ReviewApp {
         };
         if self.model.info.is_none() {
             // Classify once the model has loaded.
-            self.pending_classify = Some(only_unscored);
             if !self.model.loading {
                 self.load_model(ctx);
             }
+            // Only wait when a load is actually under way (none found is already a banner).
+            self.pending_classify = self.model.loading.then_some(only_unscored);
             return;
         }
         let indices: Vec<usize> = if only_unscored { ws.unscored() } else { (0..ws.specimens().len()).collect() };
@@ -245,7 +248,12 @@ impl ReviewApp {
         let (msgs, finished) = job.drain();
         for m in msgs {
             match m {
-                Ok(report) => self.install(report),
+                Ok(report) => {
+                    self.install(report);
+                    if std::mem::take(&mut self.options.classify_on_open) {
+                        self.pending_classify = Some(false);
+                    }
+                }
                 Err(e) => self.error(format!("cannot open the folder: {e}")),
             }
         }
@@ -295,6 +303,14 @@ impl ReviewApp {
     }
 
     fn poll_engine(&mut self, ctx: &egui::Context) {
+        // A classification asked for before anything was loading (--classify on open).
+        if self.classify.is_none()
+            && !self.model.loading
+            && self.workspace.is_some()
+            && let Some(only) = self.pending_classify.take()
+        {
+            self.start_classify(ctx, only);
+        }
         let Some(engine) = &self.engine else { return };
         for event in engine.events() {
             match event {
@@ -331,9 +347,10 @@ impl ReviewApp {
                         self.banners.push(Banner { text: format!("{}: {}", p.path.display(), p.reason), error: true });
                     }
                     ws.accept(r, &sha);
-                    self.worklist.invalidate();
+                    self.worklist.result_arrived();
                 }
                 EngineEvent::Finished { emitted, cancelled } => {
+                    self.worklist.invalidate();
                     if let Some(run) = self.classify.take() {
                         let secs = run.started.elapsed().as_secs_f64();
                         let verb = if cancelled { "stopped after" } else { "classified" };
@@ -432,6 +449,11 @@ impl ReviewApp {
             Help => self.dialog = Dialog::Help,
             Next => self.step(1),
             Previous => self.step(-1),
+            First => {
+                if let Some(&i) = self.worklist.order.first() {
+                    self.select(i);
+                }
+            }
             MarkAbnormal => self.mark(Some(Status::ConfirmedAbnormal), Call::Abnormal),
             MarkNormal => self.mark(Some(Status::Normal), Call::Normal),
             MarkUnobservable => self.mark(None, Call::Unobservable),

@@ -36,16 +36,26 @@ fn quantiles(mut v: Vec<f64>) -> [f64; 2] {
     [at(0.5), at(0.99)]
 }
 
-/// Builds a folder of `n` specimens (flat layout, hard links to one DV and one LV image, or
-/// copies where links are not possible).
+/// Builds a folder of `n` specimens (flat layout) from one DV and one LV image: hard links to
+/// private copies (a fresh copy every 30,000 links, under ext4's 65,000-link limit), or plain
+/// copies where links are not possible.
 pub fn make_folder(root: &Path, n: usize, dv: &Path, lv: &Path) -> std::io::Result<()> {
+    const LINKS_PER_COPY: usize = 30_000;
+    // Beside the folder, not in it: the scan must not see them.
+    let sources = root.with_extension("sources");
+    std::fs::create_dir_all(&sources)?;
     std::fs::create_dir_all(root)?;
     let ext = |p: &Path| p.extension().map_or_else(String::new, |e| e.to_string_lossy().into_owned());
-    for i in 0..n {
-        for (src, view) in [(dv, "dv"), (lv, "lv")] {
+    for (src, view) in [(dv, "dv"), (lv, "lv")] {
+        let mut copy = PathBuf::new();
+        for i in 0..n {
+            if i % LINKS_PER_COPY == 0 {
+                copy = sources.join(format!("{view}{}.{}", i / LINKS_PER_COPY, ext(src)));
+                std::fs::copy(src, &copy)?;
+            }
             let dst = root.join(format!("B{i:06}_{view}.{}", ext(src)));
-            if std::fs::hard_link(src, &dst).is_err() {
-                std::fs::copy(src, &dst)?;
+            if std::fs::hard_link(&copy, &dst).is_err() {
+                std::fs::copy(&copy, &dst)?;
             }
         }
     }
@@ -100,7 +110,7 @@ pub fn run(folder: &Path, specimens: usize, model: Option<PathBuf>, ort_lib: Opt
     let settings = Settings { model, recent_folders: Vec::new(), auto_advance: false, ..Settings::default() };
     let has_model = settings.model.is_some();
     let mut d = Driver {
-        app: ReviewApp::new(settings, AppOptions { ort_lib, native_dialogs: false }),
+        app: ReviewApp::new(settings, AppOptions { ort_lib, ..AppOptions::default() }),
         ctx: egui::Context::default(),
         start,
     };

@@ -26,6 +26,8 @@ pub enum UICommand {
     Next,
     /// Previous specimen in the worklist.
     Previous,
+    /// First specimen in the worklist (the most abnormal with the default sort).
+    First,
     /// Confirm the specimen abnormal.
     MarkAbnormal,
     /// Call the specimen normal.
@@ -84,6 +86,7 @@ impl UICommand {
             Help,
             Next,
             Previous,
+            First,
             MarkAbnormal,
             MarkNormal,
             MarkUnobservable,
@@ -119,6 +122,7 @@ impl UICommand {
             Help => "Keyboard shortcuts".into(),
             Next => "Next specimen".into(),
             Previous => "Previous specimen".into(),
+            First => "First specimen".into(),
             MarkAbnormal => "Abnormal".into(),
             MarkNormal => "Normal".into(),
             MarkUnobservable => "Unobservable".into(),
@@ -153,6 +157,7 @@ impl UICommand {
             Help => "Every keyboard shortcut",
             Next => "Select the next specimen in the worklist",
             Previous => "Select the previous specimen in the worklist",
+            First => "Select the first specimen in the worklist (the most abnormal, sorted by P(abnormal))",
             MarkAbnormal => "Confirm the specimen abnormal (status and the L1 call)",
             MarkNormal => "Call the specimen normal (status and the L1 call)",
             MarkUnobservable => "The skeleton cannot be judged on these images (L1 call)",
@@ -182,6 +187,7 @@ impl UICommand {
             Help => plain(Key::Questionmark),
             Next => plain(Key::J),
             Previous => plain(Key::K),
+            First => plain(Key::Home),
             MarkAbnormal => plain(Key::A),
             MarkNormal => plain(Key::N),
             MarkUnobservable => plain(Key::U),

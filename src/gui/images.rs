@@ -24,6 +24,9 @@ pub struct LoadedImage {
     pub downscale: f64,
     /// Window from the 0.5th..99.5th percentiles.
     pub auto_window: Window,
+    /// The display copy already windowed with `auto_window` (rendered on the decoding thread,
+    /// so showing a new specimen costs the UI thread nothing but an upload).
+    pub auto_rendered: Arc<egui::ColorImage>,
 }
 
 impl LoadedImage {
@@ -32,23 +35,32 @@ impl LoadedImage {
         let original = decode(path, &DecodeOptions::default()).map_err(|e| e.to_string())?;
         let (display, downscale) = shrink16(&original, DISPLAY_MAX_SIDE);
         let auto_window = Window::from_percentiles(&display, 0.005, 0.995);
-        Ok(LoadedImage { original, display, downscale, auto_window })
+        let auto_rendered = Arc::new(render(&display, &auto_window, false));
+        Ok(LoadedImage { original, display, downscale, auto_window, auto_rendered })
     }
 
     /// Bytes held.
     pub fn bytes(&self) -> usize {
-        (self.original.pixels.len() + self.display.pixels.len()) * 2
+        (self.original.pixels.len() + self.display.pixels.len()) * 2 + self.auto_rendered.pixels.len() * 4
     }
 
     /// The display copy through `window` as an egui image.
-    pub fn render(&self, window: &Window, invert: bool) -> egui::ColorImage {
-        let lut = window.lut(self.display.max_value(), invert);
-        let size = [self.display.width as usize, self.display.height as usize];
-        egui::ColorImage::from_gray_iter(
-            size,
-            self.display.pixels.iter().map(|&v| lut.get(usize::from(v)).copied().unwrap_or(255)),
-        )
+    pub fn render(&self, window: &Window, invert: bool) -> Arc<egui::ColorImage> {
+        if *window == self.auto_window && !invert {
+            return self.auto_rendered.clone();
+        }
+        Arc::new(render(&self.display, window, invert))
     }
+}
+
+/// `image` through a window/level lookup table.
+fn render(image: &GrayImage16, window: &Window, invert: bool) -> egui::ColorImage {
+    let lut = window.lut(image.max_value(), invert);
+    let size = [image.width as usize, image.height as usize];
+    egui::ColorImage::from_gray_iter(
+        size,
+        image.pixels.iter().map(|&v| lut.get(usize::from(v)).copied().unwrap_or(255)),
+    )
 }
 
 /// Where an image stands.

@@ -6,8 +6,9 @@ use egui::{Color32, RichText, Ui};
 use super::app::ReviewApp;
 use super::command::UICommand;
 use super::findings::{self, FindingsAction};
+use super::viewer::Preset;
 use super::viewer::ViewerInput;
-use crate::inference::saliency::OverlayStyle;
+use crate::inference::saliency::{Colormap, OverlayStyle};
 
 impl ReviewApp {
     /// Draws one frame into `ui` (the whole window) and runs what the user asked for.
@@ -99,6 +100,7 @@ impl ReviewApp {
                     UICommand::SecondLook,
                     UICommand::Next,
                     UICommand::Previous,
+                    UICommand::First,
                     UICommand::Undo,
                     UICommand::Redo,
                 ] {
@@ -178,6 +180,7 @@ impl ReviewApp {
             }
             if let Some(ws) = &self.workspace {
                 let note = match &ws.review {
+                    Some(r) if r.snapshot_pending() => format!("saving the review to {}", r.dir().display()),
                     Some(r) => format!("review saved to {}", r.dir().display()),
                     None => "review not open: decisions are not recorded".into(),
                 };
@@ -226,7 +229,18 @@ impl ReviewApp {
             self.worklist.invalidate();
         }
         self.worklist.refresh(ws, &self.taxonomy);
-        ui.label(RichText::new(format!("{} shown", self.worklist.order.len())).small());
+        ui.horizontal(|ui| {
+            ui.label(RichText::new(format!("{} shown", self.worklist.order.len())).small());
+            let n = self.worklist.unsorted_results;
+            if n > 0
+                && ui
+                    .small_button(format!("sort {n} new scores"))
+                    .on_hover_text("Rows keep their place while the classifier runs; sort now")
+                    .clicked()
+            {
+                self.worklist.invalidate();
+            }
+        });
         ui.separator();
         if let Some(i) = self.worklist.table(ui, ws, &self.taxonomy) {
             self.select(i);
@@ -262,6 +276,8 @@ impl ReviewApp {
             });
             return;
         }
+        // Toolbars wrap at the visible width, not at the widest content seen.
+        ui.set_max_width(ui.clip_rect().width());
         self.viewer_toolbar(ui);
         let Some(ws) = self.workspace.as_ref() else { return };
         let Some(specimen) = ws.selected_specimen() else {
@@ -317,9 +333,32 @@ impl ReviewApp {
                 }
             }
         });
+        ui.horizontal_wrapped(|ui| {
+            ui.label("Window:");
+            for preset in Preset::ALL {
+                if ui.small_button(preset.label()).on_hover_text("window/level preset for both views").clicked() {
+                    self.viewer.preset = Some(preset);
+                }
+            }
+            for (k, name) in ["DV", "LV"].into_iter().enumerate() {
+                let Some(mut w) = self.viewer.shown_windows.get(k).copied().flatten() else { continue };
+                let before = w;
+                let l = ui.label(format!("{name} width"));
+                ui.add(egui::DragValue::new(&mut w.width).range(1.0..=65535.0).speed(10.0)).labelled_by(l.id);
+                let l = ui.label("level");
+                ui.add(egui::DragValue::new(&mut w.center).range(0.0..=65535.0).speed(10.0)).labelled_by(l.id);
+                if w != before
+                    && let Some(slot) = self.viewer.windows.get_mut(k)
+                {
+                    *slot = Some(w);
+                }
+            }
+        });
         if self.viewer.overlay {
             ui.horizontal_wrapped(|ui| {
-                ui.spacing_mut().slider_width = 90.0;
+                ui.spacing_mut().slider_width = 70.0;
+                ui.selectable_value(&mut self.settings.colormap, Colormap::Turbo, "turbo");
+                ui.selectable_value(&mut self.settings.colormap, Colormap::Inferno, "inferno");
                 let current = self
                     .viewer
                     .overlay_class

@@ -66,10 +66,11 @@ impl eframe::App for Shell {
 }
 
 /// Opens the window on `folder`, else the last folder, else the bundled sample.
-pub fn run(folder: Option<PathBuf>, ort_lib: Option<PathBuf>, renderer: Renderer) -> Result<(), GuiError> {
+pub fn run(folder: Option<PathBuf>, options: AppOptions, renderer: Renderer) -> Result<(), GuiError> {
     if !display_available() {
         return Err(GuiError::NoDisplay);
     }
+    let app_options = AppOptions { native_dialogs: true, ..options };
     let options = eframe::NativeOptions {
         renderer: match renderer {
             Renderer::Glow => eframe::Renderer::Glow,
@@ -88,7 +89,7 @@ pub fn run(folder: Option<PathBuf>, ort_lib: Option<PathBuf>, renderer: Renderer
         options,
         Box::new(move |cc| {
             let settings: Settings = cc.storage.and_then(|s| eframe::get_value(s, SETTINGS_KEY)).unwrap_or_default();
-            let mut app = ReviewApp::new(settings, AppOptions { ort_lib, native_dialogs: true });
+            let mut app = ReviewApp::new(settings, app_options);
             let start = folder
                 .or_else(|| app.settings.recent_folders.first().cloned().filter(|f| f.is_dir()))
                 .or_else(bundled_sample);

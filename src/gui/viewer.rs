@@ -37,6 +37,43 @@ struct OverlayKey {
     colormap: crate::inference::saliency::Colormap,
 }
 
+/// Window/level presets, from each image's own histogram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Preset {
+    /// 0.5th to 99.5th percentile.
+    Auto,
+    /// The densest values (40th to 99.9th percentile): bone detail.
+    Bone,
+    /// The lower values (1st to 60th percentile): soft tissue and outline.
+    SoftTissue,
+    /// The whole bit depth.
+    Full,
+}
+
+impl Preset {
+    /// Every preset.
+    pub const ALL: [Preset; 4] = [Preset::Auto, Preset::Bone, Preset::SoftTissue, Preset::Full];
+
+    /// Button text.
+    pub fn label(self) -> &'static str {
+        match self {
+            Preset::Auto => "auto",
+            Preset::Bone => "bone",
+            Preset::SoftTissue => "soft tissue",
+            Preset::Full => "full range",
+        }
+    }
+
+    fn window(self, img: &LoadedImage) -> Window {
+        match self {
+            Preset::Auto => img.auto_window,
+            Preset::Bone => Window::from_percentiles(&img.display, 0.40, 0.999),
+            Preset::SoftTissue => Window::from_percentiles(&img.display, 0.01, 0.60),
+            Preset::Full => Window::full(&img.display),
+        }
+    }
+}
+
 /// The viewer's state (not persisted: it follows the specimen).
 pub struct ViewerState {
     /// Zoom and pan per panel (panel 0's is used for both when linked).
@@ -57,6 +94,10 @@ pub struct ViewerState {
     pub readout: Option<(View, u32, u32, u16)>,
     /// Set 1:1 on the next frame (needs the panel size).
     pub one_to_one: bool,
+    /// Apply a preset to both panels on the next frame (needs the images).
+    pub preset: Option<Preset>,
+    /// The window each panel drew with last frame (for the sliders).
+    pub shown_windows: [Option<Window>; 2],
     textures: [Option<Cached<ImageKey>>; 2],
     overlays: [Option<Cached<OverlayKey>>; 2],
 }
@@ -73,6 +114,8 @@ impl Default for ViewerState {
             overlay_class: None,
             readout: None,
             one_to_one: false,
+            preset: None,
+            shown_windows: [None, None],
             textures: [None, None],
             overlays: [None, None],
         }
@@ -112,7 +155,7 @@ impl ViewerState {
     /// Draws DV and LV side by side in the remaining space.
     pub fn show(&mut self, ui: &mut Ui, images: &mut ImageCache, input: &ViewerInput<'_>) {
         // Never wider than the panel, whatever the toolbar above asked for.
-        let full = ui.available_rect_before_wrap().intersect(ui.max_rect());
+        let full = ui.available_rect_before_wrap().intersect(ui.clip_rect());
         let gap = 6.0;
         let w = ((full.width() - gap) / 2.0).max(1.0);
         let rects = [
@@ -121,11 +164,14 @@ impl ViewerState {
         ];
         ui.allocate_rect(full, Sense::hover());
         self.readout = None;
+        self.shown_windows = [None, None];
         for (k, view) in PANELS.into_iter().enumerate() {
             let Some(rect) = rects.get(k).copied() else { continue };
             // Each panel gets its own id scope (sibling panels otherwise share interaction ids).
             ui.push_id(view.as_str(), |ui| self.panel(ui, rect, k, view, images, input));
         }
+        self.preset = None;
+        self.one_to_one = false;
     }
 
     #[allow(clippy::too_many_lines)]
@@ -182,6 +228,11 @@ impl ViewerState {
                 return;
             }
         };
+        if let Some(preset) = self.preset
+            && let Some(slot) = self.windows.get_mut(k)
+        {
+            *slot = Some(preset.window(&img));
+        }
         let size = vec2(img.display.width as f32, img.display.height as f32);
         let oriented = self.orientation.oriented_size(size);
         let pz_index = if self.linked { 0 } else { k };
@@ -239,6 +290,9 @@ impl ViewerState {
         }
 
         let window = self.windows.get(k).copied().flatten().unwrap_or(img.auto_window);
+        if let Some(slot) = self.shown_windows.get_mut(k) {
+            *slot = Some(window);
+        }
         let texture = self.image_texture(ui.ctx(), k, path, &img, window);
         let screen = placement.image_rect();
         painter.add(oriented_mesh(texture.id(), screen, self.orientation, Color32::WHITE));

@@ -53,6 +53,10 @@ pub struct Worklist {
     /// Scroll the table to the selection on the next frame.
     pub scroll_to_selection: bool,
     dirty: bool,
+    /// Results that arrived since the last sort. While inference streams, rows show their new
+    /// scores in place but do not move under the reviewer's pointer; the list re-sorts when the
+    /// run ends or on request.
+    pub unsorted_results: usize,
 }
 
 impl Default for Worklist {
@@ -65,6 +69,7 @@ impl Default for Worklist {
             order: Vec::new(),
             scroll_to_selection: false,
             dirty: true,
+            unsorted_results: 0,
         }
     }
 }
@@ -90,22 +95,29 @@ impl Worklist {
         self.dirty = true;
     }
 
+    /// Counts a streamed result without re-sorting.
+    pub fn result_arrived(&mut self) {
+        self.unsorted_results += 1;
+    }
+
     /// Rebuilds the order if stale.
     pub fn refresh(&mut self, ws: &Workspace, taxonomy: &Taxonomy) {
         if !self.dirty {
             return;
         }
         self.dirty = false;
+        self.unsorted_results = 0;
         let text = self.filter.text.to_lowercase();
         let finding = self.filter.finding.as_deref().and_then(|id| taxonomy.index_of(id));
         let mut order: Vec<usize> = (0..ws.specimens().len())
             .filter(|&i| {
                 let Some(s) = ws.specimens().get(i) else { return false };
                 let scored = ws.results.get(i).and_then(Option::as_ref);
-                let status = ws.status(i);
+                // The review lookup costs a map search: only when a filter needs it.
+                let status = || ws.status(i);
                 (!self.filter.flagged || scored.is_some_and(|r| r.scores.abnormal()))
-                    && (!self.filter.unreviewed || status == Status::Unreviewed)
-                    && (!self.filter.qc || matches!(status, Status::QcProblem(_)))
+                    && (!self.filter.unreviewed || status() == Status::Unreviewed)
+                    && (!self.filter.qc || matches!(status(), Status::QcProblem(_)))
                     && finding.is_none_or(|k| scored.is_some_and(|r| r.scores.flags.get(k) == Some(&true)))
                     && (text.is_empty()
                         || s.id.to_lowercase().contains(&text)
@@ -126,8 +138,12 @@ impl Worklist {
             SortColumn::Id => order.sort_by(|&a, &b| id(a).cmp(id(b))),
             SortColumn::Views => order.sort_by_key(|&i| specimens.get(i).map(|s| s.model_views())),
             // Unscored specimens sort below every score (ascending: first).
-            SortColumn::Abnormal => order
-                .sort_by(|&a, &b| p(a).unwrap_or(-1.0).total_cmp(&p(b).unwrap_or(-1.0)).then_with(|| id(b).cmp(id(a)))),
+            SortColumn::Abnormal => {
+                // Keys computed once; ties broken by id (descending here, ascending once reversed).
+                let mut keyed: Vec<(f32, usize)> = order.iter().map(|&i| (p(i).unwrap_or(-1.0), i)).collect();
+                keyed.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then_with(|| id(b.1).cmp(id(a.1))));
+                order = keyed.into_iter().map(|(_, i)| i).collect();
+            }
             SortColumn::Finding => order.sort_by_key(|&i| top(i)),
             SortColumn::Flag => {
                 order.sort_by_key(|&i| ws.results.get(i).and_then(Option::as_ref).map(|r| r.scores.abnormal()))

@@ -136,9 +136,9 @@ impl Workspace {
 
     /// Reviewed specimens (status set or any call), for the "reviewed of total" count.
     pub fn reviewed_count(&self) -> usize {
-        (0..self.report.specimens.len())
-            .filter(|&i| self.review_of(i).is_some_and(|r| r.status != Status::Unreviewed || !r.calls.is_empty()))
-            .count()
+        // The review holds only touched specimens: count those, not the whole folder.
+        let Some(review) = &self.review else { return 0 };
+        review.state.specimens.values().filter(|r| r.status != Status::Unreviewed || !r.calls.is_empty()).count()
     }
 }
 

@@ -82,6 +82,11 @@ impl ReviewSession {
         Ok(true)
     }
 
+    /// Whether edits wait for the next snapshot (they are in the journal already).
+    pub fn snapshot_pending(&self) -> bool {
+        self.dirty_since.is_some()
+    }
+
     /// Whether there is something to undo / redo.
     pub fn can_undo_redo(&self) -> (bool, bool) {
         (!self.undo.is_empty(), !self.redo.is_empty())

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Runs the real review window under Xvfb on a copy of the bundled sample, classifies it, and saves
+# screenshots: the whole window (worklist with scores, DV and LV with the saliency overlay, the
+# findings panel) and a zoomed view. Needs: Xvfb, xdotool, ImageMagick (`import`), Mesa GL.
+#   apt-get install -y xvfb xauth xdotool imagemagick libgl1-mesa-dri libegl-mesa0
+# Usage: scripts/screenshot.sh [OUT_DIR]   (default target/screenshots)
+set -euo pipefail
+OUT=${1:-target/screenshots}
+BIN=${BIN:-./target/release/mousexray}
+for tool in Xvfb xdotool import; do
+    command -v "$tool" >/dev/null || { echo "screenshot.sh: $tool is missing (see the header)" >&2; exit 1; }
+done
+[ -x "$BIN" ] || { echo "screenshot.sh: $BIN missing; run make build" >&2; exit 1; }
+mkdir -p "$OUT"
+WORK=$(mktemp -d)
+DISP=:$((90 + RANDOM % 9))
+cleanup() { kill "${APP:-}" "${XVFB:-}" 2>/dev/null || true; rm -rf "$WORK"; }
+trap cleanup EXIT
+cp -r assets/sample "$WORK/sample"
+rm -rf "$WORK/sample/.mousexray"
+Xvfb "$DISP" -screen 0 1400x860x24 >/dev/null 2>&1 & XVFB=$!
+sleep 1
+export DISPLAY=$DISP XDG_RUNTIME_DIR=$WORK XDG_DATA_HOME=$WORK/data
+"$BIN" "$WORK/sample" --classify >"$WORK/app.log" 2>&1 & APP=$!
+win=""
+for _ in $(seq 50); do
+    win=$(xdotool search --name '^mousexray$' 2>/dev/null | head -1 || true)
+    [ -n "$win" ] && break
+    sleep 0.2
+done
+[ -n "$win" ] || { cat "$WORK/app.log" >&2; echo "screenshot.sh: the window did not appear" >&2; exit 1; }
+key() { xdotool windowfocus "$win" 2>/dev/null || true; xdotool key --window "$win" "$@"; sleep 0.6; }
+sleep 4 # scan, model load and classification of 24 specimens
+# The most abnormal specimen (the list is sorted by P(abnormal)), overlay on.
+key Home; key o
+sleep 1
+import -window root "$OUT/review_window.png"
+# Zoom in on the same specimen (linked: both views).
+key plus; key plus; key plus
+import -window root "$OUT/review_zoomed.png"
+echo "screenshots in $OUT: review_window.png review_zoomed.png"
