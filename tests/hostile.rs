@@ -33,6 +33,23 @@ fn corpus(root: &Path) {
     let bytes = std::fs::read(&good).unwrap();
     std::fs::write(root.join("TRUNC_dv.png"), &bytes[..bytes.len() / 2]).unwrap();
     common::write_rgba_png(&root.join("RGBA_dv.png"), 20, 30, [200, 100, 50, 128]);
+    // A DICOM whose transfer syntax no decoder here knows (the UID patched in the file meta,
+    // same length): its LV partner must still run.
+    let tsx = root.join("TSX_dv.dcm");
+    common::write_dcm(&tsx, 16, 24, 12, &Default::default());
+    let mut bytes = std::fs::read(&tsx).unwrap();
+    let (from, to) = (b"1.2.840.10008.1.2.1\0", b"1.2.840.10008.1.2.99");
+    let at = bytes.windows(from.len()).position(|w| w == from).expect("transfer syntax UID in the meta");
+    bytes[at..at + to.len()].copy_from_slice(to);
+    std::fs::write(&tsx, bytes).unwrap();
+    common::write_png16(&root.join("TSX_lv.png"), 16, 24);
+    // A file that cannot be read even by root (the tests run as root, so permissions cannot
+    // make one): /proc/self/mem fails every read at offset 0 with EIO.
+    #[cfg(target_os = "linux")]
+    {
+        std::os::unix::fs::symlink("/proc/self/mem", root.join("UNREAD_dv.png")).unwrap();
+        common::write_png16(&root.join("UNREAD_lv.png"), 16, 24);
+    }
     let long = format!("{}_dv.png", "L".repeat(240));
     common::write_png16(&root.join(long), 16, 24);
     #[cfg(unix)]
@@ -73,12 +90,21 @@ fn hostile_corpus_is_reported_not_fatal() {
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
     let text = std::fs::read_to_string(&out).unwrap();
     let problems_csv = std::fs::read_to_string(dir.path().join("p.problems.csv")).unwrap();
-    for bad in ["bomb_dv.png", "TRUNC_dv.png", "garbage_dv.png", "zero_lv.png"] {
+    for bad in ["bomb_dv.png", "TRUNC_dv.png", "garbage_dv.png", "zero_lv.png", "TSX_dv.dcm"] {
         assert!(problems_csv.contains(bad), "{bad} not reported:\n{problems_csv}");
     }
+    #[cfg(target_os = "linux")]
+    {
+        let unread = problems_csv.lines().find(|l| l.contains("UNREAD_dv.png")).unwrap_or_default();
+        assert!(!unread.is_empty(), "the unreadable file is reported:\n{problems_csv}");
+        let r = text.lines().find(|l| l.starts_with("UNREAD,")).unwrap_or_else(|| panic!("UNREAD has no row"));
+        assert!(r.contains(",LV,"), "UNREAD: {r}");
+    }
+    let tsx = problems_csv.lines().find(|l| l.contains("TSX_dv.dcm")).unwrap_or_default();
+    assert!(tsx.to_lowercase().contains("transfer syntax"), "{tsx}");
     // The bomb's and the truncated file's partners still run, alone.
     let row = |id: &str| text.lines().find(|l| l.starts_with(&format!("{id},"))).map(str::to_owned);
-    for (id, used) in [("bomb", ",LV,"), ("TRUNC", ",LV,"), ("RGBA", ",DV,"), ("M3", ",DV+LV,")] {
+    for (id, used) in [("bomb", ",LV,"), ("TRUNC", ",LV,"), ("TSX", ",LV,"), ("RGBA", ",DV,"), ("M3", ",DV+LV,")] {
         let r = row(id).unwrap_or_else(|| panic!("{id} has no row"));
         assert!(r.contains(used), "{id}: {r}");
     }
