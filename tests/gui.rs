@@ -9,6 +9,9 @@ use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use mousexray::gui::{AppOptions, Dialog, ReviewApp, Settings};
 use mousexray::review::{Call, Status, read_review};
+use mousexray::specimen::View;
+
+mod common;
 
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
@@ -287,4 +290,24 @@ fn close_and_reopen_keeps_calls_comments_and_shown_scores() {
     assert_eq!(r.comment, "tail kinked near the base");
     let restored = ws.results[i].as_ref().expect("the scores the reviewer saw come back without rerunning the model");
     assert!((restored.scores.joint[0] - p).abs() < 1e-6);
+}
+
+#[test]
+fn extra_views_show_in_the_right_panel() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("extras");
+    common::mkdirs(&folder.join("M1"));
+    common::write_png16(&folder.join("M1/DV.png"), 64, 96);
+    common::write_png16(&folder.join("M1/lateral.png"), 64, 96);
+    common::write_png16(&folder.join("M1/skull_dv.png"), 32, 32);
+    let mut h = harness(settings());
+    open_typed(&mut h, &folder);
+    h.get_by_label("skull dv").click();
+    h.run_steps(2);
+    assert_eq!(h.state().viewer.extra, Some(View::SkullDv));
+    step_until(&mut h, "the images", |a| !a.busy());
+    assert!(h.state().banners.iter().all(|b| !b.error), "{:?}", h.state().banners);
+    h.get_by_label("LV").click();
+    h.run_steps(1);
+    assert_eq!(h.state().viewer.extra, None);
 }

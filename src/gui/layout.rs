@@ -302,11 +302,19 @@ impl ReviewApp {
             },
             opacity: self.settings.overlay_opacity,
         };
-        self.viewer.show(ui, &mut self.images, &input);
-        let extras: Vec<_> = specimen.extra_views().map(|(v, p)| format!("{} ({})", v.as_str(), p.display())).collect();
+        let extras: Vec<_> = specimen.extra_views().map(|(v, p)| (v, p.display().to_string())).collect();
         if !extras.is_empty() {
-            ui.label(RichText::new(format!("other views: {}", extras.join(", "))).small());
+            // The strip of extra views: one shows in the right panel instead of LV.
+            ui.horizontal_wrapped(|ui| {
+                ui.label("Right panel:");
+                ui.selectable_value(&mut self.viewer.extra, None, "LV");
+                for (v, path) in extras {
+                    ui.selectable_value(&mut self.viewer.extra, Some(v), v.as_str().replace('_', " "))
+                        .on_hover_text(path);
+                }
+            });
         }
+        self.viewer.show(ui, &mut self.images, &input);
     }
 
     fn viewer_toolbar(&mut self, ui: &mut Ui) {

@@ -94,11 +94,14 @@ pub struct ViewerState {
     pub readout: Option<(View, u32, u32, u16)>,
     /// Set 1:1 on the next frame (needs the panel size).
     pub one_to_one: bool,
+    /// An extra view (skull, paw, ...) shown in the right panel instead of LV.
+    pub extra: Option<View>,
     /// Apply a preset to both panels on the next frame (needs the images).
     pub preset: Option<Preset>,
     /// The window each panel drew with last frame (for the sliders).
     pub shown_windows: [Option<Window>; 2],
     textures: [Option<Cached<ImageKey>>; 2],
+    details: [Option<Detail>; 2],
     overlays: [Option<Cached<OverlayKey>>; 2],
 }
 
@@ -115,8 +118,10 @@ impl Default for ViewerState {
             readout: None,
             one_to_one: false,
             preset: None,
+            extra: None,
             shown_windows: [None, None],
             textures: [None, None],
+            details: [None, None],
             overlays: [None, None],
         }
     }
@@ -165,7 +170,11 @@ impl ViewerState {
         ui.allocate_rect(full, Sense::hover());
         self.readout = None;
         self.shown_windows = [None, None];
-        for (k, view) in PANELS.into_iter().enumerate() {
+        if self.extra.is_some_and(|v| !input.specimen.images.contains_key(&v)) {
+            self.extra = None;
+        }
+        let panels = [View::Dv, self.extra.unwrap_or(View::Lv)];
+        for (k, view) in panels.into_iter().enumerate() {
             let Some(rect) = rects.get(k).copied() else { continue };
             // Each panel gets its own id scope (sibling panels otherwise share interaction ids).
             ui.push_id(view.as_str(), |ui| self.panel(ui, rect, k, view, images, input));
@@ -296,8 +305,15 @@ impl ViewerState {
         let texture = self.image_texture(ui.ctx(), k, path, &img, window);
         let screen = placement.image_rect();
         painter.add(oriented_mesh(texture.id(), screen, self.orientation, Color32::WHITE));
+        // Zoomed past the display copy's resolution: the visible part at full resolution.
+        let settled = !response.dragged();
+        if let Some(mesh) = self.detail(ui.ctx(), k, path, &img, &placement, size, window, settled) {
+            painter.add(mesh);
+        }
 
+        // Saliency exists for the model's views only.
         if self.overlay
+            && PANELS.get(k) == Some(&view)
             && let (Some(scored), Some(class)) = (input.scored, input.class)
             && let Some(tex) = self.overlay_texture(ui.ctx(), k, input, scored, class, &img)
         {
@@ -403,4 +419,140 @@ fn oriented_mesh(texture: egui::TextureId, screen: Rect, orientation: Orientatio
 
 fn file_name(p: &Path) -> String {
     p.file_name().map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into_owned())
+}
+
+/// A full-resolution crop of the original, for zoom levels past the display copy.
+#[derive(Clone, PartialEq)]
+struct DetailKey {
+    path: PathBuf,
+    /// Crop in original pixels: x0, y0, x1, y1.
+    crop: [u32; 4],
+    window: [u64; 2],
+    invert: bool,
+}
+
+struct Detail {
+    key: DetailKey,
+    texture: Option<TextureHandle>,
+    job: Option<super::jobs::Job<egui::ColorImage>>,
+}
+
+/// Largest crop side rendered at full resolution (beyond it the display copy is already close).
+const DETAIL_MAX_SIDE: u32 = 2048;
+
+impl ViewerState {
+    /// The mesh of the full-resolution crop for panel `k`, once rendered (on a thread); none when
+    /// the display copy already has enough pixels.
+    #[allow(clippy::too_many_arguments)]
+    fn detail(
+        &mut self,
+        ctx: &egui::Context,
+        k: usize,
+        path: &Path,
+        img: &std::sync::Arc<LoadedImage>,
+        placement: &Placement,
+        size: egui::Vec2,
+        window: Window,
+        settled: bool,
+    ) -> Option<Mesh> {
+        let slot = self.details.get_mut(k)?;
+        let screen_per_display_px = placement.scale * ctx.pixels_per_point();
+        if img.downscale <= 1.0 || screen_per_display_px < 1.5 {
+            *slot = None;
+            return None;
+        }
+        let visible = placement.rect.intersect(placement.image_rect());
+        let (a, b) = (placement.to_image(visible.min), placement.to_image(visible.max));
+        let corners = [a, pos2(b.x, a.y), b, pos2(a.x, b.y)].map(|q| self.orientation.from_oriented(q, size));
+        let k_down = img.downscale as f32;
+        let (w, h) = (img.original.width, img.original.height);
+        let lo = |v: f32, max: u32| ((v * k_down).floor().max(0.0) as u32).min(max);
+        let hi = |v: f32, max: u32| ((v * k_down).ceil().max(0.0) as u32).min(max);
+        let x0 = lo(corners.iter().map(|c| c.x).fold(f32::INFINITY, f32::min), w);
+        let y0 = lo(corners.iter().map(|c| c.y).fold(f32::INFINITY, f32::min), h);
+        let x1 = hi(corners.iter().map(|c| c.x).fold(f32::NEG_INFINITY, f32::max), w);
+        let y1 = hi(corners.iter().map(|c| c.y).fold(f32::NEG_INFINITY, f32::max), h);
+        if x1 <= x0 || y1 <= y0 || x1 - x0 > DETAIL_MAX_SIDE || y1 - y0 > DETAIL_MAX_SIDE {
+            *slot = None;
+            return None;
+        }
+        let key = DetailKey {
+            path: path.to_owned(),
+            crop: [x0, y0, x1, y1],
+            window: [window.center.to_bits(), window.width.to_bits()],
+            invert: self.invert,
+        };
+        let fresh = slot.as_ref().is_some_and(|d| d.key == key);
+        if !fresh && settled && slot.as_ref().is_none_or(|d| d.job.is_none()) {
+            // Render the crop off the UI thread; the display copy shows meanwhile.
+            let (img, invert, crop) = (img.clone(), self.invert, key.crop);
+            let job = super::jobs::Job::spawn(ctx, move |send| {
+                send(render_crop(&img.original, crop, &window, invert));
+            });
+            let texture = slot.take().and_then(|d| d.texture);
+            *slot = Some(Detail { key: key.clone(), texture, job: Some(job) });
+        }
+        let d = slot.as_mut()?;
+        if let Some(job) = &d.job {
+            let (images, finished) = job.drain();
+            if let Some(image) = images.into_iter().last() {
+                let options = TextureOptions { magnification: egui::TextureFilter::Nearest, ..TextureOptions::LINEAR };
+                match &mut d.texture {
+                    Some(t) => t.set(image, options),
+                    None => d.texture = Some(ctx.load_texture(format!("detail{k}"), image, options)),
+                }
+                d.job = None;
+            } else if finished {
+                d.job = None;
+            }
+        }
+        if d.job.is_some() || d.key.crop != key.crop {
+            return None;
+        }
+        let texture = d.texture.as_ref()?;
+        let [x0, y0, x1, y1] = d.key.crop.map(|v| v as f32 / k_down);
+        let quad = [pos2(x0, y0), pos2(x1, y0), pos2(x1, y1), pos2(x0, y1)];
+        let uvs = [pos2(0.0, 0.0), pos2(1.0, 0.0), pos2(1.0, 1.0), pos2(0.0, 1.0)];
+        let mut mesh = Mesh::with_texture(texture.id());
+        for (p, uv) in quad.into_iter().zip(uvs) {
+            let pos = placement.to_screen(self.orientation.to_oriented(p, size));
+            mesh.vertices.push(egui::epaint::Vertex { pos, uv, color: Color32::WHITE });
+        }
+        mesh.add_triangle(0, 1, 2);
+        mesh.add_triangle(0, 2, 3);
+        Some(mesh)
+    }
+}
+
+/// The crop `[x0, y0, x1, y1]` of `image` through `window`.
+fn render_crop(image: &crate::imaging::GrayImage16, crop: [u32; 4], window: &Window, invert: bool) -> egui::ColorImage {
+    let [x0, y0, x1, y1] = crop;
+    let lut = window.lut(image.max_value(), invert);
+    let (w, h) = ((x1 - x0) as usize, (y1 - y0) as usize);
+    let mut px = Vec::with_capacity(w * h);
+    for y in y0..y1 {
+        let row = y as usize * image.width as usize;
+        let line = image.pixels.get(row + x0 as usize..row + x1 as usize).unwrap_or(&[]);
+        px.extend(line.iter().map(|&v| lut.get(usize::from(v)).copied().unwrap_or(255)));
+        px.resize(px.len().max((y - y0 + 1) as usize * w), 0);
+    }
+    egui::ColorImage::from_gray([w, h], &px)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::imaging::{FileFormat, GrayImage16};
+
+    #[test]
+    fn crops_read_the_original_pixels_through_the_window() {
+        let px: Vec<u16> = (0..12).map(|v| v * 100).collect();
+        let Some(img) = GrayImage16::new(4, 3, 12, px, FileFormat::Png) else { panic!("image") };
+        let window = Window { center: 550.0, width: 1100.0 };
+        let crop = render_crop(&img, [1, 1, 3, 3], &window, false);
+        assert_eq!(crop.size, [2, 2]);
+        let want: Vec<u8> = [5u16, 6, 9, 10].iter().map(|&i| window.level(f64::from(i * 100), false)).collect();
+        let got: Vec<u8> = crop.pixels.iter().map(|c| c.r()).collect();
+        assert_eq!(got, want);
+    }
 }
