@@ -33,6 +33,8 @@ fn corpus(root: &Path) {
     let bytes = std::fs::read(&good).unwrap();
     std::fs::write(root.join("TRUNC_dv.png"), &bytes[..bytes.len() / 2]).unwrap();
     common::write_rgba_png(&root.join("RGBA_dv.png"), 20, 30, [200, 100, 50, 128]);
+    // A third DV for M2 (the mixed folder has two).
+    common::write_png16(&root.join("M2_dorsoventral.png"), 16, 24);
     // A DICOM whose transfer syntax no decoder here knows (the UID patched in the file meta,
     // same length): its LV partner must still run.
     let tsx = root.join("TSX_dv.dcm");
@@ -75,6 +77,11 @@ fn hostile_corpus_is_reported_not_fatal() {
     let problems = report["problems"].as_array().unwrap();
     assert!(problems.len() >= 10, "{} problems", problems.len());
     assert!(problems.iter().all(|p| !p["path"].as_str().unwrap_or("").is_empty() && p["reason"].is_string()));
+    let extra_dvs = problems
+        .iter()
+        .filter(|p| p["reason"].as_str().is_some_and(|r| r.contains("second DV image for `M2`")))
+        .count();
+    assert_eq!(extra_dvs, 2, "three DVs for M2: one kept, two reported");
 
     let out = dir.path().join("p.csv");
     let o = mousexray(&[
