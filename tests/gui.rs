@@ -311,3 +311,25 @@ fn extra_views_show_in_the_right_panel() {
     h.run_steps(1);
     assert_eq!(h.state().viewer.extra, None);
 }
+
+#[test]
+fn a_folder_open_in_another_window_is_viewable_but_says_why_decisions_are_not_recorded() {
+    let (_dir, folder) = sample();
+    let mut first = harness(settings());
+    open_typed(&mut first, &folder);
+    let mut second = harness(settings());
+    open_typed(&mut second, &folder);
+    let app = second.state();
+    assert!(app.workspace.as_ref().is_some_and(|w| w.review.is_none() && w.specimens().len() == 24));
+    let banner = app.banners.iter().find(|b| b.error).expect("a banner").text.clone();
+    assert!(banner.contains("already open") && banner.contains("decisions cannot be recorded"), "{banner}");
+    // A call is refused with a banner, not lost silently and not a crash.
+    second.key_press(Key::A);
+    second.run_steps(1);
+    assert!(second.state().banners.iter().any(|b| b.text.contains("not open")), "{:?}", second.state().banners);
+    drop(second);
+    // The first window still records.
+    first.key_press(Key::A);
+    first.run_steps(1);
+    assert_eq!(first.state().workspace.as_ref().unwrap().reviewed_count(), 1);
+}

@@ -124,7 +124,10 @@ impl ReviewApp {
     pub fn error(&mut self, text: impl Into<String>) {
         let text = text.into();
         tracing::warn!("{text}");
-        self.banners.push(Banner { text, error: true });
+        // One banner per message, however often it repeats.
+        if !self.banners.iter().any(|b| b.text == text) {
+            self.banners.push(Banner { text, error: true });
+        }
     }
 
     /// Shows a notice across the top.
