@@ -333,3 +333,29 @@ fn a_folder_open_in_another_window_is_viewable_but_says_why_decisions_are_not_re
     first.run_steps(1);
     assert_eq!(first.state().workspace.as_ref().unwrap().reviewed_count(), 1);
 }
+
+#[test]
+fn a_wild_type_reference_panel_shows_a_control_or_a_pinned_specimen() {
+    let (_dir, folder) = sample();
+    let mut h = harness(settings());
+    open_typed(&mut h, &folder);
+    h.key_press(Key::W);
+    h.run_steps(2);
+    assert_eq!(h.state().viewer.reference, Some(View::Dv));
+    let ws = h.state().workspace.as_ref().unwrap();
+    let reference = ws.reference_specimen().expect("the sample has controls");
+    assert_eq!(reference.metadata.get("biological_sample_group"), Some("control"));
+    step_until(&mut h, "the images", |a| !a.busy());
+    // Pin the selected specimen instead; W cycles DV, LV, off.
+    h.key_press(Key::J);
+    h.key_press(Key::P);
+    h.run_steps(1);
+    let ws = h.state().workspace.as_ref().unwrap();
+    assert_eq!(ws.reference_specimen().map(|s| &s.id), ws.selected_specimen().map(|s| &s.id));
+    h.key_press(Key::W);
+    h.run_steps(1);
+    assert_eq!(h.state().viewer.reference, Some(View::Lv));
+    h.key_press(Key::W);
+    h.run_steps(1);
+    assert_eq!(h.state().viewer.reference, None);
+}

@@ -479,7 +479,8 @@ impl ReviewApp {
             LinkZoom => {
                 self.viewer.linked = !self.viewer.linked;
                 if self.viewer.linked {
-                    self.viewer.pan_zoom[1] = self.viewer.pan_zoom[0];
+                    let first = self.viewer.pan_zoom[0];
+                    self.viewer.pan_zoom = [first; 3];
                 }
             }
             Fit => self.viewer.pan_zoom = Default::default(),
@@ -489,7 +490,27 @@ impl ReviewApp {
             Invert => self.viewer.invert = !self.viewer.invert,
             RotateClockwise => self.viewer.orientation.quarter_turns = (self.viewer.orientation.quarter_turns + 1) % 4,
             FlipHorizontal => self.viewer.orientation.flip = !self.viewer.orientation.flip,
-            AutoWindow => self.viewer.windows = [None, None],
+            AutoWindow => self.viewer.windows = [None, None, None],
+            ToggleReference => {
+                self.viewer.reference = match self.viewer.reference {
+                    None => Some(crate::specimen::View::Dv),
+                    Some(crate::specimen::View::Dv) => Some(crate::specimen::View::Lv),
+                    Some(_) => None,
+                };
+                if self.viewer.reference.is_some()
+                    && self.workspace.as_ref().and_then(Workspace::reference_specimen).is_none()
+                {
+                    self.notice("no reference: no specimen has biological_sample_group `control`; pin one with P");
+                }
+            }
+            PinReference => {
+                if let Some(ws) = self.workspace.as_mut() {
+                    ws.reference = ws.selected;
+                    if self.viewer.reference.is_none() {
+                        self.viewer.reference = Some(crate::specimen::View::Dv);
+                    }
+                }
+            }
             Undo | Redo => {
                 let Some(review) = self.workspace.as_mut().and_then(|ws| ws.review.as_mut()) else { return };
                 let result = if command == Undo { review.undo() } else { review.redo() };

@@ -58,6 +58,10 @@ pub enum UICommand {
     FlipHorizontal,
     /// Window/level from the image's percentiles.
     AutoWindow,
+    /// Show a wild-type reference panel (DV, then LV, then off).
+    ToggleReference,
+    /// Pin the selected specimen as the reference.
+    PinReference,
     /// Undo the last review edit.
     Undo,
     /// Redo the last undone edit.
@@ -101,6 +105,8 @@ impl UICommand {
             RotateClockwise,
             FlipHorizontal,
             AutoWindow,
+            ToggleReference,
+            PinReference,
             Undo,
             Redo,
         ];
@@ -138,6 +144,8 @@ impl UICommand {
             RotateClockwise => "Rotate 90°".into(),
             FlipHorizontal => "Flip".into(),
             AutoWindow => "Auto window".into(),
+            ToggleReference => "Reference panel".into(),
+            PinReference => "Pin as reference".into(),
             Undo => "Undo".into(),
             Redo => "Redo".into(),
         }
@@ -173,6 +181,8 @@ impl UICommand {
             RotateClockwise => "Rotate the display 90° clockwise (the image files are never changed)",
             FlipHorizontal => "Mirror the display left to right (the image files are never changed)",
             AutoWindow => "Window and level from the 0.5th to 99.5th percentile",
+            ToggleReference => "A third panel with a wild-type control of the same view (DV, LV, off)",
+            PinReference => "Use the selected specimen as the reference (instead of a manifest control)",
             Undo => "Undo the last review edit",
             Redo => "Redo the last undone edit",
         }
@@ -200,6 +210,8 @@ impl UICommand {
             RotateClockwise => plain(Key::R),
             FlipHorizontal => plain(Key::H),
             Undo => plain(Key::Z),
+            ToggleReference => plain(Key::W),
+            PinReference => plain(Key::P),
             Redo => KeyboardShortcut::new(Modifiers::SHIFT, Key::Z),
             OneToOne => plain(Key::Equals),
             ZoomIn => plain(Key::Plus),

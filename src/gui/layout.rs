@@ -119,6 +119,8 @@ impl ReviewApp {
                     UICommand::RotateClockwise,
                     UICommand::FlipHorizontal,
                     UICommand::AutoWindow,
+                    UICommand::ToggleReference,
+                    UICommand::PinReference,
                 ] {
                     self.command_button(ui, c);
                 }
@@ -301,6 +303,7 @@ impl ReviewApp {
                 floor: self.settings.overlay_threshold,
             },
             opacity: self.settings.overlay_opacity,
+            reference: self.viewer.reference.and_then(|_| ws.reference_specimen()),
         };
         let extras: Vec<_> = specimen.extra_views().map(|(v, p)| (v, p.display().to_string())).collect();
         if !extras.is_empty() {

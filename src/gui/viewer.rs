@@ -76,8 +76,9 @@ impl Preset {
 
 /// The viewer's state (not persisted: it follows the specimen).
 pub struct ViewerState {
-    /// Zoom and pan per panel (panel 0's is used for both when linked).
-    pub pan_zoom: [PanZoom; 2],
+    /// Zoom and pan per panel: DV, LV (or an extra view), reference (panel 0's is used for all
+    /// when linked).
+    pub pan_zoom: [PanZoom; 3],
     /// Zoom and pan together.
     pub linked: bool,
     /// Invert grey levels.
@@ -85,7 +86,7 @@ pub struct ViewerState {
     /// Display orientation of both views.
     pub orientation: Orientation,
     /// Window per panel; none follows the image's percentiles.
-    pub windows: [Option<Window>; 2],
+    pub windows: [Option<Window>; 3],
     /// Draw the saliency overlay.
     pub overlay: bool,
     /// The overlay's class; none follows the specimen's top finding.
@@ -96,32 +97,35 @@ pub struct ViewerState {
     pub one_to_one: bool,
     /// An extra view (skull, paw, ...) shown in the right panel instead of LV.
     pub extra: Option<View>,
+    /// A third panel with this view of a wild-type reference specimen.
+    pub reference: Option<View>,
     /// Apply a preset to both panels on the next frame (needs the images).
     pub preset: Option<Preset>,
     /// The window each panel drew with last frame (for the sliders).
-    pub shown_windows: [Option<Window>; 2],
-    textures: [Option<Cached<ImageKey>>; 2],
-    details: [Option<Detail>; 2],
+    pub shown_windows: [Option<Window>; 3],
+    textures: [Option<Cached<ImageKey>>; 3],
+    details: [Option<Detail>; 3],
     overlays: [Option<Cached<OverlayKey>>; 2],
 }
 
 impl Default for ViewerState {
     fn default() -> Self {
         ViewerState {
-            pan_zoom: [PanZoom::default(); 2],
+            pan_zoom: [PanZoom::default(); 3],
             linked: true,
             invert: false,
             orientation: Orientation::default(),
-            windows: [None, None],
+            windows: [None, None, None],
             overlay: false,
             overlay_class: None,
             readout: None,
             one_to_one: false,
             preset: None,
             extra: None,
-            shown_windows: [None, None],
-            textures: [None, None],
-            details: [None, None],
+            reference: None,
+            shown_windows: [None, None, None],
+            textures: [None, None, None],
+            details: [None, None, None],
             overlays: [None, None],
         }
     }
@@ -139,13 +143,15 @@ pub struct ViewerInput<'a> {
     pub style: OverlayStyle,
     /// Overlay opacity 0..=1.
     pub opacity: f32,
+    /// The wild-type reference specimen, when the reference panel is on.
+    pub reference: Option<&'a Specimen>,
 }
 
 impl ViewerState {
     /// Back to fit, auto window, no readout (a new specimen keeps orientation and invert).
     pub fn reset_view(&mut self) {
-        self.pan_zoom = [PanZoom::default(); 2];
-        self.windows = [None, None];
+        self.pan_zoom = [PanZoom::default(); 3];
+        self.windows = [None, None, None];
         self.readout = None;
     }
 
@@ -162,42 +168,51 @@ impl ViewerState {
         // Never wider than the panel, whatever the toolbar above asked for.
         let full = ui.available_rect_before_wrap().intersect(ui.clip_rect());
         let gap = 6.0;
-        let w = ((full.width() - gap) / 2.0).max(1.0);
-        let rects = [
-            Rect::from_min_size(full.min, vec2(w, full.height())),
-            Rect::from_min_size(pos2(full.min.x + w + gap, full.min.y), vec2(w, full.height())),
-        ];
+        let reference = self.reference.zip(input.reference);
+        let n = if reference.is_some() { 3.0 } else { 2.0 };
+        let w = ((full.width() - gap * (n - 1.0)) / n).max(1.0);
+        let rect = |k: f32| Rect::from_min_size(pos2(full.min.x + k * (w + gap), full.min.y), vec2(w, full.height()));
         ui.allocate_rect(full, Sense::hover());
         self.readout = None;
-        self.shown_windows = [None, None];
+        self.shown_windows = [None, None, None];
         if self.extra.is_some_and(|v| !input.specimen.images.contains_key(&v)) {
             self.extra = None;
         }
-        let panels = [View::Dv, self.extra.unwrap_or(View::Lv)];
-        for (k, view) in panels.into_iter().enumerate() {
-            let Some(rect) = rects.get(k).copied() else { continue };
+        let mut panels =
+            vec![(View::Dv, input.specimen, false), (self.extra.unwrap_or(View::Lv), input.specimen, false)];
+        if let Some((view, specimen)) = reference {
+            panels.push((view, specimen, true));
+        }
+        for (k, (view, specimen, is_reference)) in panels.into_iter().enumerate() {
+            let r = rect(k as f32);
             // Each panel gets its own id scope (sibling panels otherwise share interaction ids).
-            ui.push_id(view.as_str(), |ui| self.panel(ui, rect, k, view, images, input));
+            ui.push_id(("panel", k), |ui| self.panel(ui, r, k, view, specimen, is_reference, images, input));
         }
         self.preset = None;
         self.one_to_one = false;
     }
 
-    #[allow(clippy::too_many_lines)]
+    #[allow(clippy::too_many_lines, clippy::too_many_arguments)]
     fn panel(
         &mut self,
         ui: &mut Ui,
         rect: Rect,
         k: usize,
         view: View,
+        specimen: &Specimen,
+        is_reference: bool,
         images: &mut ImageCache,
         input: &ViewerInput<'_>,
     ) {
         let painter = ui.painter_at(rect);
         painter.rect_filled(rect, 0.0, Color32::from_gray(12));
-        let title = format!("{} ({})", view.as_str().to_uppercase(), view.impc_parameter());
+        let title = if is_reference {
+            format!("reference {} {}", specimen.id, view.as_str().to_uppercase())
+        } else {
+            format!("{} ({})", view.as_str().to_uppercase(), view.impc_parameter())
+        };
         let title_pos = rect.left_top() + vec2(6.0, 4.0);
-        let Some(path) = input.specimen.images.get(&view) else {
+        let Some(path) = specimen.images.get(&view) else {
             painter.text(
                 rect.center(),
                 egui::Align2::CENTER_CENTER,
@@ -313,6 +328,7 @@ impl ViewerState {
 
         // Saliency exists for the model's views only.
         if self.overlay
+            && !is_reference
             && PANELS.get(k) == Some(&view)
             && let (Some(scored), Some(class)) = (input.scored, input.class)
             && let Some(tex) = self.overlay_texture(ui.ctx(), k, input, scored, class, &img)
@@ -354,7 +370,7 @@ impl ViewerState {
             invert: self.invert,
         };
         let options = TextureOptions { magnification: egui::TextureFilter::Nearest, ..TextureOptions::LINEAR };
-        let slot = &mut self.textures[k.min(1)];
+        let slot = &mut self.textures[k.min(2)];
         match slot {
             Some(c) if c.key == key => c.texture.clone(),
             Some(c) => {

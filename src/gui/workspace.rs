@@ -38,6 +38,8 @@ pub struct Workspace {
     pub results: Vec<Option<Scored>>,
     /// Selected specimen index.
     pub selected: Option<usize>,
+    /// The specimen pinned as wild-type reference.
+    pub reference: Option<usize>,
 }
 
 impl Workspace {
@@ -53,7 +55,7 @@ impl Workspace {
             }
         }
         let selected = (!report.specimens.is_empty()).then_some(0);
-        Workspace { folder, report, review, results, selected }
+        Workspace { folder, report, review, results, selected, reference: None }
     }
 
     /// The specimens.
@@ -64,6 +66,21 @@ impl Workspace {
     /// The selected specimen.
     pub fn selected_specimen(&self) -> Option<&Specimen> {
         self.selected.and_then(|i| self.report.specimens.get(i))
+    }
+
+    /// The wild-type reference: the pinned specimen, else a `control` of the same sex as the
+    /// selection, else any `control` (manifest column biological_sample_group).
+    pub fn reference_specimen(&self) -> Option<&Specimen> {
+        if let Some(s) = self.reference.and_then(|i| self.specimens().get(i)) {
+            return Some(s);
+        }
+        let controls = || {
+            self.specimens().iter().filter(|s| {
+                s.metadata.get("biological_sample_group").is_some_and(|g| g.eq_ignore_ascii_case("control"))
+            })
+        };
+        let sex = self.selected_specimen().and_then(|s| s.metadata.get("sex"));
+        controls().find(|s| sex.is_some() && s.metadata.get("sex") == sex).or_else(|| controls().next())
     }
 
     /// The review record of specimen `i`.
