@@ -328,6 +328,7 @@ impl ReviewApp {
                 UICommand::AutoWindow,
                 UICommand::RotateClockwise,
                 UICommand::FlipHorizontal,
+                UICommand::ToggleReference,
             ] {
                 self.tool_button(ui, c);
             }
