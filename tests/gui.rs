@@ -70,6 +70,14 @@ fn open_typed(h: &mut Harness<'_, ReviewApp>, folder: &Path) {
     step_until(h, "the scan", |a| a.workspace.is_some() || a.banners.iter().any(|b| b.error));
 }
 
+/// Model > Classify all, then waits for the run to end.
+fn classify_all(h: &mut Harness<'_, ReviewApp>) {
+    h.get_by_label("Model").click();
+    h.run_steps(3);
+    h.get_by_label("Classify all").click();
+    step_until(h, "classification", |a| a.classify.is_none() && a.model.info.is_some() && !a.model.loading);
+}
+
 #[test]
 fn open_a_folder_with_the_typed_path_and_see_its_rows() {
     let (_dir, folder) = sample();
@@ -227,10 +235,7 @@ fn classify_streams_scores_into_the_worklist() {
     s.model = Some(PathBuf::from("models/cae_mv.onnx"));
     let mut h = harness(s);
     open_typed(&mut h, &folder);
-    h.get_by_label("Model").click();
-    h.run_steps(3);
-    h.get_by_label("Classify all").click();
-    step_until(&mut h, "classification", |a| a.classify.is_none() && a.model.info.is_some() && !a.model.loading);
+    classify_all(&mut h);
     let app = h.state();
     assert!(app.banners.iter().all(|b| !b.error), "{:?}", app.banners);
     let ws = app.workspace.as_ref().unwrap();
@@ -255,10 +260,7 @@ fn close_and_reopen_keeps_calls_comments_and_shown_scores() {
     s.model = Some(PathBuf::from("models/cae_mv.onnx"));
     let mut h = harness(s.clone());
     open_typed(&mut h, &folder);
-    h.get_by_label("Model").click();
-    h.run_steps(3);
-    h.get_by_label("Classify all").click();
-    step_until(&mut h, "classification", |a| a.classify.is_none() && a.model.info.is_some() && !a.model.loading);
+    classify_all(&mut h);
     // Sort by abnormality is the default: rows run from most to least abnormal.
     let app = h.state();
     let ws = app.workspace.as_ref().unwrap();
