@@ -52,6 +52,8 @@ pub struct ModelState {
 
 /// A classification in progress.
 pub struct ClassifyRun {
+    /// This run's id (events of earlier, cancelled runs are ignored).
+    pub id: u64,
     /// Workspace indices of the request's specimens, in request order.
     pub indices: Vec<usize>,
     /// Results received.
@@ -92,6 +94,7 @@ pub struct ReviewApp {
     pub(super) picker: Option<Job<(Purpose, Option<PathBuf>, Duration)>>,
     pub(super) export_job: Option<Job<Result<(PathBuf, usize), String>>>,
     pub(super) pending_classify: Option<bool>,
+    runs: u64,
 }
 
 impl ReviewApp {
@@ -117,6 +120,7 @@ impl ReviewApp {
             picker: None,
             export_job: None,
             pending_classify: None,
+            runs: 0,
         }
     }
 
@@ -190,8 +194,11 @@ impl ReviewApp {
             return;
         }
         let specimens = indices.iter().filter_map(|&i| ws.specimens().get(i).cloned()).collect();
-        self.engine(ctx).request(EngineRequest::Classify(specimens));
-        self.classify = Some(ClassifyRun { indices, done: 0, started: std::time::Instant::now(), cancelling: false });
+        self.runs += 1;
+        let id = self.runs;
+        self.engine(ctx).request(EngineRequest::Classify { run: id, specimens });
+        self.classify =
+            Some(ClassifyRun { id, indices, done: 0, started: std::time::Instant::now(), cancelling: false });
     }
 
     /// Thresholds: the model's, with the user's overrides.
@@ -332,8 +339,11 @@ impl ReviewApp {
                     self.pending_classify = None;
                     self.error(format!("cannot load the model: {e}"));
                 }
-                EngineEvent::Result(r) => {
+                EngineEvent::Result(id, r) => {
                     let (Some(run), Some(ws)) = (self.classify.as_mut(), self.workspace.as_mut()) else { continue };
+                    if run.id != id {
+                        continue;
+                    }
                     let Some(&index) = run.indices.get(r.index) else { continue };
                     run.done += 1;
                     let sha = self.model.info.as_ref().map(|m| m.sha256.clone()).unwrap_or_default();
@@ -352,7 +362,10 @@ impl ReviewApp {
                     ws.accept(r, &sha);
                     self.worklist.result_arrived();
                 }
-                EngineEvent::Finished { emitted, cancelled } => {
+                EngineEvent::Finished { run, emitted, cancelled } => {
+                    if self.classify.as_ref().is_none_or(|r| r.id != run) {
+                        continue;
+                    }
                     self.worklist.invalidate();
                     if let Some(run) = self.classify.take() {
                         let secs = run.started.elapsed().as_secs_f64();
@@ -360,7 +373,10 @@ impl ReviewApp {
                         self.notice(format!("{verb} {emitted} specimens in {secs:.1} s"));
                     }
                 }
-                EngineEvent::Failed(e) => {
+                EngineEvent::Failed { run, error: e } => {
+                    if self.classify.as_ref().is_none_or(|r| r.id != run) {
+                        continue;
+                    }
                     self.classify = None;
                     self.error(format!("classification failed: {e}"));
                 }

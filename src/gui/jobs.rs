@@ -60,17 +60,24 @@ pub enum EngineEvent {
     Loaded(Box<ModelInfo>, String),
     /// The model could not be loaded.
     LoadFailed(String),
-    /// One specimen's result (its `index` is into the request's list).
-    Result(Box<SpecimenResult>),
+    /// One specimen's result of run `.0` (its `index` is into that request's list).
+    Result(u64, Box<SpecimenResult>),
     /// A classification ended (cancelled or not).
     Finished {
+        /// The run.
+        run: u64,
         /// Specimens processed.
         emitted: usize,
         /// Whether it stopped early.
         cancelled: bool,
     },
     /// A classification failed.
-    Failed(String),
+    Failed {
+        /// The run.
+        run: u64,
+        /// Why.
+        error: String,
+    },
 }
 
 /// What the engine is asked to do.
@@ -84,8 +91,14 @@ pub enum EngineRequest {
         /// Intra-op threads.
         threads: usize,
     },
-    /// Classify these specimens with the loaded model.
-    Classify(Vec<Specimen>),
+    /// Classify these specimens with the loaded model; events carry `run`, so the UI can tell
+    /// a cancelled run's late results from the next run's.
+    Classify {
+        /// The caller's id of this run.
+        run: u64,
+        /// The specimens.
+        specimens: Vec<Specimen>,
+    },
 }
 
 /// The thread that owns the ONNX session (`run` takes `&mut self`): it loads models and
@@ -125,10 +138,10 @@ impl Engine {
                             }
                         }
                     }
-                    EngineRequest::Classify(specimens) => {
+                    EngineRequest::Classify { run, specimens } => {
                         flag.store(false, Ordering::Relaxed);
                         let Some(m) = model.as_mut() else {
-                            send(EngineEvent::Failed("no model is loaded".into()));
+                            send(EngineEvent::Failed { run, error: "no model is loaded".into() });
                             continue;
                         };
                         // Workers leave a core to the UI; small batches so results stream in.
@@ -140,7 +153,7 @@ impl Engine {
                             window: 16,
                         };
                         let mut sink = |r: SpecimenResult| -> anyhow::Result<()> {
-                            if send(EngineEvent::Result(Box::new(r))) {
+                            if send(EngineEvent::Result(run, Box::new(r))) {
                                 Ok(())
                             } else {
                                 anyhow::bail!("the window closed")
@@ -148,8 +161,8 @@ impl Engine {
                         };
                         let path = m.info.path.clone();
                         match pipeline::run(m, &specimens, &options, &flag, &mut sink) {
-                            Ok(s) => send(EngineEvent::Finished { emitted: s.emitted, cancelled: s.cancelled }),
-                            Err(e) => send(EngineEvent::Failed(format!("{}: {e:#}", path.display()))),
+                            Ok(s) => send(EngineEvent::Finished { run, emitted: s.emitted, cancelled: s.cancelled }),
+                            Err(e) => send(EngineEvent::Failed { run, error: format!("{}: {e:#}", path.display()) }),
                         };
                     }
                 }
