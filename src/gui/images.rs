@@ -180,11 +180,6 @@ impl ImageCache {
         }
     }
 
-    /// Bytes of decoded images held.
-    pub fn bytes(&self) -> usize {
-        self.entries.values().map(entry_bytes).sum()
-    }
-
     /// Whether any decode is pending.
     pub fn busy(&self) -> bool {
         self.entries.values().any(|e| matches!(e.slot, Slot::Loading))
