@@ -14,12 +14,14 @@
 //! | [`onnx`] | our ONNX writer (prost messages and a graph builder) |
 //! | [`synth`] | phantom radiographs with ground truth |
 //! | [`training`] | the classifier (burn), its loss, metrics and training loop |
+//! | [`fingerprint`], [`timestamp`] | the stable hash and the clock every module shares |
 //! | [`gui`] | the review window (egui), testable headless |
 //! | [`cli`] | the command-line interface |
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod cli;
 pub mod export;
+pub mod fingerprint;
 pub mod gui;
 pub mod imaging;
 pub mod inference;
@@ -28,4 +30,5 @@ pub mod review;
 pub mod specimen;
 pub mod synth;
 pub mod taxonomy;
+pub mod timestamp;
 pub mod training;

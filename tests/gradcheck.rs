@@ -72,25 +72,47 @@ fn gradients_match_finite_differences() {
     let x = Tensor::<4>::from_data(TensorData::new(pseudo(2 * c * 9 * 9, 5), [2, c, 9, 9]), &device);
     let nhwc = x.clone().permute([0, 2, 3, 1]);
     let beta = Tensor::<1>::from_data(TensorData::new(pseudo(c, 9), [c]), &device);
-    check("layer norm gamma", [1, 1, 1, c], &|g| layer_norm(nhwc.clone(), g.reshape([c]), Some(beta.clone()), 1e-6), &device);
+    check(
+        "layer norm gamma",
+        [1, 1, 1, c],
+        &|g| layer_norm(nhwc.clone(), g.reshape([c]), Some(beta.clone()), 1e-6),
+        &device,
+    );
     let gamma = Tensor::<1>::from_data(TensorData::new(pseudo(c, 8), [c]), &device);
-    check("layer norm beta", [1, 1, 1, c], &|b| layer_norm(nhwc.clone(), gamma.clone(), Some(b.reshape([c])), 1e-6), &device);
-    check("depthwise weight", [c, 1, 7, 7], &|w| conv2d(x.clone(), w, None, ConvOptions::new([1, 1], [3, 3], [1, 1], c)), &device);
-    check("strided weight", [2 * c, c, 2, 2], &|w| conv2d(x.clone().narrow(2, 0, 8).narrow(3, 0, 8), w, None, ConvOptions::new([2, 2], [0, 0], [1, 1], 1)), &device);
-    check("matmul weight", [1, 1, c, 4 * c], &|w| nhwc.clone().matmul(w.reshape([1, 1, c, 4 * c]).repeat_dim(0, 2).repeat_dim(1, 9)), &device);
+    check(
+        "layer norm beta",
+        [1, 1, 1, c],
+        &|b| layer_norm(nhwc.clone(), gamma.clone(), Some(b.reshape([c])), 1e-6),
+        &device,
+    );
+    check(
+        "depthwise weight",
+        [c, 1, 7, 7],
+        &|w| conv2d(x.clone(), w, None, ConvOptions::new([1, 1], [3, 3], [1, 1], c)),
+        &device,
+    );
+    check(
+        "strided weight",
+        [2 * c, c, 2, 2],
+        &|w| conv2d(x.clone().narrow(2, 0, 8).narrow(3, 0, 8), w, None, ConvOptions::new([2, 2], [0, 0], [1, 1], 1)),
+        &device,
+    );
+    check(
+        "matmul weight",
+        [1, 1, c, 4 * c],
+        &|w| nhwc.clone().matmul(w.reshape([1, 1, c, 4 * c]).repeat_dim(0, 2).repeat_dim(1, 9)),
+        &device,
+    );
     for backbone in [BackboneKind::Convnext, BackboneKind::Cae] {
-        let config = ModelConfig {
-            backbone,
-            dims: vec![4, 8],
-            depths: vec![1, 2],
-            layer_scale: 1.0,
-            classes: 3,
-        };
+        let config = ModelConfig { backbone, dims: vec![4, 8], depths: vec![1, 2], layer_scale: 1.0, classes: 3 };
         let model = config.init(&device);
         let views = Tensor::<2>::from_data(TensorData::new(vec![1.0f32; 4], [2, 2]), &device);
         let lv = Tensor::<4>::from_data(TensorData::new(pseudo(2 * 16 * 16, 3), [2, 1, 16, 16]), &device);
-        check(&format!("{backbone:?} model"), [2, 1, 16, 16], &|x| {
-            model.forward(x, lv.clone(), views.clone()).reshape([2, 3, 1, 1])
-        }, &device);
+        check(
+            &format!("{backbone:?} model"),
+            [2, 1, 16, 16],
+            &|x| model.forward(x, lv.clone(), views.clone()).reshape([2, 3, 1, 1]),
+            &device,
+        );
     }
 }

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 
-use crate::export::predictions::{RunInfo, header, in_shard, parse_shard, row, timestamp_now};
+use crate::export::predictions::{RunInfo, header, in_shard, parse_shard, row};
 use crate::imaging::{DecodeOptions, decode, display_gray};
 use crate::inference::pipeline::{PipelineOptions, SpecimenResult, model_views, prepare, run};
 use crate::inference::saliency::{
@@ -16,6 +16,7 @@ use crate::inference::saliency::{
 use crate::inference::{Classifier, Device, SessionOptions, init_runtime, locate_model};
 use crate::specimen::{Specimen, View, scan};
 use crate::taxonomy::Taxonomy;
+use crate::timestamp::timestamp_now;
 
 /// Arguments of `mousexray predict`.
 #[derive(Debug, clap::Args)]

@@ -76,11 +76,6 @@ pub fn row(taxonomy: &Taxonomy, r: &SpecimenResult, run: &RunInfo, timestamp: &s
     out
 }
 
-/// Now, in UTC, as RFC 3339 with seconds.
-pub fn timestamp_now() -> String {
-    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
-}
-
 /// Parses `--shard K/N` (1-based K).
 pub fn parse_shard(s: &str) -> Result<(u32, u32), String> {
     let bad = || format!("`{s}` is not K/N with 1 <= K <= N (for example 3/10)");
@@ -95,7 +90,7 @@ pub fn parse_shard(s: &str) -> Result<(u32, u32), String> {
 /// Whether specimen `id` belongs to shard `k` of `n`: a hash of the id, so the split does not
 /// depend on listing order or on which other specimens exist.
 pub fn in_shard(id: &str, k: u32, n: u32) -> bool {
-    let mut h = crate::training::data::Fnv::default();
+    let mut h = crate::fingerprint::Fnv::default();
     h.write(id.as_bytes());
     // FNV's low bits mix poorly for similar ids; fold the high half in.
     let x = h.0 ^ (h.0 >> 29) ^ (h.0 >> 47);

@@ -471,8 +471,7 @@ mod tests {
         let hist = image.histogram();
         let lo = f32::from(image.percentile(&hist, spec.clip_low_percent / 100.0));
         let hi = f32::from(image.percentile(&hist, spec.clip_high_percent / 100.0)).max(lo + 1.0);
-        let norm: Vec<f32> =
-            image.pixels.iter().map(|&v| ((f32::from(v) - lo) / (hi - lo)).clamp(0.0, 1.0)).collect();
+        let norm: Vec<f32> = image.pixels.iter().map(|&v| ((f32::from(v) - lo) / (hi - lo)).clamp(0.0, 1.0)).collect();
         let mut bins = [0u64; 256];
         norm.iter().for_each(|&x| bins[(x.clamp(0.0, 1.0) * 255.0).round() as usize] += 1);
         let threshold = otsu_threshold(&bins);
@@ -498,7 +497,8 @@ mod tests {
     #[test]
     fn table_normalisation_equals_the_per_pixel_definition() {
         let mut state = 12345u32;
-        for (w, h, bits, inverted) in [(300, 200, 12, false), (97, 61, 12, true), (3, 2, 8, false), (40, 40, 16, true)] {
+        for (w, h, bits, inverted) in [(300, 200, 12, false), (97, 61, 12, true), (3, 2, 8, false), (40, 40, 16, true)]
+        {
             let mut image = ellipse(w, h, 30.0, inverted);
             image.bits = bits;
             for p in image.pixels.iter_mut().step_by(13) {
@@ -540,7 +540,10 @@ mod tests {
                 }
             }
             let (out, ..) = box_reduce(&v, w, h, k);
-            assert!(out.iter().zip(sum.iter().zip(&count)).all(|(o, (s, &c))| o.to_bits() == (s / c as f32).to_bits()), "k {k}");
+            assert!(
+                out.iter().zip(sum.iter().zip(&count)).all(|(o, (s, &c))| o.to_bits() == (s / c as f32).to_bits()),
+                "k {k}"
+            );
         }
     }
 

@@ -45,7 +45,7 @@ impl ReviewSession {
     }
 
     fn record(&mut self, edit: &Edit) -> Result<Edit, ReviewError> {
-        let time = crate::export::predictions::timestamp_now();
+        let time = crate::timestamp::timestamp_now();
         let inverse = self.state.apply(edit, &self.reviewer, &time);
         self.store.append(self.state.revision, edit, &self.reviewer, &time)?;
         self.dirty_since.get_or_insert_with(Instant::now);

@@ -85,7 +85,7 @@ pub struct Opened {
 /// Where the review of `folder` goes when the folder cannot be written.
 pub fn fallback_dir(folder: &Path) -> PathBuf {
     let canonical = folder.canonicalize().unwrap_or_else(|_| folder.to_owned());
-    let mut h = crate::training::data::Fnv::default();
+    let mut h = crate::fingerprint::Fnv::default();
     h.write(canonical.to_string_lossy().as_bytes());
     let base = directories::ProjectDirs::from("org", "mousexray", "mousexray")
         .map_or_else(|| std::env::temp_dir().join("mousexray"), |d| d.data_dir().to_owned());
@@ -197,7 +197,7 @@ fn dead(pid: u32) -> bool {
 
 fn take_lock(folder: &Path, dir: &Path) -> Result<PathBuf, ReviewError> {
     let lock = dir.join(LOCK);
-    let me = format!("{} {} {}", std::process::id(), host(), crate::export::predictions::timestamp_now());
+    let me = format!("{} {} {}", std::process::id(), host(), crate::timestamp::timestamp_now());
     for _ in 0..2 {
         match OpenOptions::new().write(true).create_new(true).open(&lock) {
             Ok(mut f) => {
@@ -315,7 +315,7 @@ fn load_with(dir: &Path, repair: bool) -> (ReviewState, Vec<String>) {
 
 /// Renames a damaged file beside itself and returns the new name.
 fn set_aside(path: &Path) -> PathBuf {
-    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+    let stamp = crate::timestamp::file_stamp_now();
     let aside = path.with_extension(format!("json.damaged-{stamp}"));
     let _ = std::fs::rename(path, &aside);
     aside

@@ -7,6 +7,7 @@ use std::path::Path;
 use anyhow::bail;
 use rayon::prelude::*;
 
+use crate::fingerprint::Fnv;
 use crate::imaging::{DecodeOptions, PreprocessSpec, decode, preprocess};
 use crate::specimen::{Problem, ProblemKind, View, read_labels, scan};
 use crate::synth::Rng;
@@ -98,26 +99,6 @@ pub fn load_dataset(
         }
     }
     Ok((Dataset { size: spec.size, samples, fingerprint: format!("{:016x}", h.0) }, problems))
-}
-
-/// FNV-1a, for stable fingerprints and splits.
-#[derive(Debug)]
-pub struct Fnv(pub u64);
-
-impl Default for Fnv {
-    fn default() -> Self {
-        Fnv(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-impl Fnv {
-    /// Hashes more bytes.
-    pub fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 ^= u64::from(*b);
-            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
 }
 
 /// Splits sample indices into (train, validation) by hashing each specimen id with the seed:

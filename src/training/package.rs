@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::train::Trained;
 use crate::onnx::export::export_model;
 use crate::taxonomy::Taxonomy;
+use crate::timestamp::utc_date;
 
 /// Version of the model contract written into `mousexray.schema`.
 pub const SCHEMA_VERSION: &str = "1";
@@ -29,11 +30,6 @@ pub struct Provenance {
     pub git_commit: String,
     /// UTC date of export (YYYY-MM-DD).
     pub date: String,
-}
-
-/// Today's UTC date (YYYY-MM-DD).
-pub fn utc_date() -> String {
-    chrono::Utc::now().format("%Y-%m-%d").to_string()
 }
 
 fn git_commit() -> String {
