@@ -67,6 +67,9 @@ pub struct BenchArgs {
     /// --model (default lookup) runs the inference phase.
     #[arg(long, value_name = "N", conflicts_with = "synthetic")]
     pub gui: Option<usize>,
+    /// Measure the model's float16 copy (see `mousexray fp16`), converted in memory.
+    #[arg(long, conflicts_with = "gui")]
+    pub fp16: bool,
 }
 
 /// One measured configuration.
@@ -99,6 +102,16 @@ pub fn run_bench(args: &BenchArgs, ort_lib: Option<&Path>) -> anyhow::Result<()>
             path
         }
         None => locate_model(args.model.as_deref()).map_err(anyhow::Error::msg)?,
+    };
+    let model_path = if args.fp16 {
+        let bytes = std::fs::read(&model_path).with_context(|| format!("{}: cannot read", model_path.display()))?;
+        let half = crate::onnx::fp16::to_fp16(&bytes).with_context(|| format!("{}", model_path.display()))?;
+        let path = tmp.join("model.fp16.onnx");
+        std::fs::write(&path, half).with_context(|| format!("{}: cannot write", path.display()))?;
+        eprintln!("measuring the float16 copy of {}", model_path.display());
+        path
+    } else {
+        model_path
     };
     let options = SessionOptions { threads: args.threads, spinning: true, device: args.device, profile: None };
     let t = Instant::now();

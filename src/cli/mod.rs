@@ -4,6 +4,7 @@ mod bench;
 mod doctor;
 mod eval;
 mod export;
+mod fp16;
 mod merge;
 mod predict;
 mod scan;
@@ -118,6 +119,15 @@ pub enum Command {
     /// L3 by view mode) and per-class AUCs as Markdown; --out also writes eval.md and eval.csv.
     Eval(eval::EvalArgs),
 
+    /// Write a float16 copy of a model, for GPUs.
+    ///
+    /// Weights and intermediates become float16; inputs and outputs stay float32 behind Cast
+    /// nodes, so the copy keeps the model contract and works wherever the original does (on a
+    /// CPU without float16 kernels, ONNX Runtime casts around them: correct, but slower than the
+    /// original). Writes NAME.fp16.onnx (or --out) and its report. Only models written by
+    /// mousexray are converted.
+    Fp16(fp16::Fp16Args),
+
     /// Classify every specimen of a folder into a CSV, with optional saliency overlays.
     ///
     /// Scans the folder, decodes and preprocesses on worker threads, runs the model in batches
@@ -170,6 +180,7 @@ pub fn main() -> ExitCode {
         Some(Command::Synth(args)) => synth::run(args),
         Some(Command::Train(args)) => train::run(args),
         Some(Command::Eval(args)) => eval::run(args, cli.ort_lib.as_deref()),
+        Some(Command::Fp16(args)) => fp16::run(args),
         Some(Command::Predict(args)) => predict::run_predict(args, cli.ort_lib.as_deref()),
         Some(Command::Merge(args)) => merge::run(args),
         Some(Command::Export(args)) => export::run(args),

@@ -4,6 +4,7 @@
 
 mod builder;
 pub mod export;
+pub mod fp16;
 pub mod proto;
 
 pub use builder::{Attr, Dim, Graph, IR_VERSION, OPSET, encode};
