@@ -73,7 +73,9 @@ const OVERLAY_SIDE: u32 = 1024;
 pub fn run_predict(args: &PredictArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
     let model_path = locate_model(args.model.as_deref()).map_err(anyhow::Error::msg)?;
     let lib = init_runtime(ort_lib)?;
-    let options = SessionOptions { threads: args.threads, spinning: true, device: args.device, profile: None };
+    // Spinning off: idle ONNX Runtime threads would otherwise take cores from the decoders
+    // (`bench` measures both; BENCHMARKS.md).
+    let options = SessionOptions { threads: args.threads, spinning: false, device: args.device, profile: None };
     let mut model = Classifier::load(&model_path, lib, options)?;
     for (node, t) in &args.threshold {
         let Some(i) = model.info.taxonomy.index_of(node) else {
