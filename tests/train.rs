@@ -108,3 +108,36 @@ fn tiny_train_exports_a_contract_model_and_resumes() {
     assert_eq!(code, 1);
     assert!(stderr.contains("another architecture"), "{stderr}");
 }
+
+#[test]
+fn the_convnext_can_pretrain_by_reconstruction() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let cfg = SynthConfig { count: 16, seed: 5, size: 96, layout: OutLayout::Flat, ..Default::default() };
+    generate(&data, &cfg, &|| {}).unwrap();
+    let out = dir.path().join("pre.onnx");
+    let (code, stderr) = mousexray(&[
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--size",
+        "32",
+        "--epochs",
+        "1",
+        "--batch",
+        "8",
+        "--pretrain-epochs",
+        "3",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let mse: Vec<f64> = stderr
+        .lines()
+        .filter_map(|l| l.split("reconstruction pretraining epoch").nth(1))
+        .map(|rest| rest.rsplit(' ').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(mse.len(), 3, "{stderr}");
+    assert!(mse[2] < mse[0], "the reconstruction error falls: {mse:?}");
+    assert!(out.is_file());
+}

@@ -60,10 +60,11 @@ pub struct TrainArgs {
     /// Early stopping patience (epochs without a better validation L3 AUC).
     #[arg(long, default_value_t = 5)]
     pub patience: usize,
-    /// CAE: reconstruction pretraining epochs.
-    #[arg(long, default_value_t = 5)]
-    pub pretrain_epochs: usize,
-    /// CAE: keep the pretrained encoder frozen while the heads train.
+    /// Reconstruction pretraining epochs of the backbone on every image, before the labels are
+    /// used [default: 5 for the CAE, 0 for the ConvNeXt].
+    #[arg(long)]
+    pub pretrain_epochs: Option<usize>,
+    /// Keep the pretrained backbone frozen while the heads train.
     #[arg(long)]
     pub freeze_encoder: bool,
     /// Switch augmentation off.
@@ -107,7 +108,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         view_dropout: if args.views.len() == 2 { 0.3 } else { 0.0 },
         patience: args.patience,
         warmup_steps: args.warmup_steps,
-        pretrain_epochs: if args.backbone == BackboneKind::Cae { args.pretrain_epochs } else { 0 },
+        pretrain_epochs: args.pretrain_epochs.unwrap_or(if args.backbone == BackboneKind::Cae { 5 } else { 0 }),
         freeze_encoder: args.freeze_encoder,
         augment: !args.no_augment,
     };

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::data::{Dataset, Sample, augment, presence, split};
 use super::loss::{Stage, masked_bce, targets_and_mask};
 use super::metrics::{LevelAucs, level_aucs};
-use super::model::{BackboneKind, CaeDecoder, CaeEncoder, ModelConfig, MultiView};
+use super::model::{BackboneKind, CaeDecoder, CaeEncoder, ConvNext, ModelConfig, MultiView};
 use crate::imaging::PreprocessSpec;
 use crate::specimen::View;
 use crate::synth::Rng;
@@ -58,9 +58,9 @@ pub struct TrainOptions {
     pub view_dropout: f64,
     /// Stop after this many epochs without a better validation score.
     pub patience: usize,
-    /// CAE only: reconstruction pretraining epochs before the heads are trained.
+    /// Reconstruction pretraining epochs of the backbone before the heads are trained.
     pub pretrain_epochs: usize,
-    /// CAE only: keep the pretrained encoder frozen.
+    /// Keep the pretrained backbone frozen.
     pub freeze_encoder: bool,
     /// Apply augmentation.
     pub augment: bool,
@@ -303,8 +303,12 @@ impl Checkpoint {
     }
 }
 
-/// Reconstruction pretraining of the CAE encoder on every image (no labels needed).
-fn pretrain_cae(
+/// Reconstruction pretraining of the backbone on every image (no labels needed): a decoder of
+/// stride-2 transposed convolutions ([`CaeDecoder`]) maps the last feature map back to the
+/// input, and the backbone learns what the images hold before any label is seen. The CAE is
+/// defined by it; for the ConvNeXt it stands in for the ImageNet weights the paper started from,
+/// which are not reachable here.
+fn pretrain_backbone(
     model: MultiView,
     dataset: &Dataset,
     options: &TrainOptions,
@@ -314,11 +318,21 @@ fn pretrain_cae(
 ) -> anyhow::Result<MultiView> {
     #[derive(Module, Debug)]
     struct Autoencoder {
-        encoder: CaeEncoder,
+        convnext: Option<ConvNext>,
+        cae: Option<CaeEncoder>,
         decoder: CaeDecoder,
     }
-    let Some(encoder) = model.cae.clone() else { return Ok(model) };
-    let mut ae = Autoencoder { encoder, decoder: CaeDecoder::new(&options.model.dims, device) };
+    let config = &options.model;
+    // The decoder doubles the side once per width: as many widths as the backbone halves it.
+    let mut widths = config.dims.clone();
+    if config.backbone == BackboneKind::Convnext {
+        widths.insert(0, (config.dims.first().copied().unwrap_or(16) / 2).max(8));
+    }
+    let mut ae = Autoencoder {
+        convnext: model.convnext.clone(),
+        cae: model.cae.clone(),
+        decoder: CaeDecoder::new(&widths, device),
+    };
     let mut optim = AdamWConfig::new().with_weight_decay(options.weight_decay).init();
     let s = options.preprocess.size as usize;
     let images: Vec<&Vec<f32>> =
@@ -342,7 +356,12 @@ fn pretrain_cae(
                 data.extend(x);
             }
             let x = Tensor::<4>::from_data(TensorData::new(data, [chunk.len(), 1, s, s]), device);
-            let recon = ae.decoder.forward(ae.encoder.forward(x.clone()));
+            let features = match (&ae.convnext, &ae.cae) {
+                (Some(c), _) => c.forward(x.clone()),
+                (None, Some(e)) => e.forward(x.clone()),
+                (None, None) => return Ok(model),
+            };
+            let recon = ae.decoder.forward(features);
             let loss = (recon - x).powi_scalar(2).mean();
             total += f64::from(loss.clone().into_scalar::<f32>());
             count += 1;
@@ -350,13 +369,14 @@ fn pretrain_cae(
             ae = optim.step(options.lr, ae, grads);
         }
         progress(Progress::Note(format!(
-            "CAE pretraining epoch {}: reconstruction MSE {:.4}",
+            "reconstruction pretraining epoch {}: MSE {:.4}",
             epoch + 1,
             total / count.max(1) as f64
         )));
     }
     let mut model = model;
-    model.cae = Some(ae.encoder);
+    model.convnext = ae.convnext;
+    model.cae = ae.cae;
     Ok(model)
 }
 
@@ -414,11 +434,12 @@ pub fn train(
         progress(Progress::Note(format!("resuming after epoch {}", saved.history.len())));
         state = TrainState { options: options.clone(), ..saved };
     }
-    if options.model.backbone == BackboneKind::Cae && !state.pretrained && options.pretrain_epochs > 0 {
-        model = pretrain_cae(model, dataset, options, &device, progress, stop)?;
+    if !state.pretrained && options.pretrain_epochs > 0 {
+        model = pretrain_backbone(model, dataset, options, &device, progress, stop)?;
         state.pretrained = !stop.load(Ordering::Relaxed);
     }
-    if options.model.backbone == BackboneKind::Cae && options.freeze_encoder {
+    if options.freeze_encoder {
+        model.convnext = model.convnext.map(|e| e.no_grad());
         model.cae = model.cae.map(|e| e.no_grad());
     }
     let weights = pos_weights(dataset, &train_idx, &taxonomy);
