@@ -65,6 +65,9 @@ fn the_fp16_command_writes_the_copy_and_its_report() {
         serde_json::from_str(&std::fs::read_to_string(out.with_extension("json")).unwrap()).unwrap();
     assert_eq!(report["provenance"]["precision"], "fp16");
     assert_eq!(report["thresholds"].as_object().unwrap().len(), 14);
+    let doctor = run(&["doctor", "--model", out.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&doctor.stdout);
+    assert!(doctor.status.success() && text.contains("weights fp16"), "{text}");
     let again = run(&["fp16", out.to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&again.stderr);
     assert_eq!(again.status.code(), Some(1));

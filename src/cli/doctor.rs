@@ -117,13 +117,14 @@ fn model_section(
     let _ = writeln!(out, "\nModel\n  file      {}\n  sha256    {}", path.display(), info.sha256);
     let _ = writeln!(
         out,
-        "  contract  schema {}, taxonomy `{}` ({} nodes), input {} px, views {}, saliency {}",
+        "  contract  schema {}, taxonomy `{}` ({} nodes), input {} px, views {}, saliency {}, weights {}",
         crate::inference::SCHEMA_VERSION,
         info.taxonomy.name,
         info.taxonomy.nodes.len(),
         info.preprocess.size,
         info.views().join("+").to_uppercase(),
-        if info.has_cam { "CAM outputs" } else { "occlusion fallback (no CAM outputs)" }
+        if info.has_cam { "CAM outputs" } else { "occlusion fallback (no CAM outputs)" },
+        p["precision"].as_str().unwrap_or("fp32")
     );
     let history = p["training"]["history"].as_array().map_or(&[][..], Vec::as_slice);
     let best = p["training"]["best_epoch"].as_u64().unwrap_or(0) as usize;
