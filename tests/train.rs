@@ -116,21 +116,14 @@ fn the_convnext_can_pretrain_by_reconstruction() {
     let cfg = SynthConfig { count: 16, seed: 5, size: 96, layout: OutLayout::Flat, ..Default::default() };
     generate(&data, &cfg, &|| {}).unwrap();
     let out = dir.path().join("pre.onnx");
-    let (code, stderr) = mousexray(&[
-        "train",
-        "--data",
-        data.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--size",
-        "32",
-        "--epochs",
-        "1",
-        "--batch",
-        "8",
-        "--pretrain-epochs",
-        "3",
-    ]);
+    let train = |epochs: &str, extra: &[&str]| {
+        let (d, o) = (data.to_str().unwrap(), out.to_str().unwrap());
+        let mut args = vec!["train", "--data", d, "--out", o, "--size", "32", "--batch", "8", "--epochs", epochs];
+        args.extend_from_slice(extra);
+        mousexray(&args)
+    };
+    // Pretraining alone (no epochs) still writes a checkpoint and a model.
+    let (code, stderr) = train("0", &["--pretrain-epochs", "3"]);
     assert_eq!(code, 0, "{stderr}");
     let mse: Vec<f64> = stderr
         .lines()
@@ -140,4 +133,9 @@ fn the_convnext_can_pretrain_by_reconstruction() {
     assert_eq!(mse.len(), 3, "{stderr}");
     assert!(mse[2] < mse[0], "the reconstruction error falls: {mse:?}");
     assert!(out.is_file());
+    // Resuming keeps the pretrained backbone instead of pretraining again.
+    let (code, stderr) = train("1", &["--pretrain-epochs", "3", "--resume"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("resuming after epoch 0") && stderr.contains("epoch   1"), "{stderr}");
+    assert!(!stderr.contains("reconstruction pretraining"), "{stderr}");
 }

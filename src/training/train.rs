@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use burn::module::Module;
-use burn::optim::{AdamWConfig, GradientsParams};
+use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::store::{BurnpackStore, ModuleSnapshot};
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
@@ -380,6 +380,22 @@ fn pretrain_backbone(
     Ok(model)
 }
 
+/// Writes the weights, the optimizer state and the run state, so `--resume` continues here.
+fn save_checkpoint(
+    model: MultiView,
+    optim: &ModuleOptimizer,
+    state: &TrainState,
+    checkpoint: &Checkpoint,
+) -> anyhow::Result<MultiView> {
+    model
+        .save_into(&mut BurnpackStore::from_file(checkpoint.file("model.bpk")).overwrite(true))
+        .map_err(|e| anyhow::anyhow!("saving the checkpoint: {e:?}"))?;
+    optim.save(checkpoint.file("optim.bpk")).map_err(|e| anyhow::anyhow!("saving the optimizer state: {e:?}"))?;
+    let text = serde_json::to_string_pretty(state).context("serialising the state")?;
+    std::fs::write(checkpoint.file("state.json"), text).context("writing the checkpoint state")?;
+    Ok(model)
+}
+
 fn shuffle(v: &mut [usize], rng: &mut Rng) {
     for i in (1..v.len()).rev() {
         let j = rng.below(i + 1);
@@ -437,6 +453,10 @@ pub fn train(
     if !state.pretrained && options.pretrain_epochs > 0 {
         model = pretrain_backbone(model, dataset, options, &device, progress, stop)?;
         state.pretrained = !stop.load(Ordering::Relaxed);
+        // Pretraining can take as long as several epochs: a run stopped after it keeps it.
+        if state.pretrained {
+            model = save_checkpoint(model, &optim, &state, checkpoint)?;
+        }
     }
     if options.freeze_encoder {
         model.convnext = model.convnext.map(|e| e.no_grad());
@@ -509,12 +529,7 @@ pub fn train(
         } else if stage == Stage::All {
             since_best += 1;
         }
-        model
-            .save_into(&mut BurnpackStore::from_file(checkpoint.file("model.bpk")).overwrite(true))
-            .map_err(|e| anyhow::anyhow!("saving the checkpoint: {e:?}"))?;
-        optim.save(checkpoint.file("optim.bpk")).map_err(|e| anyhow::anyhow!("saving the optimizer state: {e:?}"))?;
-        let text = serde_json::to_string_pretty(&state).context("serialising the state")?;
-        std::fs::write(checkpoint.file("state.json"), text).context("writing the checkpoint state")?;
+        model = save_checkpoint(model, &optim, &state, checkpoint)?;
         progress(Progress::Epoch(record));
     }
 
