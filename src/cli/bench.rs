@@ -104,10 +104,8 @@ pub fn run_bench(args: &BenchArgs, ort_lib: Option<&Path>) -> anyhow::Result<()>
         None => locate_model(args.model.as_deref()).map_err(anyhow::Error::msg)?,
     };
     let model_path = if args.fp16 {
-        let bytes = std::fs::read(&model_path).with_context(|| format!("{}: cannot read", model_path.display()))?;
-        let half = crate::onnx::fp16::to_fp16(&bytes).with_context(|| format!("{}", model_path.display()))?;
         let path = tmp.join("model.fp16.onnx");
-        std::fs::write(&path, half).with_context(|| format!("{}: cannot write", path.display()))?;
+        crate::onnx::fp16::convert_file(&model_path, &path)?;
         eprintln!("measuring the float16 copy of {}", model_path.display());
         path
     } else {
@@ -246,10 +244,9 @@ fn session_throughput(model: &mut Classifier, batch: usize, seconds: f64) -> any
     Ok((runs * batch) as f64 / t.elapsed().as_secs_f64())
 }
 
-/// Specimens per second through the whole pipeline (decode, preprocess, infer, ordered results),
-/// and resident memory at the quarters of the run.
-/// End-to-end throughput: whole passes over the folder until `seconds` have gone by (at least
-/// one), so a small folder still gives a steady figure. Memory marks come from the first pass.
+/// Specimens per second through the whole pipeline (decode, preprocess, infer, ordered results)
+/// and resident memory at the quarters of the first pass. Whole passes over the folder repeat
+/// until `seconds` have gone by (at least one), so a small folder still gives a steady figure.
 fn end_to_end(
     model: &mut Classifier,
     specimens: &[crate::specimen::Specimen],

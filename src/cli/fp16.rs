@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
-use crate::onnx::fp16::to_fp16;
+use crate::onnx::fp16::convert_file;
 
 /// Arguments of `mousexray fp16`.
 #[derive(Debug, clap::Args)]
@@ -19,13 +19,8 @@ pub struct Fp16Args {
 
 /// Runs the command.
 pub fn run(args: &Fp16Args) -> anyhow::Result<()> {
-    let bytes = std::fs::read(&args.model).with_context(|| format!("{}: cannot read", args.model.display()))?;
-    let half = to_fp16(&bytes).with_context(|| format!("{}", args.model.display()))?;
     let out = args.out.clone().unwrap_or_else(|| args.model.with_extension("fp16.onnx"));
-    if out == args.model {
-        anyhow::bail!("{}: --out must differ from the model", out.display());
-    }
-    std::fs::write(&out, &half).with_context(|| format!("{}: cannot write", out.display()))?;
+    let (full, half) = convert_file(&args.model, &out)?;
     // The report travels with the model; the copy gets one that says what it is.
     let report = args.model.with_extension("json");
     if let Ok(text) = std::fs::read_to_string(&report)
@@ -38,6 +33,6 @@ pub fn run(args: &Fp16Args) -> anyhow::Result<()> {
         std::fs::write(&target, serde_json::to_string_pretty(&value)?)
             .with_context(|| format!("{}: cannot write", target.display()))?;
     }
-    eprintln!("{} ({} bytes) -> {} ({} bytes, float16)", args.model.display(), bytes.len(), out.display(), half.len());
+    eprintln!("{} ({full} bytes) -> {} ({half} bytes, float16)", args.model.display(), out.display());
     Ok(())
 }

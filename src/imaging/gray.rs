@@ -47,12 +47,29 @@ impl GrayImage16 {
         self.pixels.get(y as usize * self.width as usize + x as usize).copied()
     }
 
-    /// A histogram with one bin per possible value (`max_value() + 1` bins).
-    pub fn histogram(&self) -> Vec<u32> {
-        let mut h = vec![0u32; usize::from(self.max_value()) + 1];
+    /// How many pixels hold each level, from 0 to the highest present (values above the bit
+    /// depth, from a damaged or mislabelled file, keep their own count).
+    pub fn level_counts(&self) -> Vec<u32> {
+        let top = self.pixels.iter().copied().max().unwrap_or(0);
+        let mut counts = vec![0u32; usize::from(top) + 1];
         for &v in &self.pixels {
-            let i = usize::from(v).min(h.len() - 1);
-            h[i] += 1;
+            counts[usize::from(v)] += 1;
+        }
+        counts
+    }
+
+    /// A histogram with one bin per possible value (`max_value() + 1` bins); values above the
+    /// bit depth count in the last bin.
+    pub fn histogram(&self) -> Vec<u32> {
+        self.histogram_from(&self.level_counts())
+    }
+
+    /// [`GrayImage16::histogram`] from [`GrayImage16::level_counts`] already taken.
+    pub fn histogram_from(&self, counts: &[u32]) -> Vec<u32> {
+        let bins = usize::from(self.max_value()) + 1;
+        let mut h = vec![0u32; bins];
+        for (v, &c) in counts.iter().enumerate() {
+            h[v.min(bins - 1)] += c;
         }
         h
     }

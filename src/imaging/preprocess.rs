@@ -157,20 +157,12 @@ pub fn preprocess(image: &GrayImage16, spec: &PreprocessSpec) -> Result<(ModelIn
 /// a table and the Otsu histogram is built from level counts: the result is the same as mapping
 /// each pixel, at a fraction of the cost on large images.
 fn normalise(image: &GrayImage16, spec: &PreprocessSpec) -> Vec<f32> {
-    let top = image.pixels.iter().copied().max().unwrap_or(0);
-    let mut counts = vec![0u32; usize::from(top) + 1];
-    for &v in &image.pixels {
-        counts[usize::from(v)] += 1;
-    }
-    // The percentile histogram has one bin per level the bit depth allows, the excess in the last.
-    let bins = usize::from(image.max_value()) + 1;
-    let mut hist = vec![0u32; bins];
-    for (v, &c) in counts.iter().enumerate() {
-        hist[v.min(bins - 1)] += c;
-    }
+    let counts = image.level_counts();
+    let hist = image.histogram_from(&counts);
     let lo = f32::from(image.percentile(&hist, spec.clip_low_percent / 100.0));
     let hi = f32::from(image.percentile(&hist, spec.clip_high_percent / 100.0)).max(lo + 1.0);
-    let mut table: Vec<f32> = (0..=top).map(|v| ((f32::from(v) - lo) / (hi - lo)).clamp(0.0, 1.0)).collect();
+    let mut table: Vec<f32> =
+        (0..counts.len()).map(|v| v as u16).map(|v| ((f32::from(v) - lo) / (hi - lo)).clamp(0.0, 1.0)).collect();
     let invert = match spec.polarity {
         Polarity::BrightBone => false,
         Polarity::DarkBone => true,
@@ -350,15 +342,14 @@ fn box_reduce(v: &[f32], w: usize, h: usize, k: usize) -> (Vec<f32>, usize, usiz
             }
         }
     }
-    let mut out = sum;
-    for (cy, cells) in out.chunks_exact_mut(rw).enumerate() {
+    for (cy, cells) in sum.chunks_exact_mut(rw).enumerate() {
         let rows = (h - cy * k).min(k);
         for (cx, cell) in cells.iter_mut().enumerate() {
             let count = rows * (w - cx * k).min(k);
             *cell /= count as f32;
         }
     }
-    (out, rw, rh)
+    (sum, rw, rh)
 }
 
 /// Adds each `K`-wide block of `row` to its cell, left to right; a partial last block too.

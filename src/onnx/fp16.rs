@@ -6,6 +6,8 @@
 //! providers without float16 kernels (ONNX Runtime's CPU provider for Conv, on x86) still run the
 //! file: ONNX Runtime inserts casts around such nodes, slower but correct.
 
+use std::path::Path;
+
 use anyhow::{Context, bail};
 use prost::Message;
 
@@ -66,6 +68,18 @@ pub fn to_fp16(bytes: &[u8]) -> anyhow::Result<Vec<u8>> {
         }
     }
     Ok(model.encode_to_vec())
+}
+
+/// Reads `model`, writes its float16 copy to `out`; returns both sizes in bytes. Errors name the
+/// file.
+pub fn convert_file(model: &Path, out: &Path) -> anyhow::Result<(usize, usize)> {
+    if out == model {
+        bail!("{}: the copy must go to another file", out.display());
+    }
+    let bytes = std::fs::read(model).with_context(|| format!("{}: cannot read", model.display()))?;
+    let half = to_fp16(&bytes).with_context(|| format!("{}", model.display()))?;
+    std::fs::write(out, &half).with_context(|| format!("{}: cannot write", out.display()))?;
+    Ok((bytes.len(), half.len()))
 }
 
 /// Rewrites a float32 initializer as float16 (raw little-endian bits).

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::data::{Dataset, Sample, augment, presence, split};
 use super::loss::{Stage, masked_bce, targets_and_mask};
 use super::metrics::{LevelAucs, level_aucs};
-use super::model::{BackboneKind, CaeDecoder, CaeEncoder, ConvNext, ModelConfig, MultiView};
+use super::model::{CaeDecoder, ModelConfig, MultiView};
 use crate::imaging::PreprocessSpec;
 use crate::specimen::View;
 use crate::synth::Rng;
@@ -318,21 +318,18 @@ fn pretrain_backbone(
 ) -> anyhow::Result<MultiView> {
     #[derive(Module, Debug)]
     struct Autoencoder {
-        convnext: Option<ConvNext>,
-        cae: Option<CaeEncoder>,
+        /// The classifier; only its backbone gets gradients here.
+        model: MultiView,
         decoder: CaeDecoder,
     }
     let config = &options.model;
-    // The decoder doubles the side once per width: as many widths as the backbone halves it.
+    // The decoder doubles the side once per width: as many widths as the backbone halves it
+    // (the ConvNeXt's stride-4 stem needs one more than it has stages).
     let mut widths = config.dims.clone();
-    if config.backbone == BackboneKind::Convnext {
-        widths.insert(0, (config.dims.first().copied().unwrap_or(16) / 2).max(8));
+    while (1usize << widths.len()) < config.stride() {
+        widths.insert(0, (widths.first().copied().unwrap_or(16) / 2).max(8));
     }
-    let mut ae = Autoencoder {
-        convnext: model.convnext.clone(),
-        cae: model.cae.clone(),
-        decoder: CaeDecoder::new(&widths, device),
-    };
+    let mut ae = Autoencoder { model, decoder: CaeDecoder::new(&widths, device) };
     let mut optim = AdamWConfig::new().with_weight_decay(options.weight_decay).init();
     let s = options.preprocess.size as usize;
     let images: Vec<&Vec<f32>> =
@@ -345,7 +342,7 @@ fn pretrain_backbone(
         let (mut total, mut count) = (0.0, 0);
         for chunk in order.chunks(options.batch.max(1) * 2) {
             if stop.load(Ordering::Relaxed) {
-                return Ok(model);
+                return Ok(ae.model);
             }
             let mut data = Vec::with_capacity(chunk.len() * s * s);
             for &i in chunk {
@@ -356,12 +353,7 @@ fn pretrain_backbone(
                 data.extend(x);
             }
             let x = Tensor::<4>::from_data(TensorData::new(data, [chunk.len(), 1, s, s]), device);
-            let features = match (&ae.convnext, &ae.cae) {
-                (Some(c), _) => c.forward(x.clone()),
-                (None, Some(e)) => e.forward(x.clone()),
-                (None, None) => return Ok(model),
-            };
-            let recon = ae.decoder.forward(features);
+            let recon = ae.decoder.forward(ae.model.backbone(x.clone()));
             let loss = (recon - x).powi_scalar(2).mean();
             total += f64::from(loss.clone().into_scalar::<f32>());
             count += 1;
@@ -374,10 +366,7 @@ fn pretrain_backbone(
             total / count.max(1) as f64
         )));
     }
-    let mut model = model;
-    model.convnext = ae.convnext;
-    model.cae = ae.cae;
-    Ok(model)
+    Ok(ae.model)
 }
 
 /// Writes the weights, the optimizer state and the run state, so `--resume` continues here.
