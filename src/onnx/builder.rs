@@ -219,12 +219,14 @@ impl Graph {
         self.node("Transpose", &[&y], &[("perm", Attr::Ints(vec![0, 3, 1, 2]))], None)
     }
 
-    /// Exact GELU in its Erf form: `x * 0.5 * (1 + erf(x / sqrt 2))` (ORT fuses it).
+    /// Exact GELU in its Erf form: `x * 0.5 * (1 + erf(x / sqrt 2))`, written exactly as ONNX
+    /// Runtime's GeluFusion expects (a `Div` by sqrt 2, not a `Mul` by its inverse), so ORT runs
+    /// one Gelu kernel, or BiasGelu with the preceding bias, instead of five elementwise ones.
     pub fn gelu(&mut self, x: &str) -> String {
-        let inv_sqrt2 = self.scalar("inv_sqrt2", std::f32::consts::FRAC_1_SQRT_2);
+        let sqrt2 = self.scalar("sqrt2", std::f32::consts::SQRT_2);
         let one = self.scalar("one", 1.0);
         let half = self.scalar("half", 0.5);
-        let scaled = self.node("Mul", &[x, &inv_sqrt2], &[], None);
+        let scaled = self.node("Div", &[x, &sqrt2], &[], None);
         let erf = self.node("Erf", &[&scaled], &[], None);
         let plus = self.node("Add", &[&erf, &one], &[], None);
         let xh = self.node("Mul", &[x, &half], &[], None);

@@ -45,13 +45,27 @@ fn conv(
 }
 
 fn linear(g: &mut Graph, x: &str, l: &burn::nn::Linear) -> anyhow::Result<String> {
+    linear_scaled(g, x, l, &[])
+}
+
+/// `linear` with each output column multiplied by `scale` (empty: no scaling), folded into the
+/// weights so the graph has no separate `Mul`.
+fn linear_scaled(g: &mut Graph, x: &str, l: &burn::nn::Linear, scale: &[f32]) -> anyhow::Result<String> {
     let w = l.weight.val();
     let [d_in, d_out] = w.dims();
-    let bias = match &l.bias {
+    let mut weight = values(w)?; // [in, out], row-major
+    let mut bias = match &l.bias {
         Some(b) => values(b.val())?,
         None => vec![0.0; d_out],
     };
-    Ok(g.linear(x, &values(w)?, &bias, d_in as i64, d_out as i64))
+    if !scale.is_empty() {
+        anyhow::ensure!(scale.len() == d_out, "layer scale has {} values for {d_out} outputs", scale.len());
+        for row in weight.chunks_mut(d_out) {
+            row.iter_mut().zip(scale).for_each(|(v, s)| *v *= s);
+        }
+        bias.iter_mut().zip(scale).for_each(|(v, s)| *v *= s);
+    }
+    Ok(g.linear(x, &weight, &bias, d_in as i64, d_out as i64))
 }
 
 /// Writes the backbone's graph from `x` to its last feature map.
@@ -75,9 +89,8 @@ fn backbone(g: &mut Graph, model: &MultiView, x: &str) -> anyhow::Result<String>
                 let y = g.layer_norm_last(&y, &gamma, &beta, LN_EPS as f32);
                 let y = linear(g, &y, &b.pw1)?;
                 let y = g.gelu(&y);
-                let y = linear(g, &y, &b.pw2)?;
-                let scale = g.weight("layer_scale", &[c], &values(b.gamma.val())?);
-                let y = g.node("Mul", &[&y, &scale], &[], None);
+                // The layer scale folds into pw2: gamma * (yW + b) = y (W gamma) + b gamma.
+                let y = linear_scaled(g, &y, &b.pw2, &values(b.gamma.val())?)?;
                 let y = g.node("Transpose", &[&y], &[("perm", Attr::Ints(vec![0, 3, 1, 2]))], None);
                 x = g.node("Add", &[&x, &y], &[], None);
             }
