@@ -33,8 +33,8 @@ fn half_precision_models_keep_the_contract_and_the_predictions() {
         let s = m32.info.preprocess.size as usize;
         let (dv, lv) = inputs(3, s);
         let views = [[true, true], [true, false], [false, true]];
-        let p32 = m32.run(dv.clone(), lv.clone(), &views, true).unwrap();
-        let p16 = m16.run(dv, lv, &views, true).unwrap();
+        let p32 = m32.run(&dv, &lv, &views, true).unwrap();
+        let p16 = m16.run(&dv, &lv, &views, true).unwrap();
         let worst =
             p32.probs.iter().flatten().zip(p16.probs.iter().flatten()).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
         println!("{name}: worst probability difference {worst:.5}");

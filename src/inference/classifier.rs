@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use ndarray::{Array2, Array4};
+use ndarray::{Array2, ArrayView4};
 use ort::session::Session;
 use ort::value::TensorRef;
 use sha2::Digest;
@@ -166,32 +166,27 @@ impl Classifier {
 
     /// Conditional probabilities (taxonomy order) for a batch: `dv` and `lv` hold `n` inputs of
     /// `size * size` each (any values where a view is absent), `views[i]` says which are present.
-    pub fn predict(&mut self, dv: Vec<f32>, lv: Vec<f32>, views: &[[bool; 2]]) -> Result<Vec<Vec<f32>>, ModelError> {
+    pub fn predict(&mut self, dv: &[f32], lv: &[f32], views: &[[bool; 2]]) -> Result<Vec<Vec<f32>>, ModelError> {
         Ok(self.run(dv, lv, views, false)?.probs)
     }
 
     /// Runs a batch (see [`Classifier::predict`]); with `cam`, also returns the class activation
-    /// maps when the model has them.
-    pub fn run(
-        &mut self,
-        dv: Vec<f32>,
-        lv: Vec<f32>,
-        views: &[[bool; 2]],
-        cam: bool,
-    ) -> Result<BatchOutput, ModelError> {
+    /// maps when the model has them. The inputs are borrowed: ONNX Runtime reads them in place
+    /// (or copies them straight to the GPU), with no copy on our side.
+    pub fn run(&mut self, dv: &[f32], lv: &[f32], views: &[[bool; 2]], cam: bool) -> Result<BatchOutput, ModelError> {
         let n = views.len();
         let s = self.info.preprocess.size as usize;
         let path = self.info.path.clone();
         let run = |e: String| ModelError::Run { path: path.clone(), reason: e };
-        let dv = Array4::from_shape_vec((n, 1, s, s), dv).map_err(|e| run(e.to_string()))?;
-        let lv = Array4::from_shape_vec((n, 1, s, s), lv).map_err(|e| run(e.to_string()))?;
+        let dv = ArrayView4::from_shape((n, 1, s, s), dv).map_err(|e| run(e.to_string()))?;
+        let lv = ArrayView4::from_shape((n, 1, s, s), lv).map_err(|e| run(e.to_string()))?;
         let presence: Vec<f32> = views.iter().flat_map(|v| v.map(|b| if b { 1.0 } else { 0.0 })).collect();
         let presence = Array2::from_shape_vec((n, 2), presence).map_err(|e| run(e.to_string()))?;
         let outputs = self
             .session
             .run(ort::inputs![
-                "dv" => TensorRef::from_array_view(&dv).map_err(|e| run(e.to_string()))?,
-                "lv" => TensorRef::from_array_view(&lv).map_err(|e| run(e.to_string()))?,
+                "dv" => TensorRef::from_array_view(dv).map_err(|e| run(e.to_string()))?,
+                "lv" => TensorRef::from_array_view(lv).map_err(|e| run(e.to_string()))?,
                 "views" => TensorRef::from_array_view(&presence).map_err(|e| run(e.to_string()))?,
             ])
             .map_err(|e| run(e.to_string()))?;

@@ -139,7 +139,14 @@ impl Provider {
                 }
                 Some(trt.build())
             }
-            Provider::Cuda => Some(ep::CUDA::default().with_device_id(0).build()),
+            Provider::Cuda => {
+                // cuDNN's NHWC kernels keep the tensor cores busier, and ORT's layout pass then
+                // cancels the transposes around our LayerNorms: the two-view ConvNeXt-T ran 1.27x
+                // faster in fp32 and 1.21x in fp16 at batch 64 on an H200 (BENCHMARKS.md).
+                // MOUSEXRAY_CUDA_NHWC=0 turns it off.
+                let nhwc = std::env::var("MOUSEXRAY_CUDA_NHWC").map_or(true, |v| v != "0");
+                Some(ep::CUDA::default().with_device_id(0).with_prefer_nhwc(nhwc).build())
+            }
             Provider::DirectMl => directml(),
             Provider::CoreMl => coreml(),
             Provider::Cpu => None,

@@ -258,7 +258,7 @@ fn run_batch(model: &mut Classifier, items: &[Prepared], cam: bool) -> Result<Ve
             }
             presence.push([p.views[0].is_some(), p.views[1].is_some()]);
         }
-        let out = model.run(dv, lv, &presence, cam)?;
+        let out = model.run(&dv, &lv, &presence, cam)?;
         let mut cams = out.cams.into_iter();
         outputs = out.probs.into_iter().map(|p| (p, cams.next())).collect();
     }

@@ -217,7 +217,7 @@ pub fn occlusion(
         let p = p.clamp(1e-6, 1.0 - 1e-6);
         (p / (1.0 - p)).ln()
     };
-    let base = model.predict(dv.to_vec(), lv.to_vec(), &[present])?;
+    let base = model.predict(dv, lv, &[present])?;
     let reference = logit(base.first().and_then(|p| p.get(class)).copied().unwrap_or(0.5));
     let mut values = Vec::with_capacity(g * g);
     let cells: Vec<(usize, usize)> = (0..g).flat_map(|j| (0..g).map(move |i| (i, j))).collect();
@@ -237,7 +237,7 @@ pub fn occlusion(
                 blv.extend_from_slice(&x);
             }
         }
-        let probs = model.predict(bdv, blv, &vec![present; chunk.len()])?;
+        let probs = model.predict(&bdv, &blv, &vec![present; chunk.len()])?;
         values.extend(probs.iter().map(|p| reference - logit(p.get(class).copied().unwrap_or(0.5))));
     }
     Ok(EvidenceGrid { side: g, values })

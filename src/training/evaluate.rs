@@ -77,7 +77,7 @@ pub fn evaluate(
                 dv.extend(x.dv.as_deref().filter(|_| p[0]).map_or_else(|| vec![bg; s * s], <[f32]>::to_vec));
                 lv.extend(x.lv.as_deref().filter(|_| p[1]).map_or_else(|| vec![bg; s * s], <[f32]>::to_vec));
             }
-            probs.extend(model.predict(dv, lv, &vec![mode.presence(); chunk.len()])?);
+            probs.extend(model.predict(&dv, &lv, &vec![mode.presence(); chunk.len()])?);
         }
         let labels: Vec<_> = both.iter().map(|x| x.labels.clone()).collect();
         let aucs = level_aucs(&model.info.taxonomy, &probs, &labels);
