@@ -29,7 +29,8 @@ fn half_precision_models_keep_the_contract_and_the_predictions() {
         assert_eq!(m16.info.taxonomy, m32.info.taxonomy);
         assert_eq!(m16.info.preprocess, m32.info.preprocess);
         assert!(m16.info.has_cam);
-        assert_eq!(m16.info.provenance["precision"], "fp16");
+        assert_eq!(m16.info.precision(), "fp16");
+        assert_eq!(m32.info.precision(), "fp32");
         let s = m32.info.preprocess.size as usize;
         let (dv, lv) = inputs(3, s);
         let views = [[true, true], [true, false], [false, true]];

@@ -242,6 +242,7 @@ fn classify_streams_scores_into_the_worklist() {
     assert!(ws.results.iter().all(Option::is_some), "every specimen has scores");
     assert!(ws.results.iter().flatten().all(|r| r.cams.is_some()), "with saliency maps");
     assert!(h.query_by_label_contains("cae_mv.onnx").is_some(), "the status bar names the model");
+    assert!(h.query_by_label_contains(", fp32").is_some(), "and its weights' precision");
     // A reviewer's call records what the model showed.
     h.key_press(Key::A);
     h.run_steps(1);

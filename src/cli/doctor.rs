@@ -124,7 +124,7 @@ fn model_section(
         info.preprocess.size,
         info.views().join("+").to_uppercase(),
         if info.has_cam { "CAM outputs" } else { "occlusion fallback (no CAM outputs)" },
-        p["precision"].as_str().unwrap_or("fp32")
+        info.precision()
     );
     let history = p["training"]["history"].as_array().map_or(&[][..], Vec::as_slice);
     let best = p["training"]["best_epoch"].as_u64().unwrap_or(0) as usize;

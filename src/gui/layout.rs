@@ -150,8 +150,8 @@ impl ReviewApp {
             match &self.model.info {
                 Some(m) => {
                     let name = m.path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-                    ui.label(format!("model {name} {}", m.sha256.get(..8).unwrap_or_default()))
-                        .on_hover_text(m.sha256.clone());
+                    ui.label(format!("model {name} {}, {}", m.sha256.get(..8).unwrap_or_default(), m.precision()))
+                        .on_hover_text(format!("sha256 {}\nweights {}", m.sha256, m.precision()));
                     ui.label(format!("on {}", self.model.ep));
                 }
                 None if self.model.loading => {

@@ -80,6 +80,11 @@ impl ModelInfo {
             .map(|v| v.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect())
             .unwrap_or_else(|| vec!["dv".into(), "lv".into()])
     }
+
+    /// The weights' precision, "fp32" or "fp16" (a copy from `mousexray fp16`).
+    pub fn precision(&self) -> &str {
+        self.provenance["precision"].as_str().unwrap_or("fp32")
+    }
 }
 
 /// A loaded model.
