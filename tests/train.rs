@@ -71,6 +71,7 @@ fn tiny_train_exports_a_contract_model_and_resumes() {
     assert_eq!(spec.size, 32);
     let provenance: serde_json::Value = serde_json::from_str(&meta.custom("mousexray.provenance").unwrap()).unwrap();
     assert_eq!(provenance["backbone"], "convnext");
+    assert_eq!(provenance["training"]["options"]["lr"].as_f64(), Some(2e-4), "the ConvNeXt's default rate");
     assert_eq!(provenance["training"]["history"].as_array().unwrap().len(), 3);
 
     // Evaluation through the app's inference code: every view mode, tables on disk.
@@ -118,7 +119,9 @@ fn the_convnext_can_pretrain_by_reconstruction() {
     let out = dir.path().join("pre.onnx");
     let train = |epochs: &str, extra: &[&str]| {
         let (d, o) = (data.to_str().unwrap(), out.to_str().unwrap());
-        let mut args = vec!["train", "--data", d, "--out", o, "--size", "32", "--batch", "8", "--epochs", epochs];
+        // Six steps an epoch: the CAE's rate, so that three epochs show the error falling.
+        let mut args =
+            vec!["train", "--data", d, "--out", o, "--size", "32", "--batch", "8", "--epochs", epochs, "--lr", "2e-3"];
         args.extend_from_slice(extra);
         mousexray(&args)
     };
