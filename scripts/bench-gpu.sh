@@ -5,16 +5,17 @@
 # NCHW and NHWC layouts), PyTorch on the same GPU for the ratio, then `predict` on the sample
 # and the end-to-end pipeline with the shipped model.
 #
-#   scripts/bench-gpu.sh [BINARY] [LOG_DIR]     (BINARY: target/release/mousexray)
+#   scripts/bench-gpu.sh [BINARY] [LOG_DIR]     (BINARY: target/release/mousexray, LOG_DIR: gpu-bench)
 #
 # Needs ONNX Runtime's GPU build (`make setup-gpu`, or ORT_DYLIB_PATH), the NVIDIA driver, CUDA 13
 # and cuDNN 9; torch and timm for the PyTorch rows (skipped without them). SECS sets the seconds
 # per measurement (default 4).
 set -u
 bin=${1:-target/release/mousexray}
-log=${2:-/tmp/mousexray-gpu}
+log=${2:-gpu-bench}
 secs=${SECS:-4}
 mkdir -p "$log"
+saliency=$(mktemp -d)  # 86 overlays: kept out of LOG_DIR, which travels back from GPU machines
 
 # CUDA and cuDNN can sit in the CUDA toolkit, the system's library folders or pip's nvidia-*
 # packages: put each one's folder on the loader path once.
@@ -44,7 +45,7 @@ step() {
     MOUSEXRAY_CUDA_NHWC=1 step "$bin" bench --synthetic convnext-t --size 224 --batch 1,64 --device cuda --session-only --no-python --seconds "$secs" --fp16
     MOUSEXRAY_CUDA_NHWC=1 step "$bin" bench --synthetic convnext-t --size 224 --batch 1,64 --device cuda --session-only --no-python --seconds "$secs"
     step "$bin" doctor --device tensorrt --model models/cae_mv.onnx
-    step "$bin" predict assets/sample --device cuda --out "$log/gpu_predict.csv" --saliency /tmp/mousexray-gpu-saliency
-    ls /tmp/mousexray-gpu-saliency | head -4
+    step "$bin" predict assets/sample --device cuda --out "$log/gpu_predict.csv" --saliency "$saliency"
+    ls "$saliency" | head -4
     step "$bin" bench --model models/cae_mv.onnx --device cuda --batch 16,64 --no-python --seconds "$secs"
 } 2>&1 | tee "$log/bench-gpu.log"
