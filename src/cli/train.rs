@@ -39,8 +39,7 @@ pub struct TrainArgs {
     /// Batch size.
     #[arg(long, default_value_t = 16)]
     pub batch: usize,
-    /// Peak learning rate [default: 2e-3 for the CAE, 2e-4 for the ConvNeXt, whose LayerNorm
-    /// blocks stayed at chance for 5 to 8 epochs at 1e-3 and 2e-3 on 3,200 phantoms].
+    /// Peak learning rate [default: 2e-3 for the CAE, 2e-4 for the ConvNeXt].
     #[arg(long)]
     pub lr: Option<f64>,
     /// Fraction of specimens held out for validation (split by specimen, deterministic).
@@ -101,7 +100,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         views: args.views.clone(),
         epochs: args.epochs,
         batch: args.batch.max(1),
-        lr: args.lr.unwrap_or(if args.backbone == BackboneKind::Cae { 2e-3 } else { 2e-4 }),
+        lr: args.lr.unwrap_or(args.backbone.default_lr()),
         weight_decay: 0.05,
         val_split: args.val_split,
         seed: args.seed,
@@ -109,7 +108,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         view_dropout: if args.views.len() == 2 { 0.3 } else { 0.0 },
         patience: args.patience,
         warmup_steps: args.warmup_steps,
-        pretrain_epochs: args.pretrain_epochs.unwrap_or(if args.backbone == BackboneKind::Cae { 5 } else { 0 }),
+        pretrain_epochs: args.pretrain_epochs.unwrap_or(args.backbone.default_pretrain_epochs()),
         freeze_encoder: args.freeze_encoder,
         augment: !args.no_augment,
     };

@@ -45,12 +45,12 @@ fn conv(
 }
 
 fn linear(g: &mut Graph, x: &str, l: &burn::nn::Linear) -> anyhow::Result<String> {
-    linear_scaled(g, x, l, &[])
+    linear_scaled(g, x, l, None)
 }
 
-/// `linear` with each output column multiplied by `scale` (empty: no scaling), folded into the
-/// weights so the graph has no separate `Mul`.
-fn linear_scaled(g: &mut Graph, x: &str, l: &burn::nn::Linear, scale: &[f32]) -> anyhow::Result<String> {
+/// `linear` with each output column multiplied by `scale`, folded into the weights so the graph
+/// has no separate `Mul`.
+fn linear_scaled(g: &mut Graph, x: &str, l: &burn::nn::Linear, scale: Option<&[f32]>) -> anyhow::Result<String> {
     let w = l.weight.val();
     let [d_in, d_out] = w.dims();
     let mut weight = values(w)?; // [in, out], row-major
@@ -58,7 +58,7 @@ fn linear_scaled(g: &mut Graph, x: &str, l: &burn::nn::Linear, scale: &[f32]) ->
         Some(b) => values(b.val())?,
         None => vec![0.0; d_out],
     };
-    if !scale.is_empty() {
+    if let Some(scale) = scale {
         anyhow::ensure!(scale.len() == d_out, "layer scale has {} values for {d_out} outputs", scale.len());
         for row in weight.chunks_mut(d_out) {
             row.iter_mut().zip(scale).for_each(|(v, s)| *v *= s);
@@ -90,7 +90,7 @@ fn backbone(g: &mut Graph, model: &MultiView, x: &str) -> anyhow::Result<String>
                 let y = linear(g, &y, &b.pw1)?;
                 let y = g.gelu(&y);
                 // The layer scale folds into pw2: gamma * (yW + b) = y (W gamma) + b gamma.
-                let y = linear_scaled(g, &y, &b.pw2, &values(b.gamma.val())?)?;
+                let y = linear_scaled(g, &y, &b.pw2, Some(&values(b.gamma.val())?))?;
                 let y = g.node("Transpose", &[&y], &[("perm", Attr::Ints(vec![0, 3, 1, 2]))], None);
                 x = g.node("Add", &[&x, &y], &[], None);
             }
