@@ -165,6 +165,37 @@ fn the_classifier_can_overfit_a_small_batch() {
     assert!(last < 0.2 * first, "loss {first} -> {last}");
 }
 
+#[test]
+fn a_single_view_model_skips_its_other_view_with_the_same_logits() {
+    // Single-view baselines train through `forward_reading`, which runs the backbone on the one
+    // view the model reads; the other view's presence is always 0 for them, so the full
+    // two-view pass must give the same logits, and the unread view's pixels must not matter.
+    let device = Device::flex();
+    device.seed(11);
+    let config = ModelConfig { dims: vec![8, 16], depths: vec![1, 1], ..ModelConfig::convnext_small(K) };
+    let model = config.init(&device);
+    let (n, size) = (4, 32);
+    let (dv, lv, _) = inputs(n, size, 9);
+    let t4 = |v: &Vec<f32>| Tensor::<4>::from_data(TensorData::new(v.clone(), [n, 1, size, size]), &device);
+    let t2 = |v: Vec<f32>| Tensor::<2>::from_data(TensorData::new(v, [n, 2]), &device);
+    let vec = |t: Tensor<2>| -> Vec<f32> { t.into_data().try_to_vec().unwrap() };
+    for (v, reads) in [(0, [true, false]), (1, [false, true])] {
+        // The read view present for three specimens, absent for one; the other view never.
+        let mut views = vec![0.0; n * 2];
+        for i in [0, 1, 3] {
+            views[i * 2 + v] = 1.0;
+        }
+        let full = vec(model.forward(t4(&dv), t4(&lv), t2(views.clone())));
+        let garbage = vec![f32::NAN; n * size * size];
+        let (dv_in, lv_in) = if v == 0 { (&dv, &garbage) } else { (&garbage, &lv) };
+        let one = vec(model.forward_reading(t4(dv_in), t4(lv_in), t2(views), reads));
+        assert_eq!(full.len(), one.len());
+        for (a, b) in full.iter().zip(&one) {
+            assert!((a - b).abs() <= 1e-6, "view {v}: {a} vs {b}");
+        }
+    }
+}
+
 /// Op types of the graph ONNX Runtime runs after its extended (level 2) optimisations, which
 /// it applies on the CPU and CUDA providers alike.
 fn optimised_ops(bytes: &[u8]) -> Vec<String> {
