@@ -9,7 +9,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use mousexray::inference::init_runtime;
 use mousexray::onnx::export::export_model;
 use mousexray::training::loss::masked_bce;
-use mousexray::training::model::{BackboneKind, ModelConfig};
+use mousexray::training::model::{BOTH_VIEWS, BackboneKind, ModelConfig};
 
 const K: usize = 14;
 
@@ -55,7 +55,7 @@ fn check(config: ModelConfig, size: usize) {
     let model = model.valid();
     let plain = Device::flex();
     let (dv, lv, views) = inputs(n, size, 42);
-    let out = model.forward_full(t4(&dv, &plain), t4(&lv, &plain), t2(&views, &plain, 2));
+    let out = model.forward_full(t4(&dv, &plain), t4(&lv, &plain), t2(&views, &plain, 2), BOTH_VIEWS);
     let logits: Vec<f32> = out.logits.clone().into_data().try_to_vec().unwrap();
 
     let bytes = export_model(&model, &config, size as u32, &[("mousexray.schema".into(), "1".into())]).unwrap();
@@ -167,7 +167,7 @@ fn the_classifier_can_overfit_a_small_batch() {
 
 #[test]
 fn a_single_view_model_skips_its_other_view_with_the_same_logits() {
-    // Single-view baselines train through `forward_reading`, which runs the backbone on the one
+    // Single-view baselines train through `forward_full` reading one view, which runs the backbone on the one
     // view the model reads; the other view's presence is always 0 for them, so the full
     // two-view pass must give the same logits, and the unread view's pixels must not matter.
     let device = Device::flex();
@@ -188,7 +188,7 @@ fn a_single_view_model_skips_its_other_view_with_the_same_logits() {
         let full = vec(model.forward(t4(&dv), t4(&lv), t2(views.clone())));
         let garbage = vec![f32::NAN; n * size * size];
         let (dv_in, lv_in) = if v == 0 { (&dv, &garbage) } else { (&garbage, &lv) };
-        let one = vec(model.forward_reading(t4(dv_in), t4(lv_in), t2(views), reads));
+        let one = vec(model.forward_full(t4(dv_in), t4(lv_in), t2(views), reads).logits);
         assert_eq!(full.len(), one.len());
         for (a, b) in full.iter().zip(&one) {
             assert!((a - b).abs() <= 1e-6, "view {v}: {a} vs {b}");

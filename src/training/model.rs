@@ -323,6 +323,9 @@ impl CaeDecoder {
     }
 }
 
+/// `reads` of a model that uses both views (see [`MultiView::forward_full`]).
+pub const BOTH_VIEWS: [bool; 2] = [true, true];
+
 /// The classifier.
 #[derive(Module, Debug)]
 pub struct MultiView {
@@ -340,7 +343,7 @@ pub struct MultiView {
 pub struct Forward {
     /// Logits `[N, classes]`.
     pub logits: Tensor<2>,
-    /// Normalised DV feature map `[N, C, h, w]`, before presence masking.
+    /// Normalised DV feature map `[N, C, h, w]`, before presence masking (zeros if not read).
     pub features_dv: Tensor<4>,
     /// Normalised LV feature map.
     pub features_lv: Tensor<4>,
@@ -356,44 +359,35 @@ impl MultiView {
         }
     }
 
-    /// Runs both views through the shared backbone (one batch of 2N), normalises, pools, masks
-    /// absent views (`views` `[N, 2]`: 1 present, 0 absent) and applies the head.
-    pub fn forward_full(&self, dv: Tensor<4>, lv: Tensor<4>, views: Tensor<2>) -> Forward {
+    /// Runs the views the model reads (`reads`, `[dv, lv]`) through the shared backbone in one
+    /// batch, normalises, pools, masks absent views (`views` `[N, 2]`: 1 present, 0 absent) and
+    /// applies the head. A single-view baseline reads one view: its other view's presence is
+    /// always 0, so skipping that backbone pass (its features are zeros) gives the same logits
+    /// and gradients at half the cost. Reading neither means both.
+    pub fn forward_full(&self, dv: Tensor<4>, lv: Tensor<4>, views: Tensor<2>, reads: [bool; 2]) -> Forward {
+        let reads = if reads.contains(&true) { reads } else { BOTH_VIEWS };
         let n = dv.dims()[0];
-        let f = self.final_norm.forward(self.backbone(Tensor::cat(vec![dv, lv], 0)));
+        let device = dv.device();
+        let read: Vec<Tensor<4>> = [dv, lv].into_iter().zip(reads).filter_map(|(x, r)| r.then_some(x)).collect();
+        let f = self.final_norm.forward(self.backbone(Tensor::cat(read, 0)));
         let [_, c, h, w] = f.dims();
-        let pooled = f.clone().mean_dim(3).mean_dim(2).reshape([2 * n, c]);
-        let p_dv = pooled.clone().narrow(0, 0, n) * views.clone().narrow(1, 0, 1);
-        let p_lv = pooled.narrow(0, n, n) * views.narrow(1, 1, 1);
-        let logits = self.head.forward(Tensor::cat(vec![p_dv, p_lv], 1));
-        let features_dv = f.clone().narrow(0, 0, n).reshape([n, c, h, w]);
-        let features_lv = f.narrow(0, n, n).reshape([n, c, h, w]);
+        let mut next = 0;
+        let [features_dv, features_lv] = reads.map(|r| {
+            if r {
+                next += 1;
+                f.clone().narrow(0, (next - 1) * n, n)
+            } else {
+                Tensor::zeros([n, c, h, w], &device)
+            }
+        });
+        let pool =
+            |x: &Tensor<4>, v: usize| x.clone().mean_dim(3).mean_dim(2).reshape([n, c]) * views.clone().narrow(1, v, 1);
+        let logits = self.head.forward(Tensor::cat(vec![pool(&features_dv, 0), pool(&features_lv, 1)], 1));
         Forward { logits, features_dv, features_lv }
     }
 
-    /// Logits only.
+    /// Logits of a multiview model.
     pub fn forward(&self, dv: Tensor<4>, lv: Tensor<4>, views: Tensor<2>) -> Tensor<2> {
-        self.forward_full(dv, lv, views).logits
-    }
-
-    /// Logits of a model that reads only the views in `reads` (`[dv, lv]`). A single-view
-    /// baseline never sees its other view (its presence is always 0, so that view's pooled
-    /// features are multiplied by 0), so skipping that view's backbone pass gives the same
-    /// logits and gradients at half the cost.
-    pub fn forward_reading(&self, dv: Tensor<4>, lv: Tensor<4>, views: Tensor<2>, reads: [bool; 2]) -> Tensor<2> {
-        let v = match reads {
-            [true, false] => 0,
-            [false, true] => 1,
-            _ => return self.forward(dv, lv, views),
-        };
-        let n = dv.dims()[0];
-        let x = if v == 0 { dv } else { lv };
-        let device = x.device();
-        let f = self.final_norm.forward(self.backbone(x));
-        let c = f.dims()[1];
-        let pooled = f.mean_dim(3).mean_dim(2).reshape([n, c]) * views.narrow(1, v, 1);
-        let absent = Tensor::<2>::zeros([n, c], &device);
-        let fused = if v == 0 { Tensor::cat(vec![pooled, absent], 1) } else { Tensor::cat(vec![absent, pooled], 1) };
-        self.head.forward(fused)
+        self.forward_full(dv, lv, views, BOTH_VIEWS).logits
     }
 }

@@ -193,7 +193,7 @@ fn make_batch(
     }
 }
 
-/// Which views the model reads (`[dv, lv]`), for [`MultiView::forward_reading`].
+/// Which views the model reads (`[dv, lv]`), for [`MultiView::forward_full`].
 fn reads(options: &TrainOptions) -> [bool; 2] {
     [options.views.contains(&View::Dv), options.views.contains(&View::Lv)]
 }
@@ -225,7 +225,7 @@ pub fn predict(
     let mut out = Vec::with_capacity(samples.len());
     for chunk in samples.chunks(options.batch.max(1)) {
         let b = make_batch(chunk, options, taxonomy, Stage::All, false, &mut rng, &device);
-        let probs = burn::tensor::activation::sigmoid(model.forward_reading(b.dv, b.lv, b.views, reads(options)));
+        let probs = burn::tensor::activation::sigmoid(model.forward_full(b.dv, b.lv, b.views, reads(options)).logits);
         let k = taxonomy.nodes.len();
         let v: Vec<f32> = probs.into_data().try_to_vec().map_err(|e| anyhow::anyhow!("{e:?}"))?;
         out.extend(v.chunks(k).map(<[f32]>::to_vec));
@@ -482,7 +482,7 @@ pub fn train(
             }
             let samples: Vec<&Sample> = chunk.iter().map(|&i| &dataset.samples[i]).collect();
             let batch = make_batch(&samples, options, &taxonomy, stage, true, &mut rng, &device);
-            let logits = model.forward_reading(batch.dv, batch.lv, batch.views, reads(options));
+            let logits = model.forward_full(batch.dv, batch.lv, batch.views, reads(options)).logits;
             let loss = masked_bce(logits, batch.targets, batch.mask, weights_t.clone());
             let value = f64::from(loss.clone().into_scalar::<f32>());
             let grads = GradientsParams::from_grads(loss.backward(), &model);
