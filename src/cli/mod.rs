@@ -64,7 +64,7 @@ EXAMPLES:
                                         phantoms with labels.csv and truth.json
     mousexray train --data train --out models/convnext_mv.onnx
                                         train and export a DV+LV classifier
-    mousexray eval --data test --model models/convnext_mv.onnx
+    mousexray eval --data test --model models/cae_mv.onnx
                                         AUC by level and view mode
 
 ENVIRONMENT:

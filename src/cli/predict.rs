@@ -24,7 +24,8 @@ pub struct PredictArgs {
     /// Folder of specimens (any layout `scan` reads).
     #[arg(value_name = "FOLDER")]
     pub folder: PathBuf,
-    /// Model file (default: models/convnext_mv.onnx, looked for beside the executable too).
+    /// Model file (default: models/cae_mv.onnx, else models/convnext_mv.onnx; looked for beside
+    /// the executable too).
     #[arg(long, value_name = "ONNX")]
     pub model: Option<PathBuf>,
     /// Predictions CSV to write; problems go to the same name with .problems.csv.
