@@ -167,8 +167,8 @@ fn the_classifier_can_overfit_a_small_batch() {
 
 #[test]
 fn a_single_view_model_skips_its_other_view_with_the_same_logits() {
-    // Single-view baselines train through `forward_full` reading one view, which runs the backbone on the one
-    // view the model reads; the other view's presence is always 0 for them, so the full
+    // Single-view baselines train through `forward_full` reading one view, which runs the
+    // backbone on that view only; the other view's presence is always 0 for them, so the full
     // two-view pass must give the same logits, and the unread view's pixels must not matter.
     let device = Device::flex();
     device.seed(11);

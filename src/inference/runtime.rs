@@ -156,8 +156,8 @@ pub fn init_runtime(explicit: Option<&Path>) -> Result<&'static OrtLibrary, OrtS
 }
 
 /// File names of the bundled models, in order of preference: the app uses the first it finds.
-/// The order follows the held-out evaluation (README, "Bundled models"): the CAE beats the
-/// ConvNeXt at every level (DV+LV mean AUC 0.748 / 0.712 / 0.755 against 0.693 / 0.647 / 0.714).
+/// The order follows the held-out evaluation (`models/eval_*.md`, README "Bundled models"): the
+/// CAE beats the ConvNeXt at every level.
 pub const DEFAULT_MODELS: [&str; 2] = ["cae_mv.onnx", "convnext_mv.onnx"];
 
 /// Where the default model is looked for, in order: `./models/`, `<exe dir>/models/`,

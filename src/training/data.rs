@@ -155,9 +155,15 @@ pub fn augment(x: &mut [f32], size: usize, background: f32, rng: &mut Rng) {
     }
 }
 
+/// Which inputs (`[dv, lv]`) a model trained on `views` reads.
+pub fn reads(views: &[View]) -> [bool; 2] {
+    [views.contains(&View::Dv), views.contains(&View::Lv)]
+}
+
 /// Which model inputs a batch row carries, before view dropout.
 pub fn presence(sample: &Sample, views: &[View]) -> [bool; 2] {
-    [sample.dv.is_some() && views.contains(&View::Dv), sample.lv.is_some() && views.contains(&View::Lv)]
+    let [dv, lv] = reads(views);
+    [sample.dv.is_some() && dv, sample.lv.is_some() && lv]
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use burn::store::{BurnpackStore, ModuleSnapshot};
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use super::data::{Dataset, Sample, augment, presence, split};
+use super::data::{Dataset, Sample, augment, presence, reads, split};
 use super::loss::{Stage, masked_bce, targets_and_mask};
 use super::metrics::{LevelAucs, level_aucs};
 use super::model::{CaeDecoder, ModelConfig, MultiView};
@@ -193,11 +193,6 @@ fn make_batch(
     }
 }
 
-/// Which views the model reads (`[dv, lv]`), for [`MultiView::forward_full`].
-fn reads(options: &TrainOptions) -> [bool; 2] {
-    [options.views.contains(&View::Dv), options.views.contains(&View::Lv)]
-}
-
 /// Positive weights per class: negatives over positives among the specimens each node is
 /// trained on, clamped to 1..=8.
 fn pos_weights(dataset: &Dataset, train: &[usize], taxonomy: &Taxonomy) -> Vec<f32> {
@@ -225,7 +220,8 @@ pub fn predict(
     let mut out = Vec::with_capacity(samples.len());
     for chunk in samples.chunks(options.batch.max(1)) {
         let b = make_batch(chunk, options, taxonomy, Stage::All, false, &mut rng, &device);
-        let probs = burn::tensor::activation::sigmoid(model.forward_full(b.dv, b.lv, b.views, reads(options)).logits);
+        let probs =
+            burn::tensor::activation::sigmoid(model.forward_full(b.dv, b.lv, b.views, reads(&options.views)).logits);
         let k = taxonomy.nodes.len();
         let v: Vec<f32> = probs.into_data().try_to_vec().map_err(|e| anyhow::anyhow!("{e:?}"))?;
         out.extend(v.chunks(k).map(<[f32]>::to_vec));
@@ -482,7 +478,7 @@ pub fn train(
             }
             let samples: Vec<&Sample> = chunk.iter().map(|&i| &dataset.samples[i]).collect();
             let batch = make_batch(&samples, options, &taxonomy, stage, true, &mut rng, &device);
-            let logits = model.forward_full(batch.dv, batch.lv, batch.views, reads(options)).logits;
+            let logits = model.forward_full(batch.dv, batch.lv, batch.views, reads(&options.views)).logits;
             let loss = masked_bce(logits, batch.targets, batch.mask, weights_t.clone());
             let value = f64::from(loss.clone().into_scalar::<f32>());
             let grads = GradientsParams::from_grads(loss.backward(), &model);
