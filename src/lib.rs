@@ -15,6 +15,7 @@
 //! | [`synth`] | phantom radiographs with ground truth |
 //! | [`training`] | the classifier (burn), its loss, metrics and training loop |
 //! | [`fingerprint`], [`timestamp`] | the stable hash and the clock every module shares |
+//! | [`fsx`] | file safety: atomic replacement, the folder lock, setting a damaged file aside |
 //! | [`gui`] | the review window (egui), testable headless |
 //! | [`cli`] | the command-line interface |
 #![warn(clippy::unwrap_used, clippy::expect_used)]
@@ -22,6 +23,7 @@
 pub mod cli;
 pub mod export;
 pub mod fingerprint;
+pub mod fsx;
 pub mod gui;
 pub mod imaging;
 pub mod inference;

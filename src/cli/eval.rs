@@ -79,7 +79,7 @@ pub fn run(args: &EvalArgs, ort_lib: Option<&std::path::Path>) -> anyhow::Result
     let mut md = String::from(
         "## Mean AUC by level and view mode\n\n| model | trained on | shown | specimens | L1 | L2 | L3 |\n|---|---|---|---:|---:|---:|---:|\n",
     );
-    let mut csv = String::from("model,mode,node,auc\n");
+    let mut csv_rows: Vec<[String; 4]> = Vec::new();
     for (name, views, modes) in &results {
         for m in modes {
             let _ = writeln!(
@@ -93,12 +93,12 @@ pub fn run(args: &EvalArgs, ort_lib: Option<&std::path::Path>) -> anyhow::Result
                 cell(m.aucs.l3)
             );
             for (node, auc) in &m.aucs.per_class {
-                let _ = writeln!(
-                    csv,
-                    "{name},{},{node},{}",
-                    m.mode.label(),
-                    auc.map_or(String::new(), |a| format!("{a:.4}"))
-                );
+                csv_rows.push([
+                    name.clone(),
+                    m.mode.label().to_owned(),
+                    node.clone(),
+                    auc.map_or(String::new(), |a| format!("{a:.4}")),
+                ]);
             }
         }
     }
@@ -126,10 +126,20 @@ pub fn run(args: &EvalArgs, ort_lib: Option<&std::path::Path>) -> anyhow::Result
     print!("{md}");
     if let Some(dir) = &args.out {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        std::fs::write(dir.join("eval.md"), &md)
-            .with_context(|| format!("writing {}", dir.join("eval.md").display()))?;
-        std::fs::write(dir.join("eval.csv"), &csv)
-            .with_context(|| format!("writing {}", dir.join("eval.csv").display()))?;
+        let md_path = dir.join("eval.md");
+        crate::fsx::write_bytes_atomic(&md_path, md.as_bytes())
+            .with_context(|| format!("writing {}", md_path.display()))?;
+        // The csv crate quotes a model name with a comma or a quote in it.
+        let csv_path = dir.join("eval.csv");
+        let file =
+            crate::fsx::AtomicFile::create(&csv_path).with_context(|| format!("writing {}", csv_path.display()))?;
+        let mut w = csv::Writer::from_writer(file);
+        w.write_record(["model", "mode", "node", "auc"])?;
+        for r in &csv_rows {
+            w.write_record(r.iter().map(|c| crate::export::neutralise(c)))?;
+        }
+        let file = w.into_inner().map_err(|e| anyhow::anyhow!("writing {}: {e}", csv_path.display()))?;
+        file.commit().with_context(|| format!("writing {}", csv_path.display()))?;
         for ((name, views, modes), taxonomy) in results.iter().zip(&taxonomies) {
             let trained = views.join("+").to_uppercase();
             let title = format!("{name} (trained on {trained}): ROC by level and view mode");

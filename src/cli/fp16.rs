@@ -30,7 +30,7 @@ pub fn run(args: &Fp16Args) -> anyhow::Result<()> {
             p.insert("precision".into(), "fp16".into());
         }
         let target = out.with_extension("json");
-        std::fs::write(&target, serde_json::to_string_pretty(&value)?)
+        crate::fsx::write_bytes_atomic(&target, serde_json::to_string_pretty(&value)?.as_bytes())
             .with_context(|| format!("{}: cannot write", target.display()))?;
     }
     eprintln!("{} ({full} bytes) -> {} ({half} bytes, float16)", args.model.display(), out.display());

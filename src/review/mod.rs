@@ -6,4 +6,4 @@ pub mod store;
 
 pub use model::{Call, Edit, QcReason, ReviewState, Shown, SpecimenReview, Status};
 pub use session::ReviewSession;
-pub use store::{ReviewError, ReviewStore, read_review};
+pub use store::{ReviewError, ReviewStore, read_review, review_dir};

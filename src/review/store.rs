@@ -4,12 +4,16 @@
 //! rename, fsync of the directory). Every edit is first appended to `journal.jsonl` and fsynced,
 //! so an edit is durable as soon as `append` returns; a snapshot then lets the journal be
 //! truncated. On open, the snapshot is read and the journal's newer edits are replayed. A
-//! snapshot that cannot be read is set aside (renamed, never overwritten) and reported. A lock
-//! file keeps a second process out; a lock left by a dead process is taken over. When the folder
-//! is read-only the review goes to the user data folder instead, and the caller is told.
+//! snapshot that cannot be read is set aside (renamed, never overwritten) and reported; if it
+//! cannot be set aside the review does not open, so nothing is ever written over it. An OS
+//! advisory lock ([`crate::fsx::FolderLock`]) keeps a second process out and dies with its
+//! holder. When the folder is read-only the review goes to the user data folder instead, and the
+//! caller is told.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
+
+use crate::fsx::{FolderLock, LockError};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -68,7 +72,8 @@ pub struct ReviewStore {
     /// Set when the review is not beside the images, with the reason.
     pub relocated: Option<String>,
     journal: File,
-    lock: PathBuf,
+    /// Held for as long as the store lives.
+    _lock: FolderLock,
 }
 
 /// What opening found.
@@ -118,13 +123,13 @@ impl ReviewStore {
             (dir, Some(why))
         };
         let lock = take_lock(folder, &dir)?;
-        let (mut state, mut more) = load(&dir);
+        let (mut state, mut more) = load_with(&dir, Some(&crate::fsx::set_aside))?;
         notes.append(&mut more);
         state.schema = SCHEMA;
         let path = dir.join(JOURNAL);
         let journal = OpenOptions::new().create(true).append(true).open(&path).map_err(|e| io(&path, e))?;
         let replay = journal.metadata().map(|m| m.len() > 0).unwrap_or(false);
-        let mut store = ReviewStore { dir, relocated, journal, lock };
+        let mut store = ReviewStore { dir, relocated, journal, _lock: lock };
         if replay {
             // Fold the replayed edits into a snapshot and start a clean journal: new lines
             // must never be appended after a torn one.
@@ -147,15 +152,8 @@ impl ReviewStore {
     /// Writes a snapshot atomically, then empties the journal it makes redundant.
     pub fn snapshot(&mut self, state: &ReviewState) -> Result<(), ReviewError> {
         let path = self.dir.join(SNAPSHOT);
-        let tmp = self.dir.join(format!("{SNAPSHOT}.tmp"));
         let json = serde_json::to_vec_pretty(state).map_err(|e| io(&path, e))?;
-        {
-            let mut f = File::create(&tmp).map_err(|e| io(&tmp, e))?;
-            f.write_all(&json).map_err(|e| io(&tmp, e))?;
-            f.sync_all().map_err(|e| io(&tmp, e))?;
-        }
-        std::fs::rename(&tmp, &path).map_err(|e| io(&path, e))?;
-        sync_dir(&self.dir);
+        crate::fsx::write_bytes_atomic(&path, &json).map_err(|e| io(&path, e))?;
         // Entries up to the snapshot's revision are now redundant; a crash before this point
         // only leaves entries that replay skips.
         let jpath = self.dir.join(JOURNAL);
@@ -164,92 +162,51 @@ impl ReviewStore {
     }
 }
 
-impl Drop for ReviewStore {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.lock);
-    }
-}
-
-#[cfg(unix)]
-fn sync_dir(dir: &Path) {
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
-}
-
-#[cfg(not(unix))]
-fn sync_dir(_dir: &Path) {}
-
-fn host() -> String {
-    std::fs::read_to_string("/etc/hostname")
-        .map(|s| s.trim().to_owned())
-        .ok()
-        .filter(|s| !s.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .or_else(|| std::env::var("COMPUTERNAME").ok())
-        .unwrap_or_else(|| "this machine".into())
-}
-
-/// Whether process `pid` on this machine is gone (only knowable where /proc exists).
-fn dead(pid: u32) -> bool {
-    Path::new("/proc/self").exists() && !Path::new(&format!("/proc/{pid}")).exists()
-}
-
-fn take_lock(folder: &Path, dir: &Path) -> Result<PathBuf, ReviewError> {
+fn take_lock(folder: &Path, dir: &Path) -> Result<FolderLock, ReviewError> {
     let lock = dir.join(LOCK);
-    let me = format!("{} {} {}", std::process::id(), host(), crate::timestamp::timestamp_now());
-    for _ in 0..2 {
-        match OpenOptions::new().write(true).create_new(true).open(&lock) {
-            Ok(mut f) => {
-                f.write_all(me.as_bytes()).map_err(|e| io(&lock, e))?;
-                let _ = f.sync_all();
-                return Ok(lock);
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                let text = std::fs::read_to_string(&lock).unwrap_or_default();
-                let mut parts = text.split_whitespace();
-                let pid = parts.next().and_then(|p| p.parse::<u32>().ok());
-                let their_host = parts.next().unwrap_or("").to_owned();
-                let since = parts.next().unwrap_or("").to_owned();
-                let stale = match pid {
-                    None => true, // unreadable or half-written: its writer died mid-write
-                    Some(p) => their_host == host() && dead(p),
-                };
-                if !stale {
-                    let holder = format!("process {} on {their_host} since {since}", pid.unwrap_or(0));
-                    return Err(ReviewError::Locked { folder: folder.to_owned(), holder, lock });
-                }
-                tracing::warn!("taking over the stale lock {} ({text})", lock.display());
-                let _ = std::fs::remove_file(&lock);
-            }
-            Err(e) => return Err(io(&lock, e)),
-        }
-    }
-    Err(io(&lock, "could not take the lock"))
+    FolderLock::try_acquire(&lock).map_err(|e| match e {
+        LockError::Held { by } => ReviewError::Locked { folder: folder.to_owned(), holder: by, lock },
+        LockError::Io { path, source } => io(&path, source),
+    })
+}
+
+/// The folder holding `folder`'s review files, for reading without opening the review: the
+/// sidecar when it holds a review, else the user-data fallback used for read-only folders.
+pub fn review_dir(folder: &Path) -> PathBuf {
+    let sidecar = folder.join(SIDECAR);
+    if sidecar.join(SNAPSHOT).is_file() || sidecar.join(JOURNAL).is_file() { sidecar } else { fallback_dir(folder) }
 }
 
 /// Reads the review of `folder` without locking or writing anything (for export while the GUI
 /// may have it open): the snapshot plus the journal's newer edits.
 pub fn read_review(folder: &Path) -> (ReviewState, Vec<String>) {
-    let sidecar = folder.join(SIDECAR);
-    let dir = if sidecar.join(SNAPSHOT).is_file() || sidecar.join(JOURNAL).is_file() {
-        sidecar
-    } else {
-        fallback_dir(folder)
-    };
-    load_with(&dir, false)
+    match load_with(&review_dir(folder), None) {
+        Ok(loaded) => loaded,
+        // Unreachable without a set-aside function; kept total rather than panicking.
+        Err(e) => (ReviewState::new(), vec![e.to_string()]),
+    }
 }
 
-/// Reads the snapshot and replays the journal, setting aside what cannot be read.
-fn load(dir: &Path) -> (ReviewState, Vec<String>) {
-    load_with(dir, true)
-}
+/// Moves a damaged file aside and returns its new name.
+type SetAside<'a> = &'a dyn Fn(&Path) -> std::io::Result<PathBuf>;
 
-/// [`load`]; `repair` allows moving a damaged snapshot aside.
-fn load_with(dir: &Path, repair: bool) -> (ReviewState, Vec<String>) {
+/// Reads the snapshot and replays the journal. With `set_aside`, a snapshot that cannot be read
+/// is moved aside; without, it is left where it is (a read-only look).
+///
+/// # Errors
+/// The damaged snapshot could not be set aside: opening must stop, or the next snapshot would
+/// be written over it.
+fn load_with(dir: &Path, set_aside: Option<SetAside>) -> Result<(ReviewState, Vec<String>), ReviewError> {
     let mut notes = Vec::new();
-    let set_aside = |p: &Path| if repair { set_aside(p) } else { p.to_owned() };
     let path = dir.join(SNAPSHOT);
+    let aside = |why: &str| -> Result<PathBuf, ReviewError> {
+        match set_aside {
+            None => Ok(path.clone()),
+            Some(f) => f(&path).map_err(|e| {
+                io(&path, format!("{why}, and it cannot be set aside ({e}); move it away by hand, nothing was written"))
+            }),
+        }
+    };
     let mut state = match std::fs::read(&path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => ReviewState::new(),
         Err(e) => {
@@ -259,7 +216,7 @@ fn load_with(dir: &Path, repair: bool) -> (ReviewState, Vec<String>) {
         Ok(bytes) => match serde_json::from_slice::<ReviewState>(&bytes) {
             Ok(s) if s.schema <= SCHEMA => s,
             Ok(s) => {
-                let aside = set_aside(&path);
+                let aside = aside(&format!("is schema {}", s.schema))?;
                 notes.push(format!(
                     "{} is schema {} (this version reads up to {SCHEMA}); kept as {} untouched",
                     path.display(),
@@ -269,14 +226,14 @@ fn load_with(dir: &Path, repair: bool) -> (ReviewState, Vec<String>) {
                 ReviewState::new()
             }
             Err(e) => {
-                let aside = set_aside(&path);
+                let aside = aside(&format!("is damaged ({e})"))?;
                 notes.push(format!("{} is damaged ({e}); kept as {} untouched", path.display(), aside.display()));
                 ReviewState::new()
             }
         },
     };
     let jpath = dir.join(JOURNAL);
-    let Ok(f) = File::open(&jpath) else { return (state, notes) };
+    let Ok(f) = File::open(&jpath) else { return Ok((state, notes)) };
     let (mut replayed, lines): (usize, Vec<String>) = (0, BufReader::new(f).lines().map_while(Result::ok).collect());
     for (i, line) in lines.iter().enumerate() {
         if line.trim().is_empty() {
@@ -310,13 +267,27 @@ fn load_with(dir: &Path, repair: bool) -> (ReviewState, Vec<String>) {
     if replayed > 0 {
         tracing::info!("replayed {replayed} edit(s) from {}", jpath.display());
     }
-    (state, notes)
+    Ok((state, notes))
 }
 
-/// Renames a damaged file beside itself and returns the new name.
-fn set_aside(path: &Path) -> PathBuf {
-    let stamp = crate::timestamp::file_stamp_now();
-    let aside = path.with_extension(format!("json.damaged-{stamp}"));
-    let _ = std::fs::rename(path, &aside);
-    aside
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_damaged_snapshot_that_cannot_be_set_aside_stops_the_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let snapshot = dir.path().join(SNAPSHOT);
+        std::fs::write(&snapshot, b"{ damaged").unwrap();
+        let refuse: SetAside = &|_| Err(std::io::Error::other("read-only file system"));
+        let err = load_with(dir.path(), Some(refuse)).unwrap_err().to_string();
+        assert!(err.contains("cannot be set aside") && err.contains("read-only file system"), "{err}");
+        assert_eq!(std::fs::read(&snapshot).unwrap(), b"{ damaged");
+        // A look without repair reads past it and leaves it too.
+        let (state, notes) = load_with(dir.path(), None).unwrap();
+        assert_eq!(state.revision, 0);
+        assert!(notes[0].contains("damaged"), "{notes:?}");
+        assert_eq!(std::fs::read(&snapshot).unwrap(), b"{ damaged");
+    }
 }

@@ -68,13 +68,12 @@ pub fn write_model(trained: &Trained, out: &Path) -> anyhow::Result<Provenance> 
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    // Write beside, then rename: a crash never leaves a half-written model under the real name.
-    let tmp = out.with_extension("onnx.part");
-    std::fs::write(&tmp, &bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, out).with_context(|| format!("writing {}", out.display()))?;
+    // A crash never leaves a half-written model under the real name.
+    crate::fsx::write_bytes_atomic(out, &bytes).with_context(|| format!("writing {}", out.display()))?;
     let report = serde_json::json!({ "provenance": provenance, "thresholds": thresholds });
-    std::fs::write(out.with_extension("json"), serde_json::to_string_pretty(&report)?)
-        .with_context(|| format!("writing {}", out.with_extension("json").display()))?;
+    let report_path = out.with_extension("json");
+    crate::fsx::write_bytes_atomic(&report_path, serde_json::to_string_pretty(&report)?.as_bytes())
+        .with_context(|| format!("writing {}", report_path.display()))?;
     Ok(provenance)
 }
 

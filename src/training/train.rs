@@ -377,12 +377,19 @@ fn save_checkpoint(
     state: &TrainState,
     checkpoint: &Checkpoint,
 ) -> anyhow::Result<MultiView> {
-    model
-        .save_into(&mut BurnpackStore::from_file(checkpoint.file("model.bpk")).overwrite(true))
-        .map_err(|e| anyhow::anyhow!("saving the checkpoint: {e:?}"))?;
-    optim.save(checkpoint.file("optim.bpk")).map_err(|e| anyhow::anyhow!("saving the optimizer state: {e:?}"))?;
+    // Each file is replaced whole: a crash mid-save leaves the previous checkpoint readable.
+    crate::fsx::write_via_path(&checkpoint.file("model.bpk"), |tmp| {
+        model
+            .save_into(&mut BurnpackStore::from_file(tmp).overwrite(true))
+            .map_err(|e| anyhow::anyhow!("saving the checkpoint: {e:?}"))
+    })?;
+    crate::fsx::write_via_path(&checkpoint.file("optim.bpk"), |tmp| {
+        optim.save(tmp).map_err(|e| anyhow::anyhow!("saving the optimizer state: {e:?}"))
+    })?;
+
     let text = serde_json::to_string_pretty(state).context("serialising the state")?;
-    std::fs::write(checkpoint.file("state.json"), text).context("writing the checkpoint state")?;
+    crate::fsx::write_bytes_atomic(&checkpoint.file("state.json"), text.as_bytes())
+        .context("writing the checkpoint state")?;
     Ok(model)
 }
 
@@ -513,9 +520,11 @@ pub fn train(
             state.best_score = score(&val);
             state.best_epoch = epoch + 1;
             since_best = 0;
-            valid
-                .save_into(&mut BurnpackStore::from_file(checkpoint.file("best.bpk")).overwrite(true))
-                .map_err(|e| anyhow::anyhow!("saving the best weights: {e:?}"))?;
+            crate::fsx::write_via_path(&checkpoint.file("best.bpk"), |tmp| {
+                valid
+                    .save_into(&mut BurnpackStore::from_file(tmp).overwrite(true))
+                    .map_err(|e| anyhow::anyhow!("saving the best weights: {e:?}"))
+            })?;
         } else if stage == Stage::All {
             since_best += 1;
         }
