@@ -122,7 +122,7 @@ fn garbage_truncated_and_empty_files_are_clear_errors() {
     let cut = dir.path().join("cut.png");
     touch(&cut, &bytes[..bytes.len() / 2]);
     let err = decode(&cut, &opts()).unwrap_err();
-    assert!(matches!(err, DecodeError::Decode { .. }), "{err}");
+    assert!(matches!(err, DecodeError::Truncated { .. }), "{err}");
     assert!(err.to_string().contains("cut.png"));
 
     let empty = dir.path().join("empty.dcm");

@@ -1,11 +1,15 @@
 //! Decoding image files to [`GrayImage16`].
 
-use std::io::BufReader;
+use std::cell::Cell;
+use std::io::Cursor;
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
+use std::sync::Once;
 
+use image::metadata::Orientation;
 use image::{DynamicImage, ImageDecoder};
 
-use super::{FileFormat, GrayImage16, dicom};
+use super::{FileFormat, GrayImage16, dicom, jpeg_structure};
 
 /// Options for [`decode`].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -64,6 +68,26 @@ pub enum DecodeError {
         /// What the decoder said.
         reason: String,
     },
+    /// The file holds less image data than its header promises (a cut download or copy).
+    #[error("{}: truncated {format}: {detail}; refused rather than half an image", path.display())]
+    Truncated {
+        /// The file.
+        path: PathBuf,
+        /// The detected format.
+        format: FileFormat,
+        /// Where the data ends, or what the decoder said.
+        detail: String,
+    },
+    /// A third-party decoder panicked on this file; the panic was contained.
+    #[error("{}: decoder failed on this {format}: {message}", path.display())]
+    DecoderFailed {
+        /// The file.
+        path: PathBuf,
+        /// The detected format.
+        format: FileFormat,
+        /// The panic's message.
+        message: String,
+    },
 }
 
 impl DecodeError {
@@ -89,22 +113,38 @@ impl DecodeError {
 /// Decodes any supported file to grayscale at its original bit depth.
 ///
 /// Colour images become luminance (Rec. 709 weights), alpha is dropped, DICOM gets its modality
-/// rescale and MONOCHROME1 inversion. The format is told from the content, not the extension.
+/// rescale and MONOCHROME1 inversion, and an orientation tag (EXIF in JPEG, PNG and TIFF) is
+/// applied, so the pixels are the image as it is meant to be seen. The format is told from the
+/// content, never the name.
+///
+/// # Errors
+/// Every [`DecodeError`] names the file: unreadable, not an image, too large, truncated
+/// (image data shorter than the header promises, in any format), refused by the decoder, or a
+/// decoder panic, which is contained here so that one hostile file never ends a run.
 pub fn decode(path: &Path, options: &DecodeOptions) -> Result<GrayImage16, DecodeError> {
     let io = |source| DecodeError::Io { path: path.to_owned(), source };
-    // Some DICOM files lack the 128-byte preamble; let the extension vouch for them.
-    let by_extension = path.extension().and_then(|e| FileFormat::from_extension(&e.to_string_lossy()));
     let format = match FileFormat::sniff_file(path).map_err(io)? {
         Some(f) => f,
-        None if by_extension == Some(FileFormat::Dicom) => FileFormat::Dicom,
         None => return Err(DecodeError::UnknownFormat { path: path.to_owned() }),
     };
-    if format == FileFormat::Dicom {
-        return dicom::decode_dicom(path, options);
-    }
+    contain_panics(path, format, || match format {
+        FileFormat::Dicom => dicom::decode_dicom(path, options),
+        _ => decode_raster(path, format, options),
+    })
+}
+
+/// PNG, JPEG, BMP and TIFF through the image crate.
+fn decode_raster(path: &Path, format: FileFormat, options: &DecodeOptions) -> Result<GrayImage16, DecodeError> {
     let fail = |reason: String| DecodeError::Decode { path: path.to_owned(), format, reason };
-    let file = std::fs::File::open(path).map_err(io)?;
-    let mut reader = image::ImageReader::new(BufReader::new(file));
+    let bytes = std::fs::read(path).map_err(|source| DecodeError::Io { path: path.to_owned(), source })?;
+    if format == FileFormat::Jpeg {
+        jpeg_structure::check_complete(&bytes).map_err(|detail| DecodeError::Truncated {
+            path: path.to_owned(),
+            format,
+            detail,
+        })?;
+    }
+    let mut reader = image::ImageReader::new(Cursor::new(&bytes));
     reader.set_format(match format {
         FileFormat::Png => image::ImageFormat::Png,
         FileFormat::Jpeg => image::ImageFormat::Jpeg,
@@ -116,11 +156,67 @@ pub fn decode(path: &Path, options: &DecodeOptions) -> Result<GrayImage16, Decod
     // 8 bytes per pixel covers RGBA16; the decoders' own allocations count against it too.
     limits.max_alloc = Some(options.max_pixels.saturating_mul(8).saturating_add(1 << 20));
     reader.limits(limits);
-    let decoder = reader.into_decoder().map_err(|e| fail(e.to_string()))?;
+    let classify = |e: image::ImageError| classify(path, format, e);
+    let mut decoder = reader.into_decoder().map_err(classify)?;
     let (w, h) = decoder.dimensions();
     DecodeError::check_size(path, format, u64::from(w), u64::from(h), options)?;
-    let img = DynamicImage::from_decoder(decoder).map_err(|e| fail(e.to_string()))?;
+    // A missing or unreadable tag means "as stored", which is what every viewer does too.
+    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    let mut img = DynamicImage::from_decoder(decoder).map_err(classify)?;
+    img.apply_orientation(orientation);
     from_dynamic(img, format).ok_or_else(|| fail("pixel buffer does not match the image size".into()))
+}
+
+/// Tells a truncated file from other decoder errors: the decoders say "end of file" in their
+/// own words.
+fn classify(path: &Path, format: FileFormat, e: image::ImageError) -> DecodeError {
+    let text = e.to_string();
+    let eof = matches!(&e, image::ImageError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof);
+    let lower = text.to_ascii_lowercase();
+    if eof
+        || ["end of file", "eof", "truncated", "unexpected end", "not enough data", "fill whole buffer"]
+            .iter()
+            .any(|k| lower.contains(k))
+    {
+        DecodeError::Truncated { path: path.to_owned(), format, detail: text }
+    } else {
+        DecodeError::Decode { path: path.to_owned(), format, reason: text }
+    }
+}
+
+thread_local! {
+    /// Set while this thread runs a decoder: its panics are reported as errors, not printed.
+    static IN_DECODER: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs a third-party decoder, turning a panic into [`DecodeError::DecoderFailed`]. The panic
+/// hook stays silent for contained panics (the error names the file instead) and prints every
+/// other panic as before.
+fn contain_panics(
+    path: &Path,
+    format: FileFormat,
+    decode: impl FnOnce() -> Result<GrayImage16, DecodeError>,
+) -> Result<GrayImage16, DecodeError> {
+    static QUIET_HOOK: Once = Once::new();
+    QUIET_HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !IN_DECODER.with(Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+    let was = IN_DECODER.with(|f| f.replace(true));
+    let outcome = std::panic::catch_unwind(AssertUnwindSafe(decode));
+    IN_DECODER.with(|f| f.set(was));
+    outcome.unwrap_or_else(|payload| {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "panic without a message".to_owned());
+        Err(DecodeError::DecoderFailed { path: path.to_owned(), format, message })
+    })
 }
 
 /// Converts a decoded raster to gray, keeping 8-bit sources at 8 bits.

@@ -8,11 +8,41 @@ use dicom_pixeldata::{ConvertOptions, ModalityLutOption, PhotometricInterpretati
 use super::decode::{DecodeError, DecodeOptions};
 use super::{FileFormat, GrayImage16};
 
+/// JPEG transfer syntaxes (baseline, extended, lossless, lossless first-order).
+const JPEG_SYNTAXES: [&str; 4] =
+    ["1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51", "1.2.840.10008.1.2.4.57", "1.2.840.10008.1.2.4.70"];
+
+/// An error with its sources, which in dicom-rs carry the actual reason.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let more = s.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = s.source();
+    }
+    text
+}
+
 /// Decodes the first frame of a DICOM file: modality rescale applied, MONOCHROME1 inverted so
 /// that bone is bright, original bit depth kept where the values allow.
 pub(crate) fn decode_dicom(path: &Path, options: &DecodeOptions) -> Result<GrayImage16, DecodeError> {
     let fail = |reason: String| DecodeError::Decode { path: path.to_owned(), format: FileFormat::Dicom, reason };
-    let obj = dicom_object::OpenFileOptions::new().open_file(path).map_err(|e| fail(e.to_string()))?;
+    let truncated =
+        |detail: String| DecodeError::Truncated { path: path.to_owned(), format: FileFormat::Dicom, detail };
+    // With or without the 128-byte preamble (ReadPreamble::Auto).
+    let obj = dicom_object::OpenFileOptions::new().open_file(path).map_err(|e| {
+        let text = error_chain(&e);
+        let lower = text.to_ascii_lowercase();
+        if ["end of file", "eof", "fill whole buffer", "unexpected end"].iter().any(|k| lower.contains(k)) {
+            truncated(text)
+        } else {
+            fail(text)
+        }
+    })?;
     let dim = |tag, name: &str| -> Result<u64, DecodeError> {
         obj.element(tag)
             .map_err(|_| fail(format!("no {name} attribute")))?
@@ -22,7 +52,32 @@ pub(crate) fn decode_dicom(path: &Path, options: &DecodeOptions) -> Result<GrayI
     let (rows, cols) = (dim(tags::ROWS, "Rows")?, dim(tags::COLUMNS, "Columns")?);
     DecodeError::check_size(path, FileFormat::Dicom, cols, rows, options)?;
 
-    let decoded = obj.decode_pixel_data_frame(0).map_err(|e| fail(e.to_string()))?;
+    // Compressed frames: a JPEG stream cut short would be decoded with grey filling.
+    let ts = obj.meta().transfer_syntax().trim_end_matches('\0');
+    let fragments = obj.element(tags::PIXEL_DATA).ok().and_then(|e| e.value().fragments());
+    if JPEG_SYNTAXES.contains(&ts)
+        && let Some(fragments) = fragments
+    {
+        let stream: Vec<u8> = fragments.iter().flatten().copied().collect();
+        super::jpeg_structure::check_complete(&stream).map_err(|d| truncated(format!("JPEG frame: {d}")))?;
+    }
+    // Native (uncompressed) data shorter than one frame of Rows x Columns x samples x Bits
+    // Allocated: dicom-rs would only say "frame out of range".
+    if fragments.is_none()
+        && let Ok(element) = obj.element(tags::PIXEL_DATA)
+        && let Some(len) = element.header().len.get()
+    {
+        let int = |tag| obj.element(tag).ok().and_then(|e| e.to_int::<u64>().ok());
+        let samples = int(tags::SAMPLES_PER_PIXEL).unwrap_or(1);
+        let bytes = int(tags::BITS_ALLOCATED).unwrap_or(16).div_ceil(8);
+        let needed = rows * cols * samples * bytes;
+        if u64::from(len) < needed {
+            return Err(truncated(format!(
+                "Pixel Data has {len} bytes, one frame of Rows x Columns ({rows} x {cols}) needs {needed}"
+            )));
+        }
+    }
+    let decoded = obj.decode_pixel_data_frame(0).map_err(|e| fail(error_chain(&e)))?;
     let samples = usize::from(decoded.samples_per_pixel());
     if samples == 3 {
         // Colour DICOM (rare for radiographs): interleaved RGB to Rec. 709 luminance.

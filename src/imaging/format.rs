@@ -60,7 +60,8 @@ impl FileFormat {
             Some(FileFormat::Bmp)
         } else if head.starts_with(b"II*\0") || head.starts_with(b"MM\0*") {
             Some(FileFormat::Tiff)
-        } else if head.get(128..132) == Some(b"DICM") {
+        } else if head.get(128..132) == Some(b"DICM") || head.starts_with(b"DICM\x02\x00") {
+            // Part 10 with its 128-byte preamble, or without it (the magic, then group 0002).
             Some(FileFormat::Dicom)
         } else {
             None

@@ -6,6 +6,7 @@ mod dicom;
 mod display;
 mod format;
 mod gray;
+mod jpeg_structure;
 mod preprocess;
 mod transform;
 

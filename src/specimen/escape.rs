@@ -1,7 +1,10 @@
-//! Serialising paths that may not be UTF-8 (file systems allow any bytes): the JSON shows them
-//! with U+FFFD in place of the bad bytes instead of failing the whole report.
+//! Text for names and paths that may not be UTF-8 (file systems allow any bytes). The escape is
+//! injective, so two different names never print, or become specimen ids, the same:
+//! bytes that are not UTF-8 become `\xNN`.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 use serde::Serializer;
@@ -9,16 +12,79 @@ use serde::ser::SerializeMap;
 
 use super::View;
 
-/// One path, lossily.
-pub fn path<S: Serializer>(p: &Path, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&p.to_string_lossy())
+/// A path or name component as an id: valid UTF-8 is kept, except that `\` becomes `\\`; every
+/// byte that is not UTF-8 becomes `\xNN`. Different names always give different ids.
+pub fn escape_name(name: &OsStr) -> String {
+    escape(name)
 }
 
-/// A map of paths by view, lossily.
+/// A path as printed in CSVs, JSON and messages: verbatim when it is UTF-8; otherwise each byte
+/// that is not UTF-8 becomes `\xNN` (and `\` becomes `\\`), so two different paths never print
+/// alike.
+pub fn display_path(path: &Path) -> Cow<'_, str> {
+    match path.to_str() {
+        Some(s) => Cow::Borrowed(s),
+        None => Cow::Owned(escape(path.as_os_str())),
+    }
+}
+
+#[cfg(unix)]
+fn escape(name: &OsStr) -> String {
+    use std::fmt::Write;
+    use std::os::unix::ffi::OsStrExt;
+    let mut out = String::new();
+    for chunk in name.as_bytes().utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if c == '\\' {
+                out.push_str("\\\\");
+            } else {
+                out.push(c);
+            }
+        }
+        for b in chunk.invalid() {
+            let _ = write!(out, "\\x{b:02X}");
+        }
+    }
+    out
+}
+
+#[cfg(not(unix))]
+fn escape(name: &OsStr) -> String {
+    // Windows names are UTF-16; only an unpaired surrogate fails, and is written as U+FFFD.
+    let s = name.to_string_lossy();
+    s.replace('\\', "\\\\")
+}
+
+/// Serialises one path with [`display_path`].
+pub fn path<S: Serializer>(p: &Path, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&display_path(p))
+}
+
+/// Serialises a map of paths by view with [`display_path`].
 pub fn path_map<S: Serializer>(m: &BTreeMap<View, PathBuf>, s: S) -> Result<S::Ok, S::Error> {
     let mut map = s.serialize_map(Some(m.len()))?;
     for (k, v) in m {
-        map.serialize_entry(k, &v.to_string_lossy())?;
+        map.serialize_entry(k, &display_path(v))?;
     }
     map.end()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn names_that_differ_in_one_latin1_byte_stay_apart() {
+        use std::os::unix::ffi::OsStrExt;
+        let a = escape_name(OsStr::from_bytes(b"M\xe4use_1"));
+        let b = escape_name(OsStr::from_bytes(b"M\xf6use_1"));
+        assert_eq!(a, "M\\xE4use_1");
+        assert_ne!(a, b);
+        // A literal backslash cannot forge an escape.
+        assert_ne!(escape_name(OsStr::new("M\\xE4use_1")), a);
+        assert_eq!(escape_name(OsStr::new("Mäuse_1")), "Mäuse_1");
+        assert_eq!(display_path(Path::new("/data/Mäuse/dv.png")), "/data/Mäuse/dv.png");
+        assert_eq!(display_path(Path::new(OsStr::from_bytes(b"/d/\xe4/dv.png"))), "/d/\\xE4/dv.png");
+    }
 }

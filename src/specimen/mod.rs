@@ -3,8 +3,8 @@
 //! [`scan`] reads a folder in any of four layouts (mixable) and returns the specimens it found
 //! with every problem it met; [`labels`] reads training labels.
 
+mod escape;
 mod labels;
-mod lossy;
 mod manifest;
 mod naming;
 mod problem;
@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use escape::{display_path, escape_name};
 pub use labels::{LabelTable, read_labels};
 pub use manifest::{MANIFEST_FILE, Manifest, ManifestRow};
 pub use naming::{NameParse, parse_file_name};
@@ -155,7 +156,7 @@ pub struct Specimen {
     /// Specimen id, unique within a scan.
     pub id: String,
     /// Image paths by view (absolute or relative to the current directory, as scanned).
-    #[serde(serialize_with = "lossy::path_map")]
+    #[serde(serialize_with = "escape::path_map")]
     pub images: BTreeMap<View, PathBuf>,
     /// Metadata from the manifest, if any.
     pub metadata: Metadata,

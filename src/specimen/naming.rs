@@ -32,7 +32,8 @@ pub enum NameParse {
     },
 }
 
-/// Parses a path relative to the scanned root. See the README's "Folder layouts".
+/// Parses a path relative to the scanned root. See the README's "Folder layouts". Names that are
+/// not UTF-8 are escaped ([`super::escape_name`]), so two different names never give one id.
 ///
 /// - parent folder an IMPC parameter (`IMPC_XRY_034_001`): [`NameParse::ImpcMedia`];
 /// - stem only a view (`M12/dv.png`): the parent folder is the specimen ([`Layout::Subfolders`]);
@@ -43,7 +44,7 @@ pub fn parse_file_name(rel: &Path) -> NameParse {
     let names: Vec<String> = rel
         .components()
         .filter_map(|c| match c {
-            Component::Normal(s) => Some(s.to_string_lossy().into_owned()),
+            Component::Normal(s) => Some(super::escape_name(s)),
             _ => None,
         })
         .collect();

@@ -62,7 +62,7 @@ impl ProblemKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Problem {
     /// The file, folder or CSV the problem is about.
-    #[serde(serialize_with = "super::lossy::path")]
+    #[serde(serialize_with = "super::escape::path")]
     pub path: PathBuf,
     /// Category.
     pub kind: ProblemKind,
@@ -79,6 +79,6 @@ impl Problem {
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}: {}", self.path.display(), self.kind.as_str(), self.reason)
+        write!(f, "{}: {}: {}", super::display_path(&self.path), self.kind.as_str(), self.reason)
     }
 }

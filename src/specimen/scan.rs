@@ -26,7 +26,7 @@ pub struct ScanOptions {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScanReport {
     /// The scanned folder.
-    #[serde(serialize_with = "super::lossy::path")]
+    #[serde(serialize_with = "super::escape::path")]
     pub root: PathBuf,
     /// Specimens with at least a DV or an LV image, sorted by id.
     pub specimens: Vec<Specimen>,
@@ -213,14 +213,13 @@ fn walk(root: &Path, problems: &mut Vec<Problem>) -> Vec<PathBuf> {
     files
 }
 
-/// Sniffs a file that might be an image. `None`: not a candidate (a CSV, a text file, an
-/// extension-less non-DICOM file), silently ignored.
+/// Sniffs a file by its content, whatever its name (a DICOM file named by its SOP Instance UID
+/// has a number for an "extension"). `None`: readable but not an image, and nothing promised
+/// one (a CSV, a text file), silently ignored; a file whose extension promises an image but
+/// whose content is none is a problem.
 fn sniff_candidate(path: &Path) -> Option<Result<FileFormat, Problem>> {
     let ext = path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase());
     let promised = ext.as_deref().and_then(FileFormat::from_extension);
-    if promised.is_none() && ext.is_some() {
-        return None;
-    }
     Some(match FileFormat::sniff_file(path) {
         Ok(Some(format)) => Ok(format),
         Ok(None) if promised.is_none() => return None,
@@ -236,6 +235,8 @@ fn sniff_candidate(path: &Path) -> Option<Result<FileFormat, Problem>> {
             };
             Err(Problem::new(path, ProblemKind::NotAnImage, reason))
         }
+        // A file nobody would take for an image is not worth a problem when unreadable.
+        Err(_) if promised.is_none() && ext.is_some() => return None,
         Err(e) if e.kind() == ErrorKind::PermissionDenied => {
             Err(Problem::new(path, ProblemKind::PermissionDenied, "cannot be read: permission denied"))
         }
@@ -295,7 +296,11 @@ impl Assignments {
                 return false;
             }
             None => {
-                problems.push(Problem::new(&path, ProblemKind::NotAnImage, "listed in the manifest but not an image"));
+                problems.push(Problem::new(
+                    &path,
+                    ProblemKind::NotAnImage,
+                    "listed in the manifest, but its content is not PNG, JPEG, BMP, TIFF or DICOM",
+                ));
                 return false;
             }
         }
@@ -364,7 +369,7 @@ fn group(claims: Vec<Claim>, problems: &mut Vec<Problem>) -> Vec<Specimen> {
             problems.push(Problem::new(
                 &c.path,
                 ProblemKind::DuplicateId,
-                format!("specimen `{}` is also the folder {}; ignored", c.id, mine.display()),
+                format!("specimen `{}` is also the folder {}; ignored", c.id, super::display_path(mine)),
             ));
             continue;
         }
@@ -375,7 +380,7 @@ fn group(claims: Vec<Claim>, problems: &mut Vec<Problem>) -> Vec<Specimen> {
             Some(kept) => problems.push(Problem::new(
                 &c.path,
                 ProblemKind::DuplicateView,
-                format!("second {} image for `{}`; keeping {}", c.view, c.id, kept.display()),
+                format!("second {} image for `{}`; keeping {}", c.view, c.id, super::display_path(kept)),
             )),
             None => {
                 specimen.images.insert(c.view, c.path);

@@ -77,7 +77,7 @@ pub fn write_png_header_only(path: &Path, w: u32, h: u32) {
     std::fs::write(path, bytes).unwrap();
 }
 
-fn crc32(data: &[u8]) -> u32 {
+pub fn crc32(data: &[u8]) -> u32 {
     let mut crc = 0xFFFF_FFFFu32;
     for &b in data {
         crc ^= u32::from(b);

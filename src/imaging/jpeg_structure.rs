@@ -1,0 +1,100 @@
+//! Whether a JPEG stream is whole. The decoders run lenient (as browsers do, so real-world
+//! quirks still open) and fill missing scan data with grey; only a walk of the marker segments
+//! tells that the data stopped before its end-of-image marker. Written by hand because no
+//! decoder crate exposes it.
+
+/// Walks `bytes` from SOI through every marker segment and entropy-coded scan to EOI.
+///
+/// # Errors
+/// A sentence saying where the stream ends early or what is malformed.
+pub(crate) fn check_complete(bytes: &[u8]) -> Result<(), String> {
+    if !bytes.starts_with(&[0xFF, 0xD8]) {
+        return Err("no start-of-image marker".into());
+    }
+    let mut i = 2;
+    let mut scans = 0usize;
+    loop {
+        // Fill bytes (0xFF runs) may precede a marker.
+        while bytes.get(i) == Some(&0xFF) && bytes.get(i + 1) == Some(&0xFF) {
+            i += 1;
+        }
+        let (Some(&0xFF), Some(&marker)) = (bytes.get(i), bytes.get(i + 1)) else {
+            return Err(ended(i, bytes.len(), scans));
+        };
+        i += 2;
+        match marker {
+            0xD9 => return if scans > 0 { Ok(()) } else { Err("end-of-image marker before any scan".into()) },
+            // Markers without a length.
+            0x01 | 0xD0..=0xD7 => continue,
+            _ => {}
+        }
+        let (Some(&hi), Some(&lo)) = (bytes.get(i), bytes.get(i + 1)) else {
+            return Err(ended(i, bytes.len(), scans));
+        };
+        let len = usize::from(u16::from_be_bytes([hi, lo]));
+        if len < 2 {
+            return Err(format!("segment length {len} at byte {i} is invalid"));
+        }
+        i += len;
+        if i > bytes.len() {
+            return Err(ended(bytes.len(), bytes.len(), scans));
+        }
+        if marker == 0xDA {
+            scans += 1;
+            // Entropy-coded data runs to the next marker that is neither a stuffed 0xFF00 nor a
+            // restart marker.
+            loop {
+                let Some(at) = bytes.get(i..).and_then(|rest| rest.iter().position(|&b| b == 0xFF)) else {
+                    return Err(ended(bytes.len(), bytes.len(), scans));
+                };
+                i += at;
+                match bytes.get(i + 1) {
+                    None => return Err(ended(bytes.len(), bytes.len(), scans)),
+                    Some(0x00 | 0xD0..=0xD7 | 0xFF) => i += 1,
+                    Some(_) => break,
+                }
+            }
+        }
+    }
+}
+
+fn ended(at: usize, len: usize, scans: usize) -> String {
+    let percent = (at * 100).checked_div(len).unwrap_or(0);
+    format!("the data ends at byte {at} ({percent} % into scan {scans}) without an end-of-image marker")
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn jpeg(progressive: bool) -> Vec<u8> {
+        let img = image::GrayImage::from_fn(64, 48, |x, y| image::Luma([((x * 7 + y * 3) % 256) as u8]));
+        let mut out = Vec::new();
+        if progressive {
+            // The image crate writes baseline only; jpeg-encoder writes progressive.
+            let mut enc = jpeg_encoder::Encoder::new(&mut out, 90);
+            enc.set_progressive(true);
+            enc.encode(img.as_raw(), 64, 48, jpeg_encoder::ColorType::Luma).unwrap();
+        } else {
+            image::codecs::jpeg::JpegEncoder::new(&mut out).encode_image(&img).unwrap();
+        }
+        out
+    }
+
+    #[test]
+    fn whole_streams_pass_and_every_cut_fails() {
+        for progressive in [false, true] {
+            let bytes = jpeg(progressive);
+            check_complete(&bytes).unwrap();
+            for cut in [bytes.len() * 55 / 100, bytes.len() - 2, bytes.len() / 10, 3] {
+                let e = check_complete(&bytes[..cut]).unwrap_err();
+                assert!(e.contains("ends at byte") || e.contains("invalid"), "{progressive} {cut}: {e}");
+            }
+            // Trailing bytes after the end-of-image marker are harmless.
+            let mut padded = bytes.clone();
+            padded.extend_from_slice(&[0, 0, 0x0A]);
+            check_complete(&padded).unwrap();
+        }
+    }
+}

@@ -1,0 +1,321 @@
+//! Every file is read right or refused with its reason: one test per kind of fault that real
+//! readers (pydicom, dicom-rs, image-rs, ITK, dwv, fo-dicom) have had reported, each on small
+//! inputs generated here. See TESTING.md for the list.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use dicom_core::value::{PixelFragmentSequence, Value};
+use dicom_core::{DataElement, PrimitiveValue, VR};
+use dicom_dictionary_std::tags;
+use image::{GrayImage, Luma};
+use mousexray::imaging::{DecodeError, DecodeOptions, DicomWriteOptions, decode};
+use mousexray::specimen::scan;
+use mousexray::training::model::{BackboneKind, ModelConfig};
+use mousexray::training::package::synthetic_model;
+
+fn mousexray(args: &[&std::ffi::OsStr]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mousexray")).args(args).output().unwrap()
+}
+
+fn tiny_model(dir: &Path) -> PathBuf {
+    let config =
+        ModelConfig { backbone: BackboneKind::Convnext, dims: vec![8], depths: vec![1], layer_scale: 0.1, classes: 14 };
+    let path = dir.join("tiny.onnx");
+    std::fs::write(&path, synthetic_model(&config, 32, 0.5).unwrap()).unwrap();
+    path
+}
+
+fn baseline_jpeg(img: &GrayImage) -> Vec<u8> {
+    let mut out = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 100).encode_image(img).unwrap();
+    out
+}
+
+/// A DICOM whose Pixel Data is an encapsulated JPEG frame (baseline, 8 bit) of `frame`, while
+/// its Rows and Columns say `rows x cols`.
+fn write_jpeg_dicom(path: &Path, frame: &GrayImage, rows: u16, cols: u16) {
+    let jpeg = baseline_jpeg(frame);
+    let mut obj = dicom_object::InMemDicomObject::new_empty();
+    let text = |tag, vr, s: &str| DataElement::new(tag, vr, PrimitiveValue::from(s));
+    let us = |tag, v: u16| DataElement::new(tag, VR::US, PrimitiveValue::from(v));
+    obj.put(text(tags::SOP_CLASS_UID, VR::UI, "1.2.840.10008.5.1.4.1.1.1.1"));
+    obj.put(text(tags::SOP_INSTANCE_UID, VR::UI, "2.25.7"));
+    obj.put(text(tags::MODALITY, VR::CS, "DX"));
+    obj.put(us(tags::SAMPLES_PER_PIXEL, 1));
+    obj.put(text(tags::PHOTOMETRIC_INTERPRETATION, VR::CS, "MONOCHROME2"));
+    obj.put(us(tags::ROWS, rows));
+    obj.put(us(tags::COLUMNS, cols));
+    obj.put(us(tags::BITS_ALLOCATED, 8));
+    obj.put(us(tags::BITS_STORED, 8));
+    obj.put(us(tags::HIGH_BIT, 7));
+    obj.put(us(tags::PIXEL_REPRESENTATION, 0));
+    let fragments = PixelFragmentSequence::new_fragments(vec![jpeg]);
+    obj.put(DataElement::new(tags::PIXEL_DATA, VR::OB, Value::PixelSequence(fragments)));
+    let file = obj
+        .with_meta(
+            dicom_object::FileMetaTableBuilder::new()
+                .transfer_syntax("1.2.840.10008.1.2.4.50")
+                .media_storage_sop_class_uid("1.2.840.10008.5.1.4.1.1.1.1"),
+        )
+        .unwrap();
+    file.write_to_file(path).unwrap();
+}
+
+fn ramp(w: u32, h: u32) -> GrayImage {
+    GrayImage::from_fn(w, h, |x, y| Luma([((x * 5 + y * 3) % 200 + 20) as u8]))
+}
+
+#[test]
+fn a_decoder_panic_is_contained_and_named_and_the_run_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("films");
+    std::fs::create_dir_all(root.join("BAD")).unwrap();
+    // A 32 x 32 JPEG frame in a DICOM that says 8 x 8: dicom-rs copies the decoded frame into
+    // an 8 x 8 buffer and panics (slice index out of range).
+    let bad = root.join("BAD/DV.dcm");
+    write_jpeg_dicom(&bad, &ramp(32, 32), 8, 8);
+    common::write_png16(&root.join("BAD/LV.png"), 40, 60);
+    for id in ["G1", "G2"] {
+        std::fs::create_dir_all(root.join(id)).unwrap();
+        common::write_png16(&root.join(id).join("DV.png"), 40, 60);
+        common::write_png16(&root.join(id).join("LV.png"), 40, 60);
+    }
+    // The same frame under a truthful header decodes: the crafted file is valid but for the lie.
+    let fine = dir.path().join("fine.dcm");
+    write_jpeg_dicom(&fine, &ramp(32, 32), 32, 32);
+    let img = decode(&fine, &DecodeOptions::default()).unwrap();
+    assert_eq!((img.width, img.height), (32, 32));
+
+    match decode(&bad, &DecodeOptions::default()) {
+        Err(e @ DecodeError::DecoderFailed { .. }) => {
+            let text = e.to_string();
+            assert!(text.contains("BAD/DV.dcm") && text.contains("decoder failed"), "{text}");
+        }
+        other => panic!("expected a contained decoder failure, got {other:?}"),
+    }
+
+    let model = tiny_model(dir.path());
+    let out = dir.path().join("p.csv");
+    let o = mousexray(&[
+        "predict".as_ref(),
+        root.as_os_str(),
+        "--model".as_ref(),
+        model.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "a contained panic prints nothing of its own: {stderr}");
+    assert!(stderr.contains("1 view(s) refused when decoded"), "{stderr}");
+    let csv = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(csv.lines().count(), 4, "header and all three specimens: {csv}");
+    let bad_row = csv.lines().find(|l| l.starts_with("BAD,")).unwrap();
+    assert!(bad_row.contains(",LV,"), "BAD ran on its LV alone: {bad_row}");
+    let problems = std::fs::read_to_string(dir.path().join("p.problems.csv")).unwrap();
+    assert!(problems.lines().any(|l| l.contains("BAD/DV.dcm") && l.contains("decoder failed")), "{problems}");
+}
+
+/// A minimal EXIF block holding one Orientation tag.
+fn exif_orientation(value: u16) -> Vec<u8> {
+    let mut tiff = b"II*\0".to_vec();
+    tiff.extend_from_slice(&8u32.to_le_bytes());
+    tiff.extend_from_slice(&1u16.to_le_bytes());
+    tiff.extend_from_slice(&0x0112u16.to_le_bytes());
+    tiff.extend_from_slice(&3u16.to_le_bytes());
+    tiff.extend_from_slice(&1u32.to_le_bytes());
+    tiff.extend_from_slice(&value.to_le_bytes());
+    tiff.extend_from_slice(&[0, 0]);
+    tiff.extend_from_slice(&0u32.to_le_bytes());
+    tiff
+}
+
+fn jpeg_with_orientation(img: &GrayImage, orientation: u16) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut enc = jpeg_encoder::Encoder::new(&mut out, 100);
+    let mut app1 = b"Exif\0\0".to_vec();
+    app1.extend_from_slice(&exif_orientation(orientation));
+    enc.add_app_segment(1, app1).unwrap();
+    enc.encode(img.as_raw(), img.width() as u16, img.height() as u16, jpeg_encoder::ColorType::Luma).unwrap();
+    out
+}
+
+/// Mean of a rectangle of a decoded image.
+fn mean(img: &mousexray::imaging::GrayImage16, x0: u32, y0: u32, w: u32, h: u32) -> f64 {
+    let mut sum = 0.0;
+    for y in y0..y0 + h {
+        for x in x0..x0 + w {
+            sum += f64::from(img.pixels[(y * img.width + x) as usize]);
+        }
+    }
+    sum / f64::from(w * h)
+}
+
+#[test]
+fn orientation_tags_are_honoured_in_jpeg_and_png() {
+    let dir = tempfile::tempdir().unwrap();
+    // 64 x 32, a bright 16 x 8 block at the top left: where it lands says what was applied.
+    let img = GrayImage::from_fn(64, 32, |x, y| Luma([if x < 16 && y < 8 { 240 } else { 20 }]));
+    // Orientation -> (width, height), and the block (x, y, w, h) as seen after the tag is applied.
+    type Case = (u16, (u32, u32), (u32, u32, u32, u32));
+    let cases: [Case; 4] = [
+        (1, (64, 32), (0, 0, 16, 8)),
+        (2, (64, 32), (48, 0, 16, 8)),  // mirrored: top right
+        (3, (64, 32), (48, 24, 16, 8)), // upside down: bottom right
+        (6, (32, 64), (24, 0, 8, 16)),  // rotated 90 degrees clockwise: top right
+    ];
+    for (tag, size, (bx, by, bw, bh)) in cases {
+        let path = dir.path().join(format!("o{tag}.jpg"));
+        std::fs::write(&path, jpeg_with_orientation(&img, tag)).unwrap();
+        let d = decode(&path, &DecodeOptions::default()).unwrap();
+        assert_eq!((d.width, d.height), size, "orientation {tag}");
+        assert!(mean(&d, bx, by, bw, bh) > 200.0, "orientation {tag}: the block is at ({bx}, {by})");
+        assert!(mean(&d, 0, d.height / 2, 8, 8).max(mean(&d, d.width / 2, d.height / 2, 8, 8)) < 60.0);
+    }
+
+    // PNG carries EXIF in an eXIf chunk.
+    let mut png = Vec::new();
+    img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).unwrap();
+    let exif = exif_orientation(6);
+    let mut chunk = b"eXIf".to_vec();
+    chunk.extend_from_slice(&exif);
+    let at = png.windows(4).position(|w| w == b"IDAT").unwrap() - 4;
+    let mut with = png[..at].to_vec();
+    with.extend_from_slice(&(exif.len() as u32).to_be_bytes());
+    with.extend_from_slice(&chunk);
+    with.extend_from_slice(&common::crc32(&chunk).to_be_bytes());
+    with.extend_from_slice(&png[at..]);
+    let path = dir.path().join("o6.png");
+    std::fs::write(&path, with).unwrap();
+    let d = decode(&path, &DecodeOptions::default()).unwrap();
+    assert_eq!((d.width, d.height), (32, 64));
+    assert!(mean(&d, 24, 0, 8, 16) > 200.0);
+}
+
+#[test]
+fn truncated_files_of_every_format_are_refused_as_truncated() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let big = GrayImage::from_fn(96, 96, |x, y| Luma([((x * 7 + y * 13) % 251) as u8]));
+    let mut files: Vec<PathBuf> = Vec::new();
+    std::fs::write(d.join("base.jpg"), baseline_jpeg(&big)).unwrap();
+    let mut progressive = Vec::new();
+    let mut enc = jpeg_encoder::Encoder::new(&mut progressive, 90);
+    enc.set_progressive(true);
+    enc.encode(big.as_raw(), 96, 96, jpeg_encoder::ColorType::Luma).unwrap();
+    std::fs::write(d.join("prog.jpg"), progressive).unwrap();
+    common::write_png16(&d.join("a.png"), 96, 96);
+    common::write_tiff16(&d.join("a.tif"), 96, 96);
+    common::write_bmp(&d.join("a.bmp"), 96, 96);
+    common::write_dcm(&d.join("a.dcm"), 96, 96, 12, &DicomWriteOptions::default());
+    write_jpeg_dicom(&d.join("j.dcm"), &big, 96, 96);
+    for name in ["base.jpg", "prog.jpg", "a.png", "a.tif", "a.bmp", "a.dcm", "j.dcm"] {
+        let whole = d.join(name);
+        decode(&whole, &DecodeOptions::default()).unwrap_or_else(|e| panic!("{name} whole: {e}"));
+        let bytes = std::fs::read(&whole).unwrap();
+        for percent in [55, 80, 97] {
+            let cut = d.join(format!("cut{percent}_{name}"));
+            std::fs::write(&cut, &bytes[..bytes.len() * percent / 100]).unwrap();
+            files.push(cut);
+        }
+    }
+    for f in &files {
+        match decode(f, &DecodeOptions::default()) {
+            Err(e @ DecodeError::Truncated { .. }) => {
+                assert!(e.to_string().contains("truncated"), "{e}");
+            }
+            other => panic!("{}: expected Truncated, got {other:?}", f.display()),
+        }
+    }
+
+    // A header that promises more than the file holds: Rows doubled in an uncompressed DICOM.
+    let lie = d.join("rows_lie.dcm");
+    let mut bytes = std::fs::read(d.join("a.dcm")).unwrap();
+    let rows = [0x28, 0x00, 0x10, 0x00, b'U', b'S', 2, 0, 96, 0];
+    let at = bytes.windows(rows.len()).position(|w| w == rows).expect("Rows element");
+    bytes[at + 8] = 192;
+    std::fs::write(&lie, bytes).unwrap();
+    match decode(&lie, &DecodeOptions::default()) {
+        Err(DecodeError::Truncated { detail, .. }) => assert!(detail.contains("Rows"), "{detail}"),
+        other => panic!("expected Truncated, got {other:?}"),
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn names_that_are_not_utf8_never_collide() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("films");
+    let a = root.join(std::ffi::OsStr::from_bytes(b"M\xe4use_7"));
+    let b = root.join(std::ffi::OsStr::from_bytes(b"M\xf6use_7"));
+    for folder in [&a, &b] {
+        std::fs::create_dir_all(folder).unwrap();
+        common::write_png16(&folder.join("DV.png"), 40, 60);
+        common::write_png16(&folder.join("LV.png"), 40, 60);
+    }
+    let report = scan(&root).unwrap();
+    let ids: Vec<&str> = report.specimens.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, ["M\\xE4use_7", "M\\xF6use_7"], "{:?}", report.problems);
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+
+    let model = tiny_model(dir.path());
+    let out = dir.path().join("p.csv");
+    let o = mousexray(&[
+        "predict".as_ref(),
+        root.as_os_str(),
+        "--model".as_ref(),
+        model.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut rd = csv::Reader::from_path(&out).unwrap();
+    let rows: Vec<csv::StringRecord> = rd.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 2);
+    assert_ne!(&rows[0][1], &rows[1][1], "the CSV says which file");
+    assert!(rows[0][1].contains("M\\xE4use_7/DV.png"), "{}", &rows[0][1]);
+}
+
+#[test]
+fn files_are_judged_by_content_whatever_their_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("films");
+    // DICOM files named by their SOP Instance UID: the "extension" is a number.
+    let uid_dv = root.join("IMPC/1.2.826.0.1.3680043.2.1125.7.11");
+    let uid_lv = root.join("IMPC/1.2.826.0.1.3680043.2.1125.7.12");
+    std::fs::create_dir_all(root.join("IMPC")).unwrap();
+    common::write_dcm(&uid_dv, 40, 60, 12, &DicomWriteOptions::default());
+    common::write_dcm(&uid_lv, 40, 60, 12, &DicomWriteOptions::default());
+    // A DICOM without its 128-byte preamble, named like a view folder's file.
+    std::fs::create_dir_all(root.join("DV")).unwrap();
+    std::fs::create_dir_all(root.join("LV")).unwrap();
+    let full = dir.path().join("full.dcm");
+    common::write_dcm(&full, 40, 60, 12, &DicomWriteOptions::default());
+    let bytes = std::fs::read(&full).unwrap();
+    std::fs::write(root.join("DV/M2.dcm"), &bytes[128..]).unwrap();
+    std::fs::write(root.join("LV/M2"), &bytes).unwrap();
+    std::fs::write(
+        root.join("specimens.csv"),
+        "specimen_id,view,path\nM1,dv,IMPC/1.2.826.0.1.3680043.2.1125.7.11\nM1,lv,IMPC/1.2.826.0.1.3680043.2.1125.7.12\n",
+    )
+    .unwrap();
+    let report = scan(&root).unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    let ids: Vec<&str> = report.specimens.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, ["M1", "M2"]);
+    for s in &report.specimens {
+        for path in s.images.values() {
+            decode(path, &DecodeOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+    // Without a manifest, the UID-named files are still seen: reported, not silently skipped.
+    std::fs::remove_file(root.join("specimens.csv")).unwrap();
+    let report = scan(&root).unwrap();
+    let uid_problems = report.problems.iter().filter(|p| p.path.starts_with(root.join("IMPC"))).count();
+    assert_eq!(uid_problems, 2, "{:?}", report.problems);
+}
