@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 
 use crate::export::review_csv::{ExportOptions, Only, export};
-use crate::review::read_review;
+use crate::inference::stored::StoredResults;
+use crate::review::{read_review, review_dir};
 use crate::specimen::scan;
 use crate::taxonomy::Taxonomy;
 
@@ -34,8 +35,12 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<()> {
     for n in &notes {
         eprintln!("warning: {n}");
     }
+    let (results, more) = StoredResults::load(&review_dir(&args.folder), false);
+    for n in &more {
+        eprintln!("warning: {n}");
+    }
     let options = ExportOptions { only: args.only, long: args.long, excel: args.excel };
-    let n = export(&args.out, &report.specimens, &review, &Taxonomy::default(), options)?;
+    let n = export(&args.out, &report.specimens, &review, &results, &Taxonomy::default(), options)?;
     eprintln!("{n} of {} specimens written to {}", report.specimens.len(), args.out.display());
     Ok(())
 }

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 
-use crate::export::predictions::{RunInfo, header, in_shard, parse_shard, row};
+use crate::export::predictions::{PredictionsWriter, RunInfo, in_shard, parse_shard};
 use crate::imaging::{DecodeOptions, decode, display_gray};
 use crate::inference::pipeline::{PipelineOptions, SpecimenResult, model_views, prepare, run};
 use crate::inference::saliency::{
@@ -100,14 +100,6 @@ pub fn run_predict(args: &PredictArgs, ort_lib: Option<&Path>) -> anyhow::Result
     if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
     }
-    let problems_path = args.out.with_extension("problems.csv");
-    let mut problems =
-        csv::Writer::from_path(&problems_path).with_context(|| format!("{}: cannot write", problems_path.display()))?;
-    problems.write_record(["specimen_id", "path", "reason"])?;
-    for p in &report.problems {
-        problems.write_record(["", &p.path.display().to_string(), &format!("{}: {}", p.kind.as_str(), p.reason)])?;
-    }
-
     let info = RunInfo {
         model_name: model_path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
         model_sha256: model.info.sha256.clone(),
@@ -115,11 +107,7 @@ pub fn run_predict(args: &PredictArgs, ort_lib: Option<&Path>) -> anyhow::Result
         shard: args.shard.map_or_else(String::new, |(k, n)| format!("{k}/{n}")),
     };
     let taxonomy = model.info.taxonomy.clone();
-    // Written to a partial file and renamed at the end: an interrupted run never leaves a CSV
-    // that looks complete.
-    let partial = args.out.with_extension("csv.partial");
-    let mut out = csv::Writer::from_path(&partial).with_context(|| format!("{}: cannot write", partial.display()))?;
-    out.write_record(header(&taxonomy))?;
+    let mut out = PredictionsWriter::create(&args.out, &taxonomy, info, &report.problems)?;
 
     if let Some(dir) = &args.saliency {
         std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
@@ -141,31 +129,21 @@ pub fn run_predict(args: &PredictArgs, ort_lib: Option<&Path>) -> anyhow::Result
         ..Default::default()
     };
     let style = OverlayStyle { colormap: args.colormap, ..Default::default() };
-    let (mut flagged, mut failed, mut overlays) = (0usize, 0usize, 0usize);
+    let mut overlays = 0usize;
     let mut occlusion_todo: Vec<(Specimen, Vec<usize>)> = Vec::new();
     let started = Instant::now();
-    let summary = {
+    let run_summary = {
         let mut sink = |r: SpecimenResult| -> anyhow::Result<()> {
-            for p in &r.problems {
-                problems.write_record([r.specimen.id.as_str(), &p.path.display().to_string(), &p.reason])?;
-            }
-            if r.scores.is_none() {
-                failed += 1;
-                let why = if r.problems.is_empty() { "no DV or LV image the model can use" } else { "no usable view" };
-                problems.write_record([r.specimen.id.as_str(), "", why])?;
-            }
-            out.write_record(row(&taxonomy, &r, &info, &timestamp_now()))?;
+            out.write(&r, &timestamp_now())?;
             if let Some(s) = &r.scores
                 && s.abnormal()
+                && let Some(dir) = &args.saliency
             {
-                flagged += 1;
-                if let Some(dir) = &args.saliency {
-                    let classes: Vec<usize> = (0..s.flags.len()).filter(|&i| s.flags[i]).collect();
-                    if r.cams.is_some() {
-                        overlays += write_overlays(dir, &r, &taxonomy, &classes, &style)?;
-                    } else {
-                        occlusion_todo.push((r.specimen.clone(), classes));
-                    }
+                let classes: Vec<usize> = (0..s.flags.len()).filter(|&i| s.flags[i]).collect();
+                if r.cams.is_some() {
+                    overlays += write_overlays(dir, &r, &taxonomy, &classes, &style)?;
+                } else {
+                    occlusion_todo.push((r.specimen.clone(), classes));
                 }
             }
             bar.inc(1);
@@ -174,18 +152,17 @@ pub fn run_predict(args: &PredictArgs, ort_lib: Option<&Path>) -> anyhow::Result
         run(&mut model, &specimens, &pipeline, &cancel, &mut sink)?
     };
     bar.finish_and_clear();
-    out.flush().with_context(|| format!("{}: cannot write", partial.display()))?;
-    drop(out);
-    problems.flush().with_context(|| format!("{}: cannot write", problems_path.display()))?;
-    if summary.cancelled {
+    let problems_path = out.problems_path().to_owned();
+    if run_summary.cancelled {
+        let partial = out.abandon()?;
         anyhow::bail!(
             "cancelled after {} of {} specimens; the rows so far are in {}",
-            summary.emitted,
+            run_summary.emitted,
             specimens.len(),
             partial.display()
         );
     }
-    std::fs::rename(&partial, &args.out).with_context(|| format!("{}: cannot write", args.out.display()))?;
+    let written = out.finish()?;
 
     if let Some(dir) = &args.saliency {
         for (specimen, classes) in &occlusion_todo {
@@ -194,14 +171,22 @@ pub fn run_predict(args: &PredictArgs, ort_lib: Option<&Path>) -> anyhow::Result
     }
     let secs = started.elapsed().as_secs_f64();
     eprintln!(
-        "{} specimens in {secs:.1} s ({:.1}/s): {flagged} flagged abnormal, {failed} without a usable view; wrote {}{}",
-        summary.emitted,
-        summary.emitted as f64 / secs.max(1e-9),
+        "{} specimens in {secs:.1} s ({:.1}/s): {} flagged abnormal, {} without a usable view; wrote {}{}",
+        written.rows,
+        written.rows as f64 / secs.max(1e-9),
+        written.flagged,
+        written.unscored,
         args.out.display(),
         args.saliency.as_ref().map_or_else(String::new, |d| format!(" and {overlays} overlays in {}", d.display()))
     );
-    if failed > 0 || !report.problems.is_empty() {
-        eprintln!("problems: {}", problems_path.display());
+    if written.refused_views > 0 {
+        eprintln!(
+            "{} view(s) refused when decoded (truncated, undecodable or a decoder failure); their specimens ran on the other view where there was one",
+            written.refused_views
+        );
+    }
+    if written.problems > 0 {
+        eprintln!("problems ({}): {}", written.problems, problems_path.display());
     }
     Ok(())
 }

@@ -3,12 +3,14 @@
 //! provenance (model SHA-256, device, time, shard) to know where each number came from.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
+use super::neutralise;
+use crate::fsx::AtomicFile;
 use crate::inference::pipeline::SpecimenResult;
-use crate::specimen::Metadata;
+use crate::specimen::{Metadata, Problem, display_path};
 use crate::taxonomy::Taxonomy;
 
 /// What every row of one run shares.
@@ -40,15 +42,15 @@ pub fn header(taxonomy: &Taxonomy) -> Vec<String> {
 
 /// One result as a row matching [`header`].
 pub fn row(taxonomy: &Taxonomy, r: &SpecimenResult, run: &RunInfo, timestamp: &str) -> Vec<String> {
-    let path = |v: Option<&Path>| v.map(|p| p.display().to_string()).unwrap_or_default();
+    let path = |v: Option<&Path>| v.map(|p| neutralise(&display_path(p))).unwrap_or_default();
     let views = match r.views_used {
         [true, true] => "DV+LV",
         [true, false] => "DV",
         [false, true] => "LV",
         [false, false] => "none",
     };
-    let mut out = vec![r.specimen.id.clone(), path(r.specimen.dv()), path(r.specimen.lv()), views.to_owned()];
-    out.extend(Metadata::COLUMNS.iter().map(|c| r.specimen.metadata.get(c).unwrap_or("").to_owned()));
+    let mut out = vec![neutralise(&r.specimen.id), path(r.specimen.dv()), path(r.specimen.lv()), views.to_owned()];
+    out.extend(Metadata::COLUMNS.iter().map(|c| neutralise(r.specimen.metadata.get(c).unwrap_or(""))));
     let n = taxonomy.nodes.len();
     match &r.scores {
         Some(s) => {
@@ -74,6 +76,142 @@ pub fn row(taxonomy: &Taxonomy, r: &SpecimenResult, run: &RunInfo, timestamp: &s
     out.extend([run.model_name.clone(), run.model_sha256.clone(), run.device.clone(), run.shard.clone()]);
     out.push(timestamp.to_owned());
     out
+}
+
+/// What a [`PredictionsWriter`] wrote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteSummary {
+    /// Rows in the predictions CSV (one per specimen).
+    pub rows: usize,
+    /// Specimens with scores.
+    pub scored: usize,
+    /// Specimens flagged abnormal.
+    pub flagged: usize,
+    /// Specimens with no view the model could use (no row of scores).
+    pub unscored: usize,
+    /// Views refused only when decoded or preprocessed (truncated, undecodable, a decoder
+    /// failure); their specimens ran on the other view when there was one.
+    pub refused_views: usize,
+    /// Rows in the problems CSV (scan problems included).
+    pub problems: usize,
+}
+
+/// One run's predictions CSV and its problems CSV (`OUT.problems.csv`), both written under
+/// temporary names ([`AtomicFile`]) so that neither is ever seen half-written; an interrupted
+/// run's rows go to `OUT.csv.partial`, which cannot be mistaken for a finished file. Every cell
+/// that comes from the user's files is neutralised against spreadsheet formulas.
+pub struct PredictionsWriter {
+    out: PathBuf,
+    problems_path: PathBuf,
+    rows: csv::Writer<AtomicFile>,
+    problems: csv::Writer<AtomicFile>,
+    taxonomy: Taxonomy,
+    info: RunInfo,
+    summary: WriteSummary,
+}
+
+impl PredictionsWriter {
+    /// Starts `out` and its problems file, writing the scan's problems first.
+    ///
+    /// # Errors
+    /// A file cannot be created in `out`'s folder.
+    pub fn create(out: &Path, taxonomy: &Taxonomy, info: RunInfo, scan_problems: &[Problem]) -> anyhow::Result<Self> {
+        let problems_path = out.with_extension("problems.csv");
+        let open = |p: &Path| AtomicFile::create(p).with_context(|| format!("{}: cannot write", p.display()));
+        let mut rows = csv::Writer::from_writer(open(out)?);
+        rows.write_record(header(taxonomy))?;
+        let mut problems = csv::Writer::from_writer(open(&problems_path)?);
+        problems.write_record(["specimen_id", "path", "reason"])?;
+        let mut writer = PredictionsWriter {
+            out: out.to_owned(),
+            problems_path,
+            rows,
+            problems,
+            taxonomy: taxonomy.clone(),
+            info,
+            summary: WriteSummary::default(),
+        };
+        for p in scan_problems {
+            writer.problem("", &p.path, &format!("{}: {}", p.kind.as_str(), p.reason))?;
+        }
+        Ok(writer)
+    }
+
+    /// Adds a row to the problems file.
+    ///
+    /// # Errors
+    /// Writing failed.
+    pub fn problem(&mut self, specimen_id: &str, path: &Path, reason: &str) -> anyhow::Result<()> {
+        let path = if path.as_os_str().is_empty() { String::new() } else { neutralise(&display_path(path)) };
+        self.problems.write_record([neutralise(specimen_id), path, neutralise(reason)])?;
+        self.summary.problems += 1;
+        Ok(())
+    }
+
+    /// Writes one specimen's row, and its refused views to the problems file.
+    ///
+    /// # Errors
+    /// Writing failed.
+    pub fn write(&mut self, r: &SpecimenResult, timestamp: &str) -> anyhow::Result<()> {
+        for p in &r.problems {
+            self.problem(&r.specimen.id, &p.path, &p.reason)?;
+            self.summary.refused_views += 1;
+        }
+        match &r.scores {
+            Some(s) => {
+                self.summary.scored += 1;
+                self.summary.flagged += usize::from(s.abnormal());
+            }
+            None => {
+                self.summary.unscored += 1;
+                let why = if r.problems.is_empty() { "no DV or LV image the model can use" } else { "no usable view" };
+                self.problem(&r.specimen.id, Path::new(""), why)?;
+            }
+        }
+        self.rows.write_record(row(&self.taxonomy, r, &self.info, timestamp))?;
+        self.summary.rows += 1;
+        Ok(())
+    }
+
+    /// What has been written so far.
+    pub fn summary(&self) -> WriteSummary {
+        self.summary
+    }
+
+    /// The problems file.
+    pub fn problems_path(&self) -> &Path {
+        &self.problems_path
+    }
+
+    /// Completes the run: both files appear under their names.
+    ///
+    /// # Errors
+    /// Flushing, syncing or renaming failed; the previous files (if any) are then unchanged.
+    pub fn finish(self) -> anyhow::Result<WriteSummary> {
+        let summary = self.summary;
+        let rows = self.rows.into_inner().map_err(|e| anyhow::anyhow!("{}: cannot write: {e}", self.out.display()))?;
+        rows.commit().with_context(|| format!("{}: cannot write", self.out.display()))?;
+        commit_problems(self.problems, &self.problems_path)?;
+        Ok(summary)
+    }
+
+    /// Ends an interrupted run: the rows so far go to `OUT.csv.partial` (returned), the problems
+    /// file is completed.
+    ///
+    /// # Errors
+    /// As [`PredictionsWriter::finish`].
+    pub fn abandon(self) -> anyhow::Result<PathBuf> {
+        let partial = self.out.with_extension("csv.partial");
+        let rows = self.rows.into_inner().map_err(|e| anyhow::anyhow!("{}: cannot write: {e}", partial.display()))?;
+        rows.persist_as(&partial).with_context(|| format!("{}: cannot write", partial.display()))?;
+        commit_problems(self.problems, &self.problems_path)?;
+        Ok(partial)
+    }
+}
+
+fn commit_problems(w: csv::Writer<AtomicFile>, path: &Path) -> anyhow::Result<()> {
+    let file = w.into_inner().map_err(|e| anyhow::anyhow!("{}: cannot write: {e}", path.display()))?;
+    file.commit().with_context(|| format!("{}: cannot write", path.display()))
 }
 
 /// Parses `--shard K/N` (1-based K).
@@ -167,7 +305,8 @@ pub fn merge(inputs: &[&Path], out: &Path, expected: Option<&[String]>) -> anyho
         }
     }
     if let Some(exp) = expected {
-        report.missing = exp.iter().filter(|id| !rows.contains_key(*id)).cloned().collect();
+        // Ids are written neutralised; compare them as written.
+        report.missing = exp.iter().filter(|id| !rows.contains_key(&neutralise(id))).cloned().collect();
         anyhow::ensure!(
             report.missing.is_empty(),
             "{} specimen(s) of the folder are in no shard, for example {}",
@@ -183,16 +322,14 @@ pub fn merge(inputs: &[&Path], out: &Path, expected: Option<&[String]>) -> anyho
         );
     }
     let Some(header) = header else { anyhow::bail!("nothing to merge") };
-    let tmp = out.with_extension("csv.partial");
-    {
-        let mut w = csv::Writer::from_path(&tmp).with_context(|| format!("{}: cannot write", tmp.display()))?;
-        w.write_record(&header)?;
-        for (rec, _) in rows.values() {
-            w.write_record(rec)?;
-        }
-        w.flush().with_context(|| format!("{}: cannot write", tmp.display()))?;
+    let file = crate::fsx::AtomicFile::create(out).with_context(|| format!("{}: cannot write", out.display()))?;
+    let mut w = csv::Writer::from_writer(file);
+    w.write_record(&header)?;
+    for (rec, _) in rows.values() {
+        w.write_record(rec)?;
     }
-    std::fs::rename(&tmp, out).with_context(|| format!("{}: cannot write", out.display()))?;
+    let file = w.into_inner().map_err(|e| anyhow::anyhow!("{}: cannot write: {e}", out.display()))?;
+    file.commit().with_context(|| format!("{}: cannot write", out.display()))?;
     report.rows = rows.len();
     Ok(report)
 }

@@ -6,8 +6,10 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use crate::review::{ReviewState, SpecimenReview, Status};
-use crate::specimen::{Metadata, Specimen};
+pub use super::neutralise;
+use crate::inference::stored::{StoredPrediction, StoredResults};
+use crate::review::{ReviewState, Shown, SpecimenReview, Status};
+use crate::specimen::{Metadata, Specimen, display_path};
 use crate::taxonomy::Taxonomy;
 
 /// Which specimens are exported.
@@ -33,14 +35,17 @@ pub struct ExportOptions {
     pub excel: bool,
 }
 
-/// A cell made safe for spreadsheets: text starting with `=`, `+`, `-`, `@`, tab or CR would be
-/// run as a formula by Excel, LibreOffice or Sheets, so it gets a leading apostrophe.
-pub fn neutralise(cell: &str) -> String {
-    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{cell}") } else { cell.to_owned() }
+/// A stored result in the shape of a decision record.
+fn as_shown(p: &StoredPrediction) -> Shown {
+    Shown {
+        model_sha256: p.model_sha256.clone(),
+        probabilities: p.probabilities.clone(),
+        thresholds: p.thresholds.clone(),
+    }
 }
 
-fn flagged(r: Option<&SpecimenReview>, taxonomy: &Taxonomy) -> bool {
-    let Some(shown) = r.and_then(|r| r.shown.as_ref()) else { return false };
+fn flagged(shown: Option<&Shown>, taxonomy: &Taxonomy) -> bool {
+    let Some(shown) = shown else { return false };
     let root = taxonomy.nodes.first().map_or("abnormal", |n| n.id.as_str());
     match (shown.probabilities.get(root), shown.thresholds.get(root)) {
         (Some(p), Some(t)) => p >= t,
@@ -58,17 +63,20 @@ fn num(v: Option<&f32>) -> String {
 
 /// Writes the export of `specimens` with their review to `out` (atomically) and returns the
 /// number of specimens written.
+///
+/// Probabilities and thresholds: those the reviewer was shown when deciding (the audit record),
+/// else the folder's stored classification results, so every scored specimen carries its scores.
 pub fn export(
     out: &Path,
     specimens: &[Specimen],
     review: &ReviewState,
+    results: &StoredResults,
     taxonomy: &Taxonomy,
     options: ExportOptions,
 ) -> anyhow::Result<usize> {
-    let tmp = out.with_extension("csv.partial");
-    let mut file = std::fs::File::create(&tmp).with_context(|| format!("{}: cannot write", tmp.display()))?;
+    let mut file = crate::fsx::AtomicFile::create(out).with_context(|| format!("{}: cannot write", out.display()))?;
     if options.excel {
-        file.write_all(b"\xEF\xBB\xBF").with_context(|| format!("{}: cannot write", tmp.display()))?;
+        file.write_all(b"\xEF\xBB\xBF").with_context(|| format!("{}: cannot write", out.display()))?;
     }
     let mut w = csv::Writer::from_writer(file);
     let mut head: Vec<String> = ["specimen_id", "dv_path", "lv_path"].into_iter().map(String::from).collect();
@@ -85,21 +93,22 @@ pub fn export(
     let mut written = 0;
     for s in specimens {
         let r = review.get(&s.id);
+        let d = SpecimenReview::default();
+        let rv = r.unwrap_or(&d);
+        let shown = rv.shown.clone().or_else(|| results.specimens.get(&s.id).map(as_shown));
         let keep = match options.only {
             Only::All => true,
-            Only::Flagged => flagged(r, taxonomy),
+            Only::Flagged => flagged(shown.as_ref(), taxonomy),
             Only::Reviewed => reviewed(r),
         };
         if !keep {
             continue;
         }
         written += 1;
-        let path = |p: Option<&Path>| p.map(|p| p.display().to_string()).unwrap_or_default();
+        let path = |p: Option<&Path>| p.map(|p| display_path(p).into_owned()).unwrap_or_default();
         let mut base = vec![s.id.clone(), path(s.dv()), path(s.lv())];
         base.extend(Metadata::COLUMNS.iter().map(|c| s.metadata.get(c).unwrap_or("").to_owned()));
-        let d = SpecimenReview::default();
-        let rv = r.unwrap_or(&d);
-        let shown = rv.shown.as_ref();
+        let shown = shown.as_ref();
         base.extend([
             rv.status.as_str().to_owned(),
             rv.comment.clone(),
@@ -139,9 +148,8 @@ pub fn export(
             w.write_record(row.iter().map(|c| neutralise(c)))?;
         }
     }
-    let file = w.into_inner().map_err(|e| anyhow::anyhow!("{}: cannot write: {e}", tmp.display()))?;
-    file.sync_all().with_context(|| format!("{}: cannot write", tmp.display()))?;
-    std::fs::rename(&tmp, out).with_context(|| format!("{}: cannot write", out.display()))?;
+    let file = w.into_inner().map_err(|e| anyhow::anyhow!("{}: cannot write: {e}", out.display()))?;
+    file.commit().with_context(|| format!("{}: cannot write", out.display()))?;
     Ok(written)
 }
 

@@ -10,7 +10,7 @@ use super::jobs::{Engine, EngineEvent, EngineRequest, Job};
 use super::settings::Settings;
 use super::viewer::ViewerState;
 use super::worklist::Worklist;
-use super::workspace::Workspace;
+use super::workspace::{Producer, Workspace};
 use crate::export::review_csv::{ExportOptions, export};
 use crate::inference::{Device, ModelInfo};
 use crate::review::{Call, Edit, ReviewSession, Status};
@@ -141,13 +141,33 @@ impl ReviewApp {
 
     /// Starts scanning `folder`; the worklist fills when the scan ends.
     pub fn open_folder(&mut self, ctx: &egui::Context, folder: PathBuf) {
-        if let Some(ws) = self.workspace.as_mut()
-            && let Some(r) = ws.review.as_mut()
-            && let Err(e) = r.save()
-        {
-            self.banners.push(Banner { text: format!("saving the review: {e}"), error: true });
+        for e in self.save_all() {
+            self.error(e);
         }
         self.scan_job = Some(super::jobs::scan(ctx, folder));
+    }
+
+    /// Writes the open folder's review snapshot and stored results; returns what failed.
+    fn save_all(&mut self) -> Vec<String> {
+        let mut failed = Vec::new();
+        let Some(ws) = self.workspace.as_mut() else { return failed };
+        if let Some(r) = ws.review.as_mut()
+            && let Err(e) = r.save()
+        {
+            failed.push(format!("saving the review: {e} (the journal still holds every edit)"));
+        }
+        if let Err(e) = ws.flush_results() {
+            failed.push(format!("saving the classification results: {e}"));
+        }
+        failed
+    }
+
+    /// What closing the window does (eframe's `on_exit` calls it): the review and the results
+    /// are written.
+    pub fn on_exit(&mut self) {
+        for e in self.save_all() {
+            tracing::error!("{e}");
+        }
     }
 
     fn engine(&mut self, ctx: &egui::Context) -> &Engine {
@@ -250,6 +270,9 @@ impl ReviewApp {
                 self.banners.push(Banner { text, error: true });
             }
         }
+        if let Some(Err(e)) = self.workspace.as_mut().and_then(Workspace::poll_save) {
+            self.error(format!("saving the classification results: {e}"));
+        }
         self.prefetch();
     }
 
@@ -292,7 +315,10 @@ impl ReviewApp {
     fn show_folder(&mut self, report: ScanReport, review: Option<ReviewSession>) {
         let folder = report.root.clone();
         let problems = report.problems.len();
-        let ws = Workspace::new(report, review, &self.taxonomy);
+        let (ws, notes) = Workspace::new(report, review, &self.taxonomy);
+        for n in notes {
+            self.notice(n);
+        }
         if ws.specimens().is_empty() {
             self.error(format!("{}: no specimens found ({problems} problems; see `mousexray scan`)", folder.display()));
         } else if problems > 0 {
@@ -346,7 +372,10 @@ impl ReviewApp {
                     }
                     let Some(&index) = run.indices.get(r.index) else { continue };
                     run.done += 1;
-                    let sha = self.model.info.as_ref().map(|m| m.sha256.clone()).unwrap_or_default();
+                    let (sha, name) = self.model.info.as_ref().map_or_else(Default::default, |m| {
+                        let name = m.path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+                        (m.sha256.clone(), name)
+                    });
                     let mut r = *r;
                     r.index = index;
                     if let Some(s) = r.scores.take() {
@@ -357,9 +386,12 @@ impl ReviewApp {
                         ));
                     }
                     for p in &r.problems {
-                        self.banners.push(Banner { text: format!("{}: {}", p.path.display(), p.reason), error: true });
+                        let text = format!("{}: {}", crate::specimen::display_path(&p.path), p.reason);
+                        self.banners.push(Banner { text, error: true });
                     }
-                    ws.accept(r, &sha);
+                    let producer = Producer { sha256: &sha, name: &name, thresholds: &self.model.thresholds };
+                    ws.accept(r, producer, &self.taxonomy);
+                    ws.save_results(false);
                     self.worklist.result_arrived();
                 }
                 EngineEvent::Finished { run, emitted, cancelled } => {
@@ -367,6 +399,9 @@ impl ReviewApp {
                         continue;
                     }
                     self.worklist.invalidate();
+                    if let Some(ws) = self.workspace.as_mut() {
+                        ws.save_results(true);
+                    }
                     if let Some(run) = self.classify.take() {
                         let secs = run.started.elapsed().as_secs_f64();
                         let verb = if cancelled { "stopped after" } else { "classified" };
@@ -543,9 +578,10 @@ impl ReviewApp {
         let Some(ws) = self.workspace.as_ref() else { return };
         let specimens = ws.specimens().to_vec();
         let state = ws.review.as_ref().map(|r| r.state.clone()).unwrap_or_default();
+        let stored = ws.stored().clone();
         let taxonomy = self.taxonomy.clone();
         self.export_job = Some(Job::spawn(ctx, move |send| {
-            let result = export(&out, &specimens, &state, &taxonomy, ExportOptions::default())
+            let result = export(&out, &specimens, &state, &stored, &taxonomy, ExportOptions::default())
                 .map(|n| (out.clone(), n))
                 .map_err(|e| format!("export failed: {e:#}"));
             send(result);
@@ -575,6 +611,7 @@ impl ReviewApp {
             || self.model.loading
             || self.images.busy()
             || self.export_job.is_some()
+            || self.workspace.as_ref().is_some_and(Workspace::saving)
     }
 
     pub(super) fn before_frame(&mut self) {

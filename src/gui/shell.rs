@@ -56,12 +56,7 @@ impl eframe::App for Shell {
     }
 
     fn on_exit(&mut self, _gl: Option<&eframe::glow::Context>) {
-        if let Some(ws) = self.app.workspace.as_mut()
-            && let Some(r) = ws.review.as_mut()
-            && let Err(e) = r.save()
-        {
-            tracing::error!("saving the review on exit: {e} (the journal still holds every edit)");
-        }
+        self.app.on_exit();
     }
 }
 

@@ -2,11 +2,14 @@
 //! No egui here beyond plain types, so the worklist logic is tested without a window.
 
 use std::path::PathBuf;
+use std::thread::JoinHandle;
+use std::time::Instant;
 
 use crate::imaging::Transform;
 use crate::inference::CamMaps;
 use crate::inference::hierarchy::Scores;
 use crate::inference::pipeline::SpecimenResult;
+use crate::inference::stored::{StoredPrediction, StoredResults};
 use crate::review::{Call, Edit, ReviewSession, Shown, SpecimenReview, Status};
 use crate::specimen::{ScanReport, Specimen};
 use crate::taxonomy::Taxonomy;
@@ -16,7 +19,7 @@ use crate::taxonomy::Taxonomy;
 pub struct Scored {
     /// Probabilities, joint probabilities and flags under the thresholds in force.
     pub scores: Scores,
-    /// DV and LV class activation maps (absent for scores restored from the review file).
+    /// DV and LV class activation maps (absent for scores restored from a decision record alone).
     pub cams: Option<[CamMaps; 2]>,
     /// Model-to-original transforms of DV and LV.
     pub transforms: [Option<Transform>; 2],
@@ -40,22 +43,62 @@ pub struct Workspace {
     pub selected: Option<usize>,
     /// The specimen pinned as wild-type reference.
     pub reference: Option<usize>,
+    /// Every result, as kept on disk beside the review.
+    stored: StoredResults,
+    /// A save in progress on its own thread (the file can be megabytes; the UI must not wait).
+    saving: Option<JoinHandle<Result<PathBuf, String>>>,
+    /// Results arrived since the last save.
+    unsaved: usize,
+    last_save: Instant,
+}
+
+/// Who produced a result: the model file and the thresholds in force.
+#[derive(Debug, Clone, Copy)]
+pub struct Producer<'a> {
+    /// Model SHA-256.
+    pub sha256: &'a str,
+    /// Model file name.
+    pub name: &'a str,
+    /// Thresholds in taxonomy order.
+    pub thresholds: &'a [f32],
 }
 
 impl Workspace {
-    /// A workspace over a scan; `review` as opened (or the reason it was not). Scores the
-    /// reviewer was shown earlier are restored from the review file.
-    pub fn new(report: ScanReport, review: Option<ReviewSession>, taxonomy: &Taxonomy) -> Workspace {
+    /// A workspace over a scan; `review` as opened (or the reason it was not). Every stored
+    /// result (`results.json` beside the review) is restored with its overlays; for a specimen
+    /// without one, the scores its reviewer was shown. Returns notes for the user (a damaged
+    /// results file set aside).
+    pub fn new(report: ScanReport, review: Option<ReviewSession>, taxonomy: &Taxonomy) -> (Workspace, Vec<String>) {
         let folder = report.root.clone();
+        let (stored, notes) = match &review {
+            Some(session) => StoredResults::load(session.dir(), true),
+            None => StoredResults::load(&crate::review::review_dir(&folder), false),
+        };
         let mut results: Vec<Option<Scored>> = vec![None; report.specimens.len()];
-        if let Some(session) = &review {
-            for (slot, s) in results.iter_mut().zip(&report.specimens) {
-                let Some(shown) = session.state.get(&s.id).and_then(|r| r.shown.as_ref()) else { continue };
-                *slot = restore(shown, s, taxonomy);
-            }
+        for (slot, s) in results.iter_mut().zip(&report.specimens) {
+            *slot = match stored.specimens.get(&s.id) {
+                Some(p) => from_stored(p, taxonomy),
+                None => review
+                    .as_ref()
+                    .and_then(|session| session.state.get(&s.id))
+                    .and_then(|r| r.shown.as_ref())
+                    .and_then(|shown| restore(shown, s, taxonomy)),
+            };
         }
         let selected = (!report.specimens.is_empty()).then_some(0);
-        Workspace { folder, report, review, results, selected, reference: None }
+        let ws = Workspace {
+            folder,
+            report,
+            review,
+            results,
+            selected,
+            reference: None,
+            stored,
+            saving: None,
+            unsaved: 0,
+            last_save: Instant::now(),
+        };
+        (ws, notes)
     }
 
     /// The specimens.
@@ -89,19 +132,87 @@ impl Workspace {
         self.review.as_ref()?.state.get(&s.id)
     }
 
-    /// Stores a pipeline result.
-    pub fn accept(&mut self, r: SpecimenResult, model_sha256: &str) {
+    /// Stores a pipeline result, in memory and (at the next [`Workspace::save_results`]) on disk.
+    pub fn accept(&mut self, r: SpecimenResult, producer: Producer<'_>, taxonomy: &Taxonomy) {
         let Some(slot) = self.results.get_mut(r.index) else { return };
         if self.report.specimens.get(r.index).map(|s| &s.id) != Some(&r.specimen.id) {
             return;
         }
+        let id = r.specimen.id.clone();
         *slot = r.scores.map(|scores| Scored {
             scores,
             cams: r.cams,
             transforms: r.transforms,
             views_used: r.views_used,
-            model_sha256: model_sha256.to_owned(),
+            model_sha256: producer.sha256.to_owned(),
         });
+        match slot {
+            Some(s) => {
+                let ids = || taxonomy.nodes.iter().map(|n| n.id.clone());
+                let stored = StoredPrediction {
+                    model_sha256: producer.sha256.to_owned(),
+                    model_name: producer.name.to_owned(),
+                    time: crate::timestamp::timestamp_now(),
+                    probabilities: ids().zip(s.scores.conditional.iter().copied()).collect(),
+                    thresholds: ids().zip(producer.thresholds.iter().copied()).collect(),
+                    views_used: s.views_used,
+                    transforms: s.transforms,
+                    cams: s.cams.clone(),
+                };
+                self.stored.specimens.insert(id, stored);
+            }
+            None => {
+                self.stored.specimens.remove(&id);
+            }
+        }
+        self.unsaved += 1;
+    }
+
+    /// Starts writing the stored results beside the review, on a thread of its own, when any
+    /// arrived since the last save (and no save is running). `force`: even if the last save was
+    /// recent (the end of a run); otherwise at most every 20 s (during a run).
+    pub fn save_results(&mut self, force: bool) {
+        if self.unsaved == 0 || self.saving.is_some() || (!force && self.last_save.elapsed().as_secs() < 20) {
+            return;
+        }
+        let Some(dir) = self.review.as_ref().map(|r| r.dir().to_owned()) else { return };
+        let snapshot = self.stored.clone();
+        self.unsaved = 0;
+        self.last_save = Instant::now();
+        self.saving = Some(std::thread::spawn(move || snapshot.save(&dir)));
+    }
+
+    /// The outcome of a finished save, once (for a banner on failure).
+    pub fn poll_save(&mut self) -> Option<Result<PathBuf, String>> {
+        if !self.saving.as_ref().is_some_and(JoinHandle::is_finished) {
+            return None;
+        }
+        let handle = self.saving.take()?;
+        Some(handle.join().unwrap_or_else(|_| Err("saving the results failed unexpectedly".into())))
+    }
+
+    /// Waits for any save in progress and writes what is unsaved (closing the folder or the
+    /// window).
+    pub fn flush_results(&mut self) -> Result<(), String> {
+        if let Some(handle) = self.saving.take() {
+            handle.join().unwrap_or_else(|_| Err("saving the results failed unexpectedly".into()))?;
+        }
+        if self.unsaved == 0 {
+            return Ok(());
+        }
+        let Some(dir) = self.review.as_ref().map(|r| r.dir().to_owned()) else { return Ok(()) };
+        self.unsaved = 0;
+        self.stored.save(&dir).map(|_| ())
+    }
+
+    /// Whether a save is running.
+    pub fn saving(&self) -> bool {
+        self.saving.is_some()
+    }
+
+    /// The stored results (what export reads for specimens without a decision).
+    pub fn stored(&self) -> &StoredResults {
+        &self.stored
     }
 
     /// Recomputes flags under new thresholds.
@@ -166,6 +277,16 @@ fn shown_of(scored: &Scored, taxonomy: &Taxonomy, thresholds: &[f32]) -> Shown {
         probabilities: ids.clone().zip(scored.scores.conditional.iter().copied()).collect(),
         thresholds: ids.zip(thresholds.iter().copied()).collect(),
     }
+}
+
+fn from_stored(p: &StoredPrediction, taxonomy: &Taxonomy) -> Option<Scored> {
+    Some(Scored {
+        scores: p.scores(taxonomy, &p.threshold_vec(taxonomy))?,
+        cams: p.cams.clone(),
+        transforms: p.transforms,
+        views_used: p.views_used,
+        model_sha256: p.model_sha256.clone(),
+    })
 }
 
 fn restore(shown: &Shown, s: &Specimen, taxonomy: &Taxonomy) -> Option<Scored> {

@@ -111,7 +111,7 @@ pub struct SessionOptions {
 
 /// Class activation maps of one specimen and view: `classes` maps of `side x side`, each
 /// class's logit contribution per feature cell (see the model contract).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CamMaps {
     /// Cells per side.
     pub side: usize,

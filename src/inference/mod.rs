@@ -7,6 +7,7 @@ pub mod hierarchy;
 pub mod pipeline;
 mod runtime;
 pub mod saliency;
+pub mod stored;
 
 pub use classifier::{BatchOutput, CamMaps, Classifier, ModelError, ModelInfo, SCHEMA_VERSION, SessionOptions};
 pub use device::{Device, EpOutcome, EpReport, EpStatus, Provider};

@@ -1,0 +1,158 @@
+//! Classification results kept with a folder's review (`results.json` beside `review.json`), so
+//! that reopening the folder shows every score, flag and overlay again without rerunning the
+//! model, and `export` has the probabilities of every scored specimen, reviewed or not.
+//!
+//! The file is replaced atomically ([`crate::fsx`]); one that cannot be read is set aside and
+//! reported, never overwritten.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::CamMaps;
+use super::hierarchy::Scores;
+use crate::imaging::Transform;
+use crate::taxonomy::Taxonomy;
+
+/// File name inside the review folder.
+pub const RESULTS_FILE: &str = "results.json";
+
+/// Version of the file's layout.
+pub const RESULTS_SCHEMA: u32 = 1;
+
+/// One specimen's model output, with what is needed to redraw its overlays.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredPrediction {
+    /// SHA-256 of the model that produced it.
+    pub model_sha256: String,
+    /// The model's file name, for people.
+    pub model_name: String,
+    /// When it was computed (RFC 3339 UTC).
+    pub time: String,
+    /// P(node | parent positive) per node id.
+    pub probabilities: BTreeMap<String, f32>,
+    /// The flag threshold per node id in force when it was computed.
+    pub thresholds: BTreeMap<String, f32>,
+    /// Which of DV and LV the model saw.
+    pub views_used: [bool; 2],
+    /// Model-to-original transforms of DV and LV.
+    pub transforms: [Option<Transform>; 2],
+    /// DV and LV class activation maps, when the model has them.
+    pub cams: Option<[CamMaps; 2]>,
+}
+
+impl StoredPrediction {
+    /// Scores in `taxonomy` order under `thresholds` (one per node); `None` when a node's
+    /// probability is missing (a file from a model with another taxonomy).
+    pub fn scores(&self, taxonomy: &Taxonomy, thresholds: &[f32]) -> Option<Scores> {
+        let conditional: Option<Vec<f32>> =
+            taxonomy.nodes.iter().map(|n| self.probabilities.get(&n.id).copied()).collect();
+        Some(Scores::new(taxonomy, conditional?, thresholds))
+    }
+
+    /// The stored thresholds in `taxonomy` order (0.5 where absent).
+    pub fn threshold_vec(&self, taxonomy: &Taxonomy) -> Vec<f32> {
+        taxonomy.nodes.iter().map(|n| self.thresholds.get(&n.id).copied().unwrap_or(0.5)).collect()
+    }
+}
+
+/// Every stored result of a folder, by specimen id.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StoredResults {
+    /// [`RESULTS_SCHEMA`] when written.
+    pub schema: u32,
+    /// Results by specimen id.
+    pub specimens: BTreeMap<String, StoredPrediction>,
+}
+
+impl StoredResults {
+    /// Reads `dir/results.json`; absent means empty. A damaged or newer file is set aside when
+    /// `repair` (never overwritten) and reported in the notes.
+    pub fn load(dir: &Path, repair: bool) -> (StoredResults, Vec<String>) {
+        let path = dir.join(RESULTS_FILE);
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (StoredResults::default(), Vec::new()),
+            Err(e) => return (StoredResults::default(), vec![format!("{}: cannot be read ({e})", path.display())]),
+        };
+        let why = match serde_json::from_slice::<StoredResults>(&bytes) {
+            Ok(r) if r.schema <= RESULTS_SCHEMA => return (r, Vec::new()),
+            Ok(r) => format!("is schema {} (this version reads up to {RESULTS_SCHEMA})", r.schema),
+            Err(e) => format!("is damaged ({e})"),
+        };
+        if !repair {
+            return (StoredResults::default(), vec![format!("{} {why}; ignored", path.display())]);
+        }
+        let note = match crate::fsx::set_aside(&path) {
+            Ok(aside) => format!("{} {why}; kept as {} untouched", path.display(), aside.display()),
+            Err(e) => format!("{} {why} and cannot be set aside ({e}); results will not be saved", path.display()),
+        };
+        (StoredResults::default(), vec![note])
+    }
+
+    /// Writes `dir/results.json` atomically.
+    ///
+    /// # Errors
+    /// The file cannot be written (with the path).
+    pub fn save(&self, dir: &Path) -> Result<PathBuf, String> {
+        let path = dir.join(RESULTS_FILE);
+        if path.symlink_metadata().is_ok() && std::fs::read(&path).ok().and_then(|b| parse(&b)).is_none() {
+            // A file that could not be set aside is never written over.
+            return Err(format!("{}: unreadable and not set aside; not overwritten", path.display()));
+        }
+        let mut doc = self.clone();
+        doc.schema = RESULTS_SCHEMA;
+        let json = serde_json::to_vec(&doc).map_err(|e| format!("{}: {e}", path.display()))?;
+        crate::fsx::write_bytes_atomic(&path, &json).map_err(|e| format!("{}: cannot write: {e}", path.display()))?;
+        Ok(path)
+    }
+}
+
+fn parse(bytes: &[u8]) -> Option<StoredResults> {
+    serde_json::from_slice::<StoredResults>(bytes).ok().filter(|r| r.schema <= RESULTS_SCHEMA)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn one() -> StoredPrediction {
+        let taxonomy = Taxonomy::default();
+        StoredPrediction {
+            model_sha256: "ab".repeat(32),
+            model_name: "m.onnx".into(),
+            time: "2026-11-30T00:00:00Z".into(),
+            probabilities: taxonomy.nodes.iter().map(|n| (n.id.clone(), 0.25)).collect(),
+            thresholds: taxonomy.nodes.iter().map(|n| (n.id.clone(), 0.5)).collect(),
+            views_used: [true, false],
+            transforms: [None, None],
+            cams: Some([
+                CamMaps { side: 2, classes: 1, data: vec![0.1, -0.2, 0.3, 0.4] },
+                CamMaps { side: 2, classes: 1, data: vec![0.0; 4] },
+            ]),
+        }
+    }
+
+    #[test]
+    fn results_round_trip_and_damage_is_set_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut r = StoredResults::default();
+        r.specimens.insert("M1".into(), one());
+        r.save(dir.path()).unwrap();
+        let (back, notes) = StoredResults::load(dir.path(), true);
+        assert!(notes.is_empty());
+        assert_eq!(back.specimens, r.specimens);
+        let scores = back.specimens["M1"].scores(&Taxonomy::default(), &[0.2; 14]).unwrap();
+        assert!(scores.flags[0]);
+
+        std::fs::write(dir.path().join(RESULTS_FILE), b"{ torn").unwrap();
+        let (empty, notes) = StoredResults::load(dir.path(), true);
+        assert!(empty.specimens.is_empty());
+        assert!(notes[0].contains("damaged") && notes[0].contains("untouched"), "{notes:?}");
+        let kept: Vec<_> = std::fs::read_dir(dir.path()).unwrap().filter_map(Result::ok).collect();
+        assert!(kept.iter().any(|e| e.file_name().to_string_lossy().contains("damaged")));
+    }
+}
