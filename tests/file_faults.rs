@@ -8,9 +8,6 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use dicom_core::value::{PixelFragmentSequence, Value};
-use dicom_core::{DataElement, PrimitiveValue, VR};
-use dicom_dictionary_std::tags;
 use image::{GrayImage, Luma};
 use mousexray::imaging::{DecodeError, DecodeOptions, DicomWriteOptions, decode};
 use mousexray::specimen::scan;
@@ -29,42 +26,6 @@ fn tiny_model(dir: &Path) -> PathBuf {
     path
 }
 
-fn baseline_jpeg(img: &GrayImage) -> Vec<u8> {
-    let mut out = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 100).encode_image(img).unwrap();
-    out
-}
-
-/// A DICOM whose Pixel Data is an encapsulated JPEG frame (baseline, 8 bit) of `frame`, while
-/// its Rows and Columns say `rows x cols`.
-fn write_jpeg_dicom(path: &Path, frame: &GrayImage, rows: u16, cols: u16) {
-    let jpeg = baseline_jpeg(frame);
-    let mut obj = dicom_object::InMemDicomObject::new_empty();
-    let text = |tag, vr, s: &str| DataElement::new(tag, vr, PrimitiveValue::from(s));
-    let us = |tag, v: u16| DataElement::new(tag, VR::US, PrimitiveValue::from(v));
-    obj.put(text(tags::SOP_CLASS_UID, VR::UI, "1.2.840.10008.5.1.4.1.1.1.1"));
-    obj.put(text(tags::SOP_INSTANCE_UID, VR::UI, "2.25.7"));
-    obj.put(text(tags::MODALITY, VR::CS, "DX"));
-    obj.put(us(tags::SAMPLES_PER_PIXEL, 1));
-    obj.put(text(tags::PHOTOMETRIC_INTERPRETATION, VR::CS, "MONOCHROME2"));
-    obj.put(us(tags::ROWS, rows));
-    obj.put(us(tags::COLUMNS, cols));
-    obj.put(us(tags::BITS_ALLOCATED, 8));
-    obj.put(us(tags::BITS_STORED, 8));
-    obj.put(us(tags::HIGH_BIT, 7));
-    obj.put(us(tags::PIXEL_REPRESENTATION, 0));
-    let fragments = PixelFragmentSequence::new_fragments(vec![jpeg]);
-    obj.put(DataElement::new(tags::PIXEL_DATA, VR::OB, Value::PixelSequence(fragments)));
-    let file = obj
-        .with_meta(
-            dicom_object::FileMetaTableBuilder::new()
-                .transfer_syntax("1.2.840.10008.1.2.4.50")
-                .media_storage_sop_class_uid("1.2.840.10008.5.1.4.1.1.1.1"),
-        )
-        .unwrap();
-    file.write_to_file(path).unwrap();
-}
-
 fn ramp(w: u32, h: u32) -> GrayImage {
     GrayImage::from_fn(w, h, |x, y| Luma([((x * 5 + y * 3) % 200 + 20) as u8]))
 }
@@ -77,7 +38,7 @@ fn a_decoder_panic_is_contained_and_named_and_the_run_goes_on() {
     // A 32 x 32 JPEG frame in a DICOM that says 8 x 8: dicom-rs copies the decoded frame into
     // an 8 x 8 buffer and panics (slice index out of range).
     let bad = root.join("BAD/DV.dcm");
-    write_jpeg_dicom(&bad, &ramp(32, 32), 8, 8);
+    common::write_jpeg_dicom(&bad, &ramp(32, 32), 8, 8);
     common::write_png16(&root.join("BAD/LV.png"), 40, 60);
     for id in ["G1", "G2"] {
         std::fs::create_dir_all(root.join(id)).unwrap();
@@ -86,7 +47,7 @@ fn a_decoder_panic_is_contained_and_named_and_the_run_goes_on() {
     }
     // The same frame under a truthful header decodes: the crafted file is valid but for the lie.
     let fine = dir.path().join("fine.dcm");
-    write_jpeg_dicom(&fine, &ramp(32, 32), 32, 32);
+    common::write_jpeg_dicom(&fine, &ramp(32, 32), 32, 32);
     let img = decode(&fine, &DecodeOptions::default()).unwrap();
     assert_eq!((img.width, img.height), (32, 32));
 
@@ -202,7 +163,7 @@ fn truncated_files_of_every_format_are_refused_as_truncated() {
     let d = dir.path();
     let big = GrayImage::from_fn(96, 96, |x, y| Luma([((x * 7 + y * 13) % 251) as u8]));
     let mut files: Vec<PathBuf> = Vec::new();
-    std::fs::write(d.join("base.jpg"), baseline_jpeg(&big)).unwrap();
+    std::fs::write(d.join("base.jpg"), common::baseline_jpeg(&big)).unwrap();
     let mut progressive = Vec::new();
     let mut enc = jpeg_encoder::Encoder::new(&mut progressive, 90);
     enc.set_progressive(true);
@@ -212,7 +173,7 @@ fn truncated_files_of_every_format_are_refused_as_truncated() {
     common::write_tiff16(&d.join("a.tif"), 96, 96);
     common::write_bmp(&d.join("a.bmp"), 96, 96);
     common::write_dcm(&d.join("a.dcm"), 96, 96, 12, &DicomWriteOptions::default());
-    write_jpeg_dicom(&d.join("j.dcm"), &big, 96, 96);
+    common::write_jpeg_dicom(&d.join("j.dcm"), &big, 96, 96);
     for name in ["base.jpg", "prog.jpg", "a.png", "a.tif", "a.bmp", "a.dcm", "j.dcm"] {
         let whole = d.join(name);
         decode(&whole, &DecodeOptions::default()).unwrap_or_else(|e| panic!("{name} whole: {e}"));

@@ -1,8 +1,10 @@
 //! Mutation fuzzing of every parser that reads what users and other tools write: file names,
-//! the manifest, labels.csv and the review state. Seeds are valid inputs; each case flips,
+//! the manifest, labels.csv, the review state, and every image decoder. Seeds are valid inputs; each case flips,
 //! inserts, deletes or duplicates random bytes (deterministic, seeded). The property: no panic,
 //! and a result or a reported problem for every case. Counts are recorded in TESTING.md.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
 
 use std::path::Path;
 
@@ -137,4 +139,65 @@ fn review_state() {
             assert!(kept, "case {case}: the damaged snapshot was not kept");
         }
     }
+}
+
+#[test]
+fn image_decoders() {
+    use mousexray::imaging::{DecodeError, DecodeOptions, DicomWriteOptions, decode};
+    // Seeds: one small valid file per format and variant the decoders meet.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let img = image::GrayImage::from_fn(24, 20, |x, y| image::Luma([((x * 11 + y * 7) % 256) as u8]));
+    std::fs::write(d.join("seed.jpg"), common::baseline_jpeg(&img)).unwrap();
+    let mut progressive = Vec::new();
+    let mut enc = jpeg_encoder::Encoder::new(&mut progressive, 80);
+    enc.set_progressive(true);
+    enc.encode(img.as_raw(), 24, 20, jpeg_encoder::ColorType::Luma).unwrap();
+    std::fs::write(d.join("seed_prog.jpg"), progressive).unwrap();
+    common::write_png16(&d.join("seed.png"), 24, 20);
+    common::write_png8(&d.join("seed8.png"), 24, 20);
+    common::write_tiff16(&d.join("seed.tif"), 24, 20);
+    common::write_bmp(&d.join("seed.bmp"), 24, 20);
+    common::write_dcm(&d.join("seed.dcm"), 24, 20, 12, &DicomWriteOptions::default());
+    common::write_dcm(
+        &d.join("seed_m1.dcm"),
+        24,
+        20,
+        16,
+        &DicomWriteOptions { monochrome1: true, ..Default::default() },
+    );
+    common::write_jpeg_dicom(&d.join("seed_jpeg.dcm"), &img, 20, 24);
+    let seeds: Vec<(String, Vec<u8>)> = std::fs::read_dir(d)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap()))
+        .collect();
+    // A mutated header can claim a huge image; the decompression-bomb limit is tested
+    // elsewhere, so keep each case cheap.
+    let options = DecodeOptions { max_pixels: 250_000 };
+    let (mut decoded, mut refused, mut contained) = (0usize, 0usize, 0usize);
+    // DICOM cases are the slow ones: dicom-rs allocates an element's declared length before
+    // reading it, and a flipped length byte can declare gigabytes.
+    let n = cases(1200);
+    let mut rng = Rng::new(15, 0);
+    let out = tempfile::tempdir().unwrap();
+    for i in 0..n {
+        let (name, seed) = &seeds[i % seeds.len()];
+        let path = out.path().join(format!("case_{name}"));
+        std::fs::write(&path, mutate(seed, &mut rng)).unwrap();
+        // The property: decode returns (a decoder panic is contained inside it), and a refusal
+        // names the file.
+        match decode(&path, &options) {
+            Ok(g) => {
+                assert_eq!(g.pixels.len() as u64, u64::from(g.width) * u64::from(g.height));
+                decoded += 1;
+            }
+            Err(e) => {
+                assert!(e.to_string().contains(&format!("case_{name}")), "{e}");
+                contained += usize::from(matches!(e, DecodeError::DecoderFailed { .. }));
+                refused += 1;
+            }
+        }
+    }
+    eprintln!("image decoders: {n} cases, {decoded} decoded, {refused} refused ({contained} decoder panics contained)");
 }

@@ -362,3 +362,90 @@ fn a_wild_type_reference_panel_shows_a_control_or_a_pinned_specimen() {
     h.run_steps(1);
     assert_eq!(h.state().viewer.reference, None);
 }
+
+#[test]
+fn classify_close_and_reopen_keeps_every_score_flag_and_overlay_and_export_has_them() {
+    let (dir, folder) = sample();
+    let mut s = settings();
+    s.model = Some(PathBuf::from("models/cae_mv.onnx"));
+    let mut h = harness(s.clone());
+    open_typed(&mut h, &folder);
+    classify_all(&mut h);
+    let ws = h.state().workspace.as_ref().unwrap();
+    let before: Vec<(String, Vec<f32>, Vec<bool>, bool)> = ws
+        .specimens()
+        .iter()
+        .zip(&ws.results)
+        .map(|(sp, r)| {
+            let r = r.as_ref().expect("every sample specimen is scored");
+            (sp.id.clone(), r.scores.joint.clone(), r.scores.flags.clone(), r.cams.is_some())
+        })
+        .collect();
+    assert!(before.iter().all(|b| b.3), "the sample's model draws overlays (CAMs)");
+    // Close the window the way eframe does, with no decision recorded anywhere.
+    h.state_mut().on_exit();
+    drop(h);
+
+    let mut h = harness(s);
+    open_typed(&mut h, &folder);
+    let ws = h.state().workspace.as_ref().unwrap();
+    for (id, joint, flags, cams) in &before {
+        let i = ws.specimens().iter().position(|x| &x.id == id).unwrap();
+        let r = ws.results[i].as_ref().unwrap_or_else(|| panic!("{id}: scores lost on reopen"));
+        assert!(r.scores.joint.iter().zip(joint).all(|(a, b)| (a - b).abs() < 1e-6), "{id}");
+        assert_eq!(&r.scores.flags, flags, "{id}");
+        assert_eq!(r.cams.is_some(), *cams, "{id}: overlays come back");
+        assert!(r.transforms.iter().any(Option::is_some), "{id}: overlays can be placed");
+    }
+
+    // Export from the window and from the command line: p_ for every scored specimen.
+    let out = dir.path().join("window.csv");
+    h.key_press_modifiers(Modifiers::COMMAND, Key::E);
+    h.run_steps(2);
+    h.get_by_label("CSV path").focus();
+    h.key_press_modifiers(Modifiers::COMMAND, Key::A);
+    h.get_by_label("CSV path").type_text(out.to_str().unwrap());
+    h.get_by_label("OK").click();
+    step_until(&mut h, "the export", |a| a.banners.iter().any(|b| b.text.contains("exported")));
+    drop(h);
+    let cli_out = dir.path().join("cli.csv");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_mousexray"))
+        .args(["export".as_ref(), folder.as_os_str(), "--out".as_ref(), cli_out.as_os_str()])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    for csv_path in [&out, &cli_out] {
+        let mut rd = csv::Reader::from_path(csv_path).unwrap();
+        let head = rd.headers().unwrap().clone();
+        let p_cols: Vec<usize> = (0..head.len()).filter(|&c| head[c].starts_with("p_")).collect();
+        assert_eq!(p_cols.len(), 14);
+        let rows: Vec<csv::StringRecord> = rd.records().map(Result::unwrap).collect();
+        assert_eq!(rows.len(), before.len());
+        for row in &rows {
+            assert!(p_cols.iter().all(|&c| !row[c].is_empty()), "{}: {} has an empty p_", csv_path.display(), &row[0]);
+            assert!(!row[head.iter().position(|c| c == "model_sha256").unwrap()].is_empty());
+        }
+    }
+}
+
+#[test]
+fn a_broken_view_says_why_and_the_banner_names_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("films");
+    std::fs::create_dir_all(folder.join("G1")).unwrap();
+    std::fs::create_dir_all(folder.join("G2")).unwrap();
+    std::fs::write(folder.join("G1/DV.png"), b"not a PNG at all, just text").unwrap();
+    for f in ["G1/LV.png", "G2/DV.png", "G2/LV.png"] {
+        image::GrayImage::from_pixel(40, 60, image::Luma([90])).save(folder.join(f)).unwrap();
+    }
+    let mut h = harness(settings());
+    open_typed(&mut h, &folder);
+    let banner = h.state().banners.iter().map(|b| b.text.clone()).find(|t| t.contains("could not be used")).unwrap();
+    assert!(banner.contains("1 file could not be used") && banner.contains("G1/DV.png"), "{banner}");
+    let ws = h.state().workspace.as_ref().unwrap();
+    let g1 = ws.specimens().iter().position(|s| s.id == "G1").unwrap();
+    h.state_mut().workspace.as_mut().unwrap().selected = Some(g1);
+    h.run_steps(3);
+    assert!(h.query_by_label_contains("cannot use DV.png").is_some(), "the DV pane says why, not \"no DV image\"");
+    assert!(h.query_by_label_contains("no DV image").is_none());
+}

@@ -222,14 +222,18 @@ impl ReviewApp {
     }
 
     /// Thresholds: the model's, with the user's overrides.
+    /// Per node: the user's override, else the loaded model's threshold, else (no model loaded
+    /// yet) the one the folder's stored results were flagged with, else 0.5.
     fn effective_thresholds(&self) -> Vec<f32> {
+        let stored = self.workspace.as_ref().and_then(|ws| ws.stored_thresholds(&self.taxonomy));
         self.taxonomy
             .nodes
             .iter()
             .enumerate()
             .map(|(i, n)| {
                 self.settings.thresholds.get(&n.id).copied().unwrap_or_else(|| {
-                    self.model.info.as_ref().and_then(|m| m.thresholds.get(i).copied()).unwrap_or(0.5)
+                    let model = self.model.info.as_ref().and_then(|m| m.thresholds.get(i).copied());
+                    model.or_else(|| stored.as_ref().and_then(|s| s.get(i).copied())).unwrap_or(0.5)
                 })
             })
             .collect()
@@ -315,6 +319,13 @@ impl ReviewApp {
     fn show_folder(&mut self, report: ScanReport, review: Option<ReviewSession>) {
         let folder = report.root.clone();
         let problems = report.problems.len();
+        // Name the files (the first three) and why, not just a count.
+        let named: Vec<String> = report
+            .problems
+            .iter()
+            .take(3)
+            .map(|p| format!("{}: {}", crate::specimen::display_path(&p.path), p.reason))
+            .collect();
         let (ws, notes) = Workspace::new(report, review, &self.taxonomy);
         for n in notes {
             self.notice(n);
@@ -322,10 +333,13 @@ impl ReviewApp {
         if ws.specimens().is_empty() {
             self.error(format!("{}: no specimens found ({problems} problems; see `mousexray scan`)", folder.display()));
         } else if problems > 0 {
-            self.notice(format!(
-                "{problems} files could not be used; `mousexray scan {}` lists them",
-                folder.display()
-            ));
+            let files = if problems == 1 { "1 file" } else { &format!("{problems} files") };
+            let more = if problems > named.len() {
+                format!("; `mousexray scan {}` lists all of them", folder.display())
+            } else {
+                String::new()
+            };
+            self.notice(format!("{files} could not be used: {}{more}", named.join("; ")));
         }
         self.settings.remember_folder(folder);
         self.workspace = Some(ws);

@@ -137,7 +137,8 @@ impl ReviewApp {
                 if ui.small_button("x").on_hover_text("dismiss").clicked() {
                     close = Some(i);
                 }
-                ui.label(RichText::new(&b.text).color(color));
+                // Wrapped: a long path in an error must stay readable, not clipped.
+                ui.add(egui::Label::new(RichText::new(&b.text).color(color)).wrap());
             });
         }
         if let Some(i) = close {
@@ -304,6 +305,7 @@ impl ReviewApp {
             },
             opacity: self.settings.overlay_opacity,
             reference: self.viewer.reference.and_then(|_| ws.reference_specimen()),
+            report: &ws.report,
         };
         let extras: Vec<_> = specimen.extra_views().map(|(v, p)| (v, p.display().to_string())).collect();
         if !extras.is_empty() {

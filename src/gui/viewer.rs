@@ -11,7 +11,7 @@ use super::view_math::{Orientation, PanZoom, Placement, fit_scale};
 use super::workspace::Scored;
 use crate::imaging::Window;
 use crate::inference::saliency::{OverlayStyle, class_grids, colorize, shared_scale, to_original};
-use crate::specimen::{Specimen, View};
+use crate::specimen::{ScanReport, Specimen, View};
 
 /// DV is panel 0, LV panel 1.
 pub const PANELS: [View; 2] = [View::Dv, View::Lv];
@@ -145,6 +145,14 @@ pub struct ViewerInput<'a> {
     pub opacity: f32,
     /// The wild-type reference specimen, when the reference panel is on.
     pub reference: Option<&'a Specimen>,
+    /// The folder's scan, to say why a view is missing.
+    pub report: &'a ScanReport,
+}
+
+/// A message centred in `rect`, wrapped to its width (an error naming a long path must not be
+/// cut off on both sides); a label, so screen readers and tests read it too.
+fn centred_text(ui: &mut Ui, rect: Rect, text: String, size: f32, color: Color32) {
+    ui.put(rect.shrink(12.0), egui::Label::new(egui::RichText::new(text).size(size).color(color)).wrap());
 }
 
 impl ViewerState {
@@ -213,13 +221,18 @@ impl ViewerState {
         };
         let title_pos = rect.left_top() + vec2(6.0, 4.0);
         let Some(path) = specimen.images.get(&view) else {
-            painter.text(
-                rect.center(),
-                egui::Align2::CENTER_CENTER,
-                format!("no {} image", view.as_str().to_uppercase()),
-                egui::FontId::proportional(14.0),
-                Color32::GRAY,
-            );
+            match input.report.refused(&specimen.id, view) {
+                Some(p) => centred_text(
+                    ui,
+                    rect,
+                    format!("cannot use {}:\n{}: {}", file_name(&p.path), p.kind.as_str(), p.reason),
+                    13.0,
+                    Color32::LIGHT_RED,
+                ),
+                None => {
+                    centred_text(ui, rect, format!("no {} image", view.as_str().to_uppercase()), 14.0, Color32::GRAY)
+                }
+            }
             painter.text(
                 title_pos,
                 egui::Align2::LEFT_TOP,
@@ -242,13 +255,7 @@ impl ViewerState {
                 return;
             }
             Slot::Failed(why) => {
-                painter.text(
-                    rect.center(),
-                    egui::Align2::CENTER_CENTER,
-                    format!("cannot show {}:\n{why}", file_name(path)),
-                    egui::FontId::proportional(13.0),
-                    Color32::LIGHT_RED,
-                );
+                centred_text(ui, rect, format!("cannot show {}:\n{why}", file_name(path)), 13.0, Color32::LIGHT_RED);
                 return;
             }
         };

@@ -205,6 +205,13 @@ impl Workspace {
         self.stored.save(&dir).map(|_| ())
     }
 
+    /// The thresholds the stored results were flagged with (those of the newest), in taxonomy
+    /// order: what the flags mean before a model is loaded.
+    pub fn stored_thresholds(&self, taxonomy: &Taxonomy) -> Option<Vec<f32>> {
+        let newest = self.stored.specimens.values().max_by(|a, b| a.time.cmp(&b.time))?;
+        Some(newest.threshold_vec(taxonomy))
+    }
+
     /// Whether a save is running.
     pub fn saving(&self) -> bool {
         self.saving.is_some()

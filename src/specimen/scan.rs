@@ -36,6 +36,18 @@ pub struct ScanReport {
     pub files_seen: usize,
 }
 
+impl ScanReport {
+    /// The problem that kept `view` of specimen `id` out: a file named for that specimen and
+    /// view that could not be used (not an image, unreadable, a second copy), so a viewer can say
+    /// why instead of "no image".
+    pub fn refused(&self, id: &str, view: View) -> Option<&Problem> {
+        self.problems.iter().find(|p| {
+            let rel = p.path.strip_prefix(&self.root).unwrap_or(&p.path);
+            matches!(parse_file_name(rel), NameParse::Known { id: pid, view: v, .. } if pid == id && v == view)
+        })
+    }
+}
+
 /// Why a folder could not be scanned at all.
 #[derive(Debug, thiserror::Error)]
 pub enum ScanError {

@@ -155,3 +155,43 @@ pub fn mixed_folder(root: &Path) {
         std::os::unix::fs::symlink("does-not-exist.png", root.join("dangling_dv.png")).unwrap();
     }
 }
+
+pub fn baseline_jpeg(img: &image::GrayImage) -> Vec<u8> {
+    let mut out = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 100).encode_image(img).unwrap();
+    out
+}
+
+/// A DICOM whose Pixel Data is an encapsulated JPEG frame (baseline, 8 bit) of `frame`, while
+/// its Rows and Columns say `rows x cols`.
+pub fn write_jpeg_dicom(path: &Path, frame: &image::GrayImage, rows: u16, cols: u16) {
+    let jpeg = baseline_jpeg(frame);
+    let mut obj = dicom_object::InMemDicomObject::new_empty();
+    let text = |tag, vr, s: &str| dicom_core::DataElement::new(tag, vr, dicom_core::PrimitiveValue::from(s));
+    let us = |tag, v: u16| dicom_core::DataElement::new(tag, dicom_core::VR::US, dicom_core::PrimitiveValue::from(v));
+    obj.put(text(dicom_dictionary_std::tags::SOP_CLASS_UID, dicom_core::VR::UI, "1.2.840.10008.5.1.4.1.1.1.1"));
+    obj.put(text(dicom_dictionary_std::tags::SOP_INSTANCE_UID, dicom_core::VR::UI, "2.25.7"));
+    obj.put(text(dicom_dictionary_std::tags::MODALITY, dicom_core::VR::CS, "DX"));
+    obj.put(us(dicom_dictionary_std::tags::SAMPLES_PER_PIXEL, 1));
+    obj.put(text(dicom_dictionary_std::tags::PHOTOMETRIC_INTERPRETATION, dicom_core::VR::CS, "MONOCHROME2"));
+    obj.put(us(dicom_dictionary_std::tags::ROWS, rows));
+    obj.put(us(dicom_dictionary_std::tags::COLUMNS, cols));
+    obj.put(us(dicom_dictionary_std::tags::BITS_ALLOCATED, 8));
+    obj.put(us(dicom_dictionary_std::tags::BITS_STORED, 8));
+    obj.put(us(dicom_dictionary_std::tags::HIGH_BIT, 7));
+    obj.put(us(dicom_dictionary_std::tags::PIXEL_REPRESENTATION, 0));
+    let fragments = dicom_core::value::PixelFragmentSequence::new_fragments(vec![jpeg]);
+    obj.put(dicom_core::DataElement::new(
+        dicom_dictionary_std::tags::PIXEL_DATA,
+        dicom_core::VR::OB,
+        dicom_core::value::Value::PixelSequence(fragments),
+    ));
+    let file = obj
+        .with_meta(
+            dicom_object::FileMetaTableBuilder::new()
+                .transfer_syntax("1.2.840.10008.1.2.4.50")
+                .media_storage_sop_class_uid("1.2.840.10008.5.1.4.1.1.1.1"),
+        )
+        .unwrap();
+    file.write_to_file(path).unwrap();
+}
