@@ -204,6 +204,19 @@ fn truncated_files_of_every_format_are_refused_as_truncated() {
         Err(DecodeError::Truncated { detail, .. }) => assert!(detail.contains("Rows"), "{detail}"),
         other => panic!("expected Truncated, got {other:?}"),
     }
+
+    // A length field that declares gigabytes in a small file: refused before dicom-rs would
+    // allocate (and zero) what it declares.
+    let huge = d.join("huge_length.dcm");
+    let mut bytes = std::fs::read(d.join("a.dcm")).unwrap();
+    let pixel = [0xE0, 0x7F, 0x10, 0x00, b'O', b'W', 0, 0];
+    let at = bytes.windows(pixel.len()).position(|w| w == pixel).expect("Pixel Data element");
+    bytes[at + 8..at + 12].copy_from_slice(&0xF000_0000u32.to_le_bytes());
+    std::fs::write(&huge, bytes).unwrap();
+    match decode(&huge, &DecodeOptions::default()) {
+        Err(DecodeError::Truncated { detail, .. }) => assert!(detail.contains("(7FE0,0010) declares"), "{detail}"),
+        other => panic!("expected Truncated, got {other:?}"),
+    }
 }
 
 #[cfg(unix)]

@@ -229,9 +229,11 @@ impl Workspace {
         }
     }
 
-    /// Indices of specimens without results.
+    /// Indices of specimens without full results: none at all, or only the scores of a
+    /// decision record (no transforms, so no overlay can be drawn until the model runs again).
     pub fn unscored(&self) -> Vec<usize> {
-        self.results.iter().enumerate().filter(|(_, r)| r.is_none()).map(|(i, _)| i).collect()
+        let partial = |r: &Scored| r.transforms.iter().all(Option::is_none);
+        self.results.iter().enumerate().filter(|(_, r)| r.as_ref().is_none_or(partial)).map(|(i, _)| i).collect()
     }
 
     /// Applies a review edit to the selected specimen, first recording the model output the

@@ -33,6 +33,8 @@ pub(crate) fn decode_dicom(path: &Path, options: &DecodeOptions) -> Result<GrayI
     let fail = |reason: String| DecodeError::Decode { path: path.to_owned(), format: FileFormat::Dicom, reason };
     let truncated =
         |detail: String| DecodeError::Truncated { path: path.to_owned(), format: FileFormat::Dicom, detail };
+    // Before dicom-rs allocates what a header declares.
+    super::dicom_lengths::check(path).map_err(truncated)?;
     // With or without the 128-byte preamble (ReadPreamble::Auto).
     let obj = dicom_object::OpenFileOptions::new().open_file(path).map_err(|e| {
         let text = error_chain(&e);
@@ -51,6 +53,14 @@ pub(crate) fn decode_dicom(path: &Path, options: &DecodeOptions) -> Result<GrayI
     };
     let (rows, cols) = (dim(tags::ROWS, "Rows")?, dim(tags::COLUMNS, "Columns")?);
     DecodeError::check_size(path, FileFormat::Dicom, cols, rows, options)?;
+    // dicom-pixeldata builds a lookup table of 2^(Bits Stored) entries for the modality rescale
+    // (gigabytes for a header that says 28) and asserts 1..=32: check before it does.
+    let (allocated, stored) = (dim(tags::BITS_ALLOCATED, "Bits Allocated")?, dim(tags::BITS_STORED, "Bits Stored")?);
+    if !(1..=16).contains(&stored) || stored > allocated {
+        return Err(fail(format!(
+            "Bits Stored {stored} with Bits Allocated {allocated}: 1 to 16 stored bits, within the allocated ones, are supported"
+        )));
+    }
 
     // Compressed frames: a JPEG stream cut short would be decoded with grey filling.
     let ts = obj.meta().transfer_syntax().trim_end_matches('\0');

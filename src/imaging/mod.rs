@@ -3,6 +3,7 @@
 
 mod decode;
 mod dicom;
+mod dicom_lengths;
 mod display;
 mod format;
 mod gray;
