@@ -6,24 +6,25 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use image::{GrayImage, Luma};
 use mousexray::imaging::{DecodeError, DecodeOptions, DicomWriteOptions, decode};
 use mousexray::specimen::scan;
-use mousexray::training::model::{BackboneKind, ModelConfig};
-use mousexray::training::package::synthetic_model;
 
-fn mousexray(args: &[&std::ffi::OsStr]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mousexray")).args(args).output().unwrap()
-}
-
-fn tiny_model(dir: &Path) -> PathBuf {
-    let config =
-        ModelConfig { backbone: BackboneKind::Convnext, dims: vec![8], depths: vec![1], layer_scale: 0.1, classes: 14 };
-    let path = dir.join("tiny.onnx");
-    std::fs::write(&path, synthetic_model(&config, 32, 0.5).unwrap()).unwrap();
-    path
+/// `predict` on `root` with a tiny model; the CSV is `dir/p.csv`.
+fn predict(root: &Path, dir: &Path) -> (Output, PathBuf) {
+    let model = common::tiny_model(dir);
+    let out = dir.join("p.csv");
+    let args = [
+        "predict".as_ref(),
+        root.as_os_str(),
+        "--model".as_ref(),
+        model.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ];
+    (common::mousexray(&args), out)
 }
 
 fn ramp(w: u32, h: u32) -> GrayImage {
@@ -59,16 +60,7 @@ fn a_decoder_panic_is_contained_and_named_and_the_run_goes_on() {
         other => panic!("expected a contained decoder failure, got {other:?}"),
     }
 
-    let model = tiny_model(dir.path());
-    let out = dir.path().join("p.csv");
-    let o = mousexray(&[
-        "predict".as_ref(),
-        root.as_os_str(),
-        "--model".as_ref(),
-        model.as_os_str(),
-        "--out".as_ref(),
-        out.as_os_str(),
-    ]);
+    let (o, out) = predict(&root, dir.path());
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(0), "{stderr}");
     assert!(!stderr.contains("panicked"), "a contained panic prints nothing of its own: {stderr}");
@@ -164,11 +156,7 @@ fn truncated_files_of_every_format_are_refused_as_truncated() {
     let big = GrayImage::from_fn(96, 96, |x, y| Luma([((x * 7 + y * 13) % 251) as u8]));
     let mut files: Vec<PathBuf> = Vec::new();
     std::fs::write(d.join("base.jpg"), common::baseline_jpeg(&big)).unwrap();
-    let mut progressive = Vec::new();
-    let mut enc = jpeg_encoder::Encoder::new(&mut progressive, 90);
-    enc.set_progressive(true);
-    enc.encode(big.as_raw(), 96, 96, jpeg_encoder::ColorType::Luma).unwrap();
-    std::fs::write(d.join("prog.jpg"), progressive).unwrap();
+    std::fs::write(d.join("prog.jpg"), common::progressive_jpeg(&big, 90)).unwrap();
     common::write_png16(&d.join("a.png"), 96, 96);
     common::write_tiff16(&d.join("a.tif"), 96, 96);
     common::write_bmp(&d.join("a.bmp"), 96, 96);
@@ -237,16 +225,7 @@ fn names_that_are_not_utf8_never_collide() {
     assert_eq!(ids, ["M\\xE4use_7", "M\\xF6use_7"], "{:?}", report.problems);
     assert!(report.problems.is_empty(), "{:?}", report.problems);
 
-    let model = tiny_model(dir.path());
-    let out = dir.path().join("p.csv");
-    let o = mousexray(&[
-        "predict".as_ref(),
-        root.as_os_str(),
-        "--model".as_ref(),
-        model.as_os_str(),
-        "--out".as_ref(),
-        out.as_os_str(),
-    ]);
+    let (o, out) = predict(&root, dir.path());
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
     let mut rd = csv::Reader::from_path(&out).unwrap();
     let rows: Vec<csv::StringRecord> = rd.records().map(Result::unwrap).collect();

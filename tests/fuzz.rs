@@ -149,11 +149,7 @@ fn image_decoders() {
     let d = dir.path();
     let img = image::GrayImage::from_fn(24, 20, |x, y| image::Luma([((x * 11 + y * 7) % 256) as u8]));
     std::fs::write(d.join("seed.jpg"), common::baseline_jpeg(&img)).unwrap();
-    let mut progressive = Vec::new();
-    let mut enc = jpeg_encoder::Encoder::new(&mut progressive, 80);
-    enc.set_progressive(true);
-    enc.encode(img.as_raw(), 24, 20, jpeg_encoder::ColorType::Luma).unwrap();
-    std::fs::write(d.join("seed_prog.jpg"), progressive).unwrap();
+    std::fs::write(d.join("seed_prog.jpg"), common::progressive_jpeg(&img, 80)).unwrap();
     common::write_png16(&d.join("seed.png"), 24, 20);
     common::write_png8(&d.join("seed8.png"), 24, 20);
     common::write_tiff16(&d.join("seed.tif"), 24, 20);

@@ -78,6 +78,17 @@ fn classify_all(h: &mut Harness<'_, ReviewApp>) {
     step_until(h, "classification", |a| a.classify.is_none() && a.model.info.is_some() && !a.model.loading);
 }
 
+/// Ctrl+E, type the path, OK, then waits for the export to end.
+fn export_via_dialog(h: &mut Harness<'_, ReviewApp>, out: &Path) {
+    h.key_press_modifiers(Modifiers::COMMAND, Key::E);
+    h.run_steps(2);
+    h.get_by_label("CSV path").focus();
+    h.key_press_modifiers(Modifiers::COMMAND, Key::A);
+    h.get_by_label("CSV path").type_text(out.to_str().unwrap());
+    h.get_by_label("OK").click();
+    step_until(h, "the export", |a| a.banners.iter().any(|b| b.text.contains("exported")));
+}
+
 #[test]
 fn open_a_folder_with_the_typed_path_and_see_its_rows() {
     let (_dir, folder) = sample();
@@ -192,13 +203,7 @@ fn export_writes_the_csv() {
     h.key_press(Key::S);
     h.run_steps(1);
     let out = dir.path().join("out.csv");
-    h.key_press_modifiers(Modifiers::COMMAND, Key::E);
-    h.run_steps(2);
-    h.get_by_label("CSV path").focus();
-    h.key_press_modifiers(Modifiers::COMMAND, Key::A);
-    h.get_by_label("CSV path").type_text(out.to_str().unwrap());
-    h.get_by_label("OK").click();
-    step_until(&mut h, "the export", |a| a.banners.iter().any(|b| b.text.contains("exported")));
+    export_via_dialog(&mut h, &out);
     let text = std::fs::read_to_string(&out).unwrap();
     assert_eq!(text.lines().count(), 25, "header and 24 specimens");
     assert!(text.contains("second_look"), "{text}");
@@ -400,13 +405,7 @@ fn classify_close_and_reopen_keeps_every_score_flag_and_overlay_and_export_has_t
 
     // Export from the window and from the command line: p_ for every scored specimen.
     let out = dir.path().join("window.csv");
-    h.key_press_modifiers(Modifiers::COMMAND, Key::E);
-    h.run_steps(2);
-    h.get_by_label("CSV path").focus();
-    h.key_press_modifiers(Modifiers::COMMAND, Key::A);
-    h.get_by_label("CSV path").type_text(out.to_str().unwrap());
-    h.get_by_label("OK").click();
-    step_until(&mut h, "the export", |a| a.banners.iter().any(|b| b.text.contains("exported")));
+    export_via_dialog(&mut h, &out);
     drop(h);
     let cli_out = dir.path().join("cli.csv");
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_mousexray"))

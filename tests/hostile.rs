@@ -5,23 +5,9 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 
-use mousexray::training::model::{BackboneKind, ModelConfig};
-use mousexray::training::package::synthetic_model;
-
-fn mousexray(args: &[&std::ffi::OsStr]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mousexray")).args(args).output().unwrap()
-}
-
-fn model(dir: &Path) -> PathBuf {
-    let config =
-        ModelConfig { backbone: BackboneKind::Convnext, dims: vec![8], depths: vec![1], layer_scale: 0.1, classes: 14 };
-    let path = dir.join("tiny.onnx");
-    std::fs::write(&path, synthetic_model(&config, 32, 0.5).unwrap()).unwrap();
-    path
-}
+use common::{mousexray, tiny_model as model};
 
 /// The shared mixed folder plus the worst cases the decoders and the scanner meet.
 fn corpus(root: &Path) {

@@ -195,3 +195,30 @@ pub fn write_jpeg_dicom(path: &Path, frame: &image::GrayImage, rows: u16, cols: 
         .unwrap();
     file.write_to_file(path).unwrap();
 }
+
+pub fn progressive_jpeg(img: &image::GrayImage, quality: u8) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut enc = jpeg_encoder::Encoder::new(&mut out, quality);
+    enc.set_progressive(true);
+    enc.encode(img.as_raw(), img.width() as u16, img.height() as u16, jpeg_encoder::ColorType::Luma).unwrap();
+    out
+}
+
+/// Runs the `mousexray` binary.
+pub fn mousexray(args: &[&std::ffi::OsStr]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_mousexray")).args(args).output().unwrap()
+}
+
+/// A tiny contract model (one ConvNeXt stage, 32 px) with random weights, threshold 0.5.
+pub fn tiny_model(dir: &Path) -> std::path::PathBuf {
+    let config = mousexray::training::model::ModelConfig {
+        backbone: mousexray::training::model::BackboneKind::Convnext,
+        dims: vec![8],
+        depths: vec![1],
+        layer_scale: 0.1,
+        classes: 14,
+    };
+    let path = dir.join("tiny.onnx");
+    std::fs::write(&path, mousexray::training::package::synthetic_model(&config, 32, 0.5).unwrap()).unwrap();
+    path
+}
