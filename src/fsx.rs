@@ -29,7 +29,8 @@ impl AtomicFile {
         let name = path.file_name().map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
         // Hidden, named after the target: a leftover after a power cut is recognisable and never
         // scanned as a specimen.
-        let tmp = tempfile::Builder::new().prefix(&format!(".{name}.")).suffix(".tmp").tempfile_in(dir)?;
+        let prefix = format!(".{name}.");
+        let tmp = builder(&prefix).tempfile_in(dir)?;
         Ok(AtomicFile { tmp, target: path.to_owned() })
     }
 
@@ -104,13 +105,26 @@ pub fn write_bytes_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 /// Any error of `write`, or of syncing or renaming the file.
 pub fn write_via_path<E: From<io::Error>>(path: &Path, write: impl FnOnce(&Path) -> Result<(), E>) -> Result<(), E> {
     let name = path.file_name().map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
-    let tmp = tempfile::Builder::new().prefix(&format!(".{name}.")).suffix(".tmp").tempfile_in(parent(path))?;
-    let tmp = tmp.into_temp_path();
+    let prefix = format!(".{name}.");
+    let tmp = builder(&prefix).tempfile_in(parent(path))?.into_temp_path();
     write(&tmp)?;
     File::open(&tmp)?.sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
     sync_dir(parent(path));
     Ok(())
+}
+
+/// Temporary files named after their target; created with the permissions an ordinary file
+/// gets (0666 less the umask), not tempfile's private 0600, since they become the output.
+fn builder(prefix: &str) -> tempfile::Builder<'_, 'static> {
+    let mut b = tempfile::Builder::new();
+    b.prefix(prefix).suffix(".tmp");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        b.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    b
 }
 
 fn parent(path: &Path) -> &Path {
@@ -260,6 +274,14 @@ mod tests {
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "the temporary file is removed");
         write_bytes_atomic(&out, b"new").unwrap();
         assert_eq!(std::fs::read(&out).unwrap(), b"new");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let plain = dir.path().join("plain");
+            std::fs::write(&plain, b"").unwrap();
+            let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode(&out), mode(&plain), "an output gets the permissions of any new file");
+        }
     }
 
     #[test]

@@ -109,7 +109,7 @@ fn mean(img: &mousexray::imaging::GrayImage16, x0: u32, y0: u32, w: u32, h: u32)
 }
 
 #[test]
-fn orientation_tags_are_honoured_in_jpeg_and_png() {
+fn orientation_tags_are_honoured_in_jpeg_png_and_tiff() {
     let dir = tempfile::tempdir().unwrap();
     // 64 x 32, a bright 16 x 8 block at the top left: where it lands says what was applied.
     let img = GrayImage::from_fn(64, 32, |x, y| Luma([if x < 16 && y < 8 { 240 } else { 20 }]));
@@ -147,6 +147,20 @@ fn orientation_tags_are_honoured_in_jpeg_and_png() {
     let d = decode(&path, &DecodeOptions::default()).unwrap();
     assert_eq!((d.width, d.height), (32, 64));
     assert!(mean(&d, 24, 0, 8, 16) > 200.0);
+
+    // TIFF (what Faxitron cabinets export) has its own Orientation tag (274).
+    let mut tif = std::io::Cursor::new(Vec::new());
+    {
+        let mut enc = tiff::encoder::TiffEncoder::new(&mut tif).unwrap();
+        let mut page = enc.new_image::<tiff::encoder::colortype::Gray8>(64, 32).unwrap();
+        page.encoder().write_tag(tiff::tags::Tag::Orientation, 3u16).unwrap();
+        page.write_data(img.as_raw()).unwrap();
+    }
+    let path = dir.path().join("o3.tif");
+    std::fs::write(&path, tif.into_inner()).unwrap();
+    let d = decode(&path, &DecodeOptions::default()).unwrap();
+    assert_eq!((d.width, d.height), (64, 32));
+    assert!(mean(&d, 48, 24, 16, 8) > 200.0, "upside down: the block is at the bottom right");
 }
 
 #[test]
@@ -266,9 +280,157 @@ fn files_are_judged_by_content_whatever_their_name() {
             decode(path, &DecodeOptions::default()).unwrap_or_else(|e| panic!("{e}"));
         }
     }
+    // UID names in a view folder: the last number belongs to the name, so two stay two.
+    for uid in ["1.2.840.113619.2.55", "1.2.840.113619.2.56"] {
+        common::write_dcm(&root.join("DV").join(uid), 40, 60, 12, &DicomWriteOptions::default());
+    }
+    let report = scan(&root).unwrap();
+    assert!(report.specimens.iter().any(|s| s.id == "1.2.840.113619.2.55"), "{:?}", report.problems);
+    assert!(report.specimens.iter().any(|s| s.id == "1.2.840.113619.2.56"), "{:?}", report.problems);
+    for uid in ["1.2.840.113619.2.55", "1.2.840.113619.2.56"] {
+        std::fs::remove_file(root.join("DV").join(uid)).unwrap();
+    }
     // Without a manifest, the UID-named files are still seen: reported, not silently skipped.
     std::fs::remove_file(root.join("specimens.csv")).unwrap();
     let report = scan(&root).unwrap();
     let uid_problems = report.problems.iter().filter(|p| p.path.starts_with(root.join("IMPC"))).count();
     assert_eq!(uid_problems, 2, "{:?}", report.problems);
+}
+
+/// The bytes of a native DICOM, with the data set after the file meta group separated out.
+fn split_meta(bytes: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    // (0002,0000) UL 4 <group length> starts right after "DICM".
+    let group_len = u32::from_le_bytes(bytes[140..144].try_into().unwrap()) as usize;
+    let end = 144 + group_len;
+    (bytes[..end].to_vec(), bytes[end..].to_vec())
+}
+
+#[test]
+fn hostile_dicom_structure_is_refused_before_the_parser_pays_for_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    common::write_dcm(&d.join("good.dcm"), 40, 60, 12, &DicomWriteOptions::default());
+    let good = std::fs::read(d.join("good.dcm")).unwrap();
+    let pixel = good.windows(4).position(|w| w == [0xE0, 0x7F, 0x10, 0x00]).unwrap();
+
+    // 5,000 nested undefined-length sequences (100 KB): dicom-rs recurses once per level and
+    // overflowed its thread's stack, aborting the whole process.
+    let mut level = Vec::new();
+    level.extend_from_slice(&[0x54, 0x00, 0x20, 0x02, b'S', b'Q', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF]);
+    level.extend_from_slice(&[0xFE, 0xFF, 0x00, 0xE0, 0xFF, 0xFF, 0xFF, 0xFF]);
+    let mut nested = good[..pixel].to_vec();
+    for _ in 0..5000 {
+        nested.extend_from_slice(&level);
+    }
+    std::fs::write(d.join("nested.dcm"), &nested).unwrap();
+    let e = decode(&d.join("nested.dcm"), &DecodeOptions::default()).unwrap_err().to_string();
+    assert!(e.contains("nested more than 64 deep"), "{e}");
+    // A few levels, as real files have, still decode.
+    let mut shallow = good[..pixel].to_vec();
+    for _ in 0..3 {
+        shallow.extend_from_slice(&level);
+    }
+    for _ in 0..3 {
+        shallow.extend_from_slice(&[0xFE, 0xFF, 0x0D, 0xE0, 0, 0, 0, 0, 0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0]);
+    }
+    shallow.extend_from_slice(&good[pixel..]);
+    std::fs::write(d.join("shallow.dcm"), &shallow).unwrap();
+    decode(&d.join("shallow.dcm"), &DecodeOptions::default()).unwrap();
+
+    // A deflated data set whose Pixel Data declares 4 GB: checked on the inflated stream.
+    let (meta, data) = split_meta(&good);
+    let (from, to) = (b"1.2.840.10008.1.2.1\0".as_slice(), b"1.2.840.10008.1.2.1.99".as_slice());
+    let at = meta.windows(from.len()).position(|w| w == from).unwrap();
+    let mut deflated_meta = meta[..at - 2].to_vec();
+    deflated_meta.extend_from_slice(&(to.len() as u16).to_le_bytes());
+    deflated_meta.extend_from_slice(to);
+    deflated_meta.extend_from_slice(&meta[at + from.len()..]);
+    let group_len = u32::from_le_bytes(meta[140..144].try_into().unwrap()) + 2;
+    deflated_meta[140..144].copy_from_slice(&group_len.to_le_bytes());
+    let deflate = |data: &[u8]| {
+        use std::io::Write;
+        let mut z = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+        z.write_all(data).unwrap();
+        z.finish().unwrap()
+    };
+    let mut whole = deflated_meta.clone();
+    whole.extend_from_slice(&deflate(&data));
+    std::fs::write(d.join("deflated.dcm"), &whole).unwrap();
+    let img = decode(&d.join("deflated.dcm"), &DecodeOptions::default()).unwrap();
+    assert_eq!((img.width, img.height), (40, 60), "a well-formed deflated file decodes");
+    let mut lying = data.clone();
+    let p = lying.windows(4).position(|w| w == [0xE0, 0x7F, 0x10, 0x00]).unwrap();
+    lying[p + 8..p + 12].copy_from_slice(&0xF000_0000u32.to_le_bytes());
+    let mut hostile = deflated_meta;
+    hostile.extend_from_slice(&deflate(&lying));
+    std::fs::write(d.join("deflated_lie.dcm"), &hostile).unwrap();
+    match decode(&d.join("deflated_lie.dcm"), &DecodeOptions::default()) {
+        Err(DecodeError::Truncated { detail, .. }) => assert!(detail.contains("declares"), "{detail}"),
+        other => panic!("expected Truncated, got {other:?}"),
+    }
+
+    // The run goes on past all of them.
+    let root = d.join("films");
+    for (id, file) in [("N", "nested.dcm"), ("L", "deflated_lie.dcm")] {
+        std::fs::create_dir_all(root.join(id)).unwrap();
+        std::fs::copy(d.join(file), root.join(id).join("DV.dcm")).unwrap();
+        common::write_png16(&root.join(id).join("LV.png"), 40, 60);
+    }
+    let (o, out) = predict(&root, d);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(std::fs::read_to_string(out).unwrap().lines().count(), 3);
+}
+
+#[test]
+fn overlays_that_cannot_be_written_do_not_end_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("films");
+    // A 250-character specimen id: its overlay name would pass the file system's 255-byte limit.
+    let long = root.join("L".repeat(250));
+    std::fs::create_dir_all(&long).unwrap();
+    common::write_png16(&long.join("DV.png"), 40, 60);
+    common::write_png16(&long.join("LV.png"), 40, 60);
+    let model = dir.path().join("flag.onnx");
+    let config = mousexray::training::model::ModelConfig {
+        backbone: mousexray::training::model::BackboneKind::Convnext,
+        dims: vec![8],
+        depths: vec![1],
+        layer_scale: 0.1,
+        classes: 14,
+    };
+    // Threshold 0 flags every node, so overlays are drawn.
+    std::fs::write(&model, mousexray::training::package::synthetic_model(&config, 32, 0.0).unwrap()).unwrap();
+    let (out, saliency) = (dir.path().join("p.csv"), dir.path().join("overlays"));
+    let o = common::mousexray(&[
+        "predict".as_ref(),
+        root.as_os_str(),
+        "--model".as_ref(),
+        model.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+        "--saliency".as_ref(),
+        saliency.as_os_str(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let names: Vec<String> =
+        std::fs::read_dir(&saliency).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert!(!names.is_empty() && names.iter().all(|n| n.len() < 150), "{names:?}");
+}
+
+#[cfg(unix)]
+#[test]
+fn entries_that_are_not_files_are_reported_never_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("films");
+    std::fs::create_dir_all(root.join("M1")).unwrap();
+    common::write_png16(&root.join("M1/LV.png"), 40, 60);
+    // Opening a FIFO would wait for a writer forever.
+    let ok = std::process::Command::new("mkfifo").arg(root.join("M1/DV.png")).status().unwrap();
+    assert!(ok.success());
+    std::os::unix::fs::symlink("/dev/zero", root.join("M2_dv.png")).unwrap();
+    let report = scan(&root).unwrap();
+    let reasons: Vec<String> = report.problems.iter().map(ToString::to_string).collect();
+    assert_eq!(reasons.len(), 2, "{reasons:?}");
+    assert!(reasons.iter().all(|r| r.contains("not a regular file")), "{reasons:?}");
+    assert_eq!(report.specimens.len(), 1);
 }

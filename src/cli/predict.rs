@@ -141,7 +141,12 @@ pub fn run_predict(args: &PredictArgs, ort_lib: Option<&Path>) -> anyhow::Result
             {
                 let classes: Vec<usize> = (0..s.flags.len()).filter(|&i| s.flags[i]).collect();
                 if r.cams.is_some() {
-                    overlays += write_overlays(dir, &r, &taxonomy, &classes, &style)?;
+                    // A picture that cannot be written is that specimen's problem, not the run's.
+                    let drawn = write_overlays(dir, &r, &taxonomy, &classes, &style);
+                    overlays += drawn.written;
+                    for (path, why) in &drawn.failed {
+                        out.problem(&r.specimen.id, path, why)?;
+                    }
                 } else {
                     occlusion_todo.push((r.specimen.clone(), classes));
                 }
@@ -166,7 +171,11 @@ pub fn run_predict(args: &PredictArgs, ort_lib: Option<&Path>) -> anyhow::Result
 
     if let Some(dir) = &args.saliency {
         for (specimen, classes) in &occlusion_todo {
-            overlays += occlusion_overlays(&mut model, dir, specimen, &taxonomy, classes, &style)?;
+            let drawn = occlusion_overlays(&mut model, dir, specimen, &taxonomy, classes, &style)?;
+            overlays += drawn.written;
+            for (path, why) in &drawn.failed {
+                eprintln!("warning: {}: {why}", crate::specimen::display_path(path));
+            }
         }
     }
     let secs = started.elapsed().as_secs_f64();
@@ -191,9 +200,23 @@ pub fn run_predict(args: &PredictArgs, ort_lib: Option<&Path>) -> anyhow::Result
     Ok(())
 }
 
-/// File-name-safe form of a specimen id.
+/// File-name-safe form of a specimen id, short enough for any file system (a long id keeps its
+/// first 80 characters and a hash of the whole).
 fn safe(id: &str) -> String {
-    id.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect()
+    let s: String = id.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect();
+    if s.len() <= 100 {
+        return s;
+    }
+    let mut h = crate::fingerprint::Fnv::default();
+    h.write(id.as_bytes());
+    format!("{}-{:016x}", s.get(..80).unwrap_or_default(), h.0)
+}
+
+/// What drawing overlays did: pictures written, and files that failed with the reason.
+#[derive(Debug, Default)]
+struct Drawn {
+    written: usize,
+    failed: Vec<(PathBuf, String)>,
 }
 
 /// Writes `<id>_<view>_<class>.png` for each class and view, the overlay over the film. Both
@@ -204,8 +227,8 @@ fn write_overlays(
     taxonomy: &Taxonomy,
     classes: &[usize],
     style: &OverlayStyle,
-) -> anyhow::Result<usize> {
-    let Some(cams) = &r.cams else { return Ok(0) };
+) -> Drawn {
+    let Some(cams) = &r.cams else { return Drawn::default() };
     let grids: Vec<[Option<EvidenceGrid>; 2]> = classes.iter().map(|&c| class_grids(cams, r.views_used, c)).collect();
     draw(dir, &r.specimen, r.transforms, taxonomy, classes, &grids, style)
 }
@@ -218,11 +241,17 @@ fn draw(
     classes: &[usize],
     grids: &[[Option<EvidenceGrid>; 2]],
     style: &OverlayStyle,
-) -> anyhow::Result<usize> {
-    let mut written = 0;
+) -> Drawn {
+    let mut drawn = Drawn::default();
     for (v, view) in [View::Dv, View::Lv].into_iter().enumerate() {
         let (Some(path), Some(t)) = (specimen.images.get(&view), transforms[v]) else { continue };
-        let img = decode(path, &DecodeOptions::default())?;
+        let img = match decode(path, &DecodeOptions::default()) {
+            Ok(img) => img,
+            Err(e) => {
+                drawn.failed.push((path.clone(), format!("no overlay: {e}")));
+                continue;
+            }
+        };
         let (base, k) = display_gray(&img, OVERLAY_SIDE);
         for (ci, &class) in classes.iter().enumerate() {
             let Some(grid) = grids.get(ci).and_then(|g| g[v].as_ref()) else { continue };
@@ -232,11 +261,13 @@ fn draw(
             let picture = composite(&base, &overlay);
             let id = taxonomy.nodes.get(class).map_or("class", |n| n.id.as_str());
             let name = dir.join(format!("{}_{}_{id}.png", safe(&specimen.id), view.as_str()));
-            picture.save(&name).with_context(|| format!("{}: cannot write", name.display()))?;
-            written += 1;
+            match picture.save(&name) {
+                Ok(()) => drawn.written += 1,
+                Err(e) => drawn.failed.push((name, format!("cannot write the overlay: {e}"))),
+            }
         }
     }
-    Ok(written)
+    drawn
 }
 
 /// The occlusion fallback for models without CAM outputs.
@@ -247,7 +278,7 @@ fn occlusion_overlays(
     taxonomy: &Taxonomy,
     classes: &[usize],
     style: &OverlayStyle,
-) -> anyhow::Result<usize> {
+) -> anyhow::Result<Drawn> {
     let (views, _) = prepare(specimen, &model.info.preprocess, model_views(model));
     let s = model.info.preprocess.size as usize;
     let bg = model.info.preprocess.background();
@@ -266,5 +297,5 @@ fn occlusion_overlays(
         grids.push(pair);
     }
     let transforms = [views[0].as_ref().map(|v| v.transform), views[1].as_ref().map(|v| v.transform)];
-    draw(dir, specimen, transforms, taxonomy, classes, &grids, style)
+    Ok(draw(dir, specimen, transforms, taxonomy, classes, &grids, style))
 }

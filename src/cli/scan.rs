@@ -83,7 +83,7 @@ fn render(report: &ScanReport, labelled: Option<usize>) -> String {
     let _ = write!(
         out,
         "\n{}: {} specimens ({both} DV+LV, {dv_only} DV only, {lv_only} LV only), {} files seen, {} problems",
-        report.root.display(),
+        crate::specimen::display_path(&report.root),
         report.specimens.len(),
         report.files_seen,
         report.problems.len()

@@ -326,7 +326,8 @@ pub fn merge(inputs: &[&Path], out: &Path, expected: Option<&[String]>) -> anyho
     let mut w = csv::Writer::from_writer(file);
     w.write_record(&header)?;
     for (rec, _) in rows.values() {
-        w.write_record(rec)?;
+        // Shards may have been edited by hand: every cell is made formula-safe again.
+        w.write_record(rec.iter().map(neutralise))?;
     }
     let file = w.into_inner().map_err(|e| anyhow::anyhow!("{}: cannot write: {e}", out.display()))?;
     file.commit().with_context(|| format!("{}: cannot write", out.display()))?;

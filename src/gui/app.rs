@@ -221,8 +221,7 @@ impl ReviewApp {
             Some(ClassifyRun { id, indices, done: 0, started: std::time::Instant::now(), cancelling: false });
     }
 
-    /// Thresholds: the model's, with the user's overrides.
-    /// Per node: the user's override, else the loaded model's threshold, else (no model loaded
+    /// Thresholds per node: the user's override, else the loaded model's threshold, else (no model loaded
     /// yet) the one the folder's stored results were flagged with, else 0.5.
     fn effective_thresholds(&self) -> Vec<f32> {
         let stored = self.workspace.as_ref().and_then(|ws| ws.stored_thresholds(&self.taxonomy));

@@ -49,6 +49,8 @@ pub struct Workspace {
     saving: Option<JoinHandle<Result<PathBuf, String>>>,
     /// Results arrived since the last save.
     unsaved: usize,
+    /// A save was asked for while one was running: start it when that one ends.
+    save_again: bool,
     last_save: Instant,
 }
 
@@ -96,6 +98,7 @@ impl Workspace {
             stored,
             saving: None,
             unsaved: 0,
+            save_again: false,
             last_save: Instant::now(),
         };
         (ws, notes)
@@ -172,7 +175,11 @@ impl Workspace {
     /// arrived since the last save (and no save is running). `force`: even if the last save was
     /// recent (the end of a run); otherwise at most every 20 s (during a run).
     pub fn save_results(&mut self, force: bool) {
-        if self.unsaved == 0 || self.saving.is_some() || (!force && self.last_save.elapsed().as_secs() < 20) {
+        if self.unsaved == 0 || (!force && self.last_save.elapsed().as_secs() < 20) {
+            return;
+        }
+        if self.saving.is_some() {
+            self.save_again |= force;
             return;
         }
         let Some(dir) = self.review.as_ref().map(|r| r.dir().to_owned()) else { return };
@@ -182,13 +189,18 @@ impl Workspace {
         self.saving = Some(std::thread::spawn(move || snapshot.save(&dir)));
     }
 
-    /// The outcome of a finished save, once (for a banner on failure).
+    /// The outcome of a finished save, once (for a banner on failure); starts the save that was
+    /// asked for while it ran.
     pub fn poll_save(&mut self) -> Option<Result<PathBuf, String>> {
         if !self.saving.as_ref().is_some_and(JoinHandle::is_finished) {
             return None;
         }
         let handle = self.saving.take()?;
-        Some(handle.join().unwrap_or_else(|_| Err("saving the results failed unexpectedly".into())))
+        let outcome = handle.join().unwrap_or_else(|_| Err("saving the results failed unexpectedly".into()));
+        if std::mem::take(&mut self.save_again) {
+            self.save_results(true);
+        }
+        Some(outcome)
     }
 
     /// Waits for any save in progress and writes what is unsaved (closing the folder or the

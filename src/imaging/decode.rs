@@ -153,8 +153,14 @@ fn decode_raster(path: &Path, format: FileFormat, options: &DecodeOptions) -> Re
         FileFormat::Dicom => return Err(fail("internal: DICOM routed to the raster decoder".into())),
     });
     let mut limits = image::Limits::default();
-    // 8 bytes per pixel covers RGBA16; the decoders' own allocations count against it too.
-    limits.max_alloc = Some(options.max_pixels.saturating_mul(8).saturating_add(1 << 20));
+    // 8 bytes per pixel covers RGBA16; the decoders' own allocations count against it too. A
+    // PNG's compressed metadata (an ICC profile, text) is inflated before its pixels, so its
+    // budget comes from the size in its header: a 20 x 20 PNG cannot inflate 500 MB of profile.
+    let pixels = match format {
+        FileFormat::Png => png_pixels(&bytes).map_or(options.max_pixels, |p| p.min(options.max_pixels)),
+        _ => options.max_pixels,
+    };
+    limits.max_alloc = Some(pixels.saturating_mul(8).saturating_add(16 << 20));
     reader.limits(limits);
     let classify = |e: image::ImageError| classify(path, format, e);
     let mut decoder = reader.into_decoder().map_err(classify)?;
@@ -165,6 +171,16 @@ fn decode_raster(path: &Path, format: FileFormat, options: &DecodeOptions) -> Re
     let mut img = DynamicImage::from_decoder(decoder).map_err(classify)?;
     img.apply_orientation(orientation);
     from_dynamic(img, format).ok_or_else(|| fail("pixel buffer does not match the image size".into()))
+}
+
+/// Width x height from a PNG's IHDR chunk (always first, at a fixed offset).
+fn png_pixels(bytes: &[u8]) -> Option<u64> {
+    if bytes.get(12..16)? != b"IHDR" {
+        return None;
+    }
+    let word =
+        |at: usize| -> Option<u64> { Some(u64::from(u32::from_be_bytes(bytes.get(at..at + 4)?.try_into().ok()?))) };
+    Some(word(16)?.saturating_mul(word(20)?))
 }
 
 /// Tells a truncated file from other decoder errors: the decoders say "end of file" in their

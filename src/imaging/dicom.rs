@@ -34,12 +34,16 @@ pub(crate) fn decode_dicom(path: &Path, options: &DecodeOptions) -> Result<GrayI
     let truncated =
         |detail: String| DecodeError::Truncated { path: path.to_owned(), format: FileFormat::Dicom, detail };
     // Before dicom-rs allocates what a header declares.
-    super::dicom_lengths::check(path).map_err(truncated)?;
+    super::dicom_lengths::check(path).map_err(|r| match r {
+        super::dicom_lengths::Refusal::Truncated(d) => truncated(d),
+        super::dicom_lengths::Refusal::Malformed(d) => fail(d),
+    })?;
     // With or without the 128-byte preamble (ReadPreamble::Auto).
     let obj = dicom_object::OpenFileOptions::new().open_file(path).map_err(|e| {
         let text = error_chain(&e);
         let lower = text.to_ascii_lowercase();
-        if ["end of file", "eof", "fill whole buffer", "unexpected end"].iter().any(|k| lower.contains(k)) {
+        if ["end of file", "eof", "fill whole buffer", "unexpected end", "incomplete"].iter().any(|k| lower.contains(k))
+        {
             truncated(text)
         } else {
             fail(text)
@@ -70,6 +74,13 @@ pub(crate) fn decode_dicom(path: &Path, options: &DecodeOptions) -> Result<GrayI
     {
         let stream: Vec<u8> = fragments.iter().flatten().copied().collect();
         super::jpeg_structure::check_complete(&stream).map_err(|d| truncated(format!("JPEG frame: {d}")))?;
+        // A frame smaller than Rows x Columns would leave the rest of the image black. (A larger
+        // one makes dicom-rs's JPEG adapter panic, which is contained and reported.)
+        if let Some((w, h)) = super::jpeg_structure::frame_size(&stream)
+            && (u64::from(w) < cols || u64::from(h) < rows)
+        {
+            return Err(truncated(format!("the JPEG frame is {w} x {h}, smaller than Columns x Rows {cols} x {rows}")));
+        }
     }
     // Native (uncompressed) data shorter than one frame of Rows x Columns x samples x Bits
     // Allocated: dicom-rs would only say "frame out of range".
@@ -79,8 +90,8 @@ pub(crate) fn decode_dicom(path: &Path, options: &DecodeOptions) -> Result<GrayI
     {
         let int = |tag| obj.element(tag).ok().and_then(|e| e.to_int::<u64>().ok());
         let samples = int(tags::SAMPLES_PER_PIXEL).unwrap_or(1);
-        let bytes = int(tags::BITS_ALLOCATED).unwrap_or(16).div_ceil(8);
-        let needed = rows * cols * samples * bytes;
+        // Bits Allocated 1 and 12 pack their samples: count bits, not bytes per sample.
+        let needed = (rows * cols * samples * allocated).div_ceil(8);
         if u64::from(len) < needed {
             return Err(truncated(format!(
                 "Pixel Data has {len} bytes, one frame of Rows x Columns ({rows} x {cols}) needs {needed}"

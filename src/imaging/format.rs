@@ -58,7 +58,12 @@ impl FileFormat {
             Some(FileFormat::Jpeg)
         } else if head.starts_with(b"BM") && head.len() >= 14 {
             Some(FileFormat::Bmp)
-        } else if head.starts_with(b"II*\0") || head.starts_with(b"MM\0*") {
+        } else if head.starts_with(b"II*\0")
+            || head.starts_with(b"MM\0*")
+            || head.starts_with(b"II+\0")
+            || head.starts_with(b"MM\0+")
+        {
+            // Classic TIFF and BigTIFF.
             Some(FileFormat::Tiff)
         } else if head.get(128..132) == Some(b"DICM") || head.starts_with(b"DICM\x02\x00") {
             // Part 10 with its 128-byte preamble, or without it (the magic, then group 0002).

@@ -58,6 +58,28 @@ pub(crate) fn check_complete(bytes: &[u8]) -> Result<(), String> {
     }
 }
 
+/// The frame's width and height from its start-of-frame marker (any SOFn), if it has one before
+/// its first scan.
+pub(crate) fn frame_size(bytes: &[u8]) -> Option<(u32, u32)> {
+    let mut i = 2;
+    while let (Some(&0xFF), Some(&marker)) = (bytes.get(i), bytes.get(i + 1)) {
+        if marker == 0xFF {
+            i += 1;
+            continue;
+        }
+        let len = usize::from(u16::from_be_bytes([*bytes.get(i + 2)?, *bytes.get(i + 3)?]));
+        if matches!(marker, 0xC0..=0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF) {
+            let s = bytes.get(i + 5..i + 9)?;
+            return Some((u32::from(u16::from_be_bytes([s[2], s[3]])), u32::from(u16::from_be_bytes([s[0], s[1]]))));
+        }
+        if marker == 0xDA {
+            return None;
+        }
+        i += 2 + len;
+    }
+    None
+}
+
 fn ended(at: usize, len: usize, scans: usize) -> String {
     let percent = (at * 100).checked_div(len).unwrap_or(0);
     format!("the data ends at byte {at} ({percent} % into scan {scans}) without an end-of-image marker")
@@ -87,6 +109,7 @@ mod tests {
         for progressive in [false, true] {
             let bytes = jpeg(progressive);
             check_complete(&bytes).unwrap();
+            assert_eq!(frame_size(&bytes), Some((64, 48)));
             for cut in [bytes.len() * 55 / 100, bytes.len() - 2, bytes.len() / 10, 3] {
                 let e = check_complete(&bytes[..cut]).unwrap_err();
                 assert!(e.contains("ends at byte") || e.contains("invalid"), "{progressive} {cut}: {e}");

@@ -52,8 +52,9 @@ pub fn parse_file_name(rel: &Path) -> NameParse {
         return NameParse::UnknownView { reason: "empty path".into() };
     };
     let parent = dirs.last().map(String::as_str);
+    // An all-digit "extension" is part of a UID-style name (`1.2.840.113619.2.55`), not a type.
     let stem = match file.rsplit_once('.') {
-        Some((s, _ext)) if !s.is_empty() => s,
+        Some((s, ext)) if !s.is_empty() && !ext.bytes().all(|b| b.is_ascii_digit()) => s,
         _ => file.as_str(),
     };
 
@@ -167,6 +168,13 @@ mod tests {
             parse_file_name(Path::new("MRC Harwell/HRWL_001/IMPC_XRY_001/IMPC_XRY_034_001/114182.dcm")),
             NameParse::ImpcMedia { view: View::Dv, media_id: "114182".into() }
         );
+    }
+
+    #[test]
+    fn uid_names_keep_their_last_number() {
+        assert_eq!(known("DV/1.2.840.113619.2.55"), ("1.2.840.113619.2.55".into(), View::Dv, Layout::ViewFolders));
+        assert_eq!(known("DV/1.2.840.113619.2.56"), ("1.2.840.113619.2.56".into(), View::Dv, Layout::ViewFolders));
+        assert_eq!(known("DV/M3.dcm"), ("M3".into(), View::Dv, Layout::ViewFolders));
     }
 
     #[test]

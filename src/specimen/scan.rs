@@ -187,7 +187,8 @@ pub fn scan_with(root: &Path, options: &ScanOptions) -> Result<ScanReport, ScanE
 }
 
 /// Lists every regular file under `root`, skipping hidden entries and the app folder, following
-/// symbolic links, and reporting loops and unreadable entries.
+/// symbolic links, and reporting loops, unreadable entries and entries that are not regular
+/// files.
 fn walk(root: &Path, problems: &mut Vec<Problem>) -> Vec<PathBuf> {
     let mut files = Vec::new();
     let walker = walkdir::WalkDir::new(root)
@@ -198,7 +199,13 @@ fn walk(root: &Path, problems: &mut Vec<Problem>) -> Vec<PathBuf> {
     for entry in walker {
         match entry {
             Ok(e) if e.file_type().is_file() => files.push(e.into_path()),
-            Ok(_) => {}
+            Ok(e) if e.file_type().is_dir() => {}
+            // Never opened: reading a FIFO would wait for a writer forever, a device never ends.
+            Ok(e) => problems.push(Problem::new(
+                e.into_path(),
+                ProblemKind::NotAnImage,
+                "not a regular file (a FIFO, socket or device); not read",
+            )),
             Err(err) => {
                 let path = err.path().map(Path::to_owned).unwrap_or_else(|| root.to_owned());
                 let problem = if let Some(ancestor) = err.loop_ancestor() {
