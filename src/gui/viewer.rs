@@ -252,10 +252,24 @@ impl ViewerState {
                     egui::FontId::proportional(14.0),
                     Color32::GRAY,
                 );
+                painter.text(
+                    title_pos,
+                    egui::Align2::LEFT_TOP,
+                    title,
+                    egui::FontId::proportional(13.0),
+                    Color32::LIGHT_GRAY,
+                );
                 return;
             }
             Slot::Failed(why) => {
                 centred_text(ui, rect, format!("cannot show {}:\n{why}", file_name(path)), 13.0, Color32::LIGHT_RED);
+                painter.text(
+                    title_pos,
+                    egui::Align2::LEFT_TOP,
+                    title,
+                    egui::FontId::proportional(13.0),
+                    Color32::LIGHT_GRAY,
+                );
                 return;
             }
         };

@@ -19,7 +19,7 @@ pub(crate) fn check_complete(bytes: &[u8]) -> Result<(), String> {
             i += 1;
         }
         let (Some(&0xFF), Some(&marker)) = (bytes.get(i), bytes.get(i + 1)) else {
-            return Err(ended(i, bytes.len(), scans));
+            return Err(ended(i, scans));
         };
         i += 2;
         match marker {
@@ -29,7 +29,7 @@ pub(crate) fn check_complete(bytes: &[u8]) -> Result<(), String> {
             _ => {}
         }
         let (Some(&hi), Some(&lo)) = (bytes.get(i), bytes.get(i + 1)) else {
-            return Err(ended(i, bytes.len(), scans));
+            return Err(ended(i, scans));
         };
         let len = usize::from(u16::from_be_bytes([hi, lo]));
         if len < 2 {
@@ -37,7 +37,7 @@ pub(crate) fn check_complete(bytes: &[u8]) -> Result<(), String> {
         }
         i += len;
         if i > bytes.len() {
-            return Err(ended(bytes.len(), bytes.len(), scans));
+            return Err(ended(bytes.len(), scans));
         }
         if marker == 0xDA {
             scans += 1;
@@ -45,11 +45,11 @@ pub(crate) fn check_complete(bytes: &[u8]) -> Result<(), String> {
             // restart marker.
             loop {
                 let Some(at) = bytes.get(i..).and_then(|rest| rest.iter().position(|&b| b == 0xFF)) else {
-                    return Err(ended(bytes.len(), bytes.len(), scans));
+                    return Err(ended(bytes.len(), scans));
                 };
                 i += at;
                 match bytes.get(i + 1) {
-                    None => return Err(ended(bytes.len(), bytes.len(), scans)),
+                    None => return Err(ended(bytes.len(), scans)),
                     Some(0x00 | 0xD0..=0xD7 | 0xFF) => i += 1,
                     Some(_) => break,
                 }
@@ -80,9 +80,9 @@ pub(crate) fn frame_size(bytes: &[u8]) -> Option<(u32, u32)> {
     None
 }
 
-fn ended(at: usize, len: usize, scans: usize) -> String {
-    let percent = (at * 100).checked_div(len).unwrap_or(0);
-    format!("the data ends at byte {at} ({percent} % into scan {scans}) without an end-of-image marker")
+fn ended(at: usize, scans: usize) -> String {
+    let place = if scans == 0 { "before the first scan".to_owned() } else { format!("inside scan {scans}") };
+    format!("the data ends at byte {at}, {place}, without an end-of-image marker")
 }
 
 #[cfg(test)]
