@@ -31,6 +31,10 @@ impl AtomicFile {
         // scanned as a specimen.
         let prefix = format!(".{name}.");
         let tmp = builder(&prefix).tempfile_in(dir)?;
+        // A file being replaced keeps its permissions.
+        if let Ok(meta) = std::fs::metadata(path) {
+            let _ = tmp.as_file().set_permissions(meta.permissions());
+        }
         Ok(AtomicFile { tmp, target: path.to_owned() })
     }
 

@@ -200,10 +200,19 @@ pub fn run_predict(args: &PredictArgs, ort_lib: Option<&Path>) -> anyhow::Result
     Ok(())
 }
 
-/// File-name-safe form of a specimen id, short enough for any file system (a long id keeps its
-/// first 80 characters and a hash of the whole).
+/// File-name-safe form of a specimen id, different for different ids: ASCII letters, digits, `-`
+/// and `.` are kept, every other byte becomes `_XX` (hex); an id whose form would be long keeps
+/// its first 80 characters and a hash of the whole.
 fn safe(id: &str) -> String {
-    let s: String = id.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect();
+    use std::fmt::Write;
+    let mut s = String::new();
+    for b in id.bytes() {
+        if b.is_ascii_alphanumeric() || b == b'-' || b == b'.' {
+            s.push(char::from(b));
+        } else {
+            let _ = write!(s, "_{b:02X}");
+        }
+    }
     if s.len() <= 100 {
         return s;
     }
@@ -298,4 +307,17 @@ fn occlusion_overlays(
     }
     let transforms = [views[0].as_ref().map(|v| v.transform), views[1].as_ref().map(|v| v.transform)];
     Ok(draw(dir, specimen, transforms, taxonomy, classes, &grids, style))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn overlay_names_never_collide_and_stay_short() {
+        let ids = ["a b", "a:b", "a_b", "a\u{2215}b", "大鼠", "小鼠", "MX00001"];
+        let names: Vec<String> = ids.iter().map(|id| super::safe(id)).collect();
+        let distinct: std::collections::HashSet<&String> = names.iter().collect();
+        assert_eq!(distinct.len(), ids.len(), "{names:?}");
+        assert_eq!(names[6], "MX00001");
+        assert!(super::safe(&"L".repeat(250)).len() <= 100);
+    }
 }

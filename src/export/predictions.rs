@@ -327,7 +327,7 @@ pub fn merge(inputs: &[&Path], out: &Path, expected: Option<&[String]>) -> anyho
     w.write_record(&header)?;
     for (rec, _) in rows.values() {
         // Shards may have been edited by hand: every cell is made formula-safe again.
-        w.write_record(rec.iter().map(neutralise))?;
+        w.write_record(rec.iter().map(super::neutralise_formula))?;
     }
     let file = w.into_inner().map_err(|e| anyhow::anyhow!("{}: cannot write: {e}", out.display()))?;
     file.commit().with_context(|| format!("{}: cannot write", out.display()))?;

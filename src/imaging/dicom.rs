@@ -60,6 +60,11 @@ pub(crate) fn decode_dicom(path: &Path, options: &DecodeOptions) -> Result<GrayI
     // dicom-pixeldata builds a lookup table of 2^(Bits Stored) entries for the modality rescale
     // (gigabytes for a header that says 28) and asserts 1..=32: check before it does.
     let (allocated, stored) = (dim(tags::BITS_ALLOCATED, "Bits Allocated")?, dim(tags::BITS_STORED, "Bits Stored")?);
+    if ![8, 16, 32].contains(&allocated) {
+        return Err(fail(format!(
+            "Bits Allocated {allocated} is not supported (8, 16 or 32 are; 1-bit and packed 12-bit data are not radiographs this tool reads)"
+        )));
+    }
     if !(1..=16).contains(&stored) || stored > allocated {
         return Err(fail(format!(
             "Bits Stored {stored} with Bits Allocated {allocated}: 1 to 16 stored bits, within the allocated ones, are supported"
@@ -79,7 +84,9 @@ pub(crate) fn decode_dicom(path: &Path, options: &DecodeOptions) -> Result<GrayI
         if let Some((w, h)) = super::jpeg_structure::frame_size(&stream)
             && (u64::from(w) < cols || u64::from(h) < rows)
         {
-            return Err(truncated(format!("the JPEG frame is {w} x {h}, smaller than Columns x Rows {cols} x {rows}")));
+            return Err(truncated(format!(
+                "the JPEG frame is {w} x {h} but Columns x Rows say {cols} x {rows}: it cannot fill the image"
+            )));
         }
     }
     // Native (uncompressed) data shorter than one frame of Rows x Columns x samples x Bits

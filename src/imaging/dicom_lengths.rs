@@ -18,8 +18,8 @@ const SHORT_VRS: [&[u8; 2]; 21] = [
     b"ST", b"TM", b"UI", b"UL", b"US",
 ];
 const UNDEFINED: u32 = 0xFFFF_FFFF;
-/// Sequences and items open at once. Real files nest a few levels (structured reports a few
-/// dozen); dicom-rs's recursion is safe far beyond this.
+/// Sequences open at once (each with its item). Real files nest a few levels (structured
+/// reports a few dozen); dicom-rs's recursion is safe far beyond this.
 const MAX_DEPTH: usize = 64;
 /// Largest inflated data set of a deflated file that is walked (and decoded).
 const MAX_INFLATED: u64 = 1 << 30;
@@ -211,7 +211,8 @@ impl<S: Source> Walker<S> {
                     }
                 }
             }
-            if open.len() > MAX_DEPTH {
+            // Each level is a sequence and an item inside it.
+            if open.len() > 2 * MAX_DEPTH + 1 {
                 return Err(Refusal::Malformed(format!(
                     "sequences nested more than {MAX_DEPTH} deep at byte {}; refused before the parser recurses that far",
                     self.pos
