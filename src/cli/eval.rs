@@ -7,17 +7,24 @@ use std::path::PathBuf;
 use anyhow::Context;
 
 use crate::inference::{Classifier, SessionOptions, init_runtime};
+use crate::synth::Prevalence;
 use crate::taxonomy::Taxonomy;
 use crate::training::data::{Dataset, load_dataset};
 use crate::training::evaluate::{ModeResult, ViewMode, class_roc_panels, evaluate, level_roc_panels};
+use crate::training::invariance::InvarianceOptions;
 use crate::training::roc_plot::write_roc_png;
 
 /// Arguments of `mousexray eval`.
 #[derive(Debug, clap::Args)]
 pub struct EvalArgs {
     /// Labelled folder (any layout `scan` reads); never one the models were trained on.
-    #[arg(long, value_name = "DIR")]
-    pub data: PathBuf,
+    #[arg(long, value_name = "DIR", required_unless_present = "invariance")]
+    pub data: Option<PathBuf>,
+    /// Also measure how far each model's outputs move when a film mark (ruler, text, bright
+    /// frame, lead marker, cassette edge) is added: N held-out phantoms (seed 2000, 384 px,
+    /// prevalence 0.6, severity from 0.3, as the held-out set), clean and marked.
+    #[arg(long, value_name = "N")]
+    pub invariance: Option<usize>,
     /// Model file; repeat to compare (a multiview model and single-view baselines).
     #[arg(long, value_name = "ONNX", required = true)]
     pub model: Vec<PathBuf>,
@@ -48,16 +55,31 @@ pub fn run(args: &EvalArgs, ort_lib: Option<&std::path::Path>) -> anyhow::Result
     let mut datasets: HashMap<String, Dataset> = HashMap::new();
     let mut results: Vec<(String, Vec<String>, Vec<ModeResult>)> = Vec::new();
     let mut taxonomies: Vec<Taxonomy> = Vec::new();
+    let mut invariance_md = String::new();
     for path in &args.model {
         let mut model = Classifier::load(
             path,
             lib,
             SessionOptions { threads: args.threads, spinning: true, device: args.device, profile: None },
         )?;
+        let name = path.file_stem().map_or_else(|| path.display().to_string(), |s| s.to_string_lossy().into_owned());
+        if let Some(count) = args.invariance {
+            let options = InvarianceOptions {
+                seed: 2000,
+                count,
+                size: 384,
+                prevalence: Prevalence { abnormal: 0.6, max_findings: 3, min_severity: 0.3, classes: Vec::new() },
+                batch: args.batch,
+            };
+            let rows = crate::training::invariance::measure(&mut model, &options)?;
+            invariance_md.push_str(&crate::training::invariance::to_markdown(&name, &rows));
+            invariance_md.push('\n');
+        }
+        let Some(data) = &args.data else { continue };
         let key = serde_json::to_string(&model.info.preprocess)?;
         if !datasets.contains_key(&key) {
             let (d, problems) =
-                load_dataset(&args.data, args.labels.as_deref(), &model.info.preprocess, &model.info.taxonomy)?;
+                load_dataset(data, args.labels.as_deref(), &model.info.preprocess, &model.info.taxonomy)?;
             for p in &problems {
                 tracing::warn!("{p}");
             }
@@ -71,7 +93,6 @@ pub fn run(args: &EvalArgs, ort_lib: Option<&std::path::Path>) -> anyhow::Result
             _ => vec![ViewMode::Lv],
         };
         let r = evaluate(&mut model, dataset, &modes, args.batch)?;
-        let name = path.file_stem().map_or_else(|| path.display().to_string(), |s| s.to_string_lossy().into_owned());
         results.push((name, views, r));
         taxonomies.push(model.info.taxonomy.clone());
     }
@@ -123,6 +144,8 @@ pub fn run(args: &EvalArgs, ort_lib: Option<&std::path::Path>) -> anyhow::Result
             md.push('\n');
         }
     }
+    // Without --data there are no AUC tables, only the invariance measurement.
+    let md = if results.is_empty() { invariance_md } else { format!("{md}\n{invariance_md}") };
     print!("{md}");
     if let Some(dir) = &args.out {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;

@@ -8,6 +8,7 @@
 //! for the same arguments whatever the thread count.
 
 pub mod anatomy;
+mod film_marks;
 mod findings;
 pub mod geometry;
 mod primitive;
@@ -18,6 +19,7 @@ mod writer;
 use serde::{Deserialize, Serialize};
 
 pub use anatomy::{Anatomy, Body, Pose, build};
+pub use film_marks::{FilmMark, add_mark};
 pub use findings::{CLASSES, Finding, Prevalence, apply, sample_findings};
 pub use primitive::{Primitive, Shape};
 pub use render::{DETECTOR_MAX, Exposure, Placement, attenuation, render};

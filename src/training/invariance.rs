@@ -1,0 +1,141 @@
+//! How far a model's outputs move when something that is not the animal is added to the film:
+//! the same held-out phantoms, clean and with each [`FilmMark`], through the one `preprocess`
+//! and the model. A model that has learned the skeleton moves by almost nothing.
+
+use crate::imaging::{FileFormat, GrayImage16, ModelInput, preprocess};
+use crate::inference::Classifier;
+use crate::specimen::View;
+use crate::synth::{FilmMark, Phantom, Prevalence, Rng, add_mark};
+
+/// Which phantoms are measured.
+#[derive(Debug, Clone)]
+pub struct InvarianceOptions {
+    /// Run seed of the phantoms (the held-out set's: never used in training).
+    pub seed: u64,
+    /// How many, from index 0.
+    pub count: usize,
+    /// Film side in pixels.
+    pub size: u32,
+    /// Findings as in the held-out set.
+    pub prevalence: Prevalence,
+    /// Specimens per model run.
+    pub batch: usize,
+}
+
+/// One kind of mark's effect over the phantoms.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct InvarianceRow {
+    /// The mark.
+    pub mark: FilmMark,
+    /// Phantoms measured.
+    pub specimens: usize,
+    /// The largest change of any conditional probability, over specimens and nodes.
+    pub max_change: f32,
+    /// The mean over specimens of each specimen's largest change.
+    pub mean_change: f32,
+    /// Share of specimens whose largest change exceeds 0.03.
+    pub share_over_003: f32,
+    /// The node and phantom index of the largest change.
+    pub worst: (String, u64),
+}
+
+/// Renders `options.count` phantoms, clean and with each mark on both views, and compares the
+/// model's conditional probabilities (taxonomy order). Marks are placed from a stream of their
+/// own, so every model sees the same films.
+///
+/// # Errors
+/// Preprocessing or the model failed (with the reason).
+pub fn measure(model: &mut Classifier, options: &InvarianceOptions) -> anyhow::Result<Vec<InvarianceRow>> {
+    let spec = model.info.preprocess.clone();
+    let nodes: Vec<String> = model.info.taxonomy.nodes.iter().map(|n| n.id.clone()).collect();
+    let mut rows: Vec<InvarianceRow> = FilmMark::ALL
+        .iter()
+        .map(|&mark| InvarianceRow {
+            mark,
+            specimens: 0,
+            max_change: 0.0,
+            mean_change: 0.0,
+            share_over_003: 0.0,
+            worst: (String::new(), 0),
+        })
+        .collect();
+    let batch = options.batch.max(1);
+    let indices: Vec<u64> = (0..options.count as u64).collect();
+    for chunk in indices.chunks(batch) {
+        // Films per specimen: clean first, then one per mark.
+        let mut inputs: Vec<[ModelInput; 2]> = Vec::new();
+        for &index in chunk {
+            let phantom = Phantom::sample(options.seed, index, &options.prevalence, 0.0);
+            let films = [View::Dv, View::Lv].map(|view| {
+                let pixels = phantom.render(view, options.size, true);
+                GrayImage16::new(options.size, options.size, 14, pixels, FileFormat::Png)
+            });
+            let [Some(dv), Some(lv)] = films else {
+                anyhow::bail!("phantom {index}: rendered film has the wrong size")
+            };
+            let mut variants = vec![(dv.clone(), lv.clone())];
+            for (k, &mark) in FilmMark::ALL.iter().enumerate() {
+                let mut rng = Rng::new(options.seed ^ 0x6d61_726b, index * 16 + k as u64);
+                let (mut d, mut l) = (dv.clone(), lv.clone());
+                add_mark(&mut d, mark, &mut rng);
+                add_mark(&mut l, mark, &mut rng);
+                variants.push((d, l));
+            }
+            for (d, l) in variants {
+                let prep = |img: &GrayImage16| preprocess(img, &spec).map(|(input, _)| input);
+                let pair = [prep(&d), prep(&l)];
+                let [Ok(d), Ok(l)] = pair else { anyhow::bail!("phantom {index}: preprocessing failed") };
+                inputs.push([d, l]);
+            }
+        }
+        let dv: Vec<f32> = inputs.iter().flat_map(|p| p[0].data.iter().copied()).collect();
+        let lv: Vec<f32> = inputs.iter().flat_map(|p| p[1].data.iter().copied()).collect();
+        let probs = model.predict(&dv, &lv, &vec![[true, true]; inputs.len()])?;
+        let per = 1 + FilmMark::ALL.len();
+        for (s, &index) in chunk.iter().enumerate() {
+            let Some(clean) = probs.get(s * per) else { continue };
+            for (k, row) in rows.iter_mut().enumerate() {
+                let Some(marked) = probs.get(s * per + 1 + k) else { continue };
+                let (node, change) = clean
+                    .iter()
+                    .zip(marked)
+                    .enumerate()
+                    .map(|(i, (a, b))| (i, (a - b).abs()))
+                    .fold((0, 0.0f32), |best, x| if x.1 > best.1 { x } else { best });
+                row.specimens += 1;
+                row.mean_change += change;
+                row.share_over_003 += f32::from(u8::from(change > 0.03));
+                if change > row.max_change {
+                    row.max_change = change;
+                    row.worst = (nodes.get(node).cloned().unwrap_or_default(), index);
+                }
+            }
+        }
+    }
+    for row in &mut rows {
+        let n = row.specimens.max(1) as f32;
+        row.mean_change /= n;
+        row.share_over_003 /= n;
+    }
+    Ok(rows)
+}
+
+/// The rows as a Markdown table.
+pub fn to_markdown(model: &str, rows: &[InvarianceRow]) -> String {
+    let mut md = format!(
+        "## Output change when a film mark is added ({model})\n\n| mark | specimens | largest change | mean of each specimen's largest | specimens over 0.03 | worst node (phantom) |\n|---|---:|---:|---:|---:|---|\n"
+    );
+    for r in rows {
+        md.push_str(&format!(
+            "| {} | {} | {:.3} | {:.3} | {:.0} % | {} ({}) |\n",
+            r.mark.as_str(),
+            r.specimens,
+            r.max_change,
+            r.mean_change,
+            100.0 * r.share_over_003,
+            r.worst.0,
+            r.worst.1
+        ));
+    }
+    md
+}
