@@ -25,6 +25,10 @@ pub struct EvalArgs {
     /// prevalence 0.6, severity from 0.3, as the held-out set), clean and marked.
     #[arg(long, value_name = "N")]
     pub invariance: Option<usize>,
+    /// Feed the models body-only input (film borders, rulers, text and markers blanked) even if
+    /// they were written without it: to measure what that preprocessing does to a model.
+    #[arg(long)]
+    pub body_only: bool,
     /// Model file; repeat to compare (a multiview model and single-view baselines).
     #[arg(long, value_name = "ONNX", required = true)]
     pub model: Vec<PathBuf>,
@@ -63,6 +67,9 @@ pub fn run(args: &EvalArgs, ort_lib: Option<&std::path::Path>) -> anyhow::Result
             SessionOptions { threads: args.threads, spinning: true, device: args.device, profile: None },
         )?;
         let name = path.file_stem().map_or_else(|| path.display().to_string(), |s| s.to_string_lossy().into_owned());
+        if args.body_only {
+            model.info.preprocess.body_only = true;
+        }
         if let Some(count) = args.invariance {
             let options = InvarianceOptions {
                 seed: 2000,

@@ -37,6 +37,12 @@ pub struct PreprocessSpec {
     pub crop_to_body: bool,
     /// Margin around the crop, as a fraction of its longer side.
     pub margin: f64,
+    /// Only the animal reaches the model: film borders and cassette edges, rulers, text and
+    /// markers are left out of the intensity statistics and blanked, with the animal's edge
+    /// feathered (see [`preprocess`]). Models written before this option read it as `false`
+    /// and are fed exactly as they were trained; new models default to `true`.
+    #[serde(default)]
+    pub body_only: bool,
     /// Standardisation: the model sees `(x - mean) / std` for normalised `x` in 0..=1.
     pub mean: f32,
     /// See `mean`.
@@ -53,6 +59,7 @@ impl Default for PreprocessSpec {
             orient: true,
             crop_to_body: true,
             margin: 0.04,
+            body_only: true,
             mean: 0.5,
             std: 0.5,
         }
@@ -105,11 +112,16 @@ const ANALYSIS_SIDE: usize = 256;
 
 /// Turns a decoded view into a model input.
 ///
-/// 1. Robust intensity normalisation: clip to the spec's percentiles, scale to 0..=1.
-/// 2. Polarity: make bone bright (see [`Polarity`]).
-/// 3. Orientation: rotate so the foreground's principal axis is vertical (IMPC placements vary).
-/// 4. Aspect-preserving resize with padding into `size x size` (area-averaged when shrinking).
-/// 5. Standardisation with the spec's mean and std.
+/// 1. The exposed film: bands at the film's brightest or darkest level along its edges (an
+///    unexposed or collimated border, a cassette edge) are left out of every measure below and
+///    become background.
+/// 2. Robust intensity normalisation: clip to the spec's percentiles, scale to 0..=1.
+/// 3. Polarity: make bone bright (see [`Polarity`]), judged just inside the exposed film.
+/// 4. The animal: the largest bright region, grown into its fainter limbs and tail; everything
+///    else (rulers, text, markers, a second animal) becomes background, with a feathered edge.
+/// 5. Orientation: rotate so the animal's principal axis is vertical (IMPC placements vary).
+/// 6. Aspect-preserving resize with padding into `size x size` (area-averaged when shrinking).
+/// 7. Standardisation with the spec's mean and std.
 ///
 /// Returns the input and the [`Transform`] from model to original pixel coordinates.
 pub fn preprocess(image: &GrayImage16, spec: &PreprocessSpec) -> Result<(ModelInput, Transform), String> {
@@ -118,8 +130,44 @@ pub fn preprocess(image: &GrayImage16, spec: &PreprocessSpec) -> Result<(ModelIn
     if w == 0 || h == 0 || image.pixels.len() != w * h {
         return Err(format!("image size {w} x {h} does not match its {} pixels", image.pixels.len()));
     }
-    let norm = normalise(image, spec);
-    let frame = Frame::find(&norm, w, h, spec);
+    if !spec.body_only {
+        let whole = FilmArea { x0: 0, y0: 0, x1: w, y1: h };
+        let (norm, _) = normalise(image, spec, &whole, None);
+        let frame = Frame::find(&Analysis::whole_film(&norm, w, h), w, h, spec);
+        return Ok(sample(norm, w, h, &frame, image, spec));
+    }
+    let area = FilmArea::find(image);
+    let (mut norm, invert) = normalise(image, spec, &area, None);
+    area.blank_outside(&mut norm, w);
+    let mut analysis = Analysis::of(&norm, w, h);
+    // Marks off the animal must not set the clipping or the threshold: normalise again without
+    // them, and blank them.
+    if let Some(marks) = Marks::find(&analysis) {
+        (norm, _) = normalise(image, spec, &area, Some((&marks, invert)));
+        area.blank_outside(&mut norm, w);
+        for (y, row) in norm.chunks_exact_mut(w).enumerate() {
+            let cells = &marks.cells[(y / marks.scale) * marks.w..];
+            for (x, v) in row.iter_mut().enumerate() {
+                if cells.get(x / marks.scale).copied().unwrap_or(false) {
+                    *v = 0.0;
+                }
+            }
+        }
+        analysis = Analysis::of(&norm, w, h);
+    }
+    let frame = Frame::find(&analysis, w, h, spec);
+    Ok(sample(norm, w, h, &frame, image, spec))
+}
+
+/// Resamples the frame of a normalised film into the model input, with its transform.
+fn sample(
+    norm: Vec<f32>,
+    w: usize,
+    h: usize,
+    frame: &Frame,
+    image: &GrayImage16,
+    spec: &PreprocessSpec,
+) -> (ModelInput, Transform) {
     let size = spec.size as usize;
     let s = frame.side / size as f64;
     let (eu, ev) = (frame.eu, frame.ev);
@@ -140,15 +188,21 @@ pub fn preprocess(image: &GrayImage16, spec: &PreprocessSpec) -> Result<(ModelIn
     let k = if s >= 2.0 { s.floor() as usize } else { 1 };
     let (src, sw, sh) = if k > 1 { box_reduce(&norm, w, h, k) } else { (norm, w, h) };
     let kf = k as f64;
+    let rf = frame.mask_scale as f64;
     let mut data = Vec::with_capacity(size * size);
     for j in 0..size {
         for i in 0..size {
             let (x, y) = t.to_original(i as f64 + 0.5, j as f64 + 0.5);
             let v = bilinear(&src, sw, sh, x / kf - 0.5, y / kf - 0.5);
-            data.push((v - spec.mean) / spec.std);
+            // Background is 0 after normalisation, so the feathered mask fades to it.
+            let m = match &frame.mask {
+                Some(mask) => bilinear(mask, frame.mask_w, frame.mask_h, x / rf - 0.5, y / rf - 0.5),
+                None => 1.0,
+            };
+            data.push((v * m - spec.mean) / spec.std);
         }
     }
-    Ok((ModelInput { size: spec.size, data }, t))
+    (ModelInput { size: spec.size, data }, t)
 }
 
 /// Clips to the percentiles, scales to 0..=1 and applies the polarity.
@@ -156,17 +210,21 @@ pub fn preprocess(image: &GrayImage16, spec: &PreprocessSpec) -> Result<(ModelIn
 /// Every pixel's value depends on its 16-bit level alone, so the levels are mapped once through
 /// a table and the Otsu histogram is built from level counts: the result is the same as mapping
 /// each pixel, at a fraction of the cost on large images.
-fn normalise(image: &GrayImage16, spec: &PreprocessSpec) -> Vec<f32> {
-    let counts = image.level_counts();
-    let hist = image.histogram_from(&counts);
-    let lo = f32::from(image.percentile(&hist, spec.clip_low_percent / 100.0));
-    let hi = f32::from(image.percentile(&hist, spec.clip_high_percent / 100.0)).max(lo + 1.0);
-    let mut table: Vec<f32> =
-        (0..counts.len()).map(|v| v as u16).map(|v| ((f32::from(v) - lo) / (hi - lo)).clamp(0.0, 1.0)).collect();
-    let invert = match spec.polarity {
-        Polarity::BrightBone => false,
-        Polarity::DarkBone => true,
-        Polarity::Auto => {
+/// With `without`, the marks' pixels are left out of the percentiles and the polarity found
+/// before is kept.
+fn normalise(
+    image: &GrayImage16,
+    spec: &PreprocessSpec,
+    area: &FilmArea,
+    without: Option<(&Marks, bool)>,
+) -> (Vec<f32>, bool) {
+    let counts = area.level_counts(image, without.map(|m| m.0));
+    let mut table = clip_table(image, spec, &counts);
+    let invert = match (without, spec.polarity) {
+        (Some((_, invert)), _) => invert,
+        (None, Polarity::BrightBone) => false,
+        (None, Polarity::DarkBone) => true,
+        (None, Polarity::Auto) => {
             // The background is the Otsu class most of the border falls in; vignetting or a
             // ruler can brighten a border, but not past the threshold between tissue and air.
             let mut levels = [0u64; 256];
@@ -174,14 +232,253 @@ fn normalise(image: &GrayImage16, spec: &PreprocessSpec) -> Vec<f32> {
                 levels[otsu_bin(x)] += u64::from(c);
             }
             let threshold = otsu_threshold(&levels);
-            let (w, h) = (image.width as usize, image.height as usize);
-            border_fraction_above(&image.pixels, w, h, |v| table[usize::from(v)] > threshold) > 0.5
+            area.border_fraction(image, |v| table.get(usize::from(v)).is_some_and(|&x| x > threshold)) > 0.5
         }
     };
     if invert {
         table.iter_mut().for_each(|x| *x = 1.0 - *x);
     }
-    image.pixels.iter().map(|&v| table[usize::from(v)]).collect()
+    (apply_table(image, &table), invert)
+}
+
+/// Each 16-bit level's value once clipped to the spec's percentiles of `counts` and scaled to
+/// 0..=1.
+fn clip_table(image: &GrayImage16, spec: &PreprocessSpec, counts: &[u32]) -> Vec<f32> {
+    let hist = image.histogram_from(counts);
+    let lo = f32::from(image.percentile(&hist, spec.clip_low_percent / 100.0));
+    let hi = f32::from(image.percentile(&hist, spec.clip_high_percent / 100.0)).max(lo + 1.0);
+    (0..counts.len()).map(|v| v as u16).map(|v| ((f32::from(v) - lo) / (hi - lo)).clamp(0.0, 1.0)).collect()
+}
+
+/// Maps every pixel through a level table (levels beyond it, outside the exposed film, to 0).
+fn apply_table(image: &GrayImage16, table: &[f32]) -> Vec<f32> {
+    image.pixels.iter().map(|&v| table.get(usize::from(v)).copied().unwrap_or(0.0)).collect()
+}
+
+/// Regions smaller than this (analysis cells) are specks, not marks.
+const MIN_MARK_CELLS: usize = 4;
+
+/// The film on the analysis grid: reduced, thresholded, and its animal found.
+struct Analysis {
+    small: Vec<f32>,
+    w: usize,
+    h: usize,
+    /// Original pixels per cell.
+    scale: usize,
+    threshold: f32,
+    animal: Option<Animal>,
+}
+
+impl Analysis {
+    /// Without `body_only`: the animal is the largest bright region and nothing is blanked.
+    fn whole_film(norm: &[f32], w: usize, h: usize) -> Analysis {
+        let (small, sw, sh, scale) = analysis_grid(norm, w, h);
+        let threshold = otsu(&small);
+        let mask: Vec<bool> = small.iter().map(|v| *v > threshold).collect();
+        let core = largest_component(&mask, sw, sh);
+        Analysis { small, w: sw, h: sh, scale, threshold, animal: Some(Animal { body: None, core }) }
+    }
+
+    fn of(norm: &[f32], w: usize, h: usize) -> Analysis {
+        let (small, sw, sh, scale) = analysis_grid(norm, w, h);
+        let threshold = otsu(&small);
+        let animal = find_animal(&small, sw, sh, threshold);
+        Analysis { small, w: sw, h: sh, scale, threshold, animal }
+    }
+}
+
+/// Bright regions of the film other than the animal (rulers, text, markers), on the analysis
+/// grid, dilated by two cells to take in their anti-aliased edges.
+struct Marks {
+    cells: Vec<bool>,
+    w: usize,
+    scale: usize,
+}
+
+impl Marks {
+    /// `None` when the film has no bright region besides the animal but specks (under
+    /// [`MIN_MARK_CELLS`] cells, noise that the animal's mask blanks anyway).
+    fn find(a: &Analysis) -> Option<Marks> {
+        let body = a.animal.as_ref()?.body.as_ref()?;
+        let mask: Vec<bool> = a.small.iter().map(|v| *v > a.threshold).collect();
+        let (labels, sizes) = label(&mask, a.w, a.h);
+        // A region touching the animal's body is part of it.
+        let mut mark = vec![true; sizes.len()];
+        mark[0] = false;
+        for (l, &b) in labels.iter().zip(body) {
+            if b {
+                mark[*l as usize] = false;
+            }
+        }
+        for (m, &n) in mark.iter_mut().zip(&sizes) {
+            *m &= n >= MIN_MARK_CELLS;
+        }
+        if !mark.iter().any(|&m| m) {
+            return None;
+        }
+        let seeds: Vec<bool> = labels.iter().map(|&l| mark[l as usize]).collect();
+        let mut cells = dilate(&seeds, a.w, a.h, 2);
+        // Never over the animal itself.
+        for (c, &b) in cells.iter_mut().zip(body) {
+            *c &= !b;
+        }
+        Some(Marks { cells, w: a.w, scale: a.scale })
+    }
+
+    fn covers(&self, x: usize, y: usize) -> bool {
+        self.cells.get((y / self.scale) * self.w + x / self.scale).copied().unwrap_or(false)
+    }
+}
+
+/// The exposed part of the film, half-open `[x0, x1) x [y0, y1)`: the whole film less any band
+/// along an edge where 90 % of a line sits at the film's darkest or brightest level (within 1 %
+/// of its range), at most 12 % of the side per edge, so a dark or bright background is never
+/// mistaken for a band all the way to the animal.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct FilmArea {
+    x0: usize,
+    y0: usize,
+    x1: usize,
+    y1: usize,
+}
+
+impl FilmArea {
+    fn find(image: &GrayImage16) -> FilmArea {
+        let (w, h) = (image.width as usize, image.height as usize);
+        let (lo, hi) = image.pixels.iter().fold((u16::MAX, 0u16), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+        let tol = ((f32::from(hi) - f32::from(lo)) / 100.0).max(1.0);
+        let extreme = |v: u16| {
+            let v = f32::from(v);
+            if v <= f32::from(lo) + tol {
+                -1i8
+            } else if v >= f32::from(hi) - tol {
+                1
+            } else {
+                0
+            }
+        };
+        // A line is a band when 90 % of it sits at one extreme.
+        let band = |line: &mut dyn Iterator<Item = u16>| {
+            let (mut dark, mut bright, mut n) = (0usize, 0usize, 0usize);
+            for v in line {
+                match extreme(v) {
+                    -1 => dark += 1,
+                    1 => bright += 1,
+                    _ => {}
+                }
+                n += 1;
+            }
+            n > 0 && (dark * 10 >= n * 9 || bright * 10 >= n * 9)
+        };
+        let px = |x: usize, y: usize| image.pixels[y * w + x];
+        let (cap_x, cap_y) = (w * 12 / 100, h * 12 / 100);
+        let mut a = FilmArea { x0: 0, y0: 0, x1: w, y1: h };
+        while a.y0 < cap_y && band(&mut (0..w).map(|x| px(x, a.y0))) {
+            a.y0 += 1;
+        }
+        while h - a.y1 < cap_y && band(&mut (0..w).map(|x| px(x, a.y1 - 1))) {
+            a.y1 -= 1;
+        }
+        while a.x0 < cap_x && band(&mut (0..h).map(|y| px(a.x0, y))) {
+            a.x0 += 1;
+        }
+        while w - a.x1 < cap_x && band(&mut (0..h).map(|y| px(a.x1 - 1, y))) {
+            a.x1 -= 1;
+        }
+        a
+    }
+
+    /// Pixel counts per 16-bit level inside the area, less what `marks` covers; every pixel left
+    /// out counts as the background's level (the median just inside the area), so the
+    /// percentiles are those of the film without its border and marks, not of a smaller film
+    /// with more bone in it.
+    fn level_counts(&self, image: &GrayImage16, marks: Option<&Marks>) -> Vec<u32> {
+        let w = image.width as usize;
+        let top = image.pixels.iter().copied().max().unwrap_or(0);
+        let mut counts = vec![0u32; usize::from(top) + 1];
+        let mut counted = 0usize;
+        for (y, row) in image.pixels.chunks_exact(w).enumerate().take(self.y1).skip(self.y0) {
+            let row = &row[self.x0..self.x1];
+            match marks {
+                None => {
+                    for &v in row {
+                        counts[usize::from(v)] += 1;
+                    }
+                    counted += row.len();
+                }
+                Some(m) => {
+                    for (x, &v) in (self.x0..).zip(row) {
+                        if !m.covers(x, y) {
+                            counts[usize::from(v)] += 1;
+                            counted += 1;
+                        }
+                    }
+                }
+            }
+        }
+        let missing = image.pixels.len().saturating_sub(counted);
+        if missing > 0
+            && let Some(level) = self.ring_median(image)
+        {
+            counts[usize::from(level)] += u32::try_from(missing).unwrap_or(u32::MAX);
+        }
+        counts
+    }
+
+    /// The median level of the 2 % ring just inside the area: the background's.
+    fn ring_median(&self, image: &GrayImage16) -> Option<u16> {
+        let w = image.width as usize;
+        let (aw, ah) = (self.x1 - self.x0, self.y1 - self.y0);
+        let b = (aw.min(ah) / 50).max(1);
+        let mut ring: Vec<u16> = Vec::new();
+        for y in self.y0..self.y1 {
+            let row = &image.pixels[y * w + self.x0..y * w + self.x1];
+            if y < self.y0 + b || y + b >= self.y1 {
+                ring.extend_from_slice(row);
+            } else {
+                ring.extend_from_slice(&row[..b.min(aw)]);
+                ring.extend_from_slice(&row[aw.saturating_sub(b).max(b.min(aw))..]);
+            }
+        }
+        let mid = ring.len() / 2;
+        (!ring.is_empty()).then(|| *ring.select_nth_unstable(mid).1)
+    }
+
+    /// Fraction of the pixels within 2 % of the area's edges for which `above` holds.
+    fn border_fraction(&self, image: &GrayImage16, above: impl Fn(u16) -> bool) -> f64 {
+        let w = image.width as usize;
+        let (aw, ah) = (self.x1 - self.x0, self.y1 - self.y0);
+        let b = (aw.min(ah) / 50).max(1);
+        let (mut hits, mut n) = (0usize, 0usize);
+        for y in self.y0..self.y1 {
+            let row = &image.pixels[y * w + self.x0..y * w + self.x1];
+            let mut count = |px: &[u16]| {
+                hits += px.iter().filter(|&&p| above(p)).count();
+                n += px.len();
+            };
+            if y < self.y0 + b || y + b >= self.y1 {
+                count(row);
+            } else {
+                count(&row[..b.min(aw)]);
+                count(&row[aw.saturating_sub(b).max(b.min(aw))..]);
+            }
+        }
+        if n == 0 { 0.0 } else { hits as f64 / n as f64 }
+    }
+
+    /// Sets everything outside the area to 0 (background, once bone is bright).
+    fn blank_outside(&self, norm: &mut [f32], w: usize) {
+        if self.x0 == 0 && self.y0 == 0 && self.x1 == w && self.y1 * w == norm.len() {
+            return;
+        }
+        for (y, row) in norm.chunks_exact_mut(w).enumerate() {
+            for (x, v) in row.iter_mut().enumerate() {
+                if x < self.x0 || x >= self.x1 || y < self.y0 || y >= self.y1 {
+                    *v = 0.0;
+                }
+            }
+        }
+    }
 }
 
 /// The square region of the original image that becomes the model input.
@@ -194,23 +491,31 @@ struct Frame {
     ev: (f64, f64),
     /// Side in original pixels.
     side: f64,
+    /// The animal, feathered, on the analysis grid: 1 inside, 0 outside (none: the whole film).
+    mask: Option<Vec<f32>>,
+    /// Analysis grid size.
+    mask_w: usize,
+    mask_h: usize,
+    /// Original pixels per analysis cell.
+    mask_scale: usize,
 }
 
 impl Frame {
-    fn find(norm: &[f32], w: usize, h: usize, spec: &PreprocessSpec) -> Frame {
-        let r = w.max(h).div_ceil(ANALYSIS_SIDE).max(1);
-        let (small, sw, sh) = box_reduce(norm, w, h, r);
-        let threshold = otsu(&small);
+    fn find(a: &Analysis, w: usize, h: usize, spec: &PreprocessSpec) -> Frame {
+        let (sw, sh, r) = (a.w, a.h, a.scale);
         let rf = r as f64;
-        // The animal is the largest connected foreground region: a ruler, a label or a marker
-        // beside it must not steer the orientation or the crop.
-        let mask: Vec<bool> = small.iter().map(|v| *v > threshold).collect();
-        let points: Vec<(f64, f64)> = largest_component(&mask, sw, sh)
-            .into_iter()
-            .map(|i| (((i % sw) as f64 + 0.5) * rf, ((i / sw) as f64 + 0.5) * rf))
-            .collect();
+        // Only the animal steers the orientation and the crop: a ruler, a label or a marker
+        // beside it must not.
+        let animal = a.animal.as_ref();
+        let component: &[usize] = animal.map_or(&[], |a| a.core.as_slice());
+        let points: Vec<(f64, f64)> =
+            component.iter().map(|&i| (((i % sw) as f64 + 0.5) * rf, ((i / sw) as f64 + 0.5) * rf)).collect();
         // A body needs some pixels, and not the whole frame.
         let body = points.len() >= 16 && points.len() < sw * sh * 95 / 100;
+        let animal = match animal.and_then(|a| a.body.as_ref()) {
+            Some(b) if body => Some(feather(b, sw, sh)),
+            _ => None,
+        };
         let (cx, cy) = if body {
             let n = points.len() as f64;
             (points.iter().map(|p| p.0).sum::<f64>() / n, points.iter().map(|p| p.1).sum::<f64>() / n)
@@ -262,8 +567,56 @@ impl Frame {
         let side = ((umax - umin).max(vmax - vmin) * (1.0 + 2.0 * spec.margin)).max(1.0);
         let (mu, mv) = ((umin + umax) / 2.0, (vmin + vmax) / 2.0);
         let centre = (cx + eu.0 * mu + ev.0 * mv, cy + eu.1 * mu + ev.1 * mv);
-        Frame { centre, eu, ev, side }
+        Frame { centre, eu, ev, side, mask: animal, mask_w: sw, mask_h: sh, mask_scale: r }
     }
+}
+
+/// The animal on the analysis grid.
+struct Animal {
+    /// Its region at half the threshold: the body with its fainter limbs and tail (none: the
+    /// whole film is kept).
+    body: Option<Vec<bool>>,
+    /// Its largest region above the threshold (the trunk's bone and dense tissue), which sets
+    /// the orientation and the crop.
+    core: Vec<usize>,
+}
+
+/// Finds the animal: of the regions above half the Otsu threshold, the one with the most cells
+/// inside it by two cells every way (its bulk), the largest among equals. A ruler or a line
+/// of text is thin, so it never wins over a body however long it is, and at half the threshold
+/// the soft tissue joins the bones into one region. `None` when nothing is above it.
+fn find_animal(small: &[f32], w: usize, h: usize, threshold: f32) -> Option<Animal> {
+    let low: Vec<bool> = small.iter().map(|v| *v > threshold / 2.0).collect();
+    // Bulk: cells with the mask two cells away in all four directions; a line up to four cells
+    // thick has none.
+    let solid = |c: usize| {
+        let (x, y) = (c % w, c / w);
+        x >= 2 && y >= 2 && x + 2 < w && y + 2 < h && low[c - 2] && low[c + 2] && low[c - 2 * w] && low[c + 2 * w]
+    };
+    let (labels, sizes) = label(&low, w, h);
+    let mut bulk = vec![0usize; sizes.len()];
+    for (c, &l) in labels.iter().enumerate() {
+        if l != 0 && solid(c) {
+            bulk[l as usize] += 1;
+        }
+    }
+    // Label 0 is "none"; the first found wins among equals.
+    let best = (1..sizes.len()).fold(None, |best: Option<usize>, l| match best {
+        Some(b) if (bulk[l], sizes[l]) <= (bulk[b], sizes[b]) => Some(b),
+        _ => Some(l),
+    })?;
+    let body: Vec<bool> = labels.iter().map(|&l| l as usize == best).collect();
+    let high: Vec<bool> = small.iter().zip(&body).map(|(v, &b)| b && *v > threshold).collect();
+    let (hl, hs) = label(&high, w, h);
+    let core_label = (1..hs.len()).fold(None, |best: Option<usize>, l| match best {
+        Some(b) if hs[l] <= hs[b] => Some(b),
+        _ => Some(l),
+    });
+    let core: Vec<usize> = match core_label {
+        Some(k) => (0..hl.len()).filter(|&c| hl[c] as usize == k).collect(),
+        None => (0..body.len()).filter(|&c| body[c]).collect(),
+    };
+    Some(Animal { body: Some(body), core })
 }
 
 /// Indices of the largest 8-connected `true` region of a mask.
@@ -304,23 +657,128 @@ fn largest_component(mask: &[bool], w: usize, h: usize) -> Vec<usize> {
     best
 }
 
-/// Fraction of the pixels within 2 % of the image's edges for which `above` holds.
-fn border_fraction_above(v: &[u16], w: usize, h: usize, above: impl Fn(u16) -> bool) -> f64 {
-    let b = (w.min(h) / 50).max(1);
-    let (mut hits, mut n) = (0usize, 0usize);
-    for (y, row) in v.chunks_exact(w).enumerate().take(h) {
-        if y < b || y + b >= h {
-            hits += row.iter().filter(|&&p| above(p)).count();
-            n += row.len();
-        } else {
-            let edges = row[..b.min(w)].iter().chain(&row[w.saturating_sub(b).max(b.min(w))..]);
-            for &p in edges {
-                hits += usize::from(above(p));
-                n += 1;
+/// Labels the 8-connected `true` regions of a mask 1, 2, ... in scan order; returns the labels
+/// (0 outside) and each label's size (index 0 unused).
+fn label(mask: &[bool], w: usize, h: usize) -> (Vec<u32>, Vec<usize>) {
+    let mut labels = vec![0u32; mask.len()];
+    let mut sizes = vec![0usize];
+    let mut stack = Vec::new();
+    for start in 0..mask.len() {
+        if !mask[start] || labels[start] != 0 {
+            continue;
+        }
+        let l = sizes.len() as u32;
+        sizes.push(0);
+        labels[start] = l;
+        stack.push(start);
+        while let Some(i) = stack.pop() {
+            sizes[l as usize] += 1;
+            let (x, y) = (i % w, i / w);
+            for ny in y.saturating_sub(1)..(y + 2).min(h) {
+                for nx in x.saturating_sub(1)..(x + 2).min(w) {
+                    let j = ny * w + nx;
+                    if mask[j] && labels[j] == 0 {
+                        labels[j] = l;
+                        stack.push(j);
+                    }
+                }
             }
         }
     }
-    if n == 0 { 0.0 } else { hits as f64 / n as f64 }
+    (labels, sizes)
+}
+
+/// Weights in 0..=1: `inside` dilated by two cells, then a 3 x 3 box filter twice, a soft edge
+/// about two cells wide outside the region.
+fn feather(inside: &[bool], w: usize, h: usize) -> Vec<f32> {
+    let dilated = dilate(inside, w, h, 2);
+    let mut m: Vec<f32> = dilated.iter().map(|&b| if b { 1.0 } else { 0.0 }).collect();
+    for _ in 0..2 {
+        m = box3(&m, w, h);
+    }
+    m
+}
+
+/// A mask grown by `radius` cells in every direction (a square): two separable passes of a
+/// sliding window count, linear in the cells whatever the radius.
+fn dilate(mask: &[bool], w: usize, h: usize, radius: usize) -> Vec<bool> {
+    let mut rows = vec![false; mask.len()];
+    for (src, dst) in mask.chunks_exact(w).zip(rows.chunks_exact_mut(w)) {
+        slide(src.iter().copied(), w, radius, dst.iter_mut());
+    }
+    // The same along columns, on a transposed copy (contiguous lines).
+    let mut cols = vec![false; mask.len()];
+    for x in 0..w {
+        for y in 0..h {
+            cols[x * h + y] = rows[y * w + x];
+        }
+    }
+    let mut grown = vec![false; mask.len()];
+    for (src, dst) in cols.chunks_exact(h).zip(grown.chunks_exact_mut(h)) {
+        slide(src.iter().copied(), h, radius, dst.iter_mut());
+    }
+    let mut out = vec![false; mask.len()];
+    for x in 0..w {
+        for y in 0..h {
+            out[y * w + x] = grown[x * h + y];
+        }
+    }
+    out
+}
+
+/// One line of [`dilate`]: each output is whether any input within `radius` is set.
+fn slide<'a>(
+    line: impl Iterator<Item = bool> + Clone,
+    n: usize,
+    radius: usize,
+    out: impl Iterator<Item = &'a mut bool>,
+) {
+    let ahead: Vec<bool> = line.collect();
+    let mut count = ahead.iter().take(radius.min(n)).filter(|&&b| b).count();
+    for (i, o) in out.enumerate() {
+        if i + radius < n && ahead[i + radius] {
+            count += 1;
+        }
+        if i > radius && ahead[i - radius - 1] {
+            count -= 1;
+        }
+        *o = count > 0;
+    }
+}
+
+/// A 3 x 3 mean (edge cells average what they have), in two separable passes.
+fn box3(m: &[f32], w: usize, h: usize) -> Vec<f32> {
+    let mut rows = vec![0.0f32; m.len()];
+    for (src, dst) in m.chunks_exact(w).zip(rows.chunks_exact_mut(w)) {
+        for (x, out) in dst.iter_mut().enumerate() {
+            let (a, b) = (x.saturating_sub(1), (x + 2).min(w));
+            let mut s = 0.0;
+            for v in &src[a..b] {
+                s += v;
+            }
+            *out = s / (b - a) as f32;
+        }
+    }
+    let mut out = vec![0.0f32; m.len()];
+    for y in 0..h {
+        let (a, b) = (y.saturating_sub(1), (y + 2).min(h));
+        let n = (b - a) as f32;
+        for x in 0..w {
+            let mut s = 0.0;
+            for ny in a..b {
+                s += rows[ny * w + x];
+            }
+            out[y * w + x] = s / n;
+        }
+    }
+    out
+}
+
+/// The film reduced to about [`ANALYSIS_SIDE`] on its longer side, with the reduction factor.
+fn analysis_grid(norm: &[f32], w: usize, h: usize) -> (Vec<f32>, usize, usize, usize) {
+    let r = w.max(h).div_ceil(ANALYSIS_SIDE).max(1);
+    let (small, sw, sh) = box_reduce(norm, w, h, r);
+    (small, sw, sh, r)
 }
 
 /// Averages `k x k` blocks (partial blocks at the edges average what they have). Each block sums
@@ -501,7 +959,8 @@ mod tests {
             }
             for polarity in [Polarity::Auto, Polarity::BrightBone, Polarity::DarkBone] {
                 let spec = PreprocessSpec { polarity, ..Default::default() };
-                let (fast, slow) = (normalise(&image, &spec), normalise_by_pixel(&image, &spec));
+                let whole = FilmArea { x0: 0, y0: 0, x1: w as usize, y1: h as usize };
+                let (fast, slow) = (normalise(&image, &spec, &whole, None).0, normalise_by_pixel(&image, &spec));
                 assert!(fast.iter().zip(&slow).all(|(a, b)| a.to_bits() == b.to_bits()), "{w}x{h} {polarity:?}");
             }
         }
@@ -547,6 +1006,84 @@ mod tests {
         assert!(m.data.iter().all(|v| v.is_finite() && *v >= lo - 1e-5 && *v <= hi + 1e-5));
         assert!(m.data.iter().any(|v| *v > 0.5) && m.data.iter().any(|v| *v < -0.5));
         assert_eq!((t.model_size, t.original_width, t.original_height), (64, 300, 200));
+    }
+
+    /// The largest difference between two model inputs, in 0..=1 (normalised) units.
+    fn max_difference(a: &ModelInput, b: &ModelInput, spec: &PreprocessSpec) -> f32 {
+        a.data.iter().zip(&b.data).map(|(x, y)| (x - y).abs() * spec.std).fold(0.0, f32::max)
+    }
+
+    fn set(img: &mut GrayImage16, x: u32, y: u32, v: u16) {
+        let w = img.width;
+        img.pixels[(y * w + x) as usize] = v;
+    }
+
+    #[test]
+    fn a_bright_frame_changes_neither_the_polarity_nor_the_animal() {
+        let spec = PreprocessSpec { size: 64, ..Default::default() };
+        let clean = ellipse(300, 300, 20.0, false);
+        let mut framed = clean.clone();
+        for y in 0..300 {
+            for x in 0..300 {
+                if x < 12 || y < 12 || x >= 288 || y >= 288 {
+                    set(&mut framed, x, y, 4095);
+                }
+            }
+        }
+        let (a, _) = preprocess(&clean, &spec).unwrap();
+        let (b, _) = preprocess(&framed, &spec).unwrap();
+        assert!(max_difference(&a, &b, &spec) < 0.08, "{}", max_difference(&a, &b, &spec));
+    }
+
+    #[test]
+    fn marks_off_the_animal_are_blanked_and_change_no_value_on_it() {
+        let spec = PreprocessSpec { size: 64, ..Default::default() };
+        let clean = ellipse(300, 300, 20.0, false);
+        let mut marked = clean.clone();
+        // A ruler along the bottom and a lead marker in a corner, brighter than the bone.
+        for x in 30..270 {
+            for y in 280..285 {
+                set(&mut marked, x, y, 4095);
+            }
+            if x % 6 == 0 {
+                for y in 274..280 {
+                    set(&mut marked, x, y, 4095);
+                }
+            }
+        }
+        for y in 12..30 {
+            for x in 12..20 {
+                set(&mut marked, x, y, 4095);
+            }
+        }
+        let (a, _) = preprocess(&clean, &spec).unwrap();
+        let (b, _) = preprocess(&marked, &spec).unwrap();
+        assert!(max_difference(&a, &b, &spec) < 0.08, "{}", max_difference(&a, &b, &spec));
+    }
+
+    #[test]
+    fn a_faint_tail_stays_with_the_body_and_the_background_is_blank() {
+        let spec = PreprocessSpec { size: 64, ..Default::default() };
+        let mut img = ellipse(300, 300, 0.0, false);
+        // A tail from the ellipse's end, dimmer than the body but well above the background.
+        for x in 275..298 {
+            for y in 133..137 {
+                set(&mut img, x, y, 1400);
+            }
+        }
+        let (m, t) = preprocess(&img, &spec).unwrap();
+        let bg = spec.background();
+        // Some model pixel that maps onto the tail is bright; far from the animal all is blank.
+        let on_tail = (0..64 * 64).any(|i| {
+            let (x, y) = t.to_original((i % 64) as f64 + 0.5, (i / 64) as f64 + 0.5);
+            (280.0..295.0).contains(&x) && (133.0..137.0).contains(&y) && m.data[i] > bg + 0.3
+        });
+        assert!(on_tail, "the tail is kept");
+        let far = (0..64 * 64).filter(|&i| {
+            let (x, y) = t.to_original((i % 64) as f64 + 0.5, (i / 64) as f64 + 0.5);
+            ((x - 165.0).powi(2) + (y - 135.0).powi(2)).sqrt() > 150.0
+        });
+        assert!(far.into_iter().all(|i| (m.data[i] - bg).abs() < 1e-4), "the background is blank");
     }
 
     #[test]
@@ -605,6 +1142,8 @@ mod tests {
         let json = serde_json::to_string(&spec).unwrap();
         assert_eq!(serde_json::from_str::<PreprocessSpec>(&json).unwrap(), spec);
         let partial: PreprocessSpec = serde_json::from_str(r#"{"size": 96}"#).unwrap();
-        assert_eq!(partial, PreprocessSpec { size: 96, ..Default::default() });
+        // A spec written before `body_only` existed keeps the preprocessing its model learned.
+        assert_eq!(partial, PreprocessSpec { size: 96, body_only: false, ..Default::default() });
+        assert!(PreprocessSpec::default().body_only, "new models get body-only input");
     }
 }

@@ -16,7 +16,8 @@ pub enum FilmMark {
     Ruler,
     /// Burned-in text (specimen, date, centre) in a corner.
     Text,
-    /// An unexposed or collimated border, 20 to 40 px wide, brighter than anything else.
+    /// An unexposed or collimated border, 2 to 4 % of the film's side wide (20 to 40 px on a
+    /// 1,000 px film), brighter than anything else.
     BrightFrame,
     /// A lead letter marker ("L" or "R") near a corner.
     LeadMarker,
@@ -58,7 +59,7 @@ pub fn add_mark(film: &mut GrayImage16, mark: FilmMark, rng: &mut Rng) {
             text_at(film, &text, px, corner, 0.97 * max);
         }
         FilmMark::BrightFrame => {
-            let b = 20 + rng.below(21);
+            let b = (side * (20 + rng.below(21)) / 1000).max(1);
             for y in 0..h {
                 for x in 0..w {
                     if x < b || y < b || x + b >= w || y + b >= h {
