@@ -14,9 +14,13 @@ use mousexray::specimen::scan;
 
 /// `predict` on `root` with a tiny model; the CSV is `dir/p.csv`.
 fn predict(root: &Path, dir: &Path) -> (Output, PathBuf) {
-    let model = common::tiny_model(dir);
+    predict_with(root, dir, &common::tiny_model(dir), &[])
+}
+
+/// `predict` on `root` with `model` and more arguments; the CSV is `dir/p.csv`.
+fn predict_with(root: &Path, dir: &Path, model: &Path, more: &[&std::ffi::OsStr]) -> (Output, PathBuf) {
     let out = dir.join("p.csv");
-    let args = [
+    let mut args = vec![
         "predict".as_ref(),
         root.as_os_str(),
         "--model".as_ref(),
@@ -24,6 +28,7 @@ fn predict(root: &Path, dir: &Path) -> (Output, PathBuf) {
         "--out".as_ref(),
         out.as_os_str(),
     ];
+    args.extend_from_slice(more);
     (common::mousexray(&args), out)
 }
 
@@ -390,27 +395,10 @@ fn overlays_that_cannot_be_written_do_not_end_the_run() {
     std::fs::create_dir_all(&long).unwrap();
     common::write_png16(&long.join("DV.png"), 40, 60);
     common::write_png16(&long.join("LV.png"), 40, 60);
-    let model = dir.path().join("flag.onnx");
-    let config = mousexray::training::model::ModelConfig {
-        backbone: mousexray::training::model::BackboneKind::Convnext,
-        dims: vec![8],
-        depths: vec![1],
-        layer_scale: 0.1,
-        classes: 14,
-    };
     // Threshold 0 flags every node, so overlays are drawn.
-    std::fs::write(&model, mousexray::training::package::synthetic_model(&config, 32, 0.0).unwrap()).unwrap();
-    let (out, saliency) = (dir.path().join("p.csv"), dir.path().join("overlays"));
-    let o = common::mousexray(&[
-        "predict".as_ref(),
-        root.as_os_str(),
-        "--model".as_ref(),
-        model.as_os_str(),
-        "--out".as_ref(),
-        out.as_os_str(),
-        "--saliency".as_ref(),
-        saliency.as_os_str(),
-    ]);
+    let model = common::tiny_model_flagging_at(dir.path(), 0.0);
+    let saliency = dir.path().join("overlays");
+    let (o, _) = predict_with(&root, dir.path(), &model, &["--saliency".as_ref(), saliency.as_os_str()]);
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
     let names: Vec<String> =
         std::fs::read_dir(&saliency).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();

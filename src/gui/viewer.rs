@@ -244,25 +244,17 @@ impl ViewerState {
         };
         let img = match images.get(path, true) {
             Slot::Ready(img) => img,
-            Slot::Loading => {
-                painter.text(
-                    rect.center(),
-                    egui::Align2::CENTER_CENTER,
-                    "loading…",
-                    egui::FontId::proportional(14.0),
-                    Color32::GRAY,
-                );
-                painter.text(
-                    title_pos,
-                    egui::Align2::LEFT_TOP,
-                    title,
-                    egui::FontId::proportional(13.0),
-                    Color32::LIGHT_GRAY,
-                );
-                return;
-            }
-            Slot::Failed(why) => {
-                centred_text(ui, rect, format!("cannot show {}:\n{why}", file_name(path)), 13.0, Color32::LIGHT_RED);
+            waiting => {
+                match waiting {
+                    Slot::Failed(why) => {
+                        let text = format!("cannot show {}:\n{why}", file_name(path));
+                        centred_text(ui, rect, text, 13.0, Color32::LIGHT_RED);
+                    }
+                    _ => {
+                        let font = egui::FontId::proportional(14.0);
+                        painter.text(rect.center(), egui::Align2::CENTER_CENTER, "loading…", font, Color32::GRAY);
+                    }
+                }
                 painter.text(
                     title_pos,
                     egui::Align2::LEFT_TOP,

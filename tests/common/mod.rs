@@ -211,6 +211,11 @@ pub fn mousexray(args: &[&std::ffi::OsStr]) -> std::process::Output {
 
 /// A tiny contract model (one ConvNeXt stage, 32 px) with random weights, threshold 0.5.
 pub fn tiny_model(dir: &Path) -> std::path::PathBuf {
+    tiny_model_flagging_at(dir, 0.5)
+}
+
+/// [`tiny_model`] with every node's threshold at `threshold` (0 flags everything).
+pub fn tiny_model_flagging_at(dir: &Path, threshold: f32) -> std::path::PathBuf {
     let config = mousexray::training::model::ModelConfig {
         backbone: mousexray::training::model::BackboneKind::Convnext,
         dims: vec![8],
@@ -219,6 +224,6 @@ pub fn tiny_model(dir: &Path) -> std::path::PathBuf {
         classes: 14,
     };
     let path = dir.join("tiny.onnx");
-    std::fs::write(&path, mousexray::training::package::synthetic_model(&config, 32, 0.5).unwrap()).unwrap();
+    std::fs::write(&path, mousexray::training::package::synthetic_model(&config, 32, threshold).unwrap()).unwrap();
     path
 }
