@@ -5,6 +5,7 @@ mod decode;
 mod dicom;
 mod dicom_lengths;
 mod display;
+mod film;
 mod format;
 mod gray;
 mod jpeg_structure;
