@@ -35,8 +35,9 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<()> {
     for n in &notes {
         eprintln!("warning: {n}");
     }
-    let (results, more) = StoredResults::load(&review_dir(&args.folder), false);
-    for n in &more {
+    let loaded = StoredResults::load(&review_dir(&args.folder), false);
+    let results = loaded.results;
+    for n in &loaded.notes {
         eprintln!("warning: {n}");
     }
     let options = ExportOptions { only: args.only, long: args.long, excel: args.excel };

@@ -51,6 +51,8 @@ pub struct Workspace {
     unsaved: usize,
     /// A save was asked for while one was running: start it when that one ends.
     save_again: bool,
+    /// False when a damaged results file could not be set aside: it is never written over.
+    results_writable: bool,
     last_save: Instant,
 }
 
@@ -72,10 +74,11 @@ impl Workspace {
     /// results file set aside).
     pub fn new(report: ScanReport, review: Option<ReviewSession>, taxonomy: &Taxonomy) -> (Workspace, Vec<String>) {
         let folder = report.root.clone();
-        let (stored, notes) = match &review {
+        let loaded = match &review {
             Some(session) => StoredResults::load(session.dir(), true),
             None => StoredResults::load(&crate::review::review_dir(&folder), false),
         };
+        let (stored, notes, results_writable) = (loaded.results, loaded.notes, loaded.writable);
         let mut results: Vec<Option<Scored>> = vec![None; report.specimens.len()];
         for (slot, s) in results.iter_mut().zip(&report.specimens) {
             *slot = match stored.specimens.get(&s.id) {
@@ -99,6 +102,7 @@ impl Workspace {
             saving: None,
             unsaved: 0,
             save_again: false,
+            results_writable,
             last_save: Instant::now(),
         };
         (ws, notes)
@@ -182,7 +186,9 @@ impl Workspace {
             self.save_again |= force;
             return;
         }
-        let Some(dir) = self.review.as_ref().map(|r| r.dir().to_owned()) else { return };
+        let Some(dir) = self.review.as_ref().filter(|_| self.results_writable).map(|r| r.dir().to_owned()) else {
+            return;
+        };
         let snapshot = self.stored.clone();
         self.unsaved = 0;
         self.last_save = Instant::now();
@@ -212,7 +218,9 @@ impl Workspace {
         if self.unsaved == 0 {
             return Ok(());
         }
-        let Some(dir) = self.review.as_ref().map(|r| r.dir().to_owned()) else { return Ok(()) };
+        let Some(dir) = self.review.as_ref().filter(|_| self.results_writable).map(|r| r.dir().to_owned()) else {
+            return Ok(());
+        };
         self.unsaved = 0;
         self.stored.save(&dir).map(|_| ())
     }

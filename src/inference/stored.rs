@@ -67,51 +67,71 @@ pub struct StoredResults {
     pub specimens: BTreeMap<String, StoredPrediction>,
 }
 
+/// What [`StoredResults::load`] found.
+#[derive(Debug, Clone, Default)]
+pub struct LoadedResults {
+    /// The results (empty when there were none or they could not be read).
+    pub results: StoredResults,
+    /// Things the user should know (a damaged file set aside).
+    pub notes: Vec<String>,
+    /// Whether saving may replace the file: not when a damaged one could not be set aside, so
+    /// it is never written over.
+    pub writable: bool,
+}
+
 impl StoredResults {
     /// Reads `dir/results.json`; absent means empty. A damaged or newer file is set aside when
     /// `repair` (never overwritten) and reported in the notes.
-    pub fn load(dir: &Path, repair: bool) -> (StoredResults, Vec<String>) {
+    pub fn load(dir: &Path, repair: bool) -> LoadedResults {
         let path = dir.join(RESULTS_FILE);
+        let found = |results, notes, writable| LoadedResults { results, notes, writable };
         let bytes = match std::fs::read(&path) {
             Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (StoredResults::default(), Vec::new()),
-            Err(e) => return (StoredResults::default(), vec![format!("{}: cannot be read ({e})", path.display())]),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return found(StoredResults::default(), Vec::new(), true);
+            }
+            Err(e) => {
+                let note = format!("{}: cannot be read ({e}); results will not be saved", path.display());
+                return found(StoredResults::default(), vec![note], false);
+            }
         };
         let why = match serde_json::from_slice::<StoredResults>(&bytes) {
-            Ok(r) if r.schema <= RESULTS_SCHEMA => return (r, Vec::new()),
+            Ok(r) if r.schema <= RESULTS_SCHEMA => return found(r, Vec::new(), true),
             Ok(r) => format!("is schema {} (this version reads up to {RESULTS_SCHEMA})", r.schema),
             Err(e) => format!("is damaged ({e})"),
         };
         if !repair {
-            return (StoredResults::default(), vec![format!("{} {why}; ignored", path.display())]);
+            return found(StoredResults::default(), vec![format!("{} {why}; ignored", path.display())], false);
         }
-        let note = match crate::fsx::set_aside(&path) {
-            Ok(aside) => format!("{} {why}; kept as {} untouched", path.display(), aside.display()),
-            Err(e) => format!("{} {why} and cannot be set aside ({e}); results will not be saved", path.display()),
-        };
-        (StoredResults::default(), vec![note])
+        match crate::fsx::set_aside(&path) {
+            Ok(aside) => {
+                let note = format!("{} {why}; kept as {} untouched", path.display(), aside.display());
+                found(StoredResults::default(), vec![note], true)
+            }
+            Err(e) => {
+                let note = format!("{} {why} and cannot be set aside ({e}); results will not be saved", path.display());
+                found(StoredResults::default(), vec![note], false)
+            }
+        }
     }
 
-    /// Writes `dir/results.json` atomically.
+    /// Writes `dir/results.json` atomically (only where [`LoadedResults::writable`] allowed it).
     ///
     /// # Errors
     /// The file cannot be written (with the path).
     pub fn save(&self, dir: &Path) -> Result<PathBuf, String> {
-        let path = dir.join(RESULTS_FILE);
-        if path.symlink_metadata().is_ok() && std::fs::read(&path).ok().and_then(|b| parse(&b)).is_none() {
-            // A file that could not be set aside is never written over.
-            return Err(format!("{}: unreadable and not set aside; not overwritten", path.display()));
+        /// The document as written: the schema of this version, the results borrowed.
+        #[derive(Serialize)]
+        struct Doc<'a> {
+            schema: u32,
+            specimens: &'a BTreeMap<String, StoredPrediction>,
         }
-        let mut doc = self.clone();
-        doc.schema = RESULTS_SCHEMA;
+        let path = dir.join(RESULTS_FILE);
+        let doc = Doc { schema: RESULTS_SCHEMA, specimens: &self.specimens };
         let json = serde_json::to_vec(&doc).map_err(|e| format!("{}: {e}", path.display()))?;
         crate::fsx::write_bytes_atomic(&path, &json).map_err(|e| format!("{}: cannot write: {e}", path.display()))?;
         Ok(path)
     }
-}
-
-fn parse(bytes: &[u8]) -> Option<StoredResults> {
-    serde_json::from_slice::<StoredResults>(bytes).ok().filter(|r| r.schema <= RESULTS_SCHEMA)
 }
 
 #[cfg(test)]
@@ -142,14 +162,17 @@ mod tests {
         let mut r = StoredResults::default();
         r.specimens.insert("M1".into(), one());
         r.save(dir.path()).unwrap();
-        let (back, notes) = StoredResults::load(dir.path(), true);
-        assert!(notes.is_empty());
+        let loaded = StoredResults::load(dir.path(), true);
+        assert!(loaded.notes.is_empty() && loaded.writable);
+        let back = loaded.results;
         assert_eq!(back.specimens, r.specimens);
         let scores = back.specimens["M1"].scores(&Taxonomy::default(), &[0.2; 14]).unwrap();
         assert!(scores.flags[0]);
 
         std::fs::write(dir.path().join(RESULTS_FILE), b"{ torn").unwrap();
-        let (empty, notes) = StoredResults::load(dir.path(), true);
+        let loaded = StoredResults::load(dir.path(), true);
+        let (empty, notes) = (loaded.results, loaded.notes);
+        assert!(loaded.writable, "set aside, so the next save writes a new file");
         assert!(empty.specimens.is_empty());
         assert!(notes[0].contains("damaged") && notes[0].contains("untouched"), "{notes:?}");
         let kept: Vec<_> = std::fs::read_dir(dir.path()).unwrap().filter_map(Result::ok).collect();
