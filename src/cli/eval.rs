@@ -18,13 +18,20 @@ use crate::training::roc_plot::write_roc_png;
 #[derive(Debug, clap::Args)]
 pub struct EvalArgs {
     /// Labelled folder (any layout `scan` reads); never one the models were trained on.
-    #[arg(long, value_name = "DIR", required_unless_present = "invariance")]
+    #[arg(long, value_name = "DIR", required_unless_present_any = ["invariance", "film_qc"])]
     pub data: Option<PathBuf>,
     /// Also measure how far each model's outputs move when a film mark (ruler, text, bright
     /// frame, lead marker, cassette edge) is added: N held-out phantoms (seed 2000, 384 px,
     /// prevalence 0.6, severity from 0.3, as the held-out set), clean and marked.
     #[arg(long, value_name = "N")]
     pub invariance: Option<usize>,
+    /// Measure film QC on N held-out phantoms (seed 2000, 384 px) made into close-ups, films with
+    /// two animals, empty films and swapped views, and as they are (false alarms).
+    #[arg(long, value_name = "N")]
+    pub film_qc: Option<usize>,
+    /// Seed of the phantoms for --film-qc (default: the held-out set's, 2000).
+    #[arg(long, default_value_t = 2000, requires = "film_qc")]
+    pub film_qc_seed: u64,
     /// Feed the models body-only input (film borders, rulers, text and markers blanked) even if
     /// they were written without it: to measure what that preprocessing does to a model.
     #[arg(long)]
@@ -69,6 +76,12 @@ pub fn run(args: &EvalArgs, ort_lib: Option<&std::path::Path>) -> anyhow::Result
         let name = path.file_stem().map_or_else(|| path.display().to_string(), |s| s.to_string_lossy().into_owned());
         if args.body_only {
             model.info.preprocess.body_only = true;
+        }
+        if let Some(count) = args.film_qc {
+            let options = crate::training::film_qc_eval::QcEvalOptions { seed: args.film_qc_seed, count, size: 384 };
+            let rows = crate::training::film_qc_eval::measure(&model.info.preprocess, &options)?;
+            invariance_md.push_str(&format!("{name}: {}", crate::training::film_qc_eval::to_markdown(&rows)));
+            invariance_md.push('\n');
         }
         if let Some(count) = args.invariance {
             let options = InvarianceOptions {

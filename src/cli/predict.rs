@@ -239,13 +239,13 @@ fn write_overlays(
 ) -> Drawn {
     let Some(cams) = &r.cams else { return Drawn::default() };
     let grids: Vec<[Option<EvidenceGrid>; 2]> = classes.iter().map(|&c| class_grids(cams, r.views_used, c)).collect();
-    draw(dir, &r.specimen, r.transforms, taxonomy, classes, &grids, style)
+    draw(dir, &r.specimen, &r.transforms, taxonomy, classes, &grids, style)
 }
 
 fn draw(
     dir: &Path,
     specimen: &Specimen,
-    transforms: [Option<crate::imaging::Transform>; 2],
+    transforms: &[Option<crate::imaging::Transform>; 2],
     taxonomy: &Taxonomy,
     classes: &[usize],
     grids: &[[Option<EvidenceGrid>; 2]],
@@ -253,7 +253,7 @@ fn draw(
 ) -> Drawn {
     let mut drawn = Drawn::default();
     for (v, view) in [View::Dv, View::Lv].into_iter().enumerate() {
-        let (Some(path), Some(t)) = (specimen.images.get(&view), transforms[v]) else { continue };
+        let (Some(path), Some(t)) = (specimen.images.get(&view), &transforms[v]) else { continue };
         let img = match decode(path, &DecodeOptions::default()) {
             Ok(img) => img,
             Err(e) => {
@@ -305,8 +305,8 @@ fn occlusion_overlays(
         }
         grids.push(pair);
     }
-    let transforms = [views[0].as_ref().map(|v| v.transform), views[1].as_ref().map(|v| v.transform)];
-    Ok(draw(dir, specimen, transforms, taxonomy, classes, &grids, style))
+    let transforms = [views[0].as_ref().map(|v| v.transform.clone()), views[1].as_ref().map(|v| v.transform.clone())];
+    Ok(draw(dir, specimen, &transforms, taxonomy, classes, &grids, style))
 }
 
 #[cfg(test)]

@@ -409,7 +409,7 @@ impl ViewerState {
         img: &LoadedImage,
     ) -> Option<TextureHandle> {
         let cams = scored.cams.as_ref()?;
-        let transform = scored.transforms.get(k).copied().flatten()?;
+        let transform = scored.transforms.get(k).cloned().flatten()?;
         let key = OverlayKey {
             specimen: input.specimen.id.clone(),
             class,

@@ -163,7 +163,7 @@ impl Workspace {
                     probabilities: ids().zip(s.scores.conditional.iter().copied()).collect(),
                     thresholds: ids().zip(producer.thresholds.iter().copied()).collect(),
                     views_used: s.views_used,
-                    transforms: s.transforms,
+                    transforms: s.transforms.clone(),
                     cams: s.cams.clone(),
                 };
                 self.stored.specimens.insert(id, stored);
@@ -312,7 +312,7 @@ fn from_stored(p: &StoredPrediction, taxonomy: &Taxonomy) -> Option<Scored> {
     Some(Scored {
         scores: p.scores(taxonomy, &p.threshold_vec(taxonomy))?,
         cams: p.cams.clone(),
-        transforms: p.transforms,
+        transforms: p.transforms.clone(),
         views_used: p.views_used,
         model_sha256: p.model_sha256.clone(),
     })

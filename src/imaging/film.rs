@@ -20,6 +20,56 @@ pub(super) struct Analysis {
     pub(super) scale: usize,
     pub(super) threshold: f32,
     pub(super) animal: Option<Animal>,
+    /// Bright regions apart from the animal (see [`Marks`]), undilated; `None` when there are
+    /// none.
+    marks: Option<Vec<bool>>,
+}
+
+impl Analysis {
+    /// How much of the film's variation is larger than eight cells: the standard deviation of
+    /// 8 x 8-cell means over that of the cells. Noise alone has next to none (about 1/8); a
+    /// film with an animal on it keeps most of its variation at that scale.
+    pub(super) fn structure(&self) -> f64 {
+        let std = |v: &[f32]| {
+            let n = v.len().max(1) as f64;
+            let mean = v.iter().map(|&x| f64::from(x)).sum::<f64>() / n;
+            (v.iter().map(|&x| (f64::from(x) - mean).powi(2)).sum::<f64>() / n).sqrt()
+        };
+        let (coarse, ..) = box_reduce(&self.small, self.w, self.h, 8);
+        let fine = std(&self.small);
+        if fine <= f64::EPSILON { 0.0 } else { std(&coarse) / fine }
+    }
+
+    /// The animal's cells within two cells of the exposed film's edge, per cell of the film's
+    /// longer side: where a close-up cuts the body, it crosses the edge broadly; a whole
+    /// animal's tail or paw, if anything, in a few cells. Returns that for the body (above half
+    /// the threshold) and for its core (the trunk's skeleton, which a whole animal keeps off
+    /// the edge).
+    pub(super) fn edge_contact(&self, area: &FilmArea) -> (f64, f64) {
+        let Some(animal) = self.animal.as_ref() else { return (0.0, 0.0) };
+        let Some(body) = animal.body.as_ref() else { return (0.0, 0.0) };
+        let r = self.scale;
+        let (x0, y0) = (area.x0.div_ceil(r), area.y0.div_ceil(r));
+        let (x1, y1) = ((area.x1 / r).min(self.w), (area.y1 / r).min(self.h));
+        if x1 <= x0 + 4 || y1 <= y0 + 4 {
+            return (0.0, 0.0);
+        }
+        let ring = |c: usize| {
+            let (x, y) = (c % self.w, c / self.w);
+            (x0..x1).contains(&x) && (y0..y1).contains(&y) && (x < x0 + 2 || x + 2 >= x1 || y < y0 + 2 || y + 2 >= y1)
+        };
+        let mut n = 0usize;
+        for y in y0..y1 {
+            for x in x0..x1 {
+                let c = y * self.w + x;
+                n += usize::from(ring(c) && body.cells[c] && self.small[c] > self.threshold / 2.0);
+            }
+        }
+        let core = animal.core.iter().filter(|&&c| ring(c)).count();
+        // Two rings of cells count each crossing twice.
+        let per = 2.0 * (x1 - x0).max(y1 - y0) as f64;
+        (n as f64 / per, core as f64 / per)
+    }
 }
 
 impl Analysis {
@@ -29,14 +79,18 @@ impl Analysis {
         let threshold = otsu(&small);
         let mask: Vec<bool> = small.iter().map(|v| *v > threshold).collect();
         let core = largest_component(&mask, sw, sh);
-        Analysis { small, w: sw, h: sh, scale, threshold, animal: Some(Animal { body: None, core }) }
+        let animal = Some(Animal { body: None, core, bulk: 0, other_bulk: 0 });
+        Analysis { small, w: sw, h: sh, scale, threshold, animal, marks: None }
     }
 
     pub(super) fn of(norm: &[f32], w: usize, h: usize) -> Analysis {
         let (small, sw, sh, scale) = analysis_grid(norm, w, h);
         let threshold = otsu(&small);
-        let animal = find_animal(&small, sw, sh, threshold);
-        Analysis { small, w: sw, h: sh, scale, threshold, animal }
+        let (animal, marks) = match find_animal(&small, sw, sh, threshold) {
+            Some((animal, marks)) => (Some(animal), marks),
+            None => (None, None),
+        };
+        Analysis { small, w: sw, h: sh, scale, threshold, animal, marks }
     }
 }
 
@@ -50,36 +104,23 @@ pub(super) struct Marks {
 
 impl Marks {
     /// `None` when the film has no bright region besides the animal but specks (under
-    /// [`MIN_MARK_CELLS`] cells, noise that the animal's mask blanks anyway).
+    /// [`MIN_MARK_CELLS`] cells above the threshold: noise, which the animal's mask blanks
+    /// anyway).
     pub(super) fn find(a: &Analysis) -> Option<Marks> {
+        let seeds = a.marks.as_ref()?;
         let body = a.animal.as_ref()?.body.as_ref()?;
-        let mask: Vec<bool> = a.small.iter().map(|v| *v > a.threshold).collect();
-        let (labels, sizes) = label(&mask, a.w, a.h);
-        // A region touching the animal's body is part of it.
-        let mut mark = vec![true; sizes.len()];
-        mark[0] = false;
-        for (l, &b) in labels.iter().zip(body) {
-            if b {
-                mark[*l as usize] = false;
-            }
-        }
-        for (m, &n) in mark.iter_mut().zip(&sizes) {
-            *m &= n >= MIN_MARK_CELLS;
-        }
-        if !mark.iter().any(|&m| m) {
-            return None;
-        }
-        let seeds: Vec<bool> = labels.iter().map(|&l| mark[l as usize]).collect();
-        let mut cells = dilate(&seeds, a.w, a.h, 2);
+        let mut cells = dilate(seeds, a.w, a.h, 2);
         // Never over the animal itself.
-        for (c, &b) in cells.iter_mut().zip(body) {
+        for (c, &b) in cells.iter_mut().zip(&body.cells) {
             *c &= !b;
         }
         Some(Marks { cells, w: a.w, scale: a.scale })
     }
 
-    pub(super) fn covers(&self, x: usize, y: usize) -> bool {
-        self.cells.get((y / self.scale) * self.w + x / self.scale).copied().unwrap_or(false)
+    /// The cells of original row `y`: original pixel `x` is covered when cell `x / scale` is.
+    pub(super) fn row(&self, y: usize) -> &[bool] {
+        let start = (y / self.scale) * self.w;
+        self.cells.get(start..start + self.w).unwrap_or(&[])
     }
 }
 
@@ -132,10 +173,10 @@ impl FilmArea {
         while h - a.y1 < cap_y && band(&mut (0..w).map(|x| px(x, a.y1 - 1))) {
             a.y1 -= 1;
         }
-        while a.x0 < cap_x && band(&mut (0..h).map(|y| px(a.x0, y))) {
+        while a.x0 < cap_x && band(&mut (a.y0..a.y1).map(|y| px(a.x0, y))) {
             a.x0 += 1;
         }
-        while w - a.x1 < cap_x && band(&mut (0..h).map(|y| px(a.x1 - 1, y))) {
+        while w - a.x1 < cap_x && band(&mut (a.y0..a.y1).map(|y| px(a.x1 - 1, y))) {
             a.x1 -= 1;
         }
         a
@@ -160,8 +201,9 @@ impl FilmArea {
                     counted += row.len();
                 }
                 Some(m) => {
+                    let cells = m.row(y);
                     for (x, &v) in (self.x0..).zip(row) {
-                        if !m.covers(x, y) {
+                        if !cells.get(x / m.scale).copied().unwrap_or(false) {
                             counts[usize::from(v)] += 1;
                             counted += 1;
                         }
@@ -232,35 +274,58 @@ impl FilmArea {
             }
         }
     }
+
 }
 
 /// The animal on the analysis grid.
 pub(super) struct Animal {
     /// Its region at half the threshold: the body with its fainter limbs and tail (none: the
     /// whole film is kept).
-    pub(super) body: Option<Vec<bool>>,
+    pub(super) body: Option<Region>,
     /// Its largest region above the threshold (the trunk's bone and dense tissue), which sets
     /// the orientation and the crop.
     pub(super) core: Vec<usize>,
+    /// Its bulk: cells with the half-threshold mask two cells away every way.
+    pub(super) bulk: usize,
+    /// The largest bulk of any other region: a second animal has one, a ruler or text none.
+    pub(super) other_bulk: usize,
+}
+
+/// A region of the analysis grid with its bounding box (half-open, in cells).
+pub(super) struct Region {
+    pub(super) cells: Vec<bool>,
+    pub(super) x0: usize,
+    pub(super) y0: usize,
+    pub(super) x1: usize,
+    pub(super) y1: usize,
 }
 
 /// Finds the animal: of the regions above half the Otsu threshold, the one with the most cells
 /// inside it by two cells every way (its bulk), the largest among equals. A ruler or a line
 /// of text is thin, so it never wins over a body however long it is, and at half the threshold
-/// the soft tissue joins the bones into one region. `None` when nothing is above it.
-pub(super) fn find_animal(small: &[f32], w: usize, h: usize, threshold: f32) -> Option<Animal> {
-    let low: Vec<bool> = small.iter().map(|v| *v > threshold / 2.0).collect();
+/// the soft tissue joins the bones into one region. A region joined to it above a quarter of
+/// the threshold and mostly below the threshold (a tail whose faint stretches broke it off, a
+/// paw) is part of it too; the other regions with at least [`MIN_MARK_CELLS`] cells above the
+/// threshold are marks (a radiopaque ruler or text is bright throughout, even where its
+/// blurred edge touches the animal). `None` when nothing is above half the threshold.
+fn find_animal(small: &[f32], w: usize, h: usize, threshold: f32) -> Option<(Animal, Option<Vec<bool>>)> {
+    let half = threshold / 2.0;
+    let low: Vec<bool> = small.iter().map(|v| *v > half).collect();
+    let (labels, sizes) = label(&low, w, h);
+    let (mut bulk, mut bright, mut first) =
+        (vec![0usize; sizes.len()], vec![0usize; sizes.len()], vec![usize::MAX; sizes.len()]);
+    for (c, (&l, &v)) in labels.iter().zip(small).enumerate() {
+        bright[l as usize] += usize::from(v > threshold);
+        first[l as usize] = first[l as usize].min(c);
+    }
     // Bulk: cells with the mask two cells away in all four directions; a line up to four cells
     // thick has none.
-    let solid = |c: usize| {
-        let (x, y) = (c % w, c / w);
-        x >= 2 && y >= 2 && x + 2 < w && y + 2 < h && low[c - 2] && low[c + 2] && low[c - 2 * w] && low[c + 2 * w]
-    };
-    let (labels, sizes) = label(&low, w, h);
-    let mut bulk = vec![0usize; sizes.len()];
-    for (c, &l) in labels.iter().enumerate() {
-        if l != 0 && solid(c) {
-            bulk[l as usize] += 1;
+    for y in 2..h.saturating_sub(2) {
+        for x in 2..w.saturating_sub(2) {
+            let c = y * w + x;
+            if labels[c] != 0 && low[c - 2] && low[c + 2] && low[c - 2 * w] && low[c + 2 * w] {
+                bulk[labels[c] as usize] += 1;
+            }
         }
     }
     // Label 0 is "none"; the first found wins among equals.
@@ -268,18 +333,43 @@ pub(super) fn find_animal(small: &[f32], w: usize, h: usize, threshold: f32) -> 
         Some(b) if (bulk[l], sizes[l]) <= (bulk[b], sizes[b]) => Some(b),
         _ => Some(l),
     })?;
-    let body: Vec<bool> = labels.iter().map(|&l| l as usize == best).collect();
-    let high: Vec<bool> = small.iter().zip(&body).map(|(v, &b)| b && *v > threshold).collect();
-    let (hl, hs) = label(&high, w, h);
+    let faint: Vec<bool> = small.iter().map(|v| *v > threshold / 4.0).collect();
+    let (faint_labels, _) = label(&faint, w, h);
+    let anchor = faint_labels[first[best]];
+    // Joined: in one piece with the animal above a quarter of the threshold, mostly faint, and
+    // thin (a second animal beside the first has bulk of its own).
+    let joined =
+        |l: usize| faint_labels[first[l]] == anchor && bright[l] * 2 < sizes[l] && bulk[l] * 10 < bulk[best].max(1);
+    let is_mark: Vec<bool> =
+        (0..sizes.len()).map(|l| l != 0 && l != best && bright[l] >= MIN_MARK_CELLS && !joined(l)).collect();
+    // The body: the joined regions and the faint cells between them, less any mark.
+    let cells: Vec<bool> =
+        labels.iter().zip(&faint_labels).map(|(&l, &f)| f == anchor && !is_mark[l as usize]).collect();
+    let (mut x0, mut y0, mut x1, mut y1) = (w, h, 0, 0);
+    for (y, row) in cells.chunks_exact(w).enumerate() {
+        if let (Some(a), Some(b)) = (row.iter().position(|&c| c), row.iter().rposition(|&c| c)) {
+            (x0, y0, x1, y1) = (x0.min(a), y0.min(y), x1.max(b + 1), y1.max(y + 1));
+        }
+    }
+    let body = Region { cells, x0, y0, x1, y1 };
+    // The core, labelled within the body's box only.
+    let bw = x1 - x0;
+    let high: Vec<bool> = (y0..y1)
+        .flat_map(|y| (x0..x1).map(move |x| y * w + x))
+        .map(|c| body.cells[c] && small[c] > threshold)
+        .collect();
+    let (hl, hs) = label(&high, bw, y1 - y0);
     let core_label = (1..hs.len()).fold(None, |best: Option<usize>, l| match best {
         Some(b) if hs[l] <= hs[b] => Some(b),
         _ => Some(l),
     });
     let core: Vec<usize> = match core_label {
-        Some(k) => (0..hl.len()).filter(|&c| hl[c] as usize == k).collect(),
-        None => (0..body.len()).filter(|&c| body[c]).collect(),
+        Some(k) => (0..hl.len()).filter(|&i| hl[i] as usize == k).map(|i| (y0 + i / bw) * w + x0 + i % bw).collect(),
+        None => (0..body.cells.len()).filter(|&c| body.cells[c]).collect(),
     };
-    Some(Animal { body: Some(body), core })
+    let marks = is_mark.iter().any(|&m| m).then(|| labels.iter().map(|&l| is_mark[l as usize]).collect());
+    let other_bulk = (1..sizes.len()).filter(|&l| l != best).map(|l| bulk[l]).max().unwrap_or(0);
+    Some((Animal { body: Some(body), core, bulk: bulk[best], other_bulk }, marks))
 }
 
 /// Indices of the largest 8-connected `true` region of a mask.
@@ -321,45 +411,91 @@ pub(super) fn largest_component(mask: &[bool], w: usize, h: usize) -> Vec<usize>
 }
 
 /// Labels the 8-connected `true` regions of a mask 1, 2, ... in scan order; returns the labels
-/// (0 outside) and each label's size (index 0 unused).
+/// (0 outside) and each label's size (index 0 unused). Works on runs of set cells, joined with
+/// the runs of the row above that they touch, through a union-find: a few operations per run
+/// rather than per cell.
 pub(super) fn label(mask: &[bool], w: usize, h: usize) -> (Vec<u32>, Vec<usize>) {
-    let mut labels = vec![0u32; mask.len()];
-    let mut sizes = vec![0usize];
-    let mut stack = Vec::new();
-    for start in 0..mask.len() {
-        if !mask[start] || labels[start] != 0 {
-            continue;
+    // (row, first cell, one past the last cell).
+    let mut runs: Vec<(usize, usize, usize)> = Vec::new();
+    let mut parent: Vec<usize> = Vec::new();
+    let find = |parent: &mut Vec<usize>, mut i: usize| {
+        while parent[i] != i {
+            parent[i] = parent[parent[i]];
+            i = parent[i];
         }
-        let l = sizes.len() as u32;
-        sizes.push(0);
-        labels[start] = l;
-        stack.push(start);
-        while let Some(i) = stack.pop() {
-            sizes[l as usize] += 1;
-            let (x, y) = (i % w, i / w);
-            for ny in y.saturating_sub(1)..(y + 2).min(h) {
-                for nx in x.saturating_sub(1)..(x + 2).min(w) {
-                    let j = ny * w + nx;
-                    if mask[j] && labels[j] == 0 {
-                        labels[j] = l;
-                        stack.push(j);
-                    }
-                }
+        i
+    };
+    let mut above = 0..0;
+    for (y, row) in mask.chunks_exact(w).enumerate().take(h) {
+        let first = runs.len();
+        let mut p = above.start;
+        let mut x = 0;
+        while x < w {
+            if !row[x] {
+                x += 1;
+                continue;
+            }
+            let start = x;
+            while x < w && row[x] {
+                x += 1;
+            }
+            let id = runs.len();
+            runs.push((y, start, x));
+            parent.push(id);
+            // Runs above touch this one, diagonally included, when they end at or after
+            // `start - 1` and begin at or before `x`.
+            while p < above.end && runs[p].2 < start {
+                p += 1;
+            }
+            let mut q = p;
+            while q < above.end && runs[q].1 <= x {
+                let (a, b) = (find(&mut parent, q), find(&mut parent, id));
+                // The earlier run's root stays the root, so labels follow scan order.
+                let (lo, hi) = if a < b { (a, b) } else { (b, a) };
+                parent[hi] = lo;
+                q += 1;
             }
         }
+        above = first..runs.len();
+    }
+    let mut labels = vec![0u32; mask.len()];
+    let mut sizes = vec![0usize];
+    let mut of_root = vec![0u32; runs.len()];
+    for (i, &(y, a, b)) in runs.iter().enumerate() {
+        let root = find(&mut parent, i);
+        if of_root[root] == 0 {
+            of_root[root] = sizes.len() as u32;
+            sizes.push(0);
+        }
+        let l = of_root[root];
+        sizes[l as usize] += b - a;
+        labels[y * w + a..y * w + b].fill(l);
     }
     (labels, sizes)
 }
 
-/// Weights in 0..=1: `inside` dilated by two cells, then a 3 x 3 box filter twice, a soft edge
-/// about two cells wide outside the region.
-pub(super) fn feather(inside: &[bool], w: usize, h: usize) -> Vec<f32> {
-    let dilated = dilate(inside, w, h, 2);
-    let mut m: Vec<f32> = dilated.iter().map(|&b| if b { 1.0 } else { 0.0 }).collect();
-    for _ in 0..2 {
-        m = box3(&m, w, h);
-    }
-    m
+/// An animal's mask with a soft edge, over the part of the analysis grid around it.
+pub(super) struct Feathered {
+    /// Weights in 0..=1, `w * h`, row-major.
+    pub(super) weights: Vec<f32>,
+    /// Where the part starts on the analysis grid, in cells.
+    pub(super) x0: usize,
+    pub(super) y0: usize,
+    pub(super) w: usize,
+    pub(super) h: usize,
+}
+
+/// The region dilated by two cells, then a 5 x 5 box filter: a soft edge about two cells
+/// wide outside it. Computed over the region's box grown by five cells (beyond the reach of the
+/// dilation and the filter, every weight is 0), not over the whole grid.
+pub(super) fn feather(region: &Region, w: usize, h: usize) -> Feathered {
+    let (x0, y0) = (region.x0.saturating_sub(5), region.y0.saturating_sub(5));
+    let (x1, y1) = ((region.x1 + 5).min(w), (region.y1 + 5).min(h));
+    let (fw, fh) = (x1 - x0, y1 - y0);
+    let inside: Vec<bool> = (y0..y1).flat_map(|y| region.cells[y * w + x0..y * w + x1].iter().copied()).collect();
+    let dilated = dilate(&inside, fw, fh, 2);
+    let m: Vec<f32> = dilated.iter().map(|&b| if b { 1.0 } else { 0.0 }).collect();
+    Feathered { weights: box_mean(&m, fw, fh, 2), x0, y0, w: fw, h: fh }
 }
 
 /// A mask grown by `radius` cells in every direction (a square): two separable passes of a
@@ -409,30 +545,36 @@ fn slide<'a>(
     }
 }
 
-/// A 3 x 3 mean (edge cells average what they have), in two separable passes.
-pub(super) fn box3(m: &[f32], w: usize, h: usize) -> Vec<f32> {
+/// The mean over the `(2 radius + 1)`-square around each cell (edge cells average what they
+/// have): running sums along each row, then a running sum of whole rows down the columns.
+pub(super) fn box_mean(m: &[f32], w: usize, h: usize, radius: usize) -> Vec<f32> {
     let mut rows = vec![0.0f32; m.len()];
     for (src, dst) in m.chunks_exact(w).zip(rows.chunks_exact_mut(w)) {
+        let mut sum: f32 = src.iter().take(radius).sum();
         for (x, out) in dst.iter_mut().enumerate() {
-            let (a, b) = (x.saturating_sub(1), (x + 2).min(w));
-            let mut s = 0.0;
-            for v in &src[a..b] {
-                s += v;
+            if x + radius < w {
+                sum += src[x + radius];
             }
-            *out = s / (b - a) as f32;
+            if x > radius {
+                sum -= src[x - radius - 1];
+            }
+            *out = sum / ((x + radius + 1).min(w) - x.saturating_sub(radius)) as f32;
         }
     }
     let mut out = vec![0.0f32; m.len()];
+    let mut sum = vec![0.0f32; w];
+    for row in rows.chunks_exact(w).take(radius) {
+        sum.iter_mut().zip(row).for_each(|(s, v)| *s += v);
+    }
     for y in 0..h {
-        let (a, b) = (y.saturating_sub(1), (y + 2).min(h));
-        let n = (b - a) as f32;
-        for x in 0..w {
-            let mut s = 0.0;
-            for ny in a..b {
-                s += rows[ny * w + x];
-            }
-            out[y * w + x] = s / n;
+        if y + radius < h {
+            sum.iter_mut().zip(&rows[(y + radius) * w..(y + radius + 1) * w]).for_each(|(s, v)| *s += v);
         }
+        if y > radius {
+            sum.iter_mut().zip(&rows[(y - radius - 1) * w..(y - radius) * w]).for_each(|(s, v)| *s -= v);
+        }
+        let n = ((y + radius + 1).min(h) - y.saturating_sub(radius)) as f32;
+        out[y * w..(y + 1) * w].iter_mut().zip(&sum).for_each(|(o, s)| *o = s / n);
     }
     out
 }

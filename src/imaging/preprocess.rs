@@ -2,7 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::film::{Analysis, FilmArea, Marks, feather};
+use super::film::{Analysis, Feathered, FilmArea, Marks, feather};
+use super::film_qc::{FilmMeasures, mirror_symmetry};
+use super::transform::AnimalMask;
 use super::{GrayImage16, Transform};
 
 /// Which way round the image's intensities are.
@@ -122,7 +124,30 @@ pub struct ModelInput {
 /// 7. Standardisation with the spec's mean and std.
 ///
 /// Returns the input and the [`Transform`] from model to original pixel coordinates.
+///
+/// # Errors
+/// The spec is invalid, or the image's size does not match its pixels.
 pub fn preprocess(image: &GrayImage16, spec: &PreprocessSpec) -> Result<(ModelInput, Transform), String> {
+    preprocess_film(image, spec).map(|p| (p.input, p.transform))
+}
+
+/// What [`preprocess_film`] makes of a view.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Preprocessed {
+    /// The model input.
+    pub input: ModelInput,
+    /// Model to original pixel coordinates, with where the animal is.
+    pub transform: Transform,
+    /// What film QC needs (see [`super::film_qc`]), measured on the body-only analysis.
+    pub film: FilmMeasures,
+}
+
+/// [`preprocess`] with the film measures for QC. A spec without `body_only` still gets them,
+/// from a body-only pass of its own (older models pay that once per view).
+///
+/// # Errors
+/// As [`preprocess`].
+pub fn preprocess_film(image: &GrayImage16, spec: &PreprocessSpec) -> Result<Preprocessed, String> {
     spec.validate()?;
     let (w, h) = (image.width as usize, image.height as usize);
     if w == 0 || h == 0 || image.pixels.len() != w * h {
@@ -132,19 +157,23 @@ pub fn preprocess(image: &GrayImage16, spec: &PreprocessSpec) -> Result<(ModelIn
         let whole = FilmArea { x0: 0, y0: 0, x1: w, y1: h };
         let (norm, _) = normalise(image, spec, &whole, None);
         let frame = Frame::find(&Analysis::whole_film(&norm, w, h), w, h, spec);
-        return Ok(sample(norm, w, h, &frame, image, spec));
+        let (input, transform) = sample(norm, w, h, &frame, image, spec);
+        let film = preprocess_film(image, &PreprocessSpec { body_only: true, ..spec.clone() })?.film;
+        return Ok(Preprocessed { input, transform, film });
     }
     let area = FilmArea::find(image);
     let (mut norm, invert) = normalise(image, spec, &area, None);
     area.blank_outside(&mut norm, w);
     let mut analysis = Analysis::of(&norm, w, h);
+    // A second animal is blanked as a mark below; QC counts it from this first look.
+    let other_bulk = analysis.animal.as_ref().map_or(0, |a| a.other_bulk);
     // Marks off the animal must not set the clipping or the threshold: normalise again without
     // them, and blank them.
     if let Some(marks) = Marks::find(&analysis) {
         (norm, _) = normalise(image, spec, &area, Some((&marks, invert)));
         area.blank_outside(&mut norm, w);
         for (y, row) in norm.chunks_exact_mut(w).enumerate() {
-            let cells = &marks.cells[(y / marks.scale) * marks.w..];
+            let cells = marks.row(y);
             for (x, v) in row.iter_mut().enumerate() {
                 if cells.get(x / marks.scale).copied().unwrap_or(false) {
                     *v = 0.0;
@@ -154,7 +183,27 @@ pub fn preprocess(image: &GrayImage16, spec: &PreprocessSpec) -> Result<(ModelIn
         analysis = Analysis::of(&norm, w, h);
     }
     let frame = Frame::find(&analysis, w, h, spec);
-    Ok(sample(norm, w, h, &frame, image, spec))
+    let (input, transform) = sample(norm, w, h, &frame, image, spec);
+    let film = measure(&analysis, other_bulk, &area, &frame, &input);
+    Ok(Preprocessed { input, transform, film })
+}
+
+/// The film measures of a body-only analysis.
+fn measure(analysis: &Analysis, other_bulk: usize, area: &FilmArea, frame: &Frame, input: &ModelInput) -> FilmMeasures {
+    let r = analysis.scale.max(1);
+    let film_cells = ((area.x1 - area.x0).div_ceil(r) * (area.y1 - area.y0).div_ceil(r)).max(1);
+    let bulk = analysis.animal.as_ref().map_or(0, |a| a.bulk);
+    let (edge_contact, core_edge_contact) = analysis.edge_contact(area);
+    let other = other_bulk.max(analysis.animal.as_ref().map_or(0, |a| a.other_bulk));
+    FilmMeasures {
+        bulk_share: bulk as f64 / film_cells as f64,
+        structure: analysis.structure(),
+        other_bulk_ratio: if bulk == 0 { 0.0 } else { other as f64 / bulk as f64 },
+        edge_contact,
+        core_edge_contact,
+        elongation: frame.elongation,
+        symmetry: mirror_symmetry(input),
+    }
 }
 
 /// Resamples the frame of a normalised film into the model input, with its transform.
@@ -170,7 +219,7 @@ fn sample(
     let s = frame.side / size as f64;
     let (eu, ev) = (frame.eu, frame.ev);
     let half = size as f64 / 2.0;
-    let t = Transform {
+    let mut t = Transform {
         a: s * eu.0,
         b: s * ev.0,
         c: s * eu.1,
@@ -180,24 +229,44 @@ fn sample(
         model_size: spec.size,
         original_width: image.width,
         original_height: image.height,
+        animal: None,
     };
 
     // Area-average before bilinear sampling when shrinking, against aliasing.
     let k = if s >= 2.0 { s.floor() as usize } else { 1 };
     let (src, sw, sh) = if k > 1 { box_reduce(&norm, w, h, k) } else { (norm, w, h) };
     let kf = k as f64;
-    let rf = frame.mask_scale as f64;
     let mut data = Vec::with_capacity(size * size);
-    for j in 0..size {
-        for i in 0..size {
-            let (x, y) = t.to_original(i as f64 + 0.5, j as f64 + 0.5);
-            let v = bilinear(&src, sw, sh, x / kf - 0.5, y / kf - 0.5);
-            // Background is 0 after normalisation, so the feathered mask fades to it.
-            let m = match &frame.mask {
-                Some(mask) => bilinear(mask, frame.mask_w, frame.mask_h, x / rf - 0.5, y / rf - 0.5),
-                None => 1.0,
-            };
-            data.push((v * m - spec.mean) / spec.std);
+    match &frame.animal {
+        None => {
+            for j in 0..size {
+                for i in 0..size {
+                    let (x, y) = t.to_original(i as f64 + 0.5, j as f64 + 0.5);
+                    let v = bilinear(&src, sw, sh, x / kf - 0.5, y / kf - 0.5);
+                    data.push((v - spec.mean) / spec.std);
+                }
+            }
+        }
+        Some(animal) => {
+            let rf = frame.scale as f64;
+            let mut weights = Vec::with_capacity(size * size);
+            for j in 0..size {
+                for i in 0..size {
+                    let (x, y) = t.to_original(i as f64 + 0.5, j as f64 + 0.5);
+                    let m = bilinear(
+                        &animal.weights,
+                        animal.w,
+                        animal.h,
+                        x / rf - 0.5 - animal.x0 as f64,
+                        y / rf - 0.5 - animal.y0 as f64,
+                    );
+                    // Background is 0 after normalisation, so the feathered mask fades to it.
+                    let v = if m > 0.0 { m * bilinear(&src, sw, sh, x / kf - 0.5, y / kf - 0.5) } else { 0.0 };
+                    data.push((v - spec.mean) / spec.std);
+                    weights.push(m);
+                }
+            }
+            t.animal = AnimalMask::from_weights(&weights, size);
         }
     }
     (ModelInput { size: spec.size, data }, t)
@@ -264,12 +333,11 @@ struct Frame {
     /// Side in original pixels.
     side: f64,
     /// The animal, feathered, on the analysis grid: 1 inside, 0 outside (none: the whole film).
-    mask: Option<Vec<f32>>,
-    /// Analysis grid size.
-    mask_w: usize,
-    mask_h: usize,
+    animal: Option<Feathered>,
     /// Original pixels per analysis cell.
-    mask_scale: usize,
+    scale: usize,
+    /// The core's long axis over its short one (standard deviations); 0 when not measured.
+    elongation: f64,
 }
 
 impl Frame {
@@ -284,7 +352,7 @@ impl Frame {
             component.iter().map(|&i| (((i % sw) as f64 + 0.5) * rf, ((i / sw) as f64 + 0.5) * rf)).collect();
         // A body needs some pixels, and not the whole frame.
         let body = points.len() >= 16 && points.len() < sw * sh * 95 / 100;
-        let animal = match animal.and_then(|a| a.body.as_ref()) {
+        let feathered = match animal.and_then(|a| a.body.as_ref()) {
             Some(b) if body => Some(feather(b, sw, sh)),
             _ => None,
         };
@@ -296,7 +364,8 @@ impl Frame {
         };
 
         let mut ev = (0.0, 1.0);
-        if body && spec.orient {
+        let mut elongation = 0.0;
+        if body {
             let n = points.len() as f64;
             let (mut sxx, mut syy, mut sxy) = (0.0, 0.0, 0.0);
             for &(x, y) in &points {
@@ -308,8 +377,9 @@ impl Frame {
             let (sxx, syy, sxy) = (sxx / n, syy / n, sxy / n);
             let spread = ((sxx - syy).powi(2) + 4.0 * sxy * sxy).sqrt();
             let (major, minor) = ((sxx + syy + spread) / 2.0, (sxx + syy - spread) / 2.0);
+            elongation = (major / minor.max(f64::EPSILON)).sqrt();
             // A round blob has no long axis: leave it as it is.
-            if major > 1.2 * minor.max(f64::EPSILON) {
+            if spec.orient && major > 1.2 * minor.max(f64::EPSILON) {
                 let theta = 0.5 * (2.0 * sxy).atan2(sxx - syy);
                 let axis = (theta.cos(), theta.sin());
                 // Of the two directions along the axis, take the one closer to "down".
@@ -339,7 +409,7 @@ impl Frame {
         let side = ((umax - umin).max(vmax - vmin) * (1.0 + 2.0 * spec.margin)).max(1.0);
         let (mu, mv) = ((umin + umax) / 2.0, (vmin + vmax) / 2.0);
         let centre = (cx + eu.0 * mu + ev.0 * mv, cy + eu.1 * mu + ev.1 * mv);
-        Frame { centre, eu, ev, side, mask: animal, mask_w: sw, mask_h: sh, mask_scale: r }
+        Frame { centre, eu, ev, side, animal: feathered, scale: r, elongation }
     }
 }
 
@@ -423,10 +493,24 @@ fn otsu_threshold(hist: &[u64; 256]) -> f32 {
     (best_t as f32 + 0.5) / 255.0
 }
 
+/// `x.floor()` for the coordinates [`bilinear`] meets, without a libm call per pixel (the
+/// baseline x86-64 target has no rounding instruction): truncation, one less below zero.
+fn floor(x: f64) -> f64 {
+    let t = x as i64 as f64;
+    if t > x { t - 1.0 } else { t }
+}
+
 /// Bilinear sample at index coordinates (pixel centres at integers); outside is 0.
 fn bilinear(v: &[f32], w: usize, h: usize, x: f64, y: f64) -> f32 {
-    let (x0, y0) = (x.floor(), y.floor());
+    let (x0, y0) = (floor(x), floor(y));
     let (fx, fy) = ((x - x0) as f32, (y - y0) as f32);
+    // Inside, away from the edges (nearly every sample): the four values without a check each.
+    if x0 >= 0.0 && y0 >= 0.0 && x0 + 1.0 < w as f64 && y0 + 1.0 < h as f64 {
+        let i = y0 as usize * w + x0 as usize;
+        let top = v[i] * (1.0 - fx) + v[i + 1] * fx;
+        let bottom = v[i + w] * (1.0 - fx) + v[i + w + 1] * fx;
+        return top * (1.0 - fy) + bottom * fy;
+    }
     let at = |xi: f64, yi: f64| -> f32 {
         if xi < 0.0 || yi < 0.0 || xi >= w as f64 || yi >= h as f64 { 0.0 } else { v[yi as usize * w + xi as usize] }
     };

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 /// Maps continuous model-input coordinates `(u, v)` to original-image coordinates `(x, y)`:
 /// `x = a*u + b*v + tx`, `y = c*u + d*v + ty`. Pixel `(i, j)` covers `[i, i+1) x [j, j+1)` in
 /// both spaces, so its centre is `(i + 0.5, j + 0.5)`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Transform {
     /// Linear part, row 1.
     pub a: f64,
@@ -25,6 +25,10 @@ pub struct Transform {
     pub original_width: u32,
     /// Original image height.
     pub original_height: u32,
+    /// Where the animal is in the model input (none: the whole input is the film, as for
+    /// models without body-only preprocessing and results stored before it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub animal: Option<AnimalMask>,
 }
 
 impl Transform {
@@ -52,5 +56,93 @@ impl Transform {
     /// original's vertical (counter-clockwise positive in image coordinates, y down).
     pub fn rotation_degrees(&self) -> f64 {
         self.b.atan2(self.d).to_degrees()
+    }
+}
+
+/// The animal's weight over the model input, coarsely: `side x side` cells covering the square
+/// input, each 0 (blanked by preprocessing: air, rulers, text, a second animal) to 1 (the
+/// animal), in 16 steps; between the two at the animal's feathered edge. Overlays multiply by
+/// it, so evidence is drawn on the animal only and fades at its edge. Stored as one hex digit
+/// per cell, row-major (1 KiB for 32 x 32).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "MaskText", into = "MaskText")]
+pub struct AnimalMask {
+    side: usize,
+    /// 0..=15 per cell.
+    levels: Vec<u8>,
+}
+
+/// Cells per side of an [`AnimalMask`] (at most; fewer for inputs under 32 px).
+pub const ANIMAL_MASK_SIDE: usize = 32;
+
+impl AnimalMask {
+    /// Reduces per-pixel weights (0..=1, `size * size`, row-major) to the mask by block
+    /// averages; `None` when the counts do not match.
+    pub fn from_weights(weights: &[f32], size: usize) -> Option<AnimalMask> {
+        if size == 0 || weights.len() != size * size {
+            return None;
+        }
+        let k = size.div_ceil(ANIMAL_MASK_SIDE);
+        let side = size.div_ceil(k);
+        let mut sum = vec![(0.0f32, 0u32); side * side];
+        for (j, row) in weights.chunks_exact(size).enumerate() {
+            for (i, &m) in row.iter().enumerate() {
+                let cell = &mut sum[(j / k) * side + i / k];
+                cell.0 += m.clamp(0.0, 1.0);
+                cell.1 += 1;
+            }
+        }
+        let levels = sum.iter().map(|&(s, n)| (s / n.max(1) as f32 * 15.0).round() as u8).collect();
+        Some(AnimalMask { side, levels })
+    }
+
+    /// Cells per side.
+    pub fn side(&self) -> usize {
+        self.side
+    }
+
+    /// The weight (0..=1) at model coordinates `(u, v)` of an input `model_size` pixels wide:
+    /// bilinear between cell centres, clamped at the edges.
+    pub fn at(&self, u: f64, v: f64, model_size: u32) -> f32 {
+        let s = self.side;
+        let cell = f64::from(model_size) / s as f64;
+        let (x, y) = ((u / cell - 0.5).clamp(0.0, (s - 1) as f64), (v / cell - 0.5).clamp(0.0, (s - 1) as f64));
+        let (x0, y0) = (x as usize, y as usize);
+        let (x1, y1) = ((x0 + 1).min(s - 1), (y0 + 1).min(s - 1));
+        let (fx, fy) = ((x - x0 as f64) as f32, (y - y0 as f64) as f32);
+        let level = |i: usize, j: usize| f32::from(self.levels[j * s + i]) / 15.0;
+        let top = level(x0, y0) * (1.0 - fx) + level(x1, y0) * fx;
+        let bottom = level(x0, y1) * (1.0 - fx) + level(x1, y1) * fx;
+        top * (1.0 - fy) + bottom * fy
+    }
+}
+
+/// How an [`AnimalMask`] is stored: its side and one hex digit per cell.
+#[derive(Serialize, Deserialize)]
+struct MaskText {
+    side: usize,
+    cells: String,
+}
+
+impl From<AnimalMask> for MaskText {
+    fn from(m: AnimalMask) -> MaskText {
+        let cells = m.levels.iter().map(|&l| char::from_digit(u32::from(l.min(15)), 16).unwrap_or('0')).collect();
+        MaskText { side: m.side, cells }
+    }
+}
+
+impl TryFrom<MaskText> for AnimalMask {
+    type Error = String;
+
+    fn try_from(t: MaskText) -> Result<AnimalMask, String> {
+        if t.side == 0 || t.side > 4096 || t.cells.len() != t.side * t.side {
+            return Err(format!("an animal mask of side {} needs {} cells, not {}", t.side, t.side * t.side, t.cells.len()));
+        }
+        let levels = t
+            .cells
+            .chars()
+            .map(|c| c.to_digit(16).map(|d| d as u8).ok_or_else(|| format!("{c:?} is not a hex digit in an animal mask")))
+            .collect::<Result<Vec<u8>, String>>()?;
+        Ok(AnimalMask { side: t.side, levels })
     }
 }

@@ -194,7 +194,7 @@ pub fn run(
                     specimen: specimen.clone(),
                     views_used: [p.views[0].is_some(), p.views[1].is_some()],
                     scores,
-                    transforms: [p.views[0].as_ref().map(|v| v.transform), p.views[1].as_ref().map(|v| v.transform)],
+                    transforms: [p.views[0].as_ref().map(|v| v.transform.clone()), p.views[1].as_ref().map(|v| v.transform.clone())],
                     cams,
                     problems: p.problems,
                 };

@@ -258,6 +258,7 @@ mod tests {
             model_size: size,
             original_width: w,
             original_height: h,
+            animal: None,
         }
     }
 
@@ -312,6 +313,7 @@ mod tests {
             model_size: 64,
             original_width: 64,
             original_height: 64,
+            animal: None,
         };
         let (x, y) = t.to_original(48.0, 16.0);
         let map = to_original(&grid, &t, 1.0);

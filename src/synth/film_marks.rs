@@ -42,54 +42,174 @@ impl FilmMark {
     }
 }
 
-/// Adds `mark` to `film` (bone bright, any bit depth), drawing its placement from `rng`. Every
-/// mark stays within 12 % of the film's edges, as on real films; where an animal's tail or paw
-/// reaches that far, the mark covers it, as it would there too.
-pub fn add_mark(film: &mut GrayImage16, mark: FilmMark, rng: &mut Rng) {
-    let max = f32::from(film.max_value());
-    let (w, h) = (film.width as usize, film.height as usize);
-    let side = w.min(h);
-    let corner = rng.below(4);
-    match mark {
-        FilmMark::Ruler => ruler(film, rng.below(4), 0.93 * max),
-        FilmMark::Text => {
-            let text =
-                format!("MX{:05}  2026-{:02}-{:02}  HRWL", rng.below(100_000), 1 + rng.below(12), 1 + rng.below(28));
-            let px = side as f32 * 0.035;
-            text_at(film, &text, px, corner, 0.97 * max);
+/// Adds `mark` to `film` (bone bright, any bit depth) beside the animal, drawing its placement
+/// from `rng`: of the mark's placements (an edge for a ruler or a cassette edge, a corner for
+/// text or a lead marker), the first from a random start that stays 1.5 % of the film's side
+/// clear of the animal (every pixel above the background by 5 % of the film's range). Where
+/// none is clear (the animal reaches every edge), the film is first extended by the mark's
+/// reach with background on that side, as a larger film would be; a bright frame is drawn
+/// over the film's margin when that is clear of the animal, and around the film otherwise. A
+/// mark on the animal changes the animal, which is not what these marks are for.
+pub fn add_mark(film: &mut GrayImage16, mark: FilmMark, rng: &mut Rng) -> MarkPlacement {
+    let start = rng.below(4);
+    let text = format!("MX{:05}  2026-{:02}-{:02}  HRWL", rng.below(100_000), 1 + rng.below(12), 1 + rng.below(28));
+    let frame = 20 + rng.below(21);
+    let band = 3 + rng.below(4);
+    let letter = if rng.chance(0.5) { "L" } else { "R" };
+    let draw = |film: &mut GrayImage16, place: usize| {
+        let max = f32::from(film.max_value());
+        let side = film.width.min(film.height) as usize;
+        match mark {
+            FilmMark::Ruler => ruler(film, place, 0.93 * max),
+            FilmMark::Text => text_at(film, &text, side as f32 * 0.035, place, 0.97 * max),
+            FilmMark::BrightFrame => {
+                let b = (side * frame / 1000).max(1);
+                edge_band(film, b, [true; 4], max as u16);
+            }
+            FilmMark::LeadMarker => text_at(film, letter, side as f32 * 0.07, place, max),
+            FilmMark::CassetteEdge => {
+                let mut edges = [false; 4];
+                edges[place] = true;
+                edge_band(film, side * band / 100, edges, 0);
+            }
         }
-        FilmMark::BrightFrame => {
-            let b = (side * (20 + rng.below(21)) / 1000).max(1);
-            for y in 0..h {
-                for x in 0..w {
-                    if x < b || y < b || x + b >= w || y + b >= h {
-                        film.pixels[y * w + x] = max as u16;
-                    }
+    };
+    let clear = Clearance::of(film);
+    let places: Vec<usize> = if mark == FilmMark::BrightFrame { vec![0] } else { (0..4).map(|k| (start + k) % 4).collect() };
+    for &place in &places {
+        let mut marked = film.clone();
+        draw(&mut marked, place);
+        if clear.allows(film, &marked) {
+            *film = marked;
+            return MarkPlacement::Beside;
+        }
+    }
+    // No clear placement: more film around the animal, then the mark on it.
+    let side = film.width.min(film.height) as usize;
+    let reach = match mark {
+        FilmMark::Ruler => side * 3 / 100 + (side / 80).max(2) * 3 + side * 2 / 100,
+        FilmMark::Text | FilmMark::LeadMarker => side * 12 / 100,
+        FilmMark::BrightFrame => (side * frame / 1000).max(1),
+        FilmMark::CassetteEdge => side * band / 100,
+    };
+    let edges = if mark == FilmMark::BrightFrame {
+        [true; 4]
+    } else {
+        let mut e = [false; 4];
+        e[start] = true;
+        // A corner mark needs room along both of its edges (corner k sits on edges k and k+3).
+        if matches!(mark, FilmMark::Text | FilmMark::LeadMarker) {
+            e[(start + 3) % 4] = true;
+        }
+        e
+    };
+    *film = extend(film, reach, edges, clear.background);
+    draw(film, if mark == FilmMark::BrightFrame { 0 } else { start });
+    MarkPlacement::FilmExtended
+}
+
+/// Where [`add_mark`] put a mark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MarkPlacement {
+    /// On the film, clear of the animal.
+    Beside,
+    /// On film added around the original, which had no room clear of the animal.
+    FilmExtended,
+}
+
+impl MarkPlacement {
+    /// Name as written in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MarkPlacement::Beside => "beside the animal",
+            MarkPlacement::FilmExtended => "film extended",
+        }
+    }
+}
+
+/// Where the animal is on a film, for placing marks clear of it.
+struct Clearance {
+    /// Pixels within the clearance of the animal.
+    near: Vec<bool>,
+    width: usize,
+    /// The film's median level.
+    background: u16,
+}
+
+impl Clearance {
+    fn of(film: &GrayImage16) -> Clearance {
+        let (w, h) = (film.width as usize, film.height as usize);
+        let mut sorted = film.pixels.clone();
+        sorted.sort_unstable();
+        let background = sorted.get(sorted.len() / 2).copied().unwrap_or(0);
+        let top = sorted.get(sorted.len() * 999 / 1000).copied().unwrap_or(0);
+        let level = f32::from(background) + 0.05 * (f32::from(top) - f32::from(background));
+        let animal: Vec<bool> = film.pixels.iter().map(|&v| f32::from(v) > level).collect();
+        let r = (w.min(h) * 15 / 1000).max(1) as isize;
+        // Grown by `r` along rows, then along columns: a square around every animal pixel.
+        let mut rows = vec![false; w * h];
+        for y in 0..h {
+            let mut last: isize = -1_000_000;
+            for x in 0..w + r as usize {
+                if x < w && animal[y * w + x] {
+                    last = x as isize;
+                }
+                let at = x as isize - r;
+                if at >= 0 && (at as usize) < w {
+                    rows[y * w + at as usize] |= x as isize - last <= 2 * r;
                 }
             }
         }
-        FilmMark::LeadMarker => {
-            let letter = if rng.chance(0.5) { "L" } else { "R" };
-            text_at(film, letter, side as f32 * 0.07, corner, max);
-        }
-        FilmMark::CassetteEdge => {
-            let band = side * (3 + rng.below(4)) / 100;
-            let edge = rng.below(4);
-            for y in 0..h {
-                for x in 0..w {
-                    let inside = match edge {
-                        0 => y < band,
-                        1 => x + band >= w,
-                        2 => y + band >= h,
-                        _ => x < band,
-                    };
-                    if inside {
-                        film.pixels[y * w + x] = 0;
-                    }
+        let mut near = vec![false; w * h];
+        for x in 0..w {
+            let mut last: isize = -1_000_000;
+            for y in 0..h + r as usize {
+                if y < h && rows[y * w + x] {
+                    last = y as isize;
                 }
+                let at = y as isize - r;
+                if at >= 0 && (at as usize) < h {
+                    near[at as usize * w + x] |= y as isize - last <= 2 * r;
+                }
+            }
+        }
+        Clearance { near, width: w, background }
+    }
+
+    /// Whether `marked` differs from `film` only away from the animal.
+    fn allows(&self, film: &GrayImage16, marked: &GrayImage16) -> bool {
+        film.width as usize == self.width
+            && marked.pixels.len() == film.pixels.len()
+            && film.pixels.iter().zip(&marked.pixels).zip(&self.near).all(|((a, b), &n)| a == b || !n)
+    }
+}
+
+/// Sets a band `b` pixels wide along the chosen edges (top, right, bottom, left) to `value`.
+fn edge_band(film: &mut GrayImage16, b: usize, edges: [bool; 4], value: u16) {
+    let (w, h) = (film.width as usize, film.height as usize);
+    for y in 0..h {
+        for x in 0..w {
+            let inside = (edges[0] && y < b) || (edges[1] && x + b >= w) || (edges[2] && y + b >= h) || (edges[3] && x < b);
+            if inside {
+                film.pixels[y * w + x] = value;
             }
         }
     }
+}
+
+/// The film with `by` pixels of `value` added along the chosen edges (top, right, bottom,
+/// left).
+fn extend(film: &GrayImage16, by: usize, edges: [bool; 4], value: u16) -> GrayImage16 {
+    let (w, h) = (film.width as usize, film.height as usize);
+    let pad = |on: bool| if on { by } else { 0 };
+    let (top, right, bottom, left) = (pad(edges[0]), pad(edges[1]), pad(edges[2]), pad(edges[3]));
+    let (nw, nh) = (w + left + right, h + top + bottom);
+    let mut pixels = vec![value; nw * nh];
+    for y in 0..h {
+        pixels[(y + top) * nw + left..(y + top) * nw + left + w].copy_from_slice(&film.pixels[y * w..(y + 1) * w]);
+    }
+    GrayImage16 { width: nw as u32, height: nh as u32, bits: film.bits, pixels, format: film.format }
 }
 
 /// A bar with millimetre ticks (one every 1 % of the side, longer every fifth and tenth) along
@@ -170,7 +290,7 @@ mod tests {
         let clean = GrayImage16::new(w, h, 14, vec![2000; (w * h) as usize], FileFormat::Png).unwrap();
         for (k, mark) in FilmMark::ALL.into_iter().enumerate() {
             let mut film = clean.clone();
-            add_mark(&mut film, mark, &mut Rng::new(7, k as u64));
+            assert_eq!(add_mark(&mut film, mark, &mut Rng::new(7, k as u64)), MarkPlacement::Beside);
             let changed: Vec<(usize, usize)> = film
                 .pixels
                 .iter()

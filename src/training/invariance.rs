@@ -5,7 +5,7 @@
 use crate::imaging::{FileFormat, GrayImage16, ModelInput, preprocess};
 use crate::inference::Classifier;
 use crate::specimen::View;
-use crate::synth::{FilmMark, Phantom, Prevalence, Rng, add_mark};
+use crate::synth::{FilmMark, Phantom, MarkPlacement, Prevalence, Rng, add_mark};
 
 /// Which phantoms are measured.
 #[derive(Debug, Clone)]
@@ -27,6 +27,8 @@ pub struct InvarianceOptions {
 pub struct InvarianceRow {
     /// The mark.
     pub mark: FilmMark,
+    /// Where it went: beside the animal on both views, or on film added around one of them.
+    pub placement: MarkPlacement,
     /// Phantoms measured.
     pub specimens: usize,
     /// The largest change of any conditional probability, over specimens and nodes.
@@ -50,8 +52,10 @@ pub fn measure(model: &mut Classifier, options: &InvarianceOptions) -> anyhow::R
     let nodes: Vec<String> = model.info.taxonomy.nodes.iter().map(|n| n.id.clone()).collect();
     let mut rows: Vec<InvarianceRow> = FilmMark::ALL
         .iter()
-        .map(|&mark| InvarianceRow {
+        .flat_map(|&mark| [MarkPlacement::Beside, MarkPlacement::FilmExtended].map(|placement| (mark, placement)))
+        .map(|(mark, placement)| InvarianceRow {
             mark,
+            placement,
             specimens: 0,
             max_change: 0.0,
             mean_change: 0.0,
@@ -62,6 +66,7 @@ pub fn measure(model: &mut Classifier, options: &InvarianceOptions) -> anyhow::R
     let batch = options.batch.max(1);
     let indices: Vec<u64> = (0..options.count as u64).collect();
     for chunk in indices.chunks(batch) {
+        let mut placements: Vec<Vec<MarkPlacement>> = Vec::new();
         // Films per specimen: clean first, then one per mark.
         let mut inputs: Vec<[ModelInput; 2]> = Vec::new();
         for &index in chunk {
@@ -74,13 +79,15 @@ pub fn measure(model: &mut Classifier, options: &InvarianceOptions) -> anyhow::R
                 anyhow::bail!("phantom {index}: rendered film has the wrong size")
             };
             let mut variants = vec![(dv.clone(), lv.clone())];
+            let mut placed = Vec::new();
             for (k, &mark) in FilmMark::ALL.iter().enumerate() {
                 let mut rng = Rng::new(options.seed ^ 0x6d61_726b, index * 16 + k as u64);
                 let (mut d, mut l) = (dv.clone(), lv.clone());
-                add_mark(&mut d, mark, &mut rng);
-                add_mark(&mut l, mark, &mut rng);
+                let both = [add_mark(&mut d, mark, &mut rng), add_mark(&mut l, mark, &mut rng)];
+                placed.push(if both == [MarkPlacement::Beside; 2] { MarkPlacement::Beside } else { MarkPlacement::FilmExtended });
                 variants.push((d, l));
             }
+            placements.push(placed);
             for (d, l) in variants {
                 let prep = |img: &GrayImage16| preprocess(img, &spec).map(|(input, _)| input);
                 let pair = [prep(&d), prep(&l)];
@@ -94,8 +101,10 @@ pub fn measure(model: &mut Classifier, options: &InvarianceOptions) -> anyhow::R
         let per = 1 + FilmMark::ALL.len();
         for (s, &index) in chunk.iter().enumerate() {
             let Some(clean) = probs.get(s * per) else { continue };
-            for (k, row) in rows.iter_mut().enumerate() {
+            for (k, &mark) in FilmMark::ALL.iter().enumerate() {
                 let Some(marked) = probs.get(s * per + 1 + k) else { continue };
+                let placement = placements.get(s).and_then(|p| p.get(k)).copied().unwrap_or(MarkPlacement::FilmExtended);
+                let Some(row) = rows.iter_mut().find(|r| r.mark == mark && r.placement == placement) else { continue };
                 let (node, change) = clean
                     .iter()
                     .zip(marked)
@@ -123,12 +132,13 @@ pub fn measure(model: &mut Classifier, options: &InvarianceOptions) -> anyhow::R
 /// The rows as a Markdown table.
 pub fn to_markdown(model: &str, rows: &[InvarianceRow]) -> String {
     let mut md = format!(
-        "## Output change when a film mark is added ({model})\n\n| mark | specimens | largest change | mean of each specimen's largest | specimens over 0.03 | worst node (phantom) |\n|---|---:|---:|---:|---:|---|\n"
+        "## Output change when a film mark is added ({model})\n\n| mark | placed | specimens | largest change | mean of each specimen's largest | specimens over 0.03 | worst node (phantom) |\n|---|---|---:|---:|---:|---:|---|\n"
     );
     for r in rows {
         md.push_str(&format!(
-            "| {} | {} | {:.3} | {:.3} | {:.0} % | {} ({}) |\n",
+            "| {} | {} | {} | {:.3} | {:.3} | {:.0} % | {} ({}) |\n",
             r.mark.as_str(),
+            r.placement.as_str(),
             r.specimens,
             r.max_change,
             r.mean_change,

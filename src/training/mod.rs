@@ -2,6 +2,7 @@
 
 pub mod data;
 pub mod evaluate;
+pub mod film_qc_eval;
 pub mod invariance;
 pub mod loss;
 pub mod metrics;
