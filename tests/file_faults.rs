@@ -5,6 +5,8 @@
 
 mod common;
 
+use mousexray::specimen::View;
+
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
@@ -45,11 +47,11 @@ fn a_decoder_panic_is_contained_and_named_and_the_run_goes_on() {
     // an 8 x 8 buffer and panics (slice index out of range).
     let bad = root.join("BAD/DV.dcm");
     common::write_jpeg_dicom(&bad, &ramp(32, 32), 8, 8);
-    common::write_png16(&root.join("BAD/LV.png"), 40, 60);
+    common::write_phantom_png(&root.join("BAD/LV.png"), View::Lv);
     for id in ["G1", "G2"] {
         std::fs::create_dir_all(root.join(id)).unwrap();
-        common::write_png16(&root.join(id).join("DV.png"), 40, 60);
-        common::write_png16(&root.join(id).join("LV.png"), 40, 60);
+        common::write_phantom_png(&root.join(id).join("DV.png"), View::Dv);
+        common::write_phantom_png(&root.join(id).join("LV.png"), View::Lv);
     }
     // The same frame under a truthful header decodes: the crafted file is valid but for the lie.
     let fine = dir.path().join("fine.dcm");
@@ -393,8 +395,8 @@ fn overlays_that_cannot_be_written_do_not_end_the_run() {
     // A 250-character specimen id: its overlay name would pass the file system's 255-byte limit.
     let long = root.join("L".repeat(250));
     std::fs::create_dir_all(&long).unwrap();
-    common::write_png16(&long.join("DV.png"), 40, 60);
-    common::write_png16(&long.join("LV.png"), 40, 60);
+    common::write_phantom_png(&long.join("DV.png"), View::Dv);
+    common::write_phantom_png(&long.join("LV.png"), View::Lv);
     // Threshold 0 flags every node, so overlays are drawn.
     let model = common::tiny_model_flagging_at(dir.path(), 0.0);
     let saliency = dir.path().join("overlays");

@@ -21,14 +21,17 @@ fn every_mark_is_measured_on_every_phantom() {
         batch: 2,
     };
     let rows = measure(&mut model, &options).unwrap();
-    assert_eq!(rows.iter().map(|r| r.mark).collect::<Vec<_>>(), FilmMark::ALL);
+    // A row per mark and placement; every phantom counted once per mark.
+    assert_eq!(rows.len(), 2 * FilmMark::ALL.len());
+    for mark in FilmMark::ALL {
+        assert_eq!(rows.iter().filter(|r| r.mark == mark).map(|r| r.specimens).sum::<usize>(), 5, "{mark:?}");
+    }
     for r in &rows {
-        assert_eq!(r.specimens, 5);
         assert!((0.0..=1.0).contains(&r.max_change) && r.mean_change <= r.max_change + 1e-6, "{r:?}");
         assert!((0.0..=1.0).contains(&r.share_over_003));
     }
     // A bright frame changes what the whole film looks like: even random weights notice.
     assert!(rows.iter().any(|r| r.max_change > 0.0));
     let md = to_markdown("tiny", &rows);
-    assert_eq!(md.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| mark")).count(), 5, "{md}");
+    assert_eq!(md.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| mark")).count(), 10, "{md}");
 }

@@ -44,7 +44,16 @@ fn folder(dir: &Path) -> PathBuf {
     generate(&root, &config, &|| {}).unwrap();
     std::fs::create_dir_all(root.join("BAD01")).unwrap();
     std::fs::write(root.join("BAD01/dv.png"), b"\x89PNG\r\n\x1a\n truncated").unwrap();
-    common::write_png16(&root.join("BAD01/lv.png"), 160, 96);
+    // A whole phantom LV (film QC would rightly leave out a view that is not an animal).
+    let lv = std::fs::read_dir(&root)
+        .unwrap()
+        .flat_map(|d| std::fs::read_dir(d.unwrap().path()).into_iter().flatten())
+        .map(|f| f.unwrap().path())
+        .find(|p| {
+            p.file_stem().is_some_and(|s| s.eq_ignore_ascii_case("lv")) && p.extension().is_some_and(|e| e == "png")
+        })
+        .unwrap();
+    std::fs::copy(lv, root.join("BAD01/lv.png")).unwrap();
     root
 }
 
@@ -122,7 +131,7 @@ fn predict_writes_rows_problems_and_overlays() {
         .sum();
     assert_eq!(pngs.len(), used * 14, "{} overlays", pngs.len());
     let img = image::open(sal.join("BAD01_lv_abnormal.png")).unwrap();
-    assert_eq!((img.width(), img.height()), (160, 96), "overlays keep the original's size");
+    assert_eq!((img.width(), img.height()), (128, 128), "overlays keep the original's size");
 }
 
 #[test]

@@ -194,6 +194,18 @@ pub fn run_predict(args: &PredictArgs, ort_lib: Option<&Path>) -> anyhow::Result
             written.refused_views
         );
     }
+    if written.qc_views.iter().any(|&n| n > 0) {
+        let counts: Vec<String> = crate::imaging::QcCode::ALL
+            .iter()
+            .zip(written.qc_views)
+            .filter(|(_, n)| *n > 0)
+            .map(|(c, n)| format!("{n} {}", c.as_str()))
+            .collect();
+        eprintln!(
+            "film QC: {} view(s); close-ups, empty films and swapped views were left out of scoring (column qc)",
+            counts.join(", ")
+        );
+    }
     if written.problems > 0 {
         eprintln!("problems ({}): {}", written.problems, problems_path.display());
     }
@@ -288,7 +300,7 @@ fn occlusion_overlays(
     classes: &[usize],
     style: &OverlayStyle,
 ) -> anyhow::Result<Drawn> {
-    let (views, _) = prepare(specimen, &model.info.preprocess, model_views(model));
+    let views = prepare(specimen, &model.info.preprocess, model_views(model)).views;
     let s = model.info.preprocess.size as usize;
     let bg = model.info.preprocess.background();
     let blank = vec![bg; s * s];

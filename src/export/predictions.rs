@@ -9,8 +9,9 @@ use anyhow::Context;
 
 use super::neutralise;
 use crate::fsx::AtomicFile;
+use crate::imaging::QcCode;
 use crate::inference::pipeline::SpecimenResult;
-use crate::specimen::{Metadata, Problem, display_path};
+use crate::specimen::{Metadata, Problem, View, display_path};
 use crate::taxonomy::Taxonomy;
 
 /// What every row of one run shares.
@@ -30,7 +31,7 @@ pub struct RunInfo {
 /// the provenance columns.
 pub fn header(taxonomy: &Taxonomy) -> Vec<String> {
     let mut h: Vec<String> =
-        ["specimen_id", "dv_path", "lv_path", "views_used"].into_iter().map(String::from).collect();
+        ["specimen_id", "dv_path", "lv_path", "views_used", "qc"].into_iter().map(String::from).collect();
     h.extend(Metadata::COLUMNS.iter().map(|c| (*c).to_owned()));
     h.extend(["flagged", "top_finding", "top_probability"].into_iter().map(String::from));
     for prefix in ["p_", "joint_", "flag_"] {
@@ -49,7 +50,13 @@ pub fn row(taxonomy: &Taxonomy, r: &SpecimenResult, run: &RunInfo, timestamp: &s
         [false, true] => "LV",
         [false, false] => "none",
     };
-    let mut out = vec![neutralise(&r.specimen.id), path(r.specimen.dv()), path(r.specimen.lv()), views.to_owned()];
+    let mut out = vec![
+        neutralise(&r.specimen.id),
+        path(r.specimen.dv()),
+        path(r.specimen.lv()),
+        views.to_owned(),
+        qc_cell(&r.qc),
+    ];
     out.extend(Metadata::COLUMNS.iter().map(|c| neutralise(r.specimen.metadata.get(c).unwrap_or(""))));
     let n = taxonomy.nodes.len();
     match &r.scores {
@@ -78,6 +85,16 @@ pub fn row(taxonomy: &Taxonomy, r: &SpecimenResult, run: &RunInfo, timestamp: &s
     out
 }
 
+/// The `qc` cell: each film QC code with its view (`dv:not_whole_body;lv:view_swapped`),
+/// empty when both films passed.
+pub fn qc_cell(qc: &[Vec<QcCode>; 2]) -> String {
+    let mut parts = Vec::new();
+    for (view, codes) in ["dv", "lv"].into_iter().zip(qc) {
+        parts.extend(codes.iter().map(|c| format!("{view}:{}", c.as_str())));
+    }
+    parts.join(";")
+}
+
 /// What a [`PredictionsWriter`] wrote.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WriteSummary {
@@ -94,6 +111,8 @@ pub struct WriteSummary {
     pub refused_views: usize,
     /// Rows in the problems CSV (scan problems included).
     pub problems: usize,
+    /// Views with each film QC code, in [`QcCode::ALL`] order.
+    pub qc_views: [usize; 4],
 }
 
 /// One run's predictions CSV and its problems CSV (`OUT.problems.csv`), both written under
@@ -156,6 +175,16 @@ impl PredictionsWriter {
         for p in &r.problems {
             self.problem(&r.specimen.id, &p.path, &p.reason)?;
             self.summary.refused_views += 1;
+        }
+        for (view, codes) in [View::Dv, View::Lv].into_iter().zip(&r.qc) {
+            for &code in codes {
+                if let Some(k) = QcCode::ALL.iter().position(|&c| c == code) {
+                    self.summary.qc_views[k] += 1;
+                }
+                let what = if code.excludes_view() { "; scored without this view" } else { "" };
+                let path = r.specimen.images.get(&view).cloned().unwrap_or_default();
+                self.problem(&r.specimen.id, &path, &format!("film QC {}: {}{what}", code.as_str(), code.explain()))?;
+            }
         }
         match &r.scores {
             Some(s) => {

@@ -18,7 +18,6 @@ pub(super) struct Analysis {
     pub(super) h: usize,
     /// Original pixels per cell.
     pub(super) scale: usize,
-    pub(super) threshold: f32,
     pub(super) animal: Option<Animal>,
     /// Bright regions apart from the animal (see [`Marks`]), undilated; `None` when there are
     /// none.
@@ -62,7 +61,7 @@ impl Analysis {
         for y in y0..y1 {
             for x in x0..x1 {
                 let c = y * self.w + x;
-                n += usize::from(ring(c) && body.cells[c] && self.small[c] > self.threshold / 2.0);
+                n += usize::from(ring(c) && body.cells[c] && self.small[c] > animal.half);
             }
         }
         let core = animal.core.iter().filter(|&&c| ring(c)).count();
@@ -79,18 +78,18 @@ impl Analysis {
         let threshold = otsu(&small);
         let mask: Vec<bool> = small.iter().map(|v| *v > threshold).collect();
         let core = largest_component(&mask, sw, sh);
-        let animal = Some(Animal { body: None, core, bulk: 0, other_bulk: 0 });
-        Analysis { small, w: sw, h: sh, scale, threshold, animal, marks: None }
+        let animal = Some(Animal { body: None, core, bulk: 0, other_bulk: 0, half: threshold / 2.0 });
+        Analysis { small, w: sw, h: sh, scale, animal, marks: None }
     }
 
     pub(super) fn of(norm: &[f32], w: usize, h: usize) -> Analysis {
         let (small, sw, sh, scale) = analysis_grid(norm, w, h);
         let threshold = otsu(&small);
-        let (animal, marks) = match find_animal(&small, sw, sh, threshold) {
+        let (animal, marks) = match find_animal(&small, sw, sh, threshold, median(&small).min(threshold)) {
             Some((animal, marks)) => (Some(animal), marks),
             None => (None, None),
         };
-        Analysis { small, w: sw, h: sh, scale, threshold, animal, marks }
+        Analysis { small, w: sw, h: sh, scale, animal, marks }
     }
 }
 
@@ -274,7 +273,6 @@ impl FilmArea {
             }
         }
     }
-
 }
 
 /// The animal on the analysis grid.
@@ -289,6 +287,8 @@ pub(super) struct Animal {
     pub(super) bulk: usize,
     /// The largest bulk of any other region: a second animal has one, a ruler or text none.
     pub(super) other_bulk: usize,
+    /// The level that separates the animal's soft tissue from the background.
+    pub(super) half: f32,
 }
 
 /// A region of the analysis grid with its bounding box (half-open, in cells).
@@ -308,8 +308,17 @@ pub(super) struct Region {
 /// paw) is part of it too; the other regions with at least [`MIN_MARK_CELLS`] cells above the
 /// threshold are marks (a radiopaque ruler or text is bright throughout, even where its
 /// blurred edge touches the animal). `None` when nothing is above half the threshold.
-fn find_animal(small: &[f32], w: usize, h: usize, threshold: f32) -> Option<(Animal, Option<Vec<bool>>)> {
-    let half = threshold / 2.0;
+///
+/// "Half" and "a quarter" are measured from the background (`background`, the film's median
+/// cell) up to the threshold, so a grey background with noise on it never joins the animal.
+fn find_animal(
+    small: &[f32],
+    w: usize,
+    h: usize,
+    threshold: f32,
+    background: f32,
+) -> Option<(Animal, Option<Vec<bool>>)> {
+    let half = background + (threshold - background) / 2.0;
     let low: Vec<bool> = small.iter().map(|v| *v > half).collect();
     let (labels, sizes) = label(&low, w, h);
     let (mut bulk, mut bright, mut first) =
@@ -333,7 +342,8 @@ fn find_animal(small: &[f32], w: usize, h: usize, threshold: f32) -> Option<(Ani
         Some(b) if (bulk[l], sizes[l]) <= (bulk[b], sizes[b]) => Some(b),
         _ => Some(l),
     })?;
-    let faint: Vec<bool> = small.iter().map(|v| *v > threshold / 4.0).collect();
+    let quarter = background + (threshold - background) / 4.0;
+    let faint: Vec<bool> = small.iter().map(|v| *v > quarter).collect();
     let (faint_labels, _) = label(&faint, w, h);
     let anchor = faint_labels[first[best]];
     // Joined: in one piece with the animal above a quarter of the threshold, mostly faint, and
@@ -369,7 +379,7 @@ fn find_animal(small: &[f32], w: usize, h: usize, threshold: f32) -> Option<(Ani
     };
     let marks = is_mark.iter().any(|&m| m).then(|| labels.iter().map(|&l| is_mark[l as usize]).collect());
     let other_bulk = (1..sizes.len()).filter(|&l| l != best).map(|l| bulk[l]).max().unwrap_or(0);
-    Some((Animal { body: Some(body), core, bulk: bulk[best], other_bulk }, marks))
+    Some((Animal { body: Some(body), core, bulk: bulk[best], other_bulk, half }, marks))
 }
 
 /// Indices of the largest 8-connected `true` region of a mask.
@@ -577,6 +587,22 @@ pub(super) fn box_mean(m: &[f32], w: usize, h: usize, radius: usize) -> Vec<f32>
         out[y * w..(y + 1) * w].iter_mut().zip(&sum).for_each(|(o, s)| *o = s / n);
     }
     out
+}
+
+/// The median of values in 0..=1, to the nearest of 256 levels.
+fn median(v: &[f32]) -> f32 {
+    let mut hist = [0usize; 256];
+    for &x in v {
+        hist[(x.clamp(0.0, 1.0) * 255.0) as usize] += 1;
+    }
+    let mut seen = 0;
+    for (level, &n) in hist.iter().enumerate() {
+        seen += n;
+        if seen * 2 >= v.len() {
+            return level as f32 / 255.0;
+        }
+    }
+    1.0
 }
 
 /// The film reduced to about [`ANALYSIS_SIDE`] on its longer side, with the reduction factor.

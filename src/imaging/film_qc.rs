@@ -151,7 +151,8 @@ impl FilmMeasures {
 /// `view_swapped` on both when the DV is less symmetric than the LV (a swap within the
 /// specimen), as long as both show a whole animal.
 pub fn specimen_qc(dv: Option<&FilmMeasures>, lv: Option<&FilmMeasures>) -> [Vec<QcCode>; 2] {
-    let mut codes = [dv.map(|m| m.codes(View::Dv)).unwrap_or_default(), lv.map(|m| m.codes(View::Lv)).unwrap_or_default()];
+    let mut codes =
+        [dv.map(|m| m.codes(View::Dv)).unwrap_or_default(), lv.map(|m| m.codes(View::Lv)).unwrap_or_default()];
     if let (Some(d), Some(l)) = (dv, lv) {
         let whole = codes.iter().all(|c| c.iter().all(|&c| c == QcCode::ViewSwapped));
         if whole && d.symmetry < l.symmetry {

@@ -165,8 +165,10 @@ pub fn preprocess_film(image: &GrayImage16, spec: &PreprocessSpec) -> Result<Pre
     let (mut norm, invert) = normalise(image, spec, &area, None);
     area.blank_outside(&mut norm, w);
     let mut analysis = Analysis::of(&norm, w, h);
-    // A second animal is blanked as a mark below; QC counts it from this first look.
+    // A second animal is blanked as a mark below, and blanking gives an empty film structure:
+    // QC takes both from this first look.
     let other_bulk = analysis.animal.as_ref().map_or(0, |a| a.other_bulk);
+    let structure = analysis.structure();
     // Marks off the animal must not set the clipping or the threshold: normalise again without
     // them, and blank them.
     if let Some(marks) = Marks::find(&analysis) {
@@ -184,12 +186,18 @@ pub fn preprocess_film(image: &GrayImage16, spec: &PreprocessSpec) -> Result<Pre
     }
     let frame = Frame::find(&analysis, w, h, spec);
     let (input, transform) = sample(norm, w, h, &frame, image, spec);
-    let film = measure(&analysis, other_bulk, &area, &frame, &input);
+    let film = measure(&analysis, (other_bulk, structure), &area, &frame, &input);
     Ok(Preprocessed { input, transform, film })
 }
 
 /// The film measures of a body-only analysis.
-fn measure(analysis: &Analysis, other_bulk: usize, area: &FilmArea, frame: &Frame, input: &ModelInput) -> FilmMeasures {
+fn measure(
+    analysis: &Analysis,
+    (other_bulk, structure): (usize, f64),
+    area: &FilmArea,
+    frame: &Frame,
+    input: &ModelInput,
+) -> FilmMeasures {
     let r = analysis.scale.max(1);
     let film_cells = ((area.x1 - area.x0).div_ceil(r) * (area.y1 - area.y0).div_ceil(r)).max(1);
     let bulk = analysis.animal.as_ref().map_or(0, |a| a.bulk);
@@ -197,7 +205,7 @@ fn measure(analysis: &Analysis, other_bulk: usize, area: &FilmArea, frame: &Fram
     let other = other_bulk.max(analysis.animal.as_ref().map_or(0, |a| a.other_bulk));
     FilmMeasures {
         bulk_share: bulk as f64 / film_cells as f64,
-        structure: analysis.structure(),
+        structure,
         other_bulk_ratio: if bulk == 0 { 0.0 } else { other as f64 / bulk as f64 },
         edge_contact,
         core_edge_contact,

@@ -136,12 +136,19 @@ impl TryFrom<MaskText> for AnimalMask {
 
     fn try_from(t: MaskText) -> Result<AnimalMask, String> {
         if t.side == 0 || t.side > 4096 || t.cells.len() != t.side * t.side {
-            return Err(format!("an animal mask of side {} needs {} cells, not {}", t.side, t.side * t.side, t.cells.len()));
+            return Err(format!(
+                "an animal mask of side {} needs {} cells, not {}",
+                t.side,
+                t.side * t.side,
+                t.cells.len()
+            ));
         }
         let levels = t
             .cells
             .chars()
-            .map(|c| c.to_digit(16).map(|d| d as u8).ok_or_else(|| format!("{c:?} is not a hex digit in an animal mask")))
+            .map(|c| {
+                c.to_digit(16).map(|d| d as u8).ok_or_else(|| format!("{c:?} is not a hex digit in an animal mask"))
+            })
             .collect::<Result<Vec<u8>, String>>()?;
         Ok(AnimalMask { side: t.side, levels })
     }

@@ -13,7 +13,9 @@ use std::sync::{Condvar, Mutex};
 
 use super::hierarchy::Scores;
 use super::{CamMaps, Classifier, ModelError};
-use crate::imaging::{DecodeOptions, ModelInput, PreprocessSpec, Transform, decode, preprocess};
+use crate::imaging::{
+    DecodeOptions, FilmMeasures, ModelInput, PreprocessSpec, QcCode, Transform, decode, preprocess_film, specimen_qc,
+};
 use crate::specimen::{Specimen, View};
 
 /// How the pipeline runs.
@@ -45,6 +47,8 @@ pub struct PreparedView {
     pub transform: Transform,
     /// Original size (width, height).
     pub original: (u32, u32),
+    /// What film QC measured.
+    pub film: FilmMeasures,
 }
 
 /// A file that could not be used, and why.
@@ -56,8 +60,33 @@ pub struct ViewProblem {
     pub reason: String,
 }
 
+/// A specimen's views, ready for the model, with what film QC found.
+#[derive(Debug, Clone)]
+pub struct PreparedSpecimen {
+    /// DV and LV, each absent when missing, unreadable or left out by film QC.
+    pub views: [Option<PreparedView>; 2],
+    /// Film QC codes of DV and LV (see [`crate::imaging::film_qc`]).
+    pub qc: [Vec<QcCode>; 2],
+    /// Files that could not be used.
+    pub problems: Vec<ViewProblem>,
+}
+
+/// Decodes and preprocesses a specimen's DV and LV images (those the model uses), runs film QC
+/// on the pair, and leaves out each view whose QC finding means the model would score something
+/// it was not trained on (a close-up, an empty film, the other view).
+pub fn prepare(specimen: &Specimen, spec: &PreprocessSpec, model_views: [bool; 2]) -> PreparedSpecimen {
+    let (mut views, problems) = prepare_views(specimen, spec, model_views);
+    let qc = specimen_qc(views[0].as_ref().map(|v| &v.film), views[1].as_ref().map(|v| &v.film));
+    for (view, codes) in views.iter_mut().zip(&qc) {
+        if codes.iter().any(|c| c.excludes_view()) {
+            *view = None;
+        }
+    }
+    PreparedSpecimen { views, qc, problems }
+}
+
 /// Decodes and preprocesses a specimen's DV and LV images (those the model uses).
-pub fn prepare(
+fn prepare_views(
     specimen: &Specimen,
     spec: &PreprocessSpec,
     model_views: [bool; 2],
@@ -72,8 +101,13 @@ pub fn prepare(
                 return None;
             }
         };
-        match preprocess(&img, spec) {
-            Ok((input, transform)) => Some(PreparedView { input, transform, original: (img.width, img.height) }),
+        match preprocess_film(&img, spec) {
+            Ok(p) => Some(PreparedView {
+                input: p.input,
+                transform: p.transform,
+                original: (img.width, img.height),
+                film: p.film,
+            }),
             Err(reason) => {
                 problems.push(ViewProblem { path: path.clone(), reason: format!("cannot preprocess: {reason}") });
                 None
@@ -92,8 +126,11 @@ pub struct SpecimenResult {
     pub index: usize,
     /// The specimen.
     pub specimen: Specimen,
-    /// Which views the model saw (DV, LV); a missing or unreadable view is masked.
+    /// Which views the model saw (DV, LV); a missing or unreadable view, or one that film QC
+    /// left out, is masked.
     pub views_used: [bool; 2],
+    /// Film QC codes of DV and LV.
+    pub qc: [Vec<QcCode>; 2],
     /// Scores, when at least one view could be used.
     pub scores: Option<Scores>,
     /// Model-to-original transforms of the views used.
@@ -126,6 +163,7 @@ pub fn model_views(model: &Classifier) -> [bool; 2] {
 struct Prepared {
     index: usize,
     views: [Option<PreparedView>; 2],
+    qc: [Vec<QcCode>; 2],
     problems: Vec<ViewProblem>,
 }
 
@@ -170,8 +208,8 @@ pub fn run(
                             emitted = g.0;
                         }
                     }
-                    let (views, problems) = prepare(specimen, spec, wanted);
-                    if tx.send(Prepared { index, views, problems }).is_err() {
+                    let PreparedSpecimen { views, qc, problems } = prepare(specimen, spec, wanted);
+                    if tx.send(Prepared { index, views, qc, problems }).is_err() {
                         return;
                     }
                 }
@@ -194,8 +232,12 @@ pub fn run(
                     specimen: specimen.clone(),
                     views_used: [p.views[0].is_some(), p.views[1].is_some()],
                     scores,
-                    transforms: [p.views[0].as_ref().map(|v| v.transform.clone()), p.views[1].as_ref().map(|v| v.transform.clone())],
+                    transforms: [
+                        p.views[0].as_ref().map(|v| v.transform.clone()),
+                        p.views[1].as_ref().map(|v| v.transform.clone()),
+                    ],
                     cams,
+                    qc: p.qc,
                     problems: p.problems,
                 };
                 sink(result)?;

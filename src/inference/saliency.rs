@@ -90,8 +90,10 @@ pub struct SaliencyMap {
     pub values: Vec<f32>,
 }
 
-/// Carries a grid back to the original image through the preprocess transform. `downscale` is
-/// original pixels per output pixel (1 for full size; the display's factor for a shrunk copy).
+/// Carries a grid back to the original image through the preprocess transform, weighted by the
+/// transform's animal mask when it has one (evidence is drawn on the animal only, fading at its
+/// edge). `downscale` is original pixels per output pixel (1 for full size; the display's factor
+/// for a shrunk copy).
 pub fn to_original(grid: &EvidenceGrid, transform: &Transform, downscale: f64) -> SaliencyMap {
     let k = downscale.max(1e-6);
     let width = (f64::from(transform.original_width) / k).ceil().max(1.0) as u32;
@@ -104,7 +106,8 @@ pub fn to_original(grid: &EvidenceGrid, transform: &Transform, downscale: f64) -
             let (x, y) = ((f64::from(i) + 0.5) * k, (f64::from(j) + 0.5) * k);
             let (u, v) = transform.to_model(x, y);
             let inside = (0.0..size).contains(&u) && (0.0..size).contains(&v);
-            values.push(if inside { grid.sample(u / cell, v / cell).max(0.0) } else { 0.0 });
+            let weight = transform.animal.as_ref().map_or(1.0, |a| a.at(u, v, transform.model_size));
+            values.push(if inside { grid.sample(u / cell, v / cell).max(0.0) * weight } else { 0.0 });
         }
     }
     SaliencyMap { width, height, values }
@@ -260,6 +263,21 @@ mod tests {
             original_height: h,
             animal: None,
         }
+    }
+
+    #[test]
+    fn evidence_off_the_animal_is_not_drawn() {
+        // Evidence everywhere; the animal is the left half of the model input (original x
+        // 100..164 of the 100..228 the input covers).
+        let grid = EvidenceGrid { side: 4, values: vec![1.0; 16] };
+        let t = identity(64, 300, 240, 2.0, 100.0, 50.0);
+        let weights: Vec<f32> = (0..64 * 64).map(|i| if i % 64 < 32 { 1.0 } else { 0.0 }).collect();
+        let masked = Transform { animal: crate::imaging::AnimalMask::from_weights(&weights, 64), ..t.clone() };
+        let (plain, drawn) = (to_original(&grid, &t, 1.0), to_original(&grid, &masked, 1.0));
+        let at = |m: &SaliencyMap, x: usize| m.values[100 * m.width as usize + x];
+        assert!(at(&plain, 200) > 0.9 && at(&plain, 120) > 0.9);
+        assert!(at(&drawn, 120) > 0.9, "on the animal: {}", at(&drawn, 120));
+        assert_eq!(at(&drawn, 200), 0.0, "off the animal");
     }
 
     #[test]

@@ -75,7 +75,8 @@ pub fn add_mark(film: &mut GrayImage16, mark: FilmMark, rng: &mut Rng) -> MarkPl
         }
     };
     let clear = Clearance::of(film);
-    let places: Vec<usize> = if mark == FilmMark::BrightFrame { vec![0] } else { (0..4).map(|k| (start + k) % 4).collect() };
+    let places: Vec<usize> =
+        if mark == FilmMark::BrightFrame { vec![0] } else { (0..4).map(|k| (start + k) % 4).collect() };
     for &place in &places {
         let mut marked = film.clone();
         draw(&mut marked, place);
@@ -190,7 +191,8 @@ fn edge_band(film: &mut GrayImage16, b: usize, edges: [bool; 4], value: u16) {
     let (w, h) = (film.width as usize, film.height as usize);
     for y in 0..h {
         for x in 0..w {
-            let inside = (edges[0] && y < b) || (edges[1] && x + b >= w) || (edges[2] && y + b >= h) || (edges[3] && x < b);
+            let inside =
+                (edges[0] && y < b) || (edges[1] && x + b >= w) || (edges[2] && y + b >= h) || (edges[3] && x < b);
             if inside {
                 film.pixels[y * w + x] = value;
             }

@@ -93,7 +93,8 @@ pub fn measure(spec: &PreprocessSpec, options: &QcEvalOptions) -> anyhow::Result
         })
         .collect();
     let film_of = |pixels: Vec<u16>, w: u32, h: u32| {
-        GrayImage16::new(w, h, 14, pixels, FileFormat::Png).ok_or_else(|| anyhow::anyhow!("rendered film has the wrong size"))
+        GrayImage16::new(w, h, 14, pixels, FileFormat::Png)
+            .ok_or_else(|| anyhow::anyhow!("rendered film has the wrong size"))
     };
     let measures = |img: &GrayImage16| -> anyhow::Result<FilmMeasures> {
         preprocess_film(img, spec).map(|p| p.film).map_err(|e| anyhow::anyhow!(e))
@@ -181,8 +182,10 @@ fn side_by_side(a: &GrayImage16, b: &GrayImage16) -> GrayImage16 {
 fn empty(film: &GrayImage16, rng: &mut Rng) -> GrayImage16 {
     let (w, h) = (film.width as usize, film.height as usize);
     let b = (w.min(h) / 20).max(1);
-    let band: Vec<u16> =
-        (0..w * h).filter(|&i| i % w < b || i % w + b >= w || i / w < b || i / w + b >= h).map(|i| film.pixels[i]).collect();
+    let band: Vec<u16> = (0..w * h)
+        .filter(|&i| i % w < b || i % w + b >= w || i / w < b || i / w + b >= h)
+        .map(|i| film.pixels[i])
+        .collect();
     let pixels = (0..w * h).map(|_| band[rng.below(band.len())]).collect();
     GrayImage16 { width: w as u32, height: h as u32, bits: film.bits, pixels, format: film.format }
 }

@@ -5,7 +5,7 @@
 use crate::imaging::{FileFormat, GrayImage16, ModelInput, preprocess};
 use crate::inference::Classifier;
 use crate::specimen::View;
-use crate::synth::{FilmMark, Phantom, MarkPlacement, Prevalence, Rng, add_mark};
+use crate::synth::{FilmMark, MarkPlacement, Phantom, Prevalence, Rng, add_mark};
 
 /// Which phantoms are measured.
 #[derive(Debug, Clone)]
@@ -84,7 +84,11 @@ pub fn measure(model: &mut Classifier, options: &InvarianceOptions) -> anyhow::R
                 let mut rng = Rng::new(options.seed ^ 0x6d61_726b, index * 16 + k as u64);
                 let (mut d, mut l) = (dv.clone(), lv.clone());
                 let both = [add_mark(&mut d, mark, &mut rng), add_mark(&mut l, mark, &mut rng)];
-                placed.push(if both == [MarkPlacement::Beside; 2] { MarkPlacement::Beside } else { MarkPlacement::FilmExtended });
+                placed.push(if both == [MarkPlacement::Beside; 2] {
+                    MarkPlacement::Beside
+                } else {
+                    MarkPlacement::FilmExtended
+                });
                 variants.push((d, l));
             }
             placements.push(placed);
@@ -103,7 +107,8 @@ pub fn measure(model: &mut Classifier, options: &InvarianceOptions) -> anyhow::R
             let Some(clean) = probs.get(s * per) else { continue };
             for (k, &mark) in FilmMark::ALL.iter().enumerate() {
                 let Some(marked) = probs.get(s * per + 1 + k) else { continue };
-                let placement = placements.get(s).and_then(|p| p.get(k)).copied().unwrap_or(MarkPlacement::FilmExtended);
+                let placement =
+                    placements.get(s).and_then(|p| p.get(k)).copied().unwrap_or(MarkPlacement::FilmExtended);
                 let Some(row) = rows.iter_mut().find(|r| r.mark == mark && r.placement == placement) else { continue };
                 let (node, change) = clean
                     .iter()

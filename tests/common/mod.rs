@@ -27,6 +27,16 @@ pub fn write_png16(path: &Path, w: u32, h: u32) -> Vec<u16> {
     px
 }
 
+/// A whole normal phantom's `view` at 128 px as a 16-bit PNG: a film that passes film QC (the
+/// patterns of [`write_png16`] show no animal, and QC rightly leaves them out of scoring).
+pub fn write_phantom_png(path: &Path, view: mousexray::specimen::View) {
+    let prevalence =
+        mousexray::synth::Prevalence { abnormal: 0.0, max_findings: 0, min_severity: 0.3, classes: Vec::new() };
+    let phantom = mousexray::synth::Phantom::sample(2000, 3, &prevalence, 0.0);
+    let px: Vec<u16> = phantom.render(view, 128, true).into_iter().map(|v| v.saturating_mul(4)).collect();
+    ImageBuffer::<Luma<u16>, _>::from_raw(128, 128, px).unwrap().save(path).unwrap();
+}
+
 pub fn write_png8(path: &Path, w: u32, h: u32) {
     let px: Vec<u8> = pattern(w, h, 255).into_iter().map(|v| v as u8).collect();
     ImageBuffer::<Luma<u8>, _>::from_raw(w, h, px).unwrap().save(path).unwrap();
