@@ -277,7 +277,7 @@ fn draw(
         for (ci, &class) in classes.iter().enumerate() {
             let Some(grid) = grids.get(ci).and_then(|g| g[v].as_ref()) else { continue };
             let scale = grids.get(ci).map_or(0.0, |g| shared_scale(g));
-            let map = to_original(grid, &t, k);
+            let map = to_original(grid, t, k);
             let overlay = colorize(&map, scale, style);
             let picture = composite(&base, &overlay);
             let id = taxonomy.nodes.get(class).map_or("class", |n| n.id.as_str());

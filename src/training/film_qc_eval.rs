@@ -102,7 +102,7 @@ pub fn measure(spec: &PreprocessSpec, options: &QcEvalOptions) -> anyhow::Result
     let n = options.size;
     for index in 0..options.count as u64 {
         let phantom = Phantom::sample(options.seed, index, &prevalence, 0.0);
-        let other = Phantom::sample(options.seed ^ 0x5157_0c, index, &prevalence, 0.0);
+        let other = Phantom::sample(options.seed ^ 0x0051_570c, index, &prevalence, 0.0);
         let mut rng = Rng::new(options.seed ^ 0x0051_4321, index);
         let dv = film_of(phantom.render(View::Dv, n, true), n, n)?;
         let lv = film_of(phantom.render(View::Lv, n, true), n, n)?;
