@@ -8,6 +8,7 @@ use egui::{Key, Modifiers, vec2};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use mousexray::gui::{AppOptions, Dialog, ReviewApp, Settings};
+use mousexray::imaging::QcCode;
 use mousexray::review::{Call, Status, read_review};
 use mousexray::specimen::View;
 
@@ -447,4 +448,43 @@ fn a_broken_view_says_why_and_the_banner_names_the_file() {
     h.run_steps(3);
     assert!(h.query_by_label_contains("cannot use DV.png").is_some(), "the DV pane says why, not \"no DV image\"");
     assert!(h.query_by_label_contains("no DV image").is_none());
+}
+
+#[test]
+fn film_qc_shows_on_the_row_filters_and_offers_its_status() {
+    let (_dir, folder) = sample();
+    // MX00002's DV becomes an empty exposure: noise at a background level, no animal.
+    let dv = folder.join("MX00002/DV.png");
+    let (w, h) = image::image_dimensions(&dv).unwrap();
+    let mut state = 11u32;
+    let px: Vec<u16> = (0..w * h)
+        .map(|_| {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            3000 + (state >> 22) as u16
+        })
+        .collect();
+    image::ImageBuffer::<image::Luma<u16>, _>::from_raw(w, h, px).unwrap().save(&dv).unwrap();
+    let mut s = settings();
+    s.model = Some(PathBuf::from("models/cae_mv.onnx"));
+    let mut h = harness(s);
+    open_typed(&mut h, &folder);
+    classify_all(&mut h);
+    let ws = h.state().workspace.as_ref().unwrap();
+    let i = ws.specimens().iter().position(|s| s.id == "MX00002").unwrap();
+    assert_eq!(ws.film_qc_of(i), vec![(View::Dv, QcCode::NoAnimal)]);
+    assert_eq!(ws.results[i].as_ref().unwrap().views_used, [false, true], "scored on LV alone");
+    // The QC filter lists it (and nothing the films passed).
+    h.get_by_label("QC").click();
+    h.run_steps(3);
+    assert!(h.query_by_label("1 shown").is_some(), "one film QC finding in the sample");
+    assert!(h.query_by_label_contains("DV+LV QC").is_some(), "the row's QC badge");
+    // The selection is filtered out: the next specimen is the first listed.
+    h.key_press(Key::J);
+    h.run_steps(3);
+    assert_eq!(h.state().workspace.as_ref().unwrap().selected, Some(i));
+    assert!(h.query_by_label_contains("Film QC DV: no animal found").is_some());
+    h.get_by_label("Set QC: no mouse").click();
+    h.run_steps(2);
+    let ws = h.state().workspace.as_ref().unwrap();
+    assert_eq!(ws.status(i), Status::QcProblem(mousexray::review::QcReason::NoMouse));
 }

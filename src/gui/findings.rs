@@ -4,6 +4,7 @@
 use egui::{Color32, RichText, Sense, Ui, vec2};
 
 use super::workspace::Workspace;
+use crate::imaging::QcCode;
 use crate::review::{Call, Edit, QcReason, Status};
 use crate::taxonomy::{Level, Taxonomy};
 
@@ -14,6 +15,40 @@ pub enum FindingsAction {
     Edit(Edit),
     /// Show this class's saliency.
     ShowClass(usize),
+}
+
+/// The review QC status that matches a film QC finding.
+pub fn qc_reason(code: QcCode) -> QcReason {
+    match code {
+        QcCode::NoAnimal => QcReason::NoMouse,
+        QcCode::ViewSwapped => QcReason::WrongView,
+        QcCode::NotWholeBody | QcCode::MultipleAnimals => QcReason::BadPositioning,
+    }
+}
+
+/// What film QC found on the selected specimen, and the matching QC status to accept.
+fn film_qc(ui: &mut Ui, ws: &Workspace, i: usize, id: &str, status: Status, actions: &mut Vec<FindingsAction>) {
+    let found = ws.film_qc_of(i);
+    if found.is_empty() {
+        return;
+    }
+    for (view, code) in &found {
+        let left_out = if code.excludes_view() { " (not scored)" } else { "" };
+        let text = format!("Film QC {}: {}{left_out}", view.as_str().to_uppercase(), code.explain());
+        ui.label(RichText::new(text).color(ui.visuals().warn_fg_color));
+    }
+    let mut reasons: Vec<QcReason> = found.iter().map(|(_, c)| qc_reason(*c)).collect();
+    reasons.dedup();
+    ui.horizontal_wrapped(|ui| {
+        for q in reasons {
+            if status != Status::QcProblem(q)
+                && ui.button(format!("Set {}", super::worklist::status_text(Status::QcProblem(q)))).clicked()
+            {
+                actions
+                    .push(FindingsAction::Edit(Edit::Status { specimen: id.to_owned(), status: Status::QcProblem(q) }));
+            }
+        }
+    });
 }
 
 /// Draws the findings of the selected specimen; returns what the user did.
@@ -64,6 +99,7 @@ pub fn show(
             }
         }
     });
+    film_qc(ui, ws, i, &spec.id, status, &mut actions);
     ui.separator();
 
     if scored.is_none() {

@@ -31,7 +31,7 @@ pub struct Filter {
     pub flagged: bool,
     /// Only unreviewed specimens.
     pub unreviewed: bool,
-    /// Only QC problems.
+    /// Only QC problems: film QC findings, or a reviewer's QC status.
     pub qc: bool,
     /// Only specimens whose flagged findings include this node id.
     pub finding: Option<String>,
@@ -117,7 +117,9 @@ impl Worklist {
                 let status = || ws.status(i);
                 (!self.filter.flagged || scored.is_some_and(|r| r.scores.abnormal()))
                     && (!self.filter.unreviewed || status() == Status::Unreviewed)
-                    && (!self.filter.qc || matches!(status(), Status::QcProblem(_)))
+                    && (!self.filter.qc
+                        || ws.film_qc.get(i).is_some_and(|q| q.iter().any(|c| !c.is_empty()))
+                        || matches!(status(), Status::QcProblem(_)))
                     && finding.is_none_or(|k| scored.is_some_and(|r| r.scores.flags.get(k) == Some(&true)))
                     && (text.is_empty()
                         || s.id.to_lowercase().contains(&text)
@@ -219,7 +221,19 @@ impl Worklist {
                         ui.label(&s.id);
                     });
                     row.col(|ui| {
-                        ui.label(s.model_views());
+                        let qc = ws.film_qc_of(i);
+                        if qc.is_empty() {
+                            ui.label(s.model_views());
+                        } else {
+                            // A film QC badge: the views are there, but not all were scored.
+                            let text = egui::RichText::new(format!("{} QC", s.model_views()))
+                                .color(ui.visuals().warn_fg_color);
+                            let why: Vec<String> = qc
+                                .iter()
+                                .map(|(v, c)| format!("{}: {}", v.as_str().to_uppercase(), c.explain()))
+                                .collect();
+                            ui.label(text).on_hover_text(format!("Film QC\n{}", why.join("\n")));
+                        }
                     });
                     row.col(|ui| {
                         ui.label(scored.and_then(|r| r.scores.joint.first()).map_or("–".into(), |p| format!("{p:.2}")));

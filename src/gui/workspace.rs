@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use crate::imaging::Transform;
+use crate::imaging::{QcCode, Transform};
 use crate::inference::CamMaps;
 use crate::inference::hierarchy::Scores;
 use crate::inference::pipeline::SpecimenResult;
@@ -39,6 +39,8 @@ pub struct Workspace {
     pub review: Option<ReviewSession>,
     /// Results by specimen index.
     pub results: Vec<Option<Scored>>,
+    /// Film QC codes of DV and LV by specimen index (empty until classified).
+    pub film_qc: Vec<[Vec<QcCode>; 2]>,
     /// Selected specimen index.
     pub selected: Option<usize>,
     /// The specimen pinned as wild-type reference.
@@ -90,12 +92,14 @@ impl Workspace {
                     .and_then(|shown| restore(shown, s, taxonomy)),
             };
         }
+        let film_qc = report.specimens.iter().map(|s| stored.film_qc.get(&s.id).cloned().unwrap_or_default()).collect();
         let selected = (!report.specimens.is_empty()).then_some(0);
         let ws = Workspace {
             folder,
             report,
             review,
             results,
+            film_qc,
             selected,
             reference: None,
             stored,
@@ -133,6 +137,16 @@ impl Workspace {
         controls().find(|s| sex.is_some() && s.metadata.get("sex") == sex).or_else(|| controls().next())
     }
 
+    /// Film QC codes of specimen `i`'s DV and LV, as `(view, code)` pairs.
+    pub fn film_qc_of(&self, i: usize) -> Vec<(crate::specimen::View, QcCode)> {
+        let Some(qc) = self.film_qc.get(i) else { return Vec::new() };
+        [crate::specimen::View::Dv, crate::specimen::View::Lv]
+            .into_iter()
+            .zip(qc)
+            .flat_map(|(v, codes)| codes.iter().map(move |&c| (v, c)))
+            .collect()
+    }
+
     /// The review record of specimen `i`.
     pub fn review_of(&self, i: usize) -> Option<&SpecimenReview> {
         let s = self.report.specimens.get(i)?;
@@ -146,6 +160,14 @@ impl Workspace {
             return;
         }
         let id = r.specimen.id.clone();
+        if let Some(qc) = self.film_qc.get_mut(r.index) {
+            qc.clone_from(&r.qc);
+        }
+        if r.qc.iter().all(Vec::is_empty) {
+            self.stored.film_qc.remove(&id);
+        } else {
+            self.stored.film_qc.insert(id.clone(), r.qc.clone());
+        }
         *slot = r.scores.map(|scores| Scored {
             scores,
             cams: r.cams,

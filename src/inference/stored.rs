@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::CamMaps;
 use super::hierarchy::Scores;
-use crate::imaging::Transform;
+use crate::imaging::{QcCode, Transform};
 use crate::taxonomy::Taxonomy;
 
 /// File name inside the review folder.
@@ -65,6 +65,9 @@ pub struct StoredResults {
     pub schema: u32,
     /// Results by specimen id.
     pub specimens: BTreeMap<String, StoredPrediction>,
+    /// Film QC codes of DV and LV by specimen id, for specimens with any (scored or not).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub film_qc: BTreeMap<String, [Vec<QcCode>; 2]>,
 }
 
 /// What [`StoredResults::load`] found.
