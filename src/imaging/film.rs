@@ -53,18 +53,25 @@ impl Analysis {
         if x1 <= x0 + 4 || y1 <= y0 + 4 {
             return (0.0, 0.0);
         }
-        let ring = |c: usize| {
-            let (x, y) = (c % self.w, c / self.w);
-            (x0..x1).contains(&x) && (y0..y1).contains(&y) && (x < x0 + 2 || x + 2 >= x1 || y < y0 + 2 || y + 2 >= y1)
-        };
+        let ring = |x: usize, y: usize| x < x0 + 2 || x + 2 >= x1 || y < y0 + 2 || y + 2 >= y1;
         let mut n = 0usize;
         for y in y0..y1 {
-            for x in x0..x1 {
+            // Only the ring's cells: whole rows at the top and bottom, two cells at each side.
+            let xs: Box<dyn Iterator<Item = usize>> =
+                if y < y0 + 2 || y + 2 >= y1 { Box::new(x0..x1) } else { Box::new((x0..x0 + 2).chain(x1 - 2..x1)) };
+            for x in xs {
                 let c = y * self.w + x;
-                n += usize::from(ring(c) && body.cells[c] && self.small[c] > animal.half);
+                n += usize::from(body.cells[c] && self.small[c] > animal.half);
             }
         }
-        let core = animal.core.iter().filter(|&&c| ring(c)).count();
+        let core = animal
+            .core
+            .iter()
+            .filter(|&&c| {
+                let (x, y) = (c % self.w, c / self.w);
+                (x0..x1).contains(&x) && (y0..y1).contains(&y) && ring(x, y)
+            })
+            .count();
         // Two rings of cells count each crossing twice.
         let per = 2.0 * (x1 - x0).max(y1 - y0) as f64;
         (n as f64 / per, core as f64 / per)
