@@ -44,10 +44,9 @@ fn a_pair_filed_the_wrong_way_round_is_flagged_on_both_views() {
     assert!(QcCode::ViewSwapped.excludes_view() && !QcCode::MultipleAnimals.excludes_view());
 }
 
-#[test]
-fn predict_scores_without_an_empty_view_and_says_why() {
-    let dir = tempfile::tempdir().unwrap();
-    let folder = dir.path().join("films");
+/// Two specimens of whole phantom films, A2's DV replaced by an empty exposure.
+fn qc_folder(dir: &std::path::Path) -> std::path::PathBuf {
+    let folder = dir.join("films");
     for (id, empty_dv) in [("A1", false), ("A2", true)] {
         std::fs::create_dir_all(folder.join(id)).unwrap();
         for view in [View::Dv, View::Lv] {
@@ -65,6 +64,27 @@ fn predict_scores_without_an_empty_view_and_says_why() {
             img.save(folder.join(id).join(format!("{}.png", view.as_str().to_uppercase()))).unwrap();
         }
     }
+    folder
+}
+
+#[test]
+fn scan_qc_lists_and_counts_the_findings() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = qc_folder(dir.path());
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_mousexray"))
+        .args(["scan", folder.to_str().unwrap(), "--qc"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(stdout.contains("A2/DV.png: film QC: no_animal (dv)"), "{stdout}");
+    assert!(stdout.contains("film QC: 1 no_animal"), "{stdout}");
+}
+
+#[test]
+fn predict_scores_without_an_empty_view_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = qc_folder(dir.path());
     let model = common::tiny_model(dir.path());
     let out = dir.path().join("p.csv");
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_mousexray"))

@@ -22,6 +22,11 @@ pub struct ScanArgs {
     /// Print the full report as JSON (specimens, images, metadata, problems) instead of a table.
     #[arg(long)]
     pub json: bool,
+
+    /// Also decode every DV and LV and run film QC on it (close-ups, empty films, more than
+    /// one animal, swapped views); findings are listed as problems and counted.
+    #[arg(long)]
+    pub qc: bool,
 }
 
 /// Runs the scan and prints the report.
@@ -39,14 +44,73 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<()> {
             Err(p) => report.problems.push(p),
         }
     }
+    let qc = if args.qc { Some(film_qc(&mut report)) } else { None };
     tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, files = report.files_seen, "scan finished");
     if args.json {
         let json = serde_json::to_string_pretty(&report).context("serialising the report")?;
         println!("{json}");
     } else {
         print!("{}", render(&report, labelled));
+        if let Some(counts) = qc {
+            let found: Vec<String> = crate::imaging::QcCode::ALL
+                .iter()
+                .zip(counts)
+                .filter(|(_, n)| *n > 0)
+                .map(|(c, n)| format!("{n} {}", c.as_str()))
+                .collect();
+            println!(
+                "film QC: {}",
+                if found.is_empty() { "every DV and LV passed".to_owned() } else { found.join(", ") }
+            );
+        }
     }
     Ok(())
+}
+
+/// Decodes every specimen's DV and LV on all cores and runs film QC on them (as a model with
+/// the default body-only spec at 128 px would see them); each finding becomes a problem.
+/// Returns the number of views with each code, in [`crate::imaging::QcCode::ALL`] order.
+fn film_qc(report: &mut ScanReport) -> [usize; 4] {
+    use crate::imaging::{PreprocessSpec, QcCode};
+    use crate::inference::pipeline::prepare;
+    use crate::specimen::{ProblemKind, View};
+    let spec = PreprocessSpec { size: 128, ..PreprocessSpec::default() };
+    let specimens = &report.specimens;
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let workers = std::thread::available_parallelism().map_or(2, usize::from);
+    let mut found: Vec<(usize, [Vec<QcCode>; 2])> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(s) = specimens.get(i) else { break };
+                        // Unreadable files are reported by predict; here only QC counts.
+                        mine.push((i, prepare(s, &spec, [true, true]).qc));
+                    }
+                    mine
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+    });
+    found.sort_by_key(|(i, _)| *i);
+    let mut counts = [0usize; 4];
+    for (i, qc) in found {
+        let Some(s) = specimens.get(i) else { continue };
+        for (view, codes) in [View::Dv, View::Lv].into_iter().zip(qc) {
+            for code in codes {
+                if let Some(k) = QcCode::ALL.iter().position(|&c| c == code) {
+                    counts[k] += 1;
+                }
+                let path = s.images.get(&view).cloned().unwrap_or_default();
+                let why = format!("{} ({}): {}", code.as_str(), view.as_str(), code.explain());
+                report.problems.push(Problem::new(&path, ProblemKind::FilmQc, why));
+            }
+        }
+    }
+    counts
 }
 
 /// The human-readable report.

@@ -35,6 +35,9 @@ pub enum ProblemKind {
     LabelsInvalid,
     /// A symbolic link points back into its own ancestry.
     SymlinkLoop,
+    /// Film QC found the image is not one whole animal in its view (see
+    /// [`crate::imaging::QcCode`]).
+    FilmQc,
 }
 
 impl ProblemKind {
@@ -54,6 +57,7 @@ impl ProblemKind {
             ProblemKind::ManifestInvalid => "manifest: invalid row",
             ProblemKind::LabelsInvalid => "labels: invalid",
             ProblemKind::SymlinkLoop => "symlink loop",
+            ProblemKind::FilmQc => "film QC",
         }
     }
 }
