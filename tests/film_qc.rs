@@ -15,12 +15,14 @@ fn constructed_cases_are_caught_and_whole_phantoms_pass() {
     let spec = PreprocessSpec { size: 96, ..Default::default() };
     let rows = measure(&spec, &QcEvalOptions { seed: 2000, count: 24, size: 256 }).unwrap();
     let row = |case: QcCase| rows.iter().find(|r| r.case == case.as_str()).unwrap();
-    assert_eq!(row(QcCase::Clean).false_alarms, 0, "{rows:?}");
+    // About 0.5 % of whole phantoms raise a code (BENCHMARKS.md); one in these 24 does.
+    assert!(row(QcCase::Clean).false_alarms <= 1, "{rows:?}");
     assert_eq!(row(QcCase::TwoAnimals).caught, 24, "{rows:?}");
     assert_eq!(row(QcCase::Empty).caught, 24, "{rows:?}");
     assert!(row(QcCase::Swapped).caught >= 23, "{rows:?}");
-    // Close-ups that keep the body off the film's edges can pass (BENCHMARKS.md: 86 %).
-    assert!(row(QcCase::CloseUp).caught >= 16, "{rows:?}");
+    // A close-up that keeps the whole body and all but one limb off the film's edges passes
+    // (BENCHMARKS.md: 98 % caught on 1,000).
+    assert!(row(QcCase::CloseUp).caught >= 22, "{rows:?}");
     assert!(to_markdown(&rows).contains("| empty film | no_animal | 24 | 100.0 % |"));
 }
 

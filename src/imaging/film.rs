@@ -39,6 +39,34 @@ impl Analysis {
         if fine <= f64::EPSILON { 0.0 } else { std(&coarse) / fine }
     }
 
+    /// How many separate stretches of the animal (above half the threshold) cross the exposed
+    /// film's edge, walking once round the film one cell inside it: a whole animal's tail or a
+    /// paw may make one; a close-up cuts through several limbs or the body.
+    pub(super) fn edge_crossings(&self, area: &FilmArea) -> usize {
+        let Some(animal) = self.animal.as_ref() else { return 0 };
+        let Some(body) = animal.body.as_ref() else { return 0 };
+        let r = self.scale;
+        let (x0, y0) = (area.x0.div_ceil(r) + 1, area.y0.div_ceil(r) + 1);
+        let (x1, y1) = ((area.x1 / r).min(self.w).saturating_sub(1), (area.y1 / r).min(self.h).saturating_sub(1));
+        if x1 <= x0 + 2 || y1 <= y0 + 2 {
+            return 0;
+        }
+        // Clockwise from the top-left corner.
+        let walk = (x0..x1)
+            .map(|x| (x, y0))
+            .chain((y0 + 1..y1).map(|y| (x1 - 1, y)))
+            .chain((x0..x1 - 1).rev().map(|x| (x, y1 - 1)))
+            .chain((y0 + 1..y1 - 1).rev().map(|y| (x0, y)));
+        let on: Vec<bool> = walk
+            .map(|(x, y)| {
+                let c = y * self.w + x;
+                body.cells[c] && self.small[c] > animal.half
+            })
+            .collect();
+        let starts = (0..on.len()).filter(|&i| on[i] && !on[(i + on.len() - 1) % on.len()]).count();
+        if starts == 0 && on.iter().all(|&b| b) { 1 } else { starts }
+    }
+
     /// The animal's cells within two cells of the exposed film's edge, per cell of the film's
     /// longer side: where a close-up cuts the body, it crosses the edge broadly; a whole
     /// animal's tail or paw, if anything, in a few cells. Returns that for the body (above half
@@ -353,10 +381,15 @@ fn find_animal(
     let faint: Vec<bool> = small.iter().map(|v| *v > quarter).collect();
     let (faint_labels, _) = label(&faint, w, h);
     let anchor = faint_labels[first[best]];
-    // Joined: in one piece with the animal above a quarter of the threshold, mostly faint, and
-    // thin (a second animal beside the first has bulk of its own).
-    let joined =
-        |l: usize| faint_labels[first[l]] == anchor && bright[l] * 2 < sizes[l] && bulk[l] * 10 < bulk[best].max(1);
+    // Joined: in one piece with the animal above a quarter of the threshold, and either faint
+    // and thin (a tail, a paw) or with some bulk of its own (a skull or a pelvis that the soft
+    // tissue joins only faintly), but not as much as a second animal. A ruler or text touching
+    // the animal through a blurred edge is bright and thin: a mark.
+    let joined = |l: usize| {
+        faint_labels[first[l]] == anchor
+            && bulk[l] * 4 < bulk[best].max(1)
+            && ((bright[l] * 2 < sizes[l] && bulk[l] * 10 < bulk[best].max(1)) || bulk[l] > 0)
+    };
     let is_mark: Vec<bool> =
         (0..sizes.len()).map(|l| l != 0 && l != best && bright[l] >= MIN_MARK_CELLS && !joined(l)).collect();
     // The body: the joined regions and the faint cells between them, less any mark.

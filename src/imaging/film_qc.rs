@@ -27,6 +27,9 @@ pub struct FilmMeasures {
     /// close-up cuts through the body broadly; a whole animal's tail or paw touches in a few
     /// cells, if at all.
     pub edge_contact: f64,
+    /// Separate stretches of the animal crossing the film's edge: a whole animal's tail or a
+    /// paw may make one; a close-up cuts several limbs or the body.
+    pub edge_crossings: usize,
     /// The same for the animal's core (the trunk's skeleton and dense tissue), which a whole
     /// animal keeps off the edge and a close-up cuts.
     pub core_edge_contact: f64,
@@ -94,7 +97,8 @@ impl QcCode {
 /// (`mousexray eval --film-qc`; BENCHMARKS.md). Limits on the animal's size and shape alone
 /// caught more phantom close-ups but called real whole-body films close-ups (a real mouse is
 /// plumper and fills more of its film than a phantom), so a close-up is judged above all by a
-/// body or trunk cut at the film's edge.
+/// body or trunk cut at the film's edge, or by two or more limbs, a tail or the body crossing
+/// it (a whole animal's tail or paw may cross once).
 mod limits {
     /// Below this structure the film is noise.
     pub const MIN_STRUCTURE: f64 = 0.4;
@@ -106,6 +110,8 @@ mod limits {
     pub const DV_SYMMETRY: f64 = 0.88;
     /// Edge contact beyond this is a cut body: DV, LV (a lateral body is narrower).
     pub const MAX_EDGE_CONTACT: [f64; 2] = [0.15, 0.07];
+    /// This many separate stretches of the animal crossing the film's edge are a crop.
+    pub const MAX_EDGE_CROSSINGS: usize = 2;
     /// Core edge contact beyond this is a cut trunk.
     pub const MAX_CORE_EDGE_CONTACT: f64 = 0.06;
     /// A body with more bulk than this share of the film is a close-up.
@@ -131,6 +137,7 @@ impl FilmMeasures {
         let mut codes = Vec::new();
         let k = usize::from(!self.looks_dv());
         if self.edge_contact > MAX_EDGE_CONTACT[k]
+            || self.edge_crossings >= MAX_EDGE_CROSSINGS
             || self.core_edge_contact > MAX_CORE_EDGE_CONTACT
             || self.bulk_share > MAX_BULK_SHARE
             || self.elongation < MIN_ELONGATION

@@ -174,11 +174,14 @@ pub fn preprocess_film(image: &GrayImage16, spec: &PreprocessSpec) -> Result<Pre
     if let Some(marks) = Marks::find(&analysis) {
         (norm, _) = normalise(image, spec, &area, Some((&marks, invert)));
         area.blank_outside(&mut norm, w);
+        // Blanked to the background's level, not to black: the analysis then sees the film as
+        // it would be without the mark, and the animal's mask fades it to black anyway.
+        let background = background_level(&norm, w, &marks);
         for (y, row) in norm.chunks_exact_mut(w).enumerate() {
             let cells = marks.row(y);
             for (x, v) in row.iter_mut().enumerate() {
                 if cells.get(x / marks.scale).copied().unwrap_or(false) {
-                    *v = 0.0;
+                    *v = background;
                 }
             }
         }
@@ -188,6 +191,28 @@ pub fn preprocess_film(image: &GrayImage16, spec: &PreprocessSpec) -> Result<Pre
     let (input, transform) = sample(norm, w, h, &frame, image, spec);
     let film = measure(&analysis, (other_bulk, structure), &area, &frame, &input);
     Ok(Preprocessed { input, transform, film })
+}
+
+/// The median normalised level of the film off the marks (every 7th pixel; to 1/256): its
+/// background's, since the animal covers a minority of a whole-body film.
+fn background_level(norm: &[f32], w: usize, marks: &Marks) -> f32 {
+    let mut hist = [0usize; 256];
+    let mut n = 0usize;
+    for (i, &v) in norm.iter().enumerate().step_by(7) {
+        let (x, y) = (i % w, i / w);
+        if !marks.row(y).get(x / marks.scale).copied().unwrap_or(false) {
+            hist[otsu_bin(v).min(255)] += 1;
+            n += 1;
+        }
+    }
+    let mut seen = 0;
+    for (level, &c) in hist.iter().enumerate() {
+        seen += c;
+        if seen * 2 >= n {
+            return level as f32 / 255.0;
+        }
+    }
+    0.0
 }
 
 /// The film measures of a body-only analysis.
@@ -208,6 +233,7 @@ fn measure(
         structure,
         other_bulk_ratio: if bulk == 0 { 0.0 } else { other as f64 / bulk as f64 },
         edge_contact,
+        edge_crossings: analysis.edge_crossings(area),
         core_edge_contact,
         elongation: frame.elongation,
         symmetry: mirror_symmetry(input),
