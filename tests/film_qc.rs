@@ -17,6 +17,8 @@ fn constructed_cases_are_caught_and_whole_phantoms_pass() {
     let row = |case: QcCase| rows.iter().find(|r| r.case == case.as_str()).unwrap();
     // About 0.5 % of whole phantoms raise a code (BENCHMARKS.md); one in these 24 does.
     assert!(row(QcCase::Clean).false_alarms <= 1, "{rows:?}");
+    // A darker exposure brings a cramped phantom's limbs to the film's edge (5 % held out).
+    assert!(row(QcCase::Exposure).false_alarms <= 3, "{rows:?}");
     assert_eq!(row(QcCase::TwoAnimals).caught, 24, "{rows:?}");
     assert_eq!(row(QcCase::Empty).caught, 24, "{rows:?}");
     assert!(row(QcCase::Swapped).caught >= 23, "{rows:?}");

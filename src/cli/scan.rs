@@ -68,7 +68,8 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<()> {
 }
 
 /// Decodes every specimen's DV and LV on all cores and runs film QC on them (as a model with
-/// the default body-only spec at 128 px would see them); each finding becomes a problem.
+/// the default body-only spec at 128 px would see them); each finding, and each file that
+/// cannot be decoded, becomes a problem.
 /// Returns the number of views with each code, in [`crate::imaging::QcCode::ALL`] order.
 fn film_qc(report: &mut ScanReport) -> [usize; 4] {
     use crate::imaging::{PreprocessSpec, QcCode};
@@ -78,7 +79,8 @@ fn film_qc(report: &mut ScanReport) -> [usize; 4] {
     let specimens = &report.specimens;
     let next = std::sync::atomic::AtomicUsize::new(0);
     let workers = std::thread::available_parallelism().map_or(2, usize::from);
-    let mut found: Vec<(usize, [Vec<QcCode>; 2])> = std::thread::scope(|scope| {
+    type Found = (usize, [Vec<QcCode>; 2], Vec<crate::inference::pipeline::ViewProblem>);
+    let mut found: Vec<Found> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..workers)
             .map(|_| {
                 scope.spawn(|| {
@@ -86,8 +88,8 @@ fn film_qc(report: &mut ScanReport) -> [usize; 4] {
                     loop {
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         let Some(s) = specimens.get(i) else { break };
-                        // Unreadable files are reported by predict; here only QC counts.
-                        mine.push((i, prepare(s, &spec, [true, true]).qc));
+                        let prepared = prepare(s, &spec, [true, true]);
+                        mine.push((i, prepared.qc, prepared.problems));
                     }
                     mine
                 })
@@ -95,10 +97,14 @@ fn film_qc(report: &mut ScanReport) -> [usize; 4] {
             .collect();
         handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
     });
-    found.sort_by_key(|(i, _)| *i);
+    found.sort_by_key(|(i, ..)| *i);
     let mut counts = [0usize; 4];
-    for (i, qc) in found {
+    for (i, qc, problems) in found {
         let Some(s) = specimens.get(i) else { continue };
+        // What cannot be decoded, as predict would report it.
+        for p in problems {
+            report.problems.push(Problem::new(&p.path, ProblemKind::NotAnImage, p.reason));
+        }
         for (view, codes) in [View::Dv, View::Lv].into_iter().zip(qc) {
             for code in codes {
                 if let Some(k) = QcCode::ALL.iter().position(|&c| c == code) {

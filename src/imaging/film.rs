@@ -39,9 +39,10 @@ impl Analysis {
         if fine <= f64::EPSILON { 0.0 } else { std(&coarse) / fine }
     }
 
-    /// How many separate stretches of the animal (above half the threshold) cross the exposed
-    /// film's edge, walking once round the film one cell inside it: a whole animal's tail or a
-    /// paw may make one; a close-up cuts through several limbs or the body.
+    /// How many separate stretches of the animal (above half the threshold, two cells wide or
+    /// more) cross the exposed film's edge, walking once round the film one cell inside it: a
+    /// whole animal's tail or a paw may make one; a close-up cuts through several limbs or the
+    /// body.
     pub(super) fn edge_crossings(&self, area: &FilmArea) -> usize {
         let Some(animal) = self.animal.as_ref() else { return 0 };
         let Some(body) = animal.body.as_ref() else { return 0 };
@@ -63,15 +64,17 @@ impl Analysis {
                 body.cells[c] && self.small[c] > animal.half
             })
             .collect();
-        let starts = (0..on.len()).filter(|&i| on[i] && !on[(i + on.len() - 1) % on.len()]).count();
+        // Stretches of at least two cells: a speck of noise at the edge is not a crossing.
+        let n = on.len();
+        let starts = (0..n).filter(|&i| on[i] && !on[(i + n - 1) % n] && on[(i + 1) % n]).count();
         if starts == 0 && on.iter().all(|&b| b) { 1 } else { starts }
     }
 
-    /// The animal's cells within two cells of the exposed film's edge, per cell of the film's
-    /// longer side: where a close-up cuts the body, it crosses the edge broadly; a whole
-    /// animal's tail or paw, if anything, in a few cells. Returns that for the body (above half
-    /// the threshold) and for its core (the trunk's skeleton, which a whole animal keeps off
-    /// the edge).
+    /// The animal's solid cells within two cells of the exposed film's edge, per cell of the
+    /// film's longer side: where a close-up cuts the body, it meets the edge broadly; a tail or
+    /// a paw, even one running along the edge, is too thin to be solid there. A cell is solid
+    /// when the animal (above half the threshold) is also two cells away from it every way that
+    /// stays on the film. Returns that for the body and for its core (the trunk's skeleton).
     pub(super) fn edge_contact(&self, area: &FilmArea) -> (f64, f64) {
         let Some(animal) = self.animal.as_ref() else { return (0.0, 0.0) };
         let Some(body) = animal.body.as_ref() else { return (0.0, 0.0) };
@@ -81,23 +84,33 @@ impl Analysis {
         if x1 <= x0 + 4 || y1 <= y0 + 4 {
             return (0.0, 0.0);
         }
-        let ring = |x: usize, y: usize| x < x0 + 2 || x + 2 >= x1 || y < y0 + 2 || y + 2 >= y1;
+        let on = |x: usize, y: usize| {
+            let c = y * self.w + x;
+            body.cells[c] && self.small[c] > animal.half
+        };
+        let solid = |x: usize, y: usize| {
+            on(x, y)
+                && (x < x0 + 2 || on(x - 2, y))
+                && (x + 2 >= x1 || on(x + 2, y))
+                && (y < y0 + 2 || on(x, y - 2))
+                && (y + 2 >= y1 || on(x, y + 2))
+        };
         let mut n = 0usize;
         for y in y0..y1 {
             // Only the ring's cells: whole rows at the top and bottom, two cells at each side.
             let xs: Box<dyn Iterator<Item = usize>> =
                 if y < y0 + 2 || y + 2 >= y1 { Box::new(x0..x1) } else { Box::new((x0..x0 + 2).chain(x1 - 2..x1)) };
             for x in xs {
-                let c = y * self.w + x;
-                n += usize::from(body.cells[c] && self.small[c] > animal.half);
+                n += usize::from(solid(x, y));
             }
         }
+        let ring = |x: usize, y: usize| x < x0 + 2 || x + 2 >= x1 || y < y0 + 2 || y + 2 >= y1;
         let core = animal
             .core
             .iter()
             .filter(|&&c| {
                 let (x, y) = (c % self.w, c / self.w);
-                (x0..x1).contains(&x) && (y0..y1).contains(&y) && ring(x, y)
+                (x0..x1).contains(&x) && (y0..y1).contains(&y) && ring(x, y) && solid(x, y)
             })
             .count();
         // Two rings of cells count each crossing twice.
@@ -156,6 +169,43 @@ impl Marks {
         let start = (y / self.scale) * self.w;
         self.cells.get(start..start + self.w).unwrap_or(&[])
     }
+
+    /// Sets every covered pixel of a `w`-wide film to `value`.
+    pub(super) fn blank(&self, norm: &mut [f32], w: usize, value: f32) {
+        for (y, row) in norm.chunks_exact_mut(w).enumerate() {
+            for (covered, run) in self.row(y).iter().zip(row.chunks_mut(self.scale)) {
+                if *covered {
+                    run.fill(value);
+                }
+            }
+        }
+    }
+}
+
+/// The film's darkest and brightest levels, as its 0.1st and 99.9th percentiles (of every third
+/// pixel, to 1/4096 of the bit depth's range): a few saturated or dead pixels must not stretch
+/// the range that says what an unexposed border or a cassette edge is.
+fn robust_range(image: &GrayImage16) -> (u16, u16) {
+    let shift = u32::from(image.bits.clamp(12, 16) - 12);
+    let mut hist = [0u32; 4096];
+    let mut n = 0u32;
+    for &v in image.pixels.iter().step_by(3) {
+        hist[usize::from(v >> shift).min(4095)] += 1;
+        n += 1;
+    }
+    let level = |q: u32, upper: bool| {
+        let mut seen = 0u32;
+        for (bin, &c) in hist.iter().enumerate() {
+            seen += c;
+            if seen > q {
+                let start = (bin as u32) << shift;
+                let level = if upper { start + (1 << shift) - 1 } else { start };
+                return u16::try_from(level).unwrap_or(u16::MAX);
+            }
+        }
+        u16::MAX
+    };
+    (level(n / 1000, false), level(n - n / 1000 - 1, true))
 }
 
 /// The exposed part of the film, half-open `[x0, x1) x [y0, y1)`: the whole film less any band
@@ -173,7 +223,7 @@ pub(super) struct FilmArea {
 impl FilmArea {
     pub(super) fn find(image: &GrayImage16) -> FilmArea {
         let (w, h) = (image.width as usize, image.height as usize);
-        let (lo, hi) = image.pixels.iter().fold((u16::MAX, 0u16), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+        let (lo, hi) = robust_range(image);
         let tol = ((f32::from(hi) - f32::from(lo)) / 100.0).max(1.0);
         let extreme = |v: u16| {
             let v = f32::from(v);
@@ -235,12 +285,18 @@ impl FilmArea {
                     counted += row.len();
                 }
                 Some(m) => {
+                    // Cell by cell: a run of `scale` pixels shares one flag.
                     let cells = m.row(y);
-                    for (x, &v) in (self.x0..).zip(row) {
+                    let mut x = self.x0;
+                    while x < self.x1 {
+                        let end = ((x / m.scale + 1) * m.scale).min(self.x1);
                         if !cells.get(x / m.scale).copied().unwrap_or(false) {
-                            counts[usize::from(v)] += 1;
-                            counted += 1;
+                            for &v in &row[x - self.x0..end - self.x0] {
+                                counts[usize::from(v)] += 1;
+                            }
+                            counted += end - x;
                         }
+                        x = end;
                     }
                 }
             }
@@ -364,11 +420,18 @@ fn find_animal(
     }
     // Bulk: cells with the mask two cells away in all four directions; a line up to four cells
     // thick has none.
+    // The spread of values over each region's bulk: an animal's bones and soft tissue differ;
+    // a sticker or a ruler's ticks are one level throughout.
+    let mut moments = vec![(0.0f64, 0.0f64); sizes.len()];
     for y in 2..h.saturating_sub(2) {
         for x in 2..w.saturating_sub(2) {
             let c = y * w + x;
             if labels[c] != 0 && low[c - 2] && low[c + 2] && low[c - 2 * w] && low[c + 2 * w] {
-                bulk[labels[c] as usize] += 1;
+                let l = labels[c] as usize;
+                bulk[l] += 1;
+                let v = f64::from(small[c]);
+                moments[l].0 += v;
+                moments[l].1 += v * v;
             }
         }
     }
@@ -418,7 +481,17 @@ fn find_animal(
         None => (0..body.cells.len()).filter(|&c| body.cells[c]).collect(),
     };
     let marks = is_mark.iter().any(|&m| m).then(|| labels.iter().map(|&l| is_mark[l as usize]).collect());
-    let other_bulk = (1..sizes.len()).filter(|&l| l != best).map(|l| bulk[l]).max().unwrap_or(0);
+    // A second animal is soft tissue around bone (its bulk's values vary by more than an
+    // eighth of their mean, mostly a fifth to two fifths); a ruler's ticks, a label or a
+    // sticker is one level throughout (about a tenth, from its blurred edges), whatever its
+    // bulk.
+    let animal_like = |l: usize| {
+        let n = bulk[l].max(1) as f64;
+        let (mean, square) = (moments[l].0 / n, moments[l].1 / n);
+        (square - mean * mean).max(0.0).sqrt() > 0.125 * mean
+    };
+    let other_bulk =
+        (1..sizes.len()).filter(|&l| l != best && !joined(l) && animal_like(l)).map(|l| bulk[l]).max().unwrap_or(0);
     Some((Animal { body: Some(body), core, bulk: bulk[best], other_bulk, half }, marks))
 }
 
@@ -550,7 +623,7 @@ pub(super) fn feather(region: &Region, w: usize, h: usize) -> Feathered {
 
 /// A mask grown by `radius` cells in every direction (a square): two separable passes of a
 /// sliding window count, linear in the cells whatever the radius.
-pub(super) fn dilate(mask: &[bool], w: usize, h: usize, radius: usize) -> Vec<bool> {
+pub(crate) fn dilate(mask: &[bool], w: usize, h: usize, radius: usize) -> Vec<bool> {
     let mut rows = vec![false; mask.len()];
     for (src, dst) in mask.chunks_exact(w).zip(rows.chunks_exact_mut(w)) {
         slide(src.iter().copied(), w, radius, dst.iter_mut());

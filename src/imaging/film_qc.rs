@@ -104,8 +104,9 @@ mod limits {
     pub const MIN_STRUCTURE: f64 = 0.4;
     /// Below this bulk share there is no animal.
     pub const MIN_BULK_SHARE: f64 = 0.004;
-    /// A second region with this share of the animal's bulk is a second animal.
-    pub const OTHER_BULK_RATIO: f64 = 0.25;
+    /// A second region apart from the animal with this share of its bulk is a second animal
+    /// (one at half the first's length has about a fifth of its bulk).
+    pub const OTHER_BULK_RATIO: f64 = 0.1;
     /// A film at least this symmetric is judged as a DV (below: as an LV).
     pub const DV_SYMMETRY: f64 = 0.88;
     /// Edge contact beyond this is a cut body: DV, LV (a lateral body is narrower).
@@ -118,6 +119,9 @@ mod limits {
     pub const MAX_BULK_SHARE: f64 = 0.26;
     /// A trunk rounder than this is a part of a body.
     pub const MIN_ELONGATION: f64 = 2.0;
+    /// When both films of a pair look like one view, the film in the matching slot is also
+    /// called wrong only if the other is this much more typical of that view.
+    pub const PAIR_MARGIN: f64 = 0.05;
 }
 
 impl FilmMeasures {
@@ -154,25 +158,36 @@ impl FilmMeasures {
     }
 }
 
-/// QC codes for a specimen's DV and LV (either may be absent): each film's own codes, and
-/// `view_swapped` on both when the DV is less symmetric than the LV (a swap within the
-/// specimen), as long as both show a whole animal.
+/// QC codes for a specimen's DV and LV (either may be absent): each film's own codes, then,
+/// when both show a whole animal, the pair judged together. Each film is judged DV-like or
+/// LV-like ([`FilmMeasures::looks_dv`]):
+/// - each looks like the other view: swapped, flagged on both;
+/// - both look like one view: the slot of the other view holds the wrong film (the same film
+///   filed twice, another animal's view) unless its film is clearly the more typical of the
+///   view it is filed under (an unusual exposure); the other slot too when its film is clearly
+///   the less typical of its own view (a swap with one unusual film);
+/// - as filed: nothing, however borderline one film is on its own.
 pub fn specimen_qc(dv: Option<&FilmMeasures>, lv: Option<&FilmMeasures>) -> [Vec<QcCode>; 2] {
     let mut codes =
         [dv.map(|m| m.codes(View::Dv)).unwrap_or_default(), lv.map(|m| m.codes(View::Lv)).unwrap_or_default()];
-    if let (Some(d), Some(l)) = (dv, lv) {
-        let whole = codes.iter().all(|c| c.iter().all(|&c| c == QcCode::ViewSwapped));
-        if whole && d.symmetry < l.symmetry {
-            for c in &mut codes {
-                if !c.contains(&QcCode::ViewSwapped) {
-                    c.push(QcCode::ViewSwapped);
-                }
-            }
-        } else if whole {
-            // The pair agrees with its filing: a borderline film on its own is not a swap.
-            for c in &mut codes {
-                c.retain(|&c| c != QcCode::ViewSwapped);
-            }
+    let (Some(d), Some(l)) = (dv, lv) else { return codes };
+    if !codes.iter().all(|c| c.iter().all(|&c| c == QcCode::ViewSwapped)) {
+        return codes;
+    }
+    let margin = limits::PAIR_MARGIN;
+    // Within this, two films are equally typical of a view (the same film filed twice, or
+    // another animal's).
+    const NEAR: f64 = 0.03;
+    let wrong = match (d.looks_dv(), l.looks_dv()) {
+        (true, false) => [false, false],
+        (false, true) => [true, true],
+        (true, true) => [d.symmetry + margin < l.symmetry, l.symmetry + NEAR > d.symmetry],
+        (false, false) => [d.symmetry < l.symmetry + NEAR, l.symmetry > d.symmetry + margin],
+    };
+    for (c, wrong) in codes.iter_mut().zip(wrong) {
+        c.retain(|&c| c != QcCode::ViewSwapped);
+        if wrong {
+            c.push(QcCode::ViewSwapped);
         }
     }
     codes

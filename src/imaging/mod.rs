@@ -16,6 +16,7 @@ mod transform;
 pub use decode::{DecodeError, DecodeOptions, decode};
 pub use dicom::{DicomWriteOptions, write_dicom};
 pub use display::{Window, display_gray, shrink16};
+pub(crate) use film::dilate;
 pub use film_qc::{FilmMeasures, QcCode, specimen_qc};
 pub use format::{FileFormat, SNIFF_LEN};
 pub use gray::GrayImage16;

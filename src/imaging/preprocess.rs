@@ -165,27 +165,30 @@ pub fn preprocess_film(image: &GrayImage16, spec: &PreprocessSpec) -> Result<Pre
     let (mut norm, invert) = normalise(image, spec, &area, None);
     area.blank_outside(&mut norm, w);
     let mut analysis = Analysis::of(&norm, w, h);
-    // A second animal is blanked as a mark below, and blanking gives an empty film structure:
-    // QC takes both from this first look.
-    let other_bulk = analysis.animal.as_ref().map_or(0, |a| a.other_bulk);
+    // Blanking makes an empty film look structured: QC takes the structure from this first look.
     let structure = analysis.structure();
-    // Marks off the animal must not set the clipping or the threshold: normalise again without
-    // them, and blank them.
-    if let Some(marks) = Marks::find(&analysis) {
-        (norm, _) = normalise(image, spec, &area, Some((&marks, invert)));
+    let mut other_bulk = analysis.animal.as_ref().map_or(0, |a| a.other_bulk);
+    // Marks off the animal must not set the clipping or the threshold. A bright mark also
+    // darkens everything else at the first look, where a faintly joined part of the animal can
+    // pass for a mark: so the film is looked at again, normalised without the candidates, and
+    // what is a mark at that contrast is left out of the clipping and blanked.
+    if let Some(candidates) = Marks::find(&analysis) {
+        (norm, _) = normalise(image, spec, &area, Some((&candidates, invert)));
         area.blank_outside(&mut norm, w);
-        // Blanked to the background's level, not to black: the analysis then sees the film as
-        // it would be without the mark, and the animal's mask fades it to black anyway.
-        let background = background_level(&norm, w, &marks);
-        for (y, row) in norm.chunks_exact_mut(w).enumerate() {
-            let cells = marks.row(y);
-            for (x, v) in row.iter_mut().enumerate() {
-                if cells.get(x / marks.scale).copied().unwrap_or(false) {
-                    *v = background;
-                }
-            }
-        }
         analysis = Analysis::of(&norm, w, h);
+        other_bulk = analysis.animal.as_ref().map_or(0, |a| a.other_bulk);
+        if let Some(marks) = Marks::find(&analysis) {
+            // Usually the same marks: then the film is already normalised without them.
+            if marks.cells != candidates.cells {
+                (norm, _) = normalise(image, spec, &area, Some((&marks, invert)));
+                area.blank_outside(&mut norm, w);
+            }
+            // Blanked to the background's level, not to black: the analysis then sees the film
+            // as it would be without the mark, and the animal's mask fades it to black anyway.
+            let background = background_level(&norm, w, &marks);
+            marks.blank(&mut norm, w, background);
+            analysis = Analysis::of(&norm, w, h);
+        }
     }
     let frame = Frame::find(&analysis, w, h, spec);
     let (input, transform) = sample(norm, w, h, &frame, image, spec);
@@ -193,16 +196,19 @@ pub fn preprocess_film(image: &GrayImage16, spec: &PreprocessSpec) -> Result<Pre
     Ok(Preprocessed { input, transform, film })
 }
 
-/// The median normalised level of the film off the marks (every 7th pixel; to 1/256): its
-/// background's, since the animal covers a minority of a whole-body film.
+/// The median normalised level of the film off the marks (every third pixel of every third row;
+/// to 1/256): its background's, since the animal covers a minority of a whole-body film.
 fn background_level(norm: &[f32], w: usize, marks: &Marks) -> f32 {
     let mut hist = [0usize; 256];
     let mut n = 0usize;
-    for (i, &v) in norm.iter().enumerate().step_by(7) {
-        let (x, y) = (i % w, i / w);
-        if !marks.row(y).get(x / marks.scale).copied().unwrap_or(false) {
-            hist[otsu_bin(v).min(255)] += 1;
-            n += 1;
+    for (y, row) in norm.chunks_exact(w).enumerate().step_by(3) {
+        for (covered, run) in marks.row(y).iter().zip(row.chunks(marks.scale)) {
+            if !covered {
+                for &v in run.iter().step_by(3) {
+                    hist[otsu_bin(v).min(255)] += 1;
+                    n += 1;
+                }
+            }
         }
     }
     let mut seen = 0;
@@ -712,6 +718,22 @@ mod tests {
         }
         let (a, _) = preprocess(&clean, &spec).unwrap();
         let (b, _) = preprocess(&framed, &spec).unwrap();
+        assert!(max_difference(&a, &b, &spec) < 0.08, "{}", max_difference(&a, &b, &spec));
+    }
+
+    #[test]
+    fn a_few_saturated_pixels_change_neither_the_film_area_nor_the_input() {
+        let spec = PreprocessSpec { size: 64, ..Default::default() };
+        let clean = ellipse(300, 300, 20.0, false);
+        let mut hot = clean.clone();
+        // A 12-bit film with a dead-hot pixel at the 16-bit maximum, and a small hot dot.
+        set(&mut hot, 150, 40, u16::MAX);
+        for (x, y) in [(10, 10), (11, 10), (10, 11), (11, 11)] {
+            set(&mut hot, x, y, u16::MAX);
+        }
+        assert_eq!(FilmArea::find(&hot), FilmArea::find(&clean), "no band is read into the film");
+        let (a, _) = preprocess(&clean, &spec).unwrap();
+        let (b, _) = preprocess(&hot, &spec).unwrap();
         assert!(max_difference(&a, &b, &spec) < 0.08, "{}", max_difference(&a, &b, &spec));
     }
 

@@ -147,34 +147,7 @@ impl Clearance {
         let top = sorted.get(sorted.len() * 999 / 1000).copied().unwrap_or(0);
         let level = f32::from(background) + 0.05 * (f32::from(top) - f32::from(background));
         let animal: Vec<bool> = film.pixels.iter().map(|&v| f32::from(v) > level).collect();
-        let r = (w.min(h) * 15 / 1000).max(1) as isize;
-        // Grown by `r` along rows, then along columns: a square around every animal pixel.
-        let mut rows = vec![false; w * h];
-        for y in 0..h {
-            let mut last: isize = -1_000_000;
-            for x in 0..w + r as usize {
-                if x < w && animal[y * w + x] {
-                    last = x as isize;
-                }
-                let at = x as isize - r;
-                if at >= 0 && (at as usize) < w {
-                    rows[y * w + at as usize] |= x as isize - last <= 2 * r;
-                }
-            }
-        }
-        let mut near = vec![false; w * h];
-        for x in 0..w {
-            let mut last: isize = -1_000_000;
-            for y in 0..h + r as usize {
-                if y < h && rows[y * w + x] {
-                    last = y as isize;
-                }
-                let at = y as isize - r;
-                if at >= 0 && (at as usize) < h {
-                    near[at as usize * w + x] |= y as isize - last <= 2 * r;
-                }
-            }
-        }
+        let near = crate::imaging::dilate(&animal, w, h, (w.min(h) * 15 / 1000).max(1));
         Clearance { near, width: w, background }
     }
 

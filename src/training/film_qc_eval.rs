@@ -31,11 +31,15 @@ pub enum QcCase {
     Empty,
     /// DV filed as LV and LV as DV.
     Swapped,
+    /// Both views as rendered but exposed darker or lighter (gamma 1.5 or 0.67 on the detector
+    /// value): every code is a false alarm.
+    Exposure,
 }
 
 impl QcCase {
     /// Every case, in report order.
-    pub const ALL: [QcCase; 5] = [QcCase::Clean, QcCase::CloseUp, QcCase::TwoAnimals, QcCase::Empty, QcCase::Swapped];
+    pub const ALL: [QcCase; 6] =
+        [QcCase::Clean, QcCase::Exposure, QcCase::CloseUp, QcCase::TwoAnimals, QcCase::Empty, QcCase::Swapped];
 
     /// What it is called in reports.
     pub fn as_str(self) -> &'static str {
@@ -45,13 +49,14 @@ impl QcCase {
             QcCase::TwoAnimals => "two animals on one film",
             QcCase::Empty => "empty film",
             QcCase::Swapped => "DV and LV swapped",
+            QcCase::Exposure => "whole phantoms, darker or lighter exposure",
         }
     }
 
     /// The code that should be raised (none for clean films).
     pub fn expected(self) -> Option<QcCode> {
         match self {
-            QcCase::Clean => None,
+            QcCase::Clean | QcCase::Exposure => None,
             QcCase::CloseUp => Some(QcCode::NotWholeBody),
             QcCase::TwoAnimals => Some(QcCode::MultipleAnimals),
             QcCase::Empty => Some(QcCode::NoAnimal),
@@ -115,6 +120,10 @@ pub fn measure(spec: &PreprocessSpec, options: &QcEvalOptions) -> anyhow::Result
             let pair: [FilmMeasures; 2] = match case {
                 QcCase::Clean => clean,
                 QcCase::Swapped => [clean[1], clean[0]],
+                QcCase::Exposure => {
+                    let g = if index % 2 == 0 { 1.5 } else { 1.0 / 1.5 };
+                    [measures(&gamma(&dv, g))?, measures(&gamma(&lv, g))?]
+                }
                 QcCase::CloseUp | QcCase::TwoAnimals | QcCase::Empty => {
                     let altered = match case {
                         QcCase::CloseUp => close_up(original, &mut rng),
@@ -164,6 +173,14 @@ fn close_up(film: &GrayImage16, rng: &mut Rng) -> GrayImage16 {
     let y0 = (centre / w).saturating_sub(side / 2).min(h - side);
     let pixels = (y0..y0 + side).flat_map(|y| film.pixels[y * w + x0..y * w + x0 + side].iter().copied()).collect();
     GrayImage16 { width: side as u32, height: side as u32, bits: film.bits, pixels, format: film.format }
+}
+
+/// The film with every value `v` of its range mapped to `max * (v / max)^g`.
+fn gamma(film: &GrayImage16, g: f64) -> GrayImage16 {
+    let max = f64::from(film.max_value());
+    let pixels =
+        film.pixels.iter().map(|&v| (max * (f64::from(v) / max).clamp(0.0, 1.0).powf(g)).round() as u16).collect();
+    GrayImage16 { pixels, ..film.clone() }
 }
 
 /// Two films of the same height side by side, as one film.
