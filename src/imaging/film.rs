@@ -724,3 +724,93 @@ pub(super) fn analysis_grid(norm: &[f32], w: usize, h: usize) -> (Vec<f32>, usiz
     let (small, sw, sh) = box_reduce(norm, w, h, r);
     (small, sw, sh, r)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 8-connected labelling by flood fill, one cell at a time: the definition [`label`] must
+    /// reproduce (labels numbered in scan order of each region's first cell).
+    fn flood_labels(mask: &[bool], w: usize, h: usize) -> (Vec<u32>, Vec<usize>) {
+        let mut labels = vec![0u32; mask.len()];
+        let mut sizes = vec![0usize];
+        for start in 0..mask.len() {
+            if !mask[start] || labels[start] != 0 {
+                continue;
+            }
+            let l = sizes.len() as u32;
+            sizes.push(0);
+            labels[start] = l;
+            let mut stack = vec![start];
+            while let Some(i) = stack.pop() {
+                sizes[l as usize] += 1;
+                let (x, y) = (i % w, i / w);
+                for ny in y.saturating_sub(1)..(y + 2).min(h) {
+                    for nx in x.saturating_sub(1)..(x + 2).min(w) {
+                        let j = ny * w + nx;
+                        if mask[j] && labels[j] == 0 {
+                            labels[j] = l;
+                            stack.push(j);
+                        }
+                    }
+                }
+            }
+        }
+        (labels, sizes)
+    }
+
+    #[test]
+    fn run_labelling_equals_the_flood_fill() {
+        let mut state = 0x1234_5678u32;
+        for (w, h, density) in [(1, 1, 50), (7, 5, 50), (40, 30, 45), (64, 64, 55), (100, 3, 60), (3, 100, 60)] {
+            for _ in 0..20 {
+                let mask: Vec<bool> = (0..w * h)
+                    .map(|_| {
+                        state ^= state << 13;
+                        state ^= state >> 17;
+                        state ^= state << 5;
+                        state % 100 < density
+                    })
+                    .collect();
+                assert_eq!(label(&mask, w, h), flood_labels(&mask, w, h), "{w} x {h}");
+            }
+        }
+        // Shapes that join late: a U, whose arms meet only at the bottom, and diagonal steps.
+        let u = ["#...#", "#...#", "#####"];
+        let diagonal = ["#....", ".#...", "..#.#", "...#."];
+        for rows in [&u[..], &diagonal[..]] {
+            let (w, h) = (rows[0].len(), rows.len());
+            let mask: Vec<bool> = rows.iter().flat_map(|r| r.chars().map(|c| c == '#')).collect();
+            let (labels, sizes) = label(&mask, w, h);
+            assert_eq!(sizes.len(), 2, "one region: {labels:?}");
+            assert_eq!((labels, sizes), flood_labels(&mask, w, h));
+        }
+    }
+
+    #[test]
+    fn dilation_and_box_mean_match_their_definitions() {
+        let (w, h) = (13, 9);
+        let mask: Vec<bool> = (0..w * h).map(|i| i == 20 || i == 100).collect();
+        let grown = dilate(&mask, w, h, 2);
+        for y in 0..h {
+            for x in 0..w {
+                let near = [20usize, 100].iter().any(|&c| (c % w).abs_diff(x) <= 2 && (c / w).abs_diff(y) <= 2);
+                assert_eq!(grown[y * w + x], near, "({x}, {y})");
+            }
+        }
+        let v: Vec<f32> = (0..w * h).map(|i| (i % 7) as f32).collect();
+        let mean = box_mean(&v, w, h, 2);
+        for y in 0..h {
+            for x in 0..w {
+                let (mut s, mut n) = (0.0f32, 0.0f32);
+                for ny in y.saturating_sub(2)..(y + 3).min(h) {
+                    for nx in x.saturating_sub(2)..(x + 3).min(w) {
+                        s += v[ny * w + nx];
+                        n += 1.0;
+                    }
+                }
+                assert!((mean[y * w + x] - s / n).abs() < 1e-4, "({x}, {y})");
+            }
+        }
+    }
+}
