@@ -153,3 +153,30 @@ impl TryFrom<MaskText> for AnimalMask {
         Ok(AnimalMask { side: t.side, levels })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn animal_mask_round_trips_and_refuses_a_damaged_one() {
+        let weights: Vec<f32> = (0..128 * 128).map(|i| if (i % 128) < 64 { 1.0 } else { 0.0 }).collect();
+        let mask = AnimalMask::from_weights(&weights, 128).unwrap();
+        assert_eq!(mask.side(), 32);
+        assert!((mask.at(10.0, 10.0, 128) - 1.0).abs() < 1e-6 && mask.at(120.0, 10.0, 128) == 0.0);
+        let json = serde_json::to_string(&mask).unwrap();
+        assert_eq!(json.len(), r#"{"side":32,"cells":""}"#.len() + 32 * 32, "one hex digit a cell");
+        assert_eq!(serde_json::from_str::<AnimalMask>(&json).unwrap(), mask);
+        for bad in [r#"{"side":2,"cells":"0f0"}"#, r#"{"side":2,"cells":"0fxz"}"#, r#"{"side":0,"cells":""}"#] {
+            assert!(serde_json::from_str::<AnimalMask>(bad).is_err(), "{bad}");
+        }
+        // Results stored before the mask existed read as having none.
+        let t: Transform = serde_json::from_str(
+            r#"{"a":1,"b":0,"c":0,"d":1,"tx":0,"ty":0,"model_size":8,"original_width":8,"original_height":8}"#,
+        )
+        .unwrap();
+        assert!(t.animal.is_none());
+        assert_eq!(AnimalMask::from_weights(&[1.0; 3], 2), None);
+    }
+}
