@@ -108,3 +108,22 @@ fn predict_scores_without_an_empty_view_and_says_why() {
     let problems = std::fs::read_to_string(dir.path().join("p.problems.csv")).unwrap();
     assert!(problems.contains("film QC no_animal"), "{problems}");
 }
+
+#[test]
+fn a_rendered_ruler_is_not_a_second_animal() {
+    // The renderer's ruler goes through the detector's blur and noise like the animal, so its
+    // values vary; only its shape (a long band) tells it from a second animal.
+    let spec = PreprocessSpec { size: 96, ..Default::default() };
+    let prevalence = Prevalence { abnormal: 0.6, max_findings: 3, min_severity: 0.3, classes: Vec::new() };
+    let mut films = 0;
+    for index in 0..12 {
+        let phantom = Phantom::sample(2000, index, &prevalence, 1.0);
+        for view in [View::Dv, View::Lv] {
+            let film = GrayImage16::new(384, 384, 14, phantom.render(view, 384, true), FileFormat::Png).unwrap();
+            let measures = preprocess_film(&film, &spec).unwrap().film;
+            assert!(!measures.codes(view).contains(&QcCode::MultipleAnimals), "phantom {index} {view:?}: {measures:?}");
+            films += 1;
+        }
+    }
+    assert_eq!(films, 24);
+}

@@ -422,16 +422,14 @@ fn find_animal(
     // thick has none.
     // The spread of values over each region's bulk: an animal's bones and soft tissue differ;
     // a sticker or a ruler's ticks are one level throughout.
-    let mut moments = vec![(0.0f64, 0.0f64); sizes.len()];
+    let mut moments = vec![Moments::default(); sizes.len()];
     for y in 2..h.saturating_sub(2) {
         for x in 2..w.saturating_sub(2) {
             let c = y * w + x;
             if labels[c] != 0 && low[c - 2] && low[c + 2] && low[c - 2 * w] && low[c + 2 * w] {
                 let l = labels[c] as usize;
                 bulk[l] += 1;
-                let v = f64::from(small[c]);
-                moments[l].0 += v;
-                moments[l].1 += v * v;
+                moments[l].add(x as f64, y as f64, f64::from(small[c]));
             }
         }
     }
@@ -485,14 +483,53 @@ fn find_animal(
     // eighth of their mean, mostly a fifth to two fifths); a ruler's ticks, a label or a
     // sticker is one level throughout (about a tenth, from its blurred edges), whatever its
     // bulk.
-    let animal_like = |l: usize| {
-        let n = bulk[l].max(1) as f64;
-        let (mean, square) = (moments[l].0 / n, moments[l].1 / n);
-        (square - mean * mean).max(0.0).sqrt() > 0.125 * mean
-    };
+    // Its bulk is also compact (a trunk, at most about 3 times as long as wide); a ruler's bar
+    // is a long band, whatever the detector's blur and noise do to its values.
+    let animal_like = |l: usize| moments[l].spread() > 0.125 * moments[l].mean() && moments[l].elongation() < 6.0;
     let other_bulk =
         (1..sizes.len()).filter(|&l| l != best && !joined(l) && animal_like(l)).map(|l| bulk[l]).max().unwrap_or(0);
     Some((Animal { body: Some(body), core, bulk: bulk[best], other_bulk, half }, marks))
+}
+
+/// Running sums over a region's cells: their number, positions and values.
+#[derive(Debug, Clone, Copy, Default)]
+struct Moments {
+    n: f64,
+    x: f64,
+    y: f64,
+    xx: f64,
+    yy: f64,
+    xy: f64,
+    v: f64,
+    vv: f64,
+}
+
+impl Moments {
+    fn add(&mut self, x: f64, y: f64, v: f64) {
+        self.n += 1.0;
+        (self.x, self.y, self.v) = (self.x + x, self.y + y, self.v + v);
+        (self.xx, self.yy, self.xy, self.vv) = (self.xx + x * x, self.yy + y * y, self.xy + x * y, self.vv + v * v);
+    }
+
+    /// The mean value.
+    fn mean(&self) -> f64 {
+        self.v / self.n.max(1.0)
+    }
+
+    /// The values' standard deviation.
+    fn spread(&self) -> f64 {
+        (self.vv / self.n.max(1.0) - self.mean().powi(2)).max(0.0).sqrt()
+    }
+
+    /// The cells' long axis over their short one (standard deviations; large for a band).
+    fn elongation(&self) -> f64 {
+        let n = self.n.max(1.0);
+        let (mx, my) = (self.x / n, self.y / n);
+        let (sxx, syy, sxy) = (self.xx / n - mx * mx, self.yy / n - my * my, self.xy / n - mx * my);
+        let spread = ((sxx - syy).powi(2) + 4.0 * sxy * sxy).sqrt();
+        let (major, minor) = ((sxx + syy + spread) / 2.0, (sxx + syy - spread) / 2.0);
+        (major / minor.max(0.25)).sqrt()
+    }
 }
 
 /// Indices of the largest 8-connected `true` region of a mask.

@@ -6,6 +6,9 @@ use crate::imaging::{FileFormat, FilmMeasures, GrayImage16, PreprocessSpec, QcCo
 use crate::specimen::View;
 use crate::synth::{Phantom, Prevalence, Rng};
 
+/// Share of the phantoms rendered with a radiopaque ruler along one edge.
+const RULER_RATE: f64 = 0.3;
+
 /// Which phantoms are measured.
 #[derive(Debug, Clone)]
 pub struct QcEvalOptions {
@@ -106,8 +109,9 @@ pub fn measure(spec: &PreprocessSpec, options: &QcEvalOptions) -> anyhow::Result
     };
     let n = options.size;
     for index in 0..options.count as u64 {
-        let phantom = Phantom::sample(options.seed, index, &prevalence, 0.0);
-        let other = Phantom::sample(options.seed ^ 0x0051_570c, index, &prevalence, 0.0);
+        // A third of the films carry the renderer's ruler, as real films often do.
+        let phantom = Phantom::sample(options.seed, index, &prevalence, RULER_RATE);
+        let other = Phantom::sample(options.seed ^ 0x0051_570c, index, &prevalence, RULER_RATE);
         let mut rng = Rng::new(options.seed ^ 0x0051_4321, index);
         let dv = film_of(phantom.render(View::Dv, n, true), n, n)?;
         let lv = film_of(phantom.render(View::Lv, n, true), n, n)?;
