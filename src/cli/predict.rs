@@ -194,16 +194,9 @@ pub fn run_predict(args: &PredictArgs, ort_lib: Option<&Path>) -> anyhow::Result
             written.refused_views
         );
     }
-    if written.qc_views.iter().any(|&n| n > 0) {
-        let counts: Vec<String> = crate::imaging::QcCode::ALL
-            .iter()
-            .zip(written.qc_views)
-            .filter(|(_, n)| *n > 0)
-            .map(|(c, n)| format!("{n} {}", c.as_str()))
-            .collect();
+    if let Some(found) = crate::imaging::film_qc::summary(&written.qc_views) {
         eprintln!(
-            "film QC: {} view(s); close-ups, empty films and swapped views were left out of scoring (column qc)",
-            counts.join(", ")
+            "film QC: {found} view(s); close-ups, empty films and swapped views were left out of scoring (column qc)"
         );
     }
     if written.problems > 0 {

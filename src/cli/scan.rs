@@ -52,16 +52,8 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<()> {
     } else {
         print!("{}", render(&report, labelled));
         if let Some(counts) = qc {
-            let found: Vec<String> = crate::imaging::QcCode::ALL
-                .iter()
-                .zip(counts)
-                .filter(|(_, n)| *n > 0)
-                .map(|(c, n)| format!("{n} {}", c.as_str()))
-                .collect();
-            println!(
-                "film QC: {}",
-                if found.is_empty() { "every DV and LV passed".to_owned() } else { found.join(", ") }
-            );
+            let found = crate::imaging::film_qc::summary(&counts);
+            println!("film QC: {}", found.as_deref().unwrap_or("every DV and LV passed"));
         }
     }
     Ok(())
@@ -72,48 +64,23 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<()> {
 /// cannot be decoded, becomes a problem.
 /// Returns the number of views with each code, in [`crate::imaging::QcCode::ALL`] order.
 fn film_qc(report: &mut ScanReport) -> [usize; 4] {
-    use crate::imaging::{PreprocessSpec, QcCode};
+    use rayon::prelude::*;
+
+    use crate::imaging::PreprocessSpec;
     use crate::inference::pipeline::prepare;
-    use crate::specimen::{ProblemKind, View};
+    use crate::specimen::ProblemKind;
     let spec = PreprocessSpec { size: 128, ..PreprocessSpec::default() };
-    let specimens = &report.specimens;
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let workers = std::thread::available_parallelism().map_or(2, usize::from);
-    type Found = (usize, [Vec<QcCode>; 2], Vec<crate::inference::pipeline::ViewProblem>);
-    let mut found: Vec<Found> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut mine = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(s) = specimens.get(i) else { break };
-                        let prepared = prepare(s, &spec, [true, true]);
-                        mine.push((i, prepared.qc, prepared.problems));
-                    }
-                    mine
-                })
-            })
-            .collect();
-        handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
-    });
-    found.sort_by_key(|(i, ..)| *i);
+    let prepared: Vec<_> = report.specimens.par_iter().map(|s| prepare(s, &spec, [true, true])).collect();
     let mut counts = [0usize; 4];
-    for (i, qc, problems) in found {
-        let Some(s) = specimens.get(i) else { continue };
+    for (s, prepared) in report.specimens.iter().zip(prepared) {
         // What cannot be decoded, as predict would report it.
-        for p in problems {
+        for p in prepared.problems {
             report.problems.push(Problem::new(&p.path, ProblemKind::NotAnImage, p.reason));
         }
-        for (view, codes) in [View::Dv, View::Lv].into_iter().zip(qc) {
-            for code in codes {
-                if let Some(k) = QcCode::ALL.iter().position(|&c| c == code) {
-                    counts[k] += 1;
-                }
-                let path = s.images.get(&view).cloned().unwrap_or_default();
-                let why = format!("{} ({}): {}", code.as_str(), view.as_str(), code.explain());
-                report.problems.push(Problem::new(&path, ProblemKind::FilmQc, why));
-            }
+        for (view, code) in crate::imaging::film_qc::findings(&prepared.qc) {
+            counts[code.index()] += 1;
+            let path = s.images.get(&view).cloned().unwrap_or_default();
+            report.problems.push(Problem::new(&path, ProblemKind::FilmQc, code.finding(view)));
         }
     }
     counts

@@ -10,8 +10,9 @@ use anyhow::Context;
 use super::neutralise;
 use crate::fsx::AtomicFile;
 use crate::imaging::QcCode;
+use crate::imaging::film_qc::findings;
 use crate::inference::pipeline::SpecimenResult;
-use crate::specimen::{Metadata, Problem, View, display_path};
+use crate::specimen::{Metadata, Problem, display_path};
 use crate::taxonomy::Taxonomy;
 
 /// What every row of one run shares.
@@ -88,11 +89,8 @@ pub fn row(taxonomy: &Taxonomy, r: &SpecimenResult, run: &RunInfo, timestamp: &s
 /// The `qc` cell: each film QC code with its view (`dv:not_whole_body;lv:view_swapped`),
 /// empty when both films passed.
 pub fn qc_cell(qc: &[Vec<QcCode>; 2]) -> String {
-    let mut parts = Vec::new();
-    for (view, codes) in ["dv", "lv"].into_iter().zip(qc) {
-        parts.extend(codes.iter().map(|c| format!("{view}:{}", c.as_str())));
-    }
-    parts.join(";")
+    let cells: Vec<String> = findings(qc).map(|(v, c)| format!("{}:{}", v.as_str(), c.as_str())).collect();
+    cells.join(";")
 }
 
 /// What a [`PredictionsWriter`] wrote.
@@ -176,15 +174,11 @@ impl PredictionsWriter {
             self.problem(&r.specimen.id, &p.path, &p.reason)?;
             self.summary.refused_views += 1;
         }
-        for (view, codes) in [View::Dv, View::Lv].into_iter().zip(&r.qc) {
-            for &code in codes {
-                if let Some(k) = QcCode::ALL.iter().position(|&c| c == code) {
-                    self.summary.qc_views[k] += 1;
-                }
-                let what = if code.excludes_view() { "; scored without this view" } else { "" };
-                let path = r.specimen.images.get(&view).cloned().unwrap_or_default();
-                self.problem(&r.specimen.id, &path, &format!("film QC {}: {}{what}", code.as_str(), code.explain()))?;
-            }
+        for (view, code) in findings(&r.qc) {
+            self.summary.qc_views[code.index()] += 1;
+            let what = if code.excludes_view() { "; scored without this view" } else { "" };
+            let path = r.specimen.images.get(&view).cloned().unwrap_or_default();
+            self.problem(&r.specimen.id, &path, &format!("film QC {}{what}", code.finding(view)))?;
         }
         match &r.scores {
             Some(s) => {

@@ -139,12 +139,7 @@ impl Workspace {
 
     /// Film QC codes of specimen `i`'s DV and LV, as `(view, code)` pairs.
     pub fn film_qc_of(&self, i: usize) -> Vec<(crate::specimen::View, QcCode)> {
-        let Some(qc) = self.film_qc.get(i) else { return Vec::new() };
-        [crate::specimen::View::Dv, crate::specimen::View::Lv]
-            .into_iter()
-            .zip(qc)
-            .flat_map(|(v, codes)| codes.iter().map(move |&c| (v, c)))
-            .collect()
+        self.film_qc.get(i).map(|qc| crate::imaging::film_qc::findings(qc).collect()).unwrap_or_default()
     }
 
     /// The review record of specimen `i`.

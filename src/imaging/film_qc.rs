@@ -81,6 +81,17 @@ impl QcCode {
         !matches!(self, QcCode::MultipleAnimals)
     }
 
+    /// Its place in [`QcCode::ALL`] (for counts kept as `[usize; 4]`).
+    pub fn index(self) -> usize {
+        QcCode::ALL.iter().position(|&c| c == self).unwrap_or(0)
+    }
+
+    /// The finding on `view`, as problem files and reports word it:
+    /// `not_whole_body (dv): a close-up or a crop, not a whole body`.
+    pub fn finding(self, view: View) -> String {
+        format!("{} ({}): {}", self.as_str(), view.as_str(), self.explain())
+    }
+
     /// One line for a person.
     pub fn explain(self) -> &'static str {
         match self {
@@ -156,6 +167,19 @@ impl FilmMeasures {
         }
         codes
     }
+}
+
+/// A specimen's codes as `(view, code)` pairs, DV's first.
+pub fn findings(qc: &[Vec<QcCode>; 2]) -> impl Iterator<Item = (View, QcCode)> + '_ {
+    [View::Dv, View::Lv].into_iter().zip(qc).flat_map(|(v, codes)| codes.iter().map(move |&c| (v, c)))
+}
+
+/// Counts of views by code ([`QcCode::ALL`] order) as a report says them
+/// (`3 not_whole_body, 1 view_swapped`); `None` when every count is 0.
+pub fn summary(counts: &[usize; 4]) -> Option<String> {
+    let found: Vec<String> =
+        QcCode::ALL.iter().zip(counts).filter(|(_, n)| **n > 0).map(|(c, n)| format!("{n} {}", c.as_str())).collect();
+    (!found.is_empty()).then(|| found.join(", "))
 }
 
 /// QC codes for a specimen's DV and LV (either may be absent): each film's own codes, then,

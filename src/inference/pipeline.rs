@@ -160,11 +160,10 @@ pub fn model_views(model: &Classifier) -> [bool; 2] {
     [v.iter().any(|x| x == "dv"), v.iter().any(|x| x == "lv")]
 }
 
+/// A prepared specimen on its way to the model thread, with its place in the input.
 struct Prepared {
     index: usize,
-    views: [Option<PreparedView>; 2],
-    qc: [Vec<QcCode>; 2],
-    problems: Vec<ViewProblem>,
+    specimen: PreparedSpecimen,
 }
 
 /// Runs `model` over `specimens`, calling `sink` with each result in input order. Stops early
@@ -208,8 +207,7 @@ pub fn run(
                             emitted = g.0;
                         }
                     }
-                    let PreparedSpecimen { views, qc, problems } = prepare(specimen, spec, wanted);
-                    if tx.send(Prepared { index, views, qc, problems }).is_err() {
+                    if tx.send(Prepared { index, specimen: prepare(specimen, spec, wanted) }).is_err() {
                         return;
                     }
                 }
@@ -223,22 +221,22 @@ pub fn run(
         let mut flush = |ready: &mut Vec<Prepared>, summary: &mut RunSummary| -> anyhow::Result<()> {
             let items = std::mem::take(ready);
             let out = run_batch(model, &items, options.cam)?;
-            summary.batches += usize::from(items.iter().any(|p| p.views.iter().any(Option::is_some)));
+            summary.batches += usize::from(items.iter().any(|p| p.specimen.views.iter().any(Option::is_some)));
             for (p, (scores, cams)) in items.into_iter().zip(out) {
                 let Some(specimen) = specimens.get(p.index) else { continue };
                 summary.scored += usize::from(scores.is_some());
                 let result = SpecimenResult {
                     index: p.index,
                     specimen: specimen.clone(),
-                    views_used: [p.views[0].is_some(), p.views[1].is_some()],
+                    views_used: [p.specimen.views[0].is_some(), p.specimen.views[1].is_some()],
                     scores,
                     transforms: [
-                        p.views[0].as_ref().map(|v| v.transform.clone()),
-                        p.views[1].as_ref().map(|v| v.transform.clone()),
+                        p.specimen.views[0].as_ref().map(|v| v.transform.clone()),
+                        p.specimen.views[1].as_ref().map(|v| v.transform.clone()),
                     ],
                     cams,
-                    qc: p.qc,
-                    problems: p.problems,
+                    qc: p.specimen.qc,
+                    problems: p.specimen.problems,
                 };
                 sink(result)?;
                 summary.emitted += 1;
@@ -286,19 +284,19 @@ type Scored = (Option<Scores>, Option<[CamMaps; 2]>);
 fn run_batch(model: &mut Classifier, items: &[Prepared], cam: bool) -> Result<Vec<Scored>, ModelError> {
     let s = model.info.preprocess.size as usize;
     let bg = model.info.preprocess.background();
-    let usable: Vec<&Prepared> = items.iter().filter(|p| p.views.iter().any(Option::is_some)).collect();
+    let usable: Vec<&Prepared> = items.iter().filter(|p| p.specimen.views.iter().any(Option::is_some)).collect();
     let mut outputs = Vec::new();
     if !usable.is_empty() {
         let (mut dv, mut lv) = (Vec::with_capacity(usable.len() * s * s), Vec::with_capacity(usable.len() * s * s));
         let mut presence = Vec::with_capacity(usable.len());
         for p in &usable {
             for (k, buf) in [&mut dv, &mut lv].into_iter().enumerate() {
-                match &p.views[k] {
+                match &p.specimen.views[k] {
                     Some(v) => buf.extend_from_slice(&v.input.data),
                     None => buf.extend(std::iter::repeat_n(bg, s * s)),
                 }
             }
-            presence.push([p.views[0].is_some(), p.views[1].is_some()]);
+            presence.push([p.specimen.views[0].is_some(), p.specimen.views[1].is_some()]);
         }
         let out = model.run(&dv, &lv, &presence, cam)?;
         let mut cams = out.cams.into_iter();
@@ -309,7 +307,7 @@ fn run_batch(model: &mut Classifier, items: &[Prepared], cam: bool) -> Result<Ve
     Ok(items
         .iter()
         .map(|p| {
-            if p.views.iter().all(Option::is_none) {
+            if p.specimen.views.iter().all(Option::is_none) {
                 return (None, None);
             }
             match outputs.next() {
