@@ -11,6 +11,9 @@ pub(super) const ANALYSIS_SIDE: usize = 256;
 /// Regions smaller than this (analysis cells) are specks, not marks.
 const MIN_MARK_CELLS: usize = 4;
 
+/// A half-open rectangle of analysis cells, `(x0, y0, x1, y1)`.
+type CellRect = (usize, usize, usize, usize);
+
 /// The film on the analysis grid: reduced, thresholded, and its animal found.
 pub(super) struct Analysis {
     pub(super) small: Vec<f32>,
@@ -44,26 +47,16 @@ impl Analysis {
     /// whole animal's tail or a paw may make one; a close-up cuts through several limbs or the
     /// body.
     pub(super) fn edge_crossings(&self, area: &FilmArea) -> usize {
-        let Some(animal) = self.animal.as_ref() else { return 0 };
-        let Some(body) = animal.body.as_ref() else { return 0 };
-        let r = self.scale;
-        let (x0, y0) = (area.x0.div_ceil(r) + 1, area.y0.div_ceil(r) + 1);
-        let (x1, y1) = ((area.x1 / r).min(self.w).saturating_sub(1), (area.y1 / r).min(self.h).saturating_sub(1));
-        if x1 <= x0 + 2 || y1 <= y0 + 2 {
-            return 0;
-        }
+        let Some((on, (x0, y0, x1, y1))) = self.on_animal(area) else { return 0 };
+        // One cell inside the film.
+        let (x0, y0, x1, y1) = (x0 + 1, y0 + 1, x1 - 1, y1 - 1);
         // Clockwise from the top-left corner.
         let walk = (x0..x1)
             .map(|x| (x, y0))
             .chain((y0 + 1..y1).map(|y| (x1 - 1, y)))
             .chain((x0..x1 - 1).rev().map(|x| (x, y1 - 1)))
             .chain((y0 + 1..y1 - 1).rev().map(|y| (x0, y)));
-        let on: Vec<bool> = walk
-            .map(|(x, y)| {
-                let c = y * self.w + x;
-                body.cells[c] && self.small[c] > animal.half
-            })
-            .collect();
+        let on: Vec<bool> = walk.map(|(x, y)| on(x, y)).collect();
         // Stretches of at least two cells: a speck of noise at the edge is not a crossing.
         let n = on.len();
         let starts = (0..n).filter(|&i| on[i] && !on[(i + n - 1) % n] && on[(i + 1) % n]).count();
@@ -76,18 +69,8 @@ impl Analysis {
     /// when the animal (above half the threshold) is also two cells away from it every way that
     /// stays on the film. Returns that for the body and for its core (the trunk's skeleton).
     pub(super) fn edge_contact(&self, area: &FilmArea) -> (f64, f64) {
+        let Some((on, (x0, y0, x1, y1))) = self.on_animal(area) else { return (0.0, 0.0) };
         let Some(animal) = self.animal.as_ref() else { return (0.0, 0.0) };
-        let Some(body) = animal.body.as_ref() else { return (0.0, 0.0) };
-        let r = self.scale;
-        let (x0, y0) = (area.x0.div_ceil(r), area.y0.div_ceil(r));
-        let (x1, y1) = ((area.x1 / r).min(self.w), (area.y1 / r).min(self.h));
-        if x1 <= x0 + 4 || y1 <= y0 + 4 {
-            return (0.0, 0.0);
-        }
-        let on = |x: usize, y: usize| {
-            let c = y * self.w + x;
-            body.cells[c] && self.small[c] > animal.half
-        };
         let solid = |x: usize, y: usize| {
             on(x, y)
                 && (x < x0 + 2 || on(x - 2, y))
@@ -120,6 +103,27 @@ impl Analysis {
 }
 
 impl Analysis {
+    /// Whether a cell (x, y) is the animal above half the threshold, with the exposed film's
+    /// extent in cells `(x0, y0, x1, y1)`; `None` without an animal's body or when the film is
+    /// under six cells on a side.
+    fn on_animal(&self, area: &FilmArea) -> Option<(impl Fn(usize, usize) -> bool + '_, CellRect)> {
+        let animal = self.animal.as_ref()?;
+        let body = animal.body.as_ref()?;
+        let r = self.scale;
+        let (x0, y0) = (area.x0.div_ceil(r), area.y0.div_ceil(r));
+        let (x1, y1) = ((area.x1 / r).min(self.w), (area.y1 / r).min(self.h));
+        if x1 <= x0 + 5 || y1 <= y0 + 5 {
+            return None;
+        }
+        let on = move |x: usize, y: usize| {
+            let c = y * self.w + x;
+            body.cells[c] && self.small[c] > animal.half
+        };
+        Some((on, (x0, y0, x1, y1)))
+    }
+}
+
+impl Analysis {
     /// Without `body_only`: the animal is the largest bright region and nothing is blanked.
     pub(super) fn whole_film(norm: &[f32], w: usize, h: usize) -> Analysis {
         let (small, sw, sh, scale) = analysis_grid(norm, w, h);
@@ -133,10 +137,11 @@ impl Analysis {
     pub(super) fn of(norm: &[f32], w: usize, h: usize) -> Analysis {
         let (small, sw, sh, scale) = analysis_grid(norm, w, h);
         let threshold = otsu(&small);
-        let (animal, marks) = match find_animal(&small, sw, sh, threshold, median(&small).min(threshold)) {
-            Some((animal, marks)) => (Some(animal), marks),
-            None => (None, None),
-        };
+        let (animal, marks) =
+            match find_animal(&small, sw, sh, threshold, median_level(small.iter().copied()).min(threshold)) {
+                Some((animal, marks)) => (Some(animal), marks),
+                None => (None, None),
+            };
         Analysis { small, w: sw, h: sh, scale, animal, marks }
     }
 }
@@ -310,43 +315,35 @@ impl FilmArea {
         counts
     }
 
+    /// The pixels of the 2 % ring just inside the area, a row's stretch at a time.
+    fn ring<'a>(&self, image: &'a GrayImage16) -> impl Iterator<Item = &'a [u16]> + 'a {
+        let w = image.width as usize;
+        let (x0, y0, x1, y1) = (self.x0, self.y0, self.x1, self.y1);
+        let (aw, ah) = (x1 - x0, y1 - y0);
+        let b = (aw.min(ah) / 50).max(1);
+        (y0..y1).flat_map(move |y| {
+            let row = &image.pixels[y * w + x0..y * w + x1];
+            if y < y0 + b || y + b >= y1 {
+                [row, &[][..]]
+            } else {
+                [&row[..b.min(aw)], &row[aw.saturating_sub(b).max(b.min(aw))..]]
+            }
+        })
+    }
+
     /// The median level of the 2 % ring just inside the area: the background's.
     pub(super) fn ring_median(&self, image: &GrayImage16) -> Option<u16> {
-        let w = image.width as usize;
-        let (aw, ah) = (self.x1 - self.x0, self.y1 - self.y0);
-        let b = (aw.min(ah) / 50).max(1);
-        let mut ring: Vec<u16> = Vec::new();
-        for y in self.y0..self.y1 {
-            let row = &image.pixels[y * w + self.x0..y * w + self.x1];
-            if y < self.y0 + b || y + b >= self.y1 {
-                ring.extend_from_slice(row);
-            } else {
-                ring.extend_from_slice(&row[..b.min(aw)]);
-                ring.extend_from_slice(&row[aw.saturating_sub(b).max(b.min(aw))..]);
-            }
-        }
+        let mut ring: Vec<u16> = self.ring(image).flatten().copied().collect();
         let mid = ring.len() / 2;
         (!ring.is_empty()).then(|| *ring.select_nth_unstable(mid).1)
     }
 
     /// Fraction of the pixels within 2 % of the area's edges for which `above` holds.
     pub(super) fn border_fraction(&self, image: &GrayImage16, above: impl Fn(u16) -> bool) -> f64 {
-        let w = image.width as usize;
-        let (aw, ah) = (self.x1 - self.x0, self.y1 - self.y0);
-        let b = (aw.min(ah) / 50).max(1);
         let (mut hits, mut n) = (0usize, 0usize);
-        for y in self.y0..self.y1 {
-            let row = &image.pixels[y * w + self.x0..y * w + self.x1];
-            let mut count = |px: &[u16]| {
-                hits += px.iter().filter(|&&p| above(p)).count();
-                n += px.len();
-            };
-            if y < self.y0 + b || y + b >= self.y1 {
-                count(row);
-            } else {
-                count(&row[..b.min(aw)]);
-                count(&row[aw.saturating_sub(b).max(b.min(aw))..]);
-            }
+        for px in self.ring(image) {
+            hits += px.iter().filter(|&&p| above(p)).count();
+            n += px.len();
         }
         if n == 0 { 0.0 } else { hits as f64 / n as f64 }
     }
@@ -658,51 +655,38 @@ pub(super) fn feather(region: &Region, w: usize, h: usize) -> Feathered {
     Feathered { weights: box_mean(&m, fw, fh, 2), x0, y0, w: fw, h: fh }
 }
 
-/// A mask grown by `radius` cells in every direction (a square): two separable passes of a
-/// sliding window count, linear in the cells whatever the radius.
+/// A mask grown by `radius` cells in every direction (a square): how many set cells each
+/// square holds, by running counts along the rows and then down the columns, as [`box_mean`]
+/// sums; linear in the cells whatever the radius.
 pub(crate) fn dilate(mask: &[bool], w: usize, h: usize, radius: usize) -> Vec<bool> {
-    let mut rows = vec![false; mask.len()];
+    let mut rows = vec![0u32; mask.len()];
     for (src, dst) in mask.chunks_exact(w).zip(rows.chunks_exact_mut(w)) {
-        slide(src.iter().copied(), w, radius, dst.iter_mut());
-    }
-    // The same along columns, on a transposed copy (contiguous lines).
-    let mut cols = vec![false; mask.len()];
-    for x in 0..w {
-        for y in 0..h {
-            cols[x * h + y] = rows[y * w + x];
+        let mut count: u32 = src.iter().take(radius).map(|&b| u32::from(b)).sum();
+        for (x, out) in dst.iter_mut().enumerate() {
+            if x + radius < w {
+                count += u32::from(src[x + radius]);
+            }
+            if x > radius {
+                count -= u32::from(src[x - radius - 1]);
+            }
+            *out = count;
         }
-    }
-    let mut grown = vec![false; mask.len()];
-    for (src, dst) in cols.chunks_exact(h).zip(grown.chunks_exact_mut(h)) {
-        slide(src.iter().copied(), h, radius, dst.iter_mut());
     }
     let mut out = vec![false; mask.len()];
-    for x in 0..w {
-        for y in 0..h {
-            out[y * w + x] = grown[x * h + y];
+    let mut count = vec![0u32; w];
+    for row in rows.chunks_exact(w).take(radius) {
+        count.iter_mut().zip(row).for_each(|(c, v)| *c += v);
+    }
+    for y in 0..h {
+        if y + radius < h {
+            count.iter_mut().zip(&rows[(y + radius) * w..(y + radius + 1) * w]).for_each(|(c, v)| *c += v);
         }
+        if y > radius {
+            count.iter_mut().zip(&rows[(y - radius - 1) * w..(y - radius) * w]).for_each(|(c, v)| *c -= v);
+        }
+        out[y * w..(y + 1) * w].iter_mut().zip(&count).for_each(|(o, &c)| *o = c > 0);
     }
     out
-}
-
-/// One line of [`dilate`]: each output is whether any input within `radius` is set.
-fn slide<'a>(
-    line: impl Iterator<Item = bool> + Clone,
-    n: usize,
-    radius: usize,
-    out: impl Iterator<Item = &'a mut bool>,
-) {
-    let ahead: Vec<bool> = line.collect();
-    let mut count = ahead.iter().take(radius.min(n)).filter(|&&b| b).count();
-    for (i, o) in out.enumerate() {
-        if i + radius < n && ahead[i + radius] {
-            count += 1;
-        }
-        if i > radius && ahead[i - radius - 1] {
-            count -= 1;
-        }
-        *o = count > 0;
-    }
 }
 
 /// The mean over the `(2 radius + 1)`-square around each cell (edge cells average what they
@@ -739,20 +723,22 @@ pub(super) fn box_mean(m: &[f32], w: usize, h: usize, radius: usize) -> Vec<f32>
     out
 }
 
-/// The median of values in 0..=1, to the nearest of 256 levels.
-fn median(v: &[f32]) -> f32 {
+/// The median of values in 0..=1, to 1/255 (rounded down); 0 for none.
+pub(super) fn median_level(values: impl Iterator<Item = f32>) -> f32 {
     let mut hist = [0usize; 256];
-    for &x in v {
+    let mut n = 0usize;
+    for x in values {
         hist[(x.clamp(0.0, 1.0) * 255.0) as usize] += 1;
+        n += 1;
     }
     let mut seen = 0;
-    for (level, &n) in hist.iter().enumerate() {
-        seen += n;
-        if seen * 2 >= v.len() {
+    for (level, &c) in hist.iter().enumerate() {
+        seen += c;
+        if seen * 2 >= n && n > 0 {
             return level as f32 / 255.0;
         }
     }
-    1.0
+    0.0
 }
 
 /// The film reduced to about [`ANALYSIS_SIDE`] on its longer side, with the reduction factor.

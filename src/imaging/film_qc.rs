@@ -9,6 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::ModelInput;
+use super::preprocess::box_reduce;
 use crate::specimen::View;
 
 /// What preprocessing measured of one film.
@@ -122,8 +123,9 @@ mod limits {
     pub const DV_SYMMETRY: f64 = 0.88;
     /// Edge contact beyond this is a cut body: DV, LV (a lateral body is narrower).
     pub const MAX_EDGE_CONTACT: [f64; 2] = [0.15, 0.07];
-    /// This many separate stretches of the animal crossing the film's edge are a crop.
-    pub const MAX_EDGE_CROSSINGS: usize = 2;
+    /// A whole animal crosses the film's edge in at most this many stretches (its tail or a
+    /// paw); more are a crop.
+    pub const MAX_EDGE_CROSSINGS: usize = 1;
     /// Core edge contact beyond this is a cut trunk.
     pub const MAX_CORE_EDGE_CONTACT: f64 = 0.06;
     /// A body with more bulk than this share of the film is a close-up.
@@ -133,6 +135,9 @@ mod limits {
     /// When both films of a pair look like one view, the film in the matching slot is also
     /// called wrong only if the other is this much more typical of that view.
     pub const PAIR_MARGIN: f64 = 0.05;
+    /// Within this, two films are equally typical of a view (the same film filed twice, or
+    /// another animal's).
+    pub const PAIR_NEAR: f64 = 0.03;
 }
 
 impl FilmMeasures {
@@ -152,7 +157,7 @@ impl FilmMeasures {
         let mut codes = Vec::new();
         let k = usize::from(!self.looks_dv());
         if self.edge_contact > MAX_EDGE_CONTACT[k]
-            || self.edge_crossings >= MAX_EDGE_CROSSINGS
+            || self.edge_crossings > MAX_EDGE_CROSSINGS
             || self.core_edge_contact > MAX_CORE_EDGE_CONTACT
             || self.bulk_share > MAX_BULK_SHARE
             || self.elongation < MIN_ELONGATION
@@ -198,15 +203,12 @@ pub fn specimen_qc(dv: Option<&FilmMeasures>, lv: Option<&FilmMeasures>) -> [Vec
     if !codes.iter().all(|c| c.iter().all(|&c| c == QcCode::ViewSwapped)) {
         return codes;
     }
-    let margin = limits::PAIR_MARGIN;
-    // Within this, two films are equally typical of a view (the same film filed twice, or
-    // another animal's).
-    const NEAR: f64 = 0.03;
+    use limits::{PAIR_MARGIN as MARGIN, PAIR_NEAR as NEAR};
     let wrong = match (d.looks_dv(), l.looks_dv()) {
         (true, false) => [false, false],
         (false, true) => [true, true],
-        (true, true) => [d.symmetry + margin < l.symmetry, l.symmetry + NEAR > d.symmetry],
-        (false, false) => [d.symmetry < l.symmetry + NEAR, l.symmetry > d.symmetry + margin],
+        (true, true) => [d.symmetry + MARGIN < l.symmetry, l.symmetry + NEAR > d.symmetry],
+        (false, false) => [d.symmetry < l.symmetry + NEAR, l.symmetry > d.symmetry + MARGIN],
     };
     for (c, wrong) in codes.iter_mut().zip(wrong) {
         c.retain(|&c| c != QcCode::ViewSwapped);
@@ -225,17 +227,8 @@ pub fn mirror_symmetry(input: &ModelInput) -> f64 {
     if n == 0 || input.data.len() != n * n {
         return 0.0;
     }
-    let k = n.div_ceil(32);
-    let m = n.div_ceil(k);
-    let mut cells = vec![(0.0f64, 0u32); m * m];
-    for (j, row) in input.data.chunks_exact(n).enumerate() {
-        for (i, &v) in row.iter().enumerate() {
-            let c = &mut cells[(j / k) * m + i / k];
-            c.0 += f64::from(v);
-            c.1 += 1;
-        }
-    }
-    let v: Vec<f64> = cells.iter().map(|&(s, c)| s / f64::from(c.max(1))).collect();
+    let (cells, m, _) = box_reduce(&input.data, n, n, n.div_ceil(32));
+    let v: Vec<f64> = cells.iter().map(|&c| f64::from(c)).collect();
     let mut best = f64::MIN;
     for shift in -4i64..=4 {
         let (mut sa, mut sb, mut saa, mut sbb, mut sab, mut count) = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0);

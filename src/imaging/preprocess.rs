@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::film::{Analysis, Feathered, FilmArea, Marks, feather};
+use super::film::{Analysis, Feathered, FilmArea, Marks, feather, median_level};
 use super::film_qc::{FilmMeasures, mirror_symmetry};
 use super::transform::AnimalMask;
 use super::{GrayImage16, Transform};
@@ -192,52 +192,42 @@ pub fn preprocess_film(image: &GrayImage16, spec: &PreprocessSpec) -> Result<Pre
     }
     let frame = Frame::find(&analysis, w, h, spec);
     let (input, transform) = sample(norm, w, h, &frame, image, spec);
-    let film = measure(&analysis, (other_bulk, structure), &area, &frame, &input);
+    let film = measure(&analysis, &area, &frame, &input, structure, other_bulk);
     Ok(Preprocessed { input, transform, film })
 }
 
-/// The median normalised level of the film off the marks (every third pixel of every third row;
-/// to 1/256): its background's, since the animal covers a minority of a whole-body film.
+/// The median normalised level of the film off the marks (every third pixel of every third row):
+/// its background's, since the animal covers a minority of a whole-body film.
 fn background_level(norm: &[f32], w: usize, marks: &Marks) -> f32 {
-    let mut hist = [0usize; 256];
-    let mut n = 0usize;
-    for (y, row) in norm.chunks_exact(w).enumerate().step_by(3) {
-        for (covered, run) in marks.row(y).iter().zip(row.chunks(marks.scale)) {
-            if !covered {
-                for &v in run.iter().step_by(3) {
-                    hist[otsu_bin(v).min(255)] += 1;
-                    n += 1;
-                }
-            }
-        }
-    }
-    let mut seen = 0;
-    for (level, &c) in hist.iter().enumerate() {
-        seen += c;
-        if seen * 2 >= n {
-            return level as f32 / 255.0;
-        }
-    }
-    0.0
+    let unmarked = norm.chunks_exact(w).enumerate().step_by(3).flat_map(|(y, row)| {
+        marks
+            .row(y)
+            .iter()
+            .zip(row.chunks(marks.scale))
+            .filter(|(covered, _)| !**covered)
+            .flat_map(|(_, run)| run.iter().step_by(3).copied())
+    });
+    median_level(unmarked)
 }
 
-/// The film measures of a body-only analysis.
+/// The film measures of a body-only analysis; `structure` and `other_bulk` come from the look
+/// before any mark was blanked.
 fn measure(
     analysis: &Analysis,
-    (other_bulk, structure): (usize, f64),
     area: &FilmArea,
     frame: &Frame,
     input: &ModelInput,
+    structure: f64,
+    other_bulk: usize,
 ) -> FilmMeasures {
     let r = analysis.scale.max(1);
     let film_cells = ((area.x1 - area.x0).div_ceil(r) * (area.y1 - area.y0).div_ceil(r)).max(1);
     let bulk = analysis.animal.as_ref().map_or(0, |a| a.bulk);
     let (edge_contact, core_edge_contact) = analysis.edge_contact(area);
-    let other = other_bulk.max(analysis.animal.as_ref().map_or(0, |a| a.other_bulk));
     FilmMeasures {
         bulk_share: bulk as f64 / film_cells as f64,
         structure,
-        other_bulk_ratio: if bulk == 0 { 0.0 } else { other as f64 / bulk as f64 },
+        other_bulk_ratio: if bulk == 0 { 0.0 } else { other_bulk as f64 / bulk as f64 },
         edge_contact,
         edge_crossings: analysis.edge_crossings(area),
         core_edge_contact,
@@ -277,37 +267,25 @@ fn sample(
     let (src, sw, sh) = if k > 1 { box_reduce(&norm, w, h, k) } else { (norm, w, h) };
     let kf = k as f64;
     let mut data = Vec::with_capacity(size * size);
-    match &frame.animal {
-        None => {
-            for j in 0..size {
-                for i in 0..size {
-                    let (x, y) = t.to_original(i as f64 + 0.5, j as f64 + 0.5);
-                    let v = bilinear(&src, sw, sh, x / kf - 0.5, y / kf - 0.5);
-                    data.push((v - spec.mean) / spec.std);
-                }
+    let mut weights = Vec::with_capacity(if frame.animal.is_some() { size * size } else { 0 });
+    let rf = frame.scale as f64;
+    for j in 0..size {
+        for i in 0..size {
+            let (x, y) = t.to_original(i as f64 + 0.5, j as f64 + 0.5);
+            // The animal's weight here (1 everywhere when the whole film is kept).
+            let m = frame.animal.as_ref().map_or(1.0, |a| {
+                bilinear(&a.weights, a.w, a.h, x / rf - 0.5 - a.x0 as f64, y / rf - 0.5 - a.y0 as f64)
+            });
+            // Background is 0 after normalisation, so the feathered mask fades to it.
+            let v = if m > 0.0 { m * bilinear(&src, sw, sh, x / kf - 0.5, y / kf - 0.5) } else { 0.0 };
+            data.push((v - spec.mean) / spec.std);
+            if frame.animal.is_some() {
+                weights.push(m);
             }
         }
-        Some(animal) => {
-            let rf = frame.scale as f64;
-            let mut weights = Vec::with_capacity(size * size);
-            for j in 0..size {
-                for i in 0..size {
-                    let (x, y) = t.to_original(i as f64 + 0.5, j as f64 + 0.5);
-                    let m = bilinear(
-                        &animal.weights,
-                        animal.w,
-                        animal.h,
-                        x / rf - 0.5 - animal.x0 as f64,
-                        y / rf - 0.5 - animal.y0 as f64,
-                    );
-                    // Background is 0 after normalisation, so the feathered mask fades to it.
-                    let v = if m > 0.0 { m * bilinear(&src, sw, sh, x / kf - 0.5, y / kf - 0.5) } else { 0.0 };
-                    data.push((v - spec.mean) / spec.std);
-                    weights.push(m);
-                }
-            }
-            t.animal = AnimalMask::from_weights(&weights, size);
-        }
+    }
+    if frame.animal.is_some() {
+        t.animal = AnimalMask::from_weights(&weights, size);
     }
     (ModelInput { size: spec.size, data }, t)
 }
@@ -699,6 +677,14 @@ mod tests {
         a.data.iter().zip(&b.data).map(|(x, y)| (x - y).abs() * spec.std).fold(0.0, f32::max)
     }
 
+    /// The two films give the same model input, within 0.08 (normalised units) anywhere.
+    fn assert_same_input(a: &GrayImage16, b: &GrayImage16, spec: &PreprocessSpec) {
+        let (a, _) = preprocess(a, spec).unwrap();
+        let (b, _) = preprocess(b, spec).unwrap();
+        let d = max_difference(&a, &b, spec);
+        assert!(d < 0.08, "inputs differ by {d}");
+    }
+
     fn set(img: &mut GrayImage16, x: u32, y: u32, v: u16) {
         let w = img.width;
         img.pixels[(y * w + x) as usize] = v;
@@ -716,9 +702,7 @@ mod tests {
                 }
             }
         }
-        let (a, _) = preprocess(&clean, &spec).unwrap();
-        let (b, _) = preprocess(&framed, &spec).unwrap();
-        assert!(max_difference(&a, &b, &spec) < 0.08, "{}", max_difference(&a, &b, &spec));
+        assert_same_input(&clean, &framed, &spec);
     }
 
     #[test]
@@ -732,9 +716,7 @@ mod tests {
             set(&mut hot, x, y, u16::MAX);
         }
         assert_eq!(FilmArea::find(&hot), FilmArea::find(&clean), "no band is read into the film");
-        let (a, _) = preprocess(&clean, &spec).unwrap();
-        let (b, _) = preprocess(&hot, &spec).unwrap();
-        assert!(max_difference(&a, &b, &spec) < 0.08, "{}", max_difference(&a, &b, &spec));
+        assert_same_input(&clean, &hot, &spec);
     }
 
     #[test]
@@ -758,9 +740,7 @@ mod tests {
                 set(&mut marked, x, y, 4095);
             }
         }
-        let (a, _) = preprocess(&clean, &spec).unwrap();
-        let (b, _) = preprocess(&marked, &spec).unwrap();
-        assert!(max_difference(&a, &b, &spec) < 0.08, "{}", max_difference(&a, &b, &spec));
+        assert_same_input(&clean, &marked, &spec);
     }
 
     #[test]

@@ -82,17 +82,8 @@ impl AnimalMask {
         if size == 0 || weights.len() != size * size {
             return None;
         }
-        let k = size.div_ceil(ANIMAL_MASK_SIDE);
-        let side = size.div_ceil(k);
-        let mut sum = vec![(0.0f32, 0u32); side * side];
-        for (j, row) in weights.chunks_exact(size).enumerate() {
-            for (i, &m) in row.iter().enumerate() {
-                let cell = &mut sum[(j / k) * side + i / k];
-                cell.0 += m.clamp(0.0, 1.0);
-                cell.1 += 1;
-            }
-        }
-        let levels = sum.iter().map(|&(s, n)| (s / n.max(1) as f32 * 15.0).round() as u8).collect();
+        let (cells, side, _) = super::preprocess::box_reduce(weights, size, size, size.div_ceil(ANIMAL_MASK_SIDE));
+        let levels = cells.iter().map(|&m| (m.clamp(0.0, 1.0) * 15.0).round() as u8).collect();
         Some(AnimalMask { side, levels })
     }
 

@@ -129,6 +129,17 @@ impl MarkPlacement {
     }
 }
 
+/// The pixels of a rendered film that belong to the animal: above the film's median (its
+/// background, returned too) by `share` of the range up to its 99.9th percentile.
+pub fn animal_pixels(film: &GrayImage16, share: f32) -> (Vec<bool>, u16) {
+    let mut sorted = film.pixels.clone();
+    sorted.sort_unstable();
+    let background = sorted.get(sorted.len() / 2).copied().unwrap_or(0);
+    let top = sorted.get(sorted.len() * 999 / 1000).copied().unwrap_or(0);
+    let level = f32::from(background) + share * (f32::from(top) - f32::from(background));
+    (film.pixels.iter().map(|&v| f32::from(v) > level).collect(), background)
+}
+
 /// Where the animal is on a film, for placing marks clear of it.
 struct Clearance {
     /// Pixels within the clearance of the animal.
@@ -141,12 +152,7 @@ struct Clearance {
 impl Clearance {
     fn of(film: &GrayImage16) -> Clearance {
         let (w, h) = (film.width as usize, film.height as usize);
-        let mut sorted = film.pixels.clone();
-        sorted.sort_unstable();
-        let background = sorted.get(sorted.len() / 2).copied().unwrap_or(0);
-        let top = sorted.get(sorted.len() * 999 / 1000).copied().unwrap_or(0);
-        let level = f32::from(background) + 0.05 * (f32::from(top) - f32::from(background));
-        let animal: Vec<bool> = film.pixels.iter().map(|&v| f32::from(v) > level).collect();
+        let (animal, background) = animal_pixels(film, 0.05);
         let near = crate::imaging::dilate(&animal, w, h, (w.min(h) * 15 / 1000).max(1));
         Clearance { near, width: w, background }
     }

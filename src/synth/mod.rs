@@ -19,7 +19,7 @@ mod writer;
 use serde::{Deserialize, Serialize};
 
 pub use anatomy::{Anatomy, Body, Pose, build};
-pub use film_marks::{FilmMark, MarkPlacement, add_mark};
+pub use film_marks::{FilmMark, MarkPlacement, add_mark, animal_pixels};
 pub use findings::{CLASSES, Finding, Prevalence, apply, sample_findings};
 pub use primitive::{Primitive, Shape};
 pub use render::{DETECTOR_MAX, Exposure, Placement, attenuation, render};

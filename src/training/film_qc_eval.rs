@@ -4,7 +4,7 @@
 
 use crate::imaging::{FileFormat, FilmMeasures, GrayImage16, PreprocessSpec, QcCode, preprocess_film, specimen_qc};
 use crate::specimen::View;
-use crate::synth::{Phantom, Prevalence, Rng};
+use crate::synth::{Phantom, Prevalence, Rng, animal_pixels};
 
 /// Share of the phantoms rendered with a radiopaque ruler along one edge.
 const RULER_RATE: f64 = 0.3;
@@ -100,21 +100,21 @@ pub fn measure(spec: &PreprocessSpec, options: &QcEvalOptions) -> anyhow::Result
             false_alarms: 0,
         })
         .collect();
-    let film_of = |pixels: Vec<u16>, w: u32, h: u32| {
-        GrayImage16::new(w, h, 14, pixels, FileFormat::Png)
+    let n = options.size;
+    let film_of = |pixels: Vec<u16>| {
+        GrayImage16::new(n, n, 14, pixels, FileFormat::Png)
             .ok_or_else(|| anyhow::anyhow!("rendered film has the wrong size"))
     };
     let measures = |img: &GrayImage16| -> anyhow::Result<FilmMeasures> {
         preprocess_film(img, spec).map(|p| p.film).map_err(|e| anyhow::anyhow!(e))
     };
-    let n = options.size;
     for index in 0..options.count as u64 {
         // A third of the films carry the renderer's ruler, as real films often do.
         let phantom = Phantom::sample(options.seed, index, &prevalence, RULER_RATE);
         let other = Phantom::sample(options.seed ^ 0x0051_570c, index, &prevalence, RULER_RATE);
         let mut rng = Rng::new(options.seed ^ 0x0051_4321, index);
-        let dv = film_of(phantom.render(View::Dv, n, true), n, n)?;
-        let lv = film_of(phantom.render(View::Lv, n, true), n, n)?;
+        let dv = film_of(phantom.render(View::Dv, n, true))?;
+        let lv = film_of(phantom.render(View::Lv, n, true))?;
         let clean = [measures(&dv)?, measures(&lv)?];
         // The view altered in the one-view cases.
         let v = rng.below(2);
@@ -131,7 +131,7 @@ pub fn measure(spec: &PreprocessSpec, options: &QcEvalOptions) -> anyhow::Result
                 QcCase::CloseUp | QcCase::TwoAnimals | QcCase::Empty => {
                     let altered = match case {
                         QcCase::CloseUp => close_up(original, &mut rng),
-                        QcCase::TwoAnimals => side_by_side(original, &film_of(other.render(view, n, true), n, n)?),
+                        QcCase::TwoAnimals => side_by_side(original, &film_of(other.render(view, n, true))?),
                         _ => empty(original, &mut rng),
                     };
                     let mut pair = clean;
@@ -154,23 +154,17 @@ pub fn measure(spec: &PreprocessSpec, options: &QcEvalOptions) -> anyhow::Result
                     row.false_alarms += usize::from(!unaltered.is_empty());
                 }
             }
-            if std::env::var_os("MOUSEXRAY_QC_TRACE").is_some() {
-                eprintln!("qc {index} {} {:?} {:?} {:?}", case.as_str(), v, pair, codes);
-            }
         }
     }
     Ok(rows)
 }
 
 /// A crop of 35-65 % of the film's side around a random point of the animal (a pixel above the
-/// film's median by a fifth of its range), as a close-up is framed.
+/// film's median by a fifth of its range, [`animal_pixels`]), as a close-up is framed.
 fn close_up(film: &GrayImage16, rng: &mut Rng) -> GrayImage16 {
     let (w, h) = (film.width as usize, film.height as usize);
-    let mut sorted = film.pixels.clone();
-    sorted.sort_unstable();
-    let (median, top) = (sorted[sorted.len() / 2], sorted[sorted.len() * 999 / 1000]);
-    let level = median + (top.saturating_sub(median)) / 5;
-    let animal: Vec<usize> = (0..w * h).filter(|&i| film.pixels[i] > level).collect();
+    let animal: Vec<usize> =
+        animal_pixels(film, 0.2).0.iter().enumerate().filter(|(_, a)| **a).map(|(i, _)| i).collect();
     let centre = if animal.is_empty() { w * h / 2 + w / 2 } else { animal[rng.below(animal.len())] };
     let side = ((w.min(h) as f64) * rng.range(0.35, 0.65)) as usize;
     let x0 = (centre % w).saturating_sub(side / 2).min(w - side);
