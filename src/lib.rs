@@ -8,7 +8,10 @@
 //! | [`taxonomy`] | the L1/L2/L3 abnormality hierarchy and its label rule |
 //! | [`specimen`] | folder scanning (four layouts), manifests, `labels.csv`, problems |
 //! | [`imaging`] | decoding PNG/JPEG/BMP/TIFF/DICOM to 16-bit gray, the one `preprocess` |
-//! | [`inference`] | ONNX Runtime set-up, execution providers, the model contract, the batch pipeline, saliency |
+//! | [`contract`] | the model contract: I/O names, typed metadata, their checks |
+//! | [`domain`] | whether a film is like a model's training data (Mahalanobis distance of its features) |
+//! | [`metrics`] | ROC AUC per class and per level, the per-epoch record |
+//! | [`inference`] | ONNX Runtime set-up, execution providers, the batch pipeline, saliency |
 //! | [`export`] | the predictions CSV, shards and merging |
 //! | [`review`] | review decisions, undo/redo, crash-safe persistence |
 //! | [`onnx`] | our ONNX writer (prost messages and a graph builder) |
@@ -21,12 +24,15 @@
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod cli;
+pub mod contract;
+pub mod domain;
 pub mod export;
 pub mod fingerprint;
 pub mod fsx;
 pub mod gui;
 pub mod imaging;
 pub mod inference;
+pub mod metrics;
 pub mod onnx;
 pub mod review;
 pub mod specimen;

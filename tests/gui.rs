@@ -488,3 +488,51 @@ fn film_qc_shows_on_the_row_filters_and_offers_its_status() {
     let ws = h.state().workspace.as_ref().unwrap();
     assert_eq!(ws.status(i), Status::QcProblem(mousexray::review::QcReason::NoMouse));
 }
+
+#[test]
+fn a_specimen_unlike_the_training_data_is_badged_sorted_apart_and_filtered() {
+    let (_dir, folder) = sample();
+    // MX00004's films blurred far beyond any detector's resolution: the model still scores
+    // them (film QC passes them), but they are unlike anything it was trained on.
+    for view in ["DV", "LV"] {
+        let path = std::fs::read_dir(folder.join("MX00004"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.file_stem().is_some_and(|s| s == view))
+            .unwrap();
+        let img = image::open(&path).unwrap().into_luma16();
+        let blurred = image::imageops::blur(&img, 12.0);
+        std::fs::remove_file(&path).unwrap();
+        blurred.save(path.with_extension("png")).unwrap();
+    }
+    let mut s = settings();
+    s.model = Some(PathBuf::from("models/cae_mv.onnx"));
+    let mut h = harness(s);
+    open_typed(&mut h, &folder);
+    classify_all(&mut h);
+    let ws = h.state().workspace.as_ref().unwrap();
+    let i = ws.specimens().iter().position(|s| s.id == "MX00004").unwrap();
+    let unlike: Vec<usize> =
+        (0..ws.specimens().len()).filter(|&k| ws.results[k].as_ref().is_some_and(|r| r.out_of_domain())).collect();
+    assert_eq!(unlike, vec![i], "only the blurred specimen is unlike the training data");
+    // Sorted by P(abnormal), most first: every other scored specimen leads, flagged or not.
+    let order = h.state().worklist.order.clone();
+    let scored = order.iter().filter(|&&k| ws.results[k].is_some()).count();
+    assert_eq!(order.iter().position(|&k| k == i), Some(scored - 1), "sorted apart, after the in-domain scores");
+    assert!(h.query_by_label_contains(" unlike").is_some(), "the row's badge");
+    // The filter lists it alone; selecting it says so over its scores.
+    h.get_by_label("unlike training").click();
+    h.run_steps(3);
+    assert!(h.query_by_label("1 shown").is_some());
+    h.key_press(Key::J);
+    h.run_steps(3);
+    assert_eq!(h.state().workspace.as_ref().unwrap().selected, Some(i));
+    assert!(h.query_by_label("Unlike the training data: scores unreliable").is_some());
+    // An in-domain specimen shows no such warning.
+    h.get_by_label("unlike training").click();
+    h.run_steps(3);
+    h.key_press(Key::K);
+    h.run_steps(3);
+    assert_ne!(h.state().workspace.as_ref().unwrap().selected, Some(i));
+    assert!(h.query_by_label("Unlike the training data: scores unreliable").is_none());
+}

@@ -21,6 +21,8 @@ fn committed_models_load_with_their_metadata_and_report() {
         let mut model = Classifier::load(&path, lib, Default::default()).unwrap();
         assert_eq!(model.info.taxonomy.nodes.len(), 14);
         assert!(model.info.has_cam, "{}: no CAM outputs", path.display());
+        let domain = model.info.domain.as_ref().unwrap_or_else(|| panic!("{}: no domain description", path.display()));
+        assert_eq!(domain.views.len(), model.info.views().len(), "{}", path.display());
         let views = model.info.views();
         assert!(!views.is_empty());
         let report: serde_json::Value =

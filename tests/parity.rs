@@ -7,9 +7,9 @@ use burn::module::Module;
 use burn::optim::{AdamWConfig, GradientsParams};
 use burn::tensor::{Device, Tensor, TensorData};
 use mousexray::inference::init_runtime;
-use mousexray::onnx::export::export_model;
 use mousexray::training::loss::masked_bce;
 use mousexray::training::model::{BOTH_VIEWS, BackboneKind, ModelConfig};
+use mousexray::training::onnx_export::export_model;
 
 const K: usize = 14;
 

@@ -48,11 +48,15 @@ fn tiny_train_exports_a_contract_model_and_resumes() {
     assert_eq!(model.info.sha256.len(), 64);
     assert_eq!(model.info.thresholds.len(), 14);
     assert!(model.info.has_cam);
+    // Training describes the model's domain from its own split.
+    let domain = model.info.domain.as_ref().expect("trained models carry their domain description");
+    assert_eq!(domain.views.len(), 2);
+    assert!(domain.train > domain.validation && domain.validation > 0, "{} / {}", domain.train, domain.validation);
     let session = ort::session::Session::builder(&lib.environment).unwrap().commit_from_file(&out).unwrap();
     let inputs: Vec<&str> = session.inputs().iter().map(|i| i.name()).collect();
     assert_eq!(inputs, ["dv", "lv", "views"]);
     let outputs: Vec<&str> = session.outputs().iter().map(|o| o.name()).collect();
-    assert_eq!(outputs, ["l1", "l2", "l3", "cam_dv", "cam_lv"]);
+    assert_eq!(outputs, ["l1", "l2", "l3", "cam_dv", "cam_lv", "features_dv", "features_lv"]);
     let meta = session.metadata().unwrap();
     for key in [
         "mousexray.schema",
@@ -60,6 +64,7 @@ fn tiny_train_exports_a_contract_model_and_resumes() {
         "mousexray.preprocess",
         "mousexray.thresholds",
         "mousexray.provenance",
+        "mousexray.domain",
     ] {
         let v = meta.custom(key).unwrap_or_else(|| panic!("{key} missing"));
         if key != "mousexray.schema" {
@@ -85,6 +90,7 @@ fn tiny_train_exports_a_contract_model_and_resumes() {
     for mode in ["| DV |", "| LV |", "| DV+LV |"] {
         assert!(stdout.contains(mode), "{stdout}");
     }
+    assert!(stdout.contains("## Out of domain"), "{stdout}");
     assert!(report.join("eval.md").is_file());
     let csv = std::fs::read_to_string(report.join("eval.csv")).unwrap();
     assert_eq!(csv.lines().count(), 1 + 3 * 14, "{csv}");

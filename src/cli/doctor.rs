@@ -117,28 +117,45 @@ fn model_section(
     let _ = writeln!(out, "\nModel\n  file      {}\n  sha256    {}", path.display(), info.sha256);
     let _ = writeln!(
         out,
-        "  contract  schema {}, taxonomy `{}` ({} nodes), input {} px, views {}, saliency {}, weights {}",
-        crate::inference::SCHEMA_VERSION,
+        "  contract  schema {} (this build reads {} to {}), taxonomy `{}` ({} nodes), input {} px, views {}, saliency {}, weights {}",
+        info.schema,
+        crate::contract::OLDEST_SCHEMA,
+        crate::contract::SCHEMA,
         info.taxonomy.name,
         info.taxonomy.nodes.len(),
         info.preprocess.size,
-        info.views().join("+").to_uppercase(),
+        p.views_label(),
         if info.has_cam { "CAM outputs" } else { "occlusion fallback (no CAM outputs)" },
         info.precision()
     );
-    let history = p["training"]["history"].as_array().map_or(&[][..], Vec::as_slice);
-    let best = p["training"]["best_epoch"].as_u64().unwrap_or(0) as usize;
-    let val = best.checked_sub(1).and_then(|i| history.get(i)).map_or(&serde_json::Value::Null, |h| &h["val"]);
+    let history = p.training.as_ref().map_or(0, |t| t.history.len());
+    let best = p.training.as_ref().and_then(|t| t.best());
+    let fmt = |v: Option<f64>| v.map_or("-".to_owned(), |x| format!("{x:.3}"));
     let _ = writeln!(
         out,
-        "  trained   backbone {}, {} epochs (best {best}), validation AUC L1 {} L2 {} L3 {}, {}",
-        p["backbone"].as_str().unwrap_or("?"),
-        history.len(),
-        num(&val["l1"]),
-        num(&val["l2"]),
-        num(&val["l3"]),
-        p["date"].as_str().unwrap_or("date unknown")
+        "  trained   backbone {}, {history} epochs (best {}), validation AUC L1 {} L2 {} L3 {}, {}",
+        if p.backbone.is_empty() { "?" } else { &p.backbone },
+        best.map_or(0, |b| b.epoch),
+        fmt(best.and_then(|b| b.val.l1)),
+        fmt(best.and_then(|b| b.val.l2)),
+        fmt(best.and_then(|b| b.val.l3)),
+        if p.date.is_empty() { "date unknown" } else { &p.date }
     );
+    match &info.domain {
+        Some(d) => {
+            let mut lines = crate::domain::summary_lines(d).into_iter();
+            let _ = writeln!(out, "  domain    {}", lines.next().unwrap_or_default());
+            for line in lines {
+                let _ = writeln!(out, "            {line}");
+            }
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "  domain    unknown: the model carries no domain description (add one with `mousexray domain`)"
+            );
+        }
+    }
     let _ = writeln!(out, "  device    {}", model.ep.summary());
 
     // One profiled run shows where ONNX Runtime actually placed the nodes.
@@ -163,10 +180,6 @@ fn model_section(
         }
     }
     Ok(())
-}
-
-fn num(v: &serde_json::Value) -> String {
-    v.as_f64().map_or("-".into(), |x| format!("{x:.3}"))
 }
 
 /// Node runs per execution provider in an ONNX Runtime profile.

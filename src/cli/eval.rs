@@ -18,7 +18,7 @@ use crate::training::roc_plot::write_roc_png;
 #[derive(Debug, clap::Args)]
 pub struct EvalArgs {
     /// Labelled folder (any layout `scan` reads); never one the models were trained on.
-    #[arg(long, value_name = "DIR", required_unless_present_any = ["invariance", "film_qc"])]
+    #[arg(long, value_name = "DIR", required_unless_present_any = ["invariance", "film_qc", "domain"])]
     pub data: Option<PathBuf>,
     /// Also measure how far each model's outputs move when a film mark (ruler, text, bright
     /// frame, lead marker, cassette edge) is added: N held-out phantoms (seed 2000, 384 px,
@@ -29,6 +29,11 @@ pub struct EvalArgs {
     /// two animals, empty films and swapped views, and as they are (false alarms).
     #[arg(long, value_name = "N")]
     pub film_qc: Option<usize>,
+    /// Measure each model's domain description on N held-out phantoms (seed 2000, 384 px, every
+    /// flag a false alarm) and N films of each kind it has never seen the like of: noise,
+    /// close-ups, heavy blur, drawings that are not radiographs, other proportions.
+    #[arg(long, value_name = "N")]
+    pub domain: Option<usize>,
     /// Seed of the phantoms for --film-qc (default: the held-out set's, 2000).
     #[arg(long, default_value_t = 2000, requires = "film_qc")]
     pub film_qc_seed: u64,
@@ -64,9 +69,10 @@ fn cell(v: Option<f64>) -> String {
 pub fn run(args: &EvalArgs, ort_lib: Option<&std::path::Path>) -> anyhow::Result<()> {
     let lib = init_runtime(ort_lib)?;
     let mut datasets: HashMap<String, Dataset> = HashMap::new();
-    let mut results: Vec<(String, Vec<String>, Vec<ModeResult>)> = Vec::new();
+    let mut results: Vec<(String, String, Vec<ModeResult>)> = Vec::new();
     let mut taxonomies: Vec<Taxonomy> = Vec::new();
     let mut invariance_md = String::new();
+    let mut domain_md = String::new();
     for path in &args.model {
         let mut model = Classifier::load(
             path,
@@ -81,6 +87,12 @@ pub fn run(args: &EvalArgs, ort_lib: Option<&std::path::Path>) -> anyhow::Result
             let options = crate::training::film_qc_eval::QcEvalOptions { seed: args.film_qc_seed, count, size: 384 };
             let rows = crate::training::film_qc_eval::measure(&model.info.preprocess, &options)?;
             invariance_md.push_str(&format!("{name}: {}", crate::training::film_qc_eval::to_markdown(&rows)));
+            invariance_md.push('\n');
+        }
+        if let Some(count) = args.domain {
+            let options = crate::training::domain_eval::DomainEvalOptions { seed: 2000, count, size: 384 };
+            let rows = crate::training::domain_eval::measure(&mut model, &options)?;
+            invariance_md.push_str(&crate::training::domain_eval::to_markdown(&name, &rows));
             invariance_md.push('\n');
         }
         if let Some(count) = args.invariance {
@@ -106,13 +118,17 @@ pub fn run(args: &EvalArgs, ort_lib: Option<&std::path::Path>) -> anyhow::Result
             datasets.insert(key.clone(), d);
         }
         let dataset = datasets.get(&key).context("dataset cache")?;
-        let views = model.info.views();
-        let modes: Vec<ViewMode> = match (views.iter().any(|v| v == "dv"), views.iter().any(|v| v == "lv")) {
-            (true, true) => vec![ViewMode::Dv, ViewMode::Lv, ViewMode::Both],
-            (true, false) => vec![ViewMode::Dv],
+        let views = model.info.provenance.views_label();
+        let modes: Vec<ViewMode> = match model.info.uses() {
+            [true, true] => vec![ViewMode::Dv, ViewMode::Lv, ViewMode::Both],
+            [true, false] => vec![ViewMode::Dv],
             _ => vec![ViewMode::Lv],
         };
         let r = evaluate(&mut model, dataset, &modes, args.batch)?;
+        domain_md.push_str(&match crate::training::domain_fit::share_out_of_domain(&mut model, dataset, args.batch)? {
+            Some((out, n)) => format!("| {name} | {n} | {out} | {:.1} % |\n", 100.0 * out as f64 / n.max(1) as f64),
+            None => format!("| {name} | {} | domain unknown (no description) | - |\n", dataset.samples.len()),
+        });
         results.push((name, views, r));
         taxonomies.push(model.info.taxonomy.clone());
     }
@@ -126,7 +142,7 @@ pub fn run(args: &EvalArgs, ort_lib: Option<&std::path::Path>) -> anyhow::Result
             let _ = writeln!(
                 md,
                 "| {name} | {} | {} | {} | {} | {} | {} |",
-                views.join("+").to_uppercase(),
+                views.clone(),
                 m.mode.label(),
                 m.specimens,
                 cell(m.aucs.l1),
@@ -164,6 +180,11 @@ pub fn run(args: &EvalArgs, ort_lib: Option<&std::path::Path>) -> anyhow::Result
             md.push('\n');
         }
     }
+    if !domain_md.is_empty() {
+        md.push_str(&format!(
+            "\n## Out of domain (domain score above 1, every view the model uses)\n\n| model | specimens | out of domain | share |\n|---|---:|---:|---:|\n{domain_md}"
+        ));
+    }
     // Without --data there are no AUC tables, only the invariance measurement.
     let md = if results.is_empty() { invariance_md } else { format!("{md}\n{invariance_md}") };
     print!("{md}");
@@ -184,7 +205,7 @@ pub fn run(args: &EvalArgs, ort_lib: Option<&std::path::Path>) -> anyhow::Result
         let file = w.into_inner().map_err(|e| anyhow::anyhow!("writing {}: {e}", csv_path.display()))?;
         file.commit().with_context(|| format!("writing {}", csv_path.display()))?;
         for ((name, views, modes), taxonomy) in results.iter().zip(&taxonomies) {
-            let trained = views.join("+").to_uppercase();
+            let trained = views.clone();
             let title = format!("{name} (trained on {trained}): ROC by level and view mode");
             write_roc_png(&dir.join(format!("{name}_roc.png")), &title, &level_roc_panels(taxonomy, modes))?;
             if let Some(widest) = modes.last() {

@@ -2,6 +2,7 @@
 
 mod bench;
 mod doctor;
+mod domain;
 mod eval;
 mod export;
 mod fp16;
@@ -119,6 +120,15 @@ pub enum Command {
     /// L3 by view mode) and per-class AUCs as Markdown; --out also writes eval.md and eval.csv.
     Eval(eval::EvalArgs),
 
+    /// Describe a model's domain from its training data, without retraining it.
+    ///
+    /// Adds the `features_dv` / `features_lv` outputs if the model lacks them, runs it over the
+    /// folder it was trained on, and stores in its metadata the mean and Ledoit-Wolf shrunk
+    /// covariance of each view's features (training split) and the distance at which 1 % of
+    /// validation specimens lie further (validation split, as training split it). `train` does
+    /// this itself; this command is for models trained before it did.
+    Domain(domain::DomainArgs),
+
     /// Write a float16 copy of a model, for GPUs.
     ///
     /// Weights and intermediates become float16; inputs and outputs stay float32 behind Cast
@@ -178,7 +188,8 @@ pub fn main() -> ExitCode {
     let result = match &cli.command {
         Some(Command::Scan(args)) => scan::run(args),
         Some(Command::Synth(args)) => synth::run(args),
-        Some(Command::Train(args)) => train::run(args),
+        Some(Command::Train(args)) => train::run(args, cli.ort_lib.as_deref()),
+        Some(Command::Domain(args)) => domain::run(args, cli.ort_lib.as_deref()),
         Some(Command::Eval(args)) => eval::run(args, cli.ort_lib.as_deref()),
         Some(Command::Fp16(args)) => fp16::run(args),
         Some(Command::Predict(args)) => predict::run_predict(args, cli.ort_lib.as_deref()),

@@ -199,6 +199,18 @@ pub fn run_predict(args: &PredictArgs, ort_lib: Option<&Path>) -> anyhow::Result
             "film QC: {found} view(s); close-ups, empty films and swapped views were left out of scoring (column qc)"
         );
     }
+    if written.out_of_domain > 0 {
+        eprintln!(
+            "domain: {} of {} scored specimen(s) unlike the model's training data; their scores are unreliable (columns domain_score, in_domain)",
+            written.out_of_domain, written.scored
+        );
+    }
+    if written.domain_unknown > 0 {
+        eprintln!(
+            "domain: unknown for {} specimen(s): the model carries no domain description (`mousexray domain` adds one)",
+            written.domain_unknown
+        );
+    }
     if written.problems > 0 {
         eprintln!("problems ({}): {}", written.problems, problems_path.display());
     }

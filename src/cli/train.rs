@@ -1,6 +1,8 @@
 //! `mousexray train`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -9,7 +11,7 @@ use crate::specimen::View;
 use crate::taxonomy::Taxonomy;
 use crate::training::data::load_dataset;
 use crate::training::model::{BackboneKind, ModelConfig};
-use crate::training::package::write_model;
+use crate::training::package::{self, write_model};
 use crate::training::train::{Checkpoint, Progress, Schedule, TrainOptions, train};
 
 /// Arguments of `mousexray train`.
@@ -79,7 +81,7 @@ pub struct TrainArgs {
 }
 
 /// Runs training, then writes the model and its report.
-pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
+pub fn run(args: &TrainArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
     if let Some(n) = args.threads {
         rayon::ThreadPoolBuilder::new().num_threads(n.max(1)).build_global().ok();
     }
@@ -166,16 +168,52 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     if stop.load(Ordering::Relaxed) {
         eprintln!("interrupted; resume with --resume");
     }
-    let provenance = write_model(&trained, &args.out)?;
-    let best = provenance.training.history.iter().find(|r| r.epoch == provenance.training.best_epoch);
+    let mut metadata = package::metadata(&trained)?;
+    write_model(&trained, &metadata, &args.out)?;
+    // The domain description needs the written model's own features.
+    match describe_written(&args.out, &dataset, &trained, ort_lib) {
+        Ok(described) => {
+            metadata = described.metadata;
+            crate::fsx::write_bytes_atomic(&args.out, &described.bytes)
+                .with_context(|| format!("writing {}", args.out.display()))?;
+            package::write_report(&metadata, &args.out)?;
+        }
+        Err(e) => eprintln!(
+            "{}: written without a domain description ({e:#}); add it with `mousexray domain --model {} --data {}`",
+            args.out.display(),
+            args.out.display(),
+            args.data.display()
+        ),
+    }
+    let summary = metadata.provenance.training.as_ref();
+    let best = summary.and_then(|t| t.best());
     eprintln!(
         "{}: best epoch {} (val AUC L1 {} L2 {} L3 {}), {:.0} s in all",
         args.out.display(),
-        provenance.training.best_epoch,
+        summary.map_or(0, |t| t.best_epoch),
         fmt(best.and_then(|r| r.val.l1)),
         fmt(best.and_then(|r| r.val.l2)),
         fmt(best.and_then(|r| r.val.l3)),
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// Describes the domain of the model just written, from the dataset already in memory.
+fn describe_written(
+    out: &Path,
+    dataset: &crate::training::data::Dataset,
+    trained: &crate::training::train::Trained,
+    ort_lib: Option<&Path>,
+) -> anyhow::Result<super::domain::Described> {
+    let lib = crate::inference::init_runtime(ort_lib)?;
+    let bytes = std::fs::read(out).with_context(|| format!("{}: cannot read", out.display()))?;
+    let mut model = crate::inference::Classifier::load_bytes(out, &bytes, lib, Default::default())?;
+    let options = &trained.state.options;
+    let domain = crate::training::domain_fit::describe(&mut model, dataset, options.val_split, options.seed)?;
+    let mut metadata = model.info.metadata();
+    metadata.domain = Some(domain.clone());
+    let mut proto = crate::onnx::features::decode(&bytes)?;
+    crate::onnx::features::set_metadata(&mut proto, &metadata)?;
+    Ok(super::domain::Described { bytes: crate::onnx::features::encode(&proto), metadata, domain })
 }

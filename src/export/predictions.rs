@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use super::neutralise;
+use crate::domain::DomainScore;
 use crate::fsx::AtomicFile;
 use crate::imaging::QcCode;
 use crate::imaging::film_qc::findings;
@@ -31,8 +32,20 @@ pub struct RunInfo {
 /// The header: fixed columns, metadata, then per node `p_`, `joint_` and `flag_` columns, then
 /// the provenance columns.
 pub fn header(taxonomy: &Taxonomy) -> Vec<String> {
-    let mut h: Vec<String> =
-        ["specimen_id", "dv_path", "lv_path", "views_used", "qc"].into_iter().map(String::from).collect();
+    let mut h: Vec<String> = [
+        "specimen_id",
+        "dv_path",
+        "lv_path",
+        "views_used",
+        "qc",
+        "domain_score",
+        "in_domain",
+        "domain_dv",
+        "domain_lv",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
     h.extend(Metadata::COLUMNS.iter().map(|c| (*c).to_owned()));
     h.extend(["flagged", "top_finding", "top_probability"].into_iter().map(String::from));
     for prefix in ["p_", "joint_", "flag_"] {
@@ -58,6 +71,7 @@ pub fn row(taxonomy: &Taxonomy, r: &SpecimenResult, run: &RunInfo, timestamp: &s
         views.to_owned(),
         qc_cell(&r.qc),
     ];
+    out.extend(domain_cells(r.domain.as_ref()));
     out.extend(Metadata::COLUMNS.iter().map(|c| neutralise(r.specimen.metadata.get(c).unwrap_or(""))));
     let n = taxonomy.nodes.len();
     match &r.scores {
@@ -86,6 +100,19 @@ pub fn row(taxonomy: &Taxonomy, r: &SpecimenResult, run: &RunInfo, timestamp: &s
     out
 }
 
+/// The `domain_score`, `in_domain`, `domain_dv` and `domain_lv` cells: the worse view's score
+/// (a Mahalanobis distance in units of the model's threshold: above 1 is unlike the training
+/// data), `true`/`false`, and each view's score; all empty when the domain is unknown.
+pub fn domain_cells(domain: Option<&DomainScore>) -> [String; 4] {
+    let num = |v: Option<f32>| v.map(|x| format!("{x:.3}")).unwrap_or_default();
+    match domain {
+        None => Default::default(),
+        Some(d) => {
+            [num(d.score()), d.in_domain().map(|b| b.to_string()).unwrap_or_default(), num(d.views[0]), num(d.views[1])]
+        }
+    }
+}
+
 /// The `qc` cell: each film QC code with its view (`dv:not_whole_body;lv:view_swapped`),
 /// empty when both films passed.
 pub fn qc_cell(qc: &[Vec<QcCode>; 2]) -> String {
@@ -111,6 +138,10 @@ pub struct WriteSummary {
     pub problems: usize,
     /// Views with each film QC code, in [`QcCode::ALL`] order.
     pub qc_views: [usize; 4],
+    /// Scored specimens unlike the model's training data (domain score above 1).
+    pub out_of_domain: usize,
+    /// Scored specimens whose domain is unknown (the model has no description).
+    pub domain_unknown: usize,
 }
 
 /// One run's predictions CSV and its problems CSV (`OUT.problems.csv`), both written under
@@ -184,6 +215,10 @@ impl PredictionsWriter {
             Some(s) => {
                 self.summary.scored += 1;
                 self.summary.flagged += usize::from(s.abnormal());
+                match r.domain.as_ref().and_then(DomainScore::in_domain) {
+                    Some(inside) => self.summary.out_of_domain += usize::from(!inside),
+                    None => self.summary.domain_unknown += 1,
+                }
             }
             None => {
                 self.summary.unscored += 1;

@@ -105,6 +105,12 @@ pub fn show(
     if scored.is_none() {
         ui.label(RichText::new("Not classified yet: run the classifier (menu Model).").italics());
     }
+    if let Some(r) = scored.filter(|r| r.out_of_domain()) {
+        ui.label(
+            RichText::new("Unlike the training data: scores unreliable").strong().color(ui.visuals().warn_fg_color),
+        )
+        .on_hover_text(super::worklist::unlike_training_text(r));
+    }
     egui::ScrollArea::vertical().id_salt("findings_tree").max_height(ui.available_height() - 110.0).show(ui, |ui| {
         for (n, node) in taxonomy.nodes.iter().enumerate() {
             let indent = match node.level {

@@ -214,6 +214,8 @@ impl ReviewApp {
             ui.toggle_value(&mut f.flagged, "flagged");
             ui.toggle_value(&mut f.unreviewed, "unreviewed");
             ui.toggle_value(&mut f.qc, "QC");
+            ui.toggle_value(&mut f.unlike_training, "unlike training")
+                .on_hover_text("Only specimens the model finds unlike its training data: their scores are unreliable");
             let current = f
                 .finding
                 .as_deref()

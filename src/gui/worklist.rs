@@ -1,9 +1,9 @@
 //! The worklist: which specimens are listed, in what order, and the virtualised table.
 
-use egui::{Align, Sense, Ui};
+use egui::{Align, RichText, Sense, Ui};
 use egui_extras::{Column, TableBuilder};
 
-use super::workspace::Workspace;
+use super::workspace::{Scored, Workspace};
 use crate::review::Status;
 use crate::taxonomy::Taxonomy;
 
@@ -33,6 +33,8 @@ pub struct Filter {
     pub unreviewed: bool,
     /// Only QC problems: film QC findings, or a reviewer's QC status.
     pub qc: bool,
+    /// Only specimens the model finds unlike its training data.
+    pub unlike_training: bool,
     /// Only specimens whose flagged findings include this node id.
     pub finding: Option<String>,
     /// Case-insensitive text in the id or metadata.
@@ -117,6 +119,7 @@ impl Worklist {
                 let status = || ws.status(i);
                 (!self.filter.flagged || scored.is_some_and(|r| r.scores.abnormal()))
                     && (!self.filter.unreviewed || status() == Status::Unreviewed)
+                    && (!self.filter.unlike_training || scored.is_some_and(Scored::out_of_domain))
                     && (!self.filter.qc
                         || ws.film_qc.get(i).is_some_and(|q| q.iter().any(|c| !c.is_empty()))
                         || matches!(status(), Status::QcProblem(_)))
@@ -139,12 +142,21 @@ impl Worklist {
         match self.sort {
             SortColumn::Id => order.sort_by(|&a, &b| id(a).cmp(id(b))),
             SortColumn::Views => order.sort_by_key(|&i| specimens.get(i).map(|s| s.model_views())),
-            // Unscored specimens sort below every score (ascending: first).
+            // Unscored specimens sort below every score (ascending: first), and specimens unlike
+            // the training data apart from the rest: their scores are not flags to act on.
             SortColumn::Abnormal => {
+                let tier = |i: usize| match ws.results.get(i).and_then(Option::as_ref) {
+                    None => 0u8,
+                    Some(r) if r.out_of_domain() => 1,
+                    Some(_) => 2,
+                };
                 // Keys computed once; ties broken by id (descending here, ascending once reversed).
-                let mut keyed: Vec<(f32, usize)> = order.iter().map(|&i| (p(i).unwrap_or(-1.0), i)).collect();
-                keyed.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then_with(|| id(b.1).cmp(id(a.1))));
-                order = keyed.into_iter().map(|(_, i)| i).collect();
+                let mut keyed: Vec<(u8, f32, usize)> =
+                    order.iter().map(|&i| (tier(i), p(i).unwrap_or(-1.0), i)).collect();
+                keyed.sort_unstable_by(|a, b| {
+                    a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)).then_with(|| id(b.2).cmp(id(a.2)))
+                });
+                order = keyed.into_iter().map(|(_, _, i)| i).collect();
             }
             SortColumn::Finding => order.sort_by_key(|&i| top(i)),
             SortColumn::Flag => {
@@ -236,7 +248,17 @@ impl Worklist {
                         }
                     });
                     row.col(|ui| {
-                        ui.label(scored.and_then(|r| r.scores.joint.first()).map_or("–".into(), |p| format!("{p:.2}")));
+                        let p = scored.and_then(|r| r.scores.joint.first()).map_or("–".into(), |p| format!("{p:.2}"));
+                        match scored.filter(|r| r.out_of_domain()) {
+                            None => {
+                                ui.label(p);
+                            }
+                            // A badge: these scores are not the model's judgement of a mouse.
+                            Some(r) => {
+                                let text = RichText::new(format!("{p} unlike")).color(ui.visuals().warn_fg_color);
+                                ui.label(text).on_hover_text(unlike_training_text(r));
+                            }
+                        }
                     });
                     row.col(|ui| {
                         let top = scored.and_then(|r| r.scores.top_finding(taxonomy));
@@ -269,6 +291,20 @@ impl Worklist {
         }
         clicked
     }
+}
+
+/// What the window says of a specimen unlike the model's training data.
+pub fn unlike_training_text(r: &Scored) -> String {
+    let views: Vec<String> = r
+        .domain
+        .iter()
+        .flat_map(|d| crate::specimen::View::MODEL.into_iter().zip(d.views))
+        .filter_map(|(v, s)| s.map(|s| format!("{} {s:.2}", v.as_str().to_uppercase())))
+        .collect();
+    format!(
+        "Unlike the training data: scores unreliable.\nDomain score {} (above 1: further from the training films than 99 % of validation films).",
+        views.join(", ")
+    )
 }
 
 /// The status as the GUI words it.

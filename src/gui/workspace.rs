@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
+use crate::domain::DomainScore;
 use crate::imaging::{QcCode, Transform};
 use crate::inference::CamMaps;
 use crate::inference::hierarchy::Scores;
@@ -27,6 +28,15 @@ pub struct Scored {
     pub views_used: [bool; 2],
     /// SHA-256 of the model that produced it.
     pub model_sha256: String,
+    /// How far the views are from the model's training data (`None`: domain unknown).
+    pub domain: Option<DomainScore>,
+}
+
+impl Scored {
+    /// Whether the model found the specimen unlike its training data.
+    pub fn out_of_domain(&self) -> bool {
+        self.domain.as_ref().and_then(DomainScore::in_domain) == Some(false)
+    }
 }
 
 /// An open folder.
@@ -169,6 +179,7 @@ impl Workspace {
             transforms: r.transforms,
             views_used: r.views_used,
             model_sha256: producer.sha256.to_owned(),
+            domain: r.domain,
         });
         match slot {
             Some(s) => {
@@ -182,6 +193,7 @@ impl Workspace {
                     views_used: s.views_used,
                     transforms: s.transforms.clone(),
                     cams: s.cams.clone(),
+                    domain: s.domain,
                 };
                 self.stored.specimens.insert(id, stored);
             }
@@ -332,6 +344,7 @@ fn from_stored(p: &StoredPrediction, taxonomy: &Taxonomy) -> Option<Scored> {
         transforms: p.transforms.clone(),
         views_used: p.views_used,
         model_sha256: p.model_sha256.clone(),
+        domain: p.domain,
     })
 }
 
@@ -346,5 +359,6 @@ fn restore(shown: &Shown, s: &Specimen, taxonomy: &Taxonomy) -> Option<Scored> {
         transforms: [None, None],
         views_used: [s.dv().is_some(), s.lv().is_some()],
         model_sha256: shown.model_sha256.clone(),
+        domain: None,
     })
 }

@@ -10,11 +10,11 @@ use sha2::Digest;
 
 use super::OrtLibrary;
 use super::device::{Device, EpReport, register};
+use crate::contract::{ModelMetadata, Provenance, check_outputs, io};
+use crate::domain::{DomainDescription, DomainScore};
 use crate::imaging::PreprocessSpec;
-use crate::taxonomy::{Level, Taxonomy};
-
-/// The contract version this build reads.
-pub const SCHEMA_VERSION: &str = "1";
+use crate::specimen::View;
+use crate::taxonomy::Taxonomy;
 
 /// Why a model cannot be used. Every variant names the file.
 #[derive(Debug, thiserror::Error)]
@@ -66,24 +66,44 @@ pub struct ModelInfo {
     pub preprocess: PreprocessSpec,
     /// Default threshold per taxonomy node.
     pub thresholds: Vec<f32>,
-    /// Training provenance (JSON).
-    pub provenance: serde_json::Value,
+    /// Where the model came from.
+    pub provenance: Provenance,
+    /// What its training inputs look like in its feature space; `None`: domain unknown.
+    pub domain: Option<DomainDescription>,
+    /// The contract version it was written under.
+    pub schema: u32,
     /// Whether the model has `cam_dv` / `cam_lv` outputs.
     pub has_cam: bool,
+    /// Whether the model has `features_dv` / `features_lv` outputs.
+    pub has_features: bool,
 }
 
 impl ModelInfo {
-    /// Views the model was trained on (`["dv", "lv"]` for multiview).
-    pub fn views(&self) -> Vec<String> {
-        self.provenance["views"]
-            .as_array()
-            .map(|v| v.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect())
-            .unwrap_or_else(|| vec!["dv".into(), "lv".into()])
+    /// Views the model was trained on (DV and LV for multiview).
+    pub fn views(&self) -> &[View] {
+        &self.provenance.views
+    }
+
+    /// Which of DV and LV the model uses.
+    pub fn uses(&self) -> [bool; 2] {
+        View::MODEL.map(|v| self.provenance.views.contains(&v))
     }
 
     /// The weights' precision, "fp32" or "fp16" (a copy from `mousexray fp16`).
-    pub fn precision(&self) -> &str {
-        self.provenance["precision"].as_str().unwrap_or("fp32")
+    pub fn precision(&self) -> &'static str {
+        self.provenance.precision.as_str()
+    }
+
+    /// The metadata as the contract stores it.
+    pub fn metadata(&self) -> ModelMetadata {
+        ModelMetadata {
+            schema: self.schema,
+            taxonomy: self.taxonomy.clone(),
+            preprocess: self.preprocess.clone(),
+            thresholds: self.thresholds.clone(),
+            provenance: self.provenance.clone(),
+            domain: self.domain.clone(),
+        }
     }
 }
 
@@ -136,6 +156,12 @@ pub struct BatchOutput {
     pub probs: Vec<Vec<f32>>,
     /// Per specimen, DV and LV class activation maps, when asked for and the model has them.
     pub cams: Vec<[CamMaps; 2]>,
+    /// Per specimen, DV and LV pooled features (`C` values each) of the views present, when
+    /// the model has them (empty otherwise).
+    pub features: Vec<[Option<Vec<f32>>; 2]>,
+    /// Per specimen, the domain scores of the views present, when the model has a domain
+    /// description (empty otherwise).
+    pub domain: Vec<DomainScore>,
 }
 
 fn contract(path: &Path, reason: impl Into<String>) -> ModelError {
@@ -147,7 +173,17 @@ impl Classifier {
     pub fn load(path: &Path, lib: &OrtLibrary, options: SessionOptions) -> Result<Classifier, ModelError> {
         let bytes =
             std::fs::read(path).map_err(|e| ModelError::Unreadable { path: path.to_owned(), reason: e.to_string() })?;
-        let sha256: String = sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+        Classifier::load_bytes(path, &bytes, lib, options)
+    }
+
+    /// Loads a model already in memory; `path` names it in messages.
+    pub fn load_bytes(
+        path: &Path,
+        bytes: &[u8],
+        lib: &OrtLibrary,
+        options: SessionOptions,
+    ) -> Result<Classifier, ModelError> {
+        let sha256: String = sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect();
         let not_onnx = |e: String| ModelError::NotOnnx { path: path.to_owned(), reason: e };
         let builder = Session::builder(&lib.environment).map_err(|e| not_onnx(e.to_string()))?;
         let builder = builder.with_intra_threads(options.threads).map_err(|e| not_onnx(e.to_string()))?;
@@ -156,7 +192,7 @@ impl Classifier {
             builder = builder.with_profiling(prefix).map_err(|e| not_onnx(e.to_string()))?;
         }
         let ep = register(&mut builder, options.device);
-        let session = builder.commit_from_memory(&bytes).map_err(|e| not_onnx(e.to_string()))?;
+        let session = builder.commit_from_memory(bytes).map_err(|e| not_onnx(e.to_string()))?;
         let info = read_info(path, sha256, &session)?;
         Ok(Classifier { session, info, ep })
     }
@@ -190,13 +226,13 @@ impl Classifier {
         let outputs = self
             .session
             .run(ort::inputs![
-                "dv" => TensorRef::from_array_view(dv).map_err(|e| run(e.to_string()))?,
-                "lv" => TensorRef::from_array_view(lv).map_err(|e| run(e.to_string()))?,
-                "views" => TensorRef::from_array_view(&presence).map_err(|e| run(e.to_string()))?,
+                io::DV => TensorRef::from_array_view(dv).map_err(|e| run(e.to_string()))?,
+                io::LV => TensorRef::from_array_view(lv).map_err(|e| run(e.to_string()))?,
+                io::VIEWS => TensorRef::from_array_view(&presence).map_err(|e| run(e.to_string()))?,
             ])
             .map_err(|e| run(e.to_string()))?;
         let mut probs = vec![Vec::with_capacity(self.info.taxonomy.nodes.len()); n];
-        for name in ["l1", "l2", "l3"] {
+        for name in io::LEVELS {
             let (shape, data) = outputs[name].try_extract_tensor::<f32>().map_err(|e| run(e.to_string()))?;
             let width = shape.get(1).copied().unwrap_or(0).max(0) as usize;
             if data.len() != n * width {
@@ -209,7 +245,7 @@ impl Classifier {
         let mut cams = Vec::new();
         if cam && self.info.has_cam {
             let mut per_view = Vec::new();
-            for name in ["cam_dv", "cam_lv"] {
+            for name in [io::CAM_DV, io::CAM_LV] {
                 let (shape, data) = outputs[name].try_extract_tensor::<f32>().map_err(|e| run(e.to_string()))?;
                 let dims: Vec<usize> = shape.iter().map(|d| (*d).max(0) as usize).collect();
                 let [_, classes, h, w] = dims[..] else {
@@ -230,7 +266,29 @@ impl Classifier {
             let dv_maps = per_view.pop().unwrap_or_default();
             cams = dv_maps.into_iter().zip(lv_maps).map(|(a, b)| [a, b]).collect();
         }
-        Ok(BatchOutput { probs, cams })
+        let mut features: Vec<[Option<Vec<f32>>; 2]> = Vec::new();
+        if self.info.has_features {
+            features = vec![[None, None]; n];
+            for (k, name) in [io::FEATURES_DV, io::FEATURES_LV].into_iter().enumerate() {
+                let (shape, data) = outputs[name].try_extract_tensor::<f32>().map_err(|e| run(e.to_string()))?;
+                let width = shape.get(1).copied().unwrap_or(0).max(0) as usize;
+                if width == 0 || data.len() != n * width {
+                    return Err(run(format!("output {name} has {} values for {n} specimens", data.len())));
+                }
+                for (i, row) in data.chunks(width).enumerate().take(n) {
+                    if views[i][k] {
+                        features[i][k] = Some(row.to_vec());
+                    }
+                }
+            }
+        }
+        let domain = match &self.info.domain {
+            Some(d) if !features.is_empty() => {
+                features.iter().map(|f| d.score([f[0].as_deref(), f[1].as_deref()])).collect()
+            }
+            _ => Vec::new(),
+        };
+        Ok(BatchOutput { probs, cams, features, domain })
     }
 }
 
@@ -241,7 +299,7 @@ fn read_info(path: &Path, sha256: String, session: &Session) -> Result<ModelInfo
         .iter()
         .map(|i| (i.name().to_owned(), i.dtype().tensor_shape().map_or(0, |s| s.len())))
         .collect();
-    for (name, rank) in [("dv", 4), ("lv", 4), ("views", 2)] {
+    for (name, rank) in [(io::DV, 4), (io::LV, 4), (io::VIEWS, 2)] {
         match inputs.iter().find(|(n, _)| n == name) {
             None => {
                 let have: Vec<&str> = inputs.iter().map(|(n, _)| n.as_str()).collect();
@@ -253,35 +311,38 @@ fn read_info(path: &Path, sha256: String, session: &Session) -> Result<ModelInfo
             Some(_) => {}
         }
     }
-    let outputs: Vec<&str> = session.outputs().iter().map(|o| o.name()).collect();
-    for name in ["l1", "l2", "l3"] {
-        if !outputs.contains(&name) {
-            return Err(contract(path, format!("no output `{name}` (outputs: {})", outputs.join(", "))));
-        }
-    }
-    let has_cam = outputs.contains(&"cam_dv") && outputs.contains(&"cam_lv");
-    let meta = session.metadata().map_err(|e| contract(path, e.to_string()))?;
-    let get = |key: &str| meta.custom(key).ok_or_else(|| contract(path, format!("metadata `{key}` missing")));
-    let schema = get("mousexray.schema")?;
-    if schema != SCHEMA_VERSION {
-        return Err(contract(path, format!("schema {schema}, this build reads {SCHEMA_VERSION}")));
-    }
-    let taxonomy = Taxonomy::from_json(&get("mousexray.taxonomy")?).map_err(|e| contract(path, e.to_string()))?;
-    let preprocess: PreprocessSpec =
-        serde_json::from_str(&get("mousexray.preprocess")?).map_err(|e| contract(path, format!("preprocess: {e}")))?;
-    preprocess.validate().map_err(|e| contract(path, format!("preprocess: {e}")))?;
-    let thresholds: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_str(&get("mousexray.thresholds")?).map_err(|e| contract(path, format!("thresholds: {e}")))?;
-    let thresholds = taxonomy
-        .nodes
+    let outputs: Vec<(&str, Option<i64>)> = session
+        .outputs()
         .iter()
-        .map(|n| thresholds.get(&n.id).and_then(serde_json::Value::as_f64).unwrap_or(0.5) as f32)
+        .map(|o| (o.name(), o.dtype().tensor_shape().and_then(|s| s.get(1).copied())))
         .collect();
-    let provenance =
-        serde_json::from_str(&get("mousexray.provenance")?).map_err(|e| contract(path, format!("provenance: {e}")))?;
-    let levels = [Level::L1, Level::L2, Level::L3].map(|l| taxonomy.level(l).count());
-    if levels.contains(&0) {
-        return Err(contract(path, format!("taxonomy has {levels:?} nodes per level")));
+    let has = |name: &str| outputs.iter().any(|(n, _)| *n == name);
+    let mut widths = [0usize; 3];
+    for (w, name) in widths.iter_mut().zip(io::LEVELS) {
+        let Some((_, width)) = outputs.iter().find(|(n, _)| *n == name) else {
+            let names: Vec<&str> = outputs.iter().map(|(n, _)| *n).collect();
+            return Err(contract(path, format!("no output `{name}` (outputs: {})", names.join(", "))));
+        };
+        *w = width.unwrap_or(0).max(0) as usize;
     }
-    Ok(ModelInfo { path: path.to_owned(), sha256, taxonomy, preprocess, thresholds, provenance, has_cam })
+    let has_cam = has(io::CAM_DV) && has(io::CAM_LV);
+    let has_features = has(io::FEATURES_DV) && has(io::FEATURES_LV);
+    let meta = session.metadata().map_err(|e| contract(path, e.to_string()))?;
+    let m = ModelMetadata::from_props(|key| meta.custom(key)).map_err(|e| contract(path, e))?;
+    check_outputs(widths, &m.taxonomy).map_err(|e| contract(path, e))?;
+    if m.domain.is_some() && !has_features {
+        return Err(contract(path, "a domain description without `features_dv` / `features_lv` outputs"));
+    }
+    Ok(ModelInfo {
+        path: path.to_owned(),
+        sha256,
+        taxonomy: m.taxonomy,
+        preprocess: m.preprocess,
+        thresholds: m.thresholds,
+        provenance: m.provenance,
+        domain: m.domain,
+        schema: m.schema,
+        has_cam,
+        has_features,
+    })
 }

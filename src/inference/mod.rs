@@ -9,7 +9,7 @@ mod runtime;
 pub mod saliency;
 pub mod stored;
 
-pub use classifier::{BatchOutput, CamMaps, Classifier, ModelError, ModelInfo, SCHEMA_VERSION, SessionOptions};
+pub use classifier::{BatchOutput, CamMaps, Classifier, ModelError, ModelInfo, SessionOptions};
 pub use device::{Device, EpOutcome, EpReport, EpStatus, Provider};
 
 pub use runtime::{

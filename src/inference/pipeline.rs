@@ -13,6 +13,7 @@ use std::sync::{Condvar, Mutex};
 
 use super::hierarchy::Scores;
 use super::{CamMaps, Classifier, ModelError};
+use crate::domain::DomainScore;
 use crate::imaging::{
     DecodeOptions, FilmMeasures, ModelInput, PreprocessSpec, QcCode, Transform, decode, preprocess_film, specimen_qc,
 };
@@ -137,6 +138,9 @@ pub struct SpecimenResult {
     pub transforms: [Option<Transform>; 2],
     /// DV and LV activation maps, when asked for and the model has them.
     pub cams: Option<[CamMaps; 2]>,
+    /// How far the views used are from the model's training data; `None` when the model has
+    /// no domain description (domain unknown) or no view was scored.
+    pub domain: Option<DomainScore>,
     /// Files that could not be used.
     pub problems: Vec<ViewProblem>,
 }
@@ -156,8 +160,7 @@ pub struct RunSummary {
 
 /// Which of DV and LV a model uses (a single-view baseline ignores the other).
 pub fn model_views(model: &Classifier) -> [bool; 2] {
-    let v = model.info.views();
-    [v.iter().any(|x| x == "dv"), v.iter().any(|x| x == "lv")]
+    model.info.uses()
 }
 
 /// A prepared specimen on its way to the model thread, with its place in the input.
@@ -222,7 +225,7 @@ pub fn run(
             let items = std::mem::take(ready);
             let out = run_batch(model, &items, options.cam)?;
             summary.batches += usize::from(items.iter().any(|p| p.specimen.views.iter().any(Option::is_some)));
-            for (p, (scores, cams)) in items.into_iter().zip(out) {
+            for (p, Scored { scores, cams, domain }) in items.into_iter().zip(out) {
                 let Some(specimen) = specimens.get(p.index) else { continue };
                 summary.scored += usize::from(scores.is_some());
                 let result = SpecimenResult {
@@ -235,6 +238,7 @@ pub fn run(
                         p.specimen.views[1].as_ref().map(|v| v.transform.clone()),
                     ],
                     cams,
+                    domain,
                     qc: p.specimen.qc,
                     problems: p.specimen.problems,
                 };
@@ -278,7 +282,13 @@ pub fn run(
     Ok(summary)
 }
 
-type Scored = (Option<Scores>, Option<[CamMaps; 2]>);
+/// One specimen's model outputs.
+#[derive(Default)]
+struct Scored {
+    scores: Option<Scores>,
+    cams: Option<[CamMaps; 2]>,
+    domain: Option<DomainScore>,
+}
 
 /// Runs one batch; specimens with no usable view get no scores.
 fn run_batch(model: &mut Classifier, items: &[Prepared], cam: bool) -> Result<Vec<Scored>, ModelError> {
@@ -300,7 +310,8 @@ fn run_batch(model: &mut Classifier, items: &[Prepared], cam: bool) -> Result<Ve
         }
         let out = model.run(&dv, &lv, &presence, cam)?;
         let mut cams = out.cams.into_iter();
-        outputs = out.probs.into_iter().map(|p| (p, cams.next())).collect();
+        let mut domain = out.domain.into_iter();
+        outputs = out.probs.into_iter().map(|p| (p, cams.next(), domain.next())).collect();
     }
     let mut outputs = outputs.into_iter();
     let (taxonomy, thresholds) = (&model.info.taxonomy, &model.info.thresholds);
@@ -308,11 +319,13 @@ fn run_batch(model: &mut Classifier, items: &[Prepared], cam: bool) -> Result<Ve
         .iter()
         .map(|p| {
             if p.specimen.views.iter().all(Option::is_none) {
-                return (None, None);
+                return Scored::default();
             }
             match outputs.next() {
-                Some((probs, cams)) => (Some(Scores::new(taxonomy, probs, thresholds)), cams),
-                None => (None, None),
+                Some((probs, cams, domain)) => {
+                    Scored { scores: Some(Scores::new(taxonomy, probs, thresholds)), cams, domain }
+                }
+                None => Scored::default(),
             }
         })
         .collect())

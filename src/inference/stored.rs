@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::CamMaps;
 use super::hierarchy::Scores;
+use crate::domain::DomainScore;
 use crate::imaging::{QcCode, Transform};
 use crate::taxonomy::Taxonomy;
 
@@ -40,6 +41,9 @@ pub struct StoredPrediction {
     pub transforms: [Option<Transform>; 2],
     /// DV and LV class activation maps, when the model has them.
     pub cams: Option<[CamMaps; 2]>,
+    /// DV and LV domain scores, when the model has a domain description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<DomainScore>,
 }
 
 impl StoredPrediction {
@@ -156,6 +160,7 @@ mod tests {
                 CamMaps { side: 2, classes: 1, data: vec![0.1, -0.2, 0.3, 0.4] },
                 CamMaps { side: 2, classes: 1, data: vec![0.0; 4] },
             ]),
+            domain: Some(DomainScore { views: [Some(0.5), None] }),
         }
     }
 

@@ -11,20 +11,15 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use prost::Message;
 
-use super::proto::{AttributeProto, ModelProto, NodeProto, TensorProto, attribute_type, data_type};
-
-/// The metadata key of a model's provenance (JSON), which gains `"precision": "fp16"`.
-const PROVENANCE: &str = "mousexray.provenance";
+use super::proto::{AttributeProto, NodeProto, TensorProto, attribute_type, data_type};
 
 /// Converts a float32 model written by mousexray into its float16 form.
 ///
 /// Refuses files from other producers: our proto declares only the fields we write, so
 /// re-encoding a foreign file could drop what it does not know.
 pub fn to_fp16(bytes: &[u8]) -> anyhow::Result<Vec<u8>> {
-    let mut model = ModelProto::decode(bytes).context("not an ONNX model")?;
-    if model.producer_name != "mousexray" {
-        bail!("only models written by mousexray can be converted (this one was written by `{}`)", model.producer_name);
-    }
+    let mut model = super::features::decode(bytes)?;
+    let mut metadata = super::features::metadata(&model)?;
     let Some(graph) = model.graph.as_mut() else { bail!("the model has no graph") };
     if graph.initializer.iter().any(|t| t.data_type == data_type::FLOAT16)
         || graph.node.iter().any(|n| n.op_type == "Cast")
@@ -58,15 +53,8 @@ pub fn to_fp16(bytes: &[u8]) -> anyhow::Result<Vec<u8>> {
     }
     let middle = std::mem::take(&mut graph.node);
     graph.node = front.into_iter().chain(middle).chain(back).collect();
-    for entry in &mut model.metadata_props {
-        if entry.key == PROVENANCE {
-            let mut value: serde_json::Value = serde_json::from_str(&entry.value).context("reading the provenance")?;
-            if let Some(map) = value.as_object_mut() {
-                map.insert("precision".into(), "fp16".into());
-            }
-            entry.value = value.to_string();
-        }
-    }
+    metadata.provenance.precision = crate::contract::Precision::Fp16;
+    super::features::set_metadata(&mut model, &metadata)?;
     Ok(model.encode_to_vec())
 }
 

@@ -3,7 +3,7 @@
 //! graph builder (opset 17, IR 8).
 
 mod builder;
-pub mod export;
+pub mod features;
 pub mod fp16;
 pub mod proto;
 

@@ -26,9 +26,17 @@ impl View {
     /// Every view, model views first.
     pub const ALL: [View; 6] = [View::Dv, View::Lv, View::SkullDv, View::SkullLv, View::Forepaw, View::HindLeg];
 
+    /// The classifier's views, in the order of every `[T; 2]` that holds one value per view.
+    pub const MODEL: [View; 2] = [View::Dv, View::Lv];
+
     /// Whether the classifier uses this view.
     pub fn is_model_view(self) -> bool {
         matches!(self, View::Dv | View::Lv)
+    }
+
+    /// This view's place in [`View::MODEL`] (0 DV, 1 LV), `None` for the other views.
+    pub fn model_slot(self) -> Option<usize> {
+        View::MODEL.iter().position(|v| *v == self)
     }
 
     /// Short name, as used in manifests and file names (`dv`, `lv`, `skull_dv`, ...).

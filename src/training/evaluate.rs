@@ -4,9 +4,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::data::Dataset;
-use super::metrics::{LevelAucs, level_aucs, mean_roc, node_scores, roc_curve};
 use super::roc_plot::{RocPanel, RocSeries};
 use crate::inference::{Classifier, ModelError};
+use crate::metrics::{LevelAucs, level_aucs, mean_roc, node_scores, roc_curve};
 use crate::taxonomy::{Level, NodeLabels, Taxonomy};
 
 /// Which views are shown to the model.

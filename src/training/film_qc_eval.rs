@@ -161,7 +161,7 @@ pub fn measure(spec: &PreprocessSpec, options: &QcEvalOptions) -> anyhow::Result
 
 /// A crop of 35-65 % of the film's side around a random point of the animal (a pixel above the
 /// film's median by a fifth of its range, [`animal_pixels`]), as a close-up is framed.
-fn close_up(film: &GrayImage16, rng: &mut Rng) -> GrayImage16 {
+pub(crate) fn close_up(film: &GrayImage16, rng: &mut Rng) -> GrayImage16 {
     let (w, h) = (film.width as usize, film.height as usize);
     let animal: Vec<usize> =
         animal_pixels(film, 0.2).0.iter().enumerate().filter(|(_, a)| **a).map(|(i, _)| i).collect();

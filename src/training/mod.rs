@@ -1,12 +1,14 @@
 //! Training the hierarchical multiview classifier with burn (CPU backend `flex`).
 
 pub mod data;
+pub mod domain_eval;
+pub mod domain_fit;
 pub mod evaluate;
 pub mod film_qc_eval;
 pub mod invariance;
 pub mod loss;
-pub mod metrics;
 pub mod model;
+pub mod onnx_export;
 pub mod package;
 pub mod roc_plot;
 pub mod train;

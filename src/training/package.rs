@@ -3,34 +3,12 @@
 use std::path::Path;
 
 use anyhow::Context;
-use serde::{Deserialize, Serialize};
 
+use super::onnx_export::export_model;
 use super::train::Trained;
-use crate::onnx::export::export_model;
+use crate::contract::{ModelMetadata, Precision, Provenance, SCHEMA, TrainingSummary};
 use crate::taxonomy::Taxonomy;
 use crate::timestamp::utc_date;
-
-/// Version of the model contract written into `mousexray.schema`.
-pub const SCHEMA_VERSION: &str = "1";
-
-/// `mousexray.provenance` and the `NAME.json` report.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Provenance {
-    /// mousexray version that trained it.
-    pub mousexray: String,
-    /// Backbone kind.
-    pub backbone: String,
-    /// Views the model uses.
-    pub views: Vec<String>,
-    /// The full training state: options, per-epoch history, best epoch.
-    pub training: super::train::TrainState,
-    /// Dataset fingerprint.
-    pub dataset: String,
-    /// Git commit of the source, when known.
-    pub git_commit: String,
-    /// UTC date of export (YYYY-MM-DD).
-    pub date: String,
-}
 
 fn git_commit() -> String {
     std::process::Command::new("git")
@@ -42,39 +20,51 @@ fn git_commit() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-/// Writes `out` (ONNX, under the model contract) and `out` with `.json` (the report).
-pub fn write_model(trained: &Trained, out: &Path) -> anyhow::Result<Provenance> {
-    let taxonomy = Taxonomy::default();
+/// The contract metadata of a finished run (no domain description yet: that needs the model's
+/// own features, see [`super::domain_fit`]).
+pub fn metadata(trained: &Trained) -> anyhow::Result<ModelMetadata> {
     let options = &trained.state.options;
-    let provenance = Provenance {
-        mousexray: env!("CARGO_PKG_VERSION").into(),
-        backbone: format!("{:?}", options.model.backbone).to_lowercase(),
-        views: options.views.iter().map(|v| v.as_str().to_owned()).collect(),
-        training: trained.state.clone(),
-        dataset: trained.state.fingerprint.clone(),
-        git_commit: git_commit(),
-        date: utc_date(),
-    };
-    let thresholds: serde_json::Map<String, serde_json::Value> =
-        taxonomy.nodes.iter().zip(&trained.thresholds).map(|(n, t)| (n.id.clone(), serde_json::json!(t))).collect();
-    let metadata = vec![
-        ("mousexray.schema".to_owned(), SCHEMA_VERSION.to_owned()),
-        ("mousexray.taxonomy".to_owned(), taxonomy.to_json()),
-        ("mousexray.preprocess".to_owned(), serde_json::to_string(&options.preprocess)?),
-        ("mousexray.thresholds".to_owned(), serde_json::to_string(&thresholds)?),
-        ("mousexray.provenance".to_owned(), serde_json::to_string(&provenance)?),
-    ];
-    let bytes = export_model(&trained.model, &options.model, options.preprocess.size, &metadata)?;
+    let training: TrainingSummary =
+        serde_json::from_value(serde_json::to_value(&trained.state)?).context("recording the training state")?;
+    Ok(ModelMetadata {
+        schema: SCHEMA,
+        taxonomy: Taxonomy::default(),
+        preprocess: options.preprocess.clone(),
+        thresholds: trained.thresholds.clone(),
+        provenance: Provenance {
+            mousexray: env!("CARGO_PKG_VERSION").into(),
+            backbone: format!("{:?}", options.model.backbone).to_lowercase(),
+            views: options.views.clone(),
+            precision: Precision::Fp32,
+            training: Some(training),
+            dataset: trained.state.fingerprint.clone(),
+            git_commit: git_commit(),
+            date: utc_date(),
+            extra: Default::default(),
+        },
+        domain: None,
+    })
+}
+
+/// Writes `out` (ONNX, under the model contract, with `metadata`) and `out` with `.json` (the
+/// readable report: provenance, thresholds and domain summary).
+pub fn write_model(trained: &Trained, metadata: &ModelMetadata, out: &Path) -> anyhow::Result<()> {
+    let props = metadata.to_props().map_err(|e| anyhow::anyhow!(e))?;
+    let bytes = export_model(&trained.model, &trained.state.options.model, metadata.preprocess.size, &props)?;
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     // A crash never leaves a half-written model under the real name.
     crate::fsx::write_bytes_atomic(out, &bytes).with_context(|| format!("writing {}", out.display()))?;
-    let report = serde_json::json!({ "provenance": provenance, "thresholds": thresholds });
-    let report_path = out.with_extension("json");
+    write_report(metadata, out)
+}
+
+/// Writes the readable report beside a model (`NAME.json`).
+pub fn write_report(metadata: &ModelMetadata, model: &Path) -> anyhow::Result<()> {
+    let report = metadata.report();
+    let report_path = model.with_extension("json");
     crate::fsx::write_bytes_atomic(&report_path, serde_json::to_string_pretty(&report)?.as_bytes())
-        .with_context(|| format!("writing {}", report_path.display()))?;
-    Ok(provenance)
+        .with_context(|| format!("writing {}", report_path.display()))
 }
 
 /// A contract model with seeded random weights and one threshold for every node, for
@@ -85,23 +75,26 @@ pub fn synthetic_model(config: &super::model::ModelConfig, size: u32, threshold:
     device.seed(1);
     let model = config.init(&device);
     let taxonomy = Taxonomy::default();
-    let preprocess = crate::imaging::PreprocessSpec { size, ..Default::default() };
-    let thresholds: serde_json::Map<String, serde_json::Value> =
-        taxonomy.nodes.iter().map(|n| (n.id.clone(), serde_json::json!(threshold))).collect();
-    let provenance = serde_json::json!({
-        "mousexray": env!("CARGO_PKG_VERSION"),
-        "backbone": format!("{:?}", config.backbone).to_lowercase(),
-        "views": ["dv", "lv"],
-        "synthetic": "random weights, for benchmarks only",
-        "config": config,
-        "date": utc_date(),
-    });
-    let metadata = vec![
-        ("mousexray.schema".to_owned(), SCHEMA_VERSION.to_owned()),
-        ("mousexray.taxonomy".to_owned(), taxonomy.to_json()),
-        ("mousexray.preprocess".to_owned(), serde_json::to_string(&preprocess)?),
-        ("mousexray.thresholds".to_owned(), serde_json::to_string(&thresholds)?),
-        ("mousexray.provenance".to_owned(), provenance.to_string()),
-    ];
-    export_model(&model, config, size, &metadata)
+    let mut extra = serde_json::Map::new();
+    extra.insert("synthetic".into(), "random weights, for benchmarks only".into());
+    extra.insert("config".into(), serde_json::to_value(config)?);
+    let metadata = ModelMetadata {
+        schema: SCHEMA,
+        thresholds: vec![threshold; taxonomy.nodes.len()],
+        taxonomy,
+        preprocess: crate::imaging::PreprocessSpec { size, ..Default::default() },
+        provenance: Provenance {
+            mousexray: env!("CARGO_PKG_VERSION").into(),
+            backbone: format!("{:?}", config.backbone).to_lowercase(),
+            views: crate::specimen::View::MODEL.to_vec(),
+            precision: Precision::Fp32,
+            training: None,
+            dataset: String::new(),
+            git_commit: String::new(),
+            date: utc_date(),
+            extra,
+        },
+        domain: None,
+    };
+    export_model(&model, config, size, &metadata.to_props().map_err(|e| anyhow::anyhow!(e))?)
 }

@@ -14,9 +14,9 @@ use serde::{Deserialize, Serialize};
 
 use super::data::{Dataset, Sample, augment, presence, reads, split};
 use super::loss::{Stage, masked_bce, targets_and_mask};
-use super::metrics::{LevelAucs, level_aucs};
 use super::model::{CaeDecoder, ModelConfig, MultiView};
 use crate::imaging::PreprocessSpec;
+use crate::metrics::{EpochRecord, LevelAucs, level_aucs};
 use crate::specimen::View;
 use crate::synth::Rng;
 use crate::taxonomy::Taxonomy;
@@ -68,23 +68,6 @@ pub struct TrainOptions {
     /// scratch with Adam can stall in their first steps at the full rate).
     #[serde(default)]
     pub warmup_steps: usize,
-}
-
-/// One epoch's figures.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EpochRecord {
-    /// 1-based epoch.
-    pub epoch: usize,
-    /// Levels trained.
-    pub stage: String,
-    /// Mean training loss.
-    pub train_loss: f64,
-    /// Validation AUCs (DV+LV as available).
-    pub val: LevelAucs,
-    /// Wall time of the epoch (s).
-    pub seconds: f64,
-    /// Training throughput (specimens per second, forward and backward).
-    pub specimens_per_s: f64,
 }
 
 /// The run's state, saved with every checkpoint.

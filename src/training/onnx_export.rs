@@ -1,11 +1,13 @@
 //! Exporting a trained [`MultiView`] classifier to an ONNX file that follows the model contract
-//! (see the README): inputs `dv`, `lv`, `views`; outputs `l1`, `l2`, `l3` (sigmoid, conditional)
-//! and `cam_dv`, `cam_lv` (per-class logit contribution maps); metadata properties.
+//! ([`crate::contract`]): inputs `dv`, `lv`, `views`; outputs `l1`, `l2`, `l3` (sigmoid,
+//! conditional), `cam_dv`, `cam_lv` (per-class logit contribution maps) and `features_dv`,
+//! `features_lv` (the pooled features the head reads); metadata properties.
 
 use burn::tensor::Tensor;
 
-use super::{Attr, Dim, Graph};
-use crate::training::model::{ChannelNorm, LN_EPS, ModelConfig, MultiView};
+use super::model::{ChannelNorm, LN_EPS, ModelConfig, MultiView};
+use crate::contract::io;
+use crate::onnx::{Attr, Dim, Graph};
 
 /// Flattens a tensor's values (f32, row-major).
 fn values<const D: usize>(t: Tensor<D>) -> anyhow::Result<Vec<f32>> {
@@ -115,9 +117,9 @@ pub fn export_model(
     let batch = Dim::Named("N".into());
     let s = i64::from(size);
     let image = [batch.clone(), Dim::Fixed(1), Dim::Fixed(s), Dim::Fixed(s)];
-    let dv = g.input("dv", &image);
-    let lv = g.input("lv", &image);
-    let views = g.input("views", &[batch.clone(), Dim::Fixed(2)]);
+    let dv = g.input(io::DV, &image);
+    let lv = g.input(io::LV, &image);
+    let views = g.input(io::VIEWS, &[batch.clone(), Dim::Fixed(2)]);
 
     let both = g.node("Concat", &[&dv, &lv], &[("axis", Attr::Int(0))], None);
     let f = backbone(&mut g, model, &both)?;
@@ -140,7 +142,8 @@ pub fn export_model(
         let axes = g.ints("axis", &[1]);
         let presence = g.node("Slice", &[&views, &starts, &ends, &axes], &[], None); // [N, 1]
         let gap = g.node("GlobalAveragePool", &[feat], &[], None);
-        let flat = g.node("Flatten", &[&gap], &[("axis", Attr::Int(1))], None);
+        let name = if v == 0 { io::FEATURES_DV } else { io::FEATURES_LV };
+        let flat = g.node("Flatten", &[&gap], &[("axis", Attr::Int(1))], Some(name));
         pooled.push(g.node("Mul", &[&flat, &presence], &[], None));
         // CAM: 1x1 convolution with this view's slice of the head, transposed to [K, C, 1, 1].
         let rows = &w[v as usize * c * k..(v as usize + 1) * c * k];
@@ -154,7 +157,7 @@ pub fn export_model(
         let map = g.node("Conv", &[feat, &wk], &[("kernel_shape", Attr::Ints(vec![1, 1]))], None);
         let unsq_axes = g.ints("unsq", &[2, 3]);
         let p4 = g.node("Unsqueeze", &[&presence, &unsq_axes], &[], None); // [N, 1, 1, 1]
-        let name = if v == 0 { "cam_dv" } else { "cam_lv" };
+        let name = if v == 0 { io::CAM_DV } else { io::CAM_LV };
         cams.push(g.node("Mul", &[&map, &p4], &[], Some(name)));
     }
     let fused = g.node("Concat", &[&pooled[0], &pooled[1]], &[("axis", Attr::Int(1))], None);
@@ -164,7 +167,7 @@ pub fn export_model(
     let logits = g.node("Add", &[&m, &bh], &[], None);
     let probs = g.node("Sigmoid", &[&logits], &[], None);
     // Taxonomy order: 1 L1 node, 3 L2, then L3.
-    let ranges = [("l1", 0i64, 1i64), ("l2", 1, 4), ("l3", 4, k as i64)];
+    let ranges = [(io::L1, 0i64, 1i64), (io::L2, 1, 4), (io::L3, 4, k as i64)];
     for (name, a, b) in ranges {
         let starts = g.ints("start", &[a]);
         let ends = g.ints("end", &[b]);
@@ -173,8 +176,11 @@ pub fn export_model(
         g.output(name, &[batch.clone(), Dim::Fixed(b - a)]);
     }
     let (h, w_) = ((s as usize / config.stride()) as i64, (s as usize / config.stride()) as i64);
-    for name in ["cam_dv", "cam_lv"] {
+    for name in [io::CAM_DV, io::CAM_LV] {
         g.output(name, &[batch.clone(), Dim::Fixed(k as i64), Dim::Fixed(h), Dim::Fixed(w_)]);
     }
-    Ok(super::encode(&g.into_model(metadata)))
+    for name in [io::FEATURES_DV, io::FEATURES_LV] {
+        g.output(name, &[batch.clone(), Dim::Fixed(c as i64)]);
+    }
+    Ok(crate::onnx::encode(&g.into_model(metadata)))
 }

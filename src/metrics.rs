@@ -51,6 +51,23 @@ pub fn roc_curve(scores: &[f32], labels: &[bool]) -> Vec<(f64, f64)> {
     out
 }
 
+/// One epoch's figures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    /// 1-based epoch.
+    pub epoch: usize,
+    /// Levels trained.
+    pub stage: String,
+    /// Mean training loss.
+    pub train_loss: f64,
+    /// Validation AUCs (DV+LV as available).
+    pub val: LevelAucs,
+    /// Wall time of the epoch (s).
+    pub seconds: f64,
+    /// Training throughput (specimens per second, forward and backward).
+    pub specimens_per_s: f64,
+}
+
 /// AUCs of one model on one set, per taxonomy node and per level.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LevelAucs {

@@ -1,0 +1,101 @@
+//! `mousexray domain`: describe an existing model's domain from its training data, without
+//! retraining it.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use crate::inference::{Classifier, OrtLibrary, SessionOptions, init_runtime};
+use crate::training::data::load_dataset;
+use crate::training::domain_fit::describe;
+use crate::training::package::write_report;
+
+/// Arguments of `mousexray domain`.
+#[derive(Debug, clap::Args)]
+pub struct DomainArgs {
+    /// A model written by mousexray.
+    #[arg(long, value_name = "ONNX")]
+    pub model: PathBuf,
+    /// The folder the model was trained on (with labels.csv).
+    #[arg(long, value_name = "DIR")]
+    pub data: PathBuf,
+    /// Labels CSV (default DIR/labels.csv).
+    #[arg(long, value_name = "CSV")]
+    pub labels: Option<PathBuf>,
+    /// Where to write the described model (default: replace the model and its report).
+    #[arg(long, value_name = "ONNX")]
+    pub out: Option<PathBuf>,
+    /// Describe even when the folder is not the one the model was trained on.
+    #[arg(long)]
+    pub other_data: bool,
+}
+
+/// Runs the command.
+pub fn run(args: &DomainArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
+    let lib = init_runtime(ort_lib)?;
+    let out = args.out.clone().unwrap_or_else(|| args.model.clone());
+    let bytes = std::fs::read(&args.model).with_context(|| format!("{}: cannot read", args.model.display()))?;
+    let described = describe_bytes(&args.model, &bytes, &args.data, args.labels.as_deref(), args.other_data, lib)?;
+    crate::fsx::write_bytes_atomic(&out, &described.bytes)
+        .with_context(|| format!("{}: cannot write", out.display()))?;
+    write_report(&described.metadata, &out)?;
+    for line in crate::domain::summary_lines(&described.domain) {
+        eprintln!("  {line}");
+    }
+    eprintln!(
+        "{} -> {} (schema {}, with its domain description)",
+        args.model.display(),
+        out.display(),
+        described.metadata.schema
+    );
+    Ok(())
+}
+
+/// A model with its domain described.
+pub struct Described {
+    /// The new file's bytes.
+    pub bytes: Vec<u8>,
+    /// Its metadata.
+    pub metadata: crate::contract::ModelMetadata,
+    /// The description.
+    pub domain: crate::domain::DomainDescription,
+}
+
+/// Adds feature outputs if missing, fits the description on `data` with the model's own
+/// split, and returns the rewritten model.
+pub fn describe_bytes(
+    path: &Path,
+    bytes: &[u8],
+    data: &Path,
+    labels: Option<&Path>,
+    other_data: bool,
+    lib: &OrtLibrary,
+) -> anyhow::Result<Described> {
+    let mut proto = crate::onnx::features::decode(bytes).with_context(|| path.display().to_string())?;
+    crate::onnx::features::expose_features(&mut proto).with_context(|| path.display().to_string())?;
+    let exposed = crate::onnx::features::encode(&proto);
+    let mut model = Classifier::load_bytes(path, &exposed, lib, SessionOptions::default())?;
+    let info = model.info.clone();
+    let (dataset, problems) = load_dataset(data, labels, &info.preprocess, &info.taxonomy)?;
+    for p in &problems {
+        tracing::warn!("{p}");
+    }
+    if dataset.fingerprint != info.provenance.dataset && !other_data {
+        anyhow::bail!(
+            "{}: dataset {} is not the one {} was trained on ({}); pass --other-data to describe it anyway",
+            data.display(),
+            dataset.fingerprint,
+            path.display(),
+            if info.provenance.dataset.is_empty() { "unknown" } else { &info.provenance.dataset }
+        );
+    }
+    let options = info.provenance.training.as_ref().and_then(|t| t.extra.get("options"));
+    let val_split = options.and_then(|o| o["val_split"].as_f64()).unwrap_or(0.2);
+    let seed = options.and_then(|o| o["seed"].as_u64()).unwrap_or(1);
+    let domain = describe(&mut model, &dataset, val_split, seed)?;
+    let mut metadata = info.metadata();
+    metadata.schema = crate::contract::SCHEMA;
+    metadata.domain = Some(domain.clone());
+    crate::onnx::features::set_metadata(&mut proto, &metadata)?;
+    Ok(Described { bytes: crate::onnx::features::encode(&proto), metadata, domain })
+}

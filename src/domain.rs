@@ -1,0 +1,419 @@
+//! Whether a film looks like the films a model was trained on.
+//!
+//! Every view's pooled, normalised feature vector (the model's `features_dv` / `features_lv`
+//! outputs, `[N, C]`) is compared with the training films' features by its Mahalanobis distance
+//! (Lee et al., "A simple unified framework for detecting out-of-distribution samples and
+//! adversarial attacks", NeurIPS 2018), with the covariance shrunk towards a scaled identity by
+//! the Ledoit-Wolf estimate (Ledoit & Wolf, J. Multivariate Anal. 88:365, 2004) so that it stays
+//! invertible and well conditioned with a few thousand films in a few hundred dimensions.
+//!
+//! The distance is calibrated on the validation split: a view's **domain score** is its distance
+//! divided by that view's `scale`, chosen so that 1 % of validation specimens (the
+//! [`DomainDescription::percentile`]) have a score above 1 in their worse view. A score above 1
+//! means "unlike the training data": the model's scores for that film mean little.
+
+use serde::{Deserialize, Serialize};
+
+use crate::specimen::View;
+
+/// The description's method, as stored in a model.
+pub const METHOD: &str = "mahalanobis-ledoit-wolf";
+
+/// What a model's training inputs look like in its own feature space (the model contract's
+/// `mousexray.domain`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DomainDescription {
+    /// [`METHOD`].
+    pub method: String,
+    /// The validation percentile a specimen's score of 1 stands at (99: 1 % of validation
+    /// specimens score above 1).
+    pub percentile: f64,
+    /// Training specimens the means and covariances come from.
+    pub train: usize,
+    /// Validation specimens the scales come from.
+    pub validation: usize,
+    /// One description per view the model uses.
+    pub views: Vec<ViewDomain>,
+}
+
+/// One view's feature distribution.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ViewDomain {
+    /// DV or LV.
+    pub view: View,
+    /// Feature width `C`.
+    pub dim: usize,
+    /// Ledoit-Wolf shrinkage towards the scaled identity (0 = sample covariance, 1 = identity).
+    pub shrinkage: f64,
+    /// The Mahalanobis distance at which the domain score is 1.
+    pub scale: f32,
+    /// Median validation distance, for people (in Mahalanobis units).
+    pub validation_median: f32,
+    /// Mean feature vector, `C` values (little-endian float32, base64).
+    #[serde(with = "f32_base64")]
+    pub mean: Vec<f32>,
+    /// The whitening matrix `L⁻¹` (covariance `= L Lᵀ`), lower triangle packed by rows,
+    /// `C (C + 1) / 2` values (little-endian float32, base64).
+    #[serde(with = "f32_base64")]
+    pub whiten: Vec<f32>,
+}
+
+/// DV and LV domain scores of one specimen (`None` for a view the model did not see or has no
+/// description of).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct DomainScore {
+    /// DV, LV.
+    pub views: [Option<f32>; 2],
+}
+
+impl DomainScore {
+    /// The worse view's score: the specimen's score.
+    pub fn score(&self) -> Option<f32> {
+        self.views.iter().flatten().copied().reduce(f32::max)
+    }
+
+    /// `Some(true)` when every scored view is at most 1, `None` when no view was scored.
+    pub fn in_domain(&self) -> Option<bool> {
+        self.score().map(|s| s <= 1.0)
+    }
+
+    /// The views scoring above 1.
+    pub fn odd_views(&self) -> Vec<View> {
+        View::MODEL.into_iter().zip(self.views).filter(|(_, s)| s.is_some_and(|s| s > 1.0)).map(|(v, _)| v).collect()
+    }
+}
+
+impl ViewDomain {
+    /// Mahalanobis distance of a feature vector (`dim` values) from the training mean; `None`
+    /// when the width differs or a value is not finite.
+    pub fn distance(&self, features: &[f32]) -> Option<f32> {
+        if features.len() != self.dim || features.iter().any(|v| !v.is_finite()) {
+            return None;
+        }
+        let centred: Vec<f32> = features.iter().zip(&self.mean).map(|(x, m)| x - m).collect();
+        let mut sum = 0.0f64;
+        let mut row = 0usize;
+        for i in 0..self.dim {
+            let w = self.whiten.get(row..row + i + 1)?;
+            let y: f32 = w.iter().zip(&centred).map(|(a, b)| a * b).sum();
+            sum += f64::from(y) * f64::from(y);
+            row += i + 1;
+        }
+        Some(sum.sqrt() as f32)
+    }
+
+    /// The domain score: [`ViewDomain::distance`] over [`ViewDomain::scale`].
+    pub fn score(&self, features: &[f32]) -> Option<f32> {
+        self.distance(features).map(|d| d / self.scale.max(f32::MIN_POSITIVE))
+    }
+
+    /// Checks the stored arrays against `dim`.
+    pub fn validate(&self) -> Result<(), String> {
+        let tri = self.dim * (self.dim + 1) / 2;
+        if self.dim == 0 || self.mean.len() != self.dim || self.whiten.len() != tri {
+            return Err(format!(
+                "{} description has {} mean and {} whitening values for {} features",
+                self.view.as_str(),
+                self.mean.len(),
+                self.whiten.len(),
+                self.dim
+            ));
+        }
+        if !(self.scale.is_finite() && self.scale > 0.0) {
+            return Err(format!("{} description has scale {}", self.view.as_str(), self.scale));
+        }
+        Ok(())
+    }
+}
+
+impl DomainDescription {
+    /// The description of `view`, if the model has one.
+    pub fn view(&self, view: View) -> Option<&ViewDomain> {
+        self.views.iter().find(|v| v.view == view)
+    }
+
+    /// Scores one specimen's DV and LV features (absent where the view was not seen).
+    pub fn score(&self, features: [Option<&[f32]>; 2]) -> DomainScore {
+        let mut out = DomainScore::default();
+        for (k, view) in View::MODEL.into_iter().enumerate() {
+            out.views[k] = features[k].and_then(|f| self.view(view)?.score(f));
+        }
+        out
+    }
+
+    /// Checks every view's arrays.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.method != METHOD {
+            return Err(format!("domain method `{}`, this build knows `{METHOD}`", self.method));
+        }
+        self.views.iter().try_for_each(ViewDomain::validate)
+    }
+
+    /// Fits a description: means and shrunk covariances from `train`, scales from `validation`
+    /// (see the module docs). Each element holds a specimen's DV and LV features, absent where a
+    /// view is missing; `views` are the views the model uses.
+    ///
+    /// Errors when a view has fewer than 2 training or 1 validation specimens, or the widths
+    /// differ.
+    pub fn fit(
+        views: &[View],
+        train: &[[Option<Vec<f32>>; 2]],
+        validation: &[[Option<Vec<f32>>; 2]],
+        percentile: f64,
+    ) -> Result<DomainDescription, String> {
+        let mut fitted = Vec::new();
+        for &view in views {
+            let Some(k) = view.model_slot() else { return Err(format!("{} is not a model view", view_name(view))) };
+            let rows: Vec<&[f32]> = train.iter().filter_map(|s| s[k].as_deref()).collect();
+            fitted.push(fit_view(view, &rows)?);
+        }
+        // Each view's distances in units of its validation median, then one specimen-level
+        // percentile, so that `percentile` holds for the worse view of a specimen.
+        let mut relative = vec![Vec::new(); fitted.len()];
+        for (f, rel) in fitted.iter_mut().zip(&mut relative) {
+            let k = f.view.model_slot().unwrap_or(0);
+            let d: Vec<f32> = validation.iter().filter_map(|s| f.distance(s[k].as_deref()?)).collect();
+            if d.is_empty() {
+                return Err(format!("no validation specimens with a {} view", view_name(f.view)));
+            }
+            f.validation_median = quantile(&d, 0.5);
+            *rel = validation.iter().map(|s| f.distance(s[k].as_deref()?).map(|d| d / f.validation_median)).collect();
+        }
+        let worst: Vec<f32> = (0..validation.len())
+            .filter_map(|i| relative.iter().filter_map(|r: &Vec<Option<f32>>| r[i]).reduce(f32::max))
+            .collect();
+        let t = quantile(&worst, percentile / 100.0);
+        for f in &mut fitted {
+            f.scale = f.validation_median * t;
+        }
+        Ok(DomainDescription {
+            method: METHOD.into(),
+            percentile,
+            train: train.iter().filter(|s| s.iter().any(Option::is_some)).count(),
+            validation: worst.len(),
+            views: fitted,
+        })
+    }
+}
+
+/// The description without its arrays, for reports (`NAME.json`) and people.
+pub fn summary_json(d: &DomainDescription) -> serde_json::Value {
+    let views: Vec<serde_json::Value> = d
+        .views
+        .iter()
+        .map(|v| {
+            serde_json::json!({
+                "view": v.view,
+                "features": v.dim,
+                "shrinkage": v.shrinkage,
+                "scale": v.scale,
+                "validation_median": v.validation_median,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "method": d.method,
+        "percentile": d.percentile,
+        "train": d.train,
+        "validation": d.validation,
+        "views": views,
+    })
+}
+
+/// One line per view: what `doctor --model` prints.
+pub fn summary_lines(d: &DomainDescription) -> Vec<String> {
+    let mut lines = vec![format!(
+        "{}: {} training specimens, score 1 at the {}th percentile of {} validation specimens",
+        d.method, d.train, d.percentile, d.validation
+    )];
+    for v in &d.views {
+        lines.push(format!(
+            "{}: {} features, shrinkage {:.3}, median validation distance {:.2}, score 1 at distance {:.2}",
+            view_name(v.view),
+            v.dim,
+            v.shrinkage,
+            v.validation_median,
+            v.scale
+        ));
+    }
+    lines
+}
+
+fn view_name(view: View) -> String {
+    view.as_str().to_uppercase()
+}
+
+/// The `q` quantile (0..=1) of `values` by linear interpolation; 0 when empty.
+fn quantile(values: &[f32], q: f64) -> f32 {
+    let mut v: Vec<f32> = values.to_vec();
+    v.sort_by(f32::total_cmp);
+    let Some(last) = v.len().checked_sub(1) else { return 0.0 };
+    let pos = q.clamp(0.0, 1.0) * last as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    let frac = (pos - lo as f64) as f32;
+    v[lo] + (v[hi] - v[lo]) * frac
+}
+
+/// Mean, Ledoit-Wolf shrunk covariance and its whitening matrix for one view (scale unset).
+fn fit_view(view: View, rows: &[&[f32]]) -> Result<ViewDomain, String> {
+    use nalgebra::DMatrix;
+    let n = rows.len();
+    let Some(dim) = rows.first().map(|r| r.len()) else {
+        return Err(format!("no training specimens with a {} view", view_name(view)));
+    };
+    if n < 2 || dim == 0 {
+        return Err(format!("{n} training specimens with a {} view: too few to describe", view_name(view)));
+    }
+    if let Some(bad) = rows.iter().find(|r| r.len() != dim) {
+        return Err(format!("{} features of width {} and {dim}", view_name(view), bad.len()));
+    }
+    let x = DMatrix::<f64>::from_fn(n, dim, |i, j| f64::from(rows[i][j]));
+    let mean = x.row_mean();
+    let mut centred = x;
+    for mut row in centred.row_iter_mut() {
+        row -= &mean;
+    }
+    let nf = n as f64;
+    let sample = centred.transpose() * &centred / nf;
+    // Ledoit & Wolf (2004), Lemma 3.2-3.4, with the normalised Frobenius norm ||A||² = tr(AAᵀ)/p.
+    let p = dim as f64;
+    let mu = sample.trace() / p;
+    let s_norm2 = sample.norm_squared() / p;
+    let d2 = (s_norm2 - 2.0 * mu * sample.trace() / p + mu * mu).max(0.0); // ||S - mu I||²
+    let fourth: f64 = centred.row_iter().map(|r| r.norm_squared().powi(2)).sum::<f64>() / nf;
+    let b2 = ((fourth / p - s_norm2) / nf).clamp(0.0, d2);
+    let shrinkage = if d2 > 0.0 { b2 / d2 } else { 1.0 };
+    let mut cov = sample * (1.0 - shrinkage);
+    for i in 0..dim {
+        cov[(i, i)] += shrinkage * mu.max(1e-12);
+    }
+    let chol =
+        cov.cholesky().ok_or_else(|| format!("{} feature covariance is not positive definite", view_name(view)))?;
+    let inv = chol
+        .l()
+        .solve_lower_triangular(&DMatrix::identity(dim, dim))
+        .ok_or_else(|| format!("{} feature covariance cannot be inverted", view_name(view)))?;
+    let mut whiten = Vec::with_capacity(dim * (dim + 1) / 2);
+    for i in 0..dim {
+        for j in 0..=i {
+            whiten.push(inv[(i, j)] as f32);
+        }
+    }
+    Ok(ViewDomain {
+        view,
+        dim,
+        shrinkage,
+        scale: 1.0,
+        validation_median: 1.0,
+        mean: mean.iter().map(|&m| m as f32).collect(),
+        whiten,
+    })
+}
+
+/// Float32 arrays as base64 of their little-endian bytes: a quarter of JSON numbers' size, exact.
+mod f32_base64 {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[f32], s: S) -> Result<S::Ok, S::Error> {
+        let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+        s.serialize_str(&STANDARD.encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f32>, D::Error> {
+        let text = String::deserialize(d)?;
+        let bytes = STANDARD.decode(text.as_bytes()).map_err(serde::de::Error::custom)?;
+        if bytes.len() % 4 != 0 {
+            return Err(serde::de::Error::custom(format!("{} bytes is not a float32 array", bytes.len())));
+        }
+        Ok(bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// Standard normal draws (Box-Muller over a xorshift): enough for these tests.
+    struct Rng(u64);
+    impl Rng {
+        fn new(seed: u64) -> Rng {
+            Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+        }
+        fn uniform(&mut self) -> f64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            ((self.0 >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+        }
+        fn normal(&mut self) -> f64 {
+            (-2.0 * self.uniform().ln()).sqrt() * (std::f64::consts::TAU * self.uniform()).cos()
+        }
+    }
+
+    fn gaussian(rng: &mut Rng, n: usize, dim: usize, shift: f32) -> Vec<[Option<Vec<f32>>; 2]> {
+        (0..n)
+            .map(|_| {
+                // Correlated features: each is a noisy copy of a shared factor.
+                let common = rng.normal() as f32;
+                let f: Vec<f32> =
+                    (0..dim).map(|j| common * (j as f32 / dim as f32) + rng.normal() as f32 + shift).collect();
+                [Some(f.clone()), Some(f.iter().map(|v| -v).collect())]
+            })
+            .collect()
+    }
+
+    #[test]
+    fn calibrated_on_validation_and_far_points_score_high() {
+        let mut rng = Rng::new(7);
+        let train = gaussian(&mut rng, 2000, 16, 0.0);
+        let val = gaussian(&mut rng, 1000, 16, 0.0);
+        let d = DomainDescription::fit(&View::MODEL, &train, &val, 99.0).unwrap();
+        d.validate().unwrap();
+        let flagged = |set: &[[Option<Vec<f32>>; 2]]| {
+            set.iter().filter(|s| d.score([s[0].as_deref(), s[1].as_deref()]).in_domain() == Some(false)).count() as f64
+                / set.len() as f64
+        };
+        assert!(flagged(&val) <= 0.011, "validation flagged {}", flagged(&val));
+        let test = gaussian(&mut rng, 1000, 16, 0.0);
+        assert!(flagged(&test) < 0.03, "held out flagged {}", flagged(&test));
+        let far = gaussian(&mut rng, 200, 16, 3.0);
+        assert!(flagged(&far) > 0.99, "shifted flagged {}", flagged(&far));
+        // The stored form round-trips exactly.
+        let back: DomainDescription = serde_json::from_str(&serde_json::to_string(&d).unwrap()).unwrap();
+        assert_eq!(back, d);
+    }
+
+    #[test]
+    fn one_odd_view_is_named() {
+        let s = DomainScore { views: [Some(0.5), Some(2.0)] };
+        assert_eq!(s.score(), Some(2.0));
+        assert_eq!(s.in_domain(), Some(false));
+        assert_eq!(s.odd_views(), vec![View::Lv]);
+        assert_eq!(DomainScore::default().in_domain(), None);
+    }
+
+    #[test]
+    fn mahalanobis_matches_the_definition() {
+        // Independent features with variances 1 and 4 and no shrinkage pull at this size:
+        // distance² ≈ x₁² + x₂²/4.
+        let mut rng = Rng::new(3);
+        let train: Vec<[Option<Vec<f32>>; 2]> =
+            (0..20000).map(|_| [Some(vec![rng.normal() as f32, 2.0 * rng.normal() as f32]), None]).collect();
+        let d = DomainDescription::fit(&[View::Dv], &train, &train[..100], 99.0).unwrap();
+        let v = &d.views[0];
+        let dist = v.distance(&[1.0, 2.0]).unwrap();
+        assert!((dist - 2f32.sqrt()).abs() < 0.05, "distance {dist}");
+        assert_eq!(v.distance(&[1.0]), None);
+        assert_eq!(v.distance(&[f32::NAN, 0.0]), None);
+    }
+
+    #[test]
+    fn too_few_specimens_is_an_error_not_a_panic() {
+        let one = vec![[Some(vec![1.0f32, 2.0]), None]];
+        assert!(DomainDescription::fit(&[View::Dv], &one, &one, 99.0).is_err());
+        assert!(DomainDescription::fit(&[View::Lv], &one, &one, 99.0).is_err());
+    }
+}

@@ -1,0 +1,78 @@
+//! Describing a model's domain from its own features on its training data: the training split
+//! gives the means and covariances, the validation split the scale (see [`crate::domain`]). The
+//! split is the one training used (same fraction, same seed), so no validation specimen shaped
+//! the description's means.
+
+use anyhow::Context;
+
+use super::data::{Dataset, split};
+use crate::domain::DomainDescription;
+use crate::inference::Classifier;
+
+/// Percentile of validation specimens that a domain score of 1 stands at.
+pub const PERCENTILE: f64 = 99.0;
+
+/// DV and LV features of the given samples (absent where a sample lacks the view or the model
+/// does not use it), in batches of `batch`.
+pub fn features(
+    model: &mut Classifier,
+    dataset: &Dataset,
+    indices: &[usize],
+    batch: usize,
+) -> anyhow::Result<Vec<[Option<Vec<f32>>; 2]>> {
+    anyhow::ensure!(model.info.has_features, "{}: the model has no feature outputs", model.info.path.display());
+    let s = model.info.preprocess.size as usize;
+    let bg = model.info.preprocess.background();
+    let uses = model.info.uses();
+    let mut out = Vec::with_capacity(indices.len());
+    for chunk in indices.chunks(batch.max(1)) {
+        let (mut dv, mut lv, mut presence) = (Vec::new(), Vec::new(), Vec::new());
+        for &i in chunk {
+            let sample = dataset.samples.get(i).context("sample index out of range")?;
+            let mut present = [false; 2];
+            for (k, (buf, view)) in [(&mut dv, &sample.dv), (&mut lv, &sample.lv)].into_iter().enumerate() {
+                match view.as_ref().filter(|x| uses[k] && x.len() == s * s) {
+                    Some(x) => {
+                        buf.extend_from_slice(x);
+                        present[k] = true;
+                    }
+                    None => buf.extend(std::iter::repeat_n(bg, s * s)),
+                }
+            }
+            presence.push(present);
+        }
+        out.extend(model.run(&dv, &lv, &presence, false)?.features);
+    }
+    Ok(out)
+}
+
+/// Fits the description of `model` on `dataset`, split as training split it (`val_split`,
+/// `seed`).
+pub fn describe(
+    model: &mut Classifier,
+    dataset: &Dataset,
+    val_split: f64,
+    seed: u64,
+) -> anyhow::Result<DomainDescription> {
+    let (train_idx, val_idx) = split(&dataset.samples, val_split, seed);
+    let train = features(model, dataset, &train_idx, 32)?;
+    let val = features(model, dataset, &val_idx, 32)?;
+    let views = model.info.views().to_vec();
+    DomainDescription::fit(&views, &train, &val, PERCENTILE)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", model.info.path.display()))
+}
+
+/// How many of `dataset`'s specimens `model` finds unlike its training data (every view it
+/// uses), of how many: `None` when the model has no domain description.
+pub fn share_out_of_domain(
+    model: &mut Classifier,
+    dataset: &Dataset,
+    batch: usize,
+) -> anyhow::Result<Option<(usize, usize)>> {
+    let Some(domain) = model.info.domain.clone() else { return Ok(None) };
+    let all: Vec<usize> = (0..dataset.samples.len()).collect();
+    let feats = features(model, dataset, &all, batch)?;
+    let scores: Vec<_> = feats.iter().map(|f| domain.score([f[0].as_deref(), f[1].as_deref()])).collect();
+    let n = scores.iter().filter(|s| s.in_domain().is_some()).count();
+    Ok(Some((scores.iter().filter(|s| s.in_domain() == Some(false)).count(), n)))
+}
