@@ -120,8 +120,10 @@ pub fn measure(model: &mut Classifier, options: &DomainEvalOptions) -> anyhow::R
             for &index in chunk {
                 let phantom = Phantom::sample(options.seed, index, &prevalence, 0.0);
                 let mut rng = Rng::new(options.seed ^ 0x00d0_3a1e ^ k as u64, index);
-                let films =
-                    [make(case, &phantom, View::Dv, n, &mut rng)?, make(case, &phantom, View::Lv, n, &mut rng)?];
+                let films = [
+                    case_film(case, &phantom, View::Dv, n, &mut rng)?,
+                    case_film(case, &phantom, View::Lv, n, &mut rng)?,
+                ];
                 let prepared = [preprocess_film(&films[0], &spec), preprocess_film(&films[1], &spec)];
                 let [Ok(a), Ok(b)] = prepared else {
                     // A film preprocessing refuses is caught before any model sees it.
@@ -165,8 +167,18 @@ fn film(n: u32, pixels: Vec<u16>) -> anyhow::Result<GrayImage16> {
     GrayImage16::new(n, n, 14, pixels, FileFormat::Png).ok_or_else(|| anyhow::anyhow!("film of the wrong size"))
 }
 
-/// One view's film of `case`.
-fn make(case: DomainCase, phantom: &Phantom, view: View, n: u32, rng: &mut Rng) -> anyhow::Result<GrayImage16> {
+/// One view's film of `case`, built from `phantom` at `n` px (the held-out phantoms for
+/// [`DomainCase::Phantoms`]).
+///
+/// # Errors
+/// A rendered film had the wrong size.
+pub fn case_film(
+    case: DomainCase,
+    phantom: &Phantom,
+    view: View,
+    n: u32,
+    rng: &mut Rng,
+) -> anyhow::Result<GrayImage16> {
     let max = f64::from((1u32 << 14) - 1);
     let rendered = || film(n, phantom.render(view, n, true));
     Ok(match case {
