@@ -535,4 +535,29 @@ fn a_specimen_unlike_the_training_data_is_badged_sorted_apart_and_filtered() {
     h.run_steps(3);
     assert_ne!(h.state().workspace.as_ref().unwrap().selected, Some(i));
     assert!(h.query_by_label("Unlike the training data: scores unreliable").is_none());
+    assert!(h.query_by_label("domain unknown").is_none(), "the bundled model is described");
+}
+
+#[test]
+fn a_model_without_a_domain_description_says_domain_unknown() {
+    let (dir, folder) = sample();
+    // A contract model with random weights and no description.
+    let config = mousexray::training::model::ModelConfig {
+        backbone: mousexray::training::model::BackboneKind::Cae,
+        dims: vec![8, 16],
+        depths: vec![],
+        layer_scale: 0.0,
+        classes: 14,
+    };
+    let model = dir.path().join("undescribed.onnx");
+    std::fs::write(&model, mousexray::training::package::synthetic_model(&config, 64, 0.5).unwrap()).unwrap();
+    let mut s = settings();
+    s.model = Some(model);
+    let mut h = harness(s);
+    open_typed(&mut h, &folder);
+    classify_all(&mut h);
+    assert!(h.query_by_label("domain unknown").is_some(), "said in the status bar");
+    let ws = h.state().workspace.as_ref().unwrap();
+    assert!(ws.results.iter().flatten().all(|r| r.domain.is_none() && !r.out_of_domain()));
+    assert!(h.query_by_label_contains(" unlike").is_none());
 }

@@ -191,8 +191,8 @@ pub fn case_film(
         DomainCase::OtherProportions => {
             let f = rendered()?;
             let stretch = if rng.below(2) == 0 { rng.range(1.7, 2.2) } else { 0.5 };
-            // Along the film's long axis of the animal is unknown here: stretch one axis, then
-            // fit back into the film.
+            // One axis of the film stretched, then the whole fitted back into the film: whatever
+            // the animal's placement, its proportions change.
             let (w, h) = if rng.below(2) == 0 {
                 ((f64::from(n) * stretch) as u32, n)
             } else {
