@@ -19,6 +19,11 @@ use crate::specimen::View;
 /// The description's method, as stored in a model.
 pub const METHOD: &str = "mahalanobis-ledoit-wolf";
 
+/// Fewest training specimens per view a description is fitted on.
+pub const MIN_TRAIN: usize = 100;
+/// Fewest validation specimens its scale is chosen on (a 99th percentile of fewer is a guess).
+pub const MIN_VALIDATION: usize = 50;
+
 /// What a model's training inputs look like in its own feature space (the model contract's
 /// `mousexray.domain`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -153,8 +158,8 @@ impl DomainDescription {
     /// (see the module docs). Each element holds a specimen's DV and LV features, absent where a
     /// view is missing; `views` are the views the model uses.
     ///
-    /// Errors when a view has fewer than 2 training or 1 validation specimens, or the widths
-    /// differ.
+    /// Errors when a view has fewer than [`MIN_TRAIN`] training specimens, fewer than
+    /// [`MIN_VALIDATION`] validation specimens have a view, or the widths differ.
     pub fn fit(
         views: &[View],
         train: &[[Option<Vec<f32>>; 2]],
@@ -173,8 +178,12 @@ impl DomainDescription {
         for (f, rel) in fitted.iter_mut().zip(&mut relative) {
             let k = f.view.model_slot().unwrap_or(0);
             let d: Vec<f32> = validation.iter().filter_map(|s| f.distance(s[k].as_deref()?)).collect();
-            if d.is_empty() {
-                return Err(format!("no validation specimens with a {} view", view_name(f.view)));
+            if d.len() < MIN_VALIDATION {
+                return Err(format!(
+                    "{} validation specimens with {} view: at least {MIN_VALIDATION} are needed to describe the domain",
+                    d.len(),
+                    view_name(f.view)
+                ));
             }
             f.validation_median = quantile(&d, 0.5);
             *rel = validation.iter().map(|s| f.distance(s[k].as_deref()?).map(|d| d / f.validation_median)).collect();
@@ -229,7 +238,7 @@ pub fn summary_lines(d: &DomainDescription) -> Vec<String> {
     for v in &d.views {
         lines.push(format!(
             "{}: {} features, shrinkage {:.3}, median validation distance {:.2}, score 1 at distance {:.2}",
-            view_name(v.view),
+            v.view.as_str().to_uppercase(),
             v.dim,
             v.shrinkage,
             v.validation_median,
@@ -240,7 +249,11 @@ pub fn summary_lines(d: &DomainDescription) -> Vec<String> {
 }
 
 fn view_name(view: View) -> String {
-    view.as_str().to_uppercase()
+    match view {
+        View::Dv => "a DV".to_owned(),
+        View::Lv => "an LV".to_owned(),
+        other => format!("a {}", other.as_str()),
+    }
 }
 
 /// The `q` quantile (0..=1) of `values` by linear interpolation; 0 when empty.
@@ -258,14 +271,15 @@ fn quantile(values: &[f32], q: f64) -> f32 {
 fn fit_view(view: View, rows: &[&[f32]]) -> Result<ViewDomain, String> {
     use nalgebra::DMatrix;
     let n = rows.len();
-    let Some(dim) = rows.first().map(|r| r.len()) else {
-        return Err(format!("no training specimens with a {} view", view_name(view)));
-    };
-    if n < 2 || dim == 0 {
-        return Err(format!("{n} training specimens with a {} view: too few to describe", view_name(view)));
+    if n < MIN_TRAIN {
+        return Err(format!(
+            "{n} training specimens with {} view: at least {MIN_TRAIN} are needed to describe the domain",
+            view_name(view)
+        ));
     }
-    if let Some(bad) = rows.iter().find(|r| r.len() != dim) {
-        return Err(format!("{} features of width {} and {dim}", view_name(view), bad.len()));
+    let dim = rows.first().map_or(0, |r| r.len());
+    if dim == 0 || rows.iter().any(|r| r.len() != dim) {
+        return Err(format!("{} features of differing or zero width", view.as_str().to_uppercase()));
     }
     let x = DMatrix::<f64>::from_fn(n, dim, |i, j| f64::from(rows[i][j]));
     let mean = x.row_mean();
@@ -287,12 +301,13 @@ fn fit_view(view: View, rows: &[&[f32]]) -> Result<ViewDomain, String> {
     for i in 0..dim {
         cov[(i, i)] += shrinkage * mu.max(1e-12);
     }
-    let chol =
-        cov.cholesky().ok_or_else(|| format!("{} feature covariance is not positive definite", view_name(view)))?;
+    let chol = cov
+        .cholesky()
+        .ok_or_else(|| format!("{} feature covariance is not positive definite", view.as_str().to_uppercase()))?;
     let inv = chol
         .l()
         .solve_lower_triangular(&DMatrix::identity(dim, dim))
-        .ok_or_else(|| format!("{} feature covariance cannot be inverted", view_name(view)))?;
+        .ok_or_else(|| format!("{} feature covariance cannot be inverted", view.as_str().to_uppercase()))?;
     let mut whiten = Vec::with_capacity(dim * (dim + 1) / 2);
     for i in 0..dim {
         for j in 0..=i {
@@ -413,7 +428,12 @@ mod tests {
     #[test]
     fn too_few_specimens_is_an_error_not_a_panic() {
         let one = vec![[Some(vec![1.0f32, 2.0]), None]];
-        assert!(DomainDescription::fit(&[View::Dv], &one, &one, 99.0).is_err());
-        assert!(DomainDescription::fit(&[View::Lv], &one, &one, 99.0).is_err());
+        assert!(DomainDescription::fit(&[View::Dv], &one, &one, 99.0).unwrap_err().contains("1 training specimens"));
+        assert!(DomainDescription::fit(&[View::Lv], &one, &one, 99.0).unwrap_err().contains("with an LV view"));
+        let mut rng = Rng::new(1);
+        let enough = gaussian(&mut rng, MIN_TRAIN, 4, 0.0);
+        let err = DomainDescription::fit(&View::MODEL, &enough, &enough[..MIN_VALIDATION - 1], 99.0).unwrap_err();
+        assert!(err.contains("49 validation specimens"), "{err}");
+        assert!(DomainDescription::fit(&View::MODEL, &enough, &enough[..MIN_VALIDATION], 99.0).is_ok());
     }
 }

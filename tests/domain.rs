@@ -137,8 +137,9 @@ fn domain_describes_an_old_model_without_retraining_it() {
     let dir = tempfile::tempdir().unwrap();
     let old = schema_one(dir.path());
     let data = dir.path().join("train");
+    // The old model's own split (a fifth for validation) must leave at least 50 of them.
     let cfg = SynthConfig {
-        count: 40,
+        count: 300,
         seed: 5,
         size: 128,
         format: OutFormat::Png16,
@@ -156,13 +157,28 @@ fn domain_describes_an_old_model_without_retraining_it() {
     assert!(stderr.contains("is not the one") && stderr.contains("--other-data"), "{stderr}");
     let mut forced = args.to_vec();
     forced.push(os("--other-data"));
+    // The report would overwrite the model: refused before anything is written.
+    let json_out = dir.path().join("described.json");
+    let mut to_json = forced.clone();
+    to_json[6] = json_out.as_os_str();
+    let refused = common::mousexray(&to_json);
+    assert!(!refused.status.success() && !json_out.exists());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("must be written to a .onnx file"));
+    // Too few specimens: the error names the data folder and the count.
+    let few = dir.path().join("few");
+    generate(&few, &SynthConfig { count: 20, ..cfg.clone() }, &|| {}).unwrap();
+    let mut on_few = forced.clone();
+    on_few[4] = few.as_os_str();
+    let refused = common::mousexray(&on_few);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && stderr.contains("few") && stderr.contains("at least 100"), "{stderr}");
     run(&forced);
     let lib = init_runtime(None).unwrap();
     let before = Classifier::load(&old, lib, Default::default()).unwrap();
     let mut after = Classifier::load(&out, lib, Default::default()).unwrap();
     assert_eq!(after.info.schema, SCHEMA);
     let domain = after.info.domain.clone().unwrap();
-    assert_eq!(domain.train + domain.validation, 40);
+    assert_eq!(domain.train + domain.validation, 300);
     // The weights are untouched: the same scores for the same input.
     let mut before = before;
     let s = after.info.preprocess.size as usize;

@@ -16,8 +16,9 @@ fn mousexray(args: &[&str]) -> (i32, String) {
 fn tiny_train_exports_a_contract_model_and_resumes() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
+    // Enough for a domain description on the split below (100 training, 50 validation per view).
     let cfg = SynthConfig {
-        count: 30,
+        count: 220,
         seed: 3,
         size: 96,
         format: OutFormat::Png16,
@@ -28,7 +29,21 @@ fn tiny_train_exports_a_contract_model_and_resumes() {
     let out = dir.path().join("models/tiny.onnx");
     let (d, o) = (data.to_str().unwrap(), out.to_str().unwrap());
     let train = |extra: &[&str]| {
-        let mut args = vec!["train", "--data", d, "--out", o, "--size", "32", "--epochs", "3", "--batch", "8"];
+        let mut args = vec![
+            "train",
+            "--data",
+            d,
+            "--out",
+            o,
+            "--size",
+            "32",
+            "--epochs",
+            "3",
+            "--batch",
+            "8",
+            "--val-split",
+            "0.4",
+        ];
         args.extend_from_slice(extra);
         mousexray(&args)
     };

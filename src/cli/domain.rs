@@ -32,8 +32,13 @@ pub struct DomainArgs {
 
 /// Runs the command.
 pub fn run(args: &DomainArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
-    let lib = init_runtime(ort_lib)?;
     let out = args.out.clone().unwrap_or_else(|| args.model.clone());
+    // The report goes beside the model as NAME.json: an --out of another kind would be
+    // overwritten by its own report, or overwrite another model's.
+    if out.extension().is_none_or(|e| !e.eq_ignore_ascii_case("onnx")) {
+        anyhow::bail!("{}: the described model must be written to a .onnx file", out.display());
+    }
+    let lib = init_runtime(ort_lib)?;
     let bytes = std::fs::read(&args.model).with_context(|| format!("{}: cannot read", args.model.display()))?;
     let described = describe_bytes(&args.model, &bytes, &args.data, args.labels.as_deref(), args.other_data, lib)?;
     crate::fsx::write_bytes_atomic(&out, &described.bytes)
@@ -92,7 +97,7 @@ pub fn describe_bytes(
     let options = info.provenance.training.as_ref().and_then(|t| t.extra.get("options"));
     let val_split = options.and_then(|o| o["val_split"].as_f64()).unwrap_or(0.2);
     let seed = options.and_then(|o| o["seed"].as_u64()).unwrap_or(1);
-    let domain = describe(&mut model, &dataset, val_split, seed)?;
+    let domain = describe(&mut model, &dataset, data, val_split, seed)?;
     let mut metadata = info.metadata();
     metadata.schema = crate::contract::SCHEMA;
     metadata.domain = Some(domain.clone());

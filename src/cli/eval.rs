@@ -32,8 +32,8 @@ pub struct EvalArgs {
     /// Measure each model's domain description on N held-out phantoms (seed 2000, 384 px, every
     /// flag a false alarm) and N films of each kind it has never seen the like of: noise,
     /// close-ups, heavy blur, drawings that are not radiographs, other proportions.
-    #[arg(long, value_name = "N")]
-    pub domain: Option<usize>,
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub domain: Option<u32>,
     /// Seed of the phantoms for --film-qc (default: the held-out set's, 2000).
     #[arg(long, default_value_t = 2000, requires = "film_qc")]
     pub film_qc_seed: u64,
@@ -90,9 +90,16 @@ pub fn run(args: &EvalArgs, ort_lib: Option<&std::path::Path>) -> anyhow::Result
             invariance_md.push('\n');
         }
         if let Some(count) = args.domain {
-            let options = crate::training::domain_eval::DomainEvalOptions { seed: 2000, count, size: 384 };
-            let rows = crate::training::domain_eval::measure(&mut model, &options)?;
-            invariance_md.push_str(&crate::training::domain_eval::to_markdown(&name, &rows));
+            if model.info.domain.is_some() {
+                let options =
+                    crate::training::domain_eval::DomainEvalOptions { seed: 2000, count: count as usize, size: 384 };
+                let rows = crate::training::domain_eval::measure(&mut model, &options)?;
+                invariance_md.push_str(&crate::training::domain_eval::to_markdown(&name, &rows));
+            } else {
+                invariance_md.push_str(&format!(
+                    "## Domain description: {name}\n\nDomain unknown: the model carries no domain description (`mousexray domain` adds one).\n"
+                ));
+            }
             invariance_md.push('\n');
         }
         if let Some(count) = args.invariance {

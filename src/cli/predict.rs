@@ -204,6 +204,11 @@ pub fn run_predict(args: &PredictArgs, ort_lib: Option<&Path>) -> anyhow::Result
             "domain: {} of {} scored specimen(s) unlike the model's training data; their scores are unreliable (columns domain_score, in_domain)",
             written.out_of_domain, written.scored
         );
+    } else if written.scored > written.domain_unknown {
+        eprintln!(
+            "domain: every scored specimen ({}) like the model's training data",
+            written.scored - written.domain_unknown
+        );
     }
     if written.domain_unknown > 0 {
         eprintln!(

@@ -171,7 +171,7 @@ pub fn run(args: &TrainArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
     let mut metadata = package::metadata(&trained)?;
     write_model(&trained, &metadata, &args.out)?;
     // The domain description needs the written model's own features.
-    match describe_written(&args.out, &dataset, &trained, ort_lib) {
+    match describe_written(&args.out, &dataset, &args.data, &trained, ort_lib) {
         Ok(described) => {
             metadata = described.metadata;
             crate::fsx::write_bytes_atomic(&args.out, &described.bytes)
@@ -179,7 +179,7 @@ pub fn run(args: &TrainArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
             package::write_report(&metadata, &args.out)?;
         }
         Err(e) => eprintln!(
-            "{}: written without a domain description ({e:#}); add it with `mousexray domain --model {} --data {}`",
+            "{}: written without a domain description: {e:#}\nAdd it later with `mousexray domain --model {} --data {}`.",
             args.out.display(),
             args.out.display(),
             args.data.display()
@@ -203,6 +203,7 @@ pub fn run(args: &TrainArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
 fn describe_written(
     out: &Path,
     dataset: &crate::training::data::Dataset,
+    data: &Path,
     trained: &crate::training::train::Trained,
     ort_lib: Option<&Path>,
 ) -> anyhow::Result<super::domain::Described> {
@@ -210,7 +211,7 @@ fn describe_written(
     let bytes = std::fs::read(out).with_context(|| format!("{}: cannot read", out.display()))?;
     let mut model = crate::inference::Classifier::load_bytes(out, &bytes, lib, Default::default())?;
     let options = &trained.state.options;
-    let domain = crate::training::domain_fit::describe(&mut model, dataset, options.val_split, options.seed)?;
+    let domain = crate::training::domain_fit::describe(&mut model, dataset, data, options.val_split, options.seed)?;
     let mut metadata = model.info.metadata();
     metadata.domain = Some(domain.clone());
     let mut proto = crate::onnx::features::decode(&bytes)?;

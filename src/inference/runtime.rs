@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 /// The command that installs the library, named in every "not found" message.
-pub const SETUP_COMMAND: &str = "make setup (runs scripts/fetch-onnxruntime.sh)";
+pub const SETUP_COMMAND: &str = "make setup";
 
 /// Where a library candidate came from, in lookup order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,10 +58,10 @@ pub struct OrtLibrary {
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum OrtSetupError {
     /// No candidate file exists.
-    #[error("ONNX Runtime library not found; looked in:\n{}\nRun `{SETUP_COMMAND}`, pass --ort-lib FILE or set ORT_DYLIB_PATH", list(.0))]
+    #[error("ONNX Runtime library not found; looked in:\n{}\nRun `{SETUP_COMMAND}` (scripts/fetch-onnxruntime.sh), pass --ort-lib FILE or set ORT_DYLIB_PATH", list(.0))]
     NotFound(Vec<PathBuf>),
     /// A file was found but could not be loaded or initialised.
-    #[error("ONNX Runtime library {} ({source_kind}) could not be loaded: {reason}\nRun `{SETUP_COMMAND}` for a compatible 1.31 library", path.display())]
+    #[error("ONNX Runtime library {} ({source_kind}) could not be loaded: {reason}\nRun `{SETUP_COMMAND}` (scripts/fetch-onnxruntime.sh) for a compatible 1.31 library", path.display())]
     Load {
         /// The file.
         path: PathBuf,

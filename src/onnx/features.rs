@@ -16,7 +16,13 @@ use crate::contract::{ModelMetadata, io};
 
 /// Decodes a model written by mousexray.
 pub fn decode(bytes: &[u8]) -> anyhow::Result<ModelProto> {
+    if bytes.is_empty() {
+        bail!("an empty file, not an ONNX model");
+    }
     let model = ModelProto::decode(bytes).context("not an ONNX model")?;
+    if model.graph.is_none() && model.producer_name.is_empty() {
+        bail!("not an ONNX model (no graph, no producer)");
+    }
     if model.producer_name != "mousexray" {
         bail!("only models written by mousexray can be rewritten (this one was written by `{}`)", model.producer_name);
     }

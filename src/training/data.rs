@@ -48,7 +48,10 @@ pub fn load_dataset(
     let report = scan(folder)?;
     let labels_path = labels.map(Path::to_owned).unwrap_or_else(|| folder.join("labels.csv"));
     if !labels_path.is_file() {
-        bail!("{}: no labels.csv (pass --labels FILE)", labels_path.display());
+        match labels {
+            Some(_) => bail!("{}: cannot read the labels file: no such file", labels_path.display()),
+            None => bail!("{}: no labels.csv (pass --labels FILE)", labels_path.display()),
+        }
     }
     let (table, mut problems) = read_labels(&labels_path, taxonomy).map_err(|p| anyhow::anyhow!("{p}"))?;
     problems.extend(report.problems);

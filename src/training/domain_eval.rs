@@ -270,7 +270,8 @@ pub fn to_markdown(name: &str, rows: &[DomainRow]) -> String {
     let mut md = format!(
         "## Domain description: {name}\n\n| films | specimens | out of domain, every film scored | film QC code | scored after film QC | out of domain (of those) | warned either way |\n|---|---:|---:|---:|---:|---:|---:|\n"
     );
-    let pct = |a: usize, b: usize| format!("{:.1} %", 100.0 * a as f64 / b.max(1) as f64);
+    let pct =
+        |a: usize, b: usize| if b == 0 { "-".to_owned() } else { format!("{:.1} %", 100.0 * a as f64 / b as f64) };
     let (mut ood_n, mut ood_warned, mut ood_scored, mut ood_out, mut ood_alone) = (0, 0, 0, 0, 0);
     for r in rows {
         md.push_str(&format!(

@@ -48,9 +48,11 @@ pub fn features(
 
 /// Fits the description of `model` on `dataset`, split as training split it (`val_split`,
 /// `seed`).
+/// Errors name `data`, the dataset's folder.
 pub fn describe(
     model: &mut Classifier,
     dataset: &Dataset,
+    data: &std::path::Path,
     val_split: f64,
     seed: u64,
 ) -> anyhow::Result<DomainDescription> {
@@ -58,8 +60,7 @@ pub fn describe(
     let train = features(model, dataset, &train_idx, 32)?;
     let val = features(model, dataset, &val_idx, 32)?;
     let views = model.info.views().to_vec();
-    DomainDescription::fit(&views, &train, &val, PERCENTILE)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", model.info.path.display()))
+    DomainDescription::fit(&views, &train, &val, PERCENTILE).map_err(|e| anyhow::anyhow!("{}: {e}", data.display()))
 }
 
 /// How many of `dataset`'s specimens `model` finds unlike its training data (every view it
