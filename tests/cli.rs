@@ -102,3 +102,43 @@ fn synth_writes_a_folder_that_scan_reads_and_never_overwrites() {
     let bad = mousexray(&["synth", "--out", dir.path().join("x").to_str().unwrap(), "--prevalence", "1.5"]);
     assert_eq!(bad.status.code(), Some(1));
 }
+
+#[test]
+fn eval_pairs_tabulates_every_finding_of_a_pairs_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let pairs = dir.path().join("pairs");
+    let p = pairs.to_str().unwrap();
+    let synth = mousexray(&[
+        "synth",
+        "--out",
+        p,
+        "--pairs",
+        "--count",
+        "20",
+        "--seed",
+        "4000",
+        "--size",
+        "256",
+        "--prevalence",
+        "0",
+    ]);
+    assert_eq!(synth.status.code(), Some(0), "{}", text(&synth).1);
+    let out = mousexray(&["eval", "--pairs", p, "--model", "models/cae_mv.onnx"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stdout.contains("## Counterfactual pairs: cae_mv"), "{stdout}");
+    for finding in mousexray::synth::CLASSES {
+        let row =
+            stdout.lines().find(|l| l.starts_with(&format!("| {finding} |"))).unwrap_or_else(|| panic!("{stdout}"));
+        assert!(row.starts_with(&format!("| {finding} | 2 |")), "two pairs each: {row}");
+    }
+    // The model learned the curvatures of its own style: adding kyphosis raises its score.
+    assert!(stdout.contains("| kyphosis | 2 | 100.0 % |"), "{stdout}");
+    // A folder that is not a pairs folder says so.
+    let plain = dir.path().join("plain");
+    let synth = mousexray(&["synth", "--out", plain.to_str().unwrap(), "--count", "2", "--size", "96"]);
+    assert_eq!(synth.status.code(), Some(0));
+    let out = mousexray(&["eval", "--pairs", plain.to_str().unwrap(), "--model", "models/cae_mv.onnx"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).1.contains("pairs.csv: cannot read"), "{}", text(&out).1);
+}

@@ -258,3 +258,48 @@ fn committed_sample_is_what_make_sample_generates() {
     let total: usize = committed.values().map(Vec::len).sum();
     assert!(total <= 8 << 20, "sample is {total} bytes");
 }
+
+#[test]
+fn pairs_differ_by_one_finding_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("pairs");
+    let cfg = SynthConfig {
+        pairs: true,
+        prevalence: Prevalence { abnormal: 0.3, ..Prevalence::default() },
+        ..config(12, 96, OutFormat::Png16, OutLayout::Subfolders)
+    };
+    let summary = generate(&out, &cfg, &|| {}).unwrap();
+    assert_eq!(summary.specimens, 24);
+    let (labels, problems) = read_labels(&out.join("labels.csv"), &Taxonomy::default()).unwrap();
+    assert!(problems.is_empty(), "{problems:?}");
+    let taxonomy = Taxonomy::default();
+    let mut r = csv::Reader::from_path(out.join("pairs.csv")).unwrap();
+    let rows: Vec<csv::StringRecord> = r.records().map(|x| x.unwrap()).collect();
+    assert_eq!(rows.len(), 12);
+    // The classes are taken in turn: the first ten pairs cover all ten findings.
+    let first: std::collections::BTreeSet<&str> = rows.iter().take(10).map(|r| &r[1]).collect();
+    assert_eq!(first.len(), 10);
+    for row in &rows {
+        let (finding, without, with) = (&row[1], &row[3], &row[4]);
+        let node = taxonomy.index_of(finding).unwrap();
+        assert_eq!(labels.rows[without][node], Some(false), "{without} lacks {finding}");
+        assert_eq!(labels.rows[with][node], Some(true), "{with} has {finding}");
+        // Every other L3 label is the same animal's.
+        for (k, n) in taxonomy.nodes.iter().enumerate() {
+            if k != node && n.level == mousexray::taxonomy::Level::L3 {
+                assert_eq!(labels.rows[without][k], labels.rows[with][k], "{finding}: {} differs", n.id);
+            }
+        }
+        // Same pose, placement, exposure and noise: most pixels are identical, some are not.
+        let mut changed = 0usize;
+        let mut total = 0usize;
+        for view in ["DV", "LV"] {
+            let a = decode(&out.join(without).join(format!("{view}.png")), &DecodeOptions::default()).unwrap();
+            let b = decode(&out.join(with).join(format!("{view}.png")), &DecodeOptions::default()).unwrap();
+            changed += a.pixels.iter().zip(&b.pixels).filter(|(x, y)| x != y).count();
+            total += a.pixels.len();
+        }
+        assert!(changed > 0, "{finding}: the pair is identical");
+        assert!(changed < total / 2, "{finding}: {changed} of {total} pixels changed");
+    }
+}

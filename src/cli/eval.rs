@@ -18,7 +18,7 @@ use crate::training::roc_plot::write_roc_png;
 #[derive(Debug, clap::Args)]
 pub struct EvalArgs {
     /// Labelled folder (any layout `scan` reads); never one the models were trained on.
-    #[arg(long, value_name = "DIR", required_unless_present_any = ["invariance", "film_qc", "domain"])]
+    #[arg(long, value_name = "DIR", required_unless_present_any = ["invariance", "film_qc", "domain", "pairs"])]
     pub data: Option<PathBuf>,
     /// Also measure how far each model's outputs move when a film mark (ruler, text, bright
     /// frame, lead marker, cassette edge) is added: N held-out phantoms (seed 2000, 384 px,
@@ -34,6 +34,10 @@ pub struct EvalArgs {
     /// close-ups, heavy blur, drawings that are not radiographs, other proportions.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub domain: Option<u32>,
+    /// Counterfactual pairs from `synth --pairs` (a folder with pairs.csv): per finding, the share
+    /// of pairs in which adding it raises the model's probability for it, and the mean rise.
+    #[arg(long, value_name = "DIR")]
+    pub pairs: Option<PathBuf>,
     /// Seed of the phantoms for --film-qc (default: the held-out set's, 2000).
     #[arg(long, default_value_t = 2000, requires = "film_qc")]
     pub film_qc_seed: u64,
@@ -100,6 +104,17 @@ pub fn run(args: &EvalArgs, ort_lib: Option<&std::path::Path>) -> anyhow::Result
                     "## Domain description: {name}\n\nDomain unknown: the model carries no domain description (`mousexray domain` adds one).\n"
                 ));
             }
+            invariance_md.push('\n');
+        }
+        if let Some(folder) = &args.pairs {
+            let pairs = crate::training::paired_eval::read_pairs(folder)?;
+            let (dataset, problems) =
+                load_dataset(folder, args.labels.as_deref(), &model.info.preprocess, &model.info.taxonomy)?;
+            for p in &problems {
+                tracing::warn!("{p}");
+            }
+            let rows = crate::training::paired_eval::measure(&mut model, &dataset, &pairs, args.batch)?;
+            invariance_md.push_str(&crate::training::paired_eval::to_markdown(&name, &rows));
             invariance_md.push('\n');
         }
         if let Some(count) = args.invariance {

@@ -60,6 +60,12 @@ pub struct SynthArgs {
     /// Fraction of images with a radiopaque ruler.
     #[arg(long, default_value_t = 0.15)]
     pub ruler_rate: f64,
+
+    /// Counterfactual pairs: write each of the COUNT animals twice, PRnnnnnA without and
+    /// PRnnnnnB with one added finding (the classes in turn, severity from --min-severity to
+    /// 1), everything else identical; pairs.csv lists them. `eval --pairs` reads them.
+    #[arg(long)]
+    pub pairs: bool,
 }
 
 fn parse_class(s: &str) -> Result<String, String> {
@@ -97,6 +103,7 @@ pub fn run(args: &SynthArgs) -> anyhow::Result<()> {
             classes: args.classes.clone(),
         },
         ruler_rate: args.ruler_rate,
+        pairs: args.pairs,
     };
     let bar = indicatif::ProgressBar::new(args.count as u64);
     bar.set_style(

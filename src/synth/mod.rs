@@ -24,7 +24,7 @@ pub use findings::{CLASSES, Finding, Prevalence, apply, sample_findings};
 pub use primitive::{Primitive, Shape};
 pub use render::{DETECTOR_MAX, Exposure, Placement, attenuation, render};
 pub use rng::Rng;
-pub use writer::{OutFormat, OutLayout, SynthConfig, SynthSummary, generate};
+pub use writer::{OutFormat, OutLayout, PAIRS_FILE, PairTruth, SynthConfig, SynthSummary, generate, pair_ids};
 
 use crate::specimen::View;
 

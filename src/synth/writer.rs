@@ -68,6 +68,10 @@ pub struct SynthConfig {
     pub prevalence: Prevalence,
     /// Fraction of images with a radiopaque ruler.
     pub ruler_rate: f64,
+    /// Counterfactual pairs: each of the `count` animals written twice, without and with one
+    /// added finding, everything else identical (see [`PairTruth`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pairs: bool,
 }
 
 impl Default for SynthConfig {
@@ -82,6 +86,7 @@ impl Default for SynthConfig {
             missing_view_rate: 0.0,
             prevalence: Prevalence::default(),
             ruler_rate: 0.15,
+            pairs: false,
         }
     }
 }
@@ -108,7 +113,32 @@ pub struct Truth {
     pub config: SynthConfig,
     /// Per specimen, in id order.
     pub specimens: Vec<SpecimenTruth>,
+    /// Counterfactual pairs, for a `pairs` run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pairs: Vec<PairTruth>,
 }
+
+/// One counterfactual pair (a row of `pairs.csv`): the same animal, pose, placement, exposure
+/// and noise, written without and with one finding.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PairTruth {
+    /// Pair id (`PR00000`).
+    pub pair: String,
+    /// The L3 class added.
+    pub finding: String,
+    /// Its severity (0..1).
+    pub severity: f64,
+    /// The specimen without it (`PR00000A`).
+    pub without: String,
+    /// The specimen with it (`PR00000B`).
+    pub with: String,
+}
+
+/// The file listing a `pairs` run's pairs.
+pub const PAIRS_FILE: &str = "pairs.csv";
+
+/// Stream key of the pairs' added findings.
+const PAIR_STREAM: u64 = 0x7061_6972;
 
 /// A finished run.
 #[derive(Debug, Clone)]
@@ -135,22 +165,39 @@ pub fn generate(out: &Path, config: &SynthConfig, progress: &(dyn Fn() + Sync)) 
         bail!("{}: folder is not empty; choose a new folder so nothing is overwritten", out.display());
     }
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    if config.pairs && config.views.len() != 2 {
+        bail!("--pairs needs both views");
+    }
     let done = AtomicUsize::new(0);
-    let truths: Vec<SpecimenTruth> = (0..config.count)
+    let written: Vec<(Vec<SpecimenTruth>, Option<PairTruth>)> = (0..config.count)
         .into_par_iter()
         .map(|i| {
-            let t = write_specimen(out, config, i as u64);
+            let t = if config.pairs {
+                write_pair(out, config, i as u64).map(|(a, b, p)| (vec![a, b], Some(p)))
+            } else {
+                write_specimen(out, config, i as u64).map(|t| (vec![t], None))
+            };
             done.fetch_add(1, Ordering::Relaxed);
             progress();
             t
         })
         .collect::<anyhow::Result<_>>()?;
+    let mut truths = Vec::new();
+    let mut pairs = Vec::new();
+    for (t, p) in written {
+        truths.extend(t);
+        pairs.extend(p);
+    }
     write_manifest(out, config, &truths)?;
     write_labels(out, &truths)?;
+    if config.pairs {
+        write_pairs(out, &pairs)?;
+    }
     let truth = Truth {
         generator: format!("mousexray {}", env!("CARGO_PKG_VERSION")),
         config: config.clone(),
         specimens: truths,
+        pairs,
     };
     let file = File::create(out.join("truth.json")).context("creating truth.json")?;
     let mut w = BufWriter::new(file);
@@ -170,13 +217,58 @@ pub fn specimen_id(index: u64) -> String {
 
 fn write_specimen(out: &Path, config: &SynthConfig, index: u64) -> anyhow::Result<SpecimenTruth> {
     let phantom = Phantom::sample(config.seed, index, &config.prevalence, config.ruler_rate);
-    let id = specimen_id(index);
+    write_phantom(out, config, index, specimen_id(index), phantom, index)
+}
+
+/// The ids of pair `index`: the pair, the specimen without and the specimen with the finding.
+pub fn pair_ids(index: u64) -> (String, String, String) {
+    (format!("PR{index:05}"), format!("PR{index:05}A"), format!("PR{index:05}B"))
+}
+
+/// Animal `index` of the run, and the same animal with one finding it lacks added: the classes
+/// taken in turn (from the run's class list), the severity uniform over the run's range.
+fn write_pair(
+    out: &Path,
+    config: &SynthConfig,
+    index: u64,
+) -> anyhow::Result<(SpecimenTruth, SpecimenTruth, PairTruth)> {
+    let base = Phantom::sample(config.seed, index, &config.prevalence, config.ruler_rate);
+    let classes: Vec<&str> = if config.prevalence.classes.is_empty() {
+        super::CLASSES.to_vec()
+    } else {
+        config.prevalence.classes.iter().map(String::as_str).collect()
+    };
+    let n = classes.len().max(1);
+    let finding = (0..n)
+        .map(|k| classes[(index as usize + k) % n])
+        .find(|c| !base.has(c))
+        .with_context(|| format!("pair {index}: the animal already has every class"))?;
+    let mut rng = Rng::new(config.seed ^ PAIR_STREAM, index);
+    let severity = rng.range(config.prevalence.min_severity.clamp(0.0, 1.0), 1.0);
+    let with = base.with_finding(finding, severity);
+    let (pair, a, b) = pair_ids(index);
+    let without = write_phantom(out, config, index, a.clone(), base, 2 * index)?;
+    let with = write_phantom(out, config, index, b.clone(), with, 2 * index + 1)?;
+    let truth = PairTruth { pair, finding: finding.to_owned(), severity, without: a, with: b };
+    Ok((without, with, truth))
+}
+
+/// Writes one phantom as specimen `id`; `index` keys its format and metadata draws (a pair's two
+/// members share them), `file_index` its file names where the layout numbers files.
+fn write_phantom(
+    out: &Path,
+    config: &SynthConfig,
+    index: u64,
+    id: String,
+    phantom: Phantom,
+    file_index: u64,
+) -> anyhow::Result<SpecimenTruth> {
     let mut rng = Rng::new(config.seed ^ 0x6d65_7461, index);
     let metadata = sample_metadata(&mut rng, index, !phantom.findings.is_empty());
     let mut views = config.views.clone();
     // Draws happen whatever the configuration, so other settings do not shift them.
     let (missing, which, fmt_draw, mono1) = (rng.uniform(), rng.below(2), rng.below(5), rng.chance(0.3));
-    if views.len() == 2 && missing < config.missing_view_rate {
+    if views.len() == 2 && missing < config.missing_view_rate && !config.pairs {
         views.remove(which);
     }
     let format = match config.format {
@@ -188,12 +280,12 @@ fn write_specimen(out: &Path, config: &SynthConfig, index: u64) -> anyhow::Resul
     let mut files = BTreeMap::new();
     for view in views {
         let pixels = phantom.render(view, config.size, true);
-        let rel = relative_path(config.layout, &id, view, index, format);
+        let rel = relative_path(config.layout, &id, view, file_index, format);
         let path = out.join(&rel);
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
-        let uid = format!("2.25.{}{:06}{}", config.seed % 1_000_000_000, index, usize::from(view == View::Lv));
+        let uid = format!("2.25.{}{:06}{}", config.seed % 1_000_000_000, file_index, usize::from(view == View::Lv));
         save(&path, config.size, pixels, format, mono1, &id, &uid)
             .with_context(|| format!("writing {}", path.display()))?;
         files.insert(view, rel.to_string_lossy().into_owned());
@@ -334,6 +426,16 @@ fn write_manifest(out: &Path, config: &SynthConfig, truths: &[SpecimenTruth]) ->
         }
     }
     w.flush().context("writing specimens.csv")?;
+    Ok(())
+}
+
+fn write_pairs(out: &Path, pairs: &[PairTruth]) -> anyhow::Result<()> {
+    let mut w = csv::Writer::from_path(out.join(PAIRS_FILE)).context("creating pairs.csv")?;
+    w.write_record(["pair", "finding", "severity", "without", "with"])?;
+    for p in pairs {
+        w.write_record([&p.pair, &p.finding, &format!("{:.4}", p.severity), &p.without, &p.with])?;
+    }
+    w.flush().context("writing pairs.csv")?;
     Ok(())
 }
 

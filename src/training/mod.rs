@@ -10,5 +10,6 @@ pub mod loss;
 pub mod model;
 pub mod onnx_export;
 pub mod package;
+pub mod paired_eval;
 pub mod roc_plot;
 pub mod train;

@@ -1,0 +1,145 @@
+//! Counterfactual pairs (`synth --pairs`): does adding one finding to an animal, with everything
+//! else identical, raise the model's probability for that finding? A model that learned the
+//! finding should answer yes in nearly every pair; one that learned cues of the renderer answers
+//! at chance.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::Context;
+
+use super::data::Dataset;
+use crate::inference::Classifier;
+use crate::synth::{CLASSES, PAIRS_FILE};
+
+/// Severity from which a finding is plainly visible, for the table's second half.
+pub const PLAIN_SEVERITY: f64 = 0.5;
+
+/// One pair as `pairs.csv` lists it.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+pub struct PairRow {
+    /// Pair id.
+    pub pair: String,
+    /// The L3 class added.
+    pub finding: String,
+    /// Its severity.
+    pub severity: f64,
+    /// Specimen without it.
+    pub without: String,
+    /// Specimen with it.
+    pub with: String,
+}
+
+/// One finding's paired result.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct PairedResult {
+    /// L3 class.
+    pub finding: String,
+    /// Pairs scored.
+    pub pairs: usize,
+    /// Pairs in which P(finding | parent) rose.
+    pub raised: usize,
+    /// Mean rise of P(finding | parent) (negative: it fell).
+    pub mean_rise: f64,
+    /// Pairs at severity >= [`PLAIN_SEVERITY`].
+    pub plain_pairs: usize,
+    /// Of those, pairs in which it rose.
+    pub plain_raised: usize,
+}
+
+/// Reads `pairs.csv` of a pairs folder. Errors name the file.
+pub fn read_pairs(folder: &Path) -> anyhow::Result<Vec<PairRow>> {
+    let path = folder.join(PAIRS_FILE);
+    let mut r = csv::Reader::from_path(&path)
+        .with_context(|| format!("{}: cannot read (a folder from `synth --pairs` has one)", path.display()))?;
+    r.deserialize()
+        .enumerate()
+        .map(|(i, row)| row.with_context(|| format!("{}: row {}", path.display(), i + 2)))
+        .collect()
+}
+
+/// Runs `model` (every view it uses) on both members of every pair found in `dataset`, and
+/// tallies per finding. Pairs whose specimens are missing from the dataset are skipped.
+pub fn measure(
+    model: &mut Classifier,
+    dataset: &Dataset,
+    pairs: &[PairRow],
+    batch: usize,
+) -> anyhow::Result<Vec<PairedResult>> {
+    let index: BTreeMap<&str, usize> = dataset.samples.iter().enumerate().map(|(i, s)| (s.id.as_str(), i)).collect();
+    let s = model.info.preprocess.size as usize;
+    let bg = model.info.preprocess.background();
+    let uses = model.info.uses();
+    let found: Vec<(&PairRow, [usize; 2])> = pairs
+        .iter()
+        .filter_map(|p| Some((p, [*index.get(p.without.as_str())?, *index.get(p.with.as_str())?])))
+        .collect();
+    let mut rows: BTreeMap<&str, PairedResult> = BTreeMap::new();
+    for chunk in found.chunks(batch.max(1)) {
+        let (mut dv, mut lv, mut presence) = (Vec::new(), Vec::new(), Vec::new());
+        for (_, members) in chunk {
+            for &m in members {
+                let sample = &dataset.samples[m];
+                let mut present = [false; 2];
+                for (k, (buf, x)) in [(&mut dv, &sample.dv), (&mut lv, &sample.lv)].into_iter().enumerate() {
+                    match x.as_ref().filter(|x| uses[k] && x.len() == s * s) {
+                        Some(x) => {
+                            buf.extend_from_slice(x);
+                            present[k] = true;
+                        }
+                        None => buf.extend(std::iter::repeat_n(bg, s * s)),
+                    }
+                }
+                presence.push(present);
+            }
+        }
+        let probs = model.predict(&dv, &lv, &presence)?;
+        for (k, (pair, _)) in chunk.iter().enumerate() {
+            let Some(node) = model.info.taxonomy.index_of(&pair.finding) else { continue };
+            let (Some(a), Some(b)) =
+                (probs.get(2 * k).and_then(|p| p.get(node)), probs.get(2 * k + 1).and_then(|p| p.get(node)))
+            else {
+                continue;
+            };
+            let rise = f64::from(b - a);
+            let row = rows
+                .entry(pair.finding.as_str())
+                .or_insert_with(|| PairedResult { finding: pair.finding.clone(), ..Default::default() });
+            row.pairs += 1;
+            row.raised += usize::from(rise > 0.0);
+            row.mean_rise += rise;
+            if pair.severity >= PLAIN_SEVERITY {
+                row.plain_pairs += 1;
+                row.plain_raised += usize::from(rise > 0.0);
+            }
+        }
+    }
+    let mut out: Vec<PairedResult> = rows.into_values().collect();
+    for r in &mut out {
+        r.mean_rise /= r.pairs.max(1) as f64;
+    }
+    // Taxonomy order.
+    out.sort_by_key(|r| CLASSES.iter().position(|c| *c == r.finding).unwrap_or(usize::MAX));
+    Ok(out)
+}
+
+/// The rows as a Markdown table.
+pub fn to_markdown(name: &str, rows: &[PairedResult]) -> String {
+    let pct =
+        |a: usize, b: usize| if b == 0 { "-".to_owned() } else { format!("{:.1} %", 100.0 * a as f64 / b as f64) };
+    let mut md = format!(
+        "## Counterfactual pairs: {name}\n\n| finding | pairs | raised | mean rise | pairs at severity >= {PLAIN_SEVERITY} | raised |\n|---|---:|---:|---:|---:|---:|\n"
+    );
+    for r in rows {
+        md.push_str(&format!(
+            "| {} | {} | {} | {:+.3} | {} | {} |\n",
+            r.finding,
+            r.pairs,
+            pct(r.raised, r.pairs),
+            r.mean_rise,
+            r.plain_pairs,
+            pct(r.plain_raised, r.plain_pairs)
+        ));
+    }
+    md
+}
