@@ -8,11 +8,12 @@
 //! | input | `views` | `[N, 2]` float32 | 1 where DV / LV is present, 0 where masked |
 //! | output | `l1`, `l2`, `l3` | `[N, 1]`, `[N, 3]`, `[N, 10]` | P(node \| parent positive), taxonomy order |
 //! | output (optional) | `cam_dv`, `cam_lv` | `[N, K, h, w]` | each class's logit contribution per cell |
-//! | output (schema 2) | `features_dv`, `features_lv` | `[N, C]` | pooled, normalised features per view |
+//! | output (schema 2) | `features_dv`, `features_lv` | `[N, C]` | pooled, normalised features per view, in blocks |
 //!
 //! Metadata (ONNX `metadata_props`, JSON values): `mousexray.schema`, `.taxonomy`,
-//! `.preprocess`, `.thresholds`, `.provenance`, and from schema 2 the optional `.domain`
-//! ([`crate::domain::DomainDescription`]). Schema 1 files (no features, no domain) still load;
+//! `.preprocess`, `.thresholds`, `.provenance`, and from schema 2 `.features` (the widths of the
+//! feature outputs' blocks, each a feature map averaged over its cells, earliest layer first) and
+//! the optional `.domain` ([`crate::domain::DomainDescription`]). Schema 1 files (no features, no domain) still load;
 //! their domain is unknown.
 
 use std::collections::BTreeMap;
@@ -70,6 +71,8 @@ pub mod key {
     pub const PROVENANCE: &str = "mousexray.provenance";
     /// The domain description (JSON).
     pub const DOMAIN: &str = "mousexray.domain";
+    /// Widths of the blocks of the feature outputs (JSON array).
+    pub const FEATURES: &str = "mousexray.features";
 }
 
 /// The weights' precision.
@@ -170,6 +173,8 @@ pub struct ModelMetadata {
     pub thresholds: Vec<f32>,
     /// Where it came from.
     pub provenance: Provenance,
+    /// Widths of the blocks of `features_dv` / `features_lv` (empty: no feature outputs).
+    pub features: Vec<usize>,
     /// What its training inputs look like in its feature space, when described.
     pub domain: Option<DomainDescription>,
 }
@@ -187,6 +192,9 @@ impl ModelMetadata {
             (key::THRESHOLDS.to_owned(), json("thresholds", serde_json::to_string(&thresholds))?),
             (key::PROVENANCE.to_owned(), json("provenance", serde_json::to_string(&self.provenance))?),
         ];
+        if !self.features.is_empty() {
+            props.push((key::FEATURES.to_owned(), json("features", serde_json::to_string(&self.features))?));
+        }
         if let Some(domain) = &self.domain {
             props.push((key::DOMAIN.to_owned(), json("domain", serde_json::to_string(domain))?));
         }
@@ -217,15 +225,27 @@ impl ModelMetadata {
         if provenance.views.is_empty() || provenance.views.iter().any(|v| !v.is_model_view()) {
             return Err(format!("provenance: views {:?}, expected DV and/or LV", provenance.views));
         }
+        let features: Vec<usize> = match get(key::FEATURES) {
+            None => Vec::new(),
+            Some(text) => serde_json::from_str(&text).map_err(|e| format!("features: {e}"))?,
+        };
         let domain = match get(key::DOMAIN) {
             None => None,
             Some(text) => {
                 let d: DomainDescription = serde_json::from_str(&text).map_err(|e| format!("domain: {e}"))?;
                 d.validate().map_err(|e| format!("domain: {e}"))?;
+                let width: usize = features.iter().sum();
+                if let Some(v) = d.views.iter().find(|v| v.dim() != width) {
+                    return Err(format!(
+                        "domain: the {} description is {} features wide, the feature outputs {width} ({features:?})",
+                        v.view.as_str(),
+                        v.dim()
+                    ));
+                }
                 Some(d)
             }
         };
-        Ok(ModelMetadata { schema, taxonomy, preprocess, thresholds, provenance, domain })
+        Ok(ModelMetadata { schema, taxonomy, preprocess, thresholds, provenance, features, domain })
     }
 
     /// The readable report kept beside a model (`NAME.json`): provenance, thresholds by node id
@@ -271,6 +291,7 @@ mod tests {
             preprocess: PreprocessSpec::default(),
             thresholds,
             provenance: serde_json::from_str(r#"{"backbone":"cae","views":["lv"],"custom":1}"#).unwrap(),
+            features: vec![8, 16],
             domain: None,
         }
     }

@@ -1,16 +1,19 @@
 //! Whether a film looks like the films a model was trained on.
 //!
-//! Every view's pooled, normalised feature vector (the model's `features_dv` / `features_lv`
-//! outputs, `[N, C]`) is compared with the training films' features by its Mahalanobis distance
-//! (Lee et al., "A simple unified framework for detecting out-of-distribution samples and
-//! adversarial attacks", NeurIPS 2018), with the covariance shrunk towards a scaled identity by
-//! the Ledoit-Wolf estimate (Ledoit & Wolf, J. Multivariate Anal. 88:365, 2004) so that it stays
-//! invertible and well conditioned with a few thousand films in a few hundred dimensions.
+//! Every view's pooled, normalised features (the model's `features_dv` / `features_lv` outputs,
+//! `[N, C]`: one or more blocks, each a feature map averaged over its cells, earliest layer
+//! first) are compared with the training films' features by their Mahalanobis distance, block by
+//! block (Lee et al., "A simple unified framework for detecting out-of-distribution samples and
+//! adversarial attacks", NeurIPS 2018, with its feature ensemble over layers), with each
+//! covariance shrunk towards a scaled identity by the Ledoit-Wolf estimate (Ledoit & Wolf,
+//! J. Multivariate Anal. 88:365, 2004) so that it stays invertible and well conditioned with a
+//! few thousand films in a few hundred dimensions.
 //!
-//! The distance is calibrated on the validation split: a view's **domain score** is its distance
-//! divided by that view's `scale`, chosen so that 1 % of validation specimens (the
-//! [`DomainDescription::percentile`]) have a score above 1 in their worse view. A score above 1
-//! means "unlike the training data": the model's scores for that film mean little.
+//! The distances are calibrated on the validation split: a block's score is its distance divided
+//! by its `scale` (its validation median times one factor per model), a view's **domain score**
+//! the largest of its blocks', and the factor is chosen so that 1 % of validation specimens (the
+//! [`DomainDescription::percentile`]) score above 1 in their worse view. A score above 1 means
+//! "unlike the training data": the model's scores for that film mean little.
 
 use serde::{Deserialize, Serialize};
 
@@ -41,24 +44,31 @@ pub struct DomainDescription {
     pub views: Vec<ViewDomain>,
 }
 
-/// One view's feature distribution.
+/// One view's feature distribution, block by block.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ViewDomain {
     /// DV or LV.
     pub view: View,
-    /// Feature width `C`.
+    /// The blocks, in the order of the feature vector.
+    pub blocks: Vec<BlockDomain>,
+}
+
+/// One block of features: a Mahalanobis distance and the distance at which it scores 1.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BlockDomain {
+    /// Feature width.
     pub dim: usize,
     /// Ledoit-Wolf shrinkage towards the scaled identity (0 = sample covariance, 1 = identity).
     pub shrinkage: f64,
-    /// The Mahalanobis distance at which the domain score is 1.
+    /// The Mahalanobis distance at which the block's score is 1.
     pub scale: f32,
     /// Median validation distance, for people (in Mahalanobis units).
     pub validation_median: f32,
-    /// Mean feature vector, `C` values (little-endian float32, base64).
+    /// Mean feature vector, `dim` values (little-endian float32, base64).
     #[serde(with = "f32_base64")]
     pub mean: Vec<f32>,
     /// The whitening matrix `L⁻¹` (covariance `= L Lᵀ`), lower triangle packed by rows,
-    /// `C (C + 1) / 2` values (little-endian float32, base64).
+    /// `dim (dim + 1) / 2` values (little-endian float32, base64).
     #[serde(with = "f32_base64")]
     pub whiten: Vec<f32>,
 }
@@ -88,8 +98,8 @@ impl DomainScore {
     }
 }
 
-impl ViewDomain {
-    /// Mahalanobis distance of a feature vector (`dim` values) from the training mean; `None`
+impl BlockDomain {
+    /// Mahalanobis distance of a block's features (`dim` values) from the training mean; `None`
     /// when the width differs or a value is not finite.
     pub fn distance(&self, features: &[f32]) -> Option<f32> {
         if features.len() != self.dim || features.iter().any(|v| !v.is_finite()) {
@@ -107,27 +117,52 @@ impl ViewDomain {
         Some(sum.sqrt() as f32)
     }
 
-    /// The domain score: [`ViewDomain::distance`] over [`ViewDomain::scale`].
-    pub fn score(&self, features: &[f32]) -> Option<f32> {
-        self.distance(features).map(|d| d / self.scale.max(f32::MIN_POSITIVE))
-    }
-
-    /// Checks the stored arrays against `dim`.
-    pub fn validate(&self) -> Result<(), String> {
+    fn validate(&self, view: View) -> Result<(), String> {
         let tri = self.dim * (self.dim + 1) / 2;
         if self.dim == 0 || self.mean.len() != self.dim || self.whiten.len() != tri {
             return Err(format!(
                 "{} description has {} mean and {} whitening values for {} features",
-                self.view.as_str(),
+                view.as_str(),
                 self.mean.len(),
                 self.whiten.len(),
                 self.dim
             ));
         }
         if !(self.scale.is_finite() && self.scale > 0.0) {
-            return Err(format!("{} description has scale {}", self.view.as_str(), self.scale));
+            return Err(format!("{} description has scale {}", view.as_str(), self.scale));
         }
         Ok(())
+    }
+}
+
+impl ViewDomain {
+    /// Feature width: the blocks' widths together.
+    pub fn dim(&self) -> usize {
+        self.blocks.iter().map(|b| b.dim).sum()
+    }
+
+    /// The domain score of a view's features: the largest of its blocks' distances over their
+    /// scales. `None` when the width differs or a value is not finite.
+    pub fn score(&self, features: &[f32]) -> Option<f32> {
+        if features.len() != self.dim() {
+            return None;
+        }
+        let mut at = 0;
+        let mut worst = 0.0f32;
+        for b in &self.blocks {
+            let d = b.distance(features.get(at..at + b.dim)?)?;
+            worst = worst.max(d / b.scale.max(f32::MIN_POSITIVE));
+            at += b.dim;
+        }
+        Some(worst)
+    }
+
+    /// Checks the stored arrays.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.blocks.is_empty() {
+            return Err(format!("{} description has no blocks", self.view.as_str()));
+        }
+        self.blocks.iter().try_for_each(|b| b.validate(self.view))
     }
 }
 
@@ -156,44 +191,73 @@ impl DomainDescription {
 
     /// Fits a description: means and shrunk covariances from `train`, scales from `validation`
     /// (see the module docs). Each element holds a specimen's DV and LV features, absent where a
-    /// view is missing; `views` are the views the model uses.
+    /// view is missing; `views` are the views the model uses; `blocks` the widths of the
+    /// feature vector's blocks (one block: `[C]`).
     ///
     /// Errors when a view has fewer than [`MIN_TRAIN`] training specimens, fewer than
-    /// [`MIN_VALIDATION`] validation specimens have a view, or the widths differ.
+    /// [`MIN_VALIDATION`] validation specimens have a view, or the widths differ from `blocks`.
     pub fn fit(
         views: &[View],
+        blocks: &[usize],
         train: &[[Option<Vec<f32>>; 2]],
         validation: &[[Option<Vec<f32>>; 2]],
         percentile: f64,
     ) -> Result<DomainDescription, String> {
+        let width: usize = blocks.iter().sum();
         let mut fitted = Vec::new();
         for &view in views {
             let Some(k) = view.model_slot() else { return Err(format!("{} is not a model view", view_name(view))) };
             let rows: Vec<&[f32]> = train.iter().filter_map(|s| s[k].as_deref()).collect();
-            fitted.push(fit_view(view, &rows)?);
+            if rows.len() < MIN_TRAIN {
+                return Err(format!(
+                    "{} training specimens with {} view: at least {MIN_TRAIN} are needed to describe the domain",
+                    rows.len(),
+                    view_name(view)
+                ));
+            }
+            if width == 0 || rows.iter().any(|r| r.len() != width) {
+                return Err(format!("{} features are not {width} wide ({blocks:?})", view.as_str().to_uppercase()));
+            }
+            let mut at = 0;
+            let mut fitted_blocks = Vec::new();
+            for &dim in blocks {
+                let part: Vec<&[f32]> = rows.iter().map(|r| &r[at..at + dim]).collect();
+                fitted_blocks.push(fit_block(view, &part)?);
+                at += dim;
+            }
+            fitted.push(ViewDomain { view, blocks: fitted_blocks });
         }
-        // Each view's distances in units of its validation median, then one specimen-level
-        // percentile, so that `percentile` holds for the worse view of a specimen.
-        let mut relative = vec![Vec::new(); fitted.len()];
-        for (f, rel) in fitted.iter_mut().zip(&mut relative) {
+        // Each block's distances in units of its validation median; the worst block of the worse
+        // view makes a specimen's score; one percentile of those sets the common factor.
+        let mut worst = vec![None::<f32>; validation.len()];
+        for f in &mut fitted {
             let k = f.view.model_slot().unwrap_or(0);
-            let d: Vec<f32> = validation.iter().filter_map(|s| f.distance(s[k].as_deref()?)).collect();
-            if d.len() < MIN_VALIDATION {
+            let present: Vec<&[f32]> = validation.iter().filter_map(|s| s[k].as_deref()).collect();
+            if present.len() < MIN_VALIDATION {
                 return Err(format!(
                     "{} validation specimens with {} view: at least {MIN_VALIDATION} are needed to describe the domain",
-                    d.len(),
+                    present.len(),
                     view_name(f.view)
                 ));
             }
-            f.validation_median = quantile(&d, 0.5);
-            *rel = validation.iter().map(|s| f.distance(s[k].as_deref()?).map(|d| d / f.validation_median)).collect();
+            let mut at = 0;
+            for b in &mut f.blocks {
+                let part = |x: &[f32]| x.get(at..at + b.dim).map(<[f32]>::to_vec);
+                let d: Vec<f32> = present.iter().filter_map(|x| b.distance(&part(x)?)).collect();
+                b.validation_median = quantile(&d, 0.5).max(f32::MIN_POSITIVE);
+                for (w, s) in worst.iter_mut().zip(validation) {
+                    if let Some(d) = s[k].as_deref().and_then(part).and_then(|x| b.distance(&x)) {
+                        let r = d / b.validation_median;
+                        *w = Some(w.map_or(r, |v| v.max(r)));
+                    }
+                }
+                at += b.dim;
+            }
         }
-        let worst: Vec<f32> = (0..validation.len())
-            .filter_map(|i| relative.iter().filter_map(|r: &Vec<Option<f32>>| r[i]).reduce(f32::max))
-            .collect();
+        let worst: Vec<f32> = worst.into_iter().flatten().collect();
         let t = quantile(&worst, percentile / 100.0);
-        for f in &mut fitted {
-            f.scale = f.validation_median * t;
+        for b in fitted.iter_mut().flat_map(|f| &mut f.blocks) {
+            b.scale = b.validation_median * t;
         }
         Ok(DomainDescription {
             method: METHOD.into(),
@@ -211,13 +275,19 @@ pub fn summary_json(d: &DomainDescription) -> serde_json::Value {
         .views
         .iter()
         .map(|v| {
-            serde_json::json!({
-                "view": v.view,
-                "features": v.dim,
-                "shrinkage": v.shrinkage,
-                "scale": v.scale,
-                "validation_median": v.validation_median,
-            })
+            let blocks: Vec<serde_json::Value> = v
+                .blocks
+                .iter()
+                .map(|b| {
+                    serde_json::json!({
+                        "features": b.dim,
+                        "shrinkage": b.shrinkage,
+                        "scale": b.scale,
+                        "validation_median": b.validation_median,
+                    })
+                })
+                .collect();
+            serde_json::json!({ "view": v.view, "blocks": blocks })
         })
         .collect();
     serde_json::json!({
@@ -229,21 +299,23 @@ pub fn summary_json(d: &DomainDescription) -> serde_json::Value {
     })
 }
 
-/// One line per view: what `doctor --model` prints.
+/// One line per view and block: what `doctor --model` prints.
 pub fn summary_lines(d: &DomainDescription) -> Vec<String> {
     let mut lines = vec![format!(
         "{}: {} training specimens, score 1 at the {}th percentile of {} validation specimens",
         d.method, d.train, d.percentile, d.validation
     )];
     for v in &d.views {
-        lines.push(format!(
-            "{}: {} features, shrinkage {:.3}, median validation distance {:.2}, score 1 at distance {:.2}",
-            v.view.as_str().to_uppercase(),
-            v.dim,
-            v.shrinkage,
-            v.validation_median,
-            v.scale
-        ));
+        for b in &v.blocks {
+            lines.push(format!(
+                "{}: {} features, shrinkage {:.3}, median validation distance {:.2}, score 1 at distance {:.2}",
+                v.view.as_str().to_uppercase(),
+                b.dim,
+                b.shrinkage,
+                b.validation_median,
+                b.scale
+            ));
+        }
     }
     lines
 }
@@ -267,20 +339,11 @@ fn quantile(values: &[f32], q: f64) -> f32 {
     v[lo] + (v[hi] - v[lo]) * frac
 }
 
-/// Mean, Ledoit-Wolf shrunk covariance and its whitening matrix for one view (scale unset).
-fn fit_view(view: View, rows: &[&[f32]]) -> Result<ViewDomain, String> {
+/// Mean, Ledoit-Wolf shrunk covariance and its whitening matrix for one block (scale unset).
+fn fit_block(view: View, rows: &[&[f32]]) -> Result<BlockDomain, String> {
     use nalgebra::DMatrix;
     let n = rows.len();
-    if n < MIN_TRAIN {
-        return Err(format!(
-            "{n} training specimens with {} view: at least {MIN_TRAIN} are needed to describe the domain",
-            view_name(view)
-        ));
-    }
     let dim = rows.first().map_or(0, |r| r.len());
-    if dim == 0 || rows.iter().any(|r| r.len() != dim) {
-        return Err(format!("{} features of differing or zero width", view.as_str().to_uppercase()));
-    }
     let x = DMatrix::<f64>::from_fn(n, dim, |i, j| f64::from(rows[i][j]));
     let mean = x.row_mean();
     let mut centred = x;
@@ -314,8 +377,7 @@ fn fit_view(view: View, rows: &[&[f32]]) -> Result<ViewDomain, String> {
             whiten.push(inv[(i, j)] as f32);
         }
     }
-    Ok(ViewDomain {
-        view,
+    Ok(BlockDomain {
         dim,
         shrinkage,
         scale: 1.0,
@@ -385,7 +447,7 @@ mod tests {
         let mut rng = Rng::new(7);
         let train = gaussian(&mut rng, 2000, 16, 0.0);
         let val = gaussian(&mut rng, 1000, 16, 0.0);
-        let d = DomainDescription::fit(&View::MODEL, &train, &val, 99.0).unwrap();
+        let d = DomainDescription::fit(&View::MODEL, &[16], &train, &val, 99.0).unwrap();
         d.validate().unwrap();
         let flagged = |set: &[[Option<Vec<f32>>; 2]]| {
             set.iter().filter(|s| d.score([s[0].as_deref(), s[1].as_deref()]).in_domain() == Some(false)).count() as f64
@@ -399,6 +461,30 @@ mod tests {
         // The stored form round-trips exactly.
         let back: DomainDescription = serde_json::from_str(&serde_json::to_string(&d).unwrap()).unwrap();
         assert_eq!(back, d);
+    }
+
+    #[test]
+    fn a_shift_in_one_block_alone_is_flagged() {
+        // Two blocks of 8: the second is what the first block's shift would hide in one
+        // 16-wide description whose distance the unchanged half dilutes.
+        let mut rng = Rng::new(11);
+        let train = gaussian(&mut rng, 2000, 16, 0.0);
+        let val = gaussian(&mut rng, 1000, 16, 0.0);
+        let d = DomainDescription::fit(&View::MODEL, &[8, 8], &train, &val, 99.0).unwrap();
+        assert_eq!(d.views[0].blocks.len(), 2);
+        assert_eq!(d.views[0].dim(), 16);
+        let mut shifted = gaussian(&mut rng, 200, 16, 0.0);
+        for s in &mut shifted {
+            for v in s.iter_mut().flatten() {
+                v[..8].iter_mut().for_each(|x| *x += 2.0);
+            }
+        }
+        let flagged =
+            shifted.iter().filter(|s| d.score([s[0].as_deref(), s[1].as_deref()]).in_domain() == Some(false)).count();
+        assert!(flagged > 190, "{flagged} of 200");
+        // Widths other than the blocks' are refused, not misread.
+        assert_eq!(d.views[0].score(&[0.0; 15]), None);
+        assert!(DomainDescription::fit(&View::MODEL, &[8, 9], &train, &val, 99.0).is_err());
     }
 
     #[test]
@@ -417,8 +503,8 @@ mod tests {
         let mut rng = Rng::new(3);
         let train: Vec<[Option<Vec<f32>>; 2]> =
             (0..20000).map(|_| [Some(vec![rng.normal() as f32, 2.0 * rng.normal() as f32]), None]).collect();
-        let d = DomainDescription::fit(&[View::Dv], &train, &train[..100], 99.0).unwrap();
-        let v = &d.views[0];
+        let d = DomainDescription::fit(&[View::Dv], &[2], &train, &train[..100], 99.0).unwrap();
+        let v = &d.views[0].blocks[0];
         let dist = v.distance(&[1.0, 2.0]).unwrap();
         assert!((dist - 2f32.sqrt()).abs() < 0.05, "distance {dist}");
         assert_eq!(v.distance(&[1.0]), None);
@@ -428,12 +514,14 @@ mod tests {
     #[test]
     fn too_few_specimens_is_an_error_not_a_panic() {
         let one = vec![[Some(vec![1.0f32, 2.0]), None]];
-        assert!(DomainDescription::fit(&[View::Dv], &one, &one, 99.0).unwrap_err().contains("1 training specimens"));
-        assert!(DomainDescription::fit(&[View::Lv], &one, &one, 99.0).unwrap_err().contains("with an LV view"));
+        assert!(
+            DomainDescription::fit(&[View::Dv], &[2], &one, &one, 99.0).unwrap_err().contains("1 training specimens")
+        );
+        assert!(DomainDescription::fit(&[View::Lv], &[2], &one, &one, 99.0).unwrap_err().contains("with an LV view"));
         let mut rng = Rng::new(1);
         let enough = gaussian(&mut rng, MIN_TRAIN, 4, 0.0);
-        let err = DomainDescription::fit(&View::MODEL, &enough, &enough[..MIN_VALIDATION - 1], 99.0).unwrap_err();
+        let err = DomainDescription::fit(&View::MODEL, &[4], &enough, &enough[..MIN_VALIDATION - 1], 99.0).unwrap_err();
         assert!(err.contains("49 validation specimens"), "{err}");
-        assert!(DomainDescription::fit(&View::MODEL, &enough, &enough[..MIN_VALIDATION], 99.0).is_ok());
+        assert!(DomainDescription::fit(&View::MODEL, &[4], &enough, &enough[..MIN_VALIDATION], 99.0).is_ok());
     }
 }

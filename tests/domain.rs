@@ -86,9 +86,9 @@ fn schema_one(dir: &Path) -> PathBuf {
     let graph = proto.graph.as_mut().unwrap();
     let features = [io::FEATURES_DV, io::FEATURES_LV];
     graph.output.retain(|o| !features.contains(&o.name.as_str()));
-    // Files described by `mousexray domain` expose the features through Identity nodes; files
-    // from `train` name the Flatten outputs themselves: drop the one, rename the other.
-    graph.node.retain(|n| !(n.op_type == "Identity" && features.contains(&n.output[0].as_str())));
+    // Files described by `mousexray domain` expose the features through nodes of their own;
+    // files from `train` name the values themselves: drop the one, rename the other.
+    graph.node.retain(|n| !n.name.starts_with("expose_"));
     for node in &mut graph.node {
         for name in node.output.iter_mut().chain(node.input.iter_mut()) {
             if features.contains(&name.as_str()) {
@@ -98,6 +98,7 @@ fn schema_one(dir: &Path) -> PathBuf {
     }
     let mut m = metadata(&proto).unwrap();
     m.schema = 1;
+    m.features = Vec::new();
     m.domain = None;
     set_metadata(&mut proto, &m).unwrap();
     let path = dir.join("old.onnx");

@@ -23,6 +23,8 @@ fn committed_models_load_with_their_metadata_and_report() {
         assert!(model.info.has_cam, "{}: no CAM outputs", path.display());
         let domain = model.info.domain.as_ref().unwrap_or_else(|| panic!("{}: no domain description", path.display()));
         assert_eq!(domain.views.len(), model.info.views().len(), "{}", path.display());
+        let blocks = if model.info.provenance.backbone == "convnext" { vec![32, 256] } else { vec![128] };
+        assert_eq!(model.info.feature_blocks, blocks, "{}", path.display());
         let views = model.info.views();
         assert!(!views.is_empty());
         let report: serde_json::Value =

@@ -77,7 +77,16 @@ pub fn describe_bytes(
     lib: &OrtLibrary,
 ) -> anyhow::Result<Described> {
     let mut proto = crate::onnx::features::decode(bytes).with_context(|| path.display().to_string())?;
-    crate::onnx::features::expose_features(&mut proto).with_context(|| path.display().to_string())?;
+    if let Some(blocks) =
+        crate::onnx::features::expose_features(&mut proto).with_context(|| path.display().to_string())?
+    {
+        // The file's metadata must say how its new outputs are made before it is loaded.
+        let mut metadata = crate::onnx::features::metadata(&proto).with_context(|| path.display().to_string())?;
+        metadata.schema = crate::contract::SCHEMA;
+        metadata.features = blocks;
+        metadata.domain = None;
+        crate::onnx::features::set_metadata(&mut proto, &metadata)?;
+    }
     let exposed = crate::onnx::features::encode(&proto);
     let mut model = Classifier::load_bytes(path, &exposed, lib, SessionOptions::default())?;
     let info = model.info.clone();

@@ -68,6 +68,8 @@ pub struct ModelInfo {
     pub thresholds: Vec<f32>,
     /// Where the model came from.
     pub provenance: Provenance,
+    /// Widths of the blocks of the feature outputs (empty without them).
+    pub feature_blocks: Vec<usize>,
     /// What its training inputs look like in its feature space; `None`: domain unknown.
     pub domain: Option<DomainDescription>,
     /// The contract version it was written under.
@@ -102,6 +104,7 @@ impl ModelInfo {
             preprocess: self.preprocess.clone(),
             thresholds: self.thresholds.clone(),
             provenance: self.provenance.clone(),
+            features: self.feature_blocks.clone(),
             domain: self.domain.clone(),
         }
     }
@@ -340,6 +343,7 @@ fn read_info(path: &Path, sha256: String, session: &Session) -> Result<ModelInfo
         preprocess: m.preprocess,
         thresholds: m.thresholds,
         provenance: m.provenance,
+        feature_blocks: m.features,
         domain: m.domain,
         schema: m.schema,
         has_cam,

@@ -60,7 +60,14 @@ pub fn describe(
     let train = features(model, dataset, &train_idx, 32)?;
     let val = features(model, dataset, &val_idx, 32)?;
     let views = model.info.views().to_vec();
-    DomainDescription::fit(&views, &train, &val, PERCENTILE).map_err(|e| anyhow::anyhow!("{}: {e}", data.display()))
+    let blocks = model.info.feature_blocks.clone();
+    anyhow::ensure!(
+        !blocks.is_empty(),
+        "{}: the model does not say how its features are made",
+        model.info.path.display()
+    );
+    DomainDescription::fit(&views, &blocks, &train, &val, PERCENTILE)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", data.display()))
 }
 
 /// How many of `dataset`'s specimens `model` finds unlike its training data (every view it

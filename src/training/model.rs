@@ -100,6 +100,17 @@ impl ModelConfig {
         self.dims.last().copied().unwrap_or(0)
     }
 
+    /// Widths of the blocks of the exported `features_dv` / `features_lv` outputs (the domain
+    /// description's input): for a ConvNeXt with more than one stage, the first stage's
+    /// normalised output, then the final features (the first stage tells films apart that the
+    /// last one, closer to the labels, does not); for a CAE the final features alone.
+    pub fn feature_blocks(&self) -> Vec<usize> {
+        match (self.backbone, self.dims.as_slice()) {
+            (BackboneKind::Convnext, [first, .., last]) => vec![*first, *last],
+            _ => vec![self.feature_channels()],
+        }
+    }
+
     /// Input side divided by the feature map's side.
     pub fn stride(&self) -> usize {
         match self.backbone {

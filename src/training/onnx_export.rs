@@ -70,9 +70,12 @@ fn linear_scaled(g: &mut Graph, x: &str, l: &burn::nn::Linear, scale: Option<&[f
     Ok(g.linear(x, &weight, &bias, d_in as i64, d_out as i64))
 }
 
-/// Writes the backbone's graph from `x` to its last feature map.
-fn backbone(g: &mut Graph, model: &MultiView, x: &str) -> anyhow::Result<String> {
+/// Writes the backbone's graph from `x` to its last feature map; also returns the first
+/// stage's normalised output of a ConvNeXt with more than one stage (see
+/// [`ModelConfig::feature_blocks`]).
+fn backbone(g: &mut Graph, model: &MultiView, x: &str) -> anyhow::Result<(String, Option<String>)> {
     let mut x = x.to_owned();
+    let mut early = None;
     if let Some(net) = &model.convnext {
         x = conv(g, &x, &net.stem, 4, 0, 1)?;
         x = channel_norm(g, &x, &net.stem_norm)?;
@@ -81,6 +84,9 @@ fn backbone(g: &mut Graph, model: &MultiView, x: &str) -> anyhow::Result<String>
                 && let Some(d) = net.downsamples.get(i - 1)
             {
                 x = channel_norm(g, &x, &d.norm)?;
+                if i == 1 {
+                    early = Some(x.clone());
+                }
                 x = conv(g, &x, &d.conv, 2, 0, 1)?;
             }
             for b in &stage.blocks {
@@ -103,7 +109,7 @@ fn backbone(g: &mut Graph, model: &MultiView, x: &str) -> anyhow::Result<String>
             x = g.gelu(&x);
         }
     }
-    Ok(x)
+    Ok((x, early))
 }
 
 /// Builds the contract graph for a model with input side `size` and the given metadata.
@@ -122,7 +128,22 @@ pub fn export_model(
     let views = g.input(io::VIEWS, &[batch.clone(), Dim::Fixed(2)]);
 
     let both = g.node("Concat", &[&dv, &lv], &[("axis", Attr::Int(0))], None);
-    let f = backbone(&mut g, model, &both)?;
+    let (f, early) = backbone(&mut g, model, &both)?;
+    let blocks = config.feature_blocks();
+    anyhow::ensure!(
+        early.is_some() == (blocks.len() == 2),
+        "the backbone's early features do not match the feature blocks {blocks:?}"
+    );
+    // The first stage's pooled features per view (the batch holds DV then LV).
+    let early_pooled: Option<Vec<String>> = early.map(|e| {
+        g.node_multi("Split", &[&e], &[("axis", Attr::Int(0))], 2)
+            .iter()
+            .map(|half| {
+                let gap = g.node("GlobalAveragePool", &[half], &[], None);
+                g.node("Flatten", &[&gap], &[("axis", Attr::Int(1))], None)
+            })
+            .collect()
+    });
     let f = channel_norm(&mut g, &f, &model.final_norm)?;
     let halves = g.node_multi("Split", &[&f], &[("axis", Attr::Int(0))], 2);
     let (f_dv, f_lv) = (halves[0].clone(), halves[1].clone());
@@ -143,7 +164,14 @@ pub fn export_model(
         let presence = g.node("Slice", &[&views, &starts, &ends, &axes], &[], None); // [N, 1]
         let gap = g.node("GlobalAveragePool", &[feat], &[], None);
         let name = if v == 0 { io::FEATURES_DV } else { io::FEATURES_LV };
-        let flat = g.node("Flatten", &[&gap], &[("axis", Attr::Int(1))], Some(name));
+        let flat = match &early_pooled {
+            None => g.node("Flatten", &[&gap], &[("axis", Attr::Int(1))], Some(name)),
+            Some(first) => {
+                let flat = g.node("Flatten", &[&gap], &[("axis", Attr::Int(1))], None);
+                g.node("Concat", &[&first[v as usize], &flat], &[("axis", Attr::Int(1))], Some(name));
+                flat
+            }
+        };
         pooled.push(g.node("Mul", &[&flat, &presence], &[], None));
         // CAM: 1x1 convolution with this view's slice of the head, transposed to [K, C, 1, 1].
         let rows = &w[v as usize * c * k..(v as usize + 1) * c * k];
@@ -179,8 +207,9 @@ pub fn export_model(
     for name in [io::CAM_DV, io::CAM_LV] {
         g.output(name, &[batch.clone(), Dim::Fixed(k as i64), Dim::Fixed(h), Dim::Fixed(w_)]);
     }
+    let width: usize = blocks.iter().sum();
     for name in [io::FEATURES_DV, io::FEATURES_LV] {
-        g.output(name, &[batch.clone(), Dim::Fixed(c as i64)]);
+        g.output(name, &[batch.clone(), Dim::Fixed(width as i64)]);
     }
     Ok(crate::onnx::encode(&g.into_model(metadata)))
 }

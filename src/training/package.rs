@@ -42,6 +42,7 @@ pub fn metadata(trained: &Trained) -> anyhow::Result<ModelMetadata> {
             date: utc_date(),
             extra: Default::default(),
         },
+        features: options.model.feature_blocks(),
         domain: None,
     })
 }
@@ -94,6 +95,7 @@ pub fn synthetic_model(config: &super::model::ModelConfig, size: u32, threshold:
             date: utc_date(),
             extra,
         },
+        features: config.feature_blocks(),
         domain: None,
     };
     export_model(&model, config, size, &metadata.to_props().map_err(|e| anyhow::anyhow!(e))?)
