@@ -186,14 +186,21 @@ pub fn run(args: &TrainArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
         ),
     }
     let summary = metadata.provenance.training.as_ref();
-    let best = summary.and_then(|t| t.best());
+    // Only an epoch that trained every level can be chosen; a staged run too short to reach
+    // them writes its last epoch's weights.
+    let (which, record) = match summary.and_then(|t| t.best()) {
+        Some(r) => (format!("best epoch {}", r.epoch), Some(r)),
+        None => (
+            "no epoch trained every level (staged schedule too short), so the last epoch's weights".to_owned(),
+            summary.and_then(|t| t.history.last()),
+        ),
+    };
     eprintln!(
-        "{}: best epoch {} (val AUC L1 {} L2 {} L3 {}), {:.0} s in all",
+        "{}: {which} (val AUC L1 {} L2 {} L3 {}), {:.0} s in all",
         args.out.display(),
-        summary.map_or(0, |t| t.best_epoch),
-        fmt(best.and_then(|r| r.val.l1)),
-        fmt(best.and_then(|r| r.val.l2)),
-        fmt(best.and_then(|r| r.val.l3)),
+        fmt(record.and_then(|r| r.val.l1)),
+        fmt(record.and_then(|r| r.val.l2)),
+        fmt(record.and_then(|r| r.val.l3)),
         started.elapsed().as_secs_f64()
     );
     Ok(())

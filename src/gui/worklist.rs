@@ -266,10 +266,17 @@ impl Worklist {
                         ui.label(label);
                     });
                     row.col(|ui| {
-                        if scored.is_some_and(|r| r.scores.abnormal()) {
+                        if let Some(r) = scored.filter(|r| r.scores.abnormal()) {
                             let (rect, resp) = ui.allocate_exact_size(egui::vec2(12.0, 12.0), Sense::hover());
-                            ui.painter().circle_filled(rect.center(), 4.5, ui.visuals().warn_fg_color);
-                            resp.on_hover_text("flagged abnormal");
+                            let color = ui.visuals().warn_fg_color;
+                            // A hollow dot: the model flags it, but on a film unlike its training.
+                            if r.out_of_domain() {
+                                ui.painter().circle_stroke(rect.center(), 4.0, egui::Stroke::new(1.5, color));
+                                resp.on_hover_text("flagged abnormal on a film unlike the training data: unreliable");
+                            } else {
+                                ui.painter().circle_filled(rect.center(), 4.5, color);
+                                resp.on_hover_text("flagged abnormal");
+                            }
                         }
                     });
                     row.col(|ui| {
