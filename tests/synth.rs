@@ -303,3 +303,35 @@ fn pairs_differ_by_one_finding_and_nothing_else() {
         assert!(changed < total / 2, "{finding}: {changed} of {total} pixels changed");
     }
 }
+
+#[test]
+fn varied_films_are_recorded_and_still_pass_film_qc() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plain, varied) = (dir.path().join("plain"), dir.path().join("varied"));
+    let cfg = config(12, 256, OutFormat::Png16, OutLayout::Subfolders);
+    generate(&plain, &cfg, &|| {}).unwrap();
+    generate(&varied, &SynthConfig { vary_film: true, ..cfg }, &|| {}).unwrap();
+    let truth: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(varied.join("truth.json")).unwrap()).unwrap();
+    let specimens = truth["specimens"].as_array().unwrap();
+    let films: Vec<&serde_json::Value> =
+        specimens.iter().flat_map(|s| s["film"].as_object().unwrap().values()).collect();
+    assert_eq!(films.len(), 24, "every view's variation is recorded");
+    let kinds: std::collections::BTreeSet<String> =
+        films.iter().map(|f| f["background"].as_str().map_or("grey".to_owned(), str::to_owned)).collect();
+    assert_eq!(kinds.len(), 3, "dark, grey and inverted backgrounds: {kinds:?}");
+    assert!(films.iter().any(|f| !f["marks"].as_array().unwrap().is_empty()), "some marks placed");
+    // The plain run has no variation recorded; the animals are the same, the films are not.
+    let plain_truth = std::fs::read_to_string(plain.join("truth.json")).unwrap();
+    assert!(!plain_truth.contains("\"film\""));
+    let spec = mousexray::imaging::PreprocessSpec { body_only: true, ..Default::default() };
+    for s in specimens {
+        let id = s["id"].as_str().unwrap();
+        let [a, b] =
+            ["DV", "LV"].map(|v| decode(&varied.join(id).join(format!("{v}.png")), &DecodeOptions::default()).unwrap());
+        assert_ne!(a.pixels, decode(&plain.join(id).join("DV.png"), &DecodeOptions::default()).unwrap().pixels);
+        let films = [&a, &b].map(|f| mousexray::imaging::preprocess_film(f, &spec).unwrap().film);
+        let qc = mousexray::imaging::specimen_qc(Some(&films[0]), Some(&films[1]));
+        assert!(qc.iter().all(Vec::is_empty), "{id}: film QC {qc:?} on a varied whole phantom");
+    }
+}

@@ -66,6 +66,12 @@ pub struct SynthArgs {
     /// 1), everything else identical; pairs.csv lists them. `eval --pairs` reads them.
     #[arg(long)]
     pub pairs: bool,
+
+    /// Vary each film as real films vary: noise and detector blur from half to twice the
+    /// default, grey or inverted backgrounds, saturated highlights, and text, lead letters,
+    /// unexposed borders and cassette edges beside the animal (recorded per view in truth.json).
+    #[arg(long)]
+    pub vary_film: bool,
 }
 
 fn parse_class(s: &str) -> Result<String, String> {
@@ -104,6 +110,7 @@ pub fn run(args: &SynthArgs) -> anyhow::Result<()> {
         },
         ruler_rate: args.ruler_rate,
         pairs: args.pairs,
+        vary_film: args.vary_film,
     };
     let bar = indicatif::ProgressBar::new(args.count as u64);
     bar.set_style(

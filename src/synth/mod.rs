@@ -9,6 +9,7 @@
 
 pub mod anatomy;
 mod film_marks;
+mod film_variation;
 mod findings;
 pub mod geometry;
 mod primitive;
@@ -20,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 pub use anatomy::{Anatomy, Body, Pose, build};
 pub use film_marks::{FilmMark, MarkPlacement, add_mark, animal_pixels};
+pub use film_variation::{Background, FilmVariation};
 pub use findings::{CLASSES, Finding, Prevalence, apply, sample_findings};
 pub use primitive::{Primitive, Shape};
 pub use render::{DETECTOR_MAX, Exposure, Placement, attenuation, render};

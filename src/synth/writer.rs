@@ -12,7 +12,7 @@ use image::ImageEncoder;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::{Finding, Phantom, Prevalence, Rng};
+use super::{FilmVariation, Finding, Phantom, Prevalence, Rng};
 use crate::imaging::{DicomWriteOptions, FileFormat, GrayImage16, write_dicom};
 use crate::specimen::{MANIFEST_FILE, Metadata, View};
 use crate::taxonomy::{Level, Taxonomy};
@@ -72,6 +72,10 @@ pub struct SynthConfig {
     /// added finding, everything else identical (see [`PairTruth`]).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub pairs: bool,
+    /// Wider film-level variation ([`FilmVariation`]): noise, blur, backgrounds, saturation,
+    /// marks.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub vary_film: bool,
 }
 
 impl Default for SynthConfig {
@@ -87,6 +91,7 @@ impl Default for SynthConfig {
             prevalence: Prevalence::default(),
             ruler_rate: 0.15,
             pairs: false,
+            vary_film: false,
         }
     }
 }
@@ -102,6 +107,9 @@ pub struct SpecimenTruth {
     pub files: BTreeMap<View, String>,
     /// Metadata written to the manifest.
     pub metadata: Metadata,
+    /// Per view, the film variation of a `vary_film` run, with the marks actually placed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub film: BTreeMap<View, FilmVariation>,
 }
 
 /// `truth.json`.
@@ -260,7 +268,7 @@ fn write_phantom(
     config: &SynthConfig,
     index: u64,
     id: String,
-    phantom: Phantom,
+    mut phantom: Phantom,
     file_index: u64,
 ) -> anyhow::Result<SpecimenTruth> {
     let mut rng = Rng::new(config.seed ^ 0x6d65_7461, index);
@@ -278,8 +286,18 @@ fn write_phantom(
         f => f,
     };
     let mut files = BTreeMap::new();
+    let mut film = BTreeMap::new();
     for view in views {
-        let pixels = phantom.render(view, config.size, true);
+        let slot = usize::from(view == View::Lv);
+        let variation = config.vary_film.then(|| FilmVariation::sample(config.seed, index, slot));
+        if let Some(v) = &variation {
+            v.apply_exposure(&mut phantom.exposures[slot]);
+        }
+        let mut pixels = phantom.render(view, config.size, true);
+        if let Some(mut v) = variation {
+            v.marks = v.apply_film(&mut pixels, config.size, config.seed, index, slot);
+            film.insert(view, v);
+        }
         let rel = relative_path(config.layout, &id, view, file_index, format);
         let path = out.join(&rel);
         if let Some(dir) = path.parent() {
@@ -290,7 +308,7 @@ fn write_phantom(
             .with_context(|| format!("writing {}", path.display()))?;
         files.insert(view, rel.to_string_lossy().into_owned());
     }
-    Ok(SpecimenTruth { id, phantom, files, metadata })
+    Ok(SpecimenTruth { id, phantom, files, metadata, film })
 }
 
 fn extension(format: OutFormat) -> &'static str {

@@ -1,0 +1,97 @@
+//! Wider film-level variation than the default phantoms show, as real films vary (`synth
+//! --vary-film`): exposure noise and detector blur from half to twice the default range,
+//! backgrounds that are not black (grey, as in a screenshot of a viewer, or a film stored
+//! inverted, air bright), saturated highlights, and the marks real films carry beside the
+//! animal (burned-in text, lead letters, unexposed borders, cassette edges). Drawn from a stream
+//! of its own, so a run without it is unchanged.
+
+use serde::{Deserialize, Serialize};
+
+use super::film_marks::{FilmMark, MarkPlacement, add_mark};
+use super::render::Exposure;
+use super::rng::Rng;
+use crate::imaging::{FileFormat, GrayImage16};
+
+/// Stream key of the variations.
+const VARY_STREAM: u64 = 0x7661_7279;
+
+/// How the film behind the animal looks.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Background {
+    /// Black, as rendered.
+    Dark,
+    /// Raised to this share of the range (0.15 to 0.45), everything else compressed above it.
+    Grey(f64),
+    /// The whole film inverted: air bright, bone dark (a film stored MONOCHROME1-style).
+    Inverted,
+}
+
+/// One film's variation, recorded in `truth.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FilmVariation {
+    /// Factor on the detector blur (0.5 to 2).
+    pub blur_factor: f64,
+    /// Factor on the photons per pixel (0.25 to 2; fewer photons, more noise).
+    pub photon_factor: f64,
+    /// The background.
+    pub background: Background,
+    /// Share of the range at the top clipped to white (0 to 0.25).
+    pub saturation: f64,
+    /// Marks added beside the animal.
+    pub marks: Vec<FilmMark>,
+}
+
+impl FilmVariation {
+    /// Draws the variation of view slot `view` (0 DV, 1 LV) of specimen `index`.
+    pub fn sample(seed: u64, index: u64, view: usize) -> FilmVariation {
+        let mut rng = Rng::new(seed ^ VARY_STREAM, index.wrapping_mul(2).wrapping_add(view as u64));
+        let blur_factor = rng.range(0.5f64.ln(), 2f64.ln()).exp();
+        let photon_factor = rng.range(0.25f64.ln(), 2f64.ln()).exp();
+        let background = match rng.below(4) {
+            0 | 1 => Background::Dark,
+            2 => Background::Grey(rng.range(0.15, 0.45)),
+            _ => Background::Inverted,
+        };
+        let saturation = if rng.chance(0.3) { rng.range(0.0, 0.25) } else { 0.0 };
+        let kinds = [FilmMark::Text, FilmMark::LeadMarker, FilmMark::BrightFrame, FilmMark::CassetteEdge];
+        let marks = kinds.into_iter().filter(|_| rng.chance(0.3)).collect();
+        FilmVariation { blur_factor, photon_factor, background, saturation, marks }
+    }
+
+    /// Applies the exposure part before rendering.
+    pub fn apply_exposure(&self, exposure: &mut Exposure) {
+        exposure.blur_px *= self.blur_factor;
+        exposure.photons *= self.photon_factor;
+    }
+
+    /// Applies the film part to a rendered `size x size` film (14-bit values): marks first
+    /// (only where they fit beside the animal; the film keeps its size), then saturation, then
+    /// the background. Returns the marks that were placed.
+    pub fn apply_film(&self, pixels: &mut Vec<u16>, size: u32, seed: u64, index: u64, view: usize) -> Vec<FilmMark> {
+        let max = (1u32 << 14) - 1;
+        let mut rng = Rng::new(seed ^ VARY_STREAM ^ 0x6d61_726b, index.wrapping_mul(2).wrapping_add(view as u64));
+        let mut placed = Vec::new();
+        if let Some(mut film) = GrayImage16::new(size, size, 14, std::mem::take(pixels), FileFormat::Png) {
+            for &mark in &self.marks {
+                let mut marked = film.clone();
+                if add_mark(&mut marked, mark, &mut rng) == MarkPlacement::Beside {
+                    film = marked;
+                    placed.push(mark);
+                }
+            }
+            *pixels = film.pixels;
+        }
+        let ceiling = (f64::from(max) * (1.0 - self.saturation)).max(1.0);
+        for p in pixels.iter_mut() {
+            let v = (f64::from(*p) / ceiling).min(1.0);
+            let v = match self.background {
+                Background::Dark => v,
+                Background::Grey(level) => level + (1.0 - level) * v,
+                Background::Inverted => 1.0 - v,
+            };
+            *p = (v * f64::from(max)).round() as u16;
+        }
+        placed
+    }
+}
