@@ -335,3 +335,45 @@ fn varied_films_are_recorded_and_still_pass_film_qc() {
         assert!(qc.iter().all(Vec::is_empty), "{id}: film QC {qc:?} on a varied whole phantom");
     }
 }
+
+/// The highest point (mm, dorsal) of the body's soft tissue within `band` mm of `x` along the
+/// body, sampled over the soft shapes' ellipsoid centres plus their dorsal reach.
+fn dorsal_outline(body: &mousexray::synth::Body, x: f64, band: f64) -> f64 {
+    body.soft
+        .iter()
+        .filter_map(|s| match s {
+            mousexray::synth::Shape::Ellipsoid { centre, axes, radii } if (centre.x - x).abs() < band => {
+                Some(centre.z + (0..3).map(|k| (axes[k].z * radii[k]).abs()).fold(0.0, f64::max))
+            }
+            _ => None,
+        })
+        .fold(f64::MIN, f64::max)
+}
+
+#[test]
+fn a_varied_animal_hunches_in_lv_and_its_trunk_follows_its_curves() {
+    let mut varied = normal_phantom(4);
+    varied.vary_animal();
+    assert!(varied.poses[1].hunch_mm > 0.0 && varied.poses[0].hunch_mm == 0.0, "a hunch in LV only");
+    assert!(varied.poses.iter().all(|p| p.trunk_follows_spine));
+    // Kyphosis lifts the back's outline where the trunk follows the column, and not otherwise
+    // (the column used to move inside a fixed trunk: a shortcut a model can learn).
+    let plain = normal_phantom(4);
+    let hump_x = {
+        let sick = plain.with_finding("kyphosis", 1.0);
+        let c = sick.anatomy.sagittal[0].centre_mm * sick.anatomy.scale;
+        -c
+    };
+    let lift = |p: &Phantom| {
+        let sick = p.with_finding("kyphosis", 1.0);
+        let before = mousexray::synth::build(&p.anatomy, &p.poses[1]);
+        let after = mousexray::synth::build(&sick.anatomy, &sick.poses[1]);
+        dorsal_outline(&after, hump_x, 4.0) - dorsal_outline(&before, hump_x, 4.0)
+    };
+    let mut following = plain.clone();
+    following.poses[1].trunk_follows_spine = true;
+    assert!(lift(&following) > 1.0, "the trunk rises with the hump: {:.2} mm", lift(&following));
+    assert!(lift(&plain).abs() < 0.2, "the fixed trunk does not: {:.2} mm", lift(&plain));
+    // The default generator is unchanged: a plain run renders what it always did.
+    assert_eq!(plain.poses[1].hunch_mm, 0.0);
+}

@@ -72,6 +72,12 @@ pub struct SynthArgs {
     /// unexposed borders and cassette edges beside the animal (recorded per view in truth.json).
     #[arg(long)]
     pub vary_film: bool,
+
+    /// Vary the animal as real films show it: in LV a normal hunched back and the head flexed
+    /// or extended, plumper bodies, and the trunk following every curve of the column (kyphosis
+    /// stays an angular hump beyond the normal arc).
+    #[arg(long)]
+    pub vary_animal: bool,
 }
 
 fn parse_class(s: &str) -> Result<String, String> {
@@ -111,6 +117,7 @@ pub fn run(args: &SynthArgs) -> anyhow::Result<()> {
         ruler_rate: args.ruler_rate,
         pairs: args.pairs,
         vary_film: args.vary_film,
+        vary_animal: args.vary_animal,
     };
     let bar = indicatif::ProgressBar::new(args.count as u64);
     bar.set_style(

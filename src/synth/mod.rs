@@ -33,6 +33,7 @@ use crate::specimen::View;
 /// Stream keys, so each purpose draws from its own sequence.
 const FINDINGS_STREAM: u64 = 0x6669_6e64;
 const NOISE_STREAM: u64 = 0x6e6f_6973;
+const ANIMAL_STREAM: u64 = 0x616e_696d;
 
 /// One phantom animal and how it was X-rayed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -78,6 +79,22 @@ impl Phantom {
         let finding = apply(class, severity, &mut out.anatomy, &mut frng);
         out.findings.push(finding);
         out
+    }
+
+    /// Varies the animal as real films show it (`synth --vary-animal`), from a stream of its own:
+    /// in LV a normal hunch of the thoracolumbar back (0 to 4 mm) and the head flexed or
+    /// extended (pitch SD 10 degrees more); plumper bodies (girth up to 25 % more); and in both
+    /// views the trunk laid along the curved column, so every curve carries the trunk it holds.
+    /// Kyphosis stays what it was: an angular hump (6 to 10 mm wide) beyond the broad normal arc
+    /// (16 mm).
+    pub fn vary_animal(&mut self) {
+        let mut rng = Rng::new(self.seed ^ ANIMAL_STREAM, self.index);
+        self.poses[1].hunch_mm = rng.range(0.0, 4.0);
+        self.poses[1].head.1 += rng.normal(0.0, 10.0);
+        self.anatomy.girth *= rng.range(1.0, 1.25);
+        for pose in &mut self.poses {
+            pose.trunk_follows_spine = true;
+        }
     }
 
     /// Whether the animal has this L3 finding.

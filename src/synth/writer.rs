@@ -76,6 +76,9 @@ pub struct SynthConfig {
     /// marks.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub vary_film: bool,
+    /// The animal as real films show it ([`Phantom::vary_animal`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub vary_animal: bool,
 }
 
 impl Default for SynthConfig {
@@ -92,6 +95,7 @@ impl Default for SynthConfig {
             ruler_rate: 0.15,
             pairs: false,
             vary_film: false,
+            vary_animal: false,
         }
     }
 }
@@ -223,8 +227,17 @@ pub fn specimen_id(index: u64) -> String {
     format!("MX{index:05}")
 }
 
+/// Specimen `index` of the run's animals, varied when the run asks for it.
+fn sample_animal(config: &SynthConfig, index: u64) -> Phantom {
+    let mut phantom = Phantom::sample(config.seed, index, &config.prevalence, config.ruler_rate);
+    if config.vary_animal {
+        phantom.vary_animal();
+    }
+    phantom
+}
+
 fn write_specimen(out: &Path, config: &SynthConfig, index: u64) -> anyhow::Result<SpecimenTruth> {
-    let phantom = Phantom::sample(config.seed, index, &config.prevalence, config.ruler_rate);
+    let phantom = sample_animal(config, index);
     write_phantom(out, config, index, specimen_id(index), phantom, index)
 }
 
@@ -240,7 +253,7 @@ fn write_pair(
     config: &SynthConfig,
     index: u64,
 ) -> anyhow::Result<(SpecimenTruth, SpecimenTruth, PairTruth)> {
-    let base = Phantom::sample(config.seed, index, &config.prevalence, config.ruler_rate);
+    let base = sample_animal(config, index);
     let classes: Vec<&str> = if config.prevalence.classes.is_empty() {
         super::CLASSES.to_vec()
     } else {

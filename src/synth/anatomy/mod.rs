@@ -246,6 +246,19 @@ pub struct Pose {
     pub tail_flat: bool,
     /// Head yaw (degrees, towards the left) and pitch (degrees, dorsal).
     pub head: (f64, f64),
+    /// A normal hunch of the thoracolumbar back (mm, dorsal), as an anaesthetised mouse lying
+    /// on its side shows: a broad arc that carries the ribs, girdles and trunk with it (0: none).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub hunch_mm: f64,
+    /// Lay the trunk's soft tissue along the posed, curved column, so that every curve (a
+    /// hunch, kyphosis, scoliosis) carries the trunk it holds; otherwise the trunk is one
+    /// straight ellipsoid from shoulders to rump and a curve moves the column inside it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub trunk_follows_spine: bool,
+}
+
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
 }
 
 impl Pose {
@@ -272,6 +285,8 @@ impl Pose {
             tail_curvature: rng.range(0.028, 0.05),
             tail_flat: true,
             head: (rng.normal(0.0, 4.0), 0.0),
+            hunch_mm: 0.0,
+            trunk_follows_spine: false,
         }
     }
 
@@ -298,6 +313,8 @@ impl Pose {
             tail_curvature: rng.range(-0.012, 0.012),
             tail_flat: false,
             head: (0.0, rng.normal(0.0, 5.0)),
+            hunch_mm: 0.0,
+            trunk_follows_spine: false,
         }
     }
 }
@@ -355,6 +372,6 @@ pub fn build(anatomy: &Anatomy, pose: &Pose) -> Body {
     spine.add_ribcage(anatomy, &mut body);
     skull::add_skull(anatomy, pose, &spine, &mut body);
     limbs::add_limbs(anatomy, pose, &spine, &mut body);
-    soft::add_soft_tissue(anatomy, &spine, &mut body);
+    soft::add_soft_tissue(anatomy, pose, &spine, &mut body);
     body
 }

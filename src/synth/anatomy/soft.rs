@@ -3,12 +3,59 @@
 use super::super::geometry::V3;
 use super::super::primitive::Shape;
 use super::spine::{CA1, L1, S1, Spine, T1, VERTEBRAE};
-use super::{Anatomy, Body, mu};
+use super::{Anatomy, Body, Pose, mu};
 
 /// Adds the body's soft tissue (a union of shapes) and the air-filled organs.
-pub fn add_soft_tissue(anatomy: &Anatomy, spine: &Spine, body: &mut Body) {
+pub fn add_soft_tissue(anatomy: &Anatomy, pose: &Pose, spine: &Spine, body: &mut Body) {
     let s = spine.scale;
     let g = anatomy.girth;
+    if pose.trunk_follows_spine {
+        add_trunk_along_spine(anatomy, spine, body);
+    } else {
+        add_straight_trunk(anatomy, spine, body);
+    }
+    add_neck_tail_and_organs(anatomy, spine, body, s, g);
+}
+
+/// The trunk as a chain of overlapping ellipsoids hung from the posed column, two vertebrae
+/// each, tapering at shoulders and rump: every curve of the column carries it.
+fn add_trunk_along_spine(anatomy: &Anatomy, spine: &Spine, body: &mut Body) {
+    let (s, g) = (spine.scale, anatomy.girth);
+    let (first, last) = (T1 - 2, S1 + 3);
+    for k in (first..=last).step_by(2) {
+        let f = spine.frame(k);
+        let len = (spine.joints[(k + 2).min(VERTEBRAE)] - spine.joints[k]).length();
+        // Full girth over the chest and belly, narrower towards the neck and the tail.
+        let t = (k - first) as f64 / (last - first) as f64;
+        let taper = (0.55 + 0.45 * (std::f64::consts::PI * t).sin().powf(0.6)).min(1.0);
+        let half = len * 1.6 + 2.0 * s;
+        body.soft.push(Shape::oriented_ellipsoid(
+            f.at(0.0, 0.0, -5.5 * s * taper),
+            f.caudal,
+            f.left,
+            [half, 14.5 * s * g * taper, 10.8 * s * g * taper],
+        ));
+        body.soft.push(Shape::oriented_ellipsoid(
+            f.at(0.0, 0.0, -1.5 * s),
+            f.caudal,
+            f.left,
+            [half, 12.0 * s * g * taper, 7.0 * s],
+        ));
+        body.add(
+            Shape::oriented_ellipsoid(
+                f.at(0.0, 0.0, -5.5 * s * taper),
+                f.caudal,
+                f.left,
+                [half * 0.6, 16.0 * s * g * taper, 12.2 * s * g * taper],
+            ),
+            mu::FUR * 0.5,
+        );
+    }
+}
+
+/// The trunk as one ellipsoid from the shoulders to the rump.
+fn add_straight_trunk(anatomy: &Anatomy, spine: &Spine, body: &mut Body) {
+    let (s, g) = (spine.scale, anatomy.girth);
     // Trunk: from the shoulders to the rump, hanging below the spine.
     let chest = spine.frame(T1 + 5);
     let rump = spine.frame(S1 + 2);
@@ -31,6 +78,10 @@ pub fn add_soft_tissue(anatomy: &Anatomy, spine: &Spine, body: &mut Body) {
         Shape::oriented_ellipsoid(trunk_centre, axis, chest.left, [half_len + 1.5 * s, 16.0 * s * g, 12.2 * s * g]),
         mu::FUR,
     );
+}
+
+/// Neck, tail, lungs and gut gas.
+fn add_neck_tail_and_organs(anatomy: &Anatomy, spine: &Spine, body: &mut Body, s: f64, g: f64) {
     // Neck, joining head and trunk.
     let c3 = spine.frame(3);
     body.soft.push(Shape::oriented_ellipsoid(

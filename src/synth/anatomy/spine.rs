@@ -121,6 +121,10 @@ impl Spine {
             let neck = 1.4 * s * (1.0 - arc / (11.0 * s)).max(0.0);
             let drop = if arc > lumbar_start { -s * ((arc - lumbar_start) / (sacral_end - lumbar_start)) } else { 0.0 };
             let mut z = 3.0 * s + neck + drop + anatomy.thoracic_arch_mm * s * bump(arc, thoracic_mid, 10.0 * s);
+            if pose.hunch_mm != 0.0 {
+                // Posture, not pathology: in the reference line too, so frames turn with it.
+                z += pose.hunch_mm * s * bump(arc, (thoracic_mid + lumbar_start) / 2.0, 16.0 * s);
+            }
             let mut y = 0.0;
             if bent {
                 for c in &anatomy.sagittal {
