@@ -134,6 +134,17 @@ fn eval_pairs_tabulates_every_finding_of_a_pairs_folder() {
     }
     // The model learned the curvatures of its own style: adding kyphosis raises its score.
     assert!(stdout.contains("| kyphosis | 2 | 100.0 % |"), "{stdout}");
+    // Rows that cannot be scored are named, not dropped silently.
+    let csv_path = pairs.join("pairs.csv");
+    let mut rows = std::fs::read_to_string(&csv_path).unwrap();
+    let first = rows.lines().nth(1).unwrap().to_owned();
+    rows.push_str(&format!("{first}\nPR99999,banana,0.5,PR99999A,PR99999B\n"));
+    std::fs::write(&csv_path, rows).unwrap();
+    let out = mousexray(&["eval", "--pairs", p, "--model", "models/cae_mv.onnx"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("pair PR00000: skipped, its id appears twice"), "{stderr}");
+    assert!(stderr.contains("pair PR99999: skipped, `banana` is not one of the ten findings"), "{stderr}");
     // A folder that is not a pairs folder says so.
     let plain = dir.path().join("plain");
     let synth = mousexray(&["synth", "--out", plain.to_str().unwrap(), "--count", "2", "--size", "96"]);

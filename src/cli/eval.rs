@@ -113,7 +113,12 @@ pub fn run(args: &EvalArgs, ort_lib: Option<&std::path::Path>) -> anyhow::Result
             for p in &problems {
                 tracing::warn!("{p}");
             }
-            let rows = crate::training::paired_eval::measure(&mut model, &dataset, &pairs, args.batch)?;
+            let (rows, notes) = crate::training::paired_eval::measure(&mut model, &dataset, &pairs, args.batch)?;
+            let pairs_file = folder.join(crate::synth::PAIRS_FILE);
+            for note in &notes {
+                eprintln!("warning: {}: {note}", pairs_file.display());
+            }
+            anyhow::ensure!(!rows.is_empty(), "{}: no pair could be scored", pairs_file.display());
             invariance_md.push_str(&crate::training::paired_eval::to_markdown(&name, &rows));
             invariance_md.push('\n');
         }
@@ -239,7 +244,11 @@ pub fn run(args: &EvalArgs, ort_lib: Option<&std::path::Path>) -> anyhow::Result
                 )?;
             }
         }
-        eprintln!("wrote tables and ROC curves to {}", dir.display());
+        if results.is_empty() {
+            eprintln!("wrote eval.md to {}", dir.display());
+        } else {
+            eprintln!("wrote tables and ROC curves to {}", dir.display());
+        }
     }
     Ok(())
 }

@@ -104,9 +104,17 @@ impl Phantom {
 
     /// Renders one view (DV or LV) at `size` x `size`, 14-bit values. `noise`: add quantum noise.
     pub fn render(&self, view: View, size: u32, noise: bool) -> Vec<u16> {
+        self.render_framed_as(None, view, size, noise)
+    }
+
+    /// [`Phantom::render`] with the field of view fitted to `frame`'s animal instead of this
+    /// one: the member of a counterfactual pair with the finding is framed as the one without,
+    /// so that nothing but the finding moves.
+    pub fn render_framed_as(&self, frame: Option<&Phantom>, view: View, size: u32, noise: bool) -> Vec<u16> {
         let v = usize::from(view == View::Lv);
         let body = build(&self.anatomy, &self.poses[v]);
+        let frame = frame.map(|f| render::bounds(&build(&f.anatomy, &f.poses[v])));
         let mut rng = Rng::new(self.seed ^ NOISE_STREAM, self.index.wrapping_mul(2).wrapping_add(v as u64));
-        render(&body, view, size, &self.placements[v], &self.exposures[v], noise.then_some(&mut rng))
+        render(&body, frame, view, size, &self.placements[v], &self.exposures[v], noise.then_some(&mut rng))
     }
 }

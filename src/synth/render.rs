@@ -90,11 +90,11 @@ struct Camera {
 }
 
 impl Camera {
-    fn new(body: &Body, view: View, size: u32, placement: &Placement) -> Camera {
+    fn new(body: &Body, frame: Option<(V3, V3)>, view: View, size: u32, placement: &Placement) -> Camera {
         // Plane coordinates of a body point in the canonical image (right, up), head up.
         let dv = view != View::Lv;
         let plane = move |p: V3| if dv { (-p.y, p.x) } else { (p.z, p.x) };
-        let (lo, hi) = bounds(body);
+        let (lo, hi) = frame.unwrap_or_else(|| bounds(body));
         let corners = [lo, hi, v3(lo.x, hi.y, lo.z), v3(hi.x, lo.y, hi.z), v3(lo.x, lo.y, hi.z), v3(hi.x, hi.y, lo.z)];
         let (mut r0, mut r1, mut u0, mut u1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
         for c in corners {
@@ -178,7 +178,8 @@ impl Camera {
 }
 
 /// Bounding box of every shape in the body.
-fn bounds(body: &Body) -> (V3, V3) {
+/// The box around every shape of a body (mm): what the field of view is fitted to.
+pub fn bounds(body: &Body) -> (V3, V3) {
     let mut lo = v3(f64::MAX, f64::MAX, f64::MAX);
     let mut hi = v3(f64::MIN, f64::MIN, f64::MIN);
     for s in body.soft.iter().chain(body.parts.iter().map(|p| &p.shape)) {
@@ -190,9 +191,19 @@ fn bounds(body: &Body) -> (V3, V3) {
 }
 
 /// The attenuation map (sum of mu * path length) of a body, before blur and noise.
-pub fn attenuation(body: &Body, view: View, size: u32, placement: &Placement) -> (Vec<f32>, f64) {
+///
+/// `frame`: the box the field of view is fitted to (default: the body's own, [`bounds`]); a
+/// counterfactual pair frames both animals as the one without the finding, so that the finding
+/// moves nothing else.
+pub fn attenuation(
+    body: &Body,
+    frame: Option<(V3, V3)>,
+    view: View,
+    size: u32,
+    placement: &Placement,
+) -> (Vec<f32>, f64) {
     let n = size as usize;
-    let cam = Camera::new(body, view, size, placement);
+    let cam = Camera::new(body, frame, view, size, placement);
     let mut soft = vec![0.0f32; n * n];
     for shape in &body.soft {
         let Some((i0, i1, j0, j1)) = cam.footprint(shape, n) else { continue };
@@ -229,6 +240,7 @@ pub fn attenuation(body: &Body, view: View, size: u32, placement: &Placement) ->
 /// noise-free renders).
 pub fn render(
     body: &Body,
+    frame: Option<(V3, V3)>,
     view: View,
     size: u32,
     placement: &Placement,
@@ -236,7 +248,7 @@ pub fn render(
     noise: Option<&mut Rng>,
 ) -> Vec<u16> {
     let n = size as usize;
-    let (mut a, pixel_mm) = attenuation(body, view, size, placement);
+    let (mut a, pixel_mm) = attenuation(body, frame, view, size, placement);
     if let Some(edge) = exposure.ruler {
         add_ruler(&mut a, n, pixel_mm, edge);
     }

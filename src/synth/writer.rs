@@ -238,7 +238,7 @@ fn sample_animal(config: &SynthConfig, index: u64) -> Phantom {
 
 fn write_specimen(out: &Path, config: &SynthConfig, index: u64) -> anyhow::Result<SpecimenTruth> {
     let phantom = sample_animal(config, index);
-    write_phantom(out, config, index, specimen_id(index), phantom, index)
+    write_phantom(out, config, index, specimen_id(index), phantom, index, None)
 }
 
 /// The ids of pair `index`: the pair, the specimen without and the specimen with the finding.
@@ -260,22 +260,33 @@ fn write_pair(
         config.prevalence.classes.iter().map(String::as_str).collect()
     };
     let n = classes.len().max(1);
-    let finding = (0..n)
-        .map(|k| classes[(index as usize + k) % n])
-        .find(|c| !base.has(c))
-        .with_context(|| format!("pair {index}: the animal already has every class"))?;
+    let lacking = |p: &Phantom| (0..n).map(|k| classes[(index as usize + k) % n]).find(|c| !p.has(c));
+    // An animal that already has every class asked for is drawn again without findings.
+    let (base, finding) = match lacking(&base) {
+        Some(f) => (base, f),
+        None => {
+            let normal = Prevalence { abnormal: 0.0, ..config.prevalence.clone() };
+            let mut b = Phantom::sample(config.seed, index, &normal, config.ruler_rate);
+            if config.vary_animal {
+                b.vary_animal();
+            }
+            let f = lacking(&b).with_context(|| format!("pair {index}: no class to add"))?;
+            (b, f)
+        }
+    };
     let mut rng = Rng::new(config.seed ^ PAIR_STREAM, index);
     let severity = rng.range(config.prevalence.min_severity.clamp(0.0, 1.0), 1.0);
     let with = base.with_finding(finding, severity);
     let (pair, a, b) = pair_ids(index);
-    let without = write_phantom(out, config, index, a.clone(), base, 2 * index)?;
-    let with = write_phantom(out, config, index, b.clone(), with, 2 * index + 1)?;
+    let without = write_phantom(out, config, index, a.clone(), base.clone(), 2 * index, None)?;
+    let with = write_phantom(out, config, index, b.clone(), with, 2 * index + 1, Some(&base))?;
     let truth = PairTruth { pair, finding: finding.to_owned(), severity, without: a, with: b };
     Ok((without, with, truth))
 }
 
 /// Writes one phantom as specimen `id`; `index` keys its format and metadata draws (a pair's two
-/// members share them), `file_index` its file names where the layout numbers files.
+/// members share them, and are both written as experimental animals), `file_index` its file
+/// names where the layout numbers files; `frame_as`: the animal whose framing it takes.
 fn write_phantom(
     out: &Path,
     config: &SynthConfig,
@@ -283,9 +294,10 @@ fn write_phantom(
     id: String,
     mut phantom: Phantom,
     file_index: u64,
+    frame_as: Option<&Phantom>,
 ) -> anyhow::Result<SpecimenTruth> {
     let mut rng = Rng::new(config.seed ^ 0x6d65_7461, index);
-    let metadata = sample_metadata(&mut rng, index, !phantom.findings.is_empty());
+    let metadata = sample_metadata(&mut rng, index, config.pairs || !phantom.findings.is_empty());
     let mut views = config.views.clone();
     // Draws happen whatever the configuration, so other settings do not shift them.
     let (missing, which, fmt_draw, mono1) = (rng.uniform(), rng.below(2), rng.below(5), rng.chance(0.3));
@@ -306,7 +318,7 @@ fn write_phantom(
         if let Some(v) = &variation {
             v.apply_exposure(&mut phantom.exposures[slot]);
         }
-        let mut pixels = phantom.render(view, config.size, true);
+        let mut pixels = phantom.render_framed_as(frame_as, view, config.size, true);
         if let Some(mut v) = variation {
             v.marks = v.apply_film(&mut pixels, config.size, config.seed, index, slot);
             film.insert(view, v);

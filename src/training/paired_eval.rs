@@ -59,21 +59,51 @@ pub fn read_pairs(folder: &Path) -> anyhow::Result<Vec<PairRow>> {
 }
 
 /// Runs `model` (every view it uses) on both members of every pair found in `dataset`, and
-/// tallies per finding. Pairs whose specimens are missing from the dataset are skipped.
+/// tallies per finding. A pair is skipped, with the reason in the returned notes, when a member
+/// is missing from the dataset (or lacks a view the model uses), its finding is not an L3 node,
+/// its id repeats, or the labels contradict it (the first member has the finding, the second
+/// lacks it).
 pub fn measure(
     model: &mut Classifier,
     dataset: &Dataset,
     pairs: &[PairRow],
     batch: usize,
-) -> anyhow::Result<Vec<PairedResult>> {
+) -> anyhow::Result<(Vec<PairedResult>, Vec<String>)> {
     let index: BTreeMap<&str, usize> = dataset.samples.iter().enumerate().map(|(i, s)| (s.id.as_str(), i)).collect();
     let s = model.info.preprocess.size as usize;
     let bg = model.info.preprocess.background();
     let uses = model.info.uses();
-    let found: Vec<(&PairRow, [usize; 2])> = pairs
-        .iter()
-        .filter_map(|p| Some((p, [*index.get(p.without.as_str())?, *index.get(p.with.as_str())?])))
-        .collect();
+    let taxonomy = model.info.taxonomy.clone();
+    let mut notes = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    let mut found: Vec<(&PairRow, [usize; 2])> = Vec::new();
+    for p in pairs {
+        let node = taxonomy.index_of(&p.finding).filter(|&k| taxonomy.nodes[k].level == crate::taxonomy::Level::L3);
+        let members = [index.get(p.without.as_str()).copied(), index.get(p.with.as_str()).copied()];
+        let has = |i: usize| node.and_then(|k| dataset.samples[i].labels.get(k).copied().flatten());
+        let complete = |i: usize| {
+            let x = &dataset.samples[i];
+            (!uses[0] || x.dv.is_some()) && (!uses[1] || x.lv.is_some())
+        };
+        let why = match members {
+            _ if !seen.insert(p.pair.as_str()) => Some("its id appears twice".to_owned()),
+            _ if node.is_none() => Some(format!("`{}` is not one of the ten findings", p.finding)),
+            [Some(a), Some(b)] if has(a) != Some(false) || has(b) != Some(true) => {
+                Some(format!("labels.csv does not say {} lacks and {} has {}", p.without, p.with, p.finding))
+            }
+            [Some(a), Some(b)] if !complete(a) || !complete(b) => {
+                Some("a member lacks a view the model uses".to_owned())
+            }
+            [Some(a), Some(b)] => {
+                found.push((p, [a, b]));
+                None
+            }
+            _ => Some(format!("{} or {} is not in the folder (or not labelled)", p.without, p.with)),
+        };
+        if let Some(why) = why {
+            notes.push(format!("pair {}: skipped, {why}", p.pair));
+        }
+    }
     let mut rows: BTreeMap<&str, PairedResult> = BTreeMap::new();
     for chunk in found.chunks(batch.max(1)) {
         let (mut dv, mut lv, mut presence) = (Vec::new(), Vec::new(), Vec::new());
@@ -120,7 +150,7 @@ pub fn measure(
     }
     // Taxonomy order.
     out.sort_by_key(|r| CLASSES.iter().position(|c| *c == r.finding).unwrap_or(usize::MAX));
-    Ok(out)
+    Ok((out, notes))
 }
 
 /// The rows as a Markdown table.
@@ -128,7 +158,7 @@ pub fn to_markdown(name: &str, rows: &[PairedResult]) -> String {
     let pct =
         |a: usize, b: usize| if b == 0 { "-".to_owned() } else { format!("{:.1} %", 100.0 * a as f64 / b as f64) };
     let mut md = format!(
-        "## Counterfactual pairs: {name}\n\n| finding | pairs | raised | mean rise | pairs at severity >= {PLAIN_SEVERITY} | raised |\n|---|---:|---:|---:|---:|---:|\n"
+        "## Counterfactual pairs: {name} (every view the model uses)\n\n| finding | pairs | raised | mean rise | pairs at severity >= {PLAIN_SEVERITY} | raised |\n|---|---:|---:|---:|---:|---:|\n"
     );
     for r in rows {
         md.push_str(&format!(

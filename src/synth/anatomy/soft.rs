@@ -17,18 +17,19 @@ pub fn add_soft_tissue(anatomy: &Anatomy, pose: &Pose, spine: &Spine, body: &mut
     add_neck_tail_and_organs(anatomy, spine, body, s, g);
 }
 
-/// The trunk as a chain of overlapping ellipsoids hung from the posed column, two vertebrae
-/// each, tapering at shoulders and rump: every curve of the column carries it.
+/// The trunk as a chain of overlapping ellipsoids hung from the posed column, one per vertebra
+/// and each reaching about three vertebrae either way (so the outline stays smooth), tapering
+/// at shoulders and rump: every curve of the column carries it.
 fn add_trunk_along_spine(anatomy: &Anatomy, spine: &Spine, body: &mut Body) {
     let (s, g) = (spine.scale, anatomy.girth);
     let (first, last) = (T1 - 2, S1 + 3);
-    for k in (first..=last).step_by(2) {
+    for k in first..=last {
         let f = spine.frame(k);
-        let len = (spine.joints[(k + 2).min(VERTEBRAE)] - spine.joints[k]).length();
+        let len = (spine.joints[(k + 1).min(VERTEBRAE)] - spine.joints[k]).length();
         // Full girth over the chest and belly, narrower towards the neck and the tail.
         let t = (k - first) as f64 / (last - first) as f64;
         let taper = (0.55 + 0.45 * (std::f64::consts::PI * t).sin().powf(0.6)).min(1.0);
-        let half = len * 1.6 + 2.0 * s;
+        let half = len * 3.0 + 2.0 * s;
         body.soft.push(Shape::oriented_ellipsoid(
             f.at(0.0, 0.0, -5.5 * s * taper),
             f.caudal,
@@ -48,7 +49,8 @@ fn add_trunk_along_spine(anatomy: &Anatomy, spine: &Spine, body: &mut Body) {
                 f.left,
                 [half * 0.6, 16.0 * s * g * taper, 12.2 * s * g * taper],
             ),
-            mu::FUR * 0.5,
+            // The chain's halos overlap about 3.6 deep: their sum stays that of one halo.
+            mu::FUR * 0.28,
         );
     }
 }
