@@ -1,10 +1,9 @@
 //! Wider film-level variation than the default phantoms show, as real films vary (`synth
 //! --vary-film`): quantum noise from 0.7 to 2 times and detector blur from half to twice the
-//! default,
-//! backgrounds that are not black (grey, as in a screenshot of a viewer, or a film stored
-//! inverted, air bright), saturated highlights, and the marks real films carry beside the
-//! animal (burned-in text, lead letters, unexposed borders, cassette edges). Drawn from a stream
-//! of its own, so a run without it is unchanged.
+//! default, backgrounds that are not black (grey, as in a screenshot of a viewer, or a film
+//! stored inverted, air bright), saturated highlights, and the marks real films carry beside
+//! the animal (burned-in text, lead letters, unexposed borders, cassette edges). Drawn from a
+//! stream of its own, so a run without it is unchanged.
 
 use serde::{Deserialize, Serialize};
 
