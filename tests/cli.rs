@@ -63,6 +63,11 @@ fn exit_codes_follow_the_convention() {
     assert_eq!(mousexray(&["frobnicate", "x"]).status.code(), Some(2));
     assert_eq!(mousexray(&["--help"]).status.code(), Some(0));
     assert_eq!(mousexray(&["scan", "--help"]).status.code(), Some(0));
+    // Global options work before the command as well as after it.
+    for args in [["-v", "scan", "assets/sample"], ["scan", "assets/sample", "-v"]] {
+        let out = mousexray(&args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", text(&out).1);
+    }
 
     // Without a display the window says so plainly and points to the headless commands.
     let out = Command::new(env!("CARGO_BIN_EXE_mousexray"))

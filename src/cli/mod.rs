@@ -26,7 +26,6 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "mousexray",
     version,
-    args_conflicts_with_subcommands = true,
     max_term_width = 100,
     after_long_help = AFTER_HELP
 )]
