@@ -63,6 +63,13 @@ fn exit_codes_follow_the_convention() {
     assert_eq!(mousexray(&["frobnicate", "x"]).status.code(), Some(2));
     assert_eq!(mousexray(&["--help"]).status.code(), Some(0));
     assert_eq!(mousexray(&["scan", "--help"]).status.code(), Some(0));
+    // Out-of-range numbers are usage errors, named by the option.
+    for bad in [["--size", "16"], ["--min-severity", "1.5"], ["--max-findings", "0"], ["--prevalence", "x"]] {
+        let out = mousexray(&["synth", "--out", dir.path().join("never").to_str().unwrap(), bad[0], bad[1]]);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+        assert!(text(&out).1.contains(bad[0]), "{bad:?}: {}", text(&out).1);
+    }
+    assert!(!dir.path().join("never").exists());
     // Global options work before the command as well as after it.
     for args in [["-v", "scan", "assets/sample"], ["scan", "assets/sample", "-v"]] {
         let out = mousexray(&args);
@@ -105,7 +112,7 @@ fn synth_writes_a_folder_that_scan_reads_and_never_overwrites() {
     assert!(stderr.contains("not empty"), "{stderr}");
     assert_eq!(mousexray(&["synth", "--out", o, "--views", "skull"]).status.code(), Some(2));
     let bad = mousexray(&["synth", "--out", dir.path().join("x").to_str().unwrap(), "--prevalence", "1.5"]);
-    assert_eq!(bad.status.code(), Some(1));
+    assert_eq!(bad.status.code(), Some(2), "an out-of-range fraction is a usage error");
 }
 
 #[test]

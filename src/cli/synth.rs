@@ -21,8 +21,8 @@ pub struct SynthArgs {
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
 
-    /// Image side in pixels.
-    #[arg(long, default_value_t = 512, value_name = "PX")]
+    /// Image side in pixels (64 to 4096).
+    #[arg(long, default_value_t = 512, value_name = "PX", value_parser = clap::value_parser!(u32).range(64..=4096))]
     pub size: u32,
 
     /// Image file format.
@@ -38,19 +38,19 @@ pub struct SynthArgs {
     pub views: Vec<View>,
 
     /// Fraction of specimens (0..1) missing one of the two views.
-    #[arg(long, default_value_t = 0.0, value_name = "R")]
+    #[arg(long, default_value_t = 0.0, value_name = "R", value_parser = parse_fraction)]
     pub missing_view_rate: f64,
 
     /// Fraction of abnormal specimens (0..1).
-    #[arg(long, default_value_t = 0.5, value_name = "P")]
+    #[arg(long, default_value_t = 0.5, value_name = "P", value_parser = parse_fraction)]
     pub prevalence: f64,
 
-    /// Most findings per abnormal specimen.
-    #[arg(long, default_value_t = 3)]
-    pub max_findings: usize,
+    /// Most findings per abnormal specimen (at least 1).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_findings: u32,
 
     /// Lowest severity (0..1); severities are drawn uniformly from here to 1.
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = 0.1, value_parser = parse_fraction)]
     pub min_severity: f64,
 
     /// Draw findings only from these L3 classes (comma-separated; default all ten).
@@ -58,7 +58,7 @@ pub struct SynthArgs {
     pub classes: Vec<String>,
 
     /// Fraction of images with a radiopaque ruler.
-    #[arg(long, default_value_t = 0.15)]
+    #[arg(long, default_value_t = 0.15, value_parser = parse_fraction)]
     pub ruler_rate: f64,
 
     /// Counterfactual pairs: write each of the COUNT animals twice, PRnnnnnA without and
@@ -81,6 +81,14 @@ pub struct SynthArgs {
     pub vary_animal: bool,
 }
 
+/// A fraction in 0..=1 (a usage error otherwise).
+fn parse_fraction(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!("`{s}` is not a number from 0 to 1")),
+    }
+}
+
 fn parse_class(s: &str) -> Result<String, String> {
     if crate::synth::CLASSES.contains(&s) {
         Ok(s.to_owned())
@@ -91,16 +99,6 @@ fn parse_class(s: &str) -> Result<String, String> {
 
 /// Runs the generator with a progress bar and reports throughput.
 pub fn run(args: &SynthArgs) -> anyhow::Result<()> {
-    for (name, v) in [
-        ("--missing-view-rate", args.missing_view_rate),
-        ("--prevalence", args.prevalence),
-        ("--min-severity", args.min_severity),
-        ("--ruler-rate", args.ruler_rate),
-    ] {
-        if !(0.0..=1.0).contains(&v) {
-            anyhow::bail!("{name} {v} is outside 0..=1");
-        }
-    }
     let config = SynthConfig {
         count: args.count,
         seed: args.seed,
@@ -111,7 +109,7 @@ pub fn run(args: &SynthArgs) -> anyhow::Result<()> {
         missing_view_rate: args.missing_view_rate,
         prevalence: Prevalence {
             abnormal: args.prevalence,
-            max_findings: args.max_findings.max(1),
+            max_findings: args.max_findings as usize,
             min_severity: args.min_severity,
             classes: args.classes.clone(),
         },
