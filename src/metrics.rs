@@ -4,6 +4,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::taxonomy::{Level, NodeLabels, Taxonomy};
 
+/// `part` of `whole` as a table cell (`12.3 %`), `-` when `whole` is 0.
+pub fn percent(part: usize, whole: usize) -> String {
+    if whole == 0 { "-".to_owned() } else { format!("{:.1} %", 100.0 * part as f64 / whole as f64) }
+}
+
 /// Area under the ROC curve of `scores` for binary `labels` (Mann-Whitney U, ties counted
 /// half). `None` when either class is absent.
 pub fn auc(scores: &[f32], labels: &[bool]) -> Option<f64> {

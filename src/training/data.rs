@@ -104,6 +104,34 @@ pub fn load_dataset(
     Ok((Dataset { size: spec.size, samples, fingerprint: format!("{:016x}", h.0) }, problems))
 }
 
+/// Model inputs for a batch of samples: the DV and LV buffers (`samples.len() * size * size`
+/// each) and each sample's presence. A view is shown where `shown` allows it and the sample has
+/// it at the right size; elsewhere the buffer holds `background` and presence is false.
+pub fn model_batch(
+    samples: &[&Sample],
+    shown: [bool; 2],
+    size: usize,
+    background: f32,
+) -> (Vec<f32>, Vec<f32>, Vec<[bool; 2]>) {
+    let n = size * size;
+    let (mut dv, mut lv) = (Vec::with_capacity(samples.len() * n), Vec::with_capacity(samples.len() * n));
+    let mut presence = Vec::with_capacity(samples.len());
+    for sample in samples {
+        let mut present = [false; 2];
+        for (k, (buf, view)) in [(&mut dv, &sample.dv), (&mut lv, &sample.lv)].into_iter().enumerate() {
+            match view.as_ref().filter(|x| shown[k] && x.len() == n) {
+                Some(x) => {
+                    buf.extend_from_slice(x);
+                    present[k] = true;
+                }
+                None => buf.extend(std::iter::repeat_n(background, n)),
+            }
+        }
+        presence.push(present);
+    }
+    (dv, lv, presence)
+}
+
 /// Splits sample indices into (train, validation) by hashing each specimen id with the seed:
 /// the same specimen always lands on the same side, whatever else is in the folder.
 pub fn split(samples: &[Sample], validation: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {

@@ -9,6 +9,7 @@ use image::{ImageBuffer, Luma};
 use super::film_qc_eval::close_up;
 use crate::imaging::{FileFormat, GrayImage16, preprocess_film, specimen_qc};
 use crate::inference::Classifier;
+use crate::metrics::percent;
 use crate::specimen::View;
 use crate::synth::{Phantom, Prevalence, Rng};
 
@@ -270,19 +271,17 @@ pub fn to_markdown(name: &str, rows: &[DomainRow]) -> String {
     let mut md = format!(
         "## Domain description: {name}\n\n| films | specimens | out of domain, every film scored | film QC code | scored after film QC | out of domain (of those) | warned either way |\n|---|---:|---:|---:|---:|---:|---:|\n"
     );
-    let pct =
-        |a: usize, b: usize| if b == 0 { "-".to_owned() } else { format!("{:.1} %", 100.0 * a as f64 / b as f64) };
     let (mut ood_n, mut ood_warned, mut ood_scored, mut ood_out, mut ood_alone) = (0, 0, 0, 0, 0);
     for r in rows {
         md.push_str(&format!(
             "| {} | {} | {} | {} | {} | {} | {} |\n",
             r.case,
             r.specimens,
-            pct(r.description_alone, r.specimens),
-            pct(r.film_qc, r.specimens),
+            percent(r.description_alone, r.specimens),
+            percent(r.film_qc, r.specimens),
             r.scored,
-            pct(r.out_of_domain, r.scored),
-            pct(r.warned, r.specimens)
+            percent(r.out_of_domain, r.scored),
+            percent(r.warned, r.specimens)
         ));
         if !r.in_domain {
             ood_n += r.specimens;
@@ -294,9 +293,9 @@ pub fn to_markdown(name: &str, rows: &[DomainRow]) -> String {
     }
     md.push_str(&format!(
         "| **all unlike the training data** | {ood_n} | {} | | {ood_scored} | {} | {} |\n",
-        pct(ood_alone, ood_n),
-        pct(ood_out, ood_scored),
-        pct(ood_warned, ood_n)
+        percent(ood_alone, ood_n),
+        percent(ood_out, ood_scored),
+        percent(ood_warned, ood_n)
     ));
     md
 }

@@ -5,7 +5,7 @@
 
 use anyhow::Context;
 
-use super::data::{Dataset, split};
+use super::data::{Dataset, model_batch, split};
 use crate::domain::DomainDescription;
 use crate::inference::Classifier;
 
@@ -26,21 +26,11 @@ pub fn features(
     let uses = model.info.uses();
     let mut out = Vec::with_capacity(indices.len());
     for chunk in indices.chunks(batch.max(1)) {
-        let (mut dv, mut lv, mut presence) = (Vec::new(), Vec::new(), Vec::new());
-        for &i in chunk {
-            let sample = dataset.samples.get(i).context("sample index out of range")?;
-            let mut present = [false; 2];
-            for (k, (buf, view)) in [(&mut dv, &sample.dv), (&mut lv, &sample.lv)].into_iter().enumerate() {
-                match view.as_ref().filter(|x| uses[k] && x.len() == s * s) {
-                    Some(x) => {
-                        buf.extend_from_slice(x);
-                        present[k] = true;
-                    }
-                    None => buf.extend(std::iter::repeat_n(bg, s * s)),
-                }
-            }
-            presence.push(present);
-        }
+        let samples = chunk
+            .iter()
+            .map(|&i| dataset.samples.get(i).context("sample index out of range"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let (dv, lv, presence) = model_batch(&samples, uses, s, bg);
         out.extend(model.run(&dv, &lv, &presence, false)?.features);
     }
     Ok(out)

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::data::Dataset;
+use super::data::{Dataset, model_batch};
 use super::roc_plot::{RocPanel, RocSeries};
 use crate::inference::{Classifier, ModelError};
 use crate::metrics::{LevelAucs, level_aucs, mean_roc, node_scores, roc_curve};
@@ -71,13 +71,8 @@ pub fn evaluate(
     for &mode in modes {
         let mut probs = Vec::with_capacity(both.len());
         for chunk in both.chunks(batch.max(1)) {
-            let (mut dv, mut lv) = (Vec::with_capacity(chunk.len() * s * s), Vec::with_capacity(chunk.len() * s * s));
-            for x in chunk {
-                let p = mode.presence();
-                dv.extend(x.dv.as_deref().filter(|_| p[0]).map_or_else(|| vec![bg; s * s], <[f32]>::to_vec));
-                lv.extend(x.lv.as_deref().filter(|_| p[1]).map_or_else(|| vec![bg; s * s], <[f32]>::to_vec));
-            }
-            probs.extend(model.predict(&dv, &lv, &vec![mode.presence(); chunk.len()])?);
+            let (dv, lv, presence) = model_batch(chunk, mode.presence(), s, bg);
+            probs.extend(model.predict(&dv, &lv, &presence)?);
         }
         let labels: Vec<_> = both.iter().map(|x| x.labels.clone()).collect();
         let aucs = level_aucs(&model.info.taxonomy, &probs, &labels);

@@ -8,8 +8,9 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use super::data::Dataset;
+use super::data::{Dataset, model_batch};
 use crate::inference::Classifier;
+use crate::metrics::percent;
 use crate::synth::{CLASSES, PAIRS_FILE};
 
 /// Severity from which a finding is plainly visible, for the table's second half.
@@ -106,23 +107,8 @@ pub fn measure(
     }
     let mut rows: BTreeMap<&str, PairedResult> = BTreeMap::new();
     for chunk in found.chunks(batch.max(1)) {
-        let (mut dv, mut lv, mut presence) = (Vec::new(), Vec::new(), Vec::new());
-        for (_, members) in chunk {
-            for &m in members {
-                let sample = &dataset.samples[m];
-                let mut present = [false; 2];
-                for (k, (buf, x)) in [(&mut dv, &sample.dv), (&mut lv, &sample.lv)].into_iter().enumerate() {
-                    match x.as_ref().filter(|x| uses[k] && x.len() == s * s) {
-                        Some(x) => {
-                            buf.extend_from_slice(x);
-                            present[k] = true;
-                        }
-                        None => buf.extend(std::iter::repeat_n(bg, s * s)),
-                    }
-                }
-                presence.push(present);
-            }
-        }
+        let samples: Vec<_> = chunk.iter().flat_map(|(_, m)| m.map(|i| &dataset.samples[i])).collect();
+        let (dv, lv, presence) = model_batch(&samples, uses, s, bg);
         let probs = model.predict(&dv, &lv, &presence)?;
         for (k, (pair, _)) in chunk.iter().enumerate() {
             let Some(node) = model.info.taxonomy.index_of(&pair.finding) else { continue };
@@ -155,8 +141,6 @@ pub fn measure(
 
 /// The rows as a Markdown table.
 pub fn to_markdown(name: &str, rows: &[PairedResult]) -> String {
-    let pct =
-        |a: usize, b: usize| if b == 0 { "-".to_owned() } else { format!("{:.1} %", 100.0 * a as f64 / b as f64) };
     let mut md = format!(
         "## Counterfactual pairs: {name} (every view the model uses)\n\n| finding | pairs | raised | mean rise | pairs at severity >= {PLAIN_SEVERITY} | raised |\n|---|---:|---:|---:|---:|---:|\n"
     );
@@ -165,10 +149,10 @@ pub fn to_markdown(name: &str, rows: &[PairedResult]) -> String {
             "| {} | {} | {} | {:+.3} | {} | {} |\n",
             r.finding,
             r.pairs,
-            pct(r.raised, r.pairs),
+            percent(r.raised, r.pairs),
             r.mean_rise,
             r.plain_pairs,
-            pct(r.plain_raised, r.plain_pairs)
+            percent(r.plain_raised, r.plain_pairs)
         ));
     }
     md
