@@ -112,9 +112,9 @@ fn an_old_model_loads_and_says_domain_unknown() {
     let old = schema_one(dir.path());
     let lib = init_runtime(None).unwrap();
     let mut model = Classifier::load(&old, lib, Default::default()).unwrap();
-    assert_eq!(model.info.schema, 1);
-    assert!(model.info.domain.is_none() && !model.info.has_features);
-    let s = model.info.preprocess.size as usize;
+    assert_eq!(model.info.metadata.schema, 1);
+    assert!(model.info.metadata.domain.is_none() && !model.info.has_features);
+    let s = model.info.metadata.preprocess.size as usize;
     let out = model.run(&vec![0.0; s * s], &vec![0.0; s * s], &[[true, true]], false).unwrap();
     assert!(out.domain.is_empty() && out.features.is_empty());
 
@@ -177,12 +177,12 @@ fn domain_describes_an_old_model_without_retraining_it() {
     let lib = init_runtime(None).unwrap();
     let before = Classifier::load(&old, lib, Default::default()).unwrap();
     let mut after = Classifier::load(&out, lib, Default::default()).unwrap();
-    assert_eq!(after.info.schema, SCHEMA);
-    let domain = after.info.domain.clone().unwrap();
+    assert_eq!(after.info.metadata.schema, SCHEMA);
+    let domain = after.info.metadata.domain.clone().unwrap();
     assert_eq!(domain.train + domain.validation, 300);
     // The weights are untouched: the same scores for the same input.
     let mut before = before;
-    let s = after.info.preprocess.size as usize;
+    let s = after.info.metadata.preprocess.size as usize;
     let x: Vec<f32> = (0..s * s).map(|i| (i % 7) as f32 / 7.0).collect();
     assert_eq!(before.predict(&x, &x, &[[true, true]]).unwrap(), after.predict(&x, &x, &[[true, true]]).unwrap());
     let report: serde_json::Value =

@@ -26,12 +26,12 @@ fn half_precision_models_keep_the_contract_and_the_predictions() {
         std::fs::write(&b, &half).unwrap();
         let mut m32 = Classifier::load(&a, lib, Default::default()).unwrap();
         let mut m16 = Classifier::load(&b, lib, Default::default()).unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!(m16.info.taxonomy, m32.info.taxonomy);
-        assert_eq!(m16.info.preprocess, m32.info.preprocess);
+        assert_eq!(m16.info.metadata.taxonomy, m32.info.metadata.taxonomy);
+        assert_eq!(m16.info.metadata.preprocess, m32.info.metadata.preprocess);
         assert!(m16.info.has_cam);
         assert_eq!(m16.info.precision(), "fp16");
         assert_eq!(m32.info.precision(), "fp32");
-        let s = m32.info.preprocess.size as usize;
+        let s = m32.info.metadata.preprocess.size as usize;
         let (dv, lv) = inputs(3, s);
         let views = [[true, true], [true, false], [false, true]];
         let p32 = m32.run(&dv, &lv, &views, true).unwrap();

@@ -19,12 +19,13 @@ fn committed_models_load_with_their_metadata_and_report() {
         let size = std::fs::metadata(&path).unwrap().len();
         assert!(size < 20 * 1024 * 1024, "{}: {size} bytes", path.display());
         let mut model = Classifier::load(&path, lib, Default::default()).unwrap();
-        assert_eq!(model.info.taxonomy.nodes.len(), 14);
+        assert_eq!(model.info.metadata.taxonomy.nodes.len(), 14);
         assert!(model.info.has_cam, "{}: no CAM outputs", path.display());
-        let domain = model.info.domain.as_ref().unwrap_or_else(|| panic!("{}: no domain description", path.display()));
+        let domain =
+            model.info.metadata.domain.as_ref().unwrap_or_else(|| panic!("{}: no domain description", path.display()));
         assert_eq!(domain.views.len(), model.info.views().len(), "{}", path.display());
-        let blocks = if model.info.provenance.backbone == "convnext" { vec![32, 256] } else { vec![128] };
-        assert_eq!(model.info.feature_blocks, blocks, "{}", path.display());
+        let blocks = if model.info.metadata.provenance.backbone == "convnext" { vec![32, 256] } else { vec![128] };
+        assert_eq!(model.info.metadata.features, blocks, "{}", path.display());
         let views = model.info.views();
         assert!(!views.is_empty());
         let report: serde_json::Value =
@@ -33,8 +34,8 @@ fn committed_models_load_with_their_metadata_and_report() {
         assert!(!history.is_empty(), "{}: trained for at least one epoch", path.display());
         assert_eq!(report["thresholds"].as_object().unwrap().len(), 14);
         // It runs: probabilities in 0..=1 for a blank pair of inputs.
-        let s = model.info.preprocess.size as usize;
-        let bg = model.info.preprocess.background();
+        let s = model.info.metadata.preprocess.size as usize;
+        let bg = model.info.metadata.preprocess.background();
         let p = model.predict(&vec![bg; s * s], &vec![bg; s * s], &[[true, true]]).unwrap();
         assert!(p[0].iter().all(|x| (0.0..=1.0).contains(x)), "{p:?}");
     }

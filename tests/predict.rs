@@ -207,9 +207,9 @@ fn occlusion_sensitivity_covers_the_grid_and_ignores_an_absent_view() {
     let model = tiny_model(dir.path(), 0.5);
     let lib = mousexray::inference::init_runtime(None).unwrap();
     let mut c = mousexray::inference::Classifier::load(&model, lib, Default::default()).unwrap();
-    let s = c.info.preprocess.size as usize;
+    let s = c.info.metadata.preprocess.size as usize;
     let dv: Vec<f32> = (0..s * s).map(|i| ((i * 37) % 101) as f32 / 50.0 - 1.0).collect();
-    let lv = vec![c.info.preprocess.background(); s * s];
+    let lv = vec![c.info.metadata.preprocess.background(); s * s];
     let g = mousexray::inference::saliency::occlusion(&mut c, &dv, &lv, [true, false], 0, 0, 4).unwrap();
     assert_eq!((g.side, g.values.len()), (4, 16));
     assert!(g.values.iter().any(|v| v.abs() > 1e-6), "occluding DV changes the logit");

@@ -61,14 +61,14 @@ fn tiny_train_exports_a_contract_model_and_resumes() {
     let lib = init_runtime(None).unwrap();
     let model = mousexray::inference::Classifier::load(&out, lib, Default::default()).unwrap();
     assert_eq!(model.info.sha256.len(), 64);
-    assert_eq!(model.info.thresholds.len(), 14);
+    assert_eq!(model.info.metadata.thresholds.len(), 14);
     assert!(model.info.has_cam);
     // Training describes the model's domain from its own split.
-    let domain = model.info.domain.as_ref().expect("trained models carry their domain description");
+    let domain = model.info.metadata.domain.as_ref().expect("trained models carry their domain description");
     assert_eq!(domain.views.len(), 2);
     // A ConvNeXt's features: its first stage's, then its last's (the domain description reads
     // both).
-    assert_eq!(model.info.feature_blocks, [32, 256]);
+    assert_eq!(model.info.metadata.features, [32, 256]);
     assert!(domain.views.iter().all(|v| v.blocks.iter().map(|b| b.dim).eq([32, 256])));
     assert!(domain.train > domain.validation && domain.validation > 0, "{} / {}", domain.train, domain.validation);
     let session = ort::session::Session::builder(&lib.environment).unwrap().commit_from_file(&out).unwrap();

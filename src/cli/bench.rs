@@ -116,7 +116,7 @@ pub fn run_bench(args: &BenchArgs, ort_lib: Option<&Path>) -> anyhow::Result<()>
     let mut model = Classifier::load(&model_path, lib, options.clone())?;
     let load_s = t.elapsed().as_secs_f64();
     let device = model.ep.summary();
-    let size = model.info.preprocess.size as usize;
+    let size = model.info.metadata.preprocess.size as usize;
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
 
     let mut rows = Vec::new();
@@ -143,7 +143,7 @@ pub fn run_bench(args: &BenchArgs, ort_lib: Option<&Path>) -> anyhow::Result<()>
         };
         let specimens = scan(&folder)?.specimens;
         // Decode and preprocess alone, on one thread: the CPU the pipeline adds per specimen.
-        let (spec, wanted) = (model.info.preprocess.clone(), model_views(&model));
+        let (spec, wanted) = (model.info.metadata.preprocess.clone(), model_views(&model));
         let (t, mut prepared) = (Instant::now(), 0usize);
         while prepared == 0 || (t.elapsed().as_secs_f64() < args.seconds && !specimens.is_empty()) {
             for s in &specimens {
@@ -231,7 +231,7 @@ fn tempdir() -> anyhow::Result<Scratch> {
 
 /// Specimens per second of `model.run` alone on a fixed batch of background-and-noise inputs.
 fn session_throughput(model: &mut Classifier, batch: usize, seconds: f64) -> anyhow::Result<f64> {
-    let s = model.info.preprocess.size as usize;
+    let s = model.info.metadata.preprocess.size as usize;
     let mut rng = crate::synth::Rng::new(1, batch as u64);
     let input: Vec<f32> = (0..batch * s * s).map(|_| rng.gaussian_f32()).collect();
     let views = vec![[true, true]; batch];

@@ -113,17 +113,17 @@ fn model_section(
         }
     };
     let info = &model.info;
-    let p = &info.provenance;
+    let p = &info.metadata.provenance;
     let _ = writeln!(out, "\nModel\n  file      {}\n  sha256    {}", path.display(), info.sha256);
     let _ = writeln!(
         out,
         "  contract  schema {} (this build reads {} to {}), taxonomy `{}` ({} nodes), input {} px, views {}, saliency {}, weights {}",
-        info.schema,
+        info.metadata.schema,
         crate::contract::OLDEST_SCHEMA,
         crate::contract::SCHEMA,
-        info.taxonomy.name,
-        info.taxonomy.nodes.len(),
-        info.preprocess.size,
+        info.metadata.taxonomy.name,
+        info.metadata.taxonomy.nodes.len(),
+        info.metadata.preprocess.size,
         p.views_label(),
         if info.has_cam { "CAM outputs" } else { "occlusion fallback (no CAM outputs)" },
         info.precision()
@@ -141,7 +141,7 @@ fn model_section(
         fmt(best.and_then(|b| b.val.l3)),
         if p.date.is_empty() { "date unknown" } else { &p.date }
     );
-    match &info.domain {
+    match &info.metadata.domain {
         Some(d) => {
             let mut lines = crate::domain::summary_lines(d).into_iter();
             let _ = writeln!(out, "  domain    {}", lines.next().unwrap_or_default());
@@ -159,8 +159,8 @@ fn model_section(
     let _ = writeln!(out, "  device    {}", model.ep.summary());
 
     // One profiled run shows where ONNX Runtime actually placed the nodes.
-    let s = model.info.preprocess.size as usize;
-    let bg = model.info.preprocess.background();
+    let s = model.info.metadata.preprocess.size as usize;
+    let bg = model.info.metadata.preprocess.background();
     let t = std::time::Instant::now();
     model.predict(&vec![bg; s * s], &vec![bg; s * s], &[[true, true]])?;
     let ms = t.elapsed().as_secs_f64() * 1e3;

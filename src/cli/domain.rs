@@ -90,24 +90,24 @@ pub fn describe_bytes(
     let exposed = crate::onnx::features::encode(&proto);
     let mut model = Classifier::load_bytes(path, &exposed, lib, SessionOptions::default())?;
     let info = model.info.clone();
-    let (dataset, problems) = load_dataset(data, labels, &info.preprocess, &info.taxonomy)?;
+    let (dataset, problems) = load_dataset(data, labels, &info.metadata.preprocess, &info.metadata.taxonomy)?;
     for p in &problems {
         tracing::warn!("{p}");
     }
-    if dataset.fingerprint != info.provenance.dataset && !other_data {
+    if dataset.fingerprint != info.metadata.provenance.dataset && !other_data {
         anyhow::bail!(
             "{}: dataset {} is not the one {} was trained on ({}); pass --other-data to describe it anyway",
             data.display(),
             dataset.fingerprint,
             path.display(),
-            if info.provenance.dataset.is_empty() { "unknown" } else { &info.provenance.dataset }
+            if info.metadata.provenance.dataset.is_empty() { "unknown" } else { &info.metadata.provenance.dataset }
         );
     }
-    let options = info.provenance.training.as_ref().and_then(|t| t.extra.get("options"));
+    let options = info.metadata.provenance.training.as_ref().and_then(|t| t.extra.get("options"));
     let val_split = options.and_then(|o| o["val_split"].as_f64()).unwrap_or(0.2);
     let seed = options.and_then(|o| o["seed"].as_u64()).unwrap_or(1);
     let domain = describe(&mut model, &dataset, data, val_split, seed)?;
-    let mut metadata = info.metadata();
+    let mut metadata = info.metadata.clone();
     metadata.schema = crate::contract::SCHEMA;
     metadata.domain = Some(domain.clone());
     crate::onnx::features::set_metadata(&mut proto, &metadata)?;

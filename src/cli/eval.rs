@@ -85,16 +85,16 @@ pub fn run(args: &EvalArgs, ort_lib: Option<&std::path::Path>) -> anyhow::Result
         )?;
         let name = path.file_stem().map_or_else(|| path.display().to_string(), |s| s.to_string_lossy().into_owned());
         if args.body_only {
-            model.info.preprocess.body_only = true;
+            model.info.metadata.preprocess.body_only = true;
         }
         if let Some(count) = args.film_qc {
             let options = crate::training::film_qc_eval::QcEvalOptions { seed: args.film_qc_seed, count, size: 384 };
-            let rows = crate::training::film_qc_eval::measure(&model.info.preprocess, &options)?;
+            let rows = crate::training::film_qc_eval::measure(&model.info.metadata.preprocess, &options)?;
             invariance_md.push_str(&format!("{name}: {}", crate::training::film_qc_eval::to_markdown(&rows)));
             invariance_md.push('\n');
         }
         if let Some(count) = args.domain {
-            if model.info.domain.is_some() {
+            if model.info.metadata.domain.is_some() {
                 let options =
                     crate::training::domain_eval::DomainEvalOptions { seed: 2000, count: count as usize, size: 384 };
                 let rows = crate::training::domain_eval::measure(&mut model, &options)?;
@@ -108,8 +108,12 @@ pub fn run(args: &EvalArgs, ort_lib: Option<&std::path::Path>) -> anyhow::Result
         }
         if let Some(folder) = &args.pairs {
             let pairs = crate::training::paired_eval::read_pairs(folder)?;
-            let (dataset, problems) =
-                load_dataset(folder, args.labels.as_deref(), &model.info.preprocess, &model.info.taxonomy)?;
+            let (dataset, problems) = load_dataset(
+                folder,
+                args.labels.as_deref(),
+                &model.info.metadata.preprocess,
+                &model.info.metadata.taxonomy,
+            )?;
             for p in &problems {
                 tracing::warn!("{p}");
             }
@@ -135,17 +139,21 @@ pub fn run(args: &EvalArgs, ort_lib: Option<&std::path::Path>) -> anyhow::Result
             invariance_md.push('\n');
         }
         let Some(data) = &args.data else { continue };
-        let key = serde_json::to_string(&model.info.preprocess)?;
+        let key = serde_json::to_string(&model.info.metadata.preprocess)?;
         if !datasets.contains_key(&key) {
-            let (d, problems) =
-                load_dataset(data, args.labels.as_deref(), &model.info.preprocess, &model.info.taxonomy)?;
+            let (d, problems) = load_dataset(
+                data,
+                args.labels.as_deref(),
+                &model.info.metadata.preprocess,
+                &model.info.metadata.taxonomy,
+            )?;
             for p in &problems {
                 tracing::warn!("{p}");
             }
             datasets.insert(key.clone(), d);
         }
         let dataset = datasets.get(&key).context("dataset cache")?;
-        let views = model.info.provenance.views_label();
+        let views = model.info.metadata.provenance.views_label();
         let modes: Vec<ViewMode> = match model.info.uses() {
             [true, true] => vec![ViewMode::Dv, ViewMode::Lv, ViewMode::Both],
             [true, false] => vec![ViewMode::Dv],
@@ -157,7 +165,7 @@ pub fn run(args: &EvalArgs, ort_lib: Option<&std::path::Path>) -> anyhow::Result
             None => format!("| {name} | {} | domain unknown (no description) | - |\n", dataset.samples.len()),
         });
         results.push((name, views, r));
-        taxonomies.push(model.info.taxonomy.clone());
+        taxonomies.push(model.info.metadata.taxonomy.clone());
     }
 
     let mut md = String::from(

@@ -79,11 +79,11 @@ pub fn run_predict(args: &PredictArgs, ort_lib: Option<&Path>) -> anyhow::Result
     let options = SessionOptions { threads: args.threads, spinning: false, device: args.device, profile: None };
     let mut model = Classifier::load(&model_path, lib, options)?;
     for (node, t) in &args.threshold {
-        let Some(i) = model.info.taxonomy.index_of(node) else {
-            let ids: Vec<&str> = model.info.taxonomy.nodes.iter().map(|n| n.id.as_str()).collect();
+        let Some(i) = model.info.metadata.taxonomy.index_of(node) else {
+            let ids: Vec<&str> = model.info.metadata.taxonomy.nodes.iter().map(|n| n.id.as_str()).collect();
             anyhow::bail!("--threshold {node}: the model has no node `{node}` (nodes: {})", ids.join(", "));
         };
-        model.info.thresholds[i] = *t;
+        model.info.metadata.thresholds[i] = *t;
     }
     eprintln!(
         "model {} ({}), running on {}",
@@ -106,7 +106,7 @@ pub fn run_predict(args: &PredictArgs, ort_lib: Option<&Path>) -> anyhow::Result
         device: model.ep.active().label().to_owned(),
         shard: args.shard.map_or_else(String::new, |(k, n)| format!("{k}/{n}")),
     };
-    let taxonomy = model.info.taxonomy.clone();
+    let taxonomy = model.info.metadata.taxonomy.clone();
     let mut out = PredictionsWriter::create(&args.out, &taxonomy, info, &report.problems)?;
 
     if let Some(dir) = &args.saliency {
@@ -310,9 +310,9 @@ fn occlusion_overlays(
     classes: &[usize],
     style: &OverlayStyle,
 ) -> anyhow::Result<Drawn> {
-    let views = prepare(specimen, &model.info.preprocess, model_views(model)).views;
-    let s = model.info.preprocess.size as usize;
-    let bg = model.info.preprocess.background();
+    let views = prepare(specimen, &model.info.metadata.preprocess, model_views(model)).views;
+    let s = model.info.metadata.preprocess.size as usize;
+    let bg = model.info.metadata.preprocess.background();
     let blank = vec![bg; s * s];
     let dv = views[0].as_ref().map_or(&blank, |v| &v.input.data).clone();
     let lv = views[1].as_ref().map_or(&blank, |v| &v.input.data).clone();

@@ -219,7 +219,7 @@ fn describe_written(
     let mut model = crate::inference::Classifier::load_bytes(out, &bytes, lib, Default::default())?;
     let options = &trained.state.options;
     let domain = crate::training::domain_fit::describe(&mut model, dataset, data, options.val_split, options.seed)?;
-    let mut metadata = model.info.metadata();
+    let mut metadata = model.info.metadata.clone();
     metadata.domain = Some(domain.clone());
     let mut proto = crate::onnx::features::decode(&bytes)?;
     crate::onnx::features::set_metadata(&mut proto, &metadata)?;

@@ -231,7 +231,7 @@ impl ReviewApp {
             .enumerate()
             .map(|(i, n)| {
                 self.settings.thresholds.get(&n.id).copied().unwrap_or_else(|| {
-                    let model = self.model.info.as_ref().and_then(|m| m.thresholds.get(i).copied());
+                    let model = self.model.info.as_ref().and_then(|m| m.metadata.thresholds.get(i).copied());
                     model.or_else(|| stored.as_ref().and_then(|s| s.get(i).copied())).unwrap_or(0.5)
                 })
             })
@@ -365,7 +365,7 @@ impl ReviewApp {
             match event {
                 EngineEvent::Loaded(info, ep) => {
                     self.model.loading = false;
-                    self.taxonomy = info.taxonomy.clone();
+                    self.taxonomy = info.metadata.taxonomy.clone();
                     self.model.info = Some(*info);
                     self.model.ep = ep;
                     self.apply_thresholds();

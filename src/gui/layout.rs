@@ -154,7 +154,7 @@ impl ReviewApp {
                     ui.label(format!("model {name} {}, {}", m.sha256.get(..8).unwrap_or_default(), m.precision()))
                         .on_hover_text(format!("sha256 {}\nweights {}", m.sha256, m.precision()));
                     ui.label(format!("on {}", self.model.ep));
-                    if m.domain.is_none() {
+                    if m.metadata.domain.is_none() {
                         ui.label(RichText::new("domain unknown").color(ui.visuals().warn_fg_color)).on_hover_text(
                             "This model carries no domain description: the window cannot tell films unlike its \
                              training data from the rest (`mousexray domain` adds one)",

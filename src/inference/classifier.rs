@@ -10,11 +10,9 @@ use sha2::Digest;
 
 use super::OrtLibrary;
 use super::device::{Device, EpReport, register};
-use crate::contract::{ModelMetadata, Provenance, check_outputs, io};
-use crate::domain::{DomainDescription, DomainScore};
-use crate::imaging::PreprocessSpec;
+use crate::contract::{ModelMetadata, check_outputs, io};
+use crate::domain::DomainScore;
 use crate::specimen::View;
-use crate::taxonomy::Taxonomy;
 
 /// Why a model cannot be used. Every variant names the file.
 #[derive(Debug, thiserror::Error)]
@@ -60,20 +58,9 @@ pub struct ModelInfo {
     pub path: PathBuf,
     /// SHA-256 of the file: the model's identity everywhere.
     pub sha256: String,
-    /// The taxonomy its outputs follow.
-    pub taxonomy: Taxonomy,
-    /// How inputs must be preprocessed.
-    pub preprocess: PreprocessSpec,
-    /// Default threshold per taxonomy node.
-    pub thresholds: Vec<f32>,
-    /// Where the model came from.
-    pub provenance: Provenance,
-    /// Widths of the blocks of the feature outputs (empty without them).
-    pub feature_blocks: Vec<usize>,
-    /// What its training inputs look like in its feature space; `None`: domain unknown.
-    pub domain: Option<DomainDescription>,
-    /// The contract version it was written under.
-    pub schema: u32,
+    /// Its contract metadata: taxonomy, preprocessing, thresholds, provenance, feature blocks
+    /// and domain description (`None`: domain unknown).
+    pub metadata: ModelMetadata,
     /// Whether the model has `cam_dv` / `cam_lv` outputs.
     pub has_cam: bool,
     /// Whether the model has `features_dv` / `features_lv` outputs.
@@ -83,30 +70,17 @@ pub struct ModelInfo {
 impl ModelInfo {
     /// Views the model was trained on (DV and LV for multiview).
     pub fn views(&self) -> &[View] {
-        &self.provenance.views
+        &self.metadata.provenance.views
     }
 
     /// Which of DV and LV the model uses.
     pub fn uses(&self) -> [bool; 2] {
-        View::MODEL.map(|v| self.provenance.views.contains(&v))
+        self.metadata.uses()
     }
 
     /// The weights' precision, "fp32" or "fp16" (a copy from `mousexray fp16`).
     pub fn precision(&self) -> &'static str {
-        self.provenance.precision.as_str()
-    }
-
-    /// The metadata as the contract stores it.
-    pub fn metadata(&self) -> ModelMetadata {
-        ModelMetadata {
-            schema: self.schema,
-            taxonomy: self.taxonomy.clone(),
-            preprocess: self.preprocess.clone(),
-            thresholds: self.thresholds.clone(),
-            provenance: self.provenance.clone(),
-            features: self.feature_blocks.clone(),
-            domain: self.domain.clone(),
-        }
+        self.metadata.provenance.precision.as_str()
     }
 }
 
@@ -219,7 +193,7 @@ impl Classifier {
     /// (or copies them straight to the GPU), with no copy on our side.
     pub fn run(&mut self, dv: &[f32], lv: &[f32], views: &[[bool; 2]], cam: bool) -> Result<BatchOutput, ModelError> {
         let n = views.len();
-        let s = self.info.preprocess.size as usize;
+        let s = self.info.metadata.preprocess.size as usize;
         let path = self.info.path.clone();
         let run = |e: String| ModelError::Run { path: path.clone(), reason: e };
         let dv = ArrayView4::from_shape((n, 1, s, s), dv).map_err(|e| run(e.to_string()))?;
@@ -234,7 +208,7 @@ impl Classifier {
                 io::VIEWS => TensorRef::from_array_view(&presence).map_err(|e| run(e.to_string()))?,
             ])
             .map_err(|e| run(e.to_string()))?;
-        let mut probs = vec![Vec::with_capacity(self.info.taxonomy.nodes.len()); n];
+        let mut probs = vec![Vec::with_capacity(self.info.metadata.taxonomy.nodes.len()); n];
         for name in io::LEVELS {
             let (shape, data) = outputs[name].try_extract_tensor::<f32>().map_err(|e| run(e.to_string()))?;
             let width = shape.get(1).copied().unwrap_or(0).max(0) as usize;
@@ -285,7 +259,7 @@ impl Classifier {
                 }
             }
         }
-        let domain = match &self.info.domain {
+        let domain = match &self.info.metadata.domain {
             Some(d) if !features.is_empty() => {
                 features.iter().map(|f| d.score([f[0].as_deref(), f[1].as_deref()])).collect()
             }
@@ -336,17 +310,5 @@ fn read_info(path: &Path, sha256: String, session: &Session) -> Result<ModelInfo
     if m.domain.is_some() && !has_features {
         return Err(contract(path, "a domain description without `features_dv` / `features_lv` outputs"));
     }
-    Ok(ModelInfo {
-        path: path.to_owned(),
-        sha256,
-        taxonomy: m.taxonomy,
-        preprocess: m.preprocess,
-        thresholds: m.thresholds,
-        provenance: m.provenance,
-        feature_blocks: m.features,
-        domain: m.domain,
-        schema: m.schema,
-        has_cam,
-        has_features,
-    })
+    Ok(ModelInfo { path: path.to_owned(), sha256, metadata: m, has_cam, has_features })
 }

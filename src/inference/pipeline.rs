@@ -178,7 +178,7 @@ pub fn run(
     cancel: &AtomicBool,
     sink: &mut dyn FnMut(SpecimenResult) -> anyhow::Result<()>,
 ) -> anyhow::Result<RunSummary> {
-    let spec = model.info.preprocess.clone();
+    let spec = model.info.metadata.preprocess.clone();
     let wanted = model_views(model);
     let batch = options.batch.max(1);
     let window = options.window.max(batch);
@@ -292,8 +292,8 @@ struct Scored {
 
 /// Runs one batch; specimens with no usable view get no scores.
 fn run_batch(model: &mut Classifier, items: &[Prepared], cam: bool) -> Result<Vec<Scored>, ModelError> {
-    let s = model.info.preprocess.size as usize;
-    let bg = model.info.preprocess.background();
+    let s = model.info.metadata.preprocess.size as usize;
+    let bg = model.info.metadata.preprocess.background();
     let usable: Vec<&Prepared> = items.iter().filter(|p| p.specimen.views.iter().any(Option::is_some)).collect();
     let mut outputs = Vec::new();
     if !usable.is_empty() {
@@ -314,7 +314,7 @@ fn run_batch(model: &mut Classifier, items: &[Prepared], cam: bool) -> Result<Ve
         outputs = out.probs.into_iter().map(|p| (p, cams.next(), domain.next())).collect();
     }
     let mut outputs = outputs.into_iter();
-    let (taxonomy, thresholds) = (&model.info.taxonomy, &model.info.thresholds);
+    let (taxonomy, thresholds) = (&model.info.metadata.taxonomy, &model.info.metadata.thresholds);
     Ok(items
         .iter()
         .map(|p| {

@@ -213,8 +213,8 @@ pub fn occlusion(
     class: usize,
     grid: usize,
 ) -> Result<EvidenceGrid, ModelError> {
-    let s = model.info.preprocess.size as usize;
-    let bg = model.info.preprocess.background();
+    let s = model.info.metadata.preprocess.size as usize;
+    let bg = model.info.metadata.preprocess.background();
     let g = grid.clamp(1, s);
     let logit = |p: f32| {
         let p = p.clamp(1e-6, 1.0 - 1e-6);

@@ -94,12 +94,12 @@ pub struct DomainRow {
 /// The model has no domain description, or a run failed.
 pub fn measure(model: &mut Classifier, options: &DomainEvalOptions) -> anyhow::Result<Vec<DomainRow>> {
     anyhow::ensure!(
-        model.info.domain.is_some(),
+        model.info.metadata.domain.is_some(),
         "{}: the model carries no domain description (add one with `mousexray domain`)",
         model.info.path.display()
     );
     let prevalence = Prevalence { abnormal: 0.6, max_findings: 3, min_severity: 0.3, classes: Vec::new() };
-    let spec = model.info.preprocess.clone();
+    let spec = model.info.metadata.preprocess.clone();
     let uses = model.info.uses();
     let s = spec.size as usize;
     let bg = spec.background();

@@ -21,8 +21,8 @@ pub fn features(
     batch: usize,
 ) -> anyhow::Result<Vec<[Option<Vec<f32>>; 2]>> {
     anyhow::ensure!(model.info.has_features, "{}: the model has no feature outputs", model.info.path.display());
-    let s = model.info.preprocess.size as usize;
-    let bg = model.info.preprocess.background();
+    let s = model.info.metadata.preprocess.size as usize;
+    let bg = model.info.metadata.preprocess.background();
     let uses = model.info.uses();
     let mut out = Vec::with_capacity(indices.len());
     for chunk in indices.chunks(batch.max(1)) {
@@ -50,7 +50,7 @@ pub fn describe(
     let train = features(model, dataset, &train_idx, 32)?;
     let val = features(model, dataset, &val_idx, 32)?;
     let views = model.info.views().to_vec();
-    let blocks = model.info.feature_blocks.clone();
+    let blocks = model.info.metadata.features.clone();
     anyhow::ensure!(
         !blocks.is_empty(),
         "{}: the model does not say how its features are made",
@@ -67,7 +67,7 @@ pub fn share_out_of_domain(
     dataset: &Dataset,
     batch: usize,
 ) -> anyhow::Result<Option<(usize, usize)>> {
-    let Some(domain) = model.info.domain.clone() else { return Ok(None) };
+    let Some(domain) = model.info.metadata.domain.clone() else { return Ok(None) };
     let all: Vec<usize> = (0..dataset.samples.len()).collect();
     let feats = features(model, dataset, &all, batch)?;
     let scores: Vec<_> = feats.iter().map(|f| domain.score([f[0].as_deref(), f[1].as_deref()])).collect();

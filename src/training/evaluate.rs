@@ -65,7 +65,7 @@ pub fn evaluate(
     batch: usize,
 ) -> Result<Vec<ModeResult>, ModelError> {
     let s = dataset.size as usize;
-    let bg = model.info.preprocess.background();
+    let bg = model.info.metadata.preprocess.background();
     let both: Vec<_> = dataset.samples.iter().filter(|x| x.dv.is_some() && x.lv.is_some()).collect();
     let mut out = Vec::new();
     for &mode in modes {
@@ -75,7 +75,7 @@ pub fn evaluate(
             probs.extend(model.predict(&dv, &lv, &presence)?);
         }
         let labels: Vec<_> = both.iter().map(|x| x.labels.clone()).collect();
-        let aucs = level_aucs(&model.info.taxonomy, &probs, &labels);
+        let aucs = level_aucs(&model.info.metadata.taxonomy, &probs, &labels);
         out.push(ModeResult { mode, specimens: both.len(), aucs, probs, labels });
     }
     Ok(out)

@@ -48,8 +48,8 @@ pub struct InvarianceRow {
 /// # Errors
 /// Preprocessing or the model failed (with the reason).
 pub fn measure(model: &mut Classifier, options: &InvarianceOptions) -> anyhow::Result<Vec<InvarianceRow>> {
-    let spec = model.info.preprocess.clone();
-    let nodes: Vec<String> = model.info.taxonomy.nodes.iter().map(|n| n.id.clone()).collect();
+    let spec = model.info.metadata.preprocess.clone();
+    let nodes: Vec<String> = model.info.metadata.taxonomy.nodes.iter().map(|n| n.id.clone()).collect();
     let mut rows: Vec<InvarianceRow> = FilmMark::ALL
         .iter()
         .flat_map(|&mark| [MarkPlacement::Beside, MarkPlacement::FilmExtended].map(|placement| (mark, placement)))

@@ -71,10 +71,10 @@ pub fn measure(
     batch: usize,
 ) -> anyhow::Result<(Vec<PairedResult>, Vec<String>)> {
     let index: BTreeMap<&str, usize> = dataset.samples.iter().enumerate().map(|(i, s)| (s.id.as_str(), i)).collect();
-    let s = model.info.preprocess.size as usize;
-    let bg = model.info.preprocess.background();
+    let s = model.info.metadata.preprocess.size as usize;
+    let bg = model.info.metadata.preprocess.background();
     let uses = model.info.uses();
-    let taxonomy = model.info.taxonomy.clone();
+    let taxonomy = model.info.metadata.taxonomy.clone();
     let mut notes = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
     let mut found: Vec<(&PairRow, [usize; 2])> = Vec::new();
@@ -111,7 +111,7 @@ pub fn measure(
         let (dv, lv, presence) = model_batch(&samples, uses, s, bg);
         let probs = model.predict(&dv, &lv, &presence)?;
         for (k, (pair, _)) in chunk.iter().enumerate() {
-            let Some(node) = model.info.taxonomy.index_of(&pair.finding) else { continue };
+            let Some(node) = model.info.metadata.taxonomy.index_of(&pair.finding) else { continue };
             let (Some(a), Some(b)) =
                 (probs.get(2 * k).and_then(|p| p.get(node)), probs.get(2 * k + 1).and_then(|p| p.get(node)))
             else {
