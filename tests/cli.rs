@@ -165,3 +165,34 @@ fn eval_pairs_tabulates_every_finding_of_a_pairs_folder() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).1.contains("pairs.csv: cannot read"), "{}", text(&out).1);
 }
+
+#[test]
+fn style_b_is_scored_and_paired_but_never_trained_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let pairs = dir.path().join("b");
+    let p = pairs.to_str().unwrap();
+    let synth = mousexray(&["synth", "--style", "b", "--out", p, "--pairs", "--count", "10", "--size", "128"]);
+    assert_eq!(synth.status.code(), Some(0), "{}", text(&synth).1);
+    // The paired table and the ordinary evaluation read a style-b folder like any other.
+    let out = mousexray(&["eval", "--pairs", p, "--model", "models/cae_mv.onnx"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    for finding in mousexray::synth::CLASSES {
+        assert!(stdout.contains(&format!("| {finding} | 1 |")), "one pair each: {stdout}");
+    }
+    let out = mousexray(&["eval", "--data", p, "--model", "models/cae_mv.onnx"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    assert!(text(&out).0.contains("| cae_mv | DV+LV | DV+LV | 20 |"), "{}", text(&out).0);
+    // Training refuses it, naming the folder and why.
+    let model = dir.path().join("m.onnx");
+    let out = mousexray(&["train", "--data", p, "--out", model.to_str().unwrap(), "--epochs", "1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).1.contains("style-b phantoms") && text(&out).1.contains(p), "{}", text(&out).1);
+    assert!(!model.exists());
+    // Style a's variation options are style a's.
+    let x = dir.path().join("x");
+    let out = mousexray(&["synth", "--style", "b", "--vary-film", "--out", x.to_str().unwrap(), "--count", "1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).1.contains("style b draws its own variation"), "{}", text(&out).1);
+    assert!(!x.exists(), "a refused run leaves nothing behind");
+}

@@ -8,7 +8,7 @@ use std::path::Path;
 use mousexray::imaging::{DecodeOptions, decode};
 use mousexray::specimen::{View, read_labels, scan};
 use mousexray::synth::anatomy::Spine;
-use mousexray::synth::{CLASSES, OutFormat, OutLayout, Phantom, Prevalence, SynthConfig, generate};
+use mousexray::synth::{CLASSES, OutFormat, OutLayout, Phantom, Prevalence, Style, SynthConfig, generate};
 use mousexray::taxonomy::Taxonomy;
 
 fn config(count: usize, size: u32, format: OutFormat, layout: OutLayout) -> SynthConfig {
@@ -397,4 +397,66 @@ fn a_varied_animal_hunches_in_lv_and_its_trunk_follows_its_curves() {
     assert!(lift(&plain).abs() < 0.2, "the fixed trunk does not: {:.2} mm", lift(&plain));
     // The default generator is unchanged: a plain run renders what it always did.
     assert_eq!(plain.poses[1].hunch_mm, 0.0);
+}
+
+#[test]
+fn style_b_pairs_are_deterministic_labelled_and_differ_by_their_finding() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let cfg = SynthConfig {
+        style: Style::B,
+        pairs: true,
+        prevalence: Prevalence { abnormal: 0.4, min_severity: 0.5, ..Prevalence::default() },
+        ..config(10, 128, OutFormat::Png16, OutLayout::Subfolders)
+    };
+    let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+    one.install(|| generate(&a, &cfg, &|| {})).unwrap();
+    let two = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+    two.install(|| generate(&b, &cfg, &|| {})).unwrap();
+    assert_eq!(files(&a), files(&b), "style b is byte-identical whatever the thread count");
+    let report = scan(&a).unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert_eq!(report.specimens.len(), 20);
+    // The truth file records style b's animals, and the labels follow their findings.
+    let truth: serde_json::Value = serde_json::from_slice(&std::fs::read(a.join("truth.json")).unwrap()).unwrap();
+    assert_eq!(truth["config"]["style"], "b");
+    let taxonomy = Taxonomy::default();
+    let (labels, _) = read_labels(&a.join("labels.csv"), &taxonomy).unwrap();
+    for s in truth["specimens"].as_array().unwrap() {
+        assert!(s.get("phantom").is_none(), "style b writes no style-a phantom");
+        let id = s["id"].as_str().unwrap();
+        let found: Vec<&str> =
+            s["style_b"]["findings"].as_array().unwrap().iter().map(|f| f["class"].as_str().unwrap()).collect();
+        for class in CLASSES {
+            let node = taxonomy.index_of(class).unwrap();
+            assert_eq!(labels.rows[id][node], Some(found.contains(&class)), "{id} {class}");
+        }
+    }
+    let mut r = csv::Reader::from_path(a.join("pairs.csv")).unwrap();
+    for row in r.records().map(|x| x.unwrap()) {
+        let (finding, without, with) = (&row[1], &row[3], &row[4]);
+        let (mut changed, mut total) = (0usize, 0usize);
+        for view in ["DV", "LV"] {
+            let x = decode(&a.join(without).join(format!("{view}.png")), &DecodeOptions::default()).unwrap();
+            let y = decode(&a.join(with).join(format!("{view}.png")), &DecodeOptions::default()).unwrap();
+            changed += x.pixels.iter().zip(&y.pixels).filter(|(p, q)| p.abs_diff(**q) > 200).count();
+            total += x.pixels.len();
+        }
+        assert!(changed > 0, "{finding}: adding it changed nothing visible");
+        assert!(changed < total / 8, "{finding}: {changed} of {total} pixels changed");
+    }
+}
+
+#[test]
+fn style_b_curvatures_show_in_the_view_that_sees_them() {
+    use mousexray::synth::style_b::Mouse;
+    let base = Mouse::sample(9, 1, &Prevalence { abnormal: 0.0, ..Prevalence::default() });
+    let changed = |class: &str, view: View| {
+        let with = base.with_finding(class, 1.0);
+        let (x, y) = (base.render_framed_as(None, view, 192), with.render_framed_as(Some(&base), view, 192));
+        mean_abs_diff(&x, &y)
+    };
+    // Scoliosis bends the spine sideways: DV shows it far more than LV; kyphosis the reverse.
+    assert!(changed("scoliosis", View::Dv) > 2.0 * changed("scoliosis", View::Lv));
+    assert!(changed("kyphosis", View::Lv) > 2.0 * changed("kyphosis", View::Dv));
 }

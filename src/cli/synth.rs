@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use crate::specimen::View;
-use crate::synth::{OutFormat, OutLayout, Prevalence, SynthConfig, generate};
+use crate::synth::{OutFormat, OutLayout, Prevalence, Style, SynthConfig, generate};
 
 /// Arguments of `mousexray synth`.
 #[derive(Debug, clap::Args)]
@@ -79,6 +79,11 @@ pub struct SynthArgs {
     /// stays an angular hump beyond the normal arc).
     #[arg(long)]
     pub vary_animal: bool,
+
+    /// Generator: a (analytic path lengths; what models train on) or b (a voxel volume
+    /// projected, anatomy written apart from style a's; for testing only: `train` refuses it).
+    #[arg(long, value_enum, default_value_t = Style::A)]
+    pub style: Style,
 }
 
 /// A fraction in 0..=1 (a usage error otherwise).
@@ -117,6 +122,7 @@ pub fn run(args: &SynthArgs) -> anyhow::Result<()> {
         pairs: args.pairs,
         vary_film: args.vary_film,
         vary_animal: args.vary_animal,
+        style: args.style,
     };
     let bar = indicatif::ProgressBar::new(args.count as u64);
     bar.set_style(

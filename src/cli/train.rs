@@ -114,6 +114,12 @@ pub fn run(args: &TrainArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
         freeze_encoder: args.freeze_encoder,
         augment: !args.no_augment,
     };
+    if crate::synth::folder_style(&args.data)? == Some(crate::synth::Style::B) {
+        anyhow::bail!(
+            "{}: style-b phantoms (truth.json) are for testing a model trained on style a; training never sees them",
+            args.data.display()
+        );
+    }
     let started = std::time::Instant::now();
     let (dataset, problems) = load_dataset(&args.data, args.labels.as_deref(), &preprocess, &taxonomy)?;
     for p in &problems {

@@ -15,6 +15,7 @@ pub mod geometry;
 mod primitive;
 mod render;
 mod rng;
+pub mod style_b;
 mod writer;
 
 use serde::{Deserialize, Serialize};
@@ -26,7 +27,9 @@ pub use findings::{CLASSES, Finding, Prevalence, apply, sample_findings};
 pub use primitive::{Primitive, Shape};
 pub use render::{DETECTOR_MAX, Exposure, Placement, attenuation, render};
 pub use rng::Rng;
-pub use writer::{OutFormat, OutLayout, PAIRS_FILE, PairTruth, SynthConfig, SynthSummary, generate, pair_ids};
+pub use writer::{
+    OutFormat, OutLayout, PAIRS_FILE, PairTruth, Style, SynthConfig, SynthSummary, folder_style, generate, pair_ids,
+};
 
 use crate::specimen::View;
 

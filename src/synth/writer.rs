@@ -12,6 +12,7 @@ use image::ImageEncoder;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::style_b::Mouse;
 use super::{FilmVariation, Finding, Phantom, Prevalence, Rng};
 use crate::imaging::{DicomWriteOptions, FileFormat, GrayImage16, write_dicom};
 use crate::specimen::{MANIFEST_FILE, Metadata, View};
@@ -33,6 +34,24 @@ pub enum OutFormat {
     Dicom,
     /// A different format per specimen.
     Mixed,
+}
+
+/// Which generator draws the animals.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Style {
+    /// Analytic path lengths through posed primitives (the training generator).
+    #[default]
+    A,
+    /// A voxel volume projected, with anatomy written apart from style a's ([`super::style_b`]):
+    /// a test of whether a model learned the skeleton; training refuses it.
+    B,
+}
+
+impl Style {
+    fn is_a(&self) -> bool {
+        *self == Style::A
+    }
 }
 
 /// Folder layout of a run.
@@ -79,6 +98,9 @@ pub struct SynthConfig {
     /// The animal as real films show it ([`Phantom::vary_animal`]).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub vary_animal: bool,
+    /// The generator.
+    #[serde(default, skip_serializing_if = "Style::is_a")]
+    pub style: Style,
 }
 
 impl Default for SynthConfig {
@@ -96,6 +118,7 @@ impl Default for SynthConfig {
             pairs: false,
             vary_film: false,
             vary_animal: false,
+            style: Style::A,
         }
     }
 }
@@ -105,8 +128,12 @@ impl Default for SynthConfig {
 pub struct SpecimenTruth {
     /// Specimen id.
     pub id: String,
-    /// The phantom (seed, index, anatomy, findings, poses, placements, exposures).
-    pub phantom: Phantom,
+    /// A style-a phantom (seed, index, anatomy, findings, poses, placements, exposures).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phantom: Option<Phantom>,
+    /// A style-b phantom (seed, index, plan, findings, postures, framings, detectors).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub style_b: Option<Mouse>,
     /// Files written, by view, relative to the output folder.
     pub files: BTreeMap<View, String>,
     /// Metadata written to the manifest.
@@ -114,6 +141,17 @@ pub struct SpecimenTruth {
     /// Per view, the film variation of a `vary_film` run, with the marks actually placed.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub film: BTreeMap<View, FilmVariation>,
+}
+
+impl SpecimenTruth {
+    /// The specimen's findings, whichever style drew it.
+    pub fn findings(&self) -> &[Finding] {
+        match (&self.phantom, &self.style_b) {
+            (Some(p), _) => &p.findings,
+            (None, Some(m)) => &m.findings,
+            (None, None) => &[],
+        }
+    }
 }
 
 /// `truth.json`.
@@ -176,10 +214,13 @@ pub fn generate(out: &Path, config: &SynthConfig, progress: &(dyn Fn() + Sync)) 
     if out.exists() && std::fs::read_dir(out).with_context(|| format!("{}", out.display()))?.next().is_some() {
         bail!("{}: folder is not empty; choose a new folder so nothing is overwritten", out.display());
     }
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     if config.pairs && config.views.len() != 2 {
         bail!("--pairs needs both views");
     }
+    if config.style == Style::B && (config.vary_film || config.vary_animal) {
+        bail!("--vary-film and --vary-animal widen style a; style b draws its own variation");
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let done = AtomicUsize::new(0);
     let written: Vec<(Vec<SpecimenTruth>, Option<PairTruth>)> = (0..config.count)
         .into_par_iter()
@@ -218,8 +259,33 @@ pub fn generate(out: &Path, config: &SynthConfig, progress: &(dyn Fn() + Sync)) 
     Ok(SynthSummary {
         specimens: truth.specimens.len(),
         images: truth.specimens.iter().map(|s| s.files.len()).sum(),
-        abnormal: truth.specimens.iter().filter(|s| !s.phantom.findings.is_empty()).count(),
+        abnormal: truth.specimens.iter().filter(|s| !s.findings().is_empty()).count(),
     })
+}
+
+/// The generator style of a phantom folder, from its `truth.json`; `None` when the folder has
+/// none (not a phantom folder).
+///
+/// # Errors
+/// The file cannot be read or is not a phantom truth file.
+pub fn folder_style(folder: &Path) -> anyhow::Result<Option<Style>> {
+    #[derive(Deserialize)]
+    struct Head {
+        config: StyleOnly,
+    }
+    #[derive(Deserialize)]
+    struct StyleOnly {
+        #[serde(default)]
+        style: Style,
+    }
+    let path = folder.join("truth.json");
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let file = File::open(&path).with_context(|| format!("{}: cannot open", path.display()))?;
+    let head: Head = serde_json::from_reader(std::io::BufReader::new(file))
+        .with_context(|| format!("{}: not a phantom truth file", path.display()))?;
+    Ok(Some(head.config.style))
 }
 
 /// The id of specimen `index`.
@@ -227,18 +293,51 @@ pub fn specimen_id(index: u64) -> String {
     format!("MX{index:05}")
 }
 
-/// Specimen `index` of the run's animals, varied when the run asks for it.
-fn sample_animal(config: &SynthConfig, index: u64) -> Phantom {
-    let mut phantom = Phantom::sample(config.seed, index, &config.prevalence, config.ruler_rate);
-    if config.vary_animal {
-        phantom.vary_animal();
+/// One animal of either style.
+#[derive(Clone)]
+enum Drawn {
+    A(Phantom),
+    B(Mouse),
+}
+
+impl Drawn {
+    fn findings(&self) -> &[Finding] {
+        match self {
+            Drawn::A(p) => &p.findings,
+            Drawn::B(m) => &m.findings,
+        }
     }
-    phantom
+
+    fn has(&self, class: &str) -> bool {
+        self.findings().iter().any(|f| f.class == class)
+    }
+
+    fn with_finding(&self, class: &str, severity: f64) -> Drawn {
+        match self {
+            Drawn::A(p) => Drawn::A(p.with_finding(class, severity)),
+            Drawn::B(m) => Drawn::B(m.with_finding(class, severity)),
+        }
+    }
+}
+
+/// Specimen `index` of the run's animals (drawn with `prevalence`), varied when the run asks
+/// for it.
+fn sample_animal(config: &SynthConfig, index: u64, prevalence: &Prevalence) -> Drawn {
+    match config.style {
+        Style::A => {
+            let mut phantom = Phantom::sample(config.seed, index, prevalence, config.ruler_rate);
+            if config.vary_animal {
+                phantom.vary_animal();
+            }
+            Drawn::A(phantom)
+        }
+        Style::B => Drawn::B(Mouse::sample(config.seed, index, prevalence)),
+    }
 }
 
 fn write_specimen(out: &Path, config: &SynthConfig, index: u64) -> anyhow::Result<SpecimenTruth> {
-    let phantom = sample_animal(config, index);
-    write_phantom(out, config, index, specimen_id(index), phantom, index, None)
+    let animal = sample_animal(config, index, &config.prevalence);
+    write_phantom(out, config, index, specimen_id(index), animal, index, None)
 }
 
 /// The ids of pair `index`: the pair, the specimen without and the specimen with the finding.
@@ -253,23 +352,20 @@ fn write_pair(
     config: &SynthConfig,
     index: u64,
 ) -> anyhow::Result<(SpecimenTruth, SpecimenTruth, PairTruth)> {
-    let base = sample_animal(config, index);
+    let base = sample_animal(config, index, &config.prevalence);
     let classes: Vec<&str> = if config.prevalence.classes.is_empty() {
         super::CLASSES.to_vec()
     } else {
         config.prevalence.classes.iter().map(String::as_str).collect()
     };
     let n = classes.len().max(1);
-    let lacking = |p: &Phantom| (0..n).map(|k| classes[(index as usize + k) % n]).find(|c| !p.has(c));
+    let lacking = |p: &Drawn| (0..n).map(|k| classes[(index as usize + k) % n]).find(|c| !p.has(c));
     // An animal that already has every class asked for is drawn again without findings.
     let (base, finding) = match lacking(&base) {
         Some(f) => (base, f),
         None => {
             let normal = Prevalence { abnormal: 0.0, ..config.prevalence.clone() };
-            let mut b = Phantom::sample(config.seed, index, &normal, config.ruler_rate);
-            if config.vary_animal {
-                b.vary_animal();
-            }
+            let b = sample_animal(config, index, &normal);
             let f = lacking(&b).with_context(|| format!("pair {index}: no class to add"))?;
             (b, f)
         }
@@ -284,7 +380,7 @@ fn write_pair(
     Ok((without, with, truth))
 }
 
-/// Writes one phantom as specimen `id`; `index` keys its format and metadata draws (a pair's two
+/// Writes one animal as specimen `id`; `index` keys its format and metadata draws (a pair's two
 /// members share them, and are both written as experimental animals), `file_index` its file
 /// names where the layout numbers files; `frame_as`: the animal whose framing it takes.
 fn write_phantom(
@@ -292,12 +388,12 @@ fn write_phantom(
     config: &SynthConfig,
     index: u64,
     id: String,
-    mut phantom: Phantom,
+    mut animal: Drawn,
     file_index: u64,
-    frame_as: Option<&Phantom>,
+    frame_as: Option<&Drawn>,
 ) -> anyhow::Result<SpecimenTruth> {
     let mut rng = Rng::new(config.seed ^ 0x6d65_7461, index);
-    let metadata = sample_metadata(&mut rng, index, config.pairs || !phantom.findings.is_empty());
+    let metadata = sample_metadata(&mut rng, index, config.pairs || !animal.findings().is_empty());
     let mut views = config.views.clone();
     // Draws happen whatever the configuration, so other settings do not shift them.
     let (missing, which, fmt_draw, mono1) = (rng.uniform(), rng.below(2), rng.below(5), rng.chance(0.3));
@@ -314,15 +410,31 @@ fn write_phantom(
     let mut film = BTreeMap::new();
     for view in views {
         let slot = usize::from(view == View::Lv);
-        let variation = config.vary_film.then(|| FilmVariation::sample(config.seed, index, slot));
-        if let Some(v) = &variation {
-            v.apply_exposure(&mut phantom.exposures[slot]);
-        }
-        let mut pixels = phantom.render_framed_as(frame_as, view, config.size, true);
-        if let Some(mut v) = variation {
-            v.marks = v.apply_film(&mut pixels, config.size, config.seed, index, slot);
-            film.insert(view, v);
-        }
+        let pixels = match (&mut animal, frame_as) {
+            (Drawn::A(phantom), frame) => {
+                let frame = match frame {
+                    Some(Drawn::A(f)) => Some(f),
+                    _ => None,
+                };
+                let variation = config.vary_film.then(|| FilmVariation::sample(config.seed, index, slot));
+                if let Some(v) = &variation {
+                    v.apply_exposure(&mut phantom.exposures[slot]);
+                }
+                let mut pixels = phantom.render_framed_as(frame, view, config.size, true);
+                if let Some(mut v) = variation {
+                    v.marks = v.apply_film(&mut pixels, config.size, config.seed, index, slot);
+                    film.insert(view, v);
+                }
+                pixels
+            }
+            (Drawn::B(mouse), frame) => {
+                let frame = match frame {
+                    Some(Drawn::B(f)) => Some(f),
+                    _ => None,
+                };
+                mouse.render_framed_as(frame, view, config.size)
+            }
+        };
         let rel = relative_path(config.layout, &id, view, file_index, format);
         let path = out.join(&rel);
         if let Some(dir) = path.parent() {
@@ -333,7 +445,11 @@ fn write_phantom(
             .with_context(|| format!("writing {}", path.display()))?;
         files.insert(view, rel.to_string_lossy().into_owned());
     }
-    Ok(SpecimenTruth { id, phantom, files, metadata, film })
+    let (phantom, style_b) = match animal {
+        Drawn::A(p) => (Some(p), None),
+        Drawn::B(m) => (None, Some(m)),
+    };
+    Ok(SpecimenTruth { id, phantom, style_b, files, metadata, film })
 }
 
 fn extension(format: OutFormat) -> &'static str {
@@ -492,7 +608,7 @@ fn write_labels(out: &Path, truths: &[SpecimenTruth]) -> anyhow::Result<()> {
         let mut labels: Vec<Option<bool>> = taxonomy
             .nodes
             .iter()
-            .map(|n| (n.level == Level::L3).then(|| t.phantom.findings.iter().any(|f: &Finding| f.class == n.id)))
+            .map(|n| (n.level == Level::L3).then(|| t.findings().iter().any(|f: &Finding| f.class == n.id)))
             .collect();
         taxonomy.complete(&mut labels);
         let mut rec = vec![t.id.clone()];
