@@ -397,6 +397,16 @@ fn a_varied_animal_hunches_in_lv_and_its_trunk_follows_its_curves() {
     assert!(lift(&plain).abs() < 0.2, "the fixed trunk does not: {:.2} mm", lift(&plain));
     // The default generator is unchanged: a plain run renders what it always did.
     assert_eq!(plain.poses[1].hunch_mm, 0.0);
+    assert_eq!(plain.poses[0].bow_mm, 0.0);
+    // A curved DV placement moves the mid-column sideways and leaves the ends in place.
+    let mut bowed = plain.clone();
+    bowed.poses[0].bow_mm = 5.0;
+    let (a, b) = (Spine::new(&plain.anatomy, &plain.poses[0]), Spine::new(&bowed.anatomy, &bowed.poses[0]));
+    // Joints 0 to 30 run from the skull to the end of the sacrum (7 + 13 + 6 + 4 vertebrae).
+    let shift = |k: usize| b.joints[k].y - a.joints[k].y;
+    let most = (0..=30).map(shift).fold(0.0, f64::max);
+    assert!(most > 4.0, "mid-column moved {most:.2} mm");
+    assert!(shift(0).abs() < 0.5 && shift(30).abs() < 0.5, "ends moved {:.2} / {:.2} mm", shift(0), shift(30));
 }
 
 #[test]

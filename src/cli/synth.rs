@@ -74,9 +74,10 @@ pub struct SynthArgs {
     #[arg(long)]
     pub vary_film: bool,
 
-    /// Vary the animal as real films show it: in LV a normal hunched back and the head flexed
-    /// or extended, plumper bodies, and the trunk following every curve of the column (kyphosis
-    /// stays an angular hump beyond the normal arc).
+    /// Vary the animal as real films show it: in LV a normal hunched back, the head flexed or
+    /// extended and the limbs forward or hanging; in DV a curved placement and limbs tucked in
+    /// or splayed; plumper bodies and wider sizes; the trunk following every curve of the
+    /// column (kyphosis stays an angular hump beyond the normal arc).
     #[arg(long)]
     pub vary_animal: bool,
 

@@ -86,8 +86,11 @@ impl Phantom {
 
     /// Varies the animal as real films show it (`synth --vary-animal`), from a stream of its own:
     /// in LV a normal hunch of the thoracolumbar back (0 to 4 mm) and the head flexed or
-    /// extended (pitch SD 10 degrees more); plumper bodies (girth up to 25 % more); and in both
-    /// views the trunk laid along the curved column, so every curve carries the trunk it holds.
+    /// extended (pitch SD 10 degrees more); plumper bodies (girth up to 25 % more); in both
+    /// views the trunk laid along the curved column, so every curve carries the trunk it holds;
+    /// sizes 8 % either way; in DV a curved placement (a broad arc, SD 3 mm at mid-column) and
+    /// limbs from tucked in to splayed; in LV limbs reaching forward or hanging, the femur
+    /// sometimes forward under the belly.
     /// Kyphosis stays what it was: an angular hump (6 to 10 mm wide) beyond the broad normal arc
     /// (16 mm).
     pub fn vary_animal(&mut self) {
@@ -97,6 +100,32 @@ impl Phantom {
         self.anatomy.girth *= rng.range(1.0, 1.25);
         for pose in &mut self.poses {
             pose.trunk_follows_spine = true;
+        }
+        self.anatomy.scale *= rng.range(0.92, 1.08);
+        self.poses[0].bow_mm = rng.normal(0.0, 3.0).clamp(-7.0, 7.0);
+        let mut angle = |az: (f64, f64), el: (f64, f64)| (rng.range(az.0, az.1), rng.range(el.0, el.1));
+        for side in 0..2 {
+            self.poses[0].fore[side] = [
+                angle((30.0, 130.0), (-30.0, -10.0)),
+                angle((0.0, 80.0), (-15.0, -5.0)),
+                angle((-10.0, 60.0), (-6.0, -4.0)),
+            ];
+            self.poses[0].hind[side] = [
+                angle((80.0, 160.0), (-20.0, -8.0)),
+                angle((130.0, 190.0), (-10.0, 0.0)),
+                angle((150.0, 200.0), (-4.0, -2.0)),
+            ];
+            self.poses[1].fore[side] = [
+                angle((-20.0, 40.0), (-85.0, -35.0)),
+                angle((-10.0, 35.0), (-50.0, -5.0)),
+                angle((-10.0, 25.0), (-25.0, 5.0)),
+            ];
+            // The femur points back, or forward under the belly as a relaxed animal's often does.
+            let femur = angle((140.0, 190.0), (-70.0, -25.0));
+            let forward = angle((0.0, 40.0), (-80.0, -40.0));
+            let femur = if forward.0 < 20.0 { forward } else { femur };
+            self.poses[1].hind[side] =
+                [femur, angle((140.0, 200.0), (-40.0, 10.0)), angle((150.0, 200.0), (-20.0, 10.0))];
         }
     }
 

@@ -250,6 +250,10 @@ pub struct Pose {
     /// on its side shows: a broad arc that carries the ribs, girdles and trunk with it (0: none).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub hunch_mm: f64,
+    /// A curved placement in DV (mm to the left at mid-column, 0 at the head and the sacrum):
+    /// the whole body lies in a broad arc that carries everything hung from the column.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub bow_mm: f64,
     /// Lay the trunk's soft tissue along the posed, curved column, so that every curve (a
     /// hunch, kyphosis, scoliosis) carries the trunk it holds; otherwise the trunk is one
     /// straight ellipsoid from shoulders to rump and a curve moves the column inside it.
@@ -286,6 +290,7 @@ impl Pose {
             tail_flat: true,
             head: (rng.normal(0.0, 4.0), 0.0),
             hunch_mm: 0.0,
+            bow_mm: 0.0,
             trunk_follows_spine: false,
         }
     }
@@ -314,6 +319,7 @@ impl Pose {
             tail_flat: false,
             head: (0.0, rng.normal(0.0, 5.0)),
             hunch_mm: 0.0,
+            bow_mm: 0.0,
             trunk_follows_spine: false,
         }
     }

@@ -126,6 +126,10 @@ impl Spine {
                 z += pose.hunch_mm * s * bump(arc, (thoracic_mid + lumbar_start) / 2.0, 16.0 * s);
             }
             let mut y = 0.0;
+            if pose.bow_mm != 0.0 {
+                let u = (arc / sacral_end).clamp(0.0, 1.0);
+                y += pose.bow_mm * s * 4.0 * u * (1.0 - u);
+            }
             if bent {
                 for c in &anatomy.sagittal {
                     z += c.amplitude_mm * s * bump(arc, c.centre_mm * s, c.width_mm * s);
