@@ -40,9 +40,10 @@ fn a_pair_filed_the_wrong_way_round_is_flagged_on_both_views() {
     let dv = preprocess_film(&phantom_film(View::Dv, 256), &spec).unwrap().film;
     let lv = preprocess_film(&phantom_film(View::Lv, 256), &spec).unwrap().film;
     assert!(dv.looks_dv() && !lv.looks_dv(), "{dv:?} {lv:?}");
+    assert_eq!((dv.shows(), lv.shows()), (Some(View::Dv), Some(View::Lv)), "{dv:?} {lv:?}");
     assert_eq!(specimen_qc(Some(&dv), Some(&lv)), [vec![], vec![]]);
     assert_eq!(specimen_qc(Some(&lv), Some(&dv)), [vec![QcCode::ViewSwapped], vec![QcCode::ViewSwapped]]);
-    // One view on its own is judged by its symmetry.
+    // One view on its own is judged by its symmetry and its spine's place.
     assert_eq!(specimen_qc(Some(&lv), None), [vec![QcCode::ViewSwapped], vec![]]);
     // Excluding codes leave the view out of scoring; more than one animal does not.
     assert!(QcCode::ViewSwapped.excludes_view() && !QcCode::MultipleAnimals.excludes_view());
@@ -126,4 +127,32 @@ fn a_rendered_ruler_is_not_a_second_animal() {
         }
     }
     assert_eq!(films, 24);
+}
+
+#[test]
+fn curved_and_plump_animals_filed_right_are_not_called_swapped() {
+    // Varied animals (a curved DV placement, a plump LV): symmetry alone called many of these
+    // the other view; the spine's place across the trunk does not move with either.
+    let spec = PreprocessSpec { size: 96, ..Default::default() };
+    let prevalence = Prevalence { abnormal: 0.0, ..Prevalence::default() };
+    let (mut flagged, mut caught) = (0, 0);
+    for index in 0..16 {
+        let mut phantom = Phantom::sample(3000, index, &prevalence, 0.0);
+        phantom.vary_animal();
+        phantom.poses[0].bow_mm = if index % 2 == 0 { 6.0 } else { -6.0 };
+        phantom.anatomy.girth *= 1.2;
+        let film = |view| {
+            let img = GrayImage16::new(256, 256, 14, phantom.render(view, 256, true), FileFormat::Png).unwrap();
+            preprocess_film(&img, &spec).unwrap().film
+        };
+        let (dv, lv) = (film(View::Dv), film(View::Lv));
+        assert!(dv.spine_offset < lv.spine_offset, "{index}: {dv:?} {lv:?}");
+        let qc = specimen_qc(Some(&dv), Some(&lv));
+        flagged += usize::from(qc.iter().any(|c| c.contains(&QcCode::ViewSwapped)));
+        caught += usize::from(specimen_qc(Some(&lv), Some(&dv)).iter().all(|c| c.contains(&QcCode::ViewSwapped)));
+    }
+    assert_eq!(flagged, 0, "varied animals filed right called swapped");
+    // Filed the wrong way round, nearly all are still caught (the spine decides where symmetry
+    // and spine disagree).
+    assert!(caught >= 13, "{caught} of 16 swaps caught");
 }

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::film::{Analysis, Feathered, FilmArea, Marks, feather, median_level};
-use super::film_qc::{FilmMeasures, mirror_symmetry};
+use super::film_qc::{FilmMeasures, mirror_symmetry, spine_offset};
 use super::transform::AnimalMask;
 use super::{GrayImage16, Transform};
 
@@ -233,6 +233,7 @@ fn measure(
         core_edge_contact,
         elongation: frame.elongation,
         symmetry: mirror_symmetry(input),
+        spine_offset: spine_offset(input),
     }
 }
 
