@@ -140,7 +140,6 @@ fn curved_and_plump_animals_filed_right_are_not_called_swapped() {
         let mut phantom = Phantom::sample(3000, index, &prevalence, 0.0);
         phantom.vary_animal();
         phantom.poses[0].bow_mm = if index % 2 == 0 { 6.0 } else { -6.0 };
-        phantom.anatomy.girth *= 1.2;
         let film = |view| {
             let img = GrayImage16::new(256, 256, 14, phantom.render(view, 256, true), FileFormat::Png).unwrap();
             preprocess_film(&img, &spec).unwrap().film

@@ -1,6 +1,7 @@
 //! Wider film-level variation than the default phantoms show, as real films vary (`synth
 //! --vary-film`): quantum noise from 0.7 to 2 times and detector blur from half to twice the
-//! default, backgrounds that are not black (grey, as in a screenshot of a viewer, or a film
+//! default, exposure curves that brighten soft tissue towards bone, backgrounds that are not
+//! black (grey, as in a screenshot of a viewer, or a film
 //! stored inverted, air bright), saturated highlights, and the marks real films carry beside
 //! the animal (burned-in text, lead letters, unexposed borders, cassette edges). Drawn from a
 //! stream of its own, so a run without it is unchanged.
@@ -11,6 +12,14 @@ use super::film_marks::{FilmMark, MarkPlacement, add_mark};
 use super::render::Exposure;
 use super::rng::Rng;
 use crate::imaging::{FileFormat, GrayImage16};
+
+fn one() -> f64 {
+    1.0
+}
+
+fn is_one(v: &f64) -> bool {
+    *v == 1.0
+}
 
 /// Stream key of the variations.
 const VARY_STREAM: u64 = 0x7661_7279;
@@ -38,6 +47,11 @@ pub struct FilmVariation {
     pub background: Background,
     /// Share of the range at the top clipped to white (0 to 0.25).
     pub saturation: f64,
+    /// Exposure curve: the film's values above its bare film's level (0..1 of what remains)
+    /// raised to this power (0.3 to 1.2, log-uniform) before the background is set. Below 1 soft tissue brightens towards bone,
+    /// as in the 8-bit renderings viewers and web pages show.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub curve: f64,
     /// Marks added beside the animal.
     pub marks: Vec<FilmMark>,
 }
@@ -56,7 +70,8 @@ impl FilmVariation {
         let saturation = if rng.chance(0.3) { rng.range(0.0, 0.25) } else { 0.0 };
         let kinds = [FilmMark::Text, FilmMark::LeadMarker, FilmMark::BrightFrame, FilmMark::CassetteEdge];
         let marks = kinds.into_iter().filter(|_| rng.chance(0.3)).collect();
-        FilmVariation { blur_factor, photon_factor, background, saturation, marks }
+        let curve = rng.range(0.3f64.ln(), 1.2f64.ln()).exp();
+        FilmVariation { blur_factor, photon_factor, background, saturation, curve, marks }
     }
 
     /// Applies the exposure part before rendering.
@@ -66,8 +81,8 @@ impl FilmVariation {
     }
 
     /// Applies the film part to a rendered `size x size` film (14-bit values): marks first
-    /// (only where they fit beside the animal; the film keeps its size), then saturation, then
-    /// the background. Returns the marks that were placed.
+    /// (only where they fit beside the animal; the film keeps its size), then saturation, the
+    /// exposure curve and the background. Returns the marks that were placed.
     pub fn apply_film(&self, pixels: &mut Vec<u16>, size: u32, seed: u64, index: u64, view: usize) -> Vec<FilmMark> {
         let max = (1u32 << 14) - 1;
         let mut rng = Rng::new(seed ^ VARY_STREAM ^ 0x6d61_726b, index.wrapping_mul(2).wrapping_add(view as u64));
@@ -83,8 +98,20 @@ impl FilmVariation {
             *pixels = film.pixels;
         }
         let ceiling = (f64::from(max) * (1.0 - self.saturation)).max(1.0);
+        // The curve bends what lies above the bare film (its median, as the animal covers a
+        // minority of the film, plus three noise deviations), so the background and its noise
+        // stay as they were; `bend` has a finite slope at 0 so faint noise is not lifted.
+        let mut sample: Vec<u16> = pixels.iter().step_by(7).copied().collect();
+        sample.sort_unstable();
+        let at = |q: usize| sample.get(sample.len() * q / 100).map_or(0.0, |&v| f64::from(v) / ceiling);
+        let floor = (at(50) + 3.0 * (at(50) - at(10)) / 1.28).min(0.9);
+        let bend = |x: f64| {
+            const EPS: f64 = 0.05;
+            ((x + EPS).powf(self.curve) - EPS.powf(self.curve)) / ((1.0 + EPS).powf(self.curve) - EPS.powf(self.curve))
+        };
         for p in pixels.iter_mut() {
             let v = (f64::from(*p) / ceiling).min(1.0);
+            let v = if v > floor { floor + (1.0 - floor) * bend((v - floor) / (1.0 - floor)) } else { v };
             let v = match self.background {
                 Background::Dark => v,
                 Background::Grey(level) => level + (1.0 - level) * v,

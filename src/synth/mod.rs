@@ -86,7 +86,7 @@ impl Phantom {
 
     /// Varies the animal as real films show it (`synth --vary-animal`), from a stream of its own:
     /// in LV a normal hunch of the thoracolumbar back (0 to 4 mm) and the head flexed or
-    /// extended (pitch SD 10 degrees more); plumper bodies (girth up to 25 % more); in both
+    /// extended (pitch SD 10 degrees more); plumper bodies (girth up to 45 % more); in both
     /// views the trunk laid along the curved column, so every curve carries the trunk it holds;
     /// sizes 8 % either way; in DV a curved placement (a broad arc, SD 3 mm at mid-column) and
     /// limbs from tucked in to splayed; in LV limbs reaching forward or hanging, the femur
@@ -97,7 +97,7 @@ impl Phantom {
         let mut rng = Rng::new(self.seed ^ ANIMAL_STREAM, self.index);
         self.poses[1].hunch_mm = rng.range(0.0, 4.0);
         self.poses[1].head.1 += rng.normal(0.0, 10.0);
-        self.anatomy.girth *= rng.range(1.0, 1.25);
+        self.anatomy.girth *= rng.range(1.0, 1.45);
         for pose in &mut self.poses {
             pose.trunk_follows_spine = true;
         }
