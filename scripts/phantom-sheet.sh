@@ -35,5 +35,6 @@ if [ -n "$REAL" ]; then
         tiles+=(-label "real $(basename "$(dirname "$film")") $(basename "$film" .png)" "$tile")
     done
 fi
-montage "${tiles[@]}" -tile 6x -geometry +3+3 -background '#202020' -fill white -pointsize 12 "$OUT"
+montage "${tiles[@]}" -tile 6x -geometry +3+3 -background "#202020" -fill white -pointsize 12 "$WORK/sheet.png"
+convert "$WORK/sheet.png" -colorspace Gray -depth 8 "$OUT"
 echo "$OUT"
