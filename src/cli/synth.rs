@@ -68,8 +68,8 @@ pub struct SynthArgs {
     pub pairs: bool,
 
     /// Vary each film as real films vary: quantum noise from 0.7 to 2 times and detector blur
-    /// from half to twice the default, exposure curves that brighten soft tissue, grey or
-    /// inverted backgrounds, saturated highlights, and
+    /// from half to twice the default, exposure curves that brighten soft tissue, the animal
+    /// smaller in the film, grey or inverted backgrounds, saturated highlights, and
     /// text, lead letters, unexposed borders and cassette edges beside the animal (recorded per
     /// view in truth.json).
     #[arg(long)]

@@ -1,6 +1,7 @@
 //! Wider film-level variation than the default phantoms show, as real films vary (`synth
 //! --vary-film`): quantum noise from 0.7 to 2 times and detector blur from half to twice the
-//! default, exposure curves that brighten soft tissue towards bone, backgrounds that are not
+//! default, exposure curves that brighten soft tissue towards bone, the animal smaller in the
+//! film (a field of view up to 1.8 times wider), backgrounds that are not
 //! black (grey, as in a screenshot of a viewer, or a film
 //! stored inverted, air bright), saturated highlights, and the marks real films carry beside
 //! the animal (burned-in text, lead letters, unexposed borders, cassette edges). Drawn from a
@@ -9,17 +10,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::film_marks::{FilmMark, MarkPlacement, add_mark};
-use super::render::Exposure;
+use super::render::{Exposure, Placement, is_one, one};
 use super::rng::Rng;
 use crate::imaging::{FileFormat, GrayImage16};
-
-fn one() -> f64 {
-    1.0
-}
-
-fn is_one(v: &f64) -> bool {
-    *v == 1.0
-}
 
 /// Stream key of the variations.
 const VARY_STREAM: u64 = 0x7661_7279;
@@ -52,6 +45,10 @@ pub struct FilmVariation {
     /// as in the 8-bit renderings viewers and web pages show.
     #[serde(default = "one", skip_serializing_if = "is_one")]
     pub curve: f64,
+    /// Field of view widened by this factor (1 to 1.8, log-uniform, on half the films): the
+    /// animal smaller in a film with more bare film around it, as in real archives.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub zoom_out: f64,
     /// Marks added beside the animal.
     pub marks: Vec<FilmMark>,
 }
@@ -71,11 +68,13 @@ impl FilmVariation {
         let kinds = [FilmMark::Text, FilmMark::LeadMarker, FilmMark::BrightFrame, FilmMark::CassetteEdge];
         let marks = kinds.into_iter().filter(|_| rng.chance(0.3)).collect();
         let curve = rng.range(0.3f64.ln(), 1.2f64.ln()).exp();
-        FilmVariation { blur_factor, photon_factor, background, saturation, curve, marks }
+        let zoom_out = if rng.chance(0.5) { rng.range(0.0, 1.8f64.ln()).exp() } else { 1.0 };
+        FilmVariation { blur_factor, photon_factor, background, saturation, curve, zoom_out, marks }
     }
 
-    /// Applies the exposure part before rendering.
-    pub fn apply_exposure(&self, exposure: &mut Exposure) {
+    /// Applies the placement and exposure part before rendering.
+    pub fn apply_before_render(&self, placement: &mut Placement, exposure: &mut Exposure) {
+        placement.zoom_out *= self.zoom_out;
         exposure.blur_px *= self.blur_factor;
         exposure.photons *= self.photon_factor;
     }

@@ -23,6 +23,20 @@ pub struct Placement {
     pub offset_mm: (f64, f64),
     /// Extra margin factor of the field of view around the animal.
     pub zoom_margin: f64,
+    /// The field of view widened by this factor after its limits (`synth --vary-film`): the
+    /// animal smaller in the film, with more bare film around it (1: as drawn).
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub zoom_out: f64,
+}
+
+/// Serde default of factors that are 1 unless varied.
+pub(super) fn one() -> f64 {
+    1.0
+}
+
+/// Factors left at 1 are not written.
+pub(super) fn is_one(v: &f64) -> bool {
+    *v == 1.0
 }
 
 impl Placement {
@@ -35,6 +49,7 @@ impl Placement {
             mirrored: rng.chance(0.3),
             offset_mm: (rng.normal(0.0, 3.0), rng.normal(0.0, 3.0)),
             zoom_margin: rng.range(1.05, 1.25),
+            zoom_out: 1.0,
         }
     }
 }
@@ -109,7 +124,7 @@ impl Camera {
         // Extent of the rotated box decides the field of view.
         let (w, h) = (r1 - r0, u1 - u0);
         let extent = (w * ca.abs() + h * sa.abs()).max(w * sa.abs() + h * ca.abs());
-        let fov = (extent * placement.zoom_margin).clamp(90.0, 185.0);
+        let fov = (extent * placement.zoom_margin).clamp(90.0, 185.0) * placement.zoom_out.max(0.1);
         let pixel_mm = fov / f64::from(size);
         let half = f64::from(size) / 2.0;
         let mirror = if placement.mirrored { -1.0 } else { 1.0 };

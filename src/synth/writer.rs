@@ -418,7 +418,7 @@ fn write_phantom(
                 };
                 let variation = config.vary_film.then(|| FilmVariation::sample(config.seed, index, slot));
                 if let Some(v) = &variation {
-                    v.apply_exposure(&mut phantom.exposures[slot]);
+                    v.apply_before_render(&mut phantom.placements[slot], &mut phantom.exposures[slot]);
                 }
                 let mut pixels = phantom.render_framed_as(frame, view, config.size, true);
                 if let Some(mut v) = variation {
