@@ -6,6 +6,7 @@ mod domain;
 mod eval;
 mod export;
 mod fp16;
+mod labels;
 mod merge;
 mod predict;
 mod scan;
@@ -101,6 +102,17 @@ pub enum Command {
     /// severities, anatomy, poses, placements). The same arguments give byte-identical output.
     Synth(synth::SynthArgs),
 
+    /// Make training labels (labels.csv) from a centre's IMPC observations.
+    ///
+    /// Reads the long form IMPC experiment data comes in (one row per specimen and parameter),
+    /// maps each X-ray parameter to its taxonomy node by its `_XRY_0NN_` stem (any centre prefix
+    /// and procedure version): abnormal and fused are positive, normal and not fused negative,
+    /// imageOnly, unobservable and missing unknown, a count outside the strain's normal count
+    /// positive. A node is positive if any of its parameters is, negative only if every known
+    /// one is. Reports unmapped parameters, unknown answers, conflicts and (with --folder)
+    /// specimens with observations but no images, with their file lines.
+    Labels(labels::LabelsArgs),
+
     /// Train the hierarchical multiview classifier and export it to ONNX.
     ///
     /// Reads a folder with labels.csv, preprocesses every view once with the same function
@@ -187,6 +199,7 @@ pub fn main() -> ExitCode {
     let result = match &cli.command {
         Some(Command::Scan(args)) => scan::run(args),
         Some(Command::Synth(args)) => synth::run(args),
+        Some(Command::Labels(args)) => labels::run(args),
         Some(Command::Train(args)) => train::run(args, cli.ort_lib.as_deref()),
         Some(Command::Domain(args)) => domain::run(args, cli.ort_lib.as_deref()),
         Some(Command::Eval(args)) => eval::run(args, cli.ort_lib.as_deref()),

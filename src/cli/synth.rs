@@ -86,6 +86,12 @@ pub struct SynthArgs {
     /// projected, anatomy written apart from style a's; for testing only: `train` refuses it).
     #[arg(long, value_enum, default_value_t = Style::A)]
     pub style: Style,
+
+    /// Also write the truth as IMPC observations (observations.csv: one row per specimen and
+    /// X-ray parameter, as IMPC experiment data comes), which `mousexray labels --from-impc`
+    /// reads.
+    #[arg(long)]
+    pub impc_observations: bool,
 }
 
 /// A fraction in 0..=1 (a usage error otherwise).
@@ -125,6 +131,7 @@ pub fn run(args: &SynthArgs) -> anyhow::Result<()> {
         vary_film: args.vary_film,
         vary_animal: args.vary_animal,
         style: args.style,
+        impc_observations: args.impc_observations,
     };
     let bar = indicatif::ProgressBar::new(args.count as u64);
     bar.set_style(

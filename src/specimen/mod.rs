@@ -1,9 +1,11 @@
 //! Specimens and the folders that hold them.
 //!
 //! [`scan`] reads a folder in any of four layouts (mixable) and returns the specimens it found
-//! with every problem it met; [`labels`] reads training labels.
+//! with every problem it met; [`read_labels`] reads training labels and [`read_observations`]
+//! makes them from IMPC observations.
 
 mod escape;
+mod impc_observations;
 mod labels;
 mod manifest;
 mod naming;
@@ -17,7 +19,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use escape::{display_path, escape_name};
-pub use labels::{LabelTable, read_labels};
+pub use impc_observations::{NormalCounts, ObservationReport, line_list, read_observations, xry_stem};
+pub use labels::{LabelTable, read_labels, write_labels};
 pub use manifest::{MANIFEST_FILE, Manifest, ManifestRow};
 pub use naming::{NameParse, parse_file_name};
 pub use problem::{Problem, ProblemKind};

@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 use super::style_b::Mouse;
 use super::{FilmVariation, Finding, Phantom, Prevalence, Rng};
 use crate::imaging::{DicomWriteOptions, FileFormat, GrayImage16, write_dicom};
-use crate::specimen::{MANIFEST_FILE, Metadata, View};
-use crate::taxonomy::{Level, Taxonomy};
+use crate::specimen::{MANIFEST_FILE, Metadata, View, write_labels};
+use crate::taxonomy::{Level, NodeLabels, Taxonomy};
 
 /// Image file format of a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -101,6 +101,9 @@ pub struct SynthConfig {
     /// The generator.
     #[serde(default, skip_serializing_if = "Style::is_a")]
     pub style: Style,
+    /// Also write the truth as IMPC observations ([`OBSERVATIONS_FILE`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub impc_observations: bool,
 }
 
 impl Default for SynthConfig {
@@ -119,6 +122,7 @@ impl Default for SynthConfig {
             vary_film: false,
             vary_animal: false,
             style: Style::A,
+            impc_observations: false,
         }
     }
 }
@@ -184,6 +188,9 @@ pub struct PairTruth {
     pub with: String,
 }
 
+/// The truth as IMPC observations (`synth --impc-observations`).
+pub const OBSERVATIONS_FILE: &str = "observations.csv";
+
 /// The file listing a `pairs` run's pairs.
 pub const PAIRS_FILE: &str = "pairs.csv";
 
@@ -242,9 +249,12 @@ pub fn generate(out: &Path, config: &SynthConfig, progress: &(dyn Fn() + Sync)) 
         pairs.extend(p);
     }
     write_manifest(out, config, &truths)?;
-    write_labels(out, &truths)?;
+    write_truth_labels(out, &truths)?;
     if config.pairs {
         write_pairs(out, &pairs)?;
+    }
+    if config.impc_observations {
+        write_observations(out, &truths)?;
     }
     let truth = Truth {
         generator: format!("mousexray {}", env!("CARGO_PKG_VERSION")),
@@ -598,23 +608,105 @@ fn write_pairs(out: &Path, pairs: &[PairTruth]) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn write_labels(out: &Path, truths: &[SpecimenTruth]) -> anyhow::Result<()> {
+fn write_truth_labels(out: &Path, truths: &[SpecimenTruth]) -> anyhow::Result<()> {
     let taxonomy = Taxonomy::default();
-    let mut w = csv::Writer::from_path(out.join("labels.csv")).context("creating labels.csv")?;
-    let mut header = vec!["specimen_id".to_owned()];
-    header.extend(taxonomy.nodes.iter().map(|n| n.id.clone()));
-    w.write_record(&header)?;
-    for t in truths {
-        let mut labels: Vec<Option<bool>> = taxonomy
-            .nodes
-            .iter()
-            .map(|n| (n.level == Level::L3).then(|| t.findings().iter().any(|f: &Finding| f.class == n.id)))
-            .collect();
-        taxonomy.complete(&mut labels);
-        let mut rec = vec![t.id.clone()];
-        rec.extend(labels.iter().map(|l| if *l == Some(true) { "1" } else { "0" }.to_owned()));
-        w.write_record(&rec)?;
-    }
-    w.flush().context("writing labels.csv")?;
-    Ok(())
+    let rows: Vec<(&str, NodeLabels)> = truths
+        .iter()
+        .map(|t| {
+            let mut labels: NodeLabels = taxonomy
+                .nodes
+                .iter()
+                .map(|n| (n.level == Level::L3).then(|| t.findings().iter().any(|f: &Finding| f.class == n.id)))
+                .collect();
+            taxonomy.complete(&mut labels);
+            (t.id.as_str(), labels)
+        })
+        .collect();
+    write_labels(&out.join("labels.csv"), &taxonomy, rows.iter().map(|(id, l)| (*id, l))).context("writing labels.csv")
+}
+
+/// The IMPC parameter stem (`"024"`) an L3 finding is scored under: the node's first parameter,
+/// or the one its variant names (the bone of a long-bone finding, the mandible of a
+/// malocclusion).
+fn scored_stem(class: &str, variant: &str, stems: &[&str]) -> Vec<String> {
+    let named = |word: &str, stem: &str| variant.contains(word).then(|| stem.to_owned());
+    let picked: Vec<String> = match class {
+        "long_bones" => {
+            [("humerus", "021"), ("femur", "024"), ("tibia", "025")].iter().filter_map(|(w, s)| named(w, s)).collect()
+        }
+        "teeth" => {
+            std::iter::once("005".to_owned()).chain(named("malocclusion", "004")).chain(named("jaw", "004")).collect()
+        }
+        _ => Vec::new(),
+    };
+    if picked.is_empty() { stems.iter().take(1).map(|s| (*s).to_owned()).collect() } else { picked }
+}
+
+/// The IMPC names of the X-ray parameters the phantoms' observations use, by stem.
+const IMPC_XRY_NAMES: [(&str, &str); 18] = [
+    ("001", "Skull shape"),
+    ("004", "Mandibles"),
+    ("005", "Teeth"),
+    ("006", "Scapulae"),
+    ("011", "Fusion of ribs"),
+    ("012", "Pelvis"),
+    ("019", "Fusion of vertebrae"),
+    ("021", "Humerus"),
+    ("022", "Radius"),
+    ("023", "Ulna"),
+    ("024", "Femur"),
+    ("025", "Tibia"),
+    ("026", "Fibula"),
+    ("028", "Number of digits"),
+    ("056", "Scoliosis"),
+    ("057", "Kyphosis"),
+    ("058", "Lordosis"),
+    ("062", "Polysyndactylism"),
+];
+
+/// Writes the truth as the IMPC's long-form observations: per specimen, every X-ray parameter
+/// the taxonomy maps (`normal`/`abnormal`, `not fused`/`fused`, and the number of digits, 20
+/// unless a digit was added), plus the unmapped scapulae parameter as real data has such rows.
+fn write_observations(out: &Path, truths: &[SpecimenTruth]) -> anyhow::Result<()> {
+    let taxonomy = Taxonomy::default();
+    let path = out.join(OBSERVATIONS_FILE);
+    crate::fsx::write_atomic(&path, |w| {
+        let mut w = csv::Writer::from_writer(w);
+        w.write_record([
+            "specimen_id",
+            "phenotyping_center",
+            "procedure_stable_id",
+            "parameter_stable_id",
+            "parameter_name",
+            "category",
+            "data_point",
+        ])?;
+        for t in truths {
+            let centre = t.metadata.fields().iter().find(|(k, _)| *k == "phenotyping_center").map_or("", |(_, v)| *v);
+            let mut row = |stem: &str, name: &str, category: &str, data: &str| {
+                w.write_record([&t.id, centre, "IMPC_XRY_001", &format!("IMPC_XRY_{stem}_001"), name, category, data])
+            };
+            for node in taxonomy.level(Level::L3) {
+                let stems: Vec<&str> =
+                    node.impc_parameters.iter().filter_map(|p| crate::specimen::xry_stem(p)).collect();
+                let finding = t.findings().iter().find(|f| f.class == node.id);
+                let abnormal = finding.map(|f| scored_stem(&f.class, &f.variant, &stems)).unwrap_or_default();
+                for stem in &stems {
+                    let hit = abnormal.iter().any(|s| s == stem);
+                    let name = IMPC_XRY_NAMES.iter().find(|(s, _)| s == stem).map_or(node.label.as_str(), |(_, n)| n);
+                    match *stem {
+                        "028" => {
+                            let extra = finding.is_some_and(|f| f.variant.contains("extra digit"));
+                            row(stem, name, "", if extra { "21" } else { "20" })?;
+                        }
+                        "011" | "019" => row(stem, name, if hit { "fused" } else { "not fused" }, "")?,
+                        _ => row(stem, name, if hit { "abnormal" } else { "normal" }, "")?,
+                    }
+                }
+            }
+            row("006", "Scapulae", "normal", "")?;
+        }
+        w.flush()
+    })
+    .with_context(|| format!("writing {}", path.display()))
 }
