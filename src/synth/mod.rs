@@ -85,17 +85,18 @@ impl Phantom {
     }
 
     /// Varies the animal as real films show it (`synth --vary-animal`), from a stream of its own:
-    /// in LV a normal hunch of the thoracolumbar back (0 to 4 mm) and the head flexed or
+    /// in LV a normal hunch of the thoracolumbar back (0 to 9 mm over a broad arc, as real lateral
+    /// films show an anaesthetised mouse) and the head flexed or
     /// extended (pitch SD 10 degrees more); plumper bodies (girth up to 45 % more); in both
     /// views the trunk laid along the curved column, so every curve carries the trunk it holds;
     /// sizes 8 % either way; in DV a curved placement (a broad arc, SD 3 mm at mid-column) and
     /// limbs from tucked in to splayed; in LV limbs reaching forward or hanging, the femur
     /// sometimes forward under the belly.
     /// Kyphosis stays what it was: an angular hump (6 to 10 mm wide) beyond the broad normal arc
-    /// (16 mm).
+    /// (18 mm).
     pub fn vary_animal(&mut self) {
         let mut rng = Rng::new(self.seed ^ ANIMAL_STREAM, self.index);
-        self.poses[1].hunch_mm = rng.range(0.0, 4.0);
+        self.poses[1].hunch_mm = rng.range(0.0, 9.0);
         self.poses[1].head.1 += rng.normal(0.0, 10.0);
         self.anatomy.girth *= rng.range(1.0, 1.45);
         for pose in &mut self.poses {

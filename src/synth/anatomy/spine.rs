@@ -123,7 +123,7 @@ impl Spine {
             let mut z = 3.0 * s + neck + drop + anatomy.thoracic_arch_mm * s * bump(arc, thoracic_mid, 10.0 * s);
             if pose.hunch_mm != 0.0 {
                 // Posture, not pathology: in the reference line too, so frames turn with it.
-                z += pose.hunch_mm * s * bump(arc, (thoracic_mid + lumbar_start) / 2.0, 16.0 * s);
+                z += pose.hunch_mm * s * bump(arc, (thoracic_mid + lumbar_start) / 2.0, 18.0 * s);
             }
             let mut y = 0.0;
             if pose.bow_mm != 0.0 {
