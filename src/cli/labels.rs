@@ -1,12 +1,12 @@
 //! `mousexray labels`: training labels from a centre's IMPC observations.
 
-use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
 use crate::specimen::{NormalCounts, line_list, read_observations, scan, write_labels};
-use crate::taxonomy::Taxonomy;
+use crate::taxonomy::{NodeLabels, Taxonomy};
 
 /// Arguments of `mousexray labels`.
 #[derive(Debug, clap::Args)]
@@ -14,10 +14,16 @@ pub struct LabelsArgs {
     /// IMPC observations, CSV in the long form of IMPC experiment data: one row per specimen
     /// and parameter, with `specimen_id` (or `external_sample_id`), `parameter_stable_id`,
     /// `category` and, for counts, `data_point`; other columns are ignored.
-    #[arg(long, value_name = "CSV")]
-    pub from_impc: PathBuf,
+    #[arg(long, value_name = "CSV", required_unless_present = "from_review", conflicts_with = "from_review")]
+    pub from_impc: Option<PathBuf>,
 
-    /// The labels file to write (labels.csv for `train --labels`).
+    /// Reviewed folders: the reviewer's decisions become labels (a status of normal or
+    /// confirmed abnormal, or normal and abnormal calls; QC and second-look specimens left out).
+    #[arg(long, value_name = "FOLDER", num_args = 1..)]
+    pub from_review: Vec<PathBuf>,
+
+    /// The labels file to write (labels.csv for `train --labels`); `-` writes to standard
+    /// output. Nothing is written when no specimen could be labelled.
     #[arg(long, value_name = "CSV")]
     pub out: PathBuf,
 
@@ -47,21 +53,28 @@ fn parse_count(s: &str) -> Result<(String, (f64, f64)), String> {
     Ok((stem.to_owned(), (lo, hi)))
 }
 
-/// Reads the observations, writes the labels and reports what did not map.
+/// Reads the observations or reviews, writes the labels and reports what did not map.
 pub fn run(args: &LabelsArgs) -> anyhow::Result<()> {
-    if args.out == args.from_impc {
+    let taxonomy = Taxonomy::default();
+    let Some(from_impc) = &args.from_impc else {
+        return from_reviews(args, &taxonomy);
+    };
+    if same_file(&args.out, from_impc) {
         bail!("{}: --out would overwrite the observations", args.out.display());
     }
-    let taxonomy = Taxonomy::default();
     let mut counts = NormalCounts::default();
-    counts.0.extend(args.normal_counts.iter().cloned());
-    let (labels, report) =
-        read_observations(&args.from_impc, &taxonomy, &counts).map_err(|p| anyhow::anyhow!("{p}"))?;
-    let source = args.from_impc.display();
+    for (stem, range) in &args.normal_counts {
+        if !NormalCounts::default().0.contains_key(stem) {
+            bail!("--normal-count {stem}: not a count parameter the taxonomy maps (028, the number of digits)");
+        }
+        counts.0.insert(stem.clone(), *range);
+    }
+    let (labels, report) = read_observations(from_impc, &taxonomy, &counts).map_err(|p| anyhow::anyhow!("{p}"))?;
+    let source = from_impc.display();
     let abnormal = labels.values().filter(|l| l[0] == Some(true)).count();
     let normal = labels.values().filter(|l| l[0] == Some(false)).count();
     eprintln!(
-        "{source}: {} rows, {} of X-ray parameters the taxonomy maps; {} specimens labelled ({abnormal} abnormal, {normal} normal, {} unknown)",
+        "{source}: {} rows, {} of them for X-ray parameters the taxonomy maps; {} specimens labelled ({abnormal} abnormal, {normal} normal, {} unknown)",
         report.rows,
         report.mapped,
         labels.len(),
@@ -106,11 +119,88 @@ pub fn run(args: &LabelsArgs) -> anyhow::Result<()> {
             );
         }
         if unlabelled > 0 {
-            eprintln!("  {unlabelled} specimens in {} have images but no observations", folder.display());
+            let shown: Vec<&str> =
+                with_images.iter().filter(|id| !labels.contains_key(**id)).take(5).copied().collect();
+            eprintln!(
+                "  {unlabelled} specimens in {} have images but no observations: {}{}",
+                folder.display(),
+                shown.join(", "),
+                if unlabelled > 5 { format!(" and {} more", unlabelled - 5) } else { String::new() }
+            );
         }
     }
-    write_labels(&args.out, &taxonomy, labels.iter().map(|(id, l)| (id.as_str(), l)))
-        .with_context(|| format!("writing {}", args.out.display()))?;
-    eprintln!("{}: labels of {} specimens", args.out.display(), labels.len());
+    output(&args.out, &taxonomy, &labels)
+}
+
+/// Writes the labels to `out` (or standard output for `-`), refusing to write none (an empty
+/// file would replace a useful one) and anything but a plain file.
+fn output(out: &Path, taxonomy: &Taxonomy, labels: &BTreeMap<String, NodeLabels>) -> anyhow::Result<()> {
+    if labels.is_empty() {
+        bail!("{}: no specimen could be labelled; nothing written", out.display());
+    }
+    let rows = labels.iter().map(|(id, l)| (id.as_str(), l));
+    if out == Path::new("-") {
+        let dir = tempfile::tempdir().context("making a temporary folder")?;
+        let tmp = dir.path().join("labels.csv");
+        write_labels(&tmp, taxonomy, rows).context("writing the labels")?;
+        let text = std::fs::read(&tmp).context("reading the labels back")?;
+        std::io::Write::write_all(&mut std::io::stdout().lock(), &text).context("writing to standard output")?;
+        return Ok(());
+    }
+    if let Ok(meta) = std::fs::symlink_metadata(out)
+        && !meta.file_type().is_file()
+    {
+        bail!("{}: not a plain file; choose a file to write the labels to", out.display());
+    }
+    write_labels(out, taxonomy, rows).with_context(|| format!("writing {}", out.display()))?;
+    eprintln!("{}: labels of {} specimens", out.display(), labels.len());
     Ok(())
+}
+
+/// Whether two paths name one file (however spelled), or are equal when either is missing.
+fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => a == b,
+    }
+}
+
+/// `--from-review`: the reviewers' decisions of one or more folders as labels.
+fn from_reviews(args: &LabelsArgs, taxonomy: &Taxonomy) -> anyhow::Result<()> {
+    let mut labels = std::collections::BTreeMap::new();
+    for folder in &args.from_review {
+        if !folder.is_dir() {
+            bail!("{}: not a folder", folder.display());
+        }
+        let (review, notes) = crate::review::read_review(folder);
+        for n in &notes {
+            eprintln!("warning: {n}");
+        }
+        let (found, report) = crate::review::review_labels(&review, taxonomy);
+        eprintln!(
+            "{}: {} specimens with a decision; left out {} with a QC status, {} for a second look, {} undecided",
+            folder.display(),
+            found.len(),
+            report.qc.len(),
+            report.second_look.len(),
+            report.undecided
+        );
+        for (id, node, kept) in &report.conflicts {
+            eprintln!("  {id} {node}: {kept}");
+        }
+        for (id, node) in &report.unknown_nodes {
+            eprintln!("  {id}: call on `{node}`, which the taxonomy does not have; ignored");
+        }
+        for (id, row) in found {
+            match labels.entry(id) {
+                std::collections::btree_map::Entry::Occupied(e) => {
+                    eprintln!("  {}: also decided in an earlier folder; the first is kept", e.key());
+                }
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    e.insert(row);
+                }
+            }
+        }
+    }
+    output(&args.out, taxonomy, &labels)
 }

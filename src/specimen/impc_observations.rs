@@ -58,27 +58,31 @@ pub struct ObservationReport {
 
 /// The `_XRY_0NN_` stem (`"056"`) of an IMPC X-ray parameter id, whatever its prefix and version.
 pub fn xry_stem(parameter: &str) -> Option<&str> {
-    let at = parameter.find("_XRY_")? + 5;
+    let at = parameter.to_ascii_uppercase().find("_XRY_")? + 5;
     let stem = parameter.get(at..at + 3)?;
-    stem.bytes().all(|b| b.is_ascii_digit()).then_some(stem)
+    let ends = matches!(parameter.as_bytes().get(at + 3), None | Some(b'_'));
+    (ends && stem.bytes().all(|b| b.is_ascii_digit())).then_some(stem)
 }
 
 fn answer(stem: &str, category: &str, data_point: &str, counts: &NormalCounts) -> Option<Answer> {
-    if let Some(&(lo, hi)) = counts.0.get(stem) {
-        let d = data_point.trim();
-        if d.is_empty() {
-            return match category.trim() {
-                "" | "imageOnly" | "unobservable" => Some(Answer::Unknown),
-                _ => None,
-            };
-        }
-        return d.parse::<f64>().ok().map(|n| if n < lo || n > hi { Answer::Positive } else { Answer::Negative });
-    }
-    match category.trim().to_ascii_lowercase().as_str() {
+    let said = match category.trim().to_ascii_lowercase().as_str() {
         "abnormal" | "fused" => Some(Answer::Positive),
         "normal" | "not fused" => Some(Answer::Negative),
-        "" | "imageonly" | "image only" | "unobservable" => Some(Answer::Unknown),
+        "" | "imageonly" | "image only" | "image_only" | "unobservable" => Some(Answer::Unknown),
         _ => None,
+    };
+    let Some(&(lo, hi)) = counts.0.get(stem) else { return said };
+    // A count: abnormal said in words stands; otherwise the number decides, and a number that
+    // is not one (NaN, text) is not guessed.
+    let d = data_point.trim();
+    match (said, d.is_empty()) {
+        (Some(Answer::Positive), _) => Some(Answer::Positive),
+        (said, true) => said,
+        (_, false) => d
+            .parse::<f64>()
+            .ok()
+            .filter(|n| n.is_finite())
+            .map(|n| if n < lo || n > hi { Answer::Positive } else { Answer::Negative }),
     }
 }
 
@@ -97,6 +101,13 @@ pub fn read_observations(
     counts: &NormalCounts,
 ) -> Result<(BTreeMap<String, NodeLabels>, ObservationReport), Problem> {
     let invalid = |reason: String| Problem::new(path, ProblemKind::LabelsInvalid, reason);
+    let mut head = [0u8; 2];
+    if let Ok(mut f) = std::fs::File::open(path)
+        && std::io::Read::read(&mut f, &mut head).is_ok_and(|n| n == 2)
+        && (head == [0xFF, 0xFE] || head == [0xFE, 0xFF])
+    {
+        return Err(invalid("UTF-16 text; save the observations as a UTF-8 CSV".to_owned()));
+    }
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
         .trim(csv::Trim::All)
@@ -115,6 +126,11 @@ pub fn read_observations(
     let param_col = col("parameter_stable_id")
         .ok_or_else(|| invalid(format!("no `parameter_stable_id` column (header: {})", headers.join(","))))?;
     let (category_col, data_col) = (col("category"), col("data_point"));
+    if category_col.is_none() {
+        return Err(invalid(format!("no `category` column (header: {})", headers.join(","))));
+    }
+    // A row whose `specimen_id` is empty falls back to its `external_sample_id`.
+    let fallback_col = col("external_sample_id").filter(|&c| c != id_col);
     // Parameter stem -> node index.
     let mut node_of: BTreeMap<String, usize> = BTreeMap::new();
     for (k, n) in taxonomy.nodes.iter().enumerate() {
@@ -127,12 +143,23 @@ pub fn read_observations(
     let mut report = ObservationReport::default();
     // (specimen, parameter stem) -> (answer, first line); conflicting answers become unknown.
     let mut answers: BTreeMap<(String, String), (Answer, String, Vec<usize>)> = BTreeMap::new();
-    for (i, record) in reader.records().enumerate() {
-        let line = i + 2;
-        let record = record.map_err(|e| invalid(format!("line {line}: {e}")))?;
+    let mut record = csv::ByteRecord::new();
+    loop {
+        match reader.read_byte_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => return Err(invalid(format!("{e}"))),
+        }
+        let line = record.position().map_or(0, |p| p.line() as usize);
         report.rows += 1;
-        let cell = |c: Option<usize>| c.and_then(|c| record.get(c)).unwrap_or("").trim();
-        let (id, parameter) = (cell(Some(id_col)), cell(Some(param_col)));
+        // Text outside UTF-8 (a Latin-1 comment) is read lossily rather than stopping the run.
+        let cells: Vec<String> = record.iter().map(|c| String::from_utf8_lossy(c).trim().to_owned()).collect();
+        let cell = |c: Option<usize>| c.and_then(|c| cells.get(c)).map_or("", String::as_str);
+        let id = match cell(Some(id_col)) {
+            "" => cell(fallback_col),
+            id => id,
+        };
+        let parameter = cell(Some(param_col));
         if id.is_empty() {
             report.no_specimen.push(line);
             continue;
@@ -144,7 +171,8 @@ pub fn read_observations(
         report.mapped += 1;
         let Some(a) = answer(stem, cell(category_col), cell(data_col), counts) else {
             let said = if cell(category_col).is_empty() { cell(data_col) } else { cell(category_col) };
-            report.unknown_answers.entry((parameter.to_owned(), said.to_owned())).or_default().push(line);
+            let said: String = said.chars().take(40).collect();
+            report.unknown_answers.entry((parameter.to_owned(), said)).or_default().push(line);
             continue;
         };
         let key = (id.to_owned(), stem.to_owned());
@@ -152,11 +180,18 @@ pub fn read_observations(
             None => {
                 answers.insert(key, (a, parameter.to_owned(), vec![line]));
             }
-            Some((seen, _, lines)) => {
+            Some((seen, first, lines)) => {
                 lines.push(line);
-                if *seen != a {
-                    *seen = Answer::Unknown;
-                    report.conflicts.insert((id.to_owned(), parameter.to_owned()), lines.clone());
+                match (*seen, a) {
+                    (_, Answer::Unknown) => {}
+                    (Answer::Unknown, known) if !report.conflicts.contains_key(&(id.to_owned(), first.clone())) => {
+                        *seen = known;
+                    }
+                    (s, known) if s != known => {
+                        *seen = Answer::Unknown;
+                        report.conflicts.insert((id.to_owned(), first.clone()), lines.clone());
+                    }
+                    _ => {}
                 }
             }
         }
@@ -203,6 +238,8 @@ mod tests {
         assert_eq!(xry_stem("IMPC_XRY_056_002"), Some("056"));
         assert_eq!(xry_stem("IMPC_BWT_001_001"), None);
         assert_eq!(xry_stem("IMPC_XRY_"), None);
+        assert_eq!(xry_stem("impc_xry_056_001"), Some("056"));
+        assert_eq!(xry_stem("IMPC_XRY_0561_001"), None);
     }
 
     #[test]
@@ -218,5 +255,8 @@ mod tests {
         assert_eq!(answer("028", "", "21", &c), Some(Answer::Positive));
         assert_eq!(answer("028", "", "", &c), Some(Answer::Unknown));
         assert_eq!(answer("028", "", "many", &c), None);
+        assert_eq!(answer("028", "", "NaN", &c), None);
+        assert_eq!(answer("028", "Abnormal", "20", &c), Some(Answer::Positive));
+        assert_eq!(answer("028", "ImageOnly", "", &c), Some(Answer::Unknown));
     }
 }
