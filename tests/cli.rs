@@ -189,6 +189,21 @@ fn style_b_is_scored_and_paired_but_never_trained_on() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).1.contains("style-b phantoms") && text(&out).1.contains(p), "{}", text(&out).1);
     assert!(!model.exists());
+    // Also when the style-b folder sits inside the data folder.
+    let labels = pairs.join("labels.csv");
+    let out = mousexray(&[
+        "train",
+        "--data",
+        dir.path().to_str().unwrap(),
+        "--labels",
+        labels.to_str().unwrap(),
+        "--out",
+        model.to_str().unwrap(),
+        "--epochs",
+        "1",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).1.contains("style-b phantoms"), "{}", text(&out).1);
     // Style a's variation options are style a's.
     let x = dir.path().join("x");
     let out = mousexray(&["synth", "--style", "b", "--vary-film", "--out", x.to_str().unwrap(), "--count", "1"]);

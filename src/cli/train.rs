@@ -114,10 +114,10 @@ pub fn run(args: &TrainArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
         freeze_encoder: args.freeze_encoder,
         augment: !args.no_augment,
     };
-    if crate::synth::folder_style(&args.data)? == Some(crate::synth::Style::B) {
+    if let Some(b) = crate::synth::style_b_folders(&args.data).first() {
         anyhow::bail!(
             "{}: style-b phantoms (truth.json) are for testing a model trained on style a; training never sees them",
-            args.data.display()
+            b.display()
         );
     }
     let started = std::time::Instant::now();

@@ -182,6 +182,13 @@ impl FilmMeasures {
         self.symmetry > other.symmetry + symmetry && self.spine_offset + offset < other.spine_offset
     }
 
+    /// Whether this film is more DV-like than `other` by either measure, by the margins given:
+    /// enough to keep a film in its DV slot (a scoliotic DV is less symmetric and its spine
+    /// leaves the midline, yet it stays more DV-like than its LV by one of the two).
+    fn more_dv_by_either(&self, other: &FilmMeasures, symmetry: f64, offset: f64) -> bool {
+        self.symmetry > other.symmetry + symmetry || self.spine_offset + offset < other.spine_offset
+    }
+
     /// The codes for this film on its own, as filed under `view`: `view_swapped` when it looks
     /// like the other view (see [`specimen_qc`], which compares the two views of a specimen
     /// instead when it has both).
@@ -233,7 +240,8 @@ pub fn summary(counts: &[usize; 4]) -> Option<String> {
 ///   is clearly the less typical of its own view (a swap with one unusual film);
 /// - where the measures disagree on a film: swapped when the DV slot's spine lies clearly
 ///   further off its trunk's midline than the LV slot's;
-/// - otherwise each film's own codes stand, however borderline one film is on its own.
+/// - otherwise a film's own call stands only when its partner is no more typical of the film's
+///   slot by either measure.
 pub fn specimen_qc(dv: Option<&FilmMeasures>, lv: Option<&FilmMeasures>) -> [Vec<QcCode>; 2] {
     let mut codes =
         [dv.map(|m| m.codes(View::Dv)).unwrap_or_default(), lv.map(|m| m.codes(View::Lv)).unwrap_or_default()];
@@ -246,11 +254,20 @@ pub fn specimen_qc(dv: Option<&FilmMeasures>, lv: Option<&FilmMeasures>) -> [Vec
     };
     let wrong = match (d.shows(), l.shows()) {
         (Some(View::Lv), Some(View::Dv)) => [true, true],
-        (Some(View::Dv), Some(View::Dv)) => [l.more_dv_than(d, MARGIN, OFF_MARGIN), !d.more_dv_than(l, NEAR, OFF_NEAR)],
-        (Some(View::Lv), Some(View::Lv)) => [!d.more_dv_than(l, NEAR, OFF_NEAR), l.more_dv_than(d, MARGIN, OFF_MARGIN)],
+        (Some(View::Dv), Some(View::Dv)) => {
+            [l.more_dv_than(d, MARGIN, OFF_MARGIN), !d.more_dv_by_either(l, NEAR, OFF_NEAR)]
+        }
+        (Some(View::Lv), Some(View::Lv)) => {
+            [!d.more_dv_by_either(l, NEAR, OFF_NEAR), l.more_dv_than(d, MARGIN, OFF_MARGIN)]
+        }
         // Where the measures disagree on a film, the spine decides, by a wide margin.
         _ if d.spine_offset > l.spine_offset + limits::PAIR_OFFSET_SWAP => [true, true],
-        _ => return codes,
+        // Otherwise a film's own call stands only if its partner is no more typical of the
+        // film's slot by either measure (a scoliotic DV beside an unclear LV stays).
+        _ => {
+            let keep = d.more_dv_by_either(l, NEAR, OFF_NEAR);
+            [codes[0].contains(&QcCode::ViewSwapped) && !keep, codes[1].contains(&QcCode::ViewSwapped) && !keep]
+        }
     };
     for (c, wrong) in codes.iter_mut().zip(wrong) {
         c.retain(|&c| c != QcCode::ViewSwapped);

@@ -28,7 +28,7 @@ pub use primitive::{Primitive, Shape};
 pub use render::{DETECTOR_MAX, Exposure, Placement, attenuation, render};
 pub use rng::Rng;
 pub use writer::{
-    OutFormat, OutLayout, PAIRS_FILE, PairTruth, Style, SynthConfig, SynthSummary, folder_style, generate, pair_ids,
+    OutFormat, OutLayout, PAIRS_FILE, PairTruth, Style, SynthConfig, SynthSummary, generate, pair_ids, style_b_folders,
 };
 
 use crate::specimen::View;

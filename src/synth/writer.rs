@@ -273,12 +273,10 @@ pub fn generate(out: &Path, config: &SynthConfig, progress: &(dyn Fn() + Sync)) 
     })
 }
 
-/// The generator style of a phantom folder, from its `truth.json`; `None` when the folder has
-/// none (not a phantom folder).
-///
-/// # Errors
-/// The file cannot be read or is not a phantom truth file.
-pub fn folder_style(folder: &Path) -> anyhow::Result<Option<Style>> {
+/// The folders under `folder` (itself included, six levels deep) whose `truth.json` says
+/// style b: `train` refuses them, wherever in the data they sit. A `truth.json` that is not a
+/// phantom truth file is none of these.
+pub fn style_b_folders(folder: &Path) -> Vec<PathBuf> {
     #[derive(Deserialize)]
     struct Head {
         config: StyleOnly,
@@ -288,14 +286,19 @@ pub fn folder_style(folder: &Path) -> anyhow::Result<Option<Style>> {
         #[serde(default)]
         style: Style,
     }
-    let path = folder.join("truth.json");
-    if !path.is_file() {
-        return Ok(None);
-    }
-    let file = File::open(&path).with_context(|| format!("{}: cannot open", path.display()))?;
-    let head: Head = serde_json::from_reader(std::io::BufReader::new(file))
-        .with_context(|| format!("{}: not a phantom truth file", path.display()))?;
-    Ok(Some(head.config.style))
+    walkdir::WalkDir::new(folder)
+        .max_depth(6)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file() && e.file_name() == "truth.json")
+        .filter(|e| {
+            File::open(e.path())
+                .ok()
+                .and_then(|f| serde_json::from_reader::<_, Head>(std::io::BufReader::new(f)).ok())
+                .is_some_and(|h| h.config.style == Style::B)
+        })
+        .filter_map(|e| e.path().parent().map(Path::to_path_buf))
+        .collect()
 }
 
 /// The id of specimen `index`.
