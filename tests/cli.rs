@@ -211,3 +211,14 @@ fn style_b_is_scored_and_paired_but_never_trained_on() {
     assert!(text(&out).1.contains("style b draws its own variation"), "{}", text(&out).1);
     assert!(!x.exists(), "a refused run leaves nothing behind");
 }
+
+#[test]
+fn eval_says_when_specimens_lack_a_view() {
+    let dir = tempfile::tempdir().unwrap();
+    let dv = dir.path().join("dv");
+    let synth = mousexray(&["synth", "--out", dv.to_str().unwrap(), "--views", "dv", "--count", "6", "--size", "96"]);
+    assert_eq!(synth.status.code(), Some(0), "{}", text(&synth).1);
+    let out = mousexray(&["eval", "--data", dv.to_str().unwrap(), "--model", "models/cae_dv.onnx"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    assert!(text(&out).1.contains("6 of 6 labelled specimens lack DV or LV and are left out"), "{}", text(&out).1);
+}

@@ -150,6 +150,16 @@ pub fn run(args: &EvalArgs, ort_lib: Option<&std::path::Path>) -> anyhow::Result
             for p in &problems {
                 tracing::warn!("{p}");
             }
+            // Every mode is scored on the same animals: those with both views.
+            let both = d.samples.iter().filter(|x| x.dv.is_some() && x.lv.is_some()).count();
+            if both < d.samples.len() {
+                eprintln!(
+                    "warning: {}: {} of {} labelled specimens lack DV or LV and are left out (every view mode is scored on the specimens with both)",
+                    data.display(),
+                    d.samples.len() - both,
+                    d.samples.len()
+                );
+            }
             datasets.insert(key.clone(), d);
         }
         let dataset = datasets.get(&key).context("dataset cache")?;
