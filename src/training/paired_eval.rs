@@ -16,6 +16,10 @@ use crate::synth::{CLASSES, PAIRS_FILE};
 /// Severity from which a finding is plainly visible, for the table's second half.
 pub const PLAIN_SEVERITY: f64 = 0.5;
 
+/// A rise of P(finding | parent) counts only above this (a tenth of a percentage point): a
+/// model that does not react moves by rounding noise, which is no evidence either way.
+pub const MIN_RISE: f64 = 0.001;
+
 /// One pair as `pairs.csv` lists it.
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
 pub struct PairRow {
@@ -38,7 +42,7 @@ pub struct PairedResult {
     pub finding: String,
     /// Pairs scored.
     pub pairs: usize,
-    /// Pairs in which P(finding | parent) rose.
+    /// Pairs in which P(finding | parent) rose by more than [`MIN_RISE`].
     pub raised: usize,
     /// Mean rise of P(finding | parent) (negative: it fell).
     pub mean_rise: f64,
@@ -122,11 +126,11 @@ pub fn measure(
                 .entry(pair.finding.as_str())
                 .or_insert_with(|| PairedResult { finding: pair.finding.clone(), ..Default::default() });
             row.pairs += 1;
-            row.raised += usize::from(rise > 0.0);
+            row.raised += usize::from(rise > MIN_RISE);
             row.mean_rise += rise;
             if pair.severity >= PLAIN_SEVERITY {
                 row.plain_pairs += 1;
-                row.plain_raised += usize::from(rise > 0.0);
+                row.plain_raised += usize::from(rise > MIN_RISE);
             }
         }
     }
