@@ -104,7 +104,7 @@ impl QcCode {
             QcCode::NoAnimal => "no animal found on the film",
             QcCode::NotWholeBody => "a close-up or a crop, not a whole body",
             QcCode::MultipleAnimals => "more than one animal on the film; the largest was scored",
-            QcCode::ViewSwapped => "looks like the other view (DV and LV filed the wrong way round?)",
+            QcCode::ViewSwapped => "looks like the other view (filed under the wrong view parameter?)",
         }
     }
 }
