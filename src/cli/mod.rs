@@ -102,7 +102,7 @@ pub enum Command {
     /// severities, anatomy, poses, placements). The same arguments give byte-identical output.
     Synth(synth::SynthArgs),
 
-    /// Make training labels (labels.csv) from a centre's IMPC observations.
+    /// Make training labels (labels.csv) from a centre's IMPC observations or from reviews.
     ///
     /// Reads the long form IMPC experiment data comes in (one row per specimen and parameter),
     /// maps each X-ray parameter to its taxonomy node by its `_XRY_0NN_` stem (any centre prefix
@@ -110,7 +110,8 @@ pub enum Command {
     /// imageOnly, unobservable and missing unknown, a count outside the strain's normal count
     /// positive. A node is positive if any of its parameters is, negative only if every known
     /// one is. Reports unmapped parameters, unknown answers, conflicts and (with --folder)
-    /// specimens with observations but no images, with their file lines.
+    /// specimens with observations but no images, with their file lines. --from-review takes
+    /// the reviewers' decisions in reviewed folders instead.
     Labels(labels::LabelsArgs),
 
     /// Train the hierarchical multiview classifier and export it to ONNX.
