@@ -165,8 +165,10 @@ impl Mouse {
     pub fn render_framed_as(&self, frame: Option<&Mouse>, view: View, size: u32) -> Vec<u16> {
         let v = usize::from(view == View::Lv);
         let projection = skeleton::project(&self.plan, &self.postures[v], view, size);
-        let framed = frame.unwrap_or(self);
-        let extent = skeleton::extent(&framed.plan, &framed.postures[v], view);
+        let extent = match frame {
+            Some(f) => skeleton::extent(&f.plan, &f.postures[v], view),
+            None => projection.extent,
+        };
         let mut rng = Rng::new(self.seed ^ NOISE_STREAM, self.index * 2 + v as u64);
         film::expose(&projection, extent, &self.framings[v], &self.detectors[v], size, &mut rng)
     }

@@ -3,7 +3,7 @@
 
 use nalgebra::{Rotation3, Unit};
 
-use super::voxels::{P3, Shape, Solid, Volume};
+use super::voxels::{P3, Shape, Solid, Volume, bounds};
 use super::{Bend, BoneShape, Paw, Plan, Posture};
 use crate::specimen::View;
 
@@ -495,15 +495,20 @@ pub struct Projection {
     pub origin: (f64, f64),
     /// Cell side, mm.
     pub pitch: f64,
+    /// The animal's plane extent, as [`extent`] gives it.
+    pub extent: (f64, f64, f64, f64),
 }
 
-/// The plane extent (x0, x1, v0, v1) of the animal in `view`, mm.
+/// The plane extent (x0, x1, v0, v1) of the animal in `view`, mm: its box on a 1 mm grid.
 pub fn extent(plan: &Plan, posture: &Posture, view: View) -> (f64, f64, f64, f64) {
-    let solids = solids(plan, posture, view);
-    let v = Volume::covering(&solids, 1.0);
+    plane_extent(bounds(&solids(plan, posture, view)), view)
+}
+
+fn plane_extent(box_mm: (P3, P3), view: View) -> (f64, f64, f64, f64) {
+    let (origin, dims) = Volume::grid(box_mm, 1.0);
     let axis = if view == View::Lv { 2 } else { 1 };
-    let hi = |k: usize| v.origin[k] + v.dims[k] as f64 * v.pitch;
-    (v.origin[0], hi(0), v.origin[axis], hi(axis))
+    let hi = |k: usize| origin[k] + dims[k] as f64;
+    (origin[0], hi(0), origin[axis], hi(axis))
 }
 
 /// Paints the animal as it lay for `view` and projects it along the beam, with voxels about the
@@ -511,10 +516,10 @@ pub fn extent(plan: &Plan, posture: &Posture, view: View) -> (f64, f64, f64, f64
 /// whole mouse with its tail to about 200 MB).
 pub fn project(plan: &Plan, posture: &Posture, view: View, size: u32) -> Projection {
     let solids = solids(plan, posture, view);
-    let coarse = Volume::covering(&solids, 1.0);
-    let longest = coarse.dims.iter().copied().max().unwrap_or(1) as f64;
+    let box_mm = bounds(&solids);
+    let longest = Volume::grid(box_mm, 1.0).1.iter().copied().max().unwrap_or(1) as f64;
     let pitch = (longest * 1.1 / f64::from(size)).clamp(0.2, 2.0);
-    let mut volume = Volume::covering(&solids, pitch);
+    let mut volume = Volume::covering(box_mm, pitch);
     for s in &solids {
         volume.paint(s);
     }
@@ -526,5 +531,6 @@ pub fn project(plan: &Plan, posture: &Posture, view: View, size: u32) -> Project
         cols: volume.dims[other],
         origin: (volume.origin[0] + pitch / 2.0, volume.origin[other] + pitch / 2.0),
         pitch,
+        extent: plane_extent(box_mm, view),
     }
 }

@@ -62,6 +62,17 @@ impl Shape {
     }
 }
 
+/// The box (mm) holding every solid; an empty box at the origin when there are none.
+pub fn bounds(solids: &[Solid]) -> (P3, P3) {
+    if solids.is_empty() {
+        return (P3::zeros(), P3::zeros());
+    }
+    solids
+        .iter()
+        .map(|s| s.shape.bounds())
+        .fold((P3::repeat(f64::MAX), P3::repeat(f64::MIN)), |(lo, hi), (a, b)| (lo.inf(&a), hi.sup(&b)))
+}
+
 /// A voxel volume of attenuation over a box of the body frame.
 pub struct Volume {
     /// Corner of voxel (0, 0, 0), mm.
@@ -74,19 +85,14 @@ pub struct Volume {
 }
 
 impl Volume {
-    /// An empty (air) volume covering the solids with a margin of two voxels.
-    pub fn covering(solids: &[Solid], pitch: f64) -> Volume {
-        let (mut lo, mut hi) = (P3::repeat(f64::MAX), P3::repeat(f64::MIN));
-        for s in solids {
-            let (a, b) = s.shape.bounds();
-            lo = lo.inf(&a);
-            hi = hi.sup(&b);
-        }
-        if solids.is_empty() {
-            (lo, hi) = (P3::zeros(), P3::repeat(pitch));
-        }
-        let origin = lo.add_scalar(-2.0 * pitch);
-        let dims = [0, 1, 2].map(|k| ((hi[k] - lo[k]) / pitch).ceil() as usize + 4);
+    /// The grid over `bounds` (mm) with a margin of two voxels: its origin and size in voxels.
+    pub fn grid((lo, hi): (P3, P3), pitch: f64) -> (P3, [usize; 3]) {
+        (lo.add_scalar(-2.0 * pitch), [0, 1, 2].map(|k| ((hi[k] - lo[k]) / pitch).ceil() as usize + 4))
+    }
+
+    /// An empty (air) volume over [`Volume::grid`].
+    pub fn covering(bounds: (P3, P3), pitch: f64) -> Volume {
+        let (origin, dims) = Volume::grid(bounds, pitch);
         Volume { origin, pitch, dims, mu: vec![0.0; dims[0] * dims[1] * dims[2]] }
     }
 
@@ -151,7 +157,7 @@ mod tests {
             mu: 1.0,
         };
         for pitch in [0.05, 0.15, 0.3] {
-            let mut v = Volume::covering(std::slice::from_ref(&rod), pitch);
+            let mut v = Volume::covering(bounds(std::slice::from_ref(&rod)), pitch);
             v.paint(&rod);
             let p = v.project(2);
             let ny = v.dims[1];
@@ -172,7 +178,7 @@ mod tests {
             shape: Shape::Ellipsoid { centre: P3::zeros(), axes: [P3::x(), P3::y(), P3::z()], radii: [2.0, 2.0, 2.0] },
             mu: 0.0,
         };
-        let mut v = Volume::covering(std::slice::from_ref(&body), 0.1);
+        let mut v = Volume::covering(bounds(std::slice::from_ref(&body)), 0.1);
         v.paint(&body);
         v.paint(&hole);
         let p = v.project(2);
