@@ -65,6 +65,31 @@ pub struct EvalArgs {
     pub device: crate::inference::Device,
 }
 
+/// Loaded folders, by folder and preprocessing (JSON): each is decoded once however many
+/// models read it.
+type DatasetCache = HashMap<(std::path::PathBuf, String), Dataset>;
+
+/// `folder` as `model` preprocesses it, from the cache or loaded (problems logged); `true` when
+/// it was loaded now.
+fn load_once<'a>(
+    cache: &'a mut DatasetCache,
+    folder: &std::path::Path,
+    labels: Option<&std::path::Path>,
+    model: &Classifier,
+) -> anyhow::Result<(&'a Dataset, bool)> {
+    let meta = &model.info.metadata;
+    let key = (folder.to_path_buf(), serde_json::to_string(&meta.preprocess)?);
+    let fresh = !cache.contains_key(&key);
+    if fresh {
+        let (d, problems) = load_dataset(folder, labels, &meta.preprocess, &meta.taxonomy)?;
+        for p in &problems {
+            tracing::warn!("{p}");
+        }
+        cache.insert(key.clone(), d);
+    }
+    Ok((cache.get(&key).context("dataset cache")?, fresh))
+}
+
 fn cell(v: Option<f64>) -> String {
     v.map_or("-".into(), |a| format!("{a:.3}"))
 }
@@ -72,7 +97,7 @@ fn cell(v: Option<f64>) -> String {
 /// Runs every model in every view mode it supports and prints the tables.
 pub fn run(args: &EvalArgs, ort_lib: Option<&std::path::Path>) -> anyhow::Result<()> {
     let lib = init_runtime(ort_lib)?;
-    let mut datasets: HashMap<String, Dataset> = HashMap::new();
+    let mut datasets = DatasetCache::new();
     let mut results: Vec<(String, String, Vec<ModeResult>)> = Vec::new();
     let mut taxonomies: Vec<Taxonomy> = Vec::new();
     let mut invariance_md = String::new();
@@ -108,16 +133,8 @@ pub fn run(args: &EvalArgs, ort_lib: Option<&std::path::Path>) -> anyhow::Result
         }
         if let Some(folder) = &args.pairs {
             let pairs = crate::training::paired_eval::read_pairs(folder)?;
-            let (dataset, problems) = load_dataset(
-                folder,
-                args.labels.as_deref(),
-                &model.info.metadata.preprocess,
-                &model.info.metadata.taxonomy,
-            )?;
-            for p in &problems {
-                tracing::warn!("{p}");
-            }
-            let (rows, notes) = crate::training::paired_eval::measure(&mut model, &dataset, &pairs, args.batch)?;
+            let (dataset, _) = load_once(&mut datasets, folder, args.labels.as_deref(), &model)?;
+            let (rows, notes) = crate::training::paired_eval::measure(&mut model, dataset, &pairs, args.batch)?;
             let pairs_file = folder.join(crate::synth::PAIRS_FILE);
             for note in &notes {
                 eprintln!("warning: {}: {note}", pairs_file.display());
@@ -139,30 +156,17 @@ pub fn run(args: &EvalArgs, ort_lib: Option<&std::path::Path>) -> anyhow::Result
             invariance_md.push('\n');
         }
         let Some(data) = &args.data else { continue };
-        let key = serde_json::to_string(&model.info.metadata.preprocess)?;
-        if !datasets.contains_key(&key) {
-            let (d, problems) = load_dataset(
-                data,
-                args.labels.as_deref(),
-                &model.info.metadata.preprocess,
-                &model.info.metadata.taxonomy,
-            )?;
-            for p in &problems {
-                tracing::warn!("{p}");
-            }
-            // Every mode is scored on the same animals: those with both views.
-            let both = d.samples.iter().filter(|x| x.dv.is_some() && x.lv.is_some()).count();
-            if both < d.samples.len() {
-                eprintln!(
-                    "warning: {}: {} of {} labelled specimens lack DV or LV and are left out (every view mode is scored on the specimens with both)",
-                    data.display(),
-                    d.samples.len() - both,
-                    d.samples.len()
-                );
-            }
-            datasets.insert(key.clone(), d);
+        let (dataset, fresh) = load_once(&mut datasets, data, args.labels.as_deref(), &model)?;
+        // Every mode is scored on the same animals: those with both views.
+        let both = dataset.samples.iter().filter(|x| x.dv.is_some() && x.lv.is_some()).count();
+        if fresh && both < dataset.samples.len() {
+            eprintln!(
+                "warning: {}: {} of {} labelled specimens lack DV or LV and are left out (every view mode is scored on the specimens with both)",
+                data.display(),
+                dataset.samples.len() - both,
+                dataset.samples.len()
+            );
         }
-        let dataset = datasets.get(&key).context("dataset cache")?;
         let views = model.info.metadata.provenance.views_label();
         let modes: Vec<ViewMode> = match model.info.uses() {
             [true, true] => vec![ViewMode::Dv, ViewMode::Lv, ViewMode::Both],
