@@ -3,6 +3,7 @@
 //! read as documented and reported with its file line; `train --labels` takes the result.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::path::Path;
 use std::process::{Command, Output};
 
 use mousexray::specimen::{NormalCounts, read_labels, read_observations};
@@ -14,6 +15,29 @@ fn mousexray(args: &[&str]) -> Output {
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// One epoch of a tiny CAE on `data` with `labels`: enough to show `train` takes the labels.
+fn train_tiny(data: &Path, labels: &Path, model: &Path) -> Output {
+    mousexray(&[
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--labels",
+        labels.to_str().unwrap(),
+        "--out",
+        model.to_str().unwrap(),
+        "--backbone",
+        "cae",
+        "--size",
+        "32",
+        "--epochs",
+        "1",
+        "--pretrain-epochs",
+        "0",
+        "--batch",
+        "8",
+    ])
 }
 
 #[test]
@@ -52,25 +76,7 @@ fn the_phantoms_truth_as_observations_gives_back_their_labels() {
     // train --labels takes the result.
     let model = dir.path().join("m.onnx");
     let labels = dir.path().join("a-labels.csv");
-    let train = mousexray(&[
-        "train",
-        "--data",
-        dir.path().join("a").to_str().unwrap(),
-        "--labels",
-        labels.to_str().unwrap(),
-        "--out",
-        model.to_str().unwrap(),
-        "--backbone",
-        "cae",
-        "--size",
-        "32",
-        "--epochs",
-        "1",
-        "--pretrain-epochs",
-        "0",
-        "--batch",
-        "8",
-    ]);
+    let train = train_tiny(&dir.path().join("a"), &labels, &model);
     assert_eq!(train.status.code(), Some(0), "{}", stderr(&train));
     assert!(model.is_file());
 }
@@ -252,25 +258,7 @@ fn the_reviewers_decisions_become_labels_that_train_takes() {
     // Both --from-impc and --from-review, or neither, is a usage error.
     assert_eq!(mousexray(&["labels", "--out", out.to_str().unwrap()]).status.code(), Some(2));
     let model = dir.path().join("m.onnx");
-    let train = mousexray(&[
-        "train",
-        "--data",
-        data.to_str().unwrap(),
-        "--labels",
-        out.to_str().unwrap(),
-        "--out",
-        model.to_str().unwrap(),
-        "--backbone",
-        "cae",
-        "--size",
-        "32",
-        "--epochs",
-        "1",
-        "--pretrain-epochs",
-        "0",
-        "--batch",
-        "8",
-    ]);
+    let train = train_tiny(&data, &out, &model);
     assert_eq!(train.status.code(), Some(0), "{}", stderr(&train));
     assert!(stderr(&train).contains("17 labelled specimens"), "{}", stderr(&train));
 }

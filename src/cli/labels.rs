@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
-use crate::specimen::{NormalCounts, line_list, read_observations, scan, write_labels};
+use crate::specimen::{NormalCounts, line_list, read_observations, scan, write_labels, write_labels_to};
 use crate::taxonomy::{NodeLabels, Taxonomy};
 
 /// Arguments of `mousexray labels`.
@@ -140,12 +140,7 @@ fn output(out: &Path, taxonomy: &Taxonomy, labels: &BTreeMap<String, NodeLabels>
     }
     let rows = labels.iter().map(|(id, l)| (id.as_str(), l));
     if out == Path::new("-") {
-        let dir = tempfile::tempdir().context("making a temporary folder")?;
-        let tmp = dir.path().join("labels.csv");
-        write_labels(&tmp, taxonomy, rows).context("writing the labels")?;
-        let text = std::fs::read(&tmp).context("reading the labels back")?;
-        std::io::Write::write_all(&mut std::io::stdout().lock(), &text).context("writing to standard output")?;
-        return Ok(());
+        return write_labels_to(std::io::stdout().lock(), taxonomy, rows).context("writing to standard output");
     }
     if let Ok(meta) = std::fs::symlink_metadata(out)
         && !meta.file_type().is_file()

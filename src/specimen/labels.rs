@@ -116,8 +116,7 @@ pub fn read_labels(path: &Path, taxonomy: &Taxonomy) -> Result<(LabelTable, Vec<
     Ok((table, problems))
 }
 
-/// Writes `labels.csv` (atomically): `specimen_id` and every taxonomy node, `1`, `0` or empty
-/// (unknown), one row per specimen in the order given.
+/// Writes `labels.csv` (atomically): see [`write_labels_to`].
 ///
 /// # Errors
 /// The file cannot be created or written.
@@ -126,22 +125,33 @@ pub fn write_labels<'a>(
     taxonomy: &Taxonomy,
     rows: impl IntoIterator<Item = (&'a str, &'a NodeLabels)>,
 ) -> std::io::Result<()> {
-    crate::fsx::write_atomic(path, |out| {
-        let mut w = csv::Writer::from_writer(out);
-        let mut header = vec!["specimen_id"];
-        header.extend(taxonomy.nodes.iter().map(|n| n.id.as_str()));
-        w.write_record(&header)?;
-        for (id, labels) in rows {
-            let mut rec = vec![id];
-            rec.extend(labels.iter().map(|l| match l {
-                Some(true) => "1",
-                Some(false) => "0",
-                None => "",
-            }));
-            w.write_record(&rec)?;
-        }
-        w.flush()
-    })
+    crate::fsx::write_atomic(path, |out| write_labels_to(out, taxonomy, rows))
+}
+
+/// Writes labels as `labels.csv` holds them: `specimen_id` and every taxonomy node, `1`, `0` or
+/// empty (unknown), one row per specimen in the order given.
+///
+/// # Errors
+/// Writing fails.
+pub fn write_labels_to<'a>(
+    out: impl std::io::Write,
+    taxonomy: &Taxonomy,
+    rows: impl IntoIterator<Item = (&'a str, &'a NodeLabels)>,
+) -> std::io::Result<()> {
+    let mut w = csv::Writer::from_writer(out);
+    let mut header = vec!["specimen_id"];
+    header.extend(taxonomy.nodes.iter().map(|n| n.id.as_str()));
+    w.write_record(&header)?;
+    for (id, labels) in rows {
+        let mut rec = vec![id];
+        rec.extend(labels.iter().map(|l| match l {
+            Some(true) => "1",
+            Some(false) => "0",
+            None => "",
+        }));
+        w.write_record(&rec)?;
+    }
+    w.flush()
 }
 
 #[cfg(test)]
