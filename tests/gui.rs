@@ -1,94 +1,18 @@
 //! The review window, headless (egui_kittest, AccessKit queries; no display, no GPU).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
 
-use egui::{Key, Modifiers, vec2};
-use egui_kittest::Harness;
+use egui::{Key, Modifiers};
 use egui_kittest::kittest::Queryable;
-use mousexray::gui::{AppOptions, Dialog, ReviewApp, Settings};
 use mousexray::imaging::QcCode;
-use mousexray::review::{Call, Status, read_review};
+use mousexray::review::{Call, QcReason, Status, read_review};
 use mousexray::specimen::View;
 
 mod common;
+mod gui_support;
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), target).unwrap();
-        }
-    }
-}
-
-/// The bundled sample, copied so the review sidecar is written into a temporary folder.
-fn sample() -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let folder = dir.path().join("sample");
-    copy_dir(Path::new("assets/sample"), &folder);
-    (dir, folder)
-}
-
-fn settings() -> Settings {
-    Settings { reviewer: "tester".into(), recent_folders: Vec::new(), ..Settings::default() }
-}
-
-fn harness(settings: Settings) -> Harness<'static, ReviewApp> {
-    let app = ReviewApp::new(settings, AppOptions::default());
-    Harness::builder().with_size(vec2(1400.0, 860.0)).build_ui_state(|ui, app: &mut ReviewApp| app.ui(ui), app)
-}
-
-/// Steps until `done` holds (background threads report through channels).
-fn step_until(h: &mut Harness<'_, ReviewApp>, what: &str, done: impl Fn(&ReviewApp) -> bool) {
-    let start = Instant::now();
-    while !done(h.state()) {
-        assert!(start.elapsed() < Duration::from_secs(120), "timed out waiting for {what}");
-        h.step();
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    h.run_steps(3);
-}
-
-/// Opens `folder` the way a user without a system file dialog does: Ctrl+O, type, OK.
-fn open_typed(h: &mut Harness<'_, ReviewApp>, folder: &Path) {
-    h.key_press_modifiers(Modifiers::COMMAND, Key::O);
-    h.run_steps(2);
-    assert!(matches!(h.state().dialog, Dialog::TypedPath { .. }), "Ctrl+O shows the typed-path dialog");
-    let field = h.get_by_label("Folder path");
-    field.focus();
-    h.run_steps(1);
-    h.key_press_modifiers(Modifiers::COMMAND, Key::A);
-    h.get_by_label("Folder path").type_text(folder.to_str().unwrap());
-    h.run_steps(1);
-    h.get_by_label("OK").click();
-    h.run_steps(2);
-    step_until(h, "the scan", |a| a.workspace.is_some() || a.banners.iter().any(|b| b.error));
-}
-
-/// Model > Classify all, then waits for the run to end.
-fn classify_all(h: &mut Harness<'_, ReviewApp>) {
-    h.get_by_label("Model").click();
-    h.run_steps(3);
-    h.get_by_label("Classify all").click();
-    step_until(h, "classification", |a| a.classify.is_none() && a.model.info.is_some() && !a.model.loading);
-}
-
-/// Ctrl+E, type the path, OK, then waits for the export to end.
-fn export_via_dialog(h: &mut Harness<'_, ReviewApp>, out: &Path) {
-    h.key_press_modifiers(Modifiers::COMMAND, Key::E);
-    h.run_steps(2);
-    h.get_by_label("CSV path").focus();
-    h.key_press_modifiers(Modifiers::COMMAND, Key::A);
-    h.get_by_label("CSV path").type_text(out.to_str().unwrap());
-    h.get_by_label("OK").click();
-    step_until(h, "the export", |a| a.banners.iter().any(|b| b.text.contains("exported")));
-}
+use gui_support::*;
 
 #[test]
 fn open_a_folder_with_the_typed_path_and_see_its_rows() {
@@ -142,25 +66,38 @@ fn keyboard_triage_records_decisions_and_advances() {
         h.state().workspace.as_ref().unwrap().call(h.state().workspace.as_ref().unwrap().selected.unwrap(), &third),
         Some(Call::Abnormal)
     );
+    // N calls it normal, and so clears the abnormal finding: no contradictory record.
     h.key_press(Key::N);
     h.run_steps(1);
     h.key_press(Key::K);
     h.run_steps(1);
     assert_eq!(h.state().workspace.as_ref().unwrap().selected_specimen().unwrap().id, second, "K goes back");
-    assert_eq!(
-        h.state().workspace.as_ref().unwrap().status(h.state().workspace.as_ref().unwrap().selected.unwrap()),
-        Status::Normal
-    );
+    let ws = h.state().workspace.as_ref().unwrap();
+    let i = ws.selected.unwrap();
+    assert_eq!(ws.status(i), Status::Normal);
+    assert_eq!(ws.call(i, &third), None, "N cleared the abnormal finding");
+    assert!(h.state().banners.iter().any(|b| b.text.contains("cleared the abnormal call")), "and said so");
 
-    // Z undoes the last edit (the L1 call of N), Shift+Z redoes it.
+    // Z undoes the whole of N (status, L1 call, the finding), Shift+Z redoes it.
     h.key_press(Key::Z);
     h.run_steps(1);
     let ws = h.state().workspace.as_ref().unwrap();
-    assert_eq!(ws.call(ws.selected.unwrap(), "abnormal"), None);
+    assert_eq!(ws.call(ws.selected.unwrap(), "abnormal"), Some(Call::Abnormal));
+    assert_eq!(ws.call(ws.selected.unwrap(), &third), Some(Call::Abnormal));
+    assert_eq!(ws.status(ws.selected.unwrap()), Status::ConfirmedAbnormal, "a finding sets the status");
     h.key_press_modifiers(Modifiers::SHIFT, Key::Z);
     h.run_steps(1);
     let ws = h.state().workspace.as_ref().unwrap();
     assert_eq!(ws.call(ws.selected.unwrap(), "abnormal"), Some(Call::Normal));
+
+    // U: unobservable, with a QC status (not "unreviewed" beside a reviewed count).
+    h.key_press(Key::U);
+    h.run_steps(1);
+    let r = h.state().workspace.as_ref().unwrap().review.as_ref().unwrap().state.get(&second).cloned().unwrap();
+    assert_eq!(r.status, Status::QcProblem(QcReason::Unreadable));
+    assert_eq!(r.calls.get("abnormal"), Some(&Call::Unobservable));
+    h.key_press(Key::Z);
+    h.run_steps(1);
 
     // Every decision is on disk (the journal), whatever happens to the window.
     drop(h);
@@ -168,7 +105,7 @@ fn keyboard_triage_records_decisions_and_advances() {
     assert!(notes.is_empty(), "{notes:?}");
     assert_eq!(state.get(&first).unwrap().status, Status::ConfirmedAbnormal);
     assert_eq!(state.get(&second).unwrap().status, Status::Normal);
-    assert_eq!(state.get(&second).unwrap().calls.get(third.as_str()), Some(&Call::Abnormal));
+    assert_eq!(state.get(&second).unwrap().calls.get(third.as_str()), None);
 }
 
 #[test]

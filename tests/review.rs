@@ -2,7 +2,8 @@
 //! journalled, a second process is kept out, a stale lock is taken over, damage is set aside.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use mousexray::review::{Call, Edit, QcReason, ReviewError, ReviewSession, Status};
+use mousexray::review::{Call, Decision, Edit, QcReason, ReviewError, ReviewSession, Shown, Status};
+use mousexray::taxonomy::Taxonomy;
 
 fn call(specimen: &str, node: &str, c: Option<Call>) -> Edit {
     Edit::Call { specimen: specimen.into(), node: node.into(), call: c }
@@ -39,6 +40,40 @@ fn edits_survive_reopening_with_and_without_a_snapshot() {
     assert_eq!(mx2.status, Status::Unreviewed, "the status edit was undone");
     assert_eq!(s.state.revision, 7);
     assert!(s.notes.is_empty(), "{:?}", s.notes);
+}
+
+#[test]
+fn a_decision_is_one_undo_step_recorded_with_the_scores_shown_and_survives_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = Taxonomy::impc_skeletal();
+    let shown = Shown { model_sha256: "abc".into(), probabilities: Default::default(), thresholds: Default::default() };
+    {
+        let mut s = ReviewSession::open(dir.path(), "ana").unwrap();
+        let d = s.decide("MX1", &Decision::ToggleAbnormal { node: "teeth".into() }, Some(shown.clone()), &t).unwrap();
+        assert_eq!(d.edits.len(), 4, "the finding, its group, L1 and the status: {:?}", d.edits);
+        let d = s.decide("MX1", &Decision::Normal, Some(shown.clone()), &t).unwrap();
+        assert_eq!(d.cleared, vec!["craniofacial".to_owned(), "teeth".to_owned()]);
+        let r = s.state.get("MX1").unwrap();
+        assert_eq!((r.status, r.calls.len()), (Status::Normal, 1), "{:?}", r.calls);
+        // One Z undoes the whole of N: teeth is abnormal again, and so is the status.
+        assert!(s.undo().unwrap());
+        let r = s.state.get("MX1").unwrap();
+        assert_eq!(r.status, Status::ConfirmedAbnormal);
+        assert_eq!(r.calls.get("teeth"), Some(&Call::Abnormal));
+        assert_eq!(r.calls.get("abnormal"), Some(&Call::Abnormal));
+        assert_eq!(r.shown.as_ref(), Some(&shown), "the scores behind the decision are on record");
+        assert!(s.redo().unwrap());
+        // An unknown node is an error, not a panic, and changes nothing.
+        let bad = Decision::Call { node: "tail".into(), call: Some(Call::Abnormal) };
+        assert!(matches!(s.decide("MX1", &bad, None, &t), Err(ReviewError::Decision(_))));
+        std::mem::forget(s);
+    }
+    std::fs::remove_file(dir.path().join(".mousexray/review.lock")).unwrap();
+    let s = ReviewSession::open(dir.path(), "ben").unwrap();
+    let r = s.state.get("MX1").unwrap();
+    assert_eq!(r.status, Status::Normal);
+    assert_eq!(r.calls.get("abnormal"), Some(&Call::Normal));
+    assert_eq!(r.calls.get("teeth"), None);
 }
 
 #[test]

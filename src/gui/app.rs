@@ -13,7 +13,7 @@ use super::worklist::Worklist;
 use super::workspace::{Producer, Workspace};
 use crate::export::review_csv::{ExportOptions, export};
 use crate::inference::{Device, ModelInfo};
-use crate::review::{Call, Edit, ReviewSession, Status};
+use crate::review::{Decision, ReviewSession};
 use crate::specimen::ScanReport;
 use crate::taxonomy::{Level, Taxonomy};
 
@@ -464,21 +464,25 @@ impl ReviewApp {
         }
     }
 
-    /// Applies a review edit to the selected specimen.
-    pub fn edit(&mut self, make: impl FnOnce(&str) -> Edit) {
+    /// Applies a reviewer's decision to the selected specimen (one undo step) and says which
+    /// abnormal calls it cleared.
+    pub fn decide(&mut self, decision: &Decision) {
         let Some(ws) = self.workspace.as_mut() else { return };
-        if let Err(e) = ws.edit_selected(make, &self.taxonomy, &self.model.thresholds) {
-            self.error(e);
+        match ws.decide_selected(decision, &self.taxonomy, &self.model.thresholds) {
+            Ok(d) if !d.cleared.is_empty() => {
+                let names: Vec<&str> =
+                    d.cleared.iter().filter_map(|id| self.taxonomy.get(id)).map(|n| n.label.as_str()).collect();
+                self.notice(format!("cleared the abnormal call on {} (Z undoes)", names.join(", ")));
+            }
+            Ok(_) => {}
+            Err(e) => self.error(e),
         }
         self.worklist.invalidate();
     }
 
-    fn mark(&mut self, status: Option<Status>, call: Call) {
-        let root = self.taxonomy.nodes.first().map(|n| n.id.clone()).unwrap_or_default();
-        if let Some(status) = status {
-            self.edit(|id| Edit::Status { specimen: id.to_owned(), status });
-        }
-        self.edit(|id| Edit::Call { specimen: id.to_owned(), node: root, call: Some(call) });
+    /// A decision that finishes the specimen: applied, then on to the next when auto-advance is on.
+    fn decide_and_advance(&mut self, decision: &Decision) {
+        self.decide(decision);
         if self.settings.auto_advance {
             self.step(1);
         }
@@ -521,23 +525,14 @@ impl ReviewApp {
                     self.select(i);
                 }
             }
-            MarkAbnormal => self.mark(Some(Status::ConfirmedAbnormal), Call::Abnormal),
-            MarkNormal => self.mark(Some(Status::Normal), Call::Normal),
-            MarkUnobservable => self.mark(None, Call::Unobservable),
-            SecondLook => {
-                self.edit(|id| Edit::Status { specimen: id.to_owned(), status: Status::SecondLook });
-                if self.settings.auto_advance {
-                    self.step(1);
-                }
-            }
+            MarkAbnormal => self.decide_and_advance(&Decision::Abnormal),
+            MarkNormal => self.decide_and_advance(&Decision::Normal),
+            MarkUnobservable => self.decide_and_advance(&Decision::Unobservable),
+            SecondLook => self.decide_and_advance(&Decision::SecondLook),
             ToggleFinding(k) => {
-                let Some(node) = self.taxonomy.nodes.iter().filter(|n| n.level == Level::L3).nth(usize::from(k)) else {
-                    return;
-                };
+                let Some(node) = self.taxonomy.level(Level::L3).nth(usize::from(k)) else { return };
                 let node = node.id.clone();
-                let current = self.workspace.as_ref().and_then(|ws| ws.selected.and_then(|i| ws.call(i, &node)));
-                let call = if current == Some(Call::Abnormal) { None } else { Some(Call::Abnormal) };
-                self.edit(|id| Edit::Call { specimen: id.to_owned(), node, call });
+                self.decide(&Decision::ToggleAbnormal { node });
             }
             ToggleOverlay => self.viewer.overlay = !self.viewer.overlay,
             LinkZoom => {

@@ -5,14 +5,14 @@ use egui::{Color32, RichText, Sense, Ui, vec2};
 
 use super::workspace::Workspace;
 use crate::imaging::QcCode;
-use crate::review::{Call, Edit, QcReason, Status};
+use crate::review::{Call, Decision, QcReason, Status};
 use crate::taxonomy::{Level, Taxonomy};
 
 /// What the panel asks the app to do.
 #[derive(Debug, Clone, PartialEq)]
 pub enum FindingsAction {
-    /// Apply a review edit to the selected specimen.
-    Edit(Edit),
+    /// Apply a decision to the selected specimen.
+    Decide(Decision),
     /// Show this class's saliency.
     ShowClass(usize),
 }
@@ -27,7 +27,7 @@ pub fn qc_reason(code: QcCode) -> QcReason {
 }
 
 /// What film QC found on the selected specimen, and the matching QC status to accept.
-fn film_qc(ui: &mut Ui, ws: &Workspace, i: usize, id: &str, status: Status, actions: &mut Vec<FindingsAction>) {
+fn film_qc(ui: &mut Ui, ws: &Workspace, i: usize, status: Status, actions: &mut Vec<FindingsAction>) {
     let found = ws.film_qc_of(i);
     if found.is_empty() {
         return;
@@ -44,8 +44,7 @@ fn film_qc(ui: &mut Ui, ws: &Workspace, i: usize, id: &str, status: Status, acti
             if status != Status::QcProblem(q)
                 && ui.button(format!("Set {}", super::worklist::status_text(Status::QcProblem(q)))).clicked()
             {
-                actions
-                    .push(FindingsAction::Edit(Edit::Status { specimen: id.to_owned(), status: Status::QcProblem(q) }));
+                actions.push(FindingsAction::Decide(Decision::Qc(q)));
             }
         }
     });
@@ -73,14 +72,14 @@ pub fn show(
     let status = ws.status(i);
     ui.horizontal_wrapped(|ui| {
         ui.label("Status:");
-        for (s, text) in [
-            (Status::Unreviewed, "unreviewed"),
-            (Status::ConfirmedAbnormal, "abnormal"),
-            (Status::Normal, "normal"),
-            (Status::SecondLook, "second look"),
+        for (s, text, decision) in [
+            (Status::Unreviewed, "unreviewed", Decision::Unreviewed),
+            (Status::ConfirmedAbnormal, "abnormal", Decision::Abnormal),
+            (Status::Normal, "normal", Decision::Normal),
+            (Status::SecondLook, "second look", Decision::SecondLook),
         ] {
             if ui.selectable_label(status == s, text).clicked() && status != s {
-                actions.push(FindingsAction::Edit(Edit::Status { specimen: spec.id.clone(), status: s }));
+                actions.push(FindingsAction::Decide(decision));
             }
         }
     });
@@ -94,12 +93,11 @@ pub fn show(
         ] {
             let on = status == Status::QcProblem(q);
             if ui.selectable_label(on, text).clicked() {
-                let status = if on { Status::Unreviewed } else { Status::QcProblem(q) };
-                actions.push(FindingsAction::Edit(Edit::Status { specimen: spec.id.clone(), status }));
+                actions.push(FindingsAction::Decide(if on { Decision::Unreviewed } else { Decision::Qc(q) }));
             }
         }
     });
-    film_qc(ui, ws, i, &spec.id, status, &mut actions);
+    film_qc(ui, ws, i, status, &mut actions);
     ui.separator();
 
     if scored.is_none() {
@@ -112,7 +110,8 @@ pub fn show(
         .on_hover_text(super::worklist::unlike_training_text(r));
     }
     egui::ScrollArea::vertical().id_salt("findings_tree").max_height(ui.available_height() - 110.0).show(ui, |ui| {
-        for (n, node) in taxonomy.nodes.iter().enumerate() {
+        for n in crate::review::tree_order(taxonomy) {
+            let Some(node) = taxonomy.nodes.get(n) else { continue };
             let indent = match node.level {
                 Level::L1 => 0.0,
                 Level::L2 => 12.0,
@@ -157,11 +156,7 @@ pub fn show(
                         ui.selectable_label(on, text).on_hover_text(format!("call {} {}", node.label, value.as_str()));
                     if resp.clicked() {
                         let call = if on { None } else { Some(value) };
-                        actions.push(FindingsAction::Edit(Edit::Call {
-                            specimen: spec.id.clone(),
-                            node: node.id.clone(),
-                            call,
-                        }));
+                        actions.push(FindingsAction::Decide(Decision::Call { node: node.id.clone(), call }));
                     }
                 }
             });
@@ -173,7 +168,7 @@ pub fn show(
         ui.add(egui::TextEdit::multiline(comment).desired_rows(2).desired_width(f32::INFINITY)).labelled_by(label.id);
     let saved = ws.review_of(i).map(|r| r.comment.as_str()).unwrap_or_default();
     if resp.lost_focus() && comment.as_str() != saved {
-        actions.push(FindingsAction::Edit(Edit::Comment { specimen: spec.id.clone(), text: comment.clone() }));
+        actions.push(FindingsAction::Decide(Decision::Comment(comment.clone())));
     }
     if let Some(r) = ws.review_of(i)
         && !r.updated.is_empty()

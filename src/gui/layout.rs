@@ -263,7 +263,7 @@ impl ReviewApp {
         let actions = findings::show(ui, ws, &self.taxonomy, &self.model.thresholds, &mut self.comment.1);
         for a in actions {
             match a {
-                FindingsAction::Edit(e) => self.edit(move |_| e),
+                FindingsAction::Decide(d) => self.decide(&d),
                 FindingsAction::ShowClass(c) => {
                     self.viewer.overlay_class = Some(c);
                     self.viewer.overlay = true;

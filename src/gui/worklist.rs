@@ -55,6 +55,8 @@ pub struct Worklist {
     /// Scroll the table to the selection on the next frame.
     pub scroll_to_selection: bool,
     dirty: bool,
+    /// Width of the Specimen column: the widest id, measured when the order is rebuilt.
+    id_width: Option<f32>,
     /// Results that arrived since the last sort. While inference streams, rows show their new
     /// scores in place but do not move under the reviewer's pointer; the list re-sorts when the
     /// run ends or on request.
@@ -71,6 +73,7 @@ impl Default for Worklist {
             order: Vec::new(),
             scroll_to_selection: false,
             dirty: true,
+            id_width: None,
             unsorted_results: 0,
         }
     }
@@ -108,6 +111,7 @@ impl Worklist {
             return;
         }
         self.dirty = false;
+        self.id_width = None;
         self.unsorted_results = 0;
         let text = self.filter.text.to_lowercase();
         let finding = self.filter.finding.as_deref().and_then(|id| taxonomy.index_of(id));
@@ -140,7 +144,7 @@ impl Worklist {
         let specimens = ws.specimens();
         let id = |i: usize| specimens.get(i).map(|s| s.id.as_str()).unwrap_or_default();
         match self.sort {
-            SortColumn::Id => order.sort_by(|&a, &b| id(a).cmp(id(b))),
+            SortColumn::Id => order.sort_by(|&a, &b| natural(id(a), id(b))),
             SortColumn::Views => order.sort_by_key(|&i| specimens.get(i).map(|s| s.model_views())),
             // Unscored specimens sort below every score (ascending: first), and specimens unlike
             // the training data apart from the rest: their scores are not flags to act on.
@@ -154,7 +158,7 @@ impl Worklist {
                 let mut keyed: Vec<(u8, f32, usize)> =
                     order.iter().map(|&i| (tier(i), p(i).unwrap_or(-1.0), i)).collect();
                 keyed.sort_unstable_by(|a, b| {
-                    a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)).then_with(|| id(b.2).cmp(id(a.2)))
+                    a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)).then_with(|| natural(id(b.2), id(a.2)))
                 });
                 order = keyed.into_iter().map(|(_, _, i)| i).collect();
             }
@@ -184,12 +188,15 @@ impl Worklist {
         let mut clicked = None;
         let mut sort_by = None;
         let row_h = ui.text_style_height(&egui::TextStyle::Body) + 4.0;
+        // Labels that select text would take the click from the row: a row is clicked anywhere.
+        ui.style_mut().interaction.selectable_labels = false;
+        let id_width = self.id_width(ui, ws).min(ui.available_width() * 0.45).max(70.0);
         let mut table = TableBuilder::new(ui)
             .id_salt("worklist")
             .striped(true)
             .sense(Sense::click())
             .cell_layout(egui::Layout::left_to_right(Align::Center))
-            .column(Column::auto().at_least(70.0).clip(true))
+            .column(Column::exact(id_width).clip(true))
             .column(Column::auto().at_least(44.0))
             .column(Column::auto().at_least(44.0))
             .column(Column::auto().at_least(80.0).clip(true))
@@ -280,7 +287,11 @@ impl Worklist {
                         }
                     });
                     row.col(|ui| {
-                        ui.label(status_text(ws.status(i)));
+                        let (text, hover) = decision_text(ws, i, taxonomy);
+                        let r = ui.label(text);
+                        if let Some(hover) = hover {
+                            r.on_hover_text(hover);
+                        }
                     });
                     if row.response().clicked() {
                         clicked = Some(i);
@@ -298,6 +309,44 @@ impl Worklist {
         }
         clicked
     }
+}
+
+impl Worklist {
+    /// The widest specimen id in points (measured once per rebuilt order).
+    fn id_width(&mut self, ui: &Ui, ws: &Workspace) -> f32 {
+        *self.id_width.get_or_insert_with(|| {
+            let font = egui::TextStyle::Body.resolve(ui.style());
+            let widest = ws.specimens().iter().map(|s| s.id.as_str()).max_by_key(|id| id.chars().count());
+            let measure =
+                |t: &str| ui.painter().layout_no_wrap(t.to_owned(), font.clone(), egui::Color32::WHITE).size().x;
+            // The longest id by characters, and a margin for wider glyphs in shorter ones.
+            widest.map_or(0.0, |id| measure(id) * 1.1) + 2.0 * ui.spacing().item_spacing.x
+        })
+    }
+}
+
+/// Specimen ids in natural order: digits compare as numbers (`r2` before `r10`).
+pub fn natural(a: &str, b: &str) -> std::cmp::Ordering {
+    alphanumeric_sort::compare_str(a, b)
+}
+
+/// The Status cell: the status with the reviewer's abnormal findings, and every call on hover.
+fn decision_text(ws: &Workspace, i: usize, taxonomy: &Taxonomy) -> (String, Option<String>) {
+    let status = status_text(ws.status(i));
+    let Some(r) = ws.review_of(i).filter(|r| !r.calls.is_empty()) else { return (status.to_owned(), None) };
+    let short = |label: &str| label.split(" (").next().unwrap_or(label).to_owned();
+    let abnormal: Vec<String> = taxonomy
+        .level(crate::taxonomy::Level::L3)
+        .filter(|n| r.calls.get(&n.id) == Some(&crate::review::Call::Abnormal))
+        .map(|n| short(&n.label))
+        .collect();
+    let text = if abnormal.is_empty() { status.to_owned() } else { format!("{status}: {}", abnormal.join(", ")) };
+    let every: Vec<String> = crate::review::tree_order(taxonomy)
+        .into_iter()
+        .filter_map(|k| taxonomy.nodes.get(k))
+        .filter_map(|n| r.calls.get(&n.id).map(|c| format!("{}: {}", n.label, c.as_str())))
+        .collect();
+    (text, Some(format!("Calls\n{}", every.join("\n"))))
 }
 
 /// What the window says of a specimen unlike the model's training data.

@@ -11,7 +11,7 @@ use crate::inference::CamMaps;
 use crate::inference::hierarchy::Scores;
 use crate::inference::pipeline::SpecimenResult;
 use crate::inference::stored::{StoredPrediction, StoredResults};
-use crate::review::{Call, Edit, ReviewSession, Shown, SpecimenReview, Status};
+use crate::review::{Call, Decided, Decision, ReviewSession, Shown, SpecimenReview, Status};
 use crate::specimen::{ScanReport, Specimen};
 use crate::taxonomy::Taxonomy;
 
@@ -285,29 +285,22 @@ impl Workspace {
         self.results.iter().enumerate().filter(|(_, r)| r.as_ref().is_none_or(partial)).map(|(i, _)| i).collect()
     }
 
-    /// Applies a review edit to the selected specimen, first recording the model output the
-    /// reviewer saw. Returns an error message for the banner.
-    pub fn edit_selected(
+    /// Applies a reviewer's decision to the selected specimen by the hierarchy's rules, as one
+    /// undo step, first recording the model output the reviewer saw. Returns what was decided,
+    /// or an error message for the banner.
+    pub fn decide_selected(
         &mut self,
-        make: impl FnOnce(&str) -> Edit,
+        decision: &Decision,
         taxonomy: &Taxonomy,
         thresholds: &[f32],
-    ) -> Result<(), String> {
-        let Some(i) = self.selected else { return Ok(()) };
-        let Some(spec) = self.report.specimens.get(i) else { return Ok(()) };
+    ) -> Result<Decided, String> {
+        let Some(i) = self.selected else { return Ok(Decided::default()) };
+        let Some(spec) = self.report.specimens.get(i) else { return Ok(Decided::default()) };
         let Some(review) = self.review.as_mut() else {
             return Err("the review is not open for this folder, so decisions cannot be recorded".into());
         };
-        if let Some(scored) = self.results.get(i).and_then(Option::as_ref) {
-            let shown = shown_of(scored, taxonomy, thresholds);
-            let current = review.state.get(&spec.id).and_then(|r| r.shown.as_ref());
-            if current != Some(&shown) {
-                review
-                    .note(Edit::Shown { specimen: spec.id.clone(), shown: Some(shown) })
-                    .map_err(|e| e.to_string())?;
-            }
-        }
-        review.edit(make(&spec.id)).map_err(|e| e.to_string())
+        let shown = self.results.get(i).and_then(Option::as_ref).map(|r| shown_of(r, taxonomy, thresholds));
+        review.decide(&spec.id, decision, shown, taxonomy).map_err(|e| e.to_string())
     }
 
     /// The reviewer's call on `node` for specimen `i`.

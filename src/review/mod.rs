@@ -1,11 +1,13 @@
 //! The reviewer's decisions: what they are, how they change, and how they survive crashes.
 
 pub mod as_labels;
+pub mod decision;
 pub mod model;
 pub mod session;
 pub mod store;
 
 pub use as_labels::{ReviewLabelReport, review_labels};
+pub use decision::{Decided, Decision, DecisionError, decide, tree_order};
 pub use model::{Call, Edit, QcReason, ReviewState, Shown, SpecimenReview, Status};
 pub use session::ReviewSession;
 pub use store::{ReviewError, ReviewStore, read_review, review_dir};

@@ -3,8 +3,10 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::model::{Edit, ReviewState};
+use super::decision::{Decided, Decision, decide};
+use super::model::{Edit, ReviewState, Shown};
 use super::store::{ReviewError, ReviewStore};
+use crate::taxonomy::Taxonomy;
 
 /// Longest time an edit waits for the next snapshot (it is in the journal at once).
 pub const SNAPSHOT_DELAY: Duration = Duration::from_secs(1);
@@ -19,8 +21,9 @@ pub struct ReviewSession {
     /// What opening found (damaged files set aside, a relocation).
     pub notes: Vec<String>,
     store: ReviewStore,
-    undo: Vec<Edit>,
-    redo: Vec<Edit>,
+    /// Undo steps: each the inverses of one step's edits, in the order that undoes them.
+    undo: Vec<Vec<Edit>>,
+    redo: Vec<Vec<Edit>>,
     dirty_since: Option<Instant>,
 }
 
@@ -52,12 +55,68 @@ impl ReviewSession {
         Ok(inverse)
     }
 
-    /// Applies an edit; it is durable when this returns.
+    /// Applies an edit as one undo step; it is durable when this returns.
     pub fn edit(&mut self, edit: Edit) -> Result<(), ReviewError> {
-        let inverse = self.record(&edit)?;
-        self.undo.push(inverse);
+        self.edit_all(vec![edit])
+    }
+
+    /// Applies edits in order as one undo step (nothing when empty); each is durable (in the
+    /// journal) when it is applied, so a crash keeps those before it.
+    pub fn edit_all(&mut self, edits: Vec<Edit>) -> Result<(), ReviewError> {
+        if edits.is_empty() {
+            return Ok(());
+        }
+        let step = self.record_all(&edits)?;
+        self.undo.push(step);
         self.redo.clear();
         Ok(())
+    }
+
+    /// Records `edits`; returns their inverses in undoing order. On a failure the edits already
+    /// recorded are still one undo step.
+    fn record_all(&mut self, edits: &[Edit]) -> Result<Vec<Edit>, ReviewError> {
+        let mut inverses = Vec::with_capacity(edits.len());
+        for e in edits {
+            match self.record(e) {
+                Ok(inverse) => inverses.push(inverse),
+                Err(err) => {
+                    if !inverses.is_empty() {
+                        inverses.reverse();
+                        self.undo.push(inverses);
+                    }
+                    return Err(err);
+                }
+            }
+        }
+        inverses.reverse();
+        Ok(inverses)
+    }
+
+    /// Applies a reviewer's decision on `specimen` by the hierarchy's rules (see
+    /// [`crate::review::decide`]) as one undo step, first recording `shown`, the model output the
+    /// reviewer saw, when it differs from the one on record (so every decision can be traced to
+    /// the scores behind it). Returns what was decided (the abnormal calls it cleared).
+    ///
+    /// # Errors
+    /// An unknown node ([`ReviewError::Decision`]) or a journal that cannot be written.
+    pub fn decide(
+        &mut self,
+        specimen: &str,
+        decision: &Decision,
+        shown: Option<Shown>,
+        taxonomy: &Taxonomy,
+    ) -> Result<Decided, ReviewError> {
+        let decided = decide(specimen, self.state.get(specimen), decision, taxonomy)?;
+        if decided.edits.is_empty() {
+            return Ok(decided);
+        }
+        if let Some(shown) = shown
+            && self.state.get(specimen).and_then(|r| r.shown.as_ref()) != Some(&shown)
+        {
+            self.note(Edit::Shown { specimen: specimen.to_owned(), shown: Some(shown) })?;
+        }
+        self.edit_all(decided.edits.clone())?;
+        Ok(decided)
     }
 
     /// Applies an edit that undo does not step through: bookkeeping such as the model output the
@@ -66,18 +125,18 @@ impl ReviewSession {
         self.record(&edit).map(|_| ())
     }
 
-    /// Undoes the last edit; false when there is none.
+    /// Undoes the last step (one decision, with all its edits); false when there is none.
     pub fn undo(&mut self) -> Result<bool, ReviewError> {
-        let Some(e) = self.undo.pop() else { return Ok(false) };
-        let inverse = self.record(&e)?;
+        let Some(step) = self.undo.pop() else { return Ok(false) };
+        let inverse = self.record_all(&step)?;
         self.redo.push(inverse);
         Ok(true)
     }
 
-    /// Redoes the last undone edit; false when there is none.
+    /// Redoes the last undone step; false when there is none.
     pub fn redo(&mut self) -> Result<bool, ReviewError> {
-        let Some(e) = self.redo.pop() else { return Ok(false) };
-        let inverse = self.record(&e)?;
+        let Some(step) = self.redo.pop() else { return Ok(false) };
+        let inverse = self.record_all(&step)?;
         self.undo.push(inverse);
         Ok(true)
     }

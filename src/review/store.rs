@@ -49,6 +49,9 @@ pub enum ReviewError {
         /// Why.
         reason: String,
     },
+    /// A decision names something the taxonomy lacks.
+    #[error(transparent)]
+    Decision(#[from] super::decision::DecisionError),
 }
 
 fn io(path: &Path, e: impl std::fmt::Display) -> ReviewError {
