@@ -76,3 +76,73 @@ fn the_findings_panel_puts_each_finding_under_its_own_group() {
     assert!(y("Axial skeleton") < y("Scoliosis") && y("Pelvis") < y("Appendicular skeleton"));
     assert!(y("Appendicular skeleton") < y("Polysyndactyly"));
 }
+
+#[test]
+fn enter_submits_the_typed_path_and_help_closes_with_esc_or_question_mark() {
+    let (_dir, folder) = sample();
+    let mut h = harness(settings());
+    h.key_press_modifiers(egui::Modifiers::COMMAND, Key::O);
+    h.run_steps(2);
+    h.get_by_label("Folder path").focus();
+    h.run_steps(1);
+    h.key_press_modifiers(egui::Modifiers::COMMAND, Key::A);
+    h.get_by_label("Folder path").type_text(folder.to_str().unwrap());
+    h.run_steps(1);
+    h.key_press(Key::Enter);
+    h.run_steps(2);
+    step_until(&mut h, "the scan", |a| a.workspace.is_some());
+
+    for close in [Key::Escape, Key::Questionmark] {
+        h.key_press(Key::Questionmark);
+        h.run_steps(2);
+        assert_eq!(h.state().dialog, mousexray::gui::Dialog::Help);
+        // Keys by their symbols, every shortcut of a command, and the pointer's gestures.
+        assert!(h.query_by_label("? or F1").is_some(), "help names the key ?");
+        assert!(h.query_by_label("Ctrl+Q").is_some(), "help lists Ctrl+Q");
+        assert!(h.query_by_label_contains("Questionmark").is_none());
+        assert!(h.query_by_label("Double-click a film").is_some());
+        h.key_press(close);
+        h.run_steps(2);
+        assert_eq!(h.state().dialog, mousexray::gui::Dialog::None, "{close:?} closes the help");
+    }
+}
+
+#[test]
+fn key_presses_between_frames_are_all_counted() {
+    let (_dir, folder) = sample();
+    let mut h = harness(settings());
+    open_typed(&mut h, &folder);
+    let order = h.state().worklist.order.clone();
+    let ws = h.state().workspace.as_ref().unwrap();
+    let start = order.iter().position(|&i| Some(i) == ws.selected).unwrap();
+    // Three presses of J within one frame (a held key, a fast hand): three specimens on.
+    for _ in 0..3 {
+        h.key_press(Key::J);
+    }
+    h.run_steps(1);
+    assert_eq!(h.state().workspace.as_ref().unwrap().selected, order.get(start + 3).copied());
+}
+
+#[test]
+fn the_side_panels_fold_away_and_the_films_get_the_room() {
+    let (_dir, folder) = sample();
+    let mut h = harness_sized(settings(), 1024.0, 768.0);
+    open_typed(&mut h, &folder);
+    let dv_width = |h: &egui_kittest::Harness<'_, mousexray::gui::ReviewApp>| {
+        h.state().viewer.shown_rects[0].map_or(0.0, |r| r.width())
+    };
+    assert!(h.query_by_label("Search").is_some());
+    let with_panels = dv_width(&h);
+    assert!(with_panels > 150.0, "at 1024x768 each film still gets {with_panels} points");
+    h.key_press(Key::M);
+    h.run_steps(3);
+    assert!(h.query_by_label("Search").is_none(), "films only hides the worklist");
+    assert!(h.query_by_label("Comment").is_none(), "and the findings");
+    assert!(dv_width(&h) > 2.0 * with_panels - 20.0, "{} vs {with_panels}", dv_width(&h));
+    h.key_press(Key::M);
+    h.run_steps(3);
+    assert!(h.query_by_label("Search").is_some() && h.query_by_label("Comment").is_some());
+    h.key_press(Key::OpenBracket);
+    h.run_steps(3);
+    assert!(h.query_by_label("Search").is_none() && h.query_by_label("Comment").is_some());
+}

@@ -37,13 +37,32 @@ pub struct Banner {
     pub error: bool,
 }
 
+/// What the window is asked to do: a command, or an action that carries what it acts on.
+/// Panels queue them while drawing ([`ReviewApp::send`]); [`ReviewApp::ui`] runs them after
+/// the frame is drawn, so drawing never changes what is being drawn.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AppCommand {
+    /// A command from a menu, button or key.
+    Ui(UICommand),
+    /// Open this folder (a recent folder).
+    OpenFolder(PathBuf),
+    /// Select this specimen (a workspace index).
+    Select(usize),
+    /// A decision on the selected specimen.
+    Decide(Decision),
+    /// Show the saliency of this class (none: the top finding).
+    ShowClass(Option<usize>),
+    /// Dismiss the banner at this index.
+    DismissBanner(usize),
+}
+
 /// The loaded model as the UI knows it.
 #[derive(Default)]
 pub struct ModelState {
     /// Metadata once loaded.
     pub info: Option<ModelInfo>,
     /// Which execution provider runs, and why others do not.
-    pub ep: String,
+    pub ep: Option<crate::inference::EpReport>,
     /// Loading now.
     pub loading: bool,
     /// Thresholds in force (model defaults with the user's overrides).
@@ -94,6 +113,8 @@ pub struct ReviewApp {
     pub(super) picker: Option<Job<(Purpose, Option<PathBuf>, Duration)>>,
     pub(super) export_job: Option<Job<Result<(PathBuf, usize), String>>>,
     pub(super) pending_classify: Option<bool>,
+    /// Commands queued while drawing, run after the frame.
+    queue: Vec<AppCommand>,
     runs: u64,
 }
 
@@ -102,14 +123,19 @@ impl ReviewApp {
     pub fn new(settings: Settings, options: AppOptions) -> ReviewApp {
         let taxonomy = Taxonomy::impc_skeletal();
         let thresholds = vec![0.5; taxonomy.nodes.len()];
+        let view = settings.view.clone();
+        let mut worklist = Worklist::default();
+        (worklist.filter, worklist.sort, worklist.descending) = (view.filter, view.sort, view.descending);
+        let mut viewer = ViewerState::default();
+        (viewer.linked, viewer.invert, viewer.orientation) = (view.linked, view.invert, view.orientation);
         ReviewApp {
             settings,
             options,
             taxonomy,
             model: ModelState { thresholds, ..ModelState::default() },
             workspace: None,
-            worklist: Worklist::default(),
-            viewer: ViewerState::default(),
+            worklist,
+            viewer,
             banners: Vec::new(),
             dialog: Dialog::None,
             comment: (String::new(), String::new()),
@@ -120,8 +146,52 @@ impl ReviewApp {
             picker: None,
             export_job: None,
             pending_classify: None,
+            queue: Vec::new(),
             runs: 0,
         }
+    }
+
+    /// Queues `command` to run after this frame is drawn.
+    pub fn send(&mut self, command: AppCommand) {
+        self.queue.push(command);
+    }
+
+    /// Runs the queued commands (after drawing).
+    pub(super) fn run_queued(&mut self, ctx: &egui::Context) {
+        for command in std::mem::take(&mut self.queue) {
+            self.run(ctx, command);
+        }
+    }
+
+    /// Runs one command.
+    pub fn run(&mut self, ctx: &egui::Context, command: AppCommand) {
+        match command {
+            AppCommand::Ui(c) => self.execute(ctx, c),
+            AppCommand::OpenFolder(f) => self.open_folder(ctx, f),
+            AppCommand::Select(i) => self.select(i),
+            AppCommand::Decide(d) => self.decide(&d),
+            AppCommand::ShowClass(c) => {
+                self.viewer.overlay_class = c;
+                self.viewer.overlay = true;
+            }
+            AppCommand::DismissBanner(i) => {
+                if i < self.banners.len() {
+                    self.banners.remove(i);
+                }
+            }
+        }
+    }
+
+    /// The settings to persist: the preferences with the window's current view.
+    pub fn persisted_settings(&self) -> Settings {
+        let mut s = self.settings.clone();
+        s.view.sort = self.worklist.sort;
+        s.view.descending = self.worklist.descending;
+        s.view.filter = self.worklist.filter.clone();
+        s.view.linked = self.viewer.linked;
+        s.view.invert = self.viewer.invert;
+        s.view.orientation = self.viewer.orientation;
+        s
     }
 
     /// Shows an error across the top.
@@ -300,6 +370,15 @@ impl ReviewApp {
 
     /// Shows a scanned folder and opens its review.
     pub fn install(&mut self, report: ScanReport) {
+        if report.specimens.is_empty() {
+            // Nothing to review: no sidecar, no lock, no entry among the recent folders.
+            let n = report.problems.len();
+            self.error(format!(
+                "{}: no specimens found ({n} problems; `mousexray scan` lists them); nothing was written there",
+                report.root.display()
+            ));
+            return;
+        }
         let review = match ReviewSession::open(&report.root, &self.settings.reviewer) {
             Ok(r) => {
                 for n in &r.notes {
@@ -325,13 +404,15 @@ impl ReviewApp {
             .take(3)
             .map(|p| format!("{}: {}", crate::specimen::display_path(&p.path), p.reason))
             .collect();
-        let (ws, notes) = Workspace::new(report, review, &self.taxonomy);
+        let (mut ws, notes) = Workspace::new(report, review, &self.taxonomy);
         for n in notes {
             self.notice(n);
         }
-        if ws.specimens().is_empty() {
-            self.error(format!("{}: no specimens found ({problems} problems; see `mousexray scan`)", folder.display()));
-        } else if problems > 0 {
+        // Back to the specimen last viewed here.
+        if let Some(id) = self.settings.last_viewed_in(&folder) {
+            ws.selected = ws.specimens().iter().position(|s| s.id == id).or(ws.selected);
+        }
+        if problems > 0 {
             let files = if problems == 1 { "1 file" } else { &format!("{problems} files") };
             let more = if problems > named.len() {
                 format!("; `mousexray scan {}` lists all of them", folder.display())
@@ -343,6 +424,7 @@ impl ReviewApp {
         self.settings.remember_folder(folder);
         self.workspace = Some(ws);
         self.worklist = self.worklist.fresh();
+        self.worklist.scroll_to_selection = true;
         self.viewer.reset_view();
         self.classify = None;
         if let Some(e) = &self.engine {
@@ -367,7 +449,13 @@ impl ReviewApp {
                     self.model.loading = false;
                     self.taxonomy = info.metadata.taxonomy.clone();
                     self.model.info = Some(*info);
-                    self.model.ep = ep;
+                    if !matches!(ep.requested, Device::Auto | Device::Cpu)
+                        && ep.active() == crate::inference::device::Provider::Cpu
+                    {
+                        // Asked for by name and not running: say so once, where it helps.
+                        self.notice(format!("running on the CPU: {}", ep.summary()));
+                    }
+                    self.model.ep = Some(ep);
                     self.apply_thresholds();
                     if let Some(only) = self.pending_classify.take() {
                         self.start_classify(ctx, only);
@@ -451,6 +539,11 @@ impl ReviewApp {
             return;
         }
         ws.selected = Some(i);
+        if let Some(s) = ws.specimens().get(i) {
+            let folder = ws.folder.clone();
+            let id = s.id.clone();
+            self.settings.remember_viewed(&folder, &id);
+        }
         self.viewer.reset_view();
         self.worklist.scroll_to_selection = true;
     }
@@ -517,12 +610,23 @@ impl ReviewApp {
                 }
             }
             Settings => self.dialog = Dialog::Settings,
-            Help => self.dialog = Dialog::Help,
+            Help => self.dialog = if self.dialog == Dialog::Help { Dialog::None } else { Dialog::Help },
+            Quit => ctx.send_viewport_cmd(egui::ViewportCommand::Close),
+            WindowPreset(p) => self.viewer.preset = Some(p),
+            ResetOrientation => self.viewer.orientation = Default::default(),
+            ToggleWorklist => self.settings.view.worklist_panel = !self.settings.view.worklist_panel,
+            ToggleFindings => self.settings.view.findings_panel = !self.settings.view.findings_panel,
+            FilmsOnly => {
+                let v = &mut self.settings.view;
+                let show = !v.worklist_panel && !v.findings_panel;
+                (v.worklist_panel, v.findings_panel) = (show, show);
+            }
             Next => self.step(1),
             Previous => self.step(-1),
             First => {
                 if let Some(&i) = self.worklist.order.first() {
                     self.select(i);
+                    self.worklist.scroll_to_selection = true;
                 }
             }
             MarkAbnormal => self.decide_and_advance(&Decision::Abnormal),

@@ -3,6 +3,8 @@
 
 use egui::{Key, KeyboardShortcut, Modifiers};
 
+use super::viewer::Preset;
+
 /// A user action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum UICommand {
@@ -66,6 +68,18 @@ pub enum UICommand {
     Undo,
     /// Redo the last undone edit.
     Redo,
+    /// Window/level preset on both views.
+    WindowPreset(Preset),
+    /// Back to the films' own orientation (no rotation, no mirror).
+    ResetOrientation,
+    /// Show or hide the worklist.
+    ToggleWorklist,
+    /// Show or hide the findings panel.
+    ToggleFindings,
+    /// Films only: hide both side panels, or bring them back.
+    FilmsOnly,
+    /// Close the window (the review is saved).
+    Quit,
 }
 
 const fn plain(key: Key) -> KeyboardShortcut {
@@ -109,7 +123,13 @@ impl UICommand {
             PinReference,
             Undo,
             Redo,
+            ResetOrientation,
+            ToggleWorklist,
+            ToggleFindings,
+            FilmsOnly,
+            Quit,
         ];
+        v.extend(Preset::ALL.map(WindowPreset));
         v.extend((0..10).map(ToggleFinding));
         v
     }
@@ -148,6 +168,12 @@ impl UICommand {
             PinReference => "Pin as reference".into(),
             Undo => "Undo".into(),
             Redo => "Redo".into(),
+            WindowPreset(p) => format!("Window: {}", p.label()),
+            ResetOrientation => "Reset orientation".into(),
+            ToggleWorklist => "Worklist panel".into(),
+            ToggleFindings => "Findings panel".into(),
+            FilmsOnly => "Films only".into(),
+            Quit => "Quit".into(),
         }
     }
 
@@ -183,89 +209,117 @@ impl UICommand {
             AutoWindow => "Window and level from the 0.5th to 99.5th percentile",
             ToggleReference => "A third panel with a wild-type control of the same view (DV, LV, off)",
             PinReference => "Use the selected specimen as the reference (instead of a manifest control)",
-            Undo => "Undo the last review edit",
-            Redo => "Redo the last undone edit",
+            Undo => "Undo the last decision (all of its calls)",
+            Redo => "Redo the last undone decision",
+            WindowPreset(p) => p.tooltip(),
+            ResetOrientation => "Show the films as stored: no rotation, no mirror",
+            ToggleWorklist => "Show or hide the worklist on the left",
+            ToggleFindings => "Show or hide the findings panel on the right",
+            FilmsOnly => "Hide both side panels to give the films the whole window (again to bring them back)",
+            Quit => "Close the window; the review and the scores are saved",
         }
     }
 
-    /// The keyboard shortcut, if any. Plain keys act only when no text field has focus.
-    pub fn shortcut(self) -> Option<KeyboardShortcut> {
+    /// The keyboard shortcuts, the first shown in menus. Plain keys act only when no text field
+    /// has focus.
+    pub fn shortcuts(self) -> Vec<KeyboardShortcut> {
         use UICommand::*;
-        Some(match self {
-            OpenFolder => KeyboardShortcut::new(Modifiers::COMMAND, Key::O),
-            Export => KeyboardShortcut::new(Modifiers::COMMAND, Key::E),
-            Help => plain(Key::Questionmark),
-            Next => plain(Key::J),
-            Previous => plain(Key::K),
-            First => plain(Key::Home),
-            MarkAbnormal => plain(Key::A),
-            MarkNormal => plain(Key::N),
-            MarkUnobservable => plain(Key::U),
-            SecondLook => plain(Key::S),
-            ToggleFinding(i) => plain(*DIGITS.get(usize::from(i))?),
-            ToggleOverlay => plain(Key::O),
-            LinkZoom => plain(Key::L),
-            Fit => plain(Key::F),
-            Invert => plain(Key::I),
-            RotateClockwise => plain(Key::R),
-            FlipHorizontal => plain(Key::H),
-            Undo => plain(Key::Z),
-            ToggleReference => plain(Key::W),
-            PinReference => plain(Key::P),
-            Redo => KeyboardShortcut::new(Modifiers::SHIFT, Key::Z),
-            OneToOne => plain(Key::Equals),
-            ZoomIn => plain(Key::Plus),
-            ZoomOut => plain(Key::Minus),
-            OpenModel | ClassifyAll | ClassifyUnscored | CancelClassify | Settings | AutoWindow => return None,
-        })
-    }
-
-    /// Extra keys that do the same (arrows for next and previous).
-    pub fn alternative_keys(self) -> &'static [Key] {
+        let command = |k| KeyboardShortcut::new(Modifiers::COMMAND, k);
         match self {
-            UICommand::Next => &[Key::ArrowDown, Key::ArrowRight],
-            UICommand::Previous => &[Key::ArrowUp, Key::ArrowLeft],
-            _ => &[],
+            OpenFolder => vec![command(Key::O)],
+            Export => vec![command(Key::E)],
+            Quit => vec![command(Key::Q)],
+            Help => vec![plain(Key::Questionmark), plain(Key::F1)],
+            Next => vec![plain(Key::J), plain(Key::ArrowDown), plain(Key::ArrowRight)],
+            Previous => vec![plain(Key::K), plain(Key::ArrowUp), plain(Key::ArrowLeft)],
+            First => vec![plain(Key::Home)],
+            MarkAbnormal => vec![plain(Key::A)],
+            MarkNormal => vec![plain(Key::N)],
+            MarkUnobservable => vec![plain(Key::U)],
+            SecondLook => vec![plain(Key::S)],
+            ToggleFinding(i) => DIGITS.get(usize::from(i)).map(|&k| plain(k)).into_iter().collect(),
+            ToggleOverlay => vec![plain(Key::O)],
+            LinkZoom => vec![plain(Key::L)],
+            Fit => vec![plain(Key::F)],
+            Invert => vec![plain(Key::I)],
+            RotateClockwise => vec![plain(Key::R)],
+            ResetOrientation => vec![KeyboardShortcut::new(Modifiers::SHIFT, Key::R)],
+            FlipHorizontal => vec![plain(Key::H)],
+            Undo => vec![plain(Key::Z), command(Key::Z)],
+            Redo => vec![KeyboardShortcut::new(Modifiers::SHIFT, Key::Z), command(Key::Y)],
+            ToggleReference => vec![plain(Key::W)],
+            PinReference => vec![plain(Key::P)],
+            OneToOne => vec![plain(Key::Equals)],
+            ZoomIn => vec![plain(Key::Plus)],
+            ZoomOut => vec![plain(Key::Minus)],
+            AutoWindow => vec![plain(Key::F5)],
+            WindowPreset(Preset::Auto) => vec![],
+            WindowPreset(Preset::Bone) => vec![plain(Key::F6)],
+            WindowPreset(Preset::SoftTissue) => vec![plain(Key::F7)],
+            WindowPreset(Preset::Full) => vec![plain(Key::F8)],
+            ToggleWorklist => vec![plain(Key::OpenBracket)],
+            ToggleFindings => vec![plain(Key::CloseBracket)],
+            FilmsOnly => vec![plain(Key::M)],
+            OpenModel | ClassifyAll | ClassifyUnscored | CancelClassify | Settings => vec![],
         }
     }
 
-    /// Whether the shortcut is a plain key (which must not fire while typing).
-    pub fn is_plain_key(self) -> bool {
-        self.shortcut().is_none_or(|s| s.modifiers == Modifiers::NONE || s.modifiers == Modifiers::SHIFT)
+    /// The first shortcut (the one menus show), if any.
+    pub fn shortcut(self) -> Option<KeyboardShortcut> {
+        self.shortcuts().into_iter().next()
     }
 
-    /// The command whose shortcut was pressed this frame, consuming the key press.
+    /// The commands whose shortcuts were pressed this frame, once per press (two presses of J
+    /// between frames move two specimens), consuming the key presses.
     pub fn from_input(ctx: &egui::Context) -> Vec<UICommand> {
         let typing = ctx.egui_wants_keyboard_input();
         let mut out = Vec::new();
         // Shortcuts with more modifiers first, so Shift+Z is not also read as Z.
-        let mut commands = UICommand::all();
-        commands.sort_by_key(|c| std::cmp::Reverse(c.shortcut().map_or(0, |s| modifier_count(s.modifiers))));
+        let mut pairs: Vec<(UICommand, KeyboardShortcut)> =
+            UICommand::all().into_iter().flat_map(|c| c.shortcuts().into_iter().map(move |s| (c, s))).collect();
+        pairs.sort_by_key(|(_, s)| std::cmp::Reverse(modifier_count(s.modifiers)));
         ctx.input_mut(|i| {
-            for c in commands {
-                if typing && c.is_plain_key() {
+            for (c, s) in pairs {
+                if typing && is_plain(s) {
                     continue;
                 }
-                if let Some(s) = c.shortcut()
-                    && i.consume_shortcut(&s)
-                {
-                    out.push(c);
-                    continue;
-                }
-                for &k in c.alternative_keys() {
-                    if i.consume_key(Modifiers::NONE, k) {
-                        out.push(c);
-                    }
-                }
+                let n = i.count_and_consume_key(s.modifiers, s.logical_key);
+                out.extend(std::iter::repeat_n(c, n));
             }
         });
         out
     }
 
-    /// The shortcut as text for menus and help ("Ctrl+O", "J").
+    /// The first shortcut as menus show it ("Ctrl+O", "?"): the key's symbol, not its name.
     pub fn shortcut_text(self, ctx: &egui::Context) -> String {
-        self.shortcut().map(|s| ctx.format_shortcut(&s)).unwrap_or_default()
+        self.shortcut().map(|s| key_text(ctx, &s)).unwrap_or_default()
     }
+
+    /// Every shortcut, as the help lists them ("J or Down or Right").
+    pub fn shortcuts_text(self, ctx: &egui::Context) -> String {
+        self.shortcuts().iter().map(|s| key_text(ctx, s)).collect::<Vec<_>>().join(" or ")
+    }
+}
+
+/// A shortcut as text with the key's symbol ("?", "=", "Ctrl+Q"), not egui's key names
+/// ("Questionmark", "Equals").
+pub fn key_text(ctx: &egui::Context, s: &KeyboardShortcut) -> String {
+    let is_mac = ctx.os() == egui::os::OperatingSystem::Mac;
+    // The default fonts have no glyphs for egui's arrow symbols: name those.
+    let key = match s.logical_key {
+        Key::ArrowDown => "Down",
+        Key::ArrowUp => "Up",
+        Key::ArrowLeft => "Left",
+        Key::ArrowRight => "Right",
+        k => k.symbol_or_name(),
+    };
+    let modifiers = egui::ModifierNames::NAMES.format(&s.modifiers, is_mac);
+    if modifiers.is_empty() { key.to_owned() } else { format!("{modifiers}+{key}") }
+}
+
+/// Whether a shortcut is a plain key (or Shift+key): typing in a text field must not fire it.
+fn is_plain(s: KeyboardShortcut) -> bool {
+    s.modifiers == Modifiers::NONE || s.modifiers == Modifiers::SHIFT
 }
 
 fn modifier_count(m: Modifiers) -> u8 {
@@ -280,7 +334,7 @@ mod tests {
     fn shortcuts_are_unique() {
         let mut seen = std::collections::HashSet::new();
         for c in UICommand::all() {
-            if let Some(s) = c.shortcut() {
+            for s in c.shortcuts() {
                 assert!(seen.insert((s.modifiers.shift, s.modifiers.command, s.logical_key)), "{c:?} reuses a key");
             }
             assert!(!c.label().is_empty() && !c.tooltip().is_empty());

@@ -138,7 +138,10 @@ impl ReviewApp {
                     if !edit.has_focus() && !ui.memory(|m| m.has_focus(edit.id)) && outcome.is_none() {
                         edit.request_focus();
                     }
-                    let enter = edit.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+                    // Enter in the field takes its focus away before this line sees it: ask
+                    // the input too, while the field had focus.
+                    let enter =
+                        (edit.has_focus() || edit.lost_focus()) && ui.input(|i| i.key_pressed(egui::Key::Enter));
                     ui.horizontal(|ui| {
                         if ui.button("OK").clicked() || enter {
                             outcome = Some(true);
@@ -155,27 +158,35 @@ impl ReviewApp {
                 }
             }
             Dialog::Help => {
-                let mut open = true;
+                let mut open = !ctx.input_mut(|i| i.consume_key(egui::Modifiers::NONE, egui::Key::Escape));
                 egui::Window::new("Keyboard shortcuts").open(&mut open).collapsible(false).show(&ctx, |ui| {
-                    egui::Grid::new("shortcuts").striped(true).show(ui, |ui| {
-                        for c in UICommand::all() {
-                            let key = c.shortcut_text(&ctx);
-                            if key.is_empty() {
-                                continue;
+                    ui.label("? or Esc closes this window.");
+                    egui::ScrollArea::vertical().max_height(ctx.content_rect().height() * 0.7).show(ui, |ui| {
+                        egui::Grid::new("shortcuts").striped(true).show(ui, |ui| {
+                            for c in UICommand::all() {
+                                let key = c.shortcuts_text(&ctx);
+                                if key.is_empty() {
+                                    continue;
+                                }
+                                ui.label(key);
+                                ui.label(c.label());
+                                ui.end_row();
                             }
-                            ui.label(key);
-                            ui.label(c.label());
-                            ui.end_row();
-                        }
-                        ui.label("Arrows");
-                        ui.label("Next / previous specimen");
-                        ui.end_row();
-                        ui.label("Drag / right-drag / wheel");
-                        ui.label("Pan / window-level / zoom");
-                        ui.end_row();
+                            for (key, what) in [
+                                ("Ctrl++ / Ctrl+- / Ctrl+0", "Larger / smaller / normal text and controls"),
+                                ("Drag", "Pan"),
+                                ("Right-drag", "Window/level: sideways the width, up and down the level"),
+                                ("Wheel or pinch", "Zoom about the pointer"),
+                                ("Double-click a film", "Fit"),
+                            ] {
+                                ui.label(key);
+                                ui.label(what);
+                                ui.end_row();
+                            }
+                        });
                     });
                 });
-                if open {
+                if open && self.dialog == Dialog::None {
                     self.dialog = Dialog::Help;
                 }
             }

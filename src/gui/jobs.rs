@@ -57,7 +57,7 @@ pub fn scan(ctx: &egui::Context, folder: PathBuf) -> Job<Result<ScanReport, Stri
 /// What the engine reports.
 pub enum EngineEvent {
     /// A model is loaded: its metadata and the execution-provider summary.
-    Loaded(Box<ModelInfo>, String),
+    Loaded(Box<ModelInfo>, crate::inference::EpReport),
     /// The model could not be loaded.
     LoadFailed(String),
     /// One specimen's result of run `.0` (its `index` is into that request's list).
@@ -130,7 +130,7 @@ impl Engine {
                         model = None;
                         match load(&path, ort_lib.as_deref(), device, threads) {
                             Ok(m) => {
-                                send(EngineEvent::Loaded(Box::new(m.info.clone()), m.ep.summary()));
+                                send(EngineEvent::Loaded(Box::new(m.info.clone()), m.ep.clone()));
                                 model = Some(m);
                             }
                             Err(e) => {

@@ -3,7 +3,7 @@
 
 use egui::{Color32, RichText, Ui};
 
-use super::app::ReviewApp;
+use super::app::{AppCommand, ReviewApp};
 use super::command::UICommand;
 use super::findings::{self, FindingsAction};
 use super::viewer::Preset;
@@ -17,13 +17,13 @@ impl ReviewApp {
         self.poll(&ctx);
         self.before_frame();
         for command in UICommand::from_input(&ctx) {
-            self.execute(&ctx, command);
+            self.send(AppCommand::Ui(command));
         }
         if let Some(folder) = ctx.input(|i| {
             i.raw.dropped_files.iter().find_map(|f| Some(f.path().to_path_buf()).filter(|p| !p.as_os_str().is_empty()))
         }) {
             let folder = if folder.is_dir() { folder } else { folder.parent().map(Into::into).unwrap_or(folder) };
-            self.open_folder(&ctx, folder);
+            self.send(AppCommand::OpenFolder(folder));
         }
 
         egui::Panel::top("menu").show(ui, |ui| self.menu_bar(ui));
@@ -32,11 +32,21 @@ impl ReviewApp {
         }
         egui::Panel::bottom("status").show(ui, |ui| self.status_bar(ui));
         if self.workspace.is_some() {
-            egui::Panel::left("worklist").default_size(360.0).min_size(250.0).show(ui, |ui| self.worklist_ui(ui));
-            egui::Panel::right("findings").default_size(300.0).min_size(240.0).show(ui, |ui| self.findings_ui(ui));
+            // The films come first: either side panel folds away ([ and ], or M for both).
+            // A quarter of the window each at most by default, so a laptop screen keeps half for the films.
+            let width = ui.available_width();
+            if self.settings.view.worklist_panel {
+                let size = (width * 0.27).clamp(250.0, 380.0);
+                egui::Panel::left("worklist").default_size(size).min_size(230.0).show(ui, |ui| self.worklist_ui(ui));
+            }
+            if self.settings.view.findings_panel {
+                let size = (width * 0.24).clamp(230.0, 320.0);
+                egui::Panel::right("findings").default_size(size).min_size(210.0).show(ui, |ui| self.findings_ui(ui));
+            }
         }
         egui::CentralPanel::default().show(ui, |ui| self.centre(ui));
         self.dialogs(ui);
+        self.run_queued(&ctx);
     }
 
     fn command_button(&mut self, ui: &mut Ui, command: UICommand) {
@@ -47,7 +57,7 @@ impl ReviewApp {
             button = button.shortcut_text(shortcut);
         }
         if ui.add(button).on_hover_text(command.tooltip()).clicked() {
-            self.execute(&ctx, command);
+            self.send(AppCommand::Ui(command));
             ui.close();
         }
     }
@@ -62,7 +72,7 @@ impl ReviewApp {
             format!("{} ({shortcut})", command.tooltip())
         };
         if ui.button(command.label()).on_hover_text(tip).clicked() {
-            self.execute(&ctx, command);
+            self.send(AppCommand::Ui(command));
         }
     }
 
@@ -77,7 +87,7 @@ impl ReviewApp {
                     }
                     for f in recent {
                         if ui.button(f.display().to_string()).clicked() {
-                            self.open_folder(&ui.ctx().clone(), f);
+                            self.send(AppCommand::OpenFolder(f));
                             ui.close();
                         }
                     }
@@ -85,6 +95,7 @@ impl ReviewApp {
                 self.command_button(ui, UICommand::Export);
                 ui.separator();
                 self.command_button(ui, UICommand::Settings);
+                self.command_button(ui, UICommand::Quit);
             });
             ui.menu_button("Model", |ui| {
                 self.command_button(ui, UICommand::OpenModel);
@@ -119,9 +130,17 @@ impl ReviewApp {
                     UICommand::RotateClockwise,
                     UICommand::FlipHorizontal,
                     UICommand::AutoWindow,
+                    UICommand::WindowPreset(Preset::Bone),
+                    UICommand::WindowPreset(Preset::SoftTissue),
+                    UICommand::WindowPreset(Preset::Full),
+                    UICommand::ResetOrientation,
                     UICommand::ToggleReference,
                     UICommand::PinReference,
                 ] {
+                    self.command_button(ui, c);
+                }
+                ui.separator();
+                for c in [UICommand::ToggleWorklist, UICommand::ToggleFindings, UICommand::FilmsOnly] {
                     self.command_button(ui, c);
                 }
             });
@@ -142,7 +161,7 @@ impl ReviewApp {
             });
         }
         if let Some(i) = close {
-            self.banners.remove(i);
+            self.send(AppCommand::DismissBanner(i));
         }
     }
 
@@ -153,7 +172,10 @@ impl ReviewApp {
                     let name = m.path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
                     ui.label(format!("model {name} {}, {}", m.sha256.get(..8).unwrap_or_default(), m.precision()))
                         .on_hover_text(format!("sha256 {}\nweights {}", m.sha256, m.precision()));
-                    ui.label(format!("on {}", self.model.ep));
+                    // The provider that runs; why no GPU only on hover (a CPU build is not an error).
+                    if let Some(ep) = &self.model.ep {
+                        ui.label(format!("on {}", ep.active())).on_hover_text(ep.summary());
+                    }
                     if m.metadata.domain.is_none() {
                         ui.label(RichText::new("domain unknown").color(ui.visuals().warn_fg_color)).on_hover_text(
                             "This model carries no domain description: the window cannot tell films unlike its \
@@ -254,7 +276,7 @@ impl ReviewApp {
         });
         ui.separator();
         if let Some(i) = self.worklist.table(ui, ws, &self.taxonomy) {
-            self.select(i);
+            self.send(AppCommand::Select(i));
         }
     }
 
@@ -262,13 +284,10 @@ impl ReviewApp {
         let Some(ws) = self.workspace.as_ref() else { return };
         let actions = findings::show(ui, ws, &self.taxonomy, &self.model.thresholds, &mut self.comment.1);
         for a in actions {
-            match a {
-                FindingsAction::Decide(d) => self.decide(&d),
-                FindingsAction::ShowClass(c) => {
-                    self.viewer.overlay_class = Some(c);
-                    self.viewer.overlay = true;
-                }
-            }
+            self.send(match a {
+                FindingsAction::Decide(d) => AppCommand::Decide(d),
+                FindingsAction::ShowClass(c) => AppCommand::ShowClass(Some(c)),
+            });
         }
     }
 
@@ -351,15 +370,17 @@ impl ReviewApp {
             for (c, on) in &mut toggles {
                 let shortcut = c.shortcut_text(&ctx);
                 if ui.toggle_value(on, c.label()).on_hover_text(format!("{} ({shortcut})", c.tooltip())).clicked() {
-                    self.execute(&ctx, *c);
+                    self.send(AppCommand::Ui(*c));
                 }
             }
         });
         ui.horizontal_wrapped(|ui| {
             ui.label("Window:");
             for preset in Preset::ALL {
-                if ui.small_button(preset.label()).on_hover_text("window/level preset for both views").clicked() {
-                    self.viewer.preset = Some(preset);
+                let c = if preset == Preset::Auto { UICommand::AutoWindow } else { UICommand::WindowPreset(preset) };
+                let tip = format!("{} ({})", preset.tooltip(), c.shortcut_text(ui.ctx()));
+                if ui.small_button(preset.label()).on_hover_text(tip).clicked() {
+                    self.send(AppCommand::Ui(c));
                 }
             }
             for (k, name) in ["DV", "LV"].into_iter().enumerate() {

@@ -6,6 +6,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use super::view_math::Orientation;
+use super::worklist::{Filter, SortColumn};
 use crate::inference::saliency::Colormap;
 
 /// How many recent folders are kept.
@@ -35,6 +37,48 @@ pub struct Settings {
     pub auto_advance: bool,
     /// Most recent first.
     pub recent_folders: Vec<PathBuf>,
+    /// How the window was laid out and sorted when it was last closed.
+    pub view: ViewPrefs,
+    /// The specimen last viewed in each recent folder (folder, specimen id), most recent first.
+    pub last_viewed: Vec<(PathBuf, String)>,
+}
+
+/// The reviewer's view of the window, kept between runs: panels, worklist order and filter,
+/// and the films' display.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ViewPrefs {
+    /// The worklist on the left is shown.
+    pub worklist_panel: bool,
+    /// The findings panel on the right is shown.
+    pub findings_panel: bool,
+    /// Worklist sort column.
+    pub sort: SortColumn,
+    /// Worklist sorted descending.
+    pub descending: bool,
+    /// Worklist filter.
+    pub filter: Filter,
+    /// DV and LV zoom and pan together.
+    pub linked: bool,
+    /// Grey levels inverted.
+    pub invert: bool,
+    /// Display orientation of both views.
+    pub orientation: Orientation,
+}
+
+impl Default for ViewPrefs {
+    fn default() -> Self {
+        ViewPrefs {
+            worklist_panel: true,
+            findings_panel: true,
+            sort: SortColumn::Abnormal,
+            descending: true,
+            filter: Filter::default(),
+            linked: true,
+            invert: false,
+            orientation: Orientation::default(),
+        }
+    }
 }
 
 impl Default for Settings {
@@ -50,6 +94,8 @@ impl Default for Settings {
             overlay_threshold: 0.2,
             auto_advance: true,
             recent_folders: Vec::new(),
+            view: ViewPrefs::default(),
+            last_viewed: Vec::new(),
         }
     }
 }
@@ -60,6 +106,21 @@ impl Settings {
         self.recent_folders.retain(|f| f != &folder);
         self.recent_folders.insert(0, folder);
         self.recent_folders.truncate(RECENT_MAX);
+    }
+
+    /// Records `id` as the specimen last viewed in `folder`.
+    pub fn remember_viewed(&mut self, folder: &std::path::Path, id: &str) {
+        if self.last_viewed.first().is_some_and(|(f, i)| f == folder && i == id) {
+            return;
+        }
+        self.last_viewed.retain(|(f, _)| f != folder);
+        self.last_viewed.insert(0, (folder.to_owned(), id.to_owned()));
+        self.last_viewed.truncate(RECENT_MAX);
+    }
+
+    /// The specimen last viewed in `folder`.
+    pub fn last_viewed_in(&self, folder: &std::path::Path) -> Option<&str> {
+        self.last_viewed.iter().find(|(f, _)| f == folder).map(|(_, id)| id.as_str())
     }
 }
 

@@ -52,7 +52,7 @@ impl eframe::App for Shell {
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
-        eframe::set_value(storage, SETTINGS_KEY, &self.app.settings);
+        eframe::set_value(storage, SETTINGS_KEY, &self.app.persisted_settings());
     }
 
     fn on_exit(&mut self, _gl: Option<&eframe::glow::Context>) {

@@ -38,7 +38,7 @@ struct OverlayKey {
 }
 
 /// Window/level presets, from each image's own histogram.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Preset {
     /// 0.5th to 99.5th percentile.
     Auto,
@@ -61,6 +61,16 @@ impl Preset {
             Preset::Bone => "bone",
             Preset::SoftTissue => "soft tissue",
             Preset::Full => "full range",
+        }
+    }
+
+    /// Hover text.
+    pub fn tooltip(self) -> &'static str {
+        match self {
+            Preset::Auto => "Window from the 0.5th to the 99.5th percentile of each film",
+            Preset::Bone => "Bone detail: the densest values (40th to 99.9th percentile)",
+            Preset::SoftTissue => "Soft tissue and outline: the lower values (1st to 60th percentile)",
+            Preset::Full => "The film's whole bit depth",
         }
     }
 
@@ -103,6 +113,8 @@ pub struct ViewerState {
     pub preset: Option<Preset>,
     /// The window each panel drew with last frame (for the sliders).
     pub shown_windows: [Option<Window>; 3],
+    /// Where each panel was drawn last frame (screen points).
+    pub shown_rects: [Option<Rect>; 3],
     textures: [Option<Cached<ImageKey>>; 3],
     details: [Option<Detail>; 3],
     overlays: [Option<Cached<OverlayKey>>; 2],
@@ -124,6 +136,7 @@ impl Default for ViewerState {
             extra: None,
             reference: None,
             shown_windows: [None, None, None],
+            shown_rects: [None, None, None],
             textures: [None, None, None],
             details: [None, None, None],
             overlays: [None, None],
@@ -183,6 +196,7 @@ impl ViewerState {
         ui.allocate_rect(full, Sense::hover());
         self.readout = None;
         self.shown_windows = [None, None, None];
+        self.shown_rects = [None, None, None];
         if self.extra.is_some_and(|v| !input.specimen.images.contains_key(&v)) {
             self.extra = None;
         }
@@ -193,6 +207,9 @@ impl ViewerState {
         }
         for (k, (view, specimen, is_reference)) in panels.into_iter().enumerate() {
             let r = rect(k as f32);
+            if let Some(slot) = self.shown_rects.get_mut(k) {
+                *slot = Some(r);
+            }
             // Each panel gets its own id scope (sibling panels otherwise share interaction ids).
             ui.push_id(("panel", k), |ui| self.panel(ui, r, k, view, specimen, is_reference, images, input));
         }

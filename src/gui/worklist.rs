@@ -25,7 +25,8 @@ pub enum SortColumn {
 }
 
 /// What the list shows.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Filter {
     /// Only flagged specimens.
     pub flagged: bool,
@@ -197,11 +198,12 @@ impl Worklist {
             .sense(Sense::click())
             .cell_layout(egui::Layout::left_to_right(Align::Center))
             .column(Column::exact(id_width).clip(true))
-            .column(Column::auto().at_least(44.0))
-            .column(Column::auto().at_least(44.0))
-            .column(Column::auto().at_least(80.0).clip(true))
-            .column(Column::auto().at_least(30.0))
-            .column(Column::remainder().at_least(70.0).clip(true));
+            // Fixed widths but the id's and the last: the list must not crowd the films out.
+            .column(Column::exact(52.0).clip(true))
+            .column(Column::exact(44.0).clip(true))
+            .column(Column::exact(86.0).clip(true))
+            .column(Column::exact(26.0))
+            .column(Column::remainder().at_least(60.0).clip(true));
         if std::mem::take(&mut self.scroll_to_selection)
             && let Some(pos) = ws.selected.and_then(|s| self.order.iter().position(|&i| i == s))
         {
