@@ -146,3 +146,99 @@ fn the_side_panels_fold_away_and_the_films_get_the_room() {
     h.run_steps(3);
     assert!(h.query_by_label("Search").is_none() && h.query_by_label("Comment").is_some());
 }
+
+#[test]
+fn right_drag_moves_window_level_by_the_films_own_range() {
+    let (_dir, folder) = sample();
+    let mut h = harness(settings());
+    open_typed(&mut h, &folder);
+    step_until(&mut h, "the DV film", |a| a.viewer.shown_windows[0].is_some());
+    let before = h.state().viewer.shown_windows[0].unwrap();
+    let r = h.state().viewer.shown_rects[0].unwrap();
+    let start = r.center();
+    let button = egui::PointerButton::Secondary;
+    h.event(egui::Event::PointerMoved(start));
+    h.event(egui::Event::PointerButton { pos: start, button, pressed: true, modifiers: Default::default() });
+    h.run_steps(1);
+    // A 120-point drag to the right, in small steps as a hand makes it.
+    for k in 1..=12 {
+        h.event(egui::Event::PointerMoved(start + egui::vec2(10.0 * k as f32, 0.0)));
+        h.run_steps(1);
+    }
+    let end = start + egui::vec2(120.0, 0.0);
+    h.event(egui::Event::PointerButton { pos: end, button, pressed: false, modifiers: Default::default() });
+    h.run_steps(2);
+    let after = h.state().viewer.shown_windows[0].unwrap();
+    let grown = (after.width - before.width) / before.width;
+    // Wider, but by a fraction of the film's range, not to white.
+    assert!(grown > 0.1 && grown < 0.6, "width {} -> {} ({grown:.2})", before.width, after.width);
+    assert!((after.center - before.center).abs() < 1e-6);
+    // F6 (bone) and F5 (auto) from the keyboard.
+    h.key_press(Key::F6);
+    h.run_steps(2);
+    assert_ne!(h.state().viewer.shown_windows[0].unwrap(), after);
+    h.key_press(Key::F5);
+    h.run_steps(2);
+    assert_eq!(h.state().viewer.shown_windows[0].unwrap(), before);
+}
+
+#[test]
+fn a_restart_comes_back_to_the_last_specimen_and_the_models_thresholds() {
+    let (_dir, folder) = sample();
+    let mut s = settings();
+    s.model = Some(std::path::PathBuf::from("models/cae_mv.onnx"));
+    let mut h = harness(s);
+    open_typed(&mut h, &folder);
+    classify_all(&mut h);
+    let thresholds = h.state().model.thresholds.clone();
+    assert!(thresholds.iter().any(|t| (t - 0.5).abs() > 1e-3), "the model's own thresholds: {thresholds:?}");
+    h.get_by_label("Specimen").click();
+    h.run_steps(2);
+    h.get_by_label("MX00017").click();
+    h.run_steps(2);
+    h.state_mut().on_exit();
+    // What the shell persists on closing.
+    let saved = h.state().persisted_settings();
+    drop(h);
+
+    let mut h = harness(saved);
+    open_typed(&mut h, &folder);
+    let app = h.state();
+    assert_eq!(app.workspace.as_ref().unwrap().selected_specimen().unwrap().id, "MX00017");
+    assert_eq!(app.worklist.sort, mousexray::gui::SortColumn::Id, "the sort persists");
+    assert!(app.model.info.is_none(), "no model loaded yet");
+    assert_eq!(app.model.thresholds, thresholds, "ticks at the thresholds the scores were flagged with");
+}
+
+#[test]
+fn opening_an_empty_folder_writes_nothing_and_is_not_remembered() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    std::fs::write(empty.join("notes.txt"), "not a film").unwrap();
+    let mut h = harness(settings());
+    open_typed(&mut h, &empty);
+    assert!(h.state().workspace.is_none());
+    assert!(h.state().banners.iter().any(|b| b.error && b.text.contains("no specimens")));
+    assert!(!empty.join(".mousexray").exists(), "no sidecar or lock in a folder with nothing to review");
+    assert!(h.state().settings.recent_folders.is_empty(), "not among the recent folders");
+}
+
+#[test]
+fn rotation_and_mirror_say_so_and_reset() {
+    let (_dir, folder) = sample();
+    let mut h = harness(settings());
+    open_typed(&mut h, &folder);
+    assert!(h.query_by_label("Reset orientation").is_none());
+    h.key_press(Key::R);
+    h.key_press(Key::H);
+    h.run_steps(2);
+    assert!(h.query_by_label("rotated 90°, mirrored").is_some());
+    h.key_press(Key::J);
+    h.run_steps(2);
+    assert!(h.query_by_label("rotated 90°, mirrored").is_some(), "still said on the next specimen");
+    h.get_by_label("Reset orientation").click();
+    h.run_steps(2);
+    assert!(h.query_by_label_contains("rotated").is_none());
+    assert_eq!(h.state().viewer.orientation, Default::default());
+}

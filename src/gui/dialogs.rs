@@ -241,8 +241,9 @@ impl ReviewApp {
         egui::ScrollArea::vertical().max_height(260.0).show(ui, |ui| {
             egui::Grid::new("thresholds").num_columns(3).show(ui, |ui| {
                 for (i, node) in self.taxonomy.nodes.iter().enumerate() {
-                    let model =
-                        self.model.info.as_ref().and_then(|m| m.metadata.thresholds.get(i).copied()).unwrap_or(0.5);
+                    // Before the model loads, the thresholds the stored scores were flagged with.
+                    let model = self.model.info.as_ref().and_then(|m| m.metadata.thresholds.get(i).copied());
+                    let model = model.or_else(|| self.model.thresholds.get(i).copied()).unwrap_or(0.5);
                     let mut v = self.settings.thresholds.get(&node.id).copied().unwrap_or(model);
                     ui.label(&node.label);
                     if ui.add(egui::Slider::new(&mut v, 0.0..=1.0).text(node.id.as_str())).changed() {

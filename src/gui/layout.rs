@@ -373,6 +373,19 @@ impl ReviewApp {
                     self.send(AppCommand::Ui(*c));
                 }
             }
+            // Rotation and mirror stay from specimen to specimen: say so while they are on.
+            let o = self.viewer.orientation;
+            if o != Default::default() {
+                let mut text = Vec::new();
+                if !o.quarter_turns.is_multiple_of(4) {
+                    text.push(format!("rotated {}°", 90 * u32::from(o.quarter_turns % 4)));
+                }
+                if o.flip {
+                    text.push("mirrored".to_owned());
+                }
+                ui.label(RichText::new(text.join(", ")).color(ui.visuals().warn_fg_color));
+                self.tool_button(ui, UICommand::ResetOrientation);
+            }
         });
         ui.horizontal_wrapped(|ui| {
             ui.label("Window:");

@@ -162,6 +162,21 @@ pub struct ViewerInput<'a> {
     pub report: &'a ScanReport,
 }
 
+/// Points of right-drag that move the window by the film's own range (its auto window's width).
+pub const WINDOW_DRAG_POINTS: f64 = 400.0;
+
+/// The window after a right-drag of `delta` points: sideways changes the width, up raises the
+/// level. Each point moves by 1/[`WINDOW_DRAG_POINTS`] of the film's own range (`auto`'s
+/// width, 0.5th to 99.5th percentile) rather than of the bit depth, so a 12-bit film in a
+/// 16-bit file is not blown out by a short drag (as OHIF and 3D Slicer scale it).
+pub fn drag_window(window: Window, auto: Window, delta: egui::Vec2) -> Window {
+    let step = auto.width.max(1.0) / WINDOW_DRAG_POINTS;
+    Window {
+        center: window.center - f64::from(delta.y) * step,
+        width: (window.width + f64::from(delta.x) * step).max(1.0),
+    }
+}
+
 /// A message centred in `rect`, wrapped to its width (an error naming a long path must not be
 /// cut off on both sides); a label, so screen readers and tests read it too.
 fn centred_text(ui: &mut Ui, rect: Rect, text: String, size: f32, color: Color32) {
@@ -309,13 +324,7 @@ impl ViewerState {
         }
         let window = self.windows.get(k).copied().flatten().unwrap_or(img.auto_window);
         if response.dragged_by(egui::PointerButton::Secondary) {
-            let d = response.drag_delta();
-            let range = f64::from(img.display.max_value()).max(1.0);
-            let step = range / 1000.0;
-            let w = Window {
-                center: window.center - f64::from(d.y) * step,
-                width: (window.width + f64::from(d.x) * step).max(1.0),
-            };
+            let w = drag_window(window, img.auto_window, response.drag_delta());
             if let Some(slot) = self.windows.get_mut(k) {
                 *slot = Some(w);
             }
