@@ -242,3 +242,23 @@ fn rotation_and_mirror_say_so_and_reset() {
     assert!(h.query_by_label_contains("rotated").is_none());
     assert_eq!(h.state().viewer.orientation, Default::default());
 }
+
+#[test]
+fn the_saliency_says_what_it_shows_and_the_films_do_not_jump() {
+    let (_dir, folder) = sample();
+    let mut s = settings();
+    s.model = Some(std::path::PathBuf::from("models/cae_mv.onnx"));
+    let mut h = harness(s);
+    open_typed(&mut h, &folder);
+    step_until(&mut h, "the DV film", |a| a.viewer.shown_rects[0].is_some());
+    let before = h.state().viewer.shown_rects[0];
+    h.key_press(Key::O);
+    h.run_steps(2);
+    assert_eq!(h.state().viewer.shown_rects[0], before, "the overlay's controls do not move the films");
+    assert!(h.query_by_label("no map").is_some(), "no map is said, not left blank");
+    classify_all(&mut h);
+    assert!(h.query_by_label("no map").is_none());
+    assert!(h.query_by_label("weak").is_some() && h.query_by_label("strong").is_some(), "a legend");
+    assert!(h.query_by_label("Saliency for").is_some(), "names the class it shows");
+    assert_eq!(h.state().settings.colormap, mousexray::inference::saliency::Colormap::Viridis);
+}

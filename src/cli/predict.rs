@@ -47,7 +47,7 @@ pub struct PredictArgs {
     #[arg(long, value_name = "DIR")]
     pub saliency: Option<PathBuf>,
     /// Colormap of the overlays.
-    #[arg(long, value_enum, default_value_t = Colormap::Turbo)]
+    #[arg(long, value_enum, default_value_t = Colormap::Viridis)]
     pub colormap: Colormap,
     /// Override a node's flag threshold (repeatable), for example --threshold abnormal=0.3.
     #[arg(long, value_name = "NODE=P", value_parser = parse_threshold)]

@@ -228,8 +228,9 @@ impl ReviewApp {
             ui.end_row();
             ui.label("Colormap");
             ui.horizontal(|ui| {
-                ui.selectable_value(&mut self.settings.colormap, Colormap::Turbo, "turbo");
-                ui.selectable_value(&mut self.settings.colormap, Colormap::Inferno, "inferno");
+                for c in Colormap::ALL {
+                    ui.selectable_value(&mut self.settings.colormap, c, c.as_str());
+                }
             });
             ui.end_row();
             ui.label("After a call");

@@ -57,6 +57,7 @@ pub fn show(
     taxonomy: &Taxonomy,
     thresholds: &[f32],
     comment: &mut String,
+    saliency_class: Option<usize>,
 ) -> Vec<FindingsAction> {
     let mut actions = Vec::new();
     let Some(i) = ws.selected else {
@@ -130,6 +131,12 @@ pub fn show(
                     RichText::new(name).strong().color(ui.visuals().warn_fg_color)
                 } else {
                     RichText::new(name).color(ui.visuals().hyperlink_color)
+                };
+                // The class whose saliency is on the films.
+                let text = if saliency_class == Some(n) {
+                    text.background_color(ui.visuals().selection.bg_fill)
+                } else {
+                    text
                 };
                 let name_width = 150.0 - indent;
                 ui.allocate_ui(vec2(name_width, 18.0), |ui| {

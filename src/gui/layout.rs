@@ -282,7 +282,8 @@ impl ReviewApp {
 
     fn findings_ui(&mut self, ui: &mut Ui) {
         let Some(ws) = self.workspace.as_ref() else { return };
-        let actions = findings::show(ui, ws, &self.taxonomy, &self.model.thresholds, &mut self.comment.1);
+        let saliency = self.viewer.overlay.then(|| self.saliency_class()).flatten();
+        let actions = findings::show(ui, ws, &self.taxonomy, &self.model.thresholds, &mut self.comment.1, saliency);
         for a in actions {
             self.send(match a {
                 FindingsAction::Decide(d) => AppCommand::Decide(d),
@@ -315,12 +316,7 @@ impl ReviewApp {
             return;
         };
         let scored = ws.selected.and_then(|i| ws.results.get(i)).and_then(Option::as_ref);
-        // Default: the top finding, else the abnormal node itself.
-        let class = self.viewer.overlay_class.or_else(|| {
-            scored.map(|r| {
-                r.scores.top_finding(&self.taxonomy).and_then(|(id, _)| self.taxonomy.index_of(id)).unwrap_or(0)
-            })
-        });
+        let class = self.saliency_class();
         let input = ViewerInput {
             specimen,
             scored,
@@ -329,6 +325,7 @@ impl ReviewApp {
                 colormap: self.settings.colormap,
                 max_alpha: 1.0,
                 floor: self.settings.overlay_threshold,
+                contour: self.settings.overlay_contour,
             },
             opacity: self.settings.overlay_opacity,
             reference: self.viewer.reference.and_then(|_| ws.reference_specimen()),
@@ -410,25 +407,90 @@ impl ReviewApp {
                 }
             }
         });
-        if self.viewer.overlay {
-            ui.horizontal_wrapped(|ui| {
-                ui.spacing_mut().slider_width = 70.0;
-                ui.selectable_value(&mut self.settings.colormap, Colormap::Turbo, "turbo");
-                ui.selectable_value(&mut self.settings.colormap, Colormap::Inferno, "inferno");
-                let current = self
-                    .viewer
-                    .overlay_class
-                    .and_then(|c| self.taxonomy.nodes.get(c))
-                    .map_or("top finding".to_owned(), |n| n.label.clone());
-                egui::ComboBox::from_id_salt("overlay_class").selected_text(current).show_ui(ui, |ui| {
+        // Always drawn, greyed out while the overlay is off, so the films do not jump.
+        ui.add_enabled_ui(self.viewer.overlay, |ui| self.overlay_toolbar(ui));
+    }
+
+    /// The class whose saliency is drawn: the chosen one, else the selected specimen's top
+    /// finding, else the abnormal node itself.
+    fn saliency_class(&self) -> Option<usize> {
+        let ws = self.workspace.as_ref()?;
+        let scored = ws.selected.and_then(|i| ws.results.get(i)).and_then(Option::as_ref);
+        self.viewer.overlay_class.or_else(|| {
+            scored.map(|r| {
+                r.scores.top_finding(&self.taxonomy).and_then(|(id, _)| self.taxonomy.index_of(id)).unwrap_or(0)
+            })
+        })
+    }
+
+    /// The saliency row: which class, a legend, and how it is drawn.
+    fn overlay_toolbar(&mut self, ui: &mut Ui) {
+        let ws = self.workspace.as_ref();
+        let scored = ws.and_then(|ws| ws.selected.and_then(|i| ws.results.get(i))).and_then(Option::as_ref);
+        let top = scored.and_then(|r| r.scores.top_finding(&self.taxonomy)).and_then(|(id, _)| self.taxonomy.get(id));
+        let shown = self.viewer.overlay_class.and_then(|c| self.taxonomy.nodes.get(c)).or(top);
+        // Why nothing is drawn.
+        let missing = match scored {
+            _ if !self.viewer.overlay => None,
+            None if ws.is_some_and(|w| w.selected.is_some()) => Some("this specimen is not classified yet"),
+            Some(r) if r.cams.is_none() => {
+                Some("these scores come from a decision record; Classify unscored redraws the map")
+            }
+            _ if shown.is_none() => Some("the model flags no finding here; choose a class"),
+            _ => None,
+        };
+        // Two rows of fixed content, so showing the overlay or a message never moves the films.
+        ui.horizontal(|ui| {
+            let current = match self.viewer.overlay_class.and_then(|c| self.taxonomy.nodes.get(c)) {
+                Some(n) => n.label.clone(),
+                None => format!("top finding ({})", top.map_or("none", |n| n.label.as_str())),
+            };
+            let label = ui.label("Saliency for");
+            egui::ComboBox::from_id_salt("overlay_class")
+                .selected_text(current)
+                .width(170.0)
+                .show_ui(ui, |ui| {
                     ui.selectable_value(&mut self.viewer.overlay_class, None, "top finding");
                     for (i, n) in self.taxonomy.nodes.iter().enumerate() {
                         ui.selectable_value(&mut self.viewer.overlay_class, Some(i), &n.label);
                     }
-                });
-                ui.add(egui::Slider::new(&mut self.settings.overlay_opacity, 0.0..=1.0).text("opacity"));
-                ui.add(egui::Slider::new(&mut self.settings.overlay_threshold, 0.0..=0.9).text("threshold"));
+                })
+                .response
+                .labelled_by(label.id);
+            legend(ui, self.settings.colormap);
+            if let Some(why) = missing {
+                ui.label(RichText::new("no map").color(ui.visuals().warn_fg_color)).on_hover_text(why);
+            }
+        });
+        ui.horizontal(|ui| {
+            ui.spacing_mut().slider_width = 60.0;
+            egui::ComboBox::from_id_salt("colormap").selected_text(self.settings.colormap.as_str()).show_ui(ui, |ui| {
+                for c in Colormap::ALL {
+                    ui.selectable_value(&mut self.settings.colormap, c, c.as_str());
+                }
             });
-        }
+            ui.toggle_value(&mut self.settings.overlay_contour, "contour")
+                .on_hover_text("Contour lines instead of a filled map: the bone stays visible");
+            ui.add(egui::Slider::new(&mut self.settings.overlay_opacity, 0.0..=1.0).text("opacity"));
+            ui.add(egui::Slider::new(&mut self.settings.overlay_threshold, 0.0..=0.9).text("threshold"));
+        });
     }
+}
+
+/// The colormap from weak to strong evidence (relative to the specimen's strongest, shared by DV
+/// and LV).
+fn legend(ui: &mut Ui, colormap: Colormap) {
+    ui.label(RichText::new("weak").small());
+    let (rect, response) = ui.allocate_exact_size(egui::vec2(80.0, 10.0), egui::Sense::hover());
+    let steps = 32;
+    for k in 0..steps {
+        let t = k as f32 / (steps - 1) as f32;
+        let [r, g, b] = colormap.rgb(t).map(|c| (c * 255.0) as u8);
+        let x0 = rect.min.x + rect.width() * k as f32 / steps as f32;
+        let x1 = rect.min.x + rect.width() * (k + 1) as f32 / steps as f32;
+        let cell = egui::Rect::from_min_max(egui::pos2(x0, rect.min.y), egui::pos2(x1, rect.max.y));
+        ui.painter().rect_filled(cell, 0.0, Color32::from_rgb(r, g, b));
+    }
+    response.on_hover_text("Evidence for the class, from weak to the strongest in this specimen's DV and LV");
+    ui.label(RichText::new("strong").small());
 }

@@ -33,6 +33,8 @@ pub struct Settings {
     pub overlay_opacity: f32,
     /// Hide saliency weaker than this fraction of the map's maximum.
     pub overlay_threshold: f32,
+    /// Draw the saliency as contour lines instead of a filled map.
+    pub overlay_contour: bool,
     /// Move to the next specimen after a call.
     pub auto_advance: bool,
     /// Most recent first.
@@ -89,9 +91,10 @@ impl Default for Settings {
             threads: 0,
             model: None,
             thresholds: BTreeMap::new(),
-            colormap: Colormap::Turbo,
-            overlay_opacity: 0.6,
+            colormap: Colormap::Viridis,
+            overlay_opacity: 0.45,
             overlay_threshold: 0.2,
+            overlay_contour: false,
             auto_advance: true,
             recent_folders: Vec::new(),
             view: ViewPrefs::default(),

@@ -35,6 +35,7 @@ struct OverlayKey {
     class: usize,
     style: [u32; 2],
     colormap: crate::inference::saliency::Colormap,
+    contour: bool,
 }
 
 /// Window/level presets, from each image's own histogram.
@@ -376,7 +377,8 @@ impl ViewerState {
                 tex.id(),
                 screen,
                 self.orientation,
-                Color32::WHITE.gamma_multiply(input.opacity),
+                // Contour lines are thin: drawn opaque whatever the fill's opacity.
+                Color32::WHITE.gamma_multiply(if input.style.contour { 1.0 } else { input.opacity }),
             ));
         }
         painter.text(title_pos, egui::Align2::LEFT_TOP, title, egui::FontId::proportional(13.0), Color32::LIGHT_GRAY);
@@ -441,6 +443,7 @@ impl ViewerState {
             class,
             style: [input.style.floor.to_bits(), input.style.max_alpha.to_bits()],
             colormap: input.style.colormap,
+            contour: input.style.contour,
         };
         let slot = &mut self.overlays[k.min(1)];
         if let Some(c) = slot.as_ref()

@@ -117,18 +117,43 @@ pub fn to_original(grid: &EvidenceGrid, transform: &Transform, downscale: f64) -
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Colormap {
-    /// Google's Turbo: rainbow-like, high contrast.
+    /// Matplotlib's Viridis: perceptually uniform, purple to yellow, readable with red-green
+    /// colour blindness (the default).
     #[default]
+    Viridis,
+    /// Google's Turbo: rainbow-like, high contrast, hard to read with red-green colour blindness.
     Turbo,
     /// Matplotlib's Inferno: perceptually uniform, black to yellow.
     Inferno,
 }
 
 impl Colormap {
+    /// Every colormap, the default first.
+    pub const ALL: [Colormap; 3] = [Colormap::Viridis, Colormap::Turbo, Colormap::Inferno];
+
+    /// Its name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Colormap::Viridis => "viridis",
+            Colormap::Turbo => "turbo",
+            Colormap::Inferno => "inferno",
+        }
+    }
+
     /// RGB (0..=1) at `t` in 0..=1 (polynomial fits of the published tables).
     pub fn rgb(self, t: f32) -> [f32; 3] {
         let t = t.clamp(0.0, 1.0);
         match self {
+            Colormap::Viridis => {
+                // Matt Zucker's sixth-order fit of Matplotlib's viridis.
+                const R: [f32; 7] =
+                    [0.277_727_33, 0.105_093_04, -0.330_861_83, -4.634_230_5, 6.228_27, 4.776_385, -5.435_456];
+                const G: [f32; 7] =
+                    [0.005_407_344_5, 1.404_613_5, 0.214_847_56, -5.799_101, 14.179_933, -13.745_145, 4.645_853];
+                const B: [f32; 7] =
+                    [0.334_099_8, 1.384_590_2, 0.095_095_16, -19.332_441, 56.690_55, -65.353_03, 26.312_435];
+                [poly(&R, t), poly(&G, t), poly(&B, t)].map(|c| c.clamp(0.0, 1.0))
+            }
             Colormap::Turbo => {
                 // Anton Mikhailov's polynomial approximation (Google AI blog, 2019).
                 const R: [f32; 6] = [0.135_721_38, 4.615_392_6, -42.660_32, 132.131_08, -152.942_4, 59.286_38];
@@ -164,17 +189,23 @@ pub struct OverlayStyle {
     pub max_alpha: f32,
     /// Evidence below this fraction of the maximum is not drawn.
     pub floor: f32,
+    /// Draw only contour lines (at the floor and halfway from it to the maximum), so the bone
+    /// under the evidence stays visible.
+    pub contour: bool,
 }
 
 impl Default for OverlayStyle {
     fn default() -> Self {
-        OverlayStyle { colormap: Colormap::Turbo, max_alpha: 0.7, floor: 0.15 }
+        OverlayStyle { colormap: Colormap::default(), max_alpha: 0.7, floor: 0.15, contour: false }
     }
 }
 
 /// Colours a map as RGBA. `scale` is the evidence drawn at full strength (pass the maximum over
 /// both views of a specimen so DV and LV are comparable); 0 draws nothing.
 pub fn colorize(map: &SaliencyMap, scale: f32, style: &OverlayStyle) -> image::RgbaImage {
+    if style.contour {
+        return contours(map, scale, style);
+    }
     let mut out = image::RgbaImage::new(map.width, map.height);
     for (p, &v) in out.pixels_mut().zip(&map.values) {
         let t = if scale > 0.0 { (v / scale).clamp(0.0, 1.0) } else { 0.0 };
@@ -185,6 +216,35 @@ pub fn colorize(map: &SaliencyMap, scale: f32, style: &OverlayStyle) -> image::R
         // Alpha ramps up from the floor, so the overlay fades in rather than starting at an edge.
         let a = ((t - style.floor) / (1.0 - style.floor).max(1e-6)).sqrt() * style.max_alpha;
         *p = image::Rgba([r, g, b, a].map(|c| (c * 255.0).round().clamp(0.0, 255.0) as u8));
+    }
+    out
+}
+
+/// Contour lines of a map at the floor and halfway from the floor to full strength, opaque, in
+/// the colormap's colour of their level: a pixel is on a line when it is at or above the level
+/// and a 4-neighbour is below it.
+fn contours(map: &SaliencyMap, scale: f32, style: &OverlayStyle) -> image::RgbaImage {
+    let (w, h) = (map.width as usize, map.height as usize);
+    let mut out = image::RgbaImage::new(map.width, map.height);
+    if scale <= 0.0 {
+        return out;
+    }
+    let t = |x: usize, y: usize| map.values.get(y * w + x).map_or(0.0, |v| (v / scale).clamp(0.0, 1.0));
+    let levels = [style.floor.max(1e-3), (1.0 + style.floor) / 2.0];
+    for (x, y, p) in out.enumerate_pixels_mut() {
+        let (x, y) = (x as usize, y as usize);
+        let here = t(x, y);
+        let below = |level: f32| {
+            (x == 0 || t(x - 1, y) < level)
+                || (y == 0 || t(x, y - 1) < level)
+                || (x + 1 >= w || t(x + 1, y) < level)
+                || (y + 1 >= h || t(x, y + 1) < level)
+        };
+        // The higher level wins where both lines meet.
+        if let Some(&level) = levels.iter().rev().find(|&&l| here >= l && below(l)) {
+            let [r, g, b] = style.colormap.rgb(level.max(0.35));
+            *p = image::Rgba([r, g, b, 1.0].map(|c| (c * 255.0).round().clamp(0.0, 255.0) as u8));
+        }
     }
     out
 }
@@ -249,6 +309,35 @@ pub fn occlusion(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn viridis_runs_from_purple_to_yellow_and_contours_leave_the_inside_clear() {
+        let near = |a: [f32; 3], b: [f32; 3]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 0.03);
+        // Matplotlib's viridis at 0, 0.5 and 1.
+        assert!(near(Colormap::Viridis.rgb(0.0), [0.267, 0.005, 0.329]), "{:?}", Colormap::Viridis.rgb(0.0));
+        assert!(near(Colormap::Viridis.rgb(0.5), [0.128, 0.567, 0.551]), "{:?}", Colormap::Viridis.rgb(0.5));
+        assert!(near(Colormap::Viridis.rgb(1.0), [0.993, 0.906, 0.144]), "{:?}", Colormap::Viridis.rgb(1.0));
+        // A disc of evidence: the contour is a ring, its inside and outside transparent.
+        let (w, h) = (40u32, 40u32);
+        let values = (0..w * h)
+            .map(|k| {
+                let (x, y) = ((k % w) as f32 - 20.0, (k / w) as f32 - 20.0);
+                (1.0 - (x * x + y * y).sqrt() / 15.0).max(0.0)
+            })
+            .collect();
+        let map = SaliencyMap { width: w, height: h, values };
+        let style = OverlayStyle { contour: true, floor: 0.2, ..OverlayStyle::default() };
+        let img = colorize(&map, 1.0, &style);
+        let alpha = |x: u32, y: u32| img.get_pixel(x, y).0[3];
+        assert_eq!(alpha(20, 20), 0, "the centre stays clear");
+        assert_eq!(alpha(0, 0), 0, "outside stays clear");
+        // The floor's line at radius 12 (1 - 12/15 = 0.2), the halfway line (0.6) at radius 6.
+        let on_ring = (0..w).filter(|&x| alpha(x, 20) == 255).collect::<Vec<_>>();
+        let has = |r: std::ops::RangeInclusive<u32>| on_ring.iter().any(|x| r.contains(x));
+        assert!(has(8..=9) && has(31..=32), "the floor's line: {on_ring:?}");
+        assert!(has(13..=14) && has(26..=27), "the halfway line: {on_ring:?}");
+        assert!(on_ring.len() <= 8, "lines, not a fill: {on_ring:?}");
+    }
 
     fn identity(size: u32, w: u32, h: u32, scale: f64, tx: f64, ty: f64) -> Transform {
         Transform {
