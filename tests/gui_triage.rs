@@ -262,3 +262,30 @@ fn the_saliency_says_what_it_shows_and_the_films_do_not_jump() {
     assert!(h.query_by_label("Saliency for").is_some(), "names the class it shows");
     assert_eq!(h.state().settings.colormap, mousexray::inference::saliency::Colormap::Viridis);
 }
+
+#[test]
+fn messages_do_not_pile_up_or_move_the_films_and_a_cpu_build_does_not_complain() {
+    let (_dir, folder) = sample();
+    let mut s = settings();
+    s.model = Some(std::path::PathBuf::from("models/cae_mv.onnx"));
+    let mut h = harness(s);
+    open_typed(&mut h, &folder);
+    classify_all(&mut h);
+    step_until(&mut h, "the DV film", |a| a.viewer.shown_rects[0].is_some());
+    h.state_mut().banners.clear();
+    h.run_steps(2);
+    let before = h.state().viewer.shown_rects[0];
+    for k in 0..7 {
+        let b = mousexray::gui::Banner::error(format!("problem {k}"));
+        h.state_mut().banners.push(b);
+    }
+    h.run_steps(3);
+    assert_eq!(h.state().viewer.shown_rects[0], before, "messages float over the films");
+    assert!(h.query_by_label("problem 6").is_some() && h.query_by_label("problem 3").is_none(), "the newest three");
+    h.get_by_label("dismiss all 7 messages").click();
+    h.run_steps(2);
+    assert!(h.state().banners.is_empty());
+    // The provider is named; a build without CUDA is not an error to show.
+    assert!(h.query_by_label_contains("not enabled in this build").is_none());
+    assert!(h.query_by_label("on CPU").is_some());
+}

@@ -28,13 +28,30 @@ pub struct AppOptions {
     pub classify_on_open: bool,
 }
 
-/// A message across the top of the window.
+/// A message over the foot of the films.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Banner {
     /// The text.
     pub text: String,
-    /// An error (red) or a notice.
+    /// An error (red, stays until dismissed) or a notice (fades after [`NOTICE_SECONDS`]).
     pub error: bool,
+    /// When it was raised.
+    pub since: std::time::Instant,
+}
+
+/// How long a notice stays (errors stay until dismissed).
+pub const NOTICE_SECONDS: u64 = 12;
+
+impl Banner {
+    /// An error.
+    pub fn error(text: impl Into<String>) -> Banner {
+        Banner { text: text.into(), error: true, since: std::time::Instant::now() }
+    }
+
+    /// A notice.
+    pub fn notice(text: impl Into<String>) -> Banner {
+        Banner { text: text.into(), error: false, since: std::time::Instant::now() }
+    }
 }
 
 /// What the window is asked to do: a command, or an action that carries what it acts on.
@@ -200,13 +217,13 @@ impl ReviewApp {
         tracing::warn!("{text}");
         // One banner per message, however often it repeats.
         if !self.banners.iter().any(|b| b.text == text) {
-            self.banners.push(Banner { text, error: true });
+            self.banners.push(Banner::error(text));
         }
     }
 
     /// Shows a notice across the top.
     pub fn notice(&mut self, text: impl Into<String>) {
-        self.banners.push(Banner { text: text.into(), error: false });
+        self.banners.push(Banner::notice(text));
     }
 
     /// Starts scanning `folder`; the worklist fills when the scan ends.
@@ -340,7 +357,7 @@ impl ReviewApp {
         {
             let text = format!("autosave failed (every edit is still in the journal): {e}");
             if !self.banners.iter().any(|b| b.text == text) {
-                self.banners.push(Banner { text, error: true });
+                self.banners.push(Banner::error(text));
             }
         }
         if let Some(Err(e)) = self.workspace.as_mut().and_then(Workspace::poll_save) {
@@ -382,7 +399,7 @@ impl ReviewApp {
         let review = match ReviewSession::open(&report.root, &self.settings.reviewer) {
             Ok(r) => {
                 for n in &r.notes {
-                    self.banners.push(Banner { text: n.clone(), error: false });
+                    self.banners.push(Banner::notice(n.clone()));
                 }
                 Some(r)
             }
@@ -488,7 +505,7 @@ impl ReviewApp {
                     }
                     for p in &r.problems {
                         let text = format!("{}: {}", crate::specimen::display_path(&p.path), p.reason);
-                        self.banners.push(Banner { text, error: true });
+                        self.banners.push(Banner::error(text));
                     }
                     let producer = Producer { sha256: &sha, name: &name, thresholds: &self.model.thresholds };
                     ws.accept(r, producer, &self.taxonomy);

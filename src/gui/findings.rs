@@ -223,8 +223,9 @@ fn metadata(ui: &mut Ui, spec: &crate::specimen::Specimen) {
     }
     egui::Grid::new("metadata").num_columns(2).spacing(vec2(8.0, 1.0)).show(ui, |ui| {
         for (k, v) in fields.iter().take(12) {
-            ui.label(RichText::new(*k).small());
-            ui.label(RichText::new(*v).small());
+            ui.label(RichText::new(*k).weak());
+            // Long values are cut, whole on hover: they must not widen the panel over the films.
+            ui.add(egui::Label::new(*v).truncate()).on_hover_text(*v);
             ui.end_row();
         }
     });

@@ -27,9 +27,6 @@ impl ReviewApp {
         }
 
         egui::Panel::top("menu").show(ui, |ui| self.menu_bar(ui));
-        if !self.banners.is_empty() {
-            egui::Panel::top("banners").show(ui, |ui| self.banner_ui(ui));
-        }
         egui::Panel::bottom("status").show(ui, |ui| self.status_bar(ui));
         if self.workspace.is_some() {
             // The films come first: either side panel folds away ([ and ], or M for both).
@@ -45,6 +42,20 @@ impl ReviewApp {
             }
         }
         egui::CentralPanel::default().show(ui, |ui| self.centre(ui));
+        self.banners.retain(|b| b.error || b.since.elapsed().as_secs() < super::app::NOTICE_SECONDS);
+        if !self.banners.is_empty() {
+            // Over the foot of the films, not a panel: a message never moves the layout.
+            let rect = ctx.content_rect();
+            egui::Area::new(egui::Id::unique("banners"))
+                .order(egui::Order::Foreground)
+                .anchor(egui::Align2::CENTER_BOTTOM, egui::vec2(0.0, -34.0))
+                .show(&ctx, |ui| {
+                    ui.set_max_width((rect.width() * 0.7).max(300.0));
+                    egui::Frame::popup(ui.style()).show(ui, |ui| self.banner_ui(ui));
+                });
+            // Notices fade on their own: wake up to remove them.
+            ctx.request_repaint_after(std::time::Duration::from_secs(1));
+        }
         self.dialogs(ui);
         self.run_queued(&ctx);
     }
@@ -149,18 +160,25 @@ impl ReviewApp {
     }
 
     fn banner_ui(&mut self, ui: &mut Ui) {
-        let mut close = None;
-        for (i, b) in self.banners.iter().enumerate().rev().take(4) {
+        // The newest three; the rest are counted, and go with one click.
+        let n = self.banners.len();
+        let mut dismiss = Vec::new();
+        for (i, b) in self.banners.iter().enumerate().rev().take(3) {
             ui.horizontal(|ui| {
                 let color = if b.error { Color32::from_rgb(220, 80, 70) } else { ui.visuals().text_color() };
                 if ui.small_button("x").on_hover_text("dismiss").clicked() {
-                    close = Some(i);
+                    dismiss.push(i);
                 }
                 // Wrapped: a long path in an error must stay readable, not clipped.
                 ui.add(egui::Label::new(RichText::new(&b.text).color(color)).wrap());
             });
         }
-        if let Some(i) = close {
+        if n > 3 && ui.small_button(format!("dismiss all {n} messages")).clicked() {
+            dismiss = (0..n).rev().collect();
+        }
+        // Highest index first, so each removal leaves the others' indices valid.
+        dismiss.sort_unstable_by(|a, b| b.cmp(a));
+        for i in dismiss {
             self.send(AppCommand::DismissBanner(i));
         }
     }

@@ -163,6 +163,14 @@ pub struct ViewerInput<'a> {
     pub report: &'a ScanReport,
 }
 
+/// A pane's title on a dark plate, so it stays readable over bright bone.
+fn pane_title(painter: &egui::Painter, pos: Pos2, title: String) {
+    let galley = painter.layout_no_wrap(title, egui::FontId::proportional(14.0), Color32::WHITE);
+    let plate = Rect::from_min_size(pos, galley.size()).expand2(vec2(5.0, 2.0));
+    painter.rect_filled(plate, 3.0, Color32::from_black_alpha(170));
+    painter.galley(pos, galley, Color32::WHITE);
+}
+
 /// Points of right-drag that move the window by the film's own range (its auto window's width).
 pub const WINDOW_DRAG_POINTS: f64 = 400.0;
 
@@ -266,13 +274,7 @@ impl ViewerState {
                     centred_text(ui, rect, format!("no {} image", view.as_str().to_uppercase()), 14.0, Color32::GRAY)
                 }
             }
-            painter.text(
-                title_pos,
-                egui::Align2::LEFT_TOP,
-                title,
-                egui::FontId::proportional(13.0),
-                Color32::LIGHT_GRAY,
-            );
+            pane_title(&painter, title_pos, title);
             return;
         };
         let img = match images.get(path, true) {
@@ -288,13 +290,7 @@ impl ViewerState {
                         painter.text(rect.center(), egui::Align2::CENTER_CENTER, "loading…", font, Color32::GRAY);
                     }
                 }
-                painter.text(
-                    title_pos,
-                    egui::Align2::LEFT_TOP,
-                    title,
-                    egui::FontId::proportional(13.0),
-                    Color32::LIGHT_GRAY,
-                );
+                pane_title(&painter, title_pos, title);
                 return;
             }
         };
@@ -381,7 +377,7 @@ impl ViewerState {
                 Color32::WHITE.gamma_multiply(if input.style.contour { 1.0 } else { input.opacity }),
             ));
         }
-        painter.text(title_pos, egui::Align2::LEFT_TOP, title, egui::FontId::proportional(13.0), Color32::LIGHT_GRAY);
+        pane_title(&painter, title_pos, title);
         let info = format!(
             "W {:.0} L {:.0}  {:.0}%",
             window.width,

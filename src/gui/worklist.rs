@@ -308,6 +308,8 @@ impl Worklist {
                 self.descending = matches!(col, SortColumn::Abnormal | SortColumn::Flag);
             }
             self.invalidate();
+            // The selection stays in view wherever the new order puts it.
+            self.scroll_to_selection = true;
         }
         clicked
     }
