@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the real review window under Xvfb on a copy of the bundled sample, classifies it, and saves
 # screenshots: the whole window (worklist with scores, DV and LV with the saliency overlay, the
-# findings panel) and a zoomed view. Needs: Xvfb, xdotool, ImageMagick (`import`), Mesa GL.
+# findings panel) at 1920x1080 and at 1024x768, a zoomed view, and the films-only layout. Needs: Xvfb, xdotool, ImageMagick (`import`), Mesa GL.
 #   apt-get install -y xvfb xauth xdotool imagemagick libgl1-mesa-dri libegl-mesa0
 # Usage: scripts/screenshot.sh [OUT_DIR]   (default target/screenshots)
 set -euo pipefail
@@ -18,7 +18,7 @@ cleanup() { kill "${APP:-}" "${XVFB:-}" 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
 cp -r assets/sample "$WORK/sample"
 rm -rf "$WORK/sample/.mousexray"
-Xvfb "$DISP" -screen 0 1400x860x24 >/dev/null 2>&1 & XVFB=$!
+Xvfb "$DISP" -screen 0 1920x1080x24 >/dev/null 2>&1 & XVFB=$!
 sleep 1
 export DISPLAY=$DISP XDG_RUNTIME_DIR=$WORK XDG_DATA_HOME=$WORK/data
 "$BIN" "$WORK/sample" --classify >"$WORK/app.log" 2>&1 & APP=$!
@@ -30,12 +30,16 @@ for _ in $(seq 50); do
 done
 [ -n "$win" ] || { cat "$WORK/app.log" >&2; echo "screenshot.sh: the window did not appear" >&2; exit 1; }
 key() { xdotool windowfocus "$win" 2>/dev/null || true; xdotool key --window "$win" "$@"; sleep 0.6; }
+size() { xdotool windowsize "$win" "$1" "$2"; xdotool windowmove "$win" 0 0; sleep 1.5; }
+shot() { import -window root -crop "$1+0+0" +repage "$OUT/$2"; }
 sleep 4 # scan, model load and classification of 24 specimens
 # The most abnormal specimen (the list is sorted by P(abnormal)), overlay on.
 key Home; key o
-sleep 1
-import -window root "$OUT/review_window.png"
+size 1920 1080; shot 1920x1080 review_window.png
+size 1024 768; shot 1024x768 review_1024.png
+key m; shot 1024x768 review_films_only.png; key m
+size 1920 1080
 # Zoom in on the same specimen (linked: both views).
 key plus; key plus; key plus
-import -window root "$OUT/review_zoomed.png"
-echo "screenshots in $OUT: review_window.png review_zoomed.png"
+shot 1920x1080 review_zoomed.png
+echo "screenshots in $OUT: review_window.png review_1024.png review_films_only.png review_zoomed.png"

@@ -60,6 +60,9 @@ pub fn show(
     saliency_class: Option<usize>,
 ) -> Vec<FindingsAction> {
     let mut actions = Vec::new();
+    // The panel's width bounds every row: content must never push the panel over the films.
+    let panel_width = ui.available_width();
+    ui.set_max_width(panel_width);
     let Some(i) = ws.selected else {
         ui.label("No specimen selected.");
         return actions;
@@ -138,7 +141,8 @@ pub fn show(
                 } else {
                     text
                 };
-                let name_width = 150.0 - indent;
+                // What the bar and the three call buttons leave, so a narrow panel still fits.
+                let name_width = (panel_width - indent - 70.0 - 110.0).clamp(50.0, 220.0 - indent);
                 ui.allocate_ui(vec2(name_width, 18.0), |ui| {
                     ui.set_min_width(name_width);
                     let name = ui.add(egui::Label::new(text).truncate().sense(Sense::click()));
@@ -221,12 +225,15 @@ fn metadata(ui: &mut Ui, spec: &crate::specimen::Specimen) {
         ui.label(RichText::new("no metadata (no manifest)").small());
         return;
     }
-    egui::Grid::new("metadata").num_columns(2).spacing(vec2(8.0, 1.0)).show(ui, |ui| {
-        for (k, v) in fields.iter().take(12) {
-            ui.label(RichText::new(*k).weak());
-            // Long values are cut, whole on hover: they must not widen the panel over the films.
-            ui.add(egui::Label::new(*v).truncate()).on_hover_text(*v);
-            ui.end_row();
-        }
-    });
+    egui::Grid::new("metadata").num_columns(2).spacing(vec2(8.0, 1.0)).max_col_width(ui.available_width() * 0.48).show(
+        ui,
+        |ui| {
+            for (k, v) in fields.iter().take(12) {
+                ui.add(egui::Label::new(RichText::new(*k).weak()).truncate()).on_hover_text(*k);
+                // Long values are cut, whole on hover: they must not widen the panel over the films.
+                ui.add(egui::Label::new(*v).truncate()).on_hover_text(*v);
+                ui.end_row();
+            }
+        },
+    );
 }

@@ -31,14 +31,21 @@ impl ReviewApp {
         if self.workspace.is_some() {
             // The films come first: either side panel folds away ([ and ], or M for both).
             // A quarter of the window each at most by default, so a laptop screen keeps half for the films.
+            // They shrink with the window too (a window made smaller keeps half for the films).
             let width = ui.available_width();
             if self.settings.view.worklist_panel {
                 let size = (width * 0.27).clamp(250.0, 380.0);
-                egui::Panel::left("worklist").default_size(size).min_size(230.0).show(ui, |ui| self.worklist_ui(ui));
+                egui::Panel::left("worklist")
+                    .default_size(size)
+                    .size_range(230.0..=(width * 0.3).max(230.0))
+                    .show(ui, |ui| self.worklist_ui(ui));
             }
             if self.settings.view.findings_panel {
                 let size = (width * 0.24).clamp(230.0, 320.0);
-                egui::Panel::right("findings").default_size(size).min_size(210.0).show(ui, |ui| self.findings_ui(ui));
+                egui::Panel::right("findings")
+                    .default_size(size)
+                    .size_range(210.0..=(width * 0.3).max(210.0))
+                    .show(ui, |ui| self.findings_ui(ui));
             }
         }
         egui::CentralPanel::default().show(ui, |ui| self.centre(ui));
@@ -365,21 +372,17 @@ impl ReviewApp {
     }
 
     fn viewer_toolbar(&mut self, ui: &mut Ui) {
+        // One row of tools, the window and saliency settings in menus, then one row naming what
+        // the overlay shows: a short toolbar leaves the height to the films.
         ui.horizontal_wrapped(|ui| {
-            for c in [
-                UICommand::Fit,
-                UICommand::OneToOne,
-                UICommand::AutoWindow,
-                UICommand::RotateClockwise,
-                UICommand::FlipHorizontal,
-                UICommand::ToggleReference,
-            ] {
+            for c in [UICommand::Fit, UICommand::OneToOne, UICommand::RotateClockwise, UICommand::FlipHorizontal] {
                 self.tool_button(ui, c);
             }
             let ctx = ui.ctx().clone();
             let mut toggles = [
                 (UICommand::LinkZoom, self.viewer.linked),
                 (UICommand::Invert, self.viewer.invert),
+                (UICommand::ToggleReference, self.viewer.reference.is_some()),
                 (UICommand::ToggleOverlay, self.viewer.overlay),
             ];
             for (c, on) in &mut toggles {
@@ -388,6 +391,8 @@ impl ReviewApp {
                     self.send(AppCommand::Ui(*c));
                 }
             }
+            ui.menu_button("Window", |ui| self.window_menu(ui));
+            ui.menu_button("Saliency options", |ui| self.saliency_menu(ui));
             // Rotation and mirror stay from specimen to specimen: say so while they are on.
             let o = self.viewer.orientation;
             if o != Default::default() {
@@ -402,15 +407,22 @@ impl ReviewApp {
                 self.tool_button(ui, UICommand::ResetOrientation);
             }
         });
-        ui.horizontal_wrapped(|ui| {
-            ui.label("Window:");
-            for preset in Preset::ALL {
-                let c = if preset == Preset::Auto { UICommand::AutoWindow } else { UICommand::WindowPreset(preset) };
-                let tip = format!("{} ({})", preset.tooltip(), c.shortcut_text(ui.ctx()));
-                if ui.small_button(preset.label()).on_hover_text(tip).clicked() {
-                    self.send(AppCommand::Ui(c));
-                }
+        // Always drawn, greyed out while the overlay is off, so the films do not jump.
+        ui.add_enabled_ui(self.viewer.overlay, |ui| self.overlay_toolbar(ui));
+    }
+
+    /// Window/level: presets and each view's numbers.
+    fn window_menu(&mut self, ui: &mut Ui) {
+        for preset in Preset::ALL {
+            let c = if preset == Preset::Auto { UICommand::AutoWindow } else { UICommand::WindowPreset(preset) };
+            let button = egui::Button::new(preset.label()).shortcut_text(c.shortcut_text(ui.ctx()));
+            if ui.add(button).on_hover_text(preset.tooltip()).clicked() {
+                self.send(AppCommand::Ui(c));
+                ui.close();
             }
+        }
+        ui.separator();
+        egui::Grid::new("window_numbers").show(ui, |ui| {
             for (k, name) in ["DV", "LV"].into_iter().enumerate() {
                 let Some(mut w) = self.viewer.shown_windows.get(k).copied().flatten() else { continue };
                 let before = w;
@@ -418,6 +430,7 @@ impl ReviewApp {
                 ui.add(egui::DragValue::new(&mut w.width).range(1.0..=65535.0).speed(10.0)).labelled_by(l.id);
                 let l = ui.label("level");
                 ui.add(egui::DragValue::new(&mut w.center).range(0.0..=65535.0).speed(10.0)).labelled_by(l.id);
+                ui.end_row();
                 if w != before
                     && let Some(slot) = self.viewer.windows.get_mut(k)
                 {
@@ -425,8 +438,22 @@ impl ReviewApp {
                 }
             }
         });
-        // Always drawn, greyed out while the overlay is off, so the films do not jump.
-        ui.add_enabled_ui(self.viewer.overlay, |ui| self.overlay_toolbar(ui));
+        ui.label(RichText::new("Right-drag on a film: sideways the width, up and down the level").small());
+    }
+
+    /// How the saliency is drawn.
+    fn saliency_menu(&mut self, ui: &mut Ui) {
+        ui.spacing_mut().slider_width = 100.0;
+        ui.horizontal(|ui| {
+            ui.label("Colormap");
+            for c in Colormap::ALL {
+                ui.selectable_value(&mut self.settings.colormap, c, c.as_str());
+            }
+        });
+        ui.checkbox(&mut self.settings.overlay_contour, "contour lines instead of a filled map");
+        ui.add(egui::Slider::new(&mut self.settings.overlay_opacity, 0.0..=1.0).text("opacity"));
+        ui.add(egui::Slider::new(&mut self.settings.overlay_threshold, 0.0..=0.9).text("threshold"))
+            .on_hover_text("Evidence weaker than this fraction of the specimen's strongest is not drawn");
     }
 
     /// The class whose saliency is drawn: the chosen one, else the selected specimen's top
@@ -457,8 +484,9 @@ impl ReviewApp {
             _ if shown.is_none() => Some("the model flags no finding here; choose a class"),
             _ => None,
         };
-        // Two rows of fixed content, so showing the overlay or a message never moves the films.
-        ui.horizontal(|ui| {
+        // Fixed content (a message is short), so showing the overlay never moves the films;
+        // wrapped, so a narrow window is not pushed wider than it is.
+        ui.horizontal_wrapped(|ui| {
             let current = match self.viewer.overlay_class.and_then(|c| self.taxonomy.nodes.get(c)) {
                 Some(n) => n.label.clone(),
                 None => format!("top finding ({})", top.map_or("none", |n| n.label.as_str())),
@@ -466,7 +494,7 @@ impl ReviewApp {
             let label = ui.label("Saliency for");
             egui::ComboBox::from_id_salt("overlay_class")
                 .selected_text(current)
-                .width(170.0)
+                .width(150.0)
                 .show_ui(ui, |ui| {
                     ui.selectable_value(&mut self.viewer.overlay_class, None, "top finding");
                     for (i, n) in self.taxonomy.nodes.iter().enumerate() {
@@ -479,18 +507,6 @@ impl ReviewApp {
             if let Some(why) = missing {
                 ui.label(RichText::new("no map").color(ui.visuals().warn_fg_color)).on_hover_text(why);
             }
-        });
-        ui.horizontal(|ui| {
-            ui.spacing_mut().slider_width = 60.0;
-            egui::ComboBox::from_id_salt("colormap").selected_text(self.settings.colormap.as_str()).show_ui(ui, |ui| {
-                for c in Colormap::ALL {
-                    ui.selectable_value(&mut self.settings.colormap, c, c.as_str());
-                }
-            });
-            ui.toggle_value(&mut self.settings.overlay_contour, "contour")
-                .on_hover_text("Contour lines instead of a filled map: the bone stays visible");
-            ui.add(egui::Slider::new(&mut self.settings.overlay_opacity, 0.0..=1.0).text("opacity"));
-            ui.add(egui::Slider::new(&mut self.settings.overlay_threshold, 0.0..=0.9).text("threshold"));
         });
     }
 }

@@ -71,6 +71,31 @@ impl Default for PanZoom {
     }
 }
 
+/// Gap between film panels, in points.
+pub const PANEL_GAP: f32 = 6.0;
+
+/// `n` film panels in `full`: side by side, or stacked when that fits the films (`sizes`, the
+/// oriented sizes of those known) at a larger scale. Stacked wins only by a clear margin (10 %),
+/// so the layout does not flip on small changes.
+pub fn arrange(full: Rect, n: usize, sizes: &[Vec2]) -> Vec<Rect> {
+    let n = n.max(1);
+    let k = n as f32;
+    let side = vec2(((full.width() - PANEL_GAP * (k - 1.0)) / k).max(1.0), full.height());
+    let stack = vec2(full.width(), ((full.height() - PANEL_GAP * (k - 1.0)) / k).max(1.0));
+    let worst = |panel: Vec2| sizes.iter().map(|&s| fit_scale(panel, s)).fold(f32::INFINITY, f32::min);
+    let stacked = !sizes.is_empty() && worst(stack) > 1.1 * worst(side);
+    (0..n)
+        .map(|i| {
+            let i = i as f32;
+            if stacked {
+                Rect::from_min_size(pos2(full.min.x, full.min.y + i * (stack.y + PANEL_GAP)), stack)
+            } else {
+                Rect::from_min_size(pos2(full.min.x + i * (side.x + PANEL_GAP), full.min.y), side)
+            }
+        })
+        .collect()
+}
+
 /// Zoom limits relative to fit.
 pub const ZOOM_RANGE: std::ops::RangeInclusive<f32> = 0.1..=64.0;
 
@@ -193,5 +218,17 @@ mod tests {
         pz.pan(vec2(10.0, -5.0), &pl2);
         let after = Placement::new(rect, size, pz).to_screen(pos2(400.0, 300.0));
         assert!((after - before - vec2(10.0, -5.0)).length() < 1e-3);
+    }
+
+    #[test]
+    fn landscape_films_in_a_wide_pane_stack_and_portrait_ones_sit_side_by_side() {
+        let wide = Rect::from_min_size(pos2(0.0, 0.0), vec2(800.0, 600.0));
+        let stacked = arrange(wide, 2, &[vec2(1000.0, 600.0), vec2(1000.0, 600.0)]);
+        assert_eq!(stacked[0].width(), 800.0);
+        assert!(stacked[1].min.y > stacked[0].max.y);
+        let side = arrange(wide, 2, &[vec2(500.0, 1000.0), vec2(500.0, 1000.0)]);
+        assert!(side[1].min.x > side[0].max.x && side[0].height() == 600.0);
+        // Unknown sizes (still loading): side by side.
+        assert!(arrange(wide, 2, &[])[1].min.x > 0.0);
     }
 }

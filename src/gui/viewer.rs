@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use egui::{Color32, Mesh, Pos2, Rect, Sense, TextureHandle, TextureOptions, Ui, pos2, vec2};
+use egui::{Color32, Mesh, Pos2, Rect, Sense, TextureHandle, TextureOptions, Ui, Vec2, pos2, vec2};
 
 use super::images::{ImageCache, LoadedImage, Slot};
 use super::view_math::{Orientation, PanZoom, Placement, fit_scale};
@@ -212,11 +212,23 @@ impl ViewerState {
     pub fn show(&mut self, ui: &mut Ui, images: &mut ImageCache, input: &ViewerInput<'_>) {
         // Never wider than the panel, whatever the toolbar above asked for.
         let full = ui.available_rect_before_wrap().intersect(ui.clip_rect());
-        let gap = 6.0;
         let reference = self.reference.zip(input.reference);
-        let n = if reference.is_some() { 3.0 } else { 2.0 };
-        let w = ((full.width() - gap * (n - 1.0)) / n).max(1.0);
-        let rect = |k: f32| Rect::from_min_size(pos2(full.min.x + k * (w + gap), full.min.y), vec2(w, full.height()));
+        let n = if reference.is_some() { 3 } else { 2 };
+        // Side by side, or one above the other when that shows the films larger (landscape
+        // films in a wide pane).
+        let sizes: Vec<Vec2> = [Some(View::Dv), Some(self.extra.unwrap_or(View::Lv))]
+            .into_iter()
+            .flatten()
+            .filter_map(|v| input.specimen.images.get(&v))
+            .filter_map(|p| match images.get(p, false) {
+                Slot::Ready(img) => {
+                    Some(self.orientation.oriented_size(vec2(img.display.width as f32, img.display.height as f32)))
+                }
+                _ => None,
+            })
+            .collect();
+        let rects = super::view_math::arrange(full, n, &sizes);
+        let rect = |k: usize| rects.get(k).copied().unwrap_or(full);
         ui.allocate_rect(full, Sense::hover());
         self.readout = None;
         self.shown_windows = [None, None, None];
@@ -230,7 +242,7 @@ impl ViewerState {
             panels.push((view, specimen, true));
         }
         for (k, (view, specimen, is_reference)) in panels.into_iter().enumerate() {
-            let r = rect(k as f32);
+            let r = rect(k);
             if let Some(slot) = self.shown_rects.get_mut(k) {
                 *slot = Some(r);
             }

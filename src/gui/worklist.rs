@@ -191,19 +191,19 @@ impl Worklist {
         let row_h = ui.text_style_height(&egui::TextStyle::Body) + 4.0;
         // Labels that select text would take the click from the row: a row is clicked anywhere.
         ui.style_mut().interaction.selectable_labels = false;
-        let id_width = self.id_width(ui, ws).min(ui.available_width() * 0.45).max(70.0);
+        let id_width = self.id_width(ui, ws).min(ui.available_width() * 0.6).max(70.0);
         let mut table = TableBuilder::new(ui)
             .id_salt("worklist")
             .striped(true)
             .sense(Sense::click())
             .cell_layout(egui::Layout::left_to_right(Align::Center))
             .column(Column::exact(id_width).clip(true))
-            // Fixed widths but the id's and the last: the list must not crowd the films out.
-            .column(Column::exact(52.0).clip(true))
-            .column(Column::exact(44.0).clip(true))
-            .column(Column::exact(86.0).clip(true))
-            .column(Column::exact(26.0))
-            .column(Column::remainder().at_least(60.0).clip(true));
+            // The id whole, the rest fixed or sharing what is left: the list must not crowd the films out.
+            .column(Column::exact(54.0).clip(true))
+            .column(Column::exact(54.0).clip(true))
+            .column(Column::remainder().at_least(40.0).clip(true))
+            .column(Column::exact(34.0))
+            .column(Column::remainder().at_least(40.0).clip(true));
         if std::mem::take(&mut self.scroll_to_selection)
             && let Some(pos) = ws.selected.and_then(|s| self.order.iter().position(|&i| i == s))
         {
