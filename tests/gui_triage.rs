@@ -289,3 +289,51 @@ fn messages_do_not_pile_up_or_move_the_films_and_a_cpu_build_does_not_complain()
     assert!(h.query_by_label_contains("not enabled in this build").is_none());
     assert!(h.query_by_label("on CPU").is_some());
 }
+
+#[test]
+fn batch_calls_why_flagged_and_shift_digit_for_a_normal_finding() {
+    let (_dir, folder) = sample();
+    let mut s = settings();
+    s.model = Some(std::path::PathBuf::from("models/cae_mv.onnx"));
+    s.auto_advance = false;
+    let mut h = harness(s);
+    open_typed(&mut h, &folder);
+    classify_all(&mut h);
+    // The first row is the most abnormal: it says why, finding by finding.
+    h.key_press(Key::Home);
+    h.run_steps(2);
+    assert!(h.query_by_label_contains("flagged: ").is_some(), "why flagged");
+    // Shift+3: the third finding called normal (and again: cleared).
+    h.key_press_modifiers(egui::Modifiers::SHIFT, Key::Num3);
+    h.run_steps(2);
+    let ws = h.state().workspace.as_ref().unwrap();
+    assert_eq!(ws.call(ws.selected.unwrap(), "scoliosis"), Some(Call::Normal));
+    assert_eq!(ws.call(ws.selected.unwrap(), "kyphosis"), None, "not the plain digit's toggle too");
+    h.key_press(Key::Z);
+    h.run_steps(1);
+
+    let ws = h.state().workspace.as_ref().unwrap();
+    let expected = ws.unflagged_unreviewed(&h.state().worklist.order);
+    assert!(!expected.is_empty(), "the sample has unflagged specimens");
+    h.get_by_label("Review").click();
+    h.run_steps(2);
+    h.get_by_label("Call all unflagged normal…").click();
+    // The click queues the command; the dialog opens after it, and shows the frame after.
+    h.run_steps(4);
+    h.get_by_label(&format!("Call {} normal", expected.len())).click();
+    h.run_steps(3);
+    let ws = h.state().workspace.as_ref().unwrap();
+    assert!(expected.iter().all(|&i| ws.status(i) == Status::Normal));
+    assert!(
+        ws.results.iter().enumerate().all(|(i, r)| {
+            let flagged = r.as_ref().is_some_and(|r| r.scores.abnormal());
+            !flagged || ws.status(i) == Status::Unreviewed
+        }),
+        "no flagged specimen is touched"
+    );
+    // One undo takes the whole batch back.
+    h.key_press(Key::Z);
+    h.run_steps(2);
+    let ws = h.state().workspace.as_ref().unwrap();
+    assert!(expected.iter().all(|&i| ws.status(i) == Status::Unreviewed));
+}

@@ -71,6 +71,8 @@ pub enum AppCommand {
     ShowClass(Option<usize>),
     /// Dismiss the banner at this index.
     DismissBanner(usize),
+    /// Call these specimens (workspace indices) normal, as one undo step.
+    NormalAll(Vec<usize>),
 }
 
 /// The loaded model as the UI knows it.
@@ -190,6 +192,14 @@ impl ReviewApp {
             AppCommand::ShowClass(c) => {
                 self.viewer.overlay_class = c;
                 self.viewer.overlay = true;
+            }
+            AppCommand::NormalAll(indices) => {
+                let Some(ws) = self.workspace.as_mut() else { return };
+                match ws.decide_many(&indices, &Decision::Normal, &self.taxonomy, &self.model.thresholds) {
+                    Ok(n) => self.notice(format!("called {n} specimens normal (Z undoes all of them)")),
+                    Err(e) => self.error(e),
+                }
+                self.worklist.invalidate();
             }
             AppCommand::DismissBanner(i) => {
                 if i < self.banners.len() {
@@ -650,6 +660,23 @@ impl ReviewApp {
             MarkNormal => self.decide_and_advance(&Decision::Normal),
             MarkUnobservable => self.decide_and_advance(&Decision::Unobservable),
             SecondLook => self.decide_and_advance(&Decision::SecondLook),
+            FindingNormal(k) => {
+                let Some(node) = self.taxonomy.level(Level::L3).nth(usize::from(k)) else { return };
+                let node = node.id.clone();
+                let current = self.workspace.as_ref().and_then(|ws| ws.selected.and_then(|i| ws.call(i, &node)));
+                let call =
+                    if current == Some(crate::review::Call::Normal) { None } else { Some(crate::review::Call::Normal) };
+                self.decide(&Decision::Call { node, call });
+            }
+            AllUnflaggedNormal => {
+                let Some(ws) = self.workspace.as_ref() else { return };
+                let indices = ws.unflagged_unreviewed(&self.worklist.order);
+                if indices.is_empty() {
+                    self.notice("no listed specimen is classified, unflagged and still unreviewed");
+                } else {
+                    self.dialog = Dialog::ConfirmNormal { indices };
+                }
+            }
             ToggleFinding(k) => {
                 let Some(node) = self.taxonomy.level(Level::L3).nth(usize::from(k)) else { return };
                 let node = node.id.clone();

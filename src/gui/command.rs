@@ -40,6 +40,10 @@ pub enum UICommand {
     SecondLook,
     /// Toggle the reviewer's abnormal call on the L3 finding with this index (0..10).
     ToggleFinding(u8),
+    /// Toggle the reviewer's normal call on the L3 finding with this index (0..10).
+    FindingNormal(u8),
+    /// Call every unflagged, unreviewed, classified specimen of the list normal (asks first).
+    AllUnflaggedNormal,
     /// Show or hide the saliency overlay.
     ToggleOverlay,
     /// Link or unlink zoom and pan of DV and LV.
@@ -129,8 +133,10 @@ impl UICommand {
             FilmsOnly,
             Quit,
         ];
+        v.push(AllUnflaggedNormal);
         v.extend(Preset::ALL.map(WindowPreset));
         v.extend((0..10).map(ToggleFinding));
+        v.extend((0..10).map(FindingNormal));
         v
     }
 
@@ -153,7 +159,9 @@ impl UICommand {
             MarkNormal => "Normal".into(),
             MarkUnobservable => "Unobservable".into(),
             SecondLook => "Second look".into(),
-            ToggleFinding(i) => format!("Toggle finding {}", u32::from(i) + 1),
+            ToggleFinding(i) => format!("Toggle finding {}", (u32::from(i) + 1) % 10),
+            FindingNormal(i) => format!("Finding {} normal", (u32::from(i) + 1) % 10),
+            AllUnflaggedNormal => "Call all unflagged normal…".into(),
             ToggleOverlay => "Saliency overlay".into(),
             LinkZoom => "Link zoom and pan".into(),
             Fit => "Fit".into(),
@@ -197,6 +205,11 @@ impl UICommand {
             MarkUnobservable => "The skeleton cannot be judged on these images (L1 call)",
             SecondLook => "Ask a second reviewer to look at this specimen",
             ToggleFinding(_) => "Toggle the abnormal call on this L3 finding (1 to 9, then 0)",
+            FindingNormal(_) => "Toggle the normal call on this L3 finding (Shift with 1 to 9, then 0)",
+            AllUnflaggedNormal => {
+                "Call normal every listed specimen the model does not flag, that has scores, no film QC \
+                 problem, is like the training data and is not reviewed yet (asks first; one undo)"
+            }
             ToggleOverlay => "Show where the model saw evidence for the chosen class",
             LinkZoom => "Zoom and pan DV and LV together",
             Fit => "Fit both images to their panels",
@@ -238,6 +251,9 @@ impl UICommand {
             MarkUnobservable => vec![plain(Key::U)],
             SecondLook => vec![plain(Key::S)],
             ToggleFinding(i) => DIGITS.get(usize::from(i)).map(|&k| plain(k)).into_iter().collect(),
+            FindingNormal(i) => {
+                DIGITS.get(usize::from(i)).map(|&k| KeyboardShortcut::new(Modifiers::SHIFT, k)).into_iter().collect()
+            }
             ToggleOverlay => vec![plain(Key::O)],
             LinkZoom => vec![plain(Key::L)],
             Fit => vec![plain(Key::F)],
@@ -260,7 +276,7 @@ impl UICommand {
             ToggleWorklist => vec![plain(Key::OpenBracket)],
             ToggleFindings => vec![plain(Key::CloseBracket)],
             FilmsOnly => vec![plain(Key::M)],
-            OpenModel | ClassifyAll | ClassifyUnscored | CancelClassify | Settings => vec![],
+            OpenModel | ClassifyAll | ClassifyUnscored | CancelClassify | Settings | AllUnflaggedNormal => vec![],
         }
     }
 
@@ -279,6 +295,20 @@ impl UICommand {
             UICommand::all().into_iter().flat_map(|c| c.shortcuts().into_iter().map(move |s| (c, s))).collect();
         pairs.sort_by_key(|(_, s)| std::cmp::Reverse(modifier_count(s.modifiers)));
         ctx.input_mut(|i| {
+            // Shift+digit by the key's place: with Shift most layouts type a symbol ("!" for 1),
+            // which is the key egui reports.
+            if !typing {
+                for (k, digit) in DIGITS.iter().enumerate() {
+                    let mut n = 0;
+                    i.events.retain(|e| {
+                        let hit = matches!(e, egui::Event::Key { key, physical_key, pressed: true, modifiers, .. }
+                            if modifiers.shift && !modifiers.command && (key == digit || *physical_key == Some(*digit)));
+                        n += usize::from(hit);
+                        !hit
+                    });
+                    out.extend(std::iter::repeat_n(UICommand::FindingNormal(k as u8), n));
+                }
+            }
             for (c, s) in pairs {
                 if typing && is_plain(s) {
                     continue;

@@ -62,6 +62,11 @@ pub enum Dialog {
     Help,
     /// Preferences.
     Settings,
+    /// Confirm calling these specimens (workspace indices) normal.
+    ConfirmNormal {
+        /// The specimens.
+        indices: Vec<usize>,
+    },
 }
 
 impl ReviewApp {
@@ -155,6 +160,30 @@ impl ReviewApp {
                     Some(true) if !text.trim().is_empty() => self.chosen(&ctx, purpose, PathBuf::from(text.trim())),
                     Some(_) => {}
                     None => self.dialog = Dialog::TypedPath { purpose, text },
+                }
+            }
+            Dialog::ConfirmNormal { indices } => {
+                let mut answer = None;
+                Modal::new(Id::unique("confirm_normal")).show(&ctx, |ui| {
+                    ui.heading("Call unflagged specimens normal");
+                    ui.label(format!(
+                        "Call {} specimens normal: classified, not flagged by the model, like its training \
+                         data, without film QC problems, and not reviewed yet. One Z undoes all of them.",
+                        indices.len()
+                    ));
+                    ui.horizontal(|ui| {
+                        if ui.button(format!("Call {} normal", indices.len())).clicked() {
+                            answer = Some(true);
+                        }
+                        if ui.button("Cancel").clicked() || ui.input(|i| i.key_pressed(egui::Key::Escape)) {
+                            answer = Some(false);
+                        }
+                    });
+                });
+                match answer {
+                    Some(true) => self.send(super::app::AppCommand::NormalAll(indices)),
+                    Some(false) => {}
+                    None => self.dialog = Dialog::ConfirmNormal { indices },
                 }
             }
             Dialog::Help => {

@@ -113,6 +113,18 @@ pub fn show(
         )
         .on_hover_text(super::worklist::unlike_training_text(r));
     }
+    // Why the model flags it: each flagged finding with its probability against its threshold.
+    if let Some(r) = scored.filter(|r| r.scores.abnormal()) {
+        for k in r.scores.flagged_leaves(taxonomy) {
+            let (Some(node), Some(p)) = (taxonomy.nodes.get(k), r.scores.conditional.get(k)) else { continue };
+            let t = thresholds.get(k).copied().unwrap_or(0.5);
+            let text = format!("flagged: {} P {p:.2} ≥ {t:.2}", node.label.split(" (").next().unwrap_or(&node.label));
+            ui.label(RichText::new(text).color(ui.visuals().warn_fg_color)).on_hover_text(format!(
+                "P({} | its group) {p:.3} reaches the threshold {t:.2}, and every group above it is flagged too",
+                node.label
+            ));
+        }
+    }
     egui::ScrollArea::vertical().id_salt("findings_tree").max_height(ui.available_height() - 110.0).show(ui, |ui| {
         for n in crate::review::tree_order(taxonomy) {
             let Some(node) = taxonomy.nodes.get(n) else { continue };

@@ -132,6 +132,7 @@ impl ReviewApp {
                     UICommand::First,
                     UICommand::Undo,
                     UICommand::Redo,
+                    UICommand::AllUnflaggedNormal,
                 ] {
                     self.command_button(ui, c);
                 }

@@ -303,6 +303,43 @@ impl Workspace {
         review.decide(&spec.id, decision, shown, taxonomy).map_err(|e| e.to_string())
     }
 
+    /// The specimens a batch "normal" may call: classified, not flagged, like the training data,
+    /// without film QC problems, and with nothing recorded yet; among `listed`, in that order.
+    pub fn unflagged_unreviewed(&self, listed: &[usize]) -> Vec<usize> {
+        listed
+            .iter()
+            .copied()
+            .filter(|&i| {
+                let scored = self.results.get(i).and_then(Option::as_ref);
+                scored.is_some_and(|r| !r.scores.abnormal() && !r.out_of_domain())
+                    && self.film_qc_of(i).is_empty()
+                    && self.review_of(i).is_none_or(|r| r.status == Status::Unreviewed && r.calls.is_empty())
+            })
+            .collect()
+    }
+
+    /// Applies `decision` to specimens `indices` as one undo step, each with the scores shown.
+    pub fn decide_many(
+        &mut self,
+        indices: &[usize],
+        decision: &Decision,
+        taxonomy: &Taxonomy,
+        thresholds: &[f32],
+    ) -> Result<usize, String> {
+        let items: Vec<(String, Option<Shown>)> = indices
+            .iter()
+            .filter_map(|&i| {
+                let id = self.report.specimens.get(i)?.id.clone();
+                let shown = self.results.get(i).and_then(Option::as_ref).map(|r| shown_of(r, taxonomy, thresholds));
+                Some((id, shown))
+            })
+            .collect();
+        let Some(review) = self.review.as_mut() else {
+            return Err("the review is not open for this folder, so decisions cannot be recorded".into());
+        };
+        review.decide_all(&items, decision, taxonomy).map_err(|e| e.to_string())
+    }
+
     /// The reviewer's call on `node` for specimen `i`.
     pub fn call(&self, i: usize, node: &str) -> Option<Call> {
         self.review_of(i).and_then(|r| r.calls.get(node).copied())

@@ -58,6 +58,22 @@ impl Scores {
         None
     }
 
+    /// The flagged nodes none of whose children is flagged (the findings that explain the flag),
+    /// as taxonomy indices, most likely (joint probability) first.
+    pub fn flagged_leaves(&self, taxonomy: &Taxonomy) -> Vec<usize> {
+        let flagged = |i: usize| self.flags.get(i).copied().unwrap_or(false);
+        let mut out: Vec<usize> = (0..taxonomy.nodes.len())
+            .filter(|&i| flagged(i))
+            .filter(|&i| {
+                let id = taxonomy.nodes.get(i).map(|n| n.id.as_str()).unwrap_or_default();
+                !taxonomy.children(id).any(|c| taxonomy.index_of(&c.id).is_some_and(flagged))
+            })
+            .collect();
+        let joint = |i: usize| self.joint.get(i).copied().unwrap_or(0.0);
+        out.sort_by(|&a, &b| joint(b).total_cmp(&joint(a)));
+        out
+    }
+
     /// Whether the specimen is flagged abnormal (the root's flag).
     pub fn abnormal(&self) -> bool {
         self.flags.first().copied().unwrap_or(false)

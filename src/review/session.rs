@@ -119,6 +119,36 @@ impl ReviewSession {
         Ok(decided)
     }
 
+    /// Applies one decision to many specimens as a single undo step (a batch call), each with the
+    /// scores its reviewer saw; returns how many records changed.
+    ///
+    /// # Errors
+    /// As [`ReviewSession::decide`].
+    pub fn decide_all(
+        &mut self,
+        specimens: &[(String, Option<Shown>)],
+        decision: &Decision,
+        taxonomy: &Taxonomy,
+    ) -> Result<usize, ReviewError> {
+        let mut edits = Vec::new();
+        let mut changed = 0;
+        for (id, shown) in specimens {
+            let decided = decide(id, self.state.get(id), decision, taxonomy)?;
+            if decided.edits.is_empty() {
+                continue;
+            }
+            changed += 1;
+            if let Some(shown) = shown
+                && self.state.get(id).and_then(|r| r.shown.as_ref()) != Some(shown)
+            {
+                self.note(Edit::Shown { specimen: id.clone(), shown: Some(shown.clone()) })?;
+            }
+            edits.extend(decided.edits);
+        }
+        self.edit_all(edits)?;
+        Ok(changed)
+    }
+
     /// Applies an edit that undo does not step through: bookkeeping such as the model output the
     /// reviewer was shown, recorded before their call. Durable when this returns.
     pub fn note(&mut self, edit: Edit) -> Result<(), ReviewError> {
