@@ -21,7 +21,7 @@ rm -rf "$WORK/sample/.mousexray"
 Xvfb "$DISP" -screen 0 1920x1080x24 >/dev/null 2>&1 & XVFB=$!
 sleep 1
 export DISPLAY=$DISP XDG_RUNTIME_DIR=$WORK XDG_DATA_HOME=$WORK/data
-"$BIN" "$WORK/sample" --classify >"$WORK/app.log" 2>&1 & APP=$!
+"$BIN" "$WORK/sample" --classify --reviewer Phenotyper >"$WORK/app.log" 2>&1 & APP=$!
 win=""
 for _ in $(seq 50); do
     win=$(xdotool search --name '^mousexray$' 2>/dev/null | head -1 || true)

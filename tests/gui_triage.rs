@@ -337,3 +337,24 @@ fn batch_calls_why_flagged_and_shift_digit_for_a_normal_finding() {
     let ws = h.state().workspace.as_ref().unwrap();
     assert!(expected.iter().all(|&i| ws.status(i) == Status::Unreviewed));
 }
+
+#[test]
+fn the_first_launch_asks_who_is_reviewing_and_records_it() {
+    let (_dir, folder) = sample();
+    let s = mousexray::gui::Settings { reviewer_confirmed: false, reviewer: String::new(), ..settings() };
+    let mut h = harness(s);
+    h.run_steps(3);
+    assert!(h.query_by_label("Who is reviewing?").is_some());
+    h.get_by_label("Reviewer name").focus();
+    h.get_by_label("Reviewer name").type_text("Ana Ruiz");
+    h.run_steps(1);
+    h.get_by_label("Start reviewing").click();
+    h.run_steps(2);
+    assert!(h.state().settings.reviewer_confirmed && h.state().settings.reviewer == "Ana Ruiz");
+    assert!(h.query_by_label("reviewer Ana Ruiz").is_some(), "shown in the status bar");
+    open_typed(&mut h, &folder);
+    h.key_press(Key::A);
+    h.run_steps(2);
+    let review = h.state().workspace.as_ref().unwrap().review.as_ref().unwrap();
+    assert!(review.state.specimens.values().any(|r| r.reviewer == "Ana Ruiz"));
+}

@@ -39,6 +39,10 @@ pub struct Cli {
     #[arg(long)]
     pub classify: bool,
 
+    /// Review window: record decisions under this name (instead of asking at the first launch).
+    #[arg(long, value_name = "NAME")]
+    pub reviewer: Option<String>,
+
     /// Renderer of the review window: glow (OpenGL, works on software GL) or wgpu.
     #[arg(long, value_enum, default_value_t = crate::gui::Renderer::Glow)]
     pub renderer: crate::gui::Renderer,
@@ -215,6 +219,7 @@ pub fn main() -> ExitCode {
                 ort_lib: cli.ort_lib.clone(),
                 native_dialogs: true,
                 classify_on_open: cli.classify,
+                reviewer: cli.reviewer.clone(),
             };
             crate::gui::run(cli.folder.clone(), options, cli.renderer).map_err(anyhow::Error::from)
         }

@@ -26,6 +26,8 @@ pub struct AppOptions {
     pub native_dialogs: bool,
     /// Classify the first folder as soon as it is open.
     pub classify_on_open: bool,
+    /// The reviewer's name from the command line (recorded, and not asked for).
+    pub reviewer: Option<String>,
 }
 
 /// A message over the foot of the films.
@@ -139,12 +141,21 @@ pub struct ReviewApp {
 
 impl ReviewApp {
     /// A window with `settings`; open a folder with [`ReviewApp::open_folder`].
-    pub fn new(settings: Settings, options: AppOptions) -> ReviewApp {
+    pub fn new(mut settings: Settings, options: AppOptions) -> ReviewApp {
+        if let Some(name) = options.reviewer.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
+            settings.reviewer = name.to_owned();
+            settings.reviewer_confirmed = true;
+        }
         let taxonomy = Taxonomy::impc_skeletal();
         let thresholds = vec![0.5; taxonomy.nodes.len()];
         let view = settings.view.clone();
         let mut worklist = Worklist::default();
         (worklist.filter, worklist.sort, worklist.descending) = (view.filter, view.sort, view.descending);
+        let dialog = if settings.reviewer_confirmed {
+            Dialog::None
+        } else {
+            Dialog::Reviewer { name: settings.reviewer.clone() }
+        };
         let mut viewer = ViewerState::default();
         (viewer.linked, viewer.invert, viewer.orientation) = (view.linked, view.invert, view.orientation);
         ReviewApp {
@@ -156,7 +167,7 @@ impl ReviewApp {
             worklist,
             viewer,
             banners: Vec::new(),
-            dialog: Dialog::None,
+            dialog,
             comment: (String::new(), String::new()),
             classify: None,
             images: ImageCache::new(1 << 30, 2),

@@ -107,7 +107,13 @@ fn key(key: egui::Key) -> egui::Event {
 /// Runs the benchmark on `folder`; `model` for the inference phase.
 pub fn run(folder: &Path, specimens: usize, model: Option<PathBuf>, ort_lib: Option<PathBuf>) -> GuiBench {
     let start = Instant::now();
-    let settings = Settings { model, recent_folders: Vec::new(), auto_advance: false, ..Settings::default() };
+    let settings = Settings {
+        model,
+        recent_folders: Vec::new(),
+        auto_advance: false,
+        reviewer_confirmed: true,
+        ..Settings::default()
+    };
     let has_model = settings.model.is_some();
     let mut d = Driver {
         app: ReviewApp::new(settings, AppOptions { ort_lib, ..AppOptions::default() }),

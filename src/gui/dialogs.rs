@@ -62,6 +62,11 @@ pub enum Dialog {
     Help,
     /// Preferences.
     Settings,
+    /// Who is reviewing (asked at the first launch).
+    Reviewer {
+        /// The name typed so far.
+        name: String,
+    },
     /// Confirm calling these specimens (workspace indices) normal.
     ConfirmNormal {
         /// The specimens.
@@ -160,6 +165,31 @@ impl ReviewApp {
                     Some(true) if !text.trim().is_empty() => self.chosen(&ctx, purpose, PathBuf::from(text.trim())),
                     Some(_) => {}
                     None => self.dialog = Dialog::TypedPath { purpose, text },
+                }
+            }
+            Dialog::Reviewer { mut name } => {
+                let mut done = false;
+                Modal::new(Id::unique("reviewer")).show(&ctx, |ui| {
+                    ui.heading("Who is reviewing?");
+                    ui.label("Your name is recorded with every call, and shown to the next reader.");
+                    let label = ui.label("Reviewer name");
+                    let edit = ui.add(egui::TextEdit::singleline(&mut name).desired_width(300.0)).labelled_by(label.id);
+                    if !edit.has_focus() && !edit.lost_focus() {
+                        edit.request_focus();
+                    }
+                    let enter =
+                        (edit.has_focus() || edit.lost_focus()) && ui.input(|i| i.key_pressed(egui::Key::Enter));
+                    let ok = ui.add_enabled(!name.trim().is_empty(), egui::Button::new("Start reviewing"));
+                    done = !name.trim().is_empty() && (ok.clicked() || enter);
+                });
+                if done {
+                    self.settings.reviewer = name.trim().to_owned();
+                    self.settings.reviewer_confirmed = true;
+                    if let Some(r) = self.workspace.as_mut().and_then(|ws| ws.review.as_mut()) {
+                        r.reviewer = self.settings.reviewer.clone();
+                    }
+                } else {
+                    self.dialog = Dialog::Reviewer { name };
                 }
             }
             Dialog::ConfirmNormal { indices } => {

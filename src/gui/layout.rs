@@ -235,6 +235,7 @@ impl ReviewApp {
                 }
                 ui.separator();
             }
+            ui.label(format!("reviewer {}", self.settings.reviewer)).on_hover_text("Settings changes the name");
             if let Some(ws) = &self.workspace {
                 let note = match &ws.review {
                     Some(r) if r.snapshot_pending() => format!("saving the review to {}", r.dir().display()),

@@ -19,6 +19,8 @@ pub const RECENT_MAX: usize = 10;
 pub struct Settings {
     /// Recorded with every review edit.
     pub reviewer: String,
+    /// The reviewer confirmed their name (asked once, at the first launch).
+    pub reviewer_confirmed: bool,
     /// Execution device: auto, cpu, cuda, tensorrt (see `mousexray doctor`).
     pub device: String,
     /// Intra-op threads for the model (0: ONNX Runtime decides).
@@ -87,6 +89,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             reviewer: std::env::var("USER").unwrap_or_default(),
+            reviewer_confirmed: false,
             device: "auto".into(),
             threads: 0,
             model: None,

@@ -32,7 +32,7 @@ pub fn sample() -> (tempfile::TempDir, PathBuf) {
 }
 
 pub fn settings() -> Settings {
-    Settings { reviewer: "tester".into(), recent_folders: Vec::new(), ..Settings::default() }
+    Settings { reviewer: "tester".into(), reviewer_confirmed: true, recent_folders: Vec::new(), ..Settings::default() }
 }
 
 pub fn harness(settings: Settings) -> Harness<'static, ReviewApp> {
