@@ -1,9 +1,9 @@
-//! The review window's state and the one function that executes every [`UICommand`].
+//! The review window's state: the open folder, the model, background work and what persists.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::command::UICommand;
+use super::command_handling::AppCommand;
 use super::dialogs::{Dialog, Purpose};
 use super::images::ImageCache;
 use super::jobs::{Engine, EngineEvent, EngineRequest, Job};
@@ -13,9 +13,9 @@ use super::worklist::Worklist;
 use super::workspace::{Producer, Workspace};
 use crate::export::review_csv::{ExportOptions, export};
 use crate::inference::{Device, ModelInfo};
-use crate::review::{Decision, ReviewSession};
+use crate::review::ReviewSession;
 use crate::specimen::ScanReport;
-use crate::taxonomy::{Level, Taxonomy};
+use crate::taxonomy::Taxonomy;
 
 /// How the app was started (not persisted).
 #[derive(Debug, Clone, Default)]
@@ -54,27 +54,6 @@ impl Banner {
     pub fn notice(text: impl Into<String>) -> Banner {
         Banner { text: text.into(), error: false, since: std::time::Instant::now() }
     }
-}
-
-/// What the window is asked to do: a command, or an action that carries what it acts on.
-/// Panels queue them while drawing ([`ReviewApp::send`]); [`ReviewApp::ui`] runs them after
-/// the frame is drawn, so drawing never changes what is being drawn.
-#[derive(Debug, Clone, PartialEq)]
-pub enum AppCommand {
-    /// A command from a menu, button or key.
-    Ui(UICommand),
-    /// Open this folder (a recent folder).
-    OpenFolder(PathBuf),
-    /// Select this specimen (a workspace index).
-    Select(usize),
-    /// A decision on the selected specimen.
-    Decide(Decision),
-    /// Show the saliency of this class (none: the top finding).
-    ShowClass(Option<usize>),
-    /// Dismiss the banner at this index.
-    DismissBanner(usize),
-    /// Call these specimens (workspace indices) normal, as one undo step.
-    NormalAll(Vec<usize>),
 }
 
 /// The loaded model as the UI knows it.
@@ -135,7 +114,7 @@ pub struct ReviewApp {
     pub(super) export_job: Option<Job<Result<(PathBuf, usize), String>>>,
     pub(super) pending_classify: Option<bool>,
     /// Commands queued while drawing, run after the frame.
-    queue: Vec<AppCommand>,
+    pub(super) queue: Vec<AppCommand>,
     runs: u64,
 }
 
@@ -178,45 +157,6 @@ impl ReviewApp {
             pending_classify: None,
             queue: Vec::new(),
             runs: 0,
-        }
-    }
-
-    /// Queues `command` to run after this frame is drawn.
-    pub fn send(&mut self, command: AppCommand) {
-        self.queue.push(command);
-    }
-
-    /// Runs the queued commands (after drawing).
-    pub(super) fn run_queued(&mut self, ctx: &egui::Context) {
-        for command in std::mem::take(&mut self.queue) {
-            self.run(ctx, command);
-        }
-    }
-
-    /// Runs one command.
-    pub fn run(&mut self, ctx: &egui::Context, command: AppCommand) {
-        match command {
-            AppCommand::Ui(c) => self.execute(ctx, c),
-            AppCommand::OpenFolder(f) => self.open_folder(ctx, f),
-            AppCommand::Select(i) => self.select(i),
-            AppCommand::Decide(d) => self.decide(&d),
-            AppCommand::ShowClass(c) => {
-                self.viewer.overlay_class = c;
-                self.viewer.overlay = true;
-            }
-            AppCommand::NormalAll(indices) => {
-                let Some(ws) = self.workspace.as_mut() else { return };
-                match ws.decide_many(&indices, &Decision::Normal, &self.taxonomy, &self.model.thresholds) {
-                    Ok(n) => self.notice(format!("called {n} specimens normal (Z undoes all of them)")),
-                    Err(e) => self.error(e),
-                }
-                self.worklist.invalidate();
-            }
-            AppCommand::DismissBanner(i) => {
-                if i < self.banners.len() {
-                    self.banners.remove(i);
-                }
-            }
         }
     }
 
@@ -592,151 +532,6 @@ impl ReviewApp {
         if self.comment.0 != s.id {
             let saved = ws.selected.and_then(|i| ws.review_of(i)).map(|r| r.comment.clone()).unwrap_or_default();
             self.comment = (s.id.clone(), saved);
-        }
-    }
-
-    /// Applies a reviewer's decision to the selected specimen (one undo step) and says which
-    /// abnormal calls it cleared.
-    pub fn decide(&mut self, decision: &Decision) {
-        let Some(ws) = self.workspace.as_mut() else { return };
-        match ws.decide_selected(decision, &self.taxonomy, &self.model.thresholds) {
-            Ok(d) if !d.cleared.is_empty() => {
-                let names: Vec<&str> =
-                    d.cleared.iter().filter_map(|id| self.taxonomy.get(id)).map(|n| n.label.as_str()).collect();
-                self.notice(format!("cleared the abnormal call on {} (Z undoes)", names.join(", ")));
-            }
-            Ok(_) => {}
-            Err(e) => self.error(e),
-        }
-        self.worklist.invalidate();
-    }
-
-    /// A decision that finishes the specimen: applied, then on to the next when auto-advance is on.
-    fn decide_and_advance(&mut self, decision: &Decision) {
-        self.decide(decision);
-        if self.settings.auto_advance {
-            self.step(1);
-        }
-    }
-
-    fn step(&mut self, by: isize) {
-        let Some(ws) = self.workspace.as_ref() else { return };
-        if let Some(i) = self.worklist.step(ws.selected, by) {
-            self.select(i);
-        }
-    }
-
-    /// Runs a command: the one place every menu item, button and key ends up.
-    pub fn execute(&mut self, ctx: &egui::Context, command: UICommand) {
-        use UICommand::*;
-        match command {
-            OpenFolder => self.pick(ctx, Purpose::OpenFolder),
-            OpenModel => self.pick(ctx, Purpose::OpenModel),
-            Export => {
-                if self.workspace.is_none() {
-                    self.error("open a folder first");
-                } else {
-                    self.pick(ctx, Purpose::Export);
-                }
-            }
-            ClassifyAll => self.start_classify(ctx, false),
-            ClassifyUnscored => self.start_classify(ctx, true),
-            CancelClassify => {
-                if let (Some(run), Some(e)) = (self.classify.as_mut(), self.engine.as_ref()) {
-                    run.cancelling = true;
-                    e.cancel.store(true, std::sync::atomic::Ordering::Relaxed);
-                }
-            }
-            Settings => self.dialog = Dialog::Settings,
-            Help => self.dialog = if self.dialog == Dialog::Help { Dialog::None } else { Dialog::Help },
-            Quit => ctx.send_viewport_cmd(egui::ViewportCommand::Close),
-            WindowPreset(p) => self.viewer.preset = Some(p),
-            ResetOrientation => self.viewer.orientation = Default::default(),
-            ToggleWorklist => self.settings.view.worklist_panel = !self.settings.view.worklist_panel,
-            ToggleFindings => self.settings.view.findings_panel = !self.settings.view.findings_panel,
-            FilmsOnly => {
-                let v = &mut self.settings.view;
-                let show = !v.worklist_panel && !v.findings_panel;
-                (v.worklist_panel, v.findings_panel) = (show, show);
-            }
-            Next => self.step(1),
-            Previous => self.step(-1),
-            First => {
-                if let Some(&i) = self.worklist.order.first() {
-                    self.select(i);
-                    self.worklist.scroll_to_selection = true;
-                }
-            }
-            MarkAbnormal => self.decide_and_advance(&Decision::Abnormal),
-            MarkNormal => self.decide_and_advance(&Decision::Normal),
-            MarkUnobservable => self.decide_and_advance(&Decision::Unobservable),
-            SecondLook => self.decide_and_advance(&Decision::SecondLook),
-            FindingNormal(k) => {
-                let Some(node) = self.taxonomy.level(Level::L3).nth(usize::from(k)) else { return };
-                let node = node.id.clone();
-                let current = self.workspace.as_ref().and_then(|ws| ws.selected.and_then(|i| ws.call(i, &node)));
-                let call =
-                    if current == Some(crate::review::Call::Normal) { None } else { Some(crate::review::Call::Normal) };
-                self.decide(&Decision::Call { node, call });
-            }
-            AllUnflaggedNormal => {
-                let Some(ws) = self.workspace.as_ref() else { return };
-                let indices = ws.unflagged_unreviewed(&self.worklist.order);
-                if indices.is_empty() {
-                    self.notice("no listed specimen is classified, unflagged and still unreviewed");
-                } else {
-                    self.dialog = Dialog::ConfirmNormal { indices };
-                }
-            }
-            ToggleFinding(k) => {
-                let Some(node) = self.taxonomy.level(Level::L3).nth(usize::from(k)) else { return };
-                let node = node.id.clone();
-                self.decide(&Decision::ToggleAbnormal { node });
-            }
-            ToggleOverlay => self.viewer.overlay = !self.viewer.overlay,
-            LinkZoom => {
-                self.viewer.linked = !self.viewer.linked;
-                if self.viewer.linked {
-                    let first = self.viewer.pan_zoom[0];
-                    self.viewer.pan_zoom = [first; 3];
-                }
-            }
-            Fit => self.viewer.pan_zoom = Default::default(),
-            OneToOne => self.viewer.one_to_one = true,
-            ZoomIn => self.viewer.zoom_by(1.25),
-            ZoomOut => self.viewer.zoom_by(0.8),
-            Invert => self.viewer.invert = !self.viewer.invert,
-            RotateClockwise => self.viewer.orientation.quarter_turns = (self.viewer.orientation.quarter_turns + 1) % 4,
-            FlipHorizontal => self.viewer.orientation.flip = !self.viewer.orientation.flip,
-            AutoWindow => self.viewer.windows = [None, None, None],
-            ToggleReference => {
-                self.viewer.reference = match self.viewer.reference {
-                    None => Some(crate::specimen::View::Dv),
-                    Some(crate::specimen::View::Dv) => Some(crate::specimen::View::Lv),
-                    Some(_) => None,
-                };
-                if self.viewer.reference.is_some()
-                    && self.workspace.as_ref().and_then(Workspace::reference_specimen).is_none()
-                {
-                    self.notice("no reference: no specimen has biological_sample_group `control`; pin one with P");
-                }
-            }
-            PinReference => {
-                if let Some(ws) = self.workspace.as_mut() {
-                    ws.reference = ws.selected;
-                    if self.viewer.reference.is_none() {
-                        self.viewer.reference = Some(crate::specimen::View::Dv);
-                    }
-                }
-            }
-            Undo | Redo => {
-                let Some(review) = self.workspace.as_mut().and_then(|ws| ws.review.as_mut()) else { return };
-                let result = if command == Undo { review.undo() } else { review.redo() };
-                match result {
-                    Ok(_) => self.worklist.invalidate(),
-                    Err(e) => self.error(e.to_string()),
-                }
-            }
         }
     }
 

@@ -211,7 +211,7 @@ impl ReviewApp {
                     });
                 });
                 match answer {
-                    Some(true) => self.send(super::app::AppCommand::NormalAll(indices)),
+                    Some(true) => self.send(super::command_handling::AppCommand::NormalAll(indices)),
                     Some(false) => {}
                     None => self.dialog = Dialog::ConfirmNormal { indices },
                 }

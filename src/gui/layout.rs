@@ -3,8 +3,9 @@
 
 use egui::{Color32, RichText, Ui};
 
-use super::app::{AppCommand, ReviewApp};
+use super::app::ReviewApp;
 use super::command::UICommand;
+use super::command_handling::AppCommand;
 use super::findings::{self, FindingsAction};
 use super::viewer::Preset;
 use super::viewer::ViewerInput;

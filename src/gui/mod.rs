@@ -2,13 +2,16 @@
 //! inference, review and export.
 //!
 //! [`ReviewApp`] is plain egui, so every panel runs headless under egui_kittest; [`run`] is the
-//! thin eframe shell around it. Every action is a [`UICommand`], executed in one place
-//! ([`ReviewApp::execute`]); scanning, decoding, inference and export run on background threads
-//! and report through channels, so the UI never waits.
+//! thin eframe shell around it. Every action is a [`UICommand`] or an [`AppCommand`] carrying
+//! what it acts on; panels queue them while drawing and they run after the frame, in one place
+//! (`command_handling`); the rules of a decision live in [`crate::review::decide`]. Scanning,
+//! decoding, inference and export run on background threads and report through channels, so the
+//! UI never waits.
 
 mod app;
 mod bench;
 mod command;
+mod command_handling;
 mod dialogs;
 mod findings;
 mod images;
@@ -24,6 +27,7 @@ mod workspace;
 pub use app::{AppOptions, Banner, ReviewApp};
 pub use bench::{GuiBench, make_folder, run as run_gui_bench};
 pub use command::UICommand;
+pub use command_handling::AppCommand;
 pub use dialogs::{Dialog, Purpose};
 pub use settings::Settings;
 pub use shell::{GuiError, Renderer, display_available, run};
