@@ -137,6 +137,8 @@ fn export_writes_wide_and_long_csv_safe_for_spreadsheets() {
         s.edit(call("MX00001", "kyphosis", Some(Call::Abnormal))).unwrap();
         s.edit(Edit::Status { specimen: "MX00001".into(), status: Status::ConfirmedAbnormal }).unwrap();
         s.edit(Edit::Comment { specimen: "MX00001".into(), text: "=HYPERLINK(\"x\")".into() }).unwrap();
+        // N on a second specimen: every IMPC parameter takes "normal" from it.
+        s.decide("MX00002", &Decision::Normal, None, &Taxonomy::impc_skeletal()).unwrap();
     }
     let run = |args: &[&str]| {
         let o = std::process::Command::new(env!("CARGO_BIN_EXE_mousexray")).args(args).output().unwrap();
@@ -165,8 +167,20 @@ fn export_writes_wide_and_long_csv_safe_for_spreadsheets() {
     let text = String::from_utf8(bytes[3..].to_vec()).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert!(lines.len() > 14, "one row per node and IMPC parameter");
-    assert!(lines[1..].iter().all(|l| l.starts_with("MX00001,")));
+    assert!(lines[1..].iter().all(|l| l.starts_with("MX00001,") || l.starts_with("MX00002,")));
     assert!(text.contains("kyphosis,L3,IMPC_XRY_") && text.contains(",abnormal,"), "{text}");
+    // impc_call: the reviewer's call, or the one a normal ancestor implies; never the model's.
+    let mut rd = csv::Reader::from_reader(text.as_bytes());
+    let h = rd.headers().unwrap().clone();
+    let col = |n: &str| h.iter().position(|c| c == n).unwrap();
+    let rows: Vec<csv::StringRecord> = rd.records().map(Result::unwrap).collect();
+    let (level, node) = (col("level"), col("node"));
+    let l3 = |id: &'static str| rows.iter().filter(move |r| &r[0] == id && &r[level] == "L3");
+    assert!(l3("MX00002").all(|r| &r[col("impc_call")] == "normal" && r[col("call")].is_empty()));
+    assert!(l3("MX00002").any(|r| r[col("parameter_stable_id")].starts_with("IMPC_XRY_")));
+    let kyphosis = l3("MX00001").find(|r| &r[node] == "kyphosis").unwrap();
+    assert_eq!(&kyphosis[col("impc_call")], "abnormal");
+    assert!(l3("MX00001").filter(|r| &r[node] != "kyphosis").all(|r| r[col("impc_call")].is_empty()));
 
     let flagged = dir.path().join("flagged.csv");
     run(&["export", r, "--out", flagged.to_str().unwrap(), "--only", "flagged"]);

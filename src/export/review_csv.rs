@@ -1,5 +1,6 @@
 //! The reviewed results as CSV, wide (a row per specimen) or long (a row per specimen and node,
-//! IMPC-style). The GUI's export calls the same code.
+//! IMPC-style, with `impc_call`: the value each IMPC parameter takes from the reviewer's calls,
+//! see [`crate::review::implied_call`]). The GUI's export calls the same code.
 
 use std::io::Write;
 use std::path::Path;
@@ -83,7 +84,9 @@ pub fn export(
     head.extend(Metadata::COLUMNS.iter().map(|c| (*c).to_owned()));
     head.extend(["status", "comment", "reviewer", "created", "updated", "model_sha256"].map(String::from));
     if options.long {
-        head.extend(["node", "level", "parameter_stable_id", "call", "probability", "threshold"].map(String::from));
+        head.extend(
+            ["node", "level", "parameter_stable_id", "call", "impc_call", "probability", "threshold"].map(String::from),
+        );
     } else {
         for prefix in ["call_", "p_", "threshold_"] {
             head.extend(taxonomy.nodes.iter().map(|n| format!("{prefix}{}", n.id)));
@@ -118,6 +121,7 @@ pub fn export(
             shown.map(|x| x.model_sha256.clone()).unwrap_or_default(),
         ]);
         let call = |id: &str| rv.calls.get(id).map_or("", |c| c.as_str()).to_owned();
+        let implied = |id: &str| crate::review::implied_call(rv, id, taxonomy).map_or("", |c| c.as_str()).to_owned();
         let prob = |id: &str| num(shown.and_then(|x| x.probabilities.get(id)));
         let thr = |id: &str| num(shown.and_then(|x| x.thresholds.get(id)));
         if options.long {
@@ -134,6 +138,7 @@ pub fn export(
                         format!("{:?}", n.level),
                         p.to_owned(),
                         call(&n.id),
+                        implied(&n.id),
                         prob(&n.id),
                         thr(&n.id),
                     ]);

@@ -184,6 +184,26 @@ impl Plan<'_> {
     }
 }
 
+/// The call a record implies on `node`: its own call, else, when the nearest ancestor with a call
+/// says normal or unobservable, that (a normal group has only normal findings; a skeleton that
+/// cannot be judged cannot be judged finding by finding). An abnormal ancestor implies nothing
+/// about a finding: which findings are abnormal is the reviewer's to say. This is what fills the
+/// IMPC parameters of an export with values the reviewer confirmed.
+pub fn implied_call(record: &SpecimenReview, node: &str, taxonomy: &Taxonomy) -> Option<Call> {
+    if let Some(c) = record.calls.get(node) {
+        return Some(*c);
+    }
+    let mut parent = taxonomy.get(node).and_then(|n| n.parent.clone());
+    while let Some(p) = parent {
+        match record.calls.get(&p) {
+            Some(c @ (Call::Normal | Call::Unobservable)) => return Some(*c),
+            Some(Call::Abnormal) => return None,
+            None => parent = taxonomy.get(&p).and_then(|n| n.parent.clone()),
+        }
+    }
+    None
+}
+
 /// Every node beneath `id`, depth first.
 fn descendants(taxonomy: &Taxonomy, id: &str) -> Vec<String> {
     let mut out = Vec::new();
@@ -277,6 +297,27 @@ mod tests {
         let t = Taxonomy::impc_skeletal();
         let d = Decision::Call { node: "tail".into(), call: Some(Call::Abnormal) };
         assert_eq!(decide("M1", None, &d, &t), Err(DecisionError::UnknownNode("tail".into())));
+    }
+
+    #[test]
+    fn a_normal_or_unobservable_ancestor_implies_the_findings_and_an_abnormal_one_does_not() {
+        let t = Taxonomy::impc_skeletal();
+        let mut s = ReviewState::new();
+        apply(&mut s, &Decision::Normal);
+        let r = s.get("M1").cloned().unwrap_or_default();
+        assert_eq!(implied_call(&r, "kyphosis", &t), Some(Call::Normal));
+        let mut s = ReviewState::new();
+        apply(&mut s, &Decision::ToggleAbnormal { node: "teeth".into() });
+        apply(&mut s, &Decision::Call { node: "axial".into(), call: Some(Call::Normal) });
+        let r = s.get("M1").cloned().unwrap_or_default();
+        assert_eq!(implied_call(&r, "teeth", &t), Some(Call::Abnormal));
+        assert_eq!(implied_call(&r, "skull_shape", &t), None, "an abnormal group says nothing of its other findings");
+        assert_eq!(implied_call(&r, "pelvis", &t), Some(Call::Normal), "from its normal group");
+        assert_eq!(implied_call(&r, "long_bones", &t), None, "its group and the skeleton are not called normal");
+        let mut s = ReviewState::new();
+        apply(&mut s, &Decision::Unobservable);
+        let r = s.get("M1").cloned().unwrap_or_default();
+        assert_eq!(implied_call(&r, "pelvis", &t), Some(Call::Unobservable));
     }
 
     #[test]

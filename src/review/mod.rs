@@ -7,7 +7,7 @@ pub mod session;
 pub mod store;
 
 pub use as_labels::{ReviewLabelReport, review_labels};
-pub use decision::{Decided, Decision, DecisionError, decide, tree_order};
+pub use decision::{Decided, Decision, DecisionError, decide, implied_call, tree_order};
 pub use model::{Call, Edit, QcReason, ReviewState, Shown, SpecimenReview, Status};
 pub use session::ReviewSession;
 pub use store::{ReviewError, ReviewStore, read_review, review_dir};
