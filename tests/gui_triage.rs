@@ -358,3 +358,32 @@ fn the_first_launch_asks_who_is_reviewing_and_records_it() {
     let review = h.state().workspace.as_ref().unwrap().review.as_ref().unwrap();
     assert!(review.state.specimens.values().any(|r| r.reviewer == "Ana Ruiz"));
 }
+
+#[test]
+fn ctrl_and_shift_click_mark_rows_and_n_calls_them_all_normal() {
+    let (_dir, folder) = sample();
+    let mut h = harness(settings());
+    open_typed(&mut h, &folder);
+    h.get_by_label("Specimen").click();
+    h.run_steps(2);
+    h.get_by_label("MX00002").click();
+    h.run_steps(2);
+    h.get_by_label("MX00005").click_modifiers(egui::Modifiers::SHIFT);
+    h.run_steps(2);
+    h.get_by_label("MX00009").click_modifiers(egui::Modifiers::COMMAND);
+    h.run_steps(2);
+    assert!(h.query_by_label("5 marked: N calls them normal (one undo)").is_some());
+    h.key_press(Key::N);
+    h.run_steps(2);
+    let ws = h.state().workspace.as_ref().unwrap();
+    let status = |id: &str| ws.status(ws.specimens().iter().position(|s| s.id == id).unwrap());
+    for id in ["MX00002", "MX00003", "MX00004", "MX00005", "MX00009"] {
+        assert_eq!(status(id), Status::Normal, "{id}");
+    }
+    assert_eq!(status("MX00006"), Status::Unreviewed);
+    assert!(h.state().worklist.marked.is_empty());
+    h.key_press(Key::Z);
+    h.run_steps(2);
+    let ws = h.state().workspace.as_ref().unwrap();
+    assert!(ws.specimens().iter().enumerate().all(|(i, _)| ws.status(i) == Status::Unreviewed), "one undo");
+}

@@ -144,6 +144,11 @@ impl ReviewApp {
                 }
             }
             MarkAbnormal => self.decide_and_advance(&Decision::Abnormal),
+            // With rows marked (Ctrl- or Shift-click), N calls all of them normal at once.
+            MarkNormal if !self.worklist.marked.is_empty() => {
+                let marked: Vec<usize> = std::mem::take(&mut self.worklist.marked).into_iter().collect();
+                self.run(ctx, AppCommand::NormalAll(marked));
+            }
             MarkNormal => self.decide_and_advance(&Decision::Normal),
             MarkUnobservable => self.decide_and_advance(&Decision::Unobservable),
             SecondLook => self.decide_and_advance(&Decision::SecondLook),

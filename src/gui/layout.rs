@@ -302,6 +302,10 @@ impl ReviewApp {
                 self.worklist.invalidate();
             }
         });
+        let marked = self.worklist.marked.len();
+        if marked > 0 {
+            ui.label(RichText::new(format!("{marked} marked: N calls them normal (one undo)")).strong());
+        }
         ui.separator();
         if let Some(i) = self.worklist.table(ui, ws, &self.taxonomy) {
             self.send(AppCommand::Select(i));

@@ -55,6 +55,8 @@ pub struct Worklist {
     pub order: Vec<usize>,
     /// Scroll the table to the selection on the next frame.
     pub scroll_to_selection: bool,
+    /// Rows picked with Ctrl- or Shift-click for a batch call (workspace indices).
+    pub marked: std::collections::BTreeSet<usize>,
     dirty: bool,
     /// Width of the Specimen column: the widest id, measured when the order is rebuilt.
     id_width: Option<f32>,
@@ -73,6 +75,7 @@ impl Default for Worklist {
             descending: true,
             order: Vec::new(),
             scroll_to_selection: false,
+            marked: Default::default(),
             dirty: true,
             id_width: None,
             unsorted_results: 0,
@@ -172,6 +175,8 @@ impl Worklist {
         if self.descending {
             order.reverse();
         }
+        // Only listed rows stay marked: a batch call never reaches a row the filter hides.
+        self.marked.retain(|i| order.contains(i));
         self.order = order;
     }
 
@@ -184,9 +189,10 @@ impl Worklist {
         self.order.get(next).copied()
     }
 
-    /// Draws the table; returns the clicked specimen.
+    /// Draws the table; returns the specimen to select. A plain click selects one row; Ctrl-click
+    /// adds or removes a row from the marked rows, Shift-click marks the run from the selection.
     pub fn table(&mut self, ui: &mut Ui, ws: &Workspace, taxonomy: &Taxonomy) -> Option<usize> {
-        let mut clicked = None;
+        let mut clicked: Option<(usize, bool, bool)> = None;
         let mut sort_by = None;
         let row_h = ui.text_style_height(&egui::TextStyle::Body) + 4.0;
         // Labels that select text would take the click from the row: a row is clicked anywhere.
@@ -237,7 +243,7 @@ impl Worklist {
                     let Some(&i) = self.order.get(row.index()) else { return };
                     let Some(s) = ws.specimens().get(i) else { return };
                     let scored = ws.results.get(i).and_then(Option::as_ref);
-                    row.set_selected(ws.selected == Some(i));
+                    row.set_selected(ws.selected == Some(i) || self.marked.contains(&i));
                     row.col(|ui| {
                         ui.label(&s.id);
                     });
@@ -295,8 +301,10 @@ impl Worklist {
                             r.on_hover_text(hover);
                         }
                     });
-                    if row.response().clicked() {
-                        clicked = Some(i);
+                    let response = row.response();
+                    if response.clicked() {
+                        let m = response.ctx.input(|i| i.modifiers);
+                        clicked = Some((i, m.command || m.ctrl, m.shift));
                     }
                 });
             });
@@ -311,7 +319,26 @@ impl Worklist {
             // The selection stays in view wherever the new order puts it.
             self.scroll_to_selection = true;
         }
-        clicked
+        let (i, ctrl, shift) = clicked?;
+        if ctrl {
+            if self.marked.is_empty()
+                && let Some(s) = ws.selected
+            {
+                self.marked.insert(s);
+            }
+            if !self.marked.remove(&i) {
+                self.marked.insert(i);
+            }
+        } else if shift {
+            let pos = |k: usize| self.order.iter().position(|&o| o == k);
+            if let (Some(a), Some(b)) = (ws.selected.and_then(pos), pos(i)) {
+                let run: Vec<usize> = self.order.get(a.min(b)..=a.max(b)).unwrap_or_default().to_vec();
+                self.marked.extend(run);
+            }
+        } else {
+            self.marked.clear();
+        }
+        Some(i)
     }
 }
 
