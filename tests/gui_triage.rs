@@ -63,6 +63,11 @@ fn a_row_shows_its_calls_and_a_finding_sets_its_ancestors() {
     assert_eq!(ws.call(i, "abnormal"), Some(Call::Abnormal));
     assert_eq!(ws.status(i), Status::ConfirmedAbnormal);
     assert!(h.query_by_label("abnormal: Mandibles and teeth").is_some(), "the row names its call");
+    // Hovering it names every call, who made the last change, and when.
+    h.get_by_label("abnormal: Mandibles and teeth").hover();
+    h.run_steps(6);
+    assert!(h.query_by_label_contains("Mandibles and teeth: abnormal").is_some(), "every call");
+    assert!(h.query_all_by_label_contains("by tester").count() >= 2, "who called it, in the row too");
 }
 
 #[test]

@@ -361,10 +361,14 @@ pub fn natural(a: &str, b: &str) -> std::cmp::Ordering {
     alphanumeric_sort::compare_str(a, b)
 }
 
-/// The Status cell: the status with the reviewer's abnormal findings, and every call on hover.
+/// The Status cell: the status with the reviewer's abnormal findings; on hover every call, who
+/// made the last change and when.
 fn decision_text(ws: &Workspace, i: usize, taxonomy: &Taxonomy) -> (String, Option<String>) {
     let status = status_text(ws.status(i));
-    let Some(r) = ws.review_of(i).filter(|r| !r.calls.is_empty()) else { return (status.to_owned(), None) };
+    let Some(r) = ws.review_of(i).filter(|r| !r.calls.is_empty() || r.status != crate::review::Status::Unreviewed)
+    else {
+        return (status.to_owned(), None);
+    };
     let short = |label: &str| label.split(" (").next().unwrap_or(label).to_owned();
     let abnormal: Vec<String> = taxonomy
         .level(crate::taxonomy::Level::L3)
@@ -377,7 +381,8 @@ fn decision_text(ws: &Workspace, i: usize, taxonomy: &Taxonomy) -> (String, Opti
         .filter_map(|k| taxonomy.nodes.get(k))
         .filter_map(|n| r.calls.get(&n.id).map(|c| format!("{}: {}", n.label, c.as_str())))
         .collect();
-    (text, Some(format!("Calls\n{}", every.join("\n"))))
+    let who = if r.reviewer.is_empty() { "?" } else { r.reviewer.as_str() };
+    (text, Some(format!("Calls\n{}\n\nlast change {} by {who}", every.join("\n"), r.updated)))
 }
 
 /// What the window says of a specimen unlike the model's training data.
