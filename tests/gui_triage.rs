@@ -392,3 +392,14 @@ fn ctrl_and_shift_click_mark_rows_and_n_calls_them_all_normal() {
     let ws = h.state().workspace.as_ref().unwrap();
     assert!(ws.specimens().iter().enumerate().all(|(i, _)| ws.status(i) == Status::Unreviewed), "one undo");
 }
+
+#[test]
+fn at_1024_the_worklist_keeps_the_reviewers_status_in_view() {
+    let (_dir, folder) = sample();
+    let mut h = harness_sized(settings(), 1024.0, 768.0);
+    open_typed(&mut h, &folder);
+    let search = h.get_by_label("Search").rect();
+    let status = h.get_by_label("Status").rect();
+    // The list's panel ends about where its search field does.
+    assert!(status.max.x <= search.max.x + 16.0, "Status header at {:?}, list ends near {}", status, search.max.x);
+}

@@ -204,11 +204,12 @@ impl Worklist {
             .sense(Sense::click())
             .cell_layout(egui::Layout::left_to_right(Align::Center))
             .column(Column::exact(id_width).clip(true))
-            // The id whole, the rest fixed or sharing what is left: the list must not crowd the films out.
+            // The id whole, the rest fixed or sharing what is left (the reviewer's calls before the
+            // model's top finding, which a narrow list cuts first): the films must not be crowded out.
             .column(Column::exact(54.0).clip(true))
             .column(Column::exact(54.0).clip(true))
-            .column(Column::remainder().at_least(40.0).clip(true))
             .column(Column::exact(34.0))
+            .column(Column::remainder().at_least(40.0).clip(true))
             .column(Column::remainder().at_least(40.0).clip(true));
         if std::mem::take(&mut self.scroll_to_selection)
             && let Some(pos) = ws.selected.and_then(|s| self.order.iter().position(|&i| i == s))
@@ -219,9 +220,9 @@ impl Worklist {
             (SortColumn::Id, "Specimen"),
             (SortColumn::Views, "Views"),
             (SortColumn::Abnormal, "P(abn)"),
-            (SortColumn::Finding, "Top finding"),
             (SortColumn::Flag, "Flag"),
             (SortColumn::Status, "Status"),
+            (SortColumn::Finding, "Top finding"),
         ];
         table
             .header(row_h + 2.0, |mut header| {
@@ -276,11 +277,6 @@ impl Worklist {
                         }
                     });
                     row.col(|ui| {
-                        let top = scored.and_then(|r| r.scores.top_finding(taxonomy));
-                        let label = top.and_then(|(id, _)| taxonomy.get(id)).map_or("", |n| n.label.as_str());
-                        ui.label(label);
-                    });
-                    row.col(|ui| {
                         if let Some(r) = scored.filter(|r| r.scores.abnormal()) {
                             let (rect, resp) = ui.allocate_exact_size(egui::vec2(12.0, 12.0), Sense::hover());
                             let color = ui.visuals().warn_fg_color;
@@ -300,6 +296,11 @@ impl Worklist {
                         if let Some(hover) = hover {
                             r.on_hover_text(hover);
                         }
+                    });
+                    row.col(|ui| {
+                        let top = scored.and_then(|r| r.scores.top_finding(taxonomy));
+                        let label = top.and_then(|(id, _)| taxonomy.get(id)).map_or("", |n| n.label.as_str());
+                        ui.label(label);
                     });
                     let response = row.response();
                     if response.clicked() {
