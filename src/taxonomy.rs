@@ -98,6 +98,14 @@ fn node(id: &str, level: Level, parent: Option<&str>, label: &str, params: &[&st
     }
 }
 
+impl Node {
+    /// The label without its parenthesised detail ("Long bones" for "Long bones (humerus, ...)"),
+    /// for narrow places: worklist cells, one-line explanations.
+    pub fn short_label(&self) -> &str {
+        self.label.split(" (").next().unwrap_or(&self.label)
+    }
+}
+
 impl Taxonomy {
     /// The built-in IMPC skeletal taxonomy (1 + 3 + 10 nodes).
     pub fn impc_skeletal() -> Self {

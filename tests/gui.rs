@@ -1,8 +1,6 @@
 //! The review window, headless (egui_kittest, AccessKit queries; no display, no GPU).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
-
 use egui::{Key, Modifiers};
 use egui_kittest::kittest::Queryable;
 use mousexray::imaging::QcCode;
@@ -174,8 +172,7 @@ fn a_bad_folder_and_a_bad_model_show_banners_not_crashes() {
 #[test]
 fn classify_streams_scores_into_the_worklist() {
     let (_dir, folder) = sample();
-    let mut s = settings();
-    s.model = Some(PathBuf::from("models/cae_mv.onnx"));
+    let s = settings_with_model();
     let mut h = harness(s);
     open_typed(&mut h, &folder);
     classify_all(&mut h);
@@ -200,8 +197,7 @@ fn classify_streams_scores_into_the_worklist() {
 #[test]
 fn close_and_reopen_keeps_calls_comments_and_shown_scores() {
     let (_dir, folder) = sample();
-    let mut s = settings();
-    s.model = Some(PathBuf::from("models/cae_mv.onnx"));
+    let s = settings_with_model();
     let mut h = harness(s.clone());
     open_typed(&mut h, &folder);
     classify_all(&mut h);
@@ -309,8 +305,7 @@ fn a_wild_type_reference_panel_shows_a_control_or_a_pinned_specimen() {
 #[test]
 fn classify_close_and_reopen_keeps_every_score_flag_and_overlay_and_export_has_them() {
     let (dir, folder) = sample();
-    let mut s = settings();
-    s.model = Some(PathBuf::from("models/cae_mv.onnx"));
+    let s = settings_with_model();
     let mut h = harness(s.clone());
     open_typed(&mut h, &folder);
     classify_all(&mut h);
@@ -401,8 +396,7 @@ fn film_qc_shows_on_the_row_filters_and_offers_its_status() {
         })
         .collect();
     image::ImageBuffer::<image::Luma<u16>, _>::from_raw(w, h, px).unwrap().save(&dv).unwrap();
-    let mut s = settings();
-    s.model = Some(PathBuf::from("models/cae_mv.onnx"));
+    let s = settings_with_model();
     let mut h = harness(s);
     open_typed(&mut h, &folder);
     classify_all(&mut h);
@@ -442,8 +436,7 @@ fn a_specimen_unlike_the_training_data_is_badged_sorted_apart_and_filtered() {
         std::fs::remove_file(&path).unwrap();
         blurred.save(path.with_extension("png")).unwrap();
     }
-    let mut s = settings();
-    s.model = Some(PathBuf::from("models/cae_mv.onnx"));
+    let s = settings_with_model();
     let mut h = harness(s);
     open_typed(&mut h, &folder);
     classify_all(&mut h);

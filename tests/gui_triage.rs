@@ -190,8 +190,7 @@ fn right_drag_moves_window_level_by_the_films_own_range() {
 #[test]
 fn a_restart_comes_back_to_the_last_specimen_and_the_models_thresholds() {
     let (_dir, folder) = sample();
-    let mut s = settings();
-    s.model = Some(std::path::PathBuf::from("models/cae_mv.onnx"));
+    let s = settings_with_model();
     let mut h = harness(s);
     open_typed(&mut h, &folder);
     classify_all(&mut h);
@@ -251,8 +250,7 @@ fn rotation_and_mirror_say_so_and_reset() {
 #[test]
 fn the_saliency_says_what_it_shows_and_the_films_do_not_jump() {
     let (_dir, folder) = sample();
-    let mut s = settings();
-    s.model = Some(std::path::PathBuf::from("models/cae_mv.onnx"));
+    let s = settings_with_model();
     let mut h = harness(s);
     open_typed(&mut h, &folder);
     step_until(&mut h, "the DV film", |a| a.viewer.shown_rects[0].is_some());
@@ -271,8 +269,7 @@ fn the_saliency_says_what_it_shows_and_the_films_do_not_jump() {
 #[test]
 fn messages_do_not_pile_up_or_move_the_films_and_a_cpu_build_does_not_complain() {
     let (_dir, folder) = sample();
-    let mut s = settings();
-    s.model = Some(std::path::PathBuf::from("models/cae_mv.onnx"));
+    let s = settings_with_model();
     let mut h = harness(s);
     open_typed(&mut h, &folder);
     classify_all(&mut h);
@@ -298,8 +295,7 @@ fn messages_do_not_pile_up_or_move_the_films_and_a_cpu_build_does_not_complain()
 #[test]
 fn batch_calls_why_flagged_and_shift_digit_for_a_normal_finding() {
     let (_dir, folder) = sample();
-    let mut s = settings();
-    s.model = Some(std::path::PathBuf::from("models/cae_mv.onnx"));
+    let mut s = settings_with_model();
     s.auto_advance = false;
     let mut h = harness(s);
     open_typed(&mut h, &folder);

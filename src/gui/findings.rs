@@ -118,7 +118,7 @@ pub fn show(
         for k in r.scores.flagged_leaves(taxonomy) {
             let (Some(node), Some(p)) = (taxonomy.nodes.get(k), r.scores.conditional.get(k)) else { continue };
             let t = thresholds.get(k).copied().unwrap_or(0.5);
-            let text = format!("flagged: {} P {p:.2} ≥ {t:.2}", node.label.split(" (").next().unwrap_or(&node.label));
+            let text = format!("flagged: {} P {p:.2} ≥ {t:.2}", node.short_label());
             ui.label(RichText::new(text).color(ui.visuals().warn_fg_color)).on_hover_text(format!(
                 "P({} | its group) {p:.3} reaches the threshold {t:.2}, and every group above it is flagged too",
                 node.label

@@ -30,9 +30,8 @@ impl ReviewApp {
         egui::Panel::top("menu").show(ui, |ui| self.menu_bar(ui));
         egui::Panel::bottom("status").show(ui, |ui| self.status_bar(ui));
         if self.workspace.is_some() {
-            // The films come first: either side panel folds away ([ and ], or M for both).
-            // A quarter of the window each at most by default, so a laptop screen keeps half for the films.
-            // They shrink with the window too (a window made smaller keeps half for the films).
+            // The films come first: either side panel folds away ([ and ], or M for both), and each
+            // takes about a quarter of the window, shrinking with it, so the films keep half.
             let width = ui.available_width();
             if self.settings.view.worklist_panel {
                 let size = (width * 0.27).clamp(250.0, 380.0);

@@ -370,11 +370,10 @@ fn decision_text(ws: &Workspace, i: usize, taxonomy: &Taxonomy) -> (String, Opti
     else {
         return (status.to_owned(), None);
     };
-    let short = |label: &str| label.split(" (").next().unwrap_or(label).to_owned();
-    let abnormal: Vec<String> = taxonomy
+    let abnormal: Vec<&str> = taxonomy
         .level(crate::taxonomy::Level::L3)
         .filter(|n| r.calls.get(&n.id) == Some(&crate::review::Call::Abnormal))
-        .map(|n| short(&n.label))
+        .map(|n| n.short_label())
         .collect();
     let text = if abnormal.is_empty() { status.to_owned() } else { format!("{status}: {}", abnormal.join(", ")) };
     let every: Vec<String> = crate::review::tree_order(taxonomy)

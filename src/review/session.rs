@@ -110,11 +110,7 @@ impl ReviewSession {
         if decided.edits.is_empty() {
             return Ok(decided);
         }
-        if let Some(shown) = shown
-            && self.state.get(specimen).and_then(|r| r.shown.as_ref()) != Some(&shown)
-        {
-            self.note(Edit::Shown { specimen: specimen.to_owned(), shown: Some(shown) })?;
-        }
+        self.note_shown(specimen, shown.as_ref())?;
         self.edit_all(decided.edits.clone())?;
         Ok(decided)
     }
@@ -138,15 +134,22 @@ impl ReviewSession {
                 continue;
             }
             changed += 1;
-            if let Some(shown) = shown
-                && self.state.get(id).and_then(|r| r.shown.as_ref()) != Some(shown)
-            {
-                self.note(Edit::Shown { specimen: id.clone(), shown: Some(shown.clone()) })?;
-            }
+            self.note_shown(id, shown.as_ref())?;
             edits.extend(decided.edits);
         }
         self.edit_all(edits)?;
         Ok(changed)
+    }
+
+    /// Records `shown`, the model output a reviewer saw, before their decision on `specimen`,
+    /// unless it is the one on record already.
+    fn note_shown(&mut self, specimen: &str, shown: Option<&Shown>) -> Result<(), ReviewError> {
+        match shown {
+            Some(shown) if self.state.get(specimen).and_then(|r| r.shown.as_ref()) != Some(shown) => {
+                self.note(Edit::Shown { specimen: specimen.to_owned(), shown: Some(shown.clone()) })
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Applies an edit that undo does not step through: bookkeeping such as the model output the

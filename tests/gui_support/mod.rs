@@ -35,6 +35,11 @@ pub fn settings() -> Settings {
     Settings { reviewer: "tester".into(), reviewer_confirmed: true, recent_folders: Vec::new(), ..Settings::default() }
 }
 
+/// [`settings`] with the bundled CAE model.
+pub fn settings_with_model() -> Settings {
+    Settings { model: Some(PathBuf::from("models/cae_mv.onnx")), ..settings() }
+}
+
 pub fn harness(settings: Settings) -> Harness<'static, ReviewApp> {
     harness_sized(settings, 1400.0, 860.0)
 }
