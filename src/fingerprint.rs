@@ -20,3 +20,9 @@ impl Fnv {
         }
     }
 }
+
+/// A file's SHA-256 as 64 lowercase hex digits: how a model is named in provenance and reports.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -60,12 +60,12 @@ fn small_graph_runs_in_ort_and_matches_the_reference() {
     let mut graph = Graph::new("test");
     let batch = Dim::Named("N".into());
     let x = graph.input("x", &[batch.clone(), Dim::Fixed(1), Dim::Fixed(4), Dim::Fixed(4)]);
-    let c = graph.conv(&x, &w, &b, [2, 1, 3, 3], 1, 1, 1);
-    let ln = graph.layer_norm_channels(&c, &g, &beta, 1e-6);
+    let c = graph.conv(&x, "conv", &w, &b, [2, 1, 3, 3], 1, 1, 1);
+    let ln = graph.layer_norm_channels(&c, "norm", &g, &beta, 1e-6);
     let act = graph.gelu(&ln);
     let pooled = graph.node("GlobalAveragePool", &[&act], &[], None);
     let flat = graph.node("Flatten", &[&pooled], &[("axis", Attr::Int(1))], None);
-    let logits = graph.linear(&flat, &lw, &lb, 2, 3);
+    let logits = graph.linear(&flat, "head", &lw, &lb, 2, 3);
     graph.node("Sigmoid", &[&logits], &[], Some("y"));
     graph.output("y", &[batch, Dim::Fixed(3)]);
     let model = graph.into_model(&[("mousexray.schema".into(), "test".into())]);

@@ -167,3 +167,155 @@ fn the_convnext_can_pretrain_by_reconstruction() {
     assert!(stderr.contains("resuming after epoch 0") && stderr.contains("epoch   1"), "{stderr}");
     assert!(!stderr.contains("reconstruction pretraining"), "{stderr}");
 }
+
+/// Unweighted hierarchy-masked cross-entropy of a model's probabilities on a dataset.
+fn mean_bce(
+    model: &std::path::Path,
+    data: &std::path::Path,
+    options: &mousexray::training::train::TrainOptions,
+) -> f64 {
+    use mousexray::training::loss::{Stage, targets_and_mask};
+    let taxonomy = mousexray::taxonomy::Taxonomy::default();
+    let parent = mousexray::training::onnx_import::read_parent(model, &burn::tensor::Device::flex()).unwrap();
+    let (dataset, _) = mousexray::training::data::load_dataset(data, None, &options.preprocess, &taxonomy).unwrap();
+    let samples: Vec<_> = dataset.samples.iter().collect();
+    let probs = mousexray::training::train::predict(&parent.model, &samples, options, &taxonomy).unwrap();
+    let (mut total, mut count) = (0.0f64, 0.0f64);
+    for (p, s) in probs.iter().zip(&samples) {
+        let (t, m) = targets_and_mask(&taxonomy, &s.labels, Stage::All);
+        for ((p, t), m) in p.iter().zip(t).zip(m) {
+            let p = f64::from(*p).clamp(1e-6, 1.0 - 1e-6);
+            total -= f64::from(m) * (f64::from(t) * p.ln() + (1.0 - f64::from(t)) * (1.0 - p).ln());
+            count += f64::from(m);
+        }
+    }
+    total / count
+}
+
+/// `train --init` reads a model's weights back exactly (our current files and those written
+/// before initializers were named by module path), refuses a file whose weights do not fit the
+/// architecture it names, and fine-tuning lowers the loss on data the parent never saw.
+#[test]
+fn fine_tuning_starts_from_a_model_and_lowers_the_loss_on_new_data() {
+    use mousexray::onnx::features::{decode, encode, metadata, set_metadata};
+    use mousexray::training::onnx_export::export_model;
+    use mousexray::training::onnx_import::read_parent;
+    let device = burn::tensor::Device::flex();
+    let floats = |bytes: &[u8]| -> Vec<(Vec<i64>, Vec<u8>)> {
+        let model = decode(bytes).unwrap();
+        model
+            .graph
+            .unwrap()
+            .initializer
+            .into_iter()
+            .filter(|t| t.data_type == 1)
+            .map(|t| (t.dims, t.raw_data))
+            .collect()
+    };
+    // Read back and written again, every weight is bit-identical: bundled files (counter names,
+    // ConvNeXt layer scales folded into pw2) and a fresh export (module-path names).
+    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let synthetic = dir.path().join("synthetic.onnx");
+    let config = mousexray::training::model::ModelConfig::convnext_small(14);
+    std::fs::write(&synthetic, mousexray::training::package::synthetic_model(&config, 64, 0.5).unwrap()).unwrap();
+    for path in [manifest.join("models/cae_mv.onnx"), manifest.join("models/convnext_lv.onnx"), synthetic.clone()] {
+        let bytes = std::fs::read(&path).unwrap();
+        let parent = read_parent(&path, &device).unwrap();
+        let again = export_model(&parent.model, &parent.config, parent.metadata.preprocess.size, &[]).unwrap();
+        assert!(floats(&bytes) == floats(&again), "{}: weights changed on the way back", path.display());
+        assert_eq!(parent.record.sha256, mousexray::fingerprint::sha256_hex(&bytes));
+    }
+    let named = decode(&std::fs::read(&synthetic).unwrap()).unwrap();
+    assert!(named.graph.unwrap().initializer.iter().any(|t| t.name == "convnext.stages.2.blocks.1.pw1.weight"));
+
+    // A file whose provenance names another architecture than its weights is refused, named.
+    let mut proto = decode(&std::fs::read(&synthetic).unwrap()).unwrap();
+    let mut meta = metadata(&proto).unwrap();
+    meta.provenance
+        .extra
+        .insert("config".into(), serde_json::to_value(mousexray::training::model::ModelConfig::cae(14)).unwrap());
+    set_metadata(&mut proto, &meta).unwrap();
+    let liar = dir.path().join("liar.onnx");
+    std::fs::write(&liar, encode(&proto)).unwrap();
+    let err = read_parent(&liar, &device).err().unwrap().to_string();
+    assert!(err.contains("liar.onnx") && err.contains("not the architecture"), "{err}");
+    let junk = dir.path().join("junk.onnx");
+    std::fs::write(&junk, b"not a model").unwrap();
+    let err = format!("{:#}", read_parent(&junk, &device).err().unwrap());
+    assert!(err.contains("junk.onnx") && err.contains("not an ONNX model"), "{err}");
+
+    // A parent trained on one set, fine-tuned on another of different prevalence.
+    let synth = |name: &str, seed: u64, prevalence: f64| {
+        let path = dir.path().join(name);
+        let cfg = SynthConfig {
+            count: 60,
+            seed,
+            size: 96,
+            prevalence: mousexray::synth::Prevalence { abnormal: prevalence, ..Default::default() },
+            format: OutFormat::Png16,
+            layout: OutLayout::Flat,
+            ..Default::default()
+        };
+        generate(&path, &cfg, &|| {}).unwrap();
+        path
+    };
+    let (a, b) = (synth("a", 11, 0.2), synth("b", 12, 0.8));
+    let parent = dir.path().join("parent.onnx");
+    let child = dir.path().join("child.onnx");
+    let common = ["--size", "32", "--batch", "8", "--val-split", "0.3", "--schedule", "joint", "--no-augment"];
+    let run = |args: &[&str]| {
+        let (code, stderr) = mousexray(&[args, &common[..]].concat());
+        assert_eq!(code, 0, "{stderr}");
+        stderr
+    };
+    run(&[
+        "train",
+        "--data",
+        a.to_str().unwrap(),
+        "--out",
+        parent.to_str().unwrap(),
+        "--backbone",
+        "cae",
+        "--epochs",
+        "2",
+    ]);
+    let stderr = run(&[
+        "train",
+        "--data",
+        b.to_str().unwrap(),
+        "--out",
+        child.to_str().unwrap(),
+        "--init",
+        parent.to_str().unwrap(),
+        "--epochs",
+        "4",
+        "--lr",
+        "1e-3",
+    ]);
+    assert!(stderr.contains("fine-tuning"), "{stderr}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(child.with_extension("json")).unwrap()).unwrap();
+    let options = &report["provenance"]["training"]["options"];
+    let sha = mousexray::fingerprint::sha256_hex(&std::fs::read(&parent).unwrap());
+    assert_eq!(options["init"]["sha256"].as_str(), Some(sha.as_str()), "the child names its parent");
+    assert_eq!(options["pretrain_epochs"], 0, "a parent's backbone is not pretrained again");
+    let options: mousexray::training::train::TrainOptions = serde_json::from_value(options.clone()).unwrap();
+    let (before, after) = (mean_bce(&parent, &b, &options), mean_bce(&child, &b, &options));
+    assert!(after < before, "loss on the new data: parent {before:.4}, fine-tuned {after:.4}");
+
+    // The architecture is the parent's: a conflicting one is refused before any work.
+    let (code, stderr) = mousexray(&[
+        "train",
+        "--data",
+        b.to_str().unwrap(),
+        "--out",
+        child.to_str().unwrap(),
+        "--init",
+        parent.to_str().unwrap(),
+        "--size",
+        "64",
+    ]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("--size 64 differs") && stderr.contains("parent.onnx"), "{stderr}");
+}

@@ -11,6 +11,7 @@ use crate::specimen::View;
 use crate::taxonomy::Taxonomy;
 use crate::training::data::load_dataset;
 use crate::training::model::{BackboneKind, ModelConfig};
+use crate::training::onnx_import::{ParentModel, read_parent};
 use crate::training::package::{self, write_model};
 use crate::training::train::{Checkpoint, Progress, Schedule, TrainOptions, train};
 
@@ -23,25 +24,32 @@ pub struct TrainArgs {
     /// Labels CSV (default DIR/labels.csv).
     #[arg(long, value_name = "CSV")]
     pub labels: Option<PathBuf>,
-    /// Backbone.
-    #[arg(long, value_enum, default_value_t = BackboneKind::Convnext)]
-    pub backbone: BackboneKind,
+    /// Start from this model's weights (an ONNX file written by mousexray) and fine-tune it: its
+    /// architecture, input size and preprocessing are kept, the learning rate defaults to a
+    /// tenth of training from scratch, and the new model's provenance names it by SHA-256.
+    #[arg(long, value_name = "MODEL")]
+    pub init: Option<PathBuf>,
+    /// Backbone [default: convnext; with --init, the parent's].
+    #[arg(long, value_enum)]
+    pub backbone: Option<BackboneKind>,
     /// Use the ConvNeXt-T widths and depths (96/192/384/768, 3/3/9/3) instead of the small default.
     #[arg(long)]
     pub convnext_t: bool,
-    /// Views the model uses: dv,lv for multiview; dv or lv for a single-view baseline.
-    #[arg(long, value_delimiter = ',', default_value = "dv,lv", value_parser = super::parse_model_view)]
-    pub views: Vec<View>,
-    /// Input side in pixels.
-    #[arg(long, default_value_t = 128)]
-    pub size: u32,
+    /// Views the model uses: dv,lv for multiview; dv or lv for a single-view baseline
+    /// [default: dv,lv; with --init, the parent's].
+    #[arg(long, value_delimiter = ',', value_parser = super::parse_model_view)]
+    pub views: Option<Vec<View>>,
+    /// Input side in pixels [default: 128; with --init, the parent's].
+    #[arg(long)]
+    pub size: Option<u32>,
     /// Maximum epochs.
     #[arg(long, default_value_t = 30)]
     pub epochs: usize,
     /// Batch size.
     #[arg(long, default_value_t = 16)]
     pub batch: usize,
-    /// Peak learning rate [default: 2e-3 for the CAE, 2e-4 for the ConvNeXt].
+    /// Peak learning rate [default: 2e-3 for the CAE, 2e-4 for the ConvNeXt; a tenth of that
+    /// with --init].
     #[arg(long)]
     pub lr: Option<f64>,
     /// Fraction of specimens held out for validation (split by specimen, deterministic).
@@ -63,10 +71,10 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 5)]
     pub patience: usize,
     /// Reconstruction pretraining epochs of the backbone on every image, before the labels are
-    /// used [default: 5 for the CAE, 0 for the ConvNeXt].
+    /// used [default: 5 for the CAE, 0 for the ConvNeXt and with --init].
     #[arg(long)]
     pub pretrain_epochs: Option<usize>,
-    /// Keep the pretrained backbone frozen while the heads train.
+    /// Keep the backbone frozen (pretrained, or from --init) while the heads train.
     #[arg(long)]
     pub freeze_encoder: bool,
     /// Switch augmentation off.
@@ -86,33 +94,34 @@ pub fn run(args: &TrainArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
         rayon::ThreadPoolBuilder::new().num_threads(n.max(1)).build_global().ok();
     }
     let taxonomy = Taxonomy::default();
-    let classes = taxonomy.nodes.len();
-    let model = match (args.backbone, args.convnext_t) {
-        (BackboneKind::Convnext, false) => ModelConfig::convnext_small(classes),
-        (BackboneKind::Convnext, true) => ModelConfig::convnext_t(classes),
-        (BackboneKind::Cae, _) => ModelConfig::cae(classes),
-    };
-    if !(args.size as usize).is_multiple_of(model.stride()) {
-        anyhow::bail!("--size {} must be a multiple of {}", args.size, model.stride());
+    let start = Start::of(args)?;
+    if let (Some(p), Some(path)) = (&start.parent, &args.init) {
+        eprintln!(
+            "fine-tuning {} (SHA-256 {}), learning rate {:.0e}",
+            path.display(),
+            p.sha256.get(..12).unwrap_or(&p.sha256),
+            args.lr.unwrap_or(start.lr)
+        );
     }
-    let preprocess = PreprocessSpec { size: args.size, ..Default::default() };
+    let (model, preprocess, views) = (start.model, start.preprocess, start.views);
     let options = TrainOptions {
         model,
         preprocess: preprocess.clone(),
-        views: args.views.clone(),
+        view_dropout: if views.len() == 2 { 0.3 } else { 0.0 },
+        views,
         epochs: args.epochs,
         batch: args.batch.max(1),
-        lr: args.lr.unwrap_or(args.backbone.default_lr()),
+        lr: args.lr.unwrap_or(start.lr),
         weight_decay: 0.05,
         val_split: args.val_split,
         seed: args.seed,
         schedule: args.schedule,
-        view_dropout: if args.views.len() == 2 { 0.3 } else { 0.0 },
         patience: args.patience,
         warmup_steps: args.warmup_steps,
-        pretrain_epochs: args.pretrain_epochs.unwrap_or(args.backbone.default_pretrain_epochs()),
+        pretrain_epochs: args.pretrain_epochs.unwrap_or(start.pretrain_epochs),
         freeze_encoder: args.freeze_encoder,
         augment: !args.no_augment,
+        init: start.parent,
     };
     if let Some(b) = crate::synth::style_b_folders(&args.data).first() {
         anyhow::bail!(
@@ -129,7 +138,7 @@ pub fn run(args: &TrainArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
         "{}: {} labelled specimens preprocessed at {} px in {:.1} s ({} problems)",
         args.data.display(),
         dataset.samples.len(),
-        args.size,
+        preprocess.size,
         started.elapsed().as_secs_f64(),
         problems.len()
     );
@@ -169,7 +178,8 @@ pub fn run(args: &TrainArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
         }),
         Progress::Note(n) => bar.suspend(|| eprintln!("{n}")),
     };
-    let trained = train(&dataset, &options, &checkpoint, args.resume.is_some(), &stop, &mut on_progress)?;
+    let trained =
+        train(&dataset, &options, &checkpoint, args.resume.is_some(), args.init.as_deref(), &stop, &mut on_progress)?;
     bar.finish_and_clear();
     if stop.load(Ordering::Relaxed) {
         eprintln!("interrupted; resume with --resume");
@@ -210,6 +220,64 @@ pub fn run(args: &TrainArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// Where a run starts: fresh weights from the options, or a parent model's.
+struct Start {
+    model: ModelConfig,
+    preprocess: PreprocessSpec,
+    views: Vec<View>,
+    lr: f64,
+    pretrain_epochs: usize,
+    parent: Option<ParentModel>,
+}
+
+impl Start {
+    fn of(args: &TrainArgs) -> anyhow::Result<Start> {
+        let classes = Taxonomy::default().nodes.len();
+        let Some(init) = &args.init else {
+            let backbone = args.backbone.unwrap_or(BackboneKind::Convnext);
+            let model = match (backbone, args.convnext_t) {
+                (BackboneKind::Convnext, false) => ModelConfig::convnext_small(classes),
+                (BackboneKind::Convnext, true) => ModelConfig::convnext_t(classes),
+                (BackboneKind::Cae, _) => ModelConfig::cae(classes),
+            };
+            let size = args.size.unwrap_or(128);
+            if !(size as usize).is_multiple_of(model.stride()) {
+                anyhow::bail!("--size {size} must be a multiple of {}", model.stride());
+            }
+            return Ok(Start {
+                model,
+                preprocess: PreprocessSpec { size, ..Default::default() },
+                views: args.views.clone().unwrap_or_else(|| View::MODEL.to_vec()),
+                lr: backbone.default_lr(),
+                pretrain_epochs: backbone.default_pretrain_epochs(),
+                parent: None,
+            });
+        };
+        let parent = read_parent(init, &burn::tensor::Device::flex())?;
+        let name = init.display();
+        let config = parent.config;
+        // The architecture and the input it was trained on are the parent's.
+        if let Some(b) = args.backbone.filter(|b| *b != config.backbone) {
+            anyhow::bail!("--backbone {b:?} differs from {name}'s {:?}; leave it out with --init", config.backbone);
+        }
+        if args.convnext_t && config != ModelConfig::convnext_t(classes) {
+            anyhow::bail!("--convnext-t differs from {name}'s architecture; leave it out with --init");
+        }
+        let preprocess = parent.metadata.preprocess;
+        if let Some(s) = args.size.filter(|s| *s != preprocess.size) {
+            anyhow::bail!("--size {s} differs from {name}'s input of {} px; leave it out with --init", preprocess.size);
+        }
+        Ok(Start {
+            lr: config.backbone.default_lr() / 10.0,
+            model: config,
+            preprocess,
+            views: args.views.clone().unwrap_or(parent.metadata.provenance.views),
+            pretrain_epochs: 0,
+            parent: Some(parent.record),
+        })
+    }
 }
 
 /// Describes the domain of the model just written, from the dataset already in memory.

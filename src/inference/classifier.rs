@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use ndarray::{Array2, ArrayView4};
 use ort::session::Session;
 use ort::value::TensorRef;
-use sha2::Digest;
 
 use super::OrtLibrary;
 use super::device::{Device, EpReport, register};
@@ -160,7 +159,7 @@ impl Classifier {
         lib: &OrtLibrary,
         options: SessionOptions,
     ) -> Result<Classifier, ModelError> {
-        let sha256: String = sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect();
+        let sha256 = crate::fingerprint::sha256_hex(bytes);
         let not_onnx = |e: String| ModelError::NotOnnx { path: path.to_owned(), reason: e };
         let builder = Session::builder(&lib.environment).map_err(|e| not_onnx(e.to_string()))?;
         let builder = builder.with_intra_threads(options.threads).map_err(|e| not_onnx(e.to_string()))?;

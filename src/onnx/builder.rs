@@ -117,6 +117,22 @@ impl Graph {
         name
     }
 
+    /// Adds a float initializer named exactly `name` (a trained parameter's module path, so a
+    /// reader can map it back, see `training::onnx_import`), or `name` with a counter if taken.
+    pub fn param(&mut self, name: &str, dims: &[i64], data: &[f32]) -> String {
+        if !self.names.insert(name.to_owned()) {
+            return self.weight(name, dims, data);
+        }
+        self.proto.initializer.push(TensorProto {
+            dims: dims.to_vec(),
+            data_type: data_type::FLOAT,
+            raw_data: data.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            name: name.to_owned(),
+            ..Default::default()
+        });
+        name.to_owned()
+    }
+
     /// A scalar float initializer.
     pub fn scalar(&mut self, hint: &str, v: f32) -> String {
         self.weight(hint, &[], &[v])
@@ -177,11 +193,13 @@ impl Graph {
         outs
     }
 
-    /// 2D convolution, NCHW, weight `[out, in/groups, kh, kw]`.
+    /// 2D convolution, NCHW, weight `[out, in/groups, kh, kw]`; its initializers are
+    /// `{name}.weight` and `{name}.bias`.
     #[allow(clippy::too_many_arguments)]
     pub fn conv(
         &mut self,
         x: &str,
+        name: &str,
         weight: &[f32],
         bias: &[f32],
         shape: [i64; 4],
@@ -189,8 +207,8 @@ impl Graph {
         pad: i64,
         groups: i64,
     ) -> String {
-        let w = self.weight("conv_w", &shape, weight);
-        let b = self.weight("conv_b", &[shape[0]], bias);
+        let w = self.param(&format!("{name}.weight"), &shape, weight);
+        let b = self.param(&format!("{name}.bias"), &[shape[0]], bias);
         self.node(
             "Conv",
             &[x, &w, &b],
@@ -204,18 +222,19 @@ impl Graph {
         )
     }
 
-    /// LayerNormalization over the last axis.
-    pub fn layer_norm_last(&mut self, x: &str, gamma: &[f32], beta: &[f32], eps: f32) -> String {
+    /// LayerNormalization over the last axis; its initializers are `{name}.gamma` and
+    /// `{name}.beta`.
+    pub fn layer_norm_last(&mut self, x: &str, name: &str, gamma: &[f32], beta: &[f32], eps: f32) -> String {
         let n = gamma.len() as i64;
-        let g = self.weight("ln_g", &[n], gamma);
-        let b = self.weight("ln_b", &[n], beta);
+        let g = self.param(&format!("{name}.gamma"), &[n], gamma);
+        let b = self.param(&format!("{name}.beta"), &[n], beta);
         self.node("LayerNormalization", &[x, &g, &b], &[("axis", Attr::Int(-1)), ("epsilon", Attr::Float(eps))], None)
     }
 
     /// LayerNormalization over the channels of an NCHW tensor (transpose, normalise, back).
-    pub fn layer_norm_channels(&mut self, x: &str, gamma: &[f32], beta: &[f32], eps: f32) -> String {
+    pub fn layer_norm_channels(&mut self, x: &str, name: &str, gamma: &[f32], beta: &[f32], eps: f32) -> String {
         let nhwc = self.node("Transpose", &[x], &[("perm", Attr::Ints(vec![0, 2, 3, 1]))], None);
-        let y = self.layer_norm_last(&nhwc, gamma, beta, eps);
+        let y = self.layer_norm_last(&nhwc, name, gamma, beta, eps);
         self.node("Transpose", &[&y], &[("perm", Attr::Ints(vec![0, 3, 1, 2]))], None)
     }
 
@@ -233,10 +252,11 @@ impl Graph {
         self.node("Mul", &[&xh, &plus], &[], None)
     }
 
-    /// `x @ W + b` over the last axis with `W` stored `[in, out]`.
-    pub fn linear(&mut self, x: &str, weight: &[f32], bias: &[f32], d_in: i64, d_out: i64) -> String {
-        let w = self.weight("lin_w", &[d_in, d_out], weight);
-        let b = self.weight("lin_b", &[d_out], bias);
+    /// `x @ W + b` over the last axis with `W` stored `[in, out]`; its initializers are
+    /// `{name}.weight` and `{name}.bias`.
+    pub fn linear(&mut self, x: &str, name: &str, weight: &[f32], bias: &[f32], d_in: i64, d_out: i64) -> String {
+        let w = self.param(&format!("{name}.weight"), &[d_in, d_out], weight);
+        let b = self.param(&format!("{name}.bias"), &[d_out], bias);
         let m = self.node("MatMul", &[x, &w], &[], None);
         self.node("Add", &[&m, &b], &[], None)
     }

@@ -9,6 +9,7 @@ pub mod invariance;
 pub mod loss;
 pub mod model;
 pub mod onnx_export;
+pub mod onnx_import;
 pub mod package;
 pub mod paired_eval;
 pub mod roc_plot;

@@ -1,7 +1,9 @@
 //! Exporting a trained [`MultiView`] classifier to an ONNX file that follows the model contract
 //! ([`crate::contract`]): inputs `dv`, `lv`, `views`; outputs `l1`, `l2`, `l3` (sigmoid,
 //! conditional), `cam_dv`, `cam_lv` (per-class logit contribution maps) and `features_dv`,
-//! `features_lv` (the pooled features the head reads); metadata properties.
+//! `features_lv` (the pooled features the head reads); metadata properties. Each trained
+//! parameter's initializer is named by its module path (`convnext.stages.2.blocks.0.pw1.weight`),
+//! which is how [`super::onnx_import`] reads the weights back to fine-tune them.
 
 use burn::tensor::Tensor;
 
@@ -23,14 +25,16 @@ fn layer_norm_params(norm: &burn::nn::LayerNorm) -> anyhow::Result<(Vec<f32>, Ve
     Ok((gamma, beta))
 }
 
-fn channel_norm(g: &mut Graph, x: &str, n: &ChannelNorm) -> anyhow::Result<String> {
+/// `path` names the module as burn does (`convnext.stem_norm`), and so its initializers.
+fn channel_norm(g: &mut Graph, x: &str, path: &str, n: &ChannelNorm) -> anyhow::Result<String> {
     let (gamma, beta) = layer_norm_params(&n.norm)?;
-    Ok(g.layer_norm_channels(x, &gamma, &beta, LN_EPS as f32))
+    Ok(g.layer_norm_channels(x, &format!("{path}.norm"), &gamma, &beta, LN_EPS as f32))
 }
 
 fn conv(
     g: &mut Graph,
     x: &str,
+    path: &str,
     c: &burn::nn::conv::Conv2d,
     stride: i64,
     pad: i64,
@@ -43,16 +47,22 @@ fn conv(
         Some(b) => values(b.val())?,
         None => vec![0.0; dims[0]],
     };
-    Ok(g.conv(x, &values(w)?, &bias, shape, stride, pad, groups))
+    Ok(g.conv(x, path, &values(w)?, &bias, shape, stride, pad, groups))
 }
 
-fn linear(g: &mut Graph, x: &str, l: &burn::nn::Linear) -> anyhow::Result<String> {
-    linear_scaled(g, x, l, None)
+fn linear(g: &mut Graph, x: &str, path: &str, l: &burn::nn::Linear) -> anyhow::Result<String> {
+    linear_scaled(g, x, path, l, None)
 }
 
 /// `linear` with each output column multiplied by `scale`, folded into the weights so the graph
 /// has no separate `Mul`.
-fn linear_scaled(g: &mut Graph, x: &str, l: &burn::nn::Linear, scale: Option<&[f32]>) -> anyhow::Result<String> {
+fn linear_scaled(
+    g: &mut Graph,
+    x: &str,
+    path: &str,
+    l: &burn::nn::Linear,
+    scale: Option<&[f32]>,
+) -> anyhow::Result<String> {
     let w = l.weight.val();
     let [d_in, d_out] = w.dims();
     let mut weight = values(w)?; // [in, out], row-major
@@ -67,7 +77,7 @@ fn linear_scaled(g: &mut Graph, x: &str, l: &burn::nn::Linear, scale: Option<&[f
         }
         bias.iter_mut().zip(scale).for_each(|(v, s)| *v *= s);
     }
-    Ok(g.linear(x, &weight, &bias, d_in as i64, d_out as i64))
+    Ok(g.linear(x, path, &weight, &bias, d_in as i64, d_out as i64))
 }
 
 /// Writes the backbone's graph from `x` to its last feature map; also returns the first
@@ -77,35 +87,38 @@ fn backbone(g: &mut Graph, model: &MultiView, x: &str) -> anyhow::Result<(String
     let mut x = x.to_owned();
     let mut early = None;
     if let Some(net) = &model.convnext {
-        x = conv(g, &x, &net.stem, 4, 0, 1)?;
-        x = channel_norm(g, &x, &net.stem_norm)?;
+        x = conv(g, &x, "convnext.stem", &net.stem, 4, 0, 1)?;
+        x = channel_norm(g, &x, "convnext.stem_norm", &net.stem_norm)?;
         for (i, stage) in net.stages.iter().enumerate() {
             if i > 0
                 && let Some(d) = net.downsamples.get(i - 1)
             {
-                x = channel_norm(g, &x, &d.norm)?;
+                let path = format!("convnext.downsamples.{}", i - 1);
+                x = channel_norm(g, &x, &format!("{path}.norm"), &d.norm)?;
                 if i == 1 {
                     early = Some(x.clone());
                 }
-                x = conv(g, &x, &d.conv, 2, 0, 1)?;
+                x = conv(g, &x, &format!("{path}.conv"), &d.conv, 2, 0, 1)?;
             }
-            for b in &stage.blocks {
+            for (j, b) in stage.blocks.iter().enumerate() {
+                let path = format!("convnext.stages.{i}.blocks.{j}");
                 let c = b.dwconv.weight.val().dims()[0] as i64;
-                let y = conv(g, &x, &b.dwconv, 1, 3, c)?;
+                let y = conv(g, &x, &format!("{path}.dwconv"), &b.dwconv, 1, 3, c)?;
                 let y = g.node("Transpose", &[&y], &[("perm", Attr::Ints(vec![0, 2, 3, 1]))], None);
                 let (gamma, beta) = layer_norm_params(&b.norm)?;
-                let y = g.layer_norm_last(&y, &gamma, &beta, LN_EPS as f32);
-                let y = linear(g, &y, &b.pw1)?;
+                let y = g.layer_norm_last(&y, &format!("{path}.norm"), &gamma, &beta, LN_EPS as f32);
+                let y = linear(g, &y, &format!("{path}.pw1"), &b.pw1)?;
                 let y = g.gelu(&y);
                 // The layer scale folds into pw2: gamma * (yW + b) = y (W gamma) + b gamma.
-                let y = linear_scaled(g, &y, &b.pw2, Some(&values(b.gamma.val())?))?;
+                // The reader sets the layer scale to 1 and keeps the product in pw2.
+                let y = linear_scaled(g, &y, &format!("{path}.pw2"), &b.pw2, Some(&values(b.gamma.val())?))?;
                 let y = g.node("Transpose", &[&y], &[("perm", Attr::Ints(vec![0, 3, 1, 2]))], None);
                 x = g.node("Add", &[&x, &y], &[], None);
             }
         }
     } else if let Some(enc) = &model.cae {
-        for c in &enc.convs {
-            x = conv(g, &x, c, 2, 1, 1)?;
+        for (i, c) in enc.convs.iter().enumerate() {
+            x = conv(g, &x, &format!("cae.convs.{i}"), c, 2, 1, 1)?;
             x = g.gelu(&x);
         }
     }
@@ -144,7 +157,7 @@ pub fn export_model(
             })
             .collect()
     });
-    let f = channel_norm(&mut g, &f, &model.final_norm)?;
+    let f = channel_norm(&mut g, &f, "final_norm", &model.final_norm)?;
     let halves = g.node_multi("Split", &[&f], &[("axis", Attr::Int(0))], 2);
     let (f_dv, f_lv) = (halves[0].clone(), halves[1].clone());
 
@@ -189,8 +202,8 @@ pub fn export_model(
         cams.push(g.node("Mul", &[&map, &p4], &[], Some(name)));
     }
     let fused = g.node("Concat", &[&pooled[0], &pooled[1]], &[("axis", Attr::Int(1))], None);
-    let wh = g.weight("head_w", &[2 * c as i64, k as i64], &w);
-    let bh = g.weight("head_b", &[k as i64], &bias);
+    let wh = g.param("head.weight", &[2 * c as i64, k as i64], &w);
+    let bh = g.param("head.bias", &[k as i64], &bias);
     let m = g.node("MatMul", &[&fused, &wh], &[], None);
     let logits = g.node("Add", &[&m, &bh], &[], None);
     let probs = g.node("Sigmoid", &[&logits], &[], None);

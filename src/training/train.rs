@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::data::{Dataset, Sample, augment, presence, reads, split};
 use super::loss::{Stage, masked_bce, targets_and_mask};
 use super::model::{CaeDecoder, ModelConfig, MultiView};
+use super::onnx_import::{ParentModel, read_parent};
 use crate::imaging::PreprocessSpec;
 use crate::metrics::{EpochRecord, LevelAucs, level_aucs};
 use crate::specimen::View;
@@ -68,6 +69,9 @@ pub struct TrainOptions {
     /// scratch with Adam can stall in their first steps at the full rate).
     #[serde(default)]
     pub warmup_steps: usize,
+    /// The model whose weights the run starts from (`train --init`), else fresh weights.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init: Option<ParentModel>,
 }
 
 /// The run's state, saved with every checkpoint.
@@ -384,12 +388,15 @@ fn shuffle(v: &mut [usize], rng: &mut Rng) {
 }
 
 /// Trains (or resumes) a classifier. Saves a checkpoint after every epoch and when `stop` is
-/// set, so an interrupted run resumes where it was.
+/// set, so an interrupted run resumes where it was. With `options.init`, `init` is the parent
+/// model's file; its weights are the start, and a file that changed since the options named it
+/// is refused.
 pub fn train(
     dataset: &Dataset,
     options: &TrainOptions,
     checkpoint: &Checkpoint,
     resume: bool,
+    init: Option<&Path>,
     stop: &AtomicBool,
     progress: &mut dyn FnMut(Progress),
 ) -> anyhow::Result<Trained> {
@@ -400,7 +407,17 @@ pub fn train(
     if train_idx.is_empty() {
         anyhow::bail!("no training specimens after the validation split");
     }
-    let mut model = options.model.init(&device);
+    let mut model = match (&options.init, init) {
+        (None, _) => options.model.init(&device),
+        (Some(named), Some(path)) => {
+            let parent = read_parent(path, &device)?;
+            if parent.record.sha256 != named.sha256 || parent.config != options.model {
+                anyhow::bail!("{}: the file changed since the run was set up from it", path.display());
+            }
+            parent.model
+        }
+        (Some(named), None) => anyhow::bail!("the run starts from {}, but no file was given for it", named.file),
+    };
     let mut optim = AdamWConfig::new().with_weight_decay(options.weight_decay).init();
     let mut state = TrainState {
         options: options.clone(),
