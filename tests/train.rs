@@ -319,3 +319,67 @@ fn fine_tuning_starts_from_a_model_and_lowers_the_loss_on_new_data() {
     assert_eq!(code, 1);
     assert!(stderr.contains("--size 64 differs") && stderr.contains("parent.onnx"), "{stderr}");
 }
+
+/// The truth a phantom folder records.
+fn truth(folder: &std::path::Path) -> Vec<mousexray::synth::SpecimenTruth> {
+    let t: serde_json::Value = serde_json::from_slice(&std::fs::read(folder.join("truth.json")).unwrap()).unwrap();
+    serde_json::from_value(t["specimens"].clone()).unwrap()
+}
+
+/// `mousexray improve`: a reviewed folder's decisions fine-tune a model; old and new are scored
+/// on the held-out fifth; the new model is written beside the old, naming its parent.
+#[test]
+fn improve_fine_tunes_on_the_reviewers_decisions_and_compares_on_held_out_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("reviewed");
+    let cfg = SynthConfig {
+        count: 50,
+        seed: 21,
+        size: 96,
+        prevalence: mousexray::synth::Prevalence { abnormal: 0.5, ..Default::default() },
+        format: OutFormat::Png16,
+        layout: OutLayout::Flat,
+        ..Default::default()
+    };
+    generate(&folder, &cfg, &|| {}).unwrap();
+    let models = dir.path().join("models");
+    std::fs::create_dir_all(&models).unwrap();
+    let parent = models.join("tiny.onnx");
+    let config = mousexray::training::model::ModelConfig::cae(14);
+    std::fs::write(&parent, mousexray::training::package::synthetic_model(&config, 32, 0.5).unwrap()).unwrap();
+    let (f, p) = (folder.to_str().unwrap(), parent.to_str().unwrap());
+
+    // Too few decisions: refused, naming the folder.
+    mousexray::synth::write_review(&folder, &truth(&folder), 5).unwrap();
+    let (code, stderr) = mousexray(&["improve", f, "--model", p, "--epochs", "1"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("reviewed") && stderr.contains("5 reviewed specimens"), "{stderr}");
+
+    mousexray::synth::write_review(&folder, &truth(&folder), 40).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_mousexray"))
+        .args(["improve", f, "--model", p, "--epochs", "2"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert_eq!(o.status.code(), Some(0), "{stderr}");
+    assert!(stdout.contains("| tiny.onnx |") && stdout.contains("reviewer's calls right"), "{stdout}");
+    let held: usize = stdout.split("Held out: ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+    assert!((4..=14).contains(&held), "about a fifth of 40 held out: {stdout}");
+    let written: Vec<_> = std::fs::read_dir(&models)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("tiny-improved-") && n.ends_with(".onnx"))
+        .collect();
+    assert_eq!(written.len(), 1, "{written:?}");
+    let child = models.join(&written[0]);
+    let lib = init_runtime(None).unwrap();
+    let model = mousexray::inference::Classifier::load(&child, lib, Default::default()).unwrap();
+    let training = model.info.metadata.provenance.training.as_ref().unwrap();
+    let sha = mousexray::fingerprint::sha256_hex(&std::fs::read(&parent).unwrap());
+    assert_eq!(training.extra["options"]["init"]["sha256"].as_str(), Some(sha.as_str()));
+    assert!(training.extra["counts"][1].as_u64().unwrap() > 0, "the fine-tuning run keeps its own validation split");
+    assert_eq!(
+        training.extra["counts"][0].as_u64().unwrap() + training.extra["counts"][1].as_u64().unwrap(),
+        40 - held as u64
+    );
+}

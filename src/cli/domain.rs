@@ -7,7 +7,7 @@ use anyhow::Context;
 
 use crate::inference::{Classifier, OrtLibrary, SessionOptions, init_runtime};
 use crate::training::data::load_dataset;
-use crate::training::domain_fit::describe;
+use crate::training::domain_fit::{Described, describe};
 use crate::training::package::write_report;
 
 /// Arguments of `mousexray domain`.
@@ -54,16 +54,6 @@ pub fn run(args: &DomainArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
         described.metadata.schema
     );
     Ok(())
-}
-
-/// A model with its domain described.
-pub struct Described {
-    /// The new file's bytes.
-    pub bytes: Vec<u8>,
-    /// Its metadata.
-    pub metadata: crate::contract::ModelMetadata,
-    /// The description.
-    pub domain: crate::domain::DomainDescription,
 }
 
 /// Adds feature outputs if missing, fits the description on `data` with the model's own

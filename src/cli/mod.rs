@@ -6,6 +6,7 @@ mod domain;
 mod eval;
 mod export;
 mod fp16;
+mod improve;
 mod labels;
 mod merge;
 mod predict;
@@ -128,6 +129,15 @@ pub enum Command {
     /// per-class thresholds on validation, and writes OUT (ONNX, model contract) and OUT.json.
     Train(train::TrainArgs),
 
+    /// Fine-tune a model on a reviewed folder's decisions, and compare old and new.
+    ///
+    /// The reviewers' decisions become labels (as `labels --from-review`); a fifth of the
+    /// reviewed specimens is held out by a hash of their ids, the model is fine-tuned on the
+    /// rest (`train --init`), and both models are scored on the held-out part: AUC per level and
+    /// how many of the reviewer's calls each gets right. The window's Model > "Improve with my
+    /// reviews..." runs the same.
+    Improve(improve::ImproveArgs),
+
     /// Evaluate models on a held-out labelled folder: mean AUC per level by view mode.
     ///
     /// Runs each model through ONNX Runtime with the same code the app uses, on the specimens
@@ -206,6 +216,7 @@ pub fn main() -> ExitCode {
         Some(Command::Synth(args)) => synth::run(args),
         Some(Command::Labels(args)) => labels::run(args),
         Some(Command::Train(args)) => train::run(args, cli.ort_lib.as_deref()),
+        Some(Command::Improve(args)) => improve::run(args, cli.ort_lib.as_deref()),
         Some(Command::Domain(args)) => domain::run(args, cli.ort_lib.as_deref()),
         Some(Command::Eval(args)) => eval::run(args, cli.ort_lib.as_deref()),
         Some(Command::Fp16(args)) => fp16::run(args),

@@ -92,6 +92,12 @@ pub struct SynthArgs {
     /// reads.
     #[arg(long)]
     pub impc_observations: bool,
+
+    /// Also record the truth of the first N specimens (by id) as a reviewer's decisions in the
+    /// folder's review, as a thorough phenotyper would make them (for `improve` and the
+    /// window's "Improve with my reviews...").
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub reviewed: usize,
 }
 
 /// A fraction in 0..=1 (a usage error otherwise).
@@ -132,6 +138,7 @@ pub fn run(args: &SynthArgs) -> anyhow::Result<()> {
         vary_animal: args.vary_animal,
         style: args.style,
         impc_observations: args.impc_observations,
+        reviewed: args.reviewed,
     };
     let bar = indicatif::ProgressBar::new(args.count as u64);
     bar.set_style(

@@ -2,7 +2,6 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -12,7 +11,7 @@ use crate::taxonomy::Taxonomy;
 use crate::training::data::load_dataset;
 use crate::training::model::{BackboneKind, ModelConfig};
 use crate::training::onnx_import::{ParentModel, read_parent};
-use crate::training::package::{self, write_model};
+use crate::training::package;
 use crate::training::train::{Checkpoint, Progress, Schedule, TrainOptions, train};
 
 /// Arguments of `mousexray train`.
@@ -184,22 +183,14 @@ pub fn run(args: &TrainArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
     if stop.load(Ordering::Relaxed) {
         eprintln!("interrupted; resume with --resume");
     }
-    let mut metadata = package::metadata(&trained)?;
-    write_model(&trained, &metadata, &args.out)?;
-    // The domain description needs the written model's own features.
-    match describe_written(&args.out, &dataset, &args.data, &trained, ort_lib) {
-        Ok(described) => {
-            metadata = described.metadata;
-            crate::fsx::write_bytes_atomic(&args.out, &described.bytes)
-                .with_context(|| format!("writing {}", args.out.display()))?;
-            package::write_report(&metadata, &args.out)?;
-        }
-        Err(e) => eprintln!(
+    let (metadata, undescribed) = package::write_trained(&trained, &dataset, &args.data, &args.out, ort_lib)?;
+    if let Some(e) = undescribed {
+        eprintln!(
             "{}: written without a domain description: {e:#}\nAdd it later with `mousexray domain --model {} --data {}`.",
             args.out.display(),
             args.out.display(),
             args.data.display()
-        ),
+        );
     }
     let summary = metadata.provenance.training.as_ref();
     // Only an epoch that trained every level can be chosen; a staged run too short to reach
@@ -278,24 +269,4 @@ impl Start {
             parent: Some(parent.record),
         })
     }
-}
-
-/// Describes the domain of the model just written, from the dataset already in memory.
-fn describe_written(
-    out: &Path,
-    dataset: &crate::training::data::Dataset,
-    data: &Path,
-    trained: &crate::training::train::Trained,
-    ort_lib: Option<&Path>,
-) -> anyhow::Result<super::domain::Described> {
-    let lib = crate::inference::init_runtime(ort_lib)?;
-    let bytes = std::fs::read(out).with_context(|| format!("{}: cannot read", out.display()))?;
-    let mut model = crate::inference::Classifier::load_bytes(out, &bytes, lib, Default::default())?;
-    let options = &trained.state.options;
-    let domain = crate::training::domain_fit::describe(&mut model, dataset, data, options.val_split, options.seed)?;
-    let mut metadata = model.info.metadata.clone();
-    metadata.domain = Some(domain.clone());
-    let mut proto = crate::onnx::features::decode(&bytes)?;
-    crate::onnx::features::set_metadata(&mut proto, &metadata)?;
-    Ok(super::domain::Described { bytes: crate::onnx::features::encode(&proto), metadata, domain })
 }

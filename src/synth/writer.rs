@@ -104,6 +104,14 @@ pub struct SynthConfig {
     /// Also write the truth as IMPC observations ([`OBSERVATIONS_FILE`]).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub impc_observations: bool,
+    /// Also record the truth of the first this many specimens (by id) as a reviewer's decisions
+    /// in the folder's review ([`write_review`]), for the review-to-training loop.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub reviewed: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl Default for SynthConfig {
@@ -123,6 +131,7 @@ impl Default for SynthConfig {
             vary_animal: false,
             style: Style::A,
             impc_observations: false,
+            reviewed: 0,
         }
     }
 }
@@ -255,6 +264,9 @@ pub fn generate(out: &Path, config: &SynthConfig, progress: &(dyn Fn() + Sync)) 
     }
     if config.impc_observations {
         write_observations(out, &truths)?;
+    }
+    if config.reviewed > 0 {
+        write_review(out, &truths, config.reviewed)?;
     }
     let truth = Truth {
         generator: format!("mousexray {}", env!("CARGO_PKG_VERSION")),
@@ -626,6 +638,33 @@ fn write_truth_labels(out: &Path, truths: &[SpecimenTruth]) -> anyhow::Result<()
         })
         .collect();
     write_labels(&out.join("labels.csv"), &taxonomy, rows.iter().map(|(id, l)| (*id, l))).context("writing labels.csv")
+}
+
+/// Records the truth of the first `count` specimens (by id) as a thorough reviewer's decisions
+/// (reviewer "phantom truth"): status normal for a normal animal; else a call on every finding,
+/// abnormal or normal, and status confirmed abnormal.
+pub fn write_review(out: &Path, truths: &[SpecimenTruth], count: usize) -> anyhow::Result<()> {
+    use crate::review::{Call, Edit, ReviewSession, Status};
+    let mut ids: Vec<&SpecimenTruth> = truths.iter().collect();
+    ids.sort_by(|a, b| a.id.cmp(&b.id));
+    let taxonomy = Taxonomy::default();
+    let mut edits = Vec::new();
+    for t in ids.into_iter().take(count) {
+        let specimen = t.id.clone();
+        if t.findings().is_empty() {
+            edits.push(Edit::Status { specimen, status: Status::Normal });
+            continue;
+        }
+        for node in taxonomy.nodes.iter().filter(|n| n.level == Level::L3) {
+            let abnormal = t.findings().iter().any(|f: &Finding| f.class == node.id);
+            let call = Some(if abnormal { Call::Abnormal } else { Call::Normal });
+            edits.push(Edit::Call { specimen: specimen.clone(), node: node.id.clone(), call });
+        }
+        edits.push(Edit::Status { specimen, status: Status::ConfirmedAbnormal });
+    }
+    let mut session = ReviewSession::open(out, "phantom truth").context("opening the folder's review")?;
+    session.edit_all(edits).context("recording the decisions")?;
+    session.save().context("saving the review")
 }
 
 /// The IMPC parameter stem (`"024"`) an L3 finding is scored under: the node's first parameter,

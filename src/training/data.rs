@@ -53,7 +53,21 @@ pub fn load_dataset(
             None => bail!("{}: no labels.csv (pass --labels FILE)", labels_path.display()),
         }
     }
-    let (table, mut problems) = read_labels(&labels_path, taxonomy).map_err(|p| anyhow::anyhow!("{p}"))?;
+    let (table, problems) = read_labels(&labels_path, taxonomy).map_err(|p| anyhow::anyhow!("{p}"))?;
+    load_labelled(folder, report, &table.rows, problems, spec, &labels_path.display().to_string())
+}
+
+/// Loads the specimens of a scanned folder that `table` labels (specimen id to completed labels
+/// in taxonomy order); `source` names where the labels came from in messages. `problems` are
+/// the labels' own, kept in front of the images'.
+pub fn load_labelled(
+    folder: &Path,
+    report: crate::specimen::ScanReport,
+    table: &std::collections::BTreeMap<String, NodeLabels>,
+    mut problems: Vec<Problem>,
+    spec: &PreprocessSpec,
+    source: &str,
+) -> anyhow::Result<(Dataset, Vec<Problem>)> {
     problems.extend(report.problems);
     let decode_options = DecodeOptions::default();
     let load = |path: Option<&Path>| -> Result<Option<Vec<f32>>, Problem> {
@@ -88,10 +102,16 @@ pub fn load_dataset(
     }
     samples.sort_by(|a, b| a.id.cmp(&b.id));
     if samples.is_empty() {
-        bail!("{}: no specimen has both an image and a row in {}", folder.display(), labels_path.display());
+        bail!("{}: no specimen has both an image and a row in {source}", folder.display());
     }
+    let fingerprint = fingerprint(&samples);
+    Ok((Dataset { size: spec.size, samples, fingerprint }, problems))
+}
+
+/// A fingerprint of samples' ids and labels (FNV-1a, 16 hex digits).
+pub fn fingerprint(samples: &[Sample]) -> String {
     let mut h = Fnv::default();
-    for s in &samples {
+    for s in samples {
         h.write(s.id.as_bytes());
         for l in &s.labels {
             h.write(&[match l {
@@ -101,7 +121,7 @@ pub fn load_dataset(
             }]);
         }
     }
-    Ok((Dataset { size: spec.size, samples, fingerprint: format!("{:016x}", h.0) }, problems))
+    format!("{:016x}", h.0)
 }
 
 /// Model inputs for a batch of samples: the DV and LV buffers (`samples.len() * size * size`

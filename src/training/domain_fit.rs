@@ -74,3 +74,35 @@ pub fn share_out_of_domain(
     let n = scores.iter().filter(|s| s.in_domain().is_some()).count();
     Ok(Some((scores.iter().filter(|s| s.in_domain() == Some(false)).count(), n)))
 }
+
+/// A model with its domain described.
+pub struct Described {
+    /// The new file's bytes.
+    pub bytes: Vec<u8>,
+    /// Its metadata.
+    pub metadata: crate::contract::ModelMetadata,
+    /// The description.
+    pub domain: crate::domain::DomainDescription,
+}
+
+/// Describes the domain of the model just written to `out` from the dataset it was trained on,
+/// already in memory (`data` names its folder), with the run's split; returns the rewritten
+/// model. Needs ONNX Runtime (`ort_lib` overrides where it is looked for).
+pub fn describe_written(
+    out: &std::path::Path,
+    dataset: &Dataset,
+    data: &std::path::Path,
+    val_split: f64,
+    seed: u64,
+    ort_lib: Option<&std::path::Path>,
+) -> anyhow::Result<Described> {
+    let lib = crate::inference::init_runtime(ort_lib)?;
+    let bytes = std::fs::read(out).with_context(|| format!("{}: cannot read", out.display()))?;
+    let mut model = Classifier::load_bytes(out, &bytes, lib, Default::default())?;
+    let domain = describe(&mut model, dataset, data, val_split, seed)?;
+    let mut metadata = model.info.metadata.clone();
+    metadata.domain = Some(domain.clone());
+    let mut proto = crate::onnx::features::decode(&bytes)?;
+    crate::onnx::features::set_metadata(&mut proto, &metadata)?;
+    Ok(Described { bytes: crate::onnx::features::encode(&proto), metadata, domain })
+}

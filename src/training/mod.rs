@@ -5,6 +5,7 @@ pub mod domain_eval;
 pub mod domain_fit;
 pub mod evaluate;
 pub mod film_qc_eval;
+pub mod improve;
 pub mod invariance;
 pub mod loss;
 pub mod model;

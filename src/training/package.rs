@@ -60,6 +60,31 @@ pub fn write_model(trained: &Trained, metadata: &ModelMetadata, out: &Path) -> a
     write_report(metadata, out)
 }
 
+/// Writes a finished run's model to `out` (see [`write_model`]), then describes its domain from
+/// `dataset` (the folder `data`, already in memory) and rewrites it with the description.
+/// Returns the final metadata, and why the model stayed undescribed if it did (no ONNX Runtime,
+/// too few specimens): the model is written either way.
+pub fn write_trained(
+    trained: &Trained,
+    dataset: &super::data::Dataset,
+    data: &Path,
+    out: &Path,
+    ort_lib: Option<&Path>,
+) -> anyhow::Result<(ModelMetadata, Option<anyhow::Error>)> {
+    let metadata = metadata(trained)?;
+    write_model(trained, &metadata, out)?;
+    let options = &trained.state.options;
+    match super::domain_fit::describe_written(out, dataset, data, options.val_split, options.seed, ort_lib) {
+        Ok(described) => {
+            crate::fsx::write_bytes_atomic(out, &described.bytes)
+                .with_context(|| format!("writing {}", out.display()))?;
+            write_report(&described.metadata, out)?;
+            Ok((described.metadata, None))
+        }
+        Err(e) => Ok((metadata, Some(e))),
+    }
+}
+
 /// Writes the readable report beside a model (`NAME.json`).
 pub fn write_report(metadata: &ModelMetadata, model: &Path) -> anyhow::Result<()> {
     let report = metadata.report();

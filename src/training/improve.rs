@@ -1,0 +1,255 @@
+//! Fine-tuning the current model on a folder's reviewed specimens (the window's Model >
+//! "Improve with my reviews...", and `mousexray improve`): the reviewer's decisions become
+//! labels ([`crate::review::review_labels`]), a fifth of the reviewed specimens is held out by
+//! a hash of their ids, the model is fine-tuned on the rest ([`super::train::train`] from the
+//! parent's weights), and old and new models are compared on the held-out part. The anchor is
+//! MONAI Label's active-learning loop, where the annotator's labels retrain the model in place.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use burn::tensor::Device;
+
+use super::data::{Dataset, Sample, fingerprint, load_labelled, split};
+use super::loss::{Stage, targets_and_mask};
+use super::onnx_import::read_parent;
+use super::package::write_trained;
+use super::train::{Checkpoint, Progress, Schedule, TrainOptions, predict, train};
+use crate::metrics::{LevelAucs, level_aucs};
+use crate::taxonomy::Taxonomy;
+
+/// Fewest reviewed specimens the loop starts with: fewer leave nothing to hold out.
+pub const MIN_REVIEWED: usize = 10;
+
+/// Salt of the hold-out's split.
+const HOLD_OUT_STREAM: u64 = 0x4f1d_u64;
+
+/// How the loop runs.
+#[derive(Debug, Clone)]
+pub struct ImproveOptions {
+    /// Fine-tuning epochs (early stopping may end sooner).
+    pub epochs: usize,
+    /// Share of the reviewed specimens held out for the comparison.
+    pub hold_out: f64,
+    /// Seed of the hold-out and of training.
+    pub seed: u64,
+    /// Train the head alone.
+    pub freeze_encoder: bool,
+    /// Peak learning rate (default: a tenth of the backbone's from-scratch rate).
+    pub lr: Option<f64>,
+}
+
+impl Default for ImproveOptions {
+    fn default() -> Self {
+        ImproveOptions { epochs: 8, hold_out: 0.2, seed: 1, freeze_encoder: false, lr: None }
+    }
+}
+
+/// One model on the held-out specimens.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HeldOutScore {
+    /// AUC per level (conditional, as `eval` reports them).
+    pub aucs: LevelAucs,
+    /// The reviewer's node decisions the model's thresholded output agrees with.
+    pub calls_right: usize,
+    /// The reviewer's node decisions compared: each node whose label the review fixes, under a
+    /// parent called abnormal (L1 always).
+    pub calls: usize,
+}
+
+/// What the loop did.
+#[derive(Debug, Clone)]
+pub struct Improved {
+    /// The new model's file (beside the parent, or in the user data folder's `models/`).
+    pub model: PathBuf,
+    /// The model it started from.
+    pub parent: PathBuf,
+    /// The parent on the held-out specimens.
+    pub before: HeldOutScore,
+    /// The new model on them.
+    pub after: HeldOutScore,
+    /// Reviewed specimens fine-tuned on (including the run's own validation split).
+    pub trained: usize,
+    /// Reviewed specimens held out.
+    pub held_out: usize,
+    /// Wall-clock seconds, reading to writing.
+    pub seconds: f64,
+    /// Why the new model has no domain description, if it has none.
+    pub undescribed: Option<String>,
+}
+
+/// Scores a model's probabilities against the reviewer's labels.
+pub fn held_out_score(
+    taxonomy: &Taxonomy,
+    probs: &[Vec<f32>],
+    samples: &[&Sample],
+    thresholds: &[f32],
+) -> HeldOutScore {
+    let labels: Vec<_> = samples.iter().map(|s| s.labels.clone()).collect();
+    let (mut right, mut calls) = (0, 0);
+    for (p, s) in probs.iter().zip(samples) {
+        let (target, mask) = targets_and_mask(taxonomy, &s.labels, Stage::All);
+        for k in 0..taxonomy.nodes.len() {
+            if mask[k] > 0.0 {
+                calls += 1;
+                let called = p.get(k).copied().unwrap_or(0.0) >= thresholds.get(k).copied().unwrap_or(0.5);
+                right += usize::from(called == (target[k] > 0.5));
+            }
+        }
+    }
+    HeldOutScore { aucs: level_aucs(taxonomy, probs, &labels), calls_right: right, calls }
+}
+
+/// A file name for the improved model that names its parent and when: `cae_mv-improved-
+/// 20261130T201500Z.onnx`, beside the parent when that folder is writable, else in the user
+/// data folder's `models/` (where the window also looks for models).
+pub fn improved_path(parent: &Path) -> PathBuf {
+    let stem = parent.file_stem().map_or_else(|| "model".into(), |s| s.to_string_lossy().into_owned());
+    // An improved model improved again keeps one suffix.
+    let stem = stem.split("-improved-").next().unwrap_or(&stem).to_owned();
+    let name = format!("{stem}-improved-{}.onnx", crate::timestamp::file_stamp_now());
+    let beside = parent.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let writable = tempfile::tempfile_in(beside).is_ok();
+    match directories::ProjectDirs::from("org", "mousexray", "mousexray") {
+        Some(d) if !writable => d.data_dir().join("models").join(name),
+        _ => beside.join(name),
+    }
+}
+
+/// Runs the loop on `folder`'s review with the model at `model`, writing the new model to `out`.
+/// `stop` cancels (nothing is written then); `progress` reports as training does.
+///
+/// # Errors
+/// Naming the folder or model: no review, fewer than [`MIN_REVIEWED`] reviewed specimens with
+/// images, a model that cannot be fine-tuned (see [`read_parent`]), or a failed write.
+pub fn improve(
+    folder: &Path,
+    model: &Path,
+    out: &Path,
+    options: &ImproveOptions,
+    ort_lib: Option<&Path>,
+    stop: &AtomicBool,
+    progress: &mut dyn FnMut(Progress),
+) -> anyhow::Result<Improved> {
+    let started = Instant::now();
+    let taxonomy = Taxonomy::default();
+    let (review, notes) = crate::review::read_review(folder);
+    for n in notes {
+        progress(Progress::Note(n));
+    }
+    let (labels, _) = crate::review::review_labels(&review, &taxonomy);
+    if labels.len() < MIN_REVIEWED {
+        bail!(
+            "{}: {} reviewed specimens; at least {MIN_REVIEWED} are needed to fine-tune and hold some out",
+            folder.display(),
+            labels.len()
+        );
+    }
+    let parent = read_parent(model, &Device::flex())?;
+    let report = crate::specimen::scan(folder)?;
+    let source = format!("the review of {}", folder.display());
+    let (all, _problems) = load_labelled(folder, report, &labels, Vec::new(), &parent.metadata.preprocess, &source)?;
+    // Another stream than training's own validation split, which would otherwise find none of
+    // its fifth among the specimens left after this one.
+    let (train_idx, held_idx) = split(&all.samples, options.hold_out, options.seed ^ HOLD_OUT_STREAM);
+    if held_idx.is_empty() || train_idx.len() < 2 {
+        bail!(
+            "{}: {} reviewed specimens with images: too few to hold a fifth out",
+            folder.display(),
+            all.samples.len()
+        );
+    }
+    let pick = |idx: &[usize]| -> Vec<Sample> { idx.iter().map(|&i| all.samples[i].clone()).collect() };
+    let samples = pick(&train_idx);
+    let dataset = Dataset { size: all.size, fingerprint: fingerprint(&samples), samples };
+    let held: Vec<Sample> = pick(&held_idx);
+    let held: Vec<&Sample> = held.iter().collect();
+
+    let config = parent.config.clone();
+    let views = parent.metadata.provenance.views.clone();
+    let train_options = TrainOptions {
+        lr: options.lr.unwrap_or(config.backbone.default_lr() / 10.0),
+        model: config,
+        preprocess: parent.metadata.preprocess.clone(),
+        view_dropout: if views.len() == 2 { 0.3 } else { 0.0 },
+        views,
+        epochs: options.epochs.max(1),
+        batch: 16,
+        weight_decay: 0.05,
+        val_split: 0.2,
+        seed: options.seed,
+        schedule: Schedule::Joint,
+        patience: 3,
+        pretrain_epochs: 0,
+        freeze_encoder: options.freeze_encoder,
+        augment: true,
+        warmup_steps: 0,
+        init: Some(parent.record.clone()),
+    };
+    // The checkpoint is scratch: the loop is short, and a cancelled one leaves nothing behind.
+    let scratch = tempfile::tempdir().context("creating a scratch folder for the checkpoint")?;
+    let checkpoint = Checkpoint::at(&scratch.path().join("improve.ckpt"));
+    let trained = train(&dataset, &train_options, &checkpoint, false, Some(model), stop, progress)?;
+    if stop.load(std::sync::atomic::Ordering::Relaxed) {
+        bail!("cancelled; nothing was written");
+    }
+    let before = predict(&parent.model, &held, &train_options, &taxonomy)?;
+    let after = predict(&trained.model, &held, &train_options, &taxonomy)?;
+    let before = held_out_score(&taxonomy, &before, &held, &parent.metadata.thresholds);
+    let after = held_out_score(&taxonomy, &after, &held, &trained.thresholds);
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
+    }
+    let (_, undescribed) = write_trained(&trained, &dataset, folder, out, ort_lib)?;
+    Ok(Improved {
+        model: out.to_owned(),
+        parent: model.to_owned(),
+        before,
+        after,
+        trained: dataset.samples.len(),
+        held_out: held.len(),
+        seconds: started.elapsed().as_secs_f64(),
+        undescribed: undescribed.map(|e| format!("{e:#}")),
+    })
+}
+
+/// The comparison as Markdown lines: AUC per level and decisions right, old against new.
+pub fn summary_lines(r: &Improved) -> Vec<String> {
+    let f = |v: Option<f64>| v.map_or("–".to_owned(), |a| format!("{a:.3}"));
+    let pct = |s: &HeldOutScore| {
+        if s.calls == 0 {
+            "–".to_owned()
+        } else {
+            format!("{}/{} ({:.0} %)", s.calls_right, s.calls, 100.0 * s.calls_right as f64 / s.calls as f64)
+        }
+    };
+    let name = |p: &Path| p.file_name().map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into_owned());
+    vec![
+        format!(
+            "Held out: {} reviewed specimens; fine-tuned on {}; {:.1} min.",
+            r.held_out,
+            r.trained,
+            r.seconds / 60.0
+        ),
+        "| model | L1 AUC | L2 AUC | L3 AUC | reviewer's calls right |".to_owned(),
+        "|---|---|---|---|---|".to_owned(),
+        format!(
+            "| {} | {} | {} | {} | {} |",
+            name(&r.parent),
+            f(r.before.aucs.l1),
+            f(r.before.aucs.l2),
+            f(r.before.aucs.l3),
+            pct(&r.before)
+        ),
+        format!(
+            "| {} | {} | {} | {} | {} |",
+            name(&r.model),
+            f(r.after.aucs.l1),
+            f(r.after.aucs.l2),
+            f(r.after.aucs.l3),
+            pct(&r.after)
+        ),
+    ]
+}
