@@ -399,3 +399,62 @@ fn at_1024_the_worklist_keeps_the_reviewers_status_in_view() {
     // The list's panel ends about where its search field does.
     assert!(status.max.x <= search.max.x + 16.0, "Status header at {:?}, list ends near {}", status, search.max.x);
 }
+
+/// Model > Improve with my reviews: fine-tunes the model on the folder's decisions on a thread
+/// while the window stays live, can be cancelled without writing anything, shows old against
+/// new on the held-out fifth, and switches to the new model only when asked.
+#[test]
+fn improve_with_my_reviews_fine_tunes_compares_and_switches_when_asked() {
+    let (dir, folder) = sample();
+    let truth: serde_json::Value = serde_json::from_slice(&std::fs::read(folder.join("truth.json")).unwrap()).unwrap();
+    let truth: Vec<mousexray::synth::SpecimenTruth> = serde_json::from_value(truth["specimens"].clone()).unwrap();
+    mousexray::synth::write_review(&folder, &truth, 24).unwrap();
+    let models = dir.path().join("models");
+    std::fs::create_dir_all(&models).unwrap();
+    let parent = models.join("cae_mv.onnx");
+    std::fs::copy("models/cae_mv.onnx", &parent).unwrap();
+    let mut h = harness(mousexray::gui::Settings { model: Some(parent.clone()), ..settings() });
+    open_typed(&mut h, &folder);
+    let open_improve = |h: &mut egui_kittest::Harness<'_, mousexray::gui::ReviewApp>| {
+        h.get_by_label("Model").click();
+        h.run_steps(3);
+        h.get_by_label("Improve with my reviews…").click();
+        h.run_steps(4);
+    };
+    open_improve(&mut h);
+    assert!(h.query_by_label_contains("on the 24 specimens of this folder with a decision").is_some());
+
+    // Cancelled: an error says so and nothing is written.
+    h.get_by_label("Start fine-tuning").click();
+    h.run_steps(2);
+    assert!(h.state().improve.running());
+    h.get_by_label("Cancel").click();
+    step_until(&mut h, "the cancel", |a| !a.improve.running());
+    assert!(matches!(&h.state().improve.outcome, Some(Err(e)) if e.contains("cancelled")));
+    assert_eq!(std::fs::read_dir(&models).unwrap().count(), 1, "a cancelled run writes nothing");
+
+    // Run to the end; the window answers keys meanwhile.
+    h.get_by_label("Start fine-tuning").click();
+    h.run_steps(2);
+    let first = h.state().workspace.as_ref().unwrap().selected;
+    h.key_press(Key::J);
+    h.run_steps(2);
+    assert_ne!(h.state().workspace.as_ref().unwrap().selected, first, "the worklist moves while the model trains");
+    step_until(&mut h, "fine-tuning", |a| !a.improve.running());
+    let improved = match &h.state().improve.outcome {
+        Some(Ok(r)) => r.clone(),
+        other => panic!("{:?}", other.as_ref().map(|r| r.as_ref().map(|r| r.model.clone()))),
+    };
+    assert!(improved.held_out > 0 && improved.trained + improved.held_out == 24);
+    assert!(improved.before.calls > 0 && improved.before.calls == improved.after.calls);
+    // The window stayed open through the run, and now compares.
+    assert!(h.query_by_label_contains("cae_mv.onnx (current)").is_some());
+    assert!(h.query_by_label_contains("(new)").is_some());
+    assert_eq!(h.state().settings.model.as_deref(), Some(parent.as_path()), "the current model stays until chosen");
+
+    h.get_by_label("Use the new model").click();
+    step_until(&mut h, "the new model", |a| a.model.info.as_ref().is_some_and(|i| i.path != parent));
+    assert_eq!(h.state().settings.model.as_deref(), Some(improved.model.as_path()));
+    assert_eq!(improved.model.parent(), Some(models.as_path()), "written beside the old model");
+    assert!(improved.model.file_name().unwrap().to_string_lossy().starts_with("cae_mv-improved-"));
+}

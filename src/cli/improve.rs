@@ -69,7 +69,14 @@ pub fn run(args: &ImproveArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
         Progress::Note(n) => eprintln!("{n}"),
         Progress::Batch(..) => {}
     };
-    let improved = improve(&args.folder, &model, &out, &options, ort_lib, &stop, &mut on_progress)?;
+    if !args.folder.is_dir() {
+        anyhow::bail!("{}: not a folder", args.folder.display());
+    }
+    let (review, notes) = crate::review::read_review(&args.folder);
+    for n in notes {
+        eprintln!("warning: {n}");
+    }
+    let improved = improve(&args.folder, &review, &model, &out, &options, ort_lib, &stop, &mut on_progress)?;
     for line in summary_lines(&improved) {
         println!("{line}");
     }

@@ -107,6 +107,8 @@ pub struct ReviewApp {
     pub comment: (String, String),
     /// A classification in progress.
     pub classify: Option<ClassifyRun>,
+    /// Fine-tuning on the folder's reviews (Model > Improve with my reviews).
+    pub improve: super::improve::ImproveRun,
     pub(super) images: ImageCache,
     pub(super) engine: Option<Engine>,
     pub(super) scan_job: Option<Job<Result<ScanReport, String>>>,
@@ -154,6 +156,7 @@ impl ReviewApp {
             scan_job: None,
             picker: None,
             export_job: None,
+            improve: Default::default(),
             pending_classify: None,
             queue: Vec::new(),
             runs: 0,
@@ -302,6 +305,7 @@ impl ReviewApp {
         self.poll_scan();
         self.poll_engine(ctx);
         self.poll_picker(ctx);
+        self.poll_improve();
         if let Some(job) = &self.export_job {
             let (msgs, _) = job.drain();
             for m in msgs {
@@ -573,6 +577,7 @@ impl ReviewApp {
             || self.model.loading
             || self.images.busy()
             || self.export_job.is_some()
+            || self.improve.running()
             || self.workspace.as_ref().is_some_and(Workspace::saving)
     }
 

@@ -18,6 +18,8 @@ pub enum UICommand {
     ClassifyUnscored,
     /// Stop the running classification.
     CancelClassify,
+    /// Fine-tune the model on the folder's reviewed specimens, and compare old and new.
+    ImproveModel,
     /// Write the review as CSV.
     Export,
     /// Show the settings window.
@@ -103,6 +105,7 @@ impl UICommand {
             ClassifyAll,
             ClassifyUnscored,
             CancelClassify,
+            ImproveModel,
             Export,
             Settings,
             Help,
@@ -149,6 +152,7 @@ impl UICommand {
             ClassifyAll => "Classify all".into(),
             ClassifyUnscored => "Classify unscored".into(),
             CancelClassify => "Cancel classification".into(),
+            ImproveModel => "Improve with my reviews…".into(),
             Export => "Export CSV…".into(),
             Settings => "Settings…".into(),
             Help => "Keyboard shortcuts".into(),
@@ -194,6 +198,10 @@ impl UICommand {
             ClassifyAll => "Run the classifier on every specimen of the folder, in the background",
             ClassifyUnscored => "Run the classifier on the specimens that have no scores yet",
             CancelClassify => "Stop the classification; results so far are kept",
+            ImproveModel => {
+                "Fine-tune the model on this folder's reviewed specimens in the background, compare old and new \
+                 on a held-out fifth, and choose which to use"
+            }
             Export => "Write the review (calls, status, probabilities) as CSV",
             Settings => "Reviewer name, device, threads, thresholds, colormap, auto-advance",
             Help => "Every keyboard shortcut",
@@ -276,7 +284,8 @@ impl UICommand {
             ToggleWorklist => vec![plain(Key::OpenBracket)],
             ToggleFindings => vec![plain(Key::CloseBracket)],
             FilmsOnly => vec![plain(Key::M)],
-            OpenModel | ClassifyAll | ClassifyUnscored | CancelClassify | Settings | AllUnflaggedNormal => vec![],
+            OpenModel | ClassifyAll | ClassifyUnscored | CancelClassify | ImproveModel | Settings
+            | AllUnflaggedNormal => vec![],
         }
     }
 

@@ -123,6 +123,7 @@ impl ReviewApp {
                     e.cancel.store(true, std::sync::atomic::Ordering::Relaxed);
                 }
             }
+            ImproveModel => self.dialog = Dialog::Improve,
             Settings => self.dialog = Dialog::Settings,
             Help => self.dialog = if self.dialog == Dialog::Help { Dialog::None } else { Dialog::Help },
             Quit => ctx.send_viewport_cmd(egui::ViewportCommand::Close),

@@ -67,6 +67,8 @@ pub enum Dialog {
         /// The name typed so far.
         name: String,
     },
+    /// Fine-tune the model on the folder's reviews, and compare.
+    Improve,
     /// Confirm calling these specimens (workspace indices) normal.
     ConfirmNormal {
         /// The specimens.
@@ -138,6 +140,7 @@ impl ReviewApp {
         let ctx = ui.ctx().clone();
         match std::mem::take(&mut self.dialog) {
             Dialog::None => {}
+            Dialog::Improve => self.improve_window(&ctx),
             Dialog::TypedPath { purpose, mut text } => {
                 let mut outcome = None;
                 Modal::new(Id::unique("typed_path")).show(&ctx, |ui| {

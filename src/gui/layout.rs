@@ -120,6 +120,8 @@ impl ReviewApp {
                 self.command_button(ui, UICommand::ClassifyAll);
                 self.command_button(ui, UICommand::ClassifyUnscored);
                 self.command_button(ui, UICommand::CancelClassify);
+                ui.separator();
+                self.command_button(ui, UICommand::ImproveModel);
             });
             ui.menu_button("Review", |ui| {
                 for c in [
@@ -232,6 +234,13 @@ impl ReviewApp {
                     ui.label("stopping…");
                 } else {
                     self.command_button(ui, UICommand::CancelClassify);
+                }
+                ui.separator();
+            }
+            if let Some(status) = self.improve.status() {
+                ui.spinner();
+                if ui.link(status).on_hover_text("Show its progress").clicked() {
+                    self.send(AppCommand::Ui(UICommand::ImproveModel));
                 }
                 ui.separator();
             }

@@ -118,14 +118,17 @@ pub fn improved_path(parent: &Path) -> PathBuf {
     }
 }
 
-/// Runs the loop on `folder`'s review with the model at `model`, writing the new model to `out`.
-/// `stop` cancels (nothing is written then); `progress` reports as training does.
+/// Runs the loop on `folder`'s review (its state, as the window holds it or
+/// [`crate::review::read_review`] reads it) with the model at `model`, writing the new model to
+/// `out`. `stop` cancels (nothing is written then); `progress` reports as training does.
 ///
 /// # Errors
 /// Naming the folder or model: no review, fewer than [`MIN_REVIEWED`] reviewed specimens with
 /// images, a model that cannot be fine-tuned (see [`read_parent`]), or a failed write.
+#[allow(clippy::too_many_arguments)]
 pub fn improve(
     folder: &Path,
+    review: &crate::review::ReviewState,
     model: &Path,
     out: &Path,
     options: &ImproveOptions,
@@ -135,11 +138,7 @@ pub fn improve(
 ) -> anyhow::Result<Improved> {
     let started = Instant::now();
     let taxonomy = Taxonomy::default();
-    let (review, notes) = crate::review::read_review(folder);
-    for n in notes {
-        progress(Progress::Note(n));
-    }
-    let (labels, _) = crate::review::review_labels(&review, &taxonomy);
+    let (labels, _) = crate::review::review_labels(review, &taxonomy);
     if labels.len() < MIN_REVIEWED {
         bail!(
             "{}: {} reviewed specimens; at least {MIN_REVIEWED} are needed to fine-tune and hold some out",

@@ -1,0 +1,282 @@
+//! Model > "Improve with my reviews...": fine-tunes the current model on the open folder's
+//! reviewed specimens on a thread ([`crate::training::improve`]), with progress and a cancel
+//! while the reviewer keeps working, then shows old against new on the held-out fifth and
+//! switches to the new model only when the reviewer chooses it.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use egui::{Id, Ui};
+
+use super::app::ReviewApp;
+use super::dialogs::Dialog;
+use super::jobs::Job;
+use crate::training::improve::{HeldOutScore, ImproveOptions, Improved, MIN_REVIEWED, improve, improved_path};
+use crate::training::train::Progress;
+
+/// What the fine-tuning thread reports.
+pub enum ImproveEvent {
+    /// A batch finished: (epoch, batch, batches), 1-based.
+    Batch(usize, usize, usize),
+    /// The loop ended.
+    Done(Result<Box<Improved>, String>),
+}
+
+/// The loop's state in the window.
+pub struct ImproveRun {
+    /// Epochs the next run trains for.
+    pub epochs: usize,
+    /// The last (epoch, batch, batches) reported while running.
+    pub progress: Option<(usize, usize, usize)>,
+    /// The last run's outcome, until the reviewer acts on it.
+    pub outcome: Option<Result<Box<Improved>, String>>,
+    /// Reviewed specimens (with a decision) at a review revision, counted once per change.
+    reviewed: Option<(u64, usize)>,
+    job: Option<Job<ImproveEvent>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Default for ImproveRun {
+    fn default() -> Self {
+        ImproveRun {
+            epochs: ImproveOptions::default().epochs,
+            progress: None,
+            outcome: None,
+            reviewed: None,
+            job: None,
+            stop: Arc::new(AtomicBool::new(false)),
+        }
+    }
+}
+
+impl ImproveRun {
+    /// Whether a run is under way.
+    pub fn running(&self) -> bool {
+        self.job.is_some()
+    }
+
+    /// Status-bar text while running ("improving the model: epoch 2 of 8").
+    pub fn status(&self) -> Option<String> {
+        self.running().then(|| match self.progress {
+            Some((e, _, _)) => format!("improving the model: epoch {e} of {}", self.epochs),
+            None => "improving the model: reading the reviewed films…".to_owned(),
+        })
+    }
+}
+
+impl ReviewApp {
+    /// The model the loop starts from: the loaded one, else the one the settings name.
+    fn improve_parent(&self) -> Option<PathBuf> {
+        match &self.model.info {
+            Some(info) => Some(info.path.clone()),
+            None => crate::inference::locate_model(self.settings.model.as_deref()).ok(),
+        }
+    }
+
+    /// Reviewed specimens of the open folder, recounted only when the review changed.
+    fn reviewed_count(&mut self) -> usize {
+        let Some(state) = self.workspace.as_ref().and_then(|ws| ws.review.as_ref()).map(|r| &r.state) else {
+            return 0;
+        };
+        match self.improve.reviewed {
+            Some((rev, n)) if rev == state.revision => n,
+            _ => {
+                let n = crate::review::review_labels(state, &self.taxonomy).0.len();
+                self.improve.reviewed = Some((state.revision, n));
+                n
+            }
+        }
+    }
+
+    /// Starts fine-tuning on a thread.
+    pub fn start_improve(&mut self, ctx: &egui::Context) {
+        if self.improve.running() {
+            return;
+        }
+        let Some(ws) = self.workspace.as_ref() else {
+            self.error("open a reviewed folder first");
+            return;
+        };
+        let Some(review) = ws.review.as_ref() else {
+            self.error("this folder's review could not be opened, so there are no decisions to learn from");
+            return;
+        };
+        let Some(parent) = self.improve_parent() else {
+            self.error("no model to improve: open one with Model > Open model…");
+            return;
+        };
+        let (folder, state) = (ws.folder.clone(), review.state.clone());
+        let out = improved_path(&parent);
+        let options = ImproveOptions { epochs: self.improve.epochs.max(1), ..ImproveOptions::default() };
+        let ort_lib = self.options.ort_lib.clone();
+        self.improve.stop = Arc::new(AtomicBool::new(false));
+        let stop = Arc::clone(&self.improve.stop);
+        self.improve.outcome = None;
+        self.improve.progress = None;
+        self.improve.job = Some(Job::spawn(ctx, move |send| {
+            let mut on_progress = |p: Progress| {
+                if let Progress::Batch(e, b, n, _) = p {
+                    send(ImproveEvent::Batch(e, b, n));
+                }
+            };
+            let result = improve(&folder, &state, &parent, &out, &options, ort_lib.as_deref(), &stop, &mut on_progress)
+                .map(Box::new)
+                .map_err(|e| format!("{e:#}"));
+            send(ImproveEvent::Done(result));
+        }));
+    }
+
+    /// Drains the fine-tuning thread; call once per frame.
+    pub(super) fn poll_improve(&mut self) {
+        let Some(job) = &self.improve.job else { return };
+        let (events, finished) = job.drain();
+        for event in events {
+            match event {
+                ImproveEvent::Batch(e, b, n) => self.improve.progress = Some((e, b, n)),
+                ImproveEvent::Done(result) => {
+                    match &result {
+                        Ok(_) => {
+                            self.notice("the improved model is ready: Model > Improve with my reviews… compares it")
+                        }
+                        Err(e) => self.error(format!("improving the model: {e}")),
+                    }
+                    self.improve.outcome = Some(result);
+                }
+            }
+        }
+        if finished {
+            self.improve.job = None;
+        }
+    }
+
+    /// Switches to the improved model.
+    fn use_improved(&mut self, ctx: &egui::Context, path: PathBuf) {
+        let name = path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        self.settings.model = Some(path);
+        self.model.info = None;
+        self.load_model(ctx);
+        self.notice(format!("now using {name}; Classify all shows its scores (Model > Open model… goes back)"));
+    }
+
+    /// The "Improve with my reviews" window.
+    pub(super) fn improve_window(&mut self, ctx: &egui::Context) {
+        let mut open = true;
+        let reviewed = self.reviewed_count();
+        let parent = self.improve_parent();
+        let mut action = None;
+        egui::Window::new("Improve with my reviews")
+            .id(Id::unique("improve"))
+            .open(&mut open)
+            .collapsible(false)
+            .resizable(false)
+            .show(ctx, |ui| action = self.improve_ui(ui, reviewed, parent.as_ref()));
+        match action {
+            Some(ImproveAction::Start) => self.start_improve(ctx),
+            Some(ImproveAction::Cancel) => self.improve.stop.store(true, Ordering::Relaxed),
+            Some(ImproveAction::Use(path)) => {
+                self.improve.outcome = None;
+                self.use_improved(ctx, path);
+                open = false;
+            }
+            Some(ImproveAction::Keep) => {
+                self.improve.outcome = None;
+                open = false;
+            }
+            None => {}
+        }
+        if open && self.dialog == Dialog::None {
+            self.dialog = Dialog::Improve;
+        }
+    }
+
+    fn improve_ui(&mut self, ui: &mut Ui, reviewed: usize, parent: Option<&PathBuf>) -> Option<ImproveAction> {
+        let name = |p: &PathBuf| p.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        ui.label(format!(
+            "Fine-tune {} on the {reviewed} specimens of this folder with a decision (status normal or confirmed \
+             abnormal, or calls), holding a fifth of them out to compare old and new. Specimens with a QC status \
+             or marked for a second look are left out. You can keep reviewing meanwhile.",
+            parent.map_or_else(|| "the model".to_owned(), name)
+        ));
+        if self.improve.running() {
+            let (e, b, n) = self.improve.progress.unwrap_or((1, 0, 1));
+            let done = (e.saturating_sub(1) as f32 + b as f32 / n.max(1) as f32) / self.improve.epochs.max(1) as f32;
+            let text = self.improve.status().unwrap_or_default();
+            ui.add(egui::ProgressBar::new(done).text(text));
+            if self.improve.stop.load(Ordering::Relaxed) {
+                ui.label("stopping…");
+            } else if ui.button("Cancel").on_hover_text("Stop; nothing is written").clicked() {
+                return Some(ImproveAction::Cancel);
+            }
+            return None;
+        }
+        match &self.improve.outcome {
+            Some(Ok(r)) => return comparison_ui(ui, r),
+            Some(Err(e)) => {
+                ui.colored_label(ui.visuals().error_fg_color, e);
+            }
+            None => {}
+        }
+        ui.horizontal(|ui| {
+            ui.label("Epochs");
+            ui.add(egui::DragValue::new(&mut self.improve.epochs).range(1..=50));
+        });
+        let ready = reviewed >= MIN_REVIEWED && parent.is_some();
+        if reviewed < MIN_REVIEWED {
+            ui.label(format!("At least {MIN_REVIEWED} reviewed specimens are needed."));
+        }
+        let start = ui.add_enabled(ready, egui::Button::new("Start fine-tuning"));
+        start.clicked().then_some(ImproveAction::Start)
+    }
+}
+
+/// What the reviewer asked of the window.
+enum ImproveAction {
+    Start,
+    Cancel,
+    Use(PathBuf),
+    Keep,
+}
+
+/// Old against new on the held-out specimens, and the choice.
+fn comparison_ui(ui: &mut Ui, r: &Improved) -> Option<ImproveAction> {
+    let name = |p: &PathBuf| p.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    ui.label(format!(
+        "Held out {} reviewed specimens; fine-tuned on {} in {:.1} min. New model: {}",
+        r.held_out,
+        r.trained,
+        r.seconds / 60.0,
+        r.model.display()
+    ));
+    let f = |v: Option<f64>| v.map_or("–".to_owned(), |a| format!("{a:.3}"));
+    let right = |s: &HeldOutScore| format!("{} of {}", s.calls_right, s.calls);
+    egui::Grid::new("improve_comparison").striped(true).show(ui, |ui| {
+        for h in ["model", "L1 AUC", "L2 AUC", "L3 AUC", "your calls it gets right"] {
+            ui.strong(h);
+        }
+        ui.end_row();
+        for (label, s) in
+            [(format!("{} (current)", name(&r.parent)), &r.before), (format!("{} (new)", name(&r.model)), &r.after)]
+        {
+            ui.label(label);
+            ui.label(f(s.aucs.l1));
+            ui.label(f(s.aucs.l2));
+            ui.label(f(s.aucs.l3));
+            ui.label(right(s));
+            ui.end_row();
+        }
+    });
+    if let Some(why) = &r.undescribed {
+        ui.label(format!("The new model has no domain description ({why})."));
+    }
+    let mut action = None;
+    ui.horizontal(|ui| {
+        if ui.button("Use the new model").clicked() {
+            action = Some(ImproveAction::Use(r.model.clone()));
+        }
+        if ui.button("Keep the current model").on_hover_text("The new file stays on disk").clicked() {
+            action = Some(ImproveAction::Keep);
+        }
+    });
+    action
+}
