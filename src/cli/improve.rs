@@ -24,7 +24,8 @@ pub struct ImproveArgs {
     /// Share of the reviewed specimens held out for the comparison.
     #[arg(long, default_value_t = 0.2)]
     pub hold_out: f64,
-    /// Peak learning rate [default: a tenth of the backbone's from-scratch rate].
+    /// Peak learning rate [default: the backbone's from-scratch rate, 2e-3 for the CAE and 2e-4
+    /// for the ConvNeXt; `train --init` defaults to a tenth of it].
     #[arg(long)]
     pub lr: Option<f64>,
     /// Train the head alone.
