@@ -57,6 +57,8 @@ fn tiny_train_exports_a_contract_model_and_resumes() {
     let (code, stderr) = train(&["--schedule", "joint", "--resume"]);
     assert_eq!(code, 0, "{stderr}");
     assert!(stderr.contains("resuming after epoch 3"), "{stderr}");
+    // The second run read every image back from the first run's input cache.
+    assert!(stderr.contains("input cache: 440 images read back, 0 preprocessed"), "{stderr}");
 
     let lib = init_runtime(None).unwrap();
     let model = mousexray::inference::Classifier::load(&out, lib, Default::default()).unwrap();
@@ -177,7 +179,8 @@ fn mean_bce(
     use mousexray::training::loss::{Stage, targets_and_mask};
     let taxonomy = mousexray::taxonomy::Taxonomy::default();
     let parent = mousexray::training::onnx_import::read_parent(model, &burn::tensor::Device::flex()).unwrap();
-    let (dataset, _) = mousexray::training::data::load_dataset(data, None, &options.preprocess, &taxonomy).unwrap();
+    let (dataset, _) =
+        mousexray::training::data::load_dataset(data, None, &options.preprocess, &taxonomy, None).unwrap();
     let samples: Vec<_> = dataset.samples.iter().collect();
     let probs = mousexray::training::train::predict(&parent.model, &samples, options, &taxonomy).unwrap();
     let (mut total, mut count) = (0.0f64, 0.0f64);

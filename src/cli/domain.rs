@@ -80,7 +80,9 @@ pub fn describe_bytes(
     let exposed = crate::onnx::features::encode(&proto);
     let mut model = Classifier::load_bytes(path, &exposed, lib, SessionOptions::default())?;
     let info = model.info.clone();
-    let (dataset, problems) = load_dataset(data, labels, &info.metadata.preprocess, &info.metadata.taxonomy)?;
+    let cache = crate::training::input_cache::open_for(data, &info.metadata.preprocess);
+    let (dataset, problems) =
+        load_dataset(data, labels, &info.metadata.preprocess, &info.metadata.taxonomy, cache.as_ref())?;
     for p in &problems {
         tracing::warn!("{p}");
     }

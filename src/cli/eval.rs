@@ -81,7 +81,8 @@ fn load_once<'a>(
     let key = (folder.to_path_buf(), serde_json::to_string(&meta.preprocess)?);
     let fresh = !cache.contains_key(&key);
     if fresh {
-        let (d, problems) = load_dataset(folder, labels, &meta.preprocess, &meta.taxonomy)?;
+        let inputs = crate::training::input_cache::open_for(folder, &meta.preprocess);
+        let (d, problems) = load_dataset(folder, labels, &meta.preprocess, &meta.taxonomy, inputs.as_ref())?;
         for p in &problems {
             tracing::warn!("{p}");
         }

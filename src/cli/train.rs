@@ -76,6 +76,10 @@ pub struct TrainArgs {
     /// Keep the backbone frozen (pretrained, or from --init) while the heads train.
     #[arg(long)]
     pub freeze_encoder: bool,
+    /// Decode and preprocess every image again instead of reading back the arrays stored in
+    /// DIR/.mousexray/inputs/ by earlier runs with the same preprocessing (and store none).
+    #[arg(long)]
+    pub no_cache: bool,
     /// Switch augmentation off.
     #[arg(long)]
     pub no_augment: bool,
@@ -129,18 +133,24 @@ pub fn run(args: &TrainArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
         );
     }
     let started = std::time::Instant::now();
-    let (dataset, problems) = load_dataset(&args.data, args.labels.as_deref(), &preprocess, &taxonomy)?;
+    let cache = if args.no_cache { None } else { crate::training::input_cache::open_for(&args.data, &preprocess) };
+    let (dataset, problems) = load_dataset(&args.data, args.labels.as_deref(), &preprocess, &taxonomy, cache.as_ref())?;
     for p in &problems {
         tracing::warn!("{p}");
     }
+    let cached = match cache.as_ref().map(crate::training::input_cache::InputCache::counts) {
+        Some((hits, misses)) => format!("; input cache: {hits} images read back, {misses} preprocessed"),
+        None => String::new(),
+    };
     eprintln!(
-        "{}: {} labelled specimens preprocessed at {} px in {:.1} s ({} problems)",
+        "{}: {} labelled specimens at {} px in {:.1} s ({} problems{cached})",
         args.data.display(),
         dataset.samples.len(),
         preprocess.size,
         started.elapsed().as_secs_f64(),
         problems.len()
     );
+    drop(cache);
     let checkpoint = match &args.resume {
         Some(Some(p)) => Checkpoint::at(p),
         _ => Checkpoint::for_output(&args.out),

@@ -20,8 +20,8 @@ use serde::{Deserialize, Serialize};
 
 use super::model::{Edit, ReviewState, SCHEMA};
 
-/// Folder inside the reviewed folder.
-pub const SIDECAR: &str = ".mousexray";
+/// Folder inside the reviewed folder (the one `scan` skips).
+const SIDECAR: &str = crate::specimen::APP_DIR;
 const SNAPSHOT: &str = "review.json";
 const JOURNAL: &str = "journal.jsonl";
 const LOCK: &str = "review.lock";

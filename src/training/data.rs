@@ -7,6 +7,7 @@ use std::path::Path;
 use anyhow::bail;
 use rayon::prelude::*;
 
+use super::input_cache::InputCache;
 use crate::fingerprint::Fnv;
 use crate::imaging::{DecodeOptions, PreprocessSpec, decode, preprocess};
 use crate::specimen::{Problem, ProblemKind, View, read_labels, scan};
@@ -38,12 +39,14 @@ pub struct Dataset {
 }
 
 /// Loads every labelled specimen of `folder`. Files that fail to decode become problems; a
-/// specimen keeps whatever views decoded.
+/// specimen keeps whatever views decoded. With `cache`, images preprocessed before for the
+/// same spec are read back ([`super::input_cache`]) and the others are stored there.
 pub fn load_dataset(
     folder: &Path,
     labels: Option<&Path>,
     spec: &PreprocessSpec,
     taxonomy: &Taxonomy,
+    cache: Option<&InputCache>,
 ) -> anyhow::Result<(Dataset, Vec<Problem>)> {
     let report = scan(folder)?;
     let labels_path = labels.map(Path::to_owned).unwrap_or_else(|| folder.join("labels.csv"));
@@ -54,12 +57,12 @@ pub fn load_dataset(
         }
     }
     let (table, problems) = read_labels(&labels_path, taxonomy).map_err(|p| anyhow::anyhow!("{p}"))?;
-    load_labelled(folder, report, &table.rows, problems, spec, &labels_path.display().to_string())
+    load_labelled(folder, report, &table.rows, problems, spec, &labels_path.display().to_string(), cache)
 }
 
 /// Loads the specimens of a scanned folder that `table` labels (specimen id to completed labels
 /// in taxonomy order); `source` names where the labels came from in messages. `problems` are
-/// the labels' own, kept in front of the images'.
+/// the labels' own, kept in front of the images'. `cache` as for [`load_dataset`].
 pub fn load_labelled(
     folder: &Path,
     report: crate::specimen::ScanReport,
@@ -67,14 +70,21 @@ pub fn load_labelled(
     mut problems: Vec<Problem>,
     spec: &PreprocessSpec,
     source: &str,
+    cache: Option<&InputCache>,
 ) -> anyhow::Result<(Dataset, Vec<Problem>)> {
     problems.extend(report.problems);
     let decode_options = DecodeOptions::default();
     let load = |path: Option<&Path>| -> Result<Option<Vec<f32>>, Problem> {
         let Some(path) = path else { return Ok(None) };
+        if let Some(input) = cache.and_then(|c| c.get(path)) {
+            return Ok(Some(input));
+        }
         let img =
             decode(path, &decode_options).map_err(|e| Problem::new(path, ProblemKind::NotAnImage, e.to_string()))?;
         let (input, _) = preprocess(&img, spec).map_err(|e| Problem::new(path, ProblemKind::NotAnImage, e))?;
+        if let Some(Err(e)) = cache.map(|c| c.put(path, &input.data)) {
+            tracing::warn!("{}: not cached: {e:#}", path.display());
+        }
         Ok(Some(input.data))
     };
     let results: Vec<(Option<Sample>, Vec<Problem>)> = report
@@ -99,6 +109,9 @@ pub fn load_labelled(
     for (s, errs) in results {
         problems.extend(errs);
         samples.extend(s);
+    }
+    if let Some(Err(e)) = cache.map(InputCache::save) {
+        tracing::warn!("the input cache was not saved: {e:#}");
     }
     samples.sort_by(|a, b| a.id.cmp(&b.id));
     if samples.is_empty() {

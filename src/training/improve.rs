@@ -158,7 +158,15 @@ pub fn improve(
     let parent = read_parent(model, &Device::flex())?;
     let report = crate::specimen::scan(folder)?;
     let source = format!("the review of {}", folder.display());
-    let (all, _problems) = load_labelled(folder, report, &labels, Vec::new(), &parent.metadata.preprocess, &source)?;
+    let (all, _problems) = load_labelled(
+        folder,
+        report,
+        &labels,
+        Vec::new(),
+        &parent.metadata.preprocess,
+        &source,
+        super::input_cache::open_for(folder, &parent.metadata.preprocess).as_ref(),
+    )?;
     // Another stream than training's own validation split, which would otherwise find none of
     // its fifth among the specimens left after this one.
     let (train_idx, held_idx) = split(&all.samples, options.hold_out, options.seed ^ HOLD_OUT_STREAM);

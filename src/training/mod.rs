@@ -6,6 +6,7 @@ pub mod domain_fit;
 pub mod evaluate;
 pub mod film_qc_eval;
 pub mod improve;
+pub mod input_cache;
 pub mod invariance;
 pub mod loss;
 pub mod model;

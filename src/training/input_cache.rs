@@ -1,0 +1,268 @@
+//! Preprocessed model inputs kept on disk between runs: each image is decoded and preprocessed
+//! once per preprocessing spec, and every later run with the same spec (`train`, `eval`,
+//! `domain`, `improve`) reads the standardised array back instead.
+//!
+//! It lives beside the review, in the data folder's `.mousexray/inputs/<key>/`, so it goes
+//! with the folder and never mixes datasets; a read-only folder runs without it.
+//! `inputs.f32` holds the arrays, one slot of `size * size` little-endian
+//! f32 each, appended; `index.json` maps each image's canonical path to its slot and to the
+//! length and modification time the file had when it was preprocessed. An image whose length or
+//! time changed is preprocessed again. The key hashes the whole [`PreprocessSpec`], this
+//! release's version and [`PREPROCESS_REVISION`], so another spec or other preprocessing code
+//! starts a fresh cache. Slots are read by seeking rather than memory-mapped: the page cache
+//! keeps them as well, without `unsafe` code over a file another process could truncate. A
+//! second process finds the cache locked and runs without it.
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+
+use crate::fingerprint::Fnv;
+use crate::fsx::FolderLock;
+use crate::imaging::PreprocessSpec;
+
+/// Raised whenever `imaging::preprocess` changes what it outputs for the same spec, so caches
+/// made by older code are not read.
+pub const PREPROCESS_REVISION: u32 = 1;
+
+/// One cached image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct Entry {
+    /// File length in bytes when preprocessed.
+    len: u64,
+    /// Modification time then, in nanoseconds since the Unix epoch.
+    modified_ns: u128,
+    /// Slot in `inputs.f32`.
+    slot: u64,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Index {
+    /// Values per slot (`size * size`).
+    values: usize,
+    /// Slots written.
+    slots: u64,
+    /// By canonical path.
+    entries: BTreeMap<PathBuf, Entry>,
+}
+
+/// An open cache for one preprocessing spec.
+pub struct InputCache {
+    dir: PathBuf,
+    /// `inputs.f32`; reads and appends take turns (each is one slot, tens of kilobytes).
+    data: Mutex<File>,
+    index: Mutex<Index>,
+    hits: AtomicUsize,
+    misses: AtomicUsize,
+    _lock: FolderLock,
+}
+
+/// Opens the cache of `folder` for `spec`, or says why it runs without one (read-only folder,
+/// another run holds it) and returns none: a cache only saves time.
+pub fn open_for(folder: &Path, spec: &PreprocessSpec) -> Option<InputCache> {
+    match InputCache::open(&folder.join(crate::specimen::APP_DIR).join("inputs"), spec) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            tracing::warn!("preprocessing without the input cache: {e:#}");
+            None
+        }
+    }
+}
+
+/// A file's length and modification time, or none when it cannot be read.
+fn stamp(path: &Path) -> Option<(u64, u128)> {
+    let meta = std::fs::metadata(path).ok()?;
+    let modified = meta.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?;
+    Some((meta.len(), modified.as_nanos()))
+}
+
+impl InputCache {
+    /// Opens (or creates) the cache for `spec` under `root`.
+    ///
+    /// # Errors
+    /// The folder cannot be created or locked (another run holds it), or its files opened.
+    pub fn open(root: &Path, spec: &PreprocessSpec) -> anyhow::Result<InputCache> {
+        let mut h = Fnv::default();
+        h.write(serde_json::to_string(spec)?.as_bytes());
+        h.write(env!("CARGO_PKG_VERSION").as_bytes());
+        h.write(&PREPROCESS_REVISION.to_le_bytes());
+        let dir = root.join(format!("{}px-{:016x}", spec.size, h.0));
+        std::fs::create_dir_all(&dir).with_context(|| format!("{}: cannot create", dir.display()))?;
+        let lock = FolderLock::try_acquire(&dir.join("cache.lock"))
+            .map_err(|e| anyhow::anyhow!("{}: the input cache is in use ({e})", dir.display()))?;
+        let values = spec.size as usize * spec.size as usize;
+        let index_path = dir.join("index.json");
+        // An unreadable or foreign index starts the cache afresh: it holds nothing that cannot
+        // be made again.
+        let index = std::fs::read(&index_path)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Index>(&b).ok())
+            .filter(|i| i.values == values)
+            .unwrap_or(Index { values, ..Index::default() });
+        let fresh = index.slots == 0;
+        let path = dir.join("inputs.f32");
+        let data = OpenOptions::new()
+            .create(true)
+            .read(true)
+            .write(true)
+            .truncate(fresh)
+            .open(&path)
+            .with_context(|| format!("{}: cannot open", path.display()))?;
+        Ok(InputCache {
+            dir,
+            data: Mutex::new(data),
+            index: Mutex::new(index),
+            hits: AtomicUsize::new(0),
+            misses: AtomicUsize::new(0),
+            _lock: lock,
+        })
+    }
+
+    /// Where this spec's cache lives.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The image's preprocessed input, when cached for the file as it is now.
+    pub fn get(&self, path: &Path) -> Option<Vec<f32>> {
+        let found = self.lookup(path);
+        match found {
+            Some(v) => {
+                self.hits.fetch_add(1, Ordering::Relaxed);
+                Some(v)
+            }
+            None => {
+                self.misses.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+        }
+    }
+
+    fn lookup(&self, path: &Path) -> Option<Vec<f32>> {
+        let canonical = path.canonicalize().ok()?;
+        let (len, modified_ns) = stamp(&canonical)?;
+        let (entry, values) = {
+            let index = self.index.lock().ok()?;
+            (*index.entries.get(&canonical)?, index.values)
+        };
+        if entry.len != len || entry.modified_ns != modified_ns {
+            return None;
+        }
+        let mut bytes = vec![0u8; values * 4];
+        let mut data = self.data.lock().ok()?;
+        data.seek(SeekFrom::Start(entry.slot * (values as u64) * 4)).ok()?;
+        data.read_exact(&mut bytes).ok()?;
+        drop(data);
+        Some(bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
+    }
+
+    /// Stores an image's preprocessed input (`size * size` values).
+    ///
+    /// # Errors
+    /// The wrong number of values, or a failed write.
+    pub fn put(&self, path: &Path, input: &[f32]) -> anyhow::Result<()> {
+        let canonical = path.canonicalize().with_context(|| format!("{}: cannot resolve", path.display()))?;
+        let Some((len, modified_ns)) = stamp(&canonical) else {
+            anyhow::bail!("{}: cannot read its length and time", path.display());
+        };
+        let mut index = self.index.lock().map_err(|_| anyhow::anyhow!("the input cache's index is poisoned"))?;
+        anyhow::ensure!(input.len() == index.values, "{} values where {} were expected", input.len(), index.values);
+        let slot = index.slots;
+        let bytes: Vec<u8> = input.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let mut data = self.data.lock().map_err(|_| anyhow::anyhow!("the input cache's file is poisoned"))?;
+        data.seek(SeekFrom::Start(slot * (index.values as u64) * 4))
+            .and_then(|_| data.write_all(&bytes))
+            .with_context(|| format!("{}: cannot write", self.dir.display()))?;
+        index.slots += 1;
+        index.entries.insert(canonical, Entry { len, modified_ns, slot });
+        Ok(())
+    }
+
+    /// Writes the index, so the next run finds what this one stored. The arrays are flushed
+    /// first: an index never names a slot that is not on disk.
+    ///
+    /// # Errors
+    /// A failed write.
+    pub fn save(&self) -> anyhow::Result<()> {
+        let data = self.data.lock().map_err(|_| anyhow::anyhow!("the input cache's file is poisoned"))?;
+        data.sync_data().with_context(|| format!("{}: cannot write", self.dir.display()))?;
+        drop(data);
+        let index = self.index.lock().map_err(|_| anyhow::anyhow!("the input cache's index is poisoned"))?;
+        let json = serde_json::to_vec(&*index)?;
+        crate::fsx::write_bytes_atomic(&self.dir.join("index.json"), &json)
+            .with_context(|| format!("{}: cannot write its index", self.dir.display()))
+    }
+
+    /// Images read back and images preprocessed since opening.
+    pub fn counts(&self) -> (usize, usize) {
+        (self.hits.load(Ordering::Relaxed), self.misses.load(Ordering::Relaxed))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn spec(size: u32) -> PreprocessSpec {
+        PreprocessSpec { size, ..Default::default() }
+    }
+
+    #[test]
+    fn inputs_come_back_until_the_file_or_the_spec_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("cache");
+        let (a, b) = (dir.path().join("a.png"), dir.path().join("b.png"));
+        std::fs::write(&a, b"first").unwrap();
+        std::fs::write(&b, b"second").unwrap();
+        let x: Vec<f32> = (0..16).map(|i| i as f32 / 3.0).collect();
+        {
+            let cache = InputCache::open(&root, &spec(4)).unwrap();
+            assert!(cache.get(&a).is_none());
+            cache.put(&a, &x).unwrap();
+            cache.put(&b, &[1.5; 16]).unwrap();
+            assert!(cache.put(&a, &[0.0; 9]).is_err(), "a slot holds size * size values");
+            // A second run is kept out while this one holds the cache.
+            assert!(InputCache::open(&root, &spec(4)).is_err());
+            cache.save().unwrap();
+        }
+        let cache = InputCache::open(&root, &spec(4)).unwrap();
+        assert_eq!(cache.get(&a).unwrap(), x, "bit for bit");
+        assert_eq!(cache.get(&b).unwrap(), vec![1.5; 16]);
+        assert_eq!(cache.counts(), (2, 0));
+        // Another spec is another cache.
+        drop(cache);
+        let other = InputCache::open(&root, &PreprocessSpec { margin: 0.1, ..spec(4) }).unwrap();
+        assert!(other.get(&a).is_none());
+        drop(other);
+        // A file rewritten since is preprocessed again.
+        std::fs::write(&a, b"first, edited").unwrap();
+        let cache = InputCache::open(&root, &spec(4)).unwrap();
+        assert!(cache.get(&a).is_none());
+        assert!(cache.get(&b).is_some());
+    }
+
+    #[test]
+    fn a_damaged_index_starts_afresh() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("cache");
+        let a = dir.path().join("a.png");
+        std::fs::write(&a, b"x").unwrap();
+        let cache = InputCache::open(&root, &spec(2)).unwrap();
+        cache.put(&a, &[1.0; 4]).unwrap();
+        cache.save().unwrap();
+        let index = cache.dir().join("index.json");
+        drop(cache);
+        std::fs::write(&index, b"{ not json").unwrap();
+        let cache = InputCache::open(&root, &spec(2)).unwrap();
+        assert!(cache.get(&a).is_none());
+        cache.put(&a, &[2.0; 4]).unwrap();
+        assert_eq!(cache.get(&a).unwrap(), vec![2.0; 4]);
+    }
+}
