@@ -386,3 +386,92 @@ fn improve_fine_tunes_on_the_reviewers_decisions_and_compares_on_held_out_ones()
         40 - held as u64
     );
 }
+
+/// `train --device gpu` (burn's wgpu backend; in CI Mesa's software Vulkan, lavapipe, which
+/// .ci/run installs) follows the CPU's loss curve from the same start, ends on the same weights
+/// within float tolerance, and writes a model ONNX Runtime runs.
+#[test]
+fn gpu_training_follows_the_cpu_loss_curve() {
+    if let Err(e) = mousexray::training::device::TrainDevice::Gpu.device() {
+        assert!(std::env::var_os("CI").is_none(), "CI must have a Vulkan adapter (lavapipe): {e}");
+        eprintln!("skipped: {e}");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let cfg = SynthConfig {
+        count: 40,
+        seed: 31,
+        size: 96,
+        format: OutFormat::Png16,
+        layout: OutLayout::Flat,
+        ..Default::default()
+    };
+    generate(&data, &cfg, &|| {}).unwrap();
+    // One start for both: fresh weights come from each backend's own random stream.
+    let parent = dir.path().join("parent.onnx");
+    std::fs::write(
+        &parent,
+        mousexray::training::package::synthetic_model(
+            &mousexray::training::model::ModelConfig::convnext_small(14),
+            32,
+            0.5,
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let run = |device: &str| {
+        let out = dir.path().join(format!("{device}.onnx"));
+        let (code, stderr) = mousexray(&[
+            "train",
+            "--data",
+            data.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--init",
+            parent.to_str().unwrap(),
+            "--epochs",
+            "3",
+            "--batch",
+            "8",
+            "--schedule",
+            "joint",
+            "--no-augment",
+            "--lr",
+            "1e-3",
+            "--device",
+            device,
+        ]);
+        assert_eq!(code, 0, "{stderr}");
+        let losses: Vec<f64> = stderr
+            .lines()
+            .filter(|l| l.starts_with("epoch"))
+            .map(|l| l.split("loss ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap())
+            .collect();
+        assert_eq!(losses.len(), 3, "{stderr}");
+        (out, losses)
+    };
+    let ((cpu, cpu_losses), (gpu, gpu_losses)) = (run("cpu"), run("gpu"));
+    for (c, g) in cpu_losses.iter().zip(&gpu_losses) {
+        assert!((c - g).abs() < 2e-3, "loss curves: CPU {cpu_losses:?}, GPU {gpu_losses:?}");
+    }
+    let weights = |p: &std::path::Path| {
+        let m = mousexray::onnx::features::decode(&std::fs::read(p).unwrap()).unwrap();
+        m.graph
+            .unwrap()
+            .initializer
+            .into_iter()
+            .filter(|t| t.data_type == 1)
+            .flat_map(|t| {
+                t.raw_data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect::<Vec<_>>()
+            })
+            .collect::<Vec<f32>>()
+    };
+    let (wc, wg) = (weights(&cpu), weights(&gpu));
+    assert_eq!(wc.len(), wg.len());
+    let worst = wc.iter().zip(&wg).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    assert!(worst < 1e-3, "largest weight difference after three epochs: {worst}");
+    let lib = init_runtime(None).unwrap();
+    let model = mousexray::inference::Classifier::load(&gpu, lib, Default::default()).unwrap();
+    assert!(model.info.has_cam);
+}

@@ -9,6 +9,7 @@ use crate::imaging::PreprocessSpec;
 use crate::specimen::View;
 use crate::taxonomy::Taxonomy;
 use crate::training::data::load_dataset;
+use crate::training::device::TrainDevice;
 use crate::training::model::{BackboneKind, ModelConfig};
 use crate::training::onnx_import::{ParentModel, read_parent};
 use crate::training::package;
@@ -57,6 +58,10 @@ pub struct TrainArgs {
     /// Seed for split, initialisation, order and augmentation.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Where to train: cpu (burn's CPU backend) or gpu (burn's wgpu backend: Vulkan, Metal or
+    /// DX12; an error names why when there is none).
+    #[arg(long, value_enum, default_value_t = TrainDevice::Cpu)]
+    pub device: TrainDevice,
     /// Worker threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -97,6 +102,8 @@ pub fn run(args: &TrainArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
         rayon::ThreadPoolBuilder::new().num_threads(n.max(1)).build_global().ok();
     }
     let taxonomy = Taxonomy::default();
+    // A missing GPU is said before any work.
+    args.device.device()?;
     let start = Start::of(args)?;
     if let (Some(p), Some(path)) = (&start.parent, &args.init) {
         eprintln!(
@@ -125,6 +132,7 @@ pub fn run(args: &TrainArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
         freeze_encoder: args.freeze_encoder,
         augment: !args.no_augment,
         init: start.parent,
+        device: args.device,
     };
     if let Some(b) = crate::synth::style_b_folders(&args.data).first() {
         anyhow::bail!(

@@ -203,6 +203,7 @@ pub fn improve(
         augment: true,
         warmup_steps: 0,
         init: Some(parent.record.clone()),
+        device: Default::default(),
     };
     // The checkpoint is scratch: the loop is short, and a cancelled one leaves nothing behind.
     let scratch = tempfile::tempdir().context("creating a scratch folder for the checkpoint")?;

@@ -1,6 +1,7 @@
 //! Training the hierarchical multiview classifier with burn (CPU backend `flex`).
 
 pub mod data;
+pub mod device;
 pub mod domain_eval;
 pub mod domain_fit;
 pub mod evaluate;

@@ -13,6 +13,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use super::data::{Dataset, Sample, augment, presence, reads, split};
+use super::device::TrainDevice;
 use super::loss::{Stage, masked_bce, targets_and_mask};
 use super::model::{CaeDecoder, ModelConfig, MultiView};
 use super::onnx_import::{ParentModel, read_parent};
@@ -72,6 +73,9 @@ pub struct TrainOptions {
     /// The model whose weights the run starts from (`train --init`), else fresh weights.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub init: Option<ParentModel>,
+    /// Where it trains.
+    #[serde(default)]
+    pub device: TrainDevice,
 }
 
 /// The run's state, saved with every checkpoint.
@@ -195,14 +199,14 @@ fn pos_weights(dataset: &Dataset, train: &[usize], taxonomy: &Taxonomy) -> Vec<f
     (0..k).map(|c| if pos[c] > 0.0 { (neg[c] / pos[c]).clamp(1.0, 8.0) } else { 1.0 }).collect()
 }
 
-/// Conditional probabilities of the model for some samples, in batches.
+/// Conditional probabilities of the model for some samples, in batches, on the model's device.
 pub fn predict(
     model: &MultiView,
     samples: &[&Sample],
     options: &TrainOptions,
     taxonomy: &Taxonomy,
 ) -> anyhow::Result<Vec<Vec<f32>>> {
-    let device = Device::flex();
+    let device = model.head.weight.val().device();
     let mut rng = Rng::new(0, 0);
     let mut out = Vec::with_capacity(samples.len());
     for chunk in samples.chunks(options.batch.max(1)) {
@@ -401,7 +405,7 @@ pub fn train(
     progress: &mut dyn FnMut(Progress),
 ) -> anyhow::Result<Trained> {
     let taxonomy = Taxonomy::default();
-    let device = Device::flex().autodiff();
+    let device = options.device.device()?.autodiff();
     device.seed(options.seed);
     let (train_idx, val_idx) = split(&dataset.samples, options.val_split, options.seed);
     if train_idx.is_empty() {
