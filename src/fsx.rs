@@ -331,3 +331,11 @@ mod tests {
         assert!(again.path().is_file());
     }
 }
+
+/// Whether two paths name one file (however spelled), or are equal when either is missing.
+pub fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => a == b,
+    }
+}

@@ -422,15 +422,16 @@ fn improve_with_my_reviews_fine_tunes_compares_and_switches_when_asked() {
         h.run_steps(4);
     };
     open_improve(&mut h);
-    assert!(h.query_by_label_contains("on the 24 specimens of this folder with a decision").is_some());
+    assert!(h.query_by_label_contains("on the 24 specimens of this folder you have decided").is_some());
 
-    // Cancelled: an error says so and nothing is written.
+    // Cancelled: a notice says so and nothing is written.
     h.get_by_label("Start fine-tuning").click();
     h.run_steps(2);
     assert!(h.state().improve.running());
     h.get_by_label("Cancel").click();
     step_until(&mut h, "the cancel", |a| !a.improve.running());
-    assert!(matches!(&h.state().improve.outcome, Some(Err(e)) if e.contains("cancelled")));
+    assert!(h.state().improve.outcome.is_none());
+    assert!(h.state().banners.iter().any(|b| b.text.contains("cancelled; nothing was written")));
     assert_eq!(std::fs::read_dir(&models).unwrap().count(), 1, "a cancelled run writes nothing");
 
     // Run to the end; the window answers keys meanwhile.

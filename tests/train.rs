@@ -381,6 +381,28 @@ fn improve_fine_tunes_on_the_reviewers_decisions_and_compares_on_held_out_ones()
     let sha = mousexray::fingerprint::sha256_hex(&std::fs::read(&parent).unwrap());
     assert_eq!(training.extra["options"]["init"]["sha256"].as_str(), Some(sha.as_str()));
     assert!(training.extra["counts"][1].as_u64().unwrap() > 0, "the fine-tuning run keeps its own validation split");
+
+    // `train --labels-from-review` learns from the same decisions: the 40 reviewed specimens.
+    let out = dir.path().join("from_review.onnx");
+    let (code, stderr) = mousexray(&[
+        "train",
+        "--data",
+        f,
+        "--labels-from-review",
+        f,
+        "--out",
+        out.to_str().unwrap(),
+        "--size",
+        "32",
+        "--epochs",
+        "1",
+        "--schedule",
+        "joint",
+        "--backbone",
+        "cae",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("40 specimens with a decision") && stderr.contains(": 40 labelled specimens"), "{stderr}");
     assert_eq!(
         training.extra["counts"][0].as_u64().unwrap() + training.extra["counts"][1].as_u64().unwrap(),
         40 - held as u64

@@ -48,7 +48,16 @@ pub fn run(args: &ImproveArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
         anyhow::bail!("--hold-out {} must lie between 0.05 and 0.5", args.hold_out);
     }
     let model = crate::inference::locate_model(args.model.as_deref()).map_err(|e| anyhow::anyhow!(e))?;
-    let out = args.out.clone().unwrap_or_else(|| improved_path(&model));
+    let out = args.out.clone().unwrap_or_else(|| improved_path(&model, args.model.is_some()));
+    if crate::fsx::same_file(&model, &out) {
+        anyhow::bail!("{}: --out would overwrite the model being improved; choose another file", out.display());
+    }
+    // Where the new model goes is checked before any work.
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty())
+        && let Err(e) = std::fs::create_dir_all(dir).and_then(|_| tempfile::tempfile_in(dir).map(drop))
+    {
+        anyhow::bail!("{}: cannot write the new model there: {e}", dir.display());
+    }
     let options = ImproveOptions {
         epochs: args.epochs,
         hold_out: args.hold_out,

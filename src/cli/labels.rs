@@ -59,7 +59,7 @@ pub fn run(args: &LabelsArgs) -> anyhow::Result<()> {
     let Some(from_impc) = &args.from_impc else {
         return from_reviews(args, &taxonomy);
     };
-    if same_file(&args.out, from_impc) {
+    if crate::fsx::same_file(&args.out, from_impc) {
         bail!("{}: --out would overwrite the observations", args.out.display());
     }
     let mut counts = NormalCounts::default();
@@ -152,18 +152,20 @@ fn output(out: &Path, taxonomy: &Taxonomy, labels: &BTreeMap<String, NodeLabels>
     Ok(())
 }
 
-/// Whether two paths name one file (however spelled), or are equal when either is missing.
-fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
-    match (a.canonicalize(), b.canonicalize()) {
-        (Ok(x), Ok(y)) => x == y,
-        _ => a == b,
-    }
-}
-
 /// `--from-review`: the reviewers' decisions of one or more folders as labels.
 fn from_reviews(args: &LabelsArgs, taxonomy: &Taxonomy) -> anyhow::Result<()> {
+    let labels = labels_from_reviews(&args.from_review, taxonomy)?;
+    output(&args.out, taxonomy, &labels)
+}
+
+/// The decisions of the reviews of `folders` as labels by specimen id (the first folder's where
+/// two decided one id), saying on standard error what each folder gave and left out.
+pub(super) fn labels_from_reviews(
+    folders: &[PathBuf],
+    taxonomy: &Taxonomy,
+) -> anyhow::Result<BTreeMap<String, NodeLabels>> {
     let mut labels = std::collections::BTreeMap::new();
-    for folder in &args.from_review {
+    for folder in folders {
         if !folder.is_dir() {
             bail!("{}: not a folder", folder.display());
         }
@@ -197,5 +199,5 @@ fn from_reviews(args: &LabelsArgs, taxonomy: &Taxonomy) -> anyhow::Result<()> {
             }
         }
     }
-    output(&args.out, taxonomy, &labels)
+    Ok(labels)
 }

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::imaging::PreprocessSpec;
 use crate::specimen::View;
 use crate::taxonomy::Taxonomy;
-use crate::training::data::load_dataset;
+use crate::training::data::{load_dataset, load_labelled};
 use crate::training::device::TrainDevice;
 use crate::training::model::{BackboneKind, ModelConfig};
 use crate::training::onnx_import::{ParentModel, read_parent};
@@ -22,8 +22,12 @@ pub struct TrainArgs {
     #[arg(long, value_name = "DIR")]
     pub data: PathBuf,
     /// Labels CSV (default DIR/labels.csv).
-    #[arg(long, value_name = "CSV")]
+    #[arg(long, value_name = "CSV", conflicts_with = "labels_from_review")]
     pub labels: Option<PathBuf>,
+    /// Take the labels from the reviewers' decisions in these reviewed folders instead (as
+    /// `labels --from-review`); the images come from DIR.
+    #[arg(long, value_name = "FOLDER", num_args = 1..)]
+    pub labels_from_review: Vec<PathBuf>,
     /// Start from this model's weights (an ONNX file written by mousexray) and fine-tune it: its
     /// architecture, input size and preprocessing are kept, the learning rate defaults to a
     /// tenth of training from scratch, and the new model's provenance names it by SHA-256.
@@ -68,9 +72,9 @@ pub struct TrainArgs {
     /// Staged (L1, L1+L2, all) or joint training.
     #[arg(long, value_enum, default_value_t = Schedule::Staged)]
     pub schedule: Schedule,
-    /// Linear learning-rate warm-up over this many steps.
-    #[arg(long, default_value_t = 300)]
-    pub warmup_steps: usize,
+    /// Linear learning-rate warm-up over this many steps [default: 300; 0 with --init].
+    #[arg(long)]
+    pub warmup_steps: Option<usize>,
     /// Early stopping patience (epochs without a better validation L3 AUC).
     #[arg(long, default_value_t = 5)]
     pub patience: usize,
@@ -127,7 +131,7 @@ pub fn run(args: &TrainArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
         seed: args.seed,
         schedule: args.schedule,
         patience: args.patience,
-        warmup_steps: args.warmup_steps,
+        warmup_steps: args.warmup_steps.unwrap_or(if args.init.is_some() { 0 } else { 300 }),
         pretrain_epochs: args.pretrain_epochs.unwrap_or(start.pretrain_epochs),
         freeze_encoder: args.freeze_encoder,
         augment: !args.no_augment,
@@ -142,7 +146,14 @@ pub fn run(args: &TrainArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
     }
     let started = std::time::Instant::now();
     let cache = if args.no_cache { None } else { crate::training::input_cache::open_for(&args.data, &preprocess) };
-    let (dataset, problems) = load_dataset(&args.data, args.labels.as_deref(), &preprocess, &taxonomy, cache.as_ref())?;
+    let (dataset, problems) = if args.labels_from_review.is_empty() {
+        load_dataset(&args.data, args.labels.as_deref(), &preprocess, &taxonomy, cache.as_ref())?
+    } else {
+        let table = super::labels::labels_from_reviews(&args.labels_from_review, &taxonomy)?;
+        let source = format!("the reviews of {}", line_of(&args.labels_from_review));
+        let report = crate::specimen::scan(&args.data)?;
+        load_labelled(&args.data, report, &table, Vec::new(), &preprocess, &source, cache.as_ref())?
+    };
     for p in &problems {
         tracing::warn!("{p}");
     }
@@ -231,6 +242,11 @@ pub fn run(args: &TrainArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Folders as one line of text.
+fn line_of(folders: &[PathBuf]) -> String {
+    folders.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", ")
+}
+
 /// Where a run starts: fresh weights from the options, or a parent model's.
 struct Start {
     model: ModelConfig,
@@ -275,6 +291,9 @@ impl Start {
             anyhow::bail!("--convnext-t differs from {name}'s architecture; leave it out with --init");
         }
         let preprocess = parent.metadata.preprocess;
+        if crate::fsx::same_file(init, &args.out) {
+            anyhow::bail!("{name}: --out would overwrite the model being fine-tuned; choose another file");
+        }
         if let Some(s) = args.size.filter(|s| *s != preprocess.size) {
             anyhow::bail!("--size {s} differs from {name}'s input of {} px; leave it out with --init", preprocess.size);
         }

@@ -195,6 +195,10 @@ impl ReviewApp {
         for e in self.save_all() {
             self.error(e);
         }
+        // A comparison belongs to the folder it was made on.
+        if !self.improve.running() {
+            self.improve.outcome = None;
+        }
         self.scan_job = Some(super::jobs::scan(ctx, folder));
     }
 

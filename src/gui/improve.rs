@@ -12,7 +12,9 @@ use egui::{Id, Ui};
 use super::app::ReviewApp;
 use super::dialogs::Dialog;
 use super::jobs::Job;
-use crate::training::improve::{HeldOutScore, ImproveOptions, Improved, MIN_REVIEWED, improve, improved_path};
+use crate::training::improve::{
+    HeldOutScore, ImproveOptions, Improved, MIN_REVIEWED, improve, improved_path, run_line,
+};
 use crate::training::train::Progress;
 
 /// What the fine-tuning thread reports.
@@ -56,22 +58,30 @@ impl ImproveRun {
         self.job.is_some()
     }
 
-    /// Status-bar text while running ("improving the model: epoch 2 of 8").
+    /// Status-bar text while running ("improving the model: epoch 2 of at most 8"), or while a
+    /// comparison waits to be read.
     pub fn status(&self) -> Option<String> {
-        self.running().then(|| match self.progress {
-            Some((e, _, _)) => format!("improving the model: epoch {e} of {}", self.epochs),
+        if !self.running() {
+            return matches!(self.outcome, Some(Ok(_))).then(|| "improved model ready: compare".to_owned());
+        }
+        Some(match self.progress {
+            Some((e, _, _)) => format!("improving the model: epoch {e} of at most {}", self.epochs),
             None => "improving the model: reading the reviewed films…".to_owned(),
         })
     }
 }
 
 impl ReviewApp {
-    /// The model the loop starts from: the loaded one, else the one the settings name.
-    fn improve_parent(&self) -> Option<PathBuf> {
-        match &self.model.info {
+    /// The model the loop starts from (the loaded one, else the one the settings name or the
+    /// default lookup finds), and whether the user chose it (else it is a bundled model, and the
+    /// new one goes to the user data folder, not into the installation).
+    fn improve_parent(&self) -> Option<(PathBuf, bool)> {
+        let chosen = self.settings.model.is_some();
+        let path = match &self.model.info {
             Some(info) => Some(info.path.clone()),
             None => crate::inference::locate_model(self.settings.model.as_deref()).ok(),
-        }
+        }?;
+        Some((path.canonicalize().unwrap_or(path), chosen))
     }
 
     /// Reviewed specimens of the open folder, recounted only when the review changed.
@@ -102,12 +112,12 @@ impl ReviewApp {
             self.error("this folder's review could not be opened, so there are no decisions to learn from");
             return;
         };
-        let Some(parent) = self.improve_parent() else {
+        let Some((parent, chosen)) = self.improve_parent() else {
             self.error("no model to improve: open one with Model > Open model…");
             return;
         };
         let (folder, state) = (ws.folder.clone(), review.state.clone());
-        let out = improved_path(&parent);
+        let out = improved_path(&parent, chosen);
         let options = ImproveOptions { epochs: self.improve.epochs.max(1), ..ImproveOptions::default() };
         let ort_lib = self.options.ort_lib.clone();
         self.improve.stop = Arc::new(AtomicBool::new(false));
@@ -131,17 +141,21 @@ impl ReviewApp {
     pub(super) fn poll_improve(&mut self) {
         let Some(job) = &self.improve.job else { return };
         let (events, finished) = job.drain();
+        let cancelled = self.improve.stop.load(Ordering::Relaxed);
+        let shown = self.dialog == Dialog::Improve;
         for event in events {
             match event {
                 ImproveEvent::Batch(e, b, n) => self.improve.progress = Some((e, b, n)),
                 ImproveEvent::Done(result) => {
                     match &result {
-                        Ok(_) => {
+                        Ok(_) if !shown => {
                             self.notice("the improved model is ready: Model > Improve with my reviews… compares it")
                         }
+                        Ok(_) => {}
+                        Err(_) if cancelled => self.notice("fine-tuning cancelled; nothing was written"),
                         Err(e) => self.error(format!("improving the model: {e}")),
                     }
-                    self.improve.outcome = Some(result);
+                    self.improve.outcome = if cancelled { None } else { Some(result) };
                 }
             }
         }
@@ -165,12 +179,15 @@ impl ReviewApp {
         let reviewed = self.reviewed_count();
         let parent = self.improve_parent();
         let mut action = None;
+        let folder = self.workspace.as_ref().map(|ws| ws.folder.clone());
         egui::Window::new("Improve with my reviews")
             .id(Id::unique("improve"))
             .open(&mut open)
             .collapsible(false)
             .resizable(false)
-            .show(ctx, |ui| action = self.improve_ui(ui, reviewed, parent.as_ref()));
+            .default_pos(egui::pos2(220.0, 80.0))
+            .min_width(560.0)
+            .show(ctx, |ui| action = self.improve_ui(ui, reviewed, parent.as_ref().map(|p| &p.0), folder.as_ref()));
         match action {
             Some(ImproveAction::Start) => self.start_improve(ctx),
             Some(ImproveAction::Cancel) => self.improve.stop.store(true, Ordering::Relaxed),
@@ -180,7 +197,9 @@ impl ReviewApp {
                 open = false;
             }
             Some(ImproveAction::Keep) => {
-                self.improve.outcome = None;
+                if let Some(Ok(r)) = self.improve.outcome.take() {
+                    self.notice(format!("kept the current model; the new one stays at {}", r.model.display()));
+                }
                 open = false;
             }
             None => {}
@@ -190,13 +209,19 @@ impl ReviewApp {
         }
     }
 
-    fn improve_ui(&mut self, ui: &mut Ui, reviewed: usize, parent: Option<&PathBuf>) -> Option<ImproveAction> {
-        let name = |p: &PathBuf| p.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    fn improve_ui(
+        &mut self,
+        ui: &mut Ui,
+        reviewed: usize,
+        parent: Option<&PathBuf>,
+        folder: Option<&PathBuf>,
+    ) -> Option<ImproveAction> {
         ui.label(format!(
-            "Fine-tune {} on the {reviewed} specimens of this folder with a decision (status normal or confirmed \
-             abnormal, or calls), holding a fifth of them out to compare old and new. Specimens with a QC status \
-             or marked for a second look are left out. You can keep reviewing meanwhile.",
-            parent.map_or_else(|| "the model".to_owned(), name)
+            "Fine-tune {} on the {reviewed} specimens of this folder you have decided (a status of normal or \
+             confirmed abnormal, or calls on findings), holding a fifth of them out to compare old and new. \
+             Specimens with a QC status or marked for a second look are left out. You can keep reviewing \
+             meanwhile; the current model stays in use until you choose the new one.",
+            parent.map_or_else(|| "the model".to_owned(), |p| p.display().to_string())
         ));
         if self.improve.running() {
             let (e, b, n) = self.improve.progress.unwrap_or((1, 0, 1));
@@ -211,7 +236,7 @@ impl ReviewApp {
             return None;
         }
         match &self.improve.outcome {
-            Some(Ok(r)) => return comparison_ui(ui, r),
+            Some(Ok(r)) => return comparison_ui(ui, r, folder),
             Some(Err(e)) => {
                 ui.colored_label(ui.visuals().error_fg_color, e);
             }
@@ -223,7 +248,9 @@ impl ReviewApp {
         });
         let ready = reviewed >= MIN_REVIEWED && parent.is_some();
         if reviewed < MIN_REVIEWED {
-            ui.label(format!("At least {MIN_REVIEWED} reviewed specimens are needed."));
+            ui.label(format!(
+                "At least {MIN_REVIEWED} decided specimens are needed: a fifth of them is held out to compare on."
+            ));
         }
         let start = ui.add_enabled(ready, egui::Button::new("Start fine-tuning"));
         start.clicked().then_some(ImproveAction::Start)
@@ -239,14 +266,17 @@ enum ImproveAction {
 }
 
 /// Old against new on the held-out specimens, and the choice.
-fn comparison_ui(ui: &mut Ui, r: &Improved) -> Option<ImproveAction> {
+fn comparison_ui(ui: &mut Ui, r: &Improved, open: Option<&PathBuf>) -> Option<ImproveAction> {
     let name = |p: &PathBuf| p.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    if open != Some(&r.folder) {
+        ui.colored_label(ui.visuals().warn_fg_color, format!("Made on the reviews of {}.", r.folder.display()));
+    }
+    ui.label(run_line(r));
     ui.label(format!(
-        "Held out {} reviewed specimens; fine-tuned on {} in {:.1} min. New model: {}",
-        r.held_out,
-        r.trained,
-        r.seconds / 60.0,
-        r.model.display()
+        "Compared on the {} held-out specimens (AUC: 0.5 is chance, 1 perfect; \"your calls\" counts each \
+         normal or abnormal call you made on a finding, a group or the specimen). With few specimens these \
+         figures are rough.",
+        r.held_out
     ));
     let f = |v: Option<f64>| v.map_or("–".to_owned(), |a| format!("{a:.3}"));
     let right = |s: &HeldOutScore| format!("{} of {}", s.calls_right, s.calls);
@@ -266,8 +296,11 @@ fn comparison_ui(ui: &mut Ui, r: &Improved) -> Option<ImproveAction> {
             ui.end_row();
         }
     });
-    if let Some(why) = &r.undescribed {
-        ui.label(format!("The new model has no domain description ({why})."));
+    ui.label(format!("New model: {}", r.model.display()));
+    if r.undescribed.is_some() {
+        let why = r.undescribed.clone().unwrap_or_default();
+        ui.label("The new model cannot tell films unlike its training data from the rest (no domain description).")
+            .on_hover_text(why);
     }
     let mut action = None;
     ui.horizontal(|ui| {

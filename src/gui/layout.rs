@@ -238,7 +238,9 @@ impl ReviewApp {
                 ui.separator();
             }
             if let Some(status) = self.improve.status() {
-                ui.spinner();
+                if self.improve.running() {
+                    ui.spinner();
+                }
                 if ui.link(status).on_hover_text("Show its progress").clicked() {
                     self.send(AppCommand::Ui(UICommand::ImproveModel));
                 }

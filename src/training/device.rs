@@ -28,9 +28,13 @@ impl TrainDevice {
             TrainDevice::Cpu => Ok(Device::flex()),
             TrainDevice::Gpu => {
                 static GPU: OnceLock<Result<Device, String>> = OnceLock::new();
-                GPU.get_or_init(|| Device::wgpu_options().init().map_err(|e| e.to_string()))
-                    .clone()
-                    .map_err(|e| anyhow::anyhow!("no GPU for training through wgpu (Vulkan, Metal or DX12): {e}"))
+                GPU.get_or_init(|| Device::wgpu_options().init().map_err(|e| e.to_string())).clone().map_err(|e| {
+                    anyhow::anyhow!(
+                        "no GPU for training through wgpu (Vulkan, Metal or DX12): {e}. On Linux install libvulkan1 \
+                             and the GPU's Vulkan driver (NVIDIA's comes with its driver; mesa-vulkan-drivers for AMD \
+                             and Intel), or train with --device cpu"
+                    )
+                })
             }
         }
     }

@@ -20,8 +20,11 @@ use super::train::{Checkpoint, Progress, Schedule, TrainOptions, predict, train}
 use crate::metrics::{LevelAucs, level_aucs};
 use crate::taxonomy::Taxonomy;
 
-/// Fewest reviewed specimens the loop starts with: fewer leave nothing to hold out.
-pub const MIN_REVIEWED: usize = 10;
+/// Fewest reviewed specimens the loop starts with: a fifth of fewer is too few to compare on.
+pub const MIN_REVIEWED: usize = 20;
+
+/// Fewest held-out specimens the comparison is made on.
+pub const MIN_HELD_OUT: usize = 4;
 
 /// Salt of the hold-out's split.
 const HOLD_OUT_STREAM: u64 = 0x4f1d_u64;
@@ -66,6 +69,14 @@ pub struct Improved {
     pub model: PathBuf,
     /// The model it started from.
     pub parent: PathBuf,
+    /// The reviewed folder.
+    pub folder: PathBuf,
+    /// Epochs trained (early stopping may end the run before the epochs asked for).
+    pub epochs_run: usize,
+    /// The epoch whose weights were kept.
+    pub best_epoch: usize,
+    /// Of [`Improved::trained`], the specimens that chose the epoch and thresholds.
+    pub validation: usize,
     /// The parent on the held-out specimens.
     pub before: HeldOutScore,
     /// The new model on them.
@@ -112,15 +123,18 @@ pub fn held_out_score(
 }
 
 /// A file name for the improved model that names its parent and when: `cae_mv-improved-
-/// 20261130T201500Z.onnx`, beside the parent when that folder is writable, else in the user
-/// data folder's `models/` (where the window also looks for models).
-pub fn improved_path(parent: &Path) -> PathBuf {
+/// 20261130T201500Z.onnx`. It goes beside a parent the user chose (`chosen`) when that folder
+/// is writable; a bundled model found by the default lookup, or an unwritable folder, sends it
+/// to the user data folder's `models/` (where the window and `--model`'s default also look), so
+/// an installation's own files are never added to.
+pub fn improved_path(parent: &Path, chosen: bool) -> PathBuf {
     let stem = parent.file_stem().map_or_else(|| "model".into(), |s| s.to_string_lossy().into_owned());
     // An improved model improved again keeps one suffix.
     let stem = stem.split("-improved-").next().unwrap_or(&stem).to_owned();
     let name = format!("{stem}-improved-{}.onnx", crate::timestamp::file_stamp_now());
     let beside = parent.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let writable = tempfile::tempfile_in(beside).is_ok();
+    let beside = beside.canonicalize().unwrap_or_else(|_| beside.to_owned());
+    let writable = chosen && tempfile::tempfile_in(&beside).is_ok();
     match directories::ProjectDirs::from("org", "mousexray", "mousexray") {
         Some(d) if !writable => d.data_dir().join("models").join(name),
         _ => beside.join(name),
@@ -170,11 +184,12 @@ pub fn improve(
     // Another stream than training's own validation split, which would otherwise find none of
     // its fifth among the specimens left after this one.
     let (train_idx, held_idx) = split(&all.samples, options.hold_out, options.seed ^ HOLD_OUT_STREAM);
-    if held_idx.is_empty() || train_idx.len() < 2 {
+    if held_idx.len() < MIN_HELD_OUT || train_idx.len() < MIN_REVIEWED - MIN_HELD_OUT {
         bail!(
-            "{}: {} reviewed specimens with images: too few to hold a fifth out",
+            "{}: {} reviewed specimens with images leave {} to hold out: too few to compare on (review more)",
             folder.display(),
-            all.samples.len()
+            all.samples.len(),
+            held_idx.len()
         );
     }
     let pick = |idx: &[usize]| -> Vec<Sample> { idx.iter().map(|&i| all.samples[i].clone()).collect() };
@@ -223,6 +238,10 @@ pub fn improve(
     Ok(Improved {
         model: out.to_owned(),
         parent: model.to_owned(),
+        folder: folder.to_owned(),
+        epochs_run: trained.state.history.len(),
+        best_epoch: trained.state.best_epoch,
+        validation: trained.state.counts.1,
         before,
         after,
         trained: dataset.samples.len(),
@@ -230,6 +249,22 @@ pub fn improve(
         seconds: started.elapsed().as_secs_f64(),
         undescribed: undescribed.map(|e| format!("{e:#}")),
     })
+}
+
+/// How the fine-tuning went, in a sentence.
+pub fn run_line(r: &Improved) -> String {
+    let took = if r.seconds < 90.0 { format!("{:.0} s", r.seconds) } else { format!("{:.1} min", r.seconds / 60.0) };
+    let stopped = if r.best_epoch > 0 && r.best_epoch < r.epochs_run {
+        format!("; kept epoch {} of {} (no better validation score after it)", r.best_epoch, r.epochs_run)
+    } else {
+        format!("; {} epochs", r.epochs_run)
+    };
+    format!(
+        "Fine-tuned on {} ({} to learn from, {} to choose the epoch and thresholds) in {took}{stopped}.",
+        r.trained,
+        r.trained - r.validation.min(r.trained),
+        r.validation
+    )
 }
 
 /// The comparison as Markdown lines: AUC per level and decisions right, old against new.
@@ -244,12 +279,7 @@ pub fn summary_lines(r: &Improved) -> Vec<String> {
     };
     let name = |p: &Path| p.file_name().map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into_owned());
     vec![
-        format!(
-            "Held out: {} reviewed specimens; fine-tuned on {}; {:.1} min.",
-            r.held_out,
-            r.trained,
-            r.seconds / 60.0
-        ),
+        format!("Held out: {} reviewed specimens. {}", r.held_out, run_line(r)),
         "| model | L1 AUC | L2 AUC | L3 AUC | reviewer's calls right |".to_owned(),
         "|---|---|---|---|---|".to_owned(),
         format!(
@@ -269,4 +299,27 @@ pub fn summary_lines(r: &Improved) -> Vec<String> {
             pct(&r.after)
         ),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn an_improved_model_goes_beside_a_chosen_parent_and_never_into_the_installation() {
+        let dir = tempfile::tempdir().unwrap();
+        let chosen = dir.path().join("mine.onnx");
+        let beside = improved_path(&chosen, true);
+        assert_eq!(beside.parent().unwrap(), dir.path().canonicalize().unwrap());
+        let name = beside.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(name.starts_with("mine-improved-") && name.ends_with(".onnx"), "{name}");
+        // Improving an improved model keeps one suffix.
+        let again = improved_path(&beside, true);
+        assert!(again.file_name().unwrap().to_string_lossy().matches("-improved-").count() == 1);
+        // The bundled model the default lookup found: the user data folder.
+        let bundled = improved_path(&dir.path().join("cae_mv.onnx"), false);
+        assert_ne!(bundled.parent().unwrap(), dir.path().canonicalize().unwrap());
+        assert!(bundled.ends_with(bundled.file_name().unwrap()) && bundled.parent().unwrap().ends_with("models"));
+    }
 }

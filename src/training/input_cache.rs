@@ -105,8 +105,19 @@ impl InputCache {
             .and_then(|b| serde_json::from_slice::<Index>(&b).ok())
             .filter(|i| i.values == values)
             .unwrap_or(Index { values, ..Index::default() });
-        let fresh = index.slots == 0;
         let path = dir.join("inputs.f32");
+        // The arrays must hold every slot the index names (a deleted or truncated file would
+        // otherwise read back as zeros), and stale slots (files changed or gone) may take at most
+        // half the file: either way the cache starts afresh.
+        let expected = index.slots * values as u64 * 4;
+        let on_disk = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        let live = index.entries.keys().filter(|p| p.exists()).count() as u64;
+        let index = if on_disk != expected || index.slots > 2 * live.max(16) {
+            Index { values, ..Index::default() }
+        } else {
+            index
+        };
+        let fresh = index.slots == 0;
         let data = OpenOptions::new()
             .create(true)
             .read(true)

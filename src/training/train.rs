@@ -442,6 +442,15 @@ pub fn train(
                 checkpoint.dir.display()
             );
         }
+        if saved.options.init != options.init || saved.options.views != options.views {
+            let parent = |p: &Option<ParentModel>| p.as_ref().map_or("fresh weights".to_owned(), |p| p.file.clone());
+            anyhow::bail!(
+                "{}: the checkpoint started from {} with views {:?}; resume it with the same --init and --views",
+                checkpoint.dir.display(),
+                parent(&saved.options.init),
+                saved.options.views
+            );
+        }
         model
             .load_from(&mut BurnpackStore::from_file(checkpoint.file("model.bpk")))
             .map_err(|e| anyhow::anyhow!("loading {}: {e:?}", checkpoint.file("model.bpk").display()))?;
