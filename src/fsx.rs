@@ -260,6 +260,14 @@ pub fn set_aside(path: &Path) -> io::Result<PathBuf> {
     Err(io::Error::new(io::ErrorKind::AlreadyExists, "100 set-aside copies already exist"))
 }
 
+/// Whether two paths name one file (however spelled), or are equal when either is missing.
+pub fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => a == b,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -329,13 +337,5 @@ mod tests {
         drop(held);
         let again = FolderLock::try_acquire(&path).unwrap();
         assert!(again.path().is_file());
-    }
-}
-
-/// Whether two paths name one file (however spelled), or are equal when either is missing.
-pub fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
-    match (a.canonicalize(), b.canonicalize()) {
-        (Ok(x), Ok(y)) => x == y,
-        _ => a == b,
     }
 }
