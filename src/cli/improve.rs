@@ -19,14 +19,14 @@ pub struct ImproveArgs {
     #[arg(long, value_name = "ONNX")]
     pub out: Option<PathBuf>,
     /// Fine-tuning epochs.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, value_parser = super::parse_epochs)]
     pub epochs: usize,
     /// Share of the reviewed specimens held out for the comparison.
     #[arg(long, default_value_t = 0.2)]
     pub hold_out: f64,
     /// Peak learning rate [default: the backbone's from-scratch rate, 2e-3 for the CAE and 2e-4
     /// for the ConvNeXt; `train --init` defaults to a tenth of it].
-    #[arg(long)]
+    #[arg(long, value_parser = super::parse_lr)]
     pub lr: Option<f64>,
     /// Train the head alone.
     #[arg(long)]

@@ -245,6 +245,23 @@ pub fn main() -> ExitCode {
 }
 
 /// Parses a `--views` item: a model view (DV or LV) in any spelling `View::parse` accepts.
+/// A learning rate: finite, above 0 and at most 1 (a usage error otherwise: a negative or
+/// huge rate trains nothing or diverges to NaN).
+pub(crate) fn parse_lr(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v <= 1.0 => Ok(v),
+        _ => Err(format!("`{s}` is not a learning rate above 0 and at most 1 (for example 2e-4)")),
+    }
+}
+
+/// An epoch count of at least 1.
+pub(crate) fn parse_epochs(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(v) if v >= 1 => Ok(v),
+        _ => Err(format!("`{s}` is not a number of epochs (1 or more)")),
+    }
+}
+
 pub(crate) fn parse_model_view(s: &str) -> Result<crate::specimen::View, String> {
     match crate::specimen::View::parse(s) {
         Some(v) if v.is_model_view() => Ok(v),

@@ -54,7 +54,7 @@ pub struct TrainArgs {
     pub batch: usize,
     /// Peak learning rate [default: 2e-3 for the CAE, 2e-4 for the ConvNeXt; a tenth of that
     /// with --init].
-    #[arg(long)]
+    #[arg(long, value_parser = super::parse_lr)]
     pub lr: Option<f64>,
     /// Fraction of specimens held out for validation (split by specimen, deterministic).
     #[arg(long, default_value_t = 0.2)]
