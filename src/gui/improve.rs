@@ -177,7 +177,8 @@ impl ReviewApp {
     pub(super) fn improve_window(&mut self, ctx: &egui::Context) {
         let mut open = true;
         let reviewed = self.reviewed_count();
-        let parent = self.improve_parent();
+        // Named without touching the disk (this runs every frame); the lookup runs at Start.
+        let parent = self.model.info.as_ref().map(|i| i.path.clone()).or_else(|| self.settings.model.clone());
         let mut action = None;
         let folder = self.workspace.as_ref().map(|ws| ws.folder.clone());
         egui::Window::new("Improve with my reviews")
@@ -187,7 +188,7 @@ impl ReviewApp {
             .resizable(false)
             .default_pos(egui::pos2(220.0, 80.0))
             .min_width(560.0)
-            .show(ctx, |ui| action = self.improve_ui(ui, reviewed, parent.as_ref().map(|p| &p.0), folder.as_ref()));
+            .show(ctx, |ui| action = self.improve_ui(ui, reviewed, parent.as_ref(), folder.as_ref()));
         match action {
             Some(ImproveAction::Start) => self.start_improve(ctx),
             Some(ImproveAction::Cancel) => self.improve.stop.store(true, Ordering::Relaxed),
@@ -221,7 +222,7 @@ impl ReviewApp {
              confirmed abnormal, or calls on findings), holding a fifth of them out to compare old and new. \
              Specimens with a QC status or marked for a second look are left out. You can keep reviewing \
              meanwhile; the current model stays in use until you choose the new one.",
-            parent.map_or_else(|| "the model".to_owned(), |p| p.display().to_string())
+            parent.map_or_else(|| "the bundled model".to_owned(), |p| p.display().to_string())
         ));
         if self.improve.running() {
             let (e, b, n) = self.improve.progress.unwrap_or((1, 0, 1));
@@ -246,7 +247,7 @@ impl ReviewApp {
             ui.label("Epochs");
             ui.add(egui::DragValue::new(&mut self.improve.epochs).range(1..=50));
         });
-        let ready = reviewed >= MIN_REVIEWED && parent.is_some();
+        let ready = reviewed >= MIN_REVIEWED;
         if reviewed < MIN_REVIEWED {
             ui.label(format!(
                 "At least {MIN_REVIEWED} decided specimens are needed: a fifth of them is held out to compare on."

@@ -94,6 +94,11 @@ impl Graph {
     /// Adds a float initializer (stored as raw little-endian bytes).
     pub fn weight(&mut self, hint: &str, dims: &[i64], data: &[f32]) -> String {
         let name = self.fresh(hint);
+        self.push_float(name, dims, data)
+    }
+
+    /// Stores a float initializer under a name already reserved.
+    fn push_float(&mut self, name: String, dims: &[i64], data: &[f32]) -> String {
         self.proto.initializer.push(TensorProto {
             dims: dims.to_vec(),
             data_type: data_type::FLOAT,
@@ -123,14 +128,7 @@ impl Graph {
         if !self.names.insert(name.to_owned()) {
             return self.weight(name, dims, data);
         }
-        self.proto.initializer.push(TensorProto {
-            dims: dims.to_vec(),
-            data_type: data_type::FLOAT,
-            raw_data: data.iter().flat_map(|v| v.to_le_bytes()).collect(),
-            name: name.to_owned(),
-            ..Default::default()
-        });
-        name.to_owned()
+        self.push_float(name.to_owned(), dims, data)
     }
 
     /// A scalar float initializer.
