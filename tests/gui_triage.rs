@@ -406,9 +406,7 @@ fn at_1024_the_worklist_keeps_the_reviewers_status_in_view() {
 #[test]
 fn improve_with_my_reviews_fine_tunes_compares_and_switches_when_asked() {
     let (dir, folder) = sample();
-    let truth: serde_json::Value = serde_json::from_slice(&std::fs::read(folder.join("truth.json")).unwrap()).unwrap();
-    let truth: Vec<mousexray::synth::SpecimenTruth> = serde_json::from_value(truth["specimens"].clone()).unwrap();
-    mousexray::synth::write_review(&folder, &truth, 24).unwrap();
+    mousexray::synth::write_review(&folder, 24).unwrap();
     let models = dir.path().join("models");
     std::fs::create_dir_all(&models).unwrap();
     let parent = models.join("cae_mv.onnx");

@@ -323,12 +323,6 @@ fn fine_tuning_starts_from_a_model_and_lowers_the_loss_on_new_data() {
     assert!(stderr.contains("--size 64 differs") && stderr.contains("parent.onnx"), "{stderr}");
 }
 
-/// The truth a phantom folder records.
-fn truth(folder: &std::path::Path) -> Vec<mousexray::synth::SpecimenTruth> {
-    let t: serde_json::Value = serde_json::from_slice(&std::fs::read(folder.join("truth.json")).unwrap()).unwrap();
-    serde_json::from_value(t["specimens"].clone()).unwrap()
-}
-
 /// `mousexray improve`: a reviewed folder's decisions fine-tune a model; old and new are scored
 /// on the held-out fifth; the new model is written beside the old, naming its parent.
 #[test]
@@ -353,12 +347,12 @@ fn improve_fine_tunes_on_the_reviewers_decisions_and_compares_on_held_out_ones()
     let (f, p) = (folder.to_str().unwrap(), parent.to_str().unwrap());
 
     // Too few decisions: refused, naming the folder.
-    mousexray::synth::write_review(&folder, &truth(&folder), 5).unwrap();
+    mousexray::synth::write_review(&folder, 5).unwrap();
     let (code, stderr) = mousexray(&["improve", f, "--model", p, "--epochs", "1"]);
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("reviewed") && stderr.contains("5 reviewed specimens"), "{stderr}");
 
-    mousexray::synth::write_review(&folder, &truth(&folder), 40).unwrap();
+    mousexray::synth::write_review(&folder, 40).unwrap();
     let o = Command::new(env!("CARGO_BIN_EXE_mousexray"))
         .args(["improve", f, "--model", p, "--epochs", "2"])
         .output()

@@ -28,8 +28,8 @@ pub use primitive::{Primitive, Shape};
 pub use render::{DETECTOR_MAX, Exposure, Placement, attenuation, render};
 pub use rng::Rng;
 pub use writer::{
-    OutFormat, OutLayout, PAIRS_FILE, PairTruth, SpecimenTruth, Style, SynthConfig, SynthSummary, generate, pair_ids,
-    style_b_folders, write_review,
+    OutFormat, OutLayout, PAIRS_FILE, PairTruth, Style, SynthConfig, SynthSummary, generate, pair_ids, style_b_folders,
+    write_review,
 };
 
 use crate::specimen::View;

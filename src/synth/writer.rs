@@ -266,7 +266,7 @@ pub fn generate(out: &Path, config: &SynthConfig, progress: &(dyn Fn() + Sync)) 
         write_observations(out, &truths)?;
     }
     if config.reviewed > 0 {
-        write_review(out, &truths, config.reviewed)?;
+        write_review(out, config.reviewed)?;
     }
     let truth = Truth {
         generator: format!("mousexray {}", env!("CARGO_PKG_VERSION")),
@@ -640,25 +640,27 @@ fn write_truth_labels(out: &Path, truths: &[SpecimenTruth]) -> anyhow::Result<()
     write_labels(&out.join("labels.csv"), &taxonomy, rows.iter().map(|(id, l)| (*id, l))).context("writing labels.csv")
 }
 
-/// Records the truth of the first `count` specimens (by id) as a thorough reviewer's decisions
-/// (reviewer "phantom truth"): status normal for a normal animal; else a call on every finding,
-/// abnormal or normal, and status confirmed abnormal.
-pub fn write_review(out: &Path, truths: &[SpecimenTruth], count: usize) -> anyhow::Result<()> {
+/// Records the truth of the first `count` specimens (by id) of a phantom folder, as its
+/// `labels.csv` holds it, as a thorough reviewer's decisions (reviewer "phantom truth"): status
+/// normal for a normal animal; else a call on every finding, abnormal or normal, and status
+/// confirmed abnormal.
+pub fn write_review(out: &Path, count: usize) -> anyhow::Result<()> {
     use crate::review::{Call, Edit, ReviewSession, Status};
-    let mut ids: Vec<&SpecimenTruth> = truths.iter().collect();
-    ids.sort_by(|a, b| a.id.cmp(&b.id));
     let taxonomy = Taxonomy::default();
+    let (table, _) =
+        crate::specimen::read_labels(&out.join("labels.csv"), &taxonomy).map_err(|p| anyhow::anyhow!("{p}"))?;
     let mut edits = Vec::new();
-    for t in ids.into_iter().take(count) {
-        let specimen = t.id.clone();
-        if t.findings().is_empty() {
+    for (id, labels) in table.rows.iter().take(count) {
+        let specimen = id.clone();
+        if labels.first().copied().flatten() != Some(true) {
             edits.push(Edit::Status { specimen, status: Status::Normal });
             continue;
         }
-        for node in taxonomy.nodes.iter().filter(|n| n.level == Level::L3) {
-            let abnormal = t.findings().iter().any(|f: &Finding| f.class == node.id);
-            let call = Some(if abnormal { Call::Abnormal } else { Call::Normal });
-            edits.push(Edit::Call { specimen: specimen.clone(), node: node.id.clone(), call });
+        for (node, label) in taxonomy.nodes.iter().zip(labels) {
+            if let (Level::L3, Some(abnormal)) = (node.level, label) {
+                let call = Some(if *abnormal { Call::Abnormal } else { Call::Normal });
+                edits.push(Edit::Call { specimen: specimen.clone(), node: node.id.clone(), call });
+            }
         }
         edits.push(Edit::Status { specimen, status: Status::ConfirmedAbnormal });
     }
