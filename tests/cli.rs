@@ -146,6 +146,29 @@ fn eval_pairs_tabulates_every_finding_of_a_pairs_folder() {
     }
     // The model learned the curvatures of its own style: adding kyphosis raises its score.
     assert!(stdout.contains("| kyphosis | 2 | 100.0 % |"), "{stdout}");
+    // Where each finding survives resampling: a curvature changes more pixels at a finer size,
+    // and in the view whose plane it lies in.
+    let out = mousexray(&["eval", "--pairs", p, "--model", "models/cae_mv.onnx", "--pair-signal", "64,256"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stdout.contains("| finding | 64 px | 256 px |"), "{stdout}");
+    let pixels = |finding: &str| -> Vec<[f64; 2]> {
+        let row = stdout.lines().rev().find(|l| l.starts_with(&format!("| {finding} |"))).unwrap();
+        row.split('|')
+            .skip(2)
+            .filter(|c| c.contains('/'))
+            .map(|c| {
+                let v: Vec<f64> = c.split('/').map(|x| x.trim().parse().unwrap_or(f64::NAN)).collect();
+                [v[0], v[1]]
+            })
+            .collect()
+    };
+    let scoliosis = pixels("scoliosis");
+    assert!(scoliosis[1][0] > scoliosis[0][0] && scoliosis[1][0] > 10.0 * scoliosis[1][1].max(1.0), "{stdout}");
+    let kyphosis = pixels("kyphosis");
+    assert!(kyphosis[1][1] > kyphosis[0][1] && kyphosis[1][1] > 10.0 * kyphosis[1][0].max(1.0), "{stdout}");
+    let out = mousexray(&["eval", "--data", p, "--model", "models/cae_mv.onnx", "--pair-signal", "64"]);
+    assert_eq!(out.status.code(), Some(2), "--pair-signal needs --pairs");
     // Rows that cannot be scored are named, not dropped silently.
     let csv_path = pairs.join("pairs.csv");
     let mut rows = std::fs::read_to_string(&csv_path).unwrap();

@@ -38,6 +38,13 @@ pub struct EvalArgs {
     /// of pairs in which adding it raises the model's probability for it, and the mean rise.
     #[arg(long, value_name = "DIR")]
     pub pairs: Option<PathBuf>,
+    /// With --pairs: also measure, without a model, how many pixels each finding changes when the
+    /// whole film is resampled to these sizes (comma-separated, e.g. 128,256,384): whether the
+    /// evidence survives that resolution at all. No crop or rotation, so that only the finding
+    /// differs between the members; intensities normalised as the first model's are.
+    #[arg(long, value_name = "PX,...", value_delimiter = ',', requires = "pairs",
+          value_parser = clap::value_parser!(u32).range(8..=4096))]
+    pub pair_signal: Vec<u32>,
     /// Seed of the phantoms for --film-qc (default: the held-out set's, 2000).
     #[arg(long, default_value_t = 2000, requires = "film_qc")]
     pub film_qc_seed: u64,
@@ -95,6 +102,32 @@ fn cell(v: Option<f64>) -> String {
     v.map_or("-".into(), |a| format!("{a:.3}"))
 }
 
+/// The input-signal table of `--pair-signal`: the pairs folder's whole films, normalised as
+/// `model` normalises but neither cropped nor rotated (a crop follows the body, so a finding
+/// that moves the body's outline would shift every pixel), resampled to each size asked for.
+fn pair_signal(
+    folder: &std::path::Path,
+    args: &EvalArgs,
+    pairs: &[crate::training::paired_eval::PairRow],
+    model: &Classifier,
+) -> anyhow::Result<String> {
+    let meta = &model.info.metadata;
+    let mut rows = Vec::new();
+    for &size in &args.pair_signal {
+        let spec = crate::imaging::PreprocessSpec {
+            size,
+            orient: false,
+            crop_to_body: false,
+            body_only: false,
+            ..meta.preprocess.clone()
+        };
+        let inputs = crate::training::input_cache::open_for(folder, &spec);
+        let (dataset, _) = load_dataset(folder, args.labels.as_deref(), &spec, &meta.taxonomy, inputs.as_ref())?;
+        rows.push(crate::training::paired_eval::input_signal(&dataset, pairs, &meta.taxonomy, spec.std));
+    }
+    Ok(crate::training::paired_eval::signal_markdown(&rows))
+}
+
 /// Runs every model in every view mode it supports and prints the tables.
 pub fn run(args: &EvalArgs, ort_lib: Option<&std::path::Path>) -> anyhow::Result<()> {
     let lib = init_runtime(ort_lib)?;
@@ -103,6 +136,7 @@ pub fn run(args: &EvalArgs, ort_lib: Option<&std::path::Path>) -> anyhow::Result
     let mut taxonomies: Vec<Taxonomy> = Vec::new();
     let mut invariance_md = String::new();
     let mut domain_md = String::new();
+    let mut signal_done = false;
     for path in &args.model {
         let mut model = Classifier::load(
             path,
@@ -143,6 +177,11 @@ pub fn run(args: &EvalArgs, ort_lib: Option<&std::path::Path>) -> anyhow::Result
             anyhow::ensure!(!rows.is_empty(), "{}: no pair could be scored", pairs_file.display());
             invariance_md.push_str(&crate::training::paired_eval::to_markdown(&name, &rows));
             invariance_md.push('\n');
+            if !args.pair_signal.is_empty() && !signal_done {
+                invariance_md.push_str(&pair_signal(folder, args, &pairs, &model)?);
+                invariance_md.push('\n');
+                signal_done = true;
+            }
         }
         if let Some(count) = args.invariance {
             let options = InvarianceOptions {

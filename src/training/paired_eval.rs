@@ -63,25 +63,23 @@ pub fn read_pairs(folder: &Path) -> anyhow::Result<Vec<PairRow>> {
         .collect()
 }
 
-/// Runs `model` (every view it uses) on both members of every pair found in `dataset`, and
-/// tallies per finding. A pair is skipped, with the reason in the returned notes, when a member
-/// is missing from the dataset (or lacks a view the model uses), its finding is not an L3 node,
-/// its id repeats, or the labels contradict it (the first member has the finding, the second
-/// lacks it).
-pub fn measure(
-    model: &mut Classifier,
+/// A pair found in a dataset: the row and its members' indices (without, with).
+pub type FoundPair<'a> = (&'a PairRow, [usize; 2]);
+
+/// Finds each pair's members in `dataset`. A pair is skipped, with the reason in the returned
+/// notes, when a member is missing from the dataset (or lacks a view `uses` asks for), its
+/// finding is not an L3 node, its id repeats, or the labels contradict it (the first member has
+/// the finding, the second lacks it).
+pub fn match_pairs<'a>(
+    taxonomy: &crate::taxonomy::Taxonomy,
     dataset: &Dataset,
-    pairs: &[PairRow],
-    batch: usize,
-) -> anyhow::Result<(Vec<PairedResult>, Vec<String>)> {
+    pairs: &'a [PairRow],
+    uses: [bool; 2],
+) -> (Vec<FoundPair<'a>>, Vec<String>) {
     let index: BTreeMap<&str, usize> = dataset.samples.iter().enumerate().map(|(i, s)| (s.id.as_str(), i)).collect();
-    let s = model.info.metadata.preprocess.size as usize;
-    let bg = model.info.metadata.preprocess.background();
-    let uses = model.info.uses();
-    let taxonomy = model.info.metadata.taxonomy.clone();
     let mut notes = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
-    let mut found: Vec<(&PairRow, [usize; 2])> = Vec::new();
+    let mut found = Vec::new();
     for p in pairs {
         let node = taxonomy.index_of(&p.finding).filter(|&k| taxonomy.nodes[k].level == crate::taxonomy::Level::L3);
         let members = [index.get(p.without.as_str()).copied(), index.get(p.with.as_str()).copied()];
@@ -109,6 +107,21 @@ pub fn measure(
             notes.push(format!("pair {}: skipped, {why}", p.pair));
         }
     }
+    (found, notes)
+}
+
+/// Runs `model` (every view it uses) on both members of every pair found in `dataset` (see
+/// [`match_pairs`] for the pairs skipped), and tallies per finding.
+pub fn measure(
+    model: &mut Classifier,
+    dataset: &Dataset,
+    pairs: &[PairRow],
+    batch: usize,
+) -> anyhow::Result<(Vec<PairedResult>, Vec<String>)> {
+    let s = model.info.metadata.preprocess.size as usize;
+    let bg = model.info.metadata.preprocess.background();
+    let uses = model.info.uses();
+    let (found, notes) = match_pairs(&model.info.metadata.taxonomy, dataset, pairs, uses);
     let mut rows: BTreeMap<&str, PairedResult> = BTreeMap::new();
     for chunk in found.chunks(batch.max(1)) {
         let samples: Vec<_> = chunk.iter().flat_map(|(_, m)| m.map(|i| &dataset.samples[i])).collect();
@@ -160,4 +173,168 @@ pub fn to_markdown(name: &str, rows: &[PairedResult]) -> String {
         ));
     }
     md
+}
+
+/// A change of at least this much of the normalised intensity range (0..=1, before
+/// standardisation) makes an input pixel count as showing the finding: about 13 grey levels of
+/// an 8-bit display, plainly visible.
+pub const SIGNAL_CONTRAST: f32 = 0.05;
+
+/// How much of one finding reaches the model input at one input size.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct InputSignal {
+    /// L3 class.
+    pub finding: String,
+    /// Input side in pixels.
+    pub size: u32,
+    /// Pairs at severity >= [`PLAIN_SEVERITY`] measured.
+    pub pairs: usize,
+    /// Median over those pairs of the DV input pixels that change by at least
+    /// [`SIGNAL_CONTRAST`] when the finding is added (`None`: no pair has a DV).
+    pub dv_pixels: Option<f64>,
+    /// The same for LV.
+    pub lv_pixels: Option<f64>,
+}
+
+/// Input pixels of `a` and `b` (standardised with `std`) that differ by at least
+/// [`SIGNAL_CONTRAST`] of the normalised range.
+fn changed_pixels(a: &[f32], b: &[f32], std: f32) -> usize {
+    a.iter().zip(b).filter(|(x, y)| ((*x - *y) * std).abs() >= SIGNAL_CONTRAST).count()
+}
+
+/// Where each finding shows in the input, without a model: for every pair at severity >=
+/// [`PLAIN_SEVERITY`] (members found as [`match_pairs`] does), the input pixels adding the
+/// finding changes, per view; the median per finding. `dataset` must be preprocessed with
+/// standardisation `std` at the size reported, with a geometry that does not follow the body
+/// (no crop, no rotation), so that the members differ only by the finding. A finding whose
+/// median is a few pixels cannot be learned at that resolution, whatever the network.
+pub fn input_signal(
+    dataset: &Dataset,
+    pairs: &[PairRow],
+    taxonomy: &crate::taxonomy::Taxonomy,
+    std: f32,
+) -> Vec<InputSignal> {
+    let (found, _) = match_pairs(taxonomy, dataset, pairs, [false, false]);
+    let mut per: BTreeMap<&str, [Vec<f64>; 2]> = BTreeMap::new();
+    for (pair, [a, b]) in found {
+        if pair.severity < PLAIN_SEVERITY {
+            continue;
+        }
+        let (a, b) = (&dataset.samples[a], &dataset.samples[b]);
+        let entry = per.entry(pair.finding.as_str()).or_default();
+        for (k, (x, y)) in [(&a.dv, &b.dv), (&a.lv, &b.lv)].into_iter().enumerate() {
+            if let (Some(x), Some(y)) = (x, y)
+                && x.len() == y.len()
+            {
+                entry[k].push(changed_pixels(x, y, std) as f64);
+            }
+        }
+    }
+    let median = |v: &mut Vec<f64>| -> Option<f64> {
+        if v.is_empty() {
+            return None;
+        }
+        v.sort_by(f64::total_cmp);
+        let m = v.len() / 2;
+        Some(if v.len() % 2 == 1 { v[m] } else { 0.5 * (v[m - 1] + v[m]) })
+    };
+    let mut out: Vec<InputSignal> = per
+        .into_iter()
+        .map(|(finding, [mut dv, mut lv])| InputSignal {
+            finding: finding.to_owned(),
+            size: dataset.size,
+            pairs: dv.len().max(lv.len()),
+            dv_pixels: median(&mut dv),
+            lv_pixels: median(&mut lv),
+        })
+        .collect();
+    out.sort_by_key(|r| CLASSES.iter().position(|c| *c == r.finding).unwrap_or(usize::MAX));
+    out
+}
+
+/// Input-signal rows of several sizes as one Markdown table (a column per size).
+pub fn signal_markdown(rows: &[Vec<InputSignal>]) -> String {
+    let px = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.0}"));
+    let mut md = format!(
+        "## Where each finding survives resampling (pairs at severity >= {PLAIN_SEVERITY})\n\nMedian pixels, DV / LV, of the whole film resampled to each size (no crop or rotation) that adding the finding changes by at least {:.0} % of the intensity range.\n\n| finding |",
+        100.0 * SIGNAL_CONTRAST
+    );
+    for size_rows in rows {
+        let size = size_rows.first().map_or(0, |r| r.size);
+        md.push_str(&format!(" {size} px |"));
+    }
+    md.push_str("\n|---|");
+    md.push_str(&"---:|".repeat(rows.len()));
+    md.push('\n');
+    for class in CLASSES {
+        if !rows.iter().any(|size_rows| size_rows.iter().any(|r| r.finding == class)) {
+            continue;
+        }
+        md.push_str(&format!("| {class} |"));
+        for size_rows in rows {
+            match size_rows.iter().find(|r| r.finding == class) {
+                Some(r) => md.push_str(&format!(" {} / {} |", px(r.dv_pixels), px(r.lv_pixels))),
+                None => md.push_str(" - |"),
+            }
+        }
+        md.push('\n');
+    }
+    md
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::expect_used)]
+    use super::*;
+    use crate::training::data::Sample;
+
+    #[test]
+    fn input_signal_counts_the_pixels_a_finding_changes_and_takes_the_median() {
+        let taxonomy = crate::taxonomy::Taxonomy::default();
+        let k = taxonomy.index_of("teeth").expect("teeth is a node");
+        let labelled = |has: bool| {
+            let mut l = vec![None; taxonomy.nodes.len()];
+            l[k] = Some(has);
+            l
+        };
+        // Standardised with std 0.5: a change of 0.2 in the input is 0.1 of the range (counts),
+        // one of 0.06 is 0.03 (does not).
+        let film = |changed: usize| {
+            let mut x = vec![0.0_f32; 16];
+            for v in x.iter_mut().take(changed) {
+                *v = 0.2;
+            }
+            x[15] = 0.06;
+            x
+        };
+        let mut samples = Vec::new();
+        let mut pairs = Vec::new();
+        for (i, changed) in [1_usize, 3, 7].into_iter().enumerate() {
+            samples.push(Sample { id: format!("P{i}A"), dv: Some(vec![0.0; 16]), lv: None, labels: labelled(false) });
+            samples.push(Sample { id: format!("P{i}B"), dv: Some(film(changed)), lv: None, labels: labelled(true) });
+            pairs.push(PairRow {
+                pair: format!("P{i}"),
+                finding: "teeth".into(),
+                severity: 0.8,
+                without: format!("P{i}A"),
+                with: format!("P{i}B"),
+            });
+        }
+        // A faint pair (severity under PLAIN_SEVERITY) is not counted.
+        pairs.push(PairRow {
+            pair: "P9".into(),
+            finding: "teeth".into(),
+            severity: 0.2,
+            without: "P0A".into(),
+            with: "P2B".into(),
+        });
+        let dataset = Dataset { size: 4, samples, fingerprint: String::new() };
+        let rows = input_signal(&dataset, &pairs, &taxonomy, 0.5);
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].pairs, 3);
+        assert_eq!(rows[0].dv_pixels, Some(3.0));
+        assert_eq!(rows[0].lv_pixels, None);
+        let md = signal_markdown(&[rows]);
+        assert!(md.contains("| teeth | 3 / - |"), "{md}");
+    }
 }
