@@ -113,6 +113,11 @@ fn synth_writes_a_folder_that_scan_reads_and_never_overwrites() {
     assert_eq!(mousexray(&["synth", "--out", o, "--views", "skull"]).status.code(), Some(2));
     let bad = mousexray(&["synth", "--out", dir.path().join("x").to_str().unwrap(), "--prevalence", "1.5"]);
     assert_eq!(bad.status.code(), Some(2), "an out-of-range fraction is a usage error");
+    // More reviewed specimens than the run writes is a usage error, and nothing is written.
+    let x = dir.path().join("x");
+    let bad = mousexray(&["synth", "--out", x.to_str().unwrap(), "--count", "3", "--reviewed", "4"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad).1);
+    assert!(text(&bad).1.contains("--reviewed 4") && !x.exists(), "{}", text(&bad).1);
 }
 
 #[test]

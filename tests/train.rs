@@ -131,6 +131,37 @@ fn tiny_train_exports_a_contract_model_and_resumes() {
         "{err}"
     );
 
+    // Ctrl-C: the run stops after its batch, writes the best epoch so far, and exits 130 so
+    // that a script does not take it for a finished run.
+    let stopped = dir.path().join("models/stopped.onnx");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mousexray"))
+        .args(["train", "--data", d, "--out", stopped.to_str().unwrap(), "--size", "32", "--epochs", "500"])
+        .args(["--batch", "8", "--val-split", "0.4", "--schedule", "joint"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stderr.take().unwrap()));
+    let mut seen = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.contains("epoch   1 [All]") {
+            break;
+        }
+    }
+    let sent = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(sent.success());
+    for line in lines {
+        seen.push_str(&line.unwrap());
+        seen.push('\n');
+    }
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{seen}");
+    assert!(seen.contains("interrupted") && seen.contains("--resume"), "{seen}");
+    assert!(!seen.contains("epoch 500"), "{seen}");
+    assert!(stopped.is_file(), "the best epoch so far is written");
+
     // A different architecture may not resume this checkpoint.
     let (code, stderr) = train(&["--backbone", "cae", "--resume"]);
     assert_eq!(code, 1);
@@ -353,6 +384,8 @@ fn improve_fine_tunes_on_the_reviewers_decisions_and_compares_on_held_out_ones()
     assert!(stderr.contains("reviewed") && stderr.contains("5 reviewed specimens"), "{stderr}");
 
     mousexray::synth::write_review(&folder, 40).unwrap();
+    let (code, stderr) = mousexray(&["improve", f, "--model", p, "--hold-out", "0.9"]);
+    assert_eq!(code, 2, "a hold-out outside 0.05..=0.5 is a usage error: {stderr}");
     let o = Command::new(env!("CARGO_BIN_EXE_mousexray"))
         .args(["improve", f, "--model", p, "--epochs", "2"])
         .output()

@@ -45,7 +45,7 @@ pub fn run(args: &ImproveArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
         rayon::ThreadPoolBuilder::new().num_threads(n.max(1)).build_global().ok();
     }
     if !(0.05..=0.5).contains(&args.hold_out) {
-        anyhow::bail!("--hold-out {} must lie between 0.05 and 0.5", args.hold_out);
+        return Err(super::UsageError(format!("--hold-out {} must lie between 0.05 and 0.5", args.hold_out)).into());
     }
     let model = crate::inference::locate_model(args.model.as_deref()).map_err(|e| anyhow::anyhow!(e))?;
     let out = args.out.clone().unwrap_or_else(|| improved_path(&model, args.model.is_some()));

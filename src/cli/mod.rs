@@ -83,7 +83,7 @@ FILES:
     .ort/lib/               ONNX Runtime installed by `make setup`
 
 EXIT STATUS:
-    0 success, 1 failure, 2 usage error";
+    0 success, 1 failure, 2 usage error, 130 interrupted (Ctrl-C; what could be saved was)";
 
 /// Headless subcommands.
 #[derive(Debug, Subcommand)]
@@ -199,8 +199,33 @@ pub enum Command {
     Bench(bench::BenchArgs),
 }
 
+/// Misuse found after parsing, when arguments contradict each other: exit 2, like clap's own.
+#[derive(Debug)]
+pub(crate) struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// A run the user interrupted (Ctrl-C) after saving what it could: exit 130, the shell's
+/// convention, so a script does not take it for a finished run.
+#[derive(Debug)]
+pub(crate) struct Interrupted(pub String);
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
 /// Parses the process arguments, runs the command and maps the outcome to an exit code:
-/// 0 success, 1 failure, 2 usage error.
+/// 0 success, 1 failure, 2 usage error, 130 interrupted.
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -237,9 +262,13 @@ pub fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is::<Interrupted>() => {
+            eprintln!("{e:#}");
+            ExitCode::from(130)
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::from(1)
+            ExitCode::from(if e.is::<UsageError>() { 2 } else { 1 })
         }
     }
 }

@@ -118,6 +118,14 @@ fn parse_class(s: &str) -> Result<String, String> {
 
 /// Runs the generator with a progress bar and reports throughput.
 pub fn run(args: &SynthArgs) -> anyhow::Result<()> {
+    let specimens = if args.pairs { 2 * args.count } else { args.count };
+    if args.reviewed > specimens {
+        return Err(super::UsageError(format!(
+            "--reviewed {} is more than the {specimens} specimens this run writes",
+            args.reviewed
+        ))
+        .into());
+    }
     let config = SynthConfig {
         count: args.count,
         seed: args.seed,

@@ -11,7 +11,7 @@ use crate::taxonomy::Taxonomy;
 use crate::training::data::{load_dataset, load_labelled};
 use crate::training::device::TrainDevice;
 use crate::training::model::{BackboneKind, ModelConfig};
-use crate::training::onnx_import::{ParentModel, read_parent};
+use crate::training::onnx_import::read_parent;
 use crate::training::package;
 use crate::training::train::{Checkpoint, Progress, Schedule, TrainOptions, train};
 
@@ -108,35 +108,30 @@ pub fn run(args: &TrainArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
     let taxonomy = Taxonomy::default();
     // A missing GPU is said before any work.
     args.device.device()?;
-    let start = Start::of(args)?;
-    if let (Some(p), Some(path)) = (&start.parent, &args.init) {
+    let recipe = recipe_of(args)?;
+    if let (Some(p), Some(path)) = (&recipe.init, &args.init) {
         eprintln!(
             "fine-tuning {} (SHA-256 {}), learning rate {:.0e}",
             path.display(),
             p.sha256.get(..12).unwrap_or(&p.sha256),
-            args.lr.unwrap_or(start.lr)
+            args.lr.unwrap_or(recipe.lr)
         );
     }
-    let (model, preprocess, views) = (start.model, start.preprocess, start.views);
+    let preprocess = recipe.preprocess.clone();
     let options = TrainOptions {
-        model,
-        preprocess: preprocess.clone(),
-        view_dropout: if views.len() == 2 { 0.3 } else { 0.0 },
-        views,
         epochs: args.epochs,
         batch: args.batch.max(1),
-        lr: args.lr.unwrap_or(start.lr),
-        weight_decay: 0.05,
+        lr: args.lr.unwrap_or(recipe.lr),
         val_split: args.val_split,
         seed: args.seed,
         schedule: args.schedule,
         patience: args.patience,
-        warmup_steps: args.warmup_steps.unwrap_or(if args.init.is_some() { 0 } else { 300 }),
-        pretrain_epochs: args.pretrain_epochs.unwrap_or(start.pretrain_epochs),
+        warmup_steps: args.warmup_steps.unwrap_or(recipe.warmup_steps),
+        pretrain_epochs: args.pretrain_epochs.unwrap_or(recipe.pretrain_epochs),
         freeze_encoder: args.freeze_encoder,
         augment: !args.no_augment,
-        init: start.parent,
         device: args.device,
+        ..recipe
     };
     if let Some(b) = crate::synth::style_b_folders(&args.data).first() {
         anyhow::bail!(
@@ -209,9 +204,6 @@ pub fn run(args: &TrainArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
     let trained =
         train(&dataset, &options, &checkpoint, args.resume.is_some(), args.init.as_deref(), &stop, &mut on_progress)?;
     bar.finish_and_clear();
-    if stop.load(Ordering::Relaxed) {
-        eprintln!("interrupted; resume with --resume");
-    }
     let (metadata, undescribed) = package::write_trained(&trained, &dataset, &args.data, &args.out, ort_lib)?;
     if let Some(e) = undescribed {
         eprintln!(
@@ -239,6 +231,13 @@ pub fn run(args: &TrainArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
         fmt(record.and_then(|r| r.val.l3)),
         started.elapsed().as_secs_f64()
     );
+    if stop.load(Ordering::Relaxed) {
+        return Err(super::Interrupted(format!(
+            "interrupted: {} holds the best epoch so far; continue with --resume",
+            args.out.display()
+        ))
+        .into());
+    }
     Ok(())
 }
 
@@ -247,63 +246,41 @@ fn line_of(folders: &[PathBuf]) -> String {
     folders.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", ")
 }
 
-/// Where a run starts: fresh weights from the options, or a parent model's.
-struct Start {
-    model: ModelConfig,
-    preprocess: PreprocessSpec,
-    views: Vec<View>,
-    lr: f64,
-    pretrain_epochs: usize,
-    parent: Option<ParentModel>,
-}
-
-impl Start {
-    fn of(args: &TrainArgs) -> anyhow::Result<Start> {
-        let classes = Taxonomy::default().nodes.len();
-        let Some(init) = &args.init else {
-            let backbone = args.backbone.unwrap_or(BackboneKind::Convnext);
-            let model = match (backbone, args.convnext_t) {
-                (BackboneKind::Convnext, false) => ModelConfig::convnext_small(classes),
-                (BackboneKind::Convnext, true) => ModelConfig::convnext_t(classes),
-                (BackboneKind::Cae, _) => ModelConfig::cae(classes),
-            };
-            let size = args.size.unwrap_or(128);
-            if !(size as usize).is_multiple_of(model.stride()) {
-                anyhow::bail!("--size {size} must be a multiple of {}", model.stride());
-            }
-            return Ok(Start {
-                model,
-                preprocess: PreprocessSpec { size, ..Default::default() },
-                views: args.views.clone().unwrap_or_else(|| View::MODEL.to_vec()),
-                lr: backbone.default_lr(),
-                pretrain_epochs: backbone.default_pretrain_epochs(),
-                parent: None,
-            });
+/// The recipe a run starts from: fresh weights of the architecture the options name, or a
+/// parent model's (`--init`), whose architecture, input and views it keeps.
+fn recipe_of(args: &TrainArgs) -> anyhow::Result<TrainOptions> {
+    let classes = Taxonomy::default().nodes.len();
+    let Some(init) = &args.init else {
+        let backbone = args.backbone.unwrap_or(BackboneKind::Convnext);
+        let model = match (backbone, args.convnext_t) {
+            (BackboneKind::Convnext, false) => ModelConfig::convnext_small(classes),
+            (BackboneKind::Convnext, true) => ModelConfig::convnext_t(classes),
+            (BackboneKind::Cae, _) => ModelConfig::cae(classes),
         };
-        let parent = read_parent(init, &burn::tensor::Device::flex())?;
-        let name = init.display();
-        let config = parent.config;
-        // The architecture and the input it was trained on are the parent's.
-        if let Some(b) = args.backbone.filter(|b| *b != config.backbone) {
-            anyhow::bail!("--backbone {b:?} differs from {name}'s {:?}; leave it out with --init", config.backbone);
+        let size = args.size.unwrap_or(128);
+        if !(size as usize).is_multiple_of(model.stride()) {
+            anyhow::bail!("--size {size} must be a multiple of {}", model.stride());
         }
-        if args.convnext_t && config != ModelConfig::convnext_t(classes) {
-            anyhow::bail!("--convnext-t differs from {name}'s architecture; leave it out with --init");
-        }
-        let preprocess = parent.metadata.preprocess;
-        if crate::fsx::same_file(init, &args.out) {
-            anyhow::bail!("{name}: --out would overwrite the model being fine-tuned; choose another file");
-        }
-        if let Some(s) = args.size.filter(|s| *s != preprocess.size) {
-            anyhow::bail!("--size {s} differs from {name}'s input of {} px; leave it out with --init", preprocess.size);
-        }
-        Ok(Start {
-            lr: config.backbone.default_lr() / 10.0,
-            model: config,
-            preprocess,
-            views: args.views.clone().unwrap_or(parent.metadata.provenance.views),
-            pretrain_epochs: 0,
-            parent: Some(parent.record),
-        })
+        let views = args.views.clone().unwrap_or_else(|| View::MODEL.to_vec());
+        return Ok(TrainOptions::recipe(model, PreprocessSpec { size, ..Default::default() }, views));
+    };
+    let parent = read_parent(init, &burn::tensor::Device::flex())?;
+    let name = init.display();
+    let config = parent.config;
+    // The architecture and the input it was trained on are the parent's.
+    if let Some(b) = args.backbone.filter(|b| *b != config.backbone) {
+        anyhow::bail!("--backbone {b:?} differs from {name}'s {:?}; leave it out with --init", config.backbone);
     }
+    if args.convnext_t && config != ModelConfig::convnext_t(classes) {
+        anyhow::bail!("--convnext-t differs from {name}'s architecture; leave it out with --init");
+    }
+    let preprocess = parent.metadata.preprocess;
+    if crate::fsx::same_file(init, &args.out) {
+        anyhow::bail!("{name}: --out would overwrite the model being fine-tuned; choose another file");
+    }
+    if let Some(s) = args.size.filter(|s| *s != preprocess.size) {
+        anyhow::bail!("--size {s} differs from {name}'s input of {} px; leave it out with --init", preprocess.size);
+    }
+    let views = args.views.clone().unwrap_or(parent.metadata.provenance.views);
+    Ok(TrainOptions::recipe(config, preprocess, views).fine_tuning(parent.record))
 }

@@ -200,26 +200,18 @@ pub fn improve(
 
     let config = parent.config.clone();
     let views = parent.metadata.provenance.views.clone();
+    // Improve's own choices on top of the recipe: the from-scratch rate (see `default_lr`), all
+    // levels at once, and a short patience.
     let train_options = TrainOptions {
         lr: options.lr.unwrap_or(default_lr(config.backbone)),
-        model: config,
-        preprocess: parent.metadata.preprocess.clone(),
-        view_dropout: if views.len() == 2 { 0.3 } else { 0.0 },
-        views,
         epochs: options.epochs.max(1),
-        batch: 16,
-        weight_decay: 0.05,
-        val_split: 0.2,
         seed: options.seed,
         schedule: Schedule::Joint,
         patience: 3,
-        pretrain_epochs: 0,
         freeze_encoder: options.freeze_encoder,
-        augment: true,
-        warmup_steps: 0,
-        init: Some(parent.record.clone()),
-        device: Default::default(),
+        ..TrainOptions::recipe(config, parent.metadata.preprocess.clone(), views).fine_tuning(parent.record.clone())
     };
+
     // The checkpoint is scratch: the loop is short, and a cancelled one leaves nothing behind.
     let scratch = tempfile::tempdir().context("creating a scratch folder for the checkpoint")?;
     let checkpoint = Checkpoint::at(&scratch.path().join("improve.ckpt"));

@@ -78,6 +78,42 @@ pub struct TrainOptions {
     pub device: TrainDevice,
 }
 
+impl TrainOptions {
+    /// The training recipe for `model` on `views`: AdamW at the backbone's rate with 300 warm-up
+    /// steps and weight decay 0.05, batches of 16, 30 epochs staged L1 -> L1+L2 -> all with
+    /// patience 5, a fifth held out for validation, view dropout 0.3 when there are two views,
+    /// augmentation on, the backbone's reconstruction pretraining, seed 1, on the CPU. One
+    /// place for the defaults `train` and `improve` share.
+    pub fn recipe(model: ModelConfig, preprocess: PreprocessSpec, views: Vec<View>) -> TrainOptions {
+        TrainOptions {
+            lr: model.backbone.default_lr(),
+            pretrain_epochs: model.backbone.default_pretrain_epochs(),
+            model,
+            preprocess,
+            view_dropout: if views.len() == 2 { 0.3 } else { 0.0 },
+            views,
+            epochs: 30,
+            batch: 16,
+            weight_decay: 0.05,
+            val_split: 0.2,
+            seed: 1,
+            schedule: Schedule::Staged,
+            patience: 5,
+            warmup_steps: 300,
+            freeze_encoder: false,
+            augment: true,
+            init: None,
+            device: TrainDevice::default(),
+        }
+    }
+
+    /// The same recipe continued from `parent`'s weights: a tenth of the learning rate, no
+    /// warm-up and no pretraining (the weights are already trained).
+    pub fn fine_tuning(self, parent: ParentModel) -> TrainOptions {
+        TrainOptions { lr: self.lr / 10.0, warmup_steps: 0, pretrain_epochs: 0, init: Some(parent), ..self }
+    }
+}
+
 /// The run's state, saved with every checkpoint.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TrainState {
