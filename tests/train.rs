@@ -492,6 +492,12 @@ fn gpu_training_follows_the_cpu_loss_curve() {
             device,
         ]);
         assert_eq!(code, 0, "{stderr}");
+        if device == "gpu" {
+            // The run names the GPUs it could use, and warns when all of them are software.
+            let (adapters, software) = mousexray::training::device::gpu_adapters();
+            assert!(stderr.contains(&format!("GPUs found: {}", adapters[0])), "{stderr}");
+            assert_eq!(stderr.contains("software rasteriser running on the CPU"), software, "{stderr}");
+        }
         let losses: Vec<f64> = stderr
             .lines()
             .filter(|l| l.starts_with("epoch"))

@@ -106,8 +106,18 @@ pub fn run(args: &TrainArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
         rayon::ThreadPoolBuilder::new().num_threads(n.max(1)).build_global().ok();
     }
     let taxonomy = Taxonomy::default();
-    // A missing GPU is said before any work.
+    // A missing GPU is said before any work, and which GPUs there are.
     args.device.device()?;
+    if args.device == TrainDevice::Gpu {
+        let (adapters, software) = crate::training::device::gpu_adapters();
+        eprintln!("training through wgpu; GPUs found: {}", adapters.join("; "));
+        if software {
+            eprintln!(
+                "warning: every GPU found is a software rasteriser running on the CPU; --device cpu trains faster. \
+                 Install the GPU's Vulkan driver (NVIDIA's comes with its driver) to use the GPU"
+            );
+        }
+    }
     let recipe = recipe_of(args)?;
     if let (Some(p), Some(path)) = (&recipe.init, &args.init) {
         eprintln!(

@@ -17,6 +17,29 @@ pub enum TrainDevice {
     Gpu,
 }
 
+/// The GPUs wgpu sees on this machine, one line each ("NVIDIA H200 (Vulkan, discrete)"), and
+/// whether every one is a software rasteriser (Mesa's llvmpipe or lavapipe), which trains slower
+/// than the CPU backend. burn takes the first graphics API with a hardware adapter, else a
+/// software one; listing them lets the user see which it could be.
+pub fn gpu_adapters() -> (Vec<String>, bool) {
+    use burn::tensor::wgpu::wgpu;
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
+    let adapters: Vec<wgpu::AdapterInfo> = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()))
+        .iter()
+        .map(wgpu::Adapter::get_info)
+        .collect();
+    let software = !adapters.is_empty() && adapters.iter().all(|a| a.device_type == wgpu::DeviceType::Cpu);
+    let kind = |t: wgpu::DeviceType| match t {
+        wgpu::DeviceType::DiscreteGpu => "discrete",
+        wgpu::DeviceType::IntegratedGpu => "integrated",
+        wgpu::DeviceType::VirtualGpu => "virtual",
+        wgpu::DeviceType::Cpu => "software, on the CPU",
+        wgpu::DeviceType::Other => "other",
+    };
+    let lines = adapters.iter().map(|a| format!("{} ({:?}, {})", a.name, a.backend, kind(a.device_type))).collect();
+    (lines, software)
+}
+
 impl TrainDevice {
     /// The burn device (without autodiff).
     ///
