@@ -530,3 +530,70 @@ fn gpu_training_follows_the_cpu_loss_curve() {
     let model = mousexray::inference::Classifier::load(&gpu, lib, Default::default()).unwrap();
     assert!(model.info.has_cam);
 }
+
+/// `train --data A --data B`: several folders train as one (ids unique across them, each with
+/// its own labels.csv), and `domain` describes the model from the same folders.
+#[test]
+fn several_folders_train_as_one_and_repeated_ids_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    // Enough for a domain description: 100 training and 50 validation specimens per view.
+    let base = SynthConfig { count: 150, seed: 41, size: 96, layout: OutLayout::Flat, ..Default::default() };
+    generate(&a, &base, &|| {}).unwrap();
+    // Pairs are named PR..., the ordinary phantoms MX...: two folders with distinct ids.
+    generate(&b, &SynthConfig { count: 50, seed: 42, pairs: true, ..base.clone() }, &|| {}).unwrap();
+    let out = dir.path().join("both.onnx");
+    let (a_, b_, o) = (a.to_str().unwrap(), b.to_str().unwrap(), out.to_str().unwrap());
+    let common = [
+        "--size",
+        "32",
+        "--epochs",
+        "1",
+        "--batch",
+        "8",
+        "--backbone",
+        "cae",
+        "--schedule",
+        "joint",
+        "--val-split",
+        "0.4",
+    ];
+    let train = |data: &[&str], extra: &[&str]| {
+        let mut args = vec!["train", "--out", o];
+        for d in data {
+            args.extend(["--data", d]);
+        }
+        args.extend(common);
+        args.extend(extra);
+        mousexray(&args)
+    };
+    let (code, stderr) = train(&[a_, b_], &["--pretrain-epochs", "0"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains(&format!("{a_}, {b_}: 250 labelled specimens")), "{stderr}");
+
+    // `domain` reads the same two folders as the same dataset, and one alone as another.
+    let described = dir.path().join("described.onnx");
+    let d = described.to_str().unwrap();
+    let (code, stderr) = mousexray(&["domain", "--model", o, "--data", a_, "--data", b_, "--out", d]);
+    assert_eq!(code, 0, "{stderr}");
+    let (code, stderr) = mousexray(&["domain", "--model", o, "--data", a_, "--out", d]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("is not the one") && stderr.contains("--other-data"), "{stderr}");
+
+    // The same ids in two folders: refused, naming both.
+    let copy = dir.path().join("copy");
+    std::fs::create_dir_all(&copy).unwrap();
+    for entry in std::fs::read_dir(&a).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            std::fs::copy(entry.path(), copy.join(entry.file_name())).unwrap();
+        }
+    }
+    let (code, stderr) = train(&[a_, copy.to_str().unwrap()], &[]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("MX00000 is in both") && stderr.contains(a_) && stderr.contains("copy"), "{stderr}");
+    // One labels file cannot serve several folders.
+    let labels = a.join("labels.csv");
+    let (code, stderr) = train(&[a_, b_], &["--labels", labels.to_str().unwrap()]);
+    assert_eq!(code, 2, "{stderr}");
+}

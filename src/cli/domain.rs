@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use crate::inference::{Classifier, OrtLibrary, SessionOptions, init_runtime};
-use crate::training::data::load_dataset;
+use crate::training::data::{LabelSource, Loaded, load_folders};
 use crate::training::domain_fit::{Described, describe};
 use crate::training::package::write_report;
 
@@ -16,10 +16,11 @@ pub struct DomainArgs {
     /// A model written by mousexray.
     #[arg(long, value_name = "ONNX")]
     pub model: PathBuf,
-    /// The folder the model was trained on (with labels.csv).
-    #[arg(long, value_name = "DIR")]
-    pub data: PathBuf,
-    /// Labels CSV (default DIR/labels.csv).
+    /// The folder the model was trained on (with labels.csv); repeat for a model trained on
+    /// several.
+    #[arg(long, value_name = "DIR", required = true)]
+    pub data: Vec<PathBuf>,
+    /// Labels CSV (default DIR/labels.csv; only with one --data).
     #[arg(long, value_name = "CSV")]
     pub labels: Option<PathBuf>,
     /// Where to write the described model (default: replace the model and its report).
@@ -37,6 +38,12 @@ pub fn run(args: &DomainArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
     // overwritten by its own report, or overwrite another model's.
     if out.extension().is_none_or(|e| !e.eq_ignore_ascii_case("onnx")) {
         anyhow::bail!("{}: the described model must be written to a .onnx file", out.display());
+    }
+    if args.labels.is_some() && args.data.len() > 1 {
+        return Err(super::UsageError(
+            "--labels names one file for one --data folder; with several, each folder needs its own labels.csv".into(),
+        )
+        .into());
     }
     let lib = init_runtime(ort_lib)?;
     let bytes = std::fs::read(&args.model).with_context(|| format!("{}: cannot read", args.model.display()))?;
@@ -56,12 +63,12 @@ pub fn run(args: &DomainArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Adds feature outputs if missing, fits the description on `data` with the model's own
-/// split, and returns the rewritten model.
+/// Adds feature outputs if missing, fits the description on the `data` folders (as one, the
+/// way `train` merges them) with the model's own split, and returns the rewritten model.
 pub fn describe_bytes(
     path: &Path,
     bytes: &[u8],
-    data: &Path,
+    data: &[PathBuf],
     labels: Option<&Path>,
     other_data: bool,
     lib: &OrtLibrary,
@@ -80,16 +87,15 @@ pub fn describe_bytes(
     let exposed = crate::onnx::features::encode(&proto);
     let mut model = Classifier::load_bytes(path, &exposed, lib, SessionOptions::default())?;
     let info = model.info.clone();
-    let cache = crate::training::input_cache::open_for(data, &info.metadata.preprocess);
-    let (dataset, problems) =
-        load_dataset(data, labels, &info.metadata.preprocess, &info.metadata.taxonomy, cache.as_ref())?;
+    let Loaded { dataset, problems, .. } =
+        load_folders(data, LabelSource::Files(labels), &info.metadata.preprocess, &info.metadata.taxonomy, true)?;
+    let data = data.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ");
     for p in &problems {
         tracing::warn!("{p}");
     }
     if dataset.fingerprint != info.metadata.provenance.dataset && !other_data {
         anyhow::bail!(
-            "{}: dataset {} is not the one {} was trained on ({}); pass --other-data to describe it anyway",
-            data.display(),
+            "{data}: dataset {} is not the one {} was trained on ({}); pass --other-data to describe it anyway",
             dataset.fingerprint,
             path.display(),
             if info.metadata.provenance.dataset.is_empty() { "unknown" } else { &info.metadata.provenance.dataset }
@@ -98,7 +104,7 @@ pub fn describe_bytes(
     let options = info.metadata.provenance.training.as_ref().and_then(|t| t.extra.get("options"));
     let val_split = options.and_then(|o| o["val_split"].as_f64()).unwrap_or(0.2);
     let seed = options.and_then(|o| o["seed"].as_u64()).unwrap_or(1);
-    let domain = describe(&mut model, &dataset, data, val_split, seed)?;
+    let domain = describe(&mut model, &dataset, &data, val_split, seed)?;
     let mut metadata = info.metadata.clone();
     metadata.schema = crate::contract::SCHEMA;
     metadata.domain = Some(domain.clone());

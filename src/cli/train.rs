@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::imaging::PreprocessSpec;
 use crate::specimen::View;
 use crate::taxonomy::Taxonomy;
-use crate::training::data::{load_dataset, load_labelled};
+use crate::training::data::{LabelSource, Loaded, load_folders};
 use crate::training::device::TrainDevice;
 use crate::training::model::{BackboneKind, ModelConfig};
 use crate::training::onnx_import::read_parent;
@@ -18,10 +18,11 @@ use crate::training::train::{Checkpoint, Progress, Schedule, TrainOptions, train
 /// Arguments of `mousexray train`.
 #[derive(Debug, clap::Args)]
 pub struct TrainArgs {
-    /// Folder of specimens (any layout `scan` reads).
-    #[arg(long, value_name = "DIR")]
-    pub data: PathBuf,
-    /// Labels CSV (default DIR/labels.csv).
+    /// Folder of specimens (any layout `scan` reads); repeat to train on several as one
+    /// (specimen ids unique across them, each folder with its own labels.csv).
+    #[arg(long, value_name = "DIR", required = true)]
+    pub data: Vec<PathBuf>,
+    /// Labels CSV (default DIR/labels.csv; only with one --data).
     #[arg(long, value_name = "CSV", conflicts_with = "labels_from_review")]
     pub labels: Option<PathBuf>,
     /// Take the labels from the reviewers' decisions in these reviewed folders instead (as
@@ -143,38 +144,45 @@ pub fn run(args: &TrainArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
         device: args.device,
         ..recipe
     };
-    if let Some(b) = crate::synth::style_b_folders(&args.data).first() {
+    if args.labels.is_some() && args.data.len() > 1 {
+        return Err(super::UsageError(
+            "--labels names one file for one --data folder; with several, each folder needs its own labels.csv".into(),
+        )
+        .into());
+    }
+    if let Some(b) = args.data.iter().flat_map(|d| crate::synth::style_b_folders(d)).next() {
         anyhow::bail!(
             "{}: style-b phantoms (truth.json) are for testing a model trained on style a; training never sees them",
             b.display()
         );
     }
     let started = std::time::Instant::now();
-    let cache = if args.no_cache { None } else { crate::training::input_cache::open_for(&args.data, &preprocess) };
-    let (dataset, problems) = if args.labels_from_review.is_empty() {
-        load_dataset(&args.data, args.labels.as_deref(), &preprocess, &taxonomy, cache.as_ref())?
+    let table;
+    let source;
+    let labels = if args.labels_from_review.is_empty() {
+        LabelSource::Files(args.labels.as_deref())
     } else {
-        let table = super::labels::labels_from_reviews(&args.labels_from_review, &taxonomy)?;
-        let source = format!("the reviews of {}", line_of(&args.labels_from_review));
-        let report = crate::specimen::scan(&args.data)?;
-        load_labelled(&args.data, report, &table, Vec::new(), &preprocess, &source, cache.as_ref())?
+        table = super::labels::labels_from_reviews(&args.labels_from_review, &taxonomy)?;
+        source = format!("the reviews of {}", line_of(&args.labels_from_review));
+        LabelSource::Table(&table, &source)
     };
+    let Loaded { dataset, problems, cached } =
+        load_folders(&args.data, labels, &preprocess, &taxonomy, !args.no_cache)?;
     for p in &problems {
         tracing::warn!("{p}");
     }
-    let cached = match cache.as_ref().map(crate::training::input_cache::InputCache::counts) {
+    let cached = match cached {
         Some((hits, misses)) => format!("; input cache: {hits} images read back, {misses} preprocessed"),
         None => String::new(),
     };
     eprintln!(
         "{}: {} labelled specimens at {} px in {:.1} s ({} problems{cached})",
-        args.data.display(),
+        line_of(&args.data),
         dataset.samples.len(),
         preprocess.size,
         started.elapsed().as_secs_f64(),
         problems.len()
     );
-    drop(cache);
     let checkpoint = match &args.resume {
         Some(Some(p)) => Checkpoint::at(p),
         _ => Checkpoint::for_output(&args.out),
@@ -214,13 +222,13 @@ pub fn run(args: &TrainArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
     let trained =
         train(&dataset, &options, &checkpoint, args.resume.is_some(), args.init.as_deref(), &stop, &mut on_progress)?;
     bar.finish_and_clear();
-    let (metadata, undescribed) = package::write_trained(&trained, &dataset, &args.data, &args.out, ort_lib)?;
+    let (metadata, undescribed) = package::write_trained(&trained, &dataset, &line_of(&args.data), &args.out, ort_lib)?;
     if let Some(e) = undescribed {
         eprintln!(
             "{}: written without a domain description: {e:#}\nAdd it later with `mousexray domain --model {} --data {}`.",
             args.out.display(),
             args.out.display(),
-            args.data.display()
+            args.data.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(" --data ")
         );
     }
     let summary = metadata.provenance.training.as_ref();

@@ -121,6 +121,97 @@ pub fn load_labelled(
     Ok((Dataset { size: spec.size, samples, fingerprint }, problems))
 }
 
+/// Several folders' datasets as one (a centre's archive kept by year or by colony). Each
+/// specimen id must be unique across them: the same id in two folders is either one animal
+/// twice (it would weigh double and could straddle the split) or two animals under one name,
+/// and the error names both folders. The fingerprint is that of the merged samples, so one
+/// folder merges to itself.
+pub fn merge(parts: Vec<(&Path, Dataset)>) -> anyhow::Result<Dataset> {
+    let mut size = None;
+    let mut owner: std::collections::HashMap<String, &Path> = std::collections::HashMap::new();
+    let mut samples = Vec::new();
+    for (folder, dataset) in parts {
+        if size.is_some_and(|s| s != dataset.size) {
+            bail!(
+                "{}: preprocessed at {} px, the other folders at {} px",
+                folder.display(),
+                dataset.size,
+                size.unwrap_or(0)
+            );
+        }
+        size = Some(dataset.size);
+        for sample in dataset.samples {
+            if let Some(first) = owner.insert(sample.id.clone(), folder) {
+                bail!(
+                    "specimen {} is in both {} and {}: give each animal one id across the folders",
+                    sample.id,
+                    first.display(),
+                    folder.display()
+                );
+            }
+            samples.push(sample);
+        }
+    }
+    let Some(size) = size else { bail!("no folder to train on") };
+    samples.sort_by(|a, b| a.id.cmp(&b.id));
+    let fingerprint = fingerprint(&samples);
+    Ok(Dataset { size, samples, fingerprint })
+}
+
+/// Where the labels of [`load_folders`] come from.
+pub enum LabelSource<'a> {
+    /// Each folder's `labels.csv`, or this file (only with one folder).
+    Files(Option<&'a Path>),
+    /// One table for every folder (specimen id to completed labels; the reviewers' decisions),
+    /// and what to call it in messages.
+    Table(&'a std::collections::BTreeMap<String, NodeLabels>, &'a str),
+}
+
+/// What [`load_folders`] loaded.
+pub struct Loaded {
+    /// The folders as one dataset.
+    pub dataset: Dataset,
+    /// Every folder's problems.
+    pub problems: Vec<Problem>,
+    /// Images read back from the input caches and images preprocessed now, over the folders
+    /// that had a cache (`None`: none had).
+    pub cached: Option<(usize, usize)>,
+}
+
+/// Loads every labelled specimen of each folder and merges them ([`merge`]). With `cache`,
+/// each folder keeps its own input cache (a read-only or busy folder runs without).
+pub fn load_folders(
+    folders: &[std::path::PathBuf],
+    labels: LabelSource<'_>,
+    spec: &PreprocessSpec,
+    taxonomy: &Taxonomy,
+    cache: bool,
+) -> anyhow::Result<Loaded> {
+    if matches!(labels, LabelSource::Files(Some(_))) && folders.len() > 1 {
+        bail!("--labels names one file for one folder; with several folders each needs its own labels.csv");
+    }
+    let mut parts = Vec::new();
+    let mut problems = Vec::new();
+    let mut cached: Option<(usize, usize)> = None;
+    for folder in folders {
+        let inputs = if cache { super::input_cache::open_for(folder, spec) } else { None };
+        let (dataset, p) = match labels {
+            LabelSource::Files(file) => load_dataset(folder, file, spec, taxonomy, inputs.as_ref())?,
+            LabelSource::Table(rows, source) => {
+                let report = scan(folder)?;
+                load_labelled(folder, report, rows, Vec::new(), spec, source, inputs.as_ref())?
+            }
+        };
+        if let Some((hits, misses)) = inputs.as_ref().map(InputCache::counts) {
+            let (h, m) = cached.unwrap_or_default();
+            cached = Some((h + hits, m + misses));
+        }
+        problems.extend(p);
+        parts.push((folder.as_path(), dataset));
+    }
+    Ok(Loaded { dataset: merge(parts)?, problems, cached })
+}
+
 /// A fingerprint of samples' ids and labels (FNV-1a, 16 hex digits).
 pub fn fingerprint(samples: &[Sample]) -> String {
     let mut h = Fnv::default();

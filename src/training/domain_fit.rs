@@ -38,11 +38,11 @@ pub fn features(
 
 /// Fits the description of `model` on `dataset`, split as training split it (`val_split`,
 /// `seed`).
-/// Errors name `data`, the dataset's folder.
+/// Errors name `data`, the dataset's folders.
 pub fn describe(
     model: &mut Classifier,
     dataset: &Dataset,
-    data: &std::path::Path,
+    data: &str,
     val_split: f64,
     seed: u64,
 ) -> anyhow::Result<DomainDescription> {
@@ -56,8 +56,7 @@ pub fn describe(
         "{}: the model does not say how its features are made",
         model.info.path.display()
     );
-    DomainDescription::fit(&views, &blocks, &train, &val, PERCENTILE)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", data.display()))
+    DomainDescription::fit(&views, &blocks, &train, &val, PERCENTILE).map_err(|e| anyhow::anyhow!("{data}: {e}"))
 }
 
 /// How many of `dataset`'s specimens `model` finds unlike its training data (every view it
@@ -86,12 +85,12 @@ pub struct Described {
 }
 
 /// Describes the domain of the model just written to `out` from the dataset it was trained on,
-/// already in memory (`data` names its folder), with the run's split; returns the rewritten
+/// already in memory (`data` names its folders), with the run's split; returns the rewritten
 /// model. Needs ONNX Runtime (`ort_lib` overrides where it is looked for).
 pub fn describe_written(
     out: &std::path::Path,
     dataset: &Dataset,
-    data: &std::path::Path,
+    data: &str,
     val_split: f64,
     seed: u64,
     ort_lib: Option<&std::path::Path>,

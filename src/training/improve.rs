@@ -226,7 +226,7 @@ pub fn improve(
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
     }
-    let (_, undescribed) = write_trained(&trained, &dataset, folder, out, ort_lib)?;
+    let (_, undescribed) = write_trained(&trained, &dataset, &folder.display().to_string(), out, ort_lib)?;
     Ok(Improved {
         model: out.to_owned(),
         parent: model.to_owned(),

@@ -61,13 +61,13 @@ pub fn write_model(trained: &Trained, metadata: &ModelMetadata, out: &Path) -> a
 }
 
 /// Writes a finished run's model to `out` (see [`write_model`]), then describes its domain from
-/// `dataset` (the folder `data`, already in memory) and rewrites it with the description.
+/// `dataset` (already in memory; `data` names its folders) and rewrites it with the description.
 /// Returns the final metadata, and why the model stayed undescribed if it did (no ONNX Runtime,
 /// too few specimens): the model is written either way.
 pub fn write_trained(
     trained: &Trained,
     dataset: &super::data::Dataset,
-    data: &Path,
+    data: &str,
     out: &Path,
     ort_lib: Option<&Path>,
 ) -> anyhow::Result<(ModelMetadata, Option<anyhow::Error>)> {
