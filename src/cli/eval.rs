@@ -123,7 +123,7 @@ fn pair_signal(
         };
         let inputs = crate::training::input_cache::open_for(folder, &spec);
         let (dataset, _) = load_dataset(folder, args.labels.as_deref(), &spec, &meta.taxonomy, inputs.as_ref())?;
-        rows.push(crate::training::paired_eval::input_signal(&dataset, pairs, &meta.taxonomy, spec.std));
+        rows.push(crate::training::paired_eval::input_signal(&dataset, pairs, &meta.taxonomy, spec.std)?);
     }
     Ok(crate::training::paired_eval::signal_markdown(&rows))
 }

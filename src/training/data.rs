@@ -2,7 +2,9 @@
 //! (by the same `preprocess` inference uses), a deterministic split by specimen, and the
 //! augmentations that mimic how real placements and exposures vary.
 
+use std::borrow::Cow;
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::bail;
 use rayon::prelude::*;
@@ -14,15 +16,71 @@ use crate::specimen::{Problem, ProblemKind, View, read_labels, scan};
 use crate::synth::Rng;
 use crate::taxonomy::{NodeLabels, Taxonomy};
 
+/// One preprocessed view: `size * size` standardised values, row-major.
+#[derive(Clone)]
+pub enum Input {
+    /// Held in memory (loaded without an input cache).
+    Memory(Vec<f32>),
+    /// A slot of the folder's input cache, read back when a batch needs it: a dataset larger
+    /// than memory trains, at the cost of a read from the page cache or disk per use.
+    Cached {
+        /// The cache (kept open, and locked, while any input refers to it).
+        cache: Arc<InputCache>,
+        /// Its slot there.
+        slot: u64,
+    },
+}
+
+impl Input {
+    /// The values, read back from the cache when they live there.
+    ///
+    /// # Errors
+    /// The cache's file cannot be read (something truncated it), naming it.
+    pub fn values(&self) -> anyhow::Result<Cow<'_, [f32]>> {
+        match self {
+            Input::Memory(v) => Ok(Cow::Borrowed(v)),
+            Input::Cached { cache, slot } => cache.read(*slot).map(Cow::Owned),
+        }
+    }
+
+    /// Number of values, without reading them.
+    pub fn len(&self) -> usize {
+        match self {
+            Input::Memory(v) => v.len(),
+            Input::Cached { cache, .. } => cache.values(),
+        }
+    }
+
+    /// Whether there are no values.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl From<Vec<f32>> for Input {
+    fn from(v: Vec<f32>) -> Input {
+        Input::Memory(v)
+    }
+}
+
+impl std::fmt::Debug for Input {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Input::Memory(v) => write!(f, "Input::Memory({} values)", v.len()),
+            Input::Cached { cache, slot } => write!(f, "Input::Cached({}, slot {slot})", cache.dir().display()),
+        }
+    }
+}
+
 /// One labelled specimen, preprocessed.
 #[derive(Debug, Clone)]
 pub struct Sample {
     /// Specimen id.
     pub id: String,
     /// DV model input (`size * size`), if the view exists and decoded.
-    pub dv: Option<Vec<f32>>,
+    pub dv: Option<Input>,
     /// LV model input.
-    pub lv: Option<Vec<f32>>,
+    pub lv: Option<Input>,
     /// Completed labels in taxonomy order.
     pub labels: NodeLabels,
 }
@@ -40,13 +98,14 @@ pub struct Dataset {
 
 /// Loads every labelled specimen of `folder`. Files that fail to decode become problems; a
 /// specimen keeps whatever views decoded. With `cache`, images preprocessed before for the
-/// same spec are read back ([`super::input_cache`]) and the others are stored there.
+/// same spec are read back ([`super::input_cache`]) and the others are stored there; either way
+/// the dataset then refers to the cache's slots instead of holding the arrays ([`Input`]).
 pub fn load_dataset(
     folder: &Path,
     labels: Option<&Path>,
     spec: &PreprocessSpec,
     taxonomy: &Taxonomy,
-    cache: Option<&InputCache>,
+    cache: Option<&Arc<InputCache>>,
 ) -> anyhow::Result<(Dataset, Vec<Problem>)> {
     let report = scan(folder)?;
     let labels_path = labels.map(Path::to_owned).unwrap_or_else(|| folder.join("labels.csv"));
@@ -70,22 +129,26 @@ pub fn load_labelled(
     mut problems: Vec<Problem>,
     spec: &PreprocessSpec,
     source: &str,
-    cache: Option<&InputCache>,
+    cache: Option<&Arc<InputCache>>,
 ) -> anyhow::Result<(Dataset, Vec<Problem>)> {
     problems.extend(report.problems);
     let decode_options = DecodeOptions::default();
-    let load = |path: Option<&Path>| -> Result<Option<Vec<f32>>, Problem> {
+    let load = |path: Option<&Path>| -> Result<Option<Input>, Problem> {
         let Some(path) = path else { return Ok(None) };
-        if let Some(input) = cache.and_then(|c| c.get(path)) {
-            return Ok(Some(input));
+        if let Some((cache, slot)) = cache.and_then(|c| Some((c, c.slot_of(path)?))) {
+            return Ok(Some(Input::Cached { cache: Arc::clone(cache), slot }));
         }
         let img =
             decode(path, &decode_options).map_err(|e| Problem::new(path, ProblemKind::NotAnImage, e.to_string()))?;
         let (input, _) = preprocess(&img, spec).map_err(|e| Problem::new(path, ProblemKind::NotAnImage, e))?;
-        if let Some(Err(e)) = cache.map(|c| c.put(path, &input.data)) {
-            tracing::warn!("{}: not cached: {e:#}", path.display());
+        match cache.map(|c| (c, c.put(path, &input.data))) {
+            Some((cache, Ok(slot))) => Ok(Some(Input::Cached { cache: Arc::clone(cache), slot })),
+            Some((_, Err(e))) => {
+                tracing::warn!("{}: not cached: {e:#}", path.display());
+                Ok(Some(Input::Memory(input.data)))
+            }
+            None => Ok(Some(Input::Memory(input.data))),
         }
-        Ok(Some(input.data))
     };
     let results: Vec<(Option<Sample>, Vec<Problem>)> = report
         .specimens
@@ -110,7 +173,7 @@ pub fn load_labelled(
         problems.extend(errs);
         samples.extend(s);
     }
-    if let Some(Err(e)) = cache.map(InputCache::save) {
+    if let Some(Err(e)) = cache.map(|c| c.save()) {
         tracing::warn!("the input cache was not saved: {e:#}");
     }
     samples.sort_by(|a, b| a.id.cmp(&b.id));
@@ -202,7 +265,7 @@ pub fn load_folders(
                 load_labelled(folder, report, rows, Vec::new(), spec, source, inputs.as_ref())?
             }
         };
-        if let Some((hits, misses)) = inputs.as_ref().map(InputCache::counts) {
+        if let Some((hits, misses)) = inputs.as_ref().map(|c| c.counts()) {
             let (h, m) = cached.unwrap_or_default();
             cached = Some((h + hits, m + misses));
         }
@@ -228,15 +291,16 @@ pub fn fingerprint(samples: &[Sample]) -> String {
     format!("{:016x}", h.0)
 }
 
+/// A batch's DV buffer, LV buffer and per-sample presence (see [`model_batch`]).
+pub type BatchInputs = (Vec<f32>, Vec<f32>, Vec<[bool; 2]>);
+
 /// Model inputs for a batch of samples: the DV and LV buffers (`samples.len() * size * size`
 /// each) and each sample's presence. A view is shown where `shown` allows it and the sample has
 /// it at the right size; elsewhere the buffer holds `background` and presence is false.
-pub fn model_batch(
-    samples: &[&Sample],
-    shown: [bool; 2],
-    size: usize,
-    background: f32,
-) -> (Vec<f32>, Vec<f32>, Vec<[bool; 2]>) {
+///
+/// # Errors
+/// A cached input cannot be read back ([`Input::values`]).
+pub fn model_batch(samples: &[&Sample], shown: [bool; 2], size: usize, background: f32) -> anyhow::Result<BatchInputs> {
     let n = size * size;
     let (mut dv, mut lv) = (Vec::with_capacity(samples.len() * n), Vec::with_capacity(samples.len() * n));
     let mut presence = Vec::with_capacity(samples.len());
@@ -245,7 +309,7 @@ pub fn model_batch(
         for (k, (buf, view)) in [(&mut dv, &sample.dv), (&mut lv, &sample.lv)].into_iter().enumerate() {
             match view.as_ref().filter(|x| shown[k] && x.len() == n) {
                 Some(x) => {
-                    buf.extend_from_slice(x);
+                    buf.extend_from_slice(&x.values()?);
                     present[k] = true;
                 }
                 None => buf.extend(std::iter::repeat_n(background, n)),
@@ -253,7 +317,7 @@ pub fn model_batch(
         }
         presence.push(present);
     }
-    (dv, lv, presence)
+    Ok((dv, lv, presence))
 }
 
 /// Splits sample indices into (train, validation) by hashing each specimen id with the seed:

@@ -30,7 +30,7 @@ pub fn features(
             .iter()
             .map(|&i| dataset.samples.get(i).context("sample index out of range"))
             .collect::<Result<Vec<_>, _>>()?;
-        let (dv, lv, presence) = model_batch(&samples, uses, s, bg);
+        let (dv, lv, presence) = model_batch(&samples, uses, s, bg)?;
         out.extend(model.run(&dv, &lv, &presence, false)?.features);
     }
     Ok(out)

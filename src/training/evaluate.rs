@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::data::{Dataset, model_batch};
 use super::roc_plot::{RocPanel, RocSeries};
-use crate::inference::{Classifier, ModelError};
+use crate::inference::Classifier;
 use crate::metrics::{LevelAucs, level_aucs, mean_roc, node_scores, roc_curve};
 use crate::taxonomy::{Level, NodeLabels, Taxonomy};
 
@@ -63,7 +63,7 @@ pub fn evaluate(
     dataset: &Dataset,
     modes: &[ViewMode],
     batch: usize,
-) -> Result<Vec<ModeResult>, ModelError> {
+) -> anyhow::Result<Vec<ModeResult>> {
     let s = dataset.size as usize;
     let bg = model.info.metadata.preprocess.background();
     let both: Vec<_> = dataset.samples.iter().filter(|x| x.dv.is_some() && x.lv.is_some()).collect();
@@ -71,7 +71,7 @@ pub fn evaluate(
     for &mode in modes {
         let mut probs = Vec::with_capacity(both.len());
         for chunk in both.chunks(batch.max(1)) {
-            let (dv, lv, presence) = model_batch(chunk, mode.presence(), s, bg);
+            let (dv, lv, presence) = model_batch(chunk, mode.presence(), s, bg)?;
             probs.extend(model.predict(&dv, &lv, &presence)?);
         }
         let labels: Vec<_> = both.iter().map(|x| x.labels.clone()).collect();

@@ -9,9 +9,14 @@
 //! length and modification time the file had when it was preprocessed. An image whose length or
 //! time changed is preprocessed again. The key hashes the whole [`PreprocessSpec`], this
 //! release's version and [`PREPROCESS_REVISION`], so another spec or other preprocessing code
-//! starts a fresh cache. Slots are read by seeking rather than memory-mapped: the page cache
-//! keeps them as well, without `unsafe` code over a file another process could truncate. A
-//! second process finds the cache locked and runs without it.
+//! starts a fresh cache. A second process finds the cache locked and runs without it.
+//!
+//! A dataset loaded through the cache holds slot numbers, not arrays
+//! ([`super::data::Input`]): each batch reads its slots back, so a dataset larger than memory
+//! trains, and the cache stays locked while the dataset lives. Slots are read by seeking rather
+//! than memory-mapped: the page cache keeps them as well (an epoch took as long as with the
+//! arrays in memory; BENCHMARKS.md), without `unsafe` code over a file another process could
+//! truncate.
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -65,9 +70,9 @@ pub struct InputCache {
 
 /// Opens the cache of `folder` for `spec`, or says why it runs without one (read-only folder,
 /// another run holds it) and returns none: a cache only saves time.
-pub fn open_for(folder: &Path, spec: &PreprocessSpec) -> Option<InputCache> {
+pub fn open_for(folder: &Path, spec: &PreprocessSpec) -> Option<std::sync::Arc<InputCache>> {
     match InputCache::open(&folder.join(crate::specimen::APP_DIR).join("inputs"), spec) {
-        Ok(c) => Some(c),
+        Ok(c) => Some(std::sync::Arc::new(c)),
         Err(e) => {
             tracing::warn!("preprocessing without the input cache: {e:#}");
             None
@@ -142,42 +147,50 @@ impl InputCache {
 
     /// The image's preprocessed input, when cached for the file as it is now.
     pub fn get(&self, path: &Path) -> Option<Vec<f32>> {
-        let found = self.lookup(path);
-        match found {
-            Some(v) => {
-                self.hits.fetch_add(1, Ordering::Relaxed);
-                Some(v)
-            }
-            None => {
-                self.misses.fetch_add(1, Ordering::Relaxed);
-                None
-            }
-        }
+        self.slot_of(path).and_then(|slot| self.read(slot).ok())
     }
 
-    fn lookup(&self, path: &Path) -> Option<Vec<f32>> {
+    /// The slot holding the image's preprocessed input, when cached for the file as it is now
+    /// (counted as a hit, or else a miss).
+    pub fn slot_of(&self, path: &Path) -> Option<u64> {
+        let found = self.lookup(path);
+        let counter = if found.is_some() { &self.hits } else { &self.misses };
+        counter.fetch_add(1, Ordering::Relaxed);
+        found
+    }
+
+    fn lookup(&self, path: &Path) -> Option<u64> {
         let canonical = path.canonicalize().ok()?;
         let (len, modified_ns) = stamp(&canonical)?;
-        let (entry, values) = {
-            let index = self.index.lock().ok()?;
-            (*index.entries.get(&canonical)?, index.values)
-        };
-        if entry.len != len || entry.modified_ns != modified_ns {
-            return None;
-        }
-        let mut bytes = vec![0u8; values * 4];
-        let mut data = self.data.lock().ok()?;
-        data.seek(SeekFrom::Start(entry.slot * (values as u64) * 4)).ok()?;
-        data.read_exact(&mut bytes).ok()?;
-        drop(data);
-        Some(bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
+        let entry = *self.index.lock().ok()?.entries.get(&canonical)?;
+        (entry.len == len && entry.modified_ns == modified_ns).then_some(entry.slot)
     }
 
-    /// Stores an image's preprocessed input (`size * size` values).
+    /// Values per slot (`size * size`).
+    pub fn values(&self) -> usize {
+        self.index.lock().map_or(0, |i| i.values)
+    }
+
+    /// Reads one slot back.
+    ///
+    /// # Errors
+    /// The arrays file cannot be read there (truncated by something else since), naming it.
+    pub fn read(&self, slot: u64) -> anyhow::Result<Vec<f32>> {
+        let values = self.values();
+        let mut bytes = vec![0u8; values * 4];
+        let mut data = self.data.lock().map_err(|_| anyhow::anyhow!("the input cache's file is poisoned"))?;
+        data.seek(SeekFrom::Start(slot * (values as u64) * 4))
+            .and_then(|_| data.read_exact(&mut bytes))
+            .with_context(|| format!("{}: cannot read slot {slot} of inputs.f32", self.dir.display()))?;
+        drop(data);
+        Ok(bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
+    }
+
+    /// Stores an image's preprocessed input (`size * size` values) and returns its slot.
     ///
     /// # Errors
     /// The wrong number of values, or a failed write.
-    pub fn put(&self, path: &Path, input: &[f32]) -> anyhow::Result<()> {
+    pub fn put(&self, path: &Path, input: &[f32]) -> anyhow::Result<u64> {
         let canonical = path.canonicalize().with_context(|| format!("{}: cannot resolve", path.display()))?;
         let Some((len, modified_ns)) = stamp(&canonical) else {
             anyhow::bail!("{}: cannot read its length and time", path.display());
@@ -192,7 +205,7 @@ impl InputCache {
             .with_context(|| format!("{}: cannot write", self.dir.display()))?;
         index.slots += 1;
         index.entries.insert(canonical, Entry { len, modified_ns, slot });
-        Ok(())
+        Ok(slot)
     }
 
     /// Writes the index, so the next run finds what this one stored. The arrays are flushed

@@ -125,7 +125,7 @@ pub fn measure(
     let mut rows: BTreeMap<&str, PairedResult> = BTreeMap::new();
     for chunk in found.chunks(batch.max(1)) {
         let samples: Vec<_> = chunk.iter().flat_map(|(_, m)| m.map(|i| &dataset.samples[i])).collect();
-        let (dv, lv, presence) = model_batch(&samples, uses, s, bg);
+        let (dv, lv, presence) = model_batch(&samples, uses, s, bg)?;
         let probs = model.predict(&dv, &lv, &presence)?;
         for (k, (pair, _)) in chunk.iter().enumerate() {
             let Some(node) = model.info.metadata.taxonomy.index_of(&pair.finding) else { continue };
@@ -208,12 +208,15 @@ fn changed_pixels(a: &[f32], b: &[f32], std: f32) -> usize {
 /// standardisation `std` at the size reported, with a geometry that does not follow the body
 /// (no crop, no rotation), so that the members differ only by the finding. A finding whose
 /// median is a few pixels cannot be learned at that resolution, whatever the network.
+///
+/// # Errors
+/// A cached input cannot be read back.
 pub fn input_signal(
     dataset: &Dataset,
     pairs: &[PairRow],
     taxonomy: &crate::taxonomy::Taxonomy,
     std: f32,
-) -> Vec<InputSignal> {
+) -> anyhow::Result<Vec<InputSignal>> {
     let (found, _) = match_pairs(taxonomy, dataset, pairs, [false, false]);
     let mut per: BTreeMap<&str, [Vec<f64>; 2]> = BTreeMap::new();
     for (pair, [a, b]) in found {
@@ -226,7 +229,7 @@ pub fn input_signal(
             if let (Some(x), Some(y)) = (x, y)
                 && x.len() == y.len()
             {
-                entry[k].push(changed_pixels(x, y, std) as f64);
+                entry[k].push(changed_pixels(&x.values()?, &y.values()?, std) as f64);
             }
         }
     }
@@ -249,7 +252,7 @@ pub fn input_signal(
         })
         .collect();
     out.sort_by_key(|r| CLASSES.iter().position(|c| *c == r.finding).unwrap_or(usize::MAX));
-    out
+    Ok(out)
 }
 
 /// Input-signal rows of several sizes as one Markdown table (a column per size).
@@ -310,8 +313,18 @@ mod tests {
         let mut samples = Vec::new();
         let mut pairs = Vec::new();
         for (i, changed) in [1_usize, 3, 7].into_iter().enumerate() {
-            samples.push(Sample { id: format!("P{i}A"), dv: Some(vec![0.0; 16]), lv: None, labels: labelled(false) });
-            samples.push(Sample { id: format!("P{i}B"), dv: Some(film(changed)), lv: None, labels: labelled(true) });
+            samples.push(Sample {
+                id: format!("P{i}A"),
+                dv: Some(vec![0.0; 16].into()),
+                lv: None,
+                labels: labelled(false),
+            });
+            samples.push(Sample {
+                id: format!("P{i}B"),
+                dv: Some(film(changed).into()),
+                lv: None,
+                labels: labelled(true),
+            });
             pairs.push(PairRow {
                 pair: format!("P{i}"),
                 finding: "teeth".into(),
@@ -329,7 +342,7 @@ mod tests {
             with: "P2B".into(),
         });
         let dataset = Dataset { size: 4, samples, fingerprint: String::new() };
-        let rows = input_signal(&dataset, &pairs, &taxonomy, 0.5);
+        let rows = input_signal(&dataset, &pairs, &taxonomy, 0.5).expect("in memory");
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].pairs, 3);
         assert_eq!(rows[0].dv_pixels, Some(3.0));

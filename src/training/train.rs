@@ -185,7 +185,7 @@ fn make_batch(
     training: bool,
     rng: &mut Rng,
     device: &Device,
-) -> Batch {
+) -> anyhow::Result<Batch> {
     let s = options.preprocess.size as usize;
     let n = samples.len();
     let k = taxonomy.nodes.len();
@@ -200,7 +200,7 @@ fn make_batch(
         for (v, (src, dst)) in [(&sample.dv, &mut dv), (&sample.lv, &mut lv)].into_iter().enumerate() {
             if let (true, Some(x)) = (present[v], src) {
                 let slot = &mut dst[i * s * s..(i + 1) * s * s];
-                slot.copy_from_slice(x);
+                slot.copy_from_slice(&x.values()?);
                 if training && options.augment {
                     augment(slot, s, bg, rng);
                 }
@@ -211,13 +211,13 @@ fn make_batch(
         targets[i * k..(i + 1) * k].copy_from_slice(&t);
         mask[i * k..(i + 1) * k].copy_from_slice(&m);
     }
-    Batch {
+    Ok(Batch {
         dv: Tensor::from_data(TensorData::new(dv, [n, 1, s, s]), device),
         lv: Tensor::from_data(TensorData::new(lv, [n, 1, s, s]), device),
         views: Tensor::from_data(TensorData::new(views, [n, 2]), device),
         targets: Tensor::from_data(TensorData::new(targets, [n, k]), device),
         mask: Tensor::from_data(TensorData::new(mask, [n, k]), device),
-    }
+    })
 }
 
 /// Positive weights per class: negatives over positives among the specimens each node is
@@ -246,7 +246,7 @@ pub fn predict(
     let mut rng = Rng::new(0, 0);
     let mut out = Vec::with_capacity(samples.len());
     for chunk in samples.chunks(options.batch.max(1)) {
-        let b = make_batch(chunk, options, taxonomy, Stage::All, false, &mut rng, &device);
+        let b = make_batch(chunk, options, taxonomy, Stage::All, false, &mut rng, &device)?;
         let probs =
             burn::tensor::activation::sigmoid(model.forward_full(b.dv, b.lv, b.views, reads(&options.views)).logits);
         let k = taxonomy.nodes.len();
@@ -370,7 +370,7 @@ fn pretrain_backbone(
     let mut ae = Autoencoder { model, decoder: CaeDecoder::new(&widths, device) };
     let mut optim = AdamWConfig::new().with_weight_decay(options.weight_decay).init();
     let s = options.preprocess.size as usize;
-    let images: Vec<&Vec<f32>> =
+    let images: Vec<&super::data::Input> =
         dataset.samples.iter().flat_map(|x| [x.dv.as_ref(), x.lv.as_ref()]).flatten().collect();
     let mut rng = Rng::new(options.seed ^ 0xcae, 0);
     let bg = options.preprocess.background();
@@ -384,7 +384,7 @@ fn pretrain_backbone(
             }
             let mut data = Vec::with_capacity(chunk.len() * s * s);
             for &i in chunk {
-                let mut x = images[i].clone();
+                let mut x = images[i].values()?.into_owned();
                 if options.augment {
                     augment(&mut x, s, bg, &mut rng);
                 }
@@ -549,7 +549,7 @@ pub fn train(
                 break;
             }
             let samples: Vec<&Sample> = chunk.iter().map(|&i| &dataset.samples[i]).collect();
-            let batch = make_batch(&samples, options, &taxonomy, stage, true, &mut rng, &device);
+            let batch = make_batch(&samples, options, &taxonomy, stage, true, &mut rng, &device)?;
             let logits = model.forward_full(batch.dv, batch.lv, batch.views, reads(&options.views)).logits;
             let loss = masked_bce(logits, batch.targets, batch.mask, weights_t.clone());
             let value = f64::from(loss.clone().into_scalar::<f32>());
