@@ -12,20 +12,24 @@ fn mousexray(args: &[&str]) -> (i32, String) {
     (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stderr).into_owned())
 }
 
+/// The phantoms these tests train on: `count` specimens of run `seed`, 96 px, flat layout,
+/// 16-bit PNG.
+fn small_phantoms(count: usize, seed: u64) -> SynthConfig {
+    SynthConfig { count, seed, size: 96, format: OutFormat::Png16, layout: OutLayout::Flat, ..Default::default() }
+}
+
+/// An ONNX file's float initializers, in file order: dimensions and raw little-endian bytes.
+fn float_initializers(bytes: &[u8]) -> Vec<(Vec<i64>, Vec<u8>)> {
+    let model = mousexray::onnx::features::decode(bytes).unwrap();
+    model.graph.unwrap().initializer.into_iter().filter(|t| t.data_type == 1).map(|t| (t.dims, t.raw_data)).collect()
+}
+
 #[test]
 fn tiny_train_exports_a_contract_model_and_resumes() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     // Enough for a domain description on the split below (100 training, 50 validation per view).
-    let cfg = SynthConfig {
-        count: 220,
-        seed: 3,
-        size: 96,
-        format: OutFormat::Png16,
-        layout: OutLayout::Flat,
-        ..Default::default()
-    };
-    generate(&data, &cfg, &|| {}).unwrap();
+    generate(&data, &small_phantoms(220, 3), &|| {}).unwrap();
     let out = dir.path().join("models/tiny.onnx");
     let (d, o) = (data.to_str().unwrap(), out.to_str().unwrap());
     let train = |extra: &[&str]| {
@@ -172,7 +176,7 @@ fn tiny_train_exports_a_contract_model_and_resumes() {
 fn the_convnext_can_pretrain_by_reconstruction() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let cfg = SynthConfig { count: 16, seed: 5, size: 96, layout: OutLayout::Flat, ..Default::default() };
+    let cfg = small_phantoms(16, 5);
     generate(&data, &cfg, &|| {}).unwrap();
     let out = dir.path().join("pre.onnx");
     let train = |epochs: &str, extra: &[&str]| {
@@ -235,17 +239,6 @@ fn fine_tuning_starts_from_a_model_and_lowers_the_loss_on_new_data() {
     use mousexray::training::onnx_export::export_model;
     use mousexray::training::onnx_import::read_parent;
     let device = burn::tensor::Device::flex();
-    let floats = |bytes: &[u8]| -> Vec<(Vec<i64>, Vec<u8>)> {
-        let model = decode(bytes).unwrap();
-        model
-            .graph
-            .unwrap()
-            .initializer
-            .into_iter()
-            .filter(|t| t.data_type == 1)
-            .map(|t| (t.dims, t.raw_data))
-            .collect()
-    };
     // Read back and written again, every weight is bit-identical: bundled files (counter names,
     // ConvNeXt layer scales folded into pw2) and a fresh export (module-path names).
     let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -257,7 +250,11 @@ fn fine_tuning_starts_from_a_model_and_lowers_the_loss_on_new_data() {
         let bytes = std::fs::read(&path).unwrap();
         let parent = read_parent(&path, &device).unwrap();
         let again = export_model(&parent.model, &parent.config, parent.metadata.preprocess.size, &[]).unwrap();
-        assert!(floats(&bytes) == floats(&again), "{}: weights changed on the way back", path.display());
+        assert!(
+            float_initializers(&bytes) == float_initializers(&again),
+            "{}: weights changed on the way back",
+            path.display()
+        );
         assert_eq!(parent.record.sha256, mousexray::fingerprint::sha256_hex(&bytes));
     }
     let named = decode(&std::fs::read(&synthetic).unwrap()).unwrap();
@@ -283,13 +280,8 @@ fn fine_tuning_starts_from_a_model_and_lowers_the_loss_on_new_data() {
     let synth = |name: &str, seed: u64, prevalence: f64| {
         let path = dir.path().join(name);
         let cfg = SynthConfig {
-            count: 60,
-            seed,
-            size: 96,
             prevalence: mousexray::synth::Prevalence { abnormal: prevalence, ..Default::default() },
-            format: OutFormat::Png16,
-            layout: OutLayout::Flat,
-            ..Default::default()
+            ..small_phantoms(60, seed)
         };
         generate(&path, &cfg, &|| {}).unwrap();
         path
@@ -361,13 +353,8 @@ fn improve_fine_tunes_on_the_reviewers_decisions_and_compares_on_held_out_ones()
     let dir = tempfile::tempdir().unwrap();
     let folder = dir.path().join("reviewed");
     let cfg = SynthConfig {
-        count: 50,
-        seed: 21,
-        size: 96,
         prevalence: mousexray::synth::Prevalence { abnormal: 0.5, ..Default::default() },
-        format: OutFormat::Png16,
-        layout: OutLayout::Flat,
-        ..Default::default()
+        ..small_phantoms(50, 21)
     };
     generate(&folder, &cfg, &|| {}).unwrap();
     let models = dir.path().join("models");
@@ -448,14 +435,7 @@ fn gpu_training_follows_the_cpu_loss_curve() {
     }
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let cfg = SynthConfig {
-        count: 40,
-        seed: 31,
-        size: 96,
-        format: OutFormat::Png16,
-        layout: OutLayout::Flat,
-        ..Default::default()
-    };
+    let cfg = small_phantoms(40, 31);
     generate(&data, &cfg, &|| {}).unwrap();
     // One start for both: fresh weights come from each backend's own random stream.
     let parent = dir.path().join("parent.onnx");
@@ -511,14 +491,10 @@ fn gpu_training_follows_the_cpu_loss_curve() {
         assert!((c - g).abs() < 2e-3, "loss curves: CPU {cpu_losses:?}, GPU {gpu_losses:?}");
     }
     let weights = |p: &std::path::Path| {
-        let m = mousexray::onnx::features::decode(&std::fs::read(p).unwrap()).unwrap();
-        m.graph
-            .unwrap()
-            .initializer
+        float_initializers(&std::fs::read(p).unwrap())
             .into_iter()
-            .filter(|t| t.data_type == 1)
-            .flat_map(|t| {
-                t.raw_data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect::<Vec<_>>()
+            .flat_map(|(_, raw)| {
+                raw.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect::<Vec<_>>()
             })
             .collect::<Vec<f32>>()
     };
@@ -538,7 +514,7 @@ fn several_folders_train_as_one_and_repeated_ids_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
     // Enough for a domain description: 100 training and 50 validation specimens per view.
-    let base = SynthConfig { count: 150, seed: 41, size: 96, layout: OutLayout::Flat, ..Default::default() };
+    let base = small_phantoms(150, 41);
     generate(&a, &base, &|| {}).unwrap();
     // Pairs are named PR..., the ordinary phantoms MX...: two folders with distinct ids.
     generate(&b, &SynthConfig { count: 50, seed: 42, pairs: true, ..base.clone() }, &|| {}).unwrap();
