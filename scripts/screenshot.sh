@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs the real review window under Xvfb on a copy of the bundled sample, classifies it, and saves
 # screenshots: the whole window (worklist with scores, DV and LV with the saliency overlay, the
-# findings panel) at 1920x1080 and at 1024x768, a zoomed view, and the films-only layout. Needs: Xvfb, xdotool, ImageMagick (`import`), Mesa GL.
+# findings panel) at 1920x1080 and at 1024x768, a zoomed view, the films-only layout, and
+# Model > "Improve with my reviews..." run on 60 reviewed phantoms (clicked at this build's menu
+# positions at 1920x1080). Needs: Xvfb, xdotool, ImageMagick (`import`), Mesa GL.
 #   apt-get install -y xvfb xauth xdotool imagemagick libgl1-mesa-dri libegl-mesa0
 # Usage: scripts/screenshot.sh [OUT_DIR]   (default target/screenshots)
 set -euo pipefail
@@ -13,7 +15,9 @@ done
 [ -x "$BIN" ] || { echo "screenshot.sh: $BIN missing; run make build" >&2; exit 1; }
 mkdir -p "$OUT"
 WORK=$(mktemp -d)
-DISP=:$((90 + RANDOM % 9))
+# A display number no other X server holds.
+for n in $(seq 90 99); do [ -e "/tmp/.X$n-lock" ] || { DISP=:$n; break; }; done
+[ -n "${DISP:-}" ] || { echo "screenshot.sh: displays :90 to :99 are all taken" >&2; exit 1; }
 cleanup() { kill "${APP:-}" "${XVFB:-}" 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
 cp -r assets/sample "$WORK/sample"
@@ -30,7 +34,8 @@ for _ in $(seq 50); do
 done
 [ -n "$win" ] || { cat "$WORK/app.log" >&2; echo "screenshot.sh: the window did not appear" >&2; exit 1; }
 key() { xdotool windowfocus "$win" 2>/dev/null || true; xdotool key --window "$win" "$@"; sleep 0.6; }
-size() { xdotool windowsize "$win" "$1" "$2"; xdotool windowmove "$win" 0 0; sleep 1.5; }
+# The pointer rests in an empty corner, where it shows no tooltip.
+size() { xdotool windowsize "$win" "$1" "$2"; xdotool windowmove "$win" 0 0; xdotool mousemove 1910 1070; sleep 1.5; }
 shot() { import -window root -crop "$1+0+0" +repage "$OUT/$2"; }
 sleep 4 # scan, model load and classification of 24 specimens
 # The most abnormal specimen (the list is sorted by P(abnormal)), overlay on.
@@ -42,4 +47,25 @@ size 1920 1080
 # Zoom in on the same specimen (linked: both views).
 key plus; key plus; key plus
 shot 1920x1080 review_zoomed.png
-echo "screenshots in $OUT: review_window.png review_1024.png review_films_only.png review_zoomed.png"
+kill "$APP" 2>/dev/null || true
+wait "$APP" 2>/dev/null || true
+
+# Improve with my reviews: 60 phantoms whose truth is recorded as a reviewer's decisions.
+"$BIN" synth --out "$WORK/reviewed" --count 60 --seed 7301 --size 512 --reviewed 60 --vary-film >/dev/null 2>&1
+"$BIN" "$WORK/reviewed" --classify --reviewer Phenotyper >"$WORK/app.log" 2>&1 & APP=$!
+win=""
+for _ in $(seq 50); do
+    win=$(xdotool search --name '^mousexray$' 2>/dev/null | head -1 || true)
+    [ -n "$win" ] && break
+    sleep 0.2
+done
+[ -n "$win" ] || { cat "$WORK/app.log" >&2; echo "screenshot.sh: the window did not appear" >&2; exit 1; }
+sleep 5
+size 1920 1080
+click() { xdotool mousemove "$1" "$2" click 1; sleep 1; }
+click 61 12    # Model
+click 120 141  # Improve with my reviews...
+click 281 216  # Start fine-tuning
+sleep 25       # 8 epochs at most on 46 specimens
+shot 820x410 review_improve.png
+echo "screenshots in $OUT: review_window.png review_1024.png review_films_only.png review_zoomed.png review_improve.png"
