@@ -133,3 +133,19 @@ fn garbage_truncated_and_empty_files_are_clear_errors() {
     let missing = dir.path().join("missing.png");
     assert!(matches!(decode(&missing, &opts()), Err(DecodeError::Io { .. })));
 }
+
+#[test]
+fn dicom_pixel_spacing_is_read_from_the_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let with = dir.path().join("with.dcm");
+    write_dcm(&with, 50, 40, 12, &DicomWriteOptions { pixel_spacing_mm: Some(0.05), ..Default::default() });
+    assert_eq!(mousexray::imaging::pixel_spacing_mm(&with), Some((0.05, "DICOM Pixel Spacing")));
+    // The pixels still decode as before.
+    assert_eq!(decode(&with, &opts()).unwrap().width, 50);
+    let without = dir.path().join("without.dcm");
+    write_dcm(&without, 50, 40, 12, &DicomWriteOptions::default());
+    assert_eq!(mousexray::imaging::pixel_spacing_mm(&without), None);
+    let png = dir.path().join("film.png");
+    std::fs::write(&png, b"not a dicom").unwrap();
+    assert_eq!(mousexray::imaging::pixel_spacing_mm(&png), None);
+}

@@ -152,6 +152,28 @@ pub(crate) fn decode_dicom(path: &Path, options: &DecodeOptions) -> Result<GrayI
         .ok_or_else(|| fail(format!("{} pixel values for {cols} x {rows}", values.len())))
 }
 
+/// The size of a DICOM file's pixels, in millimetres, and which attribute said so: Pixel
+/// Spacing (0028,0030, calibrated to the animal) when present, else Imager Pixel Spacing
+/// (0018,1164, at the detector, so slightly larger than the animal's by the geometric
+/// magnification). Only the header is read. `None` for a file without either, one that cannot be
+/// read, or pixels that are not square (within 1 %): lengths in any direction need one scale,
+/// and the reviewer then calibrates on the film's ruler instead.
+pub fn pixel_spacing_mm(path: &Path) -> Option<(f64, &'static str)> {
+    let obj = dicom_object::OpenFileOptions::new().read_until(tags::PIXEL_DATA).open_file(path).ok()?;
+    [(tags::PIXEL_SPACING, "DICOM Pixel Spacing"), (tags::IMAGER_PIXEL_SPACING, "DICOM Imager Pixel Spacing")]
+        .into_iter()
+        .find_map(|(tag, name)| {
+            let v = obj.element(tag).ok()?.to_multi_float64().ok()?;
+            let (row, col) = match v.as_slice() {
+                [row, col, ..] => (*row, *col),
+                [one] => (*one, *one),
+                [] => return None,
+            };
+            let square = row.is_finite() && row > 0.0 && col > 0.0 && ((row - col) / row).abs() <= 0.01;
+            square.then_some((0.5 * (row + col), name))
+        })
+}
+
 /// How [`write_dicom`] encodes an image.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DicomWriteOptions {
@@ -166,6 +188,8 @@ pub struct DicomWriteOptions {
     pub patient_id: String,
     /// SOP Instance UID; callers that need byte-identical output pass a deterministic one.
     pub instance_uid: String,
+    /// Pixel Spacing (0028,0030) in millimetres, the same along rows and columns.
+    pub pixel_spacing_mm: Option<f64>,
 }
 
 impl Default for DicomWriteOptions {
@@ -176,6 +200,7 @@ impl Default for DicomWriteOptions {
             rescale_intercept: 0.0,
             patient_id: String::new(),
             instance_uid: "2.25.1".into(),
+            pixel_spacing_mm: None,
         }
     }
 }
@@ -218,6 +243,10 @@ pub fn write_dicom(path: &Path, image: &GrayImage16, options: &DicomWriteOptions
     obj.put(DataElement::new(tags::PIXEL_REPRESENTATION, VR::US, PrimitiveValue::from(0u16)));
     obj.put(text(tags::RESCALE_INTERCEPT, VR::DS, &format!("{}", options.rescale_intercept)));
     obj.put(text(tags::RESCALE_SLOPE, VR::DS, &format!("{slope}")));
+    if let Some(mm) = options.pixel_spacing_mm {
+        let v = format!("{mm}");
+        obj.put(DataElement::new(tags::PIXEL_SPACING, VR::DS, PrimitiveValue::Strs(vec![v.clone(), v].into())));
+    }
     obj.put(DataElement::new(tags::PIXEL_DATA, VR::OW, PrimitiveValue::U16(stored.into())));
     let file = obj
         .with_meta(

@@ -14,7 +14,7 @@ mod preprocess;
 mod transform;
 
 pub use decode::{DecodeError, DecodeOptions, decode};
-pub use dicom::{DicomWriteOptions, write_dicom};
+pub use dicom::{DicomWriteOptions, pixel_spacing_mm, write_dicom};
 pub use display::{Window, display_gray, shrink16};
 pub(crate) use film::dilate;
 pub use film_qc::{FilmMeasures, QcCode, specimen_qc};

@@ -2,12 +2,14 @@
 
 pub mod as_labels;
 pub mod decision;
+pub mod measurement;
 pub mod model;
 pub mod session;
 pub mod store;
 
 pub use as_labels::{ReviewLabelReport, review_labels};
 pub use decision::{Decided, Decision, DecisionError, decide, implied_call, tree_order};
+pub use measurement::{MeasureKind, MeasuredValue, Measurement, Scale};
 pub use model::{Call, Edit, QcReason, ReviewState, Shown, SpecimenReview, Status};
 pub use session::ReviewSession;
 pub use store::{ReviewError, ReviewStore, read_review, review_dir};

@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::measurement::Measurement;
+
 /// A reviewer's call on one taxonomy node, in IMPC's vocabulary. Unset is the absence of a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -103,6 +105,9 @@ pub struct SpecimenReview {
     pub updated: String,
     /// The model output last shown.
     pub shown: Option<Shown>,
+    /// Distances and angles drawn on the films, and ruler calibrations.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub measurements: Vec<Measurement>,
 }
 
 /// One change. Each edit carries the value it sets; [`Edit::apply`] returns the edit that undoes it.
@@ -132,6 +137,14 @@ pub enum Edit {
         /// The text.
         text: String,
     },
+    /// Replaces the specimen's measurements (one edit per added, changed or removed one, so
+    /// each is one undo step).
+    Measurements {
+        /// Specimen id.
+        specimen: String,
+        /// The whole list after the change.
+        measurements: Vec<Measurement>,
+    },
     /// Records the model output shown.
     Shown {
         /// Specimen id.
@@ -148,6 +161,7 @@ impl Edit {
             Edit::Call { specimen, .. }
             | Edit::Status { specimen, .. }
             | Edit::Comment { specimen, .. }
+            | Edit::Measurements { specimen, .. }
             | Edit::Shown { specimen, .. } => specimen,
         }
     }
@@ -201,6 +215,10 @@ impl ReviewState {
                 let old = std::mem::replace(&mut entry.comment, text.clone());
                 Edit::Comment { specimen: specimen.clone(), text: old }
             }
+            Edit::Measurements { specimen, measurements } => {
+                let old = std::mem::replace(&mut entry.measurements, measurements.clone());
+                Edit::Measurements { specimen: specimen.clone(), measurements: old }
+            }
             Edit::Shown { specimen, shown } => {
                 let old = std::mem::replace(&mut entry.shown, shown.clone());
                 Edit::Shown { specimen: specimen.clone(), shown: old }
@@ -226,6 +244,16 @@ mod tests {
             Edit::Call { specimen: "A".into(), node: "kyphosis".into(), call: Some(Call::Normal) },
             Edit::Status { specimen: "A".into(), status: Status::QcProblem(QcReason::NoMouse) },
             Edit::Comment { specimen: "B".into(), text: "check the tail".into() },
+            Edit::Measurements {
+                specimen: "B".into(),
+                measurements: vec![Measurement {
+                    view: crate::specimen::View::Lv,
+                    kind: super::super::measurement::MeasureKind::Angle,
+                    points: vec![[1.0, 2.0], [3.0, 4.0], [5.0, 1.0]],
+                    parameter: None,
+                    known_mm: None,
+                }],
+            },
             Edit::Call { specimen: "A".into(), node: "kyphosis".into(), call: None },
         ];
         let mut snapshots = vec![s.clone()];
@@ -240,10 +268,14 @@ mod tests {
             let want = &snapshots[k];
             for (id, r) in &s.specimens {
                 let w = want.specimens.get(id).cloned().unwrap_or_default();
-                assert_eq!((&r.calls, r.status, &r.comment), (&w.calls, w.status, &w.comment), "after undoing {k}");
+                assert_eq!(
+                    (&r.calls, r.status, &r.comment, &r.measurements),
+                    (&w.calls, w.status, &w.comment, &w.measurements),
+                    "after undoing {k}"
+                );
             }
         }
-        assert_eq!(s.revision, 10);
+        assert_eq!(s.revision, 12);
         let json = serde_json::to_string(&edits[2]).unwrap_or_default();
         assert!(json.contains(r#""op":"status""#) && json.contains("no_mouse"), "{json}");
     }

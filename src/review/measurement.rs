@@ -1,0 +1,285 @@
+//! Measurements a reviewer draws on a film: distances in millimetres (a long bone's length, IMPC
+//! tibia length), angles (the kyphosis angle at a vertex) and Cobb angles (scoliosis), and the
+//! calibration that turns pixels into millimetres.
+//!
+//! Points are kept in the original image's pixel coordinates, so a measurement survives any
+//! zoom, pan, rotation or flip of the display. The scale comes from the file itself when it says
+//! (DICOM Pixel Spacing), else from a calibration the reviewer drew along the film's ruler: one
+//! per folder, since one detector and geometry made its films.
+
+use serde::{Deserialize, Serialize};
+
+use super::model::ReviewState;
+use crate::specimen::View;
+
+/// IMPC's tibia length parameter (millimetres), the one X-ray measurement of the procedure.
+pub const TIBIA_LENGTH: &str = "IMPC_XRY_033_001";
+
+/// What a measurement measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MeasureKind {
+    /// A straight distance between two points (a long bone's length).
+    Distance,
+    /// The angle at a vertex between two arms: three points, the vertex second (the kyphosis
+    /// angle at the apex of the hump).
+    Angle,
+    /// The Cobb angle: the angle between two lines, two points each, drawn along the end plates
+    /// of the curve's end vertebrae (scoliosis). 0 to 90 degrees.
+    Cobb,
+    /// A known length drawn along the film's ruler: sets the folder's millimetres per pixel.
+    Calibration,
+}
+
+impl MeasureKind {
+    /// Every kind, in the toolbar's order.
+    pub const ALL: [MeasureKind; 4] =
+        [MeasureKind::Distance, MeasureKind::Angle, MeasureKind::Cobb, MeasureKind::Calibration];
+
+    /// Points the reviewer clicks.
+    pub fn points(self) -> usize {
+        match self {
+            MeasureKind::Distance | MeasureKind::Calibration => 2,
+            MeasureKind::Angle => 3,
+            MeasureKind::Cobb => 4,
+        }
+    }
+
+    /// Its name in the window.
+    pub fn label(self) -> &'static str {
+        match self {
+            MeasureKind::Distance => "Distance",
+            MeasureKind::Angle => "Angle",
+            MeasureKind::Cobb => "Cobb angle",
+            MeasureKind::Calibration => "Calibrate on ruler",
+        }
+    }
+
+    /// What to click, for the status line.
+    pub fn how(self) -> &'static str {
+        match self {
+            MeasureKind::Distance => "click both ends (a tibia: knee to ankle joint)",
+            MeasureKind::Angle => "click one arm's end, the vertex, then the other arm's end",
+            MeasureKind::Cobb => "click two points along each end plate of the curve's end vertebrae",
+            MeasureKind::Calibration => "click two ruler marks a known distance apart",
+        }
+    }
+
+    /// The key in CSVs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MeasureKind::Distance => "distance",
+            MeasureKind::Angle => "angle",
+            MeasureKind::Cobb => "cobb",
+            MeasureKind::Calibration => "calibration",
+        }
+    }
+}
+
+/// One measurement on one film.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Measurement {
+    /// The film it was drawn on.
+    pub view: View,
+    /// What it measures.
+    pub kind: MeasureKind,
+    /// The clicked points, `[x, y]` in the original image's pixels ([`MeasureKind::points`] of
+    /// them).
+    pub points: Vec<[f64; 2]>,
+    /// The IMPC parameter it records, if any ([`TIBIA_LENGTH`] for a tibia).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameter: Option<String>,
+    /// For a calibration: the ruler length between the two points, in millimetres.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub known_mm: Option<f64>,
+}
+
+/// Millimetres per original pixel, and where that comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scale {
+    /// Millimetres per pixel.
+    pub mm_per_px: f64,
+    /// "DICOM Pixel Spacing", or the ruler calibration's specimen and view.
+    pub source: String,
+}
+
+/// What a measurement comes to.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum MeasuredValue {
+    /// A length in millimetres.
+    Millimetres(f64),
+    /// A length in pixels: no scale is known.
+    Pixels(f64),
+    /// An angle in degrees.
+    Degrees(f64),
+}
+
+impl MeasuredValue {
+    /// As the window and the CSV show it: `12.35 mm`, `412 px (no scale)`, `23.4°`.
+    pub fn text(self) -> String {
+        match self {
+            MeasuredValue::Millimetres(v) => format!("{v:.2} mm"),
+            MeasuredValue::Pixels(v) => format!("{v:.0} px (no scale)"),
+            MeasuredValue::Degrees(v) => format!("{v:.1}°"),
+        }
+    }
+}
+
+fn length(a: [f64; 2], b: [f64; 2]) -> f64 {
+    (b[0] - a[0]).hypot(b[1] - a[1])
+}
+
+/// The angle between the directions `u` and `v`, in degrees (0 to 180); none if either is a
+/// point.
+fn angle_between(u: [f64; 2], v: [f64; 2]) -> Option<f64> {
+    let (nu, nv) = (u[0].hypot(u[1]), v[0].hypot(v[1]));
+    if nu == 0.0 || nv == 0.0 {
+        return None;
+    }
+    let cos = ((u[0] * v[0] + u[1] * v[1]) / (nu * nv)).clamp(-1.0, 1.0);
+    Some(cos.acos().to_degrees())
+}
+
+impl Measurement {
+    /// Whether it has the points its kind needs, all finite.
+    pub fn is_complete(&self) -> bool {
+        self.points.len() == self.kind.points() && self.points.iter().flatten().all(|v| v.is_finite())
+    }
+
+    /// Its length in pixels (distances and calibrations).
+    pub fn length_px(&self) -> Option<f64> {
+        match (self.kind, self.points.as_slice()) {
+            (MeasureKind::Distance | MeasureKind::Calibration, [a, b]) => Some(length(*a, *b)),
+            _ => None,
+        }
+    }
+
+    /// Its angle in degrees: at the vertex for [`MeasureKind::Angle`] (0 to 180), between the
+    /// two lines for [`MeasureKind::Cobb`] (0 to 90, lines having no direction).
+    pub fn angle_deg(&self) -> Option<f64> {
+        let d = |a: [f64; 2], b: [f64; 2]| [b[0] - a[0], b[1] - a[1]];
+        match (self.kind, self.points.as_slice()) {
+            (MeasureKind::Angle, [a, v, b]) => angle_between(d(*v, *a), d(*v, *b)),
+            (MeasureKind::Cobb, [a, b, c, e]) => angle_between(d(*a, *b), d(*c, *e)).map(|t| t.min(180.0 - t)),
+            _ => None,
+        }
+    }
+
+    /// What it comes to with `scale` (a distance without one stays in pixels); none while
+    /// incomplete or degenerate.
+    pub fn value(&self, scale: Option<&Scale>) -> Option<MeasuredValue> {
+        if !self.is_complete() {
+            return None;
+        }
+        match self.kind {
+            MeasureKind::Distance => {
+                let px = self.length_px()?;
+                Some(match scale {
+                    Some(s) => MeasuredValue::Millimetres(px * s.mm_per_px),
+                    None => MeasuredValue::Pixels(px),
+                })
+            }
+            MeasureKind::Calibration => Some(MeasuredValue::Millimetres(self.known_mm?)),
+            MeasureKind::Angle | MeasureKind::Cobb => self.angle_deg().map(MeasuredValue::Degrees),
+        }
+    }
+
+    /// The millimetres per pixel a calibration sets: none for other kinds, for a length of
+    /// zero, or a known length that is not a positive number.
+    pub fn calibration(&self) -> Option<f64> {
+        let px = self.length_px().filter(|&p| p > 0.0)?;
+        let mm = self.known_mm.filter(|m| m.is_finite() && *m > 0.0)?;
+        (self.kind == MeasureKind::Calibration && self.is_complete()).then_some(mm / px)
+    }
+}
+
+/// The folder's scale from a ruler calibration: the one on the most recently changed specimen
+/// that has one (its last, if it has several). `None` when nobody has calibrated.
+pub fn ruler_scale(state: &ReviewState) -> Option<Scale> {
+    state
+        .specimens
+        .iter()
+        .filter_map(|(id, r)| {
+            let m = r.measurements.iter().rev().find(|m| m.calibration().is_some())?;
+            Some((&r.updated, id, m))
+        })
+        .max_by(|a, b| a.0.cmp(b.0).then_with(|| a.1.cmp(b.1)))
+        .and_then(|(_, id, m)| {
+            Some(Scale {
+                mm_per_px: m.calibration()?,
+                source: format!("ruler on {id} {}", m.view.as_str().to_uppercase()),
+            })
+        })
+}
+
+/// The scale for a film: its own DICOM pixel spacing (`dicom_mm`) when it has one, else the
+/// folder's ruler calibration.
+pub fn scale_for(dicom_mm: Option<f64>, state: &ReviewState) -> Option<Scale> {
+    match dicom_mm.filter(|v| v.is_finite() && *v > 0.0) {
+        Some(mm) => Some(Scale { mm_per_px: mm, source: "DICOM Pixel Spacing".into() }),
+        None => ruler_scale(state),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::review::{Edit, SpecimenReview};
+
+    fn m(kind: MeasureKind, points: &[[f64; 2]]) -> Measurement {
+        Measurement { view: View::Dv, kind, points: points.to_vec(), parameter: None, known_mm: None }
+    }
+
+    #[test]
+    fn distances_angles_and_cobb_angles_follow_their_definitions() {
+        let d = m(MeasureKind::Distance, &[[0.0, 0.0], [30.0, 40.0]]);
+        assert_eq!(d.length_px(), Some(50.0));
+        assert_eq!(d.value(None), Some(MeasuredValue::Pixels(50.0)));
+        let scale = Scale { mm_per_px: 0.05, source: String::new() };
+        assert_eq!(d.value(Some(&scale)).map(MeasuredValue::text), Some("2.50 mm".into()));
+        // A right angle at the vertex, the vertex clicked second.
+        let a = m(MeasureKind::Angle, &[[10.0, 0.0], [0.0, 0.0], [0.0, 7.0]]);
+        assert!((a.angle_deg().unwrap_or(0.0) - 90.0).abs() < 1e-9);
+        // Two end plates tilted +20 and -15 degrees from horizontal: Cobb 35, whichever way
+        // each line was clicked.
+        let line = |deg: f64, flip: bool| {
+            let (s, c) = deg.to_radians().sin_cos();
+            if flip { [[c, s], [0.0, 0.0]] } else { [[0.0, 0.0], [c, s]] }
+        };
+        for (f1, f2) in [(false, false), (true, false), (false, true), (true, true)] {
+            let (l1, l2) = (line(20.0, f1), line(-15.0, f2));
+            let cobb = m(MeasureKind::Cobb, &[l1[0], l1[1], l2[0], l2[1]]);
+            assert!((cobb.angle_deg().unwrap_or(0.0) - 35.0).abs() < 1e-9, "{f1} {f2}");
+        }
+        // Incomplete or degenerate: no value.
+        assert_eq!(m(MeasureKind::Angle, &[[0.0, 0.0], [1.0, 1.0]]).value(None), None);
+        assert_eq!(m(MeasureKind::Angle, &[[0.0, 0.0], [0.0, 0.0], [1.0, 1.0]]).value(None), None);
+        assert_eq!(m(MeasureKind::Distance, &[[0.0, f64::NAN], [1.0, 1.0]]).value(None), None);
+    }
+
+    #[test]
+    fn the_folder_scale_is_the_latest_ruler_calibration_unless_the_file_has_its_own() {
+        let mut state = ReviewState::new();
+        assert_eq!(scale_for(None, &state), None);
+        let cal = |px: f64, mm: f64| Measurement {
+            known_mm: Some(mm),
+            ..m(MeasureKind::Calibration, &[[0.0, 0.0], [px, 0.0]])
+        };
+        for (id, c, time) in
+            [("A", cal(200.0, 10.0), "2026-12-01T10:00:00Z"), ("B", cal(400.0, 10.0), "2026-12-01T11:00:00Z")]
+        {
+            let edit = Edit::Measurements { specimen: id.into(), measurements: vec![c] };
+            state.apply(&edit, "ana", time);
+        }
+        let s = scale_for(None, &state).unwrap_or(Scale { mm_per_px: 0.0, source: String::new() });
+        assert!((s.mm_per_px - 0.025).abs() < 1e-12 && s.source == "ruler on B DV", "{s:?}");
+        // A file's own pixel spacing wins.
+        assert_eq!(scale_for(Some(0.1), &state).map(|s| s.mm_per_px), Some(0.1));
+        // A calibration of zero length or no known length sets nothing.
+        assert_eq!(cal(0.0, 10.0).calibration(), None);
+        assert_eq!(cal(10.0, -1.0).calibration(), None);
+        let review = SpecimenReview { measurements: vec![cal(100.0, 0.0)], ..Default::default() };
+        let only_bad = ReviewState { specimens: [("C".to_owned(), review)].into(), ..ReviewState::new() };
+        assert_eq!(ruler_scale(&only_bad), None);
+    }
+}
