@@ -457,3 +457,87 @@ fn improve_with_my_reviews_fine_tunes_compares_and_switches_when_asked() {
     assert_eq!(improved.model.parent(), Some(models.as_path()), "written beside the old model");
     assert!(improved.model.file_name().unwrap().to_string_lossy().starts_with("cae_mv-improved-"));
 }
+
+/// A left click (press and release without moving) at `pos`.
+fn click_at(h: &mut egui_kittest::Harness<'_, mousexray::gui::ReviewApp>, pos: egui::Pos2) {
+    let button = egui::PointerButton::Primary;
+    h.event(egui::Event::PointerMoved(pos));
+    h.event(egui::Event::PointerButton { pos, button, pressed: true, modifiers: Default::default() });
+    h.run_steps(1);
+    h.event(egui::Event::PointerButton { pos, button, pressed: false, modifiers: Default::default() });
+    h.run_steps(2);
+}
+
+#[test]
+fn distances_calibrate_on_the_ruler_mark_the_tibia_undo_and_export() {
+    use mousexray::review::{
+        MeasureKind,
+        measurement::{TIBIA_LENGTH, ruler_scale},
+    };
+    let (dir, folder) = sample();
+    // Tall enough for the findings panel to show its measurement list without scrolling.
+    let mut h = harness_sized(settings(), 1400.0, 1200.0);
+    open_typed(&mut h, &folder);
+    step_until(&mut h, "the DV film", |a| a.viewer.shown_windows[0].is_some());
+    let measurements = |h: &egui_kittest::Harness<'_, mousexray::gui::ReviewApp>| {
+        let ws = h.state().workspace.as_ref().unwrap();
+        ws.selected.and_then(|i| ws.review_of(i)).map(|r| r.measurements.clone()).unwrap_or_default()
+    };
+    let centre = h.state().viewer.shown_rects[0].unwrap().center();
+    let (a, b) = (centre - egui::vec2(60.0, 40.0), centre + egui::vec2(60.0, 40.0));
+
+    // D, then both ends: a distance, in pixels while the folder has no scale.
+    h.key_press(Key::D);
+    h.run_steps(2);
+    assert!(h.state().viewer.measure.is_some(), "D starts the distance tool");
+    click_at(&mut h, a);
+    assert!(measurements(&h).is_empty(), "one end is not a distance yet");
+    click_at(&mut h, b);
+    let list = measurements(&h);
+    assert_eq!(list.len(), 1);
+    assert_eq!((list[0].kind, list[0].view), (MeasureKind::Distance, mousexray::specimen::View::Dv));
+    let px = list[0].length_px().unwrap();
+    assert!(px > 50.0, "{px} px");
+    assert!(h.query_by_label(&format!("1 DV Distance: {px:.0} px (no scale)")).is_some());
+
+    // Calibrate along the same line as if it spanned 10 mm of the ruler: the distance is then 10 mm.
+    h.get_by_label("Calibrate on ruler").click();
+    h.run_steps(2);
+    click_at(&mut h, a);
+    click_at(&mut h, b);
+    h.run_steps(2);
+    assert!(h.query_by_label("Calibrate on the ruler").is_some(), "the length is asked");
+    h.get_by_label("Length (mm)").type_text("10");
+    h.run_steps(2);
+    h.get_by_label("Set the scale").click();
+    h.run_steps(4);
+    let list = measurements(&h);
+    assert_eq!(list.len(), 2);
+    assert_eq!((list[1].kind, list[1].known_mm), (MeasureKind::Calibration, Some(10.0)));
+    let scale = ruler_scale(&h.state().workspace.as_ref().unwrap().review.as_ref().unwrap().state).unwrap();
+    assert!((scale.mm_per_px - 10.0 / px).abs() < 1e-9 && scale.source.ends_with("DV"), "{scale:?}");
+    assert!(h.query_by_label("1 DV Distance: 10.00 mm").is_some());
+
+    // Marked as the tibia, one undo step each way.
+    h.get_by_label("tibia").click();
+    h.run_steps(3);
+    assert_eq!(measurements(&h)[0].parameter.as_deref(), Some(TIBIA_LENGTH));
+    h.key_press(Key::Escape);
+    h.key_press(Key::Z);
+    h.run_steps(3);
+    assert_eq!(measurements(&h)[0].parameter, None, "Z undoes the tibia mark");
+    h.key_press_modifiers(egui::Modifiers::SHIFT, Key::Z);
+    h.run_steps(3);
+    assert_eq!(measurements(&h)[0].parameter.as_deref(), Some(TIBIA_LENGTH));
+
+    // The export carries the measurements and the tibia length in millimetres.
+    let out = dir.path().join("review.csv");
+    export_via_dialog(&mut h, &out);
+    let csv = std::fs::read_to_string(&out).unwrap();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|c| *c == name).unwrap();
+    let id = &h.state().workspace.as_ref().unwrap().selected_specimen().unwrap().id;
+    let row: Vec<&str> = csv.lines().find(|l| l.starts_with(id.as_str())).unwrap().split(',').collect();
+    assert_eq!(row[col("tibia_length_mm")], "10.000", "{csv}");
+    assert_eq!(row[col("measurements")], "DV tibia 10.00 mm; DV calibration 10.00 mm");
+}

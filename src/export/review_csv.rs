@@ -21,7 +21,7 @@ pub enum Only {
     All,
     /// Specimens the model flagged abnormal (in the output the reviewer was shown).
     Flagged,
-    /// Specimens with a status or a call.
+    /// Specimens with a status, a call or a measurement.
     Reviewed,
 }
 
@@ -55,7 +55,7 @@ fn flagged(shown: Option<&Shown>, taxonomy: &Taxonomy) -> bool {
 }
 
 fn reviewed(r: Option<&SpecimenReview>) -> bool {
-    r.is_some_and(|r| r.status != Status::Unreviewed || !r.calls.is_empty())
+    r.is_some_and(|r| r.status != Status::Unreviewed || !r.calls.is_empty() || !r.measurements.is_empty())
 }
 
 fn num(v: Option<&f32>) -> String {
@@ -83,9 +83,11 @@ pub fn export(
     let mut head: Vec<String> = ["specimen_id", "dv_path", "lv_path"].into_iter().map(String::from).collect();
     head.extend(Metadata::COLUMNS.iter().map(|c| (*c).to_owned()));
     head.extend(["status", "comment", "reviewer", "created", "updated", "model_sha256"].map(String::from));
+    head.extend(["measurements", "tibia_length_mm"].map(String::from));
     if options.long {
         head.extend(
-            ["node", "level", "parameter_stable_id", "call", "impc_call", "probability", "threshold"].map(String::from),
+            ["node", "level", "parameter_stable_id", "call", "impc_call", "probability", "threshold", "data_point"]
+                .map(String::from),
         );
     } else {
         for prefix in ["call_", "p_", "threshold_"] {
@@ -93,6 +95,7 @@ pub fn export(
         }
     }
     w.write_record(&head)?;
+    let ruler = crate::review::measurement::ruler_scale(review);
     let mut written = 0;
     for s in specimens {
         let r = review.get(&s.id);
@@ -120,6 +123,15 @@ pub fn export(
             rv.updated.clone(),
             shown.map(|x| x.model_sha256.clone()).unwrap_or_default(),
         ]);
+        // Each film's scale: its own DICOM pixel spacing (read from the header only when a
+        // measurement needs it), else the folder's ruler calibration.
+        let scale_of = |view: crate::specimen::View| {
+            let own = s.images.get(&view).and_then(|p| crate::imaging::pixel_spacing_mm(p));
+            crate::review::measurement::scale_for(own, ruler.as_ref())
+        };
+        let (measured, tibia) = crate::review::measurement::export_summary(&rv.measurements, &scale_of);
+        let tibia = tibia.map(|mm| format!("{mm:.3}"));
+        base.extend([measured, tibia.clone().unwrap_or_default()]);
         let call = |id: &str| rv.calls.get(id).map_or("", |c| c.as_str()).to_owned();
         let implied = |id: &str| crate::review::implied_call(rv, id, taxonomy).map_or("", |c| c.as_str()).to_owned();
         let prob = |id: &str| num(shown.and_then(|x| x.probabilities.get(id)));
@@ -141,9 +153,17 @@ pub fn export(
                         implied(&n.id),
                         prob(&n.id),
                         thr(&n.id),
+                        String::new(),
                     ]);
                     w.write_record(row.iter().map(|c| neutralise(c)))?;
                 }
+            }
+            // IMPC's one numeric X-ray parameter, as its long form carries numbers.
+            if let Some(mm) = &tibia {
+                let mut row = base.clone();
+                let parameter = crate::review::measurement::TIBIA_LENGTH.to_owned();
+                row.extend(["", "", &parameter, "", "", "", "", mm].map(String::from));
+                w.write_record(row.iter().map(|c| neutralise(c)))?;
             }
         } else {
             let mut row = base;

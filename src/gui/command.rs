@@ -4,6 +4,7 @@
 use egui::{Key, KeyboardShortcut, Modifiers};
 
 use super::viewer::Preset;
+use crate::review::MeasureKind;
 
 /// A user action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -86,6 +87,8 @@ pub enum UICommand {
     FilmsOnly,
     /// Close the window (the review is saved).
     Quit,
+    /// Start measuring this on the films (again: stop).
+    Measure(MeasureKind),
 }
 
 const fn plain(key: Key) -> KeyboardShortcut {
@@ -138,6 +141,7 @@ impl UICommand {
         ];
         v.push(AllUnflaggedNormal);
         v.extend(Preset::ALL.map(WindowPreset));
+        v.extend(MeasureKind::ALL.map(Measure));
         v.extend((0..10).map(ToggleFinding));
         v.extend((0..10).map(FindingNormal));
         v
@@ -186,6 +190,7 @@ impl UICommand {
             ToggleFindings => "Findings panel".into(),
             FilmsOnly => "Films only".into(),
             Quit => "Quit".into(),
+            Measure(kind) => format!("Measure: {}", kind.label()),
         }
     }
 
@@ -238,6 +243,14 @@ impl UICommand {
             ToggleFindings => "Show or hide the findings panel on the right",
             FilmsOnly => "Hide both side panels to give the films the whole window (again to bring them back)",
             Quit => "Close the window; the review and the scores are saved",
+            Measure(kind) => match kind {
+                MeasureKind::Distance => "A distance in millimetres: click both ends (a tibia: IMPC_XRY_033)",
+                MeasureKind::Angle => "An angle at a vertex (the kyphosis angle): arm, vertex, arm",
+                MeasureKind::Cobb => "The Cobb angle of a curve (scoliosis): two points along each end plate",
+                MeasureKind::Calibration => {
+                    "Set the folder's millimetres per pixel: click two ruler marks, then type their distance"
+                }
+            },
         }
     }
 
@@ -284,6 +297,10 @@ impl UICommand {
             ToggleWorklist => vec![plain(Key::OpenBracket)],
             ToggleFindings => vec![plain(Key::CloseBracket)],
             FilmsOnly => vec![plain(Key::M)],
+            Measure(MeasureKind::Distance) => vec![plain(Key::D)],
+            Measure(MeasureKind::Angle) => vec![plain(Key::G)],
+            Measure(MeasureKind::Cobb) => vec![plain(Key::C)],
+            Measure(MeasureKind::Calibration) => vec![],
             OpenModel | ClassifyAll | ClassifyUnscored | CancelClassify | ImproveModel | Settings
             | AllUnflaggedNormal => vec![],
         }

@@ -29,6 +29,12 @@ pub enum AppCommand {
     DismissBanner(usize),
     /// Call these specimens (workspace indices) normal, as one undo step.
     NormalAll(Vec<usize>),
+    /// A measurement finished on a film: recorded, or for a calibration, its length asked first.
+    Measured(crate::review::Measurement),
+    /// Record this measurement on the selected specimen (one undo step).
+    AddMeasurement(crate::review::Measurement),
+    /// From the findings panel's measurement list.
+    Measure(super::measure::MeasureAction),
 }
 
 impl ReviewApp {
@@ -63,6 +69,29 @@ impl ReviewApp {
                 }
                 self.worklist.invalidate();
             }
+            AppCommand::Measured(m) => {
+                if m.kind == crate::review::MeasureKind::Calibration {
+                    self.dialog = super::Dialog::Calibrate { measurement: m, text: String::new() };
+                } else {
+                    self.edit_measurements(|list| list.push(m));
+                }
+            }
+            AppCommand::AddMeasurement(m) => self.edit_measurements(|list| list.push(m)),
+            AppCommand::Measure(a) => match a {
+                super::measure::MeasureAction::Start(kind) => {
+                    self.viewer.measure = Some(super::measure::MeasureTool::new(kind));
+                }
+                super::measure::MeasureAction::Remove(k) => self.edit_measurements(|list| {
+                    if k < list.len() {
+                        list.remove(k);
+                    }
+                }),
+                super::measure::MeasureAction::Tibia(k, on) => self.edit_measurements(|list| {
+                    if let Some(m) = list.get_mut(k) {
+                        m.parameter = on.then(|| crate::review::measurement::TIBIA_LENGTH.to_owned());
+                    }
+                }),
+            },
             AppCommand::DismissBanner(i) => {
                 if i < self.banners.len() {
                     self.banners.remove(i);
@@ -85,6 +114,22 @@ impl ReviewApp {
             Err(e) => self.error(e),
         }
         self.worklist.invalidate();
+    }
+
+    /// Changes the selected specimen's measurements through `change`, as one undoable edit.
+    fn edit_measurements(&mut self, change: impl FnOnce(&mut Vec<crate::review::Measurement>)) {
+        let Some(ws) = self.workspace.as_mut() else { return };
+        let Some(i) = ws.selected else { return };
+        let Some(id) = ws.specimens().get(i).map(|s| s.id.clone()) else { return };
+        let mut list = ws.review_of(i).map(|r| r.measurements.clone()).unwrap_or_default();
+        change(&mut list);
+        let Some(review) = ws.review.as_mut() else {
+            self.error("the review is not open for this folder, so measurements cannot be recorded".to_owned());
+            return;
+        };
+        if let Err(e) = review.edit(crate::review::Edit::Measurements { specimen: id, measurements: list }) {
+            self.error(e.to_string());
+        }
     }
 
     /// A decision that finishes the specimen: applied, then on to the next when auto-advance is on.
@@ -128,6 +173,10 @@ impl ReviewApp {
             Help => self.dialog = if self.dialog == Dialog::Help { Dialog::None } else { Dialog::Help },
             Quit => ctx.send_viewport_cmd(egui::ViewportCommand::Close),
             WindowPreset(p) => self.viewer.preset = Some(p),
+            Measure(kind) => {
+                let same = self.viewer.measure.as_ref().is_some_and(|t| t.kind == kind);
+                self.viewer.measure = (!same).then(|| super::measure::MeasureTool::new(kind));
+            }
             ResetOrientation => self.viewer.orientation = Default::default(),
             ToggleWorklist => self.settings.view.worklist_panel = !self.settings.view.worklist_panel,
             ToggleFindings => self.settings.view.findings_panel = !self.settings.view.findings_panel,

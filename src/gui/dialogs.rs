@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use egui::{Id, Modal, Ui};
+use egui::{Id, Modal, RichText, Ui};
 
 use super::app::{ReviewApp, default_export_name};
 use super::command::UICommand;
@@ -69,6 +69,13 @@ pub enum Dialog {
     },
     /// Fine-tune the model on the folder's reviews, and compare.
     Improve,
+    /// The length of a ruler calibration just drawn, in millimetres.
+    Calibrate {
+        /// The calibration, without its length yet.
+        measurement: crate::review::Measurement,
+        /// The length typed so far.
+        text: String,
+    },
     /// Confirm calling these specimens (workspace indices) normal.
     ConfirmNormal {
         /// The specimens.
@@ -193,6 +200,48 @@ impl ReviewApp {
                     }
                 } else {
                     self.dialog = Dialog::Reviewer { name };
+                }
+            }
+            Dialog::Calibrate { mut measurement, mut text } => {
+                let mut outcome = None;
+                let px = measurement.length_px().unwrap_or(0.0);
+                let mm = text.trim().replace(',', ".").parse::<f64>().ok().filter(|v| v.is_finite() && *v > 0.0);
+                Modal::new(Id::unique("calibrate")).show(&ctx, |ui| {
+                    ui.heading("Calibrate on the ruler");
+                    ui.label(format!(
+                        "The line is {px:.0} pixels long. How many millimetres of the ruler does it span? The \
+                         scale applies to every film of this folder without its own DICOM pixel spacing."
+                    ));
+                    let label = ui.label("Length (mm)");
+                    let field =
+                        ui.add(egui::TextEdit::singleline(&mut text).desired_width(120.0)).labelled_by(label.id);
+                    if !field.has_focus() && !field.lost_focus() && outcome.is_none() {
+                        field.request_focus();
+                    }
+                    let enter =
+                        (field.has_focus() || field.lost_focus()) && ui.input(|i| i.key_pressed(egui::Key::Enter));
+                    if let Some(mm) = mm.filter(|_| px > 0.0) {
+                        ui.label(format!("{:.4} mm per pixel", mm / px));
+                    } else if !text.trim().is_empty() {
+                        ui.label(RichText::new("a length in millimetres, above 0").color(ui.visuals().warn_fg_color));
+                    }
+                    ui.horizontal(|ui| {
+                        let ok = ui.add_enabled(mm.is_some() && px > 0.0, egui::Button::new("Set the scale"));
+                        if ok.clicked() || (enter && mm.is_some() && px > 0.0) {
+                            outcome = Some(true);
+                        }
+                        if ui.button("Cancel").clicked() || ui.input(|i| i.key_pressed(egui::Key::Escape)) {
+                            outcome = Some(false);
+                        }
+                    });
+                });
+                match outcome {
+                    Some(true) => {
+                        measurement.known_mm = mm;
+                        self.send(super::command_handling::AppCommand::AddMeasurement(measurement));
+                    }
+                    Some(false) => {}
+                    None => self.dialog = Dialog::Calibrate { measurement, text },
                 }
             }
             Dialog::ConfirmNormal { indices } => {

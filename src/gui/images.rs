@@ -27,6 +27,9 @@ pub struct LoadedImage {
     /// The display copy already windowed with `auto_window` (rendered on the decoding thread,
     /// so showing a new specimen costs the UI thread nothing but an upload).
     pub auto_rendered: Arc<egui::ColorImage>,
+    /// Millimetres per original pixel and the attribute that said so, for a DICOM file that
+    /// carries its pixel spacing.
+    pub spacing: Option<(f64, &'static str)>,
 }
 
 impl LoadedImage {
@@ -36,7 +39,12 @@ impl LoadedImage {
         let (display, downscale) = shrink16(&original, DISPLAY_MAX_SIDE);
         let auto_window = Window::from_percentiles(&display, 0.005, 0.995);
         let auto_rendered = Arc::new(render(&display, &auto_window, false));
-        Ok(LoadedImage { original, display, downscale, auto_window, auto_rendered })
+        let spacing = if original.format == crate::imaging::FileFormat::Dicom {
+            crate::imaging::pixel_spacing_mm(path)
+        } else {
+            None
+        };
+        Ok(LoadedImage { original, display, downscale, auto_window, auto_rendered, spacing })
     }
 
     /// Bytes held.

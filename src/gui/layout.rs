@@ -332,6 +332,30 @@ impl ReviewApp {
                 FindingsAction::ShowClass(c) => AppCommand::ShowClass(Some(c)),
             });
         }
+        // Measurements, each with the scale of the film it was drawn on.
+        let Some(ws) = self.workspace.as_ref() else { return };
+        let (Some(i), Some(specimen)) = (ws.selected, ws.selected_specimen()) else { return };
+        let measurements = ws.review_of(i).map(|r| r.measurements.clone()).unwrap_or_default();
+        let ruler = ws.review.as_ref().and_then(|r| crate::review::measurement::ruler_scale(&r.state));
+        let spacing: Vec<_> = specimen
+            .images
+            .iter()
+            .map(|(v, p)| {
+                let s = match self.images.get(p, false) {
+                    super::images::Slot::Ready(img) => img.spacing,
+                    _ => None,
+                };
+                (*v, s)
+            })
+            .collect();
+        let scale_of = |view| {
+            let own = spacing.iter().find(|(v, _)| *v == view).and_then(|(_, s)| *s);
+            crate::review::measurement::scale_for(own, ruler.as_ref())
+        };
+        ui.separator();
+        for a in super::measure::list(ui, &measurements, &scale_of) {
+            self.send(AppCommand::Measure(a));
+        }
     }
 
     fn centre(&mut self, ui: &mut Ui) {
@@ -359,6 +383,8 @@ impl ReviewApp {
         };
         let scored = ws.selected.and_then(|i| ws.results.get(i)).and_then(Option::as_ref);
         let class = self.saliency_class();
+        let measurements = ws.selected.and_then(|i| ws.review_of(i)).map_or(&[][..], |r| r.measurements.as_slice());
+        let ruler = ws.review.as_ref().and_then(|r| crate::review::measurement::ruler_scale(&r.state));
         let input = ViewerInput {
             specimen,
             scored,
@@ -372,6 +398,8 @@ impl ReviewApp {
             opacity: self.settings.overlay_opacity,
             reference: self.viewer.reference.and_then(|_| ws.reference_specimen()),
             report: &ws.report,
+            measurements,
+            ruler: ruler.as_ref(),
         };
         let extras: Vec<_> = specimen.extra_views().map(|(v, p)| (v, p.display().to_string())).collect();
         if !extras.is_empty() {
@@ -386,6 +414,9 @@ impl ReviewApp {
             });
         }
         self.viewer.show(ui, &mut self.images, &input);
+        if let Some(m) = self.viewer.measured.take() {
+            self.send(AppCommand::Measured(m));
+        }
     }
 
     fn viewer_toolbar(&mut self, ui: &mut Ui) {
@@ -409,6 +440,17 @@ impl ReviewApp {
                 }
             }
             ui.menu_button("Window", |ui| self.window_menu(ui));
+            ui.menu_button("Measure", |ui| {
+                for kind in crate::review::MeasureKind::ALL {
+                    let on = self.viewer.measure.as_ref().is_some_and(|t| t.kind == kind);
+                    let c = UICommand::Measure(kind);
+                    let button = egui::Button::selectable(on, c.label()).shortcut_text(c.shortcut_text(ui.ctx()));
+                    if ui.add(button).on_hover_text(c.tooltip()).clicked() {
+                        self.send(AppCommand::Ui(c));
+                        ui.close();
+                    }
+                }
+            });
             ui.menu_button("Saliency options", |ui| self.saliency_menu(ui));
             // Rotation and mirror stay from specimen to specimen: say so while they are on.
             let o = self.viewer.orientation;

@@ -18,6 +18,7 @@ mod images;
 mod improve;
 mod jobs;
 mod layout;
+mod measure;
 mod settings;
 mod shell;
 mod view_math;

@@ -116,6 +116,10 @@ pub struct ViewerState {
     pub shown_windows: [Option<Window>; 3],
     /// Where each panel was drawn last frame (screen points).
     pub shown_rects: [Option<Rect>; 3],
+    /// The measuring tool in use, with its clicks so far.
+    pub measure: Option<super::measure::MeasureTool>,
+    /// A measurement finished this frame, for the app to record.
+    pub measured: Option<crate::review::Measurement>,
     textures: [Option<Cached<ImageKey>>; 3],
     details: [Option<Detail>; 3],
     overlays: [Option<Cached<OverlayKey>>; 2],
@@ -138,6 +142,8 @@ impl Default for ViewerState {
             reference: None,
             shown_windows: [None, None, None],
             shown_rects: [None, None, None],
+            measure: None,
+            measured: None,
             textures: [None, None, None],
             details: [None, None, None],
             overlays: [None, None],
@@ -161,6 +167,10 @@ pub struct ViewerInput<'a> {
     pub reference: Option<&'a Specimen>,
     /// The folder's scan, to say why a view is missing.
     pub report: &'a ScanReport,
+    /// The specimen's measurements.
+    pub measurements: &'a [crate::review::Measurement],
+    /// The folder's ruler calibration, for films without their own pixel spacing.
+    pub ruler: Option<&'a crate::review::Scale>,
 }
 
 /// A pane's title on a dark plate, so it stays readable over bright bone.
@@ -251,6 +261,9 @@ impl ViewerState {
         }
         self.preset = None;
         self.one_to_one = false;
+        if self.measure.is_some() && ui.input(|i| i.key_pressed(egui::Key::Escape)) {
+            self.measure = None;
+        }
     }
 
     #[allow(clippy::too_many_lines, clippy::too_many_arguments)]
@@ -354,7 +367,26 @@ impl ViewerState {
                 self.readout = Some((view, x as u32, y as u32, v));
             }
         }
-        if response.double_clicked() {
+        // Original pixels to screen points and back, through orientation, zoom and pan.
+        let downscale = img.downscale;
+        let orientation = self.orientation;
+        let to_screen = |p: [f64; 2]| {
+            let d = egui::pos2((p[0] / downscale) as f32, (p[1] / downscale) as f32);
+            placement.to_screen(orientation.to_oriented(d, size))
+        };
+        let to_original = |screen: Pos2| {
+            let d = orientation.from_oriented(placement.to_image(screen), size);
+            [f64::from(d.x) * downscale, f64::from(d.y) * downscale]
+        };
+        let measuring = self.measure.is_some() && !is_reference;
+        if measuring
+            && response.clicked()
+            && let (Some(pos), Some(tool)) = (response.interact_pointer_pos(), self.measure.as_mut())
+            && let Some(done) = tool.click(view, to_original(pos))
+        {
+            self.measured = Some(done);
+        }
+        if response.double_clicked() && !measuring {
             new_pz = PanZoom::default();
         }
         if let Some(slot) = self.pan_zoom.get_mut(pz_index) {
@@ -388,6 +420,28 @@ impl ViewerState {
                 // Contour lines are thin: drawn opaque whatever the fill's opacity.
                 Color32::WHITE.gamma_multiply(if input.style.contour { 1.0 } else { input.opacity }),
             ));
+        }
+        if !is_reference {
+            let scale = crate::review::measurement::scale_for(img.spacing, input.ruler);
+            let hover = response.hover_pos().filter(|_| measuring);
+            super::measure::draw(
+                &painter,
+                input.measurements,
+                view,
+                scale.as_ref(),
+                self.measure.as_ref(),
+                hover,
+                &to_screen,
+            );
+            if let Some(tool) = self.measure.as_ref().filter(|_| PANELS.contains(&view) || self.extra == Some(view)) {
+                painter.text(
+                    rect.left_top() + vec2(6.0, 28.0),
+                    egui::Align2::LEFT_TOP,
+                    tool.hint(),
+                    egui::FontId::proportional(13.0),
+                    Color32::from_rgb(255, 200, 40),
+                );
+            }
         }
         pane_title(&painter, title_pos, title);
         let info = format!(

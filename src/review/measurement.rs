@@ -212,13 +212,34 @@ pub fn ruler_scale(state: &ReviewState) -> Option<Scale> {
         })
 }
 
-/// The scale for a film: its own DICOM pixel spacing (`dicom_mm`) when it has one, else the
-/// folder's ruler calibration.
-pub fn scale_for(dicom_mm: Option<f64>, state: &ReviewState) -> Option<Scale> {
-    match dicom_mm.filter(|v| v.is_finite() && *v > 0.0) {
-        Some(mm) => Some(Scale { mm_per_px: mm, source: "DICOM Pixel Spacing".into() }),
-        None => ruler_scale(state),
+/// The scale for a film: its own DICOM pixel spacing (`dicom`: millimetres and the attribute
+/// that said so, from [`crate::imaging::pixel_spacing_mm`]) when it has one, else the folder's
+/// ruler calibration ([`ruler_scale`]).
+pub fn scale_for(dicom: Option<(f64, &str)>, ruler: Option<&Scale>) -> Option<Scale> {
+    match dicom.filter(|(v, _)| v.is_finite() && *v > 0.0) {
+        Some((mm, name)) => Some(Scale { mm_per_px: mm, source: name.to_owned() }),
+        None => ruler.cloned(),
     }
+}
+
+/// A specimen's measurements for a CSV: all of them as text (`DV distance 12.35 mm; LV angle
+/// 23.4°`), and the IMPC tibia length in millimetres, the mean of the distances marked tibia on
+/// films with a scale (both tibiae may be drawn). `scale_of` gives each film's scale.
+pub fn export_summary(measurements: &[Measurement], scale_of: &dyn Fn(View) -> Option<Scale>) -> (String, Option<f64>) {
+    let mut text = Vec::new();
+    let mut tibia = Vec::new();
+    for m in measurements {
+        let Some(value) = m.value(scale_of(m.view).as_ref()) else { continue };
+        let kind = if m.parameter.as_deref() == Some(TIBIA_LENGTH) { "tibia" } else { m.kind.as_str() };
+        text.push(format!("{} {kind} {}", m.view.as_str().to_uppercase(), value.text()));
+        if let (Some(TIBIA_LENGTH), MeasuredValue::Millimetres(mm)) = (m.parameter.as_deref(), value)
+            && m.kind == MeasureKind::Distance
+        {
+            tibia.push(mm);
+        }
+    }
+    let mean = (!tibia.is_empty()).then(|| tibia.iter().sum::<f64>() / tibia.len() as f64);
+    (text.join("; "), mean)
 }
 
 #[cfg(test)]
@@ -258,9 +279,25 @@ mod tests {
     }
 
     #[test]
+    fn the_export_lists_every_measurement_and_the_mean_tibia_length_in_millimetres() {
+        let tibia = |x: f64| Measurement {
+            parameter: Some(TIBIA_LENGTH.into()),
+            ..m(MeasureKind::Distance, &[[0.0, 0.0], [x, 0.0]])
+        };
+        let list = [tibia(300.0), tibia(320.0), m(MeasureKind::Angle, &[[1.0, 0.0], [0.0, 0.0], [0.0, 1.0]])];
+        let scale = |_| Some(Scale { mm_per_px: 0.05, source: String::new() });
+        let (text, mm) = export_summary(&list, &scale);
+        assert_eq!(text, "DV tibia 15.00 mm; DV tibia 16.00 mm; DV angle 90.0°");
+        assert_eq!(mm, Some(15.5));
+        // Without a scale the text says pixels and there is no tibia length.
+        let (text, mm) = export_summary(&list[..1], &|_| None);
+        assert_eq!((text.as_str(), mm), ("DV tibia 300 px (no scale)", None));
+    }
+
+    #[test]
     fn the_folder_scale_is_the_latest_ruler_calibration_unless_the_file_has_its_own() {
         let mut state = ReviewState::new();
-        assert_eq!(scale_for(None, &state), None);
+        assert_eq!(scale_for(None, ruler_scale(&state).as_ref()), None);
         let cal = |px: f64, mm: f64| Measurement {
             known_mm: Some(mm),
             ..m(MeasureKind::Calibration, &[[0.0, 0.0], [px, 0.0]])
@@ -271,10 +308,12 @@ mod tests {
             let edit = Edit::Measurements { specimen: id.into(), measurements: vec![c] };
             state.apply(&edit, "ana", time);
         }
-        let s = scale_for(None, &state).unwrap_or(Scale { mm_per_px: 0.0, source: String::new() });
+        let ruler = ruler_scale(&state);
+        let s = scale_for(None, ruler.as_ref()).unwrap_or(Scale { mm_per_px: 0.0, source: String::new() });
         assert!((s.mm_per_px - 0.025).abs() < 1e-12 && s.source == "ruler on B DV", "{s:?}");
         // A file's own pixel spacing wins.
-        assert_eq!(scale_for(Some(0.1), &state).map(|s| s.mm_per_px), Some(0.1));
+        let own = scale_for(Some((0.1, "DICOM Pixel Spacing")), ruler.as_ref());
+        assert_eq!(own.map(|s| (s.mm_per_px, s.source)), Some((0.1, "DICOM Pixel Spacing".to_owned())));
         // A calibration of zero length or no known length sets nothing.
         assert_eq!(cal(0.0, 10.0).calibration(), None);
         assert_eq!(cal(10.0, -1.0).calibration(), None);

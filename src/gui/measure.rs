@@ -1,0 +1,181 @@
+//! Measuring on the films: the tool being used (its clicks so far), the drawing of finished and
+//! unfinished measurements over a panel, and the findings panel's list of them. The
+//! measurements themselves, their values and the scale live in [`crate::review::measurement`].
+
+use egui::{Color32, Painter, Pos2, Stroke, Ui};
+
+use crate::review::measurement::{MeasureKind, Measurement, Scale, TIBIA_LENGTH};
+use crate::specimen::View;
+
+/// The measurement being drawn.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MeasureTool {
+    /// What it measures.
+    pub kind: MeasureKind,
+    /// The film clicked first; a click on another film starts over there.
+    pub view: Option<View>,
+    /// Points so far, in original pixels.
+    pub points: Vec<[f64; 2]>,
+}
+
+impl MeasureTool {
+    /// A fresh tool of `kind`.
+    pub fn new(kind: MeasureKind) -> MeasureTool {
+        MeasureTool { kind, view: None, points: Vec::new() }
+    }
+
+    /// Adds a click at original pixel `p` of `view`; returns the measurement once it has all its
+    /// points (the tool then starts afresh, ready for the next).
+    pub fn click(&mut self, view: View, p: [f64; 2]) -> Option<Measurement> {
+        if self.view != Some(view) {
+            self.view = Some(view);
+            self.points.clear();
+        }
+        self.points.push(p);
+        if self.points.len() < self.kind.points() {
+            return None;
+        }
+        let points = std::mem::take(&mut self.points);
+        self.view = None;
+        let parameter = None;
+        Some(Measurement { view, kind: self.kind, points, parameter, known_mm: None })
+    }
+
+    /// What to do next, for the viewer's hint line.
+    pub fn hint(&self) -> String {
+        let left = self.kind.points() - self.points.len().min(self.kind.points());
+        format!("{}: {} ({left} more; Esc cancels)", self.kind.label(), self.kind.how())
+    }
+}
+
+const COLOR: Color32 = Color32::from_rgb(255, 200, 40);
+const CALIBRATION: Color32 = Color32::from_rgb(90, 200, 255);
+
+/// Draws `view`'s measurements, and the tool's unfinished one, over a panel. `to_screen` maps
+/// original pixels to screen points; `hover` (screen) extends the unfinished one to the pointer.
+pub fn draw(
+    painter: &Painter,
+    measurements: &[Measurement],
+    view: View,
+    scale: Option<&Scale>,
+    tool: Option<&MeasureTool>,
+    hover: Option<Pos2>,
+    to_screen: &dyn Fn([f64; 2]) -> Pos2,
+) {
+    let font = egui::FontId::proportional(13.0);
+    for (k, m) in measurements.iter().enumerate().filter(|(_, m)| m.view == view) {
+        let color = if m.kind == MeasureKind::Calibration { CALIBRATION } else { COLOR };
+        let points: Vec<Pos2> = m.points.iter().map(|p| to_screen(*p)).collect();
+        lines(painter, m.kind, &points, color);
+        let value = m.value(scale).map_or_else(|| "?".to_owned(), |v| v.text());
+        let name = if m.parameter.as_deref() == Some(TIBIA_LENGTH) { " tibia" } else { "" };
+        let anchor = match m.kind {
+            MeasureKind::Angle => points.get(1).copied(),
+            _ => points.last().copied(),
+        };
+        if let Some(at) = anchor {
+            let text = format!("{}{name}: {value}", k + 1);
+            let galley = painter.layout_no_wrap(text, font.clone(), color);
+            let rect = egui::Rect::from_min_size(at + egui::vec2(8.0, -8.0), galley.size()).expand(2.0);
+            painter.rect_filled(rect, 2.0, Color32::from_black_alpha(170));
+            painter.galley(rect.min + egui::vec2(2.0, 2.0), galley, color);
+        }
+    }
+    if let Some(t) = tool.filter(|t| t.view == Some(view)) {
+        let mut points: Vec<Pos2> = t.points.iter().map(|p| to_screen(*p)).collect();
+        points.extend(hover);
+        lines(painter, t.kind, &points, COLOR.gamma_multiply(0.7));
+    }
+}
+
+/// The strokes of a measurement's points as far as they go.
+fn lines(painter: &Painter, kind: MeasureKind, points: &[Pos2], color: Color32) {
+    let stroke = Stroke::new(1.5, color);
+    for p in points {
+        painter.circle_stroke(*p, 3.0, stroke);
+    }
+    match kind {
+        // Cobb: two separate lines.
+        MeasureKind::Cobb => {
+            for pair in points.chunks(2) {
+                if let [a, b] = pair {
+                    painter.line_segment([*a, *b], stroke);
+                }
+            }
+        }
+        _ => {
+            for pair in points.windows(2) {
+                painter.line_segment([pair[0], pair[1]], stroke);
+            }
+        }
+    }
+}
+
+/// What the findings panel's measurement list asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MeasureAction {
+    /// Start drawing one of this kind.
+    Start(MeasureKind),
+    /// Remove the measurement at this index.
+    Remove(usize),
+    /// Record (or stop recording) the distance at this index as the IMPC tibia length.
+    Tibia(usize, bool),
+}
+
+/// The specimen's measurements with their values, and the tools to add more.
+pub fn list(ui: &mut Ui, measurements: &[Measurement], scale_of: &dyn Fn(View) -> Option<Scale>) -> Vec<MeasureAction> {
+    let mut actions = Vec::new();
+    ui.horizontal_wrapped(|ui| {
+        ui.label("Measure:");
+        for kind in MeasureKind::ALL {
+            if ui.small_button(kind.label()).on_hover_text(kind.how()).clicked() {
+                actions.push(MeasureAction::Start(kind));
+            }
+        }
+    });
+    for (k, m) in measurements.iter().enumerate() {
+        let scale = scale_of(m.view);
+        ui.horizontal_wrapped(|ui| {
+            if ui.small_button("x").on_hover_text("remove this measurement").clicked() {
+                actions.push(MeasureAction::Remove(k));
+            }
+            let value = m.value(scale.as_ref()).map_or_else(|| "?".to_owned(), |v| v.text());
+            ui.label(format!("{} {} {}: {value}", k + 1, m.view.as_str().to_uppercase(), m.kind.label()));
+            if m.kind == MeasureKind::Distance {
+                let mut tibia = m.parameter.as_deref() == Some(TIBIA_LENGTH);
+                if ui.checkbox(&mut tibia, "tibia").on_hover_text(format!("export as {TIBIA_LENGTH}")).changed() {
+                    actions.push(MeasureAction::Tibia(k, tibia));
+                }
+            }
+        });
+    }
+    let shown: Vec<_> = measurements.iter().filter(|m| m.kind == MeasureKind::Distance).collect();
+    if let Some(m) = shown.first() {
+        let text = match scale_of(m.view) {
+            Some(s) => format!("scale {:.4} mm/px, from {}", s.mm_per_px, s.source),
+            None => "no scale: calibrate on the film's ruler once for this folder".to_owned(),
+        };
+        ui.label(egui::RichText::new(text).small());
+    }
+    actions
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tool_collects_its_points_on_one_film_and_starts_over_on_another() {
+        let mut t = MeasureTool::new(MeasureKind::Angle);
+        assert_eq!(t.click(View::Dv, [0.0, 0.0]), None);
+        // A click on the other film starts over there.
+        assert_eq!(t.click(View::Lv, [1.0, 0.0]), None);
+        assert_eq!(t.points, vec![[1.0, 0.0]]);
+        assert_eq!(t.click(View::Lv, [0.0, 0.0]), None);
+        let m = t.click(View::Lv, [0.0, 1.0]);
+        assert_eq!(m.as_ref().map(|m| (m.view, m.points.len())), Some((View::Lv, 3)));
+        assert!((m.and_then(|m| m.angle_deg()).unwrap_or(0.0) - 90.0).abs() < 1e-9);
+        // Ready for the next.
+        assert!(t.points.is_empty() && t.view.is_none());
+    }
+}
