@@ -469,7 +469,7 @@ fn click_at(h: &mut egui_kittest::Harness<'_, mousexray::gui::ReviewApp>, pos: e
 }
 
 #[test]
-fn distances_calibrate_on_the_ruler_mark_the_tibia_undo_and_export() {
+fn distances_calibrate_on_the_ruler_mark_the_tibia_and_a_finding_undo_and_export() {
     use mousexray::review::{
         MeasureKind,
         measurement::{TIBIA_LENGTH, ruler_scale},
@@ -530,6 +530,20 @@ fn distances_calibrate_on_the_ruler_mark_the_tibia_undo_and_export() {
     h.run_steps(3);
     assert_eq!(measurements(&h)[0].parameter.as_deref(), Some(TIBIA_LENGTH));
 
+    // T, an arrow on the LV, and the finding it shows: drawn for the next reader, exported.
+    h.key_press(Key::Escape);
+    h.key_press(Key::T);
+    h.run_steps(2);
+    let lv = h.state().viewer.shown_rects[1].unwrap().center();
+    click_at(&mut h, lv - egui::vec2(50.0, 50.0));
+    click_at(&mut h, lv);
+    h.run_steps(2);
+    h.get_by_label("Kyphosis").click();
+    h.run_steps(4);
+    let list = measurements(&h);
+    assert_eq!((list[2].kind, list[2].finding.as_deref()), (MeasureKind::Mark, Some("kyphosis")));
+    assert!(h.query_by_label("3 LV Mark: Kyphosis").is_some());
+
     // The export carries the measurements and the tibia length in millimetres.
     let out = dir.path().join("review.csv");
     export_via_dialog(&mut h, &out);
@@ -539,5 +553,5 @@ fn distances_calibrate_on_the_ruler_mark_the_tibia_undo_and_export() {
     let id = &h.state().workspace.as_ref().unwrap().selected_specimen().unwrap().id;
     let row: Vec<&str> = csv.lines().find(|l| l.starts_with(id.as_str())).unwrap().split(',').collect();
     assert_eq!(row[col("tibia_length_mm")], "10.000", "{csv}");
-    assert_eq!(row[col("measurements")], "DV tibia 10.00 mm; DV calibration 10.00 mm");
+    assert_eq!(row[col("measurements")], "DV tibia 10.00 mm; DV calibration 10.00 mm; LV mark kyphosis");
 }

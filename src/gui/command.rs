@@ -250,6 +250,7 @@ impl UICommand {
                 MeasureKind::Calibration => {
                     "Set the folder's millimetres per pixel: click two ruler marks, then type their distance"
                 }
+                MeasureKind::Mark => "An arrow at a finding for the next reader: its tail, the spot, then the finding",
             },
         }
     }
@@ -300,6 +301,7 @@ impl UICommand {
             Measure(MeasureKind::Distance) => vec![plain(Key::D)],
             Measure(MeasureKind::Angle) => vec![plain(Key::G)],
             Measure(MeasureKind::Cobb) => vec![plain(Key::C)],
+            Measure(MeasureKind::Mark) => vec![plain(Key::T)],
             Measure(MeasureKind::Calibration) => vec![],
             OpenModel | ClassifyAll | ClassifyUnscored | CancelClassify | ImproveModel | Settings
             | AllUnflaggedNormal => vec![],

@@ -69,13 +69,13 @@ impl ReviewApp {
                 }
                 self.worklist.invalidate();
             }
-            AppCommand::Measured(m) => {
-                if m.kind == crate::review::MeasureKind::Calibration {
+            AppCommand::Measured(m) => match m.kind {
+                crate::review::MeasureKind::Calibration => {
                     self.dialog = super::Dialog::Calibrate { measurement: m, text: String::new() };
-                } else {
-                    self.edit_measurements(|list| list.push(m));
                 }
-            }
+                crate::review::MeasureKind::Mark => self.dialog = super::Dialog::MarkFinding { measurement: m },
+                _ => self.edit_measurements(|list| list.push(m)),
+            },
             AppCommand::AddMeasurement(m) => self.edit_measurements(|list| list.push(m)),
             AppCommand::Measure(a) => match a {
                 super::measure::MeasureAction::Start(kind) => {

@@ -76,6 +76,11 @@ pub enum Dialog {
         /// The length typed so far.
         text: String,
     },
+    /// Which finding a mark just drawn shows.
+    MarkFinding {
+        /// The mark, without its finding yet.
+        measurement: crate::review::Measurement,
+    },
     /// Confirm calling these specimens (workspace indices) normal.
     ConfirmNormal {
         /// The specimens.
@@ -242,6 +247,37 @@ impl ReviewApp {
                     }
                     Some(false) => {}
                     None => self.dialog = Dialog::Calibrate { measurement, text },
+                }
+            }
+            Dialog::MarkFinding { mut measurement } => {
+                let mut outcome = None;
+                Modal::new(Id::unique("mark_finding")).show(&ctx, |ui| {
+                    ui.heading("Which finding does the arrow show?");
+                    for k in crate::review::tree_order(&self.taxonomy) {
+                        let Some(node) = self.taxonomy.nodes.get(k) else { continue };
+                        let indent = match node.level {
+                            crate::taxonomy::Level::L1 => 0.0,
+                            crate::taxonomy::Level::L2 => 12.0,
+                            crate::taxonomy::Level::L3 => 24.0,
+                        };
+                        ui.horizontal(|ui| {
+                            ui.add_space(indent);
+                            if ui.button(&node.label).clicked() {
+                                outcome = Some(Some(node.id.clone()));
+                            }
+                        });
+                    }
+                    if ui.button("Cancel").clicked() || ui.input(|i| i.key_pressed(egui::Key::Escape)) {
+                        outcome = Some(None);
+                    }
+                });
+                match outcome {
+                    Some(Some(finding)) => {
+                        measurement.finding = Some(finding);
+                        self.send(super::command_handling::AppCommand::AddMeasurement(measurement));
+                    }
+                    Some(None) => {}
+                    None => self.dialog = Dialog::MarkFinding { measurement },
                 }
             }
             Dialog::ConfirmNormal { indices } => {

@@ -353,7 +353,9 @@ impl ReviewApp {
             crate::review::measurement::scale_for(own, ruler.as_ref())
         };
         ui.separator();
-        for a in super::measure::list(ui, &measurements, &scale_of) {
+        let taxonomy = &self.taxonomy;
+        let label_of = |id: &str| taxonomy.get(id).map_or_else(|| id.to_owned(), |n| n.label.clone());
+        for a in super::measure::list(ui, &measurements, &scale_of, &label_of) {
             self.send(AppCommand::Measure(a));
         }
     }
@@ -400,6 +402,7 @@ impl ReviewApp {
             report: &ws.report,
             measurements,
             ruler: ruler.as_ref(),
+            taxonomy: &self.taxonomy,
         };
         let extras: Vec<_> = specimen.extra_views().map(|(v, p)| (v, p.display().to_string())).collect();
         if !extras.is_empty() {

@@ -37,8 +37,7 @@ impl MeasureTool {
         }
         let points = std::mem::take(&mut self.points);
         self.view = None;
-        let parameter = None;
-        Some(Measurement { view, kind: self.kind, points, parameter, known_mm: None })
+        Some(Measurement { view, kind: self.kind, points, parameter: None, known_mm: None, finding: None })
     }
 
     /// What to do next, for the viewer's hint line.
@@ -50,12 +49,16 @@ impl MeasureTool {
 
 const COLOR: Color32 = Color32::from_rgb(255, 200, 40);
 const CALIBRATION: Color32 = Color32::from_rgb(90, 200, 255);
+const MARK: Color32 = Color32::from_rgb(255, 110, 180);
 
 /// Draws `view`'s measurements, and the tool's unfinished one, over a panel. `to_screen` maps
-/// original pixels to screen points; `hover` (screen) extends the unfinished one to the pointer.
+/// original pixels to screen points; `hover` (screen) extends the unfinished one to the pointer;
+/// `label_of` names a mark's finding.
+#[allow(clippy::too_many_arguments)]
 pub fn draw(
     painter: &Painter,
     measurements: &[Measurement],
+    label_of: &dyn Fn(&str) -> String,
     view: View,
     scale: Option<&Scale>,
     tool: Option<&MeasureTool>,
@@ -64,17 +67,27 @@ pub fn draw(
 ) {
     let font = egui::FontId::proportional(13.0);
     for (k, m) in measurements.iter().enumerate().filter(|(_, m)| m.view == view) {
-        let color = if m.kind == MeasureKind::Calibration { CALIBRATION } else { COLOR };
+        let color = match m.kind {
+            MeasureKind::Calibration => CALIBRATION,
+            MeasureKind::Mark => MARK,
+            _ => COLOR,
+        };
         let points: Vec<Pos2> = m.points.iter().map(|p| to_screen(*p)).collect();
         lines(painter, m.kind, &points, color);
         let value = m.value(scale).map_or_else(|| "?".to_owned(), |v| v.text());
         let name = if m.parameter.as_deref() == Some(TIBIA_LENGTH) { " tibia" } else { "" };
+        // A mark's label sits at its tail, away from the spot it shows.
         let anchor = match m.kind {
-            MeasureKind::Angle => points.get(1).copied(),
+            MeasureKind::Angle | MeasureKind::Mark => {
+                points.get(if m.kind == MeasureKind::Mark { 0 } else { 1 }).copied()
+            }
             _ => points.last().copied(),
         };
         if let Some(at) = anchor {
-            let text = format!("{}{name}: {value}", k + 1);
+            let text = match (m.kind, m.finding.as_deref()) {
+                (MeasureKind::Mark, Some(f)) => format!("{}: {}", k + 1, label_of(f)),
+                _ => format!("{}{name}: {value}", k + 1),
+            };
             let galley = painter.layout_no_wrap(text, font.clone(), color);
             let rect = egui::Rect::from_min_size(at + egui::vec2(8.0, -8.0), galley.size()).expand(2.0);
             painter.rect_filled(rect, 2.0, Color32::from_black_alpha(170));
@@ -103,6 +116,12 @@ fn lines(painter: &Painter, kind: MeasureKind, points: &[Pos2], color: Color32) 
                 }
             }
         }
+        // An arrow, its head at the spot.
+        MeasureKind::Mark => {
+            if let [tail, head] = points {
+                painter.arrow(*tail, *head - *tail, Stroke::new(2.0, color));
+            }
+        }
         _ => {
             for pair in points.windows(2) {
                 painter.line_segment([pair[0], pair[1]], stroke);
@@ -123,7 +142,12 @@ pub enum MeasureAction {
 }
 
 /// The specimen's measurements with their values, and the tools to add more.
-pub fn list(ui: &mut Ui, measurements: &[Measurement], scale_of: &dyn Fn(View) -> Option<Scale>) -> Vec<MeasureAction> {
+pub fn list(
+    ui: &mut Ui,
+    measurements: &[Measurement],
+    scale_of: &dyn Fn(View) -> Option<Scale>,
+    label_of: &dyn Fn(&str) -> String,
+) -> Vec<MeasureAction> {
     let mut actions = Vec::new();
     ui.horizontal_wrapped(|ui| {
         ui.label("Measure:");
@@ -139,8 +163,12 @@ pub fn list(ui: &mut Ui, measurements: &[Measurement], scale_of: &dyn Fn(View) -
             if ui.small_button("x").on_hover_text("remove this measurement").clicked() {
                 actions.push(MeasureAction::Remove(k));
             }
-            let value = m.value(scale.as_ref()).map_or_else(|| "?".to_owned(), |v| v.text());
-            ui.label(format!("{} {} {}: {value}", k + 1, m.view.as_str().to_uppercase(), m.kind.label()));
+            let value = match (m.kind, m.finding.as_deref()) {
+                (MeasureKind::Mark, Some(f)) => label_of(f),
+                _ => m.value(scale.as_ref()).map_or_else(|| "?".to_owned(), |v| v.text()),
+            };
+            let kind = if m.kind == MeasureKind::Mark { "Mark" } else { m.kind.label() };
+            ui.label(format!("{} {} {kind}: {value}", k + 1, m.view.as_str().to_uppercase()));
             if m.kind == MeasureKind::Distance {
                 let mut tibia = m.parameter.as_deref() == Some(TIBIA_LENGTH);
                 if ui.checkbox(&mut tibia, "tibia").on_hover_text(format!("export as {TIBIA_LENGTH}")).changed() {

@@ -171,6 +171,8 @@ pub struct ViewerInput<'a> {
     pub measurements: &'a [crate::review::Measurement],
     /// The folder's ruler calibration, for films without their own pixel spacing.
     pub ruler: Option<&'a crate::review::Scale>,
+    /// Names the findings marks point at.
+    pub taxonomy: &'a crate::taxonomy::Taxonomy,
 }
 
 /// A pane's title on a dark plate, so it stays readable over bright bone.
@@ -424,9 +426,11 @@ impl ViewerState {
         if !is_reference {
             let scale = crate::review::measurement::scale_for(img.spacing, input.ruler);
             let hover = response.hover_pos().filter(|_| measuring);
+            let label_of = |id: &str| input.taxonomy.get(id).map_or_else(|| id.to_owned(), |n| n.label.clone());
             super::measure::draw(
                 &painter,
                 input.measurements,
+                &label_of,
                 view,
                 scale.as_ref(),
                 self.measure.as_ref(),

@@ -29,17 +29,20 @@ pub enum MeasureKind {
     Cobb,
     /// A known length drawn along the film's ruler: sets the folder's millimetres per pixel.
     Calibration,
+    /// An arrow pointing at a finding for the next reader: from its tail to the spot, tied to
+    /// a taxonomy node ([`Measurement::finding`]).
+    Mark,
 }
 
 impl MeasureKind {
     /// Every kind, in the toolbar's order.
-    pub const ALL: [MeasureKind; 4] =
-        [MeasureKind::Distance, MeasureKind::Angle, MeasureKind::Cobb, MeasureKind::Calibration];
+    pub const ALL: [MeasureKind; 5] =
+        [MeasureKind::Mark, MeasureKind::Distance, MeasureKind::Angle, MeasureKind::Cobb, MeasureKind::Calibration];
 
     /// Points the reviewer clicks.
     pub fn points(self) -> usize {
         match self {
-            MeasureKind::Distance | MeasureKind::Calibration => 2,
+            MeasureKind::Distance | MeasureKind::Calibration | MeasureKind::Mark => 2,
             MeasureKind::Angle => 3,
             MeasureKind::Cobb => 4,
         }
@@ -52,6 +55,7 @@ impl MeasureKind {
             MeasureKind::Angle => "Angle",
             MeasureKind::Cobb => "Cobb angle",
             MeasureKind::Calibration => "Calibrate on ruler",
+            MeasureKind::Mark => "Mark a finding",
         }
     }
 
@@ -62,6 +66,7 @@ impl MeasureKind {
             MeasureKind::Angle => "click one arm's end, the vertex, then the other arm's end",
             MeasureKind::Cobb => "click two points along each end plate of the curve's end vertebrae",
             MeasureKind::Calibration => "click two ruler marks a known distance apart",
+            MeasureKind::Mark => "click where the arrow starts, then the spot it points at",
         }
     }
 
@@ -72,6 +77,7 @@ impl MeasureKind {
             MeasureKind::Angle => "angle",
             MeasureKind::Cobb => "cobb",
             MeasureKind::Calibration => "calibration",
+            MeasureKind::Mark => "mark",
         }
     }
 }
@@ -92,6 +98,9 @@ pub struct Measurement {
     /// For a calibration: the ruler length between the two points, in millimetres.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub known_mm: Option<f64>,
+    /// For a mark: the taxonomy node it shows (`kyphosis`, `pelvis`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finding: Option<String>,
 }
 
 /// Millimetres per original pixel, and where that comes from.
@@ -181,6 +190,7 @@ impl Measurement {
             }
             MeasureKind::Calibration => Some(MeasuredValue::Millimetres(self.known_mm?)),
             MeasureKind::Angle | MeasureKind::Cobb => self.angle_deg().map(MeasuredValue::Degrees),
+            MeasureKind::Mark => None,
         }
     }
 
@@ -229,6 +239,12 @@ pub fn export_summary(measurements: &[Measurement], scale_of: &dyn Fn(View) -> O
     let mut text = Vec::new();
     let mut tibia = Vec::new();
     for m in measurements {
+        if m.kind == MeasureKind::Mark {
+            if let Some(finding) = m.finding.as_deref().filter(|_| m.is_complete()) {
+                text.push(format!("{} mark {finding}", m.view.as_str().to_uppercase()));
+            }
+            continue;
+        }
         let Some(value) = m.value(scale_of(m.view).as_ref()) else { continue };
         let kind = if m.parameter.as_deref() == Some(TIBIA_LENGTH) { "tibia" } else { m.kind.as_str() };
         text.push(format!("{} {kind} {}", m.view.as_str().to_uppercase(), value.text()));
@@ -248,7 +264,7 @@ mod tests {
     use crate::review::{Edit, SpecimenReview};
 
     fn m(kind: MeasureKind, points: &[[f64; 2]]) -> Measurement {
-        Measurement { view: View::Dv, kind, points: points.to_vec(), parameter: None, known_mm: None }
+        Measurement { view: View::Dv, kind, points: points.to_vec(), parameter: None, known_mm: None, finding: None }
     }
 
     #[test]
@@ -284,10 +300,11 @@ mod tests {
             parameter: Some(TIBIA_LENGTH.into()),
             ..m(MeasureKind::Distance, &[[0.0, 0.0], [x, 0.0]])
         };
-        let list = [tibia(300.0), tibia(320.0), m(MeasureKind::Angle, &[[1.0, 0.0], [0.0, 0.0], [0.0, 1.0]])];
+        let mark = Measurement { finding: Some("pelvis".into()), ..m(MeasureKind::Mark, &[[0.0, 0.0], [5.0, 5.0]]) };
+        let list = [tibia(300.0), tibia(320.0), m(MeasureKind::Angle, &[[1.0, 0.0], [0.0, 0.0], [0.0, 1.0]]), mark];
         let scale = |_| Some(Scale { mm_per_px: 0.05, source: String::new() });
         let (text, mm) = export_summary(&list, &scale);
-        assert_eq!(text, "DV tibia 15.00 mm; DV tibia 16.00 mm; DV angle 90.0°");
+        assert_eq!(text, "DV tibia 15.00 mm; DV tibia 16.00 mm; DV angle 90.0°; DV mark pelvis");
         assert_eq!(mm, Some(15.5));
         // Without a scale the text says pixels and there is no tibia length.
         let (text, mm) = export_summary(&list[..1], &|_| None);

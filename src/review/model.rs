@@ -252,6 +252,7 @@ mod tests {
                     points: vec![[1.0, 2.0], [3.0, 4.0], [5.0, 1.0]],
                     parameter: None,
                     known_mm: None,
+                    finding: None,
                 }],
             },
             Edit::Call { specimen: "A".into(), node: "kyphosis".into(), call: None },
