@@ -135,12 +135,13 @@ fn tiny_train_exports_a_contract_model_and_resumes() {
         "{err}"
     );
 
-    // Ctrl-C: the run stops after its batch, writes the best epoch so far, and exits 130 so
-    // that a script does not take it for a finished run.
+    // Ctrl-C: the run stops after its batch, writes what it has, and exits 130 so that a script
+    // does not take it for a finished run. Staged, it is stopped in the L1-only stage, so it says
+    // no epoch trained every level yet.
     let stopped = dir.path().join("models/stopped.onnx");
     let mut child = Command::new(env!("CARGO_BIN_EXE_mousexray"))
         .args(["train", "--data", d, "--out", stopped.to_str().unwrap(), "--size", "32", "--epochs", "500"])
-        .args(["--batch", "8", "--val-split", "0.4", "--schedule", "joint"])
+        .args(["--batch", "8", "--val-split", "0.4", "--schedule", "staged"])
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -150,7 +151,7 @@ fn tiny_train_exports_a_contract_model_and_resumes() {
         let line = line.unwrap();
         seen.push_str(&line);
         seen.push('\n');
-        if line.contains("epoch   1 [All]") {
+        if line.contains("epoch   1 [L1]") {
             break;
         }
     }
@@ -162,9 +163,10 @@ fn tiny_train_exports_a_contract_model_and_resumes() {
     }
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130), "{seen}");
-    assert!(seen.contains("interrupted") && seen.contains("--resume"), "{seen}");
+    assert!(seen.contains("interrupted: ") && seen.contains("--resume"), "{seen}");
+    assert!(seen.contains("(interrupted before one did)"), "{seen}");
     assert!(!seen.contains("epoch 500"), "{seen}");
-    assert!(stopped.is_file(), "the best epoch so far is written");
+    assert!(stopped.is_file(), "the last epoch's weights are written");
 
     // A different architecture may not resume this checkpoint.
     let (code, stderr) = train(&["--backbone", "cae", "--resume"]);
@@ -502,9 +504,35 @@ fn gpu_training_follows_the_cpu_loss_curve() {
     assert_eq!(wc.len(), wg.len());
     let worst = wc.iter().zip(&wg).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
     assert!(worst < 1e-3, "largest weight difference after three epochs: {worst}");
+    // Parity: the GPU-trained file, read back into burn on the CPU and run by ONNX Runtime,
+    // gives the same probabilities.
     let lib = init_runtime(None).unwrap();
-    let model = mousexray::inference::Classifier::load(&gpu, lib, Default::default()).unwrap();
+    let mut model = mousexray::inference::Classifier::load(&gpu, lib, Default::default()).unwrap();
     assert!(model.info.has_cam);
+    let plain = burn::tensor::Device::flex();
+    let parent = mousexray::training::onnx_import::read_parent(&gpu, &plain).unwrap();
+    let (n, s) = (3, model.info.metadata.preprocess.size as usize);
+    let img =
+        |k: usize| -> Vec<f32> { (0..n * s * s).map(|i| ((i * 37 + k * 11) % 101) as f32 / 50.0 - 1.0).collect() };
+    let (dv, lv) = (img(1), img(2));
+    let presence = [[true, true], [true, false], [false, true]];
+    let views: Vec<f32> = presence.iter().flat_map(|p| p.map(|b| f32::from(u8::from(b)))).collect();
+    let t4 = |v: &Vec<f32>| {
+        burn::tensor::Tensor::<4>::from_data(burn::tensor::TensorData::new(v.clone(), [n, 1, s, s]), &plain)
+    };
+    let tv = burn::tensor::Tensor::<2>::from_data(burn::tensor::TensorData::new(views, [n, 2]), &plain);
+    let logits: Vec<f32> = parent
+        .model
+        .forward_full(t4(&dv), t4(&lv), tv, mousexray::training::model::BOTH_VIEWS)
+        .logits
+        .into_data()
+        .try_to_vec()
+        .unwrap();
+    let probs = model.predict(&dv, &lv, &presence).unwrap();
+    let k = probs[0].len();
+    let worst =
+        (0..n * k).map(|i| (probs[i / k][i % k] - 1.0 / (1.0 + (-logits[i]).exp())).abs()).fold(0.0f32, f32::max);
+    assert!(worst < 1e-4, "ONNX Runtime and burn differ by {worst} on the GPU-trained model");
 }
 
 /// `train --data A --data B`: several folders train as one (ids unique across them, each with
@@ -572,4 +600,64 @@ fn several_folders_train_as_one_and_repeated_ids_are_refused() {
     let labels = a.join("labels.csv");
     let (code, stderr) = train(&[a_, b_], &["--labels", labels.to_str().unwrap()]);
     assert_eq!(code, 2, "{stderr}");
+}
+
+/// A run stopped during reconstruction pretraining resumes within it: each pretraining epoch is
+/// checkpointed (encoder, decoder and optimizer), so a long pretraining on a large archive is
+/// not lost to a time limit.
+#[test]
+fn a_run_stopped_during_pretraining_resumes_after_its_last_pretraining_epoch() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    generate(&data, &small_phantoms(120, 51), &|| {}).unwrap();
+    let out = dir.path().join("pre.onnx");
+    let args = [
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--backbone",
+        "cae",
+        "--size",
+        "32",
+        "--pretrain-epochs",
+        "60",
+        "--epochs",
+        "1",
+        "--batch",
+        "8",
+        "--schedule",
+        "joint",
+    ];
+    let mut child =
+        Command::new(env!("CARGO_BIN_EXE_mousexray")).args(args).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stderr.take().unwrap()));
+    let mut seen = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.starts_with("reconstruction pretraining epoch 1:") {
+            break;
+        }
+    }
+    assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+    for line in lines {
+        seen.push_str(&line.unwrap());
+        seen.push('\n');
+    }
+    assert_eq!(child.wait().unwrap().code(), Some(130), "{seen}");
+    let epoch_of = |l: &str| -> Option<usize> {
+        l.strip_prefix("reconstruction pretraining epoch ")?.split(':').next()?.parse().ok()
+    };
+    let last = seen.lines().filter_map(epoch_of).max().unwrap();
+    assert!(last < 60, "stopped within pretraining: {seen}");
+
+    let (code, stderr) = mousexray(&[&args[..], &["--resume"]].concat());
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains(&format!("resuming reconstruction pretraining after epoch {last}")), "{stderr}");
+    let resumed: Vec<usize> = stderr.lines().filter_map(epoch_of).collect();
+    assert_eq!(resumed, ((last + 1)..=60).collect::<Vec<_>>(), "{stderr}");
+    assert!(stderr.contains("epoch   1 [All]"), "then the classifier trains: {stderr}");
 }

@@ -237,7 +237,10 @@ pub fn run(args: &TrainArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
     let (which, record) = match summary.and_then(|t| t.best()) {
         Some(r) => (format!("best epoch {}", r.epoch), Some(r)),
         None => (
-            "no epoch trained every level (staged schedule too short), so the last epoch's weights".to_owned(),
+            format!(
+                "no epoch trained every level ({}), so the last epoch's weights",
+                if stop.load(Ordering::Relaxed) { "interrupted before one did" } else { "staged schedule too short" }
+            ),
             summary.and_then(|t| t.history.last()),
         ),
     };
@@ -251,7 +254,7 @@ pub fn run(args: &TrainArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
     );
     if stop.load(Ordering::Relaxed) {
         return Err(super::Interrupted(format!(
-            "interrupted: {} holds the best epoch so far; continue with --resume",
+            "interrupted: {} holds what was trained so far (as above); continue with --resume",
             args.out.display()
         ))
         .into());

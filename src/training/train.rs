@@ -131,6 +131,10 @@ pub struct TrainState {
     pub counts: (usize, usize),
     /// Whether CAE pretraining is done.
     pub pretrained: bool,
+    /// Reconstruction pretraining epochs finished (each is checkpointed, with its decoder in
+    /// `decoder.bpk`, so a run stopped during a long pretraining resumes within it).
+    #[serde(default)]
+    pub pretrain_done: usize,
 }
 
 /// A finished run.
@@ -353,6 +357,7 @@ fn pretrain_backbone(
     device: &Device,
     progress: &mut dyn FnMut(Progress),
     stop: &AtomicBool,
+    at: Pretraining<'_>,
 ) -> anyhow::Result<MultiView> {
     #[derive(Module, Debug)]
     struct Autoencoder {
@@ -369,12 +374,21 @@ fn pretrain_backbone(
     }
     let mut ae = Autoencoder { model, decoder: CaeDecoder::new(&widths, device) };
     let mut optim = AdamWConfig::new().with_weight_decay(options.weight_decay).init();
+    let (decoder_file, optim_file) = (at.checkpoint.file("decoder.bpk"), at.checkpoint.file("pretrain_optim.bpk"));
+    if at.done > 0 {
+        // The encoder came back with the checkpoint's weights; the decoder and the optimizer
+        // state of pretraining come back from their own files.
+        ae.decoder
+            .load_from(&mut BurnpackStore::from_file(&decoder_file))
+            .map_err(|e| anyhow::anyhow!("loading {}: {e:?}", decoder_file.display()))?;
+        optim = optim.load(&optim_file).map_err(|e| anyhow::anyhow!("loading {}: {e:?}", optim_file.display()))?;
+    }
     let s = options.preprocess.size as usize;
     let images: Vec<&super::data::Input> =
         dataset.samples.iter().flat_map(|x| [x.dv.as_ref(), x.lv.as_ref()]).flatten().collect();
-    let mut rng = Rng::new(options.seed ^ 0xcae, 0);
+    let mut rng = Rng::new(options.seed ^ 0xcae, at.done as u64);
     let bg = options.preprocess.background();
-    for epoch in 0..options.pretrain_epochs {
+    for epoch in at.done..options.pretrain_epochs {
         let mut order: Vec<usize> = (0..images.len()).collect();
         shuffle(&mut order, &mut rng);
         let (mut total, mut count) = (0.0, 0);
@@ -403,8 +417,27 @@ fn pretrain_backbone(
             epoch + 1,
             total / count.max(1) as f64
         )));
+        crate::fsx::write_via_path(&decoder_file, |tmp| {
+            ae.decoder
+                .save_into(&mut BurnpackStore::from_file(tmp).overwrite(true))
+                .map_err(|e| anyhow::anyhow!("saving the decoder: {e:?}"))
+        })?;
+        crate::fsx::write_via_path(&optim_file, |tmp| {
+            optim.save(tmp).map_err(|e| anyhow::anyhow!("saving the pretraining optimizer state: {e:?}"))
+        })?;
+        (at.on_epoch)(&ae.model, epoch + 1)?;
     }
     Ok(ae.model)
+}
+
+/// Where reconstruction pretraining starts, and how it checkpoints.
+struct Pretraining<'a> {
+    /// The run's checkpoint folder (the decoder and its optimizer state go there).
+    checkpoint: &'a Checkpoint,
+    /// Pretraining epochs already done (the encoder holds them).
+    done: usize,
+    /// Called after each epoch with the model and the epochs done: saves the run's checkpoint.
+    on_epoch: &'a mut dyn FnMut(&MultiView, usize) -> anyhow::Result<()>,
 }
 
 /// Writes the weights, the optimizer state and the run state, so `--resume` continues here.
@@ -483,6 +516,7 @@ pub fn train(
         best_score: f64::MIN,
         counts: (train_idx.len(), val_idx.len()),
         pretrained: false,
+        pretrain_done: 0,
     };
     std::fs::create_dir_all(&checkpoint.dir).with_context(|| format!("creating {}", checkpoint.dir.display()))?;
     if resume && checkpoint.exists() {
@@ -513,7 +547,16 @@ pub fn train(
         state = TrainState { options: options.clone(), ..saved };
     }
     if !state.pretrained && options.pretrain_epochs > 0 {
-        model = pretrain_backbone(model, dataset, options, &device, progress, stop)?;
+        let done = state.pretrain_done;
+        if done > 0 {
+            progress(Progress::Note(format!("resuming reconstruction pretraining after epoch {done}")));
+        }
+        let mut on_epoch = |m: &MultiView, done: usize| -> anyhow::Result<()> {
+            state.pretrain_done = done;
+            save_checkpoint(m.clone(), &optim, &state, checkpoint).map(|_| ())
+        };
+        let resume_at = Pretraining { checkpoint, done, on_epoch: &mut on_epoch };
+        model = pretrain_backbone(model, dataset, options, &device, progress, stop, resume_at)?;
         state.pretrained = !stop.load(Ordering::Relaxed);
         // Pretraining can take as long as several epochs: a run stopped after it keeps it.
         if state.pretrained {
