@@ -544,6 +544,29 @@ fn distances_calibrate_on_the_ruler_mark_the_tibia_and_a_finding_undo_and_export
     assert_eq!((list[2].kind, list[2].finding.as_deref()), (MeasureKind::Mark, Some("kyphosis")));
     assert!(h.query_by_label("3 LV Mark: Kyphosis").is_some());
 
+    // The same point twice measures nothing: refused, with a notice.
+    h.key_press(Key::D);
+    h.run_steps(2);
+    click_at(&mut h, a);
+    click_at(&mut h, a);
+    h.run_steps(2);
+    assert_eq!(measurements(&h).len(), 3);
+    assert!(h.state().banners.iter().any(|b| b.text.contains("points coincide")));
+    // A distance begun on one specimen and ended on the next is neither's.
+    let first = h.state().workspace.as_ref().unwrap().selected;
+    click_at(&mut h, a);
+    h.key_press(Key::J);
+    h.run_steps(3);
+    assert_ne!(h.state().workspace.as_ref().unwrap().selected, first);
+    click_at(&mut h, b);
+    h.run_steps(2);
+    assert!(measurements(&h).is_empty(), "one click on this specimen is not a distance");
+    h.key_press(Key::Escape);
+    h.key_press(Key::K);
+    h.run_steps(3);
+    assert_eq!(h.state().workspace.as_ref().unwrap().selected, first);
+    assert_eq!(measurements(&h).len(), 3);
+
     // The export carries the measurements and the tibia length in millimetres.
     let out = dir.path().join("review.csv");
     export_via_dialog(&mut h, &out);

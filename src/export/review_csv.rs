@@ -126,8 +126,8 @@ pub fn export(
         // Each film's scale: its own DICOM pixel spacing (read from the header only when a
         // measurement needs it), else the folder's ruler calibration.
         let scale_of = |view: crate::specimen::View| {
-            let own = s.images.get(&view).and_then(|p| crate::imaging::pixel_spacing_mm(p));
-            crate::review::measurement::scale_for(own, ruler.as_ref())
+            let dicom = s.images.get(&view).and_then(|p| crate::imaging::pixel_spacing_mm(p));
+            crate::review::measurement::scale_for(&s.id, view, &rv.measurements, dicom, ruler.as_ref())
         };
         let (measured, tibia) = crate::review::measurement::export_summary(&rv.measurements, &scale_of);
         let tibia = tibia.map(|mm| format!("{mm:.3}"));

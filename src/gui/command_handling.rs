@@ -29,10 +29,11 @@ pub enum AppCommand {
     DismissBanner(usize),
     /// Call these specimens (workspace indices) normal, as one undo step.
     NormalAll(Vec<usize>),
-    /// A measurement finished on a film: recorded, or for a calibration, its length asked first.
-    Measured(crate::review::Measurement),
-    /// Record this measurement on the selected specimen (one undo step).
-    AddMeasurement(crate::review::Measurement),
+    /// A measurement finished on a film of this specimen: recorded, or for a calibration or a
+    /// mark, its length or finding asked first.
+    Measured(String, crate::review::Measurement),
+    /// Record this measurement on this specimen (one undo step).
+    AddMeasurement(String, crate::review::Measurement),
     /// From the findings panel's measurement list.
     Measure(super::measure::MeasureAction),
 }
@@ -69,24 +70,34 @@ impl ReviewApp {
                 }
                 self.worklist.invalidate();
             }
-            AppCommand::Measured(m) => match m.kind {
-                crate::review::MeasureKind::Calibration => {
-                    self.dialog = super::Dialog::Calibrate { measurement: m, text: String::new() };
+            AppCommand::Measured(specimen, m) => {
+                if m.is_degenerate() {
+                    self.notice("the points coincide, so that measures nothing: measure again".to_owned());
+                    return;
                 }
-                crate::review::MeasureKind::Mark => self.dialog = super::Dialog::MarkFinding { measurement: m },
-                _ => self.edit_measurements(|list| list.push(m)),
-            },
-            AppCommand::AddMeasurement(m) => self.edit_measurements(|list| list.push(m)),
+                match m.kind {
+                    crate::review::MeasureKind::Calibration => {
+                        // One calibration is enough: the tool stops.
+                        self.viewer.measure = None;
+                        self.dialog = super::Dialog::Calibrate { specimen, measurement: m, text: String::new() };
+                    }
+                    crate::review::MeasureKind::Mark => {
+                        self.dialog = super::Dialog::MarkFinding { specimen, measurement: m };
+                    }
+                    _ => self.edit_measurements(Some(&specimen), |list| list.push(m)),
+                }
+            }
+            AppCommand::AddMeasurement(specimen, m) => self.edit_measurements(Some(&specimen), |list| list.push(m)),
             AppCommand::Measure(a) => match a {
                 super::measure::MeasureAction::Start(kind) => {
                     self.viewer.measure = Some(super::measure::MeasureTool::new(kind));
                 }
-                super::measure::MeasureAction::Remove(k) => self.edit_measurements(|list| {
+                super::measure::MeasureAction::Remove(k) => self.edit_measurements(None, |list| {
                     if k < list.len() {
                         list.remove(k);
                     }
                 }),
-                super::measure::MeasureAction::Tibia(k, on) => self.edit_measurements(|list| {
+                super::measure::MeasureAction::Tibia(k, on) => self.edit_measurements(None, |list| {
                     if let Some(m) = list.get_mut(k) {
                         m.parameter = on.then(|| crate::review::measurement::TIBIA_LENGTH.to_owned());
                     }
@@ -116,10 +127,15 @@ impl ReviewApp {
         self.worklist.invalidate();
     }
 
-    /// Changes the selected specimen's measurements through `change`, as one undoable edit.
-    fn edit_measurements(&mut self, change: impl FnOnce(&mut Vec<crate::review::Measurement>)) {
+    /// Changes the measurements of `specimen` (default: the selected one) through `change`, as
+    /// one undoable edit.
+    fn edit_measurements(&mut self, specimen: Option<&str>, change: impl FnOnce(&mut Vec<crate::review::Measurement>)) {
         let Some(ws) = self.workspace.as_mut() else { return };
-        let Some(i) = ws.selected else { return };
+        let i = match specimen {
+            Some(id) => ws.specimens().iter().position(|s| s.id == id),
+            None => ws.selected,
+        };
+        let Some(i) = i else { return };
         let Some(id) = ws.specimens().get(i).map(|s| s.id.clone()) else { return };
         let mut list = ws.review_of(i).map(|r| r.measurements.clone()).unwrap_or_default();
         change(&mut list);

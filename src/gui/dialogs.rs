@@ -71,6 +71,8 @@ pub enum Dialog {
     Improve,
     /// The length of a ruler calibration just drawn, in millimetres.
     Calibrate {
+        /// The specimen it was drawn on.
+        specimen: String,
         /// The calibration, without its length yet.
         measurement: crate::review::Measurement,
         /// The length typed so far.
@@ -78,6 +80,8 @@ pub enum Dialog {
     },
     /// Which finding a mark just drawn shows.
     MarkFinding {
+        /// The specimen it was drawn on.
+        specimen: String,
         /// The mark, without its finding yet.
         measurement: crate::review::Measurement,
     },
@@ -207,10 +211,16 @@ impl ReviewApp {
                     self.dialog = Dialog::Reviewer { name };
                 }
             }
-            Dialog::Calibrate { mut measurement, mut text } => {
+            Dialog::Calibrate { specimen, mut measurement, mut text } => {
                 let mut outcome = None;
                 let px = measurement.length_px().unwrap_or(0.0);
-                let mm = text.trim().replace(',', ".").parse::<f64>().ok().filter(|v| v.is_finite() && *v > 0.0);
+                let max = crate::review::measurement::MAX_RULER_MM;
+                let mm = text
+                    .trim()
+                    .replace(',', ".")
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|v| v.is_finite() && *v > 0.0 && *v <= max);
                 Modal::new(Id::unique("calibrate")).show(&ctx, |ui| {
                     ui.heading("Calibrate on the ruler");
                     ui.label(format!(
@@ -228,7 +238,8 @@ impl ReviewApp {
                     if let Some(mm) = mm.filter(|_| px > 0.0) {
                         ui.label(format!("{:.4} mm per pixel", mm / px));
                     } else if !text.trim().is_empty() {
-                        ui.label(RichText::new("a length in millimetres, above 0").color(ui.visuals().warn_fg_color));
+                        let why = format!("a length in millimetres, above 0 and at most {max:.0}");
+                        ui.label(RichText::new(why).color(ui.visuals().warn_fg_color));
                     }
                     ui.horizontal(|ui| {
                         let ok = ui.add_enabled(mm.is_some() && px > 0.0, egui::Button::new("Set the scale"));
@@ -243,13 +254,13 @@ impl ReviewApp {
                 match outcome {
                     Some(true) => {
                         measurement.known_mm = mm;
-                        self.send(super::command_handling::AppCommand::AddMeasurement(measurement));
+                        self.send(super::command_handling::AppCommand::AddMeasurement(specimen, measurement));
                     }
                     Some(false) => {}
-                    None => self.dialog = Dialog::Calibrate { measurement, text },
+                    None => self.dialog = Dialog::Calibrate { specimen, measurement, text },
                 }
             }
-            Dialog::MarkFinding { mut measurement } => {
+            Dialog::MarkFinding { specimen, mut measurement } => {
                 let mut outcome = None;
                 Modal::new(Id::unique("mark_finding")).show(&ctx, |ui| {
                     ui.heading("Which finding does the arrow show?");
@@ -274,10 +285,10 @@ impl ReviewApp {
                 match outcome {
                     Some(Some(finding)) => {
                         measurement.finding = Some(finding);
-                        self.send(super::command_handling::AppCommand::AddMeasurement(measurement));
+                        self.send(super::command_handling::AppCommand::AddMeasurement(specimen, measurement));
                     }
                     Some(None) => {}
-                    None => self.dialog = Dialog::MarkFinding { measurement },
+                    None => self.dialog = Dialog::MarkFinding { specimen, measurement },
                 }
             }
             Dialog::ConfirmNormal { indices } => {
@@ -323,6 +334,7 @@ impl ReviewApp {
                                 ("Ctrl++ / Ctrl+- / Ctrl+0", "Larger / smaller / normal text and controls"),
                                 ("Drag", "Pan"),
                                 ("Right-drag", "Window/level: sideways the width, up and down the level"),
+                                ("Esc", "Stop measuring (drop the points clicked so far)"),
                                 ("Wheel or pinch", "Zoom about the pointer"),
                                 ("Double-click a film", "Fit"),
                             ] {

@@ -45,7 +45,7 @@ impl ReviewApp {
                 egui::Panel::right("findings")
                     .default_size(size)
                     .size_range(210.0..=(width * 0.3).max(210.0))
-                    .show(ui, |ui| self.findings_ui(ui));
+                    .show(ui, |ui| egui::ScrollArea::vertical().show(ui, |ui| self.findings_ui(ui)));
             }
         }
         egui::CentralPanel::default().show(ui, |ui| self.centre(ui));
@@ -348,9 +348,10 @@ impl ReviewApp {
                 (*v, s)
             })
             .collect();
+        let id = specimen.id.clone();
         let scale_of = |view| {
-            let own = spacing.iter().find(|(v, _)| *v == view).and_then(|(_, s)| *s);
-            crate::review::measurement::scale_for(own, ruler.as_ref())
+            let dicom = spacing.iter().find(|(v, _)| *v == view).and_then(|(_, s)| *s);
+            crate::review::measurement::scale_for(&id, view, &measurements, dicom, ruler.as_ref())
         };
         ui.separator();
         let taxonomy = &self.taxonomy;
@@ -417,8 +418,8 @@ impl ReviewApp {
             });
         }
         self.viewer.show(ui, &mut self.images, &input);
-        if let Some(m) = self.viewer.measured.take() {
-            self.send(AppCommand::Measured(m));
+        if let Some((specimen, m)) = self.viewer.measured.take() {
+            self.send(AppCommand::Measured(specimen, m));
         }
     }
 

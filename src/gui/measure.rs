@@ -12,8 +12,9 @@ use crate::specimen::View;
 pub struct MeasureTool {
     /// What it measures.
     pub kind: MeasureKind,
-    /// The film clicked first; a click on another film starts over there.
-    pub view: Option<View>,
+    /// The specimen and film clicked first; a click on another film, or on another specimen's,
+    /// starts over there.
+    pub view: Option<(String, View)>,
     /// Points so far, in original pixels.
     pub points: Vec<[f64; 2]>,
 }
@@ -24,11 +25,11 @@ impl MeasureTool {
         MeasureTool { kind, view: None, points: Vec::new() }
     }
 
-    /// Adds a click at original pixel `p` of `view`; returns the measurement once it has all its
-    /// points (the tool then starts afresh, ready for the next).
-    pub fn click(&mut self, view: View, p: [f64; 2]) -> Option<Measurement> {
-        if self.view != Some(view) {
-            self.view = Some(view);
+    /// Adds a click at original pixel `p` of `view` of `specimen`; returns the specimen and the
+    /// measurement once it has all its points (the tool then starts afresh, ready for the next).
+    pub fn click(&mut self, specimen: &str, view: View, p: [f64; 2]) -> Option<(String, Measurement)> {
+        if self.view.as_ref().is_none_or(|(s, v)| s != specimen || *v != view) {
+            self.view = Some((specimen.to_owned(), view));
             self.points.clear();
         }
         self.points.push(p);
@@ -37,7 +38,9 @@ impl MeasureTool {
         }
         let points = std::mem::take(&mut self.points);
         self.view = None;
-        Some(Measurement { view, kind: self.kind, points, parameter: None, known_mm: None, finding: None })
+        let made = crate::timestamp::timestamp_now();
+        let m = Measurement { view, kind: self.kind, points, parameter: None, known_mm: None, finding: None, made };
+        Some((specimen.to_owned(), m))
     }
 
     /// What to do next, for the viewer's hint line.
@@ -94,7 +97,7 @@ pub fn draw(
             painter.galley(rect.min + egui::vec2(2.0, 2.0), galley, color);
         }
     }
-    if let Some(t) = tool.filter(|t| t.view == Some(view)) {
+    if let Some(t) = tool.filter(|t| t.view.as_ref().is_some_and(|(_, v)| *v == view)) {
         let mut points: Vec<Pos2> = t.points.iter().map(|p| to_screen(*p)).collect();
         points.extend(hover);
         lines(painter, t.kind, &points, COLOR.gamma_multiply(0.7));
@@ -195,14 +198,15 @@ mod tests {
     #[test]
     fn the_tool_collects_its_points_on_one_film_and_starts_over_on_another() {
         let mut t = MeasureTool::new(MeasureKind::Angle);
-        assert_eq!(t.click(View::Dv, [0.0, 0.0]), None);
-        // A click on the other film starts over there.
-        assert_eq!(t.click(View::Lv, [1.0, 0.0]), None);
+        assert_eq!(t.click("A", View::Dv, [0.0, 0.0]), None);
+        // A click on the other film starts over there, and so does one on another specimen.
+        assert_eq!(t.click("A", View::Lv, [9.0, 9.0]), None);
+        assert_eq!(t.click("B", View::Lv, [1.0, 0.0]), None);
         assert_eq!(t.points, vec![[1.0, 0.0]]);
-        assert_eq!(t.click(View::Lv, [0.0, 0.0]), None);
-        let m = t.click(View::Lv, [0.0, 1.0]);
-        assert_eq!(m.as_ref().map(|m| (m.view, m.points.len())), Some((View::Lv, 3)));
-        assert!((m.and_then(|m| m.angle_deg()).unwrap_or(0.0) - 90.0).abs() < 1e-9);
+        assert_eq!(t.click("B", View::Lv, [0.0, 0.0]), None);
+        let done = t.click("B", View::Lv, [0.0, 1.0]);
+        assert_eq!(done.as_ref().map(|(s, m)| (s.as_str(), m.view, m.points.len())), Some(("B", View::Lv, 3)));
+        assert!((done.and_then(|(_, m)| m.angle_deg()).unwrap_or(0.0) - 90.0).abs() < 1e-9);
         // Ready for the next.
         assert!(t.points.is_empty() && t.view.is_none());
     }

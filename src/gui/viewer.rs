@@ -118,8 +118,8 @@ pub struct ViewerState {
     pub shown_rects: [Option<Rect>; 3],
     /// The measuring tool in use, with its clicks so far.
     pub measure: Option<super::measure::MeasureTool>,
-    /// A measurement finished this frame, for the app to record.
-    pub measured: Option<crate::review::Measurement>,
+    /// A measurement finished this frame, and its specimen, for the app to record.
+    pub measured: Option<(String, crate::review::Measurement)>,
     textures: [Option<Cached<ImageKey>>; 3],
     details: [Option<Detail>; 3],
     overlays: [Option<Cached<OverlayKey>>; 2],
@@ -242,6 +242,13 @@ impl ViewerState {
         let rects = super::view_math::arrange(full, n, &sizes);
         let rect = |k: usize| rects.get(k).copied().unwrap_or(full);
         ui.allocate_rect(full, Sense::hover());
+        // Points clicked on another specimen are not this one's.
+        if let Some(tool) = self.measure.as_mut()
+            && tool.view.as_ref().is_some_and(|(id, _)| *id != input.specimen.id)
+        {
+            tool.view = None;
+            tool.points.clear();
+        }
         self.readout = None;
         self.shown_windows = [None, None, None];
         self.shown_rects = [None, None, None];
@@ -381,10 +388,15 @@ impl ViewerState {
             [f64::from(d.x) * downscale, f64::from(d.y) * downscale]
         };
         let measuring = self.measure.is_some() && !is_reference;
+        // Clicks off the film (in the panel's margin) are no points.
+        let (w, h) = (f64::from(img.original.width), f64::from(img.original.height));
         if measuring
             && response.clicked()
             && let (Some(pos), Some(tool)) = (response.interact_pointer_pos(), self.measure.as_mut())
-            && let Some(done) = tool.click(view, to_original(pos))
+            && let p = to_original(pos)
+            && (0.0..=w).contains(&p[0])
+            && (0.0..=h).contains(&p[1])
+            && let Some(done) = tool.click(&specimen.id, view, p)
         {
             self.measured = Some(done);
         }
@@ -424,7 +436,8 @@ impl ViewerState {
             ));
         }
         if !is_reference {
-            let scale = crate::review::measurement::scale_for(img.spacing, input.ruler);
+            let scale =
+                crate::review::measurement::scale_for(&specimen.id, view, input.measurements, img.spacing, input.ruler);
             let hover = response.hover_pos().filter(|_| measuring);
             let label_of = |id: &str| input.taxonomy.get(id).map_or_else(|| id.to_owned(), |n| n.label.clone());
             super::measure::draw(

@@ -12,6 +12,10 @@ use serde::{Deserialize, Serialize};
 use super::model::ReviewState;
 use crate::specimen::View;
 
+/// The longest ruler stretch a calibration may name, in millimetres (a film is a few
+/// centimetres across; a larger number is a typing slip).
+pub const MAX_RULER_MM: f64 = 1000.0;
+
 /// IMPC's tibia length parameter (millimetres), the one X-ray measurement of the procedure.
 pub const TIBIA_LENGTH: &str = "IMPC_XRY_033_001";
 
@@ -101,6 +105,10 @@ pub struct Measurement {
     /// For a mark: the taxonomy node it shows (`kyphosis`, `pelvis`, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finding: Option<String>,
+    /// When it was drawn (RFC 3339 UTC): the folder's scale is its latest calibration, whatever
+    /// was edited since.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub made: String,
 }
 
 /// Millimetres per original pixel, and where that comes from.
@@ -155,10 +163,21 @@ impl Measurement {
         self.points.len() == self.kind.points() && self.points.iter().flatten().all(|v| v.is_finite())
     }
 
+    /// Whether its points coincide, so it measures nothing: a length of zero, or an angle with
+    /// an arm of no length.
+    pub fn is_degenerate(&self) -> bool {
+        match self.kind {
+            MeasureKind::Distance | MeasureKind::Calibration | MeasureKind::Mark => {
+                self.length_px().is_none_or(|l| l < 1e-9)
+            }
+            MeasureKind::Angle | MeasureKind::Cobb => self.angle_deg().is_none(),
+        }
+    }
+
     /// Its length in pixels (distances and calibrations).
     pub fn length_px(&self) -> Option<f64> {
         match (self.kind, self.points.as_slice()) {
-            (MeasureKind::Distance | MeasureKind::Calibration, [a, b]) => Some(length(*a, *b)),
+            (MeasureKind::Distance | MeasureKind::Calibration | MeasureKind::Mark, [a, b]) => Some(length(*a, *b)),
             _ => None,
         }
     }
@@ -198,38 +217,44 @@ impl Measurement {
     /// zero, or a known length that is not a positive number.
     pub fn calibration(&self) -> Option<f64> {
         let px = self.length_px().filter(|&p| p > 0.0)?;
-        let mm = self.known_mm.filter(|m| m.is_finite() && *m > 0.0)?;
+        let mm = self.known_mm.filter(|m| m.is_finite() && *m > 0.0 && *m <= MAX_RULER_MM)?;
         (self.kind == MeasureKind::Calibration && self.is_complete()).then_some(mm / px)
     }
 }
 
-/// The folder's scale from a ruler calibration: the one on the most recently changed specimen
-/// that has one (its last, if it has several). `None` when nobody has calibrated.
+fn calibration_scale(id: &str, m: &Measurement) -> Option<Scale> {
+    Some(Scale { mm_per_px: m.calibration()?, source: format!("ruler on {id} {}", m.view.as_str().to_uppercase()) })
+}
+
+/// The folder's scale from a ruler calibration: the one drawn last (by [`Measurement::made`],
+/// then by specimen id and order, so editing a specimen later does not change it). `None` when
+/// nobody has calibrated.
 pub fn ruler_scale(state: &ReviewState) -> Option<Scale> {
     state
         .specimens
         .iter()
-        .filter_map(|(id, r)| {
-            let m = r.measurements.iter().rev().find(|m| m.calibration().is_some())?;
-            Some((&r.updated, id, m))
-        })
-        .max_by(|a, b| a.0.cmp(b.0).then_with(|| a.1.cmp(b.1)))
-        .and_then(|(_, id, m)| {
-            Some(Scale {
-                mm_per_px: m.calibration()?,
-                source: format!("ruler on {id} {}", m.view.as_str().to_uppercase()),
-            })
-        })
+        .flat_map(|(id, r)| r.measurements.iter().enumerate().map(move |(k, m)| (m.made.as_str(), id, k, m)))
+        .filter(|(.., m)| m.calibration().is_some())
+        .max_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)))
+        .and_then(|(_, id, _, m)| calibration_scale(id, m))
 }
 
-/// The scale for a film: its own DICOM pixel spacing (`dicom`: millimetres and the attribute
-/// that said so, from [`crate::imaging::pixel_spacing_mm`]) when it has one, else the folder's
-/// ruler calibration ([`ruler_scale`]).
-pub fn scale_for(dicom: Option<(f64, &str)>, ruler: Option<&Scale>) -> Option<Scale> {
-    match dicom.filter(|(v, _)| v.is_finite() && *v > 0.0) {
-        Some((mm, name)) => Some(Scale { mm_per_px: mm, source: name.to_owned() }),
-        None => ruler.cloned(),
-    }
+/// The scale for `view` of specimen `id`, most specific first: a ruler calibration drawn on that
+/// very film (its last), the film's own DICOM pixel spacing (`dicom`: millimetres and the
+/// attribute that said so, from [`crate::imaging::pixel_spacing_mm`]), then the folder's ruler
+/// calibration ([`ruler_scale`]).
+pub fn scale_for(
+    id: &str,
+    view: View,
+    own: &[Measurement],
+    dicom: Option<(f64, &str)>,
+    ruler: Option<&Scale>,
+) -> Option<Scale> {
+    let on_film = own.iter().rev().filter(|m| m.view == view).find_map(|m| calibration_scale(id, m));
+    let from_file = dicom
+        .filter(|(v, _)| v.is_finite() && *v > 0.0)
+        .map(|(mm, name)| Scale { mm_per_px: mm, source: name.to_owned() });
+    on_film.or(from_file).or_else(|| ruler.cloned())
 }
 
 /// A specimen's measurements for a CSV: all of them as text (`DV distance 12.35 mm; LV angle
@@ -264,7 +289,15 @@ mod tests {
     use crate::review::{Edit, SpecimenReview};
 
     fn m(kind: MeasureKind, points: &[[f64; 2]]) -> Measurement {
-        Measurement { view: View::Dv, kind, points: points.to_vec(), parameter: None, known_mm: None, finding: None }
+        Measurement {
+            view: View::Dv,
+            kind,
+            points: points.to_vec(),
+            parameter: None,
+            known_mm: None,
+            finding: None,
+            made: String::new(),
+        }
     }
 
     #[test]
@@ -312,29 +345,41 @@ mod tests {
     }
 
     #[test]
-    fn the_folder_scale_is_the_latest_ruler_calibration_unless_the_file_has_its_own() {
+    fn a_films_own_ruler_then_its_dicom_spacing_then_the_latest_calibration_of_the_folder() {
         let mut state = ReviewState::new();
-        assert_eq!(scale_for(None, ruler_scale(&state).as_ref()), None);
-        let cal = |px: f64, mm: f64| Measurement {
+        assert_eq!(scale_for("A", View::Dv, &[], None, ruler_scale(&state).as_ref()), None);
+        let cal = |px: f64, mm: f64, made: &str| Measurement {
             known_mm: Some(mm),
+            made: made.into(),
             ..m(MeasureKind::Calibration, &[[0.0, 0.0], [px, 0.0]])
         };
-        for (id, c, time) in
-            [("A", cal(200.0, 10.0), "2026-12-01T10:00:00Z"), ("B", cal(400.0, 10.0), "2026-12-01T11:00:00Z")]
-        {
-            let edit = Edit::Measurements { specimen: id.into(), measurements: vec![c] };
-            state.apply(&edit, "ana", time);
+        // B is calibrated after A; A is edited last. The folder's scale is B's, the later one.
+        let a = cal(200.0, 10.0, "2026-12-01T10:00:00Z");
+        let b = cal(400.0, 10.0, "2026-12-01T11:00:00Z");
+        let d = m(MeasureKind::Distance, &[[0.0, 0.0], [100.0, 0.0]]);
+        for (id, list, time) in [
+            ("A", vec![a.clone()], "2026-12-01T10:00:00Z"),
+            ("B", vec![b], "2026-12-01T11:00:00Z"),
+            ("A", vec![a.clone(), d], "2026-12-01T12:00:00Z"),
+        ] {
+            state.apply(&Edit::Measurements { specimen: id.into(), measurements: list }, "ana", time);
         }
         let ruler = ruler_scale(&state);
-        let s = scale_for(None, ruler.as_ref()).unwrap_or(Scale { mm_per_px: 0.0, source: String::new() });
+        let s = scale_for("C", View::Dv, &[], None, ruler.as_ref())
+            .unwrap_or(Scale { mm_per_px: 0.0, source: String::new() });
         assert!((s.mm_per_px - 0.025).abs() < 1e-12 && s.source == "ruler on B DV", "{s:?}");
-        // A file's own pixel spacing wins.
-        let own = scale_for(Some((0.1, "DICOM Pixel Spacing")), ruler.as_ref());
-        assert_eq!(own.map(|s| (s.mm_per_px, s.source)), Some((0.1, "DICOM Pixel Spacing".to_owned())));
+        // A film with its own ruler keeps it, over its DICOM spacing and the folder's.
+        let own = [a];
+        let on_a = scale_for("A", View::Dv, &own, Some((0.1, "DICOM Pixel Spacing")), ruler.as_ref());
+        assert_eq!(on_a.map(|s| (s.mm_per_px, s.source)), Some((0.05, "ruler on A DV".to_owned())));
+        // Its other film takes the file's spacing, and without one the folder's.
+        let lv = scale_for("A", View::Lv, &own, Some((0.1, "DICOM Pixel Spacing")), ruler.as_ref());
+        assert_eq!(lv.map(|s| (s.mm_per_px, s.source)), Some((0.1, "DICOM Pixel Spacing".to_owned())));
+        assert_eq!(scale_for("A", View::Lv, &own, None, ruler.as_ref()).map(|s| s.mm_per_px), Some(0.025));
         // A calibration of zero length or no known length sets nothing.
-        assert_eq!(cal(0.0, 10.0).calibration(), None);
-        assert_eq!(cal(10.0, -1.0).calibration(), None);
-        let review = SpecimenReview { measurements: vec![cal(100.0, 0.0)], ..Default::default() };
+        assert_eq!(cal(0.0, 10.0, "").calibration(), None);
+        assert_eq!(cal(10.0, -1.0, "").calibration(), None);
+        let review = SpecimenReview { measurements: vec![cal(100.0, 0.0, "")], ..Default::default() };
         let only_bad = ReviewState { specimens: [("C".to_owned(), review)].into(), ..ReviewState::new() };
         assert_eq!(ruler_scale(&only_bad), None);
     }

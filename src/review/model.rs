@@ -253,6 +253,7 @@ mod tests {
                     parameter: None,
                     known_mm: None,
                     finding: None,
+                    made: String::new(),
                 }],
             },
             Edit::Call { specimen: "A".into(), node: "kyphosis".into(), call: None },
