@@ -596,6 +596,14 @@ fn several_folders_train_as_one_and_repeated_ids_are_refused() {
     let (code, stderr) = train(&[a_, copy.to_str().unwrap()], &[]);
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("MX00000 is in both") && stderr.contains(a_) && stderr.contains("copy"), "{stderr}");
+    // The same folder twice is a usage error, and so each folder must bring its labels.
+    let (code, stderr) = train(&[a_, a_], &[]);
+    assert_eq!(code, 2, "{stderr}");
+    let unlabelled = dir.path().join("unlabelled");
+    std::fs::create_dir_all(&unlabelled).unwrap();
+    let (code, stderr) = train(&[a_, unlabelled.to_str().unwrap()], &[]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("no labels.csv (with several --data folders, each needs its own)"), "{stderr}");
     // One labels file cannot serve several folders.
     let labels = a.join("labels.csv");
     let (code, stderr) = train(&[a_, b_], &["--labels", labels.to_str().unwrap()]);
@@ -648,6 +656,8 @@ fn a_run_stopped_during_pretraining_resumes_after_its_last_pretraining_epoch() {
         seen.push('\n');
     }
     assert_eq!(child.wait().unwrap().code(), Some(130), "{seen}");
+    // A head that never trained is not written as a model.
+    assert!(seen.contains("nothing written") && !out.exists(), "{seen}");
     let epoch_of = |l: &str| -> Option<usize> {
         l.strip_prefix("reconstruction pretraining epoch ")?.split(':').next()?.parse().ok()
     };

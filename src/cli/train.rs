@@ -144,6 +144,10 @@ pub fn run(args: &TrainArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
         device: args.device,
         ..recipe
     };
+    let mut seen = std::collections::BTreeSet::new();
+    if let Some(twice) = args.data.iter().find(|d| !seen.insert(d.canonicalize().unwrap_or_else(|_| d.to_path_buf()))) {
+        return Err(super::UsageError(format!("--data {} is given twice", twice.display())).into());
+    }
     if args.labels.is_some() && args.data.len() > 1 {
         return Err(super::UsageError(
             "--labels names one file for one --data folder; with several, each folder needs its own labels.csv".into(),
@@ -222,6 +226,16 @@ pub fn run(args: &TrainArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
     let trained =
         train(&dataset, &options, &checkpoint, args.resume.is_some(), args.init.as_deref(), &stop, &mut on_progress)?;
     bar.finish_and_clear();
+    let interrupted = stop.load(Ordering::Relaxed) && trained.state.history.len() < options.epochs;
+    if interrupted && trained.state.history.is_empty() {
+        // Nothing but (some) pretraining: a model with an untrained head is not written.
+        return Err(super::Interrupted(format!(
+            "interrupted before the first epoch finished: nothing written ({} pretraining epochs are checkpointed in {}); continue with --resume",
+            trained.state.pretrain_done,
+            checkpoint.dir().display()
+        ))
+        .into());
+    }
     let (metadata, undescribed) = package::write_trained(&trained, &dataset, &line_of(&args.data), &args.out, ort_lib)?;
     if let Some(e) = undescribed {
         eprintln!(
@@ -252,7 +266,7 @@ pub fn run(args: &TrainArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
         fmt(record.and_then(|r| r.val.l3)),
         started.elapsed().as_secs_f64()
     );
-    if stop.load(Ordering::Relaxed) {
+    if interrupted {
         return Err(super::Interrupted(format!(
             "interrupted: {} holds what was trained so far (as above); continue with --resume",
             args.out.display()

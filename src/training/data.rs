@@ -253,6 +253,14 @@ pub fn load_folders(
     if matches!(labels, LabelSource::Files(Some(_))) && folders.len() > 1 {
         bail!("--labels names one file for one folder; with several folders each needs its own labels.csv");
     }
+    if matches!(labels, LabelSource::Files(None)) && folders.len() > 1 {
+        for folder in folders {
+            let file = folder.join("labels.csv");
+            if !file.is_file() {
+                bail!("{}: no labels.csv (with several --data folders, each needs its own)", file.display());
+            }
+        }
+    }
     let mut parts = Vec::new();
     let mut problems = Vec::new();
     let mut cached: Option<(usize, usize)> = None;

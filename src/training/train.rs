@@ -330,6 +330,11 @@ impl Checkpoint {
         Checkpoint { dir: out.with_extension("ckpt") }
     }
 
+    /// The folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// A given folder.
     pub fn at(dir: &Path) -> Checkpoint {
         Checkpoint { dir: dir.to_owned() }
@@ -645,6 +650,10 @@ pub fn train(
     if state.best_epoch > 0 {
         best.load_from(&mut BurnpackStore::from_file(checkpoint.file("best.bpk")))
             .map_err(|e| anyhow::anyhow!("loading the best weights: {e:?}"))?;
+    } else if stop.load(Ordering::Relaxed) && checkpoint.exists() {
+        // Stopped mid-epoch: the last finished epoch's weights, not a half-trained epoch's.
+        best.load_from(&mut BurnpackStore::from_file(checkpoint.file("model.bpk")))
+            .map_err(|e| anyhow::anyhow!("loading the last checkpoint: {e:?}"))?;
     } else {
         best = model.valid();
     }
