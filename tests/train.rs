@@ -667,6 +667,7 @@ fn a_run_stopped_during_pretraining_resumes_after_its_last_pretraining_epoch() {
     let (code, stderr) = mousexray(&[&args[..], &["--resume"]].concat());
     assert_eq!(code, 0, "{stderr}");
     assert!(stderr.contains(&format!("resuming reconstruction pretraining after epoch {last}")), "{stderr}");
+    assert!(!stderr.contains("resuming after epoch 0"), "{stderr}");
     let resumed: Vec<usize> = stderr.lines().filter_map(epoch_of).collect();
     assert_eq!(resumed, ((last + 1)..=60).collect::<Vec<_>>(), "{stderr}");
     assert!(stderr.contains("epoch   1 [All]"), "then the classifier trains: {stderr}");

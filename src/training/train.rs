@@ -548,7 +548,10 @@ pub fn train(
         optim = optim
             .load(checkpoint.file("optim.bpk"))
             .map_err(|e| anyhow::anyhow!("loading the optimizer state: {e:?}"))?;
-        progress(Progress::Note(format!("resuming after epoch {}", saved.history.len())));
+        // Within pretraining, its own line says where it resumes.
+        if saved.pretrained || saved.pretrain_done == 0 || !saved.history.is_empty() {
+            progress(Progress::Note(format!("resuming after epoch {}", saved.history.len())));
+        }
         state = TrainState { options: options.clone(), ..saved };
     }
     if !state.pretrained && options.pretrain_epochs > 0 {
