@@ -183,7 +183,15 @@ impl InputCache {
             .and_then(|_| data.read_exact(&mut bytes))
             .with_context(|| format!("{}: cannot read slot {slot} of inputs.f32", self.dir.display()))?;
         drop(data);
-        Ok(bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
+        let values: Vec<f32> = bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+        // Preprocessing never writes a NaN or an infinity: one means the file was changed
+        // outside mousexray, and training on it would only end in a NaN loss.
+        anyhow::ensure!(
+            values.iter().all(|v| v.is_finite()),
+            "{}: slot {slot} of inputs.f32 holds values that are not numbers (the file was changed outside mousexray); delete this folder to rebuild the cache",
+            self.dir.display()
+        );
+        Ok(values)
     }
 
     /// Stores an image's preprocessed input (`size * size` values) and returns its slot.
@@ -270,6 +278,19 @@ mod tests {
         let cache = InputCache::open(&root, &spec(4)).unwrap();
         assert!(cache.get(&a).is_none());
         assert!(cache.get(&b).is_some());
+    }
+
+    #[test]
+    fn a_slot_overwritten_with_garbage_is_an_error_naming_the_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a.png");
+        std::fs::write(&a, b"x").unwrap();
+        let cache = InputCache::open(&dir.path().join("cache"), &spec(2)).unwrap();
+        let slot = cache.put(&a, &[1.0; 4]).unwrap();
+        cache.save().unwrap();
+        std::fs::write(cache.dir().join("inputs.f32"), [0xFF_u8; 16]).unwrap();
+        let err = cache.read(slot).unwrap_err().to_string();
+        assert!(err.contains("inputs.f32 holds values that are not numbers") && err.contains("cache"), "{err}");
     }
 
     #[test]
