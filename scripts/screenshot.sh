@@ -25,14 +25,18 @@ rm -rf "$WORK/sample/.mousexray"
 Xvfb "$DISP" -screen 0 1920x1080x24 >/dev/null 2>&1 & XVFB=$!
 sleep 1
 export DISPLAY=$DISP XDG_RUNTIME_DIR=$WORK XDG_DATA_HOME=$WORK/data
-"$BIN" "$WORK/sample" --classify --reviewer Phenotyper >"$WORK/app.log" 2>&1 & APP=$!
-win=""
-for _ in $(seq 50); do
-    win=$(xdotool search --name '^mousexray$' 2>/dev/null | head -1 || true)
-    [ -n "$win" ] && break
-    sleep 0.2
-done
-[ -n "$win" ] || { cat "$WORK/app.log" >&2; echo "screenshot.sh: the window did not appear" >&2; exit 1; }
+# Starts the app on folder $1 and waits for its window (sets APP and win).
+open_window() {
+    "$BIN" "$1" --classify --reviewer Phenotyper >"$WORK/app.log" 2>&1 & APP=$!
+    win=""
+    for _ in $(seq 50); do
+        win=$(xdotool search --name '^mousexray$' 2>/dev/null | head -1 || true)
+        [ -n "$win" ] && break
+        sleep 0.2
+    done
+    [ -n "$win" ] || { cat "$WORK/app.log" >&2; echo "screenshot.sh: the window did not appear" >&2; exit 1; }
+}
+open_window "$WORK/sample"
 key() { xdotool windowfocus "$win" 2>/dev/null || true; xdotool key --window "$win" "$@"; sleep 0.6; }
 # The pointer rests in an empty corner, where it shows no tooltip.
 size() { xdotool windowsize "$win" "$1" "$2"; xdotool windowmove "$win" 0 0; xdotool mousemove 1910 1070; sleep 1.5; }
@@ -52,14 +56,7 @@ wait "$APP" 2>/dev/null || true
 
 # Improve with my reviews: 60 phantoms whose truth is recorded as a reviewer's decisions.
 "$BIN" synth --out "$WORK/reviewed" --count 60 --seed 7301 --size 512 --reviewed 60 --vary-film >/dev/null 2>&1
-"$BIN" "$WORK/reviewed" --classify --reviewer Phenotyper >"$WORK/app.log" 2>&1 & APP=$!
-win=""
-for _ in $(seq 50); do
-    win=$(xdotool search --name '^mousexray$' 2>/dev/null | head -1 || true)
-    [ -n "$win" ] && break
-    sleep 0.2
-done
-[ -n "$win" ] || { cat "$WORK/app.log" >&2; echo "screenshot.sh: the window did not appear" >&2; exit 1; }
+open_window "$WORK/reviewed"
 sleep 5
 size 1920 1080
 click() { xdotool mousemove "$1" "$2" click 1; sleep 1; }

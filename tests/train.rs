@@ -12,6 +12,29 @@ fn mousexray(args: &[&str]) -> (i32, String) {
     (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stderr).into_owned())
 }
 
+/// Runs `mousexray args`, sends Ctrl-C (SIGINT) once a stderr line satisfies `at`, and returns
+/// the exit code and everything it wrote to stderr.
+fn interrupt_when(args: &[&str], at: impl Fn(&str) -> bool) -> (Option<i32>, String) {
+    let mut child =
+        Command::new(env!("CARGO_BIN_EXE_mousexray")).args(args).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stderr.take().unwrap()));
+    let mut seen = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if at(&line) {
+            break;
+        }
+    }
+    assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+    for line in lines {
+        seen.push_str(&line.unwrap());
+        seen.push('\n');
+    }
+    (child.wait().unwrap().code(), seen)
+}
+
 /// The phantoms these tests train on: `count` specimens of run `seed`, 96 px, flat layout,
 /// 16-bit PNG.
 fn small_phantoms(count: usize, seed: u64) -> SynthConfig {
@@ -139,30 +162,10 @@ fn tiny_train_exports_a_contract_model_and_resumes() {
     // does not take it for a finished run. Staged, it is stopped in the L1-only stage, so it says
     // no epoch trained every level yet.
     let stopped = dir.path().join("models/stopped.onnx");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mousexray"))
-        .args(["train", "--data", d, "--out", stopped.to_str().unwrap(), "--size", "32", "--epochs", "500"])
-        .args(["--batch", "8", "--val-split", "0.4", "--schedule", "staged"])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stderr.take().unwrap()));
-    let mut seen = String::new();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        seen.push_str(&line);
-        seen.push('\n');
-        if line.contains("epoch   1 [L1]") {
-            break;
-        }
-    }
-    let sent = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
-    assert!(sent.success());
-    for line in lines {
-        seen.push_str(&line.unwrap());
-        seen.push('\n');
-    }
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(130), "{seen}");
+    let args = ["train", "--data", d, "--out", stopped.to_str().unwrap(), "--size", "32", "--epochs", "500"];
+    let args = [&args[..], &["--batch", "8", "--val-split", "0.4", "--schedule", "staged"]].concat();
+    let (code, seen) = interrupt_when(&args, |l| l.contains("epoch   1 [L1]"));
+    assert_eq!(code, Some(130), "{seen}");
     assert!(seen.contains("interrupted: ") && seen.contains("--resume"), "{seen}");
     assert!(seen.contains("(interrupted before one did)"), "{seen}");
     assert!(!seen.contains("epoch 500"), "{seen}");
@@ -638,24 +641,8 @@ fn a_run_stopped_during_pretraining_resumes_after_its_last_pretraining_epoch() {
         "--schedule",
         "joint",
     ];
-    let mut child =
-        Command::new(env!("CARGO_BIN_EXE_mousexray")).args(args).stderr(std::process::Stdio::piped()).spawn().unwrap();
-    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stderr.take().unwrap()));
-    let mut seen = String::new();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        seen.push_str(&line);
-        seen.push('\n');
-        if line.starts_with("reconstruction pretraining epoch 1:") {
-            break;
-        }
-    }
-    assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
-    for line in lines {
-        seen.push_str(&line.unwrap());
-        seen.push('\n');
-    }
-    assert_eq!(child.wait().unwrap().code(), Some(130), "{seen}");
+    let (code, seen) = interrupt_when(&args, |l| l.starts_with("reconstruction pretraining epoch 1:"));
+    assert_eq!(code, Some(130), "{seen}");
     // A head that never trained is not written as a model.
     assert!(seen.contains("nothing written") && !out.exists(), "{seen}");
     let epoch_of = |l: &str| -> Option<usize> {

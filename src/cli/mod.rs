@@ -200,29 +200,15 @@ pub enum Command {
 }
 
 /// Misuse found after parsing, when arguments contradict each other: exit 2, like clap's own.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
 pub(crate) struct UsageError(pub String);
-
-impl std::fmt::Display for UsageError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for UsageError {}
 
 /// A run the user interrupted (Ctrl-C) after saving what it could: exit 130, the shell's
 /// convention, so a script does not take it for a finished run.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
 pub(crate) struct Interrupted(pub String);
-
-impl std::fmt::Display for Interrupted {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for Interrupted {}
 
 /// Parses the process arguments, runs the command and maps the outcome to an exit code:
 /// 0 success, 1 failure, 2 usage error, 130 interrupted.
