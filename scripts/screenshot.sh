@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the real review window under Xvfb on a copy of the bundled sample, classifies it, and saves
 # screenshots: the whole window (worklist with scores, DV and LV with the saliency overlay, the
-# findings panel) at 1920x1080 and at 1024x768, a zoomed view, the films-only layout, and
+# findings panel) at 1920x1080 and at 1024x768, a zoomed view, the films-only layout, the
+# contact sheet and the colony view, and
 # Model > "Improve with my reviews..." run on 60 reviewed phantoms (clicked at this build's menu
 # positions at 1920x1080). Needs: Xvfb, xdotool, ImageMagick (`import`), Mesa GL.
 #   apt-get install -y xvfb xauth xdotool imagemagick libgl1-mesa-dri libegl-mesa0
@@ -51,6 +52,12 @@ size 1920 1080
 # Zoom in on the same specimen (linked: both views).
 key plus; key plus; key plus
 shot 1920x1080 review_zoomed.png
+# The contact sheet, then the first specimen's colony beside its controls.
+key Home; key v; sleep 3
+shot 1920x1080 review_contact_sheet.png
+key shift+v; sleep 2
+shot 1920x1080 review_colony.png
+key v
 kill "$APP" 2>/dev/null || true
 wait "$APP" 2>/dev/null || true
 
@@ -65,4 +72,4 @@ click 120 141  # Improve with my reviews...
 click 281 216  # Start fine-tuning
 sleep 25       # 8 epochs at most on 46 specimens
 shot 820x410 review_improve.png
-echo "screenshots in $OUT: review_window.png review_1024.png review_films_only.png review_zoomed.png review_improve.png"
+echo "screenshots in $OUT: review_window.png review_1024.png review_films_only.png review_zoomed.png review_contact_sheet.png review_colony.png review_improve.png"

@@ -578,3 +578,71 @@ fn distances_calibrate_on_the_ruler_mark_the_tibia_and_a_finding_undo_and_export
     assert_eq!(row[col("tibia_length_mm")], "10.000", "{csv}");
     assert_eq!(row[col("measurements")], "DV tibia 10.00 mm; DV calibration 10.00 mm; LV mark kyphosis");
 }
+
+#[test]
+fn the_contact_sheet_selects_marks_opens_and_shows_a_colony_beside_its_controls() {
+    let (_dir, folder) = sample();
+    // Short steps: kittest runs a frame per pointer event, and two clicks make a double click
+    // only within 0.3 s.
+    let app = mousexray::gui::ReviewApp::new(settings(), Default::default());
+    let mut h = egui_kittest::Harness::builder()
+        .with_size(egui::vec2(1400.0, 860.0))
+        .with_step_dt(0.05)
+        .build_ui_state(|ui, app: &mut mousexray::gui::ReviewApp| app.ui(ui), app);
+    open_typed(&mut h, &folder);
+    h.get_by_label("Specimen").click();
+    h.run_steps(2);
+    h.key_press(Key::V);
+    h.run_steps(2);
+    assert!(h.state().settings.view.contact_sheet);
+    assert!(h.query_by_label("Back to the films (V)").is_some());
+    // The listed specimens have cells in the worklist's order (rows out of view are not drawn);
+    // their thumbnails arrive.
+    assert!(h.query_by_label("MX00000 thumbnails").is_some());
+    assert!(h.query_by_label("MX00023 thumbnails").is_none(), "the last row is out of view");
+    step_until(&mut h, "thumbnails", |app| app.sheet.shown() >= 8 && !app.sheet.busy());
+    let ws = h.state().workspace.as_ref().unwrap();
+    let index = |id: &str| ws.specimens().iter().position(|s| s.id == id).unwrap();
+    let (i5, i9) = (index("MX00005"), index("MX00009"));
+    h.get_by_label("MX00005 thumbnails").click();
+    h.run_steps(2);
+    assert_eq!(h.state().workspace.as_ref().unwrap().selected, Some(i5));
+    h.get_by_label("MX00009 thumbnails").click_modifiers(egui::Modifiers::COMMAND);
+    h.run_steps(2);
+    assert_eq!(h.state().worklist.marked.iter().copied().collect::<Vec<_>>(), {
+        let mut v = vec![i5, i9];
+        v.sort_unstable();
+        v
+    });
+    h.key_press(Key::N);
+    h.run_steps(2);
+    let ws = h.state().workspace.as_ref().unwrap();
+    assert_eq!((ws.status(i5), ws.status(i9)), (Status::Normal, Status::Normal));
+    // A double click opens the specimen's films.
+    h.run_steps(10);
+    h.get_by_label("MX00002 thumbnails").click();
+    h.get_by_label("MX00002 thumbnails").click();
+    h.run_steps(2);
+    assert!(!h.state().settings.view.contact_sheet, "a double click goes back to the films");
+    assert_eq!(h.state().workspace.as_ref().unwrap().selected_specimen().unwrap().id, "MX00002");
+    // The colony view: MX00006 (SKL4-TM1B, male heterozygote) beside the male controls of its centre.
+    h.get_by_label("MX00006").click();
+    h.run_steps(2);
+    h.key_press_modifiers(egui::Modifiers::SHIFT, Key::V);
+    h.run_steps(3);
+    assert!(h.state().settings.view.contact_sheet && h.state().settings.view.colony);
+    assert!(h.query_by_label("Colony SKL4-TM1B").is_some());
+    assert!(h.query_by_label("male heterozygote: 1 mutant").is_some());
+    assert!(h.query_by_label("female homozygote: 1 mutant").is_some());
+    assert!(h.query_by_label("3 matched controls (male, same centre and strain)").is_some());
+    for id in ["MX00003", "MX00015", "MX00023"] {
+        assert!(h.query_by_label(&format!("{id} thumbnails")).is_some(), "{id} is a matched control");
+    }
+    assert!(h.query_by_label("MX00005 thumbnails").is_none(), "another colony is not shown");
+    // Both are remembered.
+    let saved = h.state().persisted_settings();
+    assert!(saved.view.contact_sheet && saved.view.colony);
+    h.key_press(Key::V);
+    h.run_steps(2);
+    assert!(!h.state().settings.view.contact_sheet);
+}

@@ -110,6 +110,8 @@ pub struct ReviewApp {
     /// Fine-tuning on the folder's reviews (Model > Improve with my reviews).
     pub improve: super::improve::ImproveRun,
     pub(super) images: ImageCache,
+    /// The contact sheet's thumbnails.
+    pub sheet: super::contact_sheet::ContactSheet,
     pub(super) engine: Option<Engine>,
     pub(super) scan_job: Option<Job<Result<ScanReport, String>>>,
     pub(super) picker: Option<Job<(Purpose, Option<PathBuf>, Duration)>>,
@@ -152,6 +154,7 @@ impl ReviewApp {
             comment: (String::new(), String::new()),
             classify: None,
             images: ImageCache::new(1 << 30, 2),
+            sheet: Default::default(),
             engine: None,
             scan_job: None,
             picker: None,
@@ -580,6 +583,7 @@ impl ReviewApp {
             || self.classify.is_some()
             || self.model.loading
             || self.images.busy()
+            || self.sheet.busy()
             || self.export_job.is_some()
             || self.improve.running()
             || self.workspace.as_ref().is_some_and(Workspace::saving)

@@ -89,6 +89,10 @@ pub enum UICommand {
     Quit,
     /// Start measuring this on the films (again: stop).
     Measure(MeasureKind),
+    /// The contact sheet instead of the films, or back.
+    ContactSheet,
+    /// On the contact sheet: the selected specimen's colony beside its matched controls, or the list.
+    ColonyView,
 }
 
 const fn plain(key: Key) -> KeyboardShortcut {
@@ -137,6 +141,8 @@ impl UICommand {
             ToggleWorklist,
             ToggleFindings,
             FilmsOnly,
+            ContactSheet,
+            ColonyView,
             Quit,
         ];
         v.push(AllUnflaggedNormal);
@@ -191,6 +197,8 @@ impl UICommand {
             FilmsOnly => "Films only".into(),
             Quit => "Quit".into(),
             Measure(kind) => format!("Measure: {}", kind.label()),
+            ContactSheet => "Contact sheet".into(),
+            ColonyView => "Colony view".into(),
         }
     }
 
@@ -243,6 +251,14 @@ impl UICommand {
             ToggleFindings => "Show or hide the findings panel on the right",
             FilmsOnly => "Hide both side panels to give the films the whole window (again to bring them back)",
             Quit => "Close the window; the review and the scores are saved",
+            ContactSheet => {
+                "Thumbnails of every listed specimen's DV and LV, in the worklist's order and filter, to clear \
+                 normals fast (again: back to the films)"
+            }
+            ColonyView => {
+                "On the contact sheet: the selected mutant's colony by sex and zygosity, each group beside its \
+                 wild-type controls of the same sex, centre and strain"
+            }
             Measure(kind) => match kind {
                 MeasureKind::Distance => "A distance in millimetres: click both ends (a tibia: IMPC_XRY_033)",
                 MeasureKind::Angle => "An angle at a vertex (the kyphosis angle): arm, vertex, arm",
@@ -298,6 +314,8 @@ impl UICommand {
             ToggleWorklist => vec![plain(Key::OpenBracket)],
             ToggleFindings => vec![plain(Key::CloseBracket)],
             FilmsOnly => vec![plain(Key::M)],
+            ContactSheet => vec![plain(Key::V)],
+            ColonyView => vec![KeyboardShortcut::new(Modifiers::SHIFT, Key::V)],
             Measure(MeasureKind::Distance) => vec![plain(Key::D)],
             Measure(MeasureKind::Angle) => vec![plain(Key::G)],
             Measure(MeasureKind::Cobb) => vec![plain(Key::C)],

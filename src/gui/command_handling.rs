@@ -201,6 +201,12 @@ impl ReviewApp {
                 let show = !v.worklist_panel && !v.findings_panel;
                 (v.worklist_panel, v.findings_panel) = (show, show);
             }
+            ContactSheet => self.settings.view.contact_sheet = !self.settings.view.contact_sheet,
+            ColonyView => {
+                let v = &mut self.settings.view;
+                v.colony = !v.colony || !v.contact_sheet;
+                v.contact_sheet = true;
+            }
             Next => self.step(1),
             Previous => self.step(-1),
             First => {

@@ -337,6 +337,8 @@ impl ReviewApp {
                                 ("Esc", "Stop measuring (drop the points clicked so far)"),
                                 ("Wheel or pinch", "Zoom about the pointer"),
                                 ("Double-click a film", "Fit"),
+                                ("Click a thumbnail", "Select (Ctrl or Shift: mark, as in the worklist)"),
+                                ("Double-click a thumbnail", "Open the specimen's films"),
                             ] {
                                 ui.label(key);
                                 ui.label(what);

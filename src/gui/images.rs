@@ -1,6 +1,6 @@
-//! Radiographs for the viewer: decoded on background threads (the current specimen first, then
-//! its neighbours), kept in an LRU cache under a memory budget, and turned into textures through
-//! a window/level lookup table at the original bit depth.
+//! Radiographs for the viewer and the contact sheet: decoded on background threads (the
+//! current specimen first, then its neighbours), kept in an LRU cache under a memory budget, and
+//! turned into textures through a window/level lookup table at the original bit depth.
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -8,6 +8,14 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Condvar, Mutex};
 
 use crate::imaging::{DecodeOptions, GrayImage16, Window, decode, shrink16};
+
+/// What a [`DecodeCache`] holds: made from a file on a decoding thread.
+pub trait Decoded: Send + Sync + Sized + 'static {
+    /// Reads `path`; the error is the reason, shown to the reviewer with the file's name.
+    fn load(path: &Path) -> Result<Self, String>;
+    /// Bytes held, counted against the cache's budget.
+    fn bytes(&self) -> usize;
+}
 
 /// Longest side of the copy drawn on screen; zooming past it shows the copy's pixels, the
 /// readout always reads the original.
@@ -32,9 +40,8 @@ pub struct LoadedImage {
     pub spacing: Option<(f64, &'static str)>,
 }
 
-impl LoadedImage {
-    /// Decodes `path`.
-    pub fn load(path: &Path) -> Result<LoadedImage, String> {
+impl Decoded for LoadedImage {
+    fn load(path: &Path) -> Result<LoadedImage, String> {
         let original = decode(path, &DecodeOptions::default()).map_err(|e| e.to_string())?;
         let (display, downscale) = shrink16(&original, DISPLAY_MAX_SIDE);
         let auto_window = Window::from_percentiles(&display, 0.005, 0.995);
@@ -47,11 +54,12 @@ impl LoadedImage {
         Ok(LoadedImage { original, display, downscale, auto_window, auto_rendered, spacing })
     }
 
-    /// Bytes held.
-    pub fn bytes(&self) -> usize {
+    fn bytes(&self) -> usize {
         (self.original.pixels.len() + self.display.pixels.len()) * 2 + self.auto_rendered.pixels.len() * 4
     }
+}
 
+impl LoadedImage {
     /// The display copy through `window` as an egui image.
     pub fn render(&self, window: &Window, invert: bool) -> Arc<egui::ColorImage> {
         if *window == self.auto_window && !invert {
@@ -62,7 +70,7 @@ impl LoadedImage {
 }
 
 /// `image` through a window/level lookup table.
-fn render(image: &GrayImage16, window: &Window, invert: bool) -> egui::ColorImage {
+pub(super) fn render(image: &GrayImage16, window: &Window, invert: bool) -> egui::ColorImage {
     let lut = window.lut(image.max_value(), invert);
     let size = [image.width as usize, image.height as usize];
     egui::ColorImage::from_gray_iter(
@@ -72,18 +80,29 @@ fn render(image: &GrayImage16, window: &Window, invert: bool) -> egui::ColorImag
 }
 
 /// Where an image stands.
-#[derive(Debug, Clone)]
-pub enum Slot {
+#[derive(Debug)]
+pub enum Slot<T = LoadedImage> {
     /// Being decoded.
     Loading,
     /// Ready.
-    Ready(Arc<LoadedImage>),
+    Ready(Arc<T>),
     /// Could not be decoded: the reason.
     Failed(String),
 }
 
-struct Entry {
-    slot: Slot,
+// Derived Clone would ask T: Clone; an Arc clones without it.
+impl<T> Clone for Slot<T> {
+    fn clone(&self) -> Self {
+        match self {
+            Slot::Loading => Slot::Loading,
+            Slot::Ready(t) => Slot::Ready(t.clone()),
+            Slot::Failed(e) => Slot::Failed(e.clone()),
+        }
+    }
+}
+
+struct Entry<T> {
+    slot: Slot<T>,
     last_used: u64,
 }
 
@@ -93,30 +112,33 @@ struct Queue {
     ready: Condvar,
 }
 
-/// Decoded images by path, filled by worker threads.
-pub struct ImageCache {
-    entries: HashMap<PathBuf, Entry>,
+/// Decoded films for the viewer.
+pub type ImageCache = DecodeCache<LoadedImage>;
+
+/// Decoded files by path, filled by worker threads.
+pub struct DecodeCache<T: Decoded> {
+    entries: HashMap<PathBuf, Entry<T>>,
     budget: usize,
     clock: u64,
     queue: Arc<Queue>,
-    results: Receiver<(PathBuf, Result<LoadedImage, String>)>,
+    results: Receiver<(PathBuf, Result<T, String>)>,
     repaint: Arc<Mutex<Option<egui::Context>>>,
     workers: Vec<std::thread::JoinHandle<()>>,
 }
 
-impl ImageCache {
+impl<T: Decoded> DecodeCache<T> {
     /// A cache of at most `budget` bytes with `threads` decoders.
-    pub fn new(budget: usize, threads: usize) -> ImageCache {
+    pub fn new(budget: usize, threads: usize) -> DecodeCache<T> {
         let queue = Arc::new(Queue { jobs: Mutex::new((VecDeque::new(), false)), ready: Condvar::new() });
         let (tx, results) = channel();
         let repaint: Arc<Mutex<Option<egui::Context>>> = Arc::new(Mutex::new(None));
         let workers = (0..threads.max(1))
             .map(|_| {
                 let (queue, tx, repaint) = (queue.clone(), tx.clone(), repaint.clone());
-                std::thread::spawn(move || worker(&queue, &tx, &repaint))
+                std::thread::spawn(move || worker::<T>(&queue, &tx, &repaint))
             })
             .collect();
-        ImageCache { entries: HashMap::new(), budget, clock: 0, queue, results, repaint, workers }
+        DecodeCache { entries: HashMap::new(), budget, clock: 0, queue, results, repaint, workers }
     }
 
     /// The context to wake when an image arrives.
@@ -129,7 +151,7 @@ impl ImageCache {
     }
 
     /// The image at `path`, asking for it if unknown. `urgent` requests jump the queue.
-    pub fn get(&mut self, path: &Path, urgent: bool) -> Slot {
+    pub fn get(&mut self, path: &Path, urgent: bool) -> Slot<T> {
         self.clock += 1;
         let clock = self.clock;
         if let Some(e) = self.entries.get_mut(path) {
@@ -194,14 +216,18 @@ impl ImageCache {
     }
 }
 
-fn entry_bytes(e: &Entry) -> usize {
+fn entry_bytes<T: Decoded>(e: &Entry<T>) -> usize {
     match &e.slot {
         Slot::Ready(img) => img.bytes(),
         _ => 0,
     }
 }
 
-fn worker(queue: &Queue, tx: &Sender<(PathBuf, Result<LoadedImage, String>)>, repaint: &Mutex<Option<egui::Context>>) {
+fn worker<T: Decoded>(
+    queue: &Queue,
+    tx: &Sender<(PathBuf, Result<T, String>)>,
+    repaint: &Mutex<Option<egui::Context>>,
+) {
     loop {
         let path = {
             let Ok(mut q) = queue.jobs.lock() else { return };
@@ -216,7 +242,7 @@ fn worker(queue: &Queue, tx: &Sender<(PathBuf, Result<LoadedImage, String>)>, re
                 q = g;
             }
         };
-        let result = LoadedImage::load(&path);
+        let result = T::load(&path);
         if tx.send((path, result)).is_err() {
             return;
         }
@@ -228,7 +254,7 @@ fn worker(queue: &Queue, tx: &Sender<(PathBuf, Result<LoadedImage, String>)>, re
     }
 }
 
-impl Drop for ImageCache {
+impl<T: Decoded> Drop for DecodeCache<T> {
     fn drop(&mut self) {
         if let Ok(mut q) = self.queue.jobs.lock() {
             q.1 = true;

@@ -161,7 +161,13 @@ impl ReviewApp {
                     self.command_button(ui, c);
                 }
                 ui.separator();
-                for c in [UICommand::ToggleWorklist, UICommand::ToggleFindings, UICommand::FilmsOnly] {
+                for c in [
+                    UICommand::ToggleWorklist,
+                    UICommand::ToggleFindings,
+                    UICommand::FilmsOnly,
+                    UICommand::ContactSheet,
+                    UICommand::ColonyView,
+                ] {
                     self.command_button(ui, c);
                 }
             });
@@ -378,6 +384,10 @@ impl ReviewApp {
         }
         // Toolbars wrap at the visible width, not at the widest content seen.
         ui.set_max_width(ui.clip_rect().width());
+        if self.settings.view.contact_sheet {
+            self.sheet_ui(ui);
+            return;
+        }
         self.viewer_toolbar(ui);
         let Some(ws) = self.workspace.as_ref() else { return };
         let Some(specimen) = ws.selected_specimen() else {
@@ -420,6 +430,56 @@ impl ReviewApp {
         self.viewer.show(ui, &mut self.images, &input);
         if let Some((specimen, m)) = self.viewer.measured.take() {
             self.send(AppCommand::Measured(specimen, m));
+        }
+    }
+
+    /// The contact sheet (or the colony view) in place of the films.
+    fn sheet_ui(&mut self, ui: &mut Ui) {
+        ui.horizontal_wrapped(|ui| {
+            let ctx = ui.ctx().clone();
+            let back = format!("Back to the films ({})", UICommand::ContactSheet.shortcut_text(&ctx));
+            if ui.button(back).clicked() {
+                self.send(AppCommand::Ui(UICommand::ContactSheet));
+            }
+            let mut colony = self.settings.view.colony;
+            let c = UICommand::ColonyView;
+            let tip = format!("{} ({})", c.tooltip(), c.shortcut_text(&ctx));
+            if ui.toggle_value(&mut colony, c.label()).on_hover_text(tip).clicked() {
+                self.send(AppCommand::Ui(c));
+            }
+            let label = ui.label("Thumbnails");
+            ui.add(egui::Slider::new(&mut self.settings.view.thumbnail_size, 64.0..=256.0).suffix(" pt"))
+                .labelled_by(label.id);
+            if !self.settings.view.colony {
+                let n = self.worklist.order.len();
+                ui.label(RichText::new(format!("{n} listed, in the worklist's order and filter")).small());
+            }
+        });
+        let Some(ws) = self.workspace.as_ref() else { return };
+        // The sheet lists the worklist's rows even while the worklist panel is folded away.
+        self.worklist.refresh(ws, &self.taxonomy);
+        let input = super::contact_sheet::SheetInput {
+            workspace: ws,
+            worklist: &self.worklist,
+            taxonomy: &self.taxonomy,
+            cell: self.settings.view.thumbnail_size,
+            orientation: self.viewer.orientation,
+            invert: self.viewer.invert,
+            colony: self.settings.view.colony,
+        };
+        let actions = self.sheet.show(ui, &input);
+        let selected = ws.selected;
+        for action in actions {
+            match action {
+                super::contact_sheet::SheetAction::Click { index, ctrl, shift } => {
+                    self.worklist.click(selected, index, ctrl, shift);
+                    self.send(AppCommand::Select(index));
+                }
+                super::contact_sheet::SheetAction::Open(index) => {
+                    self.send(AppCommand::Select(index));
+                    self.send(AppCommand::Ui(UICommand::ContactSheet));
+                }
+            }
         }
     }
 

@@ -68,6 +68,12 @@ pub struct ViewPrefs {
     pub invert: bool,
     /// Display orientation of both views.
     pub orientation: Orientation,
+    /// The centre shows the contact sheet instead of the films.
+    pub contact_sheet: bool,
+    /// The contact sheet shows the selected specimen's colony beside its matched controls.
+    pub colony: bool,
+    /// Side of a contact sheet thumbnail, in points.
+    pub thumbnail_size: f32,
 }
 
 impl Default for ViewPrefs {
@@ -81,6 +87,9 @@ impl Default for ViewPrefs {
             linked: true,
             invert: false,
             orientation: Orientation::default(),
+            contact_sheet: false,
+            colony: false,
+            thumbnail_size: 120.0,
         }
     }
 }

@@ -543,7 +543,7 @@ impl ViewerState {
 }
 
 /// A textured quad on `screen` whose texture coordinates follow `orientation`.
-fn oriented_mesh(texture: egui::TextureId, screen: Rect, orientation: Orientation, tint: Color32) -> Mesh {
+pub(super) fn oriented_mesh(texture: egui::TextureId, screen: Rect, orientation: Orientation, tint: Color32) -> Mesh {
     let mut mesh = Mesh::with_texture(texture);
     let corners: [Pos2; 4] = [screen.left_top(), screen.right_top(), screen.right_bottom(), screen.left_bottom()];
     for (pos, uv) in corners.into_iter().zip(orientation.corner_uvs()) {

@@ -321,9 +321,16 @@ impl Worklist {
             self.scroll_to_selection = true;
         }
         let (i, ctrl, shift) = clicked?;
+        self.click(ws.selected, i, ctrl, shift);
+        Some(i)
+    }
+
+    /// A click on row `i` (the worklist's or the contact sheet's): Ctrl adds or removes it from
+    /// the marked rows, Shift marks the run from `selected` to it, a plain click clears the marks.
+    pub fn click(&mut self, selected: Option<usize>, i: usize, ctrl: bool, shift: bool) {
         if ctrl {
             if self.marked.is_empty()
-                && let Some(s) = ws.selected
+                && let Some(s) = selected
             {
                 self.marked.insert(s);
             }
@@ -332,14 +339,13 @@ impl Worklist {
             }
         } else if shift {
             let pos = |k: usize| self.order.iter().position(|&o| o == k);
-            if let (Some(a), Some(b)) = (ws.selected.and_then(pos), pos(i)) {
+            if let (Some(a), Some(b)) = (selected.and_then(pos), pos(i)) {
                 let run: Vec<usize> = self.order.get(a.min(b)..=a.max(b)).unwrap_or_default().to_vec();
                 self.marked.extend(run);
             }
         } else {
             self.marked.clear();
         }
-        Some(i)
     }
 }
 
@@ -364,7 +370,7 @@ pub fn natural(a: &str, b: &str) -> std::cmp::Ordering {
 
 /// The Status cell: the status with the reviewer's abnormal findings; on hover every call, who
 /// made the last change and when.
-fn decision_text(ws: &Workspace, i: usize, taxonomy: &Taxonomy) -> (String, Option<String>) {
+pub(super) fn decision_text(ws: &Workspace, i: usize, taxonomy: &Taxonomy) -> (String, Option<String>) {
     let status = status_text(ws.status(i));
     let Some(r) = ws.review_of(i).filter(|r| !r.calls.is_empty() || r.status != crate::review::Status::Unreviewed)
     else {

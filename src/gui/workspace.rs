@@ -132,19 +132,18 @@ impl Workspace {
         self.selected.and_then(|i| self.report.specimens.get(i))
     }
 
-    /// The wild-type reference: the pinned specimen, else a `control` of the same sex as the
-    /// selection, else any `control` (manifest column biological_sample_group).
+    /// The wild-type reference: the pinned specimen, else a `control` matched to the selection
+    /// ([`crate::specimen::colony::matches`]: sex, centre, strain), else any `control`.
     pub fn reference_specimen(&self) -> Option<&Specimen> {
         if let Some(s) = self.reference.and_then(|i| self.specimens().get(i)) {
             return Some(s);
         }
-        let controls = || {
-            self.specimens().iter().filter(|s| {
-                s.metadata.get("biological_sample_group").is_some_and(|g| g.eq_ignore_ascii_case("control"))
-            })
-        };
-        let sex = self.selected_specimen().and_then(|s| s.metadata.get("sex"));
-        controls().find(|s| sex.is_some() && s.metadata.get("sex") == sex).or_else(|| controls().next())
+        // A control matched to the selection (sex, centre, strain), else any control.
+        let controls = || self.specimens().iter().filter(|s| crate::specimen::colony::is_control(s));
+        let selected = self.selected_specimen();
+        controls()
+            .find(|c| selected.is_some_and(|s| crate::specimen::colony::matches(s, c)))
+            .or_else(|| controls().next())
     }
 
     /// Film QC codes of specimen `i`'s DV and LV, as `(view, code)` pairs.

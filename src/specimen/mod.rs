@@ -4,6 +4,7 @@
 //! with every problem it met; [`read_labels`] reads training labels and [`read_observations`]
 //! makes them from IMPC observations.
 
+pub mod colony;
 mod escape;
 mod impc_observations;
 mod labels;
