@@ -52,12 +52,12 @@ size 1920 1080
 # Zoom in on the same specimen (linked: both views).
 key plus; key plus; key plus
 shot 1920x1080 review_zoomed.png
-# The contact sheet, then the first specimen's colony beside its controls.
-key Home; key v; sleep 3
+# The contact sheet with every animal head up, then the first specimen's colony beside its controls.
+key Home; key shift+h; key v; sleep 3
 shot 1920x1080 review_contact_sheet.png
 key shift+v; sleep 2
 shot 1920x1080 review_colony.png
-key v
+key v; key shift+h
 kill "$APP" 2>/dev/null || true
 wait "$APP" 2>/dev/null || true
 

@@ -646,3 +646,38 @@ fn the_contact_sheet_selects_marks_opens_and_shows_a_colony_beside_its_controls(
     h.run_steps(2);
     assert!(!h.state().settings.view.contact_sheet);
 }
+
+#[test]
+fn head_up_turns_each_film_so_the_head_is_up_and_the_reviewers_turns_come_on_top() {
+    let (_dir, folder) = sample();
+    // A specimen whose DV lies head right or head down, by the same finder the window uses.
+    let turns_of = |path: &std::path::Path| {
+        let image = mousexray::imaging::decode(path, &Default::default()).unwrap();
+        let (small, _) = mousexray::imaging::shrink16(&image, 512);
+        mousexray::imaging::body_axis(&small).map(|a| a.head_up_turns())
+    };
+    let mut h = harness(settings());
+    open_typed(&mut h, &folder);
+    let ws = h.state().workspace.as_ref().unwrap();
+    let (index, turns) = ws
+        .specimens()
+        .iter()
+        .enumerate()
+        .find_map(|(i, s)| turns_of(s.dv().unwrap()).filter(|&t| t != 0).map(|t| (i, t)))
+        .expect("the sample has a film that is not head up");
+    h.state_mut().select(index);
+    h.run_steps(2);
+    let shown = |h: &egui_kittest::Harness<'_, mousexray::gui::ReviewApp>| h.state().viewer.shown_orientations[0];
+    step_until(&mut h, "the DV film", |app| app.viewer.shown_orientations[0].is_some());
+    assert_eq!(shown(&h).unwrap().quarter_turns, 0, "as stored until asked");
+    h.key_press_modifiers(egui::Modifiers::SHIFT, Key::H);
+    h.run_steps(2);
+    assert_eq!(shown(&h).unwrap().quarter_turns, turns, "head up");
+    h.key_press(Key::R);
+    h.run_steps(2);
+    assert_eq!(shown(&h).unwrap().quarter_turns, (turns + 1) % 4, "the reviewer's turn on top");
+    assert!(h.state().persisted_settings().view.head_up, "remembered");
+    h.key_press_modifiers(egui::Modifiers::SHIFT, Key::H);
+    h.run_steps(2);
+    assert_eq!(shown(&h).unwrap().quarter_turns, 1, "off: the reviewer's turn alone");
+}

@@ -141,6 +141,7 @@ impl ReviewApp {
         };
         let mut viewer = ViewerState::default();
         (viewer.linked, viewer.invert, viewer.orientation) = (view.linked, view.invert, view.orientation);
+        viewer.head_up = view.head_up;
         ReviewApp {
             settings,
             options,
@@ -175,6 +176,7 @@ impl ReviewApp {
         s.view.linked = self.viewer.linked;
         s.view.invert = self.viewer.invert;
         s.view.orientation = self.viewer.orientation;
+        s.view.head_up = self.viewer.head_up;
         s
     }
 

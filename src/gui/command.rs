@@ -89,6 +89,8 @@ pub enum UICommand {
     Quit,
     /// Start measuring this on the films (again: stop).
     Measure(MeasureKind),
+    /// Hanging protocol: turn every film so the animal's head is up, or show them as stored.
+    HeadUp,
     /// The contact sheet instead of the films, or back.
     ContactSheet,
     /// On the contact sheet: the selected specimen's colony beside its matched controls, or the list.
@@ -141,6 +143,7 @@ impl UICommand {
             ToggleWorklist,
             ToggleFindings,
             FilmsOnly,
+            HeadUp,
             ContactSheet,
             ColonyView,
             Quit,
@@ -197,6 +200,7 @@ impl UICommand {
             FilmsOnly => "Films only".into(),
             Quit => "Quit".into(),
             Measure(kind) => format!("Measure: {}", kind.label()),
+            HeadUp => "Head up".into(),
             ContactSheet => "Contact sheet".into(),
             ColonyView => "Colony view".into(),
         }
@@ -251,6 +255,10 @@ impl UICommand {
             ToggleFindings => "Show or hide the findings panel on the right",
             FilmsOnly => "Hide both side panels to give the films the whole window (again to bring them back)",
             Quit => "Close the window; the review and the scores are saved",
+            HeadUp => {
+                "Hanging protocol: turn each film (and the reference and the thumbnails) by quarter turns so the \
+                 animal's head is up, found from its shape; R and H still turn and mirror on top"
+            }
             ContactSheet => {
                 "Thumbnails of every listed specimen's DV and LV, in the worklist's order and filter, to clear \
                  normals fast (again: back to the films)"
@@ -314,6 +322,7 @@ impl UICommand {
             ToggleWorklist => vec![plain(Key::OpenBracket)],
             ToggleFindings => vec![plain(Key::CloseBracket)],
             FilmsOnly => vec![plain(Key::M)],
+            HeadUp => vec![KeyboardShortcut::new(Modifiers::SHIFT, Key::H)],
             ContactSheet => vec![plain(Key::V)],
             ColonyView => vec![KeyboardShortcut::new(Modifiers::SHIFT, Key::V)],
             Measure(MeasureKind::Distance) => vec![plain(Key::D)],

@@ -201,6 +201,7 @@ impl ReviewApp {
                 let show = !v.worklist_panel && !v.findings_panel;
                 (v.worklist_panel, v.findings_panel) = (show, show);
             }
+            HeadUp => self.viewer.head_up = !self.viewer.head_up,
             ContactSheet => self.settings.view.contact_sheet = !self.settings.view.contact_sheet,
             ColonyView => {
                 let v = &mut self.settings.view;

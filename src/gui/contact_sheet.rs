@@ -24,14 +24,17 @@ pub const THUMBNAIL_SIDE: u32 = 256;
 pub struct Thumbnail {
     /// The pixels.
     pub image: Arc<egui::ColorImage>,
+    /// The animal's long axis and head end, for the head-up hanging protocol.
+    pub axis: Option<crate::imaging::BodyAxis>,
 }
 
 impl Decoded for Thumbnail {
     fn load(path: &Path) -> Result<Thumbnail, String> {
         let original = decode(path, &DecodeOptions::default()).map_err(|e| e.to_string())?;
+        let axis = super::images::axis_of(&original);
         let (small, _) = shrink16(&original, THUMBNAIL_SIDE);
         let window = Window::from_percentiles(&small, 0.005, 0.995);
-        Ok(Thumbnail { image: Arc::new(super::images::render(&small, &window, false)) })
+        Ok(Thumbnail { image: Arc::new(super::images::render(&small, &window, false)), axis })
     }
 
     fn bytes(&self) -> usize {
@@ -53,13 +56,20 @@ pub enum SheetAction {
 #[derive(Default)]
 pub struct ContactSheet {
     thumbnails: Option<DecodeCache<Thumbnail>>,
-    /// By path and inversion.
-    textures: HashMap<(PathBuf, bool), (TextureHandle, u64)>,
+    /// By path and inversion, with the frame last drawn and the film's head-up turns.
+    textures: HashMap<(PathBuf, bool), Shown>,
     frame: u64,
     /// The selection the sheet last scrolled to.
     shown_selection: Option<usize>,
     /// Rows drawn last frame, the first and last maybe in part.
     visible_rows: std::ops::Range<usize>,
+}
+
+/// A thumbnail's texture, the frame it was last drawn in, and its animal's axis.
+struct Shown {
+    texture: TextureHandle,
+    frame: u64,
+    axis: Option<crate::imaging::BodyAxis>,
 }
 
 /// Textures kept for cells scrolled out of view (about 60 MB of 256 px thumbnails).
@@ -77,6 +87,8 @@ pub struct SheetInput<'a> {
     pub cell: f32,
     /// The viewer's rotation and mirror, so the sheet shows the films as the viewer does.
     pub orientation: Orientation,
+    /// The head-up hanging protocol is on.
+    pub head_up: bool,
     /// Grey levels inverted.
     pub invert: bool,
     /// Show the selected specimen's colony beside its controls instead of the list.
@@ -86,7 +98,7 @@ pub struct SheetInput<'a> {
 impl ContactSheet {
     /// Thumbnails drawn in the last frame (their textures are up to date).
     pub fn shown(&self) -> usize {
-        self.textures.values().filter(|(_, f)| *f == self.frame).count()
+        self.textures.values().filter(|t| t.frame == self.frame).count()
     }
 
     /// Whether thumbnails are still being decoded.
@@ -124,10 +136,10 @@ impl ContactSheet {
         }
         // Textures of cells long out of view go; their thumbnails stay in the cache.
         if self.textures.len() > KEPT_TEXTURES {
-            let mut ages: Vec<u64> = self.textures.values().map(|(_, f)| *f).collect();
+            let mut ages: Vec<u64> = self.textures.values().map(|t| t.frame).collect();
             ages.sort_unstable();
             let cut = ages.get(self.textures.len() - KEPT_TEXTURES).copied().unwrap_or(0);
-            self.textures.retain(|_, (_, f)| *f >= cut);
+            self.textures.retain(|_, t| t.frame >= cut);
         }
         actions
     }
@@ -248,12 +260,13 @@ impl ContactSheet {
                 continue;
             };
             match self.texture(ui.ctx(), path, input.invert) {
-                Ok(Some(texture)) => {
-                    let size = texture.size_vec2();
-                    let oriented = input.orientation.oriented_size(size);
+                Ok(Some((texture, axis))) => {
+                    let orientation =
+                        super::viewer::head_up_orientation(input.orientation, input.head_up, axis.as_ref());
+                    let oriented = orientation.oriented_size(texture.size_vec2());
                     let scale = fit_scale(square.size(), oriented);
                     let shown = Rect::from_center_size(square.center(), oriented * scale);
-                    painter.add(super::viewer::oriented_mesh(texture.id(), shown, input.orientation, Color32::WHITE));
+                    painter.add(super::viewer::oriented_mesh(texture.id(), shown, orientation, Color32::WHITE));
                 }
                 Ok(None) => {
                     painter.text(
@@ -312,12 +325,19 @@ impl ContactSheet {
         }
     }
 
-    /// The thumbnail's texture, inverted or not: `Ok(None)` while it is decoded.
-    fn texture(&mut self, ctx: &egui::Context, path: &Path, invert: bool) -> Result<Option<TextureHandle>, String> {
+    /// The thumbnail's texture, inverted or not, and its animal's axis: `Ok(None)` while it is
+    /// decoded.
+    #[allow(clippy::type_complexity)]
+    fn texture(
+        &mut self,
+        ctx: &egui::Context,
+        path: &Path,
+        invert: bool,
+    ) -> Result<Option<(TextureHandle, Option<crate::imaging::BodyAxis>)>, String> {
         let key = (path.to_owned(), invert);
-        if let Some((t, f)) = self.textures.get_mut(&key) {
-            *f = self.frame;
-            return Ok(Some(t.clone()));
+        if let Some(t) = self.textures.get_mut(&key) {
+            t.frame = self.frame;
+            return Ok(Some((t.texture.clone(), t.axis)));
         }
         let Some(thumbnails) = self.thumbnails.as_mut() else { return Ok(None) };
         match thumbnails.get(path, false) {
@@ -325,14 +345,13 @@ impl ContactSheet {
                 let mut image = (*t.image).clone();
                 if invert {
                     for p in &mut image.pixels {
-                        let v = 255 - p.r();
-                        *p = Color32::from_gray(v);
+                        *p = Color32::from_gray(255 - p.r());
                     }
                 }
                 let name = format!("thumbnail {}", path.display());
                 let texture = ctx.load_texture(name, image, TextureOptions::LINEAR);
-                self.textures.insert(key, (texture.clone(), self.frame));
-                Ok(Some(texture))
+                self.textures.insert(key, Shown { texture: texture.clone(), frame: self.frame, axis: t.axis });
+                Ok(Some((texture, t.axis)))
             }
             Slot::Loading => Ok(None),
             Slot::Failed(why) => Err(why),

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Condvar, Mutex};
 
-use crate::imaging::{DecodeOptions, GrayImage16, Window, decode, shrink16};
+use crate::imaging::{BodyAxis, DecodeOptions, GrayImage16, Window, body_axis, decode, shrink16};
 
 /// What a [`DecodeCache`] holds: made from a file on a decoding thread.
 pub trait Decoded: Send + Sync + Sized + 'static {
@@ -38,6 +38,19 @@ pub struct LoadedImage {
     /// Millimetres per original pixel and the attribute that said so, for a DICOM file that
     /// carries its pixel spacing.
     pub spacing: Option<(f64, &'static str)>,
+    /// The animal's long axis and head end (for the head-up hanging protocol), if found.
+    pub axis: Option<BodyAxis>,
+}
+
+/// Longest side of the copy the head end is found on: the analysis works on a grid of about
+/// 200 cells anyway, so a larger copy costs time and finds the same.
+pub const AXIS_SIDE: u32 = 512;
+
+/// The animal's axis on `image`, from a copy at most [`AXIS_SIDE`] pixels long, in the image's
+/// own pixels (the direction is the same at any scale).
+pub fn axis_of(image: &GrayImage16) -> Option<BodyAxis> {
+    let (small, _) = shrink16(image, AXIS_SIDE);
+    body_axis(&small)
 }
 
 impl Decoded for LoadedImage {
@@ -51,7 +64,8 @@ impl Decoded for LoadedImage {
         } else {
             None
         };
-        Ok(LoadedImage { original, display, downscale, auto_window, auto_rendered, spacing })
+        let axis = axis_of(&display);
+        Ok(LoadedImage { original, display, downscale, auto_window, auto_rendered, spacing, axis })
     }
 
     fn bytes(&self) -> usize {

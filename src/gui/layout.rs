@@ -155,6 +155,7 @@ impl ReviewApp {
                     UICommand::WindowPreset(Preset::SoftTissue),
                     UICommand::WindowPreset(Preset::Full),
                     UICommand::ResetOrientation,
+                    UICommand::HeadUp,
                     UICommand::ToggleReference,
                     UICommand::PinReference,
                 ] {
@@ -464,6 +465,7 @@ impl ReviewApp {
             taxonomy: &self.taxonomy,
             cell: self.settings.view.thumbnail_size,
             orientation: self.viewer.orientation,
+            head_up: self.viewer.head_up,
             invert: self.viewer.invert,
             colony: self.settings.view.colony,
         };
@@ -492,6 +494,7 @@ impl ReviewApp {
             }
             let ctx = ui.ctx().clone();
             let mut toggles = [
+                (UICommand::HeadUp, self.viewer.head_up),
                 (UICommand::LinkZoom, self.viewer.linked),
                 (UICommand::Invert, self.viewer.invert),
                 (UICommand::ToggleReference, self.viewer.reference.is_some()),

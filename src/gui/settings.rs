@@ -68,6 +68,8 @@ pub struct ViewPrefs {
     pub invert: bool,
     /// Display orientation of both views.
     pub orientation: Orientation,
+    /// Hanging protocol: every film turned so the animal's head is up.
+    pub head_up: bool,
     /// The centre shows the contact sheet instead of the films.
     pub contact_sheet: bool,
     /// The contact sheet shows the selected specimen's colony beside its matched controls.
@@ -87,6 +89,7 @@ impl Default for ViewPrefs {
             linked: true,
             invert: false,
             orientation: Orientation::default(),
+            head_up: false,
             contact_sheet: false,
             colony: false,
             thumbnail_size: 120.0,

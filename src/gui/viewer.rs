@@ -94,8 +94,10 @@ pub struct ViewerState {
     pub linked: bool,
     /// Invert grey levels.
     pub invert: bool,
-    /// Display orientation of both views.
+    /// Display orientation of both views (after the head-up turns, when those are on).
     pub orientation: Orientation,
+    /// Hanging protocol: each film turned by quarter turns so the animal's head is up.
+    pub head_up: bool,
     /// Window per panel; none follows the image's percentiles.
     pub windows: [Option<Window>; 3],
     /// Draw the saliency overlay.
@@ -116,6 +118,8 @@ pub struct ViewerState {
     pub shown_windows: [Option<Window>; 3],
     /// Where each panel was drawn last frame (screen points).
     pub shown_rects: [Option<Rect>; 3],
+    /// The orientation each panel's film was drawn in last frame (head-up turns included).
+    pub shown_orientations: [Option<Orientation>; 3],
     /// The measuring tool in use, with its clicks so far.
     pub measure: Option<super::measure::MeasureTool>,
     /// A measurement finished this frame, and its specimen, for the app to record.
@@ -132,6 +136,7 @@ impl Default for ViewerState {
             linked: true,
             invert: false,
             orientation: Orientation::default(),
+            head_up: false,
             windows: [None, None, None],
             overlay: false,
             overlay_class: None,
@@ -142,6 +147,7 @@ impl Default for ViewerState {
             reference: None,
             shown_windows: [None, None, None],
             shown_rects: [None, None, None],
+            shown_orientations: [None, None, None],
             measure: None,
             measured: None,
             textures: [None, None, None],
@@ -183,6 +189,16 @@ fn pane_title(painter: &egui::Painter, pos: Pos2, title: String) {
     painter.galley(pos, galley, Color32::WHITE);
 }
 
+/// `user` after the quarter turns that bring the head up, when `head_up` is on and `axis` was
+/// found; `user` alone otherwise. The mirror stays the reviewer's: it never changes which end
+/// is up.
+pub fn head_up_orientation(user: Orientation, head_up: bool, axis: Option<&crate::imaging::BodyAxis>) -> Orientation {
+    match axis.filter(|_| head_up) {
+        Some(a) => Orientation { quarter_turns: (user.quarter_turns + a.head_up_turns()) % 4, flip: user.flip },
+        None => user,
+    }
+}
+
 /// Points of right-drag that move the window by the film's own range (its auto window's width).
 pub const WINDOW_DRAG_POINTS: f64 = 400.0;
 
@@ -212,6 +228,13 @@ impl ViewerState {
         self.readout = None;
     }
 
+    /// The orientation `img` is shown in: the reviewer's rotation and mirror after the quarter
+    /// turns that bring the animal's head up, when the hanging protocol is on and the head end
+    /// was found.
+    pub fn orientation_of(&self, img: &LoadedImage) -> Orientation {
+        head_up_orientation(self.orientation, self.head_up, img.axis.as_ref())
+    }
+
     /// Multiplies the zoom of both panels about their centres.
     pub fn zoom_by(&mut self, factor: f32) {
         for pz in &mut self.pan_zoom {
@@ -233,9 +256,9 @@ impl ViewerState {
             .flatten()
             .filter_map(|v| input.specimen.images.get(&v))
             .filter_map(|p| match images.get(p, false) {
-                Slot::Ready(img) => {
-                    Some(self.orientation.oriented_size(vec2(img.display.width as f32, img.display.height as f32)))
-                }
+                Slot::Ready(img) => Some(
+                    self.orientation_of(&img).oriented_size(vec2(img.display.width as f32, img.display.height as f32)),
+                ),
                 _ => None,
             })
             .collect();
@@ -252,6 +275,7 @@ impl ViewerState {
         self.readout = None;
         self.shown_windows = [None, None, None];
         self.shown_rects = [None, None, None];
+        self.shown_orientations = [None, None, None];
         if self.extra.is_some_and(|v| !input.specimen.images.contains_key(&v)) {
             self.extra = None;
         }
@@ -334,7 +358,13 @@ impl ViewerState {
             *slot = Some(preset.window(&img));
         }
         let size = vec2(img.display.width as f32, img.display.height as f32);
-        let oriented = self.orientation.oriented_size(size);
+        let orientation = self.orientation_of(&img);
+        if let Some(slot) = self.shown_orientations.get_mut(k) {
+            *slot = Some(orientation);
+        }
+        // Said where it matters: this film stays as stored.
+        let title = if self.head_up && img.axis.is_none() { format!("{title} · head end not found") } else { title };
+        let oriented = orientation.oriented_size(size);
         let pz_index = if self.linked { 0 } else { k };
         if self.one_to_one {
             // One screen pixel (physical) per original pixel.
@@ -367,7 +397,7 @@ impl ViewerState {
                 new_pz.zoom_about(factor, hover, &placement);
             }
             let q = placement.to_image(hover);
-            let p = self.orientation.from_oriented(q, size);
+            let p = orientation.from_oriented(q, size);
             let (x, y) = ((f64::from(p.x) * img.downscale).floor(), (f64::from(p.y) * img.downscale).floor());
             if x >= 0.0
                 && y >= 0.0
@@ -378,7 +408,6 @@ impl ViewerState {
         }
         // Original pixels to screen points and back, through orientation, zoom and pan.
         let downscale = img.downscale;
-        let orientation = self.orientation;
         let to_screen = |p: [f64; 2]| {
             let d = egui::pos2((p[0] / downscale) as f32, (p[1] / downscale) as f32);
             placement.to_screen(orientation.to_oriented(d, size))
@@ -413,7 +442,7 @@ impl ViewerState {
         }
         let texture = self.image_texture(ui.ctx(), k, path, &img, window);
         let screen = placement.image_rect();
-        painter.add(oriented_mesh(texture.id(), screen, self.orientation, Color32::WHITE));
+        painter.add(oriented_mesh(texture.id(), screen, orientation, Color32::WHITE));
         // Zoomed past the display copy's resolution: the visible part at full resolution.
         let settled = !response.dragged();
         if let Some(mesh) = self.detail(ui.ctx(), k, path, &img, &placement, size, window, settled) {
@@ -430,7 +459,7 @@ impl ViewerState {
             painter.add(oriented_mesh(
                 tex.id(),
                 screen,
-                self.orientation,
+                orientation,
                 // Contour lines are thin: drawn opaque whatever the fill's opacity.
                 Color32::WHITE.gamma_multiply(if input.style.contour { 1.0 } else { input.opacity }),
             ));
@@ -592,6 +621,7 @@ impl ViewerState {
         window: Window,
         settled: bool,
     ) -> Option<Mesh> {
+        let orientation = self.orientation_of(img);
         let slot = self.details.get_mut(k)?;
         let screen_per_display_px = placement.scale * ctx.pixels_per_point();
         if img.downscale <= 1.0 || screen_per_display_px < 1.5 {
@@ -600,7 +630,7 @@ impl ViewerState {
         }
         let visible = placement.rect.intersect(placement.image_rect());
         let (a, b) = (placement.to_image(visible.min), placement.to_image(visible.max));
-        let corners = [a, pos2(b.x, a.y), b, pos2(a.x, b.y)].map(|q| self.orientation.from_oriented(q, size));
+        let corners = [a, pos2(b.x, a.y), b, pos2(a.x, b.y)].map(|q| orientation.from_oriented(q, size));
         let k_down = img.downscale as f32;
         let (w, h) = (img.original.width, img.original.height);
         let lo = |v: f32, max: u32| ((v * k_down).floor().max(0.0) as u32).min(max);
@@ -652,7 +682,7 @@ impl ViewerState {
         let uvs = [pos2(0.0, 0.0), pos2(1.0, 0.0), pos2(1.0, 1.0), pos2(0.0, 1.0)];
         let mut mesh = Mesh::with_texture(texture.id());
         for (p, uv) in quad.into_iter().zip(uvs) {
-            let pos = placement.to_screen(self.orientation.to_oriented(p, size));
+            let pos = placement.to_screen(orientation.to_oriented(p, size));
             mesh.vertices.push(egui::epaint::Vertex { pos, uv, color: Color32::WHITE });
         }
         mesh.add_triangle(0, 1, 2);

@@ -1,6 +1,7 @@
 //! Images: decoding every supported format to 16-bit gray, and the one preprocessing function
 //! shared by training and inference.
 
+mod body_axis;
 mod decode;
 mod dicom;
 mod dicom_lengths;
@@ -13,6 +14,7 @@ mod jpeg_structure;
 mod preprocess;
 mod transform;
 
+pub use body_axis::{BodyAxis, body_axis};
 pub use decode::{DecodeError, DecodeOptions, decode};
 pub use dicom::{DicomWriteOptions, pixel_spacing_mm, write_dicom};
 pub use display::{Window, display_gray, shrink16};

@@ -298,7 +298,7 @@ fn sample(
 /// each pixel, at a fraction of the cost on large images.
 /// With `without`, the marks' pixels are left out of the percentiles and the polarity found
 /// before is kept.
-fn normalise(
+pub(super) fn normalise(
     image: &GrayImage16,
     spec: &PreprocessSpec,
     area: &FilmArea,
@@ -375,34 +375,16 @@ impl Frame {
             Some(b) if body => Some(feather(b, sw, sh)),
             _ => None,
         };
-        let (cx, cy) = if body {
-            let n = points.len() as f64;
-            (points.iter().map(|p| p.0).sum::<f64>() / n, points.iter().map(|p| p.1).sum::<f64>() / n)
-        } else {
-            (w as f64 / 2.0, h as f64 / 2.0)
-        };
+        let (cx, cy) = if body { centroid(&points) } else { (w as f64 / 2.0, h as f64 / 2.0) };
 
         let mut ev = (0.0, 1.0);
         let mut elongation = 0.0;
         if body {
-            let n = points.len() as f64;
-            let (mut sxx, mut syy, mut sxy) = (0.0, 0.0, 0.0);
-            for &(x, y) in &points {
-                let (dx, dy) = (x - cx, y - cy);
-                sxx += dx * dx;
-                syy += dy * dy;
-                sxy += dx * dy;
-            }
-            let (sxx, syy, sxy) = (sxx / n, syy / n, sxy / n);
-            let spread = ((sxx - syy).powi(2) + 4.0 * sxy * sxy).sqrt();
-            let (major, minor) = ((sxx + syy + spread) / 2.0, (sxx + syy - spread) / 2.0);
+            let (axis, major, minor) = long_axis(&points, (cx, cy));
             elongation = (major / minor.max(f64::EPSILON)).sqrt();
             // A round blob has no long axis: leave it as it is.
             if spec.orient && major > 1.2 * minor.max(f64::EPSILON) {
-                let theta = 0.5 * (2.0 * sxy).atan2(sxx - syy);
-                let axis = (theta.cos(), theta.sin());
-                // Of the two directions along the axis, take the one closer to "down".
-                ev = if axis.1 >= 0.0 { axis } else { (-axis.0, -axis.1) };
+                ev = axis;
             }
         }
         let eu = (ev.1, -ev.0);
@@ -430,6 +412,33 @@ impl Frame {
         let centre = (cx + eu.0 * mu + ev.0 * mv, cy + eu.1 * mu + ev.1 * mv);
         Frame { centre, eu, ev, side, animal: feathered, scale: r, elongation }
     }
+}
+
+/// The mean of `points` (at least one).
+pub(super) fn centroid(points: &[(f64, f64)]) -> (f64, f64) {
+    let n = points.len() as f64;
+    (points.iter().map(|p| p.0).sum::<f64>() / n, points.iter().map(|p| p.1).sum::<f64>() / n)
+}
+
+/// The principal axis of `points` about `centre`: the unit vector along it that points down
+/// the image (of its two directions, the one with y >= 0), and the variances along it and
+/// across it.
+pub(super) fn long_axis(points: &[(f64, f64)], centre: (f64, f64)) -> ((f64, f64), f64, f64) {
+    let n = points.len() as f64;
+    let (mut sxx, mut syy, mut sxy) = (0.0, 0.0, 0.0);
+    for &(x, y) in points {
+        let (dx, dy) = (x - centre.0, y - centre.1);
+        sxx += dx * dx;
+        syy += dy * dy;
+        sxy += dx * dy;
+    }
+    let (sxx, syy, sxy) = (sxx / n, syy / n, sxy / n);
+    let spread = ((sxx - syy).powi(2) + 4.0 * sxy * sxy).sqrt();
+    let (major, minor) = ((sxx + syy + spread) / 2.0, (sxx + syy - spread) / 2.0);
+    let theta = 0.5 * (2.0 * sxy).atan2(sxx - syy);
+    let axis = (theta.cos(), theta.sin());
+    let down = if axis.1 >= 0.0 { axis } else { (-axis.0, -axis.1) };
+    (down, major, minor)
 }
 
 /// Averages `k x k` blocks (partial blocks at the edges average what they have). Each block sums
