@@ -107,6 +107,7 @@ pub fn body_axis(image: &GrayImage16) -> Option<BodyAxis> {
 }
 
 #[cfg(test)]
+#[allow(clippy::expect_used)]
 mod tests {
     use super::*;
     use crate::specimen::View;
