@@ -681,3 +681,52 @@ fn head_up_turns_each_film_so_the_head_is_up_and_the_reviewers_turns_come_on_top
     h.run_steps(2);
     assert_eq!(shown(&h).unwrap().quarter_turns, 1, "off: the reviewer's turn alone");
 }
+
+#[test]
+fn a_blinded_second_reading_is_kept_apart_and_compared_once_decided() {
+    let (_dir, folder) = sample();
+    let mut h = harness(settings());
+    open_typed(&mut h, &folder);
+    let index = |h: &egui_kittest::Harness<'_, mousexray::gui::ReviewApp>, id: &str| {
+        h.state().workspace.as_ref().unwrap().specimens().iter().position(|s| s.id == id).unwrap()
+    };
+    let i5 = index(&h, "MX00005");
+    h.state_mut().settings.auto_advance = false;
+    h.state_mut().select(i5);
+    h.run_steps(2);
+    h.key_press(Key::A);
+    h.run_steps(2);
+    assert_eq!(h.state().workspace.as_ref().unwrap().status(i5), Status::ConfirmedAbnormal);
+    // Review > Second reading (blind).
+    h.get_by_label("Review").click();
+    h.run_steps(3);
+    h.get_by_label("Second reading (blind)").click();
+    h.run_steps(3);
+    assert!(h.state().settings.second_reading);
+    assert!(h.query_by_label("second reading (blind)").is_some(), "the status bar says so");
+    let ws = h.state().workspace.as_ref().unwrap();
+    assert_eq!(ws.status(i5), Status::Unreviewed, "the first reader's call is hidden");
+    assert!(h.query_by_label("The first reading stays hidden until you decide this specimen.").is_some());
+    h.key_press(Key::N);
+    h.run_steps(3);
+    assert_eq!(h.state().workspace.as_ref().unwrap().status(i5), Status::Normal);
+    assert!(h.query_by_label("First reading by tester: abnormal. You differ:").is_some());
+    assert!(h.query_by_label("status: abnormal (first) / normal (you)").is_some());
+    assert!(h.query_by_label("Abnormal skeleton: abnormal (first) / normal (you)").is_some());
+    // Stored apart, each reading intact.
+    let second = mousexray::review::read_reading(&folder, mousexray::review::Reading::Second).0;
+    assert_eq!(second.get("MX00005").unwrap().status, Status::Normal);
+    assert!(folder.join(".mousexray/second-reading").is_dir());
+    h.get_by_label("Review").click();
+    h.run_steps(3);
+    h.get_by_label("Second reading (blind)").click();
+    h.run_steps(3);
+    assert!(!h.state().settings.second_reading);
+    assert_eq!(
+        h.state().workspace.as_ref().unwrap().status(i5),
+        Status::ConfirmedAbnormal,
+        "the first reading is untouched"
+    );
+    let first = mousexray::review::read_review(&folder).0;
+    assert_eq!(first.get("MX00005").unwrap().status, Status::ConfirmedAbnormal);
+}

@@ -185,4 +185,22 @@ fn export_writes_wide_and_long_csv_safe_for_spreadsheets() {
     let flagged = dir.path().join("flagged.csv");
     run(&["export", r, "--out", flagged.to_str().unwrap(), "--only", "flagged"]);
     assert_eq!(std::fs::read_to_string(&flagged).unwrap().lines().count(), 2);
+
+    // A blinded second reading is its own review, exported on request.
+    {
+        let mut s = ReviewSession::open_reading(&root, "ben", mousexray::review::Reading::Second).unwrap();
+        s.decide("MX00001", &Decision::Normal, None, &Taxonomy::impc_skeletal()).unwrap();
+    }
+    let second = dir.path().join("second.csv");
+    run(&["export", r, "--out", second.to_str().unwrap(), "--only", "reviewed", "--second-reading"]);
+    let mut rd = csv::Reader::from_path(&second).unwrap();
+    let h = rd.headers().unwrap().clone();
+    let rows: Vec<csv::StringRecord> = rd.records().map(Result::unwrap).collect();
+    let col = |n: &str| h.iter().position(|c| c == n).unwrap();
+    assert_eq!(rows.len(), 1, "only the second reader's one specimen");
+    assert_eq!((&rows[0][0], &rows[0][col("status")], &rows[0][col("reviewer")]), ("MX00001", "normal", "ben"));
+    run(&["export", r, "--out", wide.to_str().unwrap()]);
+    let mut rd = csv::Reader::from_path(&wide).unwrap();
+    let row = rd.records().map(Result::unwrap).find(|r| &r[0] == "MX00001").unwrap();
+    assert_eq!(&row[col("status")], "confirmed_abnormal", "the folder's review is untouched");
 }

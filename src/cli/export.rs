@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use crate::export::review_csv::{ExportOptions, Only, export};
 use crate::inference::stored::StoredResults;
-use crate::review::{read_review, review_dir};
+use crate::review::{Reading, read_reading, review_dir};
 use crate::specimen::scan;
 use crate::taxonomy::Taxonomy;
 
@@ -26,12 +26,17 @@ pub struct ExportArgs {
     /// Start the file with a UTF-8 byte-order mark for Excel.
     #[arg(long)]
     pub excel: bool,
+    /// Export the blinded second reading (Review > Second reading in the window) instead of the
+    /// folder's review.
+    #[arg(long)]
+    pub second_reading: bool,
 }
 
 /// Runs the command.
 pub fn run(args: &ExportArgs) -> anyhow::Result<()> {
     let report = scan(&args.folder)?;
-    let (review, notes) = read_review(&args.folder);
+    let reading = if args.second_reading { Reading::Second } else { Reading::First };
+    let (review, notes) = read_reading(&args.folder, reading);
     for n in &notes {
         eprintln!("warning: {n}");
     }

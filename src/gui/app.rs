@@ -370,7 +370,19 @@ impl ReviewApp {
             ));
             return;
         }
-        let review = match ReviewSession::open(&report.root, &self.settings.reviewer) {
+        let reading = self.reading();
+        let review = self.open_review(&report.root, reading);
+        self.show_folder(report, review);
+    }
+
+    /// The reading this window records: the second when the reviewer is the second reader.
+    pub fn reading(&self) -> crate::review::Reading {
+        if self.settings.second_reading { crate::review::Reading::Second } else { crate::review::Reading::First }
+    }
+
+    /// Opens `reading` of `folder`'s review, or says why it cannot be.
+    fn open_review(&mut self, folder: &Path, reading: crate::review::Reading) -> Option<ReviewSession> {
+        match ReviewSession::open_reading(folder, &self.settings.reviewer, reading) {
             Ok(r) => {
                 for n in &r.notes {
                     self.banners.push(Banner::notice(n.clone()));
@@ -381,8 +393,34 @@ impl ReviewApp {
                 self.error(format!("{e}; decisions cannot be recorded"));
                 None
             }
-        };
-        self.show_folder(report, review);
+        }
+    }
+
+    /// Switches between recording the folder's review and a blinded second reading of it: the
+    /// open reading is saved and closed, the other opened.
+    pub fn switch_reading(&mut self) {
+        for e in self.save_all() {
+            self.error(e);
+        }
+        self.settings.second_reading = !self.settings.second_reading;
+        let reading = self.reading();
+        let Some(folder) = self.workspace.as_ref().map(|ws| ws.folder.clone()) else { return };
+        // The lock of the open reading goes before the other is taken.
+        if let Some(ws) = self.workspace.as_mut() {
+            ws.review = None;
+        }
+        let review = self.open_review(&folder, reading);
+        let Some(ws) = self.workspace.as_mut() else { return };
+        ws.review = review;
+        ws.reading = reading;
+        ws.first_reading = (reading == crate::review::Reading::Second).then(|| crate::review::read_review(&folder).0);
+        self.worklist.invalidate();
+        self.notice(match reading {
+            crate::review::Reading::Second => {
+                "second reading: your calls are kept apart, and the first reader's stay hidden on each specimen until you decide it"
+            }
+            crate::review::Reading::First => "back to the folder's review (the first reading)",
+        });
     }
 
     fn show_folder(&mut self, report: ScanReport, review: Option<ReviewSession>) {
@@ -396,6 +434,10 @@ impl ReviewApp {
             .map(|p| format!("{}: {}", crate::specimen::display_path(&p.path), p.reason))
             .collect();
         let (mut ws, notes) = Workspace::new(report, review, &self.taxonomy);
+        ws.reading = self.reading();
+        if ws.reading == crate::review::Reading::Second {
+            ws.first_reading = Some(crate::review::read_review(&folder).0);
+        }
         for n in notes {
             self.notice(n);
         }

@@ -89,6 +89,8 @@ pub enum UICommand {
     Quit,
     /// Start measuring this on the films (again: stop).
     Measure(MeasureKind),
+    /// Record a blinded second reading of the folder, or go back to its review.
+    SecondReading,
     /// Hanging protocol: turn every film so the animal's head is up, or show them as stored.
     HeadUp,
     /// The contact sheet instead of the films, or back.
@@ -144,6 +146,7 @@ impl UICommand {
             ToggleFindings,
             FilmsOnly,
             HeadUp,
+            SecondReading,
             ContactSheet,
             ColonyView,
             Quit,
@@ -201,6 +204,7 @@ impl UICommand {
             Quit => "Quit".into(),
             Measure(kind) => format!("Measure: {}", kind.label()),
             HeadUp => "Head up".into(),
+            SecondReading => "Second reading (blind)".into(),
             ContactSheet => "Contact sheet".into(),
             ColonyView => "Colony view".into(),
         }
@@ -255,6 +259,11 @@ impl UICommand {
             ToggleFindings => "Show or hide the findings panel on the right",
             FilmsOnly => "Hide both side panels to give the films the whole window (again to bring them back)",
             Quit => "Close the window; the review and the scores are saved",
+            SecondReading => {
+                "Score the folder as its second reader: your calls are kept apart from the folder's review, and \
+                 the first reader's calls on a specimen stay hidden until you have decided it (again: back to the \
+                 folder's review)"
+            }
             HeadUp => {
                 "Hanging protocol: turn each film (and the reference and the thumbnails) by quarter turns so the \
                  animal's head is up, found from its shape; R and H still turn and mirror on top"
@@ -331,7 +340,7 @@ impl UICommand {
             Measure(MeasureKind::Mark) => vec![plain(Key::T)],
             Measure(MeasureKind::Calibration) => vec![],
             OpenModel | ClassifyAll | ClassifyUnscored | CancelClassify | ImproveModel | Settings
-            | AllUnflaggedNormal => vec![],
+            | AllUnflaggedNormal | SecondReading => vec![],
         }
     }
 

@@ -202,6 +202,7 @@ impl ReviewApp {
                 (v.worklist_panel, v.findings_panel) = (show, show);
             }
             HeadUp => self.viewer.head_up = !self.viewer.head_up,
+            SecondReading => self.switch_reading(),
             ContactSheet => self.settings.view.contact_sheet = !self.settings.view.contact_sheet,
             ColonyView => {
                 let v = &mut self.settings.view;

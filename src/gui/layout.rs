@@ -138,6 +138,13 @@ impl ReviewApp {
                 ] {
                     self.command_button(ui, c);
                 }
+                ui.separator();
+                let mut second = self.settings.second_reading;
+                let c = UICommand::SecondReading;
+                if ui.checkbox(&mut second, c.label()).on_hover_text(c.tooltip()).clicked() {
+                    self.send(AppCommand::Ui(c));
+                    ui.close();
+                }
             });
             ui.menu_button("View", |ui| {
                 for c in [
@@ -254,6 +261,10 @@ impl ReviewApp {
                 ui.separator();
             }
             ui.label(format!("reviewer {}", self.settings.reviewer)).on_hover_text("Settings changes the name");
+            if self.settings.second_reading {
+                ui.label(RichText::new("second reading (blind)").color(ui.visuals().warn_fg_color))
+                    .on_hover_text(UICommand::SecondReading.tooltip());
+            }
             if let Some(ws) = &self.workspace {
                 let note = match &ws.review {
                     Some(r) if r.snapshot_pending() => format!("saving the review to {}", r.dir().display()),
@@ -339,8 +350,13 @@ impl ReviewApp {
                 FindingsAction::ShowClass(c) => AppCommand::ShowClass(Some(c)),
             });
         }
-        // Measurements, each with the scale of the film it was drawn on.
+        // A second reading: the first reader's calls, only once this reader has decided.
         let Some(ws) = self.workspace.as_ref() else { return };
+        if let (Some(first), Some(i), Some(s)) = (ws.first_reading.as_ref(), ws.selected, ws.selected_specimen()) {
+            ui.separator();
+            second_reading_ui(ui, first.get(&s.id), ws.review_of(i), &self.taxonomy);
+        }
+        // Measurements, each with the scale of the film it was drawn on.
         let (Some(i), Some(specimen)) = (ws.selected, ws.selected_specimen()) else { return };
         let measurements = ws.review_of(i).map(|r| r.measurements.clone()).unwrap_or_default();
         let ruler = ws.review.as_ref().and_then(|r| crate::review::measurement::ruler_scale(&r.state));
@@ -634,6 +650,37 @@ impl ReviewApp {
                 ui.label(RichText::new("no map").color(ui.visuals().warn_fg_color)).on_hover_text(why);
             }
         });
+    }
+}
+
+/// The first reading beside the second, once the second reader has decided the specimen.
+fn second_reading_ui(
+    ui: &mut Ui,
+    first: Option<&crate::review::SpecimenReview>,
+    second: Option<&crate::review::SpecimenReview>,
+    taxonomy: &crate::taxonomy::Taxonomy,
+) {
+    ui.strong("Second reading");
+    let Some(second) = second.filter(|r| r.status != crate::review::Status::Unreviewed) else {
+        ui.label("The first reading stays hidden until you decide this specimen.");
+        return;
+    };
+    let by = first.map_or_else(String::new, |f| format!(" by {}", f.reviewer));
+    let agreement = crate::review::compare(first, second);
+    let status = |s: crate::review::Status| super::worklist::status_text(s);
+    if agreement.agrees() {
+        ui.label(format!("First reading{by}: {}. You agree.", status(agreement.status.0)));
+        return;
+    }
+    let warn = ui.visuals().warn_fg_color;
+    ui.label(RichText::new(format!("First reading{by}: {}. You differ:", status(agreement.status.0))).color(warn));
+    if agreement.status.0 != agreement.status.1 {
+        ui.label(format!("status: {} (first) / {} (you)", status(agreement.status.0), status(agreement.status.1)));
+    }
+    let call = |c: Option<crate::review::Call>| c.map_or("no call", crate::review::Call::as_str);
+    for (node, a, b) in &agreement.calls {
+        let name = taxonomy.get(node).map_or(node.as_str(), |n| n.label.as_str());
+        ui.label(format!("{name}: {} (first) / {} (you)", call(*a), call(*b)));
     }
 }
 

@@ -39,6 +39,9 @@ pub struct Settings {
     pub overlay_contour: bool,
     /// Move to the next specimen after a call.
     pub auto_advance: bool,
+    /// Review as the blinded second reader (Review > Second reading): calls go to the folder's
+    /// second reading, and the first reader's stay hidden until the second reader decides.
+    pub second_reading: bool,
     /// Most recent first.
     pub recent_folders: Vec<PathBuf>,
     /// How the window was laid out and sorted when it was last closed.
@@ -111,6 +114,7 @@ impl Default for Settings {
             overlay_threshold: 0.2,
             overlay_contour: false,
             auto_advance: true,
+            second_reading: false,
             recent_folders: Vec::new(),
             view: ViewPrefs::default(),
             last_viewed: Vec::new(),

@@ -55,6 +55,11 @@ pub struct Workspace {
     pub selected: Option<usize>,
     /// The specimen pinned as wild-type reference.
     pub reference: Option<usize>,
+    /// Which reading `review` holds.
+    pub reading: crate::review::Reading,
+    /// In a second reading: the first reading, read-only, to compare with once the second
+    /// reader has decided a specimen (never shown before).
+    pub first_reading: Option<crate::review::ReviewState>,
     /// Every result, as kept on disk beside the review.
     stored: StoredResults,
     /// A save in progress on its own thread (the file can be megabytes; the UI must not wait).
@@ -112,6 +117,8 @@ impl Workspace {
             film_qc,
             selected,
             reference: None,
+            reading: crate::review::Reading::First,
+            first_reading: None,
             stored,
             saving: None,
             unsaved: 0,

@@ -4,6 +4,7 @@ pub mod as_labels;
 pub mod decision;
 pub mod measurement;
 pub mod model;
+pub mod reading;
 pub mod session;
 pub mod store;
 
@@ -11,5 +12,6 @@ pub use as_labels::{ReviewLabelReport, review_labels};
 pub use decision::{Decided, Decision, DecisionError, decide, implied_call, tree_order};
 pub use measurement::{MeasureKind, MeasuredValue, Measurement, Scale};
 pub use model::{Call, Edit, QcReason, ReviewState, Shown, SpecimenReview, Status};
+pub use reading::{Agreement, Reading, compare};
 pub use session::ReviewSession;
-pub use store::{ReviewError, ReviewStore, read_review, review_dir};
+pub use store::{ReviewError, ReviewStore, read_reading, read_review, reading_dir, review_dir};

@@ -30,7 +30,12 @@ pub struct ReviewSession {
 impl ReviewSession {
     /// Opens the review of `folder` (see [`ReviewStore::open`]).
     pub fn open(folder: &Path, reviewer: &str) -> Result<ReviewSession, ReviewError> {
-        let opened = ReviewStore::open(folder)?;
+        ReviewSession::open_reading(folder, reviewer, super::Reading::First)
+    }
+
+    /// Opens one reading of `folder`'s review (see [`ReviewStore::open_reading`]).
+    pub fn open_reading(folder: &Path, reviewer: &str, reading: super::Reading) -> Result<ReviewSession, ReviewError> {
+        let opened = ReviewStore::open_reading(folder, reading)?;
         Ok(ReviewSession {
             state: opened.state,
             reviewer: reviewer.to_owned(),

@@ -8,7 +8,8 @@
 //! cannot be set aside the review does not open, so nothing is ever written over it. An OS
 //! advisory lock ([`crate::fsx::FolderLock`]) keeps a second process out and dies with its
 //! holder. When the folder is read-only the review goes to the user data folder instead, and the
-//! caller is told.
+//! caller is told. A blinded second reading ([`Reading::Second`]) keeps the same files in a
+//! folder of its own inside the review folder, with its own lock.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
@@ -19,6 +20,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::model::{Edit, ReviewState, SCHEMA};
+use super::reading::Reading;
 
 /// Folder inside the reviewed folder (the one `scan` skips).
 const SIDECAR: &str = crate::specimen::APP_DIR;
@@ -113,12 +115,21 @@ fn writable(dir: &Path) -> bool {
 impl ReviewStore {
     /// Opens (or starts) the review of `folder`.
     pub fn open(folder: &Path) -> Result<Opened, ReviewError> {
+        ReviewStore::open_reading(folder, Reading::First)
+    }
+
+    /// Opens (or starts) one reading of `folder`'s review.
+    pub fn open_reading(folder: &Path, reading: Reading) -> Result<Opened, ReviewError> {
         let mut notes = Vec::new();
-        let sidecar = folder.join(SIDECAR);
+        let within = |dir: PathBuf| match reading.subdir() {
+            Some(sub) => dir.join(sub),
+            None => dir,
+        };
+        let sidecar = within(folder.join(SIDECAR));
         let (dir, relocated) = if writable(&sidecar) {
             (sidecar, None)
         } else {
-            let dir = fallback_dir(folder);
+            let dir = within(fallback_dir(folder));
             std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
             let why =
                 format!("{} cannot be written; the review is kept in {} instead", folder.display(), dir.display());
@@ -180,10 +191,31 @@ pub fn review_dir(folder: &Path) -> PathBuf {
     if sidecar.join(SNAPSHOT).is_file() || sidecar.join(JOURNAL).is_file() { sidecar } else { fallback_dir(folder) }
 }
 
+/// The folder holding one reading of `folder`'s review (see [`review_dir`]).
+pub fn reading_dir(folder: &Path, reading: Reading) -> PathBuf {
+    let first = review_dir(folder);
+    match reading.subdir() {
+        None => first,
+        Some(sub) => {
+            let sidecar = folder.join(SIDECAR).join(sub);
+            if sidecar.join(SNAPSHOT).is_file() || sidecar.join(JOURNAL).is_file() {
+                sidecar
+            } else {
+                fallback_dir(folder).join(sub)
+            }
+        }
+    }
+}
+
 /// Reads the review of `folder` without locking or writing anything (for export while the GUI
 /// may have it open): the snapshot plus the journal's newer edits.
 pub fn read_review(folder: &Path) -> (ReviewState, Vec<String>) {
-    match load_with(&review_dir(folder), None) {
+    read_reading(folder, Reading::First)
+}
+
+/// [`read_review`] for one reading.
+pub fn read_reading(folder: &Path, reading: Reading) -> (ReviewState, Vec<String>) {
+    match load_with(&reading_dir(folder, reading), None) {
         Ok(loaded) => loaded,
         // Unreachable without a set-aside function; kept total rather than panicking.
         Err(e) => (ReviewState::new(), vec![e.to_string()]),
