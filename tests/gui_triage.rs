@@ -730,3 +730,34 @@ fn a_blinded_second_reading_is_kept_apart_and_compared_once_decided() {
     let first = mousexray::review::read_review(&folder).0;
     assert_eq!(first.get("MX00005").unwrap().status, Status::ConfirmedAbnormal);
 }
+
+#[test]
+fn find_the_ruler_proposes_a_ten_millimetre_line_that_sets_the_scale_once_confirmed() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("ruled");
+    let config =
+        mousexray::synth::SynthConfig { count: 2, size: 1024, ruler_rate: 1.0, seed: 6160, ..Default::default() };
+    mousexray::synth::generate(&folder, &config, &|| {}).unwrap();
+    let mut h = harness_sized(settings(), 1400.0, 1200.0);
+    open_typed(&mut h, &folder);
+    step_until(&mut h, "the films", |app| app.viewer.shown_orientations[0].is_some() && !app.busy());
+    let specimen = h.state().workspace.as_ref().unwrap().selected_specimen().unwrap().clone();
+    h.get_by_label("Find the ruler").click();
+    h.run_steps(2);
+    step_until(&mut h, "the ruler finder", |app| matches!(app.dialog, mousexray::gui::Dialog::Calibrate { .. }));
+    let mousexray::gui::Dialog::Calibrate { measurement, text, found, .. } = h.state().dialog.clone() else {
+        unreachable!()
+    };
+    assert_eq!(text, "10");
+    assert!(found.unwrap().starts_with("Found a ruler on the"));
+    // The same reading as the finder gives on the film itself.
+    let film = mousexray::imaging::decode(&specimen.images[&measurement.view], &Default::default()).unwrap();
+    let reading = mousexray::imaging::find_ruler(&film).unwrap();
+    assert!((measurement.length_px().unwrap() / 10.0 - reading.px_per_mm).abs() < 1e-6);
+    h.run_steps(3);
+    h.key_press(Key::Enter);
+    h.run_steps(3);
+    let ws = h.state().workspace.as_ref().unwrap();
+    let scale = mousexray::review::measurement::ruler_scale(&ws.review.as_ref().unwrap().state).unwrap();
+    assert!((scale.mm_per_px - 1.0 / reading.px_per_mm).abs() < 1e-9, "{scale:?}");
+}

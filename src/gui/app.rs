@@ -83,6 +83,9 @@ pub struct ClassifyRun {
     pub cancelling: bool,
 }
 
+/// What the ruler finder read: on which film, and the reading (none: no ruler found).
+pub type RulerFound = Option<(crate::specimen::View, crate::imaging::RulerReading)>;
+
 /// The review window.
 pub struct ReviewApp {
     /// Persisted preferences.
@@ -117,6 +120,8 @@ pub struct ReviewApp {
     pub(super) picker: Option<Job<(Purpose, Option<PathBuf>, Duration)>>,
     pub(super) export_job: Option<Job<Result<(PathBuf, usize), String>>>,
     pub(super) pending_classify: Option<bool>,
+    /// The ruler finder at work on a specimen's films (its id).
+    pub(super) ruler_job: Option<(String, Job<RulerFound>)>,
     /// Commands queued while drawing, run after the frame.
     pub(super) queue: Vec<AppCommand>,
     runs: u64,
@@ -162,6 +167,7 @@ impl ReviewApp {
             export_job: None,
             improve: Default::default(),
             pending_classify: None,
+            ruler_job: None,
             queue: Vec::new(),
             runs: 0,
         }
@@ -315,6 +321,7 @@ impl ReviewApp {
         self.poll_engine(ctx);
         self.poll_picker(ctx);
         self.poll_improve();
+        self.poll_ruler();
         if let Some(job) = &self.export_job {
             let (msgs, _) = job.drain();
             for m in msgs {
@@ -590,6 +597,71 @@ impl ReviewApp {
         }
     }
 
+    /// Looks for the radiopaque ruler on the selected specimen's films (DV first) on a thread;
+    /// [`ReviewApp::poll_ruler`] proposes what it reads.
+    pub fn find_ruler(&mut self, ctx: &egui::Context) {
+        let Some(s) = self.workspace.as_ref().and_then(Workspace::selected_specimen) else {
+            self.notice("select a specimen whose films show the ruler");
+            return;
+        };
+        let id = s.id.clone();
+        let mut films = Vec::new();
+        for view in [crate::specimen::View::Dv, crate::specimen::View::Lv] {
+            let Some(path) = s.images.get(&view).cloned() else { continue };
+            if let super::images::Slot::Ready(img) = self.images.get(&path, true) {
+                films.push((view, img));
+            }
+        }
+        if films.is_empty() {
+            self.notice("the films are still loading: try again in a moment");
+            return;
+        }
+        let job = Job::spawn(ctx, move |send| {
+            let found =
+                films.iter().find_map(|(view, img)| crate::imaging::find_ruler(&img.original).map(|r| (*view, r)));
+            send(found);
+        });
+        self.ruler_job = Some((id, job));
+    }
+
+    /// Proposes the ruler the finder read, as a 10 mm calibration line for the reviewer to check.
+    fn poll_ruler(&mut self) {
+        let Some((id, job)) = &self.ruler_job else { return };
+        let (found, finished) = job.drain();
+        let id = id.clone();
+        if let Some(found) = found.into_iter().next() {
+            self.ruler_job = None;
+            match found {
+                Some((view, r)) => {
+                    let measurement = crate::review::Measurement {
+                        view,
+                        kind: crate::review::MeasureKind::Calibration,
+                        points: vec![[r.start.0, r.start.1], [r.end.0, r.end.1]],
+                        parameter: None,
+                        known_mm: None,
+                        finding: None,
+                        made: crate::timestamp::timestamp_now(),
+                    };
+                    let found = format!(
+                        "Found a ruler on the {} film: by its ticks the line drawn on it spans 10 mm ({:.2} pixels \
+                         per mm, fit {:.2}). Check it against the ruler's marks; correct the length if it is wrong.",
+                        view.as_str().to_uppercase(),
+                        r.px_per_mm,
+                        r.strength
+                    );
+                    self.dialog =
+                        Dialog::Calibrate { specimen: id, measurement, text: "10".to_owned(), found: Some(found) };
+                }
+                None => self.notice(
+                    "no ruler found on this specimen's films (a straight bright mark with millimetre ticks beside the \
+                     animal); calibrate by hand: Measure > Calibrate on ruler, then click two of its marks",
+                ),
+            }
+        } else if finished {
+            self.ruler_job = None;
+        }
+    }
+
     /// Exports the open folder's review to `out` on a thread.
     pub fn export_to(&mut self, ctx: &egui::Context, out: PathBuf) {
         let Some(ws) = self.workspace.as_ref() else { return };
@@ -629,6 +701,7 @@ impl ReviewApp {
             || self.images.busy()
             || self.sheet.busy()
             || self.export_job.is_some()
+            || self.ruler_job.is_some()
             || self.improve.running()
             || self.workspace.as_ref().is_some_and(Workspace::saving)
     }

@@ -89,6 +89,8 @@ pub enum UICommand {
     Quit,
     /// Start measuring this on the films (again: stop).
     Measure(MeasureKind),
+    /// Find the radiopaque ruler on the selected specimen's films and propose its scale.
+    FindRuler,
     /// Record a blinded second reading of the folder, or go back to its review.
     SecondReading,
     /// Hanging protocol: turn every film so the animal's head is up, or show them as stored.
@@ -146,6 +148,7 @@ impl UICommand {
             ToggleFindings,
             FilmsOnly,
             HeadUp,
+            FindRuler,
             SecondReading,
             ContactSheet,
             ColonyView,
@@ -205,6 +208,7 @@ impl UICommand {
             Measure(kind) => format!("Measure: {}", kind.label()),
             HeadUp => "Head up".into(),
             SecondReading => "Second reading (blind)".into(),
+            FindRuler => "Find the ruler".into(),
             ContactSheet => "Contact sheet".into(),
             ColonyView => "Colony view".into(),
         }
@@ -259,6 +263,10 @@ impl UICommand {
             ToggleFindings => "Show or hide the findings panel on the right",
             FilmsOnly => "Hide both side panels to give the films the whole window (again to bring them back)",
             Quit => "Close the window; the review and the scores are saved",
+            FindRuler => {
+                "Find the radiopaque ruler on this specimen's films, read its millimetre ticks and propose the \
+                 folder's scale (you confirm it)"
+            }
             SecondReading => {
                 "Score the folder as its second reader: your calls are kept apart from the folder's review, and \
                  the first reader's calls on a specimen stay hidden until you have decided it (again: back to the \
@@ -340,7 +348,7 @@ impl UICommand {
             Measure(MeasureKind::Mark) => vec![plain(Key::T)],
             Measure(MeasureKind::Calibration) => vec![],
             OpenModel | ClassifyAll | ClassifyUnscored | CancelClassify | ImproveModel | Settings
-            | AllUnflaggedNormal | SecondReading => vec![],
+            | AllUnflaggedNormal | SecondReading | FindRuler => vec![],
         }
     }
 

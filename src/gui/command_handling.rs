@@ -79,7 +79,8 @@ impl ReviewApp {
                     crate::review::MeasureKind::Calibration => {
                         // One calibration is enough: the tool stops.
                         self.viewer.measure = None;
-                        self.dialog = super::Dialog::Calibrate { specimen, measurement: m, text: String::new() };
+                        self.dialog =
+                            super::Dialog::Calibrate { specimen, measurement: m, text: String::new(), found: None };
                     }
                     crate::review::MeasureKind::Mark => {
                         self.dialog = super::Dialog::MarkFinding { specimen, measurement: m };
@@ -92,6 +93,7 @@ impl ReviewApp {
                 super::measure::MeasureAction::Start(kind) => {
                     self.viewer.measure = Some(super::measure::MeasureTool::new(kind));
                 }
+                super::measure::MeasureAction::FindRuler => self.find_ruler(ctx),
                 super::measure::MeasureAction::Remove(k) => self.edit_measurements(None, |list| {
                     if k < list.len() {
                         list.remove(k);
@@ -202,6 +204,7 @@ impl ReviewApp {
                 (v.worklist_panel, v.findings_panel) = (show, show);
             }
             HeadUp => self.viewer.head_up = !self.viewer.head_up,
+            FindRuler => self.find_ruler(ctx),
             SecondReading => self.switch_reading(),
             ContactSheet => self.settings.view.contact_sheet = !self.settings.view.contact_sheet,
             ColonyView => {

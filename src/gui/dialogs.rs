@@ -77,6 +77,8 @@ pub enum Dialog {
         measurement: crate::review::Measurement,
         /// The length typed so far.
         text: String,
+        /// How the ruler finder read the ruler, when it proposed the line.
+        found: Option<String>,
     },
     /// Which finding a mark just drawn shows.
     MarkFinding {
@@ -211,7 +213,7 @@ impl ReviewApp {
                     self.dialog = Dialog::Reviewer { name };
                 }
             }
-            Dialog::Calibrate { specimen, mut measurement, mut text } => {
+            Dialog::Calibrate { specimen, mut measurement, mut text, found } => {
                 let mut outcome = None;
                 let px = measurement.length_px().unwrap_or(0.0);
                 let max = crate::review::measurement::MAX_RULER_MM;
@@ -223,6 +225,9 @@ impl ReviewApp {
                     .filter(|v| v.is_finite() && *v > 0.0 && *v <= max);
                 Modal::new(Id::unique("calibrate")).show(&ctx, |ui| {
                     ui.heading("Calibrate on the ruler");
+                    if let Some(found) = &found {
+                        ui.label(RichText::new(found).strong());
+                    }
                     ui.label(format!(
                         "The line is {px:.0} pixels long. How many millimetres of the ruler does it span? The \
                          scale applies to every film of this folder without its own DICOM pixel spacing."
@@ -257,7 +262,7 @@ impl ReviewApp {
                         self.send(super::command_handling::AppCommand::AddMeasurement(specimen, measurement));
                     }
                     Some(false) => {}
-                    None => self.dialog = Dialog::Calibrate { specimen, measurement, text },
+                    None => self.dialog = Dialog::Calibrate { specimen, measurement, text, found },
                 }
             }
             Dialog::MarkFinding { specimen, mut measurement } => {

@@ -413,7 +413,14 @@ impl ReviewApp {
         };
         let scored = ws.selected.and_then(|i| ws.results.get(i)).and_then(Option::as_ref);
         let class = self.saliency_class();
-        let measurements = ws.selected.and_then(|i| ws.review_of(i)).map_or(&[][..], |r| r.measurements.as_slice());
+        let mut measurements =
+            ws.selected.and_then(|i| ws.review_of(i)).map(|r| r.measurements.clone()).unwrap_or_default();
+        // A calibration waiting for its length (drawn, or proposed by the ruler finder) shows.
+        if let super::Dialog::Calibrate { specimen: id, measurement, .. } = &self.dialog
+            && *id == specimen.id
+        {
+            measurements.push(measurement.clone());
+        }
         let ruler = ws.review.as_ref().and_then(|r| crate::review::measurement::ruler_scale(&r.state));
         let input = ViewerInput {
             specimen,
@@ -428,7 +435,7 @@ impl ReviewApp {
             opacity: self.settings.overlay_opacity,
             reference: self.viewer.reference.and_then(|_| ws.reference_specimen()),
             report: &ws.report,
-            measurements,
+            measurements: &measurements,
             ruler: ruler.as_ref(),
             taxonomy: &self.taxonomy,
         };
@@ -533,6 +540,7 @@ impl ReviewApp {
                         ui.close();
                     }
                 }
+                self.command_button(ui, UICommand::FindRuler);
             });
             ui.menu_button("Saliency options", |ui| self.saliency_menu(ui));
             // Rotation and mirror stay from specimen to specimen: say so while they are on.

@@ -142,6 +142,8 @@ pub enum MeasureAction {
     Remove(usize),
     /// Record (or stop recording) the distance at this index as the IMPC tibia length.
     Tibia(usize, bool),
+    /// Find the ruler on the films and propose the scale.
+    FindRuler,
 }
 
 /// The specimen's measurements with their values, and the tools to add more.
@@ -158,6 +160,10 @@ pub fn list(
             if ui.small_button(kind.label()).on_hover_text(kind.how()).clicked() {
                 actions.push(MeasureAction::Start(kind));
             }
+        }
+        let c = super::command::UICommand::FindRuler;
+        if ui.small_button(c.label()).on_hover_text(c.tooltip()).clicked() {
+            actions.push(MeasureAction::FindRuler);
         }
     });
     for (k, m) in measurements.iter().enumerate() {

@@ -496,13 +496,12 @@ impl ViewerState {
             window.center,
             placement.scale * 100.0 * ui.ctx().pixels_per_point() / img.downscale as f32
         );
-        painter.text(
-            rect.right_bottom() + vec2(-6.0, -4.0),
-            egui::Align2::RIGHT_BOTTOM,
-            info,
-            egui::FontId::monospace(11.0),
-            Color32::GRAY,
-        );
+        // Top right, on a plate like the title: the foot of the films is where messages float.
+        let galley = painter.layout_no_wrap(info, egui::FontId::monospace(11.0), Color32::LIGHT_GRAY);
+        let pos = rect.right_top() + vec2(-6.0 - galley.size().x, 6.0);
+        let plate = Rect::from_min_size(pos, galley.size()).expand2(vec2(4.0, 2.0));
+        painter.rect_filled(plate, 3.0, Color32::from_black_alpha(150));
+        painter.galley(pos, galley, Color32::LIGHT_GRAY);
     }
 
     fn image_texture(

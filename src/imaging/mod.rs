@@ -12,6 +12,7 @@ mod format;
 mod gray;
 mod jpeg_structure;
 mod preprocess;
+mod ruler;
 mod transform;
 
 pub use body_axis::{BodyAxis, body_axis};
@@ -23,5 +24,6 @@ pub use film_qc::{FilmMeasures, QcCode, specimen_qc};
 pub use format::{FileFormat, SNIFF_LEN};
 pub use gray::GrayImage16;
 pub use preprocess::{ModelInput, Polarity, PreprocessSpec, Preprocessed, preprocess, preprocess_film};
+pub use ruler::{RulerReading, find_ruler};
 pub use transform::AnimalMask;
 pub use transform::Transform;
