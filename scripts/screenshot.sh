@@ -30,7 +30,7 @@ export DISPLAY=$DISP XDG_RUNTIME_DIR=$WORK XDG_DATA_HOME=$WORK/data
 open_window() {
     "$BIN" "$1" --classify --reviewer Phenotyper >"$WORK/app.log" 2>&1 & APP=$!
     win=""
-    for _ in $(seq 50); do
+    for _ in $(seq 150); do
         win=$(xdotool search --name '^mousexray$' 2>/dev/null | head -1 || true)
         [ -n "$win" ] && break
         sleep 0.2

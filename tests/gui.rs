@@ -119,7 +119,7 @@ fn overlay_and_link_zoom_toggle_from_keys_and_buttons() {
     h.key_press(Key::L);
     h.run_steps(1);
     assert!(!h.state().viewer.linked);
-    h.get_by_label("Link zoom and pan").click();
+    h.get_by_label("Link").click();
     h.run_steps(1);
     assert!(h.state().viewer.linked);
     h.key_press(Key::I);

@@ -214,6 +214,18 @@ impl UICommand {
         }
     }
 
+    /// Toolbar text: the label, shortened where the toolbar would otherwise wrap at 1024 px
+    /// (the tooltip and the menus keep the whole label).
+    pub fn short_label(self) -> String {
+        match self {
+            UICommand::LinkZoom => "Link".into(),
+            UICommand::ToggleReference => "Reference".into(),
+            UICommand::ToggleOverlay => "Saliency".into(),
+            UICommand::RotateClockwise => "Rotate".into(),
+            c => c.label(),
+        }
+    }
+
     /// Hover text.
     pub fn tooltip(self) -> &'static str {
         use UICommand::*;

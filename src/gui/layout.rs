@@ -89,7 +89,7 @@ impl ReviewApp {
         } else {
             format!("{} ({shortcut})", command.tooltip())
         };
-        if ui.button(command.label()).on_hover_text(tip).clicked() {
+        if ui.button(command.short_label()).on_hover_text(tip).clicked() {
             self.send(AppCommand::Ui(command));
         }
     }
@@ -525,7 +525,8 @@ impl ReviewApp {
             ];
             for (c, on) in &mut toggles {
                 let shortcut = c.shortcut_text(&ctx);
-                if ui.toggle_value(on, c.label()).on_hover_text(format!("{} ({shortcut})", c.tooltip())).clicked() {
+                if ui.toggle_value(on, c.short_label()).on_hover_text(format!("{} ({shortcut})", c.tooltip())).clicked()
+                {
                     self.send(AppCommand::Ui(*c));
                 }
             }
@@ -542,7 +543,7 @@ impl ReviewApp {
                 }
                 self.command_button(ui, UICommand::FindRuler);
             });
-            ui.menu_button("Saliency options", |ui| self.saliency_menu(ui));
+            ui.menu_button("Saliency…", |ui| self.saliency_menu(ui)).response.on_hover_text("Saliency options");
             // Rotation and mirror stay from specimen to specimen: say so while they are on.
             let o = self.viewer.orientation;
             if o != Default::default() {
