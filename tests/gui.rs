@@ -166,7 +166,7 @@ fn a_bad_folder_and_a_bad_model_show_banners_not_crashes() {
     step_until(&mut h, "the model error", |a| a.banners.iter().any(|b| b.error));
     let banner = h.state().banners.iter().find(|b| b.error).unwrap().text.clone();
     assert!(banner.contains("garbage.onnx"), "{banner}");
-    assert!(h.state().classify.is_none() && h.state().model.info.is_none());
+    assert!(h.state().tasks.classify.is_none() && h.state().model.info.is_none());
 }
 
 #[test]

@@ -425,10 +425,10 @@ fn improve_with_my_reviews_fine_tunes_compares_and_switches_when_asked() {
     // Cancelled: a notice says so and nothing is written.
     h.get_by_label("Start fine-tuning").click();
     h.run_steps(2);
-    assert!(h.state().improve.running());
+    assert!(h.state().tasks.improve.running());
     h.get_by_label("Cancel").click();
-    step_until(&mut h, "the cancel", |a| !a.improve.running());
-    assert!(h.state().improve.outcome.is_none());
+    step_until(&mut h, "the cancel", |a| !a.tasks.improve.running());
+    assert!(h.state().tasks.improve.outcome.is_none());
     assert!(h.state().banners.iter().any(|b| b.text.contains("cancelled; nothing was written")));
     assert_eq!(std::fs::read_dir(&models).unwrap().count(), 1, "a cancelled run writes nothing");
 
@@ -439,8 +439,8 @@ fn improve_with_my_reviews_fine_tunes_compares_and_switches_when_asked() {
     h.key_press(Key::J);
     h.run_steps(2);
     assert_ne!(h.state().workspace.as_ref().unwrap().selected, first, "the worklist moves while the model trains");
-    step_until(&mut h, "fine-tuning", |a| !a.improve.running());
-    let improved = match &h.state().improve.outcome {
+    step_until(&mut h, "fine-tuning", |a| !a.tasks.improve.running());
+    let improved = match &h.state().tasks.improve.outcome {
         Some(Ok(r)) => r.clone(),
         other => panic!("{:?}", other.as_ref().map(|r| r.as_ref().map(|r| r.model.clone()))),
     };

@@ -1,8 +1,8 @@
 //! The review window's state: the open folder, the model, background work and what persists.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
+use super::background::{BackgroundTasks, ClassifyRun};
 use super::command_handling::AppCommand;
 use super::dialogs::{Dialog, Purpose};
 use super::images::ImageCache;
@@ -69,23 +69,6 @@ pub struct ModelState {
     pub thresholds: Vec<f32>,
 }
 
-/// A classification in progress.
-pub struct ClassifyRun {
-    /// This run's id (events of earlier, cancelled runs are ignored).
-    pub id: u64,
-    /// Workspace indices of the request's specimens, in request order.
-    pub indices: Vec<usize>,
-    /// Results received.
-    pub done: usize,
-    /// When it started.
-    pub started: std::time::Instant,
-    /// Whether the user asked to stop.
-    pub cancelling: bool,
-}
-
-/// What the ruler finder read: on which film, and the reading (none: no ruler found).
-pub type RulerFound = Option<(crate::specimen::View, crate::imaging::RulerReading)>;
-
 /// The review window.
 pub struct ReviewApp {
     /// Persisted preferences.
@@ -108,23 +91,13 @@ pub struct ReviewApp {
     pub dialog: Dialog,
     /// The comment being edited (specimen id, text).
     pub comment: (String, String),
-    /// A classification in progress.
-    pub classify: Option<ClassifyRun>,
-    /// Fine-tuning on the folder's reviews (Model > Improve with my reviews).
-    pub improve: super::improve::ImproveRun,
+    /// Background work: scan, picker, export, engine, classification, ruler, fine-tuning.
+    pub tasks: BackgroundTasks,
     pub(super) images: ImageCache,
     /// The contact sheet's thumbnails.
     pub sheet: super::contact_sheet::ContactSheet,
-    pub(super) engine: Option<Engine>,
-    pub(super) scan_job: Option<Job<Result<ScanReport, String>>>,
-    pub(super) picker: Option<Job<(Purpose, Option<PathBuf>, Duration)>>,
-    pub(super) export_job: Option<Job<Result<(PathBuf, usize), String>>>,
-    pub(super) pending_classify: Option<bool>,
-    /// The ruler finder at work on a specimen's films (its id).
-    pub(super) ruler_job: Option<(String, Job<RulerFound>)>,
     /// Commands queued while drawing, run after the frame.
     pub(super) queue: Vec<AppCommand>,
-    runs: u64,
 }
 
 impl ReviewApp {
@@ -158,18 +131,10 @@ impl ReviewApp {
             banners: Vec::new(),
             dialog,
             comment: (String::new(), String::new()),
-            classify: None,
             images: ImageCache::new(1 << 30, 2),
             sheet: Default::default(),
-            engine: None,
-            scan_job: None,
-            picker: None,
-            export_job: None,
-            improve: Default::default(),
-            pending_classify: None,
-            ruler_job: None,
+            tasks: BackgroundTasks::default(),
             queue: Vec::new(),
-            runs: 0,
         }
     }
 
@@ -207,10 +172,10 @@ impl ReviewApp {
             self.error(e);
         }
         // A comparison belongs to the folder it was made on.
-        if !self.improve.running() {
-            self.improve.outcome = None;
+        if !self.tasks.improve.running() {
+            self.tasks.improve.outcome = None;
         }
-        self.scan_job = Some(super::jobs::scan(ctx, folder));
+        self.tasks.scan = Some(super::jobs::scan(ctx, folder));
     }
 
     /// Writes the open folder's review snapshot and stored results; returns what failed.
@@ -238,7 +203,7 @@ impl ReviewApp {
 
     fn engine(&mut self, ctx: &egui::Context) -> &Engine {
         let ort = self.options.ort_lib.clone();
-        self.engine.get_or_insert_with(|| Engine::start(ctx, ort))
+        self.tasks.engine.get_or_insert_with(|| Engine::start(ctx, ort))
     }
 
     /// Loads the model from the settings (or the default lookup) on the engine thread.
@@ -258,7 +223,7 @@ impl ReviewApp {
 
     /// Starts classifying all specimens, or only those without scores.
     pub fn start_classify(&mut self, ctx: &egui::Context, only_unscored: bool) {
-        if self.classify.is_some() {
+        if self.tasks.classify.is_some() {
             return;
         }
         let Some(ws) = self.workspace.as_ref() else {
@@ -271,7 +236,7 @@ impl ReviewApp {
                 self.load_model(ctx);
             }
             // Only wait when a load is actually under way (none found is already a banner).
-            self.pending_classify = self.model.loading.then_some(only_unscored);
+            self.tasks.pending_classify = self.model.loading.then_some(only_unscored);
             return;
         }
         let indices: Vec<usize> = if only_unscored { ws.unscored() } else { (0..ws.specimens().len()).collect() };
@@ -280,10 +245,10 @@ impl ReviewApp {
             return;
         }
         let specimens = indices.iter().filter_map(|&i| ws.specimens().get(i).cloned()).collect();
-        self.runs += 1;
-        let id = self.runs;
+        self.tasks.runs += 1;
+        let id = self.tasks.runs;
         self.engine(ctx).request(EngineRequest::Classify { run: id, specimens });
-        self.classify =
+        self.tasks.classify =
             Some(ClassifyRun { id, indices, done: 0, started: std::time::Instant::now(), cancelling: false });
     }
 
@@ -322,10 +287,10 @@ impl ReviewApp {
         self.poll_picker(ctx);
         self.poll_improve();
         self.poll_ruler();
-        if let Some(job) = &self.export_job {
+        if let Some(job) = &self.tasks.export {
             let (msgs, _) = job.drain();
             for m in msgs {
-                self.export_job = None;
+                self.tasks.export = None;
                 match m {
                     Ok((path, n)) => self.notice(format!("exported {n} specimens to {}", path.display())),
                     Err(e) => self.error(e),
@@ -348,21 +313,21 @@ impl ReviewApp {
     }
 
     fn poll_scan(&mut self) {
-        let Some(job) = &self.scan_job else { return };
+        let Some(job) = &self.tasks.scan else { return };
         let (msgs, finished) = job.drain();
         for m in msgs {
             match m {
                 Ok(report) => {
                     self.install(report);
                     if std::mem::take(&mut self.options.classify_on_open) {
-                        self.pending_classify = Some(false);
+                        self.tasks.pending_classify = Some(false);
                     }
                 }
                 Err(e) => self.error(format!("cannot open the folder: {e}")),
             }
         }
         if finished {
-            self.scan_job = None;
+            self.tasks.scan = None;
         }
     }
 
@@ -466,8 +431,8 @@ impl ReviewApp {
         self.worklist = self.worklist.fresh();
         self.worklist.scroll_to_selection = true;
         self.viewer.reset_view();
-        self.classify = None;
-        if let Some(e) = &self.engine {
+        self.tasks.classify = None;
+        if let Some(e) = &self.tasks.engine {
             e.cancel.store(true, std::sync::atomic::Ordering::Relaxed);
         }
         self.apply_thresholds();
@@ -475,14 +440,14 @@ impl ReviewApp {
 
     fn poll_engine(&mut self, ctx: &egui::Context) {
         // A classification asked for before anything was loading (--classify on open).
-        if self.classify.is_none()
+        if self.tasks.classify.is_none()
             && !self.model.loading
             && self.workspace.is_some()
-            && let Some(only) = self.pending_classify.take()
+            && let Some(only) = self.tasks.pending_classify.take()
         {
             self.start_classify(ctx, only);
         }
-        let Some(engine) = &self.engine else { return };
+        let Some(engine) = &self.tasks.engine else { return };
         for event in engine.events() {
             match event {
                 EngineEvent::Loaded(info, ep) => {
@@ -497,17 +462,19 @@ impl ReviewApp {
                     }
                     self.model.ep = Some(ep);
                     self.apply_thresholds();
-                    if let Some(only) = self.pending_classify.take() {
+                    if let Some(only) = self.tasks.pending_classify.take() {
                         self.start_classify(ctx, only);
                     }
                 }
                 EngineEvent::LoadFailed(e) => {
                     self.model.loading = false;
-                    self.pending_classify = None;
+                    self.tasks.pending_classify = None;
                     self.error(format!("cannot load the model: {e}"));
                 }
                 EngineEvent::Result(id, r) => {
-                    let (Some(run), Some(ws)) = (self.classify.as_mut(), self.workspace.as_mut()) else { continue };
+                    let (Some(run), Some(ws)) = (self.tasks.classify.as_mut(), self.workspace.as_mut()) else {
+                        continue;
+                    };
                     if run.id != id {
                         continue;
                     }
@@ -536,24 +503,24 @@ impl ReviewApp {
                     self.worklist.result_arrived();
                 }
                 EngineEvent::Finished { run, emitted, cancelled } => {
-                    if self.classify.as_ref().is_none_or(|r| r.id != run) {
+                    if self.tasks.classify.as_ref().is_none_or(|r| r.id != run) {
                         continue;
                     }
                     self.worklist.invalidate();
                     if let Some(ws) = self.workspace.as_mut() {
                         ws.save_results(true);
                     }
-                    if let Some(run) = self.classify.take() {
+                    if let Some(run) = self.tasks.classify.take() {
                         let secs = run.started.elapsed().as_secs_f64();
                         let verb = if cancelled { "stopped after" } else { "classified" };
                         self.notice(format!("{verb} {emitted} specimens in {secs:.1} s"));
                     }
                 }
                 EngineEvent::Failed { run, error: e } => {
-                    if self.classify.as_ref().is_none_or(|r| r.id != run) {
+                    if self.tasks.classify.as_ref().is_none_or(|r| r.id != run) {
                         continue;
                     }
-                    self.classify = None;
+                    self.tasks.classify = None;
                     self.error(format!("classification failed: {e}"));
                 }
             }
@@ -621,16 +588,16 @@ impl ReviewApp {
                 films.iter().find_map(|(view, img)| crate::imaging::find_ruler(&img.original).map(|r| (*view, r)));
             send(found);
         });
-        self.ruler_job = Some((id, job));
+        self.tasks.ruler = Some((id, job));
     }
 
     /// Proposes the ruler the finder read, as a 10 mm calibration line for the reviewer to check.
     fn poll_ruler(&mut self) {
-        let Some((id, job)) = &self.ruler_job else { return };
+        let Some((id, job)) = &self.tasks.ruler else { return };
         let (found, finished) = job.drain();
         let id = id.clone();
         if let Some(found) = found.into_iter().next() {
-            self.ruler_job = None;
+            self.tasks.ruler = None;
             match found {
                 Some((view, r)) => {
                     let measurement = crate::review::Measurement {
@@ -658,7 +625,7 @@ impl ReviewApp {
                 ),
             }
         } else if finished {
-            self.ruler_job = None;
+            self.tasks.ruler = None;
         }
     }
 
@@ -669,7 +636,7 @@ impl ReviewApp {
         let state = ws.review.as_ref().map(|r| r.state.clone()).unwrap_or_default();
         let stored = ws.stored().clone();
         let taxonomy = self.taxonomy.clone();
-        self.export_job = Some(Job::spawn(ctx, move |send| {
+        self.tasks.export = Some(Job::spawn(ctx, move |send| {
             let result = export(&out, &specimens, &state, &stored, &taxonomy, ExportOptions::default())
                 .map(|n| (out.clone(), n))
                 .map_err(|e| format!("export failed: {e:#}"));
@@ -695,14 +662,10 @@ impl ReviewApp {
 
     /// Whether work is running in the background.
     pub fn busy(&self) -> bool {
-        self.scan_job.is_some()
-            || self.classify.is_some()
+        self.tasks.busy()
             || self.model.loading
             || self.images.busy()
             || self.sheet.busy()
-            || self.export_job.is_some()
-            || self.ruler_job.is_some()
-            || self.improve.running()
             || self.workspace.as_ref().is_some_and(Workspace::saving)
     }
 

@@ -169,19 +169,19 @@ pub fn run(folder: &Path, specimens: usize, model: Option<PathBuf>, ort_lib: Opt
         let t = Instant::now();
         d.app.start_classify(&d.ctx, false);
         let mut frames = Vec::new();
-        while (d.app.classify.is_some() || d.app.model.loading || d.app.pending_classify.is_some())
+        while (d.app.tasks.classify.is_some() || d.app.model.loading || d.app.tasks.pending_classify.is_some())
             && t.elapsed() < Duration::from_secs(60)
         {
             frames.push(d.frame(vec![key(egui::Key::J)]));
             std::thread::sleep(Duration::from_millis(8));
         }
         let done = d.app.workspace.as_ref().map_or(0, |w| w.results.iter().flatten().count());
-        if let Some(run) = d.app.classify.as_ref() {
+        if let Some(run) = d.app.tasks.classify.as_ref() {
             classified = (run.done, t.elapsed().as_secs_f64());
         } else {
             classified = (done, t.elapsed().as_secs_f64());
         }
-        if let Some(e) = d.app.engine.as_ref() {
+        if let Some(e) = d.app.tasks.engine.as_ref() {
             e.cancel.store(true, std::sync::atomic::Ordering::Relaxed);
         }
         inference = Some(quantiles(frames));

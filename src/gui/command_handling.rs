@@ -181,7 +181,7 @@ impl ReviewApp {
             ClassifyAll => self.start_classify(ctx, false),
             ClassifyUnscored => self.start_classify(ctx, true),
             CancelClassify => {
-                if let (Some(run), Some(e)) = (self.classify.as_mut(), self.engine.as_ref()) {
+                if let (Some(run), Some(e)) = (self.tasks.classify.as_mut(), self.tasks.engine.as_ref()) {
                     run.cancelling = true;
                     e.cancel.store(true, std::sync::atomic::Ordering::Relaxed);
                 }

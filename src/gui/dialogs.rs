@@ -97,7 +97,7 @@ pub enum Dialog {
 impl ReviewApp {
     /// Asks for a path: the system dialog when allowed, else the typed-path dialog.
     pub fn pick(&mut self, ctx: &egui::Context, purpose: Purpose) {
-        if self.picker.is_some() {
+        if self.tasks.picker.is_some() {
             return;
         }
         let start = self.suggested_path(purpose);
@@ -119,7 +119,7 @@ impl ReviewApp {
                 Box::pin(dialog.add_filter("CSV", &["csv"]).set_directory(dir).set_file_name(name).save_file())
             }
         };
-        self.picker = Some(Job::spawn(ctx, move |send| {
+        self.tasks.picker = Some(Job::spawn(ctx, move |send| {
             let t = Instant::now();
             let picked = pollster::block_on(future).map(|h| h.path().to_path_buf());
             send((purpose, picked, t.elapsed()));
@@ -136,10 +136,10 @@ impl ReviewApp {
     }
 
     pub(super) fn poll_picker(&mut self, ctx: &egui::Context) {
-        let Some(job) = &self.picker else { return };
+        let Some(job) = &self.tasks.picker else { return };
         let (msgs, finished) = job.drain();
         if finished {
-            self.picker = None;
+            self.tasks.picker = None;
         }
         for (purpose, picked, elapsed) in msgs {
             match picked {

@@ -89,11 +89,11 @@ impl ReviewApp {
         let Some(state) = self.workspace.as_ref().and_then(|ws| ws.review.as_ref()).map(|r| &r.state) else {
             return 0;
         };
-        match self.improve.reviewed {
+        match self.tasks.improve.reviewed {
             Some((rev, n)) if rev == state.revision => n,
             _ => {
                 let n = crate::review::review_labels(state, &self.taxonomy).0.len();
-                self.improve.reviewed = Some((state.revision, n));
+                self.tasks.improve.reviewed = Some((state.revision, n));
                 n
             }
         }
@@ -101,7 +101,7 @@ impl ReviewApp {
 
     /// Starts fine-tuning on a thread.
     pub fn start_improve(&mut self, ctx: &egui::Context) {
-        if self.improve.running() {
+        if self.tasks.improve.running() {
             return;
         }
         let Some(ws) = self.workspace.as_ref() else {
@@ -118,13 +118,13 @@ impl ReviewApp {
         };
         let (folder, state) = (ws.folder.clone(), review.state.clone());
         let out = improved_path(&parent, chosen);
-        let options = ImproveOptions { epochs: self.improve.epochs.max(1), ..ImproveOptions::default() };
+        let options = ImproveOptions { epochs: self.tasks.improve.epochs.max(1), ..ImproveOptions::default() };
         let ort_lib = self.options.ort_lib.clone();
-        self.improve.stop = Arc::new(AtomicBool::new(false));
-        let stop = Arc::clone(&self.improve.stop);
-        self.improve.outcome = None;
-        self.improve.progress = None;
-        self.improve.job = Some(Job::spawn(ctx, move |send| {
+        self.tasks.improve.stop = Arc::new(AtomicBool::new(false));
+        let stop = Arc::clone(&self.tasks.improve.stop);
+        self.tasks.improve.outcome = None;
+        self.tasks.improve.progress = None;
+        self.tasks.improve.job = Some(Job::spawn(ctx, move |send| {
             let mut on_progress = |p: Progress| {
                 if let Progress::Batch(e, b, n, _) = p {
                     send(ImproveEvent::Batch(e, b, n));
@@ -139,13 +139,13 @@ impl ReviewApp {
 
     /// Drains the fine-tuning thread; call once per frame.
     pub(super) fn poll_improve(&mut self) {
-        let Some(job) = &self.improve.job else { return };
+        let Some(job) = &self.tasks.improve.job else { return };
         let (events, finished) = job.drain();
-        let cancelled = self.improve.stop.load(Ordering::Relaxed);
+        let cancelled = self.tasks.improve.stop.load(Ordering::Relaxed);
         let shown = self.dialog == Dialog::Improve;
         for event in events {
             match event {
-                ImproveEvent::Batch(e, b, n) => self.improve.progress = Some((e, b, n)),
+                ImproveEvent::Batch(e, b, n) => self.tasks.improve.progress = Some((e, b, n)),
                 ImproveEvent::Done(result) => {
                     match &result {
                         Ok(_) if !shown => {
@@ -155,12 +155,12 @@ impl ReviewApp {
                         Err(_) if cancelled => self.notice("fine-tuning cancelled; nothing was written"),
                         Err(e) => self.error(format!("improving the model: {e}")),
                     }
-                    self.improve.outcome = if cancelled { None } else { Some(result) };
+                    self.tasks.improve.outcome = if cancelled { None } else { Some(result) };
                 }
             }
         }
         if finished {
-            self.improve.job = None;
+            self.tasks.improve.job = None;
         }
     }
 
@@ -191,14 +191,14 @@ impl ReviewApp {
             .show(ctx, |ui| action = self.improve_ui(ui, reviewed, parent.as_ref(), folder.as_ref()));
         match action {
             Some(ImproveAction::Start) => self.start_improve(ctx),
-            Some(ImproveAction::Cancel) => self.improve.stop.store(true, Ordering::Relaxed),
+            Some(ImproveAction::Cancel) => self.tasks.improve.stop.store(true, Ordering::Relaxed),
             Some(ImproveAction::Use(path)) => {
-                self.improve.outcome = None;
+                self.tasks.improve.outcome = None;
                 self.use_improved(ctx, path);
                 open = false;
             }
             Some(ImproveAction::Keep) => {
-                if let Some(Ok(r)) = self.improve.outcome.take() {
+                if let Some(Ok(r)) = self.tasks.improve.outcome.take() {
                     self.notice(format!("kept the current model; the new one stays at {}", r.model.display()));
                 }
                 open = false;
@@ -224,19 +224,20 @@ impl ReviewApp {
              meanwhile; the current model stays in use until you choose the new one.",
             parent.map_or_else(|| "the bundled model".to_owned(), |p| p.display().to_string())
         ));
-        if self.improve.running() {
-            let (e, b, n) = self.improve.progress.unwrap_or((1, 0, 1));
-            let done = (e.saturating_sub(1) as f32 + b as f32 / n.max(1) as f32) / self.improve.epochs.max(1) as f32;
-            let text = self.improve.status().unwrap_or_default();
+        if self.tasks.improve.running() {
+            let (e, b, n) = self.tasks.improve.progress.unwrap_or((1, 0, 1));
+            let done =
+                (e.saturating_sub(1) as f32 + b as f32 / n.max(1) as f32) / self.tasks.improve.epochs.max(1) as f32;
+            let text = self.tasks.improve.status().unwrap_or_default();
             ui.add(egui::ProgressBar::new(done).text(text));
-            if self.improve.stop.load(Ordering::Relaxed) {
+            if self.tasks.improve.stop.load(Ordering::Relaxed) {
                 ui.label("stopping…");
             } else if ui.button("Cancel").on_hover_text("Stop; nothing is written").clicked() {
                 return Some(ImproveAction::Cancel);
             }
             return None;
         }
-        match &self.improve.outcome {
+        match &self.tasks.improve.outcome {
             Some(Ok(r)) => return comparison_ui(ui, r, folder),
             Some(Err(e)) => {
                 ui.colored_label(ui.visuals().error_fg_color, e);
@@ -245,7 +246,7 @@ impl ReviewApp {
         }
         ui.horizontal(|ui| {
             ui.label("Epochs");
-            ui.add(egui::DragValue::new(&mut self.improve.epochs).range(1..=50));
+            ui.add(egui::DragValue::new(&mut self.tasks.improve.epochs).range(1..=50));
         });
         let ready = reviewed >= MIN_REVIEWED;
         if reviewed < MIN_REVIEWED {

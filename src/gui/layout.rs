@@ -235,6 +235,7 @@ impl ReviewApp {
             }
             ui.separator();
             let run = self
+                .tasks
                 .classify
                 .as_ref()
                 .map(|r| (r.done, r.indices.len(), r.started.elapsed().as_secs_f64(), r.cancelling));
@@ -251,8 +252,8 @@ impl ReviewApp {
                 }
                 ui.separator();
             }
-            if let Some(status) = self.improve.status() {
-                if self.improve.running() {
+            if let Some(status) = self.tasks.improve.status() {
+                if self.tasks.improve.running() {
                     ui.spinner();
                 }
                 if ui.link(status).on_hover_text("Show its progress").clicked() {
@@ -388,7 +389,7 @@ impl ReviewApp {
         if self.workspace.is_none() {
             ui.vertical_centered(|ui| {
                 ui.add_space(ui.available_height() / 3.0);
-                if self.scan_job.is_some() {
+                if self.tasks.scan.is_some() {
                     ui.spinner();
                     ui.label("scanning…");
                     return;

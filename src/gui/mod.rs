@@ -9,6 +9,7 @@
 //! UI never waits.
 
 mod app;
+mod background;
 mod bench;
 mod command;
 mod command_handling;
@@ -28,6 +29,7 @@ mod worklist;
 mod workspace;
 
 pub use app::{AppOptions, Banner, ReviewApp};
+pub use background::{BackgroundTasks, ClassifyRun};
 pub use bench::{GuiBench, make_folder, run as run_gui_bench};
 pub use command::UICommand;
 pub use command_handling::AppCommand;

@@ -92,7 +92,7 @@ pub fn classify_all(h: &mut Harness<'_, ReviewApp>) {
     h.get_by_label("Model").click();
     h.run_steps(3);
     h.get_by_label("Classify all").click();
-    step_until(h, "classification", |a| a.classify.is_none() && a.model.info.is_some() && !a.model.loading);
+    step_until(h, "classification", |a| a.tasks.classify.is_none() && a.model.info.is_some() && !a.model.loading);
 }
 
 /// Ctrl+E, type the path, OK, then waits for the export to end.
