@@ -134,7 +134,7 @@ fn the_side_panels_fold_away_and_the_films_get_the_room() {
     let mut h = harness_sized(settings(), 1024.0, 768.0);
     open_typed(&mut h, &folder);
     let dv_area = |h: &egui_kittest::Harness<'_, mousexray::gui::ReviewApp>| {
-        h.state().viewer.shown_rects[0].map_or(0.0, |r| r.area())
+        h.state().viewer.panels[0].shown_rect.map_or(0.0, |r| r.area())
     };
     assert!(h.query_by_label("Search").is_some());
     let with_panels = dv_area(&h);
@@ -157,9 +157,9 @@ fn right_drag_moves_window_level_by_the_films_own_range() {
     let (_dir, folder) = sample();
     let mut h = harness(settings());
     open_typed(&mut h, &folder);
-    step_until(&mut h, "the DV film", |a| a.viewer.shown_windows[0].is_some());
-    let before = h.state().viewer.shown_windows[0].unwrap();
-    let r = h.state().viewer.shown_rects[0].unwrap();
+    step_until(&mut h, "the DV film", |a| a.viewer.panels[0].shown_window.is_some());
+    let before = h.state().viewer.panels[0].shown_window.unwrap();
+    let r = h.state().viewer.panels[0].shown_rect.unwrap();
     let start = r.center();
     let button = egui::PointerButton::Secondary;
     h.event(egui::Event::PointerMoved(start));
@@ -173,7 +173,7 @@ fn right_drag_moves_window_level_by_the_films_own_range() {
     let end = start + egui::vec2(120.0, 0.0);
     h.event(egui::Event::PointerButton { pos: end, button, pressed: false, modifiers: Default::default() });
     h.run_steps(2);
-    let after = h.state().viewer.shown_windows[0].unwrap();
+    let after = h.state().viewer.panels[0].shown_window.unwrap();
     let grown = (after.width - before.width) / before.width;
     // Wider, but by a fraction of the film's range, not to white.
     assert!(grown > 0.1 && grown < 0.6, "width {} -> {} ({grown:.2})", before.width, after.width);
@@ -181,10 +181,10 @@ fn right_drag_moves_window_level_by_the_films_own_range() {
     // F6 (bone) and F5 (auto) from the keyboard.
     h.key_press(Key::F6);
     h.run_steps(2);
-    assert_ne!(h.state().viewer.shown_windows[0].unwrap(), after);
+    assert_ne!(h.state().viewer.panels[0].shown_window.unwrap(), after);
     h.key_press(Key::F5);
     h.run_steps(2);
-    assert_eq!(h.state().viewer.shown_windows[0].unwrap(), before);
+    assert_eq!(h.state().viewer.panels[0].shown_window.unwrap(), before);
 }
 
 #[test]
@@ -253,11 +253,11 @@ fn the_saliency_says_what_it_shows_and_the_films_do_not_jump() {
     let s = settings_with_model();
     let mut h = harness(s);
     open_typed(&mut h, &folder);
-    step_until(&mut h, "the DV film", |a| a.viewer.shown_rects[0].is_some());
-    let before = h.state().viewer.shown_rects[0];
+    step_until(&mut h, "the DV film", |a| a.viewer.panels[0].shown_rect.is_some());
+    let before = h.state().viewer.panels[0].shown_rect;
     h.key_press(Key::O);
     h.run_steps(2);
-    assert_eq!(h.state().viewer.shown_rects[0], before, "the overlay's controls do not move the films");
+    assert_eq!(h.state().viewer.panels[0].shown_rect, before, "the overlay's controls do not move the films");
     assert!(h.query_by_label("no map").is_some(), "no map is said, not left blank");
     classify_all(&mut h);
     assert!(h.query_by_label("no map").is_none());
@@ -273,16 +273,16 @@ fn messages_do_not_pile_up_or_move_the_films_and_a_cpu_build_does_not_complain()
     let mut h = harness(s);
     open_typed(&mut h, &folder);
     classify_all(&mut h);
-    step_until(&mut h, "the DV film", |a| a.viewer.shown_rects[0].is_some());
+    step_until(&mut h, "the DV film", |a| a.viewer.panels[0].shown_rect.is_some());
     h.state_mut().banners.clear();
     h.run_steps(2);
-    let before = h.state().viewer.shown_rects[0];
+    let before = h.state().viewer.panels[0].shown_rect;
     for k in 0..7 {
         let b = mousexray::gui::Banner::error(format!("problem {k}"));
         h.state_mut().banners.push(b);
     }
     h.run_steps(3);
-    assert_eq!(h.state().viewer.shown_rects[0], before, "messages float over the films");
+    assert_eq!(h.state().viewer.panels[0].shown_rect, before, "messages float over the films");
     assert!(h.query_by_label("problem 6").is_some() && h.query_by_label("problem 3").is_none(), "the newest three");
     h.get_by_label("dismiss all 7 messages").click();
     h.run_steps(2);
@@ -478,12 +478,12 @@ fn distances_calibrate_on_the_ruler_mark_the_tibia_and_a_finding_undo_and_export
     // Tall enough for the findings panel to show its measurement list without scrolling.
     let mut h = harness_sized(settings(), 1400.0, 1200.0);
     open_typed(&mut h, &folder);
-    step_until(&mut h, "the DV film", |a| a.viewer.shown_windows[0].is_some());
+    step_until(&mut h, "the DV film", |a| a.viewer.panels[0].shown_window.is_some());
     let measurements = |h: &egui_kittest::Harness<'_, mousexray::gui::ReviewApp>| {
         let ws = h.state().workspace.as_ref().unwrap();
         ws.selected.and_then(|i| ws.review_of(i)).map(|r| r.measurements.clone()).unwrap_or_default()
     };
-    let centre = h.state().viewer.shown_rects[0].unwrap().center();
+    let centre = h.state().viewer.panels[0].shown_rect.unwrap().center();
     let (a, b) = (centre - egui::vec2(60.0, 40.0), centre + egui::vec2(60.0, 40.0));
 
     // D, then both ends: a distance, in pixels while the folder has no scale.
@@ -534,7 +534,7 @@ fn distances_calibrate_on_the_ruler_mark_the_tibia_and_a_finding_undo_and_export
     h.key_press(Key::Escape);
     h.key_press(Key::T);
     h.run_steps(2);
-    let lv = h.state().viewer.shown_rects[1].unwrap().center();
+    let lv = h.state().viewer.panels[1].shown_rect.unwrap().center();
     click_at(&mut h, lv - egui::vec2(50.0, 50.0));
     click_at(&mut h, lv);
     h.run_steps(2);
@@ -667,8 +667,8 @@ fn head_up_turns_each_film_so_the_head_is_up_and_the_reviewers_turns_come_on_top
         .expect("the sample has a film that is not head up");
     h.state_mut().select(index);
     h.run_steps(2);
-    let shown = |h: &egui_kittest::Harness<'_, mousexray::gui::ReviewApp>| h.state().viewer.shown_orientations[0];
-    step_until(&mut h, "the DV film", |app| app.viewer.shown_orientations[0].is_some());
+    let shown = |h: &egui_kittest::Harness<'_, mousexray::gui::ReviewApp>| h.state().viewer.panels[0].shown_orientation;
+    step_until(&mut h, "the DV film", |app| app.viewer.panels[0].shown_orientation.is_some());
     assert_eq!(shown(&h).unwrap().quarter_turns, 0, "as stored until asked");
     h.key_press_modifiers(egui::Modifiers::SHIFT, Key::H);
     h.run_steps(2);
@@ -740,7 +740,7 @@ fn find_the_ruler_proposes_a_ten_millimetre_line_that_sets_the_scale_once_confir
     mousexray::synth::generate(&folder, &config, &|| {}).unwrap();
     let mut h = harness_sized(settings(), 1400.0, 1200.0);
     open_typed(&mut h, &folder);
-    step_until(&mut h, "the films", |app| app.viewer.shown_orientations[0].is_some() && !app.busy());
+    step_until(&mut h, "the films", |app| app.viewer.panels[0].shown_orientation.is_some() && !app.busy());
     let specimen = h.state().workspace.as_ref().unwrap().selected_specimen().unwrap().clone();
     h.get_by_label("Find the ruler").click();
     h.run_steps(2);

@@ -255,18 +255,18 @@ impl ReviewApp {
             LinkZoom => {
                 self.viewer.linked = !self.viewer.linked;
                 if self.viewer.linked {
-                    let first = self.viewer.pan_zoom[0];
-                    self.viewer.pan_zoom = [first; 3];
+                    let first = self.viewer.panels[0].pan_zoom;
+                    self.viewer.panels.iter_mut().for_each(|p| p.pan_zoom = first);
                 }
             }
-            Fit => self.viewer.pan_zoom = Default::default(),
+            Fit => self.viewer.panels.iter_mut().for_each(|p| p.pan_zoom = Default::default()),
             OneToOne => self.viewer.one_to_one = true,
             ZoomIn => self.viewer.zoom_by(1.25),
             ZoomOut => self.viewer.zoom_by(0.8),
             Invert => self.viewer.invert = !self.viewer.invert,
             RotateClockwise => self.viewer.orientation.quarter_turns = (self.viewer.orientation.quarter_turns + 1) % 4,
             FlipHorizontal => self.viewer.orientation.flip = !self.viewer.orientation.flip,
-            AutoWindow => self.viewer.windows = [None, None, None],
+            AutoWindow => self.viewer.panels.iter_mut().for_each(|p| p.window = None),
             ToggleReference => {
                 self.viewer.reference = match self.viewer.reference {
                     None => Some(crate::specimen::View::Dv),

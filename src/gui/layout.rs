@@ -576,7 +576,7 @@ impl ReviewApp {
         ui.separator();
         egui::Grid::new("window_numbers").show(ui, |ui| {
             for (k, name) in ["DV", "LV"].into_iter().enumerate() {
-                let Some(mut w) = self.viewer.shown_windows.get(k).copied().flatten() else { continue };
+                let Some(mut w) = self.viewer.panels.get(k).and_then(|p| p.shown_window) else { continue };
                 let before = w;
                 let l = ui.label(format!("{name} width"));
                 ui.add(egui::DragValue::new(&mut w.width).range(1.0..=65535.0).speed(10.0)).labelled_by(l.id);
@@ -584,9 +584,9 @@ impl ReviewApp {
                 ui.add(egui::DragValue::new(&mut w.center).range(0.0..=65535.0).speed(10.0)).labelled_by(l.id);
                 ui.end_row();
                 if w != before
-                    && let Some(slot) = self.viewer.windows.get_mut(k)
+                    && let Some(p) = self.viewer.panels.get_mut(k)
                 {
-                    *slot = Some(w);
+                    p.window = Some(w);
                 }
             }
         });

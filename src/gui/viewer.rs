@@ -87,9 +87,8 @@ impl Preset {
 
 /// The viewer's state (not persisted: it follows the specimen).
 pub struct ViewerState {
-    /// Zoom and pan per panel: DV, LV (or an extra view), reference (panel 0's is used for all
-    /// when linked).
-    pub pan_zoom: [PanZoom; 3],
+    /// The panes: DV, LV (or an extra view), reference.
+    pub panels: [Panel; 3],
     /// Zoom and pan together.
     pub linked: bool,
     /// Invert grey levels.
@@ -98,8 +97,6 @@ pub struct ViewerState {
     pub orientation: Orientation,
     /// Hanging protocol: each film turned by quarter turns so the animal's head is up.
     pub head_up: bool,
-    /// Window per panel; none follows the image's percentiles.
-    pub windows: [Option<Window>; 3],
     /// Draw the saliency overlay.
     pub overlay: bool,
     /// The overlay's class; none follows the specimen's top finding.
@@ -114,30 +111,45 @@ pub struct ViewerState {
     pub reference: Option<View>,
     /// Apply a preset to both panels on the next frame (needs the images).
     pub preset: Option<Preset>,
-    /// The window each panel drew with last frame (for the sliders).
-    pub shown_windows: [Option<Window>; 3],
-    /// Where each panel was drawn last frame (screen points).
-    pub shown_rects: [Option<Rect>; 3],
-    /// The orientation each panel's film was drawn in last frame (head-up turns included).
-    pub shown_orientations: [Option<Orientation>; 3],
     /// The measuring tool in use, with its clicks so far.
     pub measure: Option<super::measure::MeasureTool>,
     /// A measurement finished this frame, and its specimen, for the app to record.
     pub measured: Option<(String, crate::review::Measurement)>,
-    textures: [Option<Cached<ImageKey>>; 3],
-    details: [Option<Detail>; 3],
-    overlays: [Option<Cached<OverlayKey>>; 2],
+}
+
+/// One film pane: its zoom, pan and window, what it drew last frame, and its textures.
+#[derive(Default)]
+pub struct Panel {
+    /// Zoom and pan (panel 0's is used by all when linked).
+    pub pan_zoom: PanZoom,
+    /// The window; none follows the image's percentiles.
+    pub window: Option<Window>,
+    /// The window it drew with last frame (for the sliders).
+    pub shown_window: Option<Window>,
+    /// Where it was drawn last frame (screen points).
+    pub shown_rect: Option<Rect>,
+    /// The orientation its film was drawn in last frame (head-up turns included).
+    pub shown_orientation: Option<Orientation>,
+    texture: Option<Cached<ImageKey>>,
+    detail: Option<Detail>,
+    overlay: Option<Cached<OverlayKey>>,
+}
+
+impl Panel {
+    /// Forgets what was drawn last frame.
+    fn clear_shown(&mut self) {
+        (self.shown_window, self.shown_rect, self.shown_orientation) = (None, None, None);
+    }
 }
 
 impl Default for ViewerState {
     fn default() -> Self {
         ViewerState {
-            pan_zoom: [PanZoom::default(); 3],
+            panels: Default::default(),
             linked: true,
             invert: false,
             orientation: Orientation::default(),
             head_up: false,
-            windows: [None, None, None],
             overlay: false,
             overlay_class: None,
             readout: None,
@@ -145,14 +157,8 @@ impl Default for ViewerState {
             preset: None,
             extra: None,
             reference: None,
-            shown_windows: [None, None, None],
-            shown_rects: [None, None, None],
-            shown_orientations: [None, None, None],
             measure: None,
             measured: None,
-            textures: [None, None, None],
-            details: [None, None, None],
-            overlays: [None, None],
         }
     }
 }
@@ -223,8 +229,9 @@ fn centred_text(ui: &mut Ui, rect: Rect, text: String, size: f32, color: Color32
 impl ViewerState {
     /// Back to fit, auto window, no readout (a new specimen keeps orientation and invert).
     pub fn reset_view(&mut self) {
-        self.pan_zoom = [PanZoom::default(); 3];
-        self.windows = [None, None, None];
+        for p in &mut self.panels {
+            (p.pan_zoom, p.window) = (PanZoom::default(), None);
+        }
         self.readout = None;
     }
 
@@ -237,7 +244,7 @@ impl ViewerState {
 
     /// Multiplies the zoom of both panels about their centres.
     pub fn zoom_by(&mut self, factor: f32) {
-        for pz in &mut self.pan_zoom {
+        for pz in self.panels.iter_mut().map(|p| &mut p.pan_zoom) {
             pz.zoom =
                 (pz.zoom * factor).clamp(*super::view_math::ZOOM_RANGE.start(), *super::view_math::ZOOM_RANGE.end());
         }
@@ -273,9 +280,7 @@ impl ViewerState {
             tool.points.clear();
         }
         self.readout = None;
-        self.shown_windows = [None, None, None];
-        self.shown_rects = [None, None, None];
-        self.shown_orientations = [None, None, None];
+        self.panels.iter_mut().for_each(Panel::clear_shown);
         if self.extra.is_some_and(|v| !input.specimen.images.contains_key(&v)) {
             self.extra = None;
         }
@@ -286,8 +291,8 @@ impl ViewerState {
         }
         for (k, (view, specimen, is_reference)) in panels.into_iter().enumerate() {
             let r = rect(k);
-            if let Some(slot) = self.shown_rects.get_mut(k) {
-                *slot = Some(r);
+            if let Some(p) = self.panels.get_mut(k) {
+                p.shown_rect = Some(r);
             }
             // Each panel gets its own id scope (sibling panels otherwise share interaction ids).
             ui.push_id(("panel", k), |ui| self.panel(ui, r, k, view, specimen, is_reference, images, input));
@@ -353,14 +358,14 @@ impl ViewerState {
             }
         };
         if let Some(preset) = self.preset
-            && let Some(slot) = self.windows.get_mut(k)
+            && let Some(p) = self.panels.get_mut(k)
         {
-            *slot = Some(preset.window(&img));
+            p.window = Some(preset.window(&img));
         }
         let size = vec2(img.display.width as f32, img.display.height as f32);
         let orientation = self.orientation_of(&img);
-        if let Some(slot) = self.shown_orientations.get_mut(k) {
-            *slot = Some(orientation);
+        if let Some(p) = self.panels.get_mut(k) {
+            p.shown_orientation = Some(orientation);
         }
         // Said where it matters: this film stays as stored.
         let title = if self.head_up && img.axis.is_none() { format!("{title} · head end not found") } else { title };
@@ -370,11 +375,11 @@ impl ViewerState {
             // One screen pixel (physical) per original pixel.
             let fit = fit_scale(rect.size(), oriented);
             let ppp = ui.ctx().pixels_per_point();
-            if let Some(pz) = self.pan_zoom.get_mut(pz_index) {
+            if let Some(pz) = self.panels.get_mut(pz_index).map(|p| &mut p.pan_zoom) {
                 pz.zoom = (1.0 / (img.downscale as f32 * ppp * fit)).clamp(0.1, 64.0);
             }
         }
-        let pz = self.pan_zoom.get(pz_index).copied().unwrap_or_default();
+        let pz = self.panels.get(pz_index).map(|p| p.pan_zoom).unwrap_or_default();
         let placement = Placement::new(rect, oriented, pz);
 
         // Interaction: drag pans, scroll zooms about the pointer, right-drag sets window/level.
@@ -383,11 +388,11 @@ impl ViewerState {
         if response.dragged_by(egui::PointerButton::Primary) {
             new_pz.pan(response.drag_delta(), &placement);
         }
-        let window = self.windows.get(k).copied().flatten().unwrap_or(img.auto_window);
+        let window = self.panels.get(k).and_then(|p| p.window).unwrap_or(img.auto_window);
         if response.dragged_by(egui::PointerButton::Secondary) {
             let w = drag_window(window, img.auto_window, response.drag_delta());
-            if let Some(slot) = self.windows.get_mut(k) {
-                *slot = Some(w);
+            if let Some(p) = self.panels.get_mut(k) {
+                p.window = Some(w);
             }
         }
         if let Some(hover) = response.hover_pos() {
@@ -432,13 +437,13 @@ impl ViewerState {
         if response.double_clicked() && !measuring {
             new_pz = PanZoom::default();
         }
-        if let Some(slot) = self.pan_zoom.get_mut(pz_index) {
-            *slot = new_pz;
+        if let Some(p) = self.panels.get_mut(pz_index) {
+            p.pan_zoom = new_pz;
         }
 
-        let window = self.windows.get(k).copied().flatten().unwrap_or(img.auto_window);
-        if let Some(slot) = self.shown_windows.get_mut(k) {
-            *slot = Some(window);
+        let window = self.panels.get(k).and_then(|p| p.window).unwrap_or(img.auto_window);
+        if let Some(p) = self.panels.get_mut(k) {
+            p.shown_window = Some(window);
         }
         let texture = self.image_texture(ui.ctx(), k, path, &img, window);
         let screen = placement.image_rect();
@@ -518,7 +523,7 @@ impl ViewerState {
             invert: self.invert,
         };
         let options = TextureOptions { magnification: egui::TextureFilter::Nearest, ..TextureOptions::LINEAR };
-        let slot = &mut self.textures[k.min(2)];
+        let slot = &mut self.panels[k.min(2)].texture;
         match slot {
             Some(c) if c.key == key => c.texture.clone(),
             Some(c) => {
@@ -552,7 +557,7 @@ impl ViewerState {
             colormap: input.style.colormap,
             contour: input.style.contour,
         };
-        let slot = &mut self.overlays[k.min(1)];
+        let slot = &mut self.panels[k.min(2)].overlay;
         if let Some(c) = slot.as_ref()
             && c.key == key
         {
@@ -621,7 +626,7 @@ impl ViewerState {
         settled: bool,
     ) -> Option<Mesh> {
         let orientation = self.orientation_of(img);
-        let slot = self.details.get_mut(k)?;
+        let slot = &mut self.panels.get_mut(k)?.detail;
         let screen_per_display_px = placement.scale * ctx.pixels_per_point();
         if img.downscale <= 1.0 || screen_per_display_px < 1.5 {
             *slot = None;
