@@ -761,3 +761,46 @@ fn find_the_ruler_proposes_a_ten_millimetre_line_that_sets_the_scale_once_confir
     let scale = mousexray::review::measurement::ruler_scale(&ws.review.as_ref().unwrap().state).unwrap();
     assert!((scale.mm_per_px - 1.0 / reading.px_per_mm).abs() < 1e-9, "{scale:?}");
 }
+
+#[test]
+fn the_click_that_closes_a_menu_places_no_point() {
+    let (_dir, folder) = sample();
+    let mut h = harness(settings());
+    open_typed(&mut h, &folder);
+    step_until(&mut h, "the DV film", |a| a.viewer.panels[0].shown_window.is_some());
+    let centre = h.state().viewer.panels[0].shown_rect.unwrap().center();
+    let points = |h: &egui_kittest::Harness<'_, mousexray::gui::ReviewApp>| {
+        h.state().viewer.measure.as_ref().map_or(usize::MAX, |t| t.points.len())
+    };
+    h.key_press(Key::D);
+    h.run_steps(2);
+    h.get_by_label("Measure").click();
+    h.run_steps(2);
+    assert!(egui::Popup::is_any_open(&h.ctx), "the Measure menu is open");
+    click_at(&mut h, centre);
+    assert!(!egui::Popup::is_any_open(&h.ctx), "the click closed the menu");
+    assert_eq!(points(&h), 0, "and placed no point");
+    click_at(&mut h, centre);
+    assert_eq!(points(&h), 1, "the next click does");
+}
+
+#[test]
+fn undo_on_another_specimen_selects_it_and_says_so() {
+    let (_dir, folder) = sample();
+    let mut h = harness(settings());
+    open_typed(&mut h, &folder);
+    let first = h.state().workspace.as_ref().unwrap().selected_specimen().unwrap().id.clone();
+    // A with auto-advance: the call is on the first specimen, the next one is shown.
+    h.key_press(Key::A);
+    h.run_steps(2);
+    assert_ne!(h.state().workspace.as_ref().unwrap().selected_specimen().unwrap().id, first);
+    h.key_press(Key::Z);
+    h.run_steps(2);
+    let ws = h.state().workspace.as_ref().unwrap();
+    assert_eq!(ws.selected_specimen().unwrap().id, first, "the undone specimen is shown");
+    assert_eq!(ws.status(ws.selected.unwrap()), Status::Unreviewed);
+    assert!(h.query_by_label(&format!("undid the last change, on {first} (now selected)")).is_some());
+    h.key_press(Key::Z);
+    h.run_steps(2);
+    assert!(h.query_by_label("nothing to undo").is_some());
+}

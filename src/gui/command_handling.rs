@@ -288,10 +288,30 @@ impl ReviewApp {
                 }
             }
             Undo | Redo => {
-                let Some(review) = self.workspace.as_mut().and_then(|ws| ws.review.as_mut()) else { return };
-                let result = if command == Undo { review.undo() } else { review.redo() };
+                let redo = command == Redo;
+                let Some(ws) = self.workspace.as_mut() else { return };
+                let selected = ws.selected_specimen().map(|s| s.id.clone());
+                let Some(review) = ws.review.as_mut() else { return };
+                let touched = review.next_step_specimens(redo);
+                let result = if redo { review.redo() } else { review.undo() };
+                let verb = if redo { "redid" } else { "undid" };
+                let index_of = |id: &str| ws.specimens().iter().position(|s| s.id == id);
+                let other = match touched.as_slice() {
+                    [one] if selected.as_deref() != Some(one.as_str()) => index_of(one).map(|i| (i, one.clone())),
+                    _ => None,
+                };
                 match result {
-                    Ok(_) => self.worklist.invalidate(),
+                    Ok(false) => self.notice(if redo { "nothing to redo" } else { "nothing to undo" }),
+                    Ok(true) => {
+                        self.worklist.invalidate();
+                        // A change on another specimen is shown, not made silently.
+                        if let Some((i, id)) = other {
+                            self.select(i);
+                            self.notice(format!("{verb} the last change, on {id} (now selected)"));
+                        } else if touched.len() > 1 {
+                            self.notice(format!("{verb} the last change, on {} specimens", touched.len()));
+                        }
+                    }
                     Err(e) => self.error(e.to_string()),
                 }
             }

@@ -15,6 +15,8 @@ impl ReviewApp {
     /// Draws one frame into `ui` (the whole window) and runs what the user asked for.
     pub fn ui(&mut self, ui: &mut Ui) {
         let ctx = ui.ctx().clone();
+        // Before anything is drawn: the click that closes a menu must not also land on a film.
+        self.viewer.popup_was_open = egui::Popup::is_any_open(&ctx);
         self.poll(&ctx);
         self.before_frame();
         for command in UICommand::from_input(&ctx) {

@@ -115,6 +115,8 @@ pub struct ViewerState {
     pub measure: Option<super::measure::MeasureTool>,
     /// A measurement finished this frame, and its specimen, for the app to record.
     pub measured: Option<(String, crate::review::Measurement)>,
+    /// A menu or popup was open when this frame began: a click on a film then only closes it.
+    pub popup_was_open: bool,
 }
 
 /// One film pane: its zoom, pan and window, what it drew last frame, and its textures.
@@ -159,6 +161,7 @@ impl Default for ViewerState {
             reference: None,
             measure: None,
             measured: None,
+            popup_was_open: false,
         }
     }
 }
@@ -426,6 +429,7 @@ impl ViewerState {
         let (w, h) = (f64::from(img.original.width), f64::from(img.original.height));
         if measuring
             && response.clicked()
+            && !self.popup_was_open
             && let (Some(pos), Some(tool)) = (response.interact_pointer_pos(), self.measure.as_mut())
             && let p = to_original(pos)
             && (0.0..=w).contains(&p[0])

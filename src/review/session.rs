@@ -184,6 +184,19 @@ impl ReviewSession {
         self.dirty_since.is_some()
     }
 
+    /// The specimens the next undo (or, with `redo`, the next redo) changes, in the order of
+    /// its edits, each once.
+    pub fn next_step_specimens(&self, redo: bool) -> Vec<String> {
+        let step = if redo { self.redo.last() } else { self.undo.last() };
+        let mut ids: Vec<String> = Vec::new();
+        for e in step.into_iter().flatten() {
+            if !ids.iter().any(|id| id == e.specimen()) {
+                ids.push(e.specimen().to_owned());
+            }
+        }
+        ids
+    }
+
     /// Whether there is something to undo / redo.
     pub fn can_undo_redo(&self) -> (bool, bool) {
         (!self.undo.is_empty(), !self.redo.is_empty())
