@@ -544,13 +544,28 @@ fn distances_calibrate_on_the_ruler_mark_the_tibia_and_a_finding_undo_and_export
     assert_eq!((list[2].kind, list[2].finding.as_deref()), (MeasureKind::Mark, Some("kyphosis")));
     assert!(h.query_by_label("3 LV Mark: Kyphosis").is_some());
 
+    // Shift+T, a region on the DV, and its finding.
+    h.key_press(Key::Escape);
+    h.key_press_modifiers(egui::Modifiers::SHIFT, Key::T);
+    h.run_steps(2);
+    click_at(&mut h, a);
+    click_at(&mut h, b);
+    h.run_steps(2);
+    assert!(h.query_by_label("Which finding does the region show?").is_some());
+    h.get_by_label("Pelvis").click();
+    h.run_steps(4);
+    let list = measurements(&h);
+    assert_eq!((list[3].kind, list[3].finding.as_deref()), (MeasureKind::Region, Some("pelvis")));
+    assert!(h.query_by_label("4 DV Region: Pelvis").is_some());
+
     // The same point twice measures nothing: refused, with a notice.
+    h.key_press(Key::Escape);
     h.key_press(Key::D);
     h.run_steps(2);
     click_at(&mut h, a);
     click_at(&mut h, a);
     h.run_steps(2);
-    assert_eq!(measurements(&h).len(), 3);
+    assert_eq!(measurements(&h).len(), 4);
     assert!(h.state().banners.iter().any(|b| b.text.contains("points coincide")));
     // A distance begun on one specimen and ended on the next is neither's.
     let first = h.state().workspace.as_ref().unwrap().selected;
@@ -565,7 +580,7 @@ fn distances_calibrate_on_the_ruler_mark_the_tibia_and_a_finding_undo_and_export
     h.key_press(Key::K);
     h.run_steps(3);
     assert_eq!(h.state().workspace.as_ref().unwrap().selected, first);
-    assert_eq!(measurements(&h).len(), 3);
+    assert_eq!(measurements(&h).len(), 4);
 
     // The export carries the measurements and the tibia length in millimetres.
     let out = dir.path().join("review.csv");
@@ -576,7 +591,10 @@ fn distances_calibrate_on_the_ruler_mark_the_tibia_and_a_finding_undo_and_export
     let id = &h.state().workspace.as_ref().unwrap().selected_specimen().unwrap().id;
     let row: Vec<&str> = csv.lines().find(|l| l.starts_with(id.as_str())).unwrap().split(',').collect();
     assert_eq!(row[col("tibia_length_mm")], "10.000", "{csv}");
-    assert_eq!(row[col("measurements")], "DV tibia 10.00 mm; DV calibration 10.00 mm; LV mark kyphosis");
+    assert_eq!(
+        row[col("measurements")],
+        "DV tibia 10.00 mm; DV calibration 10.00 mm; LV mark kyphosis; DV region pelvis"
+    );
 }
 
 #[test]

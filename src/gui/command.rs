@@ -304,6 +304,9 @@ impl UICommand {
                     "Set the folder's millimetres per pixel: click two ruler marks, then type their distance"
                 }
                 MeasureKind::Mark => "An arrow at a finding for the next reader: its tail, the spot, then the finding",
+                MeasureKind::Region => {
+                    "A region around a finding for the next reader: two opposite corners, then the finding"
+                }
             },
         }
     }
@@ -358,6 +361,7 @@ impl UICommand {
             Measure(MeasureKind::Angle) => vec![plain(Key::G)],
             Measure(MeasureKind::Cobb) => vec![plain(Key::C)],
             Measure(MeasureKind::Mark) => vec![plain(Key::T)],
+            Measure(MeasureKind::Region) => vec![KeyboardShortcut::new(Modifiers::SHIFT, Key::T)],
             Measure(MeasureKind::Calibration) => vec![],
             OpenModel | ClassifyAll | ClassifyUnscored | CancelClassify | ImproveModel | Settings
             | AllUnflaggedNormal | SecondReading | FindRuler => vec![],

@@ -82,7 +82,7 @@ impl ReviewApp {
                         self.dialog =
                             super::Dialog::Calibrate { specimen, measurement: m, text: String::new(), found: None };
                     }
-                    crate::review::MeasureKind::Mark => {
+                    crate::review::MeasureKind::Mark | crate::review::MeasureKind::Region => {
                         self.dialog = super::Dialog::MarkFinding { specimen, measurement: m };
                     }
                     _ => self.edit_measurements(Some(&specimen), |list| list.push(m)),

@@ -268,7 +268,8 @@ impl ReviewApp {
             Dialog::MarkFinding { specimen, mut measurement } => {
                 let mut outcome = None;
                 Modal::new(Id::unique("mark_finding")).show(&ctx, |ui| {
-                    ui.heading("Which finding does the arrow show?");
+                    let what = if measurement.kind == crate::review::MeasureKind::Region { "region" } else { "arrow" };
+                    ui.heading(format!("Which finding does the {what} show?"));
                     for k in crate::review::tree_order(&self.taxonomy) {
                         let Some(node) = self.taxonomy.nodes.get(k) else { continue };
                         let indent = match node.level {

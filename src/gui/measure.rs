@@ -72,11 +72,15 @@ pub fn draw(
     for (k, m) in measurements.iter().enumerate().filter(|(_, m)| m.view == view) {
         let color = match m.kind {
             MeasureKind::Calibration => CALIBRATION,
-            MeasureKind::Mark => MARK,
+            MeasureKind::Mark | MeasureKind::Region => MARK,
             _ => COLOR,
         };
         let points: Vec<Pos2> = m.points.iter().map(|p| to_screen(*p)).collect();
-        lines(painter, m.kind, &points, color);
+        if let (MeasureKind::Region, [a, b]) = (m.kind, m.points.as_slice()) {
+            region(painter, *a, *b, to_screen, color);
+        } else {
+            lines(painter, m.kind, &points, color);
+        }
         let value = m.value(scale).map_or_else(|| "?".to_owned(), |v| v.text());
         let name = if m.parameter.as_deref() == Some(TIBIA_LENGTH) { " tibia" } else { "" };
         // A mark's label sits at its tail, away from the spot it shows.
@@ -84,11 +88,13 @@ pub fn draw(
             MeasureKind::Angle | MeasureKind::Mark => {
                 points.get(if m.kind == MeasureKind::Mark { 0 } else { 1 }).copied()
             }
+            // At the box's top right corner on screen, clear of the region.
+            MeasureKind::Region => points.iter().copied().reduce(|a, b| egui::pos2(a.x.max(b.x), a.y.min(b.y))),
             _ => points.last().copied(),
         };
         if let Some(at) = anchor {
             let text = match (m.kind, m.finding.as_deref()) {
-                (MeasureKind::Mark, Some(f)) => format!("{}: {}", k + 1, label_of(f)),
+                (MeasureKind::Mark | MeasureKind::Region, Some(f)) => format!("{}: {}", k + 1, label_of(f)),
                 _ => format!("{}{name}: {value}", k + 1),
             };
             let galley = painter.layout_no_wrap(text, font.clone(), color);
@@ -100,8 +106,31 @@ pub fn draw(
     if let Some(t) = tool.filter(|t| t.view.as_ref().is_some_and(|(_, v)| *v == view)) {
         let mut points: Vec<Pos2> = t.points.iter().map(|p| to_screen(*p)).collect();
         points.extend(hover);
-        lines(painter, t.kind, &points, COLOR.gamma_multiply(0.7));
+        match (t.kind, points.as_slice()) {
+            // The box the region will fill, up to the pointer.
+            (MeasureKind::Region, [a, b]) => {
+                let stroke = Stroke::new(1.0, MARK.gamma_multiply(0.7));
+                painter.rect_stroke(egui::Rect::from_two_pos(*a, *b), 0.0, stroke, egui::StrokeKind::Middle);
+            }
+            _ => lines(painter, t.kind, &points, COLOR.gamma_multiply(0.7)),
+        }
     }
+}
+
+/// A region: the ellipse in the box of original-pixel corners `a` and `b`, drawn through
+/// `to_screen` (affine, so the ellipse's centre and half-axes map to the screen's).
+fn region(painter: &Painter, a: [f64; 2], b: [f64; 2], to_screen: &dyn Fn([f64; 2]) -> Pos2, color: Color32) {
+    let centre = [(a[0] + b[0]) / 2.0, (a[1] + b[1]) / 2.0];
+    let c = to_screen(centre);
+    let u = to_screen([b[0].max(a[0]), centre[1]]) - c;
+    let v = to_screen([centre[0], b[1].max(a[1])]) - c;
+    let outline: Vec<Pos2> = (0..48)
+        .map(|k| {
+            let t = k as f32 / 48.0 * std::f32::consts::TAU;
+            c + u * t.cos() + v * t.sin()
+        })
+        .collect();
+    painter.add(egui::Shape::closed_line(outline, Stroke::new(2.0, color)));
 }
 
 /// The strokes of a measurement's points as far as they go.
@@ -173,10 +202,14 @@ pub fn list(
                 actions.push(MeasureAction::Remove(k));
             }
             let value = match (m.kind, m.finding.as_deref()) {
-                (MeasureKind::Mark, Some(f)) => label_of(f),
+                (MeasureKind::Mark | MeasureKind::Region, Some(f)) => label_of(f),
                 _ => m.value(scale.as_ref()).map_or_else(|| "?".to_owned(), |v| v.text()),
             };
-            let kind = if m.kind == MeasureKind::Mark { "Mark" } else { m.kind.label() };
+            let kind = match m.kind {
+                MeasureKind::Mark => "Mark",
+                MeasureKind::Region => "Region",
+                k => k.label(),
+            };
             ui.label(format!("{} {} {kind}: {value}", k + 1, m.view.as_str().to_uppercase()));
             if m.kind == MeasureKind::Distance {
                 let mut tibia = m.parameter.as_deref() == Some(TIBIA_LENGTH);

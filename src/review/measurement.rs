@@ -1,6 +1,7 @@
 //! Measurements a reviewer draws on a film: distances in millimetres (a long bone's length, IMPC
-//! tibia length), angles (the kyphosis angle at a vertex) and Cobb angles (scoliosis), and the
-//! calibration that turns pixels into millimetres.
+//! tibia length), angles (the kyphosis angle at a vertex) and Cobb angles (scoliosis), the
+//! calibration that turns pixels into millimetres, and marks (arrows and regions) that point a
+//! finding out for the next reader.
 //!
 //! Points are kept in the original image's pixel coordinates, so a measurement survives any
 //! zoom, pan, rotation or flip of the display. The scale comes from the file itself when it says
@@ -36,17 +37,31 @@ pub enum MeasureKind {
     /// An arrow pointing at a finding for the next reader: from its tail to the spot, tied to
     /// a taxonomy node ([`Measurement::finding`]).
     Mark,
+    /// A region holding a finding, for the next reader: an ellipse within the box of two
+    /// opposite corners, tied to a taxonomy node ([`Measurement::finding`]).
+    Region,
 }
 
 impl MeasureKind {
     /// Every kind, in the toolbar's order.
-    pub const ALL: [MeasureKind; 5] =
-        [MeasureKind::Mark, MeasureKind::Distance, MeasureKind::Angle, MeasureKind::Cobb, MeasureKind::Calibration];
+    pub const ALL: [MeasureKind; 6] = [
+        MeasureKind::Mark,
+        MeasureKind::Region,
+        MeasureKind::Distance,
+        MeasureKind::Angle,
+        MeasureKind::Cobb,
+        MeasureKind::Calibration,
+    ];
+
+    /// Whether it points out a finding (an arrow or a region) rather than measuring.
+    pub fn marks_finding(self) -> bool {
+        matches!(self, MeasureKind::Mark | MeasureKind::Region)
+    }
 
     /// Points the reviewer clicks.
     pub fn points(self) -> usize {
         match self {
-            MeasureKind::Distance | MeasureKind::Calibration | MeasureKind::Mark => 2,
+            MeasureKind::Distance | MeasureKind::Calibration | MeasureKind::Mark | MeasureKind::Region => 2,
             MeasureKind::Angle => 3,
             MeasureKind::Cobb => 4,
         }
@@ -60,6 +75,7 @@ impl MeasureKind {
             MeasureKind::Cobb => "Cobb angle",
             MeasureKind::Calibration => "Calibrate on ruler",
             MeasureKind::Mark => "Mark a finding",
+            MeasureKind::Region => "Mark a region",
         }
     }
 
@@ -71,6 +87,7 @@ impl MeasureKind {
             MeasureKind::Cobb => "click two points along each end plate of the curve's end vertebrae",
             MeasureKind::Calibration => "click two ruler marks a known distance apart",
             MeasureKind::Mark => "click where the arrow starts, then the spot it points at",
+            MeasureKind::Region => "click two opposite corners of the region",
         }
     }
 
@@ -82,6 +99,7 @@ impl MeasureKind {
             MeasureKind::Cobb => "cobb",
             MeasureKind::Calibration => "calibration",
             MeasureKind::Mark => "mark",
+            MeasureKind::Region => "region",
         }
     }
 }
@@ -171,6 +189,11 @@ impl Measurement {
                 self.length_px().is_none_or(|l| l < 1e-9)
             }
             MeasureKind::Angle | MeasureKind::Cobb => self.angle_deg().is_none(),
+            // A region with no width or no height holds nothing.
+            MeasureKind::Region => match self.points.as_slice() {
+                [a, b] => (a[0] - b[0]).abs() < 1e-9 || (a[1] - b[1]).abs() < 1e-9,
+                _ => true,
+            },
         }
     }
 
@@ -209,7 +232,7 @@ impl Measurement {
             }
             MeasureKind::Calibration => Some(MeasuredValue::Millimetres(self.known_mm?)),
             MeasureKind::Angle | MeasureKind::Cobb => self.angle_deg().map(MeasuredValue::Degrees),
-            MeasureKind::Mark => None,
+            MeasureKind::Mark | MeasureKind::Region => None,
         }
     }
 
@@ -264,9 +287,9 @@ pub fn export_summary(measurements: &[Measurement], scale_of: &dyn Fn(View) -> O
     let mut text = Vec::new();
     let mut tibia = Vec::new();
     for m in measurements {
-        if m.kind == MeasureKind::Mark {
+        if m.kind.marks_finding() {
             if let Some(finding) = m.finding.as_deref().filter(|_| m.is_complete()) {
-                text.push(format!("{} mark {finding}", m.view.as_str().to_uppercase()));
+                text.push(format!("{} {} {finding}", m.view.as_str().to_uppercase(), m.kind.as_str()));
             }
             continue;
         }
@@ -334,10 +357,15 @@ mod tests {
             ..m(MeasureKind::Distance, &[[0.0, 0.0], [x, 0.0]])
         };
         let mark = Measurement { finding: Some("pelvis".into()), ..m(MeasureKind::Mark, &[[0.0, 0.0], [5.0, 5.0]]) };
-        let list = [tibia(300.0), tibia(320.0), m(MeasureKind::Angle, &[[1.0, 0.0], [0.0, 0.0], [0.0, 1.0]]), mark];
+        let region = Measurement { finding: Some("teeth".into()), ..m(MeasureKind::Region, &[[9.0, 1.0], [2.0, 6.0]]) };
+        let list =
+            [tibia(300.0), tibia(320.0), m(MeasureKind::Angle, &[[1.0, 0.0], [0.0, 0.0], [0.0, 1.0]]), mark, region];
         let scale = |_| Some(Scale { mm_per_px: 0.05, source: String::new() });
         let (text, mm) = export_summary(&list, &scale);
-        assert_eq!(text, "DV tibia 15.00 mm; DV tibia 16.00 mm; DV angle 90.0°; DV mark pelvis");
+        assert_eq!(text, "DV tibia 15.00 mm; DV tibia 16.00 mm; DV angle 90.0°; DV mark pelvis; DV region teeth");
+        // A region with no width holds nothing.
+        assert!(m(MeasureKind::Region, &[[3.0, 1.0], [3.0, 6.0]]).is_degenerate());
+        assert!(!m(MeasureKind::Region, &[[9.0, 1.0], [2.0, 6.0]]).is_degenerate());
         assert_eq!(mm, Some(15.5));
         // Without a scale the text says pixels and there is no tibia length.
         let (text, mm) = export_summary(&list[..1], &|_| None);
