@@ -650,13 +650,26 @@ fn the_contact_sheet_selects_marks_opens_and_shows_a_colony_beside_its_controls(
     h.run_steps(3);
     assert!(h.state().settings.view.contact_sheet && h.state().settings.view.colony);
     assert!(h.query_by_label("Colony SKL4-TM1B").is_some());
-    assert!(h.query_by_label("male heterozygote: 1 mutant").is_some());
-    assert!(h.query_by_label("female homozygote: 1 mutant").is_some());
-    assert!(h.query_by_label("3 matched controls (male, same centre and strain)").is_some());
+    assert!(h.query_by_label("male heterozygote, Phantom Centre South: 1 mutant").is_some());
+    assert!(h.query_by_label("female homozygote, Phantom Centre North: 1 mutant").is_some());
+    assert!(h.query_by_label("3 matched controls (male, Phantom Centre South, same strain)").is_some());
     for id in ["MX00003", "MX00015", "MX00023"] {
         assert!(h.query_by_label(&format!("{id} thumbnails")).is_some(), "{id} is a matched control");
     }
     assert!(h.query_by_label("MX00005 thumbnails").is_none(), "another colony is not shown");
+    // Back to the list: after a new sort the selection is brought back into view.
+    h.key_press_modifiers(egui::Modifiers::SHIFT, Key::V);
+    h.run_steps(2);
+    let last = *h.state().worklist.order.last().unwrap();
+    h.state_mut().select(last);
+    h.run_steps(3);
+    let id = h.state().workspace.as_ref().unwrap().specimens()[last].id.clone();
+    assert!(h.query_by_label(&format!("{id} thumbnails")).is_some(), "J, K or a click elsewhere scrolls to it");
+    h.get_by_label("Specimen ^").click();
+    h.run_steps(4);
+    assert!(h.query_by_label(&format!("{id} thumbnails")).is_some(), "re-sorted, it is still in view");
+    h.key_press_modifiers(egui::Modifiers::SHIFT, Key::V);
+    h.run_steps(2);
     // Both are remembered.
     let saved = h.state().persisted_settings();
     assert!(saved.view.contact_sheet && saved.view.colony);
@@ -703,8 +716,13 @@ fn head_up_turns_each_film_so_the_head_is_up_and_the_reviewers_turns_come_on_top
 #[test]
 fn a_blinded_second_reading_is_kept_apart_and_compared_once_decided() {
     let (_dir, folder) = sample();
-    let mut h = harness(settings());
+    let mut h = harness(settings_with_model());
     open_typed(&mut h, &folder);
+    classify_all(&mut h);
+    let scored = |h: &egui_kittest::Harness<'_, mousexray::gui::ReviewApp>| {
+        h.state().workspace.as_ref().unwrap().results.iter().filter(|r| r.is_some()).count()
+    };
+    assert_eq!(scored(&h), 24);
     let index = |h: &egui_kittest::Harness<'_, mousexray::gui::ReviewApp>, id: &str| {
         h.state().workspace.as_ref().unwrap().specimens().iter().position(|s| s.id == id).unwrap()
     };
@@ -715,6 +733,13 @@ fn a_blinded_second_reading_is_kept_apart_and_compared_once_decided() {
     h.key_press(Key::A);
     h.run_steps(2);
     assert_eq!(h.state().workspace.as_ref().unwrap().status(i5), Status::ConfirmedAbnormal);
+    h.state_mut().decide(&mousexray::review::Decision::Comment("first reader's note".into()));
+    // Away and back: the comment box shows the recorded comment.
+    h.state_mut().select(0);
+    h.run_steps(2);
+    h.state_mut().select(i5);
+    h.run_steps(2);
+    assert_eq!(h.state().comment.1, "first reader's note");
     // Review > Second reading (blind).
     h.get_by_label("Review").click();
     h.run_steps(3);
@@ -724,6 +749,7 @@ fn a_blinded_second_reading_is_kept_apart_and_compared_once_decided() {
     assert!(h.query_by_label("second reading (blind)").is_some(), "the status bar says so");
     let ws = h.state().workspace.as_ref().unwrap();
     assert_eq!(ws.status(i5), Status::Unreviewed, "the first reader's call is hidden");
+    assert_eq!(h.state().comment.1, "", "and so is the first reader's comment");
     assert!(h.query_by_label("The first reading stays hidden until you decide this specimen.").is_some());
     h.key_press(Key::N);
     h.run_steps(3);
@@ -747,6 +773,13 @@ fn a_blinded_second_reading_is_kept_apart_and_compared_once_decided() {
     );
     let first = mousexray::review::read_review(&folder).0;
     assert_eq!(first.get("MX00005").unwrap().status, Status::ConfirmedAbnormal);
+    assert_eq!(h.state().comment.1, "first reader's note");
+    // A window started as the second reader still has the folder's classification results.
+    drop(h);
+    let mut h = harness(mousexray::gui::Settings { second_reading: true, ..settings_with_model() });
+    open_typed(&mut h, &folder);
+    assert_eq!(h.state().workspace.as_ref().unwrap().reading, mousexray::review::Reading::Second);
+    assert_eq!(scored(&h), 24, "the results are the folder's, whatever the reading");
 }
 
 #[test]
@@ -821,4 +854,40 @@ fn undo_on_another_specimen_selects_it_and_says_so() {
     h.key_press(Key::Z);
     h.run_steps(2);
     assert!(h.query_by_label("nothing to undo").is_some());
+}
+
+#[test]
+fn a_batch_normal_names_the_calls_it_overrules_and_a_new_folder_starts_without_the_old_search() {
+    let (_dir, folder) = sample();
+    let mut h = harness(settings());
+    open_typed(&mut h, &folder);
+    h.get_by_label("Specimen").click();
+    h.run_steps(2);
+    h.state_mut().settings.auto_advance = false;
+    h.get_by_label("MX00002").click();
+    h.run_steps(2);
+    h.key_press(Key::A);
+    h.run_steps(2);
+    h.get_by_label("MX00003").click_modifiers(egui::Modifiers::COMMAND);
+    h.run_steps(2);
+    h.key_press(Key::N);
+    h.run_steps(2);
+    assert!(
+        h.query_by_label("called 2 specimens normal, clearing the abnormal calls on MX00002 (Z undoes all of them)")
+            .is_some()
+    );
+    h.key_press(Key::Z);
+    h.run_steps(2);
+    assert!(!h.state().banners.iter().any(|b| b.text.contains("called 2 specimens")), "undone: the notice goes");
+    // A search hides the specimen shown, and says so; another folder starts without it.
+    h.state_mut().worklist.filter.text = "MX00011".into();
+    h.state_mut().worklist.invalidate();
+    h.run_steps(2);
+    assert!(h.query_by_label("The specimen shown is hidden by the filter").is_some());
+    let (_other_dir, other) = folder_with_ids(&["a1", "a2"]);
+    open_typed(&mut h, &other);
+    step_until(&mut h, "the other folder", |a| a.workspace.as_ref().is_some_and(|w| w.folder == other));
+    h.run_steps(2);
+    assert_eq!(h.state().worklist.filter.text, "");
+    assert_eq!(h.state().worklist.order.len(), 2);
 }

@@ -186,7 +186,14 @@ fn export_writes_wide_and_long_csv_safe_for_spreadsheets() {
     run(&["export", r, "--out", flagged.to_str().unwrap(), "--only", "flagged"]);
     assert_eq!(std::fs::read_to_string(&flagged).unwrap().lines().count(), 2);
 
-    // A blinded second reading is its own review, exported on request.
+    // A blinded second reading is its own review, exported on request; none yet is an error.
+    let none = std::process::Command::new(env!("CARGO_BIN_EXE_mousexray"))
+        .args(["export", r, "--out", dir.path().join("none.csv").to_str().unwrap(), "--second-reading"])
+        .output()
+        .unwrap();
+    assert_eq!(none.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&none.stderr).contains("has no second reading"));
+    assert!(!dir.path().join("none.csv").exists());
     {
         let mut s = ReviewSession::open_reading(&root, "ben", mousexray::review::Reading::Second).unwrap();
         s.decide("MX00001", &Decision::Normal, None, &Taxonomy::impc_skeletal()).unwrap();

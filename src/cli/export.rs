@@ -36,6 +36,12 @@ pub struct ExportArgs {
 pub fn run(args: &ExportArgs) -> anyhow::Result<()> {
     let report = scan(&args.folder)?;
     let reading = if args.second_reading { Reading::Second } else { Reading::First };
+    if reading == Reading::Second && !crate::review::has_reading(&args.folder, reading) {
+        anyhow::bail!(
+            "{} has no second reading (Review > Second reading in the window records one); nothing was written",
+            args.folder.display()
+        );
+    }
     let (review, notes) = read_reading(&args.folder, reading);
     for n in &notes {
         eprintln!("warning: {n}");

@@ -387,6 +387,8 @@ impl ReviewApp {
         ws.reading = reading;
         ws.first_reading = (reading == crate::review::Reading::Second).then(|| crate::review::read_review(&folder).0);
         self.worklist.invalidate();
+        // The comment box shows this reading's comment, never the other's.
+        self.comment = (String::new(), String::new());
         self.notice(match reading {
             crate::review::Reading::Second => {
                 "second reading: your calls are kept apart, and the first reader's stay hidden on each specimen until you decide it"
@@ -611,7 +613,8 @@ impl ReviewApp {
                     };
                     let found = format!(
                         "Found a ruler on the {} film: by its ticks the line drawn on it spans 10 mm ({:.2} pixels \
-                         per mm, fit {:.2}). Check it against the ruler's marks; correct the length if it is wrong.",
+                         per mm; a millimetre ruler's ticks fit it {:.2} of 1). Zoom in to check it against the \
+                         ruler's marks; correct the length if it is wrong.",
                         view.as_str().to_uppercase(),
                         r.px_per_mm,
                         r.strength
@@ -620,8 +623,9 @@ impl ReviewApp {
                         Dialog::Calibrate { specimen: id, measurement, text: "10".to_owned(), found: Some(found) };
                 }
                 None => self.notice(
-                    "no ruler found on this specimen's films (a straight bright mark with millimetre ticks beside the \
-                     animal); calibrate by hand: Measure > Calibrate on ruler, then click two of its marks",
+                    "no ruler read on this specimen's films (a straight bar beside the animal whose millimetre, 5 mm \
+                     and 10 mm ticks the film resolves); calibrate by hand: Measure > Calibrate on ruler, then click \
+                     two of its marks",
                 ),
             }
         } else if finished {

@@ -65,7 +65,15 @@ impl ReviewApp {
             AppCommand::NormalAll(indices) => {
                 let Some(ws) = self.workspace.as_mut() else { return };
                 match ws.decide_many(&indices, &Decision::Normal, &self.taxonomy, &self.model.thresholds) {
-                    Ok(n) => self.notice(format!("called {n} specimens normal (Z undoes all of them)")),
+                    Ok(d) if d.cleared.is_empty() => {
+                        self.notice(format!("called {} specimens normal (Z undoes all of them)", d.changed));
+                    }
+                    // Calls overruled are named, not cleared silently.
+                    Ok(d) => self.notice(format!(
+                        "called {} specimens normal, clearing the abnormal calls on {} (Z undoes all of them)",
+                        d.changed,
+                        d.cleared.join(", ")
+                    )),
                     Err(e) => self.error(e),
                 }
                 self.worklist.invalidate();
@@ -304,6 +312,8 @@ impl ReviewApp {
                     Ok(false) => self.notice(if redo { "nothing to redo" } else { "nothing to undo" }),
                     Ok(true) => {
                         self.worklist.invalidate();
+                        // "Z undoes" notices are about what was just undone.
+                        self.banners.retain(|b| b.error || !b.text.contains("Z undoes"));
                         // A change on another specimen is shown, not made silently.
                         if let Some((i, id)) = other {
                             self.select(i);

@@ -63,6 +63,9 @@ pub struct ContactSheet {
     shown_selection: Option<usize>,
     /// Rows drawn last frame, the first and last maybe in part.
     visible_rows: std::ops::Range<usize>,
+    /// Cells per row and a fingerprint of the order, last frame: a new sort, filter or cell
+    /// size moves the selection, which is then brought back into view.
+    layout: (usize, u64),
 }
 
 /// A thumbnail's texture, the frame it was last drawn in, and its animal's axis.
@@ -151,15 +154,23 @@ impl ContactSheet {
         let rows = order.len().div_ceil(per_row);
         let row_h = cell.y + ui.spacing().item_spacing.y;
         let mut area = egui::ScrollArea::vertical().id_salt("contact_sheet").auto_shrink([false, false]);
-        // A new selection (J, K, the worklist) out of view scrolls into the middle.
+        // A new selection (J, K, the worklist) out of view scrolls into the middle, and so does
+        // the selection after a new sort, filter or cell size.
         let selected = input.workspace.selected;
-        if selected != self.shown_selection {
+        let mut h = crate::fingerprint::Fnv::default();
+        for i in order {
+            h.write(&i.to_le_bytes());
+        }
+        let layout = (per_row, h.0);
+        let relaid = layout != self.layout;
+        self.layout = layout;
+        if selected != self.shown_selection || relaid {
             self.shown_selection = selected;
             if let Some(pos) = selected.and_then(|s| order.iter().position(|&i| i == s)) {
                 let row = pos / per_row;
                 let (first, last) = (self.visible_rows.start, self.visible_rows.end);
                 // Wholly in view: before the last row drawn, and after the first unless that is the top.
-                let in_view = row + 1 < last && (row > first || first == 0);
+                let in_view = !relaid && row + 1 < last && (row > first || first == 0);
                 if !in_view {
                     let visible = ui.available_height();
                     area = area.vertical_scroll_offset((row as f32 * row_h - (visible - row_h) / 2.0).max(0.0));
@@ -188,18 +199,21 @@ impl ContactSheet {
             for g in &groups {
                 ui.separator();
                 let n = g.mutants.len();
-                ui.strong(format!("{} {}: {n} {}", g.sex, g.zygosity, if n == 1 { "mutant" } else { "mutants" }));
+                let mutants = if n == 1 { "mutant" } else { "mutants" };
+                ui.strong(format!("{} {}, {}: {n} {mutants}", g.sex, g.zygosity, g.centre));
                 self.rows_ui(ui, input, &g.mutants, cell, per_row, actions);
                 if g.controls.is_empty() {
                     ui.label(
                         RichText::new(format!(
-                            "no matched control (biological_sample_group control, {}, same centre and strain)",
-                            g.sex
+                            "no matched control (biological_sample_group control, {}, {}, same strain)",
+                            g.sex, g.centre
                         ))
                         .color(ui.visuals().warn_fg_color),
                     );
                 } else {
-                    ui.label(format!("{} matched controls ({}, same centre and strain)", g.controls.len(), g.sex));
+                    let n = g.controls.len();
+                    let controls = if n == 1 { "control" } else { "controls" };
+                    ui.label(format!("{n} matched {controls} ({}, {}, same strain)", g.sex, g.centre));
                     self.rows_ui(ui, input, &g.controls, cell, per_row, actions);
                 }
             }
@@ -289,8 +303,14 @@ impl ContactSheet {
         let font = egui::FontId::proportional(12.0);
         let id_color = if selected { visuals.selection.stroke.color } else { visuals.text_color() };
         painter.text(pos2(rect.min.x + 4.0, text_y), egui::Align2::LEFT_TOP, &s.id, font.clone(), id_color);
-        let p_text = p.map_or_else(|| "–".to_owned(), |p| format!("P {p:.2}"));
-        let p_color = if flagged { visuals.warn_fg_color } else { visuals.weak_text_color() };
+        // Scores on a film unlike the training data say so, as in the worklist.
+        let unlike = scored.is_some_and(super::workspace::Scored::out_of_domain);
+        let p_text = match p {
+            None => "–".to_owned(),
+            Some(p) if unlike => format!("P {p:.2} unlike"),
+            Some(p) => format!("P {p:.2}"),
+        };
+        let p_color = if flagged || unlike { visuals.warn_fg_color } else { visuals.weak_text_color() };
         painter.text(pos2(rect.max.x - 4.0, text_y), egui::Align2::RIGHT_TOP, p_text, font.clone(), p_color);
         painter.text(
             pos2(rect.min.x + 4.0, text_y + 15.0),
@@ -300,7 +320,9 @@ impl ContactSheet {
             visuals.weak_text_color(),
         );
         if flagged {
-            painter.rect_stroke(rect, 3.0, egui::Stroke::new(2.0, visuals.warn_fg_color), egui::StrokeKind::Inside);
+            // A thin frame where the flag comes from a film unlike the training data.
+            let width = if unlike { 1.0 } else { 2.0 };
+            painter.rect_stroke(rect, 3.0, egui::Stroke::new(width, visuals.warn_fg_color), egui::StrokeKind::Inside);
         }
         if selected {
             painter.rect_stroke(

@@ -223,39 +223,51 @@ impl ReviewApp {
                     .parse::<f64>()
                     .ok()
                     .filter(|v| v.is_finite() && *v > 0.0 && *v <= max);
-                Modal::new(Id::unique("calibrate")).show(&ctx, |ui| {
-                    ui.heading("Calibrate on the ruler");
-                    if let Some(found) = &found {
-                        ui.label(RichText::new(found).strong());
-                    }
-                    ui.label(format!(
-                        "The line is {px:.0} pixels long. How many millimetres of the ruler does it span? The \
-                         scale applies to every film of this folder without its own DICOM pixel spacing."
-                    ));
-                    let label = ui.label("Length (mm)");
-                    let field =
-                        ui.add(egui::TextEdit::singleline(&mut text).desired_width(120.0)).labelled_by(label.id);
-                    if !field.has_focus() && !field.lost_focus() && outcome.is_none() {
-                        field.request_focus();
-                    }
-                    let enter =
-                        (field.has_focus() || field.lost_focus()) && ui.input(|i| i.key_pressed(egui::Key::Enter));
-                    if let Some(mm) = mm.filter(|_| px > 0.0) {
-                        ui.label(format!("{:.4} mm per pixel", mm / px));
-                    } else if !text.trim().is_empty() {
-                        let why = format!("a length in millimetres, above 0 and at most {max:.0}");
-                        ui.label(RichText::new(why).color(ui.visuals().warn_fg_color));
-                    }
-                    ui.horizontal(|ui| {
-                        let ok = ui.add_enabled(mm.is_some() && px > 0.0, egui::Button::new("Set the scale"));
-                        if ok.clicked() || (enter && mm.is_some() && px > 0.0) {
-                            outcome = Some(true);
+                // A window, not a modal: the reviewer zooms and pans the film to check the line
+                // against the ruler's marks while it is open.
+                egui::Window::new("Calibrate on the ruler")
+                    .collapsible(false)
+                    .resizable(false)
+                    .anchor(egui::Align2::RIGHT_TOP, egui::vec2(-12.0, 60.0))
+                    .default_width(360.0)
+                    .show(&ctx, |ui| {
+                        if let Some(found) = &found {
+                            ui.label(RichText::new(found).strong());
                         }
-                        if ui.button("Cancel").clicked() || ui.input(|i| i.key_pressed(egui::Key::Escape)) {
-                            outcome = Some(false);
+                        ui.label(format!(
+                            "The line is {px:.0} pixels long. How many millimetres of the ruler does it span? It \
+                         sets this film's scale, and the folder's for films without a calibration or DICOM \
+                         pixel spacing of their own."
+                        ));
+                        let label = ui.label("Length (mm)");
+                        let field =
+                            ui.add(egui::TextEdit::singleline(&mut text).desired_width(120.0)).labelled_by(label.id);
+                        // Focus when nothing else has it: the films still take the wheel and drags.
+                        if !field.has_focus()
+                            && !field.lost_focus()
+                            && outcome.is_none()
+                            && ctx.memory(|m| m.focused().is_none())
+                        {
+                            field.request_focus();
                         }
+                        let enter =
+                            (field.has_focus() || field.lost_focus()) && ui.input(|i| i.key_pressed(egui::Key::Enter));
+                        if let Some(mm) = mm.filter(|_| px > 0.0) {
+                            ui.label(format!("{:.4} mm per pixel", mm / px));
+                        } else if !text.trim().is_empty() {
+                            let why = format!("a length in millimetres, above 0 and at most {max:.0}");
+                            ui.label(RichText::new(why).color(ui.visuals().warn_fg_color));
+                        }
+                        ui.horizontal(|ui| {
+                            let ok = ui.add_enabled(mm.is_some() && px > 0.0, egui::Button::new("Set the scale"));
+                            if ok.clicked() || (enter && mm.is_some() && px > 0.0) {
+                                outcome = Some(true);
+                            }
+                            if ui.button("Cancel").clicked() || ui.input(|i| i.key_pressed(egui::Key::Escape)) {
+                                outcome = Some(false);
+                            }
+                        });
                     });
-                });
                 match outcome {
                     Some(true) => {
                         measurement.known_mm = mm;
@@ -324,7 +336,7 @@ impl ReviewApp {
             Dialog::Help => {
                 let mut open = !ctx.input_mut(|i| i.consume_key(egui::Modifiers::NONE, egui::Key::Escape));
                 egui::Window::new("Keyboard shortcuts").open(&mut open).collapsible(false).show(&ctx, |ui| {
-                    ui.label("? or Esc closes this window.");
+                    ui.label("? or Esc closes this window. After A, N, U or S the next specimen is shown (Settings: \"go to the next specimen\").");
                     egui::ScrollArea::vertical().max_height(ctx.content_rect().height() * 0.7).show(ui, |ui| {
                         egui::Grid::new("shortcuts").striped(true).show(ui, |ui| {
                             for c in UICommand::all() {

@@ -333,6 +333,9 @@ impl ReviewApp {
                 self.worklist.invalidate();
             }
         });
+        if ws.selected.is_some_and(|s| !self.worklist.order.contains(&s)) {
+            ui.label(RichText::new("The specimen shown is hidden by the filter").color(ui.visuals().warn_fg_color));
+        }
         let marked = self.worklist.marked.len();
         if marked > 0 {
             ui.label(RichText::new(format!("{marked} marked: N calls them normal (one undo)")).strong());

@@ -94,9 +94,11 @@ fn status_rank(s: Status) -> u8 {
 }
 
 impl Worklist {
-    /// The same filter and sort for a new folder.
+    /// The same filter and sort for a new folder; the search text, which names the last
+    /// folder's specimens, is cleared.
     pub fn fresh(&self) -> Worklist {
-        Worklist { filter: self.filter.clone(), sort: self.sort, descending: self.descending, ..Worklist::default() }
+        let filter = Filter { text: String::new(), ..self.filter.clone() };
+        Worklist { filter, sort: self.sort, descending: self.descending, ..Worklist::default() }
     }
 
     /// Marks the order stale (new results, edits, filter changes).

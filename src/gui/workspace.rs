@@ -92,7 +92,7 @@ impl Workspace {
     pub fn new(report: ScanReport, review: Option<ReviewSession>, taxonomy: &Taxonomy) -> (Workspace, Vec<String>) {
         let folder = report.root.clone();
         let loaded = match &review {
-            Some(session) => StoredResults::load(session.dir(), true),
+            Some(session) => StoredResults::load(session.folder_dir(), true),
             None => StoredResults::load(&crate::review::review_dir(&folder), false),
         };
         let (stored, notes, results_writable) = (loaded.results, loaded.notes, loaded.writable);
@@ -221,7 +221,8 @@ impl Workspace {
             self.save_again |= force;
             return;
         }
-        let Some(dir) = self.review.as_ref().filter(|_| self.results_writable).map(|r| r.dir().to_owned()) else {
+        let Some(dir) = self.review.as_ref().filter(|_| self.results_writable).map(|r| r.folder_dir().to_owned())
+        else {
             return;
         };
         let snapshot = self.stored.clone();
@@ -253,7 +254,8 @@ impl Workspace {
         if self.unsaved == 0 {
             return Ok(());
         }
-        let Some(dir) = self.review.as_ref().filter(|_| self.results_writable).map(|r| r.dir().to_owned()) else {
+        let Some(dir) = self.review.as_ref().filter(|_| self.results_writable).map(|r| r.folder_dir().to_owned())
+        else {
             return Ok(());
         };
         self.unsaved = 0;
@@ -331,7 +333,7 @@ impl Workspace {
         decision: &Decision,
         taxonomy: &Taxonomy,
         thresholds: &[f32],
-    ) -> Result<usize, String> {
+    ) -> Result<crate::review::BatchDecided, String> {
         let items: Vec<(String, Option<Shown>)> = indices
             .iter()
             .filter_map(|&i| {

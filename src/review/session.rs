@@ -11,6 +11,16 @@ use crate::taxonomy::Taxonomy;
 /// Longest time an edit waits for the next snapshot (it is in the journal at once).
 pub const SNAPSHOT_DELAY: Duration = Duration::from_secs(1);
 
+/// What one decision on many specimens did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BatchDecided {
+    /// Specimens it changed.
+    pub changed: usize,
+    /// Specimens called abnormal before (status or a call) and not after: a normal call
+    /// overruling an abnormal one.
+    pub cleared: Vec<String>,
+}
+
 /// An open review of one folder.
 #[derive(Debug)]
 pub struct ReviewSession {
@@ -50,6 +60,12 @@ impl ReviewSession {
     /// Where the review files are.
     pub fn dir(&self) -> &Path {
         &self.store.dir
+    }
+
+    /// Where the folder's other files are kept (its classification results): the review
+    /// folder of the first reading, whichever reading this is.
+    pub fn folder_dir(&self) -> &Path {
+        &self.store.base
     }
 
     fn record(&mut self, edit: &Edit) -> Result<Edit, ReviewError> {
@@ -130,20 +146,39 @@ impl ReviewSession {
         specimens: &[(String, Option<Shown>)],
         decision: &Decision,
         taxonomy: &Taxonomy,
-    ) -> Result<usize, ReviewError> {
+    ) -> Result<BatchDecided, ReviewError> {
         let mut edits = Vec::new();
-        let mut changed = 0;
+        let mut out = BatchDecided::default();
         for (id, shown) in specimens {
             let decided = decide(id, self.state.get(id), decision, taxonomy)?;
             if decided.edits.is_empty() {
                 continue;
             }
-            changed += 1;
+            out.changed += 1;
+            let abnormal = |r: &super::SpecimenReview| {
+                r.status == super::Status::ConfirmedAbnormal || r.calls.values().any(|c| *c == super::Call::Abnormal)
+            };
+            let still = |r: Option<&super::SpecimenReview>| r.is_some_and(abnormal);
+            if still(self.state.get(id)) && !decided.edits.is_empty() {
+                // Whether the decision leaves any of it shows once it is applied (to a copy of this
+                // specimen's record alone).
+                let mut after = super::ReviewState::new();
+                if let Some(r) = self.state.get(id) {
+                    after.specimens.insert(id.clone(), r.clone());
+                }
+                let time = String::new();
+                for e in &decided.edits {
+                    after.apply(e, &self.reviewer, &time);
+                }
+                if !still(after.get(id)) {
+                    out.cleared.push(id.clone());
+                }
+            }
             self.note_shown(id, shown.as_ref())?;
             edits.extend(decided.edits);
         }
         self.edit_all(edits)?;
-        Ok(changed)
+        Ok(out)
     }
 
     /// Records `shown`, the model output a reviewer saw, before their decision on `specimen`,

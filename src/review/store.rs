@@ -74,6 +74,9 @@ struct Entry {
 pub struct ReviewStore {
     /// Folder holding the review files.
     pub dir: PathBuf,
+    /// The folder's review folder (`dir`, or for a second reading the folder above it), where
+    /// the folder's other files (classification results) are kept whatever the reading.
+    pub base: PathBuf,
     /// Set when the review is not beside the images, with the reason.
     pub relocated: Option<String>,
     journal: File,
@@ -143,7 +146,11 @@ impl ReviewStore {
         let path = dir.join(JOURNAL);
         let journal = OpenOptions::new().create(true).append(true).open(&path).map_err(|e| io(&path, e))?;
         let replay = journal.metadata().map(|m| m.len() > 0).unwrap_or(false);
-        let mut store = ReviewStore { dir, relocated, journal, _lock: lock };
+        let base = match reading.subdir() {
+            Some(_) => dir.parent().map_or_else(|| dir.clone(), Path::to_path_buf),
+            None => dir.clone(),
+        };
+        let mut store = ReviewStore { dir, base, relocated, journal, _lock: lock };
         if replay {
             // Fold the replayed edits into a snapshot and start a clean journal: new lines
             // must never be appended after a torn one.
@@ -205,6 +212,12 @@ pub fn reading_dir(folder: &Path, reading: Reading) -> PathBuf {
             }
         }
     }
+}
+
+/// Whether `folder` has `reading` on disk (a snapshot or a journal).
+pub fn has_reading(folder: &Path, reading: Reading) -> bool {
+    let dir = reading_dir(folder, reading);
+    dir.join(SNAPSHOT).is_file() || dir.join(JOURNAL).is_file()
 }
 
 /// Reads the review of `folder` without locking or writing anything (for export while the GUI
