@@ -684,7 +684,7 @@ fn head_up_turns_each_film_so_the_head_is_up_and_the_reviewers_turns_come_on_top
     // A specimen whose DV lies head right or head down, by the same finder the window uses.
     let turns_of = |path: &std::path::Path| {
         let image = mousexray::imaging::decode(path, &Default::default()).unwrap();
-        let (small, _) = mousexray::imaging::shrink16(&image, 512);
+        let (small, _) = mousexray::imaging::shrink16(&image, mousexray::gui::AXIS_SIDE);
         mousexray::imaging::body_axis(&small).map(|a| a.head_up_turns())
     };
     let mut h = harness(settings());

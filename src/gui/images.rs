@@ -44,7 +44,7 @@ pub struct LoadedImage {
 
 /// Longest side of the copy the head end is found on: the analysis works on a grid of about
 /// 200 cells anyway, so a larger copy costs time and finds the same.
-pub const AXIS_SIDE: u32 = 512;
+pub const AXIS_SIDE: u32 = 256;
 
 /// The animal's axis on `image`, from a copy at most [`AXIS_SIDE`] pixels long, in the image's
 /// own pixels (the direction is the same at any scale).

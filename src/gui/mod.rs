@@ -34,6 +34,7 @@ pub use bench::{GuiBench, make_folder, run as run_gui_bench};
 pub use command::UICommand;
 pub use command_handling::AppCommand;
 pub use contact_sheet::{ContactSheet, THUMBNAIL_SIDE};
+pub use images::AXIS_SIDE;
 pub use dialogs::{Dialog, Purpose};
 pub use improve::ImproveRun;
 pub use settings::Settings;
