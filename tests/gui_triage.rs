@@ -755,6 +755,7 @@ fn a_blinded_second_reading_is_kept_apart_and_compared_once_decided() {
     h.run_steps(3);
     assert_eq!(h.state().workspace.as_ref().unwrap().status(i5), Status::Normal);
     assert!(h.query_by_label("First reading by tester: abnormal. You differ:").is_some());
+    assert!(h.query_by_label("The same reviewer made both readings (Settings changes the name).").is_some());
     assert!(h.query_by_label("status: abnormal (first) / normal (you)").is_some());
     assert!(h.query_by_label("Abnormal skeleton: abnormal (first) / normal (you)").is_some());
     // Stored apart, each reading intact.

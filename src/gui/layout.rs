@@ -681,6 +681,13 @@ fn second_reading_ui(
         return;
     };
     let by = first.map_or_else(String::new, |f| format!(" by {}", f.reviewer));
+    // One person reading twice is no blind second reading: say so where it shows.
+    if first.is_some_and(|f| !f.reviewer.is_empty() && f.reviewer == second.reviewer) {
+        ui.label(
+            RichText::new("The same reviewer made both readings (Settings changes the name).")
+                .color(ui.visuals().warn_fg_color),
+        );
+    }
     let agreement = crate::review::compare(first, second);
     let status = |s: crate::review::Status| super::worklist::status_text(s);
     if agreement.agrees() {
