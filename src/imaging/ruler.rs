@@ -1,7 +1,8 @@
 //! Finding a film's radiopaque ruler and reading its scale, so lengths can be given in
 //! millimetres without clicking along the ruler by hand.
 //!
-//! The ruler is the longest straight bright mark apart from the animal (preprocessing's marks).
+//! The ruler is the longest straight bright mark apart from the animal (preprocessing's marks,
+//! bright once the film's polarity is normalised, as bone is).
 //! Along it, the brightness rises at each tick: a millimetre ruler has ticks every 1 mm, longer
 //! ones every 5 and 10 mm, and its design is fitted to the brightness profile
 //! ([`ruler_period`]). A ruler of another design reads wrong: the window therefore proposes
@@ -20,7 +21,7 @@ pub struct RulerReading {
     pub end: (f64, f64),
     /// Pixels per millimetre.
     pub px_per_mm: f64,
-    /// How clearly the profile repeats at the ticks' period: its autocorrelation there, 0..1.
+    /// How well a millimetre ruler's ticks fit the brightness along it: a correlation, 0..1.
     pub strength: f64,
 }
 
@@ -35,7 +36,7 @@ struct Mark {
     hi: f64,
 }
 
-/// The weakest repetition taken as a ruler's ticks.
+/// The weakest fit of a ruler's ticks taken as a reading.
 const MIN_STRENGTH: f64 = 0.25;
 /// The shortest ruler, as a fraction of the film's longer side.
 const MIN_LENGTH: f64 = 0.15;
@@ -50,8 +51,9 @@ const AMBIGUITY: f64 = 0.05;
 const MIN_PERIODS: f64 = 3.0;
 
 /// Finds the ruler on `image` and reads its scale, assuming a millimetre ruler with longer
-/// ticks every 5 and 10 mm; `None` when there is no long straight mark beside the animal, or
-/// its brightness does not repeat (no ticks, or ticks too fine for the film's resolution).
+/// ticks every 5 and 10 mm; `None` when there is no long straight mark beside the animal, when
+/// the mark is not one solid bar (text, a row of marks), or when its ticks do not say which
+/// they are (none, too fine for the film, or read as well at five times the spacing).
 pub fn find_ruler(image: &GrayImage16) -> Option<RulerReading> {
     let (w, h) = (image.width as usize, image.height as usize);
     if w == 0 || h == 0 || image.pixels.len() != w * h {
@@ -145,7 +147,8 @@ pub fn find_ruler(image: &GrayImage16) -> Option<RulerReading> {
 /// every scale from 1.5 to a thirtieth of the ruler's length in pixels per millimetre, 1 %
 /// apart, at every phase; the best fit wins.
 /// Matching the whole design, not the strongest repeat, keeps a multiple or fraction of the
-/// tick spacing from winning where the millimetre ticks are too fine to show. The scale is then
+/// tick spacing from winning where the millimetre ticks are too fine to show; a scale five times
+/// finer or coarser that fits within [`AMBIGUITY`] of the best gives `None`. The scale is then
 /// refined where the profile repeats, whole numbers of 10 mm away.
 fn ruler_period(profile: &[f64]) -> Option<(f64, f64)> {
     let n = profile.len();
