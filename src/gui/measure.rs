@@ -69,6 +69,7 @@ pub fn draw(
     to_screen: &dyn Fn([f64; 2]) -> Pos2,
 ) {
     let font = egui::FontId::proportional(13.0);
+    let mut placed: Vec<egui::Rect> = Vec::new();
     for (k, m) in measurements.iter().enumerate().filter(|(_, m)| m.view == view) {
         let color = match m.kind {
             MeasureKind::Calibration => CALIBRATION,
@@ -99,6 +100,8 @@ pub fn draw(
             };
             let galley = painter.layout_no_wrap(text, font.clone(), color);
             let rect = egui::Rect::from_min_size(at + egui::vec2(8.0, -8.0), galley.size()).expand(2.0);
+            let rect = free_spot(rect, &placed);
+            placed.push(rect);
             painter.rect_filled(rect, 2.0, Color32::from_black_alpha(170));
             painter.galley(rect.min + egui::vec2(2.0, 2.0), galley, color);
         }
@@ -115,6 +118,19 @@ pub fn draw(
             _ => lines(painter, t.kind, &points, COLOR.gamma_multiply(0.7)),
         }
     }
+}
+
+/// `rect` moved down, a label's height at a time, until it overlaps none of `placed` (at most
+/// eight steps: a crowd of labels then overlaps rather than running off the film).
+fn free_spot(rect: egui::Rect, placed: &[egui::Rect]) -> egui::Rect {
+    let mut r = rect;
+    for _ in 0..8 {
+        if !placed.iter().any(|p| p.intersects(r)) {
+            return r;
+        }
+        r = r.translate(egui::vec2(0.0, rect.height() + 1.0));
+    }
+    r
 }
 
 /// A region: the ellipse in the box of original-pixel corners `a` and `b`, drawn through
@@ -248,5 +264,18 @@ mod tests {
         assert!((done.and_then(|(_, m)| m.angle_deg()).unwrap_or(0.0) - 90.0).abs() < 1e-9);
         // Ready for the next.
         assert!(t.points.is_empty() && t.view.is_none());
+    }
+
+    #[test]
+    fn labels_at_the_same_spot_stack_instead_of_overlapping() {
+        let label = egui::Rect::from_min_size(egui::pos2(10.0, 10.0), egui::vec2(80.0, 18.0));
+        let mut placed = Vec::new();
+        for _ in 0..3 {
+            let r = free_spot(label, &placed);
+            assert!(placed.iter().all(|p: &egui::Rect| !p.intersects(r)), "{r:?} overlaps {placed:?}");
+            placed.push(r);
+        }
+        assert_eq!(placed[0], label, "a free spot stays where it is");
+        assert!(placed[2].min.y > placed[1].min.y && placed[1].min.y > placed[0].min.y);
     }
 }
