@@ -100,7 +100,7 @@ pub fn draw(
             };
             let galley = painter.layout_no_wrap(text, font.clone(), color);
             let rect = egui::Rect::from_min_size(at + egui::vec2(8.0, -8.0), galley.size()).expand(2.0);
-            let rect = free_spot(rect, &placed);
+            let rect = keep_inside(free_spot(rect, &placed), painter.clip_rect());
             placed.push(rect);
             painter.rect_filled(rect, 2.0, Color32::from_black_alpha(170));
             painter.galley(rect.min + egui::vec2(2.0, 2.0), galley, color);
@@ -131,6 +131,14 @@ fn free_spot(rect: egui::Rect, placed: &[egui::Rect]) -> egui::Rect {
         r = r.translate(egui::vec2(0.0, rect.height() + 1.0));
     }
     r
+}
+
+/// `rect` moved the least that puts it inside `bounds` (where it fits), so a label beside a
+/// point near the film's edge is not cut off.
+fn keep_inside(rect: egui::Rect, bounds: egui::Rect) -> egui::Rect {
+    let dx = (bounds.max.x - rect.max.x).min(0.0) + (bounds.min.x - rect.min.x).max(0.0);
+    let dy = (bounds.max.y - rect.max.y).min(0.0) + (bounds.min.y - rect.min.y).max(0.0);
+    rect.translate(egui::vec2(dx, dy))
 }
 
 /// A region: the ellipse in the box of original-pixel corners `a` and `b`, drawn through
@@ -277,5 +285,11 @@ mod tests {
         }
         assert_eq!(placed[0], label, "a free spot stays where it is");
         assert!(placed[2].min.y > placed[1].min.y && placed[1].min.y > placed[0].min.y);
+        // A label past the pane's right or top edge comes back inside it.
+        let pane = egui::Rect::from_min_size(egui::pos2(0.0, 0.0), egui::vec2(100.0, 100.0));
+        let out = egui::Rect::from_min_size(egui::pos2(60.0, -5.0), egui::vec2(80.0, 18.0));
+        let inside = keep_inside(out, pane);
+        assert!(pane.contains_rect(inside), "{inside:?}");
+        assert_eq!(keep_inside(label, pane), label, "one inside stays");
     }
 }
