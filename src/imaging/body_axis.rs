@@ -7,8 +7,8 @@
 //! on every style-a and style-b phantom tried and on the six real films in the project's notes.
 
 use super::GrayImage16;
-use super::film::{Analysis, FilmArea, dilate};
-use super::preprocess::{PreprocessSpec, centroid, long_axis, normalise};
+use super::film::dilate;
+use super::preprocess::{PreprocessSpec, centroid, first_look, long_axis};
 
 /// The animal's long axis with its head end.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -53,11 +53,7 @@ pub fn body_axis(image: &GrayImage16) -> Option<BodyAxis> {
     if w == 0 || h == 0 || image.pixels.len() != w * h {
         return None;
     }
-    let spec = PreprocessSpec::default();
-    let area = FilmArea::find(image);
-    let (mut norm, _) = normalise(image, &spec, &area, None);
-    area.blank_outside(&mut norm, w);
-    let analysis = Analysis::of(&norm, w, h);
+    let analysis = first_look(image, &PreprocessSpec::default()).analysis;
     let (sw, sh) = (analysis.w, analysis.h);
     let animal = analysis.animal.as_ref()?;
     let body = animal.body.as_ref()?;

@@ -161,10 +161,7 @@ pub fn preprocess_film(image: &GrayImage16, spec: &PreprocessSpec) -> Result<Pre
         let film = preprocess_film(image, &PreprocessSpec { body_only: true, ..spec.clone() })?.film;
         return Ok(Preprocessed { input, transform, film });
     }
-    let area = FilmArea::find(image);
-    let (mut norm, invert) = normalise(image, spec, &area, None);
-    area.blank_outside(&mut norm, w);
-    let mut analysis = Analysis::of(&norm, w, h);
+    let FirstLook { area, mut norm, invert, mut analysis } = first_look(image, spec);
     // Blanking makes an empty film look structured: QC takes the structure from this first look.
     let structure = analysis.structure();
     let mut other_bulk = analysis.animal.as_ref().map_or(0, |a| a.other_bulk);
@@ -194,6 +191,28 @@ pub fn preprocess_film(image: &GrayImage16, spec: &PreprocessSpec) -> Result<Pre
     let (input, transform) = sample(norm, w, h, &frame, image, spec);
     let film = measure(&analysis, &area, &frame, &input, structure, other_bulk);
     Ok(Preprocessed { input, transform, film })
+}
+
+/// A film's first body-only look: its exposed area, the film normalised by `spec` over that
+/// area (bone bright) with everything outside it blanked, and its analysis (the animal, its
+/// core and body, and the marks beside it), before any mark is left out or blanked.
+pub(super) struct FirstLook {
+    pub(super) area: FilmArea,
+    pub(super) norm: Vec<f32>,
+    /// Whether normalising inverted the film (its bone was dark).
+    pub(super) invert: bool,
+    pub(super) analysis: Analysis,
+}
+
+/// Step 1 of [`preprocess`] and the look [`super::body_axis`] and [`super::find_ruler`] read
+/// the animal and the ruler from. `image` must hold `width * height` pixels.
+pub(super) fn first_look(image: &GrayImage16, spec: &PreprocessSpec) -> FirstLook {
+    let (w, h) = (image.width as usize, image.height as usize);
+    let area = FilmArea::find(image);
+    let (mut norm, invert) = normalise(image, spec, &area, None);
+    area.blank_outside(&mut norm, w);
+    let analysis = Analysis::of(&norm, w, h);
+    FirstLook { area, norm, invert, analysis }
 }
 
 /// The median normalised level of the film off the marks (every third pixel of every third row):
@@ -298,7 +317,7 @@ fn sample(
 /// each pixel, at a fraction of the cost on large images.
 /// With `without`, the marks' pixels are left out of the percentiles and the polarity found
 /// before is kept.
-pub(super) fn normalise(
+fn normalise(
     image: &GrayImage16,
     spec: &PreprocessSpec,
     area: &FilmArea,

@@ -9,8 +9,8 @@
 //! the reading and the reviewer confirms it.
 
 use super::GrayImage16;
-use super::film::{Analysis, FilmArea, Marks, label};
-use super::preprocess::{PreprocessSpec, centroid, long_axis, normalise};
+use super::film::{Marks, label};
+use super::preprocess::{FirstLook, PreprocessSpec, centroid, first_look, long_axis};
 
 /// A ruler found on a film, in original pixels.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -59,11 +59,7 @@ pub fn find_ruler(image: &GrayImage16) -> Option<RulerReading> {
     if w == 0 || h == 0 || image.pixels.len() != w * h {
         return None;
     }
-    let spec = PreprocessSpec::default();
-    let area = FilmArea::find(image);
-    let (mut norm, _) = normalise(image, &spec, &area, None);
-    area.blank_outside(&mut norm, w);
-    let analysis = Analysis::of(&norm, w, h);
+    let FirstLook { norm, analysis, .. } = first_look(image, &PreprocessSpec::default());
     let marks = Marks::find(&analysis)?;
     let (sw, sh, scale) = (analysis.w, analysis.h, analysis.scale as f64);
     let (labels, sizes) = label(&marks.cells, sw, sh);
