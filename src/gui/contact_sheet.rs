@@ -17,8 +17,9 @@ use crate::imaging::{DecodeOptions, Window, decode, shrink16};
 use crate::specimen::View;
 use crate::taxonomy::Taxonomy;
 
-/// Longest side of a thumbnail, in pixels (the largest cell size shows it 1:1).
-pub const THUMBNAIL_SIDE: u32 = 256;
+/// Longest side of a thumbnail, in pixels (the largest cell size shows it 1:1); the head end is
+/// found on it as on the viewer's copy of [`super::images::AXIS_SIDE`] pixels.
+pub const THUMBNAIL_SIDE: u32 = super::images::AXIS_SIDE;
 
 /// A film shrunk for the contact sheet, windowed with its own percentiles.
 pub struct Thumbnail {
@@ -31,8 +32,9 @@ pub struct Thumbnail {
 impl Decoded for Thumbnail {
     fn load(path: &Path) -> Result<Thumbnail, String> {
         let original = decode(path, &DecodeOptions::default()).map_err(|e| e.to_string())?;
-        let axis = super::images::axis_of(&original);
         let (small, _) = shrink16(&original, THUMBNAIL_SIDE);
+        // Found on the thumbnail itself, shrunk once: it is no larger than the axis needs.
+        let axis = super::images::axis_of(&small);
         let window = Window::from_percentiles(&small, 0.005, 0.995);
         Ok(Thumbnail { image: Arc::new(super::images::render(&small, &window, false)), axis })
     }
@@ -63,8 +65,8 @@ pub struct ContactSheet {
     shown_selection: Option<usize>,
     /// Rows drawn last frame, the first and last maybe in part.
     visible_rows: std::ops::Range<usize>,
-    /// Cells per row and a fingerprint of the order, last frame: a new sort, filter or cell
-    /// size moves the selection, which is then brought back into view.
+    /// Cells per row and the worklist's order generation, last frame: a new sort, filter or
+    /// cell size moves the selection, which is then brought back into view.
     layout: (usize, u64),
 }
 
@@ -157,11 +159,7 @@ impl ContactSheet {
         // A new selection (J, K, the worklist) out of view scrolls into the middle, and so does
         // the selection after a new sort, filter or cell size.
         let selected = input.workspace.selected;
-        let mut h = crate::fingerprint::Fnv::default();
-        for i in order {
-            h.write(&i.to_le_bytes());
-        }
-        let layout = (per_row, h.0);
+        let layout = (per_row, input.worklist.generation());
         let relaid = layout != self.layout;
         self.layout = layout;
         if selected != self.shown_selection || relaid {

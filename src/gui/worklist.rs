@@ -60,6 +60,8 @@ pub struct Worklist {
     dirty: bool,
     /// Width of the Specimen column: the widest id, measured when the order is rebuilt.
     id_width: Option<f32>,
+    /// How many times `order` changed (views of the list notice a new order by it).
+    generation: u64,
     /// Results that arrived since the last sort. While inference streams, rows show their new
     /// scores in place but do not move under the reviewer's pointer; the list re-sorts when the
     /// run ends or on request.
@@ -78,6 +80,7 @@ impl Default for Worklist {
             marked: Default::default(),
             dirty: true,
             id_width: None,
+            generation: 0,
             unsorted_results: 0,
         }
     }
@@ -99,6 +102,11 @@ impl Worklist {
     pub fn fresh(&self) -> Worklist {
         let filter = Filter { text: String::new(), ..self.filter.clone() };
         Worklist { filter, sort: self.sort, descending: self.descending, ..Worklist::default() }
+    }
+
+    /// Counts the changes of `order`: a rebuild that gives the same order keeps it.
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// Marks the order stale (new results, edits, filter changes).
@@ -179,6 +187,9 @@ impl Worklist {
         }
         // Only listed rows stay marked: a batch call never reaches a row the filter hides.
         self.marked.retain(|i| order.contains(i));
+        if order != self.order {
+            self.generation += 1;
+        }
         self.order = order;
     }
 
