@@ -383,9 +383,7 @@ impl ReviewApp {
         }
         let review = self.open_review(&folder, reading);
         let Some(ws) = self.workspace.as_mut() else { return };
-        ws.review = review;
-        ws.reading = reading;
-        ws.first_reading = (reading == crate::review::Reading::Second).then(|| crate::review::read_review(&folder).0);
+        ws.set_reading(reading, review);
         self.worklist.invalidate();
         // The comment box shows this reading's comment, never the other's.
         self.comment = (String::new(), String::new());
@@ -407,11 +405,7 @@ impl ReviewApp {
             .take(3)
             .map(|p| format!("{}: {}", crate::specimen::display_path(&p.path), p.reason))
             .collect();
-        let (mut ws, notes) = Workspace::new(report, review, &self.taxonomy);
-        ws.reading = self.reading();
-        if ws.reading == crate::review::Reading::Second {
-            ws.first_reading = Some(crate::review::read_review(&folder).0);
-        }
+        let (mut ws, notes) = Workspace::new(report, review, self.reading(), &self.taxonomy);
         for n in notes {
             self.notice(n);
         }

@@ -1,7 +1,7 @@
 //! An open folder: its specimens, the model's results for them, the review, and the selection.
 //! No egui here beyond plain types, so the worklist logic is tested without a window.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
@@ -11,7 +11,7 @@ use crate::inference::CamMaps;
 use crate::inference::hierarchy::Scores;
 use crate::inference::pipeline::SpecimenResult;
 use crate::inference::stored::{StoredPrediction, StoredResults};
-use crate::review::{Call, Decided, Decision, ReviewSession, Shown, SpecimenReview, Status};
+use crate::review::{Call, Decided, Decision, Reading, ReviewSession, ReviewState, Shown, SpecimenReview, Status};
 use crate::specimen::{ScanReport, Specimen};
 use crate::taxonomy::Taxonomy;
 
@@ -89,7 +89,12 @@ impl Workspace {
     /// result (`results.json` beside the review) is restored with its overlays; for a specimen
     /// without one, the scores its reviewer was shown. Returns notes for the user (a damaged
     /// results file set aside).
-    pub fn new(report: ScanReport, review: Option<ReviewSession>, taxonomy: &Taxonomy) -> (Workspace, Vec<String>) {
+    pub fn new(
+        report: ScanReport,
+        review: Option<ReviewSession>,
+        reading: crate::review::Reading,
+        taxonomy: &Taxonomy,
+    ) -> (Workspace, Vec<String>) {
         let folder = report.root.clone();
         let loaded = match &review {
             Some(session) => StoredResults::load(session.folder_dir(), true),
@@ -109,6 +114,7 @@ impl Workspace {
         }
         let film_qc = report.specimens.iter().map(|s| stored.film_qc.get(&s.id).cloned().unwrap_or_default()).collect();
         let selected = (!report.specimens.is_empty()).then_some(0);
+        let first_reading = first_reading_for(&folder, reading);
         let ws = Workspace {
             folder,
             report,
@@ -117,8 +123,8 @@ impl Workspace {
             film_qc,
             selected,
             reference: None,
-            reading: crate::review::Reading::First,
-            first_reading: None,
+            reading,
+            first_reading,
             stored,
             saving: None,
             unsaved: 0,
@@ -137,6 +143,14 @@ impl Workspace {
     /// The selected specimen.
     pub fn selected_specimen(&self) -> Option<&Specimen> {
         self.selected.and_then(|i| self.report.specimens.get(i))
+    }
+
+    /// Records `reading` of this folder's review through `review` (the session opened for it, or
+    /// none when it could not be); a second reading also gets the first, read-only, to compare.
+    pub fn set_reading(&mut self, reading: crate::review::Reading, review: Option<ReviewSession>) {
+        self.review = review;
+        self.reading = reading;
+        self.first_reading = first_reading_for(&self.folder, reading);
     }
 
     /// The wild-type reference: the pinned specimen, else a `control` matched to the selection
@@ -399,4 +413,9 @@ fn restore(shown: &Shown, s: &Specimen, taxonomy: &Taxonomy) -> Option<Scored> {
         model_sha256: shown.model_sha256.clone(),
         domain: None,
     })
+}
+
+/// The first reading of `folder`, read-only, when `reading` is the second (for the comparison).
+fn first_reading_for(folder: &Path, reading: Reading) -> Option<ReviewState> {
+    (reading == Reading::Second).then(|| crate::review::read_review(folder).0)
 }
