@@ -24,8 +24,9 @@ trap cleanup EXIT
 cp -r assets/sample "$WORK/sample"
 rm -rf "$WORK/sample/.mousexray"
 Xvfb "$DISP" -screen 0 1920x1080x24 >/dev/null 2>&1 & XVFB=$!
-sleep 1
 export DISPLAY=$DISP XDG_RUNTIME_DIR=$WORK XDG_DATA_HOME=$WORK/data
+# The server must answer before the app starts: an app that finds no display exits at once.
+for _ in $(seq 100); do xdotool getmouselocation >/dev/null 2>&1 && break; sleep 0.1; done
 # Starts the app on folder $1 and waits for its window (sets APP and win).
 open_window() {
     "$BIN" "$1" --classify --reviewer Phenotyper >"$WORK/app.log" 2>&1 & APP=$!
