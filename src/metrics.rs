@@ -71,6 +71,13 @@ pub struct EpochRecord {
     pub seconds: f64,
     /// Training throughput (specimens per second, forward and backward).
     pub specimens_per_s: f64,
+    /// Mean ranking loss of the counterfactual pairs trained on (none without pairs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pair_loss: Option<f64>,
+    /// Share of the validation pairs in which adding the finding raised its probability (none
+    /// without validation pairs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_pairs_raised: Option<f64>,
 }
 
 /// AUCs of one model on one set, per taxonomy node and per level.

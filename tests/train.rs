@@ -577,6 +577,11 @@ fn several_folders_train_as_one_and_repeated_ids_are_refused() {
     let (code, stderr) = train(&[a_, b_], &["--pretrain-epochs", "0"]);
     assert_eq!(code, 0, "{stderr}");
     assert!(stderr.contains(&format!("{a_}, {b_}: 250 labelled specimens")), "{stderr}");
+    // The second folder's pairs.csv is read: the pairs' ranking loss is trained and reported,
+    // with the share of validation pairs in which the finding's probability rose.
+    assert!(stderr.contains("pairs: loss ") && stderr.contains("val raised "), "{stderr}");
+    let report = std::fs::read_to_string(out.with_extension("json")).unwrap();
+    assert!(report.contains("\"pair_loss\"") && report.contains("\"pair_weight\": 1.0"), "{report}");
 
     // `domain` reads the same two folders as the same dataset, and one alone as another.
     let described = dir.path().join("described.onnx");

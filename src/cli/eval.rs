@@ -108,7 +108,7 @@ fn cell(v: Option<f64>) -> String {
 fn pair_signal(
     folder: &std::path::Path,
     args: &EvalArgs,
-    pairs: &[crate::training::paired_eval::PairRow],
+    pairs: &[crate::training::pairs::PairRow],
     model: &Classifier,
 ) -> anyhow::Result<String> {
     let meta = &model.info.metadata;
@@ -167,7 +167,7 @@ pub fn run(args: &EvalArgs, ort_lib: Option<&std::path::Path>) -> anyhow::Result
             invariance_md.push('\n');
         }
         if let Some(folder) = &args.pairs {
-            let pairs = crate::training::paired_eval::read_pairs(folder)?;
+            let pairs = crate::training::pairs::read_pairs(folder)?;
             let (dataset, _) = load_once(&mut datasets, folder, args.labels.as_deref(), &model)?;
             let (rows, notes) = crate::training::paired_eval::measure(&mut model, dataset, &pairs, args.batch)?;
             let pairs_file = folder.join(crate::synth::PAIRS_FILE);

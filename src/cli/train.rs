@@ -93,6 +93,11 @@ pub struct TrainArgs {
     /// Switch augmentation off.
     #[arg(long)]
     pub no_augment: bool,
+    /// Weight of the ranking loss on counterfactual pairs (a --data folder from `synth --pairs`,
+    /// with its pairs.csv): adding the finding must raise its logit. 0 trains the pairs as
+    /// ordinary specimens.
+    #[arg(long, default_value_t = 1.0, value_name = "W")]
+    pub pair_weight: f32,
     /// Resume from the checkpoint folder (default OUT with .ckpt).
     #[arg(long, value_name = "CKPT", num_args = 0..=1)]
     pub resume: Option<Option<PathBuf>>,
@@ -142,6 +147,7 @@ pub fn run(args: &TrainArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
         freeze_encoder: args.freeze_encoder,
         augment: !args.no_augment,
         device: args.device,
+        pair_weight: args.pair_weight.max(0.0),
         ..recipe
     };
     let mut seen = std::collections::BTreeSet::new();
@@ -209,8 +215,16 @@ pub fn run(args: &TrainArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
             bar.set_message(format!("{loss:.4}"));
         }
         Progress::Epoch(r) => bar.suspend(|| {
+            let pairs = match (r.pair_loss, r.val_pairs_raised) {
+                (None, None) => String::new(),
+                (l, v) => format!(
+                    "  pairs: loss {}, val raised {}",
+                    l.map_or("-".to_owned(), |l| format!("{l:.3}")),
+                    v.map_or("-".to_owned(), |v| format!("{:.0} %", 100.0 * v))
+                ),
+            };
             eprintln!(
-                "epoch {:>3} [{}] loss {:.4}  val AUC L1 {} L2 {} L3 {}  ({:.1} s, {:.1} specimens/s)",
+                "epoch {:>3} [{}] loss {:.4}  val AUC L1 {} L2 {} L3 {}{pairs}  ({:.1} s, {:.1} specimens/s)",
                 r.epoch,
                 r.stage,
                 r.train_loss,

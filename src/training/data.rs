@@ -10,6 +10,7 @@ use anyhow::bail;
 use rayon::prelude::*;
 
 use super::input_cache::InputCache;
+use super::pairs::{PairRow, read_pairs_if_any};
 use crate::fingerprint::Fnv;
 use crate::imaging::{DecodeOptions, PreprocessSpec, decode, preprocess};
 use crate::specimen::{Problem, ProblemKind, View, read_labels, scan};
@@ -94,6 +95,17 @@ pub struct Dataset {
     pub samples: Vec<Sample>,
     /// A fingerprint of the ids and labels (FNV-1a), for provenance.
     pub fingerprint: String,
+    /// Counterfactual pairs from the folders' `pairs.csv` (none for an ordinary folder).
+    pub pairs: Vec<PairRow>,
+}
+
+impl Dataset {
+    /// Splits sample indices into (train, validation) by hashing each specimen id with the
+    /// seed, or its pair's id for a member of a pair ([`super::pairs::split_keys`]): the same
+    /// specimen always lands on the same side, whatever else is in the folder.
+    pub fn split(&self, validation: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
+        split_keys_by_hash(&super::pairs::split_keys(self), validation, seed)
+    }
 }
 
 /// Loads every labelled specimen of `folder`. Files that fail to decode become problems; a
@@ -116,7 +128,10 @@ pub fn load_dataset(
         }
     }
     let (table, problems) = read_labels(&labels_path, taxonomy).map_err(|p| anyhow::anyhow!("{p}"))?;
-    load_labelled(folder, report, &table.rows, problems, spec, &labels_path.display().to_string(), cache)
+    let pairs = read_pairs_if_any(folder)?;
+    let (dataset, problems) =
+        load_labelled(folder, report, &table.rows, problems, spec, &labels_path.display().to_string(), cache)?;
+    Ok((Dataset { pairs, ..dataset }, problems))
 }
 
 /// Loads the specimens of a scanned folder that `table` labels (specimen id to completed labels
@@ -181,7 +196,7 @@ pub fn load_labelled(
         bail!("{}: no specimen has both an image and a row in {source}", folder.display());
     }
     let fingerprint = fingerprint(&samples);
-    Ok((Dataset { size: spec.size, samples, fingerprint }, problems))
+    Ok((Dataset { size: spec.size, samples, fingerprint, pairs: Vec::new() }, problems))
 }
 
 /// Several folders' datasets as one (a centre's archive kept by year or by colony). Each
@@ -193,6 +208,7 @@ pub fn merge(parts: Vec<(&Path, Dataset)>) -> anyhow::Result<Dataset> {
     let mut size = None;
     let mut owner: std::collections::HashMap<String, &Path> = std::collections::HashMap::new();
     let mut samples = Vec::new();
+    let mut pairs = Vec::new();
     for (folder, dataset) in parts {
         if size.is_some_and(|s| s != dataset.size) {
             bail!(
@@ -203,6 +219,7 @@ pub fn merge(parts: Vec<(&Path, Dataset)>) -> anyhow::Result<Dataset> {
             );
         }
         size = Some(dataset.size);
+        pairs.extend(dataset.pairs);
         for sample in dataset.samples {
             if let Some(first) = owner.insert(sample.id.clone(), folder) {
                 bail!(
@@ -218,7 +235,7 @@ pub fn merge(parts: Vec<(&Path, Dataset)>) -> anyhow::Result<Dataset> {
     let Some(size) = size else { bail!("no folder to train on") };
     samples.sort_by(|a, b| a.id.cmp(&b.id));
     let fingerprint = fingerprint(&samples);
-    Ok(Dataset { size, samples, fingerprint })
+    Ok(Dataset { size, samples, fingerprint, pairs })
 }
 
 /// Where the labels of [`load_folders`] come from.
@@ -331,10 +348,15 @@ pub fn model_batch(samples: &[&Sample], shown: [bool; 2], size: usize, backgroun
 /// Splits sample indices into (train, validation) by hashing each specimen id with the seed:
 /// the same specimen always lands on the same side, whatever else is in the folder.
 pub fn split(samples: &[Sample], validation: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
+    let keys: Vec<&str> = samples.iter().map(|s| s.id.as_str()).collect();
+    split_keys_by_hash(&keys, validation, seed)
+}
+
+fn split_keys_by_hash(keys: &[&str], validation: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
     let (mut train, mut val) = (Vec::new(), Vec::new());
-    for (i, s) in samples.iter().enumerate() {
+    for (i, key) in keys.iter().enumerate() {
         let mut h = Fnv::default();
-        h.write(s.id.as_bytes());
+        h.write(key.as_bytes());
         // FNV's high bits barely differ between similar ids: the seeded stream mixes them.
         if Rng::new(seed, h.0).uniform() < validation {
             val.push(i);

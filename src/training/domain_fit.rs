@@ -5,7 +5,7 @@
 
 use anyhow::Context;
 
-use super::data::{Dataset, model_batch, split};
+use super::data::{Dataset, model_batch};
 use crate::domain::DomainDescription;
 use crate::inference::Classifier;
 
@@ -46,7 +46,7 @@ pub fn describe(
     val_split: f64,
     seed: u64,
 ) -> anyhow::Result<DomainDescription> {
-    let (train_idx, val_idx) = split(&dataset.samples, val_split, seed);
+    let (train_idx, val_idx) = dataset.split(val_split, seed);
     let train = features(model, dataset, &train_idx, 32)?;
     let val = features(model, dataset, &val_idx, 32)?;
     let views = model.info.views().to_vec();

@@ -194,7 +194,7 @@ pub fn improve(
     }
     let pick = |idx: &[usize]| -> Vec<Sample> { idx.iter().map(|&i| all.samples[i].clone()).collect() };
     let samples = pick(&train_idx);
-    let dataset = Dataset { size: all.size, fingerprint: fingerprint(&samples), samples };
+    let dataset = Dataset { size: all.size, fingerprint: fingerprint(&samples), samples, pairs: Vec::new() };
     let held: Vec<Sample> = pick(&held_idx);
     let held: Vec<&Sample> = held.iter().collect();
 

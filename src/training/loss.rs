@@ -15,6 +15,13 @@ pub enum Stage {
     All,
 }
 
+impl Stage {
+    /// Whether this stage trains nodes of `level`.
+    pub fn trains(self, level: Level) -> bool {
+        matches!((self, level), (Stage::L1, Level::L1) | (Stage::L2, Level::L1 | Level::L2) | (Stage::All, _))
+    }
+}
+
 /// Per-node target and mask for one specimen, in taxonomy order: a node counts only when its
 /// label is known and its parent is known positive (L1 always when known), so L2 and L3 outputs
 /// learn conditional probabilities. `stage` drops the deeper levels.
@@ -27,11 +34,7 @@ pub fn targets_and_mask(taxonomy: &Taxonomy, labels: &NodeLabels, stage: Stage) 
             None => true,
             Some(p) => labels.get(p).copied().flatten() == Some(true),
         };
-        let in_stage = matches!(
-            (stage, node.level),
-            (Stage::L1, Level::L1) | (Stage::L2, Level::L1 | Level::L2) | (Stage::All, _)
-        );
-        if parent_positive && in_stage {
+        if parent_positive && stage.trains(node.level) {
             target[i] = if value { 1.0 } else { 0.0 };
             mask[i] = 1.0;
         }

@@ -15,5 +15,6 @@ pub mod onnx_export;
 pub mod onnx_import;
 pub mod package;
 pub mod paired_eval;
+pub mod pairs;
 pub mod roc_plot;
 pub mod train;

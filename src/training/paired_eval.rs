@@ -4,14 +4,12 @@
 //! at chance.
 
 use std::collections::BTreeMap;
-use std::path::Path;
-
-use anyhow::Context;
 
 use super::data::{Dataset, model_batch};
+use super::pairs::{PairRow, match_pairs};
 use crate::inference::Classifier;
 use crate::metrics::percent;
-use crate::synth::{CLASSES, PAIRS_FILE};
+use crate::synth::CLASSES;
 
 /// Severity from which a finding is plainly visible, for the table's second half.
 pub const PLAIN_SEVERITY: f64 = 0.5;
@@ -19,21 +17,6 @@ pub const PLAIN_SEVERITY: f64 = 0.5;
 /// A rise of P(finding | parent) counts only above this (a tenth of a percentage point): a
 /// model that does not react moves by rounding noise, which is no evidence either way.
 pub const MIN_RISE: f64 = 0.001;
-
-/// One pair as `pairs.csv` lists it.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
-pub struct PairRow {
-    /// Pair id.
-    pub pair: String,
-    /// The L3 class added.
-    pub finding: String,
-    /// Its severity.
-    pub severity: f64,
-    /// Specimen without it.
-    pub without: String,
-    /// Specimen with it.
-    pub with: String,
-}
 
 /// One finding's paired result.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
@@ -50,64 +33,6 @@ pub struct PairedResult {
     pub plain_pairs: usize,
     /// Of those, pairs in which it rose.
     pub plain_raised: usize,
-}
-
-/// Reads `pairs.csv` of a pairs folder. Errors name the file.
-pub fn read_pairs(folder: &Path) -> anyhow::Result<Vec<PairRow>> {
-    let path = folder.join(PAIRS_FILE);
-    let mut r = csv::Reader::from_path(&path)
-        .with_context(|| format!("{}: cannot read (a folder from `synth --pairs` has one)", path.display()))?;
-    r.deserialize()
-        .enumerate()
-        .map(|(i, row)| row.with_context(|| format!("{}: row {}", path.display(), i + 2)))
-        .collect()
-}
-
-/// A pair found in a dataset: the row and its members' indices (without, with).
-pub type FoundPair<'a> = (&'a PairRow, [usize; 2]);
-
-/// Finds each pair's members in `dataset`. A pair is skipped, with the reason in the returned
-/// notes, when a member is missing from the dataset (or lacks a view `uses` asks for), its
-/// finding is not an L3 node, its id repeats, or the labels contradict it (the first member has
-/// the finding, the second lacks it).
-pub fn match_pairs<'a>(
-    taxonomy: &crate::taxonomy::Taxonomy,
-    dataset: &Dataset,
-    pairs: &'a [PairRow],
-    uses: [bool; 2],
-) -> (Vec<FoundPair<'a>>, Vec<String>) {
-    let index: BTreeMap<&str, usize> = dataset.samples.iter().enumerate().map(|(i, s)| (s.id.as_str(), i)).collect();
-    let mut notes = Vec::new();
-    let mut seen = std::collections::BTreeSet::new();
-    let mut found = Vec::new();
-    for p in pairs {
-        let node = taxonomy.index_of(&p.finding).filter(|&k| taxonomy.nodes[k].level == crate::taxonomy::Level::L3);
-        let members = [index.get(p.without.as_str()).copied(), index.get(p.with.as_str()).copied()];
-        let has = |i: usize| node.and_then(|k| dataset.samples[i].labels.get(k).copied().flatten());
-        let complete = |i: usize| {
-            let x = &dataset.samples[i];
-            (!uses[0] || x.dv.is_some()) && (!uses[1] || x.lv.is_some())
-        };
-        let why = match members {
-            _ if !seen.insert(p.pair.as_str()) => Some("its id appears twice".to_owned()),
-            _ if node.is_none() => Some(format!("`{}` is not one of the ten findings", p.finding)),
-            [Some(a), Some(b)] if has(a) != Some(false) || has(b) != Some(true) => {
-                Some(format!("labels.csv does not say {} lacks and {} has {}", p.without, p.with, p.finding))
-            }
-            [Some(a), Some(b)] if !complete(a) || !complete(b) => {
-                Some("a member lacks a view the model uses".to_owned())
-            }
-            [Some(a), Some(b)] => {
-                found.push((p, [a, b]));
-                None
-            }
-            _ => Some(format!("{} or {} is not in the folder (or not labelled)", p.without, p.with)),
-        };
-        if let Some(why) = why {
-            notes.push(format!("pair {}: skipped, {why}", p.pair));
-        }
-    }
-    (found, notes)
 }
 
 /// Runs `model` (every view it uses) on both members of every pair found in `dataset` (see
@@ -341,7 +266,7 @@ mod tests {
             without: "P0A".into(),
             with: "P2B".into(),
         });
-        let dataset = Dataset { size: 4, samples, fingerprint: String::new() };
+        let dataset = Dataset { size: 4, samples, fingerprint: String::new(), pairs: Vec::new() };
         let rows = input_signal(&dataset, &pairs, &taxonomy, 0.5).expect("in memory");
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].pairs, 3);

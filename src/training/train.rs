@@ -12,11 +12,12 @@ use burn::store::{BurnpackStore, ModuleSnapshot};
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use super::data::{Dataset, Sample, augment, presence, reads, split};
+use super::data::{Dataset, Sample, augment, presence, reads};
 use super::device::TrainDevice;
 use super::loss::{Stage, masked_bce, targets_and_mask};
 use super::model::{CaeDecoder, ModelConfig, MultiView};
 use super::onnx_import::{ParentModel, read_parent};
+use super::pairs::{BatchPair, PairBatch, epoch_batches, pair_loss, ranked_pairs};
 use crate::imaging::PreprocessSpec;
 use crate::metrics::{EpochRecord, LevelAucs, level_aucs};
 use crate::specimen::View;
@@ -76,6 +77,15 @@ pub struct TrainOptions {
     /// Where it trains.
     #[serde(default)]
     pub device: TrainDevice,
+    /// Weight of the counterfactual pairs' ranking loss ([`super::pairs`]) beside the
+    /// classification loss, for folders with a `pairs.csv` (0: the pairs train as ordinary
+    /// specimens, still kept together in the split).
+    #[serde(default = "default_pair_weight")]
+    pub pair_weight: f32,
+}
+
+fn default_pair_weight() -> f32 {
+    1.0
 }
 
 impl TrainOptions {
@@ -104,6 +114,7 @@ impl TrainOptions {
             augment: true,
             init: None,
             device: TrainDevice::default(),
+            pair_weight: default_pair_weight(),
         }
     }
 
@@ -180,14 +191,23 @@ struct Batch {
     mask: Tensor<2>,
 }
 
-#[allow(clippy::too_many_arguments)]
+/// How one training sample is drawn: the seed of its view dropout and augmentation, and
+/// whether a view may be dropped.
+#[derive(Debug, Clone, Copy)]
+struct Draw {
+    seed: u64,
+    view_dropout: bool,
+}
+
+/// `training`: one [`Draw`] per sample; `None` for evaluation. The members of a
+/// counterfactual pair get the same seed, so only the finding differs between them, and keep
+/// both views, so the view that shows the finding is there to rank.
 fn make_batch(
     samples: &[&Sample],
     options: &TrainOptions,
     taxonomy: &Taxonomy,
     stage: Stage,
-    training: bool,
-    rng: &mut Rng,
+    training: Option<&[Draw]>,
     device: &Device,
 ) -> anyhow::Result<Batch> {
     let s = options.preprocess.size as usize;
@@ -197,15 +217,21 @@ fn make_batch(
     let (mut dv, mut lv) = (vec![bg; n * s * s], vec![bg; n * s * s]);
     let (mut views, mut targets, mut mask) = (vec![0.0f32; n * 2], vec![0.0f32; n * k], vec![0.0f32; n * k]);
     for (i, sample) in samples.iter().enumerate() {
+        let draw = training.and_then(|draws| draws.get(i));
+        let mut rng = draw.map(|d| Rng::new(d.seed, 0));
         let mut present = presence(sample, &options.views);
-        if training && present[0] && present[1] && rng.chance(options.view_dropout) {
+        if let (Some(rng), Some(true)) = (rng.as_mut(), draw.map(|d| d.view_dropout))
+            && present[0]
+            && present[1]
+            && rng.chance(options.view_dropout)
+        {
             present[rng.below(2)] = false;
         }
         for (v, (src, dst)) in [(&sample.dv, &mut dv), (&sample.lv, &mut lv)].into_iter().enumerate() {
             if let (true, Some(x)) = (present[v], src) {
                 let slot = &mut dst[i * s * s..(i + 1) * s * s];
                 slot.copy_from_slice(&x.values()?);
-                if training && options.augment {
+                if let (Some(rng), true) = (rng.as_mut(), options.augment) {
                     augment(slot, s, bg, rng);
                 }
                 views[i * 2 + v] = 1.0;
@@ -222,6 +248,26 @@ fn make_batch(
         targets: Tensor::from_data(TensorData::new(targets, [n, k]), device),
         mask: Tensor::from_data(TensorData::new(mask, [n, k]), device),
     })
+}
+
+/// The share of `pairs` (all in validation) in which the probability of the pair's finding
+/// rose from the member without it to the member with it;
+/// `probs` are the validation samples' in `val` order. `None` without pairs.
+fn pairs_raised(pairs: &[&super::pairs::RankedPair], val: &[usize], probs: &[Vec<f32>]) -> Option<f64> {
+    let at = |i: usize| val.iter().position(|&v| v == i);
+    let mut rose = 0usize;
+    let mut counted = 0usize;
+    for p in pairs {
+        let leaf = p.finding;
+        let (Some(a), Some(b)) = (at(p.members[0]), at(p.members[1])) else { continue };
+        let (Some(pa), Some(pb)) = (probs.get(a).and_then(|x| x.get(leaf)), probs.get(b).and_then(|x| x.get(leaf)))
+        else {
+            continue;
+        };
+        counted += 1;
+        rose += usize::from(pb > pa);
+    }
+    (counted > 0).then(|| rose as f64 / counted as f64)
 }
 
 /// Positive weights per class: negatives over positives among the specimens each node is
@@ -247,10 +293,9 @@ pub fn predict(
     taxonomy: &Taxonomy,
 ) -> anyhow::Result<Vec<Vec<f32>>> {
     let device = model.head.weight.val().device();
-    let mut rng = Rng::new(0, 0);
     let mut out = Vec::with_capacity(samples.len());
     for chunk in samples.chunks(options.batch.max(1)) {
-        let b = make_batch(chunk, options, taxonomy, Stage::All, false, &mut rng, &device)?;
+        let b = make_batch(chunk, options, taxonomy, Stage::All, None, &device)?;
         let probs =
             burn::tensor::activation::sigmoid(model.forward_full(b.dv, b.lv, b.views, reads(&options.views)).logits);
         let k = taxonomy.nodes.len();
@@ -491,7 +536,7 @@ pub fn train(
     let taxonomy = Taxonomy::default();
     let device = options.device.device()?.autodiff();
     device.seed(options.seed);
-    let (train_idx, val_idx) = split(&dataset.samples, options.val_split, options.seed);
+    let (train_idx, val_idx) = dataset.split(options.val_split, options.seed);
     if train_idx.is_empty() {
         anyhow::bail!("no training specimens after the validation split");
     }
@@ -581,6 +626,11 @@ pub fn train(
     let val_samples: Vec<&Sample> = val_idx.iter().map(|&i| &dataset.samples[i]).collect();
     let mut rng = Rng::new(options.seed, state.history.len() as u64 + 1);
     let mut since_best = state.history.len().saturating_sub(state.best_epoch);
+    let (ranked, notes) = ranked_pairs(&taxonomy, dataset);
+    for note in notes {
+        progress(Progress::Note(format!("pairs.csv: {note}")));
+    }
+    let val_pairs: Vec<_> = ranked.iter().filter(|p| val_idx.contains(&p.members[0])).collect();
 
     for epoch in state.history.len()..options.epochs {
         if since_best >= options.patience.max(1) && stage_of(options, epoch) == Stage::All {
@@ -589,21 +639,43 @@ pub fn train(
         }
         let stage = stage_of(options, epoch);
         let started = Instant::now();
-        let mut order = train_idx.clone();
-        shuffle(&mut order, &mut rng);
-        let batches = order.len().div_ceil(options.batch.max(1));
+        let order = epoch_batches(&train_idx, &ranked, options.batch.max(1), &mut rng);
+        let batches = order.len();
         let (mut total, mut seen) = (0.0f64, 0usize);
+        let (mut pair_total, mut pair_batches) = (0.0f64, 0usize);
         // Cosine decay over the planned epochs.
         let lr = options.lr * 0.5 * (1.0 + (std::f64::consts::PI * epoch as f64 / options.epochs.max(1) as f64).cos());
-        for (b, chunk) in order.chunks(options.batch.max(1)).enumerate() {
+        for (b, PairBatch { samples: chunk, pairs: in_batch }) in order.iter().enumerate() {
             if stop.load(Ordering::Relaxed) {
                 break;
             }
             let samples: Vec<&Sample> = chunk.iter().map(|&i| &dataset.samples[i]).collect();
-            let batch = make_batch(&samples, options, &taxonomy, stage, true, &mut rng, &device)?;
+            let mut draws: Vec<Draw> =
+                chunk.iter().map(|_| Draw { seed: rng.next_u64(), view_dropout: true }).collect();
+            for BatchPair { at, .. } in in_batch {
+                draws[at[1]] = Draw { seed: draws[at[0]].seed, view_dropout: false };
+                draws[at[0]].view_dropout = false;
+            }
+            let batch = make_batch(&samples, options, &taxonomy, stage, Some(&draws), &device)?;
             let logits = model.forward_full(batch.dv, batch.lv, batch.views, reads(&options.views)).logits;
-            let loss = masked_bce(logits, batch.targets, batch.mask, weights_t.clone());
+            // The ranking follows the stage: a node not trained yet is not ranked.
+            let ranked_now: Vec<_> = in_batch
+                .iter()
+                .map(|p| BatchPair {
+                    at: p.at,
+                    nodes: p.nodes.iter().copied().filter(|&c| stage.trains(taxonomy.nodes[c].level)).collect(),
+                })
+                .collect();
+            let pairs_term =
+                (options.pair_weight > 0.0).then(|| pair_loss(logits.clone(), &ranked_now, &device)).flatten();
+            let mut loss = masked_bce(logits, batch.targets, batch.mask, weights_t.clone());
+            // The classification loss alone, comparable with runs without pairs.
             let value = f64::from(loss.clone().into_scalar::<f32>());
+            if let Some(term) = pairs_term {
+                pair_total += f64::from(term.clone().into_scalar::<f32>());
+                pair_batches += 1;
+                loss = loss + term * options.pair_weight;
+            }
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             let step = epoch * batches + b + 1;
             let warm =
@@ -629,6 +701,8 @@ pub fn train(
             val: val.clone(),
             seconds,
             specimens_per_s: seen as f64 / seconds.max(1e-9),
+            pair_loss: (pair_batches > 0).then(|| pair_total / pair_batches as f64),
+            val_pairs_raised: pairs_raised(&val_pairs, &val_idx, &probs),
         };
         state.history.push(record.clone());
         // Only a model trained on every level can be the best.
