@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::domain::DomainDescription;
 use crate::imaging::PreprocessSpec;
 use crate::metrics::EpochRecord;
-use crate::specimen::View;
+use crate::specimen::{ByView, View};
 use crate::taxonomy::{Level, Taxonomy};
 
 /// The contract version written.
@@ -261,8 +261,8 @@ impl ModelMetadata {
     }
 
     /// Which of DV and LV the model uses.
-    pub fn uses(&self) -> [bool; 2] {
-        View::MODEL.map(|v| self.provenance.views.contains(&v))
+    pub fn uses(&self) -> ByView<bool> {
+        ByView::from_fn(|v| self.provenance.views.contains(&v))
     }
 }
 
@@ -304,7 +304,7 @@ mod tests {
         let back = ModelMetadata::from_props(get).unwrap();
         assert_eq!(back, m);
         assert_eq!(back.provenance.extra["custom"], 1);
-        assert_eq!(back.uses(), [false, true]);
+        assert_eq!(back.uses(), ByView::new(false, true));
         assert!(get(key::DOMAIN).is_none());
     }
 

@@ -17,7 +17,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::specimen::View;
+use crate::specimen::{ByView, View};
 
 /// The description's method, as stored in a model.
 pub const METHOD: &str = "mahalanobis-ledoit-wolf";
@@ -78,13 +78,13 @@ pub struct BlockDomain {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct DomainScore {
     /// DV, LV.
-    pub views: [Option<f32>; 2],
+    pub views: ByView<Option<f32>>,
 }
 
 impl DomainScore {
     /// The worse view's score: the specimen's score.
     pub fn score(&self) -> Option<f32> {
-        self.views.iter().flatten().copied().reduce(f32::max)
+        self.views.iter().filter_map(|(_, s)| *s).reduce(f32::max)
     }
 
     /// `Some(true)` when every scored view is at most 1, `None` when no view was scored.
@@ -94,7 +94,7 @@ impl DomainScore {
 
     /// The views scoring above 1.
     pub fn odd_views(&self) -> Vec<View> {
-        View::MODEL.into_iter().zip(self.views).filter(|(_, s)| s.is_some_and(|s| s > 1.0)).map(|(v, _)| v).collect()
+        self.views.iter().filter(|(_, s)| s.is_some_and(|s| s > 1.0)).map(|(v, _)| v).collect()
     }
 }
 
@@ -173,12 +173,8 @@ impl DomainDescription {
     }
 
     /// Scores one specimen's DV and LV features (absent where the view was not seen).
-    pub fn score(&self, features: [Option<&[f32]>; 2]) -> DomainScore {
-        let mut out = DomainScore::default();
-        for (k, view) in View::MODEL.into_iter().enumerate() {
-            out.views[k] = features[k].and_then(|f| self.view(view)?.score(f));
-        }
-        out
+    pub fn score(&self, features: ByView<Option<&[f32]>>) -> DomainScore {
+        DomainScore { views: features.map_view(|view, f| f.and_then(|f| self.view(view)?.score(f))) }
     }
 
     /// Checks every view's arrays.
@@ -199,14 +195,17 @@ impl DomainDescription {
     pub fn fit(
         views: &[View],
         blocks: &[usize],
-        train: &[[Option<Vec<f32>>; 2]],
-        validation: &[[Option<Vec<f32>>; 2]],
+        train: &[ByView<Option<Vec<f32>>>],
+        validation: &[ByView<Option<Vec<f32>>>],
         percentile: f64,
     ) -> Result<DomainDescription, String> {
         let width: usize = blocks.iter().sum();
         let mut fitted = Vec::new();
         for &view in views {
-            let Some(k) = view.model_slot() else { return Err(format!("{} is not a model view", view_name(view))) };
+            if !view.is_model_view() {
+                return Err(format!("{} is not a model view", view_name(view)));
+            }
+            let k = view;
             let rows: Vec<&[f32]> = train.iter().filter_map(|s| s[k].as_deref()).collect();
             if rows.len() < MIN_TRAIN {
                 return Err(format!(
@@ -231,7 +230,7 @@ impl DomainDescription {
         // view makes a specimen's score; one percentile of those sets the common factor.
         let mut worst = vec![None::<f32>; validation.len()];
         for f in &mut fitted {
-            let k = f.view.model_slot().unwrap_or(0);
+            let k = f.view;
             let present: Vec<&[f32]> = validation.iter().filter_map(|s| s[k].as_deref()).collect();
             if present.len() < MIN_VALIDATION {
                 return Err(format!(
@@ -262,7 +261,7 @@ impl DomainDescription {
         Ok(DomainDescription {
             method: METHOD.into(),
             percentile,
-            train: train.iter().filter(|s| s.iter().any(Option::is_some)).count(),
+            train: train.iter().filter(|s| s.values().any(Option::is_some)).count(),
             validation: worst.len(),
             views: fitted,
         })
@@ -430,14 +429,14 @@ mod tests {
         }
     }
 
-    fn gaussian(rng: &mut Rng, n: usize, dim: usize, shift: f32) -> Vec<[Option<Vec<f32>>; 2]> {
+    fn gaussian(rng: &mut Rng, n: usize, dim: usize, shift: f32) -> Vec<ByView<Option<Vec<f32>>>> {
         (0..n)
             .map(|_| {
                 // Correlated features: each is a noisy copy of a shared factor.
                 let common = rng.normal() as f32;
                 let f: Vec<f32> =
                     (0..dim).map(|j| common * (j as f32 / dim as f32) + rng.normal() as f32 + shift).collect();
-                [Some(f.clone()), Some(f.iter().map(|v| -v).collect())]
+                ByView::new(Some(f.clone()), Some(f.iter().map(|v| -v).collect()))
             })
             .collect()
     }
@@ -449,8 +448,8 @@ mod tests {
         let val = gaussian(&mut rng, 1000, 16, 0.0);
         let d = DomainDescription::fit(&View::MODEL, &[16], &train, &val, 99.0).unwrap();
         d.validate().unwrap();
-        let flagged = |set: &[[Option<Vec<f32>>; 2]]| {
-            set.iter().filter(|s| d.score([s[0].as_deref(), s[1].as_deref()]).in_domain() == Some(false)).count() as f64
+        let flagged = |set: &[ByView<Option<Vec<f32>>>]| {
+            set.iter().filter(|s| d.score(s.as_ref().map(|x| x.as_deref())).in_domain() == Some(false)).count() as f64
                 / set.len() as f64
         };
         assert!(flagged(&val) <= 0.011, "validation flagged {}", flagged(&val));
@@ -475,12 +474,12 @@ mod tests {
         assert_eq!(d.views[0].dim(), 16);
         let mut shifted = gaussian(&mut rng, 200, 16, 0.0);
         for s in &mut shifted {
-            for v in s.iter_mut().flatten() {
+            for v in s.as_mut().into_iter().filter_map(|(_, v)| v.as_mut()) {
                 v[..8].iter_mut().for_each(|x| *x += 2.0);
             }
         }
         let flagged =
-            shifted.iter().filter(|s| d.score([s[0].as_deref(), s[1].as_deref()]).in_domain() == Some(false)).count();
+            shifted.iter().filter(|s| d.score(s.as_ref().map(|x| x.as_deref())).in_domain() == Some(false)).count();
         assert!(flagged > 190, "{flagged} of 200");
         // Widths other than the blocks' are refused, not misread.
         assert_eq!(d.views[0].score(&[0.0; 15]), None);
@@ -489,7 +488,7 @@ mod tests {
 
     #[test]
     fn one_odd_view_is_named() {
-        let s = DomainScore { views: [Some(0.5), Some(2.0)] };
+        let s = DomainScore { views: ByView::new(Some(0.5), Some(2.0)) };
         assert_eq!(s.score(), Some(2.0));
         assert_eq!(s.in_domain(), Some(false));
         assert_eq!(s.odd_views(), vec![View::Lv]);
@@ -501,8 +500,8 @@ mod tests {
         // Independent features with variances 1 and 4 and no shrinkage pull at this size:
         // distance² ≈ x₁² + x₂²/4.
         let mut rng = Rng::new(3);
-        let train: Vec<[Option<Vec<f32>>; 2]> =
-            (0..20000).map(|_| [Some(vec![rng.normal() as f32, 2.0 * rng.normal() as f32]), None]).collect();
+        let train: Vec<ByView<Option<Vec<f32>>>> =
+            (0..20000).map(|_| ByView::new(Some(vec![rng.normal() as f32, 2.0 * rng.normal() as f32]), None)).collect();
         let d = DomainDescription::fit(&[View::Dv], &[2], &train, &train[..100], 99.0).unwrap();
         let v = &d.views[0].blocks[0];
         let dist = v.distance(&[1.0, 2.0]).unwrap();
@@ -513,7 +512,7 @@ mod tests {
 
     #[test]
     fn too_few_specimens_is_an_error_not_a_panic() {
-        let one = vec![[Some(vec![1.0f32, 2.0]), None]];
+        let one = vec![ByView::new(Some(vec![1.0f32, 2.0]), None)];
         assert!(
             DomainDescription::fit(&[View::Dv], &[2], &one, &one, 99.0).unwrap_err().contains("1 training specimens")
         );

@@ -115,7 +115,9 @@ fn an_old_model_loads_and_says_domain_unknown() {
     assert_eq!(model.info.metadata.schema, 1);
     assert!(model.info.metadata.domain.is_none() && !model.info.has_features);
     let s = model.info.metadata.preprocess.size as usize;
-    let out = model.run(&vec![0.0; s * s], &vec![0.0; s * s], &[[true, true]], false).unwrap();
+    let out = model
+        .run(&vec![0.0; s * s], &vec![0.0; s * s], &[mousexray::specimen::ByView::new(true, true)], false)
+        .unwrap();
     assert!(out.domain.is_empty() && out.features.is_empty());
 
     let data = folder(dir.path());
@@ -184,7 +186,10 @@ fn domain_describes_an_old_model_without_retraining_it() {
     let mut before = before;
     let s = after.info.metadata.preprocess.size as usize;
     let x: Vec<f32> = (0..s * s).map(|i| (i % 7) as f32 / 7.0).collect();
-    assert_eq!(before.predict(&x, &x, &[[true, true]]).unwrap(), after.predict(&x, &x, &[[true, true]]).unwrap());
+    assert_eq!(
+        before.predict(&x, &x, &[mousexray::specimen::ByView::new(true, true)]).unwrap(),
+        after.predict(&x, &x, &[mousexray::specimen::ByView::new(true, true)]).unwrap()
+    );
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.with_extension("json")).unwrap()).unwrap();
     assert_eq!(report["domain"]["method"], "mahalanobis-ledoit-wolf");

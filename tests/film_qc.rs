@@ -6,7 +6,7 @@
 mod common;
 
 use mousexray::imaging::{FileFormat, GrayImage16, PreprocessSpec, QcCode, preprocess_film, specimen_qc};
-use mousexray::specimen::View;
+use mousexray::specimen::{ByView, View};
 use mousexray::synth::{Phantom, Prevalence};
 use mousexray::training::film_qc_eval::{QcCase, QcEvalOptions, measure, to_markdown};
 
@@ -41,10 +41,10 @@ fn a_pair_filed_the_wrong_way_round_is_flagged_on_both_views() {
     let lv = preprocess_film(&phantom_film(View::Lv, 256), &spec).unwrap().film;
     assert!(dv.looks_dv() && !lv.looks_dv(), "{dv:?} {lv:?}");
     assert_eq!((dv.shows(), lv.shows()), (Some(View::Dv), Some(View::Lv)), "{dv:?} {lv:?}");
-    assert_eq!(specimen_qc(Some(&dv), Some(&lv)), [vec![], vec![]]);
-    assert_eq!(specimen_qc(Some(&lv), Some(&dv)), [vec![QcCode::ViewSwapped], vec![QcCode::ViewSwapped]]);
+    assert_eq!(specimen_qc(Some(&dv), Some(&lv)), ByView::new(vec![], vec![]));
+    assert_eq!(specimen_qc(Some(&lv), Some(&dv)), ByView::new(vec![QcCode::ViewSwapped], vec![QcCode::ViewSwapped]));
     // One view on its own is judged by its symmetry and its spine's place.
-    assert_eq!(specimen_qc(Some(&lv), None), [vec![QcCode::ViewSwapped], vec![]]);
+    assert_eq!(specimen_qc(Some(&lv), None), ByView::new(vec![QcCode::ViewSwapped], vec![]));
     // Excluding codes leave the view out of scoring; more than one animal does not.
     assert!(QcCode::ViewSwapped.excludes_view() && !QcCode::MultipleAnimals.excludes_view());
 }
@@ -147,8 +147,8 @@ fn curved_and_plump_animals_filed_right_are_not_called_swapped() {
         let (dv, lv) = (film(View::Dv), film(View::Lv));
         assert!(dv.spine_offset < lv.spine_offset, "{index}: {dv:?} {lv:?}");
         let qc = specimen_qc(Some(&dv), Some(&lv));
-        flagged += usize::from(qc.iter().any(|c| c.contains(&QcCode::ViewSwapped)));
-        caught += usize::from(specimen_qc(Some(&lv), Some(&dv)).iter().all(|c| c.contains(&QcCode::ViewSwapped)));
+        flagged += usize::from(qc.values().any(|c| c.contains(&QcCode::ViewSwapped)));
+        caught += usize::from(specimen_qc(Some(&lv), Some(&dv)).values().all(|c| c.contains(&QcCode::ViewSwapped)));
     }
     assert_eq!(flagged, 0, "varied animals filed right called swapped");
     // Filed the wrong way round, nearly all are still caught (the spine decides where symmetry

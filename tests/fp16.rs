@@ -4,6 +4,7 @@
 
 use mousexray::inference::{Classifier, init_runtime};
 use mousexray::onnx::fp16::to_fp16;
+use mousexray::specimen::ByView;
 use mousexray::training::model::ModelConfig;
 use mousexray::training::package::synthetic_model;
 
@@ -33,7 +34,7 @@ fn half_precision_models_keep_the_contract_and_the_predictions() {
         assert_eq!(m32.info.precision(), "fp32");
         let s = m32.info.metadata.preprocess.size as usize;
         let (dv, lv) = inputs(3, s);
-        let views = [[true, true], [true, false], [false, true]];
+        let views = [ByView::new(true, true), ByView::new(true, false), ByView::new(false, true)];
         let p32 = m32.run(&dv, &lv, &views, true).unwrap();
         let p16 = m16.run(&dv, &lv, &views, true).unwrap();
         let worst =
@@ -41,7 +42,7 @@ fn half_precision_models_keep_the_contract_and_the_predictions() {
         println!("{name}: worst probability difference {worst:.5}");
         assert!(worst < 0.01, "{name}: {worst}");
         let cams = |o: &mousexray::inference::BatchOutput| -> Vec<f32> {
-            o.cams.iter().flat_map(|c| c.iter().flat_map(|m| m.data.clone())).collect()
+            o.cams.iter().flat_map(|c| c.values().flat_map(|m| m.data.clone())).collect()
         };
         let (c32, c16) = (cams(&p32), cams(&p16));
         assert_eq!(c32.len(), c16.len());

@@ -333,7 +333,7 @@ fn classify_close_and_reopen_keeps_every_score_flag_and_overlay_and_export_has_t
         assert!(r.scores.joint.iter().zip(joint).all(|(a, b)| (a - b).abs() < 1e-6), "{id}");
         assert_eq!(&r.scores.flags, flags, "{id}");
         assert_eq!(r.cams.is_some(), *cams, "{id}: overlays come back");
-        assert!(r.transforms.iter().any(Option::is_some), "{id}: overlays can be placed");
+        assert!(r.transforms.values().any(Option::is_some), "{id}: overlays can be placed");
     }
 
     // Export from the window and from the command line: p_ for every scored specimen.
@@ -403,7 +403,11 @@ fn film_qc_shows_on_the_row_filters_and_offers_its_status() {
     let ws = h.state().workspace.as_ref().unwrap();
     let i = ws.specimens().iter().position(|s| s.id == "MX00002").unwrap();
     assert_eq!(ws.film_qc_of(i), vec![(View::Dv, QcCode::NoAnimal)]);
-    assert_eq!(ws.results[i].as_ref().unwrap().views_used, [false, true], "scored on LV alone");
+    assert_eq!(
+        ws.results[i].as_ref().unwrap().views_used,
+        mousexray::specimen::ByView::new(false, true),
+        "scored on LV alone"
+    );
     // The QC filter lists it (and nothing the films passed).
     h.get_by_label("QC").click();
     h.run_steps(3);

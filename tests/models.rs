@@ -36,7 +36,8 @@ fn committed_models_load_with_their_metadata_and_report() {
         // It runs: probabilities in 0..=1 for a blank pair of inputs.
         let s = model.info.metadata.preprocess.size as usize;
         let bg = model.info.metadata.preprocess.background();
-        let p = model.predict(&vec![bg; s * s], &vec![bg; s * s], &[[true, true]]).unwrap();
+        let p =
+            model.predict(&vec![bg; s * s], &vec![bg; s * s], &[mousexray::specimen::ByView::new(true, true)]).unwrap();
         assert!(p[0].iter().all(|x| (0.0..=1.0).contains(x)), "{p:?}");
     }
     assert!(found > 0, "no model under models/");

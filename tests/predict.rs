@@ -10,6 +10,7 @@ use std::process::{Command, Output};
 
 use mousexray::imaging::{FileFormat, GrayImage16, PreprocessSpec, preprocess};
 use mousexray::inference::saliency::{EvidenceGrid, to_original};
+use mousexray::specimen::{ByView, View};
 use mousexray::synth::{SynthConfig, generate};
 use mousexray::training::model::{BackboneKind, ModelConfig};
 use mousexray::training::package::synthetic_model;
@@ -210,10 +211,12 @@ fn occlusion_sensitivity_covers_the_grid_and_ignores_an_absent_view() {
     let s = c.info.metadata.preprocess.size as usize;
     let dv: Vec<f32> = (0..s * s).map(|i| ((i * 37) % 101) as f32 / 50.0 - 1.0).collect();
     let lv = vec![c.info.metadata.preprocess.background(); s * s];
-    let g = mousexray::inference::saliency::occlusion(&mut c, &dv, &lv, [true, false], 0, 0, 4).unwrap();
+    let g =
+        mousexray::inference::saliency::occlusion(&mut c, &dv, &lv, ByView::new(true, false), View::Dv, 0, 4).unwrap();
     assert_eq!((g.side, g.values.len()), (4, 16));
     assert!(g.values.iter().any(|v| v.abs() > 1e-6), "occluding DV changes the logit");
-    let absent = mousexray::inference::saliency::occlusion(&mut c, &dv, &lv, [true, false], 1, 0, 4).unwrap();
+    let absent =
+        mousexray::inference::saliency::occlusion(&mut c, &dv, &lv, ByView::new(true, false), View::Lv, 0, 4).unwrap();
     assert!(absent.values.iter().all(|v| v.abs() < 1e-5), "an absent view has no evidence: {:?}", absent.values);
 }
 

@@ -353,7 +353,11 @@ fn varied_films_are_recorded_and_still_pass_film_qc() {
         assert_ne!(a.pixels, decode(&plain.join(id).join("DV.png"), &DecodeOptions::default()).unwrap().pixels);
         let films = [&a, &b].map(|f| mousexray::imaging::preprocess_film(f, &spec).unwrap().film);
         let qc = mousexray::imaging::specimen_qc(Some(&films[0]), Some(&films[1]));
-        assert!(qc.iter().all(Vec::is_empty), "{id}: film QC {qc:?} on a varied whole phantom {films:?} {}", s["film"]);
+        assert!(
+            qc.values().all(Vec::is_empty),
+            "{id}: film QC {qc:?} on a varied whole phantom {films:?} {}",
+            s["film"]
+        );
     }
 }
 

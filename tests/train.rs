@@ -5,6 +5,7 @@
 use std::process::Command;
 
 use mousexray::inference::init_runtime;
+use mousexray::specimen::ByView;
 use mousexray::synth::{OutFormat, OutLayout, SynthConfig, generate};
 
 fn mousexray(args: &[&str]) -> (i32, String) {
@@ -518,8 +519,8 @@ fn gpu_training_follows_the_cpu_loss_curve() {
     let img =
         |k: usize| -> Vec<f32> { (0..n * s * s).map(|i| ((i * 37 + k * 11) % 101) as f32 / 50.0 - 1.0).collect() };
     let (dv, lv) = (img(1), img(2));
-    let presence = [[true, true], [true, false], [false, true]];
-    let views: Vec<f32> = presence.iter().flat_map(|p| p.map(|b| f32::from(u8::from(b)))).collect();
+    let presence = [ByView::new(true, true), ByView::new(true, false), ByView::new(false, true)];
+    let views: Vec<f32> = presence.iter().flat_map(|p| p.into_array().map(|b| f32::from(u8::from(b)))).collect();
     let t4 = |v: &Vec<f32>| {
         burn::tensor::Tensor::<4>::from_data(burn::tensor::TensorData::new(v.clone(), [n, 1, s, s]), &plain)
     };

@@ -234,7 +234,7 @@ fn session_throughput(model: &mut Classifier, batch: usize, seconds: f64) -> any
     let s = model.info.metadata.preprocess.size as usize;
     let mut rng = crate::synth::Rng::new(1, batch as u64);
     let input: Vec<f32> = (0..batch * s * s).map(|_| rng.gaussian_f32()).collect();
-    let views = vec![[true, true]; batch];
+    let views = vec![crate::specimen::ByView::new(true, true); batch];
     model.predict(&input, &input, &views)?;
     let (mut runs, t) = (0usize, Instant::now());
     while runs < 3 || t.elapsed().as_secs_f64() < seconds {

@@ -162,7 +162,7 @@ fn model_section(
     let s = model.info.metadata.preprocess.size as usize;
     let bg = model.info.metadata.preprocess.background();
     let t = std::time::Instant::now();
-    model.predict(&vec![bg; s * s], &vec![bg; s * s], &[[true, true]])?;
+    model.predict(&vec![bg; s * s], &vec![bg; s * s], &[crate::specimen::ByView::new(true, true)])?;
     let ms = t.elapsed().as_secs_f64() * 1e3;
     let profile = model.end_profiling()?;
     let placement = node_placement(&profile);

@@ -208,9 +208,10 @@ pub fn run(args: &EvalArgs, ort_lib: Option<&std::path::Path>) -> anyhow::Result
             );
         }
         let views = model.info.metadata.provenance.views_label();
-        let modes: Vec<ViewMode> = match model.info.uses() {
-            [true, true] => vec![ViewMode::Dv, ViewMode::Lv, ViewMode::Both],
-            [true, false] => vec![ViewMode::Dv],
+        let uses = model.info.uses();
+        let modes: Vec<ViewMode> = match (uses.dv, uses.lv) {
+            (true, true) => vec![ViewMode::Dv, ViewMode::Lv, ViewMode::Both],
+            (true, false) => vec![ViewMode::Dv],
             _ => vec![ViewMode::Lv],
         };
         let r = evaluate(&mut model, dataset, &modes, args.batch)?;

@@ -14,7 +14,7 @@ use crate::inference::saliency::{
     Colormap, EvidenceGrid, OverlayStyle, class_grids, colorize, composite, occlusion, shared_scale, to_original,
 };
 use crate::inference::{Classifier, Device, SessionOptions, init_runtime, locate_model};
-use crate::specimen::{Specimen, View, scan};
+use crate::specimen::{ByView, Specimen, scan};
 use crate::taxonomy::Taxonomy;
 use crate::timestamp::timestamp_now;
 
@@ -260,22 +260,23 @@ fn write_overlays(
     style: &OverlayStyle,
 ) -> Drawn {
     let Some(cams) = &r.cams else { return Drawn::default() };
-    let grids: Vec<[Option<EvidenceGrid>; 2]> = classes.iter().map(|&c| class_grids(cams, r.views_used, c)).collect();
+    let grids: Vec<ByView<Option<EvidenceGrid>>> =
+        classes.iter().map(|&c| class_grids(cams, r.views_used, c)).collect();
     draw(dir, &r.specimen, &r.transforms, taxonomy, classes, &grids, style)
 }
 
 fn draw(
     dir: &Path,
     specimen: &Specimen,
-    transforms: &[Option<crate::imaging::Transform>; 2],
+    transforms: &ByView<Option<crate::imaging::Transform>>,
     taxonomy: &Taxonomy,
     classes: &[usize],
-    grids: &[[Option<EvidenceGrid>; 2]],
+    grids: &[ByView<Option<EvidenceGrid>>],
     style: &OverlayStyle,
 ) -> Drawn {
     let mut drawn = Drawn::default();
-    for (v, view) in [View::Dv, View::Lv].into_iter().enumerate() {
-        let (Some(path), Some(t)) = (specimen.images.get(&view), &transforms[v]) else { continue };
+    for (view, transform) in transforms.iter() {
+        let (Some(path), Some(t)) = (specimen.images.get(&view), transform) else { continue };
         let img = match decode(path, &DecodeOptions::default()) {
             Ok(img) => img,
             Err(e) => {
@@ -285,8 +286,8 @@ fn draw(
         };
         let (base, k) = display_gray(&img, OVERLAY_SIDE);
         for (ci, &class) in classes.iter().enumerate() {
-            let Some(grid) = grids.get(ci).and_then(|g| g[v].as_ref()) else { continue };
-            let scale = grids.get(ci).map_or(0.0, |g| shared_scale(g));
+            let Some(grid) = grids.get(ci).and_then(|g| g[view].as_ref()) else { continue };
+            let scale = grids.get(ci).map_or(0.0, |g| shared_scale(g.values()));
             let map = to_original(grid, t, k);
             let overlay = colorize(&map, scale, style);
             let picture = composite(&base, &overlay);
@@ -314,20 +315,20 @@ fn occlusion_overlays(
     let s = model.info.metadata.preprocess.size as usize;
     let bg = model.info.metadata.preprocess.background();
     let blank = vec![bg; s * s];
-    let dv = views[0].as_ref().map_or(&blank, |v| &v.input.data).clone();
-    let lv = views[1].as_ref().map_or(&blank, |v| &v.input.data).clone();
-    let present = [views[0].is_some(), views[1].is_some()];
+    let dv = views.dv.as_ref().map_or(&blank, |v| &v.input.data).clone();
+    let lv = views.lv.as_ref().map_or(&blank, |v| &v.input.data).clone();
+    let present = views.as_ref().map(Option::is_some);
     let mut grids = Vec::new();
     for &c in classes {
-        let mut pair = [None, None];
-        for (v, slot) in pair.iter_mut().enumerate() {
-            if present[v] {
-                *slot = Some(occlusion(model, &dv, &lv, present, v, c, 8)?);
+        let mut pair = ByView::default();
+        for (view, used) in present {
+            if used {
+                pair[view] = Some(occlusion(model, &dv, &lv, present, view, c, 8)?);
             }
         }
         grids.push(pair);
     }
-    let transforms = [views[0].as_ref().map(|v| v.transform.clone()), views[1].as_ref().map(|v| v.transform.clone())];
+    let transforms = views.as_ref().map(|v| v.as_ref().map(|v| v.transform.clone()));
     Ok(draw(dir, specimen, &transforms, taxonomy, classes, &grids, style))
 }
 

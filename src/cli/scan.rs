@@ -70,7 +70,8 @@ fn film_qc(report: &mut ScanReport) -> [usize; 4] {
     use crate::inference::pipeline::prepare;
     use crate::specimen::ProblemKind;
     let spec = PreprocessSpec { size: 128, ..PreprocessSpec::default() };
-    let prepared: Vec<_> = report.specimens.par_iter().map(|s| prepare(s, &spec, [true, true])).collect();
+    let prepared: Vec<_> =
+        report.specimens.par_iter().map(|s| prepare(s, &spec, crate::specimen::ByView::new(true, true))).collect();
     let mut counts = [0usize; 4];
     for (s, prepared) in report.specimens.iter().zip(prepared) {
         // What cannot be decoded, as predict would report it.

@@ -13,7 +13,7 @@ use crate::fsx::AtomicFile;
 use crate::imaging::QcCode;
 use crate::imaging::film_qc::findings;
 use crate::inference::pipeline::SpecimenResult;
-use crate::specimen::{Metadata, Problem, display_path};
+use crate::specimen::{ByView, Metadata, Problem, display_path};
 use crate::taxonomy::Taxonomy;
 
 /// What every row of one run shares.
@@ -58,12 +58,7 @@ pub fn header(taxonomy: &Taxonomy) -> Vec<String> {
 /// One result as a row matching [`header`].
 pub fn row(taxonomy: &Taxonomy, r: &SpecimenResult, run: &RunInfo, timestamp: &str) -> Vec<String> {
     let path = |v: Option<&Path>| v.map(|p| neutralise(&display_path(p))).unwrap_or_default();
-    let views = match r.views_used {
-        [true, true] => "DV+LV",
-        [true, false] => "DV",
-        [false, true] => "LV",
-        [false, false] => "none",
-    };
+    let views = r.views_used.label();
     let mut out = vec![
         neutralise(&r.specimen.id),
         path(r.specimen.dv()),
@@ -108,14 +103,14 @@ pub fn domain_cells(domain: Option<&DomainScore>) -> [String; 4] {
     match domain {
         None => Default::default(),
         Some(d) => {
-            [num(d.score()), d.in_domain().map(|b| b.to_string()).unwrap_or_default(), num(d.views[0]), num(d.views[1])]
+            [num(d.score()), d.in_domain().map(|b| b.to_string()).unwrap_or_default(), num(d.views.dv), num(d.views.lv)]
         }
     }
 }
 
 /// The `qc` cell: each film QC code with its view (`dv:not_whole_body;lv:view_swapped`),
 /// empty when both films passed.
-pub fn qc_cell(qc: &[Vec<QcCode>; 2]) -> String {
+pub fn qc_cell(qc: &ByView<Vec<QcCode>>) -> String {
     let cells: Vec<String> = findings(qc).map(|(v, c)| format!("{}:{}", v.as_str(), c.as_str())).collect();
     cells.join(";")
 }

@@ -463,7 +463,7 @@ impl ViewerState {
             && !is_reference
             && PANELS.get(k) == Some(&view)
             && let (Some(scored), Some(class)) = (input.scored, input.class)
-            && let Some(tex) = self.overlay_texture(ui.ctx(), k, input, scored, class, &img)
+            && let Some(tex) = self.overlay_texture(ui.ctx(), view, input, scored, class, &img)
         {
             painter.add(oriented_mesh(
                 tex.id(),
@@ -546,14 +546,15 @@ impl ViewerState {
     fn overlay_texture(
         &mut self,
         ctx: &egui::Context,
-        k: usize,
+        view: View,
         input: &ViewerInput<'_>,
         scored: &Scored,
         class: usize,
         img: &LoadedImage,
     ) -> Option<TextureHandle> {
         let cams = scored.cams.as_ref()?;
-        let transform = scored.transforms.get(k).cloned().flatten()?;
+        let transform = scored.transforms.get(view).cloned().flatten()?;
+        let k = view.model_slot()?;
         let key = OverlayKey {
             specimen: input.specimen.id.clone(),
             class,
@@ -568,9 +569,9 @@ impl ViewerState {
             return Some(c.texture.clone());
         }
         let grids = class_grids(cams, scored.views_used, class);
-        let grid = grids.get(k)?.as_ref()?;
+        let grid = grids.get(view)?.as_ref()?;
         let map = to_original(grid, &transform, img.downscale);
-        let rgba = colorize(&map, shared_scale(&grids), &input.style);
+        let rgba = colorize(&map, shared_scale(grids.values()), &input.style);
         let image =
             egui::ColorImage::from_rgba_unmultiplied([rgba.width() as usize, rgba.height() as usize], rgba.as_raw());
         let texture = ctx.load_texture(format!("overlay{k}"), image, TextureOptions::LINEAR);

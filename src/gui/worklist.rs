@@ -139,7 +139,7 @@ impl Worklist {
                     && (!self.filter.unreviewed || status() == Status::Unreviewed)
                     && (!self.filter.unlike_training || scored.is_some_and(Scored::out_of_domain))
                     && (!self.filter.qc
-                        || ws.film_qc.get(i).is_some_and(|q| q.iter().any(|c| !c.is_empty()))
+                        || ws.film_qc.get(i).is_some_and(|q| q.values().any(|c| !c.is_empty()))
                         || matches!(status(), Status::QcProblem(_)))
                     && finding.is_none_or(|k| scored.is_some_and(|r| r.scores.flags.get(k) == Some(&true)))
                     && (text.is_empty()
@@ -409,7 +409,7 @@ pub fn unlike_training_text(r: &Scored) -> String {
     let views: Vec<String> = r
         .domain
         .iter()
-        .flat_map(|d| crate::specimen::View::MODEL.into_iter().zip(d.views))
+        .flat_map(|d| d.views)
         .filter_map(|(v, s)| s.map(|s| format!("{} {s:.2}", v.as_str().to_uppercase())))
         .collect();
     format!(

@@ -12,7 +12,7 @@ use crate::inference::hierarchy::Scores;
 use crate::inference::pipeline::SpecimenResult;
 use crate::inference::stored::{StoredPrediction, StoredResults};
 use crate::review::{Call, Decided, Decision, Reading, ReviewSession, ReviewState, Shown, SpecimenReview, Status};
-use crate::specimen::{ScanReport, Specimen};
+use crate::specimen::{ByView, ScanReport, Specimen};
 use crate::taxonomy::Taxonomy;
 
 /// The model's output for one specimen.
@@ -21,11 +21,11 @@ pub struct Scored {
     /// Probabilities, joint probabilities and flags under the thresholds in force.
     pub scores: Scores,
     /// DV and LV class activation maps (absent for scores restored from a decision record alone).
-    pub cams: Option<[CamMaps; 2]>,
+    pub cams: Option<ByView<CamMaps>>,
     /// Model-to-original transforms of DV and LV.
-    pub transforms: [Option<Transform>; 2],
+    pub transforms: ByView<Option<Transform>>,
     /// Which views the model saw.
-    pub views_used: [bool; 2],
+    pub views_used: ByView<bool>,
     /// SHA-256 of the model that produced it.
     pub model_sha256: String,
     /// How far the views are from the model's training data (`None`: domain unknown).
@@ -50,7 +50,7 @@ pub struct Workspace {
     /// Results by specimen index.
     pub results: Vec<Option<Scored>>,
     /// Film QC codes of DV and LV by specimen index (empty until classified).
-    pub film_qc: Vec<[Vec<QcCode>; 2]>,
+    pub film_qc: Vec<ByView<Vec<QcCode>>>,
     /// Selected specimen index.
     pub selected: Option<usize>,
     /// The specimen pinned as wild-type reference.
@@ -188,7 +188,7 @@ impl Workspace {
         if let Some(qc) = self.film_qc.get_mut(r.index) {
             qc.clone_from(&r.qc);
         }
-        if r.qc.iter().all(Vec::is_empty) {
+        if r.qc.values().all(Vec::is_empty) {
             self.stored.film_qc.remove(&id);
         } else {
             self.stored.film_qc.insert(id.clone(), r.qc.clone());
@@ -303,7 +303,7 @@ impl Workspace {
     /// Indices of specimens without full results: none at all, or only the scores of a
     /// decision record (no transforms, so no overlay can be drawn until the model runs again).
     pub fn unscored(&self) -> Vec<usize> {
-        let partial = |r: &Scored| r.transforms.iter().all(Option::is_none);
+        let partial = |r: &Scored| r.transforms.values().all(Option::is_none);
         self.results.iter().enumerate().filter(|(_, r)| r.as_ref().is_none_or(partial)).map(|(i, _)| i).collect()
     }
 
@@ -408,8 +408,8 @@ fn restore(shown: &Shown, s: &Specimen, taxonomy: &Taxonomy) -> Option<Scored> {
     Some(Scored {
         scores: Scores::new(taxonomy, conditional?, &thresholds),
         cams: None,
-        transforms: [None, None],
-        views_used: [s.dv().is_some(), s.lv().is_some()],
+        transforms: ByView::default(),
+        views_used: s.present(),
         model_sha256: shown.model_sha256.clone(),
         domain: None,
     })

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ModelInput;
 use super::preprocess::box_reduce;
-use crate::specimen::View;
+use crate::specimen::{ByView, View};
 
 /// What preprocessing measured of one film.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -219,8 +219,8 @@ impl FilmMeasures {
 }
 
 /// A specimen's codes as `(view, code)` pairs, DV's first.
-pub fn findings(qc: &[Vec<QcCode>; 2]) -> impl Iterator<Item = (View, QcCode)> + '_ {
-    [View::Dv, View::Lv].into_iter().zip(qc).flat_map(|(v, codes)| codes.iter().map(move |&c| (v, c)))
+pub fn findings(qc: &ByView<Vec<QcCode>>) -> impl Iterator<Item = (View, QcCode)> + '_ {
+    qc.iter().flat_map(|(v, codes)| codes.iter().map(move |&c| (v, c)))
 }
 
 /// Counts of views by code ([`QcCode::ALL`] order) as a report says them
@@ -243,34 +243,36 @@ pub fn summary(counts: &[usize; 4]) -> Option<String> {
 ///   further off its trunk's midline than the LV slot's;
 /// - otherwise a film's own call stands only when its partner is no more typical of the film's
 ///   slot by either measure.
-pub fn specimen_qc(dv: Option<&FilmMeasures>, lv: Option<&FilmMeasures>) -> [Vec<QcCode>; 2] {
-    let mut codes =
-        [dv.map(|m| m.codes(View::Dv)).unwrap_or_default(), lv.map(|m| m.codes(View::Lv)).unwrap_or_default()];
+pub fn specimen_qc(dv: Option<&FilmMeasures>, lv: Option<&FilmMeasures>) -> ByView<Vec<QcCode>> {
+    let mut codes = ByView::new(
+        dv.map(|m| m.codes(View::Dv)).unwrap_or_default(),
+        lv.map(|m| m.codes(View::Lv)).unwrap_or_default(),
+    );
     let (Some(d), Some(l)) = (dv, lv) else { return codes };
-    if !codes.iter().all(|c| c.iter().all(|&c| c == QcCode::ViewSwapped)) {
+    if !codes.iter().all(|(_, c)| c.iter().all(|&c| c == QcCode::ViewSwapped)) {
         return codes;
     }
     use limits::{
         PAIR_MARGIN as MARGIN, PAIR_NEAR as NEAR, PAIR_OFFSET_MARGIN as OFF_MARGIN, PAIR_OFFSET_NEAR as OFF_NEAR,
     };
     let wrong = match (d.shows(), l.shows()) {
-        (Some(View::Lv), Some(View::Dv)) => [true, true],
+        (Some(View::Lv), Some(View::Dv)) => ByView::new(true, true),
         (Some(View::Dv), Some(View::Dv)) => {
-            [l.more_dv_than(d, MARGIN, OFF_MARGIN), !d.more_dv_by_either(l, NEAR, OFF_NEAR)]
+            ByView::new(l.more_dv_than(d, MARGIN, OFF_MARGIN), !d.more_dv_by_either(l, NEAR, OFF_NEAR))
         }
         (Some(View::Lv), Some(View::Lv)) => {
-            [!d.more_dv_by_either(l, NEAR, OFF_NEAR), l.more_dv_than(d, MARGIN, OFF_MARGIN)]
+            ByView::new(!d.more_dv_by_either(l, NEAR, OFF_NEAR), l.more_dv_than(d, MARGIN, OFF_MARGIN))
         }
         // Where the measures disagree on a film, the spine decides, by a wide margin.
-        _ if d.spine_offset > l.spine_offset + limits::PAIR_OFFSET_SWAP => [true, true],
+        _ if d.spine_offset > l.spine_offset + limits::PAIR_OFFSET_SWAP => ByView::new(true, true),
         // Otherwise a film's own call stands only if its partner is no more typical of the
         // film's slot by either measure (a scoliotic DV beside an unclear LV stays).
         _ => {
             let keep = d.more_dv_by_either(l, NEAR, OFF_NEAR);
-            [codes[0].contains(&QcCode::ViewSwapped) && !keep, codes[1].contains(&QcCode::ViewSwapped) && !keep]
+            codes.as_ref().map(|c| c.contains(&QcCode::ViewSwapped) && !keep)
         }
     };
-    for (c, wrong) in codes.iter_mut().zip(wrong) {
+    for (_, (c, wrong)) in codes.as_mut().zip(wrong) {
         c.retain(|&c| c != QcCode::ViewSwapped);
         if wrong {
             c.push(QcCode::ViewSwapped);

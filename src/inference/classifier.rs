@@ -11,7 +11,7 @@ use super::OrtLibrary;
 use super::device::{Device, EpReport, register};
 use crate::contract::{ModelMetadata, check_outputs, io};
 use crate::domain::DomainScore;
-use crate::specimen::View;
+use crate::specimen::{ByView, View};
 
 /// Why a model cannot be used. Every variant names the file.
 #[derive(Debug, thiserror::Error)]
@@ -73,7 +73,7 @@ impl ModelInfo {
     }
 
     /// Which of DV and LV the model uses.
-    pub fn uses(&self) -> [bool; 2] {
+    pub fn uses(&self) -> ByView<bool> {
         self.metadata.uses()
     }
 
@@ -131,10 +131,10 @@ pub struct BatchOutput {
     /// Conditional probabilities per specimen (taxonomy order).
     pub probs: Vec<Vec<f32>>,
     /// Per specimen, DV and LV class activation maps, when asked for and the model has them.
-    pub cams: Vec<[CamMaps; 2]>,
+    pub cams: Vec<ByView<CamMaps>>,
     /// Per specimen, DV and LV pooled features (`C` values each) of the views present, when
     /// the model has them (empty otherwise).
-    pub features: Vec<[Option<Vec<f32>>; 2]>,
+    pub features: Vec<ByView<Option<Vec<f32>>>>,
     /// Per specimen, the domain scores of the views present, when the model has a domain
     /// description (empty otherwise).
     pub domain: Vec<DomainScore>,
@@ -183,21 +183,27 @@ impl Classifier {
 
     /// Conditional probabilities (taxonomy order) for a batch: `dv` and `lv` hold `n` inputs of
     /// `size * size` each (any values where a view is absent), `views[i]` says which are present.
-    pub fn predict(&mut self, dv: &[f32], lv: &[f32], views: &[[bool; 2]]) -> Result<Vec<Vec<f32>>, ModelError> {
+    pub fn predict(&mut self, dv: &[f32], lv: &[f32], views: &[ByView<bool>]) -> Result<Vec<Vec<f32>>, ModelError> {
         Ok(self.run(dv, lv, views, false)?.probs)
     }
 
     /// Runs a batch (see [`Classifier::predict`]); with `cam`, also returns the class activation
     /// maps when the model has them. The inputs are borrowed: ONNX Runtime reads them in place
     /// (or copies them straight to the GPU), with no copy on our side.
-    pub fn run(&mut self, dv: &[f32], lv: &[f32], views: &[[bool; 2]], cam: bool) -> Result<BatchOutput, ModelError> {
+    pub fn run(
+        &mut self,
+        dv: &[f32],
+        lv: &[f32],
+        views: &[ByView<bool>],
+        cam: bool,
+    ) -> Result<BatchOutput, ModelError> {
         let n = views.len();
         let s = self.info.metadata.preprocess.size as usize;
         let path = self.info.path.clone();
         let run = |e: String| ModelError::Run { path: path.clone(), reason: e };
         let dv = ArrayView4::from_shape((n, 1, s, s), dv).map_err(|e| run(e.to_string()))?;
         let lv = ArrayView4::from_shape((n, 1, s, s), lv).map_err(|e| run(e.to_string()))?;
-        let presence: Vec<f32> = views.iter().flat_map(|v| v.map(|b| if b { 1.0 } else { 0.0 })).collect();
+        let presence: Vec<f32> = views.iter().flat_map(|v| v.map(|b| if b { 1.0 } else { 0.0 }).into_array()).collect();
         let presence = Array2::from_shape_vec((n, 2), presence).map_err(|e| run(e.to_string()))?;
         let outputs = self
             .session
@@ -240,27 +246,27 @@ impl Classifier {
             }
             let lv_maps = per_view.pop().unwrap_or_default();
             let dv_maps = per_view.pop().unwrap_or_default();
-            cams = dv_maps.into_iter().zip(lv_maps).map(|(a, b)| [a, b]).collect();
+            cams = dv_maps.into_iter().zip(lv_maps).map(|(a, b)| ByView::new(a, b)).collect();
         }
-        let mut features: Vec<[Option<Vec<f32>>; 2]> = Vec::new();
+        let mut features: Vec<ByView<Option<Vec<f32>>>> = Vec::new();
         if self.info.has_features {
-            features = vec![[None, None]; n];
-            for (k, name) in [io::FEATURES_DV, io::FEATURES_LV].into_iter().enumerate() {
+            features = vec![ByView::default(); n];
+            for (view, name) in [(View::Dv, io::FEATURES_DV), (View::Lv, io::FEATURES_LV)] {
                 let (shape, data) = outputs[name].try_extract_tensor::<f32>().map_err(|e| run(e.to_string()))?;
                 let width = shape.get(1).copied().unwrap_or(0).max(0) as usize;
                 if width == 0 || data.len() != n * width {
                     return Err(run(format!("output {name} has {} values for {n} specimens", data.len())));
                 }
                 for (i, row) in data.chunks(width).enumerate().take(n) {
-                    if views[i][k] {
-                        features[i][k] = Some(row.to_vec());
+                    if views[i][view] {
+                        features[i][view] = Some(row.to_vec());
                     }
                 }
             }
         }
         let domain = match &self.info.metadata.domain {
             Some(d) if !features.is_empty() => {
-                features.iter().map(|f| d.score([f[0].as_deref(), f[1].as_deref()])).collect()
+                features.iter().map(|f| d.score(f.as_ref().map(|x| x.as_deref()))).collect()
             }
             _ => Vec::new(),
         };

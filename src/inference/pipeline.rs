@@ -17,7 +17,7 @@ use crate::domain::DomainScore;
 use crate::imaging::{
     DecodeOptions, FilmMeasures, ModelInput, PreprocessSpec, QcCode, Transform, decode, preprocess_film, specimen_qc,
 };
-use crate::specimen::{Specimen, View};
+use crate::specimen::{ByView, Specimen, View};
 
 /// How the pipeline runs.
 #[derive(Debug, Clone)]
@@ -65,9 +65,9 @@ pub struct ViewProblem {
 #[derive(Debug, Clone)]
 pub struct PreparedSpecimen {
     /// DV and LV, each absent when missing, unreadable or left out by film QC.
-    pub views: [Option<PreparedView>; 2],
+    pub views: ByView<Option<PreparedView>>,
     /// Film QC codes of DV and LV (see [`crate::imaging::film_qc`]).
-    pub qc: [Vec<QcCode>; 2],
+    pub qc: ByView<Vec<QcCode>>,
     /// Files that could not be used.
     pub problems: Vec<ViewProblem>,
 }
@@ -75,12 +75,12 @@ pub struct PreparedSpecimen {
 /// Decodes and preprocesses a specimen's DV and LV images (those the model uses), runs film QC
 /// on the pair, and leaves out each view whose QC finding means the model would score something
 /// it was not trained on (a close-up, an empty film, the other view).
-pub fn prepare(specimen: &Specimen, spec: &PreprocessSpec, model_views: [bool; 2]) -> PreparedSpecimen {
+pub fn prepare(specimen: &Specimen, spec: &PreprocessSpec, model_views: ByView<bool>) -> PreparedSpecimen {
     let (mut views, problems) = prepare_views(specimen, spec, model_views);
-    let qc = specimen_qc(views[0].as_ref().map(|v| &v.film), views[1].as_ref().map(|v| &v.film));
-    for (view, codes) in views.iter_mut().zip(&qc) {
+    let qc = specimen_qc(views.dv.as_ref().map(|v| &v.film), views.lv.as_ref().map(|v| &v.film));
+    for (view, codes) in qc.iter() {
         if codes.iter().any(|c| c.excludes_view()) {
-            *view = None;
+            views[view] = None;
         }
     }
     PreparedSpecimen { views, qc, problems }
@@ -90,8 +90,8 @@ pub fn prepare(specimen: &Specimen, spec: &PreprocessSpec, model_views: [bool; 2
 fn prepare_views(
     specimen: &Specimen,
     spec: &PreprocessSpec,
-    model_views: [bool; 2],
-) -> ([Option<PreparedView>; 2], Vec<ViewProblem>) {
+    model_views: ByView<bool>,
+) -> (ByView<Option<PreparedView>>, Vec<ViewProblem>) {
     let mut problems = Vec::new();
     let mut one = |view: View, wanted: bool| {
         let path = specimen.images.get(&view).filter(|_| wanted)?;
@@ -115,9 +115,8 @@ fn prepare_views(
             }
         }
     };
-    let dv = one(View::Dv, model_views[0]);
-    let lv = one(View::Lv, model_views[1]);
-    ([dv, lv], problems)
+    let views = ByView::from_fn(|view| one(view, model_views[view]));
+    (views, problems)
 }
 
 /// One specimen's outcome.
@@ -129,15 +128,15 @@ pub struct SpecimenResult {
     pub specimen: Specimen,
     /// Which views the model saw (DV, LV); a missing or unreadable view, or one that film QC
     /// left out, is masked.
-    pub views_used: [bool; 2],
+    pub views_used: ByView<bool>,
     /// Film QC codes of DV and LV.
-    pub qc: [Vec<QcCode>; 2],
+    pub qc: ByView<Vec<QcCode>>,
     /// Scores, when at least one view could be used.
     pub scores: Option<Scores>,
     /// Model-to-original transforms of the views used.
-    pub transforms: [Option<Transform>; 2],
+    pub transforms: ByView<Option<Transform>>,
     /// DV and LV activation maps, when asked for and the model has them.
-    pub cams: Option<[CamMaps; 2]>,
+    pub cams: Option<ByView<CamMaps>>,
     /// How far the views used are from the model's training data; `None` when the model has
     /// no domain description (domain unknown) or no view was scored.
     pub domain: Option<DomainScore>,
@@ -159,7 +158,7 @@ pub struct RunSummary {
 }
 
 /// Which of DV and LV a model uses (a single-view baseline ignores the other).
-pub fn model_views(model: &Classifier) -> [bool; 2] {
+pub fn model_views(model: &Classifier) -> ByView<bool> {
     model.info.uses()
 }
 
@@ -224,19 +223,16 @@ pub fn run(
         let mut flush = |ready: &mut Vec<Prepared>, summary: &mut RunSummary| -> anyhow::Result<()> {
             let items = std::mem::take(ready);
             let out = run_batch(model, &items, options.cam)?;
-            summary.batches += usize::from(items.iter().any(|p| p.specimen.views.iter().any(Option::is_some)));
+            summary.batches += usize::from(items.iter().any(|p| p.specimen.views.iter().any(|(_, v)| v.is_some())));
             for (p, Scored { scores, cams, domain }) in items.into_iter().zip(out) {
                 let Some(specimen) = specimens.get(p.index) else { continue };
                 summary.scored += usize::from(scores.is_some());
                 let result = SpecimenResult {
                     index: p.index,
                     specimen: specimen.clone(),
-                    views_used: [p.specimen.views[0].is_some(), p.specimen.views[1].is_some()],
+                    views_used: p.specimen.views.as_ref().map(Option::is_some),
                     scores,
-                    transforms: [
-                        p.specimen.views[0].as_ref().map(|v| v.transform.clone()),
-                        p.specimen.views[1].as_ref().map(|v| v.transform.clone()),
-                    ],
+                    transforms: p.specimen.views.as_ref().map(|v| v.as_ref().map(|v| v.transform.clone())),
                     cams,
                     domain,
                     qc: p.specimen.qc,
@@ -286,7 +282,7 @@ pub fn run(
 #[derive(Default)]
 struct Scored {
     scores: Option<Scores>,
-    cams: Option<[CamMaps; 2]>,
+    cams: Option<ByView<CamMaps>>,
     domain: Option<DomainScore>,
 }
 
@@ -294,19 +290,19 @@ struct Scored {
 fn run_batch(model: &mut Classifier, items: &[Prepared], cam: bool) -> Result<Vec<Scored>, ModelError> {
     let s = model.info.metadata.preprocess.size as usize;
     let bg = model.info.metadata.preprocess.background();
-    let usable: Vec<&Prepared> = items.iter().filter(|p| p.specimen.views.iter().any(Option::is_some)).collect();
+    let usable: Vec<&Prepared> = items.iter().filter(|p| p.specimen.views.iter().any(|(_, v)| v.is_some())).collect();
     let mut outputs = Vec::new();
     if !usable.is_empty() {
         let (mut dv, mut lv) = (Vec::with_capacity(usable.len() * s * s), Vec::with_capacity(usable.len() * s * s));
         let mut presence = Vec::with_capacity(usable.len());
         for p in &usable {
-            for (k, buf) in [&mut dv, &mut lv].into_iter().enumerate() {
-                match &p.specimen.views[k] {
+            for (view, buf) in [(View::Dv, &mut dv), (View::Lv, &mut lv)] {
+                match &p.specimen.views[view] {
                     Some(v) => buf.extend_from_slice(&v.input.data),
                     None => buf.extend(std::iter::repeat_n(bg, s * s)),
                 }
             }
-            presence.push([p.specimen.views[0].is_some(), p.specimen.views[1].is_some()]);
+            presence.push(p.specimen.views.as_ref().map(Option::is_some));
         }
         let out = model.run(&dv, &lv, &presence, cam)?;
         let mut cams = out.cams.into_iter();
@@ -318,7 +314,7 @@ fn run_batch(model: &mut Classifier, items: &[Prepared], cam: bool) -> Result<Ve
     Ok(items
         .iter()
         .map(|p| {
-            if p.specimen.views.iter().all(Option::is_none) {
+            if p.specimen.views.iter().all(|(_, v)| v.is_none()) {
                 return Scored::default();
             }
             match outputs.next() {

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{CamMaps, Classifier, ModelError};
 use crate::imaging::Transform;
+use crate::specimen::{ByView, View};
 
 /// A grid of evidence over the model input, `side x side` cells (row-major).
 #[derive(Debug, Clone, PartialEq)]
@@ -63,20 +64,16 @@ impl EvidenceGrid {
 
 /// A class's evidence grids for DV and LV (views the model did not see get none): each
 /// view's CAM above its median cell. The one recipe `predict --saliency` and the viewer share.
-pub fn class_grids(cams: &[CamMaps; 2], views_used: [bool; 2], class: usize) -> [Option<EvidenceGrid>; 2] {
-    [0, 1].map(|v| {
-        if views_used[v] {
-            cams.get(v).and_then(|c| EvidenceGrid::from_cam(c, class)).map(EvidenceGrid::above_median)
-        } else {
-            None
-        }
-    })
+pub fn class_grids(cams: &ByView<CamMaps>, views_used: ByView<bool>, class: usize) -> ByView<Option<EvidenceGrid>> {
+    cams.as_ref()
+        .zip(views_used)
+        .map(|(cam, used)| if used { EvidenceGrid::from_cam(cam, class).map(EvidenceGrid::above_median) } else { None })
 }
 
 /// The evidence drawn at full strength for a set of grids (one scale across DV and LV, so their
 /// colours compare).
-pub fn shared_scale(grids: &[Option<EvidenceGrid>]) -> f32 {
-    grids.iter().flatten().map(EvidenceGrid::max_positive).fold(0.0, f32::max)
+pub fn shared_scale<'a>(grids: impl IntoIterator<Item = &'a Option<EvidenceGrid>>) -> f32 {
+    grids.into_iter().flatten().map(EvidenceGrid::max_positive).fold(0.0, f32::max)
 }
 
 /// Positive evidence per pixel of the original image (or of a copy shrunk by `downscale`).
@@ -268,8 +265,8 @@ pub fn occlusion(
     model: &mut Classifier,
     dv: &[f32],
     lv: &[f32],
-    present: [bool; 2],
-    view: usize,
+    present: ByView<bool>,
+    view: View,
     class: usize,
     grid: usize,
 ) -> Result<EvidenceGrid, ModelError> {
@@ -287,12 +284,12 @@ pub fn occlusion(
     for chunk in cells.chunks(16) {
         let (mut bdv, mut blv) = (Vec::with_capacity(chunk.len() * s * s), Vec::with_capacity(chunk.len() * s * s));
         for &(i, j) in chunk {
-            let mut x = if view == 0 { dv.to_vec() } else { lv.to_vec() };
+            let mut x = if view == View::Dv { dv.to_vec() } else { lv.to_vec() };
             let (x0, x1, y0, y1) = (i * s / g, (i + 1) * s / g, j * s / g, (j + 1) * s / g);
             for y in y0..y1 {
                 x[y * s + x0..y * s + x1].fill(bg);
             }
-            if view == 0 {
+            if view == View::Dv {
                 bdv.extend_from_slice(&x);
                 blv.extend_from_slice(lv);
             } else {

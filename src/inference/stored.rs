@@ -14,6 +14,7 @@ use super::CamMaps;
 use super::hierarchy::Scores;
 use crate::domain::DomainScore;
 use crate::imaging::{QcCode, Transform};
+use crate::specimen::ByView;
 use crate::taxonomy::Taxonomy;
 
 /// File name inside the review folder.
@@ -36,11 +37,11 @@ pub struct StoredPrediction {
     /// The flag threshold per node id in force when it was computed.
     pub thresholds: BTreeMap<String, f32>,
     /// Which of DV and LV the model saw.
-    pub views_used: [bool; 2],
+    pub views_used: ByView<bool>,
     /// Model-to-original transforms of DV and LV.
-    pub transforms: [Option<Transform>; 2],
+    pub transforms: ByView<Option<Transform>>,
     /// DV and LV class activation maps, when the model has them.
-    pub cams: Option<[CamMaps; 2]>,
+    pub cams: Option<ByView<CamMaps>>,
     /// DV and LV domain scores, when the model has a domain description.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub domain: Option<DomainScore>,
@@ -71,7 +72,7 @@ pub struct StoredResults {
     pub specimens: BTreeMap<String, StoredPrediction>,
     /// Film QC codes of DV and LV by specimen id, for specimens with any (scored or not).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub film_qc: BTreeMap<String, [Vec<QcCode>; 2]>,
+    pub film_qc: BTreeMap<String, ByView<Vec<QcCode>>>,
 }
 
 /// What [`StoredResults::load`] found.
@@ -154,13 +155,13 @@ mod tests {
             time: "2026-11-30T00:00:00Z".into(),
             probabilities: taxonomy.nodes.iter().map(|n| (n.id.clone(), 0.25)).collect(),
             thresholds: taxonomy.nodes.iter().map(|n| (n.id.clone(), 0.5)).collect(),
-            views_used: [true, false],
-            transforms: [None, None],
-            cams: Some([
+            views_used: ByView::new(true, false),
+            transforms: ByView::default(),
+            cams: Some(ByView::new(
                 CamMaps { side: 2, classes: 1, data: vec![0.1, -0.2, 0.3, 0.4] },
                 CamMaps { side: 2, classes: 1, data: vec![0.0; 4] },
-            ]),
-            domain: Some(DomainScore { views: [Some(0.5), None] }),
+            )),
+            domain: Some(DomainScore { views: ByView::new(Some(0.5), None) }),
         }
     }
 

@@ -4,6 +4,7 @@
 //! with every problem it met; [`read_labels`] reads training labels and [`read_observations`]
 //! makes them from IMPC observations.
 
+pub mod by_view;
 pub mod colony;
 mod escape;
 mod impc_observations;
@@ -19,6 +20,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use by_view::ByView;
 pub use escape::{display_path, escape_name};
 pub use impc_observations::{NormalCounts, ObservationReport, line_list, read_observations, xry_stem};
 pub use labels::{LabelTable, read_labels, write_labels, write_labels_to};
@@ -184,13 +186,13 @@ impl Specimen {
         self.images.iter().filter(|(v, _)| !v.is_model_view()).map(|(v, p)| (*v, p.as_path()))
     }
 
-    /// Short description of the model views present: `DV+LV`, `DV`, `LV` or `-`.
+    /// Which model views are present.
+    pub fn present(&self) -> ByView<bool> {
+        ByView::new(self.dv().is_some(), self.lv().is_some())
+    }
+
+    /// Short description of the model views present: `DV+LV`, `DV`, `LV` or `none`.
     pub fn model_views(&self) -> &'static str {
-        match (self.dv().is_some(), self.lv().is_some()) {
-            (true, true) => "DV+LV",
-            (true, false) => "DV",
-            (false, true) => "LV",
-            (false, false) => "-",
-        }
+        self.present().label()
     }
 }

@@ -26,7 +26,7 @@ impl View {
     /// Every view, model views first.
     pub const ALL: [View; 6] = [View::Dv, View::Lv, View::SkullDv, View::SkullLv, View::Forepaw, View::HindLeg];
 
-    /// The classifier's views, in the order of every `[T; 2]` that holds one value per view.
+    /// The classifier's views, DV first: the order of the model's inputs and of [`super::ByView::into_array`].
     pub const MODEL: [View; 2] = [View::Dv, View::Lv];
 
     /// Whether the classifier uses this view.

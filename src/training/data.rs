@@ -13,7 +13,7 @@ use super::input_cache::InputCache;
 use super::pairs::{PairRow, read_pairs_if_any};
 use crate::fingerprint::Fnv;
 use crate::imaging::{DecodeOptions, PreprocessSpec, decode, preprocess};
-use crate::specimen::{Problem, ProblemKind, View, read_labels, scan};
+use crate::specimen::{ByView, Problem, ProblemKind, View, read_labels, scan};
 use crate::synth::Rng;
 use crate::taxonomy::{NodeLabels, Taxonomy};
 
@@ -317,7 +317,7 @@ pub fn fingerprint(samples: &[Sample]) -> String {
 }
 
 /// A batch's DV buffer, LV buffer and per-sample presence (see [`model_batch`]).
-pub type BatchInputs = (Vec<f32>, Vec<f32>, Vec<[bool; 2]>);
+pub type BatchInputs = (Vec<f32>, Vec<f32>, Vec<ByView<bool>>);
 
 /// Model inputs for a batch of samples: the DV and LV buffers (`samples.len() * size * size`
 /// each) and each sample's presence. A view is shown where `shown` allows it and the sample has
@@ -325,17 +325,22 @@ pub type BatchInputs = (Vec<f32>, Vec<f32>, Vec<[bool; 2]>);
 ///
 /// # Errors
 /// A cached input cannot be read back ([`Input::values`]).
-pub fn model_batch(samples: &[&Sample], shown: [bool; 2], size: usize, background: f32) -> anyhow::Result<BatchInputs> {
+pub fn model_batch(
+    samples: &[&Sample],
+    shown: ByView<bool>,
+    size: usize,
+    background: f32,
+) -> anyhow::Result<BatchInputs> {
     let n = size * size;
     let (mut dv, mut lv) = (Vec::with_capacity(samples.len() * n), Vec::with_capacity(samples.len() * n));
     let mut presence = Vec::with_capacity(samples.len());
     for sample in samples {
-        let mut present = [false; 2];
-        for (k, (buf, view)) in [(&mut dv, &sample.dv), (&mut lv, &sample.lv)].into_iter().enumerate() {
-            match view.as_ref().filter(|x| shown[k] && x.len() == n) {
+        let mut present = ByView::default();
+        for (buf, (view, input)) in [(&mut dv, (View::Dv, &sample.dv)), (&mut lv, (View::Lv, &sample.lv))] {
+            match input.as_ref().filter(|x| shown[view] && x.len() == n) {
                 Some(x) => {
                     buf.extend_from_slice(&x.values()?);
-                    present[k] = true;
+                    present[view] = true;
                 }
                 None => buf.extend(std::iter::repeat_n(background, n)),
             }
@@ -404,15 +409,15 @@ pub fn augment(x: &mut [f32], size: usize, background: f32, rng: &mut Rng) {
     }
 }
 
-/// Which inputs (`[dv, lv]`) a model trained on `views` reads.
-pub fn reads(views: &[View]) -> [bool; 2] {
-    [views.contains(&View::Dv), views.contains(&View::Lv)]
+/// Which inputs a model trained on `views` reads.
+pub fn reads(views: &[View]) -> ByView<bool> {
+    ByView::from_fn(|v| views.contains(&v))
 }
 
 /// Which model inputs a batch row carries, before view dropout.
-pub fn presence(sample: &Sample, views: &[View]) -> [bool; 2] {
-    let [dv, lv] = reads(views);
-    [sample.dv.is_some() && dv, sample.lv.is_some() && lv]
+pub fn presence(sample: &Sample, views: &[View]) -> ByView<bool> {
+    let read = reads(views);
+    ByView::new(sample.dv.is_some() && read.dv, sample.lv.is_some() && read.lv)
 }
 
 #[cfg(test)]

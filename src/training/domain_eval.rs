@@ -135,25 +135,25 @@ pub fn measure(model: &mut Classifier, options: &DomainEvalOptions) -> anyhow::R
                 let qc = specimen_qc(Some(&a.film), Some(&b.film));
                 // Every view the model uses runs (for the description alone); the score as
                 // `predict` gives it reads only the views film QC keeps.
-                for (buf, (p, k)) in [(&mut dv, (&a, uses[0])), (&mut lv, (&b, uses[1]))] {
+                for (buf, (p, k)) in [(&mut dv, (&a, uses.dv)), (&mut lv, (&b, uses.lv))] {
                     if k {
                         buf.extend_from_slice(&p.input.data);
                     } else {
                         buf.extend(std::iter::repeat_n(bg, s * s));
                     }
                 }
-                kept.push([0, 1].map(|v| uses[v] && !qc[v].iter().any(|c| c.excludes_view())));
-                qc_any.push(qc.iter().any(|c| !c.is_empty()));
+                kept.push(uses.zip(qc.as_ref()).map(|(used, codes)| used && !codes.iter().any(|c| c.excludes_view())));
+                qc_any.push(qc.values().any(|c| !c.is_empty()));
             }
             let presence = vec![uses; kept.len()];
             let out = model.run(&dv, &lv, &presence, false)?;
             for (i, (keep, qc)) in kept.iter().zip(&qc_any).enumerate() {
                 let d = out.domain.get(i).copied().unwrap_or_default();
                 let alone = d.in_domain() == Some(false);
-                let outside = (0..2).any(|k| keep[k] && d.views[k].is_some_and(|v| v > 1.0));
+                let outside = keep.zip(d.views).values().any(|(k, v)| *k && v.is_some_and(|v| v > 1.0));
                 row.specimens += 1;
                 row.description_alone += usize::from(alone);
-                row.scored += usize::from(keep.iter().any(|k| *k));
+                row.scored += usize::from(keep.any());
                 row.out_of_domain += usize::from(outside);
                 row.film_qc += usize::from(*qc);
                 row.warned += usize::from(outside || *qc);

@@ -8,6 +8,7 @@ use anyhow::Context;
 use super::data::{Dataset, model_batch};
 use crate::domain::DomainDescription;
 use crate::inference::Classifier;
+use crate::specimen::ByView;
 
 /// Percentile of validation specimens that a domain score of 1 stands at.
 pub const PERCENTILE: f64 = 99.0;
@@ -19,7 +20,7 @@ pub fn features(
     dataset: &Dataset,
     indices: &[usize],
     batch: usize,
-) -> anyhow::Result<Vec<[Option<Vec<f32>>; 2]>> {
+) -> anyhow::Result<Vec<ByView<Option<Vec<f32>>>>> {
     anyhow::ensure!(model.info.has_features, "{}: the model has no feature outputs", model.info.path.display());
     let s = model.info.metadata.preprocess.size as usize;
     let bg = model.info.metadata.preprocess.background();
@@ -69,7 +70,7 @@ pub fn share_out_of_domain(
     let Some(domain) = model.info.metadata.domain.clone() else { return Ok(None) };
     let all: Vec<usize> = (0..dataset.samples.len()).collect();
     let feats = features(model, dataset, &all, batch)?;
-    let scores: Vec<_> = feats.iter().map(|f| domain.score([f[0].as_deref(), f[1].as_deref()])).collect();
+    let scores: Vec<_> = feats.iter().map(|f| domain.score(f.as_ref().map(|x| x.as_deref()))).collect();
     let n = scores.iter().filter(|s| s.in_domain().is_some()).count();
     Ok(Some((scores.iter().filter(|s| s.in_domain() == Some(false)).count(), n)))
 }

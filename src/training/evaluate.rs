@@ -7,6 +7,7 @@ use super::data::{Dataset, model_batch};
 use super::roc_plot::{RocPanel, RocSeries};
 use crate::inference::Classifier;
 use crate::metrics::{LevelAucs, level_aucs, mean_roc, node_scores, roc_curve};
+use crate::specimen::ByView;
 use crate::taxonomy::{Level, NodeLabels, Taxonomy};
 
 /// Which views are shown to the model.
@@ -30,11 +31,11 @@ impl ViewMode {
         }
     }
 
-    fn presence(self) -> [bool; 2] {
+    fn presence(self) -> ByView<bool> {
         match self {
-            ViewMode::Dv => [true, false],
-            ViewMode::Lv => [false, true],
-            ViewMode::Both => [true, true],
+            ViewMode::Dv => ByView::new(true, false),
+            ViewMode::Lv => ByView::new(false, true),
+            ViewMode::Both => ByView::new(true, true),
         }
     }
 }

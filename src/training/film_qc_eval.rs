@@ -143,14 +143,14 @@ pub fn measure(spec: &PreprocessSpec, options: &QcEvalOptions) -> anyhow::Result
             let row = &mut rows[k];
             row.specimens += 1;
             match case.expected() {
-                None => row.false_alarms += usize::from(codes.iter().any(|c| !c.is_empty())),
+                None => row.false_alarms += usize::from(codes.values().any(|c| !c.is_empty())),
                 Some(QcCode::ViewSwapped) => {
-                    row.caught += usize::from(codes.iter().all(|c| c.contains(&QcCode::ViewSwapped)));
-                    row.false_alarms += usize::from(codes.iter().flatten().any(|&c| c != QcCode::ViewSwapped));
+                    row.caught += usize::from(codes.values().all(|c| c.contains(&QcCode::ViewSwapped)));
+                    row.false_alarms += usize::from(codes.values().flatten().any(|&c| c != QcCode::ViewSwapped));
                 }
                 Some(expected) => {
-                    row.caught += usize::from(codes[v].contains(&expected));
-                    let unaltered = &codes[1 - v];
+                    row.caught += usize::from(codes[View::MODEL[v]].contains(&expected));
+                    let unaltered = &codes[View::MODEL[1 - v]];
                     row.false_alarms += usize::from(!unaltered.is_empty());
                 }
             }

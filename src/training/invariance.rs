@@ -101,7 +101,7 @@ pub fn measure(model: &mut Classifier, options: &InvarianceOptions) -> anyhow::R
         }
         let dv: Vec<f32> = inputs.iter().flat_map(|p| p[0].data.iter().copied()).collect();
         let lv: Vec<f32> = inputs.iter().flat_map(|p| p[1].data.iter().copied()).collect();
-        let probs = model.predict(&dv, &lv, &vec![[true, true]; inputs.len()])?;
+        let probs = model.predict(&dv, &lv, &vec![crate::specimen::ByView::new(true, true); inputs.len()])?;
         let per = 1 + FilmMark::ALL.len();
         for (s, &index) in chunk.iter().enumerate() {
             let Some(clean) = probs.get(s * per) else { continue };

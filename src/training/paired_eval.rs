@@ -142,7 +142,7 @@ pub fn input_signal(
     taxonomy: &crate::taxonomy::Taxonomy,
     std: f32,
 ) -> anyhow::Result<Vec<InputSignal>> {
-    let (found, _) = match_pairs(taxonomy, dataset, pairs, [false, false]);
+    let (found, _) = match_pairs(taxonomy, dataset, pairs, crate::specimen::ByView::new(false, false));
     let mut per: BTreeMap<&str, [Vec<f64>; 2]> = BTreeMap::new();
     for (pair, [a, b]) in found {
         if pair.severity < PLAIN_SEVERITY {

@@ -14,6 +14,7 @@ use anyhow::Context;
 use burn::tensor::{Device, Tensor, TensorData};
 
 use super::data::Dataset;
+use crate::specimen::ByView;
 use crate::synth::{PAIRS_FILE, Rng};
 use crate::taxonomy::Taxonomy;
 
@@ -57,7 +58,7 @@ pub fn match_pairs<'a>(
     taxonomy: &crate::taxonomy::Taxonomy,
     dataset: &Dataset,
     pairs: &'a [PairRow],
-    uses: [bool; 2],
+    uses: ByView<bool>,
 ) -> (Vec<FoundPair<'a>>, Vec<String>) {
     let index: BTreeMap<&str, usize> = dataset.samples.iter().enumerate().map(|(i, s)| (s.id.as_str(), i)).collect();
     let mut notes = Vec::new();
@@ -69,7 +70,7 @@ pub fn match_pairs<'a>(
         let has = |i: usize| node.and_then(|k| dataset.samples[i].labels.get(k).copied().flatten());
         let complete = |i: usize| {
             let x = &dataset.samples[i];
-            (!uses[0] || x.dv.is_some()) && (!uses[1] || x.lv.is_some())
+            (!uses.dv || x.dv.is_some()) && (!uses.lv || x.lv.is_some())
         };
         let why = match members {
             _ if !seen.insert(p.pair.as_str()) => Some("its id appears twice".to_owned()),
@@ -117,7 +118,7 @@ pub struct RankedPair {
 /// specimen in one pair at most (a later pair naming a specimen again is skipped), and notes
 /// for those skipped.
 pub fn ranked_pairs(taxonomy: &Taxonomy, dataset: &Dataset) -> (Vec<RankedPair>, Vec<String>) {
-    let (found, mut notes) = match_pairs(taxonomy, dataset, &dataset.pairs, [false, false]);
+    let (found, mut notes) = match_pairs(taxonomy, dataset, &dataset.pairs, ByView::new(false, false));
     let mut used = std::collections::HashSet::new();
     let mut out = Vec::new();
     for (row, members) in found {

@@ -221,14 +221,13 @@ fn make_batch(
         let mut rng = draw.map(|d| Rng::new(d.seed, 0));
         let mut present = presence(sample, &options.views);
         if let (Some(rng), Some(true)) = (rng.as_mut(), draw.map(|d| d.view_dropout))
-            && present[0]
-            && present[1]
+            && present.both()
             && rng.chance(options.view_dropout)
         {
-            present[rng.below(2)] = false;
+            present[View::MODEL[rng.below(2)]] = false;
         }
         for (v, (src, dst)) in [(&sample.dv, &mut dv), (&sample.lv, &mut lv)].into_iter().enumerate() {
-            if let (true, Some(x)) = (present[v], src) {
+            if let (true, Some(x)) = (present[View::MODEL[v]], src) {
                 let slot = &mut dst[i * s * s..(i + 1) * s * s];
                 slot.copy_from_slice(&x.values()?);
                 if let (Some(rng), true) = (rng.as_mut(), options.augment) {
@@ -296,8 +295,9 @@ pub fn predict(
     let mut out = Vec::with_capacity(samples.len());
     for chunk in samples.chunks(options.batch.max(1)) {
         let b = make_batch(chunk, options, taxonomy, Stage::All, None, &device)?;
-        let probs =
-            burn::tensor::activation::sigmoid(model.forward_full(b.dv, b.lv, b.views, reads(&options.views)).logits);
+        let probs = burn::tensor::activation::sigmoid(
+            model.forward_full(b.dv, b.lv, b.views, reads(&options.views).into_array()).logits,
+        );
         let k = taxonomy.nodes.len();
         let v: Vec<f32> = probs.into_data().try_to_vec().map_err(|e| anyhow::anyhow!("{e:?}"))?;
         out.extend(v.chunks(k).map(<[f32]>::to_vec));
@@ -657,7 +657,7 @@ pub fn train(
                 draws[at[0]].view_dropout = false;
             }
             let batch = make_batch(&samples, options, &taxonomy, stage, Some(&draws), &device)?;
-            let logits = model.forward_full(batch.dv, batch.lv, batch.views, reads(&options.views)).logits;
+            let logits = model.forward_full(batch.dv, batch.lv, batch.views, reads(&options.views).into_array()).logits;
             // The ranking follows the stage: a node not trained yet is not ranked.
             let ranked_now: Vec<_> = in_batch
                 .iter()
