@@ -1,8 +1,11 @@
 //! The right panel: the taxonomy as a tree with probability bars, thresholds and flags; the
-//! reviewer's calls, status, QC reason and comment; the specimen's metadata.
+//! reviewer's calls, status, QC reason and comment; the specimen's metadata; the first reading
+//! beside a second; measurements.
 
 use egui::{Color32, RichText, Sense, Ui, vec2};
 
+use super::command_handling::AppCommand;
+use super::images::ImageCache;
 use super::workspace::Workspace;
 use crate::imaging::QcCode;
 use crate::review::{Call, Decision, QcReason, Status};
@@ -48,6 +51,106 @@ fn film_qc(ui: &mut Ui, ws: &Workspace, i: usize, status: Status, actions: &mut 
             }
         }
     });
+}
+
+/// What the findings panel shows.
+pub struct PanelInput<'a> {
+    /// The open folder, its selection and review.
+    pub ws: &'a Workspace,
+    /// The taxonomy in use.
+    pub taxonomy: &'a Taxonomy,
+    /// Thresholds in force.
+    pub thresholds: &'a [f32],
+    /// The class whose saliency is shown, if any.
+    pub saliency_class: Option<usize>,
+}
+
+/// The findings panel: the selected specimen's findings and calls ([`show`]), the first reading
+/// beside a second one, and the measurements with their scales; what the reviewer does is
+/// queued.
+pub fn panel(
+    ui: &mut Ui,
+    input: &PanelInput<'_>,
+    comment: &mut String,
+    images: &mut ImageCache,
+    queue: &mut Vec<AppCommand>,
+) {
+    let (ws, taxonomy) = (input.ws, input.taxonomy);
+    let actions = show(ui, ws, taxonomy, input.thresholds, comment, input.saliency_class);
+    for a in actions {
+        queue.push(match a {
+            FindingsAction::Decide(d) => AppCommand::Decide(d),
+            FindingsAction::ShowClass(c) => AppCommand::ShowClass(Some(c)),
+        });
+    }
+    // A second reading: the first reader's calls, only once this reader has decided.
+    if let (Some(first), Some(i), Some(s)) = (ws.first_reading.as_ref(), ws.selected, ws.selected_specimen()) {
+        ui.separator();
+        second_reading_ui(ui, first.get(&s.id), ws.review_of(i), taxonomy);
+    }
+    // Measurements, each with the scale of the film it was drawn on.
+    let (Some(i), Some(specimen)) = (ws.selected, ws.selected_specimen()) else { return };
+    let measurements = ws.review_of(i).map(|r| r.measurements.clone()).unwrap_or_default();
+    let ruler = ws.review.as_ref().and_then(|r| crate::review::measurement::ruler_scale(&r.state));
+    let spacing: Vec<_> = specimen
+        .images
+        .iter()
+        .map(|(v, p)| {
+            let s = match images.get(p, false) {
+                super::images::Slot::Ready(img) => img.spacing,
+                _ => None,
+            };
+            (*v, s)
+        })
+        .collect();
+    let id = specimen.id.clone();
+    let scale_of = |view| {
+        let dicom = spacing.iter().find(|(v, _)| *v == view).and_then(|(_, s)| *s);
+        crate::review::measurement::scale_for(&id, view, &measurements, dicom, ruler.as_ref())
+    };
+    ui.separator();
+    let label_of = |id: &str| taxonomy.get(id).map_or_else(|| id.to_owned(), |n| n.label.clone());
+    for a in super::measure::list(ui, &measurements, &scale_of, &label_of) {
+        queue.push(AppCommand::Measure(a));
+    }
+}
+
+/// The first reading beside the second, once the second reader has decided the specimen.
+fn second_reading_ui(
+    ui: &mut Ui,
+    first: Option<&crate::review::SpecimenReview>,
+    second: Option<&crate::review::SpecimenReview>,
+    taxonomy: &crate::taxonomy::Taxonomy,
+) {
+    ui.strong("Second reading");
+    let Some(second) = second.filter(|r| r.status != crate::review::Status::Unreviewed) else {
+        ui.label("The first reading stays hidden until you decide this specimen.");
+        return;
+    };
+    let by = first.map_or_else(String::new, |f| format!(" by {}", f.reviewer));
+    // One person reading twice is no blind second reading: say so where it shows.
+    if first.is_some_and(|f| !f.reviewer.is_empty() && f.reviewer == second.reviewer) {
+        ui.label(
+            RichText::new("The same reviewer made both readings (Settings changes the name).")
+                .color(ui.visuals().warn_fg_color),
+        );
+    }
+    let agreement = crate::review::compare(first, second);
+    let status = |s: crate::review::Status| super::worklist::status_text(s);
+    if agreement.agrees() {
+        ui.label(format!("First reading{by}: {}. You agree.", status(agreement.status.0)));
+        return;
+    }
+    let warn = ui.visuals().warn_fg_color;
+    ui.label(RichText::new(format!("First reading{by}: {}. You differ:", status(agreement.status.0))).color(warn));
+    if agreement.status.0 != agreement.status.1 {
+        ui.label(format!("status: {} (first) / {} (you)", status(agreement.status.0), status(agreement.status.1)));
+    }
+    let call = |c: Option<crate::review::Call>| c.map_or("no call", crate::review::Call::as_str);
+    for (node, a, b) in &agreement.calls {
+        let name = taxonomy.get(node).map_or(node.as_str(), |n| n.label.as_str());
+        ui.label(format!("{name}: {} (first) / {} (you)", call(*a), call(*b)));
+    }
 }
 
 /// Draws the findings of the selected specimen; returns what the user did.

@@ -21,10 +21,12 @@ mod improve;
 mod jobs;
 mod layout;
 mod measure;
+mod menus;
 mod settings;
 mod shell;
 mod view_math;
 mod viewer;
+mod viewer_toolbar;
 mod worklist;
 mod workspace;
 

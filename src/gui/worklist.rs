@@ -3,6 +3,7 @@
 use egui::{Align, RichText, Sense, Ui};
 use egui_extras::{Column, TableBuilder};
 
+use super::command_handling::AppCommand;
 use super::workspace::{Scored, Workspace};
 use crate::review::Status;
 use crate::taxonomy::Taxonomy;
@@ -373,6 +374,65 @@ impl Worklist {
             // The longest id by characters, and a margin for wider glyphs in shorter ones.
             widest.map_or(0.0, |id| measure(id) * 1.1) + 2.0 * ui.spacing().item_spacing.x
         })
+    }
+}
+
+/// The worklist panel: the folder's progress, the filters and search, and the table; a click
+/// queues the selection.
+pub fn panel(ui: &mut Ui, ws: &Workspace, worklist: &mut Worklist, taxonomy: &Taxonomy, queue: &mut Vec<AppCommand>) {
+    let total = ws.specimens().len();
+    let reviewed = ws.reviewed_count();
+    ui.horizontal(|ui| {
+        ui.strong(
+            ws.folder.file_name().map_or_else(|| ws.folder.display().to_string(), |n| n.to_string_lossy().into_owned()),
+        );
+        ui.label(format!("{reviewed} of {total} reviewed"));
+    });
+    let f = &mut worklist.filter;
+    let before = f.clone();
+    ui.horizontal_wrapped(|ui| {
+        ui.toggle_value(&mut f.flagged, "flagged");
+        ui.toggle_value(&mut f.unreviewed, "unreviewed");
+        ui.toggle_value(&mut f.qc, "QC");
+        ui.toggle_value(&mut f.unlike_training, "unlike training")
+            .on_hover_text("Only specimens the model finds unlike its training data: their scores are unreliable");
+        let current =
+            f.finding.as_deref().and_then(|id| taxonomy.get(id)).map_or("any finding".to_owned(), |n| n.label.clone());
+        egui::ComboBox::from_id_salt("finding_filter").selected_text(current).show_ui(ui, |ui| {
+            ui.selectable_value(&mut f.finding, None, "any finding");
+            for n in taxonomy.nodes.iter().skip(1) {
+                ui.selectable_value(&mut f.finding, Some(n.id.clone()), &n.label);
+            }
+        });
+    });
+    let label = ui.label("Search");
+    ui.add(egui::TextEdit::singleline(&mut f.text).hint_text("id, colony, gene…")).labelled_by(label.id);
+    if *f != before {
+        worklist.invalidate();
+    }
+    worklist.refresh(ws, taxonomy);
+    ui.horizontal(|ui| {
+        ui.label(RichText::new(format!("{} shown", worklist.order.len())).small());
+        let n = worklist.unsorted_results;
+        if n > 0
+            && ui
+                .small_button(format!("sort {n} new scores"))
+                .on_hover_text("Rows keep their place while the classifier runs; sort now")
+                .clicked()
+        {
+            worklist.invalidate();
+        }
+    });
+    if ws.selected.is_some_and(|s| !worklist.order.contains(&s)) {
+        ui.label(RichText::new("The specimen shown is hidden by the filter").color(ui.visuals().warn_fg_color));
+    }
+    let marked = worklist.marked.len();
+    if marked > 0 {
+        ui.label(RichText::new(format!("{marked} marked: N calls them normal (one undo)")).strong());
+    }
+    ui.separator();
+    if let Some(i) = worklist.table(ui, ws, taxonomy) {
+        queue.push(AppCommand::Select(i));
     }
 }
 
