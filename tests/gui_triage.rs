@@ -746,6 +746,13 @@ fn a_blinded_second_reading_is_kept_apart_and_compared_once_decided() {
     h.get_by_label("Second reading (blind)").click();
     h.run_steps(3);
     assert!(h.state().settings.second_reading);
+    // The second reader is asked their name, beside the first reader's; Esc keeps the one set.
+    assert!(h.query_by_label("Who is the second reader?").is_some());
+    assert!(h.query_by_label("First reading by tester.").is_some());
+    h.key_press(Key::Escape);
+    h.run_steps(3);
+    assert!(h.query_by_label("Who is the second reader?").is_none());
+    assert_eq!(h.state().settings.reviewer, "tester");
     assert!(h.query_by_label("second reading (blind)").is_some(), "the status bar says so");
     let ws = h.state().workspace.as_ref().unwrap();
     assert_eq!(ws.status(i5), Status::Unreviewed, "the first reader's call is hidden");
@@ -775,6 +782,26 @@ fn a_blinded_second_reading_is_kept_apart_and_compared_once_decided() {
     let first = mousexray::review::read_review(&folder).0;
     assert_eq!(first.get("MX00005").unwrap().status, Status::ConfirmedAbnormal);
     assert_eq!(h.state().comment.1, "first reader's note");
+    // A second reading started again: another reader gives their name, and their calls carry it.
+    h.get_by_label("Review").click();
+    h.run_steps(3);
+    h.get_by_label("Second reading (blind)").click();
+    h.run_steps(3);
+    h.get_by_label("Reviewer name").focus();
+    h.get_by_label("Reviewer name").type_text("Second Reader");
+    h.run_steps(2);
+    h.key_press(Key::Enter);
+    h.run_steps(3);
+    assert!(h.query_by_label("Who is the second reader?").is_none());
+    assert_eq!(h.state().settings.reviewer, "Second Reader");
+    h.state_mut().select(0);
+    h.run_steps(2);
+    h.key_press(Key::N);
+    h.run_steps(3);
+    let second = mousexray::review::read_reading(&folder, mousexray::review::Reading::Second).0;
+    let first_id = h.state().workspace.as_ref().unwrap().specimens()[0].id.clone();
+    assert_eq!(second.get(&first_id).unwrap().reviewer, "Second Reader");
+    assert!(h.query_by_label("The same reviewer made both readings (Settings changes the name).").is_none());
     // A window started as the second reader still has the folder's classification results.
     drop(h);
     let mut h = harness(mousexray::gui::Settings { second_reading: true, ..settings_with_model() });

@@ -115,7 +115,7 @@ impl ReviewApp {
         let dialog = if settings.reviewer_confirmed {
             Dialog::None
         } else {
-            Dialog::Reviewer { name: settings.reviewer.clone() }
+            Dialog::Reviewer { name: settings.reviewer.clone(), second_reading: None }
         };
         let mut viewer = ViewerState::default();
         (viewer.linked, viewer.invert, viewer.orientation) = (view.linked, view.invert, view.orientation);
@@ -393,6 +393,16 @@ impl ReviewApp {
             }
             crate::review::Reading::First => "back to the folder's review (the first reading)",
         });
+        // Each reading has its reader: ask who reads the second time.
+        if reading == crate::review::Reading::Second {
+            let first: std::collections::BTreeSet<String> = self
+                .workspace
+                .as_ref()
+                .and_then(|ws| ws.first_reading.as_ref())
+                .map(|r| r.specimens.values().map(|s| s.reviewer.clone()).filter(|n| !n.is_empty()).collect())
+                .unwrap_or_default();
+            self.dialog = Dialog::Reviewer { name: String::new(), second_reading: Some(first.into_iter().collect()) };
+        }
     }
 
     fn show_folder(&mut self, report: ScanReport, review: Option<ReviewSession>) {

@@ -62,10 +62,13 @@ pub enum Dialog {
     Help,
     /// Preferences.
     Settings,
-    /// Who is reviewing (asked at the first launch).
+    /// Who is reviewing: asked at the first launch, and when a blind second reading starts.
     Reviewer {
         /// The name typed so far.
         name: String,
+        /// For a second reading: the first readers' names, to read the second beside (Esc
+        /// then keeps the name in the settings).
+        second_reading: Option<Vec<String>>,
     },
     /// Fine-tune the model on the folder's reviews, and compare.
     Improve,
@@ -188,11 +191,26 @@ impl ReviewApp {
                     None => self.dialog = Dialog::TypedPath { purpose, text },
                 }
             }
-            Dialog::Reviewer { mut name } => {
-                let mut done = false;
+            Dialog::Reviewer { mut name, second_reading } => {
+                let (mut done, mut keep) = (false, false);
                 Modal::new(Id::unique("reviewer")).show(&ctx, |ui| {
-                    ui.heading("Who is reviewing?");
-                    ui.label("Your name is recorded with every call, and shown to the next reader.");
+                    match &second_reading {
+                        None => {
+                            ui.heading("Who is reviewing?");
+                            ui.label("Your name is recorded with every call, and shown to the next reader.");
+                        }
+                        Some(first) => {
+                            ui.heading("Who is the second reader?");
+                            ui.label(
+                                "The second reading is blind: the first reader's calls on a specimen stay hidden \
+                                 until you decide it. Your name is recorded with each call of this reading.",
+                            );
+                            if !first.is_empty() {
+                                ui.label(format!("First reading by {}.", first.join(", ")));
+                            }
+                            keep = ui.input(|i| i.key_pressed(egui::Key::Escape));
+                        }
+                    }
                     let label = ui.label("Reviewer name");
                     let edit = ui.add(egui::TextEdit::singleline(&mut name).desired_width(300.0)).labelled_by(label.id);
                     if !edit.has_focus() && !edit.lost_focus() {
@@ -203,14 +221,16 @@ impl ReviewApp {
                     let ok = ui.add_enabled(!name.trim().is_empty(), egui::Button::new("Start reviewing"));
                     done = !name.trim().is_empty() && (ok.clicked() || enter);
                 });
-                if done {
+                if keep {
+                    self.notice(format!("the second reading goes on under the name {}", self.settings.reviewer));
+                } else if done {
                     self.settings.reviewer = name.trim().to_owned();
                     self.settings.reviewer_confirmed = true;
                     if let Some(r) = self.workspace.as_mut().and_then(|ws| ws.review.as_mut()) {
                         r.reviewer = self.settings.reviewer.clone();
                     }
                 } else {
-                    self.dialog = Dialog::Reviewer { name };
+                    self.dialog = Dialog::Reviewer { name, second_reading };
                 }
             }
             Dialog::Calibrate { specimen, mut measurement, mut text, found } => {
