@@ -345,11 +345,27 @@ fn fine_tuning_starts_from_a_model_and_lowers_the_loss_on_new_data() {
         child.to_str().unwrap(),
         "--init",
         parent.to_str().unwrap(),
-        "--size",
-        "64",
+        "--backbone",
+        "convnext",
     ]);
     assert_eq!(code, 1);
-    assert!(stderr.contains("--size 64 differs") && stderr.contains("parent.onnx"), "{stderr}");
+    assert!(stderr.contains("--backbone Convnext differs") && stderr.contains("parent.onnx"), "{stderr}");
+    // The input size may grow (the weights are size-free), in whole strides of the backbone.
+    let larger = dir.path().join("larger.onnx");
+    let (b_, l_, p_) = (b.to_str().unwrap(), larger.to_str().unwrap(), parent.to_str().unwrap());
+    let grow = |size: &str| {
+        let args = ["train", "--data", b_, "--out", l_, "--init", p_, "--size", size, "--epochs", "1", "--batch", "8"];
+        mousexray(&[&args[..], &["--val-split", "0.3", "--schedule", "joint"]].concat())
+    };
+    let (code, stderr) = grow("60");
+    assert_eq!(code, 1);
+    assert!(stderr.contains("--size 60 must be a multiple of 16"), "{stderr}");
+    let (code, stderr) = grow("64");
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("trained at 32 px; it continues at 64 px"), "{stderr}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(larger.with_extension("json")).unwrap()).unwrap();
+    assert_eq!(report["provenance"]["training"]["options"]["preprocess"]["size"], 64);
 }
 
 /// `mousexray improve`: a reviewed folder's decisions fine-tune a model; old and new are scored

@@ -30,8 +30,9 @@ pub struct TrainArgs {
     #[arg(long, value_name = "FOLDER", num_args = 1..)]
     pub labels_from_review: Vec<PathBuf>,
     /// Start from this model's weights (an ONNX file written by mousexray) and fine-tune it: its
-    /// architecture, input size and preprocessing are kept, the learning rate defaults to a
-    /// tenth of training from scratch, and the new model's provenance names it by SHA-256.
+    /// architecture and preprocessing are kept (the input size too, unless --size sets another),
+    /// the learning rate defaults to a tenth of training from scratch, and the new model's
+    /// provenance names it by SHA-256.
     #[arg(long, value_name = "MODEL")]
     pub init: Option<PathBuf>,
     /// Backbone [default: convnext; with --init, the parent's].
@@ -323,12 +324,19 @@ fn recipe_of(args: &TrainArgs) -> anyhow::Result<TrainOptions> {
     if args.convnext_t && config != ModelConfig::convnext_t(classes) {
         anyhow::bail!("--convnext-t differs from {name}'s architecture; leave it out with --init");
     }
-    let preprocess = parent.metadata.preprocess;
+    let mut preprocess = parent.metadata.preprocess;
     if crate::fsx::same_file(init, &args.out) {
         anyhow::bail!("{name}: --out would overwrite the model being fine-tuned; choose another file");
     }
+    // Both backbones are convolutions, channel norms and global pooling, so their weights
+    // apply at any input size: a model trained small continues at a larger size (progressive
+    // resizing), which skips the epochs a fresh network spends at chance.
     if let Some(s) = args.size.filter(|s| *s != preprocess.size) {
-        anyhow::bail!("--size {s} differs from {name}'s input of {} px; leave it out with --init", preprocess.size);
+        if !(s as usize).is_multiple_of(config.stride()) {
+            anyhow::bail!("--size {s} must be a multiple of {}", config.stride());
+        }
+        eprintln!("{name} was trained at {} px; it continues at {s} px", preprocess.size);
+        preprocess.size = s;
     }
     let views = args.views.clone().unwrap_or(parent.metadata.provenance.views);
     Ok(TrainOptions::recipe(config, preprocess, views).fine_tuning(parent.record))
