@@ -42,9 +42,10 @@ fn long_ids_show_whole_and_ids_sort_naturally() {
     assert_eq!(order, [long, "r1", "r2", "r10"]);
     // The whole id fits its column: the label ends before the next column begins.
     let (id_left, id_right) = x_range(&h, long);
-    let (views_left, _) = x_range(&h, "Views");
+    // (At 1024 the list is compact: P(abn) follows the id.)
+    let (next_left, _) = x_range(&h, "P(abn)");
     assert!(id_right - id_left > 120.0, "the label is the whole id ({id_left}..{id_right})");
-    assert!(id_right <= views_left, "the id ({id_left}..{id_right}) runs into Views at {views_left}");
+    assert!(id_right <= next_left, "the id ({id_left}..{id_right}) runs into P(abn) at {next_left}");
 }
 
 #[test]
@@ -398,6 +399,18 @@ fn at_1024_the_worklist_keeps_the_reviewers_status_in_view() {
     let status = h.get_by_label("Status").rect();
     // The list's panel ends about where its search field does.
     assert!(status.max.x <= search.max.x + 16.0, "Status header at {:?}, list ends near {}", status, search.max.x);
+    // Narrow, the list turns compact: Views, Flag and Top finding go (the QC badge sits by the
+    // id, the flag colours P(abn), the top finding is in its tooltip), so Status reads whole.
+    for gone in ["Views", "Flag", "Top finding"] {
+        assert!(h.query_by_label(gone).is_none(), "{gone} in a compact list");
+    }
+    assert!(search.max.x + 16.0 - status.min.x >= 80.0, "Status column from {} to {}", status.min.x, search.max.x);
+    // With room, every column is there.
+    let mut h = harness_sized(settings(), 1920.0, 1080.0);
+    open_typed(&mut h, &folder);
+    for header in ["Views", "Flag", "Top finding"] {
+        assert!(h.query_by_label(header).is_some(), "{header} with room");
+    }
 }
 
 /// Model > Improve with my reviews: fine-tunes the model on the folder's decisions on a thread

@@ -47,7 +47,7 @@ impl ReviewApp {
             // takes about a quarter of the window, shrinking with it, so the films keep half.
             let width = ui.available_width();
             if self.settings.view.worklist_panel {
-                let size = (width * 0.27).clamp(250.0, 380.0);
+                let size = (width * 0.27).clamp(250.0, 440.0);
                 egui::Panel::left("worklist").default_size(size).size_range(230.0..=(width * 0.3).max(230.0)).show(
                     ui,
                     |ui| {

@@ -8,6 +8,10 @@ use super::workspace::{Scored, Workspace};
 use crate::review::Status;
 use crate::taxonomy::Taxonomy;
 
+/// The least width, in points, the Status and Top finding columns each get before the table
+/// turns compact (about "unreviewed" at the default font).
+const COMPACT_TEXT_WIDTH: f32 = 85.0;
+
 /// A sortable column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum SortColumn {
@@ -212,32 +216,45 @@ impl Worklist {
         // Labels that select text would take the click from the row: a row is clicked anywhere.
         ui.style_mut().interaction.selectable_labels = false;
         let id_width = self.id_width(ui, ws).min(ui.available_width() * 0.6).max(70.0);
+        // A narrow list (a small screen) keeps the id, P(abn) and the reviewer's Status, whole:
+        // the QC badge goes beside the id, the flag colours P(abn), and the top finding moves
+        // into P(abn)'s tooltip (and the findings panel), rather than every column being cut.
+        let compact = ui.available_width() < id_width + 54.0 + 54.0 + 34.0 + 2.0 * COMPACT_TEXT_WIDTH;
         let mut table = TableBuilder::new(ui)
             .id_salt("worklist")
             .striped(true)
             .sense(Sense::click())
             .cell_layout(egui::Layout::left_to_right(Align::Center))
-            .column(Column::exact(id_width).clip(true))
-            // The id whole, the rest fixed or sharing what is left (the reviewer's calls before the
-            // model's top finding, which a narrow list cuts first): the films must not be crowded out.
-            .column(Column::exact(54.0).clip(true))
-            .column(Column::exact(54.0).clip(true))
-            .column(Column::exact(34.0))
-            .column(Column::remainder().at_least(40.0).clip(true))
-            .column(Column::remainder().at_least(40.0).clip(true));
+            .column(Column::exact(id_width + if compact { 28.0 } else { 0.0 }).clip(true));
+        if !compact {
+            table = table.column(Column::exact(if compact { 64.0 } else { 54.0 }).clip(true));
+        }
+        // The id whole, the rest fixed or sharing what is left (the reviewer's calls before the
+        // model's top finding, which a narrow list cuts first): the films must not be crowded out.
+        table = table.column(Column::exact(if compact { 64.0 } else { 54.0 }).clip(true));
+        if !compact {
+            table = table.column(Column::exact(34.0));
+        }
+        table = table.column(Column::remainder().at_least(40.0).clip(true));
+        if !compact {
+            table = table.column(Column::remainder().at_least(40.0).clip(true));
+        }
         if std::mem::take(&mut self.scroll_to_selection)
             && let Some(pos) = ws.selected.and_then(|s| self.order.iter().position(|&i| i == s))
         {
             table = table.scroll_to_row(pos, Some(Align::Center));
         }
-        let headers = [
+        let headers: Vec<(SortColumn, &str)> = [
             (SortColumn::Id, "Specimen"),
             (SortColumn::Views, "Views"),
             (SortColumn::Abnormal, "P(abn)"),
             (SortColumn::Flag, "Flag"),
             (SortColumn::Status, "Status"),
             (SortColumn::Finding, "Top finding"),
-        ];
+        ]
+        .into_iter()
+        .filter(|(c, _)| !compact || !matches!(c, SortColumn::Views | SortColumn::Flag | SortColumn::Finding))
+        .collect();
         table
             .header(row_h + 2.0, |mut header| {
                 for (col, name) in headers {
@@ -259,27 +276,47 @@ impl Worklist {
                     let Some(s) = ws.specimens().get(i) else { return };
                     let scored = ws.results.get(i).and_then(Option::as_ref);
                     row.set_selected(ws.selected == Some(i) || self.marked.contains(&i));
+                    let qc = ws.film_qc_of(i);
+                    // A film QC badge: the views are there, but not all were scored.
+                    let qc_badge = |ui: &mut Ui, text: String| {
+                        let why: Vec<String> =
+                            qc.iter().map(|(v, c)| format!("{}: {}", v.as_str().to_uppercase(), c.explain())).collect();
+                        ui.label(RichText::new(text).color(ui.visuals().warn_fg_color))
+                            .on_hover_text(format!("Film QC\n{}", why.join("\n")));
+                    };
                     row.col(|ui| {
                         ui.label(&s.id);
-                    });
-                    row.col(|ui| {
-                        let qc = ws.film_qc_of(i);
-                        if qc.is_empty() {
-                            ui.label(s.model_views());
-                        } else {
-                            // A film QC badge: the views are there, but not all were scored.
-                            let text = egui::RichText::new(format!("{} QC", s.model_views()))
-                                .color(ui.visuals().warn_fg_color);
-                            let why: Vec<String> = qc
-                                .iter()
-                                .map(|(v, c)| format!("{}: {}", v.as_str().to_uppercase(), c.explain()))
-                                .collect();
-                            ui.label(text).on_hover_text(format!("Film QC\n{}", why.join("\n")));
+                        if compact && !qc.is_empty() {
+                            // The views with a finding: "DV QC".
+                            let mut views: Vec<&str> = qc.iter().map(|(v, _)| v.as_str()).collect();
+                            views.dedup();
+                            qc_badge(ui, format!("{} QC", views.join("+").to_uppercase()));
                         }
                     });
+                    if !compact {
+                        row.col(|ui| {
+                            if qc.is_empty() {
+                                ui.label(s.model_views());
+                            } else {
+                                qc_badge(ui, format!("{} QC", s.model_views()));
+                            }
+                        });
+                    }
                     row.col(|ui| {
                         let p = scored.and_then(|r| r.scores.joint.first()).map_or("–".into(), |p| format!("{p:.2}"));
+                        let flagged = scored.is_some_and(|r| r.scores.abnormal());
+                        let top = scored
+                            .and_then(|r| r.scores.top_finding(taxonomy))
+                            .and_then(|(id, _)| taxonomy.get(id))
+                            .map_or("none", |n| n.label.as_str());
                         match scored.filter(|r| r.out_of_domain()) {
+                            None if compact && flagged => {
+                                ui.label(RichText::new(format!("{p} •")).color(ui.visuals().warn_fg_color))
+                                    .on_hover_text(format!("flagged abnormal; top finding: {top}"));
+                            }
+                            None if compact && scored.is_some() => {
+                                ui.label(p).on_hover_text(format!("top finding: {top}"));
+                            }
                             None => {
                                 ui.label(p);
                             }
@@ -290,20 +327,24 @@ impl Worklist {
                             }
                         }
                     });
-                    row.col(|ui| {
-                        if let Some(r) = scored.filter(|r| r.scores.abnormal()) {
-                            let (rect, resp) = ui.allocate_exact_size(egui::vec2(12.0, 12.0), Sense::hover());
-                            let color = ui.visuals().warn_fg_color;
-                            // A hollow dot: the model flags it, but on a film unlike its training.
-                            if r.out_of_domain() {
-                                ui.painter().circle_stroke(rect.center(), 4.0, egui::Stroke::new(1.5, color));
-                                resp.on_hover_text("flagged abnormal on a film unlike the training data: unreliable");
-                            } else {
-                                ui.painter().circle_filled(rect.center(), 4.5, color);
-                                resp.on_hover_text("flagged abnormal");
+                    if !compact {
+                        row.col(|ui| {
+                            if let Some(r) = scored.filter(|r| r.scores.abnormal()) {
+                                let (rect, resp) = ui.allocate_exact_size(egui::vec2(12.0, 12.0), Sense::hover());
+                                let color = ui.visuals().warn_fg_color;
+                                // A hollow dot: the model flags it, but on a film unlike its training.
+                                if r.out_of_domain() {
+                                    ui.painter().circle_stroke(rect.center(), 4.0, egui::Stroke::new(1.5, color));
+                                    resp.on_hover_text(
+                                        "flagged abnormal on a film unlike the training data: unreliable",
+                                    );
+                                } else {
+                                    ui.painter().circle_filled(rect.center(), 4.5, color);
+                                    resp.on_hover_text("flagged abnormal");
+                                }
                             }
-                        }
-                    });
+                        });
+                    }
                     row.col(|ui| {
                         let (text, hover) = decision_text(ws, i, taxonomy);
                         let r = ui.label(text);
@@ -311,11 +352,13 @@ impl Worklist {
                             r.on_hover_text(hover);
                         }
                     });
-                    row.col(|ui| {
-                        let top = scored.and_then(|r| r.scores.top_finding(taxonomy));
-                        let label = top.and_then(|(id, _)| taxonomy.get(id)).map_or("", |n| n.label.as_str());
-                        ui.label(label);
-                    });
+                    if !compact {
+                        row.col(|ui| {
+                            let top = scored.and_then(|r| r.scores.top_finding(taxonomy));
+                            let label = top.and_then(|(id, _)| taxonomy.get(id)).map_or("", |n| n.label.as_str());
+                            ui.label(label);
+                        });
+                    }
                     let response = row.response();
                     if response.clicked() {
                         let m = response.ctx.input(|i| i.modifiers);
