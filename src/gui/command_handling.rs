@@ -36,6 +36,13 @@ pub enum AppCommand {
     AddMeasurement(String, crate::review::Measurement),
     /// From the findings panel's measurement list.
     Measure(super::measure::MeasureAction),
+    /// A path typed or picked for this purpose.
+    Chosen(super::dialogs::Purpose, PathBuf),
+    /// The reviewer's name was set: the open review records it from now on.
+    SetReviewer(String),
+    /// The Settings window changed these settings (the values before): thresholds are applied
+    /// again, and a new device or thread count reloads the model.
+    SettingsChanged(Box<super::settings::Settings>),
 }
 
 impl ReviewApp {
@@ -58,6 +65,23 @@ impl ReviewApp {
             AppCommand::OpenFolder(f) => self.open_folder(ctx, f),
             AppCommand::Select(i) => self.select(i),
             AppCommand::Decide(d) => self.decide(&d),
+            AppCommand::Chosen(purpose, path) => self.chosen(ctx, purpose, path),
+            AppCommand::SetReviewer(name) => {
+                if let Some(r) = self.workspace.as_mut().and_then(|ws| ws.review.as_mut()) {
+                    r.reviewer = name;
+                }
+            }
+            AppCommand::SettingsChanged(before) => {
+                if before.thresholds != self.settings.thresholds {
+                    self.apply_thresholds();
+                }
+                if (before.device != self.settings.device || before.threads != self.settings.threads)
+                    && self.model.info.is_some()
+                {
+                    self.model.info = None;
+                    self.load_model(ctx);
+                }
+            }
             AppCommand::ShowClass(c) => {
                 self.viewer.overlay_class = c;
                 self.viewer.overlay = true;

@@ -8,6 +8,7 @@ use egui::{Id, Modal, RichText, Ui};
 
 use super::app::{ReviewApp, default_export_name};
 use super::command::UICommand;
+use super::command_handling::AppCommand;
 use super::jobs::Job;
 use crate::inference::Device;
 use crate::inference::saliency::Colormap;
@@ -186,7 +187,9 @@ impl ReviewApp {
                     });
                 });
                 match outcome {
-                    Some(true) if !text.trim().is_empty() => self.chosen(&ctx, purpose, PathBuf::from(text.trim())),
+                    Some(true) if !text.trim().is_empty() => {
+                        self.send(AppCommand::Chosen(purpose, PathBuf::from(text.trim())));
+                    }
                     Some(_) => {}
                     None => self.dialog = Dialog::TypedPath { purpose, text },
                 }
@@ -226,9 +229,7 @@ impl ReviewApp {
                 } else if done {
                     self.settings.reviewer = name.trim().to_owned();
                     self.settings.reviewer_confirmed = true;
-                    if let Some(r) = self.workspace.as_mut().and_then(|ws| ws.review.as_mut()) {
-                        r.reviewer = self.settings.reviewer.clone();
-                    }
+                    self.send(AppCommand::SetReviewer(self.settings.reviewer.clone()));
                 } else {
                     self.dialog = Dialog::Reviewer { name, second_reading };
                 }
@@ -291,7 +292,7 @@ impl ReviewApp {
                 match outcome {
                     Some(true) => {
                         measurement.known_mm = mm;
-                        self.send(super::command_handling::AppCommand::AddMeasurement(specimen, measurement));
+                        self.send(AppCommand::AddMeasurement(specimen, measurement));
                     }
                     Some(false) => {}
                     None => self.dialog = Dialog::Calibrate { specimen, measurement, text, found },
@@ -323,7 +324,7 @@ impl ReviewApp {
                 match outcome {
                     Some(Some(finding)) => {
                         measurement.finding = Some(finding);
-                        self.send(super::command_handling::AppCommand::AddMeasurement(specimen, measurement));
+                        self.send(AppCommand::AddMeasurement(specimen, measurement));
                     }
                     Some(None) => {}
                     None => self.dialog = Dialog::MarkFinding { specimen, measurement },
@@ -348,7 +349,7 @@ impl ReviewApp {
                     });
                 });
                 match answer {
-                    Some(true) => self.send(super::command_handling::AppCommand::NormalAll(indices)),
+                    Some(true) => self.send(AppCommand::NormalAll(indices)),
                     Some(false) => {}
                     None => self.dialog = Dialog::ConfirmNormal { indices },
                 }
@@ -393,14 +394,14 @@ impl ReviewApp {
                 let mut open = true;
                 let before = self.settings.clone();
                 egui::Window::new("Settings").open(&mut open).collapsible(false).show(&ctx, |ui| self.settings_ui(ui));
-                if before.thresholds != self.settings.thresholds {
-                    self.apply_thresholds();
+                if before.reviewer != self.settings.reviewer {
+                    self.send(AppCommand::SetReviewer(self.settings.reviewer.clone()));
                 }
-                if (before.device != self.settings.device || before.threads != self.settings.threads)
-                    && self.model.info.is_some()
+                if before.thresholds != self.settings.thresholds
+                    || before.device != self.settings.device
+                    || before.threads != self.settings.threads
                 {
-                    self.model.info = None;
-                    self.load_model(&ctx);
+                    self.send(AppCommand::SettingsChanged(Box::new(before)));
                 }
                 if open {
                     self.dialog = Dialog::Settings;
@@ -458,11 +459,6 @@ impl ReviewApp {
         });
         if self.settings.reviewer.trim().is_empty() {
             ui.colored_label(ui.visuals().warn_fg_color, "Set a reviewer name: it is recorded with every decision.");
-        }
-        if let Some(ws) = self.workspace.as_mut()
-            && let Some(r) = ws.review.as_mut()
-        {
-            r.reviewer = self.settings.reviewer.clone();
         }
     }
 }
