@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use mousexray::imaging::{DecodeError, DecodeOptions, DicomWriteOptions, FileFormat, decode};
+use mousexray::imaging::{DecodeError, DecodeOptions, DicomWriteOptions, FileFormat, PixelSpacing, decode};
 
 fn opts() -> DecodeOptions {
     DecodeOptions::default()
@@ -138,8 +138,13 @@ fn garbage_truncated_and_empty_files_are_clear_errors() {
 fn dicom_pixel_spacing_is_read_from_the_header() {
     let dir = tempfile::tempdir().unwrap();
     let with = dir.path().join("with.dcm");
-    write_dcm(&with, 50, 40, 12, &DicomWriteOptions { pixel_spacing_mm: Some(0.05), ..Default::default() });
-    assert_eq!(mousexray::imaging::pixel_spacing_mm(&with), Some((0.05, "DICOM Pixel Spacing")));
+    write_dcm(&with, 50, 40, 12, &DicomWriteOptions { pixel_spacing_mm: Some([0.05, 0.05]), ..Default::default() });
+    let spacing = |row_mm, col_mm| Some(PixelSpacing { row_mm, col_mm, source: "DICOM Pixel Spacing" });
+    assert_eq!(mousexray::imaging::pixel_spacing_mm(&with), spacing(0.05, 0.05));
+    // Oblong pixels keep both spacings (rows first, as DICOM lists them).
+    let oblong = dir.path().join("oblong.dcm");
+    write_dcm(&oblong, 50, 40, 12, &DicomWriteOptions { pixel_spacing_mm: Some([0.08, 0.05]), ..Default::default() });
+    assert_eq!(mousexray::imaging::pixel_spacing_mm(&oblong), spacing(0.08, 0.05));
     // The pixels still decode as before.
     assert_eq!(decode(&with, &opts()).unwrap().width, 50);
     let without = dir.path().join("without.dcm");

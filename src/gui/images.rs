@@ -37,7 +37,7 @@ pub struct LoadedImage {
     pub auto_rendered: Arc<egui::ColorImage>,
     /// Millimetres per original pixel and the attribute that said so, for a DICOM file that
     /// carries its pixel spacing.
-    pub spacing: Option<(f64, &'static str)>,
+    pub spacing: Option<crate::imaging::PixelSpacing>,
     /// The animal's long axis and head end (for the head-up hanging protocol), if found.
     pub axis: Option<BodyAxis>,
 }

@@ -246,6 +246,12 @@ pub fn list(
     let shown: Vec<_> = measurements.iter().filter(|m| m.kind == MeasureKind::Distance).collect();
     if let Some(m) = shown.first() {
         let text = match scale_of(m.view) {
+            Some(s) if (s.aspect - 1.0).abs() > 1e-6 => format!(
+                "scale {:.4} mm/px across, {:.4} down (oblong pixels), from {}",
+                s.mm_per_px,
+                s.mm_per_px * s.aspect,
+                s.source
+            ),
             Some(s) => format!("scale {:.4} mm/px, from {}", s.mm_per_px, s.source),
             None => "no scale: calibrate on the film's ruler once for this folder".to_owned(),
         };

@@ -156,9 +156,9 @@ pub(crate) fn decode_dicom(path: &Path, options: &DecodeOptions) -> Result<GrayI
 /// Spacing (0028,0030, calibrated to the animal) when present, else Imager Pixel Spacing
 /// (0018,1164, at the detector, so slightly larger than the animal's by the geometric
 /// magnification). Only the header is read. `None` for a file without either, one that cannot be
-/// read, or pixels that are not square (within 1 %): lengths in any direction need one scale,
-/// and the reviewer then calibrates on the film's ruler instead.
-pub fn pixel_spacing_mm(path: &Path) -> Option<(f64, &'static str)> {
+/// read, or spacings that are not positive numbers. Pixels need not be square: the row and
+/// column spacings are kept apart, and measurements scale each direction by its own.
+pub fn pixel_spacing_mm(path: &Path) -> Option<PixelSpacing> {
     let obj = dicom_object::OpenFileOptions::new().read_until(tags::PIXEL_DATA).open_file(path).ok()?;
     [(tags::PIXEL_SPACING, "DICOM Pixel Spacing"), (tags::IMAGER_PIXEL_SPACING, "DICOM Imager Pixel Spacing")]
         .into_iter()
@@ -169,9 +169,20 @@ pub fn pixel_spacing_mm(path: &Path) -> Option<(f64, &'static str)> {
                 [one] => (*one, *one),
                 [] => return None,
             };
-            let square = row.is_finite() && row > 0.0 && col > 0.0 && ((row - col) / row).abs() <= 0.01;
-            square.then_some((0.5 * (row + col), name))
+            let valid = [row, col].iter().all(|v| v.is_finite() && *v > 0.0);
+            valid.then_some(PixelSpacing { row_mm: row, col_mm: col, source: name })
         })
+}
+
+/// A film's pixel spacing from its DICOM header.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PixelSpacing {
+    /// Millimetres between the centres of adjacent rows (down the image, y).
+    pub row_mm: f64,
+    /// Millimetres between the centres of adjacent columns (across the image, x).
+    pub col_mm: f64,
+    /// The attribute it came from: "DICOM Pixel Spacing" or "DICOM Imager Pixel Spacing".
+    pub source: &'static str,
 }
 
 /// How [`write_dicom`] encodes an image.
@@ -188,8 +199,8 @@ pub struct DicomWriteOptions {
     pub patient_id: String,
     /// SOP Instance UID; callers that need byte-identical output pass a deterministic one.
     pub instance_uid: String,
-    /// Pixel Spacing (0028,0030) in millimetres, the same along rows and columns.
-    pub pixel_spacing_mm: Option<f64>,
+    /// Pixel Spacing (0028,0030) in millimetres: between rows, then between columns.
+    pub pixel_spacing_mm: Option<[f64; 2]>,
 }
 
 impl Default for DicomWriteOptions {
@@ -243,9 +254,9 @@ pub fn write_dicom(path: &Path, image: &GrayImage16, options: &DicomWriteOptions
     obj.put(DataElement::new(tags::PIXEL_REPRESENTATION, VR::US, PrimitiveValue::from(0u16)));
     obj.put(text(tags::RESCALE_INTERCEPT, VR::DS, &format!("{}", options.rescale_intercept)));
     obj.put(text(tags::RESCALE_SLOPE, VR::DS, &format!("{slope}")));
-    if let Some(mm) = options.pixel_spacing_mm {
-        let v = format!("{mm}");
-        obj.put(DataElement::new(tags::PIXEL_SPACING, VR::DS, PrimitiveValue::Strs(vec![v.clone(), v].into())));
+    if let Some([row, col]) = options.pixel_spacing_mm {
+        let v = vec![format!("{row}"), format!("{col}")];
+        obj.put(DataElement::new(tags::PIXEL_SPACING, VR::DS, PrimitiveValue::Strs(v.into())));
     }
     obj.put(DataElement::new(tags::PIXEL_DATA, VR::OW, PrimitiveValue::U16(stored.into())));
     let file = obj

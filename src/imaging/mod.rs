@@ -17,7 +17,7 @@ mod transform;
 
 pub use body_axis::{BodyAxis, body_axis};
 pub use decode::{DecodeError, DecodeOptions, decode};
-pub use dicom::{DicomWriteOptions, pixel_spacing_mm, write_dicom};
+pub use dicom::{DicomWriteOptions, PixelSpacing, pixel_spacing_mm, write_dicom};
 pub use display::{Window, display_gray, shrink16};
 pub(crate) use film::dilate;
 pub use film_qc::{FilmMeasures, QcCode, specimen_qc};

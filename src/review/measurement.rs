@@ -11,6 +11,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::model::ReviewState;
+use crate::imaging::PixelSpacing;
 use crate::specimen::View;
 
 /// The longest ruler stretch a calibration may name, in millimetres (a film is a few
@@ -132,10 +133,20 @@ pub struct Measurement {
 /// Millimetres per original pixel, and where that comes from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scale {
-    /// Millimetres per pixel.
+    /// Millimetres per pixel across the image (x, between columns).
     pub mm_per_px: f64,
+    /// Pixel height over width (the DICOM row spacing over the column spacing); 1 for square
+    /// pixels and for a ruler calibration.
+    pub aspect: f64,
     /// "DICOM Pixel Spacing", or the ruler calibration's specimen and view.
     pub source: String,
+}
+
+impl Scale {
+    /// Square pixels of `mm_per_px`.
+    pub fn square(mm_per_px: f64, source: impl Into<String>) -> Scale {
+        Scale { mm_per_px, aspect: 1.0, source: source.into() }
+    }
 }
 
 /// What a measurement comes to.
@@ -162,6 +173,11 @@ impl MeasuredValue {
 
 fn length(a: [f64; 2], b: [f64; 2]) -> f64 {
     (b[0] - a[0]).hypot(b[1] - a[1])
+}
+
+/// Points in pixels to points in units of the pixel width: rows stretched by `aspect`.
+fn stretched(points: &[[f64; 2]], aspect: f64) -> Vec<[f64; 2]> {
+    points.iter().map(|p| [p[0], p[1] * aspect]).collect()
 }
 
 /// The angle between the directions `u` and `v`, in degrees (0 to 180); none if either is a
@@ -206,10 +222,17 @@ impl Measurement {
     }
 
     /// Its angle in degrees: at the vertex for [`MeasureKind::Angle`] (0 to 180), between the
-    /// two lines for [`MeasureKind::Cobb`] (0 to 90, lines having no direction).
+    /// two lines for [`MeasureKind::Cobb`] (0 to 90, lines having no direction), on square
+    /// pixels.
     pub fn angle_deg(&self) -> Option<f64> {
+        self.angle_with_aspect(1.0)
+    }
+
+    /// The angle on pixels `aspect` times as high as wide (non-square DICOM pixels).
+    fn angle_with_aspect(&self, aspect: f64) -> Option<f64> {
         let d = |a: [f64; 2], b: [f64; 2]| [b[0] - a[0], b[1] - a[1]];
-        match (self.kind, self.points.as_slice()) {
+        let points = stretched(&self.points, aspect);
+        match (self.kind, points.as_slice()) {
             (MeasureKind::Angle, [a, v, b]) => angle_between(d(*v, *a), d(*v, *b)),
             (MeasureKind::Cobb, [a, b, c, e]) => angle_between(d(*a, *b), d(*c, *e)).map(|t| t.min(180.0 - t)),
             _ => None,
@@ -225,13 +248,18 @@ impl Measurement {
         match self.kind {
             MeasureKind::Distance => {
                 let px = self.length_px()?;
-                Some(match scale {
-                    Some(s) => MeasuredValue::Millimetres(px * s.mm_per_px),
-                    None => MeasuredValue::Pixels(px),
+                Some(match (scale, self.points.as_slice()) {
+                    (Some(s), [a, b]) => {
+                        let p = stretched(&[*a, *b], s.aspect);
+                        MeasuredValue::Millimetres(length(p[0], p[1]) * s.mm_per_px)
+                    }
+                    _ => MeasuredValue::Pixels(px),
                 })
             }
             MeasureKind::Calibration => Some(MeasuredValue::Millimetres(self.known_mm?)),
-            MeasureKind::Angle | MeasureKind::Cobb => self.angle_deg().map(MeasuredValue::Degrees),
+            MeasureKind::Angle | MeasureKind::Cobb => {
+                self.angle_with_aspect(scale.map_or(1.0, |s| s.aspect)).map(MeasuredValue::Degrees)
+            }
             MeasureKind::Mark | MeasureKind::Region => None,
         }
     }
@@ -246,7 +274,7 @@ impl Measurement {
 }
 
 fn calibration_scale(id: &str, m: &Measurement) -> Option<Scale> {
-    Some(Scale { mm_per_px: m.calibration()?, source: format!("ruler on {id} {}", m.view.as_str().to_uppercase()) })
+    Some(Scale::square(m.calibration()?, format!("ruler on {id} {}", m.view.as_str().to_uppercase())))
 }
 
 /// The folder's scale from a ruler calibration: the one drawn last (by [`Measurement::made`],
@@ -263,20 +291,22 @@ pub fn ruler_scale(state: &ReviewState) -> Option<Scale> {
 }
 
 /// The scale for `view` of specimen `id`, most specific first: a ruler calibration drawn on that
-/// very film (its last), the film's own DICOM pixel spacing (`dicom`: millimetres and the
-/// attribute that said so, from [`crate::imaging::pixel_spacing_mm`]), then the folder's ruler
+/// very film (its last), the film's own DICOM pixel spacing (`dicom`, from
+/// [`crate::imaging::pixel_spacing_mm`]; its pixels may be oblong), then the folder's ruler
 /// calibration ([`ruler_scale`]).
 pub fn scale_for(
     id: &str,
     view: View,
     own: &[Measurement],
-    dicom: Option<(f64, &str)>,
+    dicom: Option<PixelSpacing>,
     ruler: Option<&Scale>,
 ) -> Option<Scale> {
     let on_film = own.iter().rev().filter(|m| m.view == view).find_map(|m| calibration_scale(id, m));
-    let from_file = dicom
-        .filter(|(v, _)| v.is_finite() && *v > 0.0)
-        .map(|(mm, name)| Scale { mm_per_px: mm, source: name.to_owned() });
+    let from_file = dicom.filter(|s| [s.row_mm, s.col_mm].iter().all(|v| v.is_finite() && *v > 0.0)).map(|s| Scale {
+        mm_per_px: s.col_mm,
+        aspect: s.row_mm / s.col_mm,
+        source: s.source.to_owned(),
+    });
     on_film.or(from_file).or_else(|| ruler.cloned())
 }
 
@@ -328,7 +358,7 @@ mod tests {
         let d = m(MeasureKind::Distance, &[[0.0, 0.0], [30.0, 40.0]]);
         assert_eq!(d.length_px(), Some(50.0));
         assert_eq!(d.value(None), Some(MeasuredValue::Pixels(50.0)));
-        let scale = Scale { mm_per_px: 0.05, source: String::new() };
+        let scale = Scale::square(0.05, "");
         assert_eq!(d.value(Some(&scale)).map(MeasuredValue::text), Some("2.50 mm".into()));
         // A right angle at the vertex, the vertex clicked second.
         let a = m(MeasureKind::Angle, &[[10.0, 0.0], [0.0, 0.0], [0.0, 7.0]]);
@@ -360,7 +390,7 @@ mod tests {
         let region = Measurement { finding: Some("teeth".into()), ..m(MeasureKind::Region, &[[9.0, 1.0], [2.0, 6.0]]) };
         let list =
             [tibia(300.0), tibia(320.0), m(MeasureKind::Angle, &[[1.0, 0.0], [0.0, 0.0], [0.0, 1.0]]), mark, region];
-        let scale = |_| Some(Scale { mm_per_px: 0.05, source: String::new() });
+        let scale = |_| Some(Scale::square(0.05, ""));
         let (text, mm) = export_summary(&list, &scale);
         assert_eq!(text, "DV tibia 15.00 mm; DV tibia 16.00 mm; DV angle 90.0°; DV mark pelvis; DV region teeth");
         // A region with no width holds nothing.
@@ -393,15 +423,15 @@ mod tests {
             state.apply(&Edit::Measurements { specimen: id.into(), measurements: list }, "ana", time);
         }
         let ruler = ruler_scale(&state);
-        let s = scale_for("C", View::Dv, &[], None, ruler.as_ref())
-            .unwrap_or(Scale { mm_per_px: 0.0, source: String::new() });
+        let s = scale_for("C", View::Dv, &[], None, ruler.as_ref()).unwrap_or(Scale::square(0.0, ""));
         assert!((s.mm_per_px - 0.025).abs() < 1e-12 && s.source == "ruler on B DV", "{s:?}");
         // A film with its own ruler keeps it, over its DICOM spacing and the folder's.
         let own = [a];
-        let on_a = scale_for("A", View::Dv, &own, Some((0.1, "DICOM Pixel Spacing")), ruler.as_ref());
+        let file = PixelSpacing { row_mm: 0.1, col_mm: 0.1, source: "DICOM Pixel Spacing" };
+        let on_a = scale_for("A", View::Dv, &own, Some(file), ruler.as_ref());
         assert_eq!(on_a.map(|s| (s.mm_per_px, s.source)), Some((0.05, "ruler on A DV".to_owned())));
         // Its other film takes the file's spacing, and without one the folder's.
-        let lv = scale_for("A", View::Lv, &own, Some((0.1, "DICOM Pixel Spacing")), ruler.as_ref());
+        let lv = scale_for("A", View::Lv, &own, Some(file), ruler.as_ref());
         assert_eq!(lv.map(|s| (s.mm_per_px, s.source)), Some((0.1, "DICOM Pixel Spacing".to_owned())));
         assert_eq!(scale_for("A", View::Lv, &own, None, ruler.as_ref()).map(|s| s.mm_per_px), Some(0.025));
         // A calibration of zero length or no known length sets nothing.
@@ -410,5 +440,28 @@ mod tests {
         let review = SpecimenReview { measurements: vec![cal(100.0, 0.0, "")], ..Default::default() };
         let only_bad = ReviewState { specimens: [("C".to_owned(), review)].into(), ..ReviewState::new() };
         assert_eq!(ruler_scale(&only_bad), None);
+    }
+
+    #[test]
+    #[allow(clippy::expect_used, clippy::panic)]
+    fn oblong_dicom_pixels_scale_each_direction_by_its_own_spacing() {
+        // Rows 0.2 mm apart, columns 0.1 mm: a pixel twice as high as wide.
+        let file = PixelSpacing { row_mm: 0.2, col_mm: 0.1, source: "DICOM Pixel Spacing" };
+        let scale = scale_for("A", View::Dv, &[], Some(file), None).expect("a scale from the file");
+        assert_eq!((scale.mm_per_px, scale.aspect), (0.1, 2.0));
+        let mm = |points: &[[f64; 2]]| match m(MeasureKind::Distance, points).value(Some(&scale)) {
+            Some(MeasuredValue::Millimetres(v)) => v,
+            other => panic!("{other:?}"),
+        };
+        assert!((mm(&[[0.0, 0.0], [30.0, 0.0]]) - 3.0).abs() < 1e-12, "across: column spacing");
+        assert!((mm(&[[0.0, 0.0], [0.0, 30.0]]) - 6.0).abs() < 1e-12, "down: row spacing");
+        assert!((mm(&[[0.0, 0.0], [30.0, 40.0]]) - 3.0f64.hypot(8.0)).abs() < 1e-12);
+        // 45° in pixels is about 63.4° on the animal (rows are twice as far apart).
+        let angle = m(MeasureKind::Angle, &[[1.0, 0.0], [0.0, 0.0], [1.0, 1.0]]);
+        assert!((angle.angle_deg().unwrap_or(0.0) - 45.0).abs() < 1e-9);
+        match angle.value(Some(&scale)) {
+            Some(MeasuredValue::Degrees(d)) => assert!((d - 2.0f64.atan().to_degrees()).abs() < 1e-9, "{d}"),
+            other => panic!("{other:?}"),
+        }
     }
 }
