@@ -241,15 +241,17 @@ impl ContactSheet {
         let ws = input.workspace;
         let Some(s) = ws.specimens().get(i) else { return };
         let (rect, response) = ui.allocate_exact_size(cell, Sense::click());
+        let label = format!("{} thumbnails", s.id);
+        response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, true, &label));
+        // Cells out of view only take their space: a colony's thousands of controls cost a
+        // rectangle each, not a caption, a texture or a decode.
+        if !ui.is_rect_visible(rect) {
+            return;
+        }
         let (call, _) = super::worklist::decision_text(ws, i, input.taxonomy);
         let scored = ws.results.get(i).and_then(Option::as_ref);
         let flagged = scored.is_some_and(|r| r.scores.abnormal());
         let p = scored.and_then(|r| r.scores.joint.first().copied());
-        let label = format!("{} thumbnails", s.id);
-        response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, true, &label));
-        if !ui.is_rect_visible(rect) {
-            return;
-        }
         let visuals = ui.visuals().clone();
         let painter = ui.painter_at(rect);
         let selected = ws.selected == Some(i);
