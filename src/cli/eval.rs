@@ -52,6 +52,10 @@ pub struct EvalArgs {
     /// they were written without it: to measure what that preprocessing does to a model.
     #[arg(long)]
     pub body_only: bool,
+    /// Feed the models with their intensity window set over this region (film or crop) instead
+    /// of the one they were written with: to measure what that preprocessing does to a model.
+    #[arg(long, value_name = "film|crop")]
+    pub clip_region: Option<crate::imaging::ClipRegion>,
     /// Model file; repeat to compare (a multiview model and single-view baselines).
     #[arg(long, value_name = "ONNX", required = true)]
     pub model: Vec<PathBuf>,
@@ -119,6 +123,7 @@ fn pair_signal(
             orient: false,
             crop_to_body: false,
             body_only: false,
+            clip_region: crate::imaging::ClipRegion::Film,
             ..meta.preprocess.clone()
         };
         let inputs = crate::training::input_cache::open_for(folder, &spec);
@@ -146,6 +151,9 @@ pub fn run(args: &EvalArgs, ort_lib: Option<&std::path::Path>) -> anyhow::Result
         let name = path.file_stem().map_or_else(|| path.display().to_string(), |s| s.to_string_lossy().into_owned());
         if args.body_only {
             model.info.metadata.preprocess.body_only = true;
+        }
+        if let Some(region) = args.clip_region {
+            model.info.metadata.preprocess.clip_region = region;
         }
         if let Some(count) = args.film_qc {
             let options = crate::training::film_qc_eval::QcEvalOptions { seed: args.film_qc_seed, count, size: 384 };

@@ -48,6 +48,10 @@ pub struct TrainArgs {
     /// Input side in pixels [default: 128; with --init, the parent's].
     #[arg(long)]
     pub size: Option<u32>,
+    /// Which pixels set the intensity window: the whole film, or the crop the model sees
+    /// [default: film; with --init, the parent's].
+    #[arg(long, value_name = "film|crop")]
+    pub clip_region: Option<crate::imaging::ClipRegion>,
     /// Maximum epochs.
     #[arg(long, default_value_t = 30)]
     pub epochs: usize,
@@ -312,7 +316,11 @@ fn recipe_of(args: &TrainArgs) -> anyhow::Result<TrainOptions> {
             anyhow::bail!("--size {size} must be a multiple of {}", model.stride());
         }
         let views = args.views.clone().unwrap_or_else(|| View::MODEL.to_vec());
-        return Ok(TrainOptions::recipe(model, PreprocessSpec { size, ..Default::default() }, views));
+        let mut preprocess = PreprocessSpec { size, ..Default::default() };
+        if let Some(region) = args.clip_region {
+            preprocess.clip_region = region;
+        }
+        return Ok(TrainOptions::recipe(model, preprocess, views));
     };
     let parent = read_parent(init, &burn::tensor::Device::flex())?;
     let name = init.display();
@@ -337,6 +345,11 @@ fn recipe_of(args: &TrainArgs) -> anyhow::Result<TrainOptions> {
         }
         eprintln!("{name} was trained at {} px; it continues at {s} px", preprocess.size);
         preprocess.size = s;
+    }
+    if let Some(region) = args.clip_region.filter(|r| *r != preprocess.clip_region) {
+        let was = preprocess.clip_region.as_str();
+        eprintln!("{name} was trained with the window over the {was}; it continues over the {}", region.as_str());
+        preprocess.clip_region = region;
     }
     let views = args.views.clone().unwrap_or(parent.metadata.provenance.views);
     Ok(TrainOptions::recipe(config, preprocess, views).fine_tuning(parent.record))

@@ -276,12 +276,31 @@ impl FilmArea {
     /// percentiles are those of the film without its border and marks, not of a smaller film
     /// with more bone in it.
     pub(super) fn level_counts(&self, image: &GrayImage16, marks: Option<&Marks>) -> Vec<u32> {
+        self.level_counts_in(image, marks, 0..image.height as usize, |_| (0, image.width as usize), image.pixels.len())
+    }
+
+    /// [`Self::level_counts`] over part of the film: in each row `y` of `rows`, the pixels
+    /// `span(y)` (a half-open range of columns) that lie inside the area and off the marks;
+    /// the rest of `total` pixels counts as the background's level.
+    pub(super) fn level_counts_in(
+        &self,
+        image: &GrayImage16,
+        marks: Option<&Marks>,
+        rows: std::ops::Range<usize>,
+        span: impl Fn(usize) -> (usize, usize),
+        total: usize,
+    ) -> Vec<u32> {
         let w = image.width as usize;
         let top = image.pixels.iter().copied().max().unwrap_or(0);
         let mut counts = vec![0u32; usize::from(top) + 1];
         let mut counted = 0usize;
-        for (y, row) in image.pixels.chunks_exact(w).enumerate().take(self.y1).skip(self.y0) {
-            let row = &row[self.x0..self.x1];
+        for y in rows.start.max(self.y0)..rows.end.min(self.y1) {
+            let (xa, xb) = span(y);
+            let (xa, xb) = (xa.max(self.x0), xb.min(self.x1));
+            if xa >= xb {
+                continue;
+            }
+            let row = &image.pixels[y * w + xa..y * w + xb];
             match marks {
                 None => {
                     for &v in row {
@@ -292,11 +311,11 @@ impl FilmArea {
                 Some(m) => {
                     // Cell by cell: a run of `scale` pixels shares one flag.
                     let cells = m.row(y);
-                    let mut x = self.x0;
-                    while x < self.x1 {
-                        let end = ((x / m.scale + 1) * m.scale).min(self.x1);
+                    let mut x = xa;
+                    while x < xb {
+                        let end = ((x / m.scale + 1) * m.scale).min(xb);
                         if !cells.get(x / m.scale).copied().unwrap_or(false) {
-                            for &v in &row[x - self.x0..end - self.x0] {
+                            for &v in &row[x - xa..end - xa] {
                                 counts[usize::from(v)] += 1;
                             }
                             counted += end - x;
@@ -306,7 +325,7 @@ impl FilmArea {
                 }
             }
         }
-        let missing = image.pixels.len().saturating_sub(counted);
+        let missing = total.saturating_sub(counted);
         if missing > 0
             && let Some(level) = self.ring_median(image)
         {

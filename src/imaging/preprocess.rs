@@ -21,6 +21,44 @@ pub enum Polarity {
     DarkBone,
 }
 
+/// Which pixels of a film set its intensity window (the clipping percentiles of
+/// [`PreprocessSpec`]). Either way the marks beside the animal are left out (with `body_only`),
+/// and the pixels left out count at the background's level.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClipRegion {
+    /// The exposed film: more film around the same animal (a larger cassette, a ruler's room)
+    /// moves the window, since the percentiles then hold more background.
+    #[default]
+    Film,
+    /// The square the model sees (the crop around the animal, padding included), found first
+    /// with the film's window: the window is the same however much film surrounds the animal.
+    Crop,
+}
+
+impl ClipRegion {
+    /// Its name in the model metadata and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClipRegion::Film => "film",
+            ClipRegion::Crop => "crop",
+        }
+    }
+}
+
+impl std::str::FromStr for ClipRegion {
+    type Err = String;
+
+    /// `film` or `crop`, as in the model metadata.
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "film" => Ok(ClipRegion::Film),
+            "crop" => Ok(ClipRegion::Crop),
+            _ => Err(format!("`{s}` is not a clip region: film or crop")),
+        }
+    }
+}
+
 /// How a view becomes a model input. Serialisable: it travels inside each model, so a model is
 /// always fed exactly as it was trained.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -46,6 +84,10 @@ pub struct PreprocessSpec {
     /// and are fed exactly as they were trained; new models default to `true`.
     #[serde(default)]
     pub body_only: bool,
+    /// Which pixels set the clipping percentiles. Models written before this option read it
+    /// as [`ClipRegion::Film`].
+    #[serde(default)]
+    pub clip_region: ClipRegion,
     /// Standardisation: the model sees `(x - mean) / std` for normalised `x` in 0..=1.
     pub mean: f32,
     /// See `mean`.
@@ -63,6 +105,7 @@ impl Default for PreprocessSpec {
             crop_to_body: true,
             margin: 0.04,
             body_only: true,
+            clip_region: ClipRegion::Film,
             mean: 0.5,
             std: 0.5,
         }
@@ -155,8 +198,11 @@ pub fn preprocess_film(image: &GrayImage16, spec: &PreprocessSpec) -> Result<Pre
     }
     if !spec.body_only {
         let whole = FilmArea { x0: 0, y0: 0, x1: w, y1: h };
-        let (norm, _) = normalise(image, spec, &whole, None);
+        let (mut norm, invert) = normalise(image, spec, &whole, None);
         let frame = Frame::find(&Analysis::whole_film(&norm, w, h), w, h, spec);
+        if spec.clip_region == ClipRegion::Crop {
+            norm = normalise_over(image, spec, &whole, frame.level_counts(image, &whole, None), Some(invert)).0;
+        }
         let (input, transform) = sample(norm, w, h, &frame, image, spec);
         let film = preprocess_film(image, &PreprocessSpec { body_only: true, ..spec.clone() })?.film;
         return Ok(Preprocessed { input, transform, film });
@@ -165,6 +211,7 @@ pub fn preprocess_film(image: &GrayImage16, spec: &PreprocessSpec) -> Result<Pre
     // Blanking makes an empty film look structured: QC takes the structure from this first look.
     let structure = analysis.structure();
     let mut other_bulk = analysis.animal.as_ref().map_or(0, |a| a.other_bulk);
+    let mut blanked = None;
     // Marks off the animal must not set the clipping or the threshold. A bright mark also
     // darkens everything else at the first look, where a faintly joined part of the animal can
     // pass for a mark: so the film is looked at again, normalised without the candidates, and
@@ -185,9 +232,20 @@ pub fn preprocess_film(image: &GrayImage16, spec: &PreprocessSpec) -> Result<Pre
             let background = background_level(&norm, w, &marks);
             marks.blank(&mut norm, w, background);
             analysis = Analysis::of(&norm, w, h);
+            blanked = Some(marks);
         }
     }
     let frame = Frame::find(&analysis, w, h, spec);
+    if spec.clip_region == ClipRegion::Crop {
+        // The animal, its crop and its mask stay as found; only the window is measured again.
+        let counts = frame.level_counts(image, &area, blanked.as_ref());
+        norm = normalise_over(image, spec, &area, counts, Some(invert)).0;
+        area.blank_outside(&mut norm, w);
+        if let Some(marks) = &blanked {
+            let background = background_level(&norm, w, marks);
+            marks.blank(&mut norm, w, background);
+        }
+    }
     let (input, transform) = sample(norm, w, h, &frame, image, spec);
     let film = measure(&analysis, &area, &frame, &input, structure, other_bulk);
     Ok(Preprocessed { input, transform, film })
@@ -324,9 +382,21 @@ fn normalise(
     without: Option<(&Marks, bool)>,
 ) -> (Vec<f32>, bool) {
     let counts = area.level_counts(image, without.map(|m| m.0));
+    normalise_over(image, spec, area, counts, without.map(|m| m.1))
+}
+
+/// [`normalise`] with the percentiles of `counts` (level counts of the pixels that set the
+/// window); `invert` keeps a polarity found before.
+fn normalise_over(
+    image: &GrayImage16,
+    spec: &PreprocessSpec,
+    area: &FilmArea,
+    counts: Vec<u32>,
+    invert: Option<bool>,
+) -> (Vec<f32>, bool) {
     let mut table = clip_table(image, spec, &counts);
-    let invert = match (without, spec.polarity) {
-        (Some((_, invert)), _) => invert,
+    let invert = match (invert, spec.polarity) {
+        (Some(invert), _) => invert,
         (None, Polarity::BrightBone) => false,
         (None, Polarity::DarkBone) => true,
         (None, Polarity::Auto) => {
@@ -379,6 +449,38 @@ struct Frame {
 }
 
 impl Frame {
+    /// Level counts of the pixels inside the frame's square (see [`FilmArea::level_counts_in`]):
+    /// the square's pixels outside the film's area or on the marks count as background, as the
+    /// model sees them.
+    fn level_counts(&self, image: &GrayImage16, area: &FilmArea, marks: Option<&Marks>) -> Vec<u32> {
+        let half = self.side / 2.0;
+        let (cx, cy) = self.centre;
+        let reach_y = half * (self.eu.1.abs() + self.ev.1.abs());
+        let rows = floor(cy - reach_y).max(0.0) as usize..(cy + reach_y).ceil().max(0.0) as usize;
+        // Row y's pixel centres x + 0.5 with |(x + 0.5 - cx) a + (y + 0.5 - cy) b| <= half for
+        // both axes (a, b): the intersection of two intervals.
+        let span = |y: usize| {
+            let dy = y as f64 + 0.5 - cy;
+            let (mut lo, mut hi) = (f64::MIN, f64::MAX);
+            for (a, b) in [self.eu, self.ev] {
+                let c = dy * b;
+                if a.abs() < 1e-12 {
+                    if c.abs() > half {
+                        return (0, 0);
+                    }
+                } else {
+                    let (p, q) = ((-half - c) / a, (half - c) / a);
+                    lo = lo.max(p.min(q));
+                    hi = hi.min(p.max(q));
+                }
+            }
+            let (xa, xb) = ((lo + cx - 0.5).ceil(), (hi + cx - 0.5).floor() + 1.0);
+            if xb <= xa || xb <= 0.0 { (0, 0) } else { (xa.max(0.0) as usize, xb as usize) }
+        };
+        let total = (self.side * self.side).round() as usize;
+        area.level_counts_in(image, marks, rows, span, total)
+    }
+
     fn find(a: &Analysis, w: usize, h: usize, spec: &PreprocessSpec) -> Frame {
         let (sw, sh, r) = (a.w, a.h, a.scale);
         let rf = r as f64;
@@ -712,6 +814,46 @@ mod tests {
         let (b, _) = preprocess(b, spec).unwrap();
         let d = max_difference(&a, &b, spec);
         assert!(d < 0.08, "inputs differ by {d}");
+    }
+
+    #[test]
+    fn a_window_over_the_crop_does_not_move_with_more_film_around_the_animal() {
+        // A body whose bone brightens along it (so the percentiles' place within it matters) on
+        // a noisy background; the larger film is the same scene with more film right and below.
+        let (sn, cs) = 30f64.to_radians().sin_cos();
+        let scene = |w: u32, h: u32| {
+            let px = (0..w * h)
+                .map(|i| {
+                    let (x, y) = (i % w, i / w);
+                    let (dx, dy) = (f64::from(x) + 0.5 - 165.0, f64::from(y) + 0.5 - 90.0);
+                    let (u, v) = (dx * cs + dy * sn, -dx * sn + dy * cs);
+                    let noise = (x.wrapping_mul(2_654_435_761) ^ y.wrapping_mul(40_503)) % 120;
+                    if (u / 110.0).powi(2) + (v / 22.0).powi(2) <= 1.0 {
+                        1000 + (1500.0 * (u / 110.0 + 1.0)) as u16 + noise as u16
+                    } else {
+                        200 + noise as u16
+                    }
+                })
+                .collect();
+            GrayImage16::new(w, h, 12, px, FileFormat::Png).unwrap()
+        };
+        let (film, larger) = (scene(300, 200), scene(700, 600));
+        // The window shows in the bone's brightest values (the crop itself may move by a
+        // fraction of a pixel, since the animal is found on a coarser grid on a larger film).
+        let top = |image: &GrayImage16, spec: &PreprocessSpec| {
+            let mut v = preprocess(image, spec).unwrap().0.data;
+            v.sort_by(f32::total_cmp);
+            v[v.len() - 200..].iter().sum::<f32>() / 200.0 * spec.std
+        };
+        for body_only in [true, false] {
+            let crop = PreprocessSpec { size: 64, body_only, clip_region: ClipRegion::Crop, ..Default::default() };
+            let whole = PreprocessSpec { clip_region: ClipRegion::Film, ..crop.clone() };
+            let moved = |spec: &PreprocessSpec| (top(&film, spec) - top(&larger, spec)).abs();
+            let (over_crop, over_film) = (moved(&crop), moved(&whole));
+            // The film's window moves: its percentiles now hold seven times the background.
+            assert!(over_film > 0.05, "body_only {body_only}: film window moved only {over_film}");
+            assert!(over_crop < 0.005, "body_only {body_only}: crop window moved {over_crop}");
+        }
     }
 
     fn set(img: &mut GrayImage16, x: u32, y: u32, v: u16) {
