@@ -49,7 +49,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub size: Option<u32>,
     /// Which pixels set the intensity window: the whole film, or the crop the model sees
-    /// [default: film; with --init, the parent's].
+    /// [default: crop; with --init, the parent's].
     #[arg(long, value_name = "film|crop")]
     pub clip_region: Option<crate::imaging::ClipRegion>,
     /// Maximum epochs.

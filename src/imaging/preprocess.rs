@@ -85,7 +85,8 @@ pub struct PreprocessSpec {
     #[serde(default)]
     pub body_only: bool,
     /// Which pixels set the clipping percentiles. Models written before this option read it
-    /// as [`ClipRegion::Film`].
+    /// as [`ClipRegion::Film`] and are fed exactly as they were trained; new models default to
+    /// [`ClipRegion::Crop`].
     #[serde(default)]
     pub clip_region: ClipRegion,
     /// Standardisation: the model sees `(x - mean) / std` for normalised `x` in 0..=1.
@@ -105,7 +106,7 @@ impl Default for PreprocessSpec {
             crop_to_body: true,
             margin: 0.04,
             body_only: true,
-            clip_region: ClipRegion::Film,
+            clip_region: ClipRegion::Crop,
             mean: 0.5,
             std: 0.5,
         }
@@ -995,8 +996,13 @@ mod tests {
         let json = serde_json::to_string(&spec).unwrap();
         assert_eq!(serde_json::from_str::<PreprocessSpec>(&json).unwrap(), spec);
         let partial: PreprocessSpec = serde_json::from_str(r#"{"size": 96}"#).unwrap();
-        // A spec written before `body_only` existed keeps the preprocessing its model learned.
-        assert_eq!(partial, PreprocessSpec { size: 96, body_only: false, ..Default::default() });
+        // A spec written before `body_only` or `clip_region` existed keeps the preprocessing
+        // its model learned.
+        let before = PreprocessSpec { size: 96, body_only: false, clip_region: ClipRegion::Film, ..Default::default() };
+        assert_eq!(partial, before);
         assert!(PreprocessSpec::default().body_only, "new models get body-only input");
+        assert_eq!(PreprocessSpec::default().clip_region, ClipRegion::Crop, "new models get the crop's window");
+        let json = serde_json::to_string(&PreprocessSpec::default()).unwrap();
+        assert!(json.contains(r#""clip_region":"crop""#), "{json}");
     }
 }
