@@ -56,9 +56,11 @@ pub fn add_mark(film: &mut GrayImage16, mark: FilmMark, rng: &mut Rng) -> MarkPl
     let frame = 20 + rng.below(21);
     let band = 3 + rng.below(4);
     let letter = if rng.chance(0.5) { "L" } else { "R" };
+    // Sizes follow the film as given: drawn on a film extended for it, a frame covers exactly
+    // the added film and a cassette edge exactly its band.
+    let side = film.width.min(film.height) as usize;
     let draw = |film: &mut GrayImage16, place: usize| {
         let max = f32::from(film.max_value());
-        let side = film.width.min(film.height) as usize;
         match mark {
             FilmMark::Ruler => ruler(film, place, 0.93 * max),
             FilmMark::Text => text_at(film, &text, side as f32 * 0.035, place, 0.97 * max),
@@ -86,7 +88,6 @@ pub fn add_mark(film: &mut GrayImage16, mark: FilmMark, rng: &mut Rng) -> MarkPl
         }
     }
     // No clear placement: more film around the animal, then the mark on it.
-    let side = film.width.min(film.height) as usize;
     let reach = match mark {
         FilmMark::Ruler => side * 3 / 100 + (side / 80).max(2) * 3 + side * 2 / 100,
         FilmMark::Text | FilmMark::LeadMarker => side * 12 / 100,
@@ -286,6 +287,28 @@ mod tests {
                 x > margin && y > margin && x + margin < w as usize && y + margin < h as usize
             };
             assert!(!changed.iter().any(inner), "{mark:?} reached the middle of the film");
+        }
+    }
+
+    #[test]
+    fn a_border_around_a_film_the_animal_fills_covers_the_added_film_only() {
+        // A bright film edge to edge: no room beside it, so the film is extended first.
+        let (w, h) = (384u32, 384u32);
+        let pixels = (0..w * h).map(|i| 9000 + (i % 97) as u16).collect();
+        let clean = GrayImage16::new(w, h, 14, pixels, FileFormat::Png).unwrap();
+        for (mark, seed) in [(FilmMark::BrightFrame, 3u64), (FilmMark::CassetteEdge, 4)] {
+            let mut film = clean.clone();
+            assert_eq!(add_mark(&mut film, mark, &mut Rng::new(7, seed)), MarkPlacement::FilmExtended);
+            // Wherever the original sits in the larger film, it is there untouched.
+            let (fw, fh) = (film.width as usize, film.height as usize);
+            let found =
+                (0..=fh - h as usize).flat_map(|y| (0..=fw - w as usize).map(move |x| (x, y))).any(|(x0, y0)| {
+                    (0..h as usize).all(|y| {
+                        film.pixels[(y0 + y) * fw + x0..(y0 + y) * fw + x0 + w as usize]
+                            == clean.pixels[y * w as usize..(y + 1) * w as usize]
+                    })
+                });
+            assert!(found, "{mark:?} drew over the original film ({fw} x {fh})");
         }
     }
 }
