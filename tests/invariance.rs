@@ -6,7 +6,7 @@ mod common;
 
 use mousexray::inference::{Classifier, init_runtime};
 use mousexray::synth::{FilmMark, Prevalence};
-use mousexray::training::invariance::{InvarianceOptions, measure, to_markdown};
+use mousexray::training::invariance::{InvarianceOptions, Perturbation, measure, to_markdown};
 
 #[test]
 fn every_mark_is_measured_on_every_phantom() {
@@ -21,10 +21,10 @@ fn every_mark_is_measured_on_every_phantom() {
         batch: 2,
     };
     let rows = measure(&mut model, &options).unwrap();
-    // A row per mark and placement; every phantom counted once per mark.
-    assert_eq!(rows.len(), 2 * FilmMark::ALL.len());
-    for mark in FilmMark::ALL {
-        assert_eq!(rows.iter().filter(|r| r.mark == mark).map(|r| r.specimens).sum::<usize>(), 5, "{mark:?}");
+    // A row per mark and placement, and one per move; every phantom counted once per change.
+    assert_eq!(rows.len(), 2 * FilmMark::ALL.len() + Perturbation::MOVES.len());
+    for change in FilmMark::ALL.map(Perturbation::Mark).into_iter().chain(Perturbation::MOVES) {
+        assert_eq!(rows.iter().filter(|r| r.change == change).map(|r| r.specimens).sum::<usize>(), 5, "{change:?}");
     }
     for r in &rows {
         assert!((0.0..=1.0).contains(&r.max_change) && r.mean_change <= r.max_change + 1e-6, "{r:?}");
@@ -33,7 +33,8 @@ fn every_mark_is_measured_on_every_phantom() {
     // A bright frame changes what the whole film looks like: even random weights notice.
     assert!(rows.iter().any(|r| r.max_change > 0.0));
     let md = to_markdown("tiny", &rows);
-    assert_eq!(md.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| mark")).count(), 10, "{md}");
+    assert_eq!(md.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| mark")).count(), 12, "{md}");
+    assert!(md.contains("| none, film moved 1 px | film extended | 5 |"), "{md}");
 }
 
 /// What reaches the model is the same with a mark beside the animal as without it, for every

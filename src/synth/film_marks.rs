@@ -110,6 +110,14 @@ pub fn add_mark(film: &mut GrayImage16, mark: FilmMark, rng: &mut Rng) -> MarkPl
     MarkPlacement::FilmExtended
 }
 
+/// The same film with `by` pixels of its background (its median level) added at the top and the
+/// left: the animal moved down and right by whole pixels and nothing else changed. The control
+/// for a mark that extends the film, which moves the animal the same way.
+pub fn move_film(film: &GrayImage16, by: usize) -> GrayImage16 {
+    let (_, background) = animal_pixels(film, 0.05);
+    extend(film, by, [true, false, false, true], background)
+}
+
 /// Where [`add_mark`] put a mark.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -309,6 +317,24 @@ mod tests {
                     })
                 });
             assert!(found, "{mark:?} drew over the original film ({fw} x {fh})");
+        }
+    }
+
+    #[test]
+    fn a_moved_film_is_the_film_lower_and_further_right_on_its_own_background() {
+        // A dark film with a bright square: the median is the background.
+        let (w, h) = (64usize, 48usize);
+        let pixels = (0..w * h)
+            .map(|i| if (20..30).contains(&(i % w)) && (10..20).contains(&(i / w)) { 9000 } else { 100 })
+            .collect();
+        let film = GrayImage16::new(w as u32, h as u32, 14, pixels, FileFormat::Png).unwrap();
+        let moved = move_film(&film, 3);
+        assert_eq!((moved.width, moved.height), (w as u32 + 3, h as u32 + 3));
+        for y in 0..h + 3 {
+            for x in 0..w + 3 {
+                let expected = if x < 3 || y < 3 { 100 } else { film.pixels[(y - 3) * w + x - 3] };
+                assert_eq!(moved.pixels[y * (w + 3) + x], expected, "({x}, {y})");
+            }
         }
     }
 }

@@ -1,11 +1,13 @@
 //! How far a model's outputs move when something that is not the animal is added to the film:
 //! the same held-out phantoms, clean and with each [`FilmMark`], through the one `preprocess`
-//! and the model. A model that has learned the skeleton moves by almost nothing.
+//! and the model. A model that has learned the skeleton moves by almost nothing. Two controls
+//! carry no mark at all: the film moved by one and by two pixels, as a mark that needs more film
+//! moves it, so what a mark adds can be told from what moving the film does.
 
 use crate::imaging::{FileFormat, GrayImage16, ModelInput, preprocess};
 use crate::inference::Classifier;
 use crate::specimen::View;
-use crate::synth::{FilmMark, MarkPlacement, Phantom, Prevalence, Rng, add_mark};
+use crate::synth::{FilmMark, MarkPlacement, Phantom, Prevalence, Rng, add_mark, move_film};
 
 /// Which phantoms are measured.
 #[derive(Debug, Clone)]
@@ -22,12 +24,38 @@ pub struct InvarianceOptions {
     pub batch: usize,
 }
 
-/// One kind of mark's effect over the phantoms.
+/// What is done to a film.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Perturbation {
+    /// A film mark, beside the animal or on film added for it.
+    Mark(FilmMark),
+    /// No mark: the film moved by this many pixels down and right (bare film added at its top
+    /// and left). On a 384 px film the animal is found on 2 x 2 pixel cells, so one pixel
+    /// changes how the cells fall on the animal and two do not.
+    Moved(usize),
+}
+
+impl Perturbation {
+    /// The controls, after the marks.
+    pub const MOVES: [Perturbation; 2] = [Perturbation::Moved(1), Perturbation::Moved(2)];
+
+    /// Name as written in reports.
+    pub fn label(self) -> String {
+        match self {
+            Perturbation::Mark(mark) => mark.as_str().to_string(),
+            Perturbation::Moved(px) => format!("none, film moved {px} px"),
+        }
+    }
+}
+
+/// One kind of change's effect over the phantoms.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct InvarianceRow {
-    /// The mark.
-    pub mark: FilmMark,
-    /// Where it went: beside the animal on both views, or on film added around one of them.
+    /// What was done to the films.
+    pub change: Perturbation,
+    /// Where a mark went: beside the animal on both views, or on film added around one of them
+    /// (a moved film counts as extended).
     pub placement: MarkPlacement,
     /// Phantoms measured.
     pub specimens: usize,
@@ -41,9 +69,10 @@ pub struct InvarianceRow {
     pub worst: (String, u64),
 }
 
-/// Renders `options.count` phantoms, clean and with each mark on both views, and compares the
-/// model's conditional probabilities (taxonomy order). Marks are placed from a stream of their
-/// own, so every model sees the same films.
+/// Renders `options.count` phantoms, clean, with each mark on both views and moved (the
+/// controls, [`Perturbation::MOVES`]), and compares the model's conditional probabilities
+/// (taxonomy order). Marks are placed from a stream of their own, so every model sees the same
+/// films.
 ///
 /// # Errors
 /// Preprocessing or the model failed (with the reason).
@@ -52,9 +81,12 @@ pub fn measure(model: &mut Classifier, options: &InvarianceOptions) -> anyhow::R
     let nodes: Vec<String> = model.info.metadata.taxonomy.nodes.iter().map(|n| n.id.clone()).collect();
     let mut rows: Vec<InvarianceRow> = FilmMark::ALL
         .iter()
-        .flat_map(|&mark| [MarkPlacement::Beside, MarkPlacement::FilmExtended].map(|placement| (mark, placement)))
-        .map(|(mark, placement)| InvarianceRow {
-            mark,
+        .flat_map(|&mark| {
+            [MarkPlacement::Beside, MarkPlacement::FilmExtended].map(|placement| (Perturbation::Mark(mark), placement))
+        })
+        .chain(Perturbation::MOVES.map(|moved| (moved, MarkPlacement::FilmExtended)))
+        .map(|(change, placement)| InvarianceRow {
+            change,
             placement,
             specimens: 0,
             max_change: 0.0,
@@ -67,7 +99,7 @@ pub fn measure(model: &mut Classifier, options: &InvarianceOptions) -> anyhow::R
     let indices: Vec<u64> = (0..options.count as u64).collect();
     for chunk in indices.chunks(batch) {
         let mut placements: Vec<Vec<MarkPlacement>> = Vec::new();
-        // Films per specimen: clean first, then one per mark.
+        // Films per specimen: clean first, then one per mark, then one per move.
         let mut inputs: Vec<[ModelInput; 2]> = Vec::new();
         for &index in chunk {
             let phantom = Phantom::sample(options.seed, index, &options.prevalence, 0.0);
@@ -91,6 +123,12 @@ pub fn measure(model: &mut Classifier, options: &InvarianceOptions) -> anyhow::R
                 });
                 variants.push((d, l));
             }
+            for moved in Perturbation::MOVES {
+                if let Perturbation::Moved(px) = moved {
+                    variants.push((move_film(&dv, px), move_film(&lv, px)));
+                    placed.push(MarkPlacement::FilmExtended);
+                }
+            }
             placements.push(placed);
             for (d, l) in variants {
                 let prep = |img: &GrayImage16| preprocess(img, &spec).map(|(input, _)| input);
@@ -102,14 +140,18 @@ pub fn measure(model: &mut Classifier, options: &InvarianceOptions) -> anyhow::R
         let dv: Vec<f32> = inputs.iter().flat_map(|p| p[0].data.iter().copied()).collect();
         let lv: Vec<f32> = inputs.iter().flat_map(|p| p[1].data.iter().copied()).collect();
         let probs = model.predict(&dv, &lv, &vec![crate::specimen::ByView::new(true, true); inputs.len()])?;
-        let per = 1 + FilmMark::ALL.len();
+        let changes: Vec<Perturbation> =
+            FilmMark::ALL.iter().map(|&m| Perturbation::Mark(m)).chain(Perturbation::MOVES).collect();
+        let per = 1 + changes.len();
         for (s, &index) in chunk.iter().enumerate() {
             let Some(clean) = probs.get(s * per) else { continue };
-            for (k, &mark) in FilmMark::ALL.iter().enumerate() {
+            for (k, &change) in changes.iter().enumerate() {
                 let Some(marked) = probs.get(s * per + 1 + k) else { continue };
                 let placement =
                     placements.get(s).and_then(|p| p.get(k)).copied().unwrap_or(MarkPlacement::FilmExtended);
-                let Some(row) = rows.iter_mut().find(|r| r.mark == mark && r.placement == placement) else { continue };
+                let Some(row) = rows.iter_mut().find(|r| r.change == change && r.placement == placement) else {
+                    continue;
+                };
                 let (node, change) = clean
                     .iter()
                     .zip(marked)
@@ -142,7 +184,7 @@ pub fn to_markdown(model: &str, rows: &[InvarianceRow]) -> String {
     for r in rows {
         md.push_str(&format!(
             "| {} | {} | {} | {:.3} | {:.3} | {:.0} % | {} ({}) |\n",
-            r.mark.as_str(),
+            r.change.label(),
             r.placement.as_str(),
             r.specimens,
             r.max_change,
@@ -152,5 +194,8 @@ pub fn to_markdown(model: &str, rows: &[InvarianceRow]) -> String {
             r.worst.1
         ));
     }
+    md.push_str(
+        "\nThe rows \"none, film moved\" add no mark: the same film moved by whole pixels, as a mark that needs more film moves it.\n",
+    );
     md
 }
