@@ -130,3 +130,43 @@ fn more_film_around_the_animal_moves_the_input_less_with_a_window_over_the_crop(
     let (c, f) = (median(&mut over_crop), median(&mut over_film));
     assert!(c < 0.5 * f, "median mean change {c:.4} over the crop against {f:.4} over the film");
 }
+
+/// The same film moved by one pixel (bare film added at its top and left), on 384 px films
+/// where the animal is found on 2 x 2 pixel cells: with the crop on the animal's thick parts'
+/// centroid, the crop moves with the film to within a pixel and keeps its size, and the input
+/// moves less than with the crop between the core's outermost cells, which a limb one cell wide
+/// joins at one placement of the grid and leaves at the next.
+#[test]
+fn a_film_moved_by_one_pixel_moves_the_crop_on_the_thick_centroid_with_it() {
+    use mousexray::imaging::{CropFrame, FileFormat, GrayImage16, PreprocessSpec, preprocess};
+    use mousexray::specimen::View;
+    use mousexray::synth::{Phantom, move_film};
+    let prevalence = Prevalence { abnormal: 0.6, max_findings: 3, min_severity: 0.3, classes: Vec::new() };
+    // Per spec: the largest centre error (pixels), the largest size change, the mean input change.
+    let measure = |frame: CropFrame| {
+        let spec = PreprocessSpec { size: 96, crop_frame: frame, ..Default::default() };
+        let (mut worst_centre, mut worst_size, mut changes) = (0.0f64, 0.0f64, Vec::new());
+        for index in 0..10u64 {
+            let phantom = Phantom::sample(2000, index, &prevalence, 0.0);
+            for view in [View::Dv, View::Lv] {
+                let film = GrayImage16::new(384, 384, 14, phantom.render(view, 384, true), FileFormat::Png).unwrap();
+                let (a, ta) = preprocess(&film, &spec).unwrap();
+                let (b, tb) = preprocess(&move_film(&film, 1), &spec).unwrap();
+                let (ca, cb) = (ta.to_original(48.0, 48.0), tb.to_original(48.0, 48.0));
+                worst_centre = worst_centre.max((cb.0 - ca.0 - 1.0).hypot(cb.1 - ca.1 - 1.0));
+                worst_size = worst_size.max((tb.scale() / ta.scale() - 1.0).abs());
+                let n = a.data.len() as f32;
+                changes.push(a.data.iter().zip(&b.data).map(|(p, q)| (p - q).abs() * spec.std).sum::<f32>() / n);
+            }
+        }
+        (worst_centre, worst_size, changes.iter().sum::<f32>() / changes.len() as f32)
+    };
+    let (centre, size, change) = measure(CropFrame::ThickCentroid);
+    let (extent_centre, extent_size, extent_change) = measure(CropFrame::CoreExtent);
+    eprintln!(
+        "thick centroid: {centre:.2} px, {size:.3}, {change:.4}; core extent: {extent_centre:.2} px, {extent_size:.3}, {extent_change:.4}"
+    );
+    assert!(centre < 1.5 && size < 0.03, "thick centroid: centre off by {centre:.2} px, size by {size:.3}");
+    assert!(extent_centre > 2.0, "the core's extent moved by at most {extent_centre:.2} px: the test shows nothing");
+    assert!(change * 2.0 < extent_change, "mean input change {change:.4} against {extent_change:.4}");
+}

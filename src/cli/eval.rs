@@ -22,7 +22,8 @@ pub struct EvalArgs {
     pub data: Option<PathBuf>,
     /// Also measure how far each model's outputs move when a film mark (ruler, text, bright
     /// frame, lead marker, cassette edge) is added: N held-out phantoms (seed 2000, 384 px,
-    /// prevalence 0.6, severity from 0.3, as the held-out set), clean and marked.
+    /// prevalence 0.6, severity from 0.3, as the held-out set), clean, marked, and moved by one
+    /// and by two pixels with no mark (the controls).
     #[arg(long, value_name = "N")]
     pub invariance: Option<usize>,
     /// Measure film QC on N held-out phantoms (seed 2000, 384 px) made into close-ups, films with
@@ -56,6 +57,10 @@ pub struct EvalArgs {
     /// of the one they were written with: to measure what that preprocessing does to a model.
     #[arg(long, value_name = "film|crop")]
     pub clip_region: Option<crate::imaging::ClipRegion>,
+    /// Feed the models with their crop placed this way (thick_centroid or core_extent) instead
+    /// of the one they were written with: to measure what that preprocessing does to a model.
+    #[arg(long, value_name = "thick_centroid|core_extent")]
+    pub crop_frame: Option<crate::imaging::CropFrame>,
     /// Model file; repeat to compare (a multiview model and single-view baselines).
     #[arg(long, value_name = "ONNX", required = true)]
     pub model: Vec<PathBuf>,
@@ -154,6 +159,9 @@ pub fn run(args: &EvalArgs, ort_lib: Option<&std::path::Path>) -> anyhow::Result
         }
         if let Some(region) = args.clip_region {
             model.info.metadata.preprocess.clip_region = region;
+        }
+        if let Some(frame) = args.crop_frame {
+            model.info.metadata.preprocess.crop_frame = frame;
         }
         if let Some(count) = args.film_qc {
             let options = crate::training::film_qc_eval::QcEvalOptions { seed: args.film_qc_seed, count, size: 384 };

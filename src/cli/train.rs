@@ -52,6 +52,10 @@ pub struct TrainArgs {
     /// [default: crop; with --init, the parent's].
     #[arg(long, value_name = "film|crop")]
     pub clip_region: Option<crate::imaging::ClipRegion>,
+    /// Where the crop sits on the animal: centred on its thick parts' centroid, or between its
+    /// core's outermost cells [default: thick_centroid; with --init, the parent's].
+    #[arg(long, value_name = "thick_centroid|core_extent")]
+    pub crop_frame: Option<crate::imaging::CropFrame>,
     /// Maximum epochs.
     #[arg(long, default_value_t = 30)]
     pub epochs: usize,
@@ -320,6 +324,9 @@ fn recipe_of(args: &TrainArgs) -> anyhow::Result<TrainOptions> {
         if let Some(region) = args.clip_region {
             preprocess.clip_region = region;
         }
+        if let Some(frame) = args.crop_frame {
+            preprocess.crop_frame = frame;
+        }
         return Ok(TrainOptions::recipe(model, preprocess, views));
     };
     let parent = read_parent(init, &burn::tensor::Device::flex())?;
@@ -350,6 +357,11 @@ fn recipe_of(args: &TrainArgs) -> anyhow::Result<TrainOptions> {
         let was = preprocess.clip_region.as_str();
         eprintln!("{name} was trained with the window over the {was}; it continues over the {}", region.as_str());
         preprocess.clip_region = region;
+    }
+    if let Some(frame) = args.crop_frame.filter(|f| *f != preprocess.crop_frame) {
+        let was = preprocess.crop_frame.as_str();
+        eprintln!("{name} was trained with the crop frame {was}; it continues with {}", frame.as_str());
+        preprocess.crop_frame = frame;
     }
     let views = args.views.clone().unwrap_or(parent.metadata.provenance.views);
     Ok(TrainOptions::recipe(config, preprocess, views).fine_tuning(parent.record))

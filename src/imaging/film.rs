@@ -130,7 +130,7 @@ impl Analysis {
         let threshold = otsu(&small);
         let mask: Vec<bool> = small.iter().map(|v| *v > threshold).collect();
         let core = largest_component(&mask, sw, sh);
-        let animal = Some(Animal { body: None, core, bulk: 0, other_bulk: 0, half: threshold / 2.0 });
+        let animal = Some(Animal { body: None, core, bulk: 0, other_bulk: 0, half: threshold / 2.0, threshold });
         Analysis { small, w: sw, h: sh, scale, animal, marks: None }
     }
 
@@ -396,6 +396,8 @@ pub(super) struct Animal {
     pub(super) other_bulk: usize,
     /// The level that separates the animal's soft tissue from the background.
     pub(super) half: f32,
+    /// The level above which a cell is bone or dense tissue: the core's.
+    pub(super) threshold: f32,
 }
 
 /// A region of the analysis grid with its bounding box (half-open, in cells).
@@ -504,7 +506,7 @@ fn find_animal(
     let animal_like = |l: usize| moments[l].spread() > 0.125 * moments[l].mean() && moments[l].elongation() < 6.0;
     let other_bulk =
         (1..sizes.len()).filter(|&l| l != best && !joined(l) && animal_like(l)).map(|l| bulk[l]).max().unwrap_or(0);
-    Some((Animal { body: Some(body), core, bulk: bulk[best], other_bulk, half }, marks))
+    Some((Animal { body: Some(body), core, bulk: bulk[best], other_bulk, half, threshold }, marks))
 }
 
 /// Running sums over a region's cells: their number, positions and values.
@@ -651,6 +653,7 @@ pub(super) fn label(mask: &[bool], w: usize, h: usize) -> (Vec<u32>, Vec<usize>)
 }
 
 /// An animal's mask with a soft edge, over the part of the analysis grid around it.
+#[derive(Clone)]
 pub(super) struct Feathered {
     /// Weights in 0..=1, `w * h`, row-major.
     pub(super) weights: Vec<f32>,

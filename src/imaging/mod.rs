@@ -23,7 +23,9 @@ pub(crate) use film::dilate;
 pub use film_qc::{FilmMeasures, QcCode, specimen_qc};
 pub use format::{FileFormat, SNIFF_LEN};
 pub use gray::GrayImage16;
-pub use preprocess::{ClipRegion, ModelInput, Polarity, PreprocessSpec, Preprocessed, preprocess, preprocess_film};
+pub use preprocess::{
+    ClipRegion, CropFrame, ModelInput, Polarity, PreprocessSpec, Preprocessed, preprocess, preprocess_film,
+};
 pub use ruler::{RulerReading, find_ruler};
 pub use transform::AnimalMask;
 pub use transform::Transform;
