@@ -355,6 +355,8 @@ fn fine_tuning_starts_from_a_model_and_lowers_the_loss_on_new_data() {
     let (b_, l_, p_) = (b.to_str().unwrap(), larger.to_str().unwrap(), parent.to_str().unwrap());
     let grow = |size: &str| {
         let args = ["train", "--data", b_, "--out", l_, "--init", p_, "--size", size, "--epochs", "1", "--batch", "8"];
+        // The crop's frame may change too, and is recorded.
+        let args = [&args[..], &["--crop-frame", "core_extent"]].concat();
         mousexray(&[&args[..], &["--val-split", "0.3", "--schedule", "joint"]].concat())
     };
     let (code, stderr) = grow("60");
@@ -366,6 +368,11 @@ fn fine_tuning_starts_from_a_model_and_lowers_the_loss_on_new_data() {
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(larger.with_extension("json")).unwrap()).unwrap();
     assert_eq!(report["provenance"]["training"]["options"]["preprocess"]["size"], 64);
+    assert!(stderr.contains("crop frame thick_centroid; it continues with core_extent"), "{stderr}");
+    assert_eq!(report["provenance"]["training"]["options"]["preprocess"]["crop_frame"], "core_extent");
+    let parent_report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(parent.with_extension("json")).unwrap()).unwrap();
+    assert_eq!(parent_report["provenance"]["training"]["options"]["preprocess"]["crop_frame"], "thick_centroid");
 }
 
 /// `mousexray improve`: a reviewed folder's decisions fine-tune a model; old and new are scored
