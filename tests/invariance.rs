@@ -163,10 +163,17 @@ fn a_film_moved_by_one_pixel_moves_the_crop_on_the_thick_centroid_with_it() {
     };
     let (centre, size, change) = measure(CropFrame::ThickCentroid);
     let (extent_centre, extent_size, extent_change) = measure(CropFrame::CoreExtent);
+    let (_, thick_extent_size, thick_extent_change) = measure(CropFrame::ThickExtent);
     eprintln!(
         "thick centroid: {centre:.2} px, {size:.3}, {change:.4}; core extent: {extent_centre:.2} px, {extent_size:.3}, {extent_change:.4}"
     );
     assert!(centre < 1.5 && size < 0.03, "thick centroid: centre off by {centre:.2} px, size by {size:.3}");
     assert!(extent_centre > 2.0, "the core's extent moved by at most {extent_centre:.2} px: the test shows nothing");
     assert!(change * 2.0 < extent_change, "mean input change {change:.4} against {extent_change:.4}");
+    // Between the thick cells' outermost, the crop keeps its size and moves the input less too.
+    assert!(thick_extent_size < 0.03, "thick extent: size by {thick_extent_size:.3}");
+    assert!(
+        thick_extent_change * 1.5 < extent_change,
+        "thick extent: {thick_extent_change:.4} against {extent_change:.4}"
+    );
 }

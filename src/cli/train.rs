@@ -52,9 +52,10 @@ pub struct TrainArgs {
     /// [default: crop; with --init, the parent's].
     #[arg(long, value_name = "film|crop")]
     pub clip_region: Option<crate::imaging::ClipRegion>,
-    /// Where the crop sits on the animal: centred on its thick parts' centroid, or between its
-    /// core's outermost cells [default: thick_centroid; with --init, the parent's].
-    #[arg(long, value_name = "thick_centroid|core_extent")]
+    /// Where the crop sits on the animal: centred on its thick parts' centroid, between their
+    /// outermost cells, or between its core's outermost cells [default: thick_centroid; with
+    /// --init, the parent's].
+    #[arg(long, value_name = "thick_centroid|thick_extent|core_extent")]
     pub crop_frame: Option<crate::imaging::CropFrame>,
     /// Maximum epochs.
     #[arg(long, default_value_t = 30)]

@@ -75,6 +75,10 @@ pub enum CropFrame {
     /// where the animal is lopsided about its centroid (6 % on average, at most 19 %, on
     /// held-out phantoms).
     ThickCentroid,
+    /// Centred between the outermost of the animal's thick cells (as for `ThickCentroid`), just
+    /// wide enough for them: as steady where no thick part flickers, and the animal stays
+    /// centred by its extent, not by where its mass lies.
+    ThickExtent,
 }
 
 impl CropFrame {
@@ -83,6 +87,7 @@ impl CropFrame {
         match self {
             CropFrame::CoreExtent => "core_extent",
             CropFrame::ThickCentroid => "thick_centroid",
+            CropFrame::ThickExtent => "thick_extent",
         }
     }
 }
@@ -95,7 +100,8 @@ impl std::str::FromStr for CropFrame {
         match s {
             "core_extent" => Ok(CropFrame::CoreExtent),
             "thick_centroid" => Ok(CropFrame::ThickCentroid),
-            _ => Err(format!("`{s}` is not a crop frame: core_extent or thick_centroid")),
+            "thick_extent" => Ok(CropFrame::ThickExtent),
+            _ => Err(format!("`{s}` is not a crop frame: core_extent, thick_centroid or thick_extent")),
         }
     }
 }
@@ -602,9 +608,10 @@ impl Frame {
         // A body needs some pixels, and not the whole frame.
         let body = core.len() >= 16 && core.len() < sw * sh * 95 / 100;
         let feathered = mask(body);
-        let centred = body && spec.crop_to_body && spec.crop_frame == CropFrame::ThickCentroid;
+        let thick_frame = body && spec.crop_to_body && spec.crop_frame != CropFrame::CoreExtent;
+        let centred = thick_frame && spec.crop_frame == CropFrame::ThickCentroid;
         let thick = match animal {
-            Some(animal) if centred => thick_cells(a, animal).into_iter().map(at).collect(),
+            Some(animal) if thick_frame => thick_cells(a, animal).into_iter().map(at).collect(),
             _ => Vec::new(),
         };
         // The cells that place the crop; film QC's elongation stays the core's either way.
@@ -1163,7 +1170,10 @@ mod tests {
             json.contains(r#""clip_region":"crop""#) && json.contains(r#""crop_frame":"thick_centroid""#),
             "{json}"
         );
-        assert_eq!("core_extent".parse::<CropFrame>(), Ok(CropFrame::CoreExtent));
+        for frame in [CropFrame::CoreExtent, CropFrame::ThickCentroid, CropFrame::ThickExtent] {
+            assert_eq!(frame.as_str().parse::<CropFrame>(), Ok(frame));
+            assert_eq!(serde_json::to_string(&frame).unwrap(), format!("\"{}\"", frame.as_str()));
+        }
         assert!("centroid".parse::<CropFrame>().is_err());
     }
 }
