@@ -58,8 +58,8 @@ pub struct EvalArgs {
     #[arg(long, value_name = "film|crop")]
     pub clip_region: Option<crate::imaging::ClipRegion>,
     /// Feed the models with their crop placed this way (thick_centroid, thick_extent or
-    /// core_extent) instead
-    /// of the one they were written with: to measure what that preprocessing does to a model.
+    /// core_extent) instead of the one they were written with: to measure what that
+    /// preprocessing does to a model.
     #[arg(long, value_name = "thick_centroid|thick_extent|core_extent")]
     pub crop_frame: Option<crate::imaging::CropFrame>,
     /// Model file; repeat to compare (a multiview model and single-view baselines).

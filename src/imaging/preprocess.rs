@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::film::{Analysis, Animal, Feathered, FilmArea, Marks, feather, median_level};
+use super::film::{Analysis, Animal, Feathered, FilmArea, Marks, box_mean, feather, median_level};
 use super::film_qc::{FilmMeasures, mirror_symmetry, spine_offset};
 use super::transform::AnimalMask;
 use super::{GrayImage16, Transform};
@@ -671,24 +671,25 @@ impl Frame {
 /// core, when the whole film is kept) whose 3 x 3 mean is above the core's threshold. A bone one
 /// cell wide averages under it wherever the grid falls.
 fn thick_cells(a: &Analysis, animal: &Animal) -> Vec<usize> {
-    let (w, h) = (a.w, a.h);
-    let thick = |c: usize| {
-        let (x, y) = (c % w, c / w);
-        let (mut sum, mut n) = (0.0f32, 0.0f32);
-        for yy in y.saturating_sub(1)..(y + 2).min(h) {
-            for v in &a.small[yy * w + x.saturating_sub(1)..yy * w + (x + 2).min(w)] {
-                sum += v;
-                n += 1.0;
-            }
-        }
-        sum > animal.threshold * n
+    // Only over the body's box grown by the mean's reach (the whole grid without a body).
+    let (x0, y0, x1, y1) = match animal.body.as_ref() {
+        Some(b) => (b.x0.saturating_sub(1), b.y0.saturating_sub(1), (b.x1 + 1).min(a.w), (b.y1 + 1).min(a.h)),
+        None => (0, 0, a.w, a.h),
     };
+    let bw = x1.saturating_sub(x0);
+    if bw == 0 || y1 <= y0 {
+        return Vec::new();
+    }
+    let part: Vec<f32> = (y0..y1).flat_map(|y| a.small[y * a.w + x0..y * a.w + x1].iter().copied()).collect();
+    let mean = box_mean(&part, bw, y1 - y0, 1);
+    let cells = (y0..y1).flat_map(|y| (x0..x1).map(move |x| (y, x)));
+    let thick = cells.filter(|&(y, x)| mean[(y - y0) * bw + x - x0] > animal.threshold).map(|(y, x)| y * a.w + x);
     match animal.body.as_ref() {
-        Some(body) => (body.y0..body.y1)
-            .flat_map(|y| (body.x0..body.x1).map(move |x| y * w + x))
-            .filter(|&c| body.cells[c] && thick(c))
-            .collect(),
-        None => animal.core.iter().copied().filter(|&c| c < w * h && thick(c)).collect(),
+        Some(body) => thick.filter(|&c| body.cells[c]).collect(),
+        None => {
+            let core: std::collections::HashSet<usize> = animal.core.iter().copied().collect();
+            thick.filter(|c| core.contains(c)).collect()
+        }
     }
 }
 

@@ -79,12 +79,15 @@ pub struct InvarianceRow {
 pub fn measure(model: &mut Classifier, options: &InvarianceOptions) -> anyhow::Result<Vec<InvarianceRow>> {
     let spec = model.info.metadata.preprocess.clone();
     let nodes: Vec<String> = model.info.metadata.taxonomy.nodes.iter().map(|n| n.id.clone()).collect();
-    let mut rows: Vec<InvarianceRow> = FilmMark::ALL
+    // Each specimen's films after its clean one, in this order.
+    let changes: Vec<Perturbation> =
+        FilmMark::ALL.iter().map(|&m| Perturbation::Mark(m)).chain(Perturbation::MOVES).collect();
+    let mut rows: Vec<InvarianceRow> = changes
         .iter()
-        .flat_map(|&mark| {
-            [MarkPlacement::Beside, MarkPlacement::FilmExtended].map(|placement| (Perturbation::Mark(mark), placement))
+        .flat_map(|&change| match change {
+            Perturbation::Mark(_) => vec![(change, MarkPlacement::Beside), (change, MarkPlacement::FilmExtended)],
+            Perturbation::Moved(_) => vec![(change, MarkPlacement::FilmExtended)],
         })
-        .chain(Perturbation::MOVES.map(|moved| (moved, MarkPlacement::FilmExtended)))
         .map(|(change, placement)| InvarianceRow {
             change,
             placement,
@@ -124,10 +127,9 @@ pub fn measure(model: &mut Classifier, options: &InvarianceOptions) -> anyhow::R
                 variants.push((d, l));
             }
             for moved in Perturbation::MOVES {
-                if let Perturbation::Moved(px) = moved {
-                    variants.push((move_film(&dv, px), move_film(&lv, px)));
-                    placed.push(MarkPlacement::FilmExtended);
-                }
+                let Perturbation::Moved(px) = moved else { continue };
+                variants.push((move_film(&dv, px), move_film(&lv, px)));
+                placed.push(MarkPlacement::FilmExtended);
             }
             placements.push(placed);
             for (d, l) in variants {
@@ -140,8 +142,6 @@ pub fn measure(model: &mut Classifier, options: &InvarianceOptions) -> anyhow::R
         let dv: Vec<f32> = inputs.iter().flat_map(|p| p[0].data.iter().copied()).collect();
         let lv: Vec<f32> = inputs.iter().flat_map(|p| p[1].data.iter().copied()).collect();
         let probs = model.predict(&dv, &lv, &vec![crate::specimen::ByView::new(true, true); inputs.len()])?;
-        let changes: Vec<Perturbation> =
-            FilmMark::ALL.iter().map(|&m| Perturbation::Mark(m)).chain(Perturbation::MOVES).collect();
         let per = 1 + changes.len();
         for (s, &index) in chunk.iter().enumerate() {
             let Some(clean) = probs.get(s * per) else { continue };
