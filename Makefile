@@ -41,6 +41,7 @@ sample: build
 ## Benchmarks recorded in BENCHMARKS.md.
 bench: setup
 	$(CARGO) bench --bench scan
+	$(CARGO) bench --bench preprocess
 
 clean-ort:
 	rm -rf .ort

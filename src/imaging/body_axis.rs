@@ -7,8 +7,9 @@
 //! on every style-a and style-b phantom tried and on the six real films in the project's notes.
 
 use super::GrayImage16;
+use super::crop_frame::{centroid, long_axis};
 use super::film::dilate;
-use super::preprocess::{PreprocessSpec, centroid, first_look, long_axis};
+use super::preprocess::{PreprocessSpec, first_look};
 
 /// The animal's long axis with its head end.
 #[derive(Debug, Clone, Copy, PartialEq)]

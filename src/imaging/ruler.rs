@@ -9,8 +9,9 @@
 //! the reading and the reviewer confirms it.
 
 use super::GrayImage16;
+use super::crop_frame::{centroid, long_axis};
 use super::film::{Marks, label};
-use super::preprocess::{FirstLook, PreprocessSpec, centroid, first_look, long_axis};
+use super::preprocess::{FirstLook, PreprocessSpec, first_look};
 
 /// A ruler found on a film, in original pixels.
 #[derive(Debug, Clone, Copy, PartialEq)]
