@@ -130,6 +130,22 @@ fn a_rendered_ruler_is_not_a_second_animal() {
 }
 
 #[test]
+fn a_ruler_the_animal_lies_against_is_not_part_of_it() {
+    // Held-out LV phantoms whose skull touches the renderer's ruler (found by `eval --film-qc
+    // 1000`): joined to the animal, the ruler's bar made the trunk's core round (elongation
+    // 1.39-1.59) and every one was called a close-up.
+    let spec = PreprocessSpec { size: 96, ..Default::default() };
+    let prevalence = Prevalence { abnormal: 0.6, max_findings: 3, min_severity: 0.3, classes: Vec::new() };
+    for index in [81, 119, 130, 137, 161, 355, 528] {
+        let phantom = Phantom::sample(2000, index, &prevalence, 1.0);
+        let film = GrayImage16::new(384, 384, 14, phantom.render(View::Lv, 384, true), FileFormat::Png).unwrap();
+        let measures = preprocess_film(&film, &spec).unwrap().film;
+        assert!(measures.elongation > 2.0, "phantom {index}: {measures:?}");
+        assert!(measures.codes(View::Lv).is_empty(), "phantom {index}: {measures:?}");
+    }
+}
+
+#[test]
 fn curved_and_plump_animals_filed_right_are_not_called_swapped() {
     // Varied animals (a curved DV placement, a plump LV): symmetry alone called many of these
     // the other view; the spine's place across the trunk does not move with either.

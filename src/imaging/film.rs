@@ -4,6 +4,7 @@
 
 use super::GrayImage16;
 use super::preprocess::{box_reduce, otsu};
+use super::straight_bands::straight_bands;
 
 /// Side of the reduced image used to find the body.
 pub(super) const ANALYSIS_SIDE: usize = 256;
@@ -428,7 +429,12 @@ fn find_animal(
     background: f32,
 ) -> Option<(Animal, Option<Vec<bool>>)> {
     let half = background + (threshold - background) / 2.0;
-    let low: Vec<bool> = small.iter().map(|v| *v > half).collect();
+    let mut low: Vec<bool> = small.iter().map(|v| *v > half).collect();
+    // A ruler the animal lies against joins it at half the threshold: its straight bar is taken
+    // out first, so it neither steers the crop nor counts as the animal, and is marked instead.
+    let bright_cells: Vec<bool> = small.iter().map(|v| *v > threshold).collect();
+    let band = straight_bands(&low, &bright_cells, w, h);
+    low.iter_mut().zip(&band).for_each(|(l, &b)| *l &= !b);
     let (labels, sizes) = label(&low, w, h);
     let (mut bulk, mut bright, mut first) =
         (vec![0usize; sizes.len()], vec![0usize; sizes.len()], vec![usize::MAX; sizes.len()]);
@@ -457,7 +463,7 @@ fn find_animal(
         _ => Some(l),
     })?;
     let quarter = background + (threshold - background) / 4.0;
-    let faint: Vec<bool> = small.iter().map(|v| *v > quarter).collect();
+    let faint: Vec<bool> = small.iter().zip(&band).map(|(v, &b)| *v > quarter && !b).collect();
     let (faint_labels, _) = label(&faint, w, h);
     let anchor = faint_labels[first[best]];
     // Joined: in one piece with the animal above a quarter of the threshold, and either faint
@@ -496,7 +502,8 @@ fn find_animal(
         Some(k) => (0..hl.len()).filter(|&i| hl[i] as usize == k).map(|i| (y0 + i / bw) * w + x0 + i % bw).collect(),
         None => (0..body.cells.len()).filter(|&c| body.cells[c]).collect(),
     };
-    let marks = is_mark.iter().any(|&m| m).then(|| labels.iter().map(|&l| is_mark[l as usize]).collect());
+    let marks = (is_mark.iter().any(|&m| m) || band.iter().any(|&b| b))
+        .then(|| labels.iter().zip(&band).map(|(&l, &b)| b || is_mark[l as usize]).collect());
     // A second animal is soft tissue around bone (its bulk's values vary by more than an
     // eighth of their mean, mostly a fifth to two fifths); a ruler's ticks, a label or a
     // sticker is one level throughout (about a tenth, from its blurred edges), whatever its

@@ -14,6 +14,7 @@ mod gray;
 mod jpeg_structure;
 mod preprocess;
 mod ruler;
+mod straight_bands;
 mod transform;
 
 pub use body_axis::{BodyAxis, body_axis};
