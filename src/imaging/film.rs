@@ -475,8 +475,20 @@ fn find_animal(
             && bulk[l] * 4 < bulk[best].max(1)
             && ((bright[l] * 2 < sizes[l] && bulk[l] * 10 < bulk[best].max(1)) || bulk[l] > 0)
     };
-    let is_mark: Vec<bool> =
-        (0..sizes.len()).map(|l| l != 0 && l != best && bright[l] >= MIN_MARK_CELLS && !joined(l)).collect();
+    // What is left of a bar where it ends or meets the animal (its blurred tip, a stub) is the
+    // bar's, however faint, unless it is the animal.
+    let mut by_band = vec![false; sizes.len()];
+    for (c, _) in band.iter().enumerate().filter(|(_, b)| **b) {
+        let (x, y) = (c % w, c / w);
+        for ny in y.saturating_sub(1)..(y + 2).min(h) {
+            for nx in x.saturating_sub(1)..(x + 2).min(w) {
+                by_band[labels[ny * w + nx] as usize] = true;
+            }
+        }
+    }
+    let is_mark: Vec<bool> = (0..sizes.len())
+        .map(|l| l != 0 && l != best && ((bright[l] >= MIN_MARK_CELLS && !joined(l)) || by_band[l]))
+        .collect();
     // The body: the joined regions and the faint cells between them, less any mark.
     let cells: Vec<bool> =
         labels.iter().zip(&faint_labels).map(|(&l, &f)| f == anchor && !is_mark[l as usize]).collect();
