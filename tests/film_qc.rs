@@ -146,6 +146,43 @@ fn a_ruler_the_animal_lies_against_is_not_part_of_it() {
 }
 
 #[test]
+fn a_ruler_the_animal_touches_below_changes_neither_its_qc_nor_its_input_much() {
+    // A bone-bright bar across 90 % of the film, 12 px thick, its top row on the animal's
+    // lowest pixel (a paw or the belly): joined to the animal, it would become part of it and
+    // of its crop; found as a bar, it is blanked and the animal stays as it was.
+    use mousexray::imaging::preprocess;
+    use mousexray::synth::animal_pixels;
+    let spec = PreprocessSpec { size: 96, ..Default::default() };
+    let prevalence = Prevalence { abnormal: 0.0, max_findings: 0, min_severity: 0.3, classes: Vec::new() };
+    let n = 384usize;
+    let mut tried = 0;
+    for index in 0..12 {
+        let phantom = Phantom::sample(2000, index, &prevalence, 0.0);
+        let clean = GrayImage16::new(n as u32, n as u32, 14, phantom.render(View::Dv, n as u32, true), FileFormat::Png)
+            .unwrap();
+        let (animal, _) = animal_pixels(&clean, 0.2);
+        let Some(lowest) = (0..n).rev().find(|&y| animal[y * n..(y + 1) * n].iter().any(|&a| a)) else { continue };
+        if lowest + 14 >= n {
+            continue;
+        }
+        let mut marked = clean.clone();
+        let top = marked.pixels.iter().copied().max().unwrap();
+        for y in lowest..lowest + 12 {
+            marked.pixels[y * n + n / 20..y * n + n * 19 / 20].fill(top);
+        }
+        let (a, b) = (preprocess_film(&clean, &spec).unwrap().film, preprocess_film(&marked, &spec).unwrap().film);
+        assert!(b.codes(View::Dv).is_empty(), "phantom {index}: {b:?}");
+        assert!((a.elongation - b.elongation).abs() < 0.1 * a.elongation, "phantom {index}: {a:?} {b:?}");
+        assert!((a.symmetry - b.symmetry).abs() < 0.05, "phantom {index}: {a:?} {b:?}");
+        let (x, y) = (preprocess(&clean, &spec).unwrap().0, preprocess(&marked, &spec).unwrap().0);
+        let mean = x.data.iter().zip(&y.data).map(|(p, q)| (p - q).abs() * spec.std).sum::<f32>() / x.data.len() as f32;
+        assert!(mean < 0.02, "phantom {index}: the input moved by {mean:.4} on average");
+        tried += 1;
+    }
+    assert!(tried >= 8, "only {tried} films had room below the animal");
+}
+
+#[test]
 fn curved_and_plump_animals_filed_right_are_not_called_swapped() {
     // Varied animals (a curved DV placement, a plump LV): symmetry alone called many of these
     // the other view; the spine's place across the trunk does not move with either.

@@ -11,13 +11,22 @@ const MAX_THICKNESS: f64 = 1.0 / 16.0;
 /// tail held straight along a row, a limb) are shorter, or not aligned with the grid so long.
 const MIN_LENGTH: f64 = 0.35;
 
-/// The cells of `mask` (the film above the animal's half threshold, `w x h`, row-major) that lie
-/// on a straight band along a row or a column: a stretch of at least [`MIN_LENGTH`] of the grid
-/// whose every cross-section (the mask's run across it) is at most [`MAX_THICKNESS`] thick and
-/// holds a `bright` cell. Where something thicker touches the band (the animal against a
-/// ruler), the cross-sections there are thick and stay out: the band stops at the contact.
+/// How far the film above half the threshold may reach past a bar's bright core on its free
+/// side, in cells: the detector's blur of the bar's edge.
+const BLUR: usize = 3;
+
+/// The cells of a straight bar along a row or a column of the analysis grid (`w x h`,
+/// row-major): a stretch of at least [`MIN_LENGTH`] of the grid's longer side whose every
+/// cross-section is a run of `bright` cells (above the animal's threshold) at most
+/// [`MAX_THICKNESS`] thick, with `mask` (the film above half the threshold) ending within
+/// [`BLUR`] cells of it on at least one side. The cells returned are the bright run, the mask
+/// past it on that free side, and one cell of the mask on the other.
 ///
-/// Only axis-aligned bands are found: rulers and film edges lie along the film's edges.
+/// A ruler the animal lies against keeps a thin bright core and a free side, so it is found
+/// along the contact too; the spine has soft tissue on both sides and the trunk's bones make
+/// thick or broken runs, so the animal is not. Where bone touches the bar (a skull against
+/// it), the cross-section is thick and the bar stops there. Only axis-aligned bars are found:
+/// rulers and film edges lie along the film's edges.
 pub(super) fn straight_bands(mask: &[bool], bright: &[bool], w: usize, h: usize) -> Vec<bool> {
     if mask.len() != w * h || bright.len() != w * h || w == 0 || h == 0 {
         return vec![false; mask.len()];
@@ -32,28 +41,39 @@ pub(super) fn straight_bands(mask: &[bool], bright: &[bool], w: usize, h: usize)
     band
 }
 
-/// The bands along rows: runs along a row, at least `shortest` long, of cells whose column run
-/// of `mask` is at most `thickest` long and holds a `bright` cell.
+/// The bars along rows (see [`straight_bands`]): cross-sections down the columns, and runs of
+/// them at least `shortest` long along the rows.
 fn along_rows(mask: &[bool], bright: &[bool], w: usize, h: usize, (thickest, shortest): (usize, usize)) -> Vec<bool> {
     let mut thin = vec![false; mask.len()];
+    let on = |v: &[bool], x: usize, y: usize| v[y * w + x];
     for x in 0..w {
         let mut y = 0;
         while y < h {
+            if !on(bright, x, y) {
+                y += 1;
+                continue;
+            }
             let start = y;
-            let mut lit = false;
-            while y < h && mask[y * w + x] {
-                lit |= bright[y * w + x];
+            while y < h && on(bright, x, y) {
                 y += 1;
             }
-            if y == start {
-                y += 1;
-            } else if y - start <= thickest && lit {
-                (start..y).for_each(|k| thin[k * w + x] = true);
+            if y - start > thickest {
+                continue;
+            }
+            // How far the mask goes on past the bright run, up and down (BLUR + 1: further).
+            let up = (1..=BLUR + 1).take_while(|&d| start >= d && on(mask, x, start - d)).count();
+            let down = (0..=BLUR).take_while(|&d| y + d < h && on(mask, x, y + d)).count();
+            // The bar's blur on its free side; on the other, only the cell its edge shares with
+            // what touches it.
+            if up.min(down) <= BLUR {
+                let reach = |d: usize| if d <= BLUR { d } else { 1 };
+                (start - reach(up)..y + reach(down)).for_each(|k| thin[k * w + x] = true);
             }
         }
     }
     let mut band = vec![false; mask.len()];
     for (row_thin, row_band) in thin.chunks_exact(w).zip(band.chunks_exact_mut(w)) {
+        let mut runs = Vec::new();
         let mut x = 0;
         while x < w {
             let start = x;
@@ -62,9 +82,14 @@ fn along_rows(mask: &[bool], bright: &[bool], w: usize, h: usize, (thickest, sho
             }
             if x == start {
                 x += 1;
-            } else if x - start >= shortest {
-                row_band[start..x].fill(true);
+            } else {
+                runs.push(start..x);
             }
+        }
+        // In a row the bar runs along, its stretches beyond a limb that crosses it are the bar's
+        // too, down to a quarter of the shortest bar.
+        if runs.iter().any(|r| r.len() >= shortest) {
+            runs.iter().filter(|r| r.len() * 4 >= shortest).for_each(|r| row_band[r.clone()].fill(true));
         }
     }
     band
@@ -101,10 +126,28 @@ mod tests {
     }
 
     #[test]
+    fn a_ruler_the_soft_tissue_lies_along_is_found_and_a_spine_inside_it_is_not() {
+        let (w, h) = (100, 80);
+        // A bright bar along rows 70..74 from x 5 to 95; soft tissue (above half the threshold,
+        // not bright) over x 20..80, y 40..71, touching the bar along 60 cells; a bright
+        // spine 3 cells thick along y 55..58 inside the tissue, 60 cells long.
+        let bar = |x: usize, y: usize| (70..74).contains(&y) && (5..95).contains(&x);
+        let tissue = |x: usize, y: usize| (20..80).contains(&x) && (40..71).contains(&y);
+        let spine = |x: usize, y: usize| (55..58).contains(&y) && (20..80).contains(&x);
+        let mask = grid(w, h, |x, y| bar(x, y) || tissue(x, y));
+        let bright = grid(w, h, |x, y| bar(x, y) || spine(x, y));
+        let band = straight_bands(&mask, &bright, w, h);
+        assert!((5..95).all(|x| band[72 * w + x]), "the whole bar, along the contact too");
+        assert!(band[69 * w + 50] && !band[68 * w + 50], "one cell of the tissue against the bar");
+        assert!(!band[56 * w + 50], "the spine has tissue on both sides");
+    }
+
+    #[test]
     fn a_vertical_band_is_found_and_a_dim_or_thick_one_is_not() {
         let (w, h) = (60, 100);
         let mask = grid(w, h, |x, y| ((5..8).contains(&x) || (20..40).contains(&x)) && (10..90).contains(&y));
-        let bright = grid(w, h, |x, _| x != 21);
+        // The block is bright but for one column near its edge: 18 cells still too thick.
+        let bright: Vec<bool> = mask.iter().enumerate().map(|(c, &m)| m && c % w != 21).collect();
         let band = straight_bands(&mask, &bright, w, h);
         assert!(band[50 * w + 6], "a thin bright column");
         assert!(!band[50 * w + 30], "20 cells is thicker than 1/16 of 100");
