@@ -33,45 +33,101 @@ pub(super) fn straight_bands(mask: &[bool], bright: &[bool], w: usize, h: usize)
     }
     let side = w.max(h) as f64;
     let limits = ((side * MAX_THICKNESS).ceil() as usize, (side * MIN_LENGTH).ceil() as usize);
-    let mut band = along_rows(mask, bright, w, h, limits);
-    // Along the columns: the same on the transposed grid.
-    let (tm, tb) = (transpose(mask, w, h), transpose(bright, w, h));
-    let down = transpose(&along_rows(&tm, &tb, h, w, limits), h, w);
-    band.iter_mut().zip(down).for_each(|(b, d)| *b |= d);
+    // A bar's core is bright end to end along some row (or column): films without such a run
+    // are done after one pass over the grid.
+    let (across, down) = longest_bright_runs(bright, w, h);
+    let mut band = vec![false; mask.len()];
+    if across >= limits.1 {
+        let thin = thin_down_columns(mask, bright, w, h, limits.0);
+        mark_bars_along_rows(&thin, &mut band, w, limits.1);
+    }
+    if down >= limits.1 {
+        let thin = thin_along_rows(mask, bright, w, limits.0);
+        mark_bars_down_columns(&thin, &mut band, w, h, limits.1);
+    }
     band
 }
 
-/// The bars along rows (see [`straight_bands`]): cross-sections down the columns, and runs of
-/// them at least `shortest` long along the rows.
-fn along_rows(mask: &[bool], bright: &[bool], w: usize, h: usize, (thickest, shortest): (usize, usize)) -> Vec<bool> {
+/// The longest run of `bright` cells along a row, and along a column, in one pass.
+fn longest_bright_runs(bright: &[bool], w: usize, h: usize) -> (usize, usize) {
+    let (mut across, mut down) = (0, 0);
+    let mut columns = vec![0usize; w];
+    for row in bright.chunks_exact(w).take(h) {
+        let mut run = 0;
+        for (&b, column) in row.iter().zip(columns.iter_mut()) {
+            run = if b { run + 1 } else { 0 };
+            *column = if b { *column + 1 } else { 0 };
+            across = across.max(run);
+            down = down.max(*column);
+        }
+    }
+    (across, down)
+}
+
+/// How far past a bright run a bar takes the mask on one side, given how far the mask goes
+/// on there (`BLUR + 1`: further): all of it on a free side, one cell against something.
+fn reach(beyond: usize) -> usize {
+    if beyond <= BLUR { beyond } else { 1 }
+}
+
+/// Cross-sections down the columns (for bars along rows), walked row by row so the grid is
+/// read in order: each column's bright runs at most `thickest` long with a free side, with
+/// their blur, flagged.
+fn thin_down_columns(mask: &[bool], bright: &[bool], w: usize, h: usize, thickest: usize) -> Vec<bool> {
     let mut thin = vec![false; mask.len()];
-    let on = |v: &[bool], x: usize, y: usize| v[y * w + x];
-    for x in 0..w {
-        let mut y = 0;
-        while y < h {
-            if !on(bright, x, y) {
-                y += 1;
+    let mut run_start = vec![usize::MAX; w];
+    for y in 0..=h {
+        for (x, start) in run_start.iter_mut().enumerate() {
+            if y < h && bright[y * w + x] {
+                if *start == usize::MAX {
+                    *start = y;
+                }
                 continue;
             }
-            let start = y;
-            while y < h && on(bright, x, y) {
-                y += 1;
-            }
-            if y - start > thickest {
+            let begin = std::mem::replace(start, usize::MAX);
+            if begin == usize::MAX || y - begin > thickest {
                 continue;
             }
-            // How far the mask goes on past the bright run, up and down (BLUR + 1: further).
-            let up = (1..=BLUR + 1).take_while(|&d| start >= d && on(mask, x, start - d)).count();
-            let down = (0..=BLUR).take_while(|&d| y + d < h && on(mask, x, y + d)).count();
-            // The bar's blur on its free side; on the other, only the cell its edge shares with
-            // what touches it.
+            let up = (1..=BLUR + 1).take_while(|&d| begin >= d && mask[(begin - d) * w + x]).count();
+            let down = (0..=BLUR).take_while(|&d| y + d < h && mask[(y + d) * w + x]).count();
             if up.min(down) <= BLUR {
-                let reach = |d: usize| if d <= BLUR { d } else { 1 };
-                (start - reach(up)..y + reach(down)).for_each(|k| thin[k * w + x] = true);
+                (begin - reach(up)..y + reach(down)).for_each(|k| thin[k * w + x] = true);
             }
         }
     }
-    let mut band = vec![false; mask.len()];
+    thin
+}
+
+/// Cross-sections along the rows (for bars down columns), as [`thin_down_columns`].
+fn thin_along_rows(mask: &[bool], bright: &[bool], w: usize, thickest: usize) -> Vec<bool> {
+    let mut thin = vec![false; mask.len()];
+    for ((row, row_mask), row_thin) in bright.chunks_exact(w).zip(mask.chunks_exact(w)).zip(thin.chunks_exact_mut(w)) {
+        let mut x = 0;
+        while x < w {
+            if !row[x] {
+                x += 1;
+                continue;
+            }
+            let begin = x;
+            while x < w && row[x] {
+                x += 1;
+            }
+            if x - begin > thickest {
+                continue;
+            }
+            let left = (1..=BLUR + 1).take_while(|&d| begin >= d && row_mask[begin - d]).count();
+            let right = (0..=BLUR).take_while(|&d| x + d < w && row_mask[x + d]).count();
+            if left.min(right) <= BLUR {
+                row_thin[begin - reach(left)..x + reach(right)].fill(true);
+            }
+        }
+    }
+    thin
+}
+
+/// Marks the runs of `thin` along each row at least `shortest` long, and in a row with one,
+/// its other runs down to a quarter of that: the bar's stretches beyond a limb crossing it.
+fn mark_bars_along_rows(thin: &[bool], band: &mut [bool], w: usize, shortest: usize) {
     for (row_thin, row_band) in thin.chunks_exact(w).zip(band.chunks_exact_mut(w)) {
         let mut runs = Vec::new();
         let mut x = 0;
@@ -86,18 +142,39 @@ fn along_rows(mask: &[bool], bright: &[bool], w: usize, h: usize, (thickest, sho
                 runs.push(start..x);
             }
         }
-        // In a row the bar runs along, its stretches beyond a limb that crosses it are the bar's
-        // too, down to a quarter of the shortest bar.
         if runs.iter().any(|r| r.len() >= shortest) {
             runs.iter().filter(|r| r.len() * 4 >= shortest).for_each(|r| row_band[r.clone()].fill(true));
         }
     }
-    band
 }
 
-/// The `w x h` row-major grid as `h x w`.
-fn transpose(v: &[bool], w: usize, h: usize) -> Vec<bool> {
-    (0..w * h).map(|i| v[(i % h) * w + i / h]).collect()
+/// [`mark_bars_along_rows`] down the columns, walked row by row.
+fn mark_bars_down_columns(thin: &[bool], band: &mut [bool], w: usize, h: usize, shortest: usize) {
+    let (mut run_start, mut longest) = (vec![usize::MAX; w], vec![0usize; w]);
+    let mut runs = Vec::new();
+    for y in 0..=h {
+        for (x, start) in run_start.iter_mut().enumerate() {
+            if y < h && thin[y * w + x] {
+                if *start == usize::MAX {
+                    *start = y;
+                }
+                continue;
+            }
+            let begin = std::mem::replace(start, usize::MAX);
+            if begin == usize::MAX {
+                continue;
+            }
+            longest[x] = longest[x].max(y - begin);
+            if (y - begin) * 4 >= shortest {
+                runs.push((x, begin..y));
+            }
+        }
+    }
+    for (x, rows) in runs {
+        if longest[x] >= shortest {
+            rows.for_each(|y| band[y * w + x] = true);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -115,12 +192,15 @@ mod tests {
         // resting on it at x 40..70.
         let bar = |x: usize, y: usize| (70..74).contains(&y) && (5..95).contains(&x);
         let blob = |x: usize, y: usize| (40..70).contains(&x) && (40..71).contains(&y);
-        let mask = grid(w, h, |x, y| bar(x, y) || blob(x, y));
+        // And a short bar of 30 cells on its own.
+        let short = |x: usize, y: usize| (10..13).contains(&y) && (10..40).contains(&x);
+        let mask = grid(w, h, |x, y| bar(x, y) || blob(x, y) || short(x, y));
         let band = straight_bands(&mask, &mask, w, h);
         // 35 % of 100 is 35 cells: the bar's two stretches beside the blob are 35 and 25 long.
         assert!(band[72 * w + 20] && band[72 * w + 30], "the long stretch is a band");
         assert!(!band[72 * w + 50], "under the blob the cross-section is thick");
-        assert!(!band[72 * w + 80], "the stretch of 25 cells is too short");
+        assert!(band[72 * w + 80], "the stretch of 25 cells beyond the blob is the bar's too");
+        assert!(!band[11 * w + 20], "30 cells on their own are too short");
         assert!(!band.iter().zip(&mask).any(|(&b, &m)| b && !m), "only masked cells");
         assert!((0..w * h).filter(|&c| blob(c % w, c / w) && c / w < 70).all(|c| !band[c]), "the blob stays");
     }
