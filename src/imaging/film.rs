@@ -417,7 +417,9 @@ pub(super) struct Region {
 /// the threshold and mostly below the threshold (a tail whose faint stretches broke it off, a
 /// paw) is part of it too; the other regions with at least [`MIN_MARK_CELLS`] cells above the
 /// threshold are marks (a radiopaque ruler or text is bright throughout, even where its
-/// blurred edge touches the animal). `None` when nothing is above half the threshold.
+/// blurred edge touches the animal). A straight bar (see [`straight_bands`]) is taken out
+/// first and is a mark, with what is left of it beside the animal. `None` when nothing but
+/// such bars is above half the threshold.
 ///
 /// "Half" and "a quarter" are measured from the background (`background`, the film's median
 /// cell) up to the threshold, so a grey background with noise on it never joins the animal.
@@ -476,7 +478,7 @@ fn find_animal(
             && ((bright[l] * 2 < sizes[l] && bulk[l] * 10 < bulk[best].max(1)) || bulk[l] > 0)
     };
     // What is left of a bar where it ends or meets the animal (its blurred tip, a stub) is the
-    // bar's, however faint, unless it is the animal.
+    // bar's, however faint, unless it is the animal or joined to it (a paw against the bar).
     let mut by_band = vec![false; sizes.len()];
     for (c, _) in band.iter().enumerate().filter(|(_, b)| **b) {
         let (x, y) = (c % w, c / w);
@@ -487,7 +489,7 @@ fn find_animal(
         }
     }
     let is_mark: Vec<bool> = (0..sizes.len())
-        .map(|l| l != 0 && l != best && ((bright[l] >= MIN_MARK_CELLS && !joined(l)) || by_band[l]))
+        .map(|l| l != 0 && l != best && !joined(l) && (bright[l] >= MIN_MARK_CELLS || by_band[l]))
         .collect();
     // The body: the joined regions and the faint cells between them, less any mark.
     let cells: Vec<bool> =

@@ -19,8 +19,12 @@ const BLUR: usize = 3;
 /// row-major): a stretch of at least [`MIN_LENGTH`] of the grid's longer side whose every
 /// cross-section is a run of `bright` cells (above the animal's threshold) at most
 /// [`MAX_THICKNESS`] thick, with `mask` (the film above half the threshold) ending within
-/// [`BLUR`] cells of it on at least one side. The cells returned are the bright run, the mask
-/// past it on that free side, and one cell of the mask on the other.
+/// [`BLUR`] cells of it on at least one side; and its bright core runs along one row (or
+/// column) for that length, so a bar more than about 2 degrees off the grid's axes is not
+/// found. The cells returned are the bright run with the mask past it on each side: all of it
+/// on a free side, one cell on a side where something touches the bar. In a row with such a
+/// stretch, its other stretches down to a quarter of [`MIN_LENGTH`] are the bar's too
+/// (beyond a limb crossing it).
 ///
 /// A ruler the animal lies against keeps a thin bright core and a free side, so it is found
 /// along the contact too; the spine has soft tissue on both sides and the trunk's bones make
@@ -126,7 +130,8 @@ fn thin_along_rows(mask: &[bool], bright: &[bool], w: usize, thickest: usize) ->
 }
 
 /// Marks the runs of `thin` along each row at least `shortest` long, and in a row with one,
-/// its other runs down to a quarter of that: the bar's stretches beyond a limb crossing it.
+/// its other runs down to a quarter of `shortest`: the bar's stretches beyond a limb crossing
+/// it.
 fn mark_bars_along_rows(thin: &[bool], band: &mut [bool], w: usize, shortest: usize) {
     for (row_thin, row_band) in thin.chunks_exact(w).zip(band.chunks_exact_mut(w)) {
         let mut runs = Vec::new();
@@ -226,7 +231,8 @@ mod tests {
     fn a_vertical_band_is_found_and_a_dim_or_thick_one_is_not() {
         let (w, h) = (60, 100);
         let mask = grid(w, h, |x, y| ((5..8).contains(&x) || (20..40).contains(&x)) && (10..90).contains(&y));
-        // The block is bright but for one column near its edge: 18 cells still too thick.
+        // The block is bright but for one column near its edge: its 18 cells are too thick
+        // (the one bright column at its edge, free on its left, is a bar of its own).
         let bright: Vec<bool> = mask.iter().enumerate().map(|(c, &m)| m && c % w != 21).collect();
         let band = straight_bands(&mask, &bright, w, h);
         assert!(band[50 * w + 6], "a thin bright column");
