@@ -25,8 +25,8 @@ fn main() {
         .collect();
     let base = PreprocessSpec { size: 128, clip_region: ClipRegion::Crop, ..Default::default() };
     let specs = [
-        ("core extent (bundled models)", PreprocessSpec { crop_frame: CropFrame::CoreExtent, ..base.clone() }),
-        ("thick centroid (new models)", PreprocessSpec { crop_frame: CropFrame::ThickCentroid, ..base.clone() }),
+        ("core extent (bundled and new models)", PreprocessSpec { crop_frame: CropFrame::CoreExtent, ..base.clone() }),
+        ("thick centroid", PreprocessSpec { crop_frame: CropFrame::ThickCentroid, ..base.clone() }),
         ("thick extent", PreprocessSpec { crop_frame: CropFrame::ThickExtent, ..base.clone() }),
     ];
     let mut times = vec![Vec::new(); specs.len()];

@@ -356,7 +356,7 @@ fn fine_tuning_starts_from_a_model_and_lowers_the_loss_on_new_data() {
     let grow = |size: &str| {
         let args = ["train", "--data", b_, "--out", l_, "--init", p_, "--size", size, "--epochs", "1", "--batch", "8"];
         // The crop's frame may change too, and is recorded.
-        let args = [&args[..], &["--crop-frame", "core_extent"]].concat();
+        let args = [&args[..], &["--crop-frame", "thick_extent"]].concat();
         mousexray(&[&args[..], &["--val-split", "0.3", "--schedule", "joint"]].concat())
     };
     let (code, stderr) = grow("60");
@@ -368,11 +368,11 @@ fn fine_tuning_starts_from_a_model_and_lowers_the_loss_on_new_data() {
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(larger.with_extension("json")).unwrap()).unwrap();
     assert_eq!(report["provenance"]["training"]["options"]["preprocess"]["size"], 64);
-    assert!(stderr.contains("crop frame thick_centroid; it continues with core_extent"), "{stderr}");
-    assert_eq!(report["provenance"]["training"]["options"]["preprocess"]["crop_frame"], "core_extent");
+    assert!(stderr.contains("crop frame core_extent; it continues with thick_extent"), "{stderr}");
+    assert_eq!(report["provenance"]["training"]["options"]["preprocess"]["crop_frame"], "thick_extent");
     let parent_report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(parent.with_extension("json")).unwrap()).unwrap();
-    assert_eq!(parent_report["provenance"]["training"]["options"]["preprocess"]["crop_frame"], "thick_centroid");
+    assert_eq!(parent_report["provenance"]["training"]["options"]["preprocess"]["crop_frame"], "core_extent");
 }
 
 /// `mousexray improve`: a reviewed folder's decisions fine-tune a model; old and new are scored

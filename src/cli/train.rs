@@ -53,7 +53,7 @@ pub struct TrainArgs {
     #[arg(long, value_name = "film|crop")]
     pub clip_region: Option<crate::imaging::ClipRegion>,
     /// Where the crop sits on the animal: centred on its thick parts' centroid, between their
-    /// outermost cells, or between its core's outermost cells [default: thick_centroid; with
+    /// outermost cells, or between its core's outermost cells [default: core_extent; with
     /// --init, the parent's].
     #[arg(long, value_name = "thick_centroid|thick_extent|core_extent")]
     pub crop_frame: Option<crate::imaging::CropFrame>,

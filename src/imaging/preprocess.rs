@@ -91,8 +91,10 @@ pub struct PreprocessSpec {
     #[serde(default)]
     pub clip_region: ClipRegion,
     /// Where the crop sits on the animal. Models written before this option read it as
-    /// [`CropFrame::CoreExtent`] and are fed exactly as they were trained; new models default to
-    /// [`CropFrame::ThickCentroid`].
+    /// [`CropFrame::CoreExtent`] and are fed exactly as they were trained, and new models default
+    /// to it too: trained from scratch, a model on [`CropFrame::ThickCentroid`] scored best on
+    /// held-out phantoms of its own generator and worst on the other (BENCHMARKS.md, "The crop's
+    /// frame, trained from scratch").
     #[serde(default)]
     pub crop_frame: CropFrame,
     /// Standardisation: the model sees `(x - mean) / std` for normalised `x` in 0..=1.
@@ -113,7 +115,7 @@ impl Default for PreprocessSpec {
             margin: 0.04,
             body_only: true,
             clip_region: ClipRegion::Crop,
-            crop_frame: CropFrame::ThickCentroid,
+            crop_frame: CropFrame::CoreExtent,
             mean: 0.5,
             std: 0.5,
         }
@@ -926,12 +928,13 @@ mod tests {
         assert_eq!(partial, before);
         assert!(PreprocessSpec::default().body_only, "new models get body-only input");
         assert_eq!(PreprocessSpec::default().clip_region, ClipRegion::Crop, "new models get the crop's window");
-        assert_eq!(PreprocessSpec::default().crop_frame, CropFrame::ThickCentroid, "new models get the steady crop");
-        let json = serde_json::to_string(&PreprocessSpec::default()).unwrap();
-        assert!(
-            json.contains(r#""clip_region":"crop""#) && json.contains(r#""crop_frame":"thick_centroid""#),
-            "{json}"
+        assert_eq!(
+            PreprocessSpec::default().crop_frame,
+            CropFrame::CoreExtent,
+            "new models get the crop that generalised"
         );
+        let json = serde_json::to_string(&PreprocessSpec::default()).unwrap();
+        assert!(json.contains(r#""clip_region":"crop""#) && json.contains(r#""crop_frame":"core_extent""#), "{json}");
         for frame in [CropFrame::CoreExtent, CropFrame::ThickCentroid, CropFrame::ThickExtent] {
             assert_eq!(frame.as_str().parse::<CropFrame>(), Ok(frame));
             assert_eq!(serde_json::to_string(&frame).unwrap(), format!("\"{}\"", frame.as_str()));
