@@ -74,29 +74,56 @@ fn reach(beyond: usize) -> usize {
     if beyond <= BLUR { beyond } else { 1 }
 }
 
-/// Cross-sections down the columns (for bars along rows), walked row by row so the grid is
-/// read in order: each column's bright runs at most `thickest` long with a free side, with
-/// their blur, flagged.
-fn thin_down_columns(mask: &[bool], bright: &[bool], w: usize, h: usize, thickest: usize) -> Vec<bool> {
-    let mut thin = vec![false; mask.len()];
+/// The runs of set cells in `row`, left to right.
+fn row_runs(row: &[bool]) -> Vec<std::ops::Range<usize>> {
+    let mut runs = Vec::new();
+    let mut x = 0;
+    while x < row.len() {
+        let start = x;
+        while x < row.len() && row[x] {
+            x += 1;
+        }
+        if x == start {
+            x += 1;
+        } else {
+            runs.push(start..x);
+        }
+    }
+    runs
+}
+
+/// The runs of set cells down each column of a `w x h` grid, as `(column, rows)`, found in one
+/// walk in row order (the grid is read as it lies in memory).
+fn column_runs(cells: &[bool], w: usize, h: usize) -> Vec<(usize, std::ops::Range<usize>)> {
+    let mut runs = Vec::new();
     let mut run_start = vec![usize::MAX; w];
     for y in 0..=h {
         for (x, start) in run_start.iter_mut().enumerate() {
-            if y < h && bright[y * w + x] {
+            if y < h && cells[y * w + x] {
                 if *start == usize::MAX {
                     *start = y;
                 }
-                continue;
+            } else if *start != usize::MAX {
+                runs.push((x, std::mem::replace(start, usize::MAX)..y));
             }
-            let begin = std::mem::replace(start, usize::MAX);
-            if begin == usize::MAX || y - begin > thickest {
-                continue;
-            }
-            let up = (1..=BLUR + 1).take_while(|&d| begin >= d && mask[(begin - d) * w + x]).count();
-            let down = (0..=BLUR).take_while(|&d| y + d < h && mask[(y + d) * w + x]).count();
-            if up.min(down) <= BLUR {
-                (begin - reach(up)..y + reach(down)).for_each(|k| thin[k * w + x] = true);
-            }
+        }
+    }
+    runs
+}
+
+/// Cross-sections down the columns (for bars along rows): each column's bright runs at most
+/// `thickest` long with a free side, with their blur, flagged.
+fn thin_down_columns(mask: &[bool], bright: &[bool], w: usize, h: usize, thickest: usize) -> Vec<bool> {
+    let mut thin = vec![false; mask.len()];
+    for (x, run) in column_runs(bright, w, h) {
+        let (begin, end) = (run.start, run.end);
+        if end - begin > thickest {
+            continue;
+        }
+        let up = (1..=BLUR + 1).take_while(|&d| begin >= d && mask[(begin - d) * w + x]).count();
+        let down = (0..=BLUR).take_while(|&d| end + d < h && mask[(end + d) * w + x]).count();
+        if up.min(down) <= BLUR {
+            (begin - reach(up)..end + reach(down)).for_each(|k| thin[k * w + x] = true);
         }
     }
     thin
@@ -106,23 +133,15 @@ fn thin_down_columns(mask: &[bool], bright: &[bool], w: usize, h: usize, thickes
 fn thin_along_rows(mask: &[bool], bright: &[bool], w: usize, thickest: usize) -> Vec<bool> {
     let mut thin = vec![false; mask.len()];
     for ((row, row_mask), row_thin) in bright.chunks_exact(w).zip(mask.chunks_exact(w)).zip(thin.chunks_exact_mut(w)) {
-        let mut x = 0;
-        while x < w {
-            if !row[x] {
-                x += 1;
-                continue;
-            }
-            let begin = x;
-            while x < w && row[x] {
-                x += 1;
-            }
-            if x - begin > thickest {
+        for run in row_runs(row) {
+            let (begin, end) = (run.start, run.end);
+            if end - begin > thickest {
                 continue;
             }
             let left = (1..=BLUR + 1).take_while(|&d| begin >= d && row_mask[begin - d]).count();
-            let right = (0..=BLUR).take_while(|&d| x + d < w && row_mask[x + d]).count();
+            let right = (0..=BLUR).take_while(|&d| end + d < w && row_mask[end + d]).count();
             if left.min(right) <= BLUR {
-                row_thin[begin - reach(left)..x + reach(right)].fill(true);
+                row_thin[begin - reach(left)..end + reach(right)].fill(true);
             }
         }
     }
@@ -134,49 +153,22 @@ fn thin_along_rows(mask: &[bool], bright: &[bool], w: usize, thickest: usize) ->
 /// it.
 fn mark_bars_along_rows(thin: &[bool], band: &mut [bool], w: usize, shortest: usize) {
     for (row_thin, row_band) in thin.chunks_exact(w).zip(band.chunks_exact_mut(w)) {
-        let mut runs = Vec::new();
-        let mut x = 0;
-        while x < w {
-            let start = x;
-            while x < w && row_thin[x] {
-                x += 1;
-            }
-            if x == start {
-                x += 1;
-            } else {
-                runs.push(start..x);
-            }
-        }
+        let runs = row_runs(row_thin);
         if runs.iter().any(|r| r.len() >= shortest) {
             runs.iter().filter(|r| r.len() * 4 >= shortest).for_each(|r| row_band[r.clone()].fill(true));
         }
     }
 }
 
-/// [`mark_bars_along_rows`] down the columns, walked row by row.
+/// [`mark_bars_along_rows`] down the columns.
 fn mark_bars_down_columns(thin: &[bool], band: &mut [bool], w: usize, h: usize, shortest: usize) {
-    let (mut run_start, mut longest) = (vec![usize::MAX; w], vec![0usize; w]);
-    let mut runs = Vec::new();
-    for y in 0..=h {
-        for (x, start) in run_start.iter_mut().enumerate() {
-            if y < h && thin[y * w + x] {
-                if *start == usize::MAX {
-                    *start = y;
-                }
-                continue;
-            }
-            let begin = std::mem::replace(start, usize::MAX);
-            if begin == usize::MAX {
-                continue;
-            }
-            longest[x] = longest[x].max(y - begin);
-            if (y - begin) * 4 >= shortest {
-                runs.push((x, begin..y));
-            }
-        }
+    let runs = column_runs(thin, w, h);
+    let mut longest = vec![0usize; w];
+    for (x, rows) in &runs {
+        longest[*x] = longest[*x].max(rows.len());
     }
     for (x, rows) in runs {
-        if longest[x] >= shortest {
+        if longest[x] >= shortest && rows.len() * 4 >= shortest {
             rows.for_each(|y| band[y * w + x] = true);
         }
     }
