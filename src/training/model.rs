@@ -28,7 +28,7 @@ pub enum BackboneKind {
 impl BackboneKind {
     /// The training recipe's default peak learning rate. The ConvNeXt's LayerNorm blocks stayed
     /// at chance for 5 to 8 epochs at the CAE's 2e-3 (and at 1e-3) on 3,200 phantoms, and learn
-    /// at the CAE's pace at 2e-4 (README, "what limits the targets").
+    /// at the CAE's pace at 2e-4 (EVALUATION.md, "The six models on the held-out phantoms").
     pub fn default_lr(self) -> f64 {
         match self {
             BackboneKind::Cae => 2e-3,
