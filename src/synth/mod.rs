@@ -25,7 +25,7 @@ pub use film_marks::{FilmMark, MarkPlacement, add_mark, animal_pixels, move_film
 pub use film_variation::{Background, FilmVariation};
 pub use findings::{CLASSES, Finding, Prevalence, apply, sample_findings};
 pub use primitive::{Primitive, Shape};
-pub use render::{DETECTOR_MAX, Exposure, Placement, attenuation, render};
+pub use render::{DETECTOR_MAX, Exposure, Placement, attenuation, project, render};
 pub use rng::Rng;
 pub use writer::{
     OutFormat, OutLayout, PAIRS_FILE, PairTruth, Style, SynthConfig, SynthSummary, generate, pair_ids, style_b_folders,
@@ -35,6 +35,9 @@ pub use writer::{
 use crate::specimen::View;
 
 /// Stream keys, so each purpose draws from its own sequence.
+/// Vertebrae in [`Phantom::spine_landmarks`]: cervical, thoracic, lumbar and sacral (7 + 13 + 6
+/// + 4), the tail left out.
+pub const SPINE_LANDMARKS: usize = 30;
 const FINDINGS_STREAM: u64 = 0x6669_6e64;
 const NOISE_STREAM: u64 = 0x6e6f_6973;
 const ANIMAL_STREAM: u64 = 0x616e_696d;
@@ -83,6 +86,24 @@ impl Phantom {
         let finding = apply(class, severity, &mut out.anatomy, &mut frng);
         out.findings.push(finding);
         out
+    }
+
+    /// The column's midline on the film [`Phantom::render_framed_as`] draws: the centre of each
+    /// vertebral body from the atlas to the last sacral vertebra (C1-C7, T1-T13, L1-L6, S1-S4;
+    /// [`SPINE_LANDMARKS`] points, cranial first), in pixels from the film's top-left corner
+    /// (see [`project`]), to 0.01 px. A target for learning where the skeleton is, and for
+    /// checking where a model's evidence lies.
+    pub fn spine_landmarks(&self, frame: Option<&Phantom>, view: View, size: u32) -> Vec<[f64; 2]> {
+        let v = usize::from(view == View::Lv);
+        let (pose, body) = (&self.poses[v], build(&self.anatomy, &self.poses[v]));
+        let frame = frame.map(|f| render::bounds(&build(&f.anatomy, &f.poses[v])));
+        let spine = anatomy::Spine::new(&self.anatomy, pose);
+        let centres: Vec<_> = (0..SPINE_LANDMARKS).map(|k| spine.frame(k).centre).collect();
+        let round = |x: f64| (x * 100.0).round() / 100.0;
+        project(&body, frame, view, size, &self.placements[v], &centres)
+            .into_iter()
+            .map(|(x, y)| [round(x), round(y)])
+            .collect()
     }
 
     /// Varies the animal as real films show it (`synth --vary-animal`), from a stream of its own:
@@ -150,5 +171,46 @@ impl Phantom {
         let frame = frame.map(|f| render::bounds(&build(&f.anatomy, &f.poses[v])));
         let mut rng = Rng::new(self.seed ^ NOISE_STREAM, self.index.wrapping_mul(2).wrapping_add(v as u64));
         render(&body, frame, view, size, &self.placements[v], &self.exposures[v], noise.then_some(&mut rng))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every landmark lies on its vertebral body: rendered alone, in the whole animal's field of
+    /// view, the column attenuates at each point. A mirrored, rotated or shifted projection
+    /// would put most points beside the column (its bodies are 2-3 px wide here).
+    #[test]
+    fn spine_landmarks_lie_on_the_vertebral_bodies_in_both_views() {
+        let prevalence = Prevalence { abnormal: 0.6, max_findings: 3, min_severity: 0.3, classes: Vec::new() };
+        let size = 384;
+        for index in 0..12 {
+            let mut phantom = Phantom::sample(77, index, &prevalence, 0.0);
+            if index % 2 == 1 {
+                phantom.vary_animal();
+            }
+            for view in [View::Dv, View::Lv] {
+                let v = usize::from(view == View::Lv);
+                let whole = build(&phantom.anatomy, &phantom.poses[v]);
+                let mut column = Body::default();
+                anatomy::Spine::new(&phantom.anatomy, &phantom.poses[v]).add_vertebrae(&phantom.anatomy, &mut column);
+                let frame = Some(render::bounds(&whole));
+                let (att, _) = attenuation(&column, frame, view, size, &phantom.placements[v]);
+                let points = phantom.spine_landmarks(None, view, size);
+                assert_eq!(points.len(), SPINE_LANDMARKS);
+                for (k, [x, y]) in points.iter().enumerate() {
+                    let (i, j) = (*x as usize, *y as usize);
+                    assert!(i < size as usize && j < size as usize, "{index} {view:?} C{k}: ({x}, {y}) off the film");
+                    assert!(att[j * size as usize + i] > 0.0, "{index} {view:?} vertebra {k}: ({x}, {y}) not on bone");
+                }
+                // Consecutive centres are a vertebra apart, not scattered.
+                let steps: Vec<f64> = points
+                    .windows(2)
+                    .map(|w| ((w[1][0] - w[0][0]).powi(2) + (w[1][1] - w[0][1]).powi(2)).sqrt())
+                    .collect();
+                assert!(steps.iter().all(|&s| s < 15.0), "{index} {view:?}: {steps:?}");
+            }
+        }
     }
 }

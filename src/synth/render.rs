@@ -251,6 +251,21 @@ pub fn attenuation(
     (a, cam.pixel_mm)
 }
 
+/// Where body points (mm) fall on the film [`render`] draws with the same `frame`, `view`, `size`
+/// and `placement`: pixel coordinates (x right, y down) from the film's top-left corner, so
+/// pixel (i, j) covers `[i, i + 1) x [j, j + 1)`.
+pub fn project(
+    body: &Body,
+    frame: Option<(V3, V3)>,
+    view: View,
+    size: u32,
+    placement: &Placement,
+    points: &[V3],
+) -> Vec<(f64, f64)> {
+    let cam = Camera::new(body, frame, view, size, placement);
+    points.iter().map(|&p| (cam.to_pixel)(p)).collect()
+}
+
 /// Renders one view to 14-bit detector values. `noise` switches quantum noise (tests compare
 /// noise-free renders).
 pub fn render(

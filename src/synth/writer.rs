@@ -154,6 +154,10 @@ pub struct SpecimenTruth {
     /// Per view, the film variation of a `vary_film` run, with the marks actually placed.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub film: BTreeMap<View, FilmVariation>,
+    /// Per view of a style-a phantom, the column's midline on the written film
+    /// ([`Phantom::spine_landmarks`]: 30 vertebral body centres, C1 first, in pixels).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub spine: BTreeMap<View, Vec<[f64; 2]>>,
 }
 
 impl SpecimenTruth {
@@ -433,6 +437,7 @@ fn write_phantom(
     };
     let mut files = BTreeMap::new();
     let mut film = BTreeMap::new();
+    let mut spine = BTreeMap::new();
     for view in views {
         let slot = usize::from(view == View::Lv);
         let pixels = match (&mut animal, frame_as) {
@@ -446,6 +451,7 @@ fn write_phantom(
                     v.apply_before_render(&mut phantom.placements[slot], &mut phantom.exposures[slot]);
                 }
                 let mut pixels = phantom.render_framed_as(frame, view, config.size, true);
+                spine.insert(view, phantom.spine_landmarks(frame, view, config.size));
                 if let Some(mut v) = variation {
                     v.marks = v.apply_film(&mut pixels, config.size, config.seed, index, slot);
                     film.insert(view, v);
@@ -474,7 +480,7 @@ fn write_phantom(
         Drawn::A(p) => (Some(p), None),
         Drawn::B(m) => (None, Some(m)),
     };
-    Ok(SpecimenTruth { id, phantom, style_b, files, metadata, film })
+    Ok(SpecimenTruth { id, phantom, style_b, files, metadata, film, spine })
 }
 
 fn extension(format: OutFormat) -> &'static str {
