@@ -78,6 +78,14 @@ pub struct EpochRecord {
     /// without validation pairs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub val_pairs_raised: Option<f64>,
+    /// Mean absolute error of the auxiliary midline regression (units of the input's half
+    /// side; none without `--spine-weight`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spine_loss: Option<f64>,
+    /// Mean distance (input pixels) between the predicted and true vertebral centres on
+    /// validation (none without `--spine-weight`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_spine_px: Option<f64>,
 }
 
 /// AUCs of one model on one set, per taxonomy node and per level.

@@ -221,7 +221,7 @@ fn mean_bce(
     let taxonomy = mousexray::taxonomy::Taxonomy::default();
     let parent = mousexray::training::onnx_import::read_parent(model, &burn::tensor::Device::flex()).unwrap();
     let (dataset, _) =
-        mousexray::training::data::load_dataset(data, None, &options.preprocess, &taxonomy, None).unwrap();
+        mousexray::training::data::load_dataset(data, None, &options.preprocess, &taxonomy, None, false).unwrap();
     let samples: Vec<_> = dataset.samples.iter().collect();
     let probs = mousexray::training::train::predict(&parent.model, &samples, options, &taxonomy).unwrap();
     let (mut total, mut count) = (0.0f64, 0.0f64);

@@ -87,8 +87,14 @@ pub fn describe_bytes(
     let exposed = crate::onnx::features::encode(&proto);
     let mut model = Classifier::load_bytes(path, &exposed, lib, SessionOptions::default())?;
     let info = model.info.clone();
-    let Loaded { dataset, problems, .. } =
-        load_folders(data, LabelSource::Files(labels), &info.metadata.preprocess, &info.metadata.taxonomy, true)?;
+    let Loaded { dataset, problems, .. } = load_folders(
+        data,
+        LabelSource::Files(labels),
+        &info.metadata.preprocess,
+        &info.metadata.taxonomy,
+        true,
+        false,
+    )?;
     let data = data.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ");
     for p in &problems {
         tracing::warn!("{p}");

@@ -99,7 +99,7 @@ fn load_once<'a>(
     let fresh = !cache.contains_key(&key);
     if fresh {
         let inputs = crate::training::input_cache::open_for(folder, &meta.preprocess);
-        let (d, problems) = load_dataset(folder, labels, &meta.preprocess, &meta.taxonomy, inputs.as_ref())?;
+        let (d, problems) = load_dataset(folder, labels, &meta.preprocess, &meta.taxonomy, inputs.as_ref(), false)?;
         for p in &problems {
             tracing::warn!("{p}");
         }
@@ -133,7 +133,7 @@ fn pair_signal(
             ..meta.preprocess.clone()
         };
         let inputs = crate::training::input_cache::open_for(folder, &spec);
-        let (dataset, _) = load_dataset(folder, args.labels.as_deref(), &spec, &meta.taxonomy, inputs.as_ref())?;
+        let (dataset, _) = load_dataset(folder, args.labels.as_deref(), &spec, &meta.taxonomy, inputs.as_ref(), false)?;
         rows.push(crate::training::paired_eval::input_signal(&dataset, pairs, &meta.taxonomy, spec.std)?);
     }
     Ok(crate::training::paired_eval::signal_markdown(&rows))

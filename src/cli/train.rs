@@ -108,6 +108,12 @@ pub struct TrainArgs {
     /// ordinary specimens.
     #[arg(long, default_value_t = 1.0, value_name = "W")]
     pub pair_weight: f32,
+    /// Weight of an auxiliary loss that teaches the backbone where the spine runs: from each
+    /// view's pooled features, a training-only head regresses the column's midline (30
+    /// vertebral centres, from the truth.json of phantom folders; other folders train without
+    /// it). 0: off. The exported model is unchanged
+    #[arg(long, default_value_t = 0.0, value_name = "W")]
+    pub spine_weight: f32,
     /// Resume from the checkpoint folder (default OUT with .ckpt).
     #[arg(long, value_name = "CKPT", num_args = 0..=1)]
     pub resume: Option<Option<PathBuf>>,
@@ -158,6 +164,7 @@ pub fn run(args: &TrainArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
         augment: !args.no_augment,
         device: args.device,
         pair_weight: args.pair_weight.max(0.0),
+        spine_weight: args.spine_weight.max(0.0),
         ..recipe
     };
     let mut seen = std::collections::BTreeSet::new();
@@ -187,7 +194,7 @@ pub fn run(args: &TrainArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
         LabelSource::Table(&table, &source)
     };
     let Loaded { dataset, problems, cached } =
-        load_folders(&args.data, labels, &preprocess, &taxonomy, !args.no_cache)?;
+        load_folders(&args.data, labels, &preprocess, &taxonomy, !args.no_cache, options.spine_weight > 0.0)?;
     for p in &problems {
         tracing::warn!("{p}");
     }
@@ -233,8 +240,16 @@ pub fn run(args: &TrainArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
                     v.map_or("-".to_owned(), |v| format!("{:.0} %", 100.0 * v))
                 ),
             };
+            let spine = match (r.spine_loss, r.val_spine_px) {
+                (None, None) => String::new(),
+                (l, v) => format!(
+                    "  spine: loss {}, val {} px",
+                    l.map_or("-".to_owned(), |l| format!("{l:.3}")),
+                    v.map_or("-".to_owned(), |v| format!("{v:.1}"))
+                ),
+            };
             eprintln!(
-                "epoch {:>3} [{}] loss {:.4}  val AUC L1 {} L2 {} L3 {}{pairs}  ({:.1} s, {:.1} specimens/s)",
+                "epoch {:>3} [{}] loss {:.4}  val AUC L1 {} L2 {} L3 {}{pairs}{spine}  ({:.1} s, {:.1} specimens/s)",
                 r.epoch,
                 r.stage,
                 r.train_loss,

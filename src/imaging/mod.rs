@@ -29,4 +29,4 @@ pub use gray::GrayImage16;
 pub use preprocess::{ClipRegion, ModelInput, Polarity, PreprocessSpec, Preprocessed, preprocess, preprocess_film};
 pub use ruler::{RulerReading, find_ruler};
 pub use transform::AnimalMask;
-pub use transform::Transform;
+pub use transform::{Transform, affine_to_model};

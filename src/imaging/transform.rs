@@ -31,20 +31,31 @@ pub struct Transform {
     pub animal: Option<AnimalMask>,
 }
 
+/// [`Transform::to_model`] for an affine part kept alone ([`Transform::affine`]): original
+/// coordinates to model coordinates, NaN when the map is singular.
+pub fn affine_to_model([a, b, c, d, tx, ty]: [f64; 6], x: f64, y: f64) -> (f64, f64) {
+    let det = a * d - b * c;
+    if det.abs() < f64::EPSILON {
+        return (f64::NAN, f64::NAN);
+    }
+    let (dx, dy) = (x - tx, y - ty);
+    ((d * dx - b * dy) / det, (-c * dx + a * dy) / det)
+}
+
 impl Transform {
     /// Model coordinates to original coordinates.
     pub fn to_original(&self, u: f64, v: f64) -> (f64, f64) {
         (self.a * u + self.b * v + self.tx, self.c * u + self.d * v + self.ty)
     }
 
-    /// Original coordinates to model coordinates.
+    /// Original coordinates to model coordinates (NaN when the map is singular).
     pub fn to_model(&self, x: f64, y: f64) -> (f64, f64) {
-        let det = self.a * self.d - self.b * self.c;
-        if det.abs() < f64::EPSILON {
-            return (f64::NAN, f64::NAN);
-        }
-        let (dx, dy) = (x - self.tx, y - self.ty);
-        ((self.d * dx - self.b * dy) / det, (-self.c * dx + self.a * dy) / det)
+        affine_to_model(self.affine(), x, y)
+    }
+
+    /// The affine part alone, `[a, b, c, d, tx, ty]` (what the input cache keeps per image).
+    pub fn affine(&self) -> [f64; 6] {
+        [self.a, self.b, self.c, self.d, self.tx, self.ty]
     }
 
     /// Original pixels per model pixel.

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 use rayon::prelude::*;
 
 use super::input_cache::InputCache;
@@ -73,6 +73,12 @@ impl std::fmt::Debug for Input {
     }
 }
 
+/// A specimen's points per view (film or input pixels), when it has them.
+pub type ByViewPoints<T> = ByView<Option<Vec<[T; 2]>>>;
+
+/// A loaded view: its input and, when kept, its preprocessing transform's affine part.
+type LoadedView = (Input, Option<[f64; 6]>);
+
 /// One labelled specimen, preprocessed.
 #[derive(Debug, Clone)]
 pub struct Sample {
@@ -84,6 +90,9 @@ pub struct Sample {
     pub lv: Option<Input>,
     /// Completed labels in taxonomy order.
     pub labels: NodeLabels,
+    /// Per view, the column's midline in model-input pixels (from a phantom folder's
+    /// `truth.json`, mapped through the view's preprocessing transform), when loaded with it.
+    pub spine: ByViewPoints<f32>,
 }
 
 /// A preprocessed dataset.
@@ -118,6 +127,7 @@ pub fn load_dataset(
     spec: &PreprocessSpec,
     taxonomy: &Taxonomy,
     cache: Option<&Arc<InputCache>>,
+    spine: bool,
 ) -> anyhow::Result<(Dataset, Vec<Problem>)> {
     let report = scan(folder)?;
     let labels_path = labels.map(Path::to_owned).unwrap_or_else(|| folder.join("labels.csv"));
@@ -130,13 +140,17 @@ pub fn load_dataset(
     let (table, problems) = read_labels(&labels_path, taxonomy).map_err(|p| anyhow::anyhow!("{p}"))?;
     let pairs = read_pairs_if_any(folder)?;
     let (dataset, problems) =
-        load_labelled(folder, report, &table.rows, problems, spec, &labels_path.display().to_string(), cache)?;
+        load_labelled(folder, report, &table.rows, problems, spec, &labels_path.display().to_string(), cache, spine)?;
     Ok((Dataset { pairs, ..dataset }, problems))
 }
 
 /// Loads the specimens of a scanned folder that `table` labels (specimen id to completed labels
 /// in taxonomy order); `source` names where the labels came from in messages. `problems` are
-/// the labels' own, kept in front of the images'. `cache` as for [`load_dataset`].
+/// the labels' own, kept in front of the images'. `cache` as for [`load_dataset`]. With
+/// `spine`, each view also gets the column's midline from the folder's `truth.json` (a phantom
+/// folder), mapped into the model input ([`Sample::spine`]); a folder without one loads as
+/// without `spine`.
+#[allow(clippy::too_many_arguments)]
 pub fn load_labelled(
     folder: &Path,
     report: crate::specimen::ScanReport,
@@ -145,24 +159,28 @@ pub fn load_labelled(
     spec: &PreprocessSpec,
     source: &str,
     cache: Option<&Arc<InputCache>>,
+    spine: bool,
 ) -> anyhow::Result<(Dataset, Vec<Problem>)> {
     problems.extend(report.problems);
+    let truth = if spine { read_spine_truth(folder)? } else { Default::default() };
     let decode_options = DecodeOptions::default();
-    let load = |path: Option<&Path>| -> Result<Option<Input>, Problem> {
+    // The input and, when the view has a midline to map, the transform's affine part.
+    let load = |path: Option<&Path>, need_affine: bool| -> Result<Option<LoadedView>, Problem> {
         let Some(path) = path else { return Ok(None) };
-        if let Some((cache, slot)) = cache.and_then(|c| Some((c, c.slot_of(path)?))) {
-            return Ok(Some(Input::Cached { cache: Arc::clone(cache), slot }));
+        if let Some((cache, (slot, affine))) = cache.and_then(|c| Some((c, c.entry(path, need_affine)?))) {
+            return Ok(Some((Input::Cached { cache: Arc::clone(cache), slot }, affine)));
         }
         let img =
             decode(path, &decode_options).map_err(|e| Problem::new(path, ProblemKind::NotAnImage, e.to_string()))?;
-        let (input, _) = preprocess(&img, spec).map_err(|e| Problem::new(path, ProblemKind::NotAnImage, e))?;
-        match cache.map(|c| (c, c.put(path, &input.data))) {
-            Some((cache, Ok(slot))) => Ok(Some(Input::Cached { cache: Arc::clone(cache), slot })),
+        let (input, transform) = preprocess(&img, spec).map_err(|e| Problem::new(path, ProblemKind::NotAnImage, e))?;
+        let affine = Some(transform.affine());
+        match cache.map(|c| (c, c.put(path, &input.data, affine))) {
+            Some((cache, Ok(slot))) => Ok(Some((Input::Cached { cache: Arc::clone(cache), slot }, affine))),
             Some((_, Err(e))) => {
                 tracing::warn!("{}: not cached: {e:#}", path.display());
-                Ok(Some(Input::Memory(input.data)))
+                Ok(Some((Input::Memory(input.data), affine)))
             }
-            None => Ok(Some(Input::Memory(input.data))),
+            None => Ok(Some((Input::Memory(input.data), affine))),
         }
     };
     let results: Vec<(Option<Sample>, Vec<Problem>)> = report
@@ -171,15 +189,30 @@ pub fn load_labelled(
         .filter_map(|s| table.get(&s.id).map(|l| (s, l)))
         .map(|(s, l)| {
             let mut errs = Vec::new();
-            let dv = load(s.dv()).unwrap_or_else(|p| {
-                errs.push(p);
-                None
+            let points = truth.get(&s.id);
+            let mut midline = ByViewPoints::<f32>::default();
+            let mut view = |v: View, path: Option<&Path>| {
+                let points = points.and_then(|p| p[v].as_ref());
+                match load(path, points.is_some()) {
+                    Ok(Some((input, affine))) => {
+                        midline[v] = points.zip(affine).map(|(p, a)| to_input(p, a));
+                        Some(input)
+                    }
+                    Ok(None) => None,
+                    Err(p) => {
+                        errs.push(p);
+                        None
+                    }
+                }
+            };
+            let (dv, lv) = (view(View::Dv, s.dv()), view(View::Lv, s.lv()));
+            let sample = (dv.is_some() || lv.is_some()).then(|| Sample {
+                id: s.id.clone(),
+                dv,
+                lv,
+                labels: l.clone(),
+                spine: midline,
             });
-            let lv = load(s.lv()).unwrap_or_else(|p| {
-                errs.push(p);
-                None
-            });
-            let sample = (dv.is_some() || lv.is_some()).then(|| Sample { id: s.id.clone(), dv, lv, labels: l.clone() });
             (sample, errs)
         })
         .collect();
@@ -197,6 +230,48 @@ pub fn load_labelled(
     }
     let fingerprint = fingerprint(&samples);
     Ok((Dataset { size: spec.size, samples, fingerprint, pairs: Vec::new() }, problems))
+}
+
+/// The column's midline per specimen and view, in film pixels, from a phantom folder's
+/// `truth.json` (`synth` writes it as `spine`); empty when the folder has none.
+///
+/// # Errors
+/// A `truth.json` that exists but cannot be read or parsed, naming it.
+fn read_spine_truth(folder: &Path) -> anyhow::Result<std::collections::HashMap<String, ByViewPoints<f64>>> {
+    #[derive(serde::Deserialize)]
+    struct Truth {
+        specimens: Vec<Specimen>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Specimen {
+        id: String,
+        #[serde(default)]
+        spine: std::collections::BTreeMap<View, Vec<[f64; 2]>>,
+    }
+    let path = folder.join("truth.json");
+    if !path.is_file() {
+        return Ok(Default::default());
+    }
+    let file = std::fs::File::open(&path).with_context(|| format!("{}: cannot open", path.display()))?;
+    let truth: Truth = serde_json::from_reader(std::io::BufReader::new(file))
+        .with_context(|| format!("{}: not a phantom truth file", path.display()))?;
+    Ok(truth
+        .specimens
+        .into_iter()
+        .filter(|s| !s.spine.is_empty())
+        .map(|mut s| (s.id, ByView::from_fn(|v| s.spine.remove(&v))))
+        .collect())
+}
+
+/// Film pixels to model-input pixels through a preprocessing transform's affine part.
+fn to_input(points: &[[f64; 2]], affine: [f64; 6]) -> Vec<[f32; 2]> {
+    points
+        .iter()
+        .map(|&[x, y]| {
+            let (u, v) = crate::imaging::affine_to_model(affine, x, y);
+            [u as f32, v as f32]
+        })
+        .collect()
 }
 
 /// Several folders' datasets as one (a centre's archive kept by year or by colony). Each
@@ -266,6 +341,7 @@ pub fn load_folders(
     spec: &PreprocessSpec,
     taxonomy: &Taxonomy,
     cache: bool,
+    spine: bool,
 ) -> anyhow::Result<Loaded> {
     if matches!(labels, LabelSource::Files(Some(_))) && folders.len() > 1 {
         bail!("--labels names one file for one folder; with several folders each needs its own labels.csv");
@@ -284,10 +360,10 @@ pub fn load_folders(
     for folder in folders {
         let inputs = if cache { super::input_cache::open_for(folder, spec) } else { None };
         let (dataset, p) = match labels {
-            LabelSource::Files(file) => load_dataset(folder, file, spec, taxonomy, inputs.as_ref())?,
+            LabelSource::Files(file) => load_dataset(folder, file, spec, taxonomy, inputs.as_ref(), spine)?,
             LabelSource::Table(rows, source) => {
                 let report = scan(folder)?;
-                load_labelled(folder, report, rows, Vec::new(), spec, source, inputs.as_ref())?
+                load_labelled(folder, report, rows, Vec::new(), spec, source, inputs.as_ref(), spine)?
             }
         };
         if let Some((hits, misses)) = inputs.as_ref().map(|c| c.counts()) {
@@ -372,41 +448,81 @@ fn split_keys_by_hash(keys: &[&str], validation: f64, seed: u64) -> (Vec<usize>,
     (train, val)
 }
 
-/// Augments a standardised `size x size` input in place: mirror and head-up/down flips, a small
-/// rotation, gain and offset, and noise. `background` fills what rotation uncovers.
-pub fn augment(x: &mut [f32], size: usize, background: f32, rng: &mut Rng) {
-    let (flip_h, flip_v) = (rng.chance(0.5), rng.chance(0.5));
-    let angle = rng.normal(0.0, 6.0).clamp(-15.0, 15.0).to_radians();
-    let (gain, offset, noise) =
-        (rng.range(0.85, 1.15) as f32, rng.range(-0.1, 0.1) as f32, rng.range(0.0, 0.05) as f32);
-    let src = x.to_vec();
-    let (sa, ca) = (crate::synth::geometry::sin(angle), crate::synth::geometry::cos(angle));
-    let c = size as f64 / 2.0;
-    for j in 0..size {
-        for i in 0..size {
-            let (u, v) = (i as f64 + 0.5 - c, j as f64 + 0.5 - c);
-            let (mut sx, mut sy) = (ca * u + sa * v + c - 0.5, -sa * u + ca * v + c - 0.5);
-            if flip_h {
-                sx = size as f64 - 1.0 - sx;
-            }
-            if flip_v {
-                sy = size as f64 - 1.0 - sy;
-            }
-            let (x0, y0) = (sx.floor(), sy.floor());
-            let (fx, fy) = ((sx - x0) as f32, (sy - y0) as f32);
-            let at = |xi: f64, yi: f64| {
-                if xi < 0.0 || yi < 0.0 || xi >= size as f64 || yi >= size as f64 {
-                    background
-                } else {
-                    src[yi as usize * size + xi as usize]
+/// One draw of augmentation: mirror and head-up/down flips, a small rotation about the input's
+/// centre, gain and offset, and noise. [`Augmentation::apply`] warps an input with it and
+/// [`Augmentation::map_point`] moves a point of the input (a landmark) the same way.
+#[derive(Debug, Clone, Copy)]
+pub struct Augmentation {
+    flip_h: bool,
+    flip_v: bool,
+    /// Radians.
+    angle: f64,
+    gain: f32,
+    offset: f32,
+    noise: f32,
+}
+
+impl Augmentation {
+    /// Draws one from `rng`.
+    pub fn draw(rng: &mut Rng) -> Augmentation {
+        let (flip_h, flip_v) = (rng.chance(0.5), rng.chance(0.5));
+        let angle = rng.normal(0.0, 6.0).clamp(-15.0, 15.0).to_radians();
+        let (gain, offset, noise) =
+            (rng.range(0.85, 1.15) as f32, rng.range(-0.1, 0.1) as f32, rng.range(0.0, 0.05) as f32);
+        Augmentation { flip_h, flip_v, angle, gain, offset, noise }
+    }
+
+    /// Warps a standardised `size x size` input in place; `background` fills what rotation
+    /// uncovers; the noise is drawn from `rng`.
+    pub fn apply(&self, x: &mut [f32], size: usize, background: f32, rng: &mut Rng) {
+        let src = x.to_vec();
+        let (sa, ca) = (crate::synth::geometry::sin(self.angle), crate::synth::geometry::cos(self.angle));
+        let c = size as f64 / 2.0;
+        for j in 0..size {
+            for i in 0..size {
+                let (u, v) = (i as f64 + 0.5 - c, j as f64 + 0.5 - c);
+                let (mut sx, mut sy) = (ca * u + sa * v + c - 0.5, -sa * u + ca * v + c - 0.5);
+                if self.flip_h {
+                    sx = size as f64 - 1.0 - sx;
                 }
-            };
-            let top = at(x0, y0) * (1.0 - fx) + at(x0 + 1.0, y0) * fx;
-            let bottom = at(x0, y0 + 1.0) * (1.0 - fx) + at(x0 + 1.0, y0 + 1.0) * fx;
-            let value = top * (1.0 - fy) + bottom * fy;
-            x[j * size + i] = value * gain + offset + noise * rng.gaussian_f32();
+                if self.flip_v {
+                    sy = size as f64 - 1.0 - sy;
+                }
+                let (x0, y0) = (sx.floor(), sy.floor());
+                let (fx, fy) = ((sx - x0) as f32, (sy - y0) as f32);
+                let at = |xi: f64, yi: f64| {
+                    if xi < 0.0 || yi < 0.0 || xi >= size as f64 || yi >= size as f64 {
+                        background
+                    } else {
+                        src[yi as usize * size + xi as usize]
+                    }
+                };
+                let top = at(x0, y0) * (1.0 - fx) + at(x0 + 1.0, y0) * fx;
+                let bottom = at(x0, y0 + 1.0) * (1.0 - fx) + at(x0 + 1.0, y0 + 1.0) * fx;
+                let value = top * (1.0 - fy) + bottom * fy;
+                x[j * size + i] = value * self.gain + self.offset + self.noise * rng.gaussian_f32();
+            }
         }
     }
+
+    /// Where a point of the input (pixels from its top-left corner) lands in the warped input:
+    /// the inverse of the sampling [`Augmentation::apply`] does.
+    pub fn map_point(&self, [x, y]: [f32; 2], size: usize) -> [f32; 2] {
+        let (s, c) = (size as f64, size as f64 / 2.0);
+        let x = if self.flip_h { s - f64::from(x) } else { f64::from(x) };
+        let y = if self.flip_v { s - f64::from(y) } else { f64::from(y) };
+        let (sa, ca) = (crate::synth::geometry::sin(self.angle), crate::synth::geometry::cos(self.angle));
+        let (dx, dy) = (x - c, y - c);
+        [(ca * dx - sa * dy + c) as f32, (sa * dx + ca * dy + c) as f32]
+    }
+}
+
+/// Augments a standardised `size x size` input in place with one [`Augmentation`] drawn from
+/// `rng`, and returns it. `background` fills what rotation uncovers.
+pub fn augment(x: &mut [f32], size: usize, background: f32, rng: &mut Rng) -> Augmentation {
+    let a = Augmentation::draw(rng);
+    a.apply(x, size, background, rng);
+    a
 }
 
 /// Which inputs a model trained on `views` reads.
@@ -425,7 +541,28 @@ mod tests {
     use super::*;
 
     fn sample(id: String) -> Sample {
-        Sample { id, dv: None, lv: None, labels: Vec::new() }
+        Sample { id, dv: None, lv: None, labels: Vec::new(), spine: ByView::default() }
+    }
+
+    /// A bright dot warped by an augmentation lands where `map_point` puts its centre.
+    #[test]
+    fn a_point_moves_with_the_input_it_marks() {
+        let size = 64;
+        for seed in 0..40 {
+            let mut rng = Rng::new(seed, 3);
+            let a = Augmentation::draw(&mut rng);
+            let a = Augmentation { noise: 0.0, gain: 1.0, offset: 0.0, ..a };
+            let (px, py) = (20 + (seed as usize % 7) * 3, 40 - (seed as usize % 5) * 4);
+            let mut x = vec![0.0f32; size * size];
+            x[py * size + px] = 1.0;
+            a.apply(&mut x, size, 0.0, &mut rng);
+            // The warped dot's centroid.
+            let total: f32 = x.iter().sum();
+            let cx = x.iter().enumerate().map(|(i, v)| (i % size) as f32 * v).sum::<f32>() / total + 0.5;
+            let cy = x.iter().enumerate().map(|(i, v)| (i / size) as f32 * v).sum::<f32>() / total + 0.5;
+            let [mx, my] = a.map_point([px as f32 + 0.5, py as f32 + 0.5], size);
+            assert!((mx - cx).abs() < 0.6 && (my - cy).abs() < 0.6, "{seed}: {a:?} ({mx}, {my}) vs ({cx}, {cy})");
+        }
     }
 
     #[test]

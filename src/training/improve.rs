@@ -180,6 +180,7 @@ pub fn improve(
         &parent.metadata.preprocess,
         &source,
         super::input_cache::open_for(folder, &parent.metadata.preprocess).as_ref(),
+        false,
     )?;
     // Another stream than training's own validation split, which would otherwise find none of
     // its fifth among the specimens left after this one.

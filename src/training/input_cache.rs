@@ -37,7 +37,7 @@ use crate::imaging::PreprocessSpec;
 pub const PREPROCESS_REVISION: u32 = 2;
 
 /// One cached image.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 struct Entry {
     /// File length in bytes when preprocessed.
     len: u64,
@@ -45,6 +45,10 @@ struct Entry {
     modified_ns: u128,
     /// Slot in `inputs.f32`.
     slot: u64,
+    /// The preprocessing transform's affine part ([`crate::imaging::Transform::affine`]):
+    /// where the film's points land in the input. Absent in entries written before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    affine: Option<[f64; 6]>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -153,17 +157,23 @@ impl InputCache {
     /// The slot holding the image's preprocessed input, when cached for the file as it is now
     /// (counted as a hit, or else a miss).
     pub fn slot_of(&self, path: &Path) -> Option<u64> {
-        let found = self.lookup(path);
+        self.entry(path, false).map(|(slot, _)| slot)
+    }
+
+    /// [`InputCache::slot_of`] with the preprocessing transform's affine part; with
+    /// `need_affine`, an entry stored without one counts as a miss (it is preprocessed again).
+    pub fn entry(&self, path: &Path, need_affine: bool) -> Option<(u64, Option<[f64; 6]>)> {
+        let found = self.lookup(path).filter(|(_, affine)| !need_affine || affine.is_some());
         let counter = if found.is_some() { &self.hits } else { &self.misses };
         counter.fetch_add(1, Ordering::Relaxed);
         found
     }
 
-    fn lookup(&self, path: &Path) -> Option<u64> {
+    fn lookup(&self, path: &Path) -> Option<(u64, Option<[f64; 6]>)> {
         let canonical = path.canonicalize().ok()?;
         let (len, modified_ns) = stamp(&canonical)?;
         let entry = *self.index.lock().ok()?.entries.get(&canonical)?;
-        (entry.len == len && entry.modified_ns == modified_ns).then_some(entry.slot)
+        (entry.len == len && entry.modified_ns == modified_ns).then_some((entry.slot, entry.affine))
     }
 
     /// Values per slot (`size * size`).
@@ -194,11 +204,12 @@ impl InputCache {
         Ok(values)
     }
 
-    /// Stores an image's preprocessed input (`size * size` values) and returns its slot.
+    /// Stores an image's preprocessed input (`size * size` values) and its transform's affine
+    /// part, and returns its slot.
     ///
     /// # Errors
     /// The wrong number of values, or a failed write.
-    pub fn put(&self, path: &Path, input: &[f32]) -> anyhow::Result<u64> {
+    pub fn put(&self, path: &Path, input: &[f32], affine: Option<[f64; 6]>) -> anyhow::Result<u64> {
         let canonical = path.canonicalize().with_context(|| format!("{}: cannot resolve", path.display()))?;
         let Some((len, modified_ns)) = stamp(&canonical) else {
             anyhow::bail!("{}: cannot read its length and time", path.display());
@@ -212,7 +223,7 @@ impl InputCache {
             .and_then(|_| data.write_all(&bytes))
             .with_context(|| format!("{}: cannot write", self.dir.display()))?;
         index.slots += 1;
-        index.entries.insert(canonical, Entry { len, modified_ns, slot });
+        index.entries.insert(canonical, Entry { len, modified_ns, slot, affine });
         Ok(slot)
     }
 
@@ -257,9 +268,9 @@ mod tests {
         {
             let cache = InputCache::open(&root, &spec(4)).unwrap();
             assert!(cache.get(&a).is_none());
-            cache.put(&a, &x).unwrap();
-            cache.put(&b, &[1.5; 16]).unwrap();
-            assert!(cache.put(&a, &[0.0; 9]).is_err(), "a slot holds size * size values");
+            cache.put(&a, &x, None).unwrap();
+            cache.put(&b, &[1.5; 16], None).unwrap();
+            assert!(cache.put(&a, &[0.0; 9], None).is_err(), "a slot holds size * size values");
             // A second run is kept out while this one holds the cache.
             assert!(InputCache::open(&root, &spec(4)).is_err());
             cache.save().unwrap();
@@ -281,12 +292,33 @@ mod tests {
     }
 
     #[test]
+    fn the_transform_comes_back_and_an_entry_without_one_is_a_miss_when_one_is_needed() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("cache");
+        let (a, b) = (dir.path().join("a.png"), dir.path().join("b.png"));
+        std::fs::write(&a, b"first").unwrap();
+        std::fs::write(&b, b"second").unwrap();
+        let affine = [2.0, 0.5, -0.5, 2.0, 10.0, 20.0];
+        {
+            let cache = InputCache::open(&root, &spec(2)).unwrap();
+            cache.put(&a, &[1.0; 4], Some(affine)).unwrap();
+            cache.put(&b, &[2.0; 4], None).unwrap();
+            cache.save().unwrap();
+        }
+        let cache = InputCache::open(&root, &spec(2)).unwrap();
+        assert_eq!(cache.entry(&a, true).map(|(_, t)| t), Some(Some(affine)));
+        assert_eq!(cache.entry(&b, false).map(|(_, t)| t), Some(None));
+        assert!(cache.entry(&b, true).is_none(), "no transform kept: preprocess again");
+        assert_eq!(cache.counts(), (2, 1));
+    }
+
+    #[test]
     fn a_slot_overwritten_with_garbage_is_an_error_naming_the_cache() {
         let dir = tempfile::tempdir().unwrap();
         let a = dir.path().join("a.png");
         std::fs::write(&a, b"x").unwrap();
         let cache = InputCache::open(&dir.path().join("cache"), &spec(2)).unwrap();
-        let slot = cache.put(&a, &[1.0; 4]).unwrap();
+        let slot = cache.put(&a, &[1.0; 4], None).unwrap();
         cache.save().unwrap();
         std::fs::write(cache.dir().join("inputs.f32"), [0xFF_u8; 16]).unwrap();
         let err = cache.read(slot).unwrap_err().to_string();
@@ -300,14 +332,14 @@ mod tests {
         let a = dir.path().join("a.png");
         std::fs::write(&a, b"x").unwrap();
         let cache = InputCache::open(&root, &spec(2)).unwrap();
-        cache.put(&a, &[1.0; 4]).unwrap();
+        cache.put(&a, &[1.0; 4], None).unwrap();
         cache.save().unwrap();
         let index = cache.dir().join("index.json");
         drop(cache);
         std::fs::write(&index, b"{ not json").unwrap();
         let cache = InputCache::open(&root, &spec(2)).unwrap();
         assert!(cache.get(&a).is_none());
-        cache.put(&a, &[2.0; 4]).unwrap();
+        cache.put(&a, &[2.0; 4], None).unwrap();
         assert_eq!(cache.get(&a).unwrap(), vec![2.0; 4]);
     }
 }

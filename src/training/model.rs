@@ -131,7 +131,13 @@ impl ModelConfig {
             cae,
             final_norm: ChannelNorm::new(c, device),
             head: LinearConfig::new(2 * c, self.classes).init(device),
+            spine: None,
         }
+    }
+
+    /// The training-only head that regresses the column's midline ([`MultiView::spine`]).
+    pub fn spine_head(&self, device: &Device) -> Linear {
+        LinearConfig::new(self.feature_channels(), 2 * crate::synth::SPINE_LANDMARKS).init(device)
     }
 }
 
@@ -348,6 +354,11 @@ pub struct MultiView {
     pub final_norm: ChannelNorm,
     /// All logits from the concatenated pooled views: weight `[2C, classes]`, DV rows first.
     pub head: Linear,
+    /// Training only, never exported: from one view's pooled features `[N, C]`, the column's
+    /// midline in that view's input, `[N, 2 * 30]` (x, y of each vertebral centre, C1 first, in
+    /// units of the input's half side from its centre). An auxiliary target that asks the
+    /// pooled features the head reads to know where the spine runs (`train --spine-weight`).
+    pub spine: Option<Linear>,
 }
 
 /// Intermediate results of a forward pass (the exporter and tests compare them).
@@ -358,6 +369,9 @@ pub struct Forward {
     pub features_dv: Tensor<4>,
     /// Normalised LV feature map.
     pub features_lv: Tensor<4>,
+    /// With a spine head, each read view's midline regression `[N, 60]` (DV, LV; `None` for a
+    /// view not read).
+    pub spine: [Option<Tensor<2>>; 2],
 }
 
 impl MultiView {
@@ -391,10 +405,12 @@ impl MultiView {
                 Tensor::zeros([n, c, h, w], &device)
             }
         });
-        let pool =
-            |x: &Tensor<4>, v: usize| x.clone().mean_dim(3).mean_dim(2).reshape([n, c]) * views.clone().narrow(1, v, 1);
+        let pooled = |x: &Tensor<4>| x.clone().mean_dim(3).mean_dim(2).reshape([n, c]);
+        let pool = |x: &Tensor<4>, v: usize| pooled(x) * views.clone().narrow(1, v, 1);
         let logits = self.head.forward(Tensor::cat(vec![pool(&features_dv, 0), pool(&features_lv, 1)], 1));
-        Forward { logits, features_dv, features_lv }
+        let spine = [(&features_dv, reads[0]), (&features_lv, reads[1])]
+            .map(|(f, r)| self.spine.as_ref().filter(|_| r).map(|head| head.forward(pooled(f))));
+        Forward { logits, features_dv, features_lv, spine }
     }
 
     /// Logits of a multiview model.

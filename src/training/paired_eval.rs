@@ -243,12 +243,14 @@ mod tests {
                 dv: Some(vec![0.0; 16].into()),
                 lv: None,
                 labels: labelled(false),
+                spine: Default::default(),
             });
             samples.push(Sample {
                 id: format!("P{i}B"),
                 dv: Some(film(changed).into()),
                 lv: None,
                 labels: labelled(true),
+                spine: Default::default(),
             });
             pairs.push(PairRow {
                 pair: format!("P{i}"),

@@ -274,6 +274,7 @@ mod tests {
                     dv: Some(vec![0.0; 4].into()),
                     lv: None,
                     labels,
+                    spine: Default::default(),
                 });
             }
             pairs.push(PairRow {
@@ -290,6 +291,7 @@ mod tests {
                 dv: Some(vec![0.0; 4].into()),
                 lv: None,
                 labels: labelled(taxonomy, &[]),
+                spine: Default::default(),
             });
         }
         samples.sort_by(|a, b| a.id.cmp(&b.id));

@@ -82,6 +82,10 @@ pub struct TrainOptions {
     /// specimens, still kept together in the split).
     #[serde(default = "default_pair_weight")]
     pub pair_weight: f32,
+    /// Weight of the auxiliary loss on the column's midline ([`super::model::MultiView::spine`])
+    /// for specimens whose folder's `truth.json` gives it (phantoms); 0: no spine head.
+    #[serde(default)]
+    pub spine_weight: f32,
 }
 
 fn default_pair_weight() -> f32 {
@@ -115,6 +119,7 @@ impl TrainOptions {
             init: None,
             device: TrainDevice::default(),
             pair_weight: default_pair_weight(),
+            spine_weight: 0.0,
         }
     }
 
@@ -189,6 +194,9 @@ struct Batch {
     views: Tensor<2>,
     targets: Tensor<2>,
     mask: Tensor<2>,
+    /// With a spine head: per view, the midline targets `[N, 60]` (units of the input's half
+    /// side from its centre) and which rows have one `[N, 1]`.
+    spine: [Option<(Tensor<2>, Tensor<2>)>; 2],
 }
 
 /// How one training sample is drawn: the seed of its view dropout and augmentation, and
@@ -216,6 +224,8 @@ fn make_batch(
     let bg = options.preprocess.background();
     let (mut dv, mut lv) = (vec![bg; n * s * s], vec![bg; n * s * s]);
     let (mut views, mut targets, mut mask) = (vec![0.0f32; n * 2], vec![0.0f32; n * k], vec![0.0f32; n * k]);
+    let points = 2 * crate::synth::SPINE_LANDMARKS;
+    let mut spine = [(); 2].map(|_| (vec![0.0f32; n * points], vec![0.0f32; n]));
     for (i, sample) in samples.iter().enumerate() {
         let draw = training.and_then(|draws| draws.get(i));
         let mut rng = draw.map(|d| Rng::new(d.seed, 0));
@@ -230,10 +240,21 @@ fn make_batch(
             if let (true, Some(x)) = (present[View::MODEL[v]], src) {
                 let slot = &mut dst[i * s * s..(i + 1) * s * s];
                 slot.copy_from_slice(&x.values()?);
-                if let (Some(rng), true) = (rng.as_mut(), options.augment) {
-                    augment(slot, s, bg, rng);
-                }
+                let moved = match (rng.as_mut(), options.augment) {
+                    (Some(rng), true) => Some(augment(slot, s, bg, rng)),
+                    _ => None,
+                };
                 views[i * 2 + v] = 1.0;
+                if let Some(line) = sample.spine[View::MODEL[v]].as_ref().filter(|l| l.len() * 2 == points) {
+                    let (t, m) = &mut spine[v];
+                    let half = s as f32 / 2.0;
+                    for (j, &p) in line.iter().enumerate() {
+                        let [x, y] = moved.map_or(p, |a| a.map_point(p, s));
+                        t[i * points + 2 * j] = (x - half) / half;
+                        t[i * points + 2 * j + 1] = (y - half) / half;
+                    }
+                    m[i] = 1.0;
+                }
             }
         }
         let (t, m) = targets_and_mask(taxonomy, &sample.labels, stage);
@@ -246,7 +267,31 @@ fn make_batch(
         views: Tensor::from_data(TensorData::new(views, [n, 2]), device),
         targets: Tensor::from_data(TensorData::new(targets, [n, k]), device),
         mask: Tensor::from_data(TensorData::new(mask, [n, k]), device),
+        spine: spine.map(|(t, m)| {
+            (options.spine_weight > 0.0 && m.iter().any(|&x| x > 0.0)).then(|| {
+                (
+                    Tensor::from_data(TensorData::new(t, [n, points]), device),
+                    Tensor::from_data(TensorData::new(m, [n, 1]), device),
+                )
+            })
+        }),
     })
+}
+
+/// The midline loss of a batch: the mean absolute error over the coordinates of every view
+/// with a target (units of the input's half side), and how many views had one. `None` without
+/// a spine head or targets.
+fn spine_loss(predicted: &[Option<Tensor<2>>; 2], targets: &[Option<(Tensor<2>, Tensor<2>)>; 2]) -> Option<Tensor<1>> {
+    let mut terms = Vec::new();
+    for (p, t) in predicted.iter().zip(targets) {
+        if let (Some(p), Some((t, m))) = (p, t) {
+            let [_, points] = t.dims();
+            let count = m.clone().sum() * points as f32;
+            terms.push(((p.clone() - t.clone()).abs() * m.clone()).sum() / count);
+        }
+    }
+    let n = terms.len();
+    terms.into_iter().reduce(|a, b| a + b).map(|sum| sum / n as f32)
 }
 
 /// The share of `pairs` (all in validation) in which the probability of the pair's finding
@@ -291,18 +336,46 @@ pub fn predict(
     options: &TrainOptions,
     taxonomy: &Taxonomy,
 ) -> anyhow::Result<Vec<Vec<f32>>> {
+    predict_with_spine(model, samples, options, taxonomy).map(|(p, _)| p)
+}
+
+/// [`predict`], and with a spine head the mean distance (input pixels) between each predicted
+/// vertebral centre and its target, over the views that have one.
+fn predict_with_spine(
+    model: &MultiView,
+    samples: &[&Sample],
+    options: &TrainOptions,
+    taxonomy: &Taxonomy,
+) -> anyhow::Result<(Vec<Vec<f32>>, Option<f64>)> {
     let device = model.head.weight.val().device();
     let mut out = Vec::with_capacity(samples.len());
+    let (mut distance, mut points) = (0.0f64, 0usize);
+    let half = f64::from(options.preprocess.size) / 2.0;
+    let values =
+        |t: Tensor<2>| -> anyhow::Result<Vec<f32>> { t.into_data().try_to_vec().map_err(|e| anyhow::anyhow!("{e:?}")) };
     for chunk in samples.chunks(options.batch.max(1)) {
         let b = make_batch(chunk, options, taxonomy, Stage::All, None, &device)?;
-        let probs = burn::tensor::activation::sigmoid(
-            model.forward_full(b.dv, b.lv, b.views, reads(&options.views).into_array()).logits,
-        );
+        let f = model.forward_full(b.dv, b.lv, b.views, reads(&options.views).into_array());
+        let probs = burn::tensor::activation::sigmoid(f.logits);
         let k = taxonomy.nodes.len();
-        let v: Vec<f32> = probs.into_data().try_to_vec().map_err(|e| anyhow::anyhow!("{e:?}"))?;
-        out.extend(v.chunks(k).map(<[f32]>::to_vec));
+        out.extend(values(probs)?.chunks(k).map(<[f32]>::to_vec));
+        for (p, t) in f.spine.into_iter().zip(b.spine) {
+            let (Some(p), Some((t, m))) = (p, t) else { continue };
+            let [_, width] = t.dims();
+            let (p, t, m) = (values(p)?, values(t)?, values(m)?);
+            for (row, &present) in m.iter().enumerate() {
+                if present > 0.0 {
+                    for j in (0..width).step_by(2) {
+                        let at = row * width + j;
+                        let (dx, dy) = (f64::from(p[at] - t[at]), f64::from(p[at + 1] - t[at + 1]));
+                        distance += half * (dx * dx + dy * dy).sqrt();
+                        points += 1;
+                    }
+                }
+            }
+        }
     }
-    Ok(out)
+    Ok((out, (points > 0).then(|| distance / points as f64)))
 }
 
 /// The validation score early stopping follows: mean L3 AUC, else L2, else L1.
@@ -557,6 +630,9 @@ pub fn train(
         }
         (Some(named), None) => anyhow::bail!("the run starts from {}, but no file was given for it", named.file),
     };
+    if options.spine_weight > 0.0 {
+        model.spine = Some(options.model.spine_head(&device));
+    }
     let mut optim = AdamWConfig::new().with_weight_decay(options.weight_decay).init();
     let mut state = TrainState {
         options: options.clone(),
@@ -576,6 +652,13 @@ pub fn train(
             anyhow::bail!(
                 "{}: the checkpoint was made on other data or another architecture",
                 checkpoint.dir.display()
+            );
+        }
+        if (saved.options.spine_weight > 0.0) != (options.spine_weight > 0.0) {
+            anyhow::bail!(
+                "{}: the checkpoint was trained {} a spine head; resume it with the same --spine-weight setting",
+                checkpoint.dir.display(),
+                if saved.options.spine_weight > 0.0 { "with" } else { "without" }
             );
         }
         if saved.options.init != options.init || saved.options.views != options.views {
@@ -643,6 +726,7 @@ pub fn train(
         let batches = order.len();
         let (mut total, mut seen) = (0.0f64, 0usize);
         let (mut pair_total, mut pair_batches) = (0.0f64, 0usize);
+        let (mut spine_total, mut spine_batches) = (0.0f64, 0usize);
         // Cosine decay over the planned epochs.
         let lr = options.lr * 0.5 * (1.0 + (std::f64::consts::PI * epoch as f64 / options.epochs.max(1) as f64).cos());
         for (b, PairBatch { samples: chunk, pairs: in_batch }) in order.iter().enumerate() {
@@ -657,7 +741,8 @@ pub fn train(
                 draws[at[0]].view_dropout = false;
             }
             let batch = make_batch(&samples, options, &taxonomy, stage, Some(&draws), &device)?;
-            let logits = model.forward_full(batch.dv, batch.lv, batch.views, reads(&options.views).into_array()).logits;
+            let forward = model.forward_full(batch.dv, batch.lv, batch.views, reads(&options.views).into_array());
+            let (logits, spine_term) = (forward.logits, spine_loss(&forward.spine, &batch.spine));
             // The ranking follows the stage: a node not trained yet is not ranked.
             let ranked_now: Vec<_> = in_batch
                 .iter()
@@ -676,6 +761,11 @@ pub fn train(
                 pair_batches += 1;
                 loss = loss + term * options.pair_weight;
             }
+            if let Some(term) = spine_term {
+                spine_total += f64::from(term.clone().into_scalar::<f32>());
+                spine_batches += 1;
+                loss = loss + term * options.spine_weight;
+            }
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             let step = epoch * batches + b + 1;
             let warm =
@@ -691,7 +781,7 @@ pub fn train(
         }
         let seconds = started.elapsed().as_secs_f64();
         let valid = model.valid();
-        let probs = predict(&valid, &val_samples, options, &taxonomy)?;
+        let (probs, val_spine_px) = predict_with_spine(&valid, &val_samples, options, &taxonomy)?;
         let labels: Vec<_> = val_samples.iter().map(|s| s.labels.clone()).collect();
         let val = level_aucs(&taxonomy, &probs, &labels);
         let record = EpochRecord {
@@ -702,6 +792,8 @@ pub fn train(
             seconds,
             specimens_per_s: seen as f64 / seconds.max(1e-9),
             pair_loss: (pair_batches > 0).then(|| pair_total / pair_batches as f64),
+            spine_loss: (spine_batches > 0).then(|| spine_total / spine_batches as f64),
+            val_spine_px,
             val_pairs_raised: pairs_raised(&val_pairs, &val_idx, &probs),
         };
         state.history.push(record.clone());
@@ -753,7 +845,7 @@ mod tests {
             .map(|(i, &(_, y))| {
                 let mut labels = vec![None; n];
                 labels[0] = Some(y);
-                Sample { id: format!("S{i}"), dv: None, lv: None, labels }
+                Sample { id: format!("S{i}"), dv: None, lv: None, labels, spine: Default::default() }
             })
             .collect();
         (probs, samples)
