@@ -1,6 +1,7 @@
 //! The column's midline as an auxiliary training target: `synth` writes it, loading maps it
 //! through each view's preprocessing into the model input (where it lies on the spine), and
-//! `train --spine-weight` learns it beside the labels without changing the exported contract.
+//! `train --spine-weight` learns it beside the labels without changing the exported contract;
+//! `eval --spine-evidence` says how near the spine a model's evidence lies.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::Command;
@@ -127,4 +128,17 @@ fn training_learns_the_midline_and_exports_the_same_contract() {
         serde_json::from_str(&std::fs::read_to_string(with.with_extension("json")).unwrap()).unwrap();
     assert_eq!(report["provenance"]["training"]["options"]["spine_weight"], 1.0);
     assert!(report["provenance"]["training"]["history"][0]["val_spine_px"].as_f64().is_some());
+    // Where its evidence lies, per finding of the column and view.
+    let o = Command::new(env!("CARGO_BIN_EXE_mousexray"))
+        .args(["eval", "--data", data.to_str().unwrap(), "--model", with.to_str().unwrap(), "--spine-evidence"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{stdout}{}", String::from_utf8_lossy(&o.stderr));
+    let rows: Vec<&str> = stdout.lines().filter(|l| l.starts_with("| with |") && l.contains("| dv |")).collect();
+    assert!(!rows.is_empty(), "{stdout}");
+    for row in rows {
+        let ratio: f64 = row.trim_end_matches(" |").rsplit("| ").next().unwrap().parse().unwrap();
+        assert!(ratio.is_finite() && ratio > 0.0, "{row}");
+    }
 }

@@ -62,6 +62,12 @@ pub struct EvalArgs {
     /// preprocessing does to a model.
     #[arg(long, value_name = "thick_centroid|thick_extent|core_extent")]
     pub crop_frame: Option<crate::imaging::CropFrame>,
+    /// With --data (phantoms whose truth.json gives the column's midline): where each model's
+    /// evidence for scoliosis, kyphosis, lordosis and vertebral fusion lies, as the share of the
+    /// finding's class activation map within one cell of the midline against the share of the
+    /// animal there.
+    #[arg(long, requires = "data")]
+    pub spine_evidence: bool,
     /// Model file; repeat to compare (a multiview model and single-view baselines).
     #[arg(long, value_name = "ONNX", required = true)]
     pub model: Vec<PathBuf>,
@@ -93,13 +99,17 @@ fn load_once<'a>(
     folder: &std::path::Path,
     labels: Option<&std::path::Path>,
     model: &Classifier,
+    spine: bool,
 ) -> anyhow::Result<(&'a Dataset, bool)> {
     let meta = &model.info.metadata;
-    let key = (folder.to_path_buf(), serde_json::to_string(&meta.preprocess)?);
+    let key = (
+        folder.to_path_buf(),
+        format!("{}{}", serde_json::to_string(&meta.preprocess)?, if spine { "+spine" } else { "" }),
+    );
     let fresh = !cache.contains_key(&key);
     if fresh {
         let inputs = crate::training::input_cache::open_for(folder, &meta.preprocess);
-        let (d, problems) = load_dataset(folder, labels, &meta.preprocess, &meta.taxonomy, inputs.as_ref(), false)?;
+        let (d, problems) = load_dataset(folder, labels, &meta.preprocess, &meta.taxonomy, inputs.as_ref(), spine)?;
         for p in &problems {
             tracing::warn!("{p}");
         }
@@ -148,6 +158,7 @@ pub fn run(args: &EvalArgs, ort_lib: Option<&std::path::Path>) -> anyhow::Result
     let mut invariance_md = String::new();
     let mut domain_md = String::new();
     let mut signal_done = false;
+    let mut evidence = Vec::new();
     for path in &args.model {
         let mut model = Classifier::load(
             path,
@@ -185,7 +196,7 @@ pub fn run(args: &EvalArgs, ort_lib: Option<&std::path::Path>) -> anyhow::Result
         }
         if let Some(folder) = &args.pairs {
             let pairs = crate::training::pairs::read_pairs(folder)?;
-            let (dataset, _) = load_once(&mut datasets, folder, args.labels.as_deref(), &model)?;
+            let (dataset, _) = load_once(&mut datasets, folder, args.labels.as_deref(), &model, false)?;
             let (rows, notes) = crate::training::paired_eval::measure(&mut model, dataset, &pairs, args.batch)?;
             let pairs_file = folder.join(crate::synth::PAIRS_FILE);
             for note in &notes {
@@ -213,7 +224,7 @@ pub fn run(args: &EvalArgs, ort_lib: Option<&std::path::Path>) -> anyhow::Result
             invariance_md.push('\n');
         }
         let Some(data) = &args.data else { continue };
-        let (dataset, fresh) = load_once(&mut datasets, data, args.labels.as_deref(), &model)?;
+        let (dataset, fresh) = load_once(&mut datasets, data, args.labels.as_deref(), &model, args.spine_evidence)?;
         // Every mode is scored on the same animals: those with both views.
         let both = dataset.samples.iter().filter(|x| x.dv.is_some() && x.lv.is_some()).count();
         if fresh && both < dataset.samples.len() {
@@ -236,6 +247,9 @@ pub fn run(args: &EvalArgs, ort_lib: Option<&std::path::Path>) -> anyhow::Result
             Some((out, n)) => format!("| {name} | {n} | {out} | {:.1} % |\n", 100.0 * out as f64 / n.max(1) as f64),
             None => format!("| {name} | {} | domain unknown (no description) | - |\n", dataset.samples.len()),
         });
+        if args.spine_evidence {
+            evidence.push((name.clone(), crate::training::spine_evidence::measure(&mut model, dataset, args.batch)?));
+        }
         results.push((name, views, r));
         taxonomies.push(model.info.metadata.taxonomy.clone());
     }
@@ -291,6 +305,10 @@ pub fn run(args: &EvalArgs, ort_lib: Option<&std::path::Path>) -> anyhow::Result
         md.push_str(&format!(
             "\n## Out of domain (domain score above 1, every view the model uses)\n\n| model | specimens | out of domain | share |\n|---|---:|---:|---:|\n{domain_md}"
         ));
+    }
+    if !evidence.is_empty() {
+        md.push('\n');
+        md.push_str(&crate::training::spine_evidence::to_markdown(&evidence));
     }
     // Without --data there are no AUC tables, only the invariance measurement.
     let md = if results.is_empty() { invariance_md } else { format!("{md}\n{invariance_md}") };

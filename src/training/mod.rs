@@ -17,4 +17,5 @@ pub mod package;
 pub mod paired_eval;
 pub mod pairs;
 pub mod roc_plot;
+pub mod spine_evidence;
 pub mod train;
