@@ -63,9 +63,10 @@ pub struct EvalArgs {
     #[arg(long, value_name = "thick_centroid|thick_extent|core_extent")]
     pub crop_frame: Option<crate::imaging::CropFrame>,
     /// With --data (phantoms whose truth.json gives the column's midline): where each model's
-    /// evidence for scoliosis, kyphosis, lordosis and vertebral fusion lies, as the share of the
-    /// finding's class activation map within one cell of the midline against the share of the
-    /// animal there.
+    /// evidence for scoliosis, kyphosis, lordosis and vertebral fusion lies: the mean distance
+    /// from the midline of the finding's class activation map (cells above the map's median)
+    /// against the animal's cells' mean distance, in cells of the map; a ratio under 1 is nearer
+    /// the spine.
     #[arg(long, requires = "data")]
     pub spine_evidence: bool,
     /// Model file; repeat to compare (a multiview model and single-view baselines).

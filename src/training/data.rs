@@ -448,8 +448,10 @@ fn split_keys_by_hash(keys: &[&str], validation: f64, seed: u64) -> (Vec<usize>,
     (train, val)
 }
 
-/// One draw of augmentation: mirror and head-up/down flips, a small rotation about the input's
-/// centre, gain and offset, and noise. [`Augmentation::apply`] warps an input with it and
+/// One draw of augmentation: mirror and head-up/down flips, a small rotation and zoom about the
+/// input's centre, a small shift, gain and offset, and noise. The zoom (up to 7 %) and shift (up
+/// to 3 % of the side) span how far the crop moves when the same film is moved by a pixel or
+/// framed by a border, so that a model learns not to answer to that. [`Augmentation::apply`] warps an input with it and
 /// [`Augmentation::map_point`] moves a point of the input (a landmark) the same way.
 #[derive(Debug, Clone, Copy)]
 pub struct Augmentation {
@@ -457,6 +459,10 @@ pub struct Augmentation {
     flip_v: bool,
     /// Radians.
     angle: f64,
+    /// Output over input size.
+    zoom: f64,
+    /// Fractions of the side, added after rotation and zoom.
+    shift: [f64; 2],
     gain: f32,
     offset: f32,
     noise: f32,
@@ -469,18 +475,21 @@ impl Augmentation {
         let angle = rng.normal(0.0, 6.0).clamp(-15.0, 15.0).to_radians();
         let (gain, offset, noise) =
             (rng.range(0.85, 1.15) as f32, rng.range(-0.1, 0.1) as f32, rng.range(0.0, 0.05) as f32);
-        Augmentation { flip_h, flip_v, angle, gain, offset, noise }
+        let zoom = rng.range(-0.07, 0.07).exp();
+        let shift = [rng.range(-0.03, 0.03), rng.range(-0.03, 0.03)];
+        Augmentation { flip_h, flip_v, angle, zoom, shift, gain, offset, noise }
     }
 
-    /// Warps a standardised `size x size` input in place; `background` fills what rotation
-    /// uncovers; the noise is drawn from `rng`.
+    /// Warps a standardised `size x size` input in place; `background` fills what rotation, zoom
+    /// and shift uncover; the noise is drawn from `rng`.
     pub fn apply(&self, x: &mut [f32], size: usize, background: f32, rng: &mut Rng) {
         let src = x.to_vec();
         let (sa, ca) = (crate::synth::geometry::sin(self.angle), crate::synth::geometry::cos(self.angle));
         let c = size as f64 / 2.0;
+        let (tx, ty) = (self.shift[0] * size as f64, self.shift[1] * size as f64);
         for j in 0..size {
             for i in 0..size {
-                let (u, v) = (i as f64 + 0.5 - c, j as f64 + 0.5 - c);
+                let (u, v) = ((i as f64 + 0.5 - c - tx) / self.zoom, (j as f64 + 0.5 - c - ty) / self.zoom);
                 let (mut sx, mut sy) = (ca * u + sa * v + c - 0.5, -sa * u + ca * v + c - 0.5);
                 if self.flip_h {
                     sx = size as f64 - 1.0 - sx;
@@ -513,7 +522,8 @@ impl Augmentation {
         let y = if self.flip_v { s - f64::from(y) } else { f64::from(y) };
         let (sa, ca) = (crate::synth::geometry::sin(self.angle), crate::synth::geometry::cos(self.angle));
         let (dx, dy) = (x - c, y - c);
-        [(ca * dx - sa * dy + c) as f32, (sa * dx + ca * dy + c) as f32]
+        let (tx, ty) = (self.shift[0] * s, self.shift[1] * s);
+        [((ca * dx - sa * dy) * self.zoom + c + tx) as f32, ((sa * dx + ca * dy) * self.zoom + c + ty) as f32]
     }
 }
 
