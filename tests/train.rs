@@ -628,6 +628,14 @@ fn several_folders_train_as_one_and_repeated_ids_are_refused() {
     let (code, stderr) = train(&[a_, copy.to_str().unwrap()], &[]);
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("MX00000 is in both") && stderr.contains(a_) && stderr.contains("copy"), "{stderr}");
+    assert!(stderr.contains("synth --id-prefix"), "{stderr}");
+    // The same seed generated again under another prefix trains beside the first.
+    let other = dir.path().join("other");
+    generate(&other, &SynthConfig { count: 20, id_prefix: Some("PL".into()), ..base.clone() }, &|| {}).unwrap();
+    let labels = std::fs::read_to_string(other.join("labels.csv")).unwrap();
+    assert!(labels.lines().skip(1).all(|l| l.starts_with("PL000")), "{labels}");
+    let (code, stderr) = train(&[a_, other.to_str().unwrap()], &["--pretrain-epochs", "0"]);
+    assert_eq!(code, 0, "{stderr}");
     // The same folder twice is a usage error, and so each folder must bring its labels.
     let (code, stderr) = train(&[a_, a_], &[]);
     assert_eq!(code, 2, "{stderr}");

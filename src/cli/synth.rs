@@ -98,6 +98,12 @@ pub struct SynthArgs {
     /// window's "Improve with my reviews...").
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub reviewed: usize,
+
+    /// Specimen ids start with PREFIX instead of MX (pairs: PR): 1-8 ASCII letters and digits,
+    /// so that folders generated apart can be trained on as one (`train --data A --data B`
+    /// refuses two animals with one id).
+    #[arg(long, value_name = "PREFIX", value_parser = parse_id_prefix)]
+    pub id_prefix: Option<String>,
 }
 
 /// A fraction in 0..=1 (a usage error otherwise).
@@ -105,6 +111,14 @@ fn parse_fraction(s: &str) -> Result<f64, String> {
     match s.trim().parse::<f64>() {
         Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
         _ => Err(format!("`{s}` is not a number from 0 to 1")),
+    }
+}
+
+fn parse_id_prefix(s: &str) -> Result<String, String> {
+    if (1..=8).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        Ok(s.to_owned())
+    } else {
+        Err(format!("`{s}` is not 1-8 ASCII letters and digits"))
     }
 }
 
@@ -147,6 +161,7 @@ pub fn run(args: &SynthArgs) -> anyhow::Result<()> {
         style: args.style,
         impc_observations: args.impc_observations,
         reviewed: args.reviewed,
+        id_prefix: args.id_prefix.clone(),
     };
     let bar = indicatif::ProgressBar::new(args.count as u64);
     bar.set_style(

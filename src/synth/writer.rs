@@ -108,6 +108,10 @@ pub struct SynthConfig {
     /// in the folder's review ([`write_review`]), for the review-to-training loop.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub reviewed: usize,
+    /// What the specimen ids start with instead of `MX` (pairs: `PR`), so that folders generated
+    /// apart can be trained on as one without two animals sharing an id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_prefix: Option<String>,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -132,6 +136,7 @@ impl Default for SynthConfig {
             style: Style::A,
             impc_observations: false,
             reviewed: 0,
+            id_prefix: None,
         }
     }
 }
@@ -317,9 +322,9 @@ pub fn style_b_folders(folder: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-/// The id of specimen `index`.
-pub fn specimen_id(index: u64) -> String {
-    format!("MX{index:05}")
+/// The id of specimen `index`: `prefix` (default `MX`) and the index in five digits.
+pub fn specimen_id(prefix: Option<&str>, index: u64) -> String {
+    format!("{}{index:05}", prefix.unwrap_or("MX"))
 }
 
 /// One animal of either style.
@@ -366,12 +371,14 @@ fn sample_animal(config: &SynthConfig, index: u64, prevalence: &Prevalence) -> D
 
 fn write_specimen(out: &Path, config: &SynthConfig, index: u64) -> anyhow::Result<SpecimenTruth> {
     let animal = sample_animal(config, index, &config.prevalence);
-    write_phantom(out, config, index, specimen_id(index), animal, index, None)
+    write_phantom(out, config, index, specimen_id(config.id_prefix.as_deref(), index), animal, index, None)
 }
 
-/// The ids of pair `index`: the pair, the specimen without and the specimen with the finding.
-pub fn pair_ids(index: u64) -> (String, String, String) {
-    (format!("PR{index:05}"), format!("PR{index:05}A"), format!("PR{index:05}B"))
+/// The ids of pair `index`: the pair, the specimen without and the specimen with the finding;
+/// `prefix` defaults to `PR`.
+pub fn pair_ids(prefix: Option<&str>, index: u64) -> (String, String, String) {
+    let pair = format!("{}{index:05}", prefix.unwrap_or("PR"));
+    (pair.clone(), format!("{pair}A"), format!("{pair}B"))
 }
 
 /// Animal `index` of the run, and the same animal with one finding it lacks added: the classes
@@ -402,7 +409,7 @@ fn write_pair(
     let mut rng = Rng::new(config.seed ^ PAIR_STREAM, index);
     let severity = rng.range(config.prevalence.min_severity.clamp(0.0, 1.0), 1.0);
     let with = base.with_finding(finding, severity);
-    let (pair, a, b) = pair_ids(index);
+    let (pair, a, b) = pair_ids(config.id_prefix.as_deref(), index);
     let without = write_phantom(out, config, index, a.clone(), base.clone(), 2 * index, None)?;
     let with = write_phantom(out, config, index, b.clone(), with, 2 * index + 1, Some(&base))?;
     let truth = PairTruth { pair, finding: finding.to_owned(), severity, without: a, with: b };

@@ -298,7 +298,7 @@ pub fn merge(parts: Vec<(&Path, Dataset)>) -> anyhow::Result<Dataset> {
         for sample in dataset.samples {
             if let Some(first) = owner.insert(sample.id.clone(), folder) {
                 bail!(
-                    "specimen {} is in both {} and {}: give each animal one id across the folders",
+                    "specimen {} is in both {} and {}: give each animal one id across the folders (phantoms: synth --id-prefix)",
                     sample.id,
                     first.display(),
                     folder.display()
