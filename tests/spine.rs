@@ -128,9 +128,12 @@ fn training_learns_the_midline_and_exports_the_same_contract() {
         serde_json::from_str(&std::fs::read_to_string(with.with_extension("json")).unwrap()).unwrap();
     assert_eq!(report["provenance"]["training"]["options"]["spine_weight"], 1.0);
     assert!(report["provenance"]["training"]["history"][0]["val_spine_px"].as_f64().is_some());
-    // Where its evidence lies, per finding of the column and view.
+    // Where its evidence lies, per finding of the column and view; a lateral baseline's only
+    // in the view it reads.
+    let (lateral, _) = train("lateral.onnx", &["--views", "lv"]);
     let o = Command::new(env!("CARGO_BIN_EXE_mousexray"))
         .args(["eval", "--data", data.to_str().unwrap(), "--model", with.to_str().unwrap(), "--spine-evidence"])
+        .args(["--model", lateral.to_str().unwrap()])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&o.stdout);
@@ -141,4 +144,6 @@ fn training_learns_the_midline_and_exports_the_same_contract() {
         let ratio: f64 = row.trim_end_matches(" |").rsplit("| ").next().unwrap().parse().unwrap();
         assert!(ratio.is_finite() && ratio > 0.0, "{row}");
     }
+    assert!(stdout.lines().any(|l| l.starts_with("| lateral |") && l.contains("| lv |")), "{stdout}");
+    assert!(!stdout.lines().any(|l| l.starts_with("| lateral |") && l.contains("| dv |")), "{stdout}");
 }

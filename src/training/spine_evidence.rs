@@ -77,13 +77,15 @@ fn film_distances(map: &[f32], side: usize, x: &[f32], size: usize, bg: f32, lin
 }
 
 /// Measures `model` on the specimens of `dataset` (loaded with their midlines) that have both
-/// views, a midline and the finding, both views shown.
+/// views, a midline and the finding, both views shown; rows only for the views the model reads.
 ///
 /// # Errors
 /// A cached input cannot be read back, or the model fails to run.
 pub fn measure(model: &mut Classifier, dataset: &Dataset, batch: usize) -> anyhow::Result<Vec<EvidenceRow>> {
     let s = dataset.size as usize;
     let bg = model.info.metadata.preprocess.background();
+    // A single-view baseline's map for the view it never reads means nothing.
+    let uses = model.info.uses();
     let taxonomy = model.info.metadata.taxonomy.clone();
     let index: Vec<Option<usize>> =
         SPINE_FINDINGS.iter().map(|f| taxonomy.nodes.iter().position(|n| n.id == *f)).collect();
@@ -105,7 +107,7 @@ pub fn measure(model: &mut Classifier, dataset: &Dataset, batch: usize) -> anyho
                 if sample.labels.get(class).copied().flatten() != Some(true) {
                     continue;
                 }
-                for (v, view) in View::MODEL.into_iter().enumerate() {
+                for (v, view) in View::MODEL.into_iter().enumerate().filter(|&(_, view)| uses[view]) {
                     let (Some(line), Some(map)) = (sample.spine[view].as_ref(), cams[view].class(class)) else {
                         continue;
                     };
