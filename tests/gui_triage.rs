@@ -261,6 +261,13 @@ fn the_saliency_says_what_it_shows_and_the_films_do_not_jump() {
     assert_eq!(h.state().viewer.panels[0].shown_rect, before, "the overlay's controls do not move the films");
     assert!(h.query_by_label("no map").is_some(), "no map is said, not left blank");
     classify_all(&mut h);
+    // The top finding's map, or, where the model flags no finding on this specimen, the map of
+    // the class the reviewer chooses.
+    if h.query_by_label("no map").is_some() {
+        assert!(h.state().workspace.as_ref().unwrap().results[0].as_ref().unwrap().scores.top_finding(&mousexray::taxonomy::Taxonomy::default()).is_none());
+        h.state_mut().viewer.overlay_class = Some(0);
+        h.run_steps(2);
+    }
     assert!(h.query_by_label("no map").is_none());
     assert!(h.query_by_label("weak").is_some() && h.query_by_label("strong").is_some(), "a legend");
     assert!(h.query_by_label("Saliency for").is_some(), "names the class it shows");
