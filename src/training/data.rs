@@ -451,8 +451,9 @@ fn split_keys_by_hash(keys: &[&str], validation: f64, seed: u64) -> (Vec<usize>,
 /// One draw of augmentation: mirror and head-up/down flips, a small rotation and zoom about the
 /// input's centre, a small shift, gain and offset, and noise. The zoom (up to 7 %) and shift (up
 /// to 3 % of the side) span how far the crop moves when the same film is moved by a pixel or
-/// framed by a border, so that a model learns not to answer to that. [`Augmentation::apply`] warps an input with it and
-/// [`Augmentation::map_point`] moves a point of the input (a landmark) the same way.
+/// framed by a border (measured 2026-12-02, they did not make a model steadier under such a
+/// move: BENCHMARKS.md, "The retrained CAE models"). [`Augmentation::apply`] warps an input
+/// with it and [`Augmentation::map_point`] moves a point of the input (a landmark) the same way.
 #[derive(Debug, Clone, Copy)]
 pub struct Augmentation {
     flip_h: bool,
