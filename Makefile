@@ -33,7 +33,8 @@ build:
 	$(CARGO) build --release
 
 ## Regenerate the committed sample folder (byte-identical on every machine; a test checks it).
-SAMPLE_ARGS = --count 24 --seed 20 --size 320 --format mixed --prevalence 0.6
+## Varied films and animals, as the bundled models were trained on.
+SAMPLE_ARGS = --count 24 --seed 20 --size 320 --format mixed --prevalence 0.6 --min-severity 0.3 --vary-film --vary-animal
 sample: build
 	rm -rf assets/sample
 	./target/release/mousexray synth --out assets/sample $(SAMPLE_ARGS)

@@ -104,7 +104,14 @@ fn gradients_match_finite_differences() {
         &device,
     );
     for backbone in [BackboneKind::Convnext, BackboneKind::Cae] {
-        let config = ModelConfig { backbone, dims: vec![4, 8], depths: vec![1, 2], layer_scale: 1.0, classes: 3 };
+        let config = ModelConfig {
+            backbone,
+            dims: vec![4, 8],
+            depths: vec![1, 2],
+            layer_scale: 1.0,
+            classes: 3,
+            antialias: false,
+        };
         let model = config.init(&device);
         let views = Tensor::<2>::from_data(TensorData::new(vec![1.0f32; 4], [2, 2]), &device);
         let lv = Tensor::<4>::from_data(TensorData::new(pseudo(2 * 16 * 16, 3), [2, 1, 16, 16]), &device);

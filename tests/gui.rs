@@ -483,6 +483,7 @@ fn a_model_without_a_domain_description_says_domain_unknown() {
         depths: vec![],
         layer_scale: 0.0,
         classes: 14,
+        antialias: false,
     };
     let model = dir.path().join("undescribed.onnx");
     std::fs::write(&model, mousexray::training::package::synthetic_model(&config, 64, 0.5).unwrap()).unwrap();

@@ -137,6 +137,12 @@ fn cae_export_matches_burn() {
 }
 
 #[test]
+fn antialiased_exports_match_burn() {
+    check(ModelConfig { dims: vec![4, 8, 8], antialias: true, ..ModelConfig::cae(K) }, 32);
+    check(ModelConfig { dims: vec![8, 16], depths: vec![1, 2], antialias: true, ..ModelConfig::convnext_small(K) }, 32);
+}
+
+#[test]
 fn the_classifier_can_overfit_a_small_batch() {
     // A learning sanity check: gradients reach every layer and the optimiser updates them.
     let device = Device::flex().autodiff();

@@ -32,6 +32,7 @@ fn tiny_model(dir: &Path, threshold: f32) -> PathBuf {
         depths: vec![1, 1],
         layer_scale: 0.1,
         classes: 14,
+        antialias: false,
     };
     let path = dir.join("tiny.onnx");
     std::fs::write(&path, synthetic_model(&config, 64, threshold).unwrap()).unwrap();

@@ -234,12 +234,16 @@ fn committed_sample_is_what_make_sample_generates() {
         seed: 20,
         size: 320,
         format: OutFormat::Mixed,
-        prevalence: Prevalence { abnormal: 0.6, ..Default::default() },
+        prevalence: Prevalence { abnormal: 0.6, min_severity: 0.3, ..Default::default() },
+        vary_film: true,
+        vary_animal: true,
         ..Default::default()
     };
     generate(&out, &cfg, &|| {}).unwrap();
     let makefile = std::fs::read_to_string("Makefile").unwrap();
-    assert!(makefile.contains("SAMPLE_ARGS = --count 24 --seed 20 --size 320 --format mixed --prevalence 0.6"));
+    assert!(makefile.contains(
+        "SAMPLE_ARGS = --count 24 --seed 20 --size 320 --format mixed --prevalence 0.6 --min-severity 0.3 --vary-film --vary-animal\n"
+    ));
     let (fresh, committed) = (files(&out), files(Path::new("assets/sample")));
     assert_eq!(fresh.keys().collect::<Vec<_>>(), committed.keys().collect::<Vec<_>>());
     for (k, v) in &fresh {

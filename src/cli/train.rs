@@ -41,6 +41,10 @@ pub struct TrainArgs {
     /// Use the ConvNeXt-T widths and depths (96/192/384/768, 3/3/9/3) instead of the small default.
     #[arg(long)]
     pub convnext_t: bool,
+    /// Low-pass each strided convolution's input (anti-aliased downsampling, Zhang 2019), so a
+    /// film moved by a pixel moves the outputs less [default: off; with --init, the parent's].
+    #[arg(long)]
+    pub antialias: bool,
     /// Views the model uses: dv,lv for multiview; dv or lv for a single-view baseline
     /// [default: dv,lv; with --init, the parent's].
     #[arg(long, value_delimiter = ',', value_parser = super::parse_model_view)]
@@ -326,11 +330,12 @@ fn recipe_of(args: &TrainArgs) -> anyhow::Result<TrainOptions> {
     let classes = Taxonomy::default().nodes.len();
     let Some(init) = &args.init else {
         let backbone = args.backbone.unwrap_or(BackboneKind::Convnext);
-        let model = match (backbone, args.convnext_t) {
+        let mut model = match (backbone, args.convnext_t) {
             (BackboneKind::Convnext, false) => ModelConfig::convnext_small(classes),
             (BackboneKind::Convnext, true) => ModelConfig::convnext_t(classes),
             (BackboneKind::Cae, _) => ModelConfig::cae(classes),
         };
+        model.antialias = args.antialias;
         let size = args.size.unwrap_or(128);
         if !(size as usize).is_multiple_of(model.stride()) {
             anyhow::bail!("--size {size} must be a multiple of {}", model.stride());
@@ -354,6 +359,9 @@ fn recipe_of(args: &TrainArgs) -> anyhow::Result<TrainOptions> {
     }
     if args.convnext_t && config != ModelConfig::convnext_t(classes) {
         anyhow::bail!("--convnext-t differs from {name}'s architecture; leave it out with --init");
+    }
+    if args.antialias && !config.antialias {
+        anyhow::bail!("--antialias differs from {name}'s architecture (no low-pass filter); leave it out with --init");
     }
     let mut preprocess = parent.metadata.preprocess;
     if crate::fsx::same_file(init, &args.out) {

@@ -9,11 +9,29 @@ use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::activation::gelu;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::module::conv2d;
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 /// LayerNorm epsilon everywhere (the exporter writes the same value).
 pub const LN_EPS: f64 = 1e-6;
+
+/// The 3 x 3 binomial low-pass filter, `[1, 2, 1]^T [1, 2, 1] / 16` (row-major), that
+/// [`ModelConfig::antialias`] applies to each channel before a strided convolution. Blurring
+/// before a strided convolution is the same as blurring its output before subsampling (both
+/// are linear), which is Zhang's anti-aliased downsampling ("Making Convolutional Networks
+/// Shift-Invariant Again", ICML 2019) at the cost of one depthwise 3 x 3 pass.
+pub const BLUR_KERNEL: [f32; 9] =
+    [1.0 / 16.0, 2.0 / 16.0, 1.0 / 16.0, 2.0 / 16.0, 4.0 / 16.0, 2.0 / 16.0, 1.0 / 16.0, 2.0 / 16.0, 1.0 / 16.0];
+
+/// [`BLUR_KERNEL`] on each channel of `x` `[N, C, H, W]`, zero-padded by one pixel: same shape.
+pub fn blur(x: Tensor<4>) -> Tensor<4> {
+    let c = x.dims()[1];
+    let kernel: Vec<f32> = (0..c).flat_map(|_| BLUR_KERNEL).collect();
+    let weight = Tensor::from_data(TensorData::new(kernel, [c, 1, 3, 3]), &x.device());
+    conv2d(x, weight, None, ConvOptions::new([1, 1], [1, 1], [1, 1], c))
+}
 
 /// Which backbone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -59,6 +77,11 @@ pub struct ModelConfig {
     pub layer_scale: f64,
     /// Number of output logits (taxonomy nodes).
     pub classes: usize,
+    /// Low-pass every strided convolution's input with [`BLUR_KERNEL`] (anti-aliased
+    /// downsampling), so that moving the film by a pixel moves the features less. Models written
+    /// before it read as `false`.
+    #[serde(default)]
+    pub antialias: bool,
 }
 
 impl ModelConfig {
@@ -70,6 +93,7 @@ impl ModelConfig {
             depths: vec![1, 1, 3, 1],
             layer_scale: 0.1,
             classes,
+            antialias: false,
         }
     }
 
@@ -81,6 +105,7 @@ impl ModelConfig {
             depths: vec![3, 3, 9, 3],
             layer_scale: 1e-6,
             classes,
+            antialias: false,
         }
     }
 
@@ -92,6 +117,7 @@ impl ModelConfig {
             depths: Vec::new(),
             layer_scale: 0.0,
             classes,
+            antialias: false,
         }
     }
 
@@ -124,7 +150,7 @@ impl ModelConfig {
         let c = self.feature_channels();
         let (convnext, cae) = match self.backbone {
             BackboneKind::Convnext => (Some(ConvNext::new(self, device)), None),
-            BackboneKind::Cae => (None, Some(CaeEncoder::new(&self.dims, device))),
+            BackboneKind::Cae => (None, Some(CaeEncoder::new(&self.dims, self.antialias, device))),
         };
         MultiView {
             convnext,
@@ -224,6 +250,8 @@ pub struct ConvNext {
     pub downsamples: Vec<Downsample>,
     /// The stages.
     pub stages: Vec<Stage>,
+    /// [`ModelConfig::antialias`].
+    pub antialias: bool,
 }
 
 impl ConvNext {
@@ -251,17 +279,19 @@ impl ConvNext {
             stem_norm: ChannelNorm::new(first, device),
             downsamples,
             stages,
+            antialias: config.antialias,
         }
     }
 
     /// Feature map `[N, C_last, S/stride, S/stride]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let mut x = self.stem_norm.forward(self.stem.forward(x));
+        let low_pass = |x: Tensor<4>| if self.antialias { blur(x) } else { x };
+        let mut x = self.stem_norm.forward(self.stem.forward(low_pass(x)));
         for (i, stage) in self.stages.iter().enumerate() {
             if i > 0
                 && let Some(d) = self.downsamples.get(i - 1)
             {
-                x = d.conv.forward(d.norm.forward(x));
+                x = d.conv.forward(low_pass(d.norm.forward(x)));
             }
             for b in &stage.blocks {
                 x = b.forward(x);
@@ -276,10 +306,12 @@ impl ConvNext {
 pub struct CaeEncoder {
     /// One per stage.
     pub convs: Vec<Conv2d>,
+    /// [`ModelConfig::antialias`].
+    pub antialias: bool,
 }
 
 impl CaeEncoder {
-    fn new(dims: &[usize], device: &Device) -> Self {
+    fn new(dims: &[usize], antialias: bool, device: &Device) -> Self {
         let mut c_in = 1;
         let convs = dims
             .iter()
@@ -292,12 +324,15 @@ impl CaeEncoder {
                 conv
             })
             .collect();
-        CaeEncoder { convs }
+        CaeEncoder { convs, antialias }
     }
 
     /// Feature map `[N, C_last, S/2^k, S/2^k]`.
     pub fn forward(&self, mut x: Tensor<4>) -> Tensor<4> {
         for conv in &self.convs {
+            if self.antialias {
+                x = blur(x);
+            }
             x = gelu(conv.forward(x));
         }
         x

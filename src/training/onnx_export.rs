@@ -7,7 +7,7 @@
 
 use burn::tensor::Tensor;
 
-use super::model::{ChannelNorm, LN_EPS, ModelConfig, MultiView};
+use super::model::{BLUR_KERNEL, ChannelNorm, LN_EPS, ModelConfig, MultiView};
 use crate::contract::io;
 use crate::onnx::{Attr, Dim, Graph};
 
@@ -80,6 +80,26 @@ fn linear_scaled(
     Ok(g.linear(x, path, &weight, &bias, d_in as i64, d_out as i64))
 }
 
+/// [`super::model::blur`]: a depthwise 3 x 3 convolution with a constant kernel (not a parameter,
+/// so its initializer's name has no module path), or `x` itself when `on` is false.
+fn blur(g: &mut Graph, x: &str, channels: usize, on: bool) -> String {
+    if !on {
+        return x.to_owned();
+    }
+    let kernel: Vec<f32> = (0..channels).flat_map(|_| BLUR_KERNEL).collect();
+    let w = g.weight("blur", &[channels as i64, 1, 3, 3], &kernel);
+    g.node(
+        "Conv",
+        &[x, &w],
+        &[
+            ("kernel_shape", Attr::Ints(vec![3, 3])),
+            ("pads", Attr::Ints(vec![1, 1, 1, 1])),
+            ("group", Attr::Int(channels as i64)),
+        ],
+        None,
+    )
+}
+
 /// Writes the backbone's graph from `x` to its last feature map; also returns the first
 /// stage's normalised output of a ConvNeXt with more than one stage (see
 /// [`ModelConfig::feature_blocks`]).
@@ -87,6 +107,7 @@ fn backbone(g: &mut Graph, model: &MultiView, x: &str) -> anyhow::Result<(String
     let mut x = x.to_owned();
     let mut early = None;
     if let Some(net) = &model.convnext {
+        x = blur(g, &x, 1, net.antialias);
         x = conv(g, &x, "convnext.stem", &net.stem, 4, 0, 1)?;
         x = channel_norm(g, &x, "convnext.stem_norm", &net.stem_norm)?;
         for (i, stage) in net.stages.iter().enumerate() {
@@ -98,6 +119,7 @@ fn backbone(g: &mut Graph, model: &MultiView, x: &str) -> anyhow::Result<(String
                 if i == 1 {
                     early = Some(x.clone());
                 }
+                x = blur(g, &x, d.conv.weight.val().dims()[1], net.antialias);
                 x = conv(g, &x, &format!("{path}.conv"), &d.conv, 2, 0, 1)?;
             }
             for (j, b) in stage.blocks.iter().enumerate() {
@@ -118,6 +140,7 @@ fn backbone(g: &mut Graph, model: &MultiView, x: &str) -> anyhow::Result<(String
         }
     } else if let Some(enc) = &model.cae {
         for (i, c) in enc.convs.iter().enumerate() {
+            x = blur(g, &x, c.weight.val().dims()[1], enc.antialias);
             x = conv(g, &x, &format!("cae.convs.{i}"), c, 2, 1, 1)?;
             x = g.gelu(&x);
         }

@@ -232,6 +232,7 @@ pub fn tiny_model_flagging_at(dir: &Path, threshold: f32) -> std::path::PathBuf 
         depths: vec![1],
         layer_scale: 0.1,
         classes: 14,
+        antialias: false,
     };
     let path = dir.join("tiny.onnx");
     std::fs::write(&path, mousexray::training::package::synthetic_model(&config, 32, threshold).unwrap()).unwrap();
