@@ -696,3 +696,33 @@ fn a_run_stopped_during_pretraining_resumes_after_its_last_pretraining_epoch() {
     assert_eq!(resumed, ((last + 1)..=60).collect::<Vec<_>>(), "{stderr}");
     assert!(stderr.contains("epoch   1 [All]"), "then the classifier trains: {stderr}");
 }
+
+#[test]
+fn an_antialiased_model_trains_exports_and_fine_tunes_as_one() {
+    use mousexray::training::onnx_import::read_parent;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    generate(&data, &small_phantoms(16, 9), &|| {}).unwrap();
+    let (d, out) = (data.to_str().unwrap(), dir.path().join("aa.onnx"));
+    let o = out.to_str().unwrap();
+    let tiny = ["--size", "32", "--batch", "8", "--epochs", "1", "--pretrain-epochs", "0", "--backbone", "cae"];
+    let (code, stderr) = mousexray(&[&["train", "--data", d, "--out", o, "--antialias"], &tiny[..]].concat());
+    assert_eq!(code, 0, "{stderr}");
+    // The architecture travels in the provenance, and the filter in the graph as a constant.
+    let parent = read_parent(&out, &burn::tensor::Device::flex()).unwrap();
+    assert!(parent.config.antialias);
+    let graph = mousexray::onnx::features::decode(&std::fs::read(&out).unwrap()).unwrap().graph.unwrap();
+    let blurs = graph.initializer.iter().filter(|t| t.name.starts_with("blur")).count();
+    assert_eq!(blurs, 4, "one low-pass filter before each of the CAE's four strided convolutions");
+    // A fine-tuning keeps the parent's filter without being asked again.
+    let child = dir.path().join("child.onnx");
+    let (code, stderr) =
+        mousexray(&["train", "--data", d, "--out", child.to_str().unwrap(), "--init", o, "--epochs", "1"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(read_parent(&child, &burn::tensor::Device::flex()).unwrap().config.antialias);
+    // A parent without the filter cannot grow one: its weights were learned without it.
+    let bundled = concat!(env!("CARGO_MANIFEST_DIR"), "/models/cae_mv.onnx");
+    let (code, stderr) = mousexray(&["train", "--data", d, "--out", o, "--init", bundled, "--antialias"]);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("--antialias") && stderr.contains("cae_mv.onnx"), "{stderr}");
+}

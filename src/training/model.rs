@@ -453,3 +453,51 @@ impl MultiView {
         self.forward_full(dv, lv, views, BOTH_VIEWS).logits
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// How much the pooled features of one random CAE move when the image moves by one pixel,
+    /// relative to their size (Zhang's consistency, measured on features rather than labels).
+    fn shift_change(antialias: bool) -> f32 {
+        let device = Device::flex();
+        device.seed(5);
+        let model = ModelConfig { antialias, ..ModelConfig::cae(3) }.init(&device);
+        let s = 64;
+        // A blob with fine stripes, both moving with the shift, well inside the image.
+        let image = |dx: f32| -> Tensor<4> {
+            let values: Vec<f32> = (0..s * s)
+                .map(|i| {
+                    let (x, y) = ((i % s) as f32 - 32.0 - dx, (i / s) as f32 - 32.0);
+                    (-(x * x + y * y) / 200.0).exp() * (1.0 + 0.5 * (2.2 * x).sin())
+                })
+                .collect();
+            Tensor::from_data(TensorData::new(values, [1, 1, s, s]), &device)
+        };
+        let pooled = |x: Tensor<4>| -> Vec<f32> {
+            model.backbone(x).mean_dim(3).mean_dim(2).into_data().to_vec::<f32>().unwrap_or_default()
+        };
+        let (a, b) = (pooled(image(0.0)), pooled(image(1.0)));
+        let change: f32 = a.iter().zip(&b).map(|(p, q)| (p - q).abs()).sum();
+        change / a.iter().map(|p| p.abs()).sum::<f32>().max(1e-12)
+    }
+
+    #[test]
+    fn antialiasing_steadies_the_features_under_a_one_pixel_shift() {
+        let (plain, antialiased) = (shift_change(false), shift_change(true));
+        eprintln!("relative change of the pooled features: plain {plain:.4}, antialiased {antialiased:.4}");
+        assert!(plain > 0.0 && antialiased < 0.5 * plain, "plain {plain}, antialiased {antialiased}");
+    }
+
+    #[test]
+    fn the_blur_keeps_a_constant_inside_and_the_shape() {
+        let device = Device::flex();
+        let x = Tensor::<4>::ones([1, 2, 5, 5], &device);
+        let y = blur(x);
+        assert_eq!(y.dims(), [1, 2, 5, 5]);
+        let v = y.into_data().to_vec::<f32>().unwrap_or_default();
+        assert!((v[2 * 5 + 2] - 1.0).abs() < 1e-6, "the centre keeps its level");
+        assert!((v[0] - 9.0 / 16.0).abs() < 1e-6, "a corner sees the zero padding");
+    }
+}
