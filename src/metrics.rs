@@ -86,6 +86,10 @@ pub struct EpochRecord {
     /// validation (none without `--spine-weight`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub val_spine_px: Option<f64>,
+    /// Mean squared difference between the probabilities of the training inputs and of their
+    /// nudged copies (none without `--stability-weight`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stability_loss: Option<f64>,
 }
 
 /// AUCs of one model on one set, per taxonomy node and per level.

@@ -726,3 +726,25 @@ fn an_antialiased_model_trains_exports_and_fine_tunes_as_one() {
     assert_ne!(code, 0);
     assert!(stderr.contains("--antialias") && stderr.contains("cae_mv.onnx"), "{stderr}");
 }
+
+#[test]
+fn stability_training_reports_its_term_each_epoch() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    generate(&data, &small_phantoms(16, 10), &|| {}).unwrap();
+    let out = dir.path().join("stable.onnx");
+    let (d, o) = (data.to_str().unwrap(), out.to_str().unwrap());
+    let tiny = ["--size", "32", "--batch", "8", "--epochs", "2", "--pretrain-epochs", "0", "--backbone", "cae"];
+    let (code, stderr) =
+        mousexray(&[&["train", "--data", d, "--out", o, "--stability-weight", "10"], &tiny[..]].concat());
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stderr.lines().filter(|l| l.contains("  stability: ")).count(), 2, "{stderr}");
+    // The report keeps the term per epoch and the weight among the options.
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("stable.json")).unwrap()).unwrap();
+    let training = &report["provenance"]["training"];
+    assert_eq!(training["options"]["stability_weight"], 10.0);
+    let terms: Vec<f64> =
+        training["history"].as_array().unwrap().iter().map(|e| e["stability_loss"].as_f64().unwrap()).collect();
+    assert!(terms.len() == 2 && terms.iter().all(|t| *t > 0.0), "a nudged input moves the outputs: {terms:?}");
+}

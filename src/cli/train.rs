@@ -118,6 +118,12 @@ pub struct TrainArgs {
     /// it). 0: off. The exported model is unchanged
     #[arg(long, default_value_t = 0.0, value_name = "W")]
     pub spine_weight: f32,
+    /// Weight of stability training (Zheng et al. 2016): every training input is also fed
+    /// nudged as a film moved by a pixel moves its crop, and the squared difference of the two
+    /// outputs is penalised, so the model's outputs hold still. 0: off (each step then costs
+    /// half as much)
+    #[arg(long, default_value_t = 0.0, value_name = "W")]
+    pub stability_weight: f32,
     /// Resume from the checkpoint folder (default OUT with .ckpt).
     #[arg(long, value_name = "CKPT", num_args = 0..=1)]
     pub resume: Option<Option<PathBuf>>,
@@ -169,6 +175,7 @@ pub fn run(args: &TrainArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
         device: args.device,
         pair_weight: args.pair_weight.max(0.0),
         spine_weight: args.spine_weight.max(0.0),
+        stability_weight: args.stability_weight.max(0.0),
         ..recipe
     };
     let mut seen = std::collections::BTreeSet::new();
@@ -228,7 +235,8 @@ pub fn run(args: &TrainArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let fmt = |v: Option<f64>| v.map_or("-".to_owned(), |a| format!("{a:.3}"));
-    let mut on_progress = |p: Progress| match p {
+    let mut on_progress = |p: Progress| {
+        match p {
         Progress::Batch(epoch, b, n, loss) => {
             bar.set_length(n as u64);
             bar.set_position(b as u64);
@@ -252,8 +260,9 @@ pub fn run(args: &TrainArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
                     v.map_or("-".to_owned(), |v| format!("{v:.1}"))
                 ),
             };
+            let stability = r.stability_loss.map_or(String::new(), |l| format!("  stability: {l:.4}"));
             eprintln!(
-                "epoch {:>3} [{}] loss {:.4}  val AUC L1 {} L2 {} L3 {}{pairs}{spine}  ({:.1} s, {:.1} specimens/s)",
+                "epoch {:>3} [{}] loss {:.4}  val AUC L1 {} L2 {} L3 {}{pairs}{spine}{stability}  ({:.1} s, {:.1} specimens/s)",
                 r.epoch,
                 r.stage,
                 r.train_loss,
@@ -265,6 +274,7 @@ pub fn run(args: &TrainArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
             )
         }),
         Progress::Note(n) => bar.suspend(|| eprintln!("{n}")),
+    }
     };
     let trained =
         train(&dataset, &options, &checkpoint, args.resume.is_some(), args.init.as_deref(), &stop, &mut on_progress)?;

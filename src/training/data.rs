@@ -515,6 +515,16 @@ impl Augmentation {
         }
     }
 
+    /// The same warp nudged as a film moved by a pixel moves its crop (measured: the crop's
+    /// side changes by up to 7-8 %, its centre by up to 3 pixels of 128), with its own noise:
+    /// the second copy of stability training (Zheng et al., "Improving the Robustness of Deep
+    /// Neural Networks via Stability Training", CVPR 2016).
+    pub fn nudged(&self, rng: &mut Rng) -> Augmentation {
+        let zoom = self.zoom * rng.range(-0.05, 0.05).exp();
+        let shift = self.shift.map(|s| s + rng.range(-0.02, 0.02));
+        Augmentation { zoom, shift, ..*self }
+    }
+
     /// Where a point of the input (pixels from its top-left corner) lands in the warped input:
     /// the inverse of the sampling [`Augmentation::apply`] does.
     pub fn map_point(&self, [x, y]: [f32; 2], size: usize) -> [f32; 2] {
@@ -574,6 +584,32 @@ mod tests {
             let [mx, my] = a.map_point([px as f32 + 0.5, py as f32 + 0.5], size);
             assert!((mx - cx).abs() < 0.6 && (my - cy).abs() < 0.6, "{seed}: {a:?} ({mx}, {my}) vs ({cx}, {cy})");
         }
+    }
+
+    /// A nudge moves a point by about what a film moved by a pixel does to its crop, and
+    /// nothing but the zoom and shift changes.
+    #[test]
+    fn a_nudge_moves_the_warp_a_little_and_keeps_the_rest() {
+        let size = 128;
+        let (mut moved, mut largest) = (0, 0.0f32);
+        for seed in 0..200 {
+            let mut rng = Rng::new(seed, 5);
+            let a = Augmentation::draw(&mut rng);
+            let b = a.nudged(&mut rng);
+            assert_eq!(
+                (a.flip_h, a.flip_v, a.angle, a.gain, a.offset, a.noise),
+                (b.flip_h, b.flip_v, b.angle, b.gain, b.offset, b.noise)
+            );
+            assert!((b.zoom / a.zoom).ln().abs() <= 0.05 + 1e-9);
+            for p in [[64.0, 64.0], [20.0, 30.0], [110.0, 100.0]] {
+                let ([ax, ay], [bx, by]) = (a.map_point(p, size), b.map_point(p, size));
+                let d = (ax - bx).hypot(ay - by);
+                largest = largest.max(d);
+                moved += usize::from(d > 0.5);
+            }
+        }
+        assert!(largest < 8.0, "a nudge is small: {largest} px");
+        assert!(moved > 300, "and it moves most points by more than half a pixel: {moved} of 600");
     }
 
     #[test]

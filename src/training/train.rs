@@ -86,6 +86,12 @@ pub struct TrainOptions {
     /// for specimens whose folder's `truth.json` gives it (phantoms); 0: no spine head.
     #[serde(default)]
     pub spine_weight: f32,
+    /// Weight of stability training ([`stability_loss`]): each training input is also fed
+    /// nudged ([`super::data::Augmentation::nudged`]) and the squared difference of the two
+    /// outputs' probabilities is penalised, so that a film moved by a pixel moves the outputs
+    /// less. 0: off (and half the cost).
+    #[serde(default)]
+    pub stability_weight: f32,
 }
 
 fn default_pair_weight() -> f32 {
@@ -120,6 +126,7 @@ impl TrainOptions {
             device: TrainDevice::default(),
             pair_weight: default_pair_weight(),
             spine_weight: 0.0,
+            stability_weight: 0.0,
         }
     }
 
@@ -197,6 +204,8 @@ struct Batch {
     /// With a spine head: per view, the midline targets `[N, 60]` (units of the input's half
     /// side from its centre) and which rows have one `[N, 1]`.
     spine: [Option<(Tensor<2>, Tensor<2>)>; 2],
+    /// With stability training: the DV and LV inputs again, each nudged from its own warp.
+    nudged: Option<(Tensor<4>, Tensor<4>)>,
 }
 
 /// How one training sample is drawn: the seed of its view dropout and augmentation, and
@@ -223,6 +232,8 @@ fn make_batch(
     let k = taxonomy.nodes.len();
     let bg = options.preprocess.background();
     let (mut dv, mut lv) = (vec![bg; n * s * s], vec![bg; n * s * s]);
+    let stable = training.is_some() && options.augment && options.stability_weight > 0.0;
+    let (mut dv2, mut lv2) = if stable { (dv.clone(), lv.clone()) } else { (Vec::new(), Vec::new()) };
     let (mut views, mut targets, mut mask) = (vec![0.0f32; n * 2], vec![0.0f32; n * k], vec![0.0f32; n * k]);
     let points = 2 * crate::synth::SPINE_LANDMARKS;
     let mut spine = [(); 2].map(|_| (vec![0.0f32; n * points], vec![0.0f32; n]));
@@ -236,14 +247,21 @@ fn make_batch(
         {
             present[View::MODEL[rng.below(2)]] = false;
         }
-        for (v, (src, dst)) in [(&sample.dv, &mut dv), (&sample.lv, &mut lv)].into_iter().enumerate() {
+        let views_of = [(&sample.dv, &mut dv, &mut dv2), (&sample.lv, &mut lv, &mut lv2)];
+        for (v, (src, dst, nudged)) in views_of.into_iter().enumerate() {
             if let (true, Some(x)) = (present[View::MODEL[v]], src) {
+                let values = x.values()?;
                 let slot = &mut dst[i * s * s..(i + 1) * s * s];
-                slot.copy_from_slice(&x.values()?);
+                slot.copy_from_slice(&values);
                 let moved = match (rng.as_mut(), options.augment) {
                     (Some(rng), true) => Some(augment(slot, s, bg, rng)),
                     _ => None,
                 };
+                if let (Some(a), Some(rng), true) = (moved, rng.as_mut(), stable) {
+                    let slot = &mut nudged[i * s * s..(i + 1) * s * s];
+                    slot.copy_from_slice(&values);
+                    a.nudged(rng).apply(slot, s, bg, rng);
+                }
                 views[i * 2 + v] = 1.0;
                 if let Some(line) = sample.spine[View::MODEL[v]].as_ref().filter(|l| l.len() * 2 == points) {
                     let (t, m) = &mut spine[v];
@@ -261,9 +279,11 @@ fn make_batch(
         targets[i * k..(i + 1) * k].copy_from_slice(&t);
         mask[i * k..(i + 1) * k].copy_from_slice(&m);
     }
+    let image = |x: Vec<f32>| Tensor::from_data(TensorData::new(x, [n, 1, s, s]), device);
     Ok(Batch {
-        dv: Tensor::from_data(TensorData::new(dv, [n, 1, s, s]), device),
-        lv: Tensor::from_data(TensorData::new(lv, [n, 1, s, s]), device),
+        nudged: stable.then(|| (image(dv2), image(lv2))),
+        dv: image(dv),
+        lv: image(lv),
         views: Tensor::from_data(TensorData::new(views, [n, 2]), device),
         targets: Tensor::from_data(TensorData::new(targets, [n, k]), device),
         mask: Tensor::from_data(TensorData::new(mask, [n, k]), device),
@@ -292,6 +312,14 @@ fn spine_loss(predicted: &[Option<Tensor<2>>; 2], targets: &[Option<(Tensor<2>, 
     }
     let n = terms.len();
     terms.into_iter().reduce(|a, b| a + b).map(|sum| sum / n as f32)
+}
+
+/// Stability training's term: the mean squared difference between the probabilities of the
+/// inputs (`logits`, `[N, K]`) and of their nudged copies (`nudged`, `[N, K]`), over every node
+/// (the outputs are what a moved film must not move).
+fn stability_loss(logits: Tensor<2>, nudged: Tensor<2>) -> Tensor<1> {
+    let difference = burn::tensor::activation::sigmoid(logits) - burn::tensor::activation::sigmoid(nudged);
+    (difference.clone() * difference).mean()
 }
 
 /// The share of `pairs` (all in validation) in which the probability of the pair's finding
@@ -727,6 +755,7 @@ pub fn train(
         let (mut total, mut seen) = (0.0f64, 0usize);
         let (mut pair_total, mut pair_batches) = (0.0f64, 0usize);
         let (mut spine_total, mut spine_batches) = (0.0f64, 0usize);
+        let (mut stability_total, mut stability_batches) = (0.0f64, 0usize);
         // Cosine decay over the planned epochs.
         let lr = options.lr * 0.5 * (1.0 + (std::f64::consts::PI * epoch as f64 / options.epochs.max(1) as f64).cos());
         for (b, PairBatch { samples: chunk, pairs: in_batch }) in order.iter().enumerate() {
@@ -741,8 +770,23 @@ pub fn train(
                 draws[at[0]].view_dropout = false;
             }
             let batch = make_batch(&samples, options, &taxonomy, stage, Some(&draws), &device)?;
-            let forward = model.forward_full(batch.dv, batch.lv, batch.views, reads(&options.views).into_array());
-            let (logits, spine_term) = (forward.logits, spine_loss(&forward.spine, &batch.spine));
+            let n = samples.len();
+            // With stability training the nudged copies run in the same pass, after the batch.
+            let (dv, lv, views) = match batch.nudged {
+                Some((dv2, lv2)) => (
+                    Tensor::cat(vec![batch.dv, dv2], 0),
+                    Tensor::cat(vec![batch.lv, lv2], 0),
+                    Tensor::cat(vec![batch.views.clone(), batch.views], 0),
+                ),
+                None => (batch.dv, batch.lv, batch.views),
+            };
+            let forward = model.forward_full(dv, lv, views, reads(&options.views).into_array());
+            let both = forward.logits;
+            let logits = both.clone().narrow(0, 0, n);
+            let stability_term =
+                (both.dims()[0] == 2 * n).then(|| stability_loss(logits.clone(), both.narrow(0, n, n)));
+            let spine = forward.spine.map(|p| p.map(|p| p.narrow(0, 0, n)));
+            let spine_term = spine_loss(&spine, &batch.spine);
             // The ranking follows the stage: a node not trained yet is not ranked.
             let ranked_now: Vec<_> = in_batch
                 .iter()
@@ -765,6 +809,11 @@ pub fn train(
                 spine_total += f64::from(term.clone().into_scalar::<f32>());
                 spine_batches += 1;
                 loss = loss + term * options.spine_weight;
+            }
+            if let Some(term) = stability_term {
+                stability_total += f64::from(term.clone().into_scalar::<f32>());
+                stability_batches += 1;
+                loss = loss + term * options.stability_weight;
             }
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             let step = epoch * batches + b + 1;
@@ -794,6 +843,7 @@ pub fn train(
             pair_loss: (pair_batches > 0).then(|| pair_total / pair_batches as f64),
             spine_loss: (spine_batches > 0).then(|| spine_total / spine_batches as f64),
             val_spine_px,
+            stability_loss: (stability_batches > 0).then(|| stability_total / stability_batches as f64),
             val_pairs_raised: pairs_raised(&val_pairs, &val_idx, &probs),
         };
         state.history.push(record.clone());
@@ -834,6 +884,30 @@ pub fn train(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The stability term is 0 for equal outputs, and one gradient step on it brings two
+    /// different outputs closer.
+    #[test]
+    fn the_stability_term_pulls_the_two_outputs_together() {
+        let device = Device::flex().autodiff();
+        let logits = |v: Vec<f32>| Tensor::<2>::from_data(TensorData::new(v, [2, 3]), &device);
+        let same =
+            stability_loss(logits(vec![0.3, -1.0, 2.0, 0.0, 1.0, -2.0]), logits(vec![0.3, -1.0, 2.0, 0.0, 1.0, -2.0]));
+        assert!(same.into_scalar::<f32>().abs() < 1e-12);
+        let a = vec![0.3, -1.0, 2.0, 0.0, 1.0, -2.0];
+        let b = vec![1.3, -0.2, 0.5, 0.0, 2.0, -4.0];
+        let nudged = Tensor::<2>::from_data(TensorData::new(b.clone(), [2, 3]), &device).require_grad();
+        let before = stability_loss(logits(a.clone()), nudged.clone());
+        let value = before.clone().into_scalar::<f32>();
+        assert!(value > 0.0);
+        let grads = before.backward();
+        let Some(g) = nudged.grad(&grads) else { panic!("no gradient reached the nudged outputs") };
+        let g = g.to_data().try_to_vec::<f32>().unwrap_or_default();
+        assert_eq!(g.len(), b.len());
+        let stepped: Vec<f32> = b.iter().zip(&g).map(|(v, g)| v - 5.0 * g).collect();
+        let after = stability_loss(logits(a), logits(stepped)).into_scalar::<f32>();
+        assert!(after < value, "{after} after a step, {value} before");
+    }
 
     /// Specimens labelled only at L1 (abnormal or not), with P(abnormal) as given.
     fn l1_only(taxonomy: &Taxonomy, scores: &[(f32, bool)]) -> (Vec<Vec<f32>>, Vec<Sample>) {
