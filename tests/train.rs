@@ -2,6 +2,7 @@
 //! and writes an ONNX file under the model contract that ONNX Runtime loads with its metadata.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::path::Path;
 use std::process::Command;
 
 use mousexray::inference::init_runtime;
@@ -697,17 +698,24 @@ fn a_run_stopped_during_pretraining_resumes_after_its_last_pretraining_epoch() {
     assert!(stderr.contains("epoch   1 [All]"), "then the classifier trains: {stderr}");
 }
 
+/// Generates 16 phantoms of run `seed` into `data` and trains a CAE at 32 px on them for
+/// `epochs` epochs (no pretraining) with `extra` options, writing `out`: the exit code and stderr.
+fn train_tiny_cae(data: &Path, out: &Path, seed: u64, epochs: usize, extra: &[&str]) -> (i32, String) {
+    generate(data, &small_phantoms(16, seed), &|| {}).unwrap();
+    let epochs = epochs.to_string();
+    let (d, o) = (data.to_str().unwrap(), out.to_str().unwrap());
+    let tiny = ["--size", "32", "--batch", "8", "--epochs", &epochs, "--pretrain-epochs", "0", "--backbone", "cae"];
+    mousexray(&[&["train", "--data", d, "--out", o][..], &tiny[..], extra].concat())
+}
+
 #[test]
 fn an_antialiased_model_trains_exports_and_fine_tunes_as_one() {
     use mousexray::training::onnx_import::read_parent;
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    generate(&data, &small_phantoms(16, 9), &|| {}).unwrap();
-    let (d, out) = (data.to_str().unwrap(), dir.path().join("aa.onnx"));
-    let o = out.to_str().unwrap();
-    let tiny = ["--size", "32", "--batch", "8", "--epochs", "1", "--pretrain-epochs", "0", "--backbone", "cae"];
-    let (code, stderr) = mousexray(&[&["train", "--data", d, "--out", o, "--antialias"], &tiny[..]].concat());
+    let (data, out) = (dir.path().join("data"), dir.path().join("aa.onnx"));
+    let (code, stderr) = train_tiny_cae(&data, &out, 9, 1, &["--antialias"]);
     assert_eq!(code, 0, "{stderr}");
+    let (d, o) = (data.to_str().unwrap(), out.to_str().unwrap());
     // The architecture travels in the provenance, and the filter in the graph as a constant.
     let parent = read_parent(&out, &burn::tensor::Device::flex()).unwrap();
     assert!(parent.config.antialias);
@@ -730,13 +738,8 @@ fn an_antialiased_model_trains_exports_and_fine_tunes_as_one() {
 #[test]
 fn stability_training_reports_its_term_each_epoch() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    generate(&data, &small_phantoms(16, 10), &|| {}).unwrap();
-    let out = dir.path().join("stable.onnx");
-    let (d, o) = (data.to_str().unwrap(), out.to_str().unwrap());
-    let tiny = ["--size", "32", "--batch", "8", "--epochs", "2", "--pretrain-epochs", "0", "--backbone", "cae"];
-    let (code, stderr) =
-        mousexray(&[&["train", "--data", d, "--out", o, "--stability-weight", "10"], &tiny[..]].concat());
+    let (data, out) = (dir.path().join("data"), dir.path().join("stable.onnx"));
+    let (code, stderr) = train_tiny_cae(&data, &out, 10, 2, &["--stability-weight", "10"]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(stderr.lines().filter(|l| l.contains("  stability: ")).count(), 2, "{stderr}");
     // The report keeps the term per epoch and the weight among the options.

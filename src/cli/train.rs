@@ -234,47 +234,15 @@ pub fn run(args: &TrainArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
         indicatif::ProgressStyle::with_template("epoch {prefix} {bar:30} {pos}/{len} batches, loss {msg} {eta}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let fmt = |v: Option<f64>| v.map_or("-".to_owned(), |a| format!("{a:.3}"));
-    let mut on_progress = |p: Progress| {
-        match p {
+    let mut on_progress = |p: Progress| match p {
         Progress::Batch(epoch, b, n, loss) => {
             bar.set_length(n as u64);
             bar.set_position(b as u64);
             bar.set_prefix(epoch.to_string());
             bar.set_message(format!("{loss:.4}"));
         }
-        Progress::Epoch(r) => bar.suspend(|| {
-            let pairs = match (r.pair_loss, r.val_pairs_raised) {
-                (None, None) => String::new(),
-                (l, v) => format!(
-                    "  pairs: loss {}, val raised {}",
-                    l.map_or("-".to_owned(), |l| format!("{l:.3}")),
-                    v.map_or("-".to_owned(), |v| format!("{:.0} %", 100.0 * v))
-                ),
-            };
-            let spine = match (r.spine_loss, r.val_spine_px) {
-                (None, None) => String::new(),
-                (l, v) => format!(
-                    "  spine: loss {}, val {} px",
-                    l.map_or("-".to_owned(), |l| format!("{l:.3}")),
-                    v.map_or("-".to_owned(), |v| format!("{v:.1}"))
-                ),
-            };
-            let stability = r.stability_loss.map_or(String::new(), |l| format!("  stability: {l:.4}"));
-            eprintln!(
-                "epoch {:>3} [{}] loss {:.4}  val AUC L1 {} L2 {} L3 {}{pairs}{spine}{stability}  ({:.1} s, {:.1} specimens/s)",
-                r.epoch,
-                r.stage,
-                r.train_loss,
-                fmt(r.val.l1),
-                fmt(r.val.l2),
-                fmt(r.val.l3),
-                r.seconds,
-                r.specimens_per_s
-            )
-        }),
+        Progress::Epoch(r) => bar.suspend(|| eprintln!("{}", epoch_line(&r))),
         Progress::Note(n) => bar.suspend(|| eprintln!("{n}")),
-    }
     };
     let trained =
         train(&dataset, &options, &checkpoint, args.resume.is_some(), args.init.as_deref(), &stop, &mut on_progress)?;
@@ -314,9 +282,9 @@ pub fn run(args: &TrainArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
     eprintln!(
         "{}: {which} (val AUC L1 {} L2 {} L3 {}), {:.0} s in all",
         args.out.display(),
-        fmt(record.and_then(|r| r.val.l1)),
-        fmt(record.and_then(|r| r.val.l2)),
-        fmt(record.and_then(|r| r.val.l3)),
+        three_decimals(record.and_then(|r| r.val.l1)),
+        three_decimals(record.and_then(|r| r.val.l2)),
+        three_decimals(record.and_then(|r| r.val.l3)),
         started.elapsed().as_secs_f64()
     );
     if interrupted {
@@ -327,6 +295,42 @@ pub fn run(args: &TrainArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
         .into());
     }
     Ok(())
+}
+
+/// One epoch's line: the classification loss, validation AUCs, the auxiliary terms trained,
+/// and the epoch's time and throughput.
+fn epoch_line(r: &crate::metrics::EpochRecord) -> String {
+    let pairs = match (r.pair_loss, r.val_pairs_raised) {
+        (None, None) => String::new(),
+        (l, v) => format!(
+            "  pairs: loss {}, val raised {}",
+            three_decimals(l),
+            v.map_or("-".to_owned(), |v| format!("{:.0} %", 100.0 * v))
+        ),
+    };
+    let spine = match (r.spine_loss, r.val_spine_px) {
+        (None, None) => String::new(),
+        (l, v) => {
+            format!("  spine: loss {}, val {} px", three_decimals(l), v.map_or("-".to_owned(), |v| format!("{v:.1}")))
+        }
+    };
+    let stability = r.stability_loss.map_or(String::new(), |l| format!("  stability: {l:.4}"));
+    format!(
+        "epoch {:>3} [{}] loss {:.4}  val AUC L1 {} L2 {} L3 {}{pairs}{spine}{stability}  ({:.1} s, {:.1} specimens/s)",
+        r.epoch,
+        r.stage,
+        r.train_loss,
+        three_decimals(r.val.l1),
+        three_decimals(r.val.l2),
+        three_decimals(r.val.l3),
+        r.seconds,
+        r.specimens_per_s
+    )
+}
+
+/// A value to three decimals, or `-`.
+fn three_decimals(v: Option<f64>) -> String {
+    v.map_or("-".to_owned(), |a| format!("{a:.3}"))
 }
 
 /// Folders as one line of text.

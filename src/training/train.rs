@@ -771,6 +771,7 @@ pub fn train(
             }
             let batch = make_batch(&samples, options, &taxonomy, stage, Some(&draws), &device)?;
             let n = samples.len();
+            let stable = batch.nudged.is_some();
             // With stability training the nudged copies run in the same pass, after the batch.
             let (dv, lv, views) = match batch.nudged {
                 Some((dv2, lv2)) => (
@@ -783,8 +784,7 @@ pub fn train(
             let forward = model.forward_full(dv, lv, views, reads(&options.views).into_array());
             let both = forward.logits;
             let logits = both.clone().narrow(0, 0, n);
-            let stability_term =
-                (both.dims()[0] == 2 * n).then(|| stability_loss(logits.clone(), both.narrow(0, n, n)));
+            let stability_term = stable.then(|| stability_loss(logits.clone(), both.narrow(0, n, n)));
             let spine = forward.spine.map(|p| p.map(|p| p.narrow(0, 0, n)));
             let spine_term = spine_loss(&spine, &batch.spine);
             // The ranking follows the stage: a node not trained yet is not ranked.
