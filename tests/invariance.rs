@@ -17,6 +17,7 @@ fn every_mark_is_measured_on_every_phantom() {
         seed: 2000,
         count: 5,
         size: 128,
+        margin: 0,
         prevalence: Prevalence { abnormal: 0.6, max_findings: 3, min_severity: 0.3, classes: Vec::new() },
         batch: 2,
     };
@@ -32,9 +33,17 @@ fn every_mark_is_measured_on_every_phantom() {
     }
     // A bright frame changes what the whole film looks like: even random weights notice.
     assert!(rows.iter().any(|r| r.max_change > 0.0));
-    let md = to_markdown("tiny", &rows);
+    let md = to_markdown("tiny", &rows, 0);
     assert_eq!(md.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| mark")).count(), 12, "{md}");
     assert!(md.contains("| none, film moved 1 px | film extended | 5 |"), "{md}");
+    // With 15 % of the side as bare film around each clean film, every mark finds room beside
+    // the animal, and the report says what the films carried.
+    let rows = measure(&mut model, &InvarianceOptions { margin: 20, ..options }).unwrap();
+    for r in rows.iter().filter(|r| matches!(r.change, Perturbation::Mark(_))) {
+        let expected = if r.placement == mousexray::synth::MarkPlacement::Beside { 5 } else { 0 };
+        assert_eq!(r.specimens, expected, "{r:?}");
+    }
+    assert!(to_markdown("tiny", &rows, 20).contains("20 px of bare film"));
 }
 
 /// What reaches the model is the same with a mark beside the animal as without it, for every
@@ -176,4 +185,46 @@ fn a_film_moved_by_one_pixel_moves_the_crop_on_the_thick_centroid_with_it() {
         thick_extent_change * 1.5 < extent_change,
         "thick extent: {thick_extent_change:.4} against {extent_change:.4}"
     );
+}
+
+/// On a film with room around the animal (bare film on every edge), a border painted over that
+/// room (a bright frame, a cassette edge) is left out of the exposed area, and the film is
+/// analysed as if the border were background: the crop stays where it was to half a
+/// pixel and the input hardly moves. Blanked to 0 and counted as such, a border's width used to
+/// move the threshold and, on one film in six, the crop by pixels.
+#[test]
+fn a_border_painted_around_the_animal_moves_neither_the_crop_nor_the_input() {
+    use mousexray::imaging::{ClipRegion, FileFormat, GrayImage16, PreprocessSpec, preprocess};
+    use mousexray::specimen::View;
+    use mousexray::synth::{MarkPlacement, Phantom, Rng, add_mark, with_margin};
+    let prevalence = Prevalence { abnormal: 0.6, max_findings: 3, min_severity: 0.3, classes: Vec::new() };
+    let spec = PreprocessSpec { size: 128, clip_region: ClipRegion::Crop, ..Default::default() };
+    let (mut films, mut worst) = (0, 0.0f32);
+    for index in 0..12u64 {
+        let phantom = Phantom::sample(2000, index, &prevalence, 0.0);
+        for view in [View::Dv, View::Lv] {
+            let rendered = GrayImage16::new(384, 384, 14, phantom.render(view, 384, true), FileFormat::Png).unwrap();
+            let clean = with_margin(&rendered, 58);
+            assert_eq!((clean.width, clean.height), (500, 500));
+            let (a, ta) = preprocess(&clean, &spec).unwrap();
+            for (k, mark) in [FilmMark::BrightFrame, FilmMark::CassetteEdge].into_iter().enumerate() {
+                let mut marked = clean.clone();
+                let placed = add_mark(&mut marked, mark, &mut Rng::new(11, index * 16 + k as u64));
+                assert_eq!(placed, MarkPlacement::Beside, "{mark:?} on phantom {index} {view:?}");
+                let (b, tb) = preprocess(&marked, &spec).unwrap();
+                let (ca, cb) = (ta.to_original(64.0, 64.0), tb.to_original(64.0, 64.0));
+                let moved = (cb.0 - ca.0).hypot(cb.1 - ca.1);
+                let resized = (tb.scale() / ta.scale() - 1.0).abs();
+                let change = a.data.iter().zip(&b.data).map(|(p, q)| (p - q).abs() * spec.std).sum::<f32>()
+                    / a.data.len() as f32;
+                let at = format!("{mark:?} on phantom {index} {view:?}");
+                assert!(moved < 0.5 && resized < 0.005, "{at}: crop moved {moved:.2} px, resized by {resized:.4}");
+                assert!(change < 0.002, "{at}: mean input change {change:.4}");
+                worst = worst.max(change);
+                films += 1;
+            }
+        }
+    }
+    assert_eq!(films, 48);
+    eprintln!("largest mean input change: {worst:.5}");
 }

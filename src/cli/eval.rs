@@ -26,6 +26,11 @@ pub struct EvalArgs {
     /// and by two pixels with no mark (the controls).
     #[arg(long, value_name = "N")]
     pub invariance: Option<usize>,
+    /// Bare film added on every edge of each clean phantom before `--invariance` marks it
+    /// (pixels; 58, 15 % of the side, gives every mark room beside the animal; 0 marks the film
+    /// as rendered, extending it where a mark has no room, which moves the animal on the film).
+    #[arg(long, value_name = "PX", default_value_t = 58)]
+    pub invariance_margin: usize,
     /// Measure film QC on N held-out phantoms (seed 2000, 384 px) made into close-ups, films with
     /// two animals, empty films and swapped views, and as they are (false alarms).
     #[arg(long, value_name = "N")]
@@ -217,11 +222,12 @@ pub fn run(args: &EvalArgs, ort_lib: Option<&std::path::Path>) -> anyhow::Result
                 seed: 2000,
                 count,
                 size: 384,
+                margin: args.invariance_margin,
                 prevalence: Prevalence { abnormal: 0.6, max_findings: 3, min_severity: 0.3, classes: Vec::new() },
                 batch: args.batch,
             };
             let rows = crate::training::invariance::measure(&mut model, &options)?;
-            invariance_md.push_str(&crate::training::invariance::to_markdown(&name, &rows));
+            invariance_md.push_str(&crate::training::invariance::to_markdown(&name, &rows, options.margin));
             invariance_md.push('\n');
         }
         let Some(data) = &args.data else { continue };

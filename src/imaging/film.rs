@@ -135,11 +135,17 @@ impl Analysis {
         Analysis { small, w: sw, h: sh, scale, animal, marks: None }
     }
 
-    pub(super) fn of(norm: &[f32], w: usize, h: usize) -> Analysis {
+    /// The animal on `norm` (a `w x h` film, bone bright, blanked outside `area`). The
+    /// threshold and the background level are those of the film with the cells outside `area`
+    /// at the background's level, as [`FilmArea::level_counts`] counts them: a border blanked to
+    /// 0 would otherwise weigh in as a dark class of its own, and its width would move the
+    /// threshold and with it the animal's outermost cells and the crop.
+    pub(super) fn of(norm: &[f32], w: usize, h: usize, area: &FilmArea) -> Analysis {
         let (small, sw, sh, scale) = analysis_grid(norm, w, h);
-        let threshold = otsu(&small);
+        let levels = area.cells_as_film(&small, sw, sh, scale);
+        let threshold = otsu(&levels);
         let (animal, marks) =
-            match find_animal(&small, sw, sh, threshold, median_level(small.iter().copied()).min(threshold)) {
+            match find_animal(&small, sw, sh, threshold, median_level(levels.iter().copied()).min(threshold)) {
                 Some((animal, marks)) => (Some(animal), marks),
                 None => (None, None),
             };
@@ -366,6 +372,28 @@ impl FilmArea {
             n += px.len();
         }
         if n == 0 { 0.0 } else { hits as f64 / n as f64 }
+    }
+
+    /// `small` (the film on a `sw x sh` grid of `r`-pixel cells) with every cell not wholly
+    /// inside the area set to the median of those that are: the film as if its border were
+    /// background. Borrowed as it is when the area is the whole film.
+    pub(super) fn cells_as_film<'a>(
+        &self,
+        small: &'a [f32],
+        sw: usize,
+        sh: usize,
+        r: usize,
+    ) -> std::borrow::Cow<'a, [f32]> {
+        // An area reaching the film's own edge keeps the partial cell there.
+        let end = |a: usize, n: usize| if a.div_ceil(r) >= n { n } else { a / r };
+        let (x0, y0) = (self.x0.div_ceil(r), self.y0.div_ceil(r));
+        let (x1, y1) = (end(self.x1, sw), end(self.y1, sh));
+        let inside = |c: usize| (x0..x1).contains(&(c % sw)) && (y0..y1).contains(&(c / sw));
+        if (x0, y0, x1, y1) == (0, 0, sw, sh) || x1 <= x0 || y1 <= y0 {
+            return std::borrow::Cow::Borrowed(small);
+        }
+        let background = median_level(small.iter().enumerate().filter(|&(c, _)| inside(c)).map(|(_, &v)| v));
+        small.iter().enumerate().map(|(c, &v)| if inside(c) { v } else { background }).collect()
     }
 
     /// Sets everything outside the area to 0 (background, once bone is bright).
@@ -794,6 +822,24 @@ pub(super) fn analysis_grid(norm: &[f32], w: usize, h: usize) -> (Vec<f32>, usiz
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cells_outside_the_area_count_as_its_background() {
+        // A 6 x 4 grid of 2-pixel cells; the area leaves out the first column and the last row
+        // of cells.
+        let small: Vec<f32> = (0..24).map(|c| if c % 6 == 0 { 0.0 } else { 0.1 + 0.01 * (c % 3) as f32 }).collect();
+        let area = FilmArea { x0: 2, y0: 0, x1: 12, y1: 6 };
+        let levels = area.cells_as_film(&small, 6, 4, 2);
+        let background =
+            median_level(small.iter().enumerate().filter(|(c, _)| c % 6 != 0 && c / 6 < 3).map(|(_, &v)| v));
+        for (c, (&v, &s)) in levels.iter().zip(&small).enumerate() {
+            let inside = c % 6 != 0 && c / 6 < 3;
+            assert_eq!(v, if inside { s } else { background }, "cell {c}");
+        }
+        // The whole film, ending in a partial cell, is borrowed as it is.
+        let whole = FilmArea { x0: 0, y0: 0, x1: 11, y1: 8 };
+        assert!(matches!(whole.cells_as_film(&small, 6, 4, 2), std::borrow::Cow::Borrowed(_)));
+    }
 
     /// 8-connected labelling by flood fill, one cell at a time: the definition [`label`] must
     /// reproduce (labels numbered in scan order of each region's first cell).

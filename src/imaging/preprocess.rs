@@ -230,7 +230,7 @@ pub fn preprocess_film(image: &GrayImage16, spec: &PreprocessSpec) -> Result<Pre
     if let Some(candidates) = Marks::find(&analysis) {
         (norm, _) = normalise(image, spec, &area, Some((&candidates, invert)));
         area.blank_outside(&mut norm, w);
-        analysis = Analysis::of(&norm, w, h);
+        analysis = Analysis::of(&norm, w, h, &area);
         other_bulk = analysis.animal.as_ref().map_or(0, |a| a.other_bulk);
         if let Some(marks) = Marks::find(&analysis) {
             // Usually the same marks: then the film is already normalised without them.
@@ -242,7 +242,7 @@ pub fn preprocess_film(image: &GrayImage16, spec: &PreprocessSpec) -> Result<Pre
             // as it would be without the mark, and the animal's mask fades it to black anyway.
             let background = background_level(&norm, w, &marks);
             marks.blank(&mut norm, w, background);
-            analysis = Analysis::of(&norm, w, h);
+            analysis = Analysis::of(&norm, w, h, &area);
             blanked = Some(marks);
         }
     }
@@ -292,7 +292,7 @@ pub(super) fn first_look(image: &GrayImage16, spec: &PreprocessSpec) -> FirstLoo
     let area = FilmArea::find(image);
     let (mut norm, invert) = normalise(image, spec, &area, None);
     area.blank_outside(&mut norm, w);
-    let analysis = Analysis::of(&norm, w, h);
+    let analysis = Analysis::of(&norm, w, h, &area);
     FirstLook { area, norm, invert, analysis }
 }
 

@@ -118,6 +118,14 @@ pub fn move_film(film: &GrayImage16, by: usize) -> GrayImage16 {
     extend(film, by, [true, false, false, true], background)
 }
 
+/// The same film inside a margin of `by` pixels of its background (its median level) on every
+/// edge: a detector larger than the animal, with room for marks beside it. The animal moves by
+/// `by` pixels right and down, a whole number of the analysis grid's cells when `by` is even.
+pub fn with_margin(film: &GrayImage16, by: usize) -> GrayImage16 {
+    let (_, background) = animal_pixels(film, 0.05);
+    extend(film, by, [true; 4], background)
+}
+
 /// Where [`add_mark`] put a mark.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]

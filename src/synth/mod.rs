@@ -21,7 +21,7 @@ mod writer;
 use serde::{Deserialize, Serialize};
 
 pub use anatomy::{Anatomy, Body, Pose, build};
-pub use film_marks::{FilmMark, MarkPlacement, add_mark, animal_pixels, move_film};
+pub use film_marks::{FilmMark, MarkPlacement, add_mark, animal_pixels, move_film, with_margin};
 pub use film_variation::{Background, FilmVariation};
 pub use findings::{CLASSES, Finding, Prevalence, apply, sample_findings};
 pub use primitive::{Primitive, Shape};

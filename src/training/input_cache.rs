@@ -34,7 +34,7 @@ use crate::imaging::PreprocessSpec;
 
 /// Raised whenever `imaging::preprocess` changes what it outputs for the same spec, so caches
 /// made by older code are not read.
-pub const PREPROCESS_REVISION: u32 = 2;
+pub const PREPROCESS_REVISION: u32 = 3;
 
 /// One cached image.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

@@ -7,7 +7,7 @@
 use crate::imaging::{FileFormat, GrayImage16, ModelInput, preprocess};
 use crate::inference::Classifier;
 use crate::specimen::View;
-use crate::synth::{FilmMark, MarkPlacement, Phantom, Prevalence, Rng, add_mark, move_film};
+use crate::synth::{FilmMark, MarkPlacement, Phantom, Prevalence, Rng, add_mark, move_film, with_margin};
 
 /// Which phantoms are measured.
 #[derive(Debug, Clone)]
@@ -16,8 +16,13 @@ pub struct InvarianceOptions {
     pub seed: u64,
     /// How many, from index 0.
     pub count: usize,
-    /// Film side in pixels.
+    /// Film side in pixels, as rendered.
     pub size: u32,
+    /// Bare film added on every edge of each clean film before it is marked or moved (pixels):
+    /// a detector larger than the animal, so that marks fit beside it and measure what a mark
+    /// does, not what moving the animal on the film does (the controls measure that). 0 marks
+    /// the films as rendered, extending one where a mark has no room.
+    pub margin: usize,
     /// Findings as in the held-out set.
     pub prevalence: Prevalence,
     /// Specimens per model run.
@@ -109,6 +114,7 @@ pub fn measure(model: &mut Classifier, options: &InvarianceOptions) -> anyhow::R
             let films = [View::Dv, View::Lv].map(|view| {
                 let pixels = phantom.render(view, options.size, true);
                 GrayImage16::new(options.size, options.size, 14, pixels, FileFormat::Png)
+                    .map(|film| if options.margin > 0 { with_margin(&film, options.margin) } else { film })
             });
             let [Some(dv), Some(lv)] = films else {
                 anyhow::bail!("phantom {index}: rendered film has the wrong size")
@@ -176,8 +182,8 @@ pub fn measure(model: &mut Classifier, options: &InvarianceOptions) -> anyhow::R
     Ok(rows)
 }
 
-/// The rows as a Markdown table.
-pub fn to_markdown(model: &str, rows: &[InvarianceRow]) -> String {
+/// The rows as a Markdown table; `margin` as in [`InvarianceOptions`].
+pub fn to_markdown(model: &str, rows: &[InvarianceRow], margin: usize) -> String {
     let mut md = format!(
         "## Output change when a film mark is added ({model})\n\n| mark | placed | specimens | largest change | mean of each specimen's largest | specimens over 0.03 | worst node (phantom) |\n|---|---|---:|---:|---:|---:|---|\n"
     );
@@ -192,6 +198,11 @@ pub fn to_markdown(model: &str, rows: &[InvarianceRow]) -> String {
             100.0 * r.share_over_003,
             r.worst.0,
             r.worst.1
+        ));
+    }
+    if margin > 0 {
+        md.push_str(&format!(
+            "\nEvery clean film has {margin} px of bare film added on each edge first, room for the marks beside the animal."
         ));
     }
     md.push_str(
