@@ -118,12 +118,28 @@ pub fn move_film(film: &GrayImage16, by: usize) -> GrayImage16 {
     extend(film, by, [true, false, false, true], background)
 }
 
-/// The same film inside a margin of `by` pixels of its background (its median level) on every
-/// edge: a detector larger than the animal, with room for marks beside it. The animal moves by
-/// `by` pixels right and down, a whole number of the analysis grid's cells when `by` is even.
-pub fn with_margin(film: &GrayImage16, by: usize) -> GrayImage16 {
-    let (_, background) = animal_pixels(film, 0.05);
-    extend(film, by, [true; 4], background)
+/// The same film inside a margin of `by` pixels of bare film on every edge: a detector larger
+/// than the animal, with room for marks beside it. Each added pixel is a pixel of the film's
+/// own background drawn at random by `rng`, so the margin carries the film's noise (a
+/// noise-free band would read as an unexposed border). The animal moves by `by` pixels right
+/// and down, a whole number of the analysis grid's cells when `by` is even.
+pub fn with_margin(film: &GrayImage16, by: usize, rng: &mut Rng) -> GrayImage16 {
+    // Background well clear of the 5 % that [`add_mark`] keeps its marks away from: on the
+    // larger film that level moves a little, and noise above it would read as animal.
+    let (near_animal, background) = animal_pixels(film, 0.025);
+    let pool: Vec<u16> = film.pixels.iter().zip(&near_animal).filter(|(_, a)| !**a).map(|(&v, _)| v).collect();
+    let mut out = extend(film, by, [true; 4], background);
+    if pool.is_empty() {
+        return out;
+    }
+    let (w, h, nw) = (film.width as usize, film.height as usize, out.width as usize);
+    for (i, v) in out.pixels.iter_mut().enumerate() {
+        let (x, y) = (i % nw, i / nw);
+        if x < by || y < by || x >= by + w || y >= by + h {
+            *v = pool[rng.below(pool.len())];
+        }
+    }
+    out
 }
 
 /// Where [`add_mark`] put a mark.

@@ -6,6 +6,7 @@
 
 use crate::imaging::{FileFormat, GrayImage16, ModelInput, preprocess};
 use crate::inference::Classifier;
+use crate::inference::hierarchy::Scores;
 use crate::specimen::View;
 use crate::synth::{FilmMark, MarkPlacement, Phantom, Prevalence, Rng, add_mark, move_film, with_margin};
 
@@ -70,6 +71,10 @@ pub struct InvarianceRow {
     pub mean_change: f32,
     /// Share of specimens whose largest change exceeds 0.03.
     pub share_over_003: f32,
+    /// Share of specimens whose calls changed: any node flagged on one film and not on the
+    /// other, at the model's thresholds ([`Scores`]). Unlike the probability change, this does
+    /// not shrink with a model whose outputs are compressed toward its thresholds.
+    pub calls_changed: f32,
     /// The node and phantom index of the largest change.
     pub worst: (String, u64),
 }
@@ -83,6 +88,9 @@ pub struct InvarianceRow {
 /// Preprocessing or the model failed (with the reason).
 pub fn measure(model: &mut Classifier, options: &InvarianceOptions) -> anyhow::Result<Vec<InvarianceRow>> {
     let spec = model.info.metadata.preprocess.clone();
+    let taxonomy = model.info.metadata.taxonomy.clone();
+    let thresholds = model.info.metadata.thresholds.clone();
+    let flags = |p: &[f32]| Scores::new(&taxonomy, p.to_vec(), &thresholds).flags;
     let nodes: Vec<String> = model.info.metadata.taxonomy.nodes.iter().map(|n| n.id.clone()).collect();
     // Each specimen's films after its clean one, in this order.
     let changes: Vec<Perturbation> =
@@ -100,6 +108,7 @@ pub fn measure(model: &mut Classifier, options: &InvarianceOptions) -> anyhow::R
             max_change: 0.0,
             mean_change: 0.0,
             share_over_003: 0.0,
+            calls_changed: 0.0,
             worst: (String::new(), 0),
         })
         .collect();
@@ -113,8 +122,10 @@ pub fn measure(model: &mut Classifier, options: &InvarianceOptions) -> anyhow::R
             let phantom = Phantom::sample(options.seed, index, &options.prevalence, 0.0);
             let films = [View::Dv, View::Lv].map(|view| {
                 let pixels = phantom.render(view, options.size, true);
-                GrayImage16::new(options.size, options.size, 14, pixels, FileFormat::Png)
-                    .map(|film| if options.margin > 0 { with_margin(&film, options.margin) } else { film })
+                GrayImage16::new(options.size, options.size, 14, pixels, FileFormat::Png).map(|film| {
+                    let mut rng = Rng::new(options.seed ^ 0x6d61_7267, index * 2 + u64::from(view == View::Lv));
+                    if options.margin > 0 { with_margin(&film, options.margin, &mut rng) } else { film }
+                })
             });
             let [Some(dv), Some(lv)] = films else {
                 anyhow::bail!("phantom {index}: rendered film has the wrong size")
@@ -167,6 +178,7 @@ pub fn measure(model: &mut Classifier, options: &InvarianceOptions) -> anyhow::R
                 row.specimens += 1;
                 row.mean_change += change;
                 row.share_over_003 += f32::from(u8::from(change > 0.03));
+                row.calls_changed += f32::from(u8::from(flags(clean) != flags(marked)));
                 if change > row.max_change {
                     row.max_change = change;
                     row.worst = (nodes.get(node).cloned().unwrap_or_default(), index);
@@ -178,6 +190,7 @@ pub fn measure(model: &mut Classifier, options: &InvarianceOptions) -> anyhow::R
         let n = row.specimens.max(1) as f32;
         row.mean_change /= n;
         row.share_over_003 /= n;
+        row.calls_changed /= n;
     }
     Ok(rows)
 }
@@ -185,17 +198,18 @@ pub fn measure(model: &mut Classifier, options: &InvarianceOptions) -> anyhow::R
 /// The rows as a Markdown table; `margin` as in [`InvarianceOptions`].
 pub fn to_markdown(model: &str, rows: &[InvarianceRow], margin: usize) -> String {
     let mut md = format!(
-        "## Output change when a film mark is added ({model})\n\n| mark | placed | specimens | largest change | mean of each specimen's largest | specimens over 0.03 | worst node (phantom) |\n|---|---|---:|---:|---:|---:|---|\n"
+        "## Output change when a film mark is added ({model})\n\n| mark | placed | specimens | largest change | mean of each specimen's largest | specimens over 0.03 | calls changed | worst node (phantom) |\n|---|---|---:|---:|---:|---:|---:|---|\n"
     );
     for r in rows {
         md.push_str(&format!(
-            "| {} | {} | {} | {:.3} | {:.3} | {:.0} % | {} ({}) |\n",
+            "| {} | {} | {} | {:.4} | {:.3} | {:.1} % | {:.1} % | {} ({}) |\n",
             r.change.label(),
             r.placement.as_str(),
             r.specimens,
             r.max_change,
             r.mean_change,
             100.0 * r.share_over_003,
+            100.0 * r.calls_changed,
             r.worst.0,
             r.worst.1
         ));
