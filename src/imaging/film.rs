@@ -137,9 +137,11 @@ impl Analysis {
 
     /// The animal on `norm` (a `w x h` film, bone bright, blanked outside `area`). The
     /// threshold and the background level are those of the film with the cells outside `area`
-    /// at the background's level, as [`FilmArea::level_counts`] counts them: a border blanked to
-    /// 0 would otherwise weigh in as a dark class of its own, and its width would move the
-    /// threshold and with it the animal's outermost cells and the crop.
+    /// at the median of the cells inside ([`FilmArea::cells_as_film`]: the background's level,
+    /// the animal covering a minority of the film), as [`FilmArea::level_counts`] counts such
+    /// pixels at the background's: a border blanked to 0 would otherwise weigh in as a dark
+    /// class of its own, and its width would move the threshold and with it the animal's
+    /// outermost cells and the crop.
     pub(super) fn of(norm: &[f32], w: usize, h: usize, area: &FilmArea) -> Analysis {
         let (small, sw, sh, scale) = analysis_grid(norm, w, h);
         let levels = area.cells_as_film(&small, sw, sh, scale);

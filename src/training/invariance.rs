@@ -79,9 +79,9 @@ pub struct InvarianceRow {
     pub worst: (String, u64),
 }
 
-/// Renders `options.count` phantoms, clean, with each mark on both views and moved (the
-/// controls, [`Perturbation::MOVES`]), and compares the model's conditional probabilities
-/// (taxonomy order). Marks are placed from a stream of their own, so every model sees the same
+/// Renders `options.count` phantoms (inside `options.margin` of bare film), clean, with each
+/// mark on both views and moved (the controls, [`Perturbation::MOVES`]), and compares the
+/// model's conditional probabilities (taxonomy order) and calls. Marks are placed from a stream of their own, so every model sees the same
 /// films.
 ///
 /// # Errors
@@ -91,7 +91,7 @@ pub fn measure(model: &mut Classifier, options: &InvarianceOptions) -> anyhow::R
     let taxonomy = model.info.metadata.taxonomy.clone();
     let thresholds = model.info.metadata.thresholds.clone();
     let flags = |p: &[f32]| Scores::new(&taxonomy, p.to_vec(), &thresholds).flags;
-    let nodes: Vec<String> = model.info.metadata.taxonomy.nodes.iter().map(|n| n.id.clone()).collect();
+    let nodes: Vec<String> = taxonomy.nodes.iter().map(|n| n.id.clone()).collect();
     // Each specimen's films after its clean one, in this order.
     let changes: Vec<Perturbation> =
         FilmMark::ALL.iter().map(|&m| Perturbation::Mark(m)).chain(Perturbation::MOVES).collect();
@@ -162,6 +162,7 @@ pub fn measure(model: &mut Classifier, options: &InvarianceOptions) -> anyhow::R
         let per = 1 + changes.len();
         for (s, &index) in chunk.iter().enumerate() {
             let Some(clean) = probs.get(s * per) else { continue };
+            let clean_calls = flags(clean);
             for (k, &change) in changes.iter().enumerate() {
                 let Some(marked) = probs.get(s * per + 1 + k) else { continue };
                 let placement =
@@ -178,7 +179,7 @@ pub fn measure(model: &mut Classifier, options: &InvarianceOptions) -> anyhow::R
                 row.specimens += 1;
                 row.mean_change += change;
                 row.share_over_003 += f32::from(u8::from(change > 0.03));
-                row.calls_changed += f32::from(u8::from(flags(clean) != flags(marked)));
+                row.calls_changed += f32::from(u8::from(clean_calls != flags(marked)));
                 if change > row.max_change {
                     row.max_change = change;
                     row.worst = (nodes.get(node).cloned().unwrap_or_default(), index);
