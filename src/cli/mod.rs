@@ -53,7 +53,7 @@ pub struct Cli {
     pub verbose: u8,
 
     /// ONNX Runtime shared library to load, instead of searching ORT_DYLIB_PATH, the executable's
-    /// folder, <exe>/../lib, ./.ort/lib and the user data folder.
+    /// folder, <exe>/../lib, ./.ort/gpu/lib, ./.ort/lib and the user data folder.
     #[arg(long, value_name = "FILE", global = true)]
     pub ort_lib: Option<PathBuf>,
 
