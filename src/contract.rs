@@ -127,6 +127,9 @@ pub struct Provenance {
     /// UTC date written (YYYY-MM-DD).
     #[serde(default)]
     pub date: String,
+    /// The calibration folded into the head, when calibrated (`mousexray calibrate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<CalibrationRecord>,
     /// Anything else recorded (kept as written).
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
@@ -137,6 +140,22 @@ impl Provenance {
     pub fn views_label(&self) -> String {
         self.views.iter().map(|v| v.as_str().to_uppercase()).collect::<Vec<_>>().join("+")
     }
+}
+
+/// How a model's probabilities were calibrated: per node, the map `logit' = a * logit + b`
+/// folded into its head (`training::calibration`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CalibrationRecord {
+    /// `platt`.
+    pub method: String,
+    /// UTC date (YYYY-MM-DD).
+    pub date: String,
+    /// The folders whose validation split it was fitted on.
+    pub data: String,
+    /// Validation specimens.
+    pub specimens: usize,
+    /// Node id to `[a, b]`; a node absent (too few validation specimens) was left as it was.
+    pub maps: BTreeMap<String, [f64; 2]>,
 }
 
 /// The training run's history and choice.

@@ -5,6 +5,7 @@
 mod builder;
 pub mod features;
 pub mod fp16;
+pub mod head;
 pub mod proto;
 
 pub use builder::{Attr, Dim, Graph, IR_VERSION, OPSET, encode};

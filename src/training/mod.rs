@@ -1,5 +1,6 @@
 //! Training the hierarchical multiview classifier with burn (CPU backend `flex`).
 
+pub mod calibration;
 pub mod data;
 pub mod device;
 pub mod domain_eval;
