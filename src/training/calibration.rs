@@ -235,6 +235,8 @@ pub fn expected_calibration_error(pairs: &[(f32, bool)]) -> Option<f64> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::expect_used)]
+
     use super::*;
 
     /// Labels drawn from a known Platt map of a score: the fit recovers it.
