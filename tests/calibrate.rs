@@ -1,7 +1,8 @@
 //! `mousexray calibrate` end to end on the bundled model: data it was not trained on is refused
 //! unless asked for; the calibrated file's probabilities are each node's Platt map of the old
 //! ones, its class activation maps are the old maps times the slope (so the CAM identity still
-//! holds), no call changes, and a calibrated model is not calibrated twice.
+//! holds), no call changes, and a calibrated model is not calibrated twice. A wrong held-out
+//! folder or a float16 copy is refused before anything is written.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -53,6 +54,22 @@ fn calibration_maps_each_probability_and_keeps_every_call_and_map() {
 
     let mut forced = args.to_vec();
     forced.push(os("--other-data"));
+    // A wrong --held-out fails before anything is written.
+    let missing = dir.path().join("no-such-folder");
+    let mut wrong = forced.clone();
+    wrong[8] = missing.as_os_str();
+    let refused = common::mousexray(&wrong);
+    assert!(!refused.status.success() && !out.exists() && !out.with_extension("json").exists());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--held-out"));
+    // A float16 copy is refused with the reason.
+    let half = dir.path().join("half.onnx");
+    assert!(common::mousexray(&[os("fp16"), os(BUNDLED), os("--out"), half.as_os_str()]).status.success());
+    let mut on_half = forced.clone();
+    on_half[2] = half.as_os_str();
+    let refused = common::mousexray(&on_half);
+    assert!(!refused.status.success() && !out.exists());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("calibrate the float32 model"));
+
     let done = common::mousexray(&forced);
     let stdout = String::from_utf8_lossy(&done.stdout).into_owned();
     assert!(done.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&done.stderr));

@@ -6,10 +6,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use crate::contract::CalibrationRecord;
+use crate::contract::{CalibrationRecord, Precision};
 use crate::inference::{Classifier, SessionOptions, init_runtime};
 use crate::taxonomy::Taxonomy;
-use crate::training::calibration::{Kept, Platt, expected_calibration_error, fit_nodes, node_pairs, probabilities};
+use crate::training::calibration::{
+    Kept, Platt, expected_calibration_error, fit_nodes, half_of, node_pairs, probabilities,
+};
 use crate::training::data::{Dataset, LabelSource, Loaded, Sample, load_folders};
 use crate::training::package::write_report;
 use crate::training::train::MIN_THRESHOLD_SIDE;
@@ -60,6 +62,13 @@ pub fn run(args: &CalibrateArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
     if let Some(c) = &info.metadata.provenance.calibration {
         anyhow::bail!("{}: already calibrated ({}, on {})", path.display(), c.date, c.data);
     }
+    if info.metadata.provenance.precision != Precision::Fp32 {
+        anyhow::bail!(
+            "{}: a {} copy; calibrate the float32 model, then make its fp16 copy",
+            path.display(),
+            info.metadata.provenance.precision.as_str()
+        );
+    }
     let Loaded { dataset, problems, .. } = load_folders(
         &args.data,
         LabelSource::Files(args.labels.as_deref()),
@@ -87,7 +96,22 @@ pub fn run(args: &CalibrateArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
     let taxonomy = info.metadata.taxonomy.clone();
     let val_probs = probabilities(&mut before, &dataset, &val_idx, 32)?;
     let val_samples: Vec<&Sample> = val_idx.iter().filter_map(|&i| dataset.samples.get(i)).collect();
-    let fits = fit_nodes(&taxonomy, &val_probs, &val_samples, MIN_THRESHOLD_SIDE);
+    let keys = crate::training::pairs::split_keys(&dataset);
+    let half: Vec<bool> = val_idx.iter().map(|&i| keys.get(i).is_some_and(|k| half_of(k))).collect();
+    let fits = fit_nodes(&taxonomy, &val_probs, &val_samples, &half, MIN_THRESHOLD_SIDE);
+    if fits.iter().all(Result::is_err) {
+        let why: Vec<String> = taxonomy
+            .nodes
+            .iter()
+            .zip(&fits)
+            .filter_map(|(n, f)| f.err().map(|k| format!("{} {}", n.id, k.label())))
+            .collect();
+        anyhow::bail!(
+            "{data}: no node could be calibrated on {} validation specimens ({}); nothing written",
+            val_idx.len(),
+            why.join(", ")
+        );
+    }
     let maps: Vec<Platt> = fits.iter().map(|f| f.unwrap_or(Platt::IDENTITY)).collect();
 
     let scale: Vec<f32> = maps.iter().map(|m| m.a as f32).collect();
@@ -109,22 +133,28 @@ pub fn run(args: &CalibrateArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
     });
     crate::onnx::features::set_metadata(&mut proto, &metadata)?;
     let written = crate::onnx::features::encode(&proto);
-    crate::fsx::write_bytes_atomic(&out, &written).with_context(|| format!("{}: cannot write", out.display()))?;
-    write_report(&metadata, &out)?;
 
+    // Everything that can fail is done before the model is written: a wrong --held-out must
+    // not leave a calibrated file behind that refuses to be calibrated again.
     let mut table = vec![Column::fitted(&taxonomy, &val_probs, &val_samples, &maps, "validation")];
     if let Some(dir) = &args.held_out {
         let mut after = Classifier::load_bytes(&out, &written, lib, SessionOptions::default())?;
-        let Loaded { dataset: held, .. } = load_folders(
+        let Loaded { dataset: held, problems, .. } = load_folders(
             std::slice::from_ref(dir),
             LabelSource::Files(None),
             &info.metadata.preprocess,
             &taxonomy,
             true,
             false,
-        )?;
+        )
+        .with_context(|| format!("--held-out {}", dir.display()))?;
+        for p in &problems {
+            tracing::warn!("{p}");
+        }
         table.push(Column::measured(&taxonomy, &mut before, &mut after, &held, "held out")?);
     }
+    crate::fsx::write_bytes_atomic(&out, &written).with_context(|| format!("{}: cannot write", out.display()))?;
+    write_report(&metadata, &out)?;
     println!("{}", markdown(&taxonomy, &fits, &table));
     eprintln!(
         "{} -> {} (Platt maps fitted on {} validation specimens of {data}; calls and rankings unchanged)",

@@ -54,8 +54,8 @@ pub enum Kept {
     TooFew,
     /// The fit would reverse the node's ranking (`a <= 0`): the node is below chance there.
     Reversed,
-    /// Fitted on either half of the pairs, the map predicted the other half no better than the
-    /// outputs as they are (cross-entropy): a slope fitted to noise.
+    /// Fitted on each half of the specimens and tested on the other, the maps predicted no
+    /// better than the outputs as they are (total cross-entropy): a slope fitted to noise.
     NoGain,
 }
 
@@ -70,23 +70,35 @@ impl Kept {
     }
 }
 
-/// Fits `a` and `b` to (probability, label) pairs ([`fit_map`]), keeping the map only when
-/// it also helps out of sample: fitted on each half of the pairs (alternate pairs), it must
-/// lower the other half's cross-entropy against the outputs as they are.
+/// Fits `a` and `b` to (probability, label) pairs ([`fit_map`]), keeping the map only when it
+/// also helps out of sample: fitted on each half of the pairs (`half`, one flag per pair; a
+/// half too small to fit counts as the outputs as they are) and tested on the other, the two
+/// maps' total cross-entropy must be lower than that of the outputs as they are. Halves must
+/// keep a counterfactual pair's two members together, or the test half holds near-copies of
+/// the fitting half.
 ///
 /// # Errors
 /// Why the node is better left as it is ([`Kept`]).
-pub fn fit(pairs: &[(f32, bool)], min_side: usize) -> Result<Platt, Kept> {
+pub fn fit(pairs: &[(f32, bool)], half: &[bool], min_side: usize) -> Result<Platt, Kept> {
     let map = fit_map(pairs, min_side)?;
     let halves: [Vec<(f32, bool)>; 2] =
-        [0, 1].map(|h| pairs.iter().enumerate().filter(|(i, _)| i % 2 == h).map(|(_, p)| *p).collect());
+        [false, true].map(|h| pairs.iter().zip(half).filter(|(_, in_half)| **in_half == h).map(|(p, _)| *p).collect());
     let (mut mapped, mut raw) = (0.0, 0.0);
     for (fit_on, test_on) in [(&halves[0], &halves[1]), (&halves[1], &halves[0])] {
         let half = fit_map(fit_on, min_side / 2).unwrap_or(Platt::IDENTITY);
-        mapped += cross_entropy(test_on, half);
-        raw += cross_entropy(test_on, Platt::IDENTITY);
+        mapped += cross_entropy(test_on, half) * test_on.len() as f64;
+        raw += cross_entropy(test_on, Platt::IDENTITY) * test_on.len() as f64;
     }
     if mapped < raw { Ok(map) } else { Err(Kept::NoGain) }
+}
+
+/// Which half of the out-of-sample check a specimen falls in, by its split key (its pair's id
+/// for a member of a counterfactual pair, [`super::pairs::split_keys`]).
+pub fn half_of(key: &str) -> bool {
+    let mut h = crate::fingerprint::Fnv::default();
+    h.write(b"calibration-half:");
+    h.write(key.as_bytes());
+    h.0 & 1 == 1
 }
 
 /// The mean cross-entropy of `map`'s probabilities against the labels.
@@ -166,27 +178,47 @@ pub fn fit_map(pairs: &[(f32, bool)], min_side: usize) -> Result<Platt, Kept> {
     if a > 0.0 && a.is_finite() && b.is_finite() { Ok(Platt { a, b }) } else { Err(Kept::Reversed) }
 }
 
-/// Each node's (conditional probability, label) pairs: L2 and L3 nodes among the specimens
-/// whose parent is labelled true, as their probabilities are conditional on it.
-pub fn node_pairs(taxonomy: &Taxonomy, probs: &[Vec<f32>], samples: &[&Sample], node: usize) -> Vec<(f32, bool)> {
+/// Each node's (conditional probability, label) pairs, with the position in `samples` each
+/// came from: L2 and L3 nodes among the specimens whose parent is labelled true, as their
+/// probabilities are conditional on it.
+pub fn node_pairs_at(
+    taxonomy: &Taxonomy,
+    probs: &[Vec<f32>],
+    samples: &[&Sample],
+    node: usize,
+) -> Vec<(usize, f32, bool)> {
     let parent = taxonomy.nodes.get(node).and_then(|n| n.parent.as_deref()).and_then(|p| taxonomy.index_of(p));
     probs
         .iter()
         .zip(samples)
-        .filter(|(_, s)| parent.is_none_or(|p| s.labels.get(p).copied().flatten() == Some(true)))
-        .filter_map(|(p, s)| Some((p.get(node).copied()?, s.labels.get(node).copied().flatten()?)))
+        .enumerate()
+        .filter(|(_, (_, s))| parent.is_none_or(|p| s.labels.get(p).copied().flatten() == Some(true)))
+        .filter_map(|(i, (p, s))| Some((i, p.get(node).copied()?, s.labels.get(node).copied().flatten()?)))
         .collect()
 }
 
-/// One Platt map per node (taxonomy order), fitted on `probs` of `samples` ([`fit`]), or why
-/// the node keeps its outputs.
+/// [`node_pairs_at`] without the positions.
+pub fn node_pairs(taxonomy: &Taxonomy, probs: &[Vec<f32>], samples: &[&Sample], node: usize) -> Vec<(f32, bool)> {
+    node_pairs_at(taxonomy, probs, samples, node).into_iter().map(|(_, p, y)| (p, y)).collect()
+}
+
+/// One Platt map per node (taxonomy order), fitted on `probs` of `samples` ([`fit`], `half`
+/// one flag per sample, [`half_of`]), or why the node keeps its outputs.
 pub fn fit_nodes(
     taxonomy: &Taxonomy,
     probs: &[Vec<f32>],
     samples: &[&Sample],
+    half: &[bool],
     min_side: usize,
 ) -> Vec<Result<Platt, Kept>> {
-    (0..taxonomy.nodes.len()).map(|i| fit(&node_pairs(taxonomy, probs, samples, i), min_side)).collect()
+    (0..taxonomy.nodes.len())
+        .map(|i| {
+            let at = node_pairs_at(taxonomy, probs, samples, i);
+            let pairs: Vec<(f32, bool)> = at.iter().map(|&(_, p, y)| (p, y)).collect();
+            let halves: Vec<bool> = at.iter().map(|&(j, _, _)| half.get(j).copied().unwrap_or(false)).collect();
+            fit(&pairs, &halves, min_side)
+        })
+        .collect()
 }
 
 /// `model`'s conditional probabilities (taxonomy order) for the specimens at `indices`, shown
@@ -255,7 +287,8 @@ mod tests {
                 (p, y)
             })
             .collect();
-        let got = fit(&pairs, 10).expect("both sides are large, and the map helps out of sample");
+        let half: Vec<bool> = (0..pairs.len()).map(|i| i % 2 == 1).collect();
+        let got = fit(&pairs, &half, 10).expect("both sides are large, and the map helps out of sample");
         assert!((got.a - truth.a).abs() < 0.25, "{got:?}");
         assert!((got.b - truth.b).abs() < 0.5, "{got:?}");
         let before = expected_calibration_error(&pairs).unwrap_or(1.0);
@@ -266,10 +299,11 @@ mod tests {
 
     #[test]
     fn too_few_a_reversed_ranking_or_a_slope_fitted_to_noise_gives_no_map() {
+        let alternate: Vec<bool> = (0..400).map(|i| i % 2 == 1).collect();
         let few: Vec<(f32, bool)> = (0..100).map(|i| (i as f32 / 100.0, i < 5)).collect();
-        assert_eq!(fit(&few, 10), Err(Kept::TooFew));
+        assert_eq!(fit(&few, &alternate, 10), Err(Kept::TooFew));
         let reversed: Vec<(f32, bool)> = (0..100).map(|i| (i as f32 / 100.0, i < 50)).collect();
-        assert_eq!(fit(&reversed, 10), Err(Kept::Reversed));
+        assert_eq!(fit(&reversed, &alternate, 10), Err(Kept::Reversed));
         // One half of the pairs says high means positive, the other mostly the reverse: the
         // whole fits a positive slope, and a slope fitted on either half fails on the other.
         let mixed: Vec<(f32, bool)> = (0..400usize)
@@ -280,7 +314,7 @@ mod tests {
             })
             .collect();
         assert!(fit_map(&mixed, 10).is_ok_and(|m| m.a > 0.0));
-        assert_eq!(fit(&mixed, 10), Err(Kept::NoGain));
+        assert_eq!(fit(&mixed, &alternate, 10), Err(Kept::NoGain));
     }
 
     #[test]
