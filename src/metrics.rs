@@ -109,16 +109,25 @@ pub struct LevelAucs {
 /// The scores and labels node `i` is judged on: specimens whose parent is known positive (all
 /// specimens for the root) and whose own label is known.
 pub fn node_scores(taxonomy: &Taxonomy, i: usize, probs: &[Vec<f32>], labels: &[NodeLabels]) -> (Vec<f32>, Vec<bool>) {
+    node_judged(taxonomy, i, probs, labels).into_iter().map(|(_, s, y)| (s, y)).unzip()
+}
+
+/// [`node_scores`] with each specimen's position in `probs` and `labels`.
+pub fn node_judged(
+    taxonomy: &Taxonomy,
+    i: usize,
+    probs: &[Vec<f32>],
+    labels: &[NodeLabels],
+) -> Vec<(usize, f32, bool)> {
     let parent = taxonomy.nodes.get(i).and_then(|n| n.parent.as_deref()).and_then(|p| taxonomy.index_of(p));
-    let (mut s, mut y) = (Vec::new(), Vec::new());
-    for (p, l) in probs.iter().zip(labels) {
+    let mut out = Vec::new();
+    for (k, (p, l)) in probs.iter().zip(labels).enumerate() {
         let parent_ok = parent.is_none_or(|pi| l.get(pi).copied().flatten() == Some(true));
         if let (true, Some(Some(label)), Some(score)) = (parent_ok, l.get(i).copied(), p.get(i).copied()) {
-            s.push(score);
-            y.push(label);
+            out.push((k, score, label));
         }
     }
-    (s, y)
+    out
 }
 
 /// The macro-average of several ROC curves: true positive rate averaged over the curves at

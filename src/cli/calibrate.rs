@@ -8,13 +8,15 @@ use anyhow::Context;
 
 use crate::contract::{CalibrationRecord, Precision};
 use crate::inference::{Classifier, SessionOptions, init_runtime};
-use crate::taxonomy::Taxonomy;
+use crate::taxonomy::{NodeLabels, Taxonomy};
 use crate::training::calibration::{
     Kept, Platt, expected_calibration_error, fit_nodes, half_of, node_pairs, probabilities,
 };
-use crate::training::data::{Dataset, LabelSource, Loaded, Sample, load_folders};
+use crate::training::data::{Dataset, LabelSource, Loaded, load_folders};
 use crate::training::package::write_report;
 use crate::training::train::MIN_THRESHOLD_SIDE;
+
+use super::trained_on::{TrainedOn, check_labels};
 
 /// Arguments of `mousexray calibrate`.
 #[derive(Debug, clap::Args)]
@@ -47,12 +49,7 @@ pub fn run(args: &CalibrateArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
     if out.extension().is_none_or(|e| !e.eq_ignore_ascii_case("onnx")) {
         anyhow::bail!("{}: the calibrated model must be written to a .onnx file", out.display());
     }
-    if args.labels.is_some() && args.data.len() > 1 {
-        return Err(super::UsageError(
-            "--labels names one file for one --data folder; with several, each folder needs its own labels.csv".into(),
-        )
-        .into());
-    }
+    check_labels(args.labels.as_deref(), &args.data)?;
     let lib = init_runtime(ort_lib)?;
     let path = &args.model;
     let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
@@ -69,36 +66,16 @@ pub fn run(args: &CalibrateArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
             info.metadata.provenance.precision.as_str()
         );
     }
-    let Loaded { dataset, problems, .. } = load_folders(
-        &args.data,
-        LabelSource::Files(args.labels.as_deref()),
-        &info.metadata.preprocess,
-        &info.metadata.taxonomy,
-        true,
-        false,
-    )?;
-    for p in &problems {
-        tracing::warn!("{p}");
-    }
-    let data = args.data.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ");
-    if dataset.fingerprint != info.metadata.provenance.dataset && !args.other_data {
-        anyhow::bail!(
-            "{data}: dataset {} is not the one {} was trained on ({}); pass --other-data to calibrate on it anyway",
-            dataset.fingerprint,
-            path.display(),
-            if info.metadata.provenance.dataset.is_empty() { "unknown" } else { &info.metadata.provenance.dataset }
-        );
-    }
-    let options = info.metadata.provenance.training.as_ref().and_then(|t| t.extra.get("options"));
-    let val_split = options.and_then(|o| o["val_split"].as_f64()).unwrap_or(0.2);
-    let seed = options.and_then(|o| o["seed"].as_u64()).unwrap_or(1);
+    let TrainedOn { dataset, label: data, val_split, seed } =
+        TrainedOn::load(path, &info.metadata, &args.data, args.labels.as_deref(), args.other_data, "calibrate on it")?;
     let (_, val_idx) = dataset.split(val_split, seed);
     let taxonomy = info.metadata.taxonomy.clone();
     let val_probs = probabilities(&mut before, &dataset, &val_idx, 32)?;
-    let val_samples: Vec<&Sample> = val_idx.iter().filter_map(|&i| dataset.samples.get(i)).collect();
+    let val_labels: Vec<NodeLabels> =
+        val_idx.iter().filter_map(|&i| dataset.samples.get(i)).map(|s| s.labels.clone()).collect();
     let keys = crate::training::pairs::split_keys(&dataset);
     let half: Vec<bool> = val_idx.iter().map(|&i| keys.get(i).is_some_and(|k| half_of(k))).collect();
-    let fits = fit_nodes(&taxonomy, &val_probs, &val_samples, &half, MIN_THRESHOLD_SIDE);
+    let fits = fit_nodes(&taxonomy, &val_probs, &val_labels, &half, MIN_THRESHOLD_SIDE);
     if fits.iter().all(Result::is_err) {
         let why: Vec<String> = taxonomy
             .nodes
@@ -136,7 +113,7 @@ pub fn run(args: &CalibrateArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
 
     // Everything that can fail is done before the model is written: a wrong --held-out must
     // not leave a calibrated file behind that refuses to be calibrated again.
-    let mut table = vec![Column::fitted(&taxonomy, &val_probs, &val_samples, &maps, "validation")];
+    let mut table = vec![Column::fitted(&taxonomy, &val_probs, &val_labels, &maps, "validation")];
     if let Some(dir) = &args.held_out {
         let mut after = Classifier::load_bytes(&out, &written, lib, SessionOptions::default())?;
         let Loaded { dataset: held, problems, .. } = load_folders(
@@ -176,13 +153,13 @@ impl Column {
     fn fitted(
         taxonomy: &Taxonomy,
         probs: &[Vec<f32>],
-        samples: &[&Sample],
+        labels: &[NodeLabels],
         maps: &[Platt],
         name: &'static str,
     ) -> Self {
         let ece = (0..taxonomy.nodes.len())
             .map(|i| {
-                let pairs = node_pairs(taxonomy, probs, samples, i);
+                let pairs = node_pairs(taxonomy, probs, labels, i);
                 let mapped: Vec<(f32, bool)> = pairs.iter().map(|&(p, y)| (maps[i].apply(p), y)).collect();
                 (expected_calibration_error(&pairs), expected_calibration_error(&mapped))
             })
@@ -199,13 +176,13 @@ impl Column {
         name: &'static str,
     ) -> anyhow::Result<Self> {
         let all: Vec<usize> = (0..held.samples.len()).collect();
-        let samples: Vec<&Sample> = held.samples.iter().collect();
+        let labels: Vec<NodeLabels> = held.samples.iter().map(|s| s.labels.clone()).collect();
         let (pb, pa) = (probabilities(before, held, &all, 32)?, probabilities(after, held, &all, 32)?);
         let ece = (0..taxonomy.nodes.len())
             .map(|i| {
                 (
-                    expected_calibration_error(&node_pairs(taxonomy, &pb, &samples, i)),
-                    expected_calibration_error(&node_pairs(taxonomy, &pa, &samples, i)),
+                    expected_calibration_error(&node_pairs(taxonomy, &pb, &labels, i)),
+                    expected_calibration_error(&node_pairs(taxonomy, &pa, &labels, i)),
                 )
             })
             .collect();

@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use crate::inference::{Classifier, OrtLibrary, SessionOptions, init_runtime};
-use crate::training::data::{LabelSource, Loaded, load_folders};
 use crate::training::domain_fit::{Described, describe};
 use crate::training::package::write_report;
+
+use super::trained_on::{TrainedOn, check_labels};
 
 /// Arguments of `mousexray domain`.
 #[derive(Debug, clap::Args)]
@@ -39,12 +40,7 @@ pub fn run(args: &DomainArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
     if out.extension().is_none_or(|e| !e.eq_ignore_ascii_case("onnx")) {
         anyhow::bail!("{}: the described model must be written to a .onnx file", out.display());
     }
-    if args.labels.is_some() && args.data.len() > 1 {
-        return Err(super::UsageError(
-            "--labels names one file for one --data folder; with several, each folder needs its own labels.csv".into(),
-        )
-        .into());
-    }
+    check_labels(args.labels.as_deref(), &args.data)?;
     let lib = init_runtime(ort_lib)?;
     let bytes = std::fs::read(&args.model).with_context(|| format!("{}: cannot read", args.model.display()))?;
     let described = describe_bytes(&args.model, &bytes, &args.data, args.labels.as_deref(), args.other_data, lib)?;
@@ -87,29 +83,8 @@ pub fn describe_bytes(
     let exposed = crate::onnx::features::encode(&proto);
     let mut model = Classifier::load_bytes(path, &exposed, lib, SessionOptions::default())?;
     let info = model.info.clone();
-    let Loaded { dataset, problems, .. } = load_folders(
-        data,
-        LabelSource::Files(labels),
-        &info.metadata.preprocess,
-        &info.metadata.taxonomy,
-        true,
-        false,
-    )?;
-    let data = data.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ");
-    for p in &problems {
-        tracing::warn!("{p}");
-    }
-    if dataset.fingerprint != info.metadata.provenance.dataset && !other_data {
-        anyhow::bail!(
-            "{data}: dataset {} is not the one {} was trained on ({}); pass --other-data to describe it anyway",
-            dataset.fingerprint,
-            path.display(),
-            if info.metadata.provenance.dataset.is_empty() { "unknown" } else { &info.metadata.provenance.dataset }
-        );
-    }
-    let options = info.metadata.provenance.training.as_ref().and_then(|t| t.extra.get("options"));
-    let val_split = options.and_then(|o| o["val_split"].as_f64()).unwrap_or(0.2);
-    let seed = options.and_then(|o| o["seed"].as_u64()).unwrap_or(1);
+    let TrainedOn { dataset, label: data, val_split, seed } =
+        TrainedOn::load(path, &info.metadata, data, labels, other_data, "describe it")?;
     let domain = describe(&mut model, &dataset, &data, val_split, seed)?;
     let mut metadata = info.metadata.clone();
     metadata.schema = crate::contract::SCHEMA;

@@ -14,6 +14,7 @@ mod predict;
 mod scan;
 mod synth;
 mod train;
+mod trained_on;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

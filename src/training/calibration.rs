@@ -6,13 +6,13 @@
 //! thresholds move with it), and it folds into the head's weights and bias, so the class
 //! activation maps stay exact ([`crate::onnx::head::fold_affine`]).
 
-use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use crate::inference::Classifier;
-use crate::taxonomy::Taxonomy;
+use crate::metrics::{node_judged, node_scores};
+use crate::taxonomy::{NodeLabels, Taxonomy};
 
-use super::data::{Dataset, Sample, model_batch};
+use super::data::{Dataset, run_indices};
 
 /// One node's Platt map, `logit' = a * logit + b` (Platt 1999, with the target smoothing and
 /// the Newton fit of Lin, Lin and Weng, Machine Learning 2007).
@@ -178,72 +178,45 @@ pub fn fit_map(pairs: &[(f32, bool)], min_side: usize) -> Result<Platt, Kept> {
     if a > 0.0 && a.is_finite() && b.is_finite() { Ok(Platt { a, b }) } else { Err(Kept::Reversed) }
 }
 
-/// Each node's (conditional probability, label) pairs, with the position in `samples` each
-/// came from: L2 and L3 nodes among the specimens whose parent is labelled true, as their
-/// probabilities are conditional on it.
-pub fn node_pairs_at(
-    taxonomy: &Taxonomy,
-    probs: &[Vec<f32>],
-    samples: &[&Sample],
-    node: usize,
-) -> Vec<(usize, f32, bool)> {
-    let parent = taxonomy.nodes.get(node).and_then(|n| n.parent.as_deref()).and_then(|p| taxonomy.index_of(p));
-    probs
-        .iter()
-        .zip(samples)
-        .enumerate()
-        .filter(|(_, (_, s))| parent.is_none_or(|p| s.labels.get(p).copied().flatten() == Some(true)))
-        .filter_map(|(i, (p, s))| Some((i, p.get(node).copied()?, s.labels.get(node).copied().flatten()?)))
-        .collect()
+/// Each node's (conditional probability, label) pairs, where the node is judged
+/// ([`crate::metrics::node_scores`]: L2 and L3 among parent-positive specimens).
+pub fn node_pairs(taxonomy: &Taxonomy, probs: &[Vec<f32>], labels: &[NodeLabels], node: usize) -> Vec<(f32, bool)> {
+    let (s, y) = node_scores(taxonomy, node, probs, labels);
+    s.into_iter().zip(y).collect()
 }
 
-/// [`node_pairs_at`] without the positions.
-pub fn node_pairs(taxonomy: &Taxonomy, probs: &[Vec<f32>], samples: &[&Sample], node: usize) -> Vec<(f32, bool)> {
-    node_pairs_at(taxonomy, probs, samples, node).into_iter().map(|(_, p, y)| (p, y)).collect()
-}
-
-/// One Platt map per node (taxonomy order), fitted on `probs` of `samples` ([`fit`], `half`
-/// one flag per sample, [`half_of`]), or why the node keeps its outputs.
+/// One Platt map per node (taxonomy order), fitted on `probs` against `labels` ([`fit`], `half`
+/// one flag per specimen, [`half_of`]), or why the node keeps its outputs.
 pub fn fit_nodes(
     taxonomy: &Taxonomy,
     probs: &[Vec<f32>],
-    samples: &[&Sample],
+    labels: &[NodeLabels],
     half: &[bool],
     min_side: usize,
 ) -> Vec<Result<Platt, Kept>> {
     (0..taxonomy.nodes.len())
         .map(|i| {
-            let at = node_pairs_at(taxonomy, probs, samples, i);
-            let pairs: Vec<(f32, bool)> = at.iter().map(|&(_, p, y)| (p, y)).collect();
-            let halves: Vec<bool> = at.iter().map(|&(j, _, _)| half.get(j).copied().unwrap_or(false)).collect();
+            let judged = node_judged(taxonomy, i, probs, labels);
+            let pairs: Vec<(f32, bool)> = judged.iter().map(|&(_, p, y)| (p, y)).collect();
+            let halves: Vec<bool> = judged.iter().map(|&(k, _, _)| half.get(k).copied().unwrap_or(false)).collect();
             fit(&pairs, &halves, min_side)
         })
         .collect()
 }
 
-/// `model`'s conditional probabilities (taxonomy order) for the specimens at `indices`, shown
-/// the views it uses, in batches of `batch`.
+/// `model`'s conditional probabilities (taxonomy order) for the specimens at `indices`
+/// ([`run_indices`]).
 ///
 /// # Errors
-/// An index is out of range, a cached input cannot be read back, or the model fails.
+/// As [`run_indices`].
 pub fn probabilities(
     model: &mut Classifier,
     dataset: &Dataset,
     indices: &[usize],
     batch: usize,
 ) -> anyhow::Result<Vec<Vec<f32>>> {
-    let s = model.info.metadata.preprocess.size as usize;
-    let bg = model.info.metadata.preprocess.background();
-    let uses = model.info.uses();
     let mut out = Vec::with_capacity(indices.len());
-    for chunk in indices.chunks(batch.max(1)) {
-        let samples = chunk
-            .iter()
-            .map(|&i| dataset.samples.get(i).context("sample index out of range"))
-            .collect::<Result<Vec<_>, _>>()?;
-        let (dv, lv, presence) = model_batch(&samples, uses, s, bg)?;
-        out.extend(model.predict(&dv, &lv, &presence)?);
-    }
+    run_indices(model, dataset, indices, batch, |o| out.extend(o.probs))?;
     Ok(out)
 }
 

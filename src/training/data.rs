@@ -426,6 +426,32 @@ pub fn model_batch(
     Ok((dv, lv, presence))
 }
 
+/// Runs `model` over the specimens of `dataset` at `indices`, shown the views it uses, in
+/// batches of `batch`, handing each batch's output to `each` in order.
+///
+/// # Errors
+/// An index is out of range, a cached input cannot be read back, or the model fails.
+pub fn run_indices(
+    model: &mut crate::inference::Classifier,
+    dataset: &Dataset,
+    indices: &[usize],
+    batch: usize,
+    mut each: impl FnMut(crate::inference::BatchOutput),
+) -> anyhow::Result<()> {
+    let s = model.info.metadata.preprocess.size as usize;
+    let bg = model.info.metadata.preprocess.background();
+    let uses = model.info.uses();
+    for chunk in indices.chunks(batch.max(1)) {
+        let samples = chunk
+            .iter()
+            .map(|&i| dataset.samples.get(i).context("sample index out of range"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let (dv, lv, presence) = model_batch(&samples, uses, s, bg)?;
+        each(model.run(&dv, &lv, &presence, false)?);
+    }
+    Ok(())
+}
+
 /// Splits sample indices into (train, validation) by hashing each specimen id with the seed:
 /// the same specimen always lands on the same side, whatever else is in the folder.
 pub fn split(samples: &[Sample], validation: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {

@@ -5,7 +5,7 @@
 
 use anyhow::Context;
 
-use super::data::{Dataset, model_batch};
+use super::data::{Dataset, run_indices};
 use crate::domain::DomainDescription;
 use crate::inference::Classifier;
 use crate::specimen::ByView;
@@ -22,18 +22,8 @@ pub fn features(
     batch: usize,
 ) -> anyhow::Result<Vec<ByView<Option<Vec<f32>>>>> {
     anyhow::ensure!(model.info.has_features, "{}: the model has no feature outputs", model.info.path.display());
-    let s = model.info.metadata.preprocess.size as usize;
-    let bg = model.info.metadata.preprocess.background();
-    let uses = model.info.uses();
     let mut out = Vec::with_capacity(indices.len());
-    for chunk in indices.chunks(batch.max(1)) {
-        let samples = chunk
-            .iter()
-            .map(|&i| dataset.samples.get(i).context("sample index out of range"))
-            .collect::<Result<Vec<_>, _>>()?;
-        let (dv, lv, presence) = model_batch(&samples, uses, s, bg)?;
-        out.extend(model.run(&dv, &lv, &presence, false)?.features);
-    }
+    run_indices(model, dataset, indices, batch, |o| out.extend(o.features))?;
     Ok(out)
 }
 
