@@ -1,7 +1,7 @@
 //! Folder scanning: every layout, mixed in one folder, and every problem kind.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use common::*;
 use mousexray::specimen::{Layout, ProblemKind, ScanOptions, ScanReport, View, scan, scan_with};

@@ -4,7 +4,7 @@
 //! describes such a model without retraining it, refusing data it was not trained on unless told.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};

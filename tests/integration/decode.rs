@@ -1,7 +1,7 @@
 //! Decoders on files the tests write: every format, bit depth and DICOM photometry.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use common::*;
 use mousexray::imaging::{DecodeError, DecodeOptions, DicomWriteOptions, FileFormat, PixelSpacing, decode};

@@ -3,7 +3,7 @@
 //! right are not flagged; and `predict` leaves a flagged view out and says so in `qc`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use mousexray::imaging::{FileFormat, GrayImage16, PreprocessSpec, QcCode, preprocess_film, specimen_qc};
 use mousexray::specimen::{ByView, View};

@@ -2,7 +2,7 @@
 //! every mark is measured on every phantom, and the numbers are probabilities' changes.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use mousexray::inference::{Classifier, init_runtime};
 use mousexray::synth::{FilmMark, Prevalence};

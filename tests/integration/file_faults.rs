@@ -3,7 +3,7 @@
 //! inputs generated here. See TESTING.md for the list.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use mousexray::specimen::View;
 

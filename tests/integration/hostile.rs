@@ -3,7 +3,7 @@
 //! with its name and a reason, and every good specimen is still processed.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

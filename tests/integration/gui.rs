@@ -7,8 +7,8 @@ use mousexray::imaging::QcCode;
 use mousexray::review::{Call, QcReason, Status, read_review};
 use mousexray::specimen::View;
 
-mod common;
-mod gui_support;
+use crate::common;
+use crate::gui_support;
 
 use gui_support::*;
 

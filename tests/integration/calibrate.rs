@@ -5,7 +5,7 @@
 //! folder or a float16 copy is refused before anything is written.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::ffi::OsStr;
 

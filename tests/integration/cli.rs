@@ -1,7 +1,7 @@
 //! The `mousexray` executable end to end: exit codes, `scan` text and JSON.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Output};
 

@@ -4,7 +4,7 @@
 //! and a result or a reported problem for every case. Counts are recorded in TESTING.md.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

@@ -43,7 +43,7 @@ fn two_processes_racing_for_a_stale_lock_never_both_win() {
         let racers: Vec<_> = (0..2)
             .map(|_| {
                 Command::new(&exe)
-                    .args(["--exact", "lock_racer", "--ignored", "--nocapture", "--test-threads=1"])
+                    .args(["--exact", "review_lock::lock_racer", "--ignored", "--nocapture", "--test-threads=1"])
                     .env("MOUSEXRAY_RACE_FOLDER", dir.path())
                     .env("MOUSEXRAY_RACE_GO", &go)
                     .stdout(Stdio::piped())

@@ -44,7 +44,7 @@ fn crash_test_loses_no_saved_edit() {
     for iteration in 0..ITERATIONS {
         let dir = tempfile::tempdir().unwrap();
         let mut child = Command::new(&exe)
-            .args(["crash_child", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+            .args(["review_crash::crash_child", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
             .env(ENV, dir.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

@@ -7,7 +7,7 @@ use egui::Key;
 use egui_kittest::kittest::Queryable;
 use mousexray::review::{Call, Status};
 
-mod gui_support;
+use crate::gui_support;
 
 use gui_support::*;
 
