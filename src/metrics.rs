@@ -56,6 +56,37 @@ pub fn roc_curve(scores: &[f32], labels: &[bool]) -> Vec<(f64, f64)> {
     out
 }
 
+/// The threshold maximising Youden's J (TPR - FPR, Youden 1950) on `scores` for binary
+/// `labels`: midway between the two scores that bound the best cut, or the lowest score when
+/// every specimen is called. `None` when either class is absent. A specimen is called when its
+/// score is at least the threshold.
+pub fn youden_threshold(scores: &[f32], labels: &[bool]) -> Option<f32> {
+    let mut pairs: Vec<(f32, bool)> = scores.iter().copied().zip(labels.iter().copied()).collect();
+    let pos = pairs.iter().filter(|p| p.1).count() as f64;
+    let neg = pairs.len() as f64 - pos;
+    if pos == 0.0 || neg == 0.0 {
+        return None;
+    }
+    pairs.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let (mut tp, mut fp, mut best, mut best_t) = (0.0, 0.0, f64::MIN, None);
+    for (k, (s, y)) in pairs.iter().enumerate() {
+        if *y {
+            tp += 1.0;
+        } else {
+            fp += 1.0;
+        }
+        let next = pairs.get(k + 1).map(|n| n.0);
+        if next != Some(*s) {
+            let j = tp / pos - fp / neg;
+            if j > best {
+                best = j;
+                best_t = Some(next.map_or(*s, |n| (s + n) / 2.0));
+            }
+        }
+    }
+    best_t
+}
+
 /// One epoch's figures.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EpochRecord {
@@ -206,6 +237,19 @@ mod tests {
         assert_eq!(m[0], (0.0, 0.5));
         assert_eq!(m[2], (0.5, 0.75));
         assert_eq!(mean_roc(&[perfect], 3), vec![(0.0, 1.0), (0.5, 1.0), (1.0, 1.0)]);
+    }
+
+    #[test]
+    fn youden_threshold_cuts_where_tpr_minus_fpr_is_largest() {
+        // Separable: the cut lies midway between the highest negative and the lowest positive.
+        assert_eq!(youden_threshold(&[0.1, 0.2, 0.6, 0.8], &[false, false, true, true]), Some(0.4));
+        // One positive below a negative: calling it too (J = 1 - 1/2) loses to leaving it out
+        // (J = 2/3), so the cut stays above the negative at 0.5.
+        assert_eq!(youden_threshold(&[0.1, 0.3, 0.5, 0.7, 0.9], &[false, true, false, true, true]), Some(0.6));
+        // Tied scores are never split.
+        let t = youden_threshold(&[0.2, 0.5, 0.5, 0.9], &[false, false, true, true]);
+        assert!(t.is_some_and(|t| t > 0.5), "{t:?}");
+        assert_eq!(youden_threshold(&[0.1, 0.2], &[true, true]), None);
     }
 
     #[test]

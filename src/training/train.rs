@@ -19,10 +19,10 @@ use super::model::{CaeDecoder, ModelConfig, MultiView};
 use super::onnx_import::{ParentModel, read_parent};
 use super::pairs::{BatchPair, PairBatch, epoch_batches, pair_loss, ranked_pairs};
 use crate::imaging::PreprocessSpec;
-use crate::metrics::{EpochRecord, LevelAucs, level_aucs};
+use crate::metrics::{self, EpochRecord, LevelAucs, level_aucs};
 use crate::specimen::View;
 use crate::synth::Rng;
-use crate::taxonomy::Taxonomy;
+use crate::taxonomy::{NodeLabels, Taxonomy};
 
 /// How the hierarchy is trained.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -422,45 +422,14 @@ pub const MIN_THRESHOLD_SIDE: usize = 10;
 /// [`MIN_THRESHOLD_SIDE`] validation positives or negatives (L2 and L3 among parent-positive
 /// specimens) takes its `fallback` (0.5 for a fresh model, the parent's for a fine-tuned one).
 pub fn choose_thresholds(taxonomy: &Taxonomy, probs: &[Vec<f32>], samples: &[&Sample], fallback: &[f32]) -> Vec<f32> {
-    taxonomy
-        .nodes
-        .iter()
-        .enumerate()
-        .map(|(i, node)| {
-            let parent = node.parent.as_deref().and_then(|p| taxonomy.index_of(p));
-            let mut pairs: Vec<(f32, bool)> = probs
-                .iter()
-                .zip(samples)
-                .filter(|(_, s)| parent.is_none_or(|p| s.labels.get(p).copied().flatten() == Some(true)))
-                .filter_map(|(p, s)| Some((p.get(i).copied()?, s.labels.get(i).copied().flatten()?)))
-                .collect();
-            let pos = pairs.iter().filter(|p| p.1).count();
-            let neg = pairs.len() - pos;
-            if pos < MIN_THRESHOLD_SIDE || neg < MIN_THRESHOLD_SIDE {
-                return fallback.get(i).copied().unwrap_or(0.5);
-            }
-            let (pos, neg) = (pos as f64, neg as f64);
-            pairs.sort_by(|a, b| b.0.total_cmp(&a.0));
-            let (mut tp, mut fp, mut best, mut best_t) = (0.0, 0.0, f64::MIN, 0.5f32);
-            for (k, (p, y)) in pairs.iter().enumerate() {
-                if *y {
-                    tp += 1.0;
-                } else {
-                    fp += 1.0;
-                }
-                let next = pairs.get(k + 1).map(|n| n.0);
-                if next != Some(*p) {
-                    let j = tp / pos - fp / neg;
-                    if j > best {
-                        best = j;
-                        best_t = match next {
-                            Some(n) => (p + n) / 2.0,
-                            None => *p,
-                        };
-                    }
-                }
-            }
-            best_t
+    let labels: Vec<NodeLabels> = samples.iter().map(|s| s.labels.clone()).collect();
+    (0..taxonomy.nodes.len())
+        .map(|i| {
+            let (scores, truth) = metrics::node_scores(taxonomy, i, probs, &labels);
+            let pos = truth.iter().filter(|y| **y).count();
+            let enough = pos >= MIN_THRESHOLD_SIDE && truth.len() - pos >= MIN_THRESHOLD_SIDE;
+            let fitted = if enough { metrics::youden_threshold(&scores, &truth) } else { None };
+            fitted.unwrap_or_else(|| fallback.get(i).copied().unwrap_or(0.5))
         })
         .collect()
 }
