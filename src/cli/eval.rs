@@ -10,7 +10,9 @@ use crate::inference::{Classifier, SessionOptions, init_runtime};
 use crate::synth::Prevalence;
 use crate::taxonomy::Taxonomy;
 use crate::training::data::{Dataset, load_dataset};
-use crate::training::evaluate::{ModeResult, ViewMode, class_roc_panels, evaluate, level_roc_panels};
+use crate::training::evaluate::{
+    ModeResult, MultiviewGain, ViewMode, class_roc_panels, evaluate, level_roc_panels, multiview_gains,
+};
 use crate::training::invariance::InvarianceOptions;
 use crate::training::roc_plot::write_roc_png;
 
@@ -308,6 +310,8 @@ pub fn run(args: &EvalArgs, ort_lib: Option<&std::path::Path>) -> anyhow::Result
             md.push('\n');
         }
     }
+    let named: Vec<(&str, &[ModeResult])> = results.iter().map(|(n, _, r)| (n.as_str(), r.as_slice())).collect();
+    md.push_str(&gains_markdown(&multiview_gains(&named)));
     if !domain_md.is_empty() {
         md.push_str(&format!(
             "\n## Out of domain (domain score above 1, every view the model uses)\n\n| model | specimens | out of domain | share |\n|---|---:|---:|---:|\n{domain_md}"
@@ -356,4 +360,31 @@ pub fn run(args: &EvalArgs, ort_lib: Option<&std::path::Path>) -> anyhow::Result
         }
     }
     Ok(())
+}
+
+/// The multiview table: each two-view model's DV+LV gain over the best single-view model per
+/// level; empty without both kinds of model.
+fn gains_markdown(gains: &[MultiviewGain]) -> String {
+    if gains.is_empty() {
+        return String::new();
+    }
+    let mut md = String::from(
+        "\n## DV+LV against the best single-view model (mean AUC difference; the target is +0.03 at L2 and L3)\n\n| model | L1 | L2 | L3 | best single view (L1 / L2 / L3) |\n|---|---:|---:|---:|---|\n",
+    );
+    for g in gains {
+        let gain = |k: usize| g.levels[k].as_ref().map_or_else(|| "-".to_owned(), |(d, _)| format!("{d:+.3}"));
+        let who = |k: usize| g.levels[k].as_ref().map_or("-", |(_, n)| n.as_str());
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} / {} / {} |",
+            g.model,
+            gain(0),
+            gain(1),
+            gain(2),
+            who(0),
+            who(1),
+            who(2)
+        );
+    }
+    md
 }

@@ -82,6 +82,44 @@ pub fn evaluate(
     Ok(out)
 }
 
+/// A two-view model's DV+LV mean AUC against the best model trained on one view, per level,
+/// on the same specimens: the multiview claim of Jawaid et al. (J. Imaging 2025, 11:348),
+/// where DV+LV beat either view alone by 0.11 or more at L2 and L3.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MultiviewGain {
+    /// The two-view model.
+    pub model: String,
+    /// Per level (L1, L2, L3): DV+LV AUC minus the best single-view model's, and that model's
+    /// name; `None` where either side has no AUC.
+    pub levels: [Option<(f64, String)>; 3],
+}
+
+/// [`MultiviewGain`] for every model evaluated in DV+LV in `results` (name, results by mode),
+/// against the models evaluated in one mode only (those trained on one view). Empty without
+/// both kinds.
+pub fn multiview_gains(results: &[(&str, &[ModeResult])]) -> Vec<MultiviewGain> {
+    let level = |a: &LevelAucs, k: usize| [a.l1, a.l2, a.l3][k];
+    let single: Vec<(&str, &LevelAucs)> = results
+        .iter()
+        .filter_map(|(name, modes)| match modes {
+            [only] if only.mode != ViewMode::Both => Some((*name, &only.aucs)),
+            _ => None,
+        })
+        .collect();
+    results
+        .iter()
+        .filter_map(|(name, modes)| {
+            let both = &modes.iter().find(|m| m.mode == ViewMode::Both)?.aucs;
+            let levels = std::array::from_fn(|k| {
+                let best =
+                    single.iter().filter_map(|(n, a)| Some((level(a, k)?, *n))).max_by(|a, b| a.0.total_cmp(&b.0))?;
+                Some((level(both, k)? - best.0, best.1.to_owned()))
+            });
+            (!single.is_empty()).then(|| MultiviewGain { model: (*name).to_owned(), levels })
+        })
+        .collect()
+}
+
 fn auc_text(a: Option<f64>) -> String {
     a.map_or_else(|| "n/a".into(), |v| format!("{v:.3}"))
 }
@@ -134,4 +172,36 @@ pub fn class_roc_panels(taxonomy: &Taxonomy, result: &ModeResult) -> Vec<RocPane
         RocPanel { title: format!("{title}, {}", result.mode.label()), series }
     };
     vec![panel("L1 and L2", &|l| l != Level::L3), panel("L3", &|l| l == Level::L3)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(mode: ViewMode, l: [f64; 3]) -> ModeResult {
+        let aucs = LevelAucs { per_class: Vec::new(), l1: Some(l[0]), l2: Some(l[1]), l3: Some(l[2]) };
+        ModeResult { mode, specimens: 10, aucs, probs: Vec::new(), labels: Vec::new() }
+    }
+
+    #[test]
+    fn multiview_gain_is_against_the_best_single_view_model_per_level() {
+        let mv = [
+            // Its own one-view modes are not the baselines: the models trained on one view are.
+            result(ViewMode::Dv, [0.9, 0.9, 0.9]),
+            result(ViewMode::Lv, [0.9, 0.9, 0.9]),
+            result(ViewMode::Both, [0.75, 0.72, 0.75]),
+        ];
+        let (dv, lv) = ([result(ViewMode::Dv, [0.56, 0.70, 0.62])], [result(ViewMode::Lv, [0.68, 0.67, 0.68])]);
+        let results: [(&str, &[ModeResult]); 3] = [("mv", &mv), ("dv", &dv), ("lv", &lv)];
+        let gains = multiview_gains(&results);
+        assert_eq!(gains.len(), 1);
+        assert_eq!(gains[0].model, "mv");
+        let got: Vec<(f64, &str)> =
+            gains[0].levels.iter().map(|l| l.as_ref().map_or((f64::NAN, ""), |(g, n)| (*g, n.as_str()))).collect();
+        assert!((got[0].0 - 0.07).abs() < 1e-9 && got[0].1 == "lv", "{got:?}");
+        assert!((got[1].0 - 0.02).abs() < 1e-9 && got[1].1 == "dv", "{got:?}");
+        assert!((got[2].0 - 0.07).abs() < 1e-9 && got[2].1 == "lv", "{got:?}");
+        // Without a single-view model there is nothing to compare with.
+        assert!(multiview_gains(&results[..1]).is_empty());
+    }
 }

@@ -208,9 +208,35 @@ fn style_b_is_scored_and_paired_but_never_trained_on() {
     for finding in mousexray::synth::CLASSES {
         assert!(stdout.contains(&format!("| {finding} | 1 |")), "one pair each: {stdout}");
     }
-    let out = mousexray(&["eval", "--data", p, "--model", "models/cae_mv.onnx"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
-    assert!(text(&out).0.contains("| cae_mv | DV+LV | DV+LV | 20 |"), "{}", text(&out).0);
+    let models = ["--model", "models/cae_mv.onnx", "--model", "models/cae_dv.onnx", "--model", "models/cae_lv.onnx"];
+    let out = mousexray(&[&["eval", "--data", p][..], &models].concat());
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stdout.contains("| cae_mv | DV+LV | DV+LV | 20 |"), "{stdout}");
+    // The multiview gain is DV+LV's mean AUC minus the better single-view model's, per level.
+    let levels = |model: &str, shown: &str| -> Vec<f64> {
+        let cells =
+            |l: &str| -> Vec<String> { l.split('|').map(|c| c.trim().to_owned()).filter(|c| !c.is_empty()).collect() };
+        // model | trained on | shown | specimens | L1 | L2 | L3
+        let row = stdout.lines().map(cells).find(|c| c.len() == 7 && c[0] == model && c[2] == shown);
+        let row = row.unwrap_or_else(|| panic!("{model} {shown}: {stdout}"));
+        row[4..].iter().map(|c| c.parse().unwrap_or(f64::NAN)).collect()
+    };
+    let (both, dv, lv) = (levels("cae_mv", "DV+LV"), levels("cae_dv", "DV"), levels("cae_lv", "LV"));
+    let gains =
+        stdout.split("## DV+LV against the best single-view model").nth(1).unwrap_or_else(|| panic!("{stdout}"));
+    let row = gains.lines().find(|l| l.starts_with("| cae_mv |")).unwrap_or_else(|| panic!("{gains}"));
+    let cells: Vec<&str> = row.split('|').map(str::trim).filter(|c| !c.is_empty()).collect();
+    for k in 0..3 {
+        let want = both[k] - dv[k].max(lv[k]);
+        let got: f64 = cells[1 + k].parse().unwrap_or(f64::NAN);
+        // The tables round to 0.001 each; the gain is computed before rounding.
+        assert!((got - want).abs() <= 0.0015, "level {k}: {got} against {want} in {row}");
+        let best = if dv[k] >= lv[k] { "cae_dv" } else { "cae_lv" };
+        if (dv[k] - lv[k]).abs() > 0.001 {
+            assert!(cells[4].split(" / ").nth(k) == Some(best), "level {k}: {row}");
+        }
+    }
     // Training refuses it, naming the folder and why.
     let model = dir.path().join("m.onnx");
     let out = mousexray(&["train", "--data", p, "--out", model.to_str().unwrap(), "--epochs", "1"]);
