@@ -3,9 +3,9 @@
 
 The same architecture as `mousexray bench --synthetic convnext-t`: timm's ConvNeXt-T with a
 1-channel stem, DV and LV through one shared backbone (batched together), the pooled vectors
-concatenated, linear heads 1 + 3 + 10. Random weights and inputs; eager mode, as the anchors in
-the issue were measured. Run it on the same machine and in the same session as our bench, so the
-ratio compares engines and not machines. Prints one JSON line per configuration:
+concatenated, linear heads 1 + 3 + 10. Random weights and inputs; eager mode, as the PyTorch
+anchors recorded in BENCHMARKS.md were measured. Run it on the same machine and in the same boot
+as our bench, so the ratio compares engines and not machines. Prints one JSON line per configuration:
 {"precision": "fp32", "batch": 64, "specimens_per_s": X, "device": "NVIDIA H200", "torch": "2.11.0"}.
 Needs torch and timm.
 """

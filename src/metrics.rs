@@ -247,7 +247,8 @@ mod tests {
         // (J = 2/3), so the cut stays above the negative at 0.5.
         assert_eq!(youden_threshold(&[0.1, 0.3, 0.5, 0.7, 0.9], &[false, true, false, true, true]), Some(0.6));
         // Tied scores are never split.
-        let t = youden_threshold(&[0.2, 0.5, 0.5, 0.9], &[false, false, true, true]);
+        // (The tied negative comes after the tied positive, so a cut between them would give J = 1.)
+        let t = youden_threshold(&[0.2, 0.5, 0.5, 0.9], &[false, true, false, true]);
         assert!(t.is_some_and(|t| t > 0.5), "{t:?}");
         assert_eq!(youden_threshold(&[0.1, 0.2], &[true, true]), None);
     }

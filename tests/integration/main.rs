@@ -1,7 +1,7 @@
 //! The integration tests, one module per area, linked into one test binary: each binary links
-//! the whole dependency tree (burn, wgpu, eframe), so one binary instead of 27 saves most of the
-//! tests' build time. `tests/review_readonly.rs` stays apart because it sets XDG_DATA_HOME for
-//! its whole process.
+//! the whole dependency tree (burn, wgpu, eframe), so 26 modules in one binary instead of 26
+//! binaries save most of the tests' build time. `tests/review_readonly.rs` stays apart because
+//! it sets XDG_DATA_HOME for its whole process.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;

@@ -92,5 +92,7 @@ fn crash_test_loses_no_saved_edit() {
         total_saved += saved.len();
         max_saved = max_saved.max(saved.len());
     }
+    // A child that ran no test (a wrong filter) would report nothing and check nothing.
+    assert!(total_saved > 0, "no child reported a saved edit");
     eprintln!("{ITERATIONS} kills, {total_saved} reported edits checked (up to {max_saved} per run), none lost");
 }

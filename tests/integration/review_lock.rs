@@ -1,9 +1,9 @@
 //! The review lock is an OS advisory lock: two processes racing for one stale lock file never
 //! both hold it. The child processes are this test binary again, running the ignored test
-//! `lock_racer`.
+//! `review_lock::lock_racer`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -17,16 +17,22 @@ fn lock_racer() {
         return;
     };
     let go = PathBuf::from(go);
-    let start = Instant::now();
-    while !go.exists() && start.elapsed() < Duration::from_secs(20) {
-        std::hint::spin_loop();
-    }
+    // Say this racer is up, then wait for the start: the parent starts both racers together,
+    // however long each took to launch on a busy machine.
+    std::fs::write(go.with_extension(format!("ready-{}", std::process::id())), b"").unwrap();
+    let waited = |path: &Path| {
+        let start = Instant::now();
+        while !path.exists() && start.elapsed() < Duration::from_secs(60) {
+            std::thread::sleep(Duration::from_micros(100));
+        }
+    };
+    waited(&go);
     let outcome = ReviewSession::open(Path::new(&folder), "racer");
     let mut out = std::io::stdout().lock();
     writeln!(out, "{}", if outcome.is_ok() { "RACE won" } else { "RACE held" }).unwrap();
     out.flush().unwrap();
-    // Hold the lock (or not) while the other racer tries.
-    std::thread::sleep(Duration::from_millis(300));
+    // Hold the lock (or not) until the parent has both answers.
+    waited(&go.with_extension("done"));
 }
 
 #[test]
@@ -40,7 +46,7 @@ fn two_processes_racing_for_a_stale_lock_never_both_win() {
         // A lock left by a process that is gone (the old format: pid, host, time).
         std::fs::write(side.join("review.lock"), "4000000 elsewhere 2026-01-01T00:00:00Z").unwrap();
         let go = dir.path().join("go");
-        let racers: Vec<_> = (0..2)
+        let mut racers: Vec<_> = (0..2)
             .map(|_| {
                 Command::new(&exe)
                     .args(["--exact", "review_lock::lock_racer", "--ignored", "--nocapture", "--test-threads=1"])
@@ -52,16 +58,35 @@ fn two_processes_racing_for_a_stale_lock_never_both_win() {
                     .unwrap()
             })
             .collect();
-        std::thread::sleep(Duration::from_millis(150));
-        std::fs::write(&go, b"go").unwrap();
-        let mut won = 0;
-        let mut held = 0;
-        for r in racers {
-            let out = r.wait_with_output().unwrap();
-            let text = String::from_utf8_lossy(&out.stdout);
-            won += text.matches("RACE won").count();
-            held += text.matches("RACE held").count();
+        let ready = || {
+            std::fs::read_dir(dir.path())
+                .unwrap()
+                .filter(|e| e.as_ref().is_ok_and(|e| e.file_name().to_string_lossy().starts_with("go.ready-")))
+                .count()
+        };
+        let start = Instant::now();
+        while ready() < 2 && start.elapsed() < Duration::from_secs(60) {
+            std::thread::sleep(Duration::from_millis(5));
         }
-        assert_eq!((won, held), (1, 1), "round {round}: exactly one racer holds the lock");
+        assert_eq!(ready(), 2, "round {round}: both racers started");
+        std::fs::write(&go, b"go").unwrap();
+        // Each racer's one answer, read while both still run (the winner still holding the lock).
+        let mut readers: Vec<_> = racers.iter_mut().map(|r| BufReader::new(r.stdout.take().unwrap())).collect();
+        let answers: Vec<String> = readers
+            .iter_mut()
+            .map(|reader| {
+                let mut text = String::new();
+                while reader.read_line(&mut text).unwrap() > 0 && !text.contains("RACE ") {}
+                text
+            })
+            .collect();
+        std::fs::write(go.with_extension("done"), b"").unwrap();
+        for (mut r, mut reader) in racers.into_iter().zip(readers) {
+            std::io::copy(&mut reader, &mut std::io::sink()).unwrap();
+            r.wait().unwrap();
+        }
+        let won = answers.iter().filter(|a| a.contains("RACE won")).count();
+        let held = answers.iter().filter(|a| a.contains("RACE held")).count();
+        assert_eq!((won, held), (1, 1), "round {round}: exactly one racer holds the lock: {answers:?}");
     }
 }
