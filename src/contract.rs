@@ -121,7 +121,8 @@ pub struct Provenance {
     /// Dataset fingerprint.
     #[serde(default)]
     pub dataset: String,
-    /// Git commit of the source, when known.
+    /// Git commit of the source the training binary was built from (12 hex digits), or
+    /// "unknown" when it was built outside a git checkout.
     #[serde(default)]
     pub git_commit: String,
     /// UTC date written (YYYY-MM-DD).

@@ -35,25 +35,42 @@ pub fn auc(scores: &[f32], labels: &[bool]) -> Option<f64> {
     Some(u / (pos as f64 * neg as f64))
 }
 
-/// One ROC curve: (false positive rate, true positive rate) points from strict to lenient.
-pub fn roc_curve(scores: &[f32], labels: &[bool]) -> Vec<(f64, f64)> {
+/// One cut of the ROC sweep: every specimen scoring at least `score` is called; `next` is the
+/// next lower distinct score (`None` at the most lenient cut).
+struct RocCut {
+    fpr: f64,
+    tpr: f64,
+    score: f32,
+    next: Option<f32>,
+}
+
+/// The ROC sweep from strict to lenient, one cut per distinct score. A class that is absent
+/// counts as one specimen, so its rate stays 0.
+fn roc_cuts(scores: &[f32], labels: &[bool]) -> Vec<RocCut> {
     let mut pairs: Vec<(f32, bool)> = scores.iter().copied().zip(labels.iter().copied()).collect();
     pairs.sort_by(|a, b| b.0.total_cmp(&a.0));
     let pos = pairs.iter().filter(|p| p.1).count().max(1) as f64;
     let neg = pairs.iter().filter(|p| !p.1).count().max(1) as f64;
     let (mut tp, mut fp) = (0.0, 0.0);
-    let mut out = vec![(0.0, 0.0)];
-    for (k, (s, y)) in pairs.iter().enumerate() {
-        if *y {
+    let mut cuts = Vec::new();
+    for (k, &(score, y)) in pairs.iter().enumerate() {
+        if y {
             tp += 1.0;
         } else {
             fp += 1.0;
         }
-        if pairs.get(k + 1).is_none_or(|n| n.0 != *s) {
-            out.push((fp / neg, tp / pos));
+        let next = pairs.get(k + 1).map(|n| n.0);
+        if next != Some(score) {
+            cuts.push(RocCut { fpr: fp / neg, tpr: tp / pos, score, next });
         }
     }
-    out
+    cuts
+}
+
+/// One ROC curve: (false positive rate, true positive rate) points from strict to lenient,
+/// starting at (0, 0).
+pub fn roc_curve(scores: &[f32], labels: &[bool]) -> Vec<(f64, f64)> {
+    std::iter::once((0.0, 0.0)).chain(roc_cuts(scores, labels).into_iter().map(|c| (c.fpr, c.tpr))).collect()
 }
 
 /// The threshold maximising Youden's J (TPR - FPR, Youden 1950) on `scores` for binary
@@ -61,30 +78,19 @@ pub fn roc_curve(scores: &[f32], labels: &[bool]) -> Vec<(f64, f64)> {
 /// every specimen is called. `None` when either class is absent. A specimen is called when its
 /// score is at least the threshold.
 pub fn youden_threshold(scores: &[f32], labels: &[bool]) -> Option<f32> {
-    let mut pairs: Vec<(f32, bool)> = scores.iter().copied().zip(labels.iter().copied()).collect();
-    let pos = pairs.iter().filter(|p| p.1).count() as f64;
-    let neg = pairs.len() as f64 - pos;
-    if pos == 0.0 || neg == 0.0 {
+    let n = scores.len().min(labels.len());
+    let pos = labels[..n].iter().filter(|&&y| y).count();
+    if pos == 0 || pos == n {
         return None;
     }
-    pairs.sort_by(|a, b| b.0.total_cmp(&a.0));
-    let (mut tp, mut fp, mut best, mut best_t) = (0.0, 0.0, f64::MIN, None);
-    for (k, (s, y)) in pairs.iter().enumerate() {
-        if *y {
-            tp += 1.0;
-        } else {
-            fp += 1.0;
-        }
-        let next = pairs.get(k + 1).map(|n| n.0);
-        if next != Some(*s) {
-            let j = tp / pos - fp / neg;
-            if j > best {
-                best = j;
-                best_t = Some(next.map_or(*s, |n| (s + n) / 2.0));
-            }
+    let mut best: Option<(f64, f32)> = None;
+    for c in roc_cuts(scores, labels) {
+        let j = c.tpr - c.fpr;
+        if best.is_none_or(|(b, _)| j > b) {
+            best = Some((j, c.next.map_or(c.score, |n| (c.score + n) / 2.0)));
         }
     }
-    best_t
+    best.map(|(_, t)| t)
 }
 
 /// One epoch's figures.

@@ -101,7 +101,8 @@ pub struct MultiviewGain {
 /// specimens another kept, and is then no baseline. Empty without both kinds.
 pub fn multiview_gains(results: &[(&str, &[ModeResult])]) -> Vec<MultiviewGain> {
     let level = |a: &LevelAucs, k: usize| [a.l1, a.l2, a.l3][k];
-    let nodes = |a: &LevelAucs| a.per_class.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+    let same_nodes =
+        |a: &LevelAucs, b: &LevelAucs| a.per_class.iter().map(|(n, _)| n).eq(b.per_class.iter().map(|(n, _)| n));
     let single: Vec<(&str, &ModeResult)> = results
         .iter()
         .filter_map(|(name, modes)| match modes {
@@ -115,7 +116,7 @@ pub fn multiview_gains(results: &[(&str, &[ModeResult])]) -> Vec<MultiviewGain> 
             let both = modes.iter().find(|m| m.mode == ViewMode::Both)?;
             let comparable: Vec<_> = single
                 .iter()
-                .filter(|(_, s)| s.specimens == both.specimens && nodes(&s.aucs) == nodes(&both.aucs))
+                .filter(|(_, s)| s.specimens == both.specimens && same_nodes(&s.aucs, &both.aucs))
                 .collect();
             let levels = std::array::from_fn(|k| {
                 let best = comparable

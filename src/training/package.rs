@@ -10,14 +10,9 @@ use crate::contract::{ModelMetadata, Precision, Provenance, SCHEMA, TrainingSumm
 use crate::taxonomy::Taxonomy;
 use crate::timestamp::utc_date;
 
+/// The commit this binary was built from (set by `build.rs`; "unknown" outside a git checkout).
 fn git_commit() -> String {
-    std::process::Command::new("git")
-        .args(["rev-parse", "--short=12", "HEAD"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .unwrap_or_else(|| "unknown".into())
+    option_env!("MOUSEXRAY_GIT_COMMIT").unwrap_or("unknown").to_owned()
 }
 
 /// The contract metadata of a finished run (no domain description yet: that needs the model's

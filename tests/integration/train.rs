@@ -10,7 +10,12 @@ use mousexray::specimen::ByView;
 use mousexray::synth::{OutFormat, OutLayout, SynthConfig, generate};
 
 fn mousexray(args: &[&str]) -> (i32, String) {
-    let o = Command::new(env!("CARGO_BIN_EXE_mousexray")).args(args).output().unwrap();
+    mousexray_in(Path::new("."), args)
+}
+
+/// Runs `mousexray args` with `cwd` as its working directory.
+fn mousexray_in(cwd: &Path, args: &[&str]) -> (i32, String) {
+    let o = Command::new(env!("CARGO_BIN_EXE_mousexray")).current_dir(cwd).args(args).output().unwrap();
     (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stderr).into_owned())
 }
 
@@ -57,6 +62,7 @@ fn tiny_train_exports_a_contract_model_and_resumes() {
     generate(&data, &small_phantoms(220, 3), &|| {}).unwrap();
     let out = dir.path().join("models/tiny.onnx");
     let (d, o) = (data.to_str().unwrap(), out.to_str().unwrap());
+    // Trained from outside the checkout: the commit comes from the build, not the working directory.
     let train = |extra: &[&str]| {
         let mut args = vec![
             "train",
@@ -74,7 +80,7 @@ fn tiny_train_exports_a_contract_model_and_resumes() {
             "0.4",
         ];
         args.extend_from_slice(extra);
-        mousexray(&args)
+        mousexray_in(dir.path(), &args)
     };
     let (code, stderr) = train(&["--schedule", "joint"]);
     assert_eq!(code, 0, "{stderr}");
@@ -128,6 +134,13 @@ fn tiny_train_exports_a_contract_model_and_resumes() {
     assert_eq!(provenance["backbone"], "convnext");
     assert_eq!(provenance["training"]["options"]["lr"].as_f64(), Some(2e-4), "the ConvNeXt's default rate");
     assert_eq!(provenance["training"]["history"].as_array().unwrap().len(), 3);
+    let head = Command::new("git")
+        .args(["-C", env!("CARGO_MANIFEST_DIR"), "rev-parse", "--short=12", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map_or_else(|| "unknown".to_owned(), |o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
+    assert_eq!(provenance["git_commit"], head.as_str(), "the commit the binary was built from");
 
     // Evaluation through the app's inference code: every view mode, tables on disk.
     let report = dir.path().join("eval");
