@@ -13,9 +13,16 @@ fn mousexray(args: &[&str]) -> (i32, String) {
     mousexray_in(Path::new("."), args)
 }
 
-/// Runs `mousexray args` with `cwd` as its working directory.
+/// Runs `mousexray args` with `cwd` as its working directory, given the ONNX Runtime library
+/// this process finds (from the checkout's `.ort/lib` unless ORT_DYLIB_PATH names one).
 fn mousexray_in(cwd: &Path, args: &[&str]) -> (i32, String) {
-    let o = Command::new(env!("CARGO_BIN_EXE_mousexray")).current_dir(cwd).args(args).output().unwrap();
+    let (library, _) = mousexray::inference::locate_library(None).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_mousexray"))
+        .current_dir(cwd)
+        .env("ORT_DYLIB_PATH", std::fs::canonicalize(library).unwrap())
+        .args(args)
+        .output()
+        .unwrap();
     (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stderr).into_owned())
 }
 
