@@ -273,7 +273,7 @@ fn fine_tuning_starts_from_a_model_and_lowers_the_loss_on_new_data() {
     let synthetic = dir.path().join("synthetic.onnx");
     let config = mousexray::training::model::ModelConfig::convnext_small(14);
     std::fs::write(&synthetic, mousexray::training::package::synthetic_model(&config, 64, 0.5).unwrap()).unwrap();
-    for path in [manifest.join("models/cae_mv.onnx"), manifest.join("models/convnext_lv.onnx"), synthetic.clone()] {
+    for path in [manifest.join("models/cae_mv.onnx"), manifest.join("models/convnext_dv.onnx"), synthetic.clone()] {
         let bytes = std::fs::read(&path).unwrap();
         let parent = read_parent(&path, &device).unwrap();
         let again = export_model(&parent.model, &parent.config, parent.metadata.preprocess.size, &[]).unwrap();
