@@ -20,7 +20,7 @@ use crate::training::roc_plot::write_roc_png;
 #[derive(Debug, clap::Args)]
 pub struct EvalArgs {
     /// Labelled folder (any layout `scan` reads); never one the models were trained on.
-    #[arg(long, value_name = "DIR", required_unless_present_any = ["invariance", "film_qc", "domain", "pairs"])]
+    #[arg(long, value_name = "DIR", required_unless_present_any = ["invariance", "film_qc", "domain", "pairs", "posture"])]
     pub data: Option<PathBuf>,
     /// Also measure how far each model's outputs move when a film mark (ruler, text, bright
     /// frame, lead marker, cassette edge) is added: N held-out phantoms (seed 2000, 384 px,
@@ -33,6 +33,12 @@ pub struct EvalArgs {
     /// as rendered, extending it where a mark has no room, which moves the animal on the film).
     #[arg(long, value_name = "PX", default_value_t = 58)]
     pub invariance_margin: usize,
+    /// Measure how each model reads N held-out normal animals (seed 2000, 384 px) whose LV
+    /// posture changes: straight or hunched back, head flexed or extended, tail curled up or
+    /// down, and all at once as real lateral films show a mouse on its side. Every kyphosis,
+    /// lordosis or abnormal call is a false alarm.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub posture: Option<u32>,
     /// Measure film QC on N held-out phantoms (seed 2000, 384 px) made into close-ups, films with
     /// two animals, empty films and swapped views, and as they are (false alarms).
     #[arg(long, value_name = "N")]
@@ -232,6 +238,23 @@ pub fn run(args: &EvalArgs, ort_lib: Option<&std::path::Path>) -> anyhow::Result
             invariance_md.push_str(&crate::training::invariance::to_markdown(&name, &rows, options.margin));
             invariance_md.push('\n');
         }
+        if let Some(count) = args.posture {
+            if model.info.uses().lv {
+                let options = crate::training::posture_eval::PostureOptions {
+                    seed: 2000,
+                    count: count as usize,
+                    size: 384,
+                    batch: args.batch,
+                };
+                let rows = crate::training::posture_eval::measure(&mut model, &options)?;
+                invariance_md.push_str(&crate::training::posture_eval::to_markdown(&name, &rows));
+            } else {
+                invariance_md.push_str(&format!(
+                    "## Normal animals in other lateral postures ({name})\n\nNot measured: the model does not read LV.\n"
+                ));
+            }
+            invariance_md.push('\n');
+        }
         let Some(data) = &args.data else { continue };
         let (dataset, fresh) = load_once(&mut datasets, data, args.labels.as_deref(), &model, args.spine_evidence)?;
         // Every mode is scored on the same animals: those with both views.
@@ -352,6 +375,14 @@ pub fn run(args: &EvalArgs, ort_lib: Option<&std::path::Path>) -> anyhow::Result
                     &class_roc_panels(taxonomy, widest),
                 )?;
             }
+        }
+        if args.posture.is_some() {
+            // Three animals are enough to see what each posture is; the table counts them all.
+            let path = dir.join("posture_lv.png");
+            let mut png = std::io::Cursor::new(Vec::new());
+            crate::training::posture_eval::sheet(2000, 3, 192).write_to(&mut png, image::ImageFormat::Png)?;
+            crate::fsx::write_bytes_atomic(&path, png.get_ref())
+                .with_context(|| format!("writing {}", path.display()))?;
         }
         if results.is_empty() {
             eprintln!("wrote eval.md to {}", dir.display());

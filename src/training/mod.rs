@@ -17,6 +17,7 @@ pub mod onnx_import;
 pub mod package;
 pub mod paired_eval;
 pub mod pairs;
+pub mod posture_eval;
 pub mod roc_plot;
 pub mod spine_evidence;
 pub mod train;

@@ -120,6 +120,38 @@ fn synth_writes_a_folder_that_scan_reads_and_never_overwrites() {
     assert!(text(&bad).1.contains("--reviewed 4") && !x.exists(), "{}", text(&bad).1);
 }
 
+/// `eval --posture`: a table per model that reads LV, every posture measured on every animal,
+/// the animal as drawn changing no call against itself, the LV changes reaching the model, and
+/// the sheet of what was measured.
+#[test]
+fn eval_posture_measures_every_lateral_posture() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("eval");
+    let out = mousexray(&[
+        "eval",
+        "--posture",
+        "3",
+        "--model",
+        "models/cae_mv.onnx",
+        "--model",
+        "models/convnext_dv.onnx",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stdout.contains("## Normal animals in other lateral postures (cae_mv)"), "{stdout}");
+    assert!(stdout.contains("(convnext_dv)\n\nNot measured: the model does not read LV."), "{stdout}");
+    let rows: Vec<&str> = stdout.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| LV posture")).collect();
+    assert_eq!(rows.len(), mousexray::training::posture_eval::Posture::ALL.len(), "{stdout}");
+    assert!(rows.iter().all(|r| r.split(" | ").nth(1) == Some("3")), "{stdout}");
+    assert!(rows[0].starts_with("| as drawn | 3 |") && rows[0].ends_with("| 0.0 % |"), "{}", rows[0]);
+    let p_kyphosis: std::collections::HashSet<&str> = rows.iter().filter_map(|r| r.split(" | ").nth(5)).collect();
+    assert!(p_kyphosis.len() > 1, "every posture gave the same P(kyphosis): {stdout}");
+    let sheet = image::open(out_dir.join("posture_lv.png")).unwrap();
+    assert_eq!((sheet.width(), sheet.height()), (9 * 192, 3 * 192));
+}
+
 #[test]
 fn eval_pairs_tabulates_every_finding_of_a_pairs_folder() {
     let dir = tempfile::tempdir().unwrap();

@@ -259,6 +259,11 @@ pub struct Pose {
     /// straight ellipsoid from shoulders to rump and a curve moves the column inside it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub trunk_follows_spine: bool,
+    /// The tail curled dorsally in LV (degrees; negative: ventrally), turning evenly over its
+    /// first 30 mm, on top of its even curvature: the upturned tail of a mouse lying on its
+    /// side. 0: none (then the tail's elevation stays within 35 degrees of the table).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub tail_curl_deg: f64,
 }
 
 fn is_zero(v: &f64) -> bool {
@@ -292,6 +297,7 @@ impl Pose {
             hunch_mm: 0.0,
             bow_mm: 0.0,
             trunk_follows_spine: false,
+            tail_curl_deg: 0.0,
         }
     }
 
@@ -321,6 +327,7 @@ impl Pose {
             hunch_mm: 0.0,
             bow_mm: 0.0,
             trunk_follows_spine: false,
+            tail_curl_deg: 0.0,
         }
     }
 }

@@ -163,7 +163,9 @@ impl Spine {
                 elevation += (pose.tail_curvature / s * len).to_degrees();
                 elevation = elevation.clamp(-35.0, 35.0);
             }
-            let dir = direction(heading, elevation);
+            // The curl is added to, not clamped with, the even curvature's elevation.
+            let lift = if pose.tail_flat { 0.0 } else { pose.tail_curl_deg * (arc / (30.0 * s)).min(1.0) };
+            let dir = direction(heading, elevation + lift);
             let mut next = p + dir * len;
             if pose.tail_flat {
                 next.z = next.z.max(table);
