@@ -266,14 +266,32 @@ fn fine_tuning_starts_from_a_model_and_lowers_the_loss_on_new_data() {
     use mousexray::training::onnx_export::export_model;
     use mousexray::training::onnx_import::read_parent;
     let device = burn::tensor::Device::flex();
-    // Read back and written again, every weight is bit-identical: bundled files (counter names,
-    // ConvNeXt layer scales folded into pw2) and a fresh export (module-path names).
+    // Read back and written again, every weight is bit-identical: bundled files (a CAE, and a
+    // ConvNeXt whose layer scales were folded into pw2), a fresh export (module-path names) and
+    // the same export as files written before those names carry them (counter names).
     let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::tempdir().unwrap();
     let synthetic = dir.path().join("synthetic.onnx");
     let config = mousexray::training::model::ModelConfig::convnext_small(14);
     std::fs::write(&synthetic, mousexray::training::package::synthetic_model(&config, 64, 0.5).unwrap()).unwrap();
-    for path in [manifest.join("models/cae_mv.onnx"), manifest.join("models/convnext_dv.onnx"), synthetic.clone()] {
+    let counter = dir.path().join("counter.onnx");
+    let mut proto = decode(&std::fs::read(&synthetic).unwrap()).unwrap();
+    let graph = proto.graph.as_mut().unwrap();
+    let mut renamed = std::collections::HashMap::new();
+    for (k, t) in graph.initializer.iter_mut().enumerate().filter(|(_, t)| t.name.contains('.')) {
+        let old = std::mem::replace(&mut t.name, format!("conv_w_{k}"));
+        renamed.insert(old, t.name.clone());
+    }
+    for input in graph.node.iter_mut().flat_map(|n| n.input.iter_mut()) {
+        if let Some(name) = renamed.get(input.as_str()) {
+            input.clone_from(name);
+        }
+    }
+    assert!(renamed.len() > 20, "only {} parameters renamed", renamed.len());
+    std::fs::write(&counter, encode(&proto)).unwrap();
+    let models =
+        [manifest.join("models/cae_mv.onnx"), manifest.join("models/convnext_dv.onnx"), synthetic.clone(), counter];
+    for path in models {
         let bytes = std::fs::read(&path).unwrap();
         let parent = read_parent(&path, &device).unwrap();
         let again = export_model(&parent.model, &parent.config, parent.metadata.preprocess.size, &[]).unwrap();
