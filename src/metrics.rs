@@ -127,6 +127,14 @@ pub struct EpochRecord {
     /// nudged copies (none without `--stability-weight`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stability_loss: Option<f64>,
+    /// Mean squared difference between the probabilities of the two members of the posture
+    /// pairs trained on (none without `--posture-weight` and posture pairs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub posture_loss: Option<f64>,
+    /// Mean over the validation posture pairs of each pair's largest probability difference
+    /// between its members (none without validation posture pairs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_posture_gap: Option<f64>,
 }
 
 /// AUCs of one model on one set, per taxonomy node and per level.

@@ -67,6 +67,13 @@ pub struct SynthArgs {
     #[arg(long)]
     pub pairs: bool,
 
+    /// Posture pairs (style a): write each of the COUNT animals twice, PRnnnnnA as drawn and
+    /// PRnnnnnB with its lateral posture drawn again (hunch, head, tail curled up to 180°), the
+    /// same findings and everything else identical; pairs.csv lists them with finding
+    /// `posture`. `train --posture-weight` asks a model to read both alike.
+    #[arg(long, conflicts_with = "pairs")]
+    pub posture_pairs: bool,
+
     /// Vary each film as real films vary: quantum noise from 0.7 to 2 times and detector blur
     /// from half to twice the default, exposure curves that brighten soft tissue, the animal
     /// smaller in the film, grey or inverted backgrounds, saturated highlights, and
@@ -132,7 +139,7 @@ fn parse_class(s: &str) -> Result<String, String> {
 
 /// Runs the generator with a progress bar and reports throughput.
 pub fn run(args: &SynthArgs) -> anyhow::Result<()> {
-    let specimens = if args.pairs { 2 * args.count } else { args.count };
+    let specimens = if args.pairs || args.posture_pairs { 2 * args.count } else { args.count };
     if args.reviewed > specimens {
         return Err(super::UsageError(format!(
             "--reviewed {} is more than the {specimens} specimens this run writes",
@@ -156,6 +163,7 @@ pub fn run(args: &SynthArgs) -> anyhow::Result<()> {
         },
         ruler_rate: args.ruler_rate,
         pairs: args.pairs,
+        posture_pairs: args.posture_pairs,
         vary_film: args.vary_film,
         vary_animal: args.vary_animal,
         style: args.style,

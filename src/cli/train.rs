@@ -124,6 +124,11 @@ pub struct TrainArgs {
     /// half as much)
     #[arg(long, default_value_t = 0.0, value_name = "W")]
     pub stability_weight: f32,
+    /// Weight of the posture pairs' term (folders from `synth --posture-pairs`): the squared
+    /// difference of the outputs for one animal in two lateral postures is penalised, so that
+    /// posture is not read as a finding. 0: those pairs train as ordinary specimens
+    #[arg(long, default_value_t = 0.0, value_name = "W")]
+    pub posture_weight: f32,
     /// Resume from the checkpoint folder (default OUT with .ckpt).
     #[arg(long, value_name = "CKPT", num_args = 0..=1)]
     pub resume: Option<Option<PathBuf>>,
@@ -176,6 +181,7 @@ pub fn run(args: &TrainArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
         pair_weight: args.pair_weight.max(0.0),
         spine_weight: args.spine_weight.max(0.0),
         stability_weight: args.stability_weight.max(0.0),
+        posture_weight: args.posture_weight.max(0.0),
         ..recipe
     };
     let mut seen = std::collections::BTreeSet::new();
@@ -315,8 +321,16 @@ fn epoch_line(r: &crate::metrics::EpochRecord) -> String {
         }
     };
     let stability = r.stability_loss.map_or(String::new(), |l| format!("  stability: {l:.4}"));
+    let posture = match (r.posture_loss, r.val_posture_gap) {
+        (None, None) => String::new(),
+        (l, v) => format!(
+            "  posture: loss {}, val gap {}",
+            l.map_or("-".to_owned(), |l| format!("{l:.4}")),
+            three_decimals(v)
+        ),
+    };
     format!(
-        "epoch {:>3} [{}] loss {:.4}  val AUC L1 {} L2 {} L3 {}{pairs}{spine}{stability}  ({:.1} s, {:.1} specimens/s)",
+        "epoch {:>3} [{}] loss {:.4}  val AUC L1 {} L2 {} L3 {}{pairs}{spine}{stability}{posture}  ({:.1} s, {:.1} specimens/s)",
         r.epoch,
         r.stage,
         r.train_loss,

@@ -28,8 +28,8 @@ pub use primitive::{Primitive, Shape};
 pub use render::{DETECTOR_MAX, Exposure, Placement, attenuation, project, render};
 pub use rng::Rng;
 pub use writer::{
-    OutFormat, OutLayout, PAIRS_FILE, PairTruth, Style, SynthConfig, SynthSummary, generate, pair_ids, style_b_folders,
-    write_review,
+    OutFormat, OutLayout, PAIRS_FILE, POSTURE_PAIR, PairTruth, Style, SynthConfig, SynthSummary, generate, pair_ids,
+    style_b_folders, write_review,
 };
 
 use crate::specimen::View;
@@ -150,6 +150,19 @@ impl Phantom {
             self.poses[1].hind[side] =
                 [femur, angle((140.0, 200.0), (-40.0, 10.0)), angle((150.0, 200.0), (-20.0, 10.0))];
         }
+    }
+
+    /// Draws the LV posture again, as an anaesthetised mouse on its side may lie on another
+    /// day: a thoracolumbar hunch of 0 to 9 mm, the head's pitch (SD 15 degrees, within 35),
+    /// the tail's even curvature as [`Pose::lateral`] draws it, and a curl of the tail from 60
+    /// degrees down to 180 degrees up over the back (`Pose::tail_curl_deg`). Anatomy, findings,
+    /// limbs, placement and exposure stay: every label stays true.
+    pub fn redraw_lateral_posture(&mut self, rng: &mut Rng) {
+        let lv = &mut self.poses[1];
+        lv.hunch_mm = rng.range(0.0, 9.0);
+        lv.head.1 = rng.normal(0.0, 15.0).clamp(-35.0, 35.0);
+        lv.tail_curvature = rng.range(-0.012, 0.012);
+        lv.tail_curl_deg = rng.range(-60.0, 180.0);
     }
 
     /// Whether the animal has this L3 finding.

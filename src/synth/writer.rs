@@ -91,6 +91,11 @@ pub struct SynthConfig {
     /// added finding, everything else identical (see [`PairTruth`]).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub pairs: bool,
+    /// Posture pairs: each of the `count` animals written twice, as drawn and with its lateral
+    /// posture drawn again ([`Phantom::redraw_lateral_posture`]), the same findings and
+    /// everything else identical; `pairs.csv` lists them with the finding [`POSTURE_PAIR`].
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub posture_pairs: bool,
     /// Wider film-level variation ([`FilmVariation`]): noise, blur, backgrounds, saturation,
     /// marks.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -118,6 +123,13 @@ fn is_zero(n: &usize) -> bool {
     *n == 0
 }
 
+impl SynthConfig {
+    /// Whether each animal is written twice, as a pair of either kind.
+    pub fn paired(&self) -> bool {
+        self.pairs || self.posture_pairs
+    }
+}
+
 impl Default for SynthConfig {
     fn default() -> Self {
         SynthConfig {
@@ -131,6 +143,7 @@ impl Default for SynthConfig {
             prevalence: Prevalence::default(),
             ruler_rate: 0.15,
             pairs: false,
+            posture_pairs: false,
             vary_film: false,
             vary_animal: false,
             style: Style::A,
@@ -212,6 +225,10 @@ pub const OBSERVATIONS_FILE: &str = "observations.csv";
 /// The file listing a `pairs` run's pairs.
 pub const PAIRS_FILE: &str = "pairs.csv";
 
+/// The `finding` of a posture pair in `pairs.csv`: the same animal in two lateral postures,
+/// no finding added.
+pub const POSTURE_PAIR: &str = "posture";
+
 /// Stream key of the pairs' added findings.
 const PAIR_STREAM: u64 = 0x7061_6972;
 
@@ -239,8 +256,14 @@ pub fn generate(out: &Path, config: &SynthConfig, progress: &(dyn Fn() + Sync)) 
     if out.exists() && std::fs::read_dir(out).with_context(|| format!("{}", out.display()))?.next().is_some() {
         bail!("{}: folder is not empty; choose a new folder so nothing is overwritten", out.display());
     }
-    if config.pairs && config.views.len() != 2 {
-        bail!("--pairs needs both views");
+    if config.paired() && config.views.len() != 2 {
+        bail!("--pairs and --posture-pairs need both views");
+    }
+    if config.pairs && config.posture_pairs {
+        bail!("--pairs and --posture-pairs write different pairs: choose one per folder");
+    }
+    if config.posture_pairs && config.style == Style::B {
+        bail!("--posture-pairs draws style a's lateral posture; style b has no such pose");
     }
     if config.style == Style::B && (config.vary_film || config.vary_animal) {
         bail!("--vary-film and --vary-animal widen style a; style b draws its own variation");
@@ -250,7 +273,9 @@ pub fn generate(out: &Path, config: &SynthConfig, progress: &(dyn Fn() + Sync)) 
     let written: Vec<(Vec<SpecimenTruth>, Option<PairTruth>)> = (0..config.count)
         .into_par_iter()
         .map(|i| {
-            let t = if config.pairs {
+            let t = if config.posture_pairs {
+                write_posture_pair(out, config, i as u64).map(|(a, b, p)| (vec![a, b], Some(p)))
+            } else if config.pairs {
                 write_pair(out, config, i as u64).map(|(a, b, p)| (vec![a, b], Some(p)))
             } else {
                 write_specimen(out, config, i as u64).map(|t| (vec![t], None))
@@ -268,7 +293,7 @@ pub fn generate(out: &Path, config: &SynthConfig, progress: &(dyn Fn() + Sync)) 
     }
     write_manifest(out, config, &truths)?;
     write_truth_labels(out, &truths)?;
-    if config.pairs {
+    if config.paired() {
         write_pairs(out, &pairs)?;
     }
     if config.impc_observations {
@@ -416,6 +441,25 @@ fn write_pair(
     Ok((without, with, truth))
 }
 
+/// Animal `index` of the run (style a) as drawn, and the same animal with its lateral posture
+/// drawn again from the pair's own stream, framed as the first: the findings, the DV film and
+/// everything but the LV pose identical.
+fn write_posture_pair(
+    out: &Path,
+    config: &SynthConfig,
+    index: u64,
+) -> anyhow::Result<(SpecimenTruth, SpecimenTruth, PairTruth)> {
+    let base = sample_animal(config, index, &config.prevalence);
+    let Drawn::A(phantom) = &base else { bail!("pair {index}: posture pairs are drawn in style a") };
+    let mut other = phantom.clone();
+    other.redraw_lateral_posture(&mut Rng::new(config.seed ^ PAIR_STREAM ^ 0x706f_7365, index));
+    let (pair, a, b) = pair_ids(config.id_prefix.as_deref(), index);
+    let first = write_phantom(out, config, index, a.clone(), base.clone(), 2 * index, None)?;
+    let second = write_phantom(out, config, index, b.clone(), Drawn::A(other), 2 * index + 1, Some(&base))?;
+    let truth = PairTruth { pair, finding: POSTURE_PAIR.to_owned(), severity: 0.0, without: a, with: b };
+    Ok((first, second, truth))
+}
+
 /// Writes one animal as specimen `id`; `index` keys its format and metadata draws (a pair's two
 /// members share them, and are both written as experimental animals), `file_index` its file
 /// names where the layout numbers files; `frame_as`: the animal whose framing it takes.
@@ -429,11 +473,11 @@ fn write_phantom(
     frame_as: Option<&Drawn>,
 ) -> anyhow::Result<SpecimenTruth> {
     let mut rng = Rng::new(config.seed ^ 0x6d65_7461, index);
-    let metadata = sample_metadata(&mut rng, index, config.pairs || !animal.findings().is_empty());
+    let metadata = sample_metadata(&mut rng, index, config.paired() || !animal.findings().is_empty());
     let mut views = config.views.clone();
     // Draws happen whatever the configuration, so other settings do not shift them.
     let (missing, which, fmt_draw, mono1) = (rng.uniform(), rng.below(2), rng.below(5), rng.chance(0.3));
-    if views.len() == 2 && missing < config.missing_view_rate && !config.pairs {
+    if views.len() == 2 && missing < config.missing_view_rate && !config.paired() {
         views.remove(which);
     }
     let format = match config.format {

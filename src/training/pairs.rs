@@ -5,7 +5,9 @@
 //! and a ranking loss asks that adding the finding raise its logit. The supervised loss alone
 //! sees the two films as unrelated specimens; the ranking term says what differs between them
 //! is the finding, which a model can learn only from the finding itself (counterfactually
-//! augmented data, Kaushik et al., ICLR 2020).
+//! augmented data, Kaushik et al., ICLR 2020). Posture pairs (`synth --posture-pairs`, finding
+//! [`POSTURE_PAIR`]) are the converse: one animal in two lateral postures, labelled alike, whose
+//! outputs training asks to agree (`train --posture-weight`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -15,7 +17,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 
 use super::data::Dataset;
 use crate::specimen::ByView;
-use crate::synth::{PAIRS_FILE, Rng};
+use crate::synth::{PAIRS_FILE, POSTURE_PAIR, Rng};
 use crate::taxonomy::Taxonomy;
 
 /// The least rise, in logits, the ranking loss asks of the added finding (odds times e).
@@ -52,8 +54,9 @@ pub type FoundPair<'a> = (&'a PairRow, [usize; 2]);
 
 /// Finds each pair's members in `dataset`. A pair is skipped, with the reason in the returned
 /// notes, when a member is missing from the dataset (or lacks a view `uses` asks for), its
-/// finding is not an L3 node, its id repeats, or the labels contradict it (the first member has
-/// the finding, the second lacks it).
+/// finding is neither an L3 node nor [`POSTURE_PAIR`], its id repeats, or the labels contradict
+/// it (the first member has the finding, the second lacks it; a posture pair's members are
+/// labelled differently).
 pub fn match_pairs<'a>(
     taxonomy: &crate::taxonomy::Taxonomy,
     dataset: &Dataset,
@@ -72,10 +75,15 @@ pub fn match_pairs<'a>(
             let x = &dataset.samples[i];
             (!uses.dv || x.dv.is_some()) && (!uses.lv || x.lv.is_some())
         };
+        let posture = p.finding == POSTURE_PAIR;
         let why = match members {
             _ if !seen.insert(p.pair.as_str()) => Some("its id appears twice".to_owned()),
-            _ if node.is_none() => Some(format!("`{}` is not one of the ten findings", p.finding)),
-            [Some(a), Some(b)] if has(a) != Some(false) || has(b) != Some(true) => {
+            _ if node.is_none() && !posture => Some(format!("`{}` is not one of the ten findings", p.finding)),
+            [Some(a), Some(b)] if posture && dataset.samples[a].labels != dataset.samples[b].labels => Some(format!(
+                "labels.csv labels {} and {} differently, and a posture pair adds no finding",
+                p.without, p.with
+            )),
+            [Some(a), Some(b)] if !posture && (has(a) != Some(false) || has(b) != Some(true)) => {
                 Some(format!("labels.csv does not say {} lacks and {} has {}", p.without, p.with, p.finding))
             }
             [Some(a), Some(b)] if !complete(a) || !complete(b) => {
@@ -101,16 +109,17 @@ pub fn read_pairs_if_any(folder: &Path) -> anyhow::Result<Vec<PairRow>> {
     if folder.join(PAIRS_FILE).is_file() { read_pairs(folder) } else { Ok(Vec::new()) }
 }
 
-/// A pair the training loop ranks: its members' sample indices (without, with) and the nodes
-/// whose logit adding the finding must raise, in taxonomy order: the finding's L3 node, and its
-/// L2 group and L1 `abnormal` where the member without it is labelled negative for them.
+/// A pair the training loop learns from: its members' sample indices (without, with) and the
+/// nodes whose logit adding the finding must raise, in taxonomy order: the finding's L3 node,
+/// and its L2 group and L1 `abnormal` where the member without it is labelled negative for them.
+/// A posture pair has no finding and no node to rank: its members' outputs should agree.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RankedPair {
-    /// Sample indices, without and with the finding.
+    /// Sample indices, without and with the finding (a posture pair: as drawn, posed again).
     pub members: [usize; 2],
-    /// The finding's taxonomy index.
-    pub finding: usize,
-    /// Taxonomy indices to rank.
+    /// The finding's taxonomy index; `None` for a posture pair.
+    pub finding: Option<usize>,
+    /// Taxonomy indices to rank (none for a posture pair).
     pub nodes: Vec<usize>,
 }
 
@@ -127,6 +136,10 @@ pub fn ranked_pairs(taxonomy: &Taxonomy, dataset: &Dataset) -> (Vec<RankedPair>,
             continue;
         }
         used.extend(members);
+        if row.finding == POSTURE_PAIR {
+            out.push(RankedPair { members, finding: None, nodes: Vec::new() });
+            continue;
+        }
         let Some(leaf) = taxonomy.index_of(&row.finding) else { continue };
         let without = &dataset.samples[members[0]].labels;
         let mut nodes = vec![leaf];
@@ -138,7 +151,7 @@ pub fn ranked_pairs(taxonomy: &Taxonomy, dataset: &Dataset) -> (Vec<RankedPair>,
             parent = taxonomy.nodes[p].parent.as_deref().and_then(|q| taxonomy.index_of(q));
         }
         nodes.sort_unstable();
-        out.push(RankedPair { members, finding: leaf, nodes });
+        out.push(RankedPair { members, finding: Some(leaf), nodes });
     }
     (out, notes)
 }
@@ -155,13 +168,15 @@ pub fn split_keys(dataset: &Dataset) -> Vec<&str> {
     dataset.samples.iter().map(|s| pair_of.get(s.id.as_str()).copied().unwrap_or(s.id.as_str())).collect()
 }
 
-/// A ranked pair inside a batch.
+/// A pair inside a batch.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BatchPair {
     /// The members' positions in the batch (without, with).
     pub at: [usize; 2],
     /// Taxonomy indices to rank ([`RankedPair::nodes`]).
     pub nodes: Vec<usize>,
+    /// A posture pair ([`posture_pair_outputs`]), not ranked.
+    pub posture: bool,
 }
 
 /// One training batch: sample indices, and the ranked pairs among them.
@@ -204,7 +219,11 @@ pub fn epoch_batches(train: &[usize], pairs: &[RankedPair], batch: usize, rng: &
             Err(k) => {
                 let at = current.len();
                 current.extend(pairs[k].members);
-                ranked.push(BatchPair { at: [at, at + 1], nodes: pairs[k].nodes.clone() });
+                ranked.push(BatchPair {
+                    at: [at, at + 1],
+                    nodes: pairs[k].nodes.clone(),
+                    posture: pairs[k].finding.is_none(),
+                });
             }
         }
         if current.len() >= batch.max(1) {
@@ -241,6 +260,21 @@ pub fn pair_loss(logits: Tensor<2>, ranked: &[BatchPair], device: &Device) -> Op
     let x = select.matmul(logits).neg() + PAIR_MARGIN;
     let softplus = x.clone().clamp_min(0.0) + (x.abs().neg().exp() + 1.0).log();
     Some((softplus * weight.clone()).sum() / weight.sum().clamp_min(1.0))
+}
+
+/// The logits `[p, classes]` of the posture pairs' first and second members (rows of `logits`,
+/// `[n, classes]`), for a term that asks them to agree; `None` without posture pairs.
+pub fn posture_pair_outputs(logits: &Tensor<2>, pairs: &[BatchPair], device: &Device) -> Option<[Tensor<2>; 2]> {
+    let posture: Vec<&BatchPair> = pairs.iter().filter(|p| p.posture).collect();
+    if posture.is_empty() {
+        return None;
+    }
+    let rows = |m: usize| {
+        let at: Vec<i64> = posture.iter().map(|p| p.at[m] as i64).collect();
+        let n = at.len();
+        logits.clone().select(0, Tensor::<1, burn::tensor::Int>::from_data(TensorData::new(at, [n]), device))
+    };
+    Some([rows(0), rows(1)])
 }
 
 #[cfg(test)]
@@ -332,6 +366,45 @@ mod tests {
         assert_eq!(pairs_seen, ranked.iter().filter(|p| train.contains(&p.members[0])).count());
     }
 
+    /// A posture pair is matched when its members are labelled alike and skipped, named, when
+    /// not; it ranks nothing, travels whole into a batch marked as such, and its members' logits
+    /// come out row for row.
+    #[test]
+    fn posture_pairs_are_matched_batched_and_read_back() {
+        let taxonomy = Taxonomy::default();
+        let mut data = dataset(&taxonomy, 4);
+        for (k, pair) in data.pairs.iter_mut().enumerate() {
+            pair.finding = POSTURE_PAIR.into();
+            // Members of pairs 0-2 get the same labels; pair 3 keeps its added kyphosis.
+            if k < 3 {
+                let first = data.samples.iter().position(|s| s.id == pair.without).expect("member");
+                let second = data.samples.iter().position(|s| s.id == pair.with).expect("member");
+                data.samples[second].labels = data.samples[first].labels.clone();
+            }
+        }
+        let (ranked, notes) = ranked_pairs(&taxonomy, &data);
+        assert_eq!(ranked.len(), 3);
+        assert!(ranked.iter().all(|p| p.finding.is_none() && p.nodes.is_empty()));
+        assert_eq!(notes.len(), 1);
+        assert!(notes[0].contains("PR00003") && notes[0].contains("labels"), "{notes:?}");
+        let all: Vec<usize> = (0..data.samples.len()).collect();
+        let batches = epoch_batches(&all, &ranked, 4, &mut Rng::new(3, 3));
+        let in_batches: Vec<&BatchPair> = batches.iter().flat_map(|b| &b.pairs).collect();
+        assert_eq!(in_batches.len(), 3);
+        assert!(in_batches.iter().all(|p| p.posture && p.nodes.is_empty()));
+
+        let device = Device::flex();
+        let logits = Tensor::<2>::from_data(TensorData::new((0..12).map(|v| v as f32).collect(), [4, 3]), &device);
+        let pairs = [
+            BatchPair { at: [2, 3], nodes: Vec::new(), posture: true },
+            BatchPair { at: [0, 1], nodes: vec![0], posture: false },
+        ];
+        let [first, second] = posture_pair_outputs(&logits, &pairs, &device).expect("one posture pair");
+        assert_eq!(first.into_data().try_to_vec::<f32>().expect("floats"), vec![6.0, 7.0, 8.0]);
+        assert_eq!(second.into_data().try_to_vec::<f32>().expect("floats"), vec![9.0, 10.0, 11.0]);
+        assert!(posture_pair_outputs(&logits, &pairs[1..], &device).is_none());
+    }
+
     #[test]
     fn ranked_nodes_are_the_finding_and_the_parents_it_turns_positive() {
         let taxonomy = Taxonomy::default();
@@ -352,7 +425,7 @@ mod tests {
         let device = Device::flex();
         let loss = |rise: f32| {
             let logits = Tensor::<2>::from_data(TensorData::new(vec![0.0, 0.3, rise, 0.3], [2, 2]), &device);
-            pair_loss(logits, &[BatchPair { at: [0, 1], nodes: vec![0] }], &device)
+            pair_loss(logits, &[BatchPair { at: [0, 1], nodes: vec![0], posture: false }], &device)
                 .expect("a pair")
                 .into_scalar::<f32>()
         };

@@ -17,7 +17,7 @@ use super::device::TrainDevice;
 use super::loss::{Stage, masked_bce, targets_and_mask};
 use super::model::{CaeDecoder, ModelConfig, MultiView};
 use super::onnx_import::{ParentModel, read_parent};
-use super::pairs::{BatchPair, PairBatch, epoch_batches, pair_loss, ranked_pairs};
+use super::pairs::{BatchPair, PairBatch, epoch_batches, pair_loss, posture_pair_outputs, ranked_pairs};
 use crate::imaging::PreprocessSpec;
 use crate::metrics::{self, EpochRecord, LevelAucs, level_aucs};
 use crate::specimen::View;
@@ -92,6 +92,11 @@ pub struct TrainOptions {
     /// less. 0: off (and half the cost).
     #[serde(default)]
     pub stability_weight: f32,
+    /// Weight of the posture pairs' term ([`stability_loss`] between the two members of each
+    /// posture pair in a batch, `synth --posture-pairs`): the same animal in two lateral
+    /// postures should be read alike. 0: such pairs train as ordinary specimens.
+    #[serde(default)]
+    pub posture_weight: f32,
 }
 
 fn default_pair_weight() -> f32 {
@@ -127,6 +132,7 @@ impl TrainOptions {
             pair_weight: default_pair_weight(),
             spine_weight: 0.0,
             stability_weight: 0.0,
+            posture_weight: 0.0,
         }
     }
 
@@ -175,7 +181,7 @@ pub enum Progress {
     /// A batch finished: (epoch, batch, batches, loss).
     Batch(usize, usize, usize, f64),
     /// An epoch finished.
-    Epoch(EpochRecord),
+    Epoch(Box<EpochRecord>),
     /// A message.
     Note(String),
 }
@@ -316,7 +322,8 @@ fn spine_loss(predicted: &[Option<Tensor<2>>; 2], targets: &[Option<(Tensor<2>, 
 
 /// Stability training's term: the mean squared difference between the probabilities of the
 /// inputs (`logits`, `[N, K]`) and of their nudged copies (`nudged`, `[N, K]`), over every node
-/// (the outputs are what a moved film must not move).
+/// (the outputs are what a moved film must not move). The posture pairs' term is the same
+/// between a pair's two members.
 fn stability_loss(logits: Tensor<2>, nudged: Tensor<2>) -> Tensor<1> {
     let difference = burn::tensor::activation::sigmoid(logits) - burn::tensor::activation::sigmoid(nudged);
     (difference.clone() * difference).mean()
@@ -330,7 +337,7 @@ fn pairs_raised(pairs: &[&super::pairs::RankedPair], val: &[usize], probs: &[Vec
     let mut rose = 0usize;
     let mut counted = 0usize;
     for p in pairs {
-        let leaf = p.finding;
+        let Some(leaf) = p.finding else { continue };
         let (Some(a), Some(b)) = (at(p.members[0]), at(p.members[1])) else { continue };
         let (Some(pa), Some(pb)) = (probs.get(a).and_then(|x| x.get(leaf)), probs.get(b).and_then(|x| x.get(leaf)))
         else {
@@ -340,6 +347,20 @@ fn pairs_raised(pairs: &[&super::pairs::RankedPair], val: &[usize], probs: &[Vec
         rose += usize::from(pb > pa);
     }
     (counted > 0).then(|| rose as f64 / counted as f64)
+}
+
+/// The mean over `pairs` (posture pairs, all in validation) of each pair's largest difference
+/// between its members' probabilities, over every node; `probs` in `val` order. `None` without
+/// posture pairs.
+fn posture_pairs_gap(pairs: &[&super::pairs::RankedPair], val: &[usize], probs: &[Vec<f32>]) -> Option<f64> {
+    let at = |i: usize| val.iter().position(|&v| v == i);
+    let gaps: Vec<f64> = pairs
+        .iter()
+        .filter(|p| p.finding.is_none())
+        .filter_map(|p| Some((probs.get(at(p.members[0])?)?, probs.get(at(p.members[1])?)?)))
+        .map(|(a, b)| a.iter().zip(b).map(|(x, y)| f64::from((x - y).abs())).fold(0.0, f64::max))
+        .collect();
+    (!gaps.is_empty()).then(|| gaps.iter().sum::<f64>() / gaps.len() as f64)
 }
 
 /// Positive weights per class: negatives over positives among the specimens each node is
@@ -725,6 +746,7 @@ pub fn train(
         let (mut pair_total, mut pair_batches) = (0.0f64, 0usize);
         let (mut spine_total, mut spine_batches) = (0.0f64, 0usize);
         let (mut stability_total, mut stability_batches) = (0.0f64, 0usize);
+        let (mut posture_total, mut posture_batches) = (0.0f64, 0usize);
         // Cosine decay over the planned epochs.
         let lr = options.lr * 0.5 * (1.0 + (std::f64::consts::PI * epoch as f64 / options.epochs.max(1) as f64).cos());
         for (b, PairBatch { samples: chunk, pairs: in_batch }) in order.iter().enumerate() {
@@ -759,11 +781,17 @@ pub fn train(
             // The ranking follows the stage: a node not trained yet is not ranked.
             let ranked_now: Vec<_> = in_batch
                 .iter()
+                .filter(|p| !p.posture)
                 .map(|p| BatchPair {
                     at: p.at,
                     nodes: p.nodes.iter().copied().filter(|&c| stage.trains(taxonomy.nodes[c].level)).collect(),
+                    posture: false,
                 })
                 .collect();
+            let posture_term = (options.posture_weight > 0.0)
+                .then(|| posture_pair_outputs(&logits, in_batch, &device))
+                .flatten()
+                .map(|[a, b]| stability_loss(a, b));
             let pairs_term =
                 (options.pair_weight > 0.0).then(|| pair_loss(logits.clone(), &ranked_now, &device)).flatten();
             let mut loss = masked_bce(logits, batch.targets, batch.mask, weights_t.clone());
@@ -778,6 +806,11 @@ pub fn train(
                 spine_total += f64::from(term.clone().into_scalar::<f32>());
                 spine_batches += 1;
                 loss = loss + term * options.spine_weight;
+            }
+            if let Some(term) = posture_term {
+                posture_total += f64::from(term.clone().into_scalar::<f32>());
+                posture_batches += 1;
+                loss = loss + term * options.posture_weight;
             }
             if let Some(term) = stability_term {
                 stability_total += f64::from(term.clone().into_scalar::<f32>());
@@ -814,6 +847,8 @@ pub fn train(
             val_spine_px,
             stability_loss: (stability_batches > 0).then(|| stability_total / stability_batches as f64),
             val_pairs_raised: pairs_raised(&val_pairs, &val_idx, &probs),
+            posture_loss: (posture_batches > 0).then(|| posture_total / posture_batches as f64),
+            val_posture_gap: posture_pairs_gap(&val_pairs, &val_idx, &probs),
         };
         state.history.push(record.clone());
         // Only a model trained on every level can be the best.
@@ -830,7 +865,7 @@ pub fn train(
             since_best += 1;
         }
         model = save_checkpoint(model, &optim, &state, checkpoint)?;
-        progress(Progress::Epoch(record));
+        progress(Progress::Epoch(Box::new(record)));
     }
 
     let plain = Device::flex();

@@ -263,6 +263,42 @@ fn committed_sample_is_what_make_sample_generates() {
     assert!(total <= 8 << 20, "sample is {total} bytes");
 }
 
+/// `synth --posture-pairs`: the same animal twice, its LV posture drawn again: the same labels,
+/// the same DV file, another LV film framed as the first; style b is refused.
+#[test]
+fn posture_pairs_differ_by_the_lateral_posture_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("posture");
+    let cfg = SynthConfig {
+        posture_pairs: true,
+        vary_animal: true,
+        prevalence: Prevalence { abnormal: 0.5, ..Prevalence::default() },
+        ..config(8, 96, OutFormat::Png16, OutLayout::Subfolders)
+    };
+    assert_eq!(generate(&out, &cfg, &|| {}).unwrap().specimens, 16);
+    let (labels, problems) = read_labels(&out.join("labels.csv"), &Taxonomy::default()).unwrap();
+    assert!(problems.is_empty(), "{problems:?}");
+    let mut r = csv::Reader::from_path(out.join("pairs.csv")).unwrap();
+    let rows: Vec<csv::StringRecord> = r.records().map(|x| x.unwrap()).collect();
+    assert_eq!(rows.len(), 8);
+    let mut abnormal = 0;
+    for row in &rows {
+        let (finding, first, second) = (&row[1], &row[3], &row[4]);
+        assert_eq!(finding, mousexray::synth::POSTURE_PAIR);
+        assert_eq!(labels.rows[first], labels.rows[second], "{first} and {second} are labelled alike");
+        abnormal += usize::from(labels.rows[first][0] == Some(true));
+        let read = |id: &str, view: &str| std::fs::read(out.join(id).join(format!("{view}.png"))).unwrap();
+        assert!(read(first, "DV") == read(second, "DV"), "{first}: the DV film is the same animal's");
+        let a = decode(&out.join(first).join("LV.png"), &DecodeOptions::default()).unwrap();
+        let b = decode(&out.join(second).join("LV.png"), &DecodeOptions::default()).unwrap();
+        let changed = a.pixels.iter().zip(&b.pixels).filter(|(x, y)| x != y).count();
+        assert!(changed > 40, "{first}: only {changed} LV pixels changed");
+    }
+    assert!(abnormal > 0, "posture pairs keep their findings");
+    let refused = generate(&dir.path().join("b"), &SynthConfig { style: Style::B, vary_animal: false, ..cfg }, &|| {});
+    assert!(refused.unwrap_err().to_string().contains("style b"));
+}
+
 #[test]
 fn pairs_differ_by_one_finding_and_nothing_else() {
     let dir = tempfile::tempdir().unwrap();

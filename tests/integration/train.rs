@@ -601,6 +601,50 @@ fn gpu_training_follows_the_cpu_loss_curve() {
     assert!(worst < 1e-4, "ONNX Runtime and burn differ by {worst} on the GPU-trained model");
 }
 
+/// `train --posture-weight` on a folder from `synth --posture-pairs`: every pair is matched (none
+/// skipped), the term is trained and reported with the validation pairs' gap, and the report
+/// records the weight.
+#[test]
+fn posture_pairs_train_with_their_term() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    generate(&a, &small_phantoms(80, 51), &|| {}).unwrap();
+    let posture = SynthConfig { count: 60, posture_pairs: true, id_prefix: Some("PS".into()), ..small_phantoms(0, 52) };
+    generate(&b, &posture, &|| {}).unwrap();
+    let out = dir.path().join("posture.onnx");
+    let (a_, b_, o) = (a.to_str().unwrap(), b.to_str().unwrap(), out.to_str().unwrap());
+    let (code, stderr) = mousexray(&[
+        "train",
+        "--out",
+        o,
+        "--data",
+        a_,
+        "--data",
+        b_,
+        "--size",
+        "32",
+        "--epochs",
+        "1",
+        "--batch",
+        "8",
+        "--backbone",
+        "cae",
+        "--schedule",
+        "joint",
+        "--val-split",
+        "0.4",
+        "--pretrain-epochs",
+        "0",
+        "--posture-weight",
+        "100",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stderr.contains("skipped"), "{stderr}");
+    assert!(stderr.contains("posture: loss ") && stderr.contains("val gap "), "{stderr}");
+    let report = std::fs::read_to_string(out.with_extension("json")).unwrap();
+    assert!(report.contains("\"posture_loss\"") && report.contains("\"posture_weight\": 100.0"), "{report}");
+}
+
 /// `train --data A --data B`: several folders train as one (ids unique across them, each with
 /// its own labels.csv), and `domain` describes the model from the same folders.
 #[test]
