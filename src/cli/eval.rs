@@ -172,6 +172,7 @@ pub fn run(args: &EvalArgs, ort_lib: Option<&std::path::Path>) -> anyhow::Result
     let mut invariance_md = String::new();
     let mut domain_md = String::new();
     let mut signal_done = false;
+    let mut posture_measured = false;
     let mut evidence = Vec::new();
     for path in &args.model {
         let mut model = Classifier::load(
@@ -209,10 +210,25 @@ pub fn run(args: &EvalArgs, ort_lib: Option<&std::path::Path>) -> anyhow::Result
             invariance_md.push('\n');
         }
         if let Some(folder) = &args.pairs {
-            let pairs = crate::training::pairs::read_pairs(folder)?;
+            let pairs_file = folder.join(crate::synth::PAIRS_FILE);
+            // Posture pairs add no finding: there is nothing for this table to rank.
+            let (posture, pairs): (Vec<_>, Vec<_>) = crate::training::pairs::read_pairs(folder)?
+                .into_iter()
+                .partition(|p| p.finding == crate::synth::POSTURE_PAIR);
+            anyhow::ensure!(
+                !pairs.is_empty() || posture.is_empty(),
+                "{}: holds posture pairs (`synth --posture-pairs`), which add no finding; `eval --pairs` scores pairs that add one (`synth --pairs`), and `eval --posture N` measures posture",
+                pairs_file.display()
+            );
+            if !posture.is_empty() {
+                eprintln!(
+                    "warning: {}: {} posture pairs left out (they add no finding)",
+                    pairs_file.display(),
+                    posture.len()
+                );
+            }
             let (dataset, _) = load_once(&mut datasets, folder, args.labels.as_deref(), &model, false)?;
             let (rows, notes) = crate::training::paired_eval::measure(&mut model, dataset, &pairs, args.batch)?;
-            let pairs_file = folder.join(crate::synth::PAIRS_FILE);
             for note in &notes {
                 eprintln!("warning: {}: {note}", pairs_file.display());
             }
@@ -248,6 +264,7 @@ pub fn run(args: &EvalArgs, ort_lib: Option<&std::path::Path>) -> anyhow::Result
                 };
                 let rows = crate::training::posture_eval::measure(&mut model, &options)?;
                 invariance_md.push_str(&crate::training::posture_eval::to_markdown(&name, &rows));
+                posture_measured = true;
             } else {
                 invariance_md.push_str(&format!(
                     "## Normal animals in other lateral postures ({name})\n\nNot measured: the model does not read LV.\n"
@@ -376,11 +393,12 @@ pub fn run(args: &EvalArgs, ort_lib: Option<&std::path::Path>) -> anyhow::Result
                 )?;
             }
         }
-        if args.posture.is_some() {
+        if let Some(count) = args.posture.filter(|_| posture_measured) {
             // Three animals are enough to see what each posture is; the table counts them all.
             let path = dir.join("posture_lv.png");
             let mut png = std::io::Cursor::new(Vec::new());
-            crate::training::posture_eval::sheet(2000, 3, 192).write_to(&mut png, image::ImageFormat::Png)?;
+            crate::training::posture_eval::sheet(2000, u64::from(count.min(3)), 192)
+                .write_to(&mut png, image::ImageFormat::Png)?;
             crate::fsx::write_bytes_atomic(&path, png.get_ref())
                 .with_context(|| format!("writing {}", path.display()))?;
         }

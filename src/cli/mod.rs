@@ -272,7 +272,6 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// Parses a `--views` item: a model view (DV or LV) in any spelling `View::parse` accepts.
 /// A learning rate: finite, above 0 and at most 1 (a usage error otherwise: a negative or
 /// huge rate trains nothing or diverges to NaN).
 pub(crate) fn parse_lr(s: &str) -> Result<f64, String> {
@@ -290,6 +289,16 @@ pub(crate) fn parse_epochs(s: &str) -> Result<usize, String> {
     }
 }
 
+/// A loss term's weight: finite, from 0 to 1,000,000 (a usage error otherwise: a negative
+/// weight rewards the term, and an infinite one turns the loss into NaN).
+pub(crate) fn parse_weight(s: &str) -> Result<f32, String> {
+    match s.trim().parse::<f32>() {
+        Ok(v) if v.is_finite() && (0.0..=1.0e6).contains(&v) => Ok(v),
+        _ => Err(format!("`{s}` is not a weight from 0 to 1000000")),
+    }
+}
+
+/// Parses a `--views` item: a model view (DV or LV) in any spelling `View::parse` accepts.
 pub(crate) fn parse_model_view(s: &str) -> Result<crate::specimen::View, String> {
     match crate::specimen::View::parse(s) {
         Some(v) if v.is_model_view() => Ok(v),

@@ -110,24 +110,24 @@ pub struct TrainArgs {
     /// Weight of the ranking loss on counterfactual pairs (a --data folder from `synth --pairs`,
     /// with its pairs.csv): adding the finding must raise its logit. 0 trains the pairs as
     /// ordinary specimens.
-    #[arg(long, default_value_t = 1.0, value_name = "W")]
+    #[arg(long, default_value_t = 1.0, value_name = "W", value_parser = super::parse_weight)]
     pub pair_weight: f32,
     /// Weight of an auxiliary loss that teaches the backbone where the spine runs: from each
     /// view's pooled features, a training-only head regresses the column's midline (30
     /// vertebral centres, from the truth.json of phantom folders; other folders train without
     /// it). 0: off. The exported model is unchanged
-    #[arg(long, default_value_t = 0.0, value_name = "W")]
+    #[arg(long, default_value_t = 0.0, value_name = "W", value_parser = super::parse_weight)]
     pub spine_weight: f32,
     /// Weight of stability training (Zheng et al. 2016): every training input is also fed
     /// nudged as a film moved by a pixel moves its crop, and the squared difference of the two
     /// outputs is penalised, so the model's outputs hold still. 0: off (each step then costs
     /// half as much)
-    #[arg(long, default_value_t = 0.0, value_name = "W")]
+    #[arg(long, default_value_t = 0.0, value_name = "W", value_parser = super::parse_weight)]
     pub stability_weight: f32,
     /// Weight of the posture pairs' term (folders from `synth --posture-pairs`): the squared
     /// difference of the outputs for one animal in two lateral postures is penalised, so that
     /// posture is not read as a finding. 0: those pairs train as ordinary specimens
-    #[arg(long, default_value_t = 0.0, value_name = "W")]
+    #[arg(long, default_value_t = 0.0, value_name = "W", value_parser = super::parse_weight)]
     pub posture_weight: f32,
     /// Resume from the checkpoint folder (default OUT with .ckpt).
     #[arg(long, value_name = "CKPT", num_args = 0..=1)]
@@ -178,10 +178,10 @@ pub fn run(args: &TrainArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
         freeze_encoder: args.freeze_encoder,
         augment: !args.no_augment,
         device: args.device,
-        pair_weight: args.pair_weight.max(0.0),
-        spine_weight: args.spine_weight.max(0.0),
-        stability_weight: args.stability_weight.max(0.0),
-        posture_weight: args.posture_weight.max(0.0),
+        pair_weight: args.pair_weight,
+        spine_weight: args.spine_weight,
+        stability_weight: args.stability_weight,
+        posture_weight: args.posture_weight,
         ..recipe
     };
     let mut seen = std::collections::BTreeSet::new();
@@ -325,7 +325,7 @@ fn epoch_line(r: &crate::metrics::EpochRecord) -> String {
         (None, None) => String::new(),
         (l, v) => format!(
             "  posture: loss {}, val gap {}",
-            l.map_or("-".to_owned(), |l| format!("{l:.4}")),
+            l.map_or("-".to_owned(), |l| format!("{l:.1e}")),
             three_decimals(v)
         ),
     };

@@ -257,7 +257,7 @@ pub fn generate(out: &Path, config: &SynthConfig, progress: &(dyn Fn() + Sync)) 
         bail!("{}: folder is not empty; choose a new folder so nothing is overwritten", out.display());
     }
     if config.paired() && config.views.len() != 2 {
-        bail!("--pairs and --posture-pairs need both views");
+        bail!("{} needs both views", if config.pairs { "--pairs" } else { "--posture-pairs" });
     }
     if config.pairs && config.posture_pairs {
         bail!("--pairs and --posture-pairs write different pairs: choose one per folder");

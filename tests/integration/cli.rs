@@ -152,6 +152,27 @@ fn eval_posture_measures_every_lateral_posture() {
     assert_eq!((sheet.width(), sheet.height()), (9 * 192, 3 * 192));
 }
 
+/// A loss weight that is negative or not finite is a usage error naming the value, before any
+/// data is read; `eval --pairs` on a folder of posture pairs says what they are for.
+#[test]
+fn weights_are_checked_and_posture_pairs_are_not_ranked() {
+    for (option, value) in [("--posture-weight", "-1"), ("--stability-weight", "inf"), ("--pair-weight", "nan")] {
+        let out = mousexray(&["train", "--data", "nowhere", "--out", "never.onnx", &format!("{option}={value}")]);
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(&format!("`{value}` is not a weight")), "{stderr}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("posture");
+    let p = folder.to_str().unwrap();
+    let synth = mousexray(&["synth", "--out", p, "--posture-pairs", "--count", "2", "--size", "96"]);
+    assert_eq!(synth.status.code(), Some(0), "{}", text(&synth).1);
+    let out = mousexray(&["eval", "--pairs", p, "--model", "models/cae_mv.onnx"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("holds posture pairs") && stderr.contains("eval --posture"), "{stderr}");
+}
+
 #[test]
 fn eval_pairs_tabulates_every_finding_of_a_pairs_folder() {
     let dir = tempfile::tempdir().unwrap();
