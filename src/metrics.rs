@@ -127,8 +127,8 @@ pub struct EpochRecord {
     /// nudged copies (none without `--stability-weight`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stability_loss: Option<f64>,
-    /// Mean squared difference between the probabilities of the two members of the posture
-    /// pairs trained on (none without `--posture-weight` and posture pairs).
+    /// Mean squared difference between the logits of the two members of the posture pairs
+    /// trained on (none without `--posture-weight` and posture pairs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub posture_loss: Option<f64>,
     /// Mean over the validation posture pairs of each pair's largest probability difference

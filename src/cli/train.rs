@@ -125,7 +125,7 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 0.0, value_name = "W", value_parser = super::parse_weight)]
     pub stability_weight: f32,
     /// Weight of the posture pairs' term (folders from `synth --posture-pairs`): the squared
-    /// difference of the outputs for one animal in two lateral postures is penalised, so that
+    /// difference of the logits for one animal in two lateral postures is penalised, so that
     /// posture is not read as a finding. 0: those pairs train as ordinary specimens
     #[arg(long, default_value_t = 0.0, value_name = "W", value_parser = super::parse_weight)]
     pub posture_weight: f32,
