@@ -230,7 +230,7 @@ pub fn run(args: &EvalArgs, ort_lib: Option<&std::path::Path>) -> anyhow::Result
             let (dataset, _) = load_once(&mut datasets, folder, args.labels.as_deref(), &model, false)?;
             let (rows, notes) = crate::training::paired_eval::measure(&mut model, dataset, &pairs, args.batch)?;
             for note in &notes {
-                eprintln!("warning: {}: {note}", pairs_file.display());
+                eprintln!("warning: {note}");
             }
             anyhow::ensure!(!rows.is_empty(), "{}: no pair could be scored", pairs_file.display());
             invariance_md.push_str(&crate::training::paired_eval::to_markdown(&name, &rows));

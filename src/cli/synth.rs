@@ -13,9 +13,9 @@ pub struct SynthArgs {
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
 
-    /// Number of specimens.
-    #[arg(long, default_value_t = 24)]
-    pub count: usize,
+    /// Number of specimens (pairs with --pairs or --posture-pairs), at least 1.
+    #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u32).range(1..))]
+    pub count: u32,
 
     /// Run seed: the same arguments give byte-identical output on any machine and thread count.
     #[arg(long, default_value_t = 1)]
@@ -139,7 +139,8 @@ fn parse_class(s: &str) -> Result<String, String> {
 
 /// Runs the generator with a progress bar and reports throughput.
 pub fn run(args: &SynthArgs) -> anyhow::Result<()> {
-    let specimens = if args.pairs || args.posture_pairs { 2 * args.count } else { args.count };
+    let count = args.count as usize;
+    let specimens = if args.pairs || args.posture_pairs { 2 * count } else { count };
     if args.reviewed > specimens {
         return Err(super::UsageError(format!(
             "--reviewed {} is more than the {specimens} specimens this run writes",
@@ -148,7 +149,7 @@ pub fn run(args: &SynthArgs) -> anyhow::Result<()> {
         .into());
     }
     let config = SynthConfig {
-        count: args.count,
+        count,
         seed: args.seed,
         size: args.size,
         format: args.format,
@@ -171,7 +172,7 @@ pub fn run(args: &SynthArgs) -> anyhow::Result<()> {
         reviewed: args.reviewed,
         id_prefix: args.id_prefix.clone(),
     };
-    let bar = indicatif::ProgressBar::new(args.count as u64);
+    let bar = indicatif::ProgressBar::new(u64::from(args.count));
     bar.set_style(
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} specimens {per_sec} eta {eta}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),

@@ -258,6 +258,7 @@ mod tests {
                 severity: 0.8,
                 without: format!("P{i}A"),
                 with: format!("P{i}B"),
+                file: Default::default(),
             });
         }
         // A faint pair (severity under PLAIN_SEVERITY) is not counted.
@@ -267,6 +268,7 @@ mod tests {
             severity: 0.2,
             without: "P0A".into(),
             with: "P2B".into(),
+            file: Default::default(),
         });
         let dataset = Dataset { size: 4, samples, fingerprint: String::new(), pairs: Vec::new() };
         let rows = input_signal(&dataset, &pairs, &taxonomy, 0.5).expect("in memory");

@@ -36,6 +36,20 @@ pub struct PairRow {
     pub without: String,
     /// Specimen with it.
     pub with: String,
+    /// The `pairs.csv` it was read from (empty for pairs made in code), for messages.
+    #[serde(skip)]
+    pub file: std::path::PathBuf,
+}
+
+impl PairRow {
+    /// How messages name the pair: its file and id.
+    fn named(&self) -> String {
+        if self.file.as_os_str().is_empty() {
+            format!("pair {}", self.pair)
+        } else {
+            format!("{}: pair {}", self.file.display(), self.pair)
+        }
+    }
 }
 
 /// Reads `pairs.csv` of a pairs folder. Errors name the file.
@@ -45,7 +59,10 @@ pub fn read_pairs(folder: &Path) -> anyhow::Result<Vec<PairRow>> {
         .with_context(|| format!("{}: cannot read (a folder from `synth --pairs` has one)", path.display()))?;
     r.deserialize()
         .enumerate()
-        .map(|(i, row)| row.with_context(|| format!("{}: row {}", path.display(), i + 2)))
+        .map(|(i, row)| {
+            row.map(|row: PairRow| PairRow { file: path.clone(), ..row })
+                .with_context(|| format!("{}: row {}", path.display(), i + 2))
+        })
         .collect()
 }
 
@@ -96,7 +113,7 @@ pub fn match_pairs<'a>(
             _ => Some(format!("{} or {} is not in the folder (or not labelled)", p.without, p.with)),
         };
         if let Some(why) = why {
-            notes.push(format!("pair {}: skipped, {why}", p.pair));
+            notes.push(format!("{}: skipped, {why}", p.named()));
         }
     }
     (found, notes)
@@ -132,7 +149,7 @@ pub fn ranked_pairs(taxonomy: &Taxonomy, dataset: &Dataset) -> (Vec<RankedPair>,
     let mut out = Vec::new();
     for (row, members) in found {
         if members.iter().any(|m| used.contains(m)) {
-            notes.push(format!("pair {}: skipped, a member is already in another pair", row.pair));
+            notes.push(format!("{}: skipped, a member is already in another pair", row.named()));
             continue;
         }
         used.extend(members);
@@ -317,6 +334,7 @@ mod tests {
                 severity: 0.8,
                 without: format!("PR{i:05}A"),
                 with: format!("PR{i:05}B"),
+                file: Default::default(),
             });
         }
         for i in 0..count {

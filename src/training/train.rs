@@ -737,7 +737,7 @@ pub fn train(
     let mut since_best = state.history.len().saturating_sub(state.best_epoch);
     let (ranked, notes) = ranked_pairs(&taxonomy, dataset);
     for note in notes {
-        progress(Progress::Note(format!("pairs.csv: {note}")));
+        progress(Progress::Note(note));
     }
     let val_pairs: Vec<_> = ranked.iter().filter(|p| val_idx.contains(&p.members[0])).collect();
 

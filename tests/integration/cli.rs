@@ -165,6 +165,9 @@ fn weights_are_checked_and_posture_pairs_are_not_ranked() {
     let dir = tempfile::tempdir().unwrap();
     let folder = dir.path().join("posture");
     let p = folder.to_str().unwrap();
+    let none = mousexray(&["synth", "--out", p, "--count", "0"]);
+    assert_eq!(none.status.code(), Some(2), "a run of no specimens is a usage error");
+    assert!(!folder.exists());
     let synth = mousexray(&["synth", "--out", p, "--posture-pairs", "--count", "2", "--size", "96"]);
     assert_eq!(synth.status.code(), Some(0), "{}", text(&synth).1);
     let out = mousexray(&["eval", "--pairs", p, "--model", "models/cae_mv.onnx"]);
@@ -236,7 +239,8 @@ fn eval_pairs_tabulates_every_finding_of_a_pairs_folder() {
     let out = mousexray(&["eval", "--pairs", p, "--model", "models/cae_mv.onnx"]);
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
-    assert!(stderr.contains("pair PR00000: skipped, its id appears twice"), "{stderr}");
+    let named = format!("{}: pair PR00000: skipped, its id appears twice", csv_path.display());
+    assert!(stderr.contains(&named), "{stderr}");
     assert!(stderr.contains("pair PR99999: skipped, `banana` is not one of the ten findings"), "{stderr}");
     // A folder that is not a pairs folder says so.
     let plain = dir.path().join("plain");
