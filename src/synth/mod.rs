@@ -175,6 +175,20 @@ impl Phantom {
         self.render_framed_as(None, view, size, noise)
     }
 
+    /// [`Phantom::render_framed_as`] as the 14-bit film a detector writes (read as a PNG), for
+    /// measurements that feed phantoms to the app's own preprocessing; `None` only if the
+    /// renderer's output does not fill `size` x `size`.
+    pub fn film_framed_as(
+        &self,
+        frame: Option<&Phantom>,
+        view: View,
+        size: u32,
+        noise: bool,
+    ) -> Option<crate::imaging::GrayImage16> {
+        let pixels = self.render_framed_as(frame, view, size, noise);
+        crate::imaging::GrayImage16::new(size, size, 14, pixels, crate::imaging::FileFormat::Png)
+    }
+
     /// [`Phantom::render`] with the field of view fitted to `frame`'s animal instead of this
     /// one: the member of a counterfactual pair with the finding is framed as the one without,
     /// so that nothing but the finding moves.

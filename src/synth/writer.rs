@@ -434,11 +434,7 @@ fn write_pair(
     let mut rng = Rng::new(config.seed ^ PAIR_STREAM, index);
     let severity = rng.range(config.prevalence.min_severity.clamp(0.0, 1.0), 1.0);
     let with = base.with_finding(finding, severity);
-    let (pair, a, b) = pair_ids(config.id_prefix.as_deref(), index);
-    let without = write_phantom(out, config, index, a.clone(), base.clone(), 2 * index, None)?;
-    let with = write_phantom(out, config, index, b.clone(), with, 2 * index + 1, Some(&base))?;
-    let truth = PairTruth { pair, finding: finding.to_owned(), severity, without: a, with: b };
-    Ok((without, with, truth))
+    write_members(out, config, index, base, with, finding, severity)
 }
 
 /// Animal `index` of the run (style a) as drawn, and the same animal with its lateral posture
@@ -453,11 +449,25 @@ fn write_posture_pair(
     let Drawn::A(phantom) = &base else { bail!("pair {index}: posture pairs are drawn in style a") };
     let mut other = phantom.clone();
     other.redraw_lateral_posture(&mut Rng::new(config.seed ^ PAIR_STREAM ^ 0x706f_7365, index));
+    write_members(out, config, index, base, Drawn::A(other), POSTURE_PAIR, 0.0)
+}
+
+/// Writes pair `index`'s two members, the second framed as the first so that only what differs
+/// between the animals moves on the film, and the `pairs.csv` row naming them.
+fn write_members(
+    out: &Path,
+    config: &SynthConfig,
+    index: u64,
+    first: Drawn,
+    second: Drawn,
+    finding: &str,
+    severity: f64,
+) -> anyhow::Result<(SpecimenTruth, SpecimenTruth, PairTruth)> {
     let (pair, a, b) = pair_ids(config.id_prefix.as_deref(), index);
-    let first = write_phantom(out, config, index, a.clone(), base.clone(), 2 * index, None)?;
-    let second = write_phantom(out, config, index, b.clone(), Drawn::A(other), 2 * index + 1, Some(&base))?;
-    let truth = PairTruth { pair, finding: POSTURE_PAIR.to_owned(), severity: 0.0, without: a, with: b };
-    Ok((first, second, truth))
+    let written_first = write_phantom(out, config, index, a.clone(), first.clone(), 2 * index, None)?;
+    let written_second = write_phantom(out, config, index, b.clone(), second, 2 * index + 1, Some(&first))?;
+    let truth = PairTruth { pair, finding: finding.to_owned(), severity, without: a, with: b };
+    Ok((written_first, written_second, truth))
 }
 
 /// Writes one animal as specimen `id`; `index` keys its format and metadata draws (a pair's two

@@ -4,7 +4,7 @@
 //! carry no mark at all: the film moved by one and by two pixels, as a mark that needs more film
 //! moves it, so what a mark adds can be told from what moving the film does.
 
-use crate::imaging::{FileFormat, GrayImage16, ModelInput, preprocess};
+use crate::imaging::{GrayImage16, ModelInput, preprocess};
 use crate::inference::Classifier;
 use crate::inference::hierarchy::Scores;
 use crate::specimen::View;
@@ -121,8 +121,7 @@ pub fn measure(model: &mut Classifier, options: &InvarianceOptions) -> anyhow::R
         for &index in chunk {
             let phantom = Phantom::sample(options.seed, index, &options.prevalence, 0.0);
             let films = [View::Dv, View::Lv].map(|view| {
-                let pixels = phantom.render(view, options.size, true);
-                GrayImage16::new(options.size, options.size, 14, pixels, FileFormat::Png).map(|film| {
+                phantom.film_framed_as(None, view, options.size, true).map(|film| {
                     let mut rng = Rng::new(options.seed ^ 0x6d61_7267, index * 2 + u64::from(view == View::Lv));
                     if options.margin > 0 { with_margin(&film, options.margin, &mut rng) } else { film }
                 })

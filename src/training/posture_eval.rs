@@ -5,7 +5,7 @@
 //! finding, so every kyphosis or lordosis call is a false alarm, and a model that has learned
 //! the column, not the outline, calls them as it calls the animal as drawn.
 
-use crate::imaging::{FileFormat, GrayImage16, ModelInput, preprocess};
+use crate::imaging::{GrayImage16, ModelInput, preprocess};
 use crate::inference::Classifier;
 use crate::inference::hierarchy::Scores;
 use crate::specimen::{ByView, View};
@@ -134,8 +134,8 @@ pub fn measure(model: &mut Classifier, options: &PostureOptions) -> anyhow::Resu
         })
         .collect();
     let film = |phantom: &Phantom, frame: &Phantom, view: View| {
-        let pixels = phantom.render_framed_as(Some(frame), view, options.size, true);
-        GrayImage16::new(options.size, options.size, 14, pixels, FileFormat::Png)
+        phantom
+            .film_framed_as(Some(frame), view, options.size, true)
             .ok_or_else(|| anyhow::anyhow!("phantom {}: rendered film has the wrong size", phantom.index))
     };
     let prep = |img: &GrayImage16, index: u64| {

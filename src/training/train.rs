@@ -92,9 +92,12 @@ pub struct TrainOptions {
     /// less. 0: off (and half the cost).
     #[serde(default)]
     pub stability_weight: f32,
-    /// Weight of the posture pairs' term ([`posture_loss`] between the two members of each
-    /// posture pair in a batch, `synth --posture-pairs`): the same animal in two lateral
-    /// postures should be read alike. 0: such pairs train as ordinary specimens.
+    /// Weight of the posture pairs' term (`synth --posture-pairs`): the mean squared difference
+    /// between the logits of each posture pair's two members in a batch, since the same animal
+    /// in two lateral postures should be read alike. In logits, not probabilities: the bundled
+    /// models' outputs sit near 0, where a probability difference vanishes however far the calls
+    /// move (a probability term at weight 2,000 left the posture's false alarms where they
+    /// were). 0: such pairs train as ordinary specimens.
     #[serde(default)]
     pub posture_weight: f32,
 }
@@ -324,16 +327,13 @@ fn spine_loss(predicted: &[Option<Tensor<2>>; 2], targets: &[Option<(Tensor<2>, 
 /// inputs (`logits`, `[N, K]`) and of their nudged copies (`nudged`, `[N, K]`), over every node
 /// (the outputs are what a moved film must not move).
 fn stability_loss(logits: Tensor<2>, nudged: Tensor<2>) -> Tensor<1> {
-    let difference = burn::tensor::activation::sigmoid(logits) - burn::tensor::activation::sigmoid(nudged);
-    (difference.clone() * difference).mean()
+    mean_squared_difference(burn::tensor::activation::sigmoid(logits), burn::tensor::activation::sigmoid(nudged))
 }
 
-/// The posture pairs' term: the mean squared difference between the logits (`[P, K]`) of each
-/// pair's two members over every node. In logits, not probabilities: the bundled models'
-/// outputs sit near 0, where a probability difference vanishes however far the calls move (a
-/// probability term at weight 2,000 left the posture's false alarms where they were).
-fn posture_loss(first: Tensor<2>, second: Tensor<2>) -> Tensor<1> {
-    let difference = first - second;
+/// The mean over every element of `(a - b)^2`, for two tensors of one shape: on probabilities
+/// the stability term, on the logits (`[P, K]`) of the posture pairs' two members their term.
+fn mean_squared_difference(a: Tensor<2>, b: Tensor<2>) -> Tensor<1> {
+    let difference = a - b;
     (difference.clone() * difference).mean()
 }
 
@@ -799,7 +799,7 @@ pub fn train(
             let posture_term = (options.posture_weight > 0.0)
                 .then(|| posture_pair_outputs(&logits, in_batch, &device))
                 .flatten()
-                .map(|[a, b]| posture_loss(a, b));
+                .map(|[a, b]| mean_squared_difference(a, b));
             let pairs_term =
                 (options.pair_weight > 0.0).then(|| pair_loss(logits.clone(), &ranked_now, &device)).flatten();
             let mut loss = masked_bce(logits, batch.targets, batch.mask, weights_t.clone());

@@ -55,6 +55,10 @@ fn small_phantoms(count: usize, seed: u64) -> SynthConfig {
     SynthConfig { count, seed, size: 96, format: OutFormat::Png16, layout: OutLayout::Flat, ..Default::default() }
 }
 
+/// `train` options for one quick epoch of a small CAE on phantom folders.
+const ONE_TINY_EPOCH: [&str; 12] =
+    ["--size", "32", "--epochs", "1", "--batch", "8", "--backbone", "cae", "--schedule", "joint", "--val-split", "0.4"];
+
 /// An ONNX file's float initializers, in file order: dimensions and raw little-endian bytes.
 fn float_initializers(bytes: &[u8]) -> Vec<(Vec<i64>, Vec<u8>)> {
     let model = mousexray::onnx::features::decode(bytes).unwrap();
@@ -613,31 +617,10 @@ fn posture_pairs_train_with_their_term() {
     generate(&b, &posture, &|| {}).unwrap();
     let out = dir.path().join("posture.onnx");
     let (a_, b_, o) = (a.to_str().unwrap(), b.to_str().unwrap(), out.to_str().unwrap());
-    let (code, stderr) = mousexray(&[
-        "train",
-        "--out",
-        o,
-        "--data",
-        a_,
-        "--data",
-        b_,
-        "--size",
-        "32",
-        "--epochs",
-        "1",
-        "--batch",
-        "8",
-        "--backbone",
-        "cae",
-        "--schedule",
-        "joint",
-        "--val-split",
-        "0.4",
-        "--pretrain-epochs",
-        "0",
-        "--posture-weight",
-        "100",
-    ]);
+    let mut args = vec!["train", "--out", o, "--data", a_, "--data", b_];
+    args.extend(ONE_TINY_EPOCH);
+    args.extend(["--pretrain-epochs", "0", "--posture-weight", "100"]);
+    let (code, stderr) = mousexray(&args);
     assert_eq!(code, 0, "{stderr}");
     assert!(!stderr.contains("skipped"), "{stderr}");
     assert!(stderr.contains("posture: loss ") && stderr.contains("val gap "), "{stderr}");
@@ -658,26 +641,12 @@ fn several_folders_train_as_one_and_repeated_ids_are_refused() {
     generate(&b, &SynthConfig { count: 50, seed: 42, pairs: true, ..base.clone() }, &|| {}).unwrap();
     let out = dir.path().join("both.onnx");
     let (a_, b_, o) = (a.to_str().unwrap(), b.to_str().unwrap(), out.to_str().unwrap());
-    let common = [
-        "--size",
-        "32",
-        "--epochs",
-        "1",
-        "--batch",
-        "8",
-        "--backbone",
-        "cae",
-        "--schedule",
-        "joint",
-        "--val-split",
-        "0.4",
-    ];
     let train = |data: &[&str], extra: &[&str]| {
         let mut args = vec!["train", "--out", o];
         for d in data {
             args.extend(["--data", d]);
         }
-        args.extend(common);
+        args.extend(ONE_TINY_EPOCH);
         args.extend(extra);
         mousexray(&args)
     };
