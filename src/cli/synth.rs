@@ -89,6 +89,12 @@ pub struct SynthArgs {
     #[arg(long)]
     pub vary_animal: bool,
 
+    /// With --vary-animal: the lateral posture over the whole range real laterals show, the
+    /// tail curled up to 180° over the back or 60° down and the head flexed or extended up to
+    /// 35° (as `--posture-pairs` redraws it), all normal.
+    #[arg(long, requires = "vary_animal")]
+    pub vary_posture: bool,
+
     /// Generator: a (analytic path lengths; what models train on) or b (a voxel volume
     /// projected, anatomy written apart from style a's; for testing only: `train` refuses it).
     #[arg(long, value_enum, default_value_t = Style::A)]
@@ -167,6 +173,7 @@ pub fn run(args: &SynthArgs) -> anyhow::Result<()> {
         posture_pairs: args.posture_pairs,
         vary_film: args.vary_film,
         vary_animal: args.vary_animal,
+        vary_posture: args.vary_posture,
         style: args.style,
         impc_observations: args.impc_observations,
         reviewed: args.reviewed,

@@ -41,6 +41,7 @@ pub const SPINE_LANDMARKS: usize = 30;
 const FINDINGS_STREAM: u64 = 0x6669_6e64;
 const NOISE_STREAM: u64 = 0x6e6f_6973;
 const ANIMAL_STREAM: u64 = 0x616e_696d;
+const POSTURE_STREAM: u64 = 0x706f_7374;
 
 /// One phantom animal and how it was X-rayed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -163,6 +164,13 @@ impl Phantom {
         lv.head.1 = rng.normal(0.0, 15.0).clamp(-35.0, 35.0);
         lv.tail_curvature = rng.range(-0.012, 0.012);
         lv.tail_curl_deg = rng.range(-60.0, 180.0);
+    }
+
+    /// Draws the LV posture from the whole range real laterals show (`synth --vary-posture`),
+    /// from a stream of its own: [`Phantom::redraw_lateral_posture`]'s hunch, head and tail, so
+    /// that a curled tail or a flexed head is normal in training as it is on real films.
+    pub fn vary_lateral_posture(&mut self) {
+        self.redraw_lateral_posture(&mut Rng::new(self.seed ^ POSTURE_STREAM, self.index));
     }
 
     /// Whether the animal has this L3 finding.

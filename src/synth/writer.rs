@@ -103,6 +103,10 @@ pub struct SynthConfig {
     /// The animal as real films show it ([`Phantom::vary_animal`]).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub vary_animal: bool,
+    /// The lateral posture as real laterals show it ([`Phantom::vary_lateral_posture`]): the
+    /// tail curled over the back or hanging, the head flexed or extended; needs `vary_animal`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub vary_posture: bool,
     /// The generator.
     #[serde(default, skip_serializing_if = "Style::is_a")]
     pub style: Style,
@@ -146,6 +150,7 @@ impl Default for SynthConfig {
             posture_pairs: false,
             vary_film: false,
             vary_animal: false,
+            vary_posture: false,
             style: Style::A,
             impc_observations: false,
             reviewed: 0,
@@ -268,6 +273,10 @@ pub fn generate(out: &Path, config: &SynthConfig, progress: &(dyn Fn() + Sync)) 
     if config.style == Style::B && (config.vary_film || config.vary_animal) {
         bail!("--vary-film and --vary-animal widen style a; style b draws its own variation");
     }
+    if config.vary_posture && (config.style == Style::B || !config.vary_animal) {
+        // The posture bends the column; only a varied animal's trunk follows it.
+        bail!("--vary-posture widens style a's varied animal: give it with --vary-animal");
+    }
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let done = AtomicUsize::new(0);
     let written: Vec<(Vec<SpecimenTruth>, Option<PairTruth>)> = (0..config.count)
@@ -387,6 +396,9 @@ fn sample_animal(config: &SynthConfig, index: u64, prevalence: &Prevalence) -> D
             let mut phantom = Phantom::sample(config.seed, index, prevalence, config.ruler_rate);
             if config.vary_animal {
                 phantom.vary_animal();
+            }
+            if config.vary_posture {
+                phantom.vary_lateral_posture();
             }
             Drawn::A(phantom)
         }

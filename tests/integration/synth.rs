@@ -299,6 +299,39 @@ fn posture_pairs_differ_by_the_lateral_posture_alone() {
     assert!(refused.unwrap_err().to_string().contains("style b"));
 }
 
+/// `synth --vary-posture` redraws only the LV posture of a varied run: the same labels and DV
+/// files, other LV films with tails and heads beyond `--vary-animal`'s range; it needs
+/// `--vary-animal` and style a.
+#[test]
+fn vary_posture_changes_the_lateral_posture_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = SynthConfig { vary_animal: true, ..config(6, 96, OutFormat::Png16, OutLayout::Subfolders) };
+    let (plain, posed) = (dir.path().join("plain"), dir.path().join("posed"));
+    generate(&plain, &cfg, &|| {}).unwrap();
+    generate(&posed, &SynthConfig { vary_posture: true, ..cfg.clone() }, &|| {}).unwrap();
+    let read = |dir: &Path, name: &str| std::fs::read(dir.join(name)).unwrap();
+    assert!(read(&plain, "labels.csv") == read(&posed, "labels.csv"), "the findings stay");
+    let mut moved = 0;
+    for k in 0..6 {
+        let id = format!("MX{k:05}");
+        assert!(read(&plain, &format!("{id}/DV.png")) == read(&posed, &format!("{id}/DV.png")), "{id}: DV changed");
+        moved += usize::from(read(&plain, &format!("{id}/LV.png")) != read(&posed, &format!("{id}/LV.png")));
+    }
+    assert_eq!(moved, 6, "every LV film shows the redrawn posture");
+    let truth: serde_json::Value = serde_json::from_slice(&read(&posed, "truth.json")).unwrap();
+    let curls: Vec<f64> = truth["specimens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["phantom"]["poses"][1]["tail_curl_deg"].as_f64().unwrap_or(0.0))
+        .collect();
+    assert!(curls.iter().all(|c| (-60.0..=180.0).contains(c)) && curls.iter().any(|c| *c > 35.0), "{curls:?}");
+    for bad in [SynthConfig { vary_animal: false, ..cfg.clone() }, SynthConfig { style: Style::B, ..cfg }] {
+        let refused = generate(&dir.path().join("bad"), &SynthConfig { vary_posture: true, ..bad }, &|| {});
+        assert!(refused.unwrap_err().to_string().contains("--vary-"), "refused");
+    }
+}
+
 #[test]
 fn pairs_differ_by_one_finding_and_nothing_else() {
     let dir = tempfile::tempdir().unwrap();
