@@ -2,7 +2,7 @@
 # Runs the real review window under Xvfb on a copy of the bundled sample, classifies it, and saves
 # screenshots: the whole window (worklist with scores, DV and LV with the saliency overlay, the
 # findings panel) at 1920x1080 and at 1024x768, a zoomed view, the films-only layout, the
-# contact sheet and the colony view, and
+# contact sheet and the colony view, a distance and an angle measured on the films, and
 # Model > "Improve with my reviews..." run on 60 reviewed phantoms (clicked at this build's menu
 # positions at 1920x1080). Needs: Xvfb, xdotool, ImageMagick (`import`), Mesa GL.
 #   apt-get install -y xvfb xauth xdotool imagemagick libgl1-mesa-dri libegl-mesa0
@@ -44,6 +44,16 @@ key() { xdotool windowfocus "$win" 2>/dev/null || true; xdotool key --window "$w
 size() { xdotool windowsize "$win" "$1" "$2"; xdotool windowmove "$win" 0 0; xdotool mousemove 1910 1070; sleep 1.5; }
 shot() { import -window root -crop "$1+0+0" +repage "$OUT/$2"; }
 sleep 4 # scan, model load and classification of 24 specimens
+# Measurements on the most abnormal specimen, the overlay off: a distance along the DV's upper
+# left tibia, an angle over the LV's thoracolumbar column (this sample's positions in a
+# fresh window at 1920x1080), then both undone.
+size 1920 1080; key Home
+click() { xdotool mousemove "$1" "$2" click 1; sleep 1; }
+key d; click 545 478; click 470 458
+key g; click 1075 567; click 1175 555; click 1290 577
+key Escape; xdotool mousemove 1910 1070; sleep 1
+import -window root -crop 1215x800+385+80 +repage "$OUT/review_measure.png"
+key z; key z
 # The most abnormal specimen (the list is sorted by P(abnormal)), overlay on.
 key Home; key o
 size 1920 1080; shot 1920x1080 review_window.png
@@ -67,10 +77,9 @@ wait "$APP" 2>/dev/null || true
 open_window "$WORK/reviewed"
 sleep 5
 size 1920 1080
-click() { xdotool mousemove "$1" "$2" click 1; sleep 1; }
 click 61 12    # Model
 click 120 141  # Improve with my reviews...
 click 281 216  # Start fine-tuning
 sleep 25       # 8 epochs at most on 46 specimens
 shot 820x410 review_improve.png
-echo "screenshots in $OUT: review_window.png review_1024.png review_films_only.png review_zoomed.png review_contact_sheet.png review_colony.png review_improve.png"
+echo "screenshots in $OUT: review_window.png review_1024.png review_films_only.png review_zoomed.png review_contact_sheet.png review_colony.png review_measure.png review_improve.png"

@@ -264,6 +264,9 @@ pub fn generate(out: &Path, config: &SynthConfig, progress: &(dyn Fn() + Sync)) 
     if config.paired() && config.views.len() != 2 {
         bail!("{} needs both views", if config.pairs { "--pairs" } else { "--posture-pairs" });
     }
+    if config.paired() && config.missing_view_rate > 0.0 {
+        bail!("--missing-view-rate drops a view, and a pair's members are written with both: give it without pairs");
+    }
     if config.pairs && config.posture_pairs {
         bail!("--pairs and --posture-pairs write different pairs: choose one per folder");
     }

@@ -181,7 +181,8 @@ pub fn case_film(
     rng: &mut Rng,
 ) -> anyhow::Result<GrayImage16> {
     let max = f64::from((1u32 << 14) - 1);
-    let rendered = || film(n, phantom.render(view, n, true));
+    let rendered =
+        || phantom.film_framed_as(None, view, n, true).ok_or_else(|| anyhow::anyhow!("film of the wrong size"));
     Ok(match case {
         DomainCase::Phantoms => rendered()?,
         DomainCase::CloseUp => close_up(&rendered()?, rng),

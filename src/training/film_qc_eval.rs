@@ -2,7 +2,7 @@
 //! crops (close-ups), two animals on one film, empty films, and DV and LV filed the wrong way
 //! round; and how often it raises a false alarm on the phantoms as they are.
 
-use crate::imaging::{FileFormat, FilmMeasures, GrayImage16, PreprocessSpec, QcCode, preprocess_film, specimen_qc};
+use crate::imaging::{FilmMeasures, GrayImage16, PreprocessSpec, QcCode, preprocess_film, specimen_qc};
 use crate::specimen::View;
 use crate::synth::{Phantom, Prevalence, Rng, animal_pixels};
 
@@ -101,9 +101,8 @@ pub fn measure(spec: &PreprocessSpec, options: &QcEvalOptions) -> anyhow::Result
         })
         .collect();
     let n = options.size;
-    let film_of = |pixels: Vec<u16>| {
-        GrayImage16::new(n, n, 14, pixels, FileFormat::Png)
-            .ok_or_else(|| anyhow::anyhow!("rendered film has the wrong size"))
+    let film_of = |phantom: &Phantom, view: View| {
+        phantom.film_framed_as(None, view, n, true).ok_or_else(|| anyhow::anyhow!("rendered film has the wrong size"))
     };
     let measures = |img: &GrayImage16| -> anyhow::Result<FilmMeasures> {
         preprocess_film(img, spec).map(|p| p.film).map_err(|e| anyhow::anyhow!(e))
@@ -113,8 +112,8 @@ pub fn measure(spec: &PreprocessSpec, options: &QcEvalOptions) -> anyhow::Result
         let phantom = Phantom::sample(options.seed, index, &prevalence, RULER_RATE);
         let other = Phantom::sample(options.seed ^ 0x0051_570c, index, &prevalence, RULER_RATE);
         let mut rng = Rng::new(options.seed ^ 0x0051_4321, index);
-        let dv = film_of(phantom.render(View::Dv, n, true))?;
-        let lv = film_of(phantom.render(View::Lv, n, true))?;
+        let dv = film_of(&phantom, View::Dv)?;
+        let lv = film_of(&phantom, View::Lv)?;
         let clean = [measures(&dv)?, measures(&lv)?];
         // The view altered in the one-view cases.
         let v = rng.below(2);
@@ -131,7 +130,7 @@ pub fn measure(spec: &PreprocessSpec, options: &QcEvalOptions) -> anyhow::Result
                 QcCase::CloseUp | QcCase::TwoAnimals | QcCase::Empty => {
                     let altered = match case {
                         QcCase::CloseUp => close_up(original, &mut rng),
-                        QcCase::TwoAnimals => side_by_side(original, &film_of(other.render(view, n, true))?),
+                        QcCase::TwoAnimals => side_by_side(original, &film_of(&other, view)?),
                         _ => empty(original, &mut rng),
                     };
                     let mut pair = clean;

@@ -206,7 +206,7 @@ pub fn to_markdown(model: &str, rows: &[PostureRow]) -> String {
         ));
     }
     md.push_str(
-        "\nHeld-out animals without findings, varied as the training recipe varies them; only the LV posture changes (the DV film and the LV field of view stay those of the animal as drawn). Every call is a false alarm; mean P(kyphosis) is the joint probability (abnormal, axial, kyphosis), calls follow each node's threshold. The varied recipe draws hunches of 0-9 mm, the head's pitch within about 20 degrees and the tail within 35 degrees of the table: the head and tail rows go beyond it, to where real lateral films put them (`synth --posture-pairs` draws them too). \"Calls changed\" counts animals whose calls differ from the animal as drawn.\n",
+        "\nHeld-out animals without findings, varied as the training recipe varies them; only the LV posture changes (the DV film and the LV field of view stay those of the animal as drawn). Every call is a false alarm; mean P(kyphosis) is the joint probability (abnormal, axial, kyphosis), calls follow each node's threshold. The varied recipe draws hunches of 0-9 mm, the head's pitch within about 20 degrees and the tail within 35 degrees of the table: the head and tail rows go beyond it, to where real lateral films put them (`synth --vary-posture` and `--posture-pairs` draw them too). \"Calls changed\" counts animals whose calls differ from the animal as drawn.\n",
     );
     md
 }

@@ -295,6 +295,8 @@ fn posture_pairs_differ_by_the_lateral_posture_alone() {
         assert!(changed > 40, "{first}: only {changed} LV pixels changed");
     }
     assert!(abnormal > 0, "posture pairs keep their findings");
+    let one_view = generate(&dir.path().join("v"), &SynthConfig { missing_view_rate: 0.2, ..cfg.clone() }, &|| {});
+    assert!(one_view.unwrap_err().to_string().contains("--missing-view-rate"));
     let refused = generate(&dir.path().join("b"), &SynthConfig { style: Style::B, vary_animal: false, ..cfg }, &|| {});
     assert!(refused.unwrap_err().to_string().contains("style b"));
 }
