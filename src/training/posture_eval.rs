@@ -10,6 +10,7 @@ use crate::inference::Classifier;
 use crate::inference::hierarchy::Scores;
 use crate::specimen::{ByView, View};
 use crate::synth::{Phantom, Prevalence};
+use crate::taxonomy::Level;
 
 /// Which phantoms are measured.
 #[derive(Debug, Clone)]
@@ -105,6 +106,9 @@ pub struct PostureRow {
     pub mean_p_kyphosis: f32,
     /// Share whose calls differ from the animal as drawn.
     pub calls_changed: f32,
+    /// The L3 finding called most often and its share (`None`: no L3 call at all): what an
+    /// "abnormal" call rests on when it is neither kyphosis nor lordosis.
+    pub top_finding: Option<(String, f32)>,
 }
 
 /// Renders `options.count` normal animals of the held-out seed, varied as the training recipe
@@ -131,8 +135,12 @@ pub fn measure(model: &mut Classifier, options: &PostureOptions) -> anyhow::Resu
             lordosis: 0.0,
             mean_p_kyphosis: 0.0,
             calls_changed: 0.0,
+            top_finding: None,
         })
         .collect();
+    let l3: Vec<usize> = (0..taxonomy.nodes.len()).filter(|&i| taxonomy.nodes[i].level == Level::L3).collect();
+    // Per posture, per L3 node (in `l3`'s order): animals called.
+    let mut l3_calls = vec![vec![0usize; l3.len()]; rows.len()];
     let film = |phantom: &Phantom, frame: &Phantom, view: View| {
         phantom
             .film_framed_as(Some(frame), view, options.size, true)
@@ -166,8 +174,11 @@ pub fn measure(model: &mut Classifier, options: &PostureOptions) -> anyhow::Resu
                 .map(|p| Scores::new(&taxonomy, p.clone(), &thresholds))
                 .collect();
             let Some(drawn) = scores.first() else { continue };
-            for (row, score) in rows.iter_mut().zip(&scores) {
+            for ((row, score), calls) in rows.iter_mut().zip(&scores).zip(&mut l3_calls) {
                 let flag = |i: usize| f32::from(u8::from(score.flags.get(i).copied().unwrap_or(false)));
+                for (count, &i) in calls.iter_mut().zip(&l3) {
+                    *count += usize::from(score.flags.get(i).copied().unwrap_or(false));
+                }
                 row.specimens += 1;
                 row.abnormal += flag(abnormal);
                 row.kyphosis += flag(kyphosis);
@@ -177,8 +188,11 @@ pub fn measure(model: &mut Classifier, options: &PostureOptions) -> anyhow::Resu
             }
         }
     }
-    for row in &mut rows {
+    for (row, calls) in rows.iter_mut().zip(&l3_calls) {
         let n = row.specimens.max(1) as f32;
+        // The first of equals, in the taxonomy's order.
+        let top = calls.iter().enumerate().rev().max_by_key(|(_, c)| **c);
+        row.top_finding = top.filter(|(_, c)| **c > 0).map(|(k, c)| (taxonomy.nodes[l3[k]].id.clone(), *c as f32 / n));
         row.abnormal /= n;
         row.kyphosis /= n;
         row.lordosis /= n;
@@ -191,18 +205,21 @@ pub fn measure(model: &mut Classifier, options: &PostureOptions) -> anyhow::Resu
 /// The rows as a Markdown table.
 pub fn to_markdown(model: &str, rows: &[PostureRow]) -> String {
     let mut md = format!(
-        "## Normal animals in other lateral postures ({model})\n\n| LV posture | animals | called abnormal | called kyphosis | called lordosis | mean P(kyphosis) | calls changed |\n|---|---:|---:|---:|---:|---:|---:|\n"
+        "## Normal animals in other lateral postures ({model})\n\n| LV posture | animals | called abnormal | called kyphosis | called lordosis | mean P(kyphosis) | calls changed | most called L3 finding |\n|---|---:|---:|---:|---:|---:|---:|---|\n"
     );
     for r in rows {
         md.push_str(&format!(
-            "| {} | {} | {:.1} % | {:.1} % | {:.1} % | {:.3} | {:.1} % |\n",
+            "| {} | {} | {:.1} % | {:.1} % | {:.1} % | {:.3} | {:.1} % | {} |\n",
             r.posture.label(),
             r.specimens,
             100.0 * r.abnormal,
             100.0 * r.kyphosis,
             100.0 * r.lordosis,
             r.mean_p_kyphosis,
-            100.0 * r.calls_changed
+            100.0 * r.calls_changed,
+            r.top_finding
+                .as_ref()
+                .map_or_else(|| "none".to_string(), |(id, share)| format!("{id} {:.1} %", 100.0 * share))
         ));
     }
     md.push_str(

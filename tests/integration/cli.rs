@@ -145,7 +145,13 @@ fn eval_posture_measures_every_lateral_posture() {
     let rows: Vec<&str> = stdout.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| LV posture")).collect();
     assert_eq!(rows.len(), mousexray::training::posture_eval::Posture::ALL.len(), "{stdout}");
     assert!(rows.iter().all(|r| r.split(" | ").nth(1) == Some("3")), "{stdout}");
-    assert!(rows[0].starts_with("| as drawn | 3 |") && rows[0].ends_with("| 0.0 % |"), "{}", rows[0]);
+    assert!(rows[0].starts_with("| as drawn | 3 |") && rows[0].split(" | ").nth(6) == Some("0.0 %"), "{}", rows[0]);
+    // The last column names an L3 finding and its share, or none.
+    for row in &rows {
+        let top = row.trim_end_matches(" |").rsplit(" | ").next().unwrap_or_default();
+        let named = mousexray::synth::CLASSES.iter().any(|c| top.starts_with(&format!("{c} ")) && top.ends_with(" %"));
+        assert!(top == "none" || named, "{row}");
+    }
     let p_kyphosis: std::collections::HashSet<&str> = rows.iter().filter_map(|r| r.split(" | ").nth(5)).collect();
     assert!(p_kyphosis.len() > 1, "every posture gave the same P(kyphosis): {stdout}");
     let sheet = image::open(out_dir.join("posture_lv.png")).unwrap();
