@@ -88,7 +88,8 @@ pub struct EvalArgs {
     /// Labels CSV (default DIR/labels.csv).
     #[arg(long, value_name = "CSV")]
     pub labels: Option<PathBuf>,
-    /// Write eval.md, eval.csv and ROC curves (NAME_roc.png by level, NAME_classes_roc.png per class) here.
+    /// Write eval.md, eval.csv and ROC curves (NAME_roc.png by level, NAME_classes_roc.png per class) here,
+    /// and with --posture the sheet of the postures measured (posture_lv.png).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Specimens per inference batch.

@@ -67,11 +67,11 @@ pub struct SynthArgs {
     #[arg(long)]
     pub pairs: bool,
 
-    /// Posture pairs (style a): write each of the COUNT animals twice, PRnnnnnA as drawn and
+    /// Posture pairs (style a, with --vary-animal): write each of the COUNT animals twice, PRnnnnnA as drawn and
     /// PRnnnnnB with its lateral posture drawn again (hunch, head, tail curled up to 180°), the
     /// same findings and everything else identical; pairs.csv lists them with finding
     /// `posture`. `train --posture-weight` asks a model to read both alike.
-    #[arg(long, conflicts_with = "pairs")]
+    #[arg(long, conflicts_with = "pairs", requires = "vary_animal")]
     pub posture_pairs: bool,
 
     /// Vary each film as real films vary: quantum noise from 0.7 to 2 times and detector blur

@@ -51,6 +51,14 @@ impl FilmMark {
 /// over the film's margin when that is clear of the animal, and around the film otherwise. A
 /// mark on the animal changes the animal, which is not what these marks are for.
 pub fn add_mark(film: &mut GrayImage16, mark: FilmMark, rng: &mut Rng) -> MarkPlacement {
+    add_mark_to_all(std::slice::from_mut(film), mark, rng)
+}
+
+/// [`add_mark`] on films of one size that must carry the same mark in the same place, such as
+/// the two members of a counterfactual pair: a placement is taken only where it stays clear of
+/// the animal on every film, and where none does, every film is extended alike. The draws from
+/// `rng` are those of [`add_mark`], so one film gets exactly what [`add_mark`] gives it.
+pub fn add_mark_to_all(films: &mut [GrayImage16], mark: FilmMark, rng: &mut Rng) -> MarkPlacement {
     let start = rng.below(4);
     let text = format!("MX{:05}  2026-{:02}-{:02}  HRWL", rng.below(100_000), 1 + rng.below(12), 1 + rng.below(28));
     let frame = 20 + rng.below(21);
@@ -58,7 +66,8 @@ pub fn add_mark(film: &mut GrayImage16, mark: FilmMark, rng: &mut Rng) -> MarkPl
     let letter = if rng.chance(0.5) { "L" } else { "R" };
     // Sizes follow the film as given: drawn on a film extended for it, a frame covers exactly
     // the added film and a cassette edge exactly its band.
-    let side = film.width.min(film.height) as usize;
+    let Some(first) = films.first() else { return MarkPlacement::Beside };
+    let side = first.width.min(first.height) as usize;
     let draw = |film: &mut GrayImage16, place: usize| {
         let max = f32::from(film.max_value());
         match mark {
@@ -76,14 +85,14 @@ pub fn add_mark(film: &mut GrayImage16, mark: FilmMark, rng: &mut Rng) -> MarkPl
             }
         }
     };
-    let clear = Clearance::of(film);
+    let clear: Vec<Clearance> = films.iter().map(Clearance::of).collect();
     let places: Vec<usize> =
         if mark == FilmMark::BrightFrame { vec![0] } else { (0..4).map(|k| (start + k) % 4).collect() };
     for &place in &places {
-        let mut marked = film.clone();
-        draw(&mut marked, place);
-        if clear.allows(film, &marked) {
-            *film = marked;
+        let mut marked = films.to_vec();
+        marked.iter_mut().for_each(|m| draw(m, place));
+        if clear.iter().zip(films.iter()).zip(&marked).all(|((c, film), m)| c.allows(film, m)) {
+            films.clone_from_slice(&marked);
             return MarkPlacement::Beside;
         }
     }
@@ -105,8 +114,10 @@ pub fn add_mark(film: &mut GrayImage16, mark: FilmMark, rng: &mut Rng) -> MarkPl
         }
         e
     };
-    *film = extend(film, reach, edges, clear.background);
-    draw(film, if mark == FilmMark::BrightFrame { 0 } else { start });
+    for (film, c) in films.iter_mut().zip(&clear) {
+        *film = extend(film, reach, edges, c.background);
+        draw(film, if mark == FilmMark::BrightFrame { 0 } else { start });
+    }
     MarkPlacement::FilmExtended
 }
 

@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::film_marks::{FilmMark, MarkPlacement, add_mark};
+use super::film_marks::{FilmMark, MarkPlacement, add_mark_to_all};
 use super::render::{Exposure, Placement, is_one, one};
 use super::rng::Rng;
 use crate::imaging::{FileFormat, GrayImage16};
@@ -81,20 +81,35 @@ impl FilmVariation {
 
     /// Applies the film part to a rendered `size x size` film (14-bit values): marks first
     /// (only where they fit beside the animal; the film keeps its size), then saturation, the
-    /// exposure curve and the background. Returns the marks that were placed.
-    pub fn apply_film(&self, pixels: &mut Vec<u16>, size: u32, seed: u64, index: u64, view: usize) -> Vec<FilmMark> {
+    /// exposure curve and the background. `partner`: the other member of a pair as rendered
+    /// for the same view and framing; a mark is then placed only where it fits beside both
+    /// animals, so that both members carry the same marks (the partner is called alike).
+    /// Returns the marks that were placed.
+    pub fn apply_film(
+        &self,
+        pixels: &mut Vec<u16>,
+        partner: Option<Vec<u16>>,
+        size: u32,
+        seed: u64,
+        index: u64,
+        view: usize,
+    ) -> Vec<FilmMark> {
         let max = (1u32 << 14) - 1;
         let mut rng = Rng::new(seed ^ VARY_STREAM ^ 0x6d61_726b, index.wrapping_mul(2).wrapping_add(view as u64));
         let mut placed = Vec::new();
-        if let Some(mut film) = GrayImage16::new(size, size, 14, std::mem::take(pixels), FileFormat::Png) {
+        let film = |p: Vec<u16>| GrayImage16::new(size, size, 14, p, FileFormat::Png);
+        let own = film(std::mem::take(pixels));
+        let partner = partner.and_then(film);
+        if let Some(own) = own {
+            let mut films: Vec<GrayImage16> = std::iter::once(own).chain(partner).collect();
             for &mark in &self.marks {
-                let mut marked = film.clone();
-                if add_mark(&mut marked, mark, &mut rng) == MarkPlacement::Beside {
-                    film = marked;
+                let mut marked = films.clone();
+                if add_mark_to_all(&mut marked, mark, &mut rng) == MarkPlacement::Beside {
+                    films = marked;
                     placed.push(mark);
                 }
             }
-            *pixels = film.pixels;
+            *pixels = films.swap_remove(0).pixels;
         }
         let ceiling = (f64::from(max) * (1.0 - self.saturation)).max(1.0);
         // The curve bends what lies above the bare film (its median, as the animal covers a

@@ -43,7 +43,7 @@ pub enum Style {
     /// Analytic path lengths through posed primitives (the training generator).
     #[default]
     A,
-    /// A voxel volume projected, with anatomy written apart from style a's ([`super::style_b`]):
+    /// A voxel volume projected, with anatomy written apart from style a's (`synth::style_b`):
     /// a test of whether a model learned the skeleton; training refuses it.
     B,
 }
@@ -276,9 +276,12 @@ pub fn generate(out: &Path, config: &SynthConfig, progress: &(dyn Fn() + Sync)) 
     if config.style == Style::B && (config.vary_film || config.vary_animal) {
         bail!("--vary-film and --vary-animal widen style a; style b draws its own variation");
     }
+    // A redrawn posture bends the column; only a varied animal's trunk follows it.
     if config.vary_posture && (config.style == Style::B || !config.vary_animal) {
-        // The posture bends the column; only a varied animal's trunk follows it.
         bail!("--vary-posture widens style a's varied animal: give it with --vary-animal");
+    }
+    if config.posture_pairs && config.style == Style::A && !config.vary_animal {
+        bail!("--posture-pairs redraws a varied animal's posture: give it with --vary-animal");
     }
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let done = AtomicUsize::new(0);
@@ -411,7 +414,8 @@ fn sample_animal(config: &SynthConfig, index: u64, prevalence: &Prevalence) -> D
 
 fn write_specimen(out: &Path, config: &SynthConfig, index: u64) -> anyhow::Result<SpecimenTruth> {
     let animal = sample_animal(config, index, &config.prevalence);
-    write_phantom(out, config, index, specimen_id(config.id_prefix.as_deref(), index), animal, index, None)
+    let id = specimen_id(config.id_prefix.as_deref(), index);
+    write_phantom(out, config, index, id, animal, index, PairSide::default())
 }
 
 /// The ids of pair `index`: the pair, the specimen without and the specimen with the finding;
@@ -479,15 +483,26 @@ fn write_members(
     severity: f64,
 ) -> anyhow::Result<(SpecimenTruth, SpecimenTruth, PairTruth)> {
     let (pair, a, b) = pair_ids(config.id_prefix.as_deref(), index);
-    let written_first = write_phantom(out, config, index, a.clone(), first.clone(), 2 * index, None)?;
-    let written_second = write_phantom(out, config, index, b.clone(), second, 2 * index + 1, Some(&first))?;
+    // Each member's marks are placed where they fit beside both animals: the same marks on both.
+    let side = PairSide { frame_as: None, partner: Some((&second, Some(&first))) };
+    let written_first = write_phantom(out, config, index, a.clone(), first.clone(), 2 * index, side)?;
+    let side = PairSide { frame_as: Some(&first), partner: Some((&first, None)) };
+    let written_second = write_phantom(out, config, index, b.clone(), second, 2 * index + 1, side)?;
     let truth = PairTruth { pair, finding: finding.to_owned(), severity, without: a, with: b };
     Ok((written_first, written_second, truth))
 }
 
+/// Where a pair's member stands: the animal whose framing it takes, and the other member with
+/// the animal whose framing that one takes (both `None` for a single specimen).
+#[derive(Clone, Copy, Default)]
+struct PairSide<'a> {
+    frame_as: Option<&'a Drawn>,
+    partner: Option<(&'a Drawn, Option<&'a Drawn>)>,
+}
+
 /// Writes one animal as specimen `id`; `index` keys its format and metadata draws (a pair's two
 /// members share them, and are both written as experimental animals), `file_index` its file
-/// names where the layout numbers files; `frame_as`: the animal whose framing it takes.
+/// names where the layout numbers files; `pair`: its framing and partner, if a pair's member.
 fn write_phantom(
     out: &Path,
     config: &SynthConfig,
@@ -495,7 +510,7 @@ fn write_phantom(
     id: String,
     mut animal: Drawn,
     file_index: u64,
-    frame_as: Option<&Drawn>,
+    pair: PairSide,
 ) -> anyhow::Result<SpecimenTruth> {
     let mut rng = Rng::new(config.seed ^ 0x6d65_7461, index);
     let metadata = sample_metadata(&mut rng, index, config.paired() || !animal.findings().is_empty());
@@ -516,7 +531,7 @@ fn write_phantom(
     let mut spine = BTreeMap::new();
     for view in views {
         let slot = usize::from(view == View::Lv);
-        let pixels = match (&mut animal, frame_as) {
+        let pixels = match (&mut animal, pair.frame_as) {
             (Drawn::A(phantom), frame) => {
                 let frame = match frame {
                     Some(Drawn::A(f)) => Some(f),
@@ -529,7 +544,19 @@ fn write_phantom(
                 let mut pixels = phantom.render_framed_as(frame, view, config.size, true);
                 spine.insert(view, phantom.spine_landmarks(frame, view, config.size));
                 if let Some(mut v) = variation {
-                    v.marks = v.apply_film(&mut pixels, config.size, config.seed, index, slot);
+                    let partner = match pair.partner {
+                        Some((Drawn::A(other), other_frame)) if !v.marks.is_empty() => {
+                            let mut other = other.clone();
+                            v.apply_before_render(&mut other.placements[slot], &mut other.exposures[slot]);
+                            let other_frame = match other_frame {
+                                Some(Drawn::A(f)) => Some(f),
+                                _ => None,
+                            };
+                            Some(other.render_framed_as(other_frame, view, config.size, true))
+                        }
+                        _ => None,
+                    };
+                    v.marks = v.apply_film(&mut pixels, partner, config.size, config.seed, index, slot);
                     film.insert(view, v);
                 }
                 pixels

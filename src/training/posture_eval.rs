@@ -45,11 +45,13 @@ impl Posture {
     /// The postures measured, the animal as drawn first (the reference of "calls changed").
     /// The hunch stays within the training range (0 to 9 mm); the head and tail go beyond it,
     /// to where real lateral films put them.
-    pub const ALL: [Posture; 9] = [
+    pub const ALL: [Posture; 10] = [
         Posture::AS_DRAWN,
         Posture { hunch_mm: Some(0.0), ..Posture::AS_DRAWN },
         Posture { hunch_mm: Some(9.0), ..Posture::AS_DRAWN },
         Posture { head_deg: -30.0, ..Posture::AS_DRAWN },
+        // As far as the hunch and the 30° flexion together pitch the skull.
+        Posture { head_deg: -45.0, ..Posture::AS_DRAWN },
         Posture { head_deg: 30.0, ..Posture::AS_DRAWN },
         Posture { tail_curl_deg: 90.0, ..Posture::AS_DRAWN },
         Posture { tail_curl_deg: 180.0, ..Posture::AS_DRAWN },
@@ -223,7 +225,7 @@ pub fn to_markdown(model: &str, rows: &[PostureRow]) -> String {
         ));
     }
     md.push_str(
-        "\nHeld-out animals without findings, varied as the training recipe varies them; only the LV posture changes (the DV film and the LV field of view stay those of the animal as drawn). Every call is a false alarm; mean P(kyphosis) is the joint probability (abnormal, axial, kyphosis), calls follow each node's threshold. The varied recipe draws hunches of 0-9 mm, the head's pitch within about 20 degrees and the tail within 35 degrees of the table: the head and tail rows go beyond it, to where real lateral films put them (`synth --vary-posture` and `--posture-pairs` draw them too). \"Calls changed\" counts animals whose calls differ from the animal as drawn.\n",
+        "\nHeld-out animals without findings, varied as the training recipe varies them; only the LV posture changes (the DV film and the LV field of view stay those of the animal as drawn). Every call is a false alarm; mean P(kyphosis) is the joint probability (abnormal, axial, kyphosis), calls follow each node's threshold. The varied recipe draws hunches of 0-9 mm, the head's pitch with an SD of about 11 degrees and the tail within 35 degrees of the table: the tail rows and the 45-degree flexion go beyond it, to where real lateral films put them (`synth --vary-posture` and `--posture-pairs` draw them too). \"Calls changed\" counts animals whose calls differ from the animal as drawn; the last column gives the L3 finding called on most animals (the first in the taxonomy's order on a tie) and its share of all the animals.\n",
     );
     md
 }
@@ -299,7 +301,8 @@ mod tests {
         let labels: Vec<String> = Posture::ALL.iter().map(|p| p.label()).collect();
         assert_eq!(labels[0], "as drawn");
         assert_eq!(labels[3], "head flexed 30°");
-        assert_eq!(labels[8], "hunch 9 mm, head flexed 30°, tail curled up 180°");
+        assert_eq!(labels[4], "head flexed 45°");
+        assert_eq!(labels[9], "hunch 9 mm, head flexed 30°, tail curled up 180°");
         let unique: std::collections::HashSet<&String> = labels.iter().collect();
         assert_eq!(unique.len(), labels.len());
     }

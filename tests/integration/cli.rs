@@ -155,7 +155,7 @@ fn eval_posture_measures_every_lateral_posture() {
     let p_kyphosis: std::collections::HashSet<&str> = rows.iter().filter_map(|r| r.split(" | ").nth(5)).collect();
     assert!(p_kyphosis.len() > 1, "every posture gave the same P(kyphosis): {stdout}");
     let sheet = image::open(out_dir.join("posture_lv.png")).unwrap();
-    assert_eq!((sheet.width(), sheet.height()), (9 * 192, 3 * 192));
+    assert_eq!((sheet.width(), sheet.height()), (10 * 192, 3 * 192));
 }
 
 /// A loss weight that is negative or not finite is a usage error naming the value, before any
@@ -174,7 +174,9 @@ fn weights_are_checked_and_posture_pairs_are_not_ranked() {
     let none = mousexray(&["synth", "--out", p, "--count", "0"]);
     assert_eq!(none.status.code(), Some(2), "a run of no specimens is a usage error");
     assert!(!folder.exists());
-    let synth = mousexray(&["synth", "--out", p, "--posture-pairs", "--count", "2", "--size", "96"]);
+    let bare = mousexray(&["synth", "--out", p, "--posture-pairs", "--count", "2", "--size", "96"]);
+    assert_eq!(bare.status.code(), Some(2), "posture pairs redraw a varied animal: {}", text(&bare).1);
+    let synth = mousexray(&["synth", "--out", p, "--posture-pairs", "--vary-animal", "--count", "2", "--size", "96"]);
     assert_eq!(synth.status.code(), Some(0), "{}", text(&synth).1);
     let out = mousexray(&["eval", "--pairs", p, "--model", "models/cae_mv.onnx"]);
     let (_, stderr) = text(&out);

@@ -334,6 +334,40 @@ fn vary_posture_changes_the_lateral_posture_alone() {
     }
 }
 
+/// A pair's two members carry the same film marks: a mark is placed only where it fits beside
+/// both animals (a curled tail or an added finding may take the corner a mark would use).
+#[test]
+fn pair_members_carry_the_same_film_marks() {
+    let dir = tempfile::tempdir().unwrap();
+    // Runs where placing each member's marks on its own film put different marks on the two.
+    for (name, posture_pairs, ruler_rate) in [("posture", true, 0.5), ("findings", false, 0.15)] {
+        let out = dir.path().join(name);
+        let cfg = SynthConfig {
+            pairs: !posture_pairs,
+            posture_pairs,
+            vary_film: true,
+            vary_animal: true,
+            seed: 3,
+            ruler_rate,
+            ..config(30, 128, OutFormat::Png16, OutLayout::Subfolders)
+        };
+        generate(&out, &cfg, &|| {}).unwrap();
+        let truth: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("truth.json")).unwrap()).unwrap();
+        let by_id: BTreeMap<&str, &serde_json::Value> =
+            truth["specimens"].as_array().unwrap().iter().map(|s| (s["id"].as_str().unwrap(), s)).collect();
+        let mut r = csv::Reader::from_path(out.join("pairs.csv")).unwrap();
+        let mut marks = 0;
+        for row in r.records().map(|x| x.unwrap()) {
+            for view in ["dv", "lv"] {
+                let of = |id: &str| by_id[id]["film"][view]["marks"].clone();
+                assert_eq!(of(&row[3]), of(&row[4]), "{name} pair {}: {view} marks differ", &row[0]);
+                marks += of(&row[3]).as_array().map_or(0, Vec::len);
+            }
+        }
+        assert!(marks > 10, "{name}: only {marks} marks placed");
+    }
+}
+
 #[test]
 fn pairs_differ_by_one_finding_and_nothing_else() {
     let dir = tempfile::tempdir().unwrap();

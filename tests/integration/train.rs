@@ -613,7 +613,13 @@ fn posture_pairs_train_with_their_term() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
     generate(&a, &small_phantoms(80, 51), &|| {}).unwrap();
-    let posture = SynthConfig { count: 60, posture_pairs: true, id_prefix: Some("PS".into()), ..small_phantoms(0, 52) };
+    let posture = SynthConfig {
+        count: 60,
+        posture_pairs: true,
+        vary_animal: true,
+        id_prefix: Some("PS".into()),
+        ..small_phantoms(0, 52)
+    };
     generate(&b, &posture, &|| {}).unwrap();
     let out = dir.path().join("posture.onnx");
     let (a_, b_, o) = (a.to_str().unwrap(), b.to_str().unwrap(), out.to_str().unwrap());
