@@ -56,8 +56,9 @@ pub fn add_mark(film: &mut GrayImage16, mark: FilmMark, rng: &mut Rng) -> MarkPl
 
 /// [`add_mark`] on films of one size that must carry the same mark in the same place, such as
 /// the two members of a counterfactual pair: a placement is taken only where it stays clear of
-/// the animal on every film, and where none does, every film is extended alike. The draws from
-/// `rng` are those of [`add_mark`], so one film gets exactly what [`add_mark`] gives it.
+/// the animal on every film, and where none does, every film is extended alike. The mark's
+/// size follows the first film. The draws from `rng` are those of [`add_mark`], so one film
+/// gets exactly what [`add_mark`] gives it; no film draws nothing and returns `Beside`.
 pub fn add_mark_to_all(films: &mut [GrayImage16], mark: FilmMark, rng: &mut Rng) -> MarkPlacement {
     let start = rng.below(4);
     let text = format!("MX{:05}  2026-{:02}-{:02}  HRWL", rng.below(100_000), 1 + rng.below(12), 1 + rng.below(28));
@@ -67,6 +68,7 @@ pub fn add_mark_to_all(films: &mut [GrayImage16], mark: FilmMark, rng: &mut Rng)
     // Sizes follow the film as given: drawn on a film extended for it, a frame covers exactly
     // the added film and a cassette edge exactly its band.
     let Some(first) = films.first() else { return MarkPlacement::Beside };
+    debug_assert!(films.iter().all(|f| (f.width, f.height) == (first.width, first.height)), "films of one size");
     let side = first.width.min(first.height) as usize;
     let draw = |film: &mut GrayImage16, place: usize| {
         let max = f32::from(film.max_value());
@@ -371,5 +373,34 @@ mod tests {
                 assert_eq!(moved.pixels[y * (w + 3) + x], expected, "({x}, {y})");
             }
         }
+    }
+
+    /// Two films with room for a cassette edge on different sides only: each alone takes its
+    /// own side, together neither side is clear of both animals, so both are extended alike.
+    #[test]
+    fn a_mark_for_several_films_fits_beside_every_animal() {
+        let side = 200usize;
+        // An "animal" 80 px wide over the film's full height: it reaches the top, the bottom
+        // and one side, and leaves the other side clear.
+        let film_with_animal = |x0: usize| {
+            let mut pixels = vec![1000u16; side * side];
+            for y in 0..side {
+                for x in x0..x0 + 80 {
+                    pixels[y * side + x] = 12_000;
+                }
+            }
+            GrayImage16::new(side as u32, side as u32, 14, pixels, FileFormat::Png).unwrap()
+        };
+        let (a, b) = (film_with_animal(0), film_with_animal(side - 80));
+        for (k, film) in [&a, &b].into_iter().enumerate() {
+            let mut alone = film.clone();
+            let placed = add_mark(&mut alone, FilmMark::CassetteEdge, &mut Rng::new(3, 1));
+            assert_eq!(placed, MarkPlacement::Beside, "film {k} alone has a clear side");
+        }
+        let mut both = [a.clone(), b.clone()];
+        let placed = add_mark_to_all(&mut both, FilmMark::CassetteEdge, &mut Rng::new(3, 1));
+        assert_eq!(placed, MarkPlacement::FilmExtended);
+        assert_eq!((both[0].width, both[0].height), (both[1].width, both[1].height));
+        assert!(both[0].pixels.len() > a.pixels.len(), "extended");
     }
 }

@@ -82,9 +82,9 @@ impl FilmVariation {
     /// Applies the film part to a rendered `size x size` film (14-bit values): marks first
     /// (only where they fit beside the animal; the film keeps its size), then saturation, the
     /// exposure curve and the background. `partner`: the other member of a pair as rendered
-    /// for the same view and framing; a mark is then placed only where it fits beside both
-    /// animals, so that both members carry the same marks (the partner is called alike).
-    /// Returns the marks that were placed.
+    /// for the same view and framing (`size x size`, else it is ignored); a mark is then placed
+    /// only where it fits beside both animals, and the partner's own call, with this film as
+    /// its partner, places the same marks. Returns the marks that were placed.
     pub fn apply_film(
         &self,
         pixels: &mut Vec<u16>,

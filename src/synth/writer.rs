@@ -277,7 +277,7 @@ pub fn generate(out: &Path, config: &SynthConfig, progress: &(dyn Fn() + Sync)) 
         bail!("--vary-film and --vary-animal widen style a; style b draws its own variation");
     }
     // A redrawn posture bends the column; only a varied animal's trunk follows it.
-    if config.vary_posture && (config.style == Style::B || !config.vary_animal) {
+    if config.vary_posture && !config.vary_animal {
         bail!("--vary-posture widens style a's varied animal: give it with --vary-animal");
     }
     if config.posture_pairs && config.style == Style::A && !config.vary_animal {

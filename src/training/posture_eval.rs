@@ -108,8 +108,8 @@ pub struct PostureRow {
     pub mean_p_kyphosis: f32,
     /// Share whose calls differ from the animal as drawn.
     pub calls_changed: f32,
-    /// The L3 finding called most often and its share (`None`: no L3 call at all): what an
-    /// "abnormal" call rests on when it is neither kyphosis nor lordosis.
+    /// The L3 finding called on most animals and its share of `specimens` (0 to 1; `None`: no
+    /// L3 call at all): what an "abnormal" call rests on when it is neither kyphosis nor lordosis.
     pub top_finding: Option<(String, f32)>,
 }
 
@@ -192,9 +192,7 @@ pub fn measure(model: &mut Classifier, options: &PostureOptions) -> anyhow::Resu
     }
     for (row, calls) in rows.iter_mut().zip(&l3_calls) {
         let n = row.specimens.max(1) as f32;
-        // The first of equals, in the taxonomy's order.
-        let top = calls.iter().enumerate().rev().max_by_key(|(_, c)| **c);
-        row.top_finding = top.filter(|(_, c)| **c > 0).map(|(k, c)| (taxonomy.nodes[l3[k]].id.clone(), *c as f32 / n));
+        row.top_finding = most_called(calls).map(|(k, c)| (taxonomy.nodes[l3[k]].id.clone(), c as f32 / n));
         row.abnormal /= n;
         row.kyphosis /= n;
         row.lordosis /= n;
@@ -202,6 +200,12 @@ pub fn measure(model: &mut Classifier, options: &PostureOptions) -> anyhow::Resu
         row.calls_changed /= n;
     }
     Ok(rows)
+}
+
+/// The index and count of the largest of `calls` (the first of equals), or `None` when all are 0.
+fn most_called(calls: &[usize]) -> Option<(usize, usize)> {
+    let top = calls.iter().copied().enumerate().rev().max_by_key(|&(_, c)| c);
+    top.filter(|&(_, c)| c > 0)
 }
 
 /// The rows as a Markdown table.
@@ -225,7 +229,7 @@ pub fn to_markdown(model: &str, rows: &[PostureRow]) -> String {
         ));
     }
     md.push_str(
-        "\nHeld-out animals without findings, varied as the training recipe varies them; only the LV posture changes (the DV film and the LV field of view stay those of the animal as drawn). Every call is a false alarm; mean P(kyphosis) is the joint probability (abnormal, axial, kyphosis), calls follow each node's threshold. The varied recipe draws hunches of 0-9 mm, the head's pitch with an SD of about 11 degrees and the tail within 35 degrees of the table: the tail rows and the 45-degree flexion go beyond it, to where real lateral films put them (`synth --vary-posture` and `--posture-pairs` draw them too). \"Calls changed\" counts animals whose calls differ from the animal as drawn; the last column gives the L3 finding called on most animals (the first in the taxonomy's order on a tie) and its share of all the animals.\n",
+        "\nHeld-out animals without findings, varied as the training recipe varies them; only the LV posture changes (the DV film and the LV field of view stay those of the animal as drawn). Every call is a false alarm; mean P(kyphosis) is the joint probability (abnormal, axial, kyphosis), calls follow each node's threshold. The varied recipe draws hunches of 0-9 mm, the head's pitch with an SD of about 11 degrees and the tail within 35 degrees of the table: the tail rows go beyond it, to where real lateral films put them (`synth --vary-posture` and `--posture-pairs` draw them, and the head's pitch within 35 degrees), and the 45-degree flexion tests the skull's angle alone (as far as the hunch and the 30-degree flexion together pitch it). \"Calls changed\" counts animals whose calls differ from the animal as drawn; the last column gives the L3 finding called on most animals (the first in the taxonomy's order on a tie) and its share of all the animals.\n",
     );
     md
 }
@@ -294,6 +298,14 @@ mod tests {
         );
         let moved = a.iter().zip(&b).filter(|(x, y)| x != y).count();
         assert!(moved > 30, "only {moved} pixels moved");
+    }
+
+    #[test]
+    fn the_most_called_finding_is_the_first_of_equals_and_none_without_calls() {
+        assert_eq!(most_called(&[0, 3, 1, 3]), Some((1, 3)));
+        assert_eq!(most_called(&[2, 0, 5]), Some((2, 5)));
+        assert_eq!(most_called(&[0, 0, 0]), None);
+        assert_eq!(most_called(&[]), None);
     }
 
     #[test]

@@ -328,10 +328,16 @@ fn vary_posture_changes_the_lateral_posture_alone() {
         .map(|s| s["phantom"]["poses"][1]["tail_curl_deg"].as_f64().unwrap_or(0.0))
         .collect();
     assert!(curls.iter().all(|c| (-60.0..=180.0).contains(c)) && curls.iter().any(|c| *c > 35.0), "{curls:?}");
-    for bad in [SynthConfig { vary_animal: false, ..cfg.clone() }, SynthConfig { style: Style::B, ..cfg }] {
-        let refused = generate(&dir.path().join("bad"), &SynthConfig { vary_posture: true, ..bad }, &|| {});
-        assert!(refused.unwrap_err().to_string().contains("--vary-"), "refused");
-    }
+    let alone = generate(
+        &dir.path().join("bad"),
+        &SynthConfig { vary_posture: true, vary_animal: false, ..cfg.clone() },
+        &|| {},
+    );
+    assert!(alone.unwrap_err().to_string().contains("--vary-posture"), "refused without --vary-animal");
+    let pairs = SynthConfig { posture_pairs: true, vary_animal: false, ..cfg };
+    let refused = generate(&dir.path().join("bad"), &pairs, &|| {});
+    assert!(refused.unwrap_err().to_string().contains("--posture-pairs"), "posture pairs redraw a varied animal");
+    assert!(!dir.path().join("bad").exists());
 }
 
 /// A pair's two members carry the same film marks: a mark is placed only where it fits beside
@@ -358,6 +364,12 @@ fn pair_members_carry_the_same_film_marks() {
         let mut r = csv::Reader::from_path(out.join("pairs.csv")).unwrap();
         let mut marks = 0;
         for row in r.records().map(|x| x.unwrap()) {
+            // A posture pair's DV films are the same animal's: with the same marks in the same
+            // places they are the same file.
+            if posture_pairs {
+                let dv = |id: &str| std::fs::read(out.join(id).join("DV.png")).unwrap();
+                assert!(dv(&row[3]) == dv(&row[4]), "{name} pair {}: DV files differ", &row[0]);
+            }
             for view in ["dv", "lv"] {
                 let of = |id: &str| by_id[id]["film"][view]["marks"].clone();
                 assert_eq!(of(&row[3]), of(&row[4]), "{name} pair {}: {view} marks differ", &row[0]);
