@@ -286,7 +286,7 @@ mod tests {
                 }
                 let mut pixels = p.render(View::Dv, size, true);
                 if let Some(v) = &variation {
-                    v.apply_film(&mut pixels, None, size, 6160, index, 0);
+                    v.apply_film(std::slice::from_mut(&mut pixels), size, 6160, index, 0);
                 }
                 let film =
                     GrayImage16::new(size, size, 14, pixels, super::super::FileFormat::Png).expect("a square film");

@@ -79,38 +79,37 @@ impl FilmVariation {
         exposure.photons *= self.photon_factor;
     }
 
-    /// Applies the film part to a rendered `size x size` film (14-bit values): marks first
-    /// (only where they fit beside the animal; the film keeps its size), then saturation, the
-    /// exposure curve and the background. `partner`: the other member of a pair as rendered
-    /// for the same view and framing (`size x size`, else it is ignored); a mark is then placed
-    /// only where it fits beside both animals, and the partner's own call, with this film as
-    /// its partner, places the same marks. Returns the marks that were placed.
-    pub fn apply_film(
-        &self,
-        pixels: &mut Vec<u16>,
-        partner: Option<Vec<u16>>,
-        size: u32,
-        seed: u64,
-        index: u64,
-        view: usize,
-    ) -> Vec<FilmMark> {
-        let max = (1u32 << 14) - 1;
+    /// Applies the film part to rendered `size x size` films of one view (14-bit values): marks
+    /// first (only where they fit beside the animal; the film keeps its size), then saturation,
+    /// the exposure curve and the background. Several films are the members of a pair, framed
+    /// alike: a mark is placed only where it fits beside every animal, so all carry the same
+    /// marks (none if a film is not `size x size`). Returns the marks that were placed.
+    pub fn apply_film(&self, films: &mut [Vec<u16>], size: u32, seed: u64, index: u64, view: usize) -> Vec<FilmMark> {
         let mut rng = Rng::new(seed ^ VARY_STREAM ^ 0x6d61_726b, index.wrapping_mul(2).wrapping_add(view as u64));
         let mut placed = Vec::new();
-        let film = |p: Vec<u16>| GrayImage16::new(size, size, 14, p, FileFormat::Png);
-        let own = film(std::mem::take(pixels));
-        let partner = partner.and_then(film);
-        if let Some(own) = own {
-            let mut films: Vec<GrayImage16> = std::iter::once(own).chain(partner).collect();
+        let images: Option<Vec<GrayImage16>> =
+            films.iter().map(|p| GrayImage16::new(size, size, 14, p.clone(), FileFormat::Png)).collect();
+        if let Some(mut images) = images {
             for &mark in &self.marks {
-                let mut marked = films.clone();
+                let mut marked = images.clone();
                 if add_mark_to_all(&mut marked, mark, &mut rng) == MarkPlacement::Beside {
-                    films = marked;
+                    images = marked;
                     placed.push(mark);
                 }
             }
-            *pixels = films.swap_remove(0).pixels;
+            for (pixels, image) in films.iter_mut().zip(images) {
+                *pixels = image.pixels;
+            }
         }
+        for pixels in films {
+            self.develop(pixels);
+        }
+        placed
+    }
+
+    /// Saturation, the exposure curve and the background, on one film.
+    fn develop(&self, pixels: &mut [u16]) {
+        let max = (1u32 << 14) - 1;
         let ceiling = (f64::from(max) * (1.0 - self.saturation)).max(1.0);
         // The curve bends what lies above the bare film (its median, as the animal covers a
         // minority of the film, plus three noise deviations), so the background and its noise
@@ -133,6 +132,5 @@ impl FilmVariation {
             };
             *p = (v * f64::from(max)).round() as u16;
         }
-        placed
     }
 }

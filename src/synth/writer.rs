@@ -414,8 +414,7 @@ fn sample_animal(config: &SynthConfig, index: u64, prevalence: &Prevalence) -> D
 
 fn write_specimen(out: &Path, config: &SynthConfig, index: u64) -> anyhow::Result<SpecimenTruth> {
     let animal = sample_animal(config, index, &config.prevalence);
-    let id = specimen_id(config.id_prefix.as_deref(), index);
-    write_phantom(out, config, index, id, animal, index, PairSide::default())
+    write_phantom(out, config, index, specimen_id(config.id_prefix.as_deref(), index), animal, index)
 }
 
 /// The ids of pair `index`: the pair, the specimen without and the specimen with the finding;
@@ -483,37 +482,43 @@ fn write_members(
     severity: f64,
 ) -> anyhow::Result<(SpecimenTruth, SpecimenTruth, PairTruth)> {
     let (pair, a, b) = pair_ids(config.id_prefix.as_deref(), index);
-    // Each member's marks are placed where they fit beside both animals: the same marks on both.
-    let side = PairSide { frame_as: None, partner: Some((&second, Some(&first))) };
-    let written_first = write_phantom(out, config, index, a.clone(), first.clone(), 2 * index, side)?;
-    let side = PairSide { frame_as: Some(&first), partner: Some((&first, None)) };
-    let written_second = write_phantom(out, config, index, b.clone(), second, 2 * index + 1, side)?;
+    let members = vec![(a.clone(), first, 2 * index), (b.clone(), second, 2 * index + 1)];
+    let mut written = write_phantoms(out, config, index, members)?.into_iter();
+    let (Some(without), Some(with)) = (written.next(), written.next()) else {
+        bail!("pair {index}: a member was not written")
+    };
     let truth = PairTruth { pair, finding: finding.to_owned(), severity, without: a, with: b };
-    Ok((written_first, written_second, truth))
+    Ok((without, with, truth))
 }
 
-/// Where a pair's member stands: the animal whose framing it takes, and the other member with
-/// the animal whose framing that one takes (both `None` for a single specimen).
-#[derive(Clone, Copy, Default)]
-struct PairSide<'a> {
-    frame_as: Option<&'a Drawn>,
-    partner: Option<(&'a Drawn, Option<&'a Drawn>)>,
-}
-
-/// Writes one animal as specimen `id`; `index` keys its format and metadata draws (a pair's two
-/// members share them, and are both written as experimental animals), `file_index` its file
-/// names where the layout numbers files; `pair`: its framing and partner, if a pair's member.
+/// Writes one animal as specimen `id`; `index` keys its format and metadata draws, `file_index`
+/// its file names where the layout numbers files.
 fn write_phantom(
     out: &Path,
     config: &SynthConfig,
     index: u64,
     id: String,
-    mut animal: Drawn,
+    animal: Drawn,
     file_index: u64,
-    pair: PairSide,
 ) -> anyhow::Result<SpecimenTruth> {
+    let mut written = write_phantoms(out, config, index, vec![(id, animal, file_index)])?;
+    written.pop().context("the specimen was not written")
+}
+
+/// Writes `members` (id, animal, file index): one specimen, or a pair's two members, which share
+/// the metadata and format draws of `index` (and are all written as experimental animals), are
+/// framed as the first as drawn so that only what differs between the animals moves on the
+/// film, and carry the same film marks, placed where they fit beside every animal.
+fn write_phantoms(
+    out: &Path,
+    config: &SynthConfig,
+    index: u64,
+    members: Vec<(String, Drawn, u64)>,
+) -> anyhow::Result<Vec<SpecimenTruth>> {
+    let Some((_, first, _)) = members.first() else { return Ok(Vec::new()) };
+    let frame = first.clone();
     let mut rng = Rng::new(config.seed ^ 0x6d65_7461, index);
-    let metadata = sample_metadata(&mut rng, index, config.paired() || !animal.findings().is_empty());
+    let metadata = sample_metadata(&mut rng, index, config.paired() || !first.findings().is_empty());
     let mut views = config.views.clone();
     // Draws happen whatever the configuration, so other settings do not shift them.
     let (missing, which, fmt_draw, mono1) = (rng.uniform(), rng.below(2), rng.below(5), rng.chance(0.3));
@@ -526,64 +531,72 @@ fn write_phantom(
         }
         f => f,
     };
-    let mut files = BTreeMap::new();
-    let mut film = BTreeMap::new();
-    let mut spine = BTreeMap::new();
+    let mut truths: Vec<SpecimenTruth> = Vec::with_capacity(members.len());
+    let mut animals = Vec::with_capacity(members.len());
+    for (k, (id, animal, _)) in members.iter().enumerate() {
+        truths.push(SpecimenTruth {
+            id: id.clone(),
+            phantom: None,
+            style_b: None,
+            files: BTreeMap::new(),
+            metadata: metadata.clone(),
+            film: BTreeMap::new(),
+            spine: BTreeMap::new(),
+        });
+        // The first member is framed as itself, the others as it.
+        animals.push((animal.clone(), (k > 0).then_some(&frame)));
+    }
     for view in views {
         let slot = usize::from(view == View::Lv);
-        let pixels = match (&mut animal, pair.frame_as) {
-            (Drawn::A(phantom), frame) => {
-                let frame = match frame {
-                    Some(Drawn::A(f)) => Some(f),
-                    _ => None,
-                };
-                let variation = config.vary_film.then(|| FilmVariation::sample(config.seed, index, slot));
-                if let Some(v) = &variation {
-                    v.apply_before_render(&mut phantom.placements[slot], &mut phantom.exposures[slot]);
-                }
-                let mut pixels = phantom.render_framed_as(frame, view, config.size, true);
-                spine.insert(view, phantom.spine_landmarks(frame, view, config.size));
-                if let Some(mut v) = variation {
-                    let partner = match pair.partner {
-                        Some((Drawn::A(other), other_frame)) if !v.marks.is_empty() => {
-                            let mut other = other.clone();
-                            v.apply_before_render(&mut other.placements[slot], &mut other.exposures[slot]);
-                            let other_frame = match other_frame {
-                                Some(Drawn::A(f)) => Some(f),
-                                _ => None,
-                            };
-                            Some(other.render_framed_as(other_frame, view, config.size, true))
-                        }
+        let variation = config.vary_film.then(|| FilmVariation::sample(config.seed, index, slot));
+        let mut films = Vec::with_capacity(animals.len());
+        for ((animal, frame), truth) in animals.iter_mut().zip(&mut truths) {
+            films.push(match (animal, frame) {
+                (Drawn::A(phantom), frame) => {
+                    let frame = match frame {
+                        Some(Drawn::A(f)) => Some(f),
                         _ => None,
                     };
-                    v.marks = v.apply_film(&mut pixels, partner, config.size, config.seed, index, slot);
-                    film.insert(view, v);
+                    if let Some(v) = &variation {
+                        v.apply_before_render(&mut phantom.placements[slot], &mut phantom.exposures[slot]);
+                    }
+                    truth.spine.insert(view, phantom.spine_landmarks(frame, view, config.size));
+                    phantom.render_framed_as(frame, view, config.size, true)
                 }
-                pixels
-            }
-            (Drawn::B(mouse), frame) => {
-                let frame = match frame {
-                    Some(Drawn::B(f)) => Some(f),
-                    _ => None,
-                };
-                mouse.render_framed_as(frame, view, config.size)
-            }
-        };
-        let rel = relative_path(config.layout, &id, view, file_index, format);
-        let path = out.join(&rel);
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+                (Drawn::B(mouse), frame) => {
+                    let frame = match frame {
+                        Some(Drawn::B(f)) => Some(f),
+                        _ => None,
+                    };
+                    mouse.render_framed_as(frame, view, config.size)
+                }
+            });
         }
-        let uid = format!("2.25.{}{:06}{}", config.seed % 1_000_000_000, file_index, usize::from(view == View::Lv));
-        save(&path, config.size, pixels, format, mono1, &id, &uid)
-            .with_context(|| format!("writing {}", path.display()))?;
-        files.insert(view, rel.to_string_lossy().into_owned());
+        if let Some(mut v) = variation {
+            v.marks = v.apply_film(&mut films, config.size, config.seed, index, slot);
+            for truth in &mut truths {
+                truth.film.insert(view, v.clone());
+            }
+        }
+        for ((pixels, truth), (_, _, file_index)) in films.into_iter().zip(&mut truths).zip(&members) {
+            let rel = relative_path(config.layout, &truth.id, view, *file_index, format);
+            let path = out.join(&rel);
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            }
+            let uid = format!("2.25.{}{:06}{}", config.seed % 1_000_000_000, file_index, usize::from(view == View::Lv));
+            save(&path, config.size, pixels, format, mono1, &truth.id, &uid)
+                .with_context(|| format!("writing {}", path.display()))?;
+            truth.files.insert(view, rel.to_string_lossy().into_owned());
+        }
     }
-    let (phantom, style_b) = match animal {
-        Drawn::A(p) => (Some(p), None),
-        Drawn::B(m) => (None, Some(m)),
-    };
-    Ok(SpecimenTruth { id, phantom, style_b, files, metadata, film, spine })
+    for ((animal, _), truth) in animals.into_iter().zip(&mut truths) {
+        match animal {
+            Drawn::A(p) => truth.phantom = Some(p),
+            Drawn::B(m) => truth.style_b = Some(m),
+        }
+    }
+    Ok(truths)
 }
 
 fn extension(format: OutFormat) -> &'static str {
