@@ -37,7 +37,7 @@ pub struct EvalArgs {
     /// posture changes: straight or hunched back, head flexed or extended, tail curled up or
     /// down, and all at once as real lateral films show a mouse on its side. Every kyphosis,
     /// lordosis or abnormal call is a false alarm.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_name = "N", value_parser = super::parse_positive)]
     pub posture: Option<u32>,
     /// Measure film QC on N held-out phantoms (seed 2000, 384 px) made into close-ups, films with
     /// two animals, empty films and swapped views, and as they are (false alarms).
@@ -46,7 +46,7 @@ pub struct EvalArgs {
     /// Measure each model's domain description on N held-out phantoms (seed 2000, 384 px, every
     /// flag a false alarm) and N films of each kind it has never seen the like of: noise,
     /// close-ups, heavy blur, drawings that are not radiographs, other proportions.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_name = "N", value_parser = super::parse_positive)]
     pub domain: Option<u32>,
     /// Counterfactual pairs from `synth --pairs` (a folder with pairs.csv): per finding, the share
     /// of pairs in which adding it raises the model's probability for it, and the mean rise.
@@ -89,7 +89,8 @@ pub struct EvalArgs {
     #[arg(long, value_name = "CSV")]
     pub labels: Option<PathBuf>,
     /// Write eval.md, eval.csv and ROC curves (NAME_roc.png by level, NAME_classes_roc.png per class) here,
-    /// and with --posture the sheet of the postures measured (posture_lv.png).
+    /// and with --posture its table as posture.csv and the sheet of the postures measured
+    /// (posture_lv.png).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Specimens per inference batch.
@@ -173,7 +174,7 @@ pub fn run(args: &EvalArgs, ort_lib: Option<&std::path::Path>) -> anyhow::Result
     let mut invariance_md = String::new();
     let mut domain_md = String::new();
     let mut signal_done = false;
-    let mut posture_measured = false;
+    let mut posture_csv: Vec<[String; 11]> = Vec::new();
     let mut evidence = Vec::new();
     for path in &args.model {
         let mut model = Classifier::load(
@@ -265,7 +266,7 @@ pub fn run(args: &EvalArgs, ort_lib: Option<&std::path::Path>) -> anyhow::Result
                 };
                 let rows = crate::training::posture_eval::measure(&mut model, &options)?;
                 invariance_md.push_str(&crate::training::posture_eval::to_markdown(&name, &rows));
-                posture_measured = true;
+                posture_csv.extend(crate::training::posture_eval::csv_records(&name, &rows));
             } else {
                 invariance_md.push_str(&format!(
                     "## Normal animals in other lateral postures ({name})\n\nNot measured: the model does not read LV.\n"
@@ -370,17 +371,10 @@ pub fn run(args: &EvalArgs, ort_lib: Option<&std::path::Path>) -> anyhow::Result
         let md_path = dir.join("eval.md");
         crate::fsx::write_bytes_atomic(&md_path, md.as_bytes())
             .with_context(|| format!("writing {}", md_path.display()))?;
-        // The csv crate quotes a model name with a comma or a quote in it.
-        let csv_path = dir.join("eval.csv");
-        let file =
-            crate::fsx::AtomicFile::create(&csv_path).with_context(|| format!("writing {}", csv_path.display()))?;
-        let mut w = csv::Writer::from_writer(file);
-        w.write_record(["model", "mode", "node", "auc"])?;
-        for r in &csv_rows {
-            w.write_record(r.iter().map(|c| crate::export::neutralise(c)))?;
+        write_csv(&dir.join("eval.csv"), &["model", "mode", "node", "auc"], &csv_rows)?;
+        if !posture_csv.is_empty() {
+            write_csv(&dir.join("posture.csv"), &crate::training::posture_eval::CSV_HEADER, &posture_csv)?;
         }
-        let file = w.into_inner().map_err(|e| anyhow::anyhow!("writing {}: {e}", csv_path.display()))?;
-        file.commit().with_context(|| format!("writing {}", csv_path.display()))?;
         for ((name, views, modes), taxonomy) in results.iter().zip(&taxonomies) {
             let trained = views.clone();
             let title = format!("{name} (trained on {trained}): ROC by level and view mode");
@@ -394,11 +388,11 @@ pub fn run(args: &EvalArgs, ort_lib: Option<&std::path::Path>) -> anyhow::Result
                 )?;
             }
         }
-        if let Some(count) = args.posture.filter(|_| posture_measured) {
+        if let Some(count) = args.posture.filter(|_| !posture_csv.is_empty()) {
             // Three animals are enough to see what each posture is; the table counts them all.
             let path = dir.join("posture_lv.png");
             let mut png = std::io::Cursor::new(Vec::new());
-            crate::training::posture_eval::sheet(2000, u64::from(count.min(3)), 192)
+            crate::training::posture_eval::sheet(2000, u64::from(count.min(3)), 192)?
                 .write_to(&mut png, image::ImageFormat::Png)?;
             crate::fsx::write_bytes_atomic(&path, png.get_ref())
                 .with_context(|| format!("writing {}", path.display()))?;
@@ -410,6 +404,20 @@ pub fn run(args: &EvalArgs, ort_lib: Option<&std::path::Path>) -> anyhow::Result
         }
     }
     Ok(())
+}
+
+/// Writes `rows` under `header` to `path` atomically, each cell neutralised for spreadsheets
+/// (the csv crate quotes a model name with a comma or a quote in it).
+fn write_csv<const N: usize>(path: &std::path::Path, header: &[&str], rows: &[[String; N]]) -> anyhow::Result<()> {
+    let file = crate::fsx::AtomicFile::create(path).with_context(|| format!("writing {}", path.display()))?;
+    let mut w = csv::Writer::from_writer(file);
+    w.write_record(header).with_context(|| format!("writing {}", path.display()))?;
+    for r in rows {
+        w.write_record(r.iter().map(|c| crate::export::neutralise(c)))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    let file = w.into_inner().map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+    file.commit().with_context(|| format!("writing {}", path.display()))
 }
 
 /// The multiview table: each two-view model's DV+LV gain over the best single-view model per

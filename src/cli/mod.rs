@@ -289,6 +289,16 @@ pub(crate) fn parse_epochs(s: &str) -> Result<usize, String> {
     }
 }
 
+/// A count of at least 1 (specimens, findings, animals); a usage error naming the value
+/// otherwise, instead of clap's "0 is not in 1..=4294967295".
+pub(crate) fn parse_positive(s: &str) -> Result<u32, String> {
+    match s.trim().parse::<u32>() {
+        Ok(v) if v >= 1 => Ok(v),
+        Ok(_) => Err(format!("`{s}` is not a count of 1 or more")),
+        Err(_) => Err(format!("`{s}` is not a whole number from 1 to {}", u32::MAX)),
+    }
+}
+
 /// A loss term's weight: finite, from 0 to 1,000,000 (a usage error otherwise: a negative
 /// weight rewards the term, and an infinite one turns the loss into NaN).
 pub(crate) fn parse_weight(s: &str) -> Result<f32, String> {

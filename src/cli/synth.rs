@@ -14,7 +14,7 @@ pub struct SynthArgs {
     pub out: PathBuf,
 
     /// Number of specimens (pairs with --pairs or --posture-pairs), at least 1.
-    #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = 24, value_parser = super::parse_positive)]
     pub count: u32,
 
     /// Run seed: the same arguments give byte-identical output on any machine and thread count.
@@ -46,7 +46,7 @@ pub struct SynthArgs {
     pub prevalence: f64,
 
     /// Most findings per abnormal specimen (at least 1).
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = 3, value_parser = super::parse_positive)]
     pub max_findings: u32,
 
     /// Lowest severity (0..1); severities are drawn uniformly from here to 1.

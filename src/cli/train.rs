@@ -129,6 +129,11 @@ pub struct TrainArgs {
     /// posture is not read as a finding. 0: those pairs train as ordinary specimens
     #[arg(long, default_value_t = 0.0, value_name = "W", value_parser = super::parse_weight)]
     pub posture_weight: f32,
+    /// Standard deviation of the augmentation's rotation, degrees (0 to 30; clipped at 2.5
+    /// SD): how far a training input turns from the orientation preprocessing gave it. Wider
+    /// than the default, a model cannot read a finding from the body's tilt in its input
+    #[arg(long, default_value_t = crate::training::data::DEFAULT_ROTATION_SD_DEG, value_name = "DEG", value_parser = parse_rotation_sd)]
+    pub rotation_sd: f64,
     /// Resume from the checkpoint folder (default OUT with .ckpt).
     #[arg(long, value_name = "CKPT", num_args = 0..=1)]
     pub resume: Option<Option<PathBuf>>,
@@ -182,6 +187,7 @@ pub fn run(args: &TrainArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
         spine_weight: args.spine_weight,
         stability_weight: args.stability_weight,
         posture_weight: args.posture_weight,
+        rotation_sd_deg: args.rotation_sd,
         ..recipe
     };
     let mut seen = std::collections::BTreeSet::new();
@@ -417,4 +423,12 @@ fn recipe_of(args: &TrainArgs) -> anyhow::Result<TrainOptions> {
     }
     let views = args.views.clone().unwrap_or(parent.metadata.provenance.views);
     Ok(TrainOptions::recipe(config, preprocess, views).fine_tuning(parent.record))
+}
+
+/// A rotation's standard deviation: finite, from 0 to 30 degrees (a usage error otherwise).
+fn parse_rotation_sd(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && (0.0..=30.0).contains(&v) => Ok(v),
+        _ => Err(format!("`{s}` is not a rotation SD from 0 to 30 degrees")),
+    }
 }

@@ -474,8 +474,13 @@ fn split_keys_by_hash(keys: &[&str], validation: f64, seed: u64) -> (Vec<usize>,
     (train, val)
 }
 
-/// One draw of augmentation: mirror and head-up/down flips, a small rotation and zoom about the
-/// input's centre, a small shift, gain and offset, and noise. The zoom (up to 7 %) and shift (up
+/// Standard deviation of the augmentation's rotation, degrees, unless a run says otherwise
+/// ([`super::train::TrainOptions::rotation_sd_deg`]).
+pub const DEFAULT_ROTATION_SD_DEG: f64 = 6.0;
+
+/// One draw of augmentation: mirror and head-up/down flips, a rotation (normal, clipped at 2.5
+/// standard deviations) and a small zoom about the input's centre, a small shift, gain and
+/// offset, and noise. The zoom (up to 7 %) and shift (up
 /// to 3 % of the side) span how far the crop moves when the same film is moved by a pixel or
 /// framed by a border (measured 2026-12-02, they did not make a model steadier under such a
 /// move: BENCHMARKS.md, "The retrained CAE models"). [`Augmentation::apply`] warps an input
@@ -496,15 +501,23 @@ pub struct Augmentation {
 }
 
 impl Augmentation {
-    /// Draws one from `rng`.
-    pub fn draw(rng: &mut Rng) -> Augmentation {
+    /// Draws one from `rng`, its rotation with a standard deviation of `rotation_sd_deg` degrees.
+    pub fn draw(rng: &mut Rng, rotation_sd_deg: f64) -> Augmentation {
         let (flip_h, flip_v) = (rng.chance(0.5), rng.chance(0.5));
-        let angle = rng.normal(0.0, 6.0).clamp(-15.0, 15.0).to_radians();
+        let limit = 2.5 * rotation_sd_deg;
+        let angle = rng.normal(0.0, rotation_sd_deg).clamp(-limit, limit).to_radians();
         let (gain, offset, noise) =
             (rng.range(0.85, 1.15) as f32, rng.range(-0.1, 0.1) as f32, rng.range(0.0, 0.05) as f32);
         let zoom = rng.range(-0.07, 0.07).exp();
         let shift = [rng.range(-0.03, 0.03), rng.range(-0.03, 0.03)];
         Augmentation { flip_h, flip_v, angle, zoom, shift, gain, offset, noise }
+    }
+
+    /// A turn by `degrees` about the input's centre and nothing else (positive: clockwise on
+    /// screen, y down): what an error of the body-axis estimate does to an input.
+    pub fn turn(degrees: f64) -> Augmentation {
+        let (flip_h, flip_v, zoom, shift) = (false, false, 1.0, [0.0; 2]);
+        Augmentation { flip_h, flip_v, angle: degrees.to_radians(), zoom, shift, gain: 1.0, offset: 0.0, noise: 0.0 }
     }
 
     /// Warps a standardised `size x size` input in place; `background` fills what rotation, zoom
@@ -565,9 +578,10 @@ impl Augmentation {
 }
 
 /// Augments a standardised `size x size` input in place with one [`Augmentation`] drawn from
-/// `rng`, and returns it. `background` fills what rotation uncovers.
-pub fn augment(x: &mut [f32], size: usize, background: f32, rng: &mut Rng) -> Augmentation {
-    let a = Augmentation::draw(rng);
+/// `rng` (rotation SD `rotation_sd_deg` degrees), and returns it. `background` fills what
+/// rotation uncovers.
+pub fn augment(x: &mut [f32], size: usize, background: f32, rotation_sd_deg: f64, rng: &mut Rng) -> Augmentation {
+    let a = Augmentation::draw(rng, rotation_sd_deg);
     a.apply(x, size, background, rng);
     a
 }
@@ -597,7 +611,7 @@ mod tests {
         let size = 64;
         for seed in 0..40 {
             let mut rng = Rng::new(seed, 3);
-            let a = Augmentation::draw(&mut rng);
+            let a = Augmentation::draw(&mut rng, DEFAULT_ROTATION_SD_DEG);
             let a = Augmentation { noise: 0.0, gain: 1.0, offset: 0.0, ..a };
             let (px, py) = (20 + (seed as usize % 7) * 3, 40 - (seed as usize % 5) * 4);
             let mut x = vec![0.0f32; size * size];
@@ -612,6 +626,32 @@ mod tests {
         }
     }
 
+    /// A turn is clockwise on screen and nothing else: a point above the centre moves to its
+    /// right, and a point at the centre stays.
+    #[test]
+    fn a_turn_is_clockwise_about_the_centre() {
+        let a = Augmentation::turn(90.0);
+        let [x, y] = a.map_point([32.0, 22.0], 64);
+        assert!((x - 42.0).abs() < 1e-4 && (y - 32.0).abs() < 1e-4, "({x}, {y})");
+        assert_eq!(a.map_point([32.0, 32.0], 64), [32.0, 32.0]);
+        assert_eq!((a.zoom, a.gain, a.offset, a.noise, a.flip_h, a.flip_v), (1.0, 1.0, 0.0, 0.0, false, false));
+    }
+
+    /// The rotation's spread follows the run's SD and is clipped at 2.5 SD: the default
+    /// reaches 15 degrees and no further, a 12-degree SD reaches past it to 30.
+    #[test]
+    fn the_rotation_follows_its_standard_deviation() {
+        let largest = |sd: f64| {
+            (0..2000)
+                .map(|seed| Augmentation::draw(&mut Rng::new(seed, 9), sd).angle.to_degrees().abs())
+                .fold(0.0f64, f64::max)
+        };
+        let (narrow, wide) = (largest(DEFAULT_ROTATION_SD_DEG), largest(12.0));
+        assert!(narrow <= 15.0 + 1e-9 && narrow > 14.0, "{narrow}");
+        assert!(wide <= 30.0 + 1e-9 && wide > 25.0, "{wide}");
+        assert_eq!(largest(0.0), 0.0);
+    }
+
     /// A nudge moves a point by about what a film moved by a pixel does to its crop, and
     /// nothing but the zoom and shift changes.
     #[test]
@@ -620,7 +660,7 @@ mod tests {
         let (mut moved, mut largest) = (0, 0.0f32);
         for seed in 0..200 {
             let mut rng = Rng::new(seed, 5);
-            let a = Augmentation::draw(&mut rng);
+            let a = Augmentation::draw(&mut rng, DEFAULT_ROTATION_SD_DEG);
             let b = a.nudged(&mut rng);
             assert_eq!(
                 (a.flip_h, a.flip_v, a.angle, a.gain, a.offset, a.noise),

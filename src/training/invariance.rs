@@ -2,8 +2,11 @@
 //! the same held-out phantoms, clean and with each [`FilmMark`], through the one `preprocess`
 //! and the model. A model that has learned the skeleton moves by almost nothing. Two controls
 //! carry no mark at all: the film moved by one and by two pixels, as a mark that needs more film
-//! moves it, so what a mark adds can be told from what moving the film does.
+//! moves it, so what a mark adds can be told from what moving the film does. Two more turn both
+//! model inputs by 10 degrees either way, as a misjudged body axis turns them: a model that
+//! reads the skeleton calls a turned animal as it calls it upright.
 
+use super::data::Augmentation;
 use crate::imaging::{GrayImage16, ModelInput, preprocess};
 use crate::inference::Classifier;
 use crate::inference::hierarchy::Scores;
@@ -40,17 +43,24 @@ pub enum Perturbation {
     /// and left). On a 384 px film the animal is found on 2 x 2 pixel cells, so one pixel
     /// changes how the cells fall on the animal and two do not.
     Moved(usize),
+    /// No mark: both model inputs turned by this many degrees after preprocessing (clockwise
+    /// on screen), as an error of the body-axis estimate turns them.
+    Turned(i32),
 }
 
 impl Perturbation {
     /// The controls, after the marks.
     pub const MOVES: [Perturbation; 2] = [Perturbation::Moved(1), Perturbation::Moved(2)];
+    /// The turns, last: about as far as the body-axis estimate moves between a hunched and a
+    /// straight animal's real films, and within the training's rotation augmentation.
+    pub const TURNS: [Perturbation; 2] = [Perturbation::Turned(-10), Perturbation::Turned(10)];
 
     /// Name as written in reports.
     pub fn label(self) -> String {
         match self {
             Perturbation::Mark(mark) => mark.as_str().to_string(),
             Perturbation::Moved(px) => format!("none, film moved {px} px"),
+            Perturbation::Turned(deg) => format!("none, inputs turned {deg:+}°"),
         }
     }
 }
@@ -93,13 +103,18 @@ pub fn measure(model: &mut Classifier, options: &InvarianceOptions) -> anyhow::R
     let flags = |p: &[f32]| Scores::new(&taxonomy, p.to_vec(), &thresholds).flags;
     let nodes: Vec<String> = taxonomy.nodes.iter().map(|n| n.id.clone()).collect();
     // Each specimen's films after its clean one, in this order.
-    let changes: Vec<Perturbation> =
-        FilmMark::ALL.iter().map(|&m| Perturbation::Mark(m)).chain(Perturbation::MOVES).collect();
+    let changes: Vec<Perturbation> = FilmMark::ALL
+        .iter()
+        .map(|&m| Perturbation::Mark(m))
+        .chain(Perturbation::MOVES)
+        .chain(Perturbation::TURNS)
+        .collect();
     let mut rows: Vec<InvarianceRow> = changes
         .iter()
         .flat_map(|&change| match change {
             Perturbation::Mark(_) => vec![(change, MarkPlacement::Beside), (change, MarkPlacement::FilmExtended)],
             Perturbation::Moved(_) => vec![(change, MarkPlacement::FilmExtended)],
+            Perturbation::Turned(_) => vec![(change, MarkPlacement::Beside)],
         })
         .map(|(change, placement)| InvarianceRow {
             change,
@@ -147,13 +162,26 @@ pub fn measure(model: &mut Classifier, options: &InvarianceOptions) -> anyhow::R
                 variants.push((move_film(&dv, px), move_film(&lv, px)));
                 placed.push(MarkPlacement::FilmExtended);
             }
-            placements.push(placed);
+            let first = inputs.len();
             for (d, l) in variants {
                 let prep = |img: &GrayImage16| preprocess(img, &spec).map(|(input, _)| input);
                 let pair = [prep(&d), prep(&l)];
                 let [Ok(d), Ok(l)] = pair else { anyhow::bail!("phantom {index}: preprocessing failed") };
                 inputs.push([d, l]);
             }
+            for turn in Perturbation::TURNS {
+                let Perturbation::Turned(deg) = turn else { continue };
+                let clean = inputs[first].clone().map(|mut input| {
+                    let side = input.size as usize;
+                    // No noise is drawn: the generator is only the warp's argument.
+                    let mut rng = Rng::new(0, 0);
+                    Augmentation::turn(f64::from(deg)).apply(&mut input.data, side, spec.background(), &mut rng);
+                    input
+                });
+                inputs.push(clean);
+                placed.push(MarkPlacement::Beside);
+            }
+            placements.push(placed);
         }
         let dv: Vec<f32> = inputs.iter().flat_map(|p| p[0].data.iter().copied()).collect();
         let lv: Vec<f32> = inputs.iter().flat_map(|p| p[1].data.iter().copied()).collect();
@@ -201,10 +229,12 @@ pub fn to_markdown(model: &str, rows: &[InvarianceRow], margin: usize) -> String
         "## Output change when a film mark is added ({model})\n\n| mark | placed | specimens | largest change | mean of each specimen's largest | specimens over 0.03 | calls changed | worst node (phantom) |\n|---|---|---:|---:|---:|---:|---:|---|\n"
     );
     for r in rows {
+        // A turn places nothing.
+        let placed = if matches!(r.change, Perturbation::Turned(_)) { "-" } else { r.placement.as_str() };
         md.push_str(&format!(
             "| {} | {} | {} | {:.4} | {:.3} | {:.1} % | {:.1} % | {} ({}) |\n",
             r.change.label(),
-            r.placement.as_str(),
+            placed,
             r.specimens,
             r.max_change,
             r.mean_change,
@@ -220,7 +250,7 @@ pub fn to_markdown(model: &str, rows: &[InvarianceRow], margin: usize) -> String
         ));
     }
     md.push_str(
-        "\nThe rows \"none, film moved\" add no mark: the same film moved by whole pixels, as a mark that needs more film moves it.\n",
+        "\nThe rows \"none, film moved\" add no mark: the same film moved by whole pixels, as a mark that needs more film moves it. The rows \"none, inputs turned\" turn both model inputs after preprocessing (clockwise positive), as a misjudged body axis would.\n",
     );
     md
 }

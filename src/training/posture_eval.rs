@@ -108,6 +108,8 @@ pub struct PostureRow {
     pub mean_p_kyphosis: f32,
     /// Share whose calls differ from the animal as drawn.
     pub calls_changed: f32,
+    /// Mean P(abnormal): how far the posture moves the L1 output, whatever the threshold.
+    pub mean_p_abnormal: f32,
     /// The L3 finding called on most animals and its share of `specimens` (0 to 1; `None`: no
     /// L3 call at all): what an "abnormal" call rests on when it is neither kyphosis nor lordosis.
     pub top_finding: Option<(String, f32)>,
@@ -137,6 +139,7 @@ pub fn measure(model: &mut Classifier, options: &PostureOptions) -> anyhow::Resu
             lordosis: 0.0,
             mean_p_kyphosis: 0.0,
             calls_changed: 0.0,
+            mean_p_abnormal: 0.0,
             top_finding: None,
         })
         .collect();
@@ -187,6 +190,7 @@ pub fn measure(model: &mut Classifier, options: &PostureOptions) -> anyhow::Resu
                 row.lordosis += flag(lordosis);
                 row.mean_p_kyphosis += score.joint.get(kyphosis).copied().unwrap_or(0.0);
                 row.calls_changed += f32::from(u8::from(score.flags != drawn.flags));
+                row.mean_p_abnormal += score.joint.get(abnormal).copied().unwrap_or(0.0);
             }
         }
     }
@@ -198,6 +202,7 @@ pub fn measure(model: &mut Classifier, options: &PostureOptions) -> anyhow::Resu
         row.lordosis /= n;
         row.mean_p_kyphosis /= n;
         row.calls_changed /= n;
+        row.mean_p_abnormal /= n;
     }
     Ok(rows)
 }
@@ -211,11 +216,11 @@ fn most_called(calls: &[usize]) -> Option<(usize, usize)> {
 /// The rows as a Markdown table.
 pub fn to_markdown(model: &str, rows: &[PostureRow]) -> String {
     let mut md = format!(
-        "## Normal animals in other lateral postures ({model})\n\n| LV posture | animals | called abnormal | called kyphosis | called lordosis | mean P(kyphosis) | calls changed | most called L3 finding |\n|---|---:|---:|---:|---:|---:|---:|---|\n"
+        "## Normal animals in other lateral postures ({model})\n\n| LV posture | animals | called abnormal | called kyphosis | called lordosis | mean P(kyphosis) | calls changed | mean P(abnormal) | most called L3 finding |\n|---|---:|---:|---:|---:|---:|---:|---:|---|\n"
     );
     for r in rows {
         md.push_str(&format!(
-            "| {} | {} | {:.1} % | {:.1} % | {:.1} % | {:.3} | {:.1} % | {} |\n",
+            "| {} | {} | {:.1} % | {:.1} % | {:.1} % | {:.3} | {:.1} % | {:.3} | {} |\n",
             r.posture.label(),
             r.specimens,
             100.0 * r.abnormal,
@@ -223,40 +228,109 @@ pub fn to_markdown(model: &str, rows: &[PostureRow]) -> String {
             100.0 * r.lordosis,
             r.mean_p_kyphosis,
             100.0 * r.calls_changed,
+            r.mean_p_abnormal,
             r.top_finding
                 .as_ref()
                 .map_or_else(|| "none".to_string(), |(id, share)| format!("{id} {:.1} %", 100.0 * share))
         ));
     }
     md.push_str(
-        "\nHeld-out animals without findings, varied as the training recipe varies them; only the LV posture changes (the DV film and the LV field of view stay those of the animal as drawn). Every call is a false alarm; mean P(kyphosis) is the joint probability (abnormal, axial, kyphosis), calls follow each node's threshold. The varied recipe draws hunches of 0-9 mm, the head's pitch with an SD of about 11 degrees and the tail within 35 degrees of the table: the tail rows go beyond it, to where real lateral films put them (`synth --vary-posture` and `--posture-pairs` draw them, and the head's pitch within 35 degrees), and the 45-degree flexion tests the skull's angle alone (as far as the hunch and the 30-degree flexion together pitch it). \"Calls changed\" counts animals whose calls differ from the animal as drawn; the last column gives the L3 finding called on most animals (the first in the taxonomy's order on a tie) and its share of all the animals.\n",
+        "\nHeld-out animals without findings, varied as the training recipe varies them; only the LV posture changes (the DV film and the LV field of view stay those of the animal as drawn). Every call is a false alarm; mean P(kyphosis) is the joint probability (abnormal, axial, kyphosis), calls follow each node's threshold. The varied recipe draws hunches of 0-9 mm, the head's pitch with an SD of about 11 degrees and the tail within 35 degrees of the table: the tail rows go beyond it, to where real lateral films put them (`synth --vary-posture` and `--posture-pairs` draw them, and the head's pitch within 35 degrees), and the 45-degree flexion tests the skull's angle alone (as far as the hunch and the 30-degree flexion together pitch it). \"Calls changed\" counts animals whose calls differ from the animal as drawn; mean P(abnormal) shows how far the posture moves the L1 output whatever the threshold; the last column gives the L3 finding called on most animals (the first in the taxonomy's order on a tie) and its share of all the animals.\n",
     );
     md
 }
 
-/// A sheet of the LV films measured: one row per animal (held-out `seed`, indices from 0, as
-/// [`measure`] draws them), one column per [`Posture::ALL`], each film `size` px square, 8-bit
-/// (each film's range stretched linearly), each posture framed as the animal as drawn.
-pub fn sheet(seed: u64, animals: u64, size: u32) -> image::GrayImage {
+/// The header of [`csv_records`]' rows.
+pub const CSV_HEADER: [&str; 11] = [
+    "model",
+    "lv_posture",
+    "animals",
+    "called_abnormal",
+    "called_kyphosis",
+    "called_lordosis",
+    "mean_p_kyphosis",
+    "calls_changed",
+    "mean_p_abnormal",
+    "most_called_finding",
+    "most_called_share",
+];
+
+/// The rows as CSV records under [`CSV_HEADER`]: shares from 0 to 1, the finding's id empty
+/// when no L3 finding was called.
+pub fn csv_records(model: &str, rows: &[PostureRow]) -> Vec<[String; 11]> {
+    rows.iter()
+        .map(|r| {
+            let (finding, share) = r.top_finding.clone().map_or((String::new(), 0.0), |(id, share)| (id, share));
+            [
+                model.to_owned(),
+                r.posture.label(),
+                r.specimens.to_string(),
+                format!("{:.4}", r.abnormal),
+                format!("{:.4}", r.kyphosis),
+                format!("{:.4}", r.lordosis),
+                format!("{:.4}", r.mean_p_kyphosis),
+                format!("{:.4}", r.calls_changed),
+                format!("{:.4}", r.mean_p_abnormal),
+                finding,
+                format!("{share:.4}"),
+            ]
+        })
+        .collect()
+}
+
+/// Height of the sheet's label band, in pixels.
+const LABEL_BAND: u32 = 44;
+
+/// A sheet of the LV films measured: a band naming each posture over its column, then one row
+/// per animal (held-out `seed`, indices from 0, as [`measure`] draws them), one column per
+/// [`Posture::ALL`], each film `size` px square, each posture framed as the animal as drawn.
+/// Each film is shown as a viewer's automatic window shows it: its 0.5th to 99.5th
+/// percentile stretched over black to white.
+///
+/// # Errors
+/// The bundled font could not be read or the labels could not be drawn.
+pub fn sheet(seed: u64, animals: u64, size: u32) -> anyhow::Result<image::RgbImage> {
+    use super::roc_plot::{FAMILY, font_ready};
+    use plotters::prelude::*;
+    font_ready()?;
     let normal = Prevalence { abnormal: 0.0, max_findings: 1, min_severity: 0.3, classes: Vec::new() };
     let columns = Posture::ALL.len() as u32;
-    let mut out = image::GrayImage::new(size * columns, size * animals as u32);
+    let (w, h) = (size * columns, LABEL_BAND + size * animals as u32);
+    let mut buf = vec![255u8; (w * h * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
+        let style = TextStyle::from((FAMILY, 13).into_font()).color(&BLACK);
+        for (c, posture) in Posture::ALL.iter().enumerate() {
+            // One line per change, so the longest label fits its column.
+            let label = posture.label();
+            for (line, text) in label.split(", ").enumerate() {
+                let at = (c as i32 * size as i32 + 4, 3 + 13 * line as i32);
+                root.draw(&Text::new(text.to_owned(), at, style.clone()))
+                    .map_err(|e| anyhow::anyhow!("drawing the posture sheet's labels: {e}"))?;
+            }
+        }
+        root.present().map_err(|e| anyhow::anyhow!("drawing the posture sheet's labels: {e}"))?;
+    }
+    let mut out = image::RgbImage::from_raw(w, h, buf)
+        .ok_or_else(|| anyhow::anyhow!("the posture sheet's buffer has the wrong size"))?;
     for index in 0..animals {
         let mut phantom = Phantom::sample(seed, index, &normal, 0.0);
         phantom.vary_animal();
         for (c, posture) in Posture::ALL.iter().enumerate() {
             let pixels = posture.apply(&phantom).render_framed_as(Some(&phantom), View::Lv, size, false);
-            // Each film stretched over its own range, as a viewer's automatic window does.
-            let low = pixels.iter().copied().min().unwrap_or(0);
-            let range = u32::from(pixels.iter().copied().max().unwrap_or(0).saturating_sub(low)).max(1);
-            for (k, v) in pixels.iter().enumerate() {
+            let mut sorted = pixels.clone();
+            sorted.sort_unstable();
+            let at = |q: f64| sorted.get(((sorted.len() - 1) as f64 * q) as usize).copied().unwrap_or(0);
+            let (low, high) = (at(0.005), at(0.995));
+            let range = f32::from(high.saturating_sub(low).max(1));
+            for (k, &v) in pixels.iter().enumerate() {
                 let (x, y) = (k as u32 % size, k as u32 / size);
-                let level = (u32::from(v - low) * 255 / range) as u8;
-                out.put_pixel(c as u32 * size + x, index as u32 * size + y, image::Luma([level]));
+                let level = (f32::from(v.clamp(low, high) - low) / range * 255.0).round() as u8;
+                out.put_pixel(c as u32 * size + x, LABEL_BAND + index as u32 * size + y, image::Rgb([level; 3]));
             }
         }
     }
-    out
+    Ok(out)
 }
 
 #[cfg(test)]

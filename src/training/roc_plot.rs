@@ -16,7 +16,7 @@ const PANEL: u32 = 420;
 /// Height of the figure's title band.
 const TITLE_BAND: u32 = 36;
 /// The bundled font's family name for plotters.
-const FAMILY: &str = "sans-serif";
+pub(crate) const FAMILY: &str = "sans-serif";
 
 /// One curve.
 #[derive(Debug, Clone)]
@@ -36,7 +36,8 @@ pub struct RocPanel {
     pub series: Vec<RocSeries>,
 }
 
-fn font_ready() -> anyhow::Result<()> {
+/// Registers the bundled font with plotters (once); every figure calls it before drawing text.
+pub(crate) fn font_ready() -> anyhow::Result<()> {
     static REGISTERED: OnceLock<bool> = OnceLock::new();
     let ok = *REGISTERED.get_or_init(|| {
         register_font(FAMILY, FontStyle::Normal, include_bytes!("../../assets/fonts/DejaVuSans.ttf")).is_ok()

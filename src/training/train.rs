@@ -100,6 +100,14 @@ pub struct TrainOptions {
     /// were). 0: such pairs train as ordinary specimens.
     #[serde(default)]
     pub posture_weight: f32,
+    /// Standard deviation of the augmentation's rotation (degrees, clipped at 2.5 SD): how far
+    /// a training input turns from the orientation preprocessing gave it.
+    #[serde(default = "default_rotation_sd")]
+    pub rotation_sd_deg: f64,
+}
+
+fn default_rotation_sd() -> f64 {
+    super::data::DEFAULT_ROTATION_SD_DEG
 }
 
 fn default_pair_weight() -> f32 {
@@ -136,6 +144,7 @@ impl TrainOptions {
             spine_weight: 0.0,
             stability_weight: 0.0,
             posture_weight: 0.0,
+            rotation_sd_deg: default_rotation_sd(),
         }
     }
 
@@ -263,7 +272,7 @@ fn make_batch(
                 let slot = &mut dst[i * s * s..(i + 1) * s * s];
                 slot.copy_from_slice(&values);
                 let moved = match (rng.as_mut(), options.augment) {
-                    (Some(rng), true) => Some(augment(slot, s, bg, rng)),
+                    (Some(rng), true) => Some(augment(slot, s, bg, options.rotation_sd_deg, rng)),
                     _ => None,
                 };
                 if let (Some(a), Some(rng), true) = (moved, rng.as_mut(), stable) {
@@ -549,7 +558,7 @@ fn pretrain_backbone(
             for &i in chunk {
                 let mut x = images[i].values()?.into_owned();
                 if options.augment {
-                    augment(&mut x, s, bg, &mut rng);
+                    augment(&mut x, s, bg, options.rotation_sd_deg, &mut rng);
                 }
                 data.extend(x);
             }

@@ -69,7 +69,15 @@ fn exit_codes_follow_the_convention() {
         assert_eq!(out.status.code(), Some(2), "{bad:?}");
         assert!(text(&out).1.contains(bad[0]), "{bad:?}: {}", text(&out).1);
     }
+    // A zero count says what a count must be, not clap's raw range.
+    let out = mousexray(&["eval", "--posture", "0", "--model", "models/cae_mv.onnx"]);
+    assert_eq!(out.status.code(), Some(2));
+    let (_, stderr) = text(&out);
+    assert!(stderr.contains("--posture") && stderr.contains("1 or more") && !stderr.contains("4294967295"), "{stderr}");
     assert!(!dir.path().join("never").exists());
+    let out = mousexray(&["--version"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(text(&out).0.trim(), format!("mousexray {}", env!("CARGO_PKG_VERSION")));
     // Global options work before the command as well as after it.
     for args in [["-v", "scan", "assets/sample"], ["scan", "assets/sample", "-v"]] {
         let out = mousexray(&args);
@@ -154,8 +162,28 @@ fn eval_posture_measures_every_lateral_posture() {
     }
     let p_kyphosis: std::collections::HashSet<&str> = rows.iter().filter_map(|r| r.split(" | ").nth(5)).collect();
     assert!(p_kyphosis.len() > 1, "every posture gave the same P(kyphosis): {stdout}");
-    let sheet = image::open(out_dir.join("posture_lv.png")).unwrap();
-    assert_eq!((sheet.width(), sheet.height()), (10 * 192, 3 * 192));
+    // The sheet: a band naming the postures over one row of films per animal.
+    let sheet = image::open(out_dir.join("posture_lv.png")).unwrap().to_luma8();
+    assert_eq!((sheet.width(), sheet.height()), (10 * 192, 44 + 3 * 192));
+    let dark_in_band = |c: u32| {
+        (c * 192..(c + 1) * 192)
+            .flat_map(|x| (0..44).map(move |y| (x, y)))
+            .filter(|&(x, y)| sheet.get_pixel(x, y)[0] < 128)
+            .count()
+    };
+    assert!((0..10).all(|c| dark_in_band(c) > 20), "a posture's column has no label");
+    // posture.csv holds the same table for the model that reads LV, and nothing for the other.
+    let mut csv = csv::Reader::from_path(out_dir.join("posture.csv")).unwrap();
+    let header: Vec<String> = csv.headers().unwrap().iter().map(str::to_owned).collect();
+    assert_eq!(header, mousexray::training::posture_eval::CSV_HEADER);
+    let records: Vec<csv::StringRecord> = csv.records().map(Result::unwrap).collect();
+    assert_eq!(records.len(), rows.len());
+    for (record, row) in records.iter().zip(&rows) {
+        assert_eq!(&record[0], "cae_mv");
+        assert!(row.starts_with(&format!("| {} | {} |", &record[1], &record[2])), "{record:?} against {row}");
+        let abnormal: f64 = record[3].parse().unwrap();
+        assert_eq!(format!("{:.1} %", 100.0 * abnormal), row.split(" | ").nth(2).unwrap(), "{record:?}");
+    }
 }
 
 /// A loss weight that is negative or not finite is a usage error naming the value, before any

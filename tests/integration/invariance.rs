@@ -22,9 +22,12 @@ fn every_mark_is_measured_on_every_phantom() {
         batch: 2,
     };
     let rows = measure(&mut model, &options).unwrap();
-    // A row per mark and placement, and one per move; every phantom counted once per change.
-    assert_eq!(rows.len(), 2 * FilmMark::ALL.len() + Perturbation::MOVES.len());
-    for change in FilmMark::ALL.map(Perturbation::Mark).into_iter().chain(Perturbation::MOVES) {
+    // A row per mark and placement, and one per move and turn; every phantom counted once per
+    // change.
+    assert_eq!(rows.len(), 2 * FilmMark::ALL.len() + Perturbation::MOVES.len() + Perturbation::TURNS.len());
+    for change in
+        FilmMark::ALL.map(Perturbation::Mark).into_iter().chain(Perturbation::MOVES).chain(Perturbation::TURNS)
+    {
         assert_eq!(rows.iter().filter(|r| r.change == change).map(|r| r.specimens).sum::<usize>(), 5, "{change:?}");
     }
     for r in &rows {
@@ -34,8 +37,12 @@ fn every_mark_is_measured_on_every_phantom() {
     // A bright frame changes what the whole film looks like: even random weights notice.
     assert!(rows.iter().any(|r| r.max_change > 0.0));
     let md = to_markdown("tiny", &rows, 0);
-    assert_eq!(md.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| mark")).count(), 12, "{md}");
+    assert_eq!(md.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| mark")).count(), 14, "{md}");
     assert!(md.contains("| none, film moved 1 px | film extended | 5 |"), "{md}");
+    assert!(md.contains("| none, inputs turned +10° | - | 5 |"), "{md}");
+    // Random weights still read a turned input differently from an upright one.
+    let turned = rows.iter().filter(|r| matches!(r.change, Perturbation::Turned(_)));
+    assert!(turned.clone().all(|r| r.max_change > 0.0), "{rows:?}");
     // With 15 % of the side as bare film around each clean film, every mark finds room beside
     // the animal, and the report says what the films carried.
     let rows = measure(&mut model, &InvarianceOptions { margin: 20, ..options }).unwrap();
