@@ -134,6 +134,11 @@ pub struct TrainArgs {
     /// than the default, a model cannot read a finding from the body's tilt in its input
     #[arg(long, default_value_t = crate::training::data::DEFAULT_ROTATION_SD_DEG, value_name = "DEG", value_parser = parse_rotation_sd)]
     pub rotation_sd: f64,
+    /// With --stability-weight: also turn the nudged copy by up to DEG degrees either way (0 to
+    /// 30), so that the outputs hold still when the body axis is misjudged (`eval --invariance`
+    /// measures turned inputs). 0: nudged as a moved film only
+    #[arg(long, default_value_t = 0.0, value_name = "DEG", value_parser = parse_turn)]
+    pub stability_turn: f64,
     /// Resume from the checkpoint folder (default OUT with .ckpt).
     #[arg(long, value_name = "CKPT", num_args = 0..=1)]
     pub resume: Option<Option<PathBuf>>,
@@ -188,6 +193,7 @@ pub fn run(args: &TrainArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
         stability_weight: args.stability_weight,
         posture_weight: args.posture_weight,
         rotation_sd_deg: args.rotation_sd,
+        stability_turn_deg: args.stability_turn,
         ..recipe
     };
     let mut seen = std::collections::BTreeSet::new();
@@ -427,8 +433,17 @@ fn recipe_of(args: &TrainArgs) -> anyhow::Result<TrainOptions> {
 
 /// A rotation's standard deviation: finite, from 0 to 30 degrees (a usage error otherwise).
 fn parse_rotation_sd(s: &str) -> Result<f64, String> {
+    parse_degrees(s, "rotation SD")
+}
+
+/// The stability copy's largest turn: finite, from 0 to 30 degrees (a usage error otherwise).
+fn parse_turn(s: &str) -> Result<f64, String> {
+    parse_degrees(s, "turn")
+}
+
+fn parse_degrees(s: &str, what: &str) -> Result<f64, String> {
     match s.trim().parse::<f64>() {
         Ok(v) if v.is_finite() && (0.0..=30.0).contains(&v) => Ok(v),
-        _ => Err(format!("`{s}` is not a rotation SD from 0 to 30 degrees")),
+        _ => Err(format!("`{s}` is not a {what} from 0 to 30 degrees")),
     }
 }

@@ -104,6 +104,11 @@ pub struct TrainOptions {
     /// a training input turns from the orientation preprocessing gave it.
     #[serde(default = "default_rotation_sd")]
     pub rotation_sd_deg: f64,
+    /// With stability training: the nudged copy is also turned by up to this many degrees
+    /// either way ([`super::data::Augmentation::nudged`]), so that a misjudged body axis moves
+    /// the outputs less. 0: nudged as a moved film only.
+    #[serde(default)]
+    pub stability_turn_deg: f64,
 }
 
 fn default_rotation_sd() -> f64 {
@@ -145,6 +150,7 @@ impl TrainOptions {
             stability_weight: 0.0,
             posture_weight: 0.0,
             rotation_sd_deg: default_rotation_sd(),
+            stability_turn_deg: 0.0,
         }
     }
 
@@ -278,7 +284,7 @@ fn make_batch(
                 if let (Some(a), Some(rng), true) = (moved, rng.as_mut(), stable) {
                     let slot = &mut nudged[i * s * s..(i + 1) * s * s];
                     slot.copy_from_slice(&values);
-                    a.nudged(rng).apply(slot, s, bg, rng);
+                    a.nudged(rng, options.stability_turn_deg).apply(slot, s, bg, rng);
                 }
                 views[i * 2 + v] = 1.0;
                 if let Some(line) = sample.spine[View::MODEL[v]].as_ref().filter(|l| l.len() * 2 == points) {

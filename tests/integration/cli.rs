@@ -196,6 +196,13 @@ fn weights_are_checked_and_posture_pairs_are_not_ranked() {
         assert_eq!(out.status.code(), Some(2), "{stderr}");
         assert!(stderr.contains(&format!("`{value}` is not a weight")), "{stderr}");
     }
+    // Angles in degrees, from 0 to 30.
+    for (option, value, what) in [("--rotation-sd", "45", "rotation SD"), ("--stability-turn", "-1", "turn")] {
+        let out = mousexray(&["train", "--data", "nowhere", "--out", "never.onnx", &format!("{option}={value}")]);
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(&format!("`{value}` is not a {what} from 0 to 30 degrees")), "{stderr}");
+    }
     let dir = tempfile::tempdir().unwrap();
     let folder = dir.path().join("posture");
     let p = folder.to_str().unwrap();
