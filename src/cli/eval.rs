@@ -25,9 +25,10 @@ pub struct EvalArgs {
     /// Also measure how far each model's outputs move when a film mark (ruler, text, bright
     /// frame, lead marker, cassette edge) is added: N held-out phantoms (seed 2000, 384 px,
     /// prevalence 0.6, severity from 0.3, as the held-out set), clean, marked, and moved by one
-    /// and by two pixels with no mark (the controls).
-    #[arg(long, value_name = "N")]
-    pub invariance: Option<usize>,
+    /// and by two pixels with no mark (the controls), and with both model inputs turned by 10°
+    /// either way (a misjudged body axis).
+    #[arg(long, value_name = "N", value_parser = super::parse_positive)]
+    pub invariance: Option<u32>,
     /// Bare film added on every edge of each clean phantom before `--invariance` marks it
     /// (pixels; 58, 15 % of the side, gives every mark room beside the animal; 0 marks the film
     /// as rendered, extending it where a mark has no room, which moves the animal on the film).
@@ -41,8 +42,8 @@ pub struct EvalArgs {
     pub posture: Option<u32>,
     /// Measure film QC on N held-out phantoms (seed 2000, 384 px) made into close-ups, films with
     /// two animals, empty films and swapped views, and as they are (false alarms).
-    #[arg(long, value_name = "N")]
-    pub film_qc: Option<usize>,
+    #[arg(long, value_name = "N", value_parser = super::parse_positive)]
+    pub film_qc: Option<u32>,
     /// Measure each model's domain description on N held-out phantoms (seed 2000, 384 px, every
     /// flag a false alarm) and N films of each kind it has never seen the like of: noise,
     /// close-ups, heavy blur, drawings that are not radiographs, other proportions.
@@ -193,7 +194,11 @@ pub fn run(args: &EvalArgs, ort_lib: Option<&std::path::Path>) -> anyhow::Result
             model.info.metadata.preprocess.crop_frame = frame;
         }
         if let Some(count) = args.film_qc {
-            let options = crate::training::film_qc_eval::QcEvalOptions { seed: args.film_qc_seed, count, size: 384 };
+            let options = crate::training::film_qc_eval::QcEvalOptions {
+                seed: args.film_qc_seed,
+                count: count as usize,
+                size: 384,
+            };
             let rows = crate::training::film_qc_eval::measure(&model.info.metadata.preprocess, &options)?;
             invariance_md.push_str(&format!("{name}: {}", crate::training::film_qc_eval::to_markdown(&rows)));
             invariance_md.push('\n');
@@ -246,7 +251,7 @@ pub fn run(args: &EvalArgs, ort_lib: Option<&std::path::Path>) -> anyhow::Result
         if let Some(count) = args.invariance {
             let options = InvarianceOptions {
                 seed: 2000,
-                count,
+                count: count as usize,
                 size: 384,
                 margin: args.invariance_margin,
                 prevalence: Prevalence { abnormal: 0.6, max_findings: 3, min_severity: 0.3, classes: Vec::new() },
@@ -398,7 +403,8 @@ pub fn run(args: &EvalArgs, ort_lib: Option<&std::path::Path>) -> anyhow::Result
                 .with_context(|| format!("writing {}", path.display()))?;
         }
         if results.is_empty() {
-            eprintln!("wrote eval.md to {}", dir.display());
+            let posture = if posture_csv.is_empty() { "" } else { ", posture.csv and posture_lv.png" };
+            eprintln!("wrote eval.md{posture} to {}", dir.display());
         } else {
             eprintln!("wrote tables and ROC curves to {}", dir.display());
         }

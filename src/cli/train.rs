@@ -130,14 +130,15 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 0.0, value_name = "W", value_parser = super::parse_weight)]
     pub posture_weight: f32,
     /// Standard deviation of the augmentation's rotation, degrees (0 to 30; clipped at 2.5
-    /// SD): how far a training input turns from the orientation preprocessing gave it. Wider
-    /// than the default, a model cannot read a finding from the body's tilt in its input
-    #[arg(long, default_value_t = crate::training::data::DEFAULT_ROTATION_SD_DEG, value_name = "DEG", value_parser = parse_rotation_sd)]
+    /// SD): how far a training input turns from the orientation preprocessing gave it. Wider,
+    /// a model has less to gain from reading a finding off the body's tilt in its input
+    #[arg(long, default_value_t = crate::training::data::DEFAULT_ROTATION_SD_DEG, value_name = "DEG",
+          value_parser = parse_rotation_sd, allow_negative_numbers = true)]
     pub rotation_sd: f64,
     /// With --stability-weight: also turn the nudged copy by up to DEG degrees either way (0 to
     /// 30), so that the outputs hold still when the body axis is misjudged (`eval --invariance`
     /// measures turned inputs). 0: nudged as a moved film only
-    #[arg(long, default_value_t = 0.0, value_name = "DEG", value_parser = parse_turn)]
+    #[arg(long, default_value_t = 0.0, value_name = "DEG", value_parser = parse_turn, allow_negative_numbers = true)]
     pub stability_turn: f64,
     /// Resume from the checkpoint folder (default OUT with .ckpt).
     #[arg(long, value_name = "CKPT", num_args = 0..=1)]
@@ -196,6 +197,12 @@ pub fn run(args: &TrainArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
         stability_turn_deg: args.stability_turn,
         ..recipe
     };
+    if args.stability_turn > 0.0 && args.stability_weight == 0.0 {
+        return Err(super::UsageError(
+            "--stability-turn turns stability training's second copy: it needs --stability-weight above 0".into(),
+        )
+        .into());
+    }
     let mut seen = std::collections::BTreeSet::new();
     if let Some(twice) = args.data.iter().find(|d| !seen.insert(d.canonicalize().unwrap_or_else(|_| d.to_path_buf()))) {
         return Err(super::UsageError(format!("--data {} is given twice", twice.display())).into());

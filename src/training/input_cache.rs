@@ -73,8 +73,12 @@ pub struct InputCache {
 }
 
 /// Opens the cache of `folder` for `spec`, or says why it runs without one (read-only folder,
-/// another run holds it) and returns none: a cache only saves time.
+/// another run holds it) and returns none: a cache only saves time. A folder that does not
+/// exist gets none, silently, and is not created: loading it then says what is wrong.
 pub fn open_for(folder: &Path, spec: &PreprocessSpec) -> Option<std::sync::Arc<InputCache>> {
+    if !folder.is_dir() {
+        return None;
+    }
     match InputCache::open(&folder.join(crate::specimen::APP_DIR).join("inputs"), spec) {
         Ok(c) => Some(std::sync::Arc::new(c)),
         Err(e) => {

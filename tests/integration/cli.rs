@@ -59,6 +59,14 @@ fn exit_codes_follow_the_convention() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr.contains("no-such-folder") && stderr.contains("not a folder"), "{stderr}");
 
+    // Training or evaluating on a folder that is not there says so and creates nothing.
+    for command in [&["train", "--out", "never.onnx"][..], &["eval", "--model", "models/cae_mv.onnx"]] {
+        let out = mousexray(&[command, &["--data", missing.to_str().unwrap()]].concat());
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{command:?}: {stderr}");
+        assert!(stderr.contains("no-such-folder") && stderr.contains("not a folder"), "{command:?}: {stderr}");
+        assert!(!missing.exists(), "{command:?} created {}", missing.display());
+    }
     assert_eq!(mousexray(&["scan", "--no-such-flag", "x"]).status.code(), Some(2));
     assert_eq!(mousexray(&["frobnicate", "x"]).status.code(), Some(2));
     assert_eq!(mousexray(&["--help"]).status.code(), Some(0));
@@ -70,10 +78,12 @@ fn exit_codes_follow_the_convention() {
         assert!(text(&out).1.contains(bad[0]), "{bad:?}: {}", text(&out).1);
     }
     // A zero count says what a count must be, not clap's raw range.
-    let out = mousexray(&["eval", "--posture", "0", "--model", "models/cae_mv.onnx"]);
-    assert_eq!(out.status.code(), Some(2));
-    let (_, stderr) = text(&out);
-    assert!(stderr.contains("--posture") && stderr.contains("1 or more") && !stderr.contains("4294967295"), "{stderr}");
+    for option in ["--posture", "--invariance", "--film-qc", "--domain"] {
+        let out = mousexray(&["eval", option, "0", "--model", "models/cae_mv.onnx"]);
+        assert_eq!(out.status.code(), Some(2), "{option}");
+        let (_, stderr) = text(&out);
+        assert!(stderr.contains(option) && stderr.contains("1 or more") && !stderr.contains("4294967295"), "{stderr}");
+    }
     assert!(!dir.path().join("never").exists());
     let out = mousexray(&["--version"]);
     assert_eq!(out.status.code(), Some(0));
@@ -198,11 +208,16 @@ fn weights_are_checked_and_posture_pairs_are_not_ranked() {
     }
     // Angles in degrees, from 0 to 30.
     for (option, value, what) in [("--rotation-sd", "45", "rotation SD"), ("--stability-turn", "-1", "turn")] {
-        let out = mousexray(&["train", "--data", "nowhere", "--out", "never.onnx", &format!("{option}={value}")]);
+        let out = mousexray(&["train", "--data", "nowhere", "--out", "never.onnx", option, value]);
         let (_, stderr) = text(&out);
         assert_eq!(out.status.code(), Some(2), "{stderr}");
         assert!(stderr.contains(&format!("`{value}` is not a {what} from 0 to 30 degrees")), "{stderr}");
     }
+    // A turned stability copy without stability training would silently do nothing.
+    let out = mousexray(&["train", "--data", "nowhere", "--out", "never.onnx", "--stability-turn", "10"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--stability-turn") && stderr.contains("--stability-weight"), "{stderr}");
     let dir = tempfile::tempdir().unwrap();
     let folder = dir.path().join("posture");
     let p = folder.to_str().unwrap();
