@@ -175,7 +175,7 @@ pub fn run(args: &EvalArgs, ort_lib: Option<&std::path::Path>) -> anyhow::Result
     let mut invariance_md = String::new();
     let mut domain_md = String::new();
     let mut signal_done = false;
-    let mut posture_csv: Vec<[String; 11]> = Vec::new();
+    let mut posture_csv: Vec<[String; crate::training::posture_eval::CSV_COLUMNS]> = Vec::new();
     let mut evidence = Vec::new();
     for path in &args.model {
         let mut model = Classifier::load(

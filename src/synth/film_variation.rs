@@ -87,8 +87,12 @@ impl FilmVariation {
     pub fn apply_film(&self, films: &mut [Vec<u16>], size: u32, seed: u64, index: u64, view: usize) -> Vec<FilmMark> {
         let mut rng = Rng::new(seed ^ VARY_STREAM ^ 0x6d61_726b, index.wrapping_mul(2).wrapping_add(view as u64));
         let mut placed = Vec::new();
-        let images: Option<Vec<GrayImage16>> =
-            films.iter().map(|p| GrayImage16::new(size, size, 14, p.clone(), FileFormat::Png)).collect();
+        // Without marks to place, the films are not copied into images at all.
+        let images: Option<Vec<GrayImage16>> = if self.marks.is_empty() {
+            None
+        } else {
+            films.iter().map(|p| GrayImage16::new(size, size, 14, p.clone(), FileFormat::Png)).collect()
+        };
         if let Some(mut images) = images {
             for &mark in &self.marks {
                 let mut marked = images.clone();

@@ -521,7 +521,7 @@ impl Augmentation {
     }
 
     /// Warps a standardised `size x size` input in place; `background` fills what rotation, zoom
-    /// and shift uncover; the noise is drawn from `rng`.
+    /// and shift uncover; the noise, if any, is drawn from `rng`.
     pub fn apply(&self, x: &mut [f32], size: usize, background: f32, rng: &mut Rng) {
         let src = x.to_vec();
         let (sa, ca) = (crate::synth::geometry::sin(self.angle), crate::synth::geometry::cos(self.angle));
@@ -549,7 +549,10 @@ impl Augmentation {
                 let top = at(x0, y0) * (1.0 - fx) + at(x0 + 1.0, y0) * fx;
                 let bottom = at(x0, y0 + 1.0) * (1.0 - fx) + at(x0 + 1.0, y0 + 1.0) * fx;
                 let value = top * (1.0 - fy) + bottom * fy;
-                x[j * size + i] = value * self.gain + self.offset + self.noise * rng.gaussian_f32();
+                // Without noise nothing is drawn (a turn; a drawn augmentation's noise is never
+                // exactly 0, so training streams are as before).
+                let noise = if self.noise > 0.0 { self.noise * rng.gaussian_f32() } else { 0.0 };
+                x[j * size + i] = value * self.gain + self.offset + noise;
             }
         }
     }

@@ -71,8 +71,8 @@ pub struct InvarianceRow {
     /// What was done to the films.
     pub change: Perturbation,
     /// Where a mark went: beside the animal on both views, or on film added around one of them
-    /// (a moved film counts as extended).
-    pub placement: MarkPlacement,
+    /// (a moved film counts as extended); none for a turn, which changes no film.
+    pub placement: Option<MarkPlacement>,
     /// Phantoms measured.
     pub specimens: usize,
     /// The largest change of any conditional probability, over specimens and nodes.
@@ -112,9 +112,11 @@ pub fn measure(model: &mut Classifier, options: &InvarianceOptions) -> anyhow::R
     let mut rows: Vec<InvarianceRow> = changes
         .iter()
         .flat_map(|&change| match change {
-            Perturbation::Mark(_) => vec![(change, MarkPlacement::Beside), (change, MarkPlacement::FilmExtended)],
-            Perturbation::Moved(_) => vec![(change, MarkPlacement::FilmExtended)],
-            Perturbation::Turned(_) => vec![(change, MarkPlacement::Beside)],
+            Perturbation::Mark(_) => {
+                vec![(change, Some(MarkPlacement::Beside)), (change, Some(MarkPlacement::FilmExtended))]
+            }
+            Perturbation::Moved(_) => vec![(change, Some(MarkPlacement::FilmExtended))],
+            Perturbation::Turned(_) => vec![(change, None)],
         })
         .map(|(change, placement)| InvarianceRow {
             change,
@@ -130,7 +132,7 @@ pub fn measure(model: &mut Classifier, options: &InvarianceOptions) -> anyhow::R
     let batch = options.batch.max(1);
     let indices: Vec<u64> = (0..options.count as u64).collect();
     for chunk in indices.chunks(batch) {
-        let mut placements: Vec<Vec<MarkPlacement>> = Vec::new();
+        let mut placements: Vec<Vec<Option<MarkPlacement>>> = Vec::new();
         // Films per specimen: clean first, then one per mark, then one per move.
         let mut inputs: Vec<[ModelInput; 2]> = Vec::new();
         for &index in chunk {
@@ -150,17 +152,17 @@ pub fn measure(model: &mut Classifier, options: &InvarianceOptions) -> anyhow::R
                 let mut rng = Rng::new(options.seed ^ 0x6d61_726b, index * 16 + k as u64);
                 let (mut d, mut l) = (dv.clone(), lv.clone());
                 let both = [add_mark(&mut d, mark, &mut rng), add_mark(&mut l, mark, &mut rng)];
-                placed.push(if both == [MarkPlacement::Beside; 2] {
+                placed.push(Some(if both == [MarkPlacement::Beside; 2] {
                     MarkPlacement::Beside
                 } else {
                     MarkPlacement::FilmExtended
-                });
+                }));
                 variants.push((d, l));
             }
             for moved in Perturbation::MOVES {
                 let Perturbation::Moved(px) = moved else { continue };
                 variants.push((move_film(&dv, px), move_film(&lv, px)));
-                placed.push(MarkPlacement::FilmExtended);
+                placed.push(Some(MarkPlacement::FilmExtended));
             }
             let first = inputs.len();
             for (d, l) in variants {
@@ -173,13 +175,13 @@ pub fn measure(model: &mut Classifier, options: &InvarianceOptions) -> anyhow::R
                 let Perturbation::Turned(deg) = turn else { continue };
                 let clean = inputs[first].clone().map(|mut input| {
                     let side = input.size as usize;
-                    // No noise is drawn: the generator is only the warp's argument.
+                    // A turn adds no noise, so the generator draws nothing.
                     let mut rng = Rng::new(0, 0);
                     Augmentation::turn(f64::from(deg)).apply(&mut input.data, side, spec.background(), &mut rng);
                     input
                 });
                 inputs.push(clean);
-                placed.push(MarkPlacement::Beside);
+                placed.push(None);
             }
             placements.push(placed);
         }
@@ -193,7 +195,7 @@ pub fn measure(model: &mut Classifier, options: &InvarianceOptions) -> anyhow::R
             for (k, &change) in changes.iter().enumerate() {
                 let Some(marked) = probs.get(s * per + 1 + k) else { continue };
                 let placement =
-                    placements.get(s).and_then(|p| p.get(k)).copied().unwrap_or(MarkPlacement::FilmExtended);
+                    placements.get(s).and_then(|p| p.get(k)).copied().unwrap_or(Some(MarkPlacement::FilmExtended));
                 let Some(row) = rows.iter_mut().find(|r| r.change == change && r.placement == placement) else {
                     continue;
                 };
@@ -229,8 +231,7 @@ pub fn to_markdown(model: &str, rows: &[InvarianceRow], margin: usize) -> String
         "## Output change when a film mark is added ({model})\n\n| mark | placed | specimens | largest change | mean of each specimen's largest | specimens over 0.03 | calls changed | worst node (phantom) |\n|---|---|---:|---:|---:|---:|---:|---|\n"
     );
     for r in rows {
-        // A turn places nothing.
-        let placed = if matches!(r.change, Perturbation::Turned(_)) { "-" } else { r.placement.as_str() };
+        let placed = r.placement.map_or("-", MarkPlacement::as_str);
         md.push_str(&format!(
             "| {} | {} | {} | {:.4} | {:.3} | {:.1} % | {:.1} % | {} ({}) |\n",
             r.change.label(),

@@ -240,8 +240,11 @@ pub fn to_markdown(model: &str, rows: &[PostureRow]) -> String {
     md
 }
 
+/// Columns of [`CSV_HEADER`] and of each of [`csv_records`]' rows.
+pub const CSV_COLUMNS: usize = 11;
+
 /// The header of [`csv_records`]' rows.
-pub const CSV_HEADER: [&str; 11] = [
+pub const CSV_HEADER: [&str; CSV_COLUMNS] = [
     "model",
     "lv_posture",
     "animals",
@@ -257,10 +260,10 @@ pub const CSV_HEADER: [&str; 11] = [
 
 /// The rows as CSV records under [`CSV_HEADER`]: shares from 0 to 1, the finding's id empty
 /// when no L3 finding was called.
-pub fn csv_records(model: &str, rows: &[PostureRow]) -> Vec<[String; 11]> {
+pub fn csv_records(model: &str, rows: &[PostureRow]) -> Vec<[String; CSV_COLUMNS]> {
     rows.iter()
         .map(|r| {
-            let (finding, share) = r.top_finding.clone().map_or((String::new(), 0.0), |(id, share)| (id, share));
+            let (finding, share) = r.top_finding.clone().unwrap_or_default();
             [
                 model.to_owned(),
                 r.posture.label(),
@@ -284,11 +287,12 @@ const LABEL_BAND: u32 = 44;
 /// A sheet of the LV films measured: a band naming each posture over its column, then one row
 /// per animal (held-out `seed`, indices from 0, as [`measure`] draws them), one column per
 /// [`Posture::ALL`], each film `size` px square, each posture framed as the animal as drawn.
-/// Each film is shown as a viewer's automatic window shows it: its 0.5th to 99.5th
-/// percentile stretched over black to white.
+/// Each film is shown as the review window first shows a film
+/// ([`crate::imaging::display_gray`]: its 0.5th to 99.5th percentile over black to white).
 ///
 /// # Errors
-/// The bundled font could not be read or the labels could not be drawn.
+/// The bundled font could not be read, the labels could not be drawn, or a film rendered at
+/// the wrong size.
 pub fn sheet(seed: u64, animals: u64, size: u32) -> anyhow::Result<image::RgbImage> {
     use super::roc_plot::{FAMILY, font_ready};
     use plotters::prelude::*;
@@ -317,16 +321,13 @@ pub fn sheet(seed: u64, animals: u64, size: u32) -> anyhow::Result<image::RgbIma
         let mut phantom = Phantom::sample(seed, index, &normal, 0.0);
         phantom.vary_animal();
         for (c, posture) in Posture::ALL.iter().enumerate() {
-            let pixels = posture.apply(&phantom).render_framed_as(Some(&phantom), View::Lv, size, false);
-            let mut sorted = pixels.clone();
-            sorted.sort_unstable();
-            let at = |q: f64| sorted.get(((sorted.len() - 1) as f64 * q) as usize).copied().unwrap_or(0);
-            let (low, high) = (at(0.005), at(0.995));
-            let range = f32::from(high.saturating_sub(low).max(1));
-            for (k, &v) in pixels.iter().enumerate() {
-                let (x, y) = (k as u32 % size, k as u32 / size);
-                let level = (f32::from(v.clamp(low, high) - low) / range * 255.0).round() as u8;
-                out.put_pixel(c as u32 * size + x, LABEL_BAND + index as u32 * size + y, image::Rgb([level; 3]));
+            let film = posture
+                .apply(&phantom)
+                .film_framed_as(Some(&phantom), View::Lv, size, false)
+                .ok_or_else(|| anyhow::anyhow!("phantom {index}: rendered film has the wrong size"))?;
+            let (shown, _) = crate::imaging::display_gray(&film, size);
+            for (x, y, level) in shown.enumerate_pixels() {
+                out.put_pixel(c as u32 * size + x, LABEL_BAND + index as u32 * size + y, image::Rgb([level[0]; 3]));
             }
         }
     }

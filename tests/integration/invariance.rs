@@ -47,7 +47,7 @@ fn every_mark_is_measured_on_every_phantom() {
     // the animal, and the report says what the films carried.
     let rows = measure(&mut model, &InvarianceOptions { margin: 20, ..options }).unwrap();
     for r in rows.iter().filter(|r| matches!(r.change, Perturbation::Mark(_))) {
-        let expected = if r.placement == mousexray::synth::MarkPlacement::Beside { 5 } else { 0 };
+        let expected = if r.placement == Some(mousexray::synth::MarkPlacement::Beside) { 5 } else { 0 };
         assert_eq!(r.specimens, expected, "{r:?}");
     }
     assert!(to_markdown("tiny", &rows, 20).contains("20 px of bare film"));
