@@ -533,9 +533,10 @@ fn write_phantoms(
     };
     let mut truths: Vec<SpecimenTruth> = Vec::with_capacity(members.len());
     let mut animals = Vec::with_capacity(members.len());
-    for (k, (id, animal, _)) in members.iter().enumerate() {
+    let mut file_indices = Vec::with_capacity(members.len());
+    for (k, (id, animal, file_index)) in members.into_iter().enumerate() {
         truths.push(SpecimenTruth {
-            id: id.clone(),
+            id,
             phantom: None,
             style_b: None,
             files: BTreeMap::new(),
@@ -544,7 +545,8 @@ fn write_phantoms(
             spine: BTreeMap::new(),
         });
         // The first member is framed as itself, the others as it.
-        animals.push((animal.clone(), (k > 0).then_some(&frame)));
+        animals.push((animal, (k > 0).then_some(&frame)));
+        file_indices.push(file_index);
     }
     for view in views {
         let slot = usize::from(view == View::Lv);
@@ -578,7 +580,7 @@ fn write_phantoms(
                 truth.film.insert(view, v.clone());
             }
         }
-        for ((pixels, truth), (_, _, file_index)) in films.into_iter().zip(&mut truths).zip(&members) {
+        for ((pixels, truth), file_index) in films.into_iter().zip(&mut truths).zip(&file_indices) {
             let rel = relative_path(config.layout, &truth.id, view, *file_index, format);
             let path = out.join(&rel);
             if let Some(dir) = path.parent() {

@@ -70,8 +70,8 @@ impl Perturbation {
 pub struct InvarianceRow {
     /// What was done to the films.
     pub change: Perturbation,
-    /// Where a mark went: beside the animal on both views, or on film added around one of them
-    /// (a moved film counts as extended); none for a turn, which changes no film.
+    /// Where a mark went: beside the animal on both views, or on film added around one of them;
+    /// none for a control (a moved film or turned inputs), which places no mark.
     pub placement: Option<MarkPlacement>,
     /// Phantoms measured.
     pub specimens: usize,
@@ -85,8 +85,9 @@ pub struct InvarianceRow {
     /// other, at the model's thresholds ([`Scores`]). Unlike the probability change, this does
     /// not shrink with a model whose outputs are compressed toward its thresholds.
     pub calls_changed: f32,
-    /// The node and phantom index of the largest change.
-    pub worst: (String, u64),
+    /// The node and phantom index of the largest change; none when no phantom changed at all
+    /// (or none was measured in this row).
+    pub worst: Option<(String, u64)>,
 }
 
 /// Renders `options.count` phantoms (inside `options.margin` of bare film), clean, with each
@@ -115,8 +116,7 @@ pub fn measure(model: &mut Classifier, options: &InvarianceOptions) -> anyhow::R
             Perturbation::Mark(_) => {
                 vec![(change, Some(MarkPlacement::Beside)), (change, Some(MarkPlacement::FilmExtended))]
             }
-            Perturbation::Moved(_) => vec![(change, Some(MarkPlacement::FilmExtended))],
-            Perturbation::Turned(_) => vec![(change, None)],
+            Perturbation::Moved(_) | Perturbation::Turned(_) => vec![(change, None)],
         })
         .map(|(change, placement)| InvarianceRow {
             change,
@@ -126,7 +126,7 @@ pub fn measure(model: &mut Classifier, options: &InvarianceOptions) -> anyhow::R
             mean_change: 0.0,
             share_over_003: 0.0,
             calls_changed: 0.0,
-            worst: (String::new(), 0),
+            worst: None,
         })
         .collect();
     let batch = options.batch.max(1);
@@ -162,7 +162,7 @@ pub fn measure(model: &mut Classifier, options: &InvarianceOptions) -> anyhow::R
             for moved in Perturbation::MOVES {
                 let Perturbation::Moved(px) = moved else { continue };
                 variants.push((move_film(&dv, px), move_film(&lv, px)));
-                placed.push(Some(MarkPlacement::FilmExtended));
+                placed.push(None);
             }
             let first = inputs.len();
             for (d, l) in variants {
@@ -194,8 +194,7 @@ pub fn measure(model: &mut Classifier, options: &InvarianceOptions) -> anyhow::R
             let clean_calls = flags(clean);
             for (k, &change) in changes.iter().enumerate() {
                 let Some(marked) = probs.get(s * per + 1 + k) else { continue };
-                let placement =
-                    placements.get(s).and_then(|p| p.get(k)).copied().unwrap_or(Some(MarkPlacement::FilmExtended));
+                let Some(&placement) = placements.get(s).and_then(|p| p.get(k)) else { continue };
                 let Some(row) = rows.iter_mut().find(|r| r.change == change && r.placement == placement) else {
                     continue;
                 };
@@ -211,7 +210,7 @@ pub fn measure(model: &mut Classifier, options: &InvarianceOptions) -> anyhow::R
                 row.calls_changed += f32::from(u8::from(clean_calls != flags(marked)));
                 if change > row.max_change {
                     row.max_change = change;
-                    row.worst = (nodes.get(node).cloned().unwrap_or_default(), index);
+                    row.worst = Some((nodes.get(node).cloned().unwrap_or_default(), index));
                 }
             }
         }
@@ -225,15 +224,17 @@ pub fn measure(model: &mut Classifier, options: &InvarianceOptions) -> anyhow::R
     Ok(rows)
 }
 
-/// The rows as a Markdown table; `margin` as in [`InvarianceOptions`].
+/// The rows as a Markdown table; `margin` as in [`InvarianceOptions`]. A row no phantom fell
+/// into (a placement no mark needed) is left out, and a sentence says so.
 pub fn to_markdown(model: &str, rows: &[InvarianceRow], margin: usize) -> String {
     let mut md = format!(
         "## Output change when a film mark is added ({model})\n\n| mark | placed | specimens | largest change | mean of each specimen's largest | specimens over 0.03 | calls changed | worst node (phantom) |\n|---|---|---:|---:|---:|---:|---:|---|\n"
     );
-    for r in rows {
+    for r in rows.iter().filter(|r| r.specimens > 0) {
         let placed = r.placement.map_or("-", MarkPlacement::as_str);
+        let worst = r.worst.as_ref().map_or_else(|| "-".to_string(), |(node, index)| format!("{node} ({index})"));
         md.push_str(&format!(
-            "| {} | {} | {} | {:.4} | {:.3} | {:.1} % | {:.1} % | {} ({}) |\n",
+            "| {} | {} | {} | {:.4} | {:.3} | {:.1} % | {:.1} % | {} |\n",
             r.change.label(),
             placed,
             r.specimens,
@@ -241,9 +242,16 @@ pub fn to_markdown(model: &str, rows: &[InvarianceRow], margin: usize) -> String
             r.mean_change,
             100.0 * r.share_over_003,
             100.0 * r.calls_changed,
-            r.worst.0,
-            r.worst.1
+            worst
         ));
+    }
+    let empty: Vec<String> = rows
+        .iter()
+        .filter(|r| r.specimens == 0)
+        .map(|r| format!("{} {}", r.change.label(), r.placement.map_or("-", MarkPlacement::as_str)))
+        .collect();
+    if !empty.is_empty() {
+        md.push_str(&format!("\nNo phantom fell into these rows, left out: {}.", empty.join("; ")));
     }
     if margin > 0 {
         md.push_str(&format!(
