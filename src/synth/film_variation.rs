@@ -88,12 +88,12 @@ impl FilmVariation {
         let mut rng = Rng::new(seed ^ VARY_STREAM ^ 0x6d61_726b, index.wrapping_mul(2).wrapping_add(view as u64));
         let mut placed = Vec::new();
         // Without marks to place, the films are not copied into images at all.
-        let images: Option<Vec<GrayImage16>> = if self.marks.is_empty() {
-            None
-        } else {
-            films.iter().map(|p| GrayImage16::new(size, size, 14, p.clone(), FileFormat::Png)).collect()
-        };
-        if let Some(mut images) = images {
+        if !self.marks.is_empty()
+            && let Some(mut images) = films
+                .iter()
+                .map(|p| GrayImage16::new(size, size, 14, p.clone(), FileFormat::Png))
+                .collect::<Option<Vec<GrayImage16>>>()
+        {
             for &mark in &self.marks {
                 let mut marked = images.clone();
                 if add_mark_to_all(&mut marked, mark, &mut rng) == MarkPlacement::Beside {
