@@ -52,7 +52,14 @@ impl ReviewApp {
                     ui,
                     |ui| {
                         if let Some(ws) = self.workspace.as_ref() {
-                            super::worklist::panel(ui, ws, &mut self.worklist, &self.taxonomy, &mut self.queue);
+                            super::worklist::panel(
+                                ui,
+                                ws,
+                                &mut self.worklist,
+                                &self.taxonomy,
+                                &self.model.thresholds,
+                                &mut self.queue,
+                            );
                         }
                     },
                 );

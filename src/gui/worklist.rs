@@ -209,7 +209,14 @@ impl Worklist {
 
     /// Draws the table; returns the specimen to select. A plain click selects one row; Ctrl-click
     /// adds or removes a row from the marked rows, Shift-click marks the run from the selection.
-    pub fn table(&mut self, ui: &mut Ui, ws: &Workspace, taxonomy: &Taxonomy) -> Option<usize> {
+    /// `abnormal_threshold` (the L1 threshold in use) is shown beside P(abnormal) on hover.
+    pub fn table(
+        &mut self,
+        ui: &mut Ui,
+        ws: &Workspace,
+        taxonomy: &Taxonomy,
+        abnormal_threshold: Option<f32>,
+    ) -> Option<usize> {
         let mut clicked: Option<(usize, bool, bool)> = None;
         let mut sort_by = None;
         let row_h = ui.text_style_height(&egui::TextStyle::Body) + 4.0;
@@ -264,7 +271,11 @@ impl Worklist {
                             (true, false) => " ^",
                             _ => "",
                         };
-                        if ui.button(format!("{name}{arrow}")).on_hover_text("Sort by this column").clicked() {
+                        let hover = match (col, abnormal_threshold) {
+                            (SortColumn::Abnormal, Some(t)) => format!("Sort by this column\n{}", p_abnormal_text(t)),
+                            _ => "Sort by this column".to_owned(),
+                        };
+                        if ui.button(format!("{name}{arrow}")).on_hover_text(hover).clicked() {
                             sort_by = Some(col);
                         }
                     });
@@ -303,19 +314,34 @@ impl Worklist {
                         });
                     }
                     row.col(|ui| {
-                        let p = scored.and_then(|r| r.scores.joint.first()).map_or("–".into(), |p| format!("{p:.2}"));
+                        let value = scored.and_then(|r| r.scores.joint.first().copied());
+                        let p = value.map_or("–".into(), |p| format!("{p:.2}"));
                         let flagged = scored.is_some_and(|r| r.scores.abnormal());
                         let top = scored
                             .and_then(|r| r.scores.top_finding(taxonomy))
                             .and_then(|(id, _)| taxonomy.get(id))
                             .map_or("none", |n| n.label.as_str());
+                        // A raw P near the threshold reads alike flagged or not: the hover says which
+                        // side of the threshold it falls (uncalibrated models park normals high).
+                        let against = match (value, abnormal_threshold) {
+                            (Some(p), Some(t)) => {
+                                format!(
+                                    "P(abnormal) {p:.3}, {} the threshold {t:.3}",
+                                    if p >= t { "at or above" } else { "below" }
+                                )
+                            }
+                            _ => String::new(),
+                        };
                         match scored.filter(|r| r.out_of_domain()) {
                             None if compact && flagged => {
                                 ui.label(RichText::new(format!("{p} •")).color(ui.visuals().warn_fg_color))
-                                    .on_hover_text(format!("flagged abnormal; top finding: {top}"));
+                                    .on_hover_text(format!("{against}\nflagged abnormal; top finding: {top}"));
                             }
                             None if compact && scored.is_some() => {
-                                ui.label(p).on_hover_text(format!("top finding: {top}"));
+                                ui.label(p).on_hover_text(format!("{against}\ntop finding: {top}"));
+                            }
+                            None if scored.is_some() => {
+                                ui.label(p).on_hover_text(against);
                             }
                             None => {
                                 ui.label(p);
@@ -422,7 +448,15 @@ impl Worklist {
 
 /// The worklist panel: the folder's progress, the filters and search, and the table; a click
 /// queues the selection.
-pub fn panel(ui: &mut Ui, ws: &Workspace, worklist: &mut Worklist, taxonomy: &Taxonomy, queue: &mut Vec<AppCommand>) {
+/// `thresholds` are the ones in use, one per taxonomy node (the P(abn) column names the first).
+pub fn panel(
+    ui: &mut Ui,
+    ws: &Workspace,
+    worklist: &mut Worklist,
+    taxonomy: &Taxonomy,
+    thresholds: &[f32],
+    queue: &mut Vec<AppCommand>,
+) {
     let total = ws.specimens().len();
     let reviewed = ws.reviewed_count();
     ui.horizontal(|ui| {
@@ -474,9 +508,17 @@ pub fn panel(ui: &mut Ui, ws: &Workspace, worklist: &mut Worklist, taxonomy: &Ta
         ui.label(RichText::new(format!("{marked} marked: N calls them normal (one undo)")).strong());
     }
     ui.separator();
-    if let Some(i) = worklist.table(ui, ws, taxonomy) {
+    if let Some(i) = worklist.table(ui, ws, taxonomy, thresholds.first().copied()) {
         queue.push(AppCommand::Select(i));
     }
+}
+
+/// What the P(abn) header says about the numbers under it.
+fn p_abnormal_text(threshold: f32) -> String {
+    format!(
+        "P(abnormal) as the model outputs it; flagged at or above {threshold:.3}, the threshold in use (Settings). \
+         Unless the model was calibrated, P ranks specimens but is not a frequency: read the flag."
+    )
 }
 
 /// Specimen ids in natural order: digits compare as numbers (`r2` before `r10`).

@@ -183,6 +183,12 @@ fn classify_streams_scores_into_the_worklist() {
     assert!(ws.results.iter().flatten().all(|r| r.cams.is_some()), "with saliency maps");
     assert!(h.query_by_label_contains("cae_mv.onnx").is_some(), "the status bar names the model");
     assert!(h.query_by_label_contains(", fp32").is_some(), "and its weights' precision");
+    // The P(abn) header names the threshold the flags follow, as the model file gives it.
+    let t = app.model.info.as_ref().unwrap().metadata.thresholds[0];
+    h.get_by_label_contains("P(abn)").hover();
+    h.run_steps(10);
+    let said = format!("flagged at or above {t:.3}, the threshold in use");
+    assert!(h.query_by_label_contains(&said).is_some(), "the header's tooltip says: {said}");
     // A reviewer's call records what the model showed.
     h.key_press(Key::A);
     h.run_steps(1);
