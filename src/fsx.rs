@@ -6,6 +6,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// A file being written under a unique temporary name in its destination's folder; it replaces
 /// the destination only on [`AtomicFile::commit`] (fsync, rename, fsync of the folder). Dropped
@@ -166,10 +167,11 @@ pub enum LockError {
     },
 }
 
-/// An exclusive OS advisory lock on a file (`File::try_lock`: `flock` on Unix, `LockFileEx` on
-/// Windows). The OS releases it when its process dies, so a crashed holder never leaves a
-/// stale lock, and two processes can never both hold it. The file also says who holds it
-/// (pid, host, time), for the "held by" message.
+/// An OS advisory lock on a file (`File::try_lock`: `flock` on Unix, `LockFileEx` on
+/// Windows), exclusive (one writer) or shared (any number of readers, no writer). The OS
+/// releases it when its process dies, so a crashed holder never leaves a stale lock. An
+/// exclusive holder also writes who it is (pid, host, time) in the file, for the "held by"
+/// message.
 ///
 /// The file is never deleted: deleting a lock file that another process has already opened
 /// would let a third process lock a new file of the same name while the second locks the old.
@@ -177,6 +179,8 @@ pub enum LockError {
 pub struct FolderLock {
     file: File,
     path: PathBuf,
+    /// Held shared (taken so, or [`FolderLock::share`]d) rather than exclusive.
+    shared: AtomicBool,
 }
 
 impl FolderLock {
@@ -202,7 +206,49 @@ impl FolderLock {
         file.rewind().map_err(io)?;
         file.write_all(me.as_bytes()).map_err(io)?;
         let _ = file.sync_all();
-        Ok(FolderLock { file, path: path.to_owned() })
+        Ok(FolderLock { file, path: path.to_owned(), shared: AtomicBool::new(false) })
+    }
+
+    /// Takes a shared lock at `path` (created if absent) without waiting: other processes may
+    /// hold shared locks beside it, none the exclusive one. It writes no holder.
+    ///
+    /// # Errors
+    /// [`LockError::Held`] when another process holds the lock exclusively; [`LockError::Io`]
+    /// otherwise.
+    pub fn try_acquire_shared(path: &Path) -> Result<FolderLock, LockError> {
+        let io = |source| LockError::Io { path: path.to_owned(), source };
+        let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path).map_err(io)?;
+        match file.try_lock_shared() {
+            Ok(()) => Ok(FolderLock { file, path: path.to_owned(), shared: AtomicBool::new(true) }),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut text = String::new();
+                let _ = file.read_to_string(&mut text);
+                Err(LockError::Held { by: holder_text(&text) })
+            }
+            Err(std::fs::TryLockError::Error(e)) => Err(io(e)),
+        }
+    }
+
+    /// Turns an exclusive lock into a shared one (a no-op when already shared), so that other
+    /// processes can take shared locks beside it; the holder text is cleared first. On Unix
+    /// (`flock`) the change is not atomic: another process's exclusive try can win the instant
+    /// between, and this then waits until that process shares or ends.
+    ///
+    /// # Errors
+    /// The OS refused the lock (the file is then unlocked).
+    pub fn share(&self) -> io::Result<()> {
+        if self.shared.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let _ = self.file.set_len(0);
+        self.file.lock_shared()?;
+        self.shared.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// Whether the lock is shared (readers only) rather than exclusive.
+    pub fn is_shared(&self) -> bool {
+        self.shared.load(Ordering::Acquire)
     }
 
     /// The lock file.
@@ -213,8 +259,11 @@ impl FolderLock {
 
 impl Drop for FolderLock {
     fn drop(&mut self) {
-        // Say nobody holds it; closing the file releases the OS lock.
-        let _ = self.file.set_len(0);
+        // An exclusive holder says nobody holds it (a shared one never wrote); closing the file
+        // releases the OS lock.
+        if !self.is_shared() {
+            let _ = self.file.set_len(0);
+        }
         let _ = self.file.unlock();
     }
 }

@@ -174,7 +174,8 @@ pub fn load_labelled(
             decode(path, &decode_options).map_err(|e| Problem::new(path, ProblemKind::NotAnImage, e.to_string()))?;
         let (input, transform) = preprocess(&img, spec).map_err(|e| Problem::new(path, ProblemKind::NotAnImage, e))?;
         let affine = Some(transform.affine());
-        match cache.map(|c| (c, c.put(path, &input.data, affine))) {
+        // A cache shared with another run is read only: what it lacks stays in memory.
+        match cache.filter(|c| c.writable()).map(|c| (c, c.put(path, &input.data, affine))) {
             Some((cache, Ok(slot))) => Ok(Some((Input::Cached { cache: Arc::clone(cache), slot }, affine))),
             Some((_, Err(e))) => {
                 tracing::warn!("{}: not cached: {e:#}", path.display());
@@ -334,7 +335,8 @@ pub struct Loaded {
 }
 
 /// Loads every labelled specimen of each folder and merges them ([`merge`]). With `cache`,
-/// each folder keeps its own input cache (a read-only or busy folder runs without).
+/// each folder keeps its own input cache (a read-only folder, or one whose cache another run is
+/// filling, runs without; one another run has filled is read).
 pub fn load_folders(
     folders: &[std::path::PathBuf],
     labels: LabelSource<'_>,

@@ -9,11 +9,17 @@
 //! length and modification time the file had when it was preprocessed. An image whose length or
 //! time changed is preprocessed again. The key hashes the whole [`PreprocessSpec`], this
 //! release's version and [`PREPROCESS_REVISION`], so another spec or other preprocessing code
-//! starts a fresh cache. A second process finds the cache locked and runs without it.
+//! starts a fresh cache.
+//!
+//! A run holds the cache's lock exclusively while it preprocesses and stores, then shares it
+//! once the index is saved ([`InputCache::save`]): a second run started meanwhile reads every
+//! image stored by then and keeps the rest in memory (it cannot store), while one started
+//! during the first run's preprocessing runs without the cache. Nothing writes while anyone
+//! reads, so a slot never changes under a reader.
 //!
 //! A dataset loaded through the cache holds slot numbers, not arrays
 //! ([`super::data::Input`]): each batch reads its slots back, so a dataset larger than memory
-//! trains, and the cache stays locked while the dataset lives. Slots are read by seeking rather
+//! trains, and the cache stays locked (shared) while the dataset lives. Slots are read by seeking rather
 //! than memory-mapped: the page cache keeps them as well (an epoch took as long as with the
 //! arrays in memory; BENCHMARKS.md), without `unsafe` code over a file another process could
 //! truncate.
@@ -29,7 +35,7 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use crate::fingerprint::Fnv;
-use crate::fsx::FolderLock;
+use crate::fsx::{FolderLock, LockError};
 use crate::imaging::PreprocessSpec;
 
 /// Raised whenever `imaging::preprocess` changes what it outputs for the same spec, so caches
@@ -69,11 +75,13 @@ pub struct InputCache {
     index: Mutex<Index>,
     hits: AtomicUsize,
     misses: AtomicUsize,
-    _lock: FolderLock,
+    /// Exclusive until [`InputCache::save`]; shared from then on, or from the start when another
+    /// run already held it shared.
+    lock: FolderLock,
 }
 
 /// Opens the cache of `folder` for `spec`, or says why it runs without one (read-only folder,
-/// another run holds it) and returns none: a cache only saves time. A folder that does not
+/// another run is storing in it) and returns none: a cache only saves time. A folder that does not
 /// exist gets none, silently, and is not created: loading it then says what is wrong.
 pub fn open_for(folder: &Path, spec: &PreprocessSpec) -> Option<std::sync::Arc<InputCache>> {
     if !folder.is_dir() {
@@ -96,10 +104,12 @@ fn stamp(path: &Path) -> Option<(u64, u128)> {
 }
 
 impl InputCache {
-    /// Opens (or creates) the cache for `spec` under `root`.
+    /// Opens (or creates) the cache for `spec` under `root`: for storing when no other run holds
+    /// it, else for reading only when the others have shared it ([`InputCache::writable`]).
     ///
     /// # Errors
-    /// The folder cannot be created or locked (another run holds it), or its files opened.
+    /// The folder cannot be created or locked (another run is storing in it), or its files
+    /// opened; shared with another run, an index that does not match its arrays.
     pub fn open(root: &Path, spec: &PreprocessSpec) -> anyhow::Result<InputCache> {
         let mut h = Fnv::default();
         h.write(serde_json::to_string(spec)?.as_bytes());
@@ -107,8 +117,13 @@ impl InputCache {
         h.write(&PREPROCESS_REVISION.to_le_bytes());
         let dir = root.join(format!("{}px-{:016x}", spec.size, h.0));
         std::fs::create_dir_all(&dir).with_context(|| format!("{}: cannot create", dir.display()))?;
-        let lock = FolderLock::try_acquire(&dir.join("cache.lock"))
-            .map_err(|e| anyhow::anyhow!("{}: the input cache is in use ({e})", dir.display()))?;
+        let lock_path = dir.join("cache.lock");
+        let in_use = |e: LockError| anyhow::anyhow!("{}: the input cache is in use ({e})", dir.display());
+        let lock = match FolderLock::try_acquire(&lock_path) {
+            Err(LockError::Held { .. }) => FolderLock::try_acquire_shared(&lock_path).map_err(in_use)?,
+            other => other.map_err(in_use)?,
+        };
+        let writable = !lock.is_shared();
         let values = spec.size as usize * spec.size as usize;
         let index_path = dir.join("index.json");
         // An unreadable or foreign index starts the cache afresh: it holds nothing that cannot
@@ -125,17 +140,20 @@ impl InputCache {
         let expected = index.slots * values as u64 * 4;
         let on_disk = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         let live = index.entries.keys().filter(|p| p.exists()).count() as u64;
-        let index = if on_disk != expected || index.slots > 2 * live.max(16) {
-            Index { values, ..Index::default() }
-        } else {
-            index
-        };
+        let stale = on_disk != expected || index.slots > 2 * live.max(16);
+        // A reader may not start the cache afresh under the run that shares it.
+        anyhow::ensure!(
+            writable || !stale,
+            "{}: the input cache is shared with another run and does not match its arrays",
+            dir.display()
+        );
+        let index = if stale { Index { values, ..Index::default() } } else { index };
         let fresh = index.slots == 0;
         let data = OpenOptions::new()
-            .create(true)
+            .create(writable)
             .read(true)
-            .write(true)
-            .truncate(fresh)
+            .write(writable)
+            .truncate(writable && fresh)
             .open(&path)
             .with_context(|| format!("{}: cannot open", path.display()))?;
         Ok(InputCache {
@@ -144,8 +162,13 @@ impl InputCache {
             index: Mutex::new(index),
             hits: AtomicUsize::new(0),
             misses: AtomicUsize::new(0),
-            _lock: lock,
+            lock,
         })
+    }
+
+    /// Whether this run may still store inputs: it holds the cache alone and has not saved yet.
+    pub fn writable(&self) -> bool {
+        !self.lock.is_shared()
     }
 
     /// Where this spec's cache lives.
@@ -212,8 +235,9 @@ impl InputCache {
     /// part, and returns its slot.
     ///
     /// # Errors
-    /// The wrong number of values, or a failed write.
+    /// The cache is not [`InputCache::writable`], the wrong number of values, or a failed write.
     pub fn put(&self, path: &Path, input: &[f32], affine: Option<[f64; 6]>) -> anyhow::Result<u64> {
+        anyhow::ensure!(self.writable(), "{}: the input cache is shared, read only", self.dir.display());
         let canonical = path.canonicalize().with_context(|| format!("{}: cannot resolve", path.display()))?;
         let Some((len, modified_ns)) = stamp(&canonical) else {
             anyhow::bail!("{}: cannot read its length and time", path.display());
@@ -231,19 +255,25 @@ impl InputCache {
         Ok(slot)
     }
 
-    /// Writes the index, so the next run finds what this one stored. The arrays are flushed
-    /// first: an index never names a slot that is not on disk.
+    /// Writes the index, so the next run finds what this one stored, and then shares the lock so
+    /// that other runs can read beside this one (nothing more can be stored). The arrays are
+    /// flushed first: an index never names a slot that is not on disk. A no-op once shared.
     ///
     /// # Errors
-    /// A failed write.
+    /// A failed write, or the lock could not be shared.
     pub fn save(&self) -> anyhow::Result<()> {
+        if !self.writable() {
+            return Ok(());
+        }
         let data = self.data.lock().map_err(|_| anyhow::anyhow!("the input cache's file is poisoned"))?;
         data.sync_data().with_context(|| format!("{}: cannot write", self.dir.display()))?;
         drop(data);
         let index = self.index.lock().map_err(|_| anyhow::anyhow!("the input cache's index is poisoned"))?;
         let json = serde_json::to_vec(&*index)?;
         crate::fsx::write_bytes_atomic(&self.dir.join("index.json"), &json)
-            .with_context(|| format!("{}: cannot write its index", self.dir.display()))
+            .with_context(|| format!("{}: cannot write its index", self.dir.display()))?;
+        drop(index);
+        self.lock.share().with_context(|| format!("{}: cannot share its lock", self.lock.path().display()))
     }
 
     /// Images read back and images preprocessed since opening.
@@ -327,6 +357,37 @@ mod tests {
         std::fs::write(cache.dir().join("inputs.f32"), [0xFF_u8; 16]).unwrap();
         let err = cache.read(slot).unwrap_err().to_string();
         assert!(err.contains("inputs.f32 holds values that are not numbers") && err.contains("cache"), "{err}");
+    }
+
+    #[test]
+    fn a_saved_cache_is_shared_with_later_runs_which_only_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("cache");
+        let (a, b) = (dir.path().join("a.png"), dir.path().join("b.png"));
+        std::fs::write(&a, b"first").unwrap();
+        std::fs::write(&b, b"second").unwrap();
+        let first = InputCache::open(&root, &spec(2)).unwrap();
+        let slot = first.put(&a, &[1.0; 4], None).unwrap();
+        let err = InputCache::open(&root, &spec(2)).err().unwrap().to_string();
+        assert!(err.contains("in use"), "kept out while the first stores: {err}");
+        first.save().unwrap();
+        assert!(!first.writable(), "saving shares the lock: nothing more is stored");
+        assert!(first.put(&b, &[2.0; 4], None).is_err());
+        let second = InputCache::open(&root, &spec(2)).unwrap();
+        assert!(!second.writable());
+        assert_eq!(second.get(&a).unwrap(), vec![1.0; 4], "what the first stored is read back");
+        assert!(second.get(&b).is_none());
+        assert!(second.put(&b, &[2.0; 4], None).unwrap_err().to_string().contains("read only"));
+        second.save().unwrap();
+        assert_eq!(first.read(slot).unwrap(), vec![1.0; 4], "the first still reads its own");
+        // The readers outlive the first run; once all have gone, a run stores again.
+        drop(first);
+        let third = InputCache::open(&root, &spec(2)).unwrap();
+        assert!(!third.writable());
+        drop((second, third));
+        let fourth = InputCache::open(&root, &spec(2)).unwrap();
+        assert!(fourth.writable());
+        fourth.put(&b, &[2.0; 4], None).unwrap();
     }
 
     #[test]
