@@ -31,6 +31,13 @@ impl AtomicFile {
         // Hidden, named after the target: a leftover after a power cut is recognisable and never
         // scanned as a specimen.
         let prefix = format!(".{name}.");
+        // Said plainly, rather than as the temporary file's "No such file" error.
+        if !dir.is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("the folder {} does not exist", dir.display()),
+            ));
+        }
         let tmp = builder(&prefix).tempfile_in(dir)?;
         // A file being replaced keeps its permissions.
         if let Ok(meta) = std::fs::metadata(path) {
@@ -343,6 +350,13 @@ mod tests {
             let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode(&out), mode(&plain), "an output gets the permissions of any new file");
         }
+    }
+
+    #[test]
+    fn a_missing_folder_is_named_not_the_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = AtomicFile::create(&dir.path().join("nowhere/out.csv")).err().unwrap().to_string();
+        assert!(err.contains("nowhere") && err.contains("does not exist") && !err.contains(".out.csv."), "{err}");
     }
 
     #[test]

@@ -71,13 +71,12 @@ pub fn row(taxonomy: &Taxonomy, r: &SpecimenResult, run: &RunInfo, timestamp: &s
     let n = taxonomy.nodes.len();
     match &r.scores {
         Some(s) => {
-            let flagged: Vec<&str> = taxonomy
-                .nodes
-                .iter()
-                .zip(&s.flags)
-                .filter(|(node, f)| **f && node.level == crate::taxonomy::Level::L3)
-                .map(|(node, _)| node.id.as_str())
-                .collect();
+            // The deepest flagged nodes, in taxonomy order: a specimen flagged abnormal with no
+            // finding below the flag still has a non-empty cell (`abnormal`, or its group).
+            let mut leaves = s.flagged_leaves(taxonomy);
+            leaves.sort_unstable();
+            let flagged: Vec<&str> =
+                leaves.iter().filter_map(|&i| taxonomy.nodes.get(i)).map(|node| node.id.as_str()).collect();
             out.push(flagged.join(";"));
             let top = s.top_finding(taxonomy);
             out.push(top.map(|t| t.0.to_owned()).unwrap_or_default());
@@ -175,7 +174,11 @@ impl PredictionsWriter {
             summary: WriteSummary::default(),
         };
         for p in scan_problems {
-            writer.problem("", &p.path, &format!("{}: {}", p.kind.as_str(), p.reason))?;
+            writer.problem(
+                p.specimen.as_deref().unwrap_or(""),
+                &p.path,
+                &format!("{}: {}", p.kind.as_str(), p.reason),
+            )?;
         }
         Ok(writer)
     }
@@ -202,7 +205,11 @@ impl PredictionsWriter {
         }
         for (view, code) in findings(&r.qc) {
             self.summary.qc_views[code.index()] += 1;
-            let what = if code.excludes_view() { "; scored without this view" } else { "" };
+            let what = match (code.excludes_view(), r.scores.is_some()) {
+                (true, true) => "; scored without this view",
+                (true, false) => "; left out",
+                (false, _) => "",
+            };
             let path = r.specimen.images.get(&view).cloned().unwrap_or_default();
             self.problem(&r.specimen.id, &path, &format!("film QC {}{what}", code.finding(view)))?;
         }
@@ -217,7 +224,12 @@ impl PredictionsWriter {
             }
             None => {
                 self.summary.unscored += 1;
-                let why = if r.problems.is_empty() { "no DV or LV image the model can use" } else { "no usable view" };
+                let left_out = findings(&r.qc).any(|(_, c)| c.excludes_view());
+                let why = match (r.problems.is_empty(), left_out) {
+                    (false, _) => "not scored: no view could be read",
+                    (true, true) => "not scored: film QC left out every DV and LV film",
+                    (true, false) => "not scored: no DV or LV image the model can use",
+                };
                 self.problem(&r.specimen.id, Path::new(""), why)?;
             }
         }
@@ -394,7 +406,58 @@ fn short(sha: &str) -> &str {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::inference::hierarchy::Scores;
+    use crate::specimen::{Layout, Specimen, View};
+
+    fn result(qc: ByView<Vec<QcCode>>, scores: Option<Scores>) -> SpecimenResult {
+        let specimen = Specimen {
+            id: "M1".into(),
+            images: [(View::Dv, PathBuf::from("M1/DV.png")), (View::Lv, PathBuf::from("M1/LV.png"))].into(),
+            metadata: Default::default(),
+            layout: Layout::Subfolders,
+        };
+        SpecimenResult {
+            index: 0,
+            specimen,
+            views_used: ByView::new(scores.is_some(), scores.is_some()),
+            qc,
+            scores,
+            transforms: ByView::default(),
+            cams: None,
+            domain: None,
+            problems: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_flagged_cell_names_the_deepest_flag_and_an_unscored_row_says_why() {
+        let taxonomy = Taxonomy::default();
+        let info =
+            RunInfo { model_name: "m".into(), model_sha256: "s".into(), device: "CPU".into(), shard: String::new() };
+        let col = |name: &str| header(&taxonomy).iter().position(|c| c == name).unwrap();
+        // Abnormal over its threshold, nothing below: the cell still says the specimen is flagged.
+        let mut p = vec![0.0; taxonomy.nodes.len()];
+        p[0] = 0.9;
+        let mut t = vec![0.5; taxonomy.nodes.len()];
+        t[0] = 0.8;
+        let only_root = result(ByView::default(), Some(Scores::new(&taxonomy, p.clone(), &t)));
+        assert_eq!(row(&taxonomy, &only_root, &info, "now")[col("flagged")], "abnormal");
+        let not_flagged = result(ByView::default(), Some(Scores::new(&taxonomy, vec![0.1; p.len()], &t)));
+        assert_eq!(row(&taxonomy, &not_flagged, &info, "now")[col("flagged")], "");
+
+        // Film QC left out both films: the problems file says so, not "scored without".
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("p.csv");
+        let mut w = PredictionsWriter::create(&out, &taxonomy, info, &[]).unwrap();
+        w.write(&result(ByView::new(vec![QcCode::NoAnimal], vec![QcCode::NotWholeBody]), None), "now").unwrap();
+        let problems = w.problems_path().to_owned();
+        w.finish().unwrap();
+        let text = std::fs::read_to_string(problems).unwrap();
+        assert!(!text.contains("scored without"), "{text}");
+        assert!(text.contains("; left out") && text.contains("film QC left out every DV and LV film"), "{text}");
+    }
 
     #[test]
     fn shards_parse_and_partition_every_id_once() {

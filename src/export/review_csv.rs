@@ -83,6 +83,7 @@ pub fn export(
     let mut head: Vec<String> = ["specimen_id", "dv_path", "lv_path"].into_iter().map(String::from).collect();
     head.extend(Metadata::COLUMNS.iter().map(|c| (*c).to_owned()));
     head.extend(["status", "comment", "reviewer", "created", "updated", "model_sha256"].map(String::from));
+    head.extend(["film_qc", "in_domain"].map(String::from));
     head.extend(["measurements", "tibia_length_mm"].map(String::from));
     if options.long {
         head.extend(
@@ -122,6 +123,13 @@ pub fn export(
             rv.created.clone(),
             rv.updated.clone(),
             shown.map(|x| x.model_sha256.clone()).unwrap_or_default(),
+        ]);
+        // What the window warned the reviewer of, from the folder's last classification: film
+        // QC codes, and whether the films were like the model's training data.
+        let stored = results.specimens.get(&s.id);
+        base.extend([
+            results.film_qc.get(&s.id).map(super::predictions::qc_cell).unwrap_or_default(),
+            stored.and_then(|p| p.domain.as_ref()?.in_domain()).map(|b| b.to_string()).unwrap_or_default(),
         ]);
         // Each film's scale: its own DICOM pixel spacing (read from the header only when a
         // measurement needs it), else the folder's ruler calibration.

@@ -39,6 +39,8 @@ pub struct Banner {
     pub error: bool,
     /// When it was raised.
     pub since: std::time::Instant,
+    /// A folder could not be opened: the next folder that opens clears it.
+    pub about_opening: bool,
 }
 
 /// How long a notice stays (errors stay until dismissed).
@@ -47,12 +49,17 @@ pub const NOTICE_SECONDS: u64 = 12;
 impl Banner {
     /// An error.
     pub fn error(text: impl Into<String>) -> Banner {
-        Banner { text: text.into(), error: true, since: std::time::Instant::now() }
+        Banner { text: text.into(), error: true, since: std::time::Instant::now(), about_opening: false }
+    }
+
+    /// An error about a folder that could not be opened.
+    pub fn open_error(text: impl Into<String>) -> Banner {
+        Banner { about_opening: true, ..Banner::error(text) }
     }
 
     /// A notice.
     pub fn notice(text: impl Into<String>) -> Banner {
-        Banner { text: text.into(), error: false, since: std::time::Instant::now() }
+        Banner { text: text.into(), error: false, since: std::time::Instant::now(), about_opening: false }
     }
 }
 
@@ -323,7 +330,7 @@ impl ReviewApp {
                         self.tasks.pending_classify = Some(false);
                     }
                 }
-                Err(e) => self.error(format!("cannot open the folder: {e}")),
+                Err(e) => self.banners.push(Banner::open_error(format!("cannot open the folder: {e}"))),
             }
         }
         if finished {
@@ -336,12 +343,14 @@ impl ReviewApp {
         if report.specimens.is_empty() {
             // Nothing to review: no sidecar, no lock, no entry among the recent folders.
             let n = report.problems.len();
-            self.error(format!(
+            self.banners.push(Banner::open_error(format!(
                 "{}: no specimens found ({n} problems; `mousexray scan` lists them); nothing was written there",
                 report.root.display()
-            ));
+            )));
             return;
         }
+        // What went wrong opening another folder is over now.
+        self.banners.retain(|b| !b.about_opening);
         let reading = self.reading();
         let review = self.open_review(&report.root, reading);
         self.show_folder(report, review);

@@ -1,7 +1,7 @@
 //! Dialogs: the system file dialog (rfd, xdg-portal) with a typed-path fallback when none can
 //! be shown, the help window with every shortcut, and the settings window.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use egui::{Id, Modal, RichText, Ui};
@@ -177,6 +177,20 @@ impl ReviewApp {
                     // the input too, while the field had focus.
                     let enter =
                         (edit.has_focus() || edit.lost_focus()) && ui.input(|i| i.key_pressed(egui::Key::Enter));
+                    // A system save dialog asks before replacing a file; this one says so as the
+                    // path is typed.
+                    if purpose == Purpose::Export {
+                        let path = Path::new(text.trim());
+                        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+                        let warn = ui.visuals().warn_fg_color;
+                        if !dir.is_dir() {
+                            ui.label(
+                                RichText::new(format!("The folder {} does not exist.", dir.display())).color(warn),
+                            );
+                        } else if path.is_file() {
+                            ui.label(RichText::new("This file exists: OK replaces it.").color(warn));
+                        }
+                    }
                     ui.horizontal(|ui| {
                         if ui.button("OK").clicked() || enter {
                             outcome = Some(true);

@@ -208,7 +208,10 @@ pub fn show(
     ui.separator();
 
     if scored.is_none() {
-        ui.label(RichText::new("Not classified yet: run the classifier (menu Model).").italics());
+        match ws.not_scored_reason(i) {
+            Some(why) => ui.label(RichText::new(format!("Not scored: {why}. Decide it by eye.")).italics()),
+            None => ui.label(RichText::new("Not classified yet: run the classifier (menu Model).").italics()),
+        };
     }
     if let Some(r) = scored.filter(|r| r.out_of_domain()) {
         ui.label(
@@ -221,9 +224,9 @@ pub fn show(
         for k in r.scores.flagged_leaves(taxonomy) {
             let (Some(node), Some(p)) = (taxonomy.nodes.get(k), r.scores.conditional.get(k)) else { continue };
             let t = thresholds.get(k).copied().unwrap_or(0.5);
-            let text = format!("flagged: {} P {p:.2} ≥ {t:.2}", node.short_label());
+            let text = format!("flagged: {} P {p:.3} ≥ {t:.3}", node.short_label());
             ui.label(RichText::new(text).color(ui.visuals().warn_fg_color)).on_hover_text(format!(
-                "P({} | its group) {p:.3} reaches the threshold {t:.2}, and every group above it is flagged too",
+                "P({} | its group) {p:.3} reaches the threshold {t:.3}, and every group above it is flagged too",
                 node.label
             ));
         }
@@ -270,7 +273,7 @@ pub fn show(
                     let j = r.scores.joint.get(n).copied().unwrap_or(0.0);
                     let t = thresholds.get(n).copied();
                     bar(ui, c, j, t).on_hover_text(format!(
-                        "P({} | parent) {c:.3}, joint {j:.3}, threshold {:.2}",
+                        "P({} | parent) {c:.3}, joint {j:.3}, threshold {:.3}",
                         node.label,
                         t.unwrap_or(0.5)
                     ));

@@ -332,25 +332,33 @@ impl Worklist {
                             }
                             _ => String::new(),
                         };
-                        match scored.filter(|r| r.out_of_domain()) {
-                            None if compact && flagged => {
-                                ui.label(RichText::new(format!("{p} •")).color(ui.visuals().warn_fg_color))
-                                    .on_hover_text(format!("{against}\nflagged abnormal; top finding: {top}"));
-                            }
-                            None if compact && scored.is_some() => {
-                                ui.label(p).on_hover_text(format!("{against}\ntop finding: {top}"));
-                            }
-                            None if scored.is_some() => {
-                                ui.label(p).on_hover_text(against);
-                            }
-                            None => {
-                                ui.label(p);
-                            }
-                            // A badge: these scores are not the model's judgement of a mouse.
-                            Some(r) => {
-                                let text = RichText::new(format!("{p} unlike")).color(ui.visuals().warn_fg_color);
-                                ui.label(text).on_hover_text(unlike_training_text(r));
-                            }
+                        // An "unlike" badge says these scores are not the model's judgement of a
+                        // mouse; the flag still shows (a bullet in the compact list, the Flag
+                        // column's hollow dot otherwise), and the hover says both.
+                        let unlike = scored.filter(|r| r.out_of_domain());
+                        let mut text = p.clone();
+                        if compact && flagged {
+                            text.push_str(" •");
+                        }
+                        if unlike.is_some() {
+                            text.push_str(" unlike");
+                        }
+                        let mut hover = vec![against];
+                        if flagged {
+                            hover.push(format!("flagged abnormal; top finding: {top}"));
+                        } else if compact && scored.is_some() {
+                            hover.push(format!("top finding: {top}"));
+                        }
+                        hover.extend(unlike.map(unlike_training_text));
+                        let hover = hover.into_iter().filter(|h| !h.is_empty()).collect::<Vec<_>>().join("\n");
+                        let warn = unlike.is_some() || (compact && flagged);
+                        let label = if warn {
+                            ui.label(RichText::new(text).color(ui.visuals().warn_fg_color))
+                        } else {
+                            ui.label(text)
+                        };
+                        if !hover.is_empty() {
+                            label.on_hover_text(hover);
                         }
                     });
                     if !compact {

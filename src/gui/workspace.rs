@@ -12,7 +12,7 @@ use crate::inference::hierarchy::Scores;
 use crate::inference::pipeline::SpecimenResult;
 use crate::inference::stored::{StoredPrediction, StoredResults};
 use crate::review::{Call, Decided, Decision, Reading, ReviewSession, ReviewState, Shown, SpecimenReview, Status};
-use crate::specimen::{ByView, ScanReport, Specimen};
+use crate::specimen::{ByView, ScanReport, Specimen, View};
 use crate::taxonomy::Taxonomy;
 
 /// The model's output for one specimen.
@@ -51,6 +51,9 @@ pub struct Workspace {
     pub results: Vec<Option<Scored>>,
     /// Film QC codes of DV and LV by specimen index (empty until classified).
     pub film_qc: Vec<ByView<Vec<QcCode>>>,
+    /// Why the last run scored nothing, by specimen index (its files could not be read); not
+    /// kept on disk, since the next run reads the files again.
+    unreadable: Vec<Option<String>>,
     /// Selected specimen index.
     pub selected: Option<usize>,
     /// The specimen pinned as wild-type reference.
@@ -119,6 +122,7 @@ impl Workspace {
             folder,
             report,
             review,
+            unreadable: vec![None; results.len()],
             results,
             film_qc,
             selected,
@@ -172,6 +176,25 @@ impl Workspace {
         self.film_qc.get(i).map(|qc| crate::imaging::film_qc::findings(qc).collect()).unwrap_or_default()
     }
 
+    /// Why specimen `i` has no scores although the classifier ran on it: its files could not be
+    /// read, or film QC left out every DV and LV film it has. `None` when it has scores or was
+    /// never classified.
+    pub fn not_scored_reason(&self, i: usize) -> Option<String> {
+        if self.results.get(i).is_some_and(Option::is_some) {
+            return None;
+        }
+        if let Some(Some(why)) = self.unreadable.get(i) {
+            return Some(format!("its films could not be read ({why})"));
+        }
+        let spec = self.report.specimens.get(i)?;
+        let qc = self.film_qc.get(i)?;
+        let views = [(View::Dv, spec.dv()), (View::Lv, spec.lv())];
+        let mut present = views.iter().filter(|(_, path)| path.is_some()).peekable();
+        let any = present.peek().is_some();
+        (any && present.all(|(v, _)| qc[*v].iter().any(|c| c.excludes_view())))
+            .then(|| "film QC left out every DV and LV film it has (above)".to_owned())
+    }
+
     /// The review record of specimen `i`.
     pub fn review_of(&self, i: usize) -> Option<&SpecimenReview> {
         let s = self.report.specimens.get(i)?;
@@ -187,6 +210,14 @@ impl Workspace {
         let id = r.specimen.id.clone();
         if let Some(qc) = self.film_qc.get_mut(r.index) {
             qc.clone_from(&r.qc);
+        }
+        if let Some(why) = self.unreadable.get_mut(r.index) {
+            let files: Vec<String> = r
+                .problems
+                .iter()
+                .map(|p| format!("{}: {}", crate::specimen::display_path(&p.path), p.reason))
+                .collect();
+            *why = (r.scores.is_none() && !files.is_empty()).then(|| files.join("; "));
         }
         if r.qc.values().all(Vec::is_empty) {
             self.stored.film_qc.remove(&id);

@@ -91,6 +91,25 @@ pub enum DecodeError {
 }
 
 impl DecodeError {
+    /// The file this error is about.
+    pub fn path(&self) -> &Path {
+        match self {
+            DecodeError::Io { path, .. }
+            | DecodeError::UnknownFormat { path }
+            | DecodeError::TooLarge { path, .. }
+            | DecodeError::Decode { path, .. }
+            | DecodeError::Truncated { path, .. }
+            | DecodeError::DecoderFailed { path, .. } => path,
+        }
+    }
+
+    /// The message without the file's name, for a report that names the file beside it.
+    pub fn reason(&self) -> String {
+        let full = self.to_string();
+        let named = format!("{}: ", self.path().display());
+        full.strip_prefix(&named).map_or_else(|| full.clone(), str::to_owned)
+    }
+
     /// Refuses `width x height` if it exceeds the limit.
     pub(crate) fn check_size(
         path: &Path,

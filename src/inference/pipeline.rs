@@ -98,7 +98,7 @@ fn prepare_views(
         let img = match decode(path, &DecodeOptions::default()) {
             Ok(img) => img,
             Err(e) => {
-                problems.push(ViewProblem { path: path.clone(), reason: e.to_string() });
+                problems.push(ViewProblem { path: path.clone(), reason: e.reason() });
                 return None;
             }
         };

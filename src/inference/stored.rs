@@ -133,9 +133,11 @@ impl StoredResults {
         struct Doc<'a> {
             schema: u32,
             specimens: &'a BTreeMap<String, StoredPrediction>,
+            #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+            film_qc: &'a BTreeMap<String, ByView<Vec<QcCode>>>,
         }
         let path = dir.join(RESULTS_FILE);
-        let doc = Doc { schema: RESULTS_SCHEMA, specimens: &self.specimens };
+        let doc = Doc { schema: RESULTS_SCHEMA, specimens: &self.specimens, film_qc: &self.film_qc };
         let json = serde_json::to_vec(&doc).map_err(|e| format!("{}: {e}", path.display()))?;
         crate::fsx::write_bytes_atomic(&path, &json).map_err(|e| format!("{}: cannot write: {e}", path.display()))?;
         Ok(path)
@@ -170,11 +172,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut r = StoredResults::default();
         r.specimens.insert("M1".into(), one());
+        // Film QC of a specimen the model did not score is kept too.
+        r.film_qc.insert("M2".into(), ByView::new(vec![QcCode::NotWholeBody], Vec::new()));
         r.save(dir.path()).unwrap();
         let loaded = StoredResults::load(dir.path(), true);
         assert!(loaded.notes.is_empty() && loaded.writable);
         let back = loaded.results;
-        assert_eq!(back.specimens, r.specimens);
+        assert_eq!((&back.specimens, &back.film_qc), (&r.specimens, &r.film_qc));
         let scores = back.specimens["M1"].scores(&Taxonomy::default(), &[0.2; 14]).unwrap();
         assert!(scores.flags[0]);
 

@@ -72,12 +72,16 @@ pub struct Problem {
     pub kind: ProblemKind,
     /// What is wrong, in words.
     pub reason: String,
+    /// The specimen the file's name gives, where it gives one (a specimen none of whose files
+    /// is an image is not listed, so its problems name it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub specimen: Option<String>,
 }
 
 impl Problem {
     /// Creates a problem.
     pub fn new(path: impl Into<PathBuf>, kind: ProblemKind, reason: impl Into<String>) -> Self {
-        Problem { path: path.into(), kind, reason: reason.into() }
+        Problem { path: path.into(), kind, reason: reason.into(), specimen: None }
     }
 }
 

@@ -104,7 +104,12 @@ pub fn scan_with(root: &Path, options: &ScanOptions) -> Result<ScanReport, ScanE
     for (path, result) in sniffed {
         match result {
             Ok(_) => images.push(path),
-            Err(p) => problems.push(p),
+            Err(mut p) => {
+                if let NameParse::Known { id, .. } = parse_file_name(path.strip_prefix(root).unwrap_or(&path)) {
+                    p.specimen = Some(id);
+                }
+                problems.push(p);
+            }
         }
     }
     images.sort();
@@ -175,11 +180,14 @@ pub fn scan_with(root: &Path, options: &ScanOptions) -> Result<ScanReport, ScanE
         }
         let path = s.images.values().next().cloned().unwrap_or_default();
         let views: Vec<String> = s.images.keys().map(ToString::to_string).collect();
-        problems.push(Problem::new(
-            path,
-            ProblemKind::NoModelView,
-            format!("specimen `{}` has only {}; the classifier needs DV or LV", s.id, views.join(", ")),
-        ));
+        problems.push(Problem {
+            specimen: Some(s.id.clone()),
+            ..Problem::new(
+                path,
+                ProblemKind::NoModelView,
+                format!("specimen `{}` has only {}; the classifier needs DV or LV", s.id, views.join(", ")),
+            )
+        });
         false
     });
     problems.sort_by(|a, b| (&a.path, a.kind, &a.reason).cmp(&(&b.path, b.kind, &b.reason)));

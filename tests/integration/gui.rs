@@ -143,6 +143,18 @@ fn export_writes_the_csv() {
     let text = std::fs::read_to_string(&out).unwrap();
     assert_eq!(text.lines().count(), 25, "header and 24 specimens");
     assert!(text.contains("second_look"), "{text}");
+    // Typing a path that exists, or one in a missing folder, says so before OK.
+    h.key_press_modifiers(Modifiers::COMMAND, Key::E);
+    h.run_steps(2);
+    h.get_by_label("CSV path").focus();
+    h.key_press_modifiers(Modifiers::COMMAND, Key::A);
+    h.get_by_label("CSV path").type_text(out.to_str().unwrap());
+    h.run_steps(2);
+    assert!(h.query_by_label("This file exists: OK replaces it.").is_some());
+    h.key_press_modifiers(Modifiers::COMMAND, Key::A);
+    h.get_by_label("CSV path").type_text(dir.path().join("nowhere/out.csv").to_str().unwrap());
+    h.run_steps(2);
+    assert!(h.query_by_label_contains("does not exist").is_some());
 }
 
 #[test]
@@ -153,6 +165,11 @@ fn a_bad_folder_and_a_bad_model_show_banners_not_crashes() {
     let banner = h.state().banners.iter().find(|b| b.error).expect("an error banner").text.clone();
     assert!(banner.contains("no-such-folder"), "{banner}");
     assert!(h.query_by_label_contains("no-such-folder").is_some(), "the banner is on screen");
+    // A folder that opens next clears it: it was about the one that did not.
+    open_typed(&mut h, &folder);
+    step_until(&mut h, "the folder", |a| a.workspace.is_some());
+    assert!(h.state().banners.iter().all(|b| !b.text.contains("no-such-folder")), "{:?}", h.state().banners);
+    drop(h);
 
     let bad = dir.path().join("garbage.onnx");
     std::fs::write(&bad, b"this is not a model").unwrap();
@@ -432,6 +449,53 @@ fn film_qc_shows_on_the_row_filters_and_offers_its_status() {
 }
 
 #[test]
+fn film_qc_outlives_the_window_and_a_specimen_it_left_unscored_says_why() {
+    let (dir, folder) = sample();
+    // MX00002's two films become empty exposures: film QC leaves both out, nothing is scored.
+    for view in ["DV", "LV"] {
+        let path = folder.join(format!("MX00002/{view}.png"));
+        let (w, h) = image::image_dimensions(&path).unwrap();
+        let px: Vec<u16> = (0..w * h).map(|k| 3000 + (k.wrapping_mul(2_654_435_761) >> 22) as u16).collect();
+        image::ImageBuffer::<image::Luma<u16>, _>::from_raw(w, h, px).unwrap().save(&path).unwrap();
+    }
+    let s = settings_with_model();
+    let mut h = harness(s.clone());
+    open_typed(&mut h, &folder);
+    classify_all(&mut h);
+    let ws = h.state().workspace.as_ref().unwrap();
+    let i = ws.specimens().iter().position(|s| s.id == "MX00002").unwrap();
+    assert!(ws.results[i].is_none(), "nothing to score");
+    let qc = ws.film_qc_of(i);
+    assert_eq!(qc, vec![(View::Dv, QcCode::NoAnimal), (View::Lv, QcCode::NoAnimal)]);
+    h.state_mut().workspace.as_mut().unwrap().selected = Some(i);
+    h.run_steps(3);
+    let why = "Not scored: film QC left out every DV and LV film it has";
+    assert!(h.query_by_label_contains(why).is_some(), "not \"run the classifier\"");
+    assert!(h.query_by_label_contains("Not classified yet").is_none());
+    h.state_mut().on_exit();
+    drop(h);
+
+    // Reopened: the QC findings come back with the scores, and the export carries them.
+    let mut h = harness(s);
+    open_typed(&mut h, &folder);
+    let ws = h.state().workspace.as_ref().unwrap();
+    assert_eq!(ws.film_qc_of(i), qc, "film QC kept beside the scores");
+    assert_eq!(ws.not_scored_reason(i).as_deref(), Some("film QC left out every DV and LV film it has (above)"));
+    let out = dir.path().join("window.csv");
+    export_via_dialog(&mut h, &out);
+    let mut rd = csv::Reader::from_path(&out).unwrap();
+    let head = rd.headers().unwrap().clone();
+    let col = |name: &str| head.iter().position(|c| c == name).unwrap();
+    let rows: Vec<csv::StringRecord> = rd.records().map(Result::unwrap).collect();
+    let row = rows.iter().find(|r| &r[0] == "MX00002").unwrap();
+    assert_eq!(&row[col("film_qc")], "dv:no_animal;lv:no_animal");
+    assert_eq!(&row[col("in_domain")], "", "not scored: no domain score");
+    let scored = rows.iter().find(|r| &r[0] == "MX00001").unwrap();
+    assert_eq!(&scored[col("film_qc")], "");
+    assert!(["true", "false"].contains(&&scored[col("in_domain")]), "the bundled model is described");
+}
+
+#[test]
 fn a_specimen_unlike_the_training_data_is_badged_sorted_apart_and_filtered() {
     let (_dir, folder) = sample();
     // MX00004's films blurred far beyond any detector's resolution: the model still scores
@@ -461,6 +525,12 @@ fn a_specimen_unlike_the_training_data_is_badged_sorted_apart_and_filtered() {
     let scored = order.iter().filter(|&&k| ws.results[k].is_some()).count();
     assert_eq!(order.iter().position(|&k| k == i), Some(scored - 1), "sorted apart, after the in-domain scores");
     assert!(h.query_by_label_contains(" unlike").is_some(), "the row's badge");
+    // Its hover says both: where P stands against the threshold, and why it is unreliable.
+    h.get_by_label_contains(" unlike").hover();
+    h.run_steps(10);
+    assert!(
+        h.query_by_label_contains("the threshold").is_some() && h.query_by_label_contains("Domain score").is_some()
+    );
     // The filter lists it alone; selecting it says so over its scores.
     h.get_by_label("unlike training").click();
     h.run_steps(3);

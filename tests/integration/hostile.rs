@@ -95,6 +95,12 @@ fn hostile_corpus_is_reported_not_fatal() {
         let r = text.lines().find(|l| l.starts_with("UNREAD,")).unwrap_or_else(|| panic!("UNREAD has no row"));
         assert!(r.contains(",LV,"), "UNREAD: {r}");
     }
+    // A file the scan refused still names its specimen (which has no other file, so no row).
+    let garbage = problems_csv.lines().find(|l| l.contains("garbage_dv.png")).unwrap_or_default();
+    assert!(garbage.starts_with("garbage,"), "{garbage}");
+    // A file refused when decoded is named once, in the path column, not again in the reason.
+    let trunc = problems_csv.lines().find(|l| l.contains("TRUNC_dv.png")).unwrap_or_default();
+    assert_eq!(trunc.matches("TRUNC_dv.png").count(), 1, "{trunc}");
     let tsx = problems_csv.lines().find(|l| l.contains("TSX_dv.dcm")).unwrap_or_default();
     assert!(tsx.to_lowercase().contains("transfer syntax"), "{tsx}");
     // The bomb's and the truncated file's partners still run, alone.
