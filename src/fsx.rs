@@ -295,6 +295,20 @@ pub fn host() -> String {
         .unwrap_or_else(|| "this machine".into())
 }
 
+/// Says why `path` is not a folder to read: "no such folder" when nothing is there, "not a
+/// folder" when something else is.
+///
+/// # Errors
+/// The sentence, naming the path.
+pub fn require_folder(path: &Path) -> Result<(), String> {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(format!("{}: not a folder", path.display())),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(format!("{}: no such folder", path.display())),
+        Err(e) => Err(format!("{}: cannot read: {e}", path.display())),
+    }
+}
+
 /// Renames a damaged file to `<name>.damaged-<UTC stamp>` beside itself (a numbered suffix if
 /// that name is taken) and returns the new name. It never overwrites anything.
 ///

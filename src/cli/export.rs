@@ -35,6 +35,13 @@ pub struct ExportArgs {
 /// Runs the command.
 pub fn run(args: &ExportArgs) -> anyhow::Result<()> {
     let report = scan(&args.folder)?;
+    if report.specimens.is_empty() {
+        anyhow::bail!(
+            "{}: no specimens found ({} problems; `mousexray scan` lists them); nothing written",
+            args.folder.display(),
+            report.problems.len()
+        );
+    }
     let reading = if args.second_reading { Reading::Second } else { Reading::First };
     if reading == Reading::Second && !crate::review::has_reading(&args.folder, reading) {
         anyhow::bail!(

@@ -79,9 +79,7 @@ pub fn run(args: &ImproveArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
         Progress::Note(n) => eprintln!("{n}"),
         Progress::Batch(..) => {}
     };
-    if !args.folder.is_dir() {
-        anyhow::bail!("{}: not a folder", args.folder.display());
-    }
+    crate::fsx::require_folder(&args.folder).map_err(anyhow::Error::msg)?;
     let (review, notes) = crate::review::read_review(&args.folder);
     for n in notes {
         eprintln!("warning: {n}");

@@ -72,6 +72,15 @@ const OVERLAY_SIDE: u32 = 1024;
 
 /// Runs the command.
 pub fn run_predict(args: &PredictArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
+    // The folder first: a missing or empty one is said before the model takes seconds to load.
+    let report = scan(&args.folder)?;
+    if report.specimens.is_empty() {
+        anyhow::bail!(
+            "{}: no specimens found ({} problems; `mousexray scan` lists them); nothing written",
+            args.folder.display(),
+            report.problems.len()
+        );
+    }
     let model_path = locate_model(args.model.as_deref()).map_err(anyhow::Error::msg)?;
     let lib = init_runtime(ort_lib)?;
     // Spinning off: idle ONNX Runtime threads would otherwise take cores from the decoders
@@ -92,7 +101,6 @@ pub fn run_predict(args: &PredictArgs, ort_lib: Option<&Path>) -> anyhow::Result
         model.ep.summary()
     );
 
-    let report = scan(&args.folder)?;
     let mut specimens: Vec<Specimen> = report.specimens;
     if let Some((k, n)) = args.shard {
         specimens.retain(|s| in_shard(&s.id, k, n));

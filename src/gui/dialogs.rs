@@ -370,7 +370,14 @@ impl ReviewApp {
             }
             Dialog::Help => {
                 let mut open = !ctx.input_mut(|i| i.consume_key(egui::Modifiers::NONE, egui::Key::Escape));
-                egui::Window::new("Keyboard shortcuts").open(&mut open).collapsible(false).show(&ctx, |ui| {
+                // Tall enough to read most shortcuts without scrolling (a resizable window
+                // otherwise starts small and keeps its scroll area to that).
+                let tall = ctx.content_rect().height() * 0.75;
+                egui::Window::new("Keyboard shortcuts")
+                    .open(&mut open)
+                    .collapsible(false)
+                    .default_height(tall)
+                    .show(&ctx, |ui| {
                     ui.label("? or Esc closes this window. After A, N, U or S the next specimen is shown (Settings: \"go to the next specimen\").");
                     egui::ScrollArea::vertical().max_height(ctx.content_rect().height() * 0.7).show(ui, |ui| {
                         egui::Grid::new("shortcuts").striped(true).show(ui, |ui| {

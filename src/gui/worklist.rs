@@ -566,7 +566,7 @@ pub fn unlike_training_text(r: &Scored) -> String {
         .filter_map(|(v, s)| s.map(|s| format!("{} {s:.2}", v.as_str().to_uppercase())))
         .collect();
     format!(
-        "Unlike the training data: scores unreliable.\nDomain score {} (above 1: further from the training films than 99 % of validation films).",
+        "Unlike the training data: scores unreliable.\nDistance from the training films (domain score) {}: above 1 is further than 99 in 100 films held out from training.",
         views.join(", ")
     )
 }

@@ -51,7 +51,10 @@ impl ScanReport {
 /// Why a folder could not be scanned at all.
 #[derive(Debug, thiserror::Error)]
 pub enum ScanError {
-    /// The folder does not exist or is not a folder.
+    /// Nothing exists at that path.
+    #[error("{}: no such folder", .0.display())]
+    Missing(PathBuf),
+    /// The path is a file, not a folder.
     #[error("{}: not a folder", .0.display())]
     NotAFolder(PathBuf),
     /// The folder cannot be listed.
@@ -85,7 +88,7 @@ struct Claim {
 /// [`Problem`] and every good specimen is still returned.
 pub fn scan_with(root: &Path, options: &ScanOptions) -> Result<ScanReport, ScanError> {
     let meta = std::fs::metadata(root).map_err(|e| match e.kind() {
-        ErrorKind::NotFound => ScanError::NotAFolder(root.to_owned()),
+        ErrorKind::NotFound => ScanError::Missing(root.to_owned()),
         _ => ScanError::Unreadable { path: root.to_owned(), source: e },
     })?;
     if !meta.is_dir() {

@@ -57,15 +57,31 @@ fn exit_codes_follow_the_convention() {
     let out = mousexray(&["scan", missing.to_str().unwrap()]);
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr.contains("no-such-folder") && stderr.contains("not a folder"), "{stderr}");
+    assert!(stderr.contains("no-such-folder: no such folder"), "{stderr}");
+    // A file where a folder was asked for is named as such.
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"x").unwrap();
+    let (_, stderr) = text(&mousexray(&["scan", file.to_str().unwrap()]));
+    assert!(stderr.contains("a-file: not a folder"), "{stderr}");
 
     // Training or evaluating on a folder that is not there says so and creates nothing.
     for command in [&["train", "--out", "never.onnx"][..], &["eval", "--model", "models/cae_mv.onnx"]] {
         let out = mousexray(&[command, &["--data", missing.to_str().unwrap()]].concat());
         let (_, stderr) = text(&out);
         assert_eq!(out.status.code(), Some(1), "{command:?}: {stderr}");
-        assert!(stderr.contains("no-such-folder") && stderr.contains("not a folder"), "{command:?}: {stderr}");
+        assert!(stderr.contains("no-such-folder: no such folder"), "{command:?}: {stderr}");
         assert!(!missing.exists(), "{command:?} created {}", missing.display());
+    }
+    // An empty folder is an error for predict and export, before any model loads; no CSV.
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let csv = dir.path().join("e.csv");
+    for command in [&["predict", "--model", "no-such-model.onnx"][..], &["export"]] {
+        let out = mousexray(&[command, &[empty.to_str().unwrap(), "--out", csv.to_str().unwrap()]].concat());
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{command:?}: {stderr}");
+        assert!(stderr.contains("no specimens found"), "{command:?}: {stderr}");
+        assert!(!csv.exists(), "{command:?}");
     }
     assert_eq!(mousexray(&["scan", "--no-such-flag", "x"]).status.code(), Some(2));
     assert_eq!(mousexray(&["frobnicate", "x"]).status.code(), Some(2));

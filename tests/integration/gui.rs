@@ -496,6 +496,36 @@ fn film_qc_outlives_the_window_and_a_specimen_it_left_unscored_says_why() {
 }
 
 #[test]
+fn a_finding_read_on_a_view_that_was_not_scored_says_so() {
+    let (_dir, folder) = sample();
+    let mut h = harness(settings_with_model());
+    open_typed(&mut h, &folder);
+    classify_all(&mut h);
+    // As if MX00005 had only its LV and the model flagged scoliosis, a DV finding, from it.
+    let app = h.state_mut();
+    let taxonomy = app.taxonomy.clone();
+    let ws = app.workspace.as_mut().unwrap();
+    let i = ws.specimens().iter().position(|s| s.id == "MX00005").unwrap();
+    let r = ws.results[i].as_mut().unwrap();
+    let mut p = vec![0.01; taxonomy.nodes.len()];
+    for id in ["abnormal", "axial", "scoliosis"] {
+        p[taxonomy.index_of(id).unwrap()] = 0.99;
+    }
+    r.scores = mousexray::inference::hierarchy::Scores::new(&taxonomy, p, &vec![0.5; taxonomy.nodes.len()]);
+    r.views_used = mousexray::specimen::ByView::new(false, true);
+    ws.selected = Some(i);
+    h.run_steps(3);
+    assert!(h.query_by_label_contains("flagged: Scoliosis P 0.990").is_some());
+    assert!(h.query_by_label_contains("(read on DV, which was not scored)").is_some());
+    // Read on the view the model saw: nothing added.
+    h.state_mut().workspace.as_mut().unwrap().results[i].as_mut().unwrap().views_used =
+        mousexray::specimen::ByView::new(true, true);
+    h.run_steps(3);
+    assert!(h.query_by_label_contains("flagged: Scoliosis P 0.990").is_some());
+    assert!(h.query_by_label_contains("which was not scored").is_none());
+}
+
+#[test]
 fn a_specimen_unlike_the_training_data_is_badged_sorted_apart_and_filtered() {
     let (_dir, folder) = sample();
     // MX00004's films blurred far beyond any detector's resolution: the model still scores
@@ -529,7 +559,7 @@ fn a_specimen_unlike_the_training_data_is_badged_sorted_apart_and_filtered() {
     h.get_by_label_contains(" unlike").hover();
     h.run_steps(10);
     assert!(
-        h.query_by_label_contains("the threshold").is_some() && h.query_by_label_contains("Domain score").is_some()
+        h.query_by_label_contains("the threshold").is_some() && h.query_by_label_contains("(domain score)").is_some()
     );
     // The filter lists it alone; selecting it says so over its scores.
     h.get_by_label("unlike training").click();
