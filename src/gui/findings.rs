@@ -238,7 +238,9 @@ pub fn show(
             ));
         }
     }
-    egui::ScrollArea::vertical().id_salt("findings_tree").max_height(ui.available_height() - 110.0).show(ui, |ui| {
+    // The whole panel scrolls (layout.rs), not the tree alone: a tree squeezed to fit pushed
+    // the comment and the measurement tools half out of a small window.
+    ui.scope(|ui| {
         for n in crate::review::tree_order(taxonomy) {
             let Some(node) = taxonomy.nodes.get(n) else { continue };
             let indent = match node.level {

@@ -69,6 +69,9 @@ impl ReviewApp {
                 egui::Panel::right("findings").default_size(size).size_range(210.0..=(width * 0.3).max(210.0)).show(
                     ui,
                     |ui| {
+                        // A solid scroll bar, not egui's floating one that shows only on hover: the
+                        // panel runs past a small window and the reviewer must see there is more.
+                        ui.spacing_mut().scroll = egui::style::ScrollStyle::solid();
                         egui::ScrollArea::vertical().show(ui, |ui| {
                             let Some(ws) = self.workspace.as_ref() else { return };
                             let saliency_class = self
