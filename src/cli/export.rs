@@ -36,11 +36,7 @@ pub struct ExportArgs {
 pub fn run(args: &ExportArgs) -> anyhow::Result<()> {
     let report = scan(&args.folder)?;
     if report.specimens.is_empty() {
-        anyhow::bail!(
-            "{}: no specimens found ({} problems; `mousexray scan` lists them); nothing written",
-            args.folder.display(),
-            report.problems.len()
-        );
+        anyhow::bail!(report.nothing_found());
     }
     let reading = if args.second_reading { Reading::Second } else { Reading::First };
     if reading == Reading::Second && !crate::review::has_reading(&args.folder, reading) {

@@ -75,11 +75,7 @@ pub fn run_predict(args: &PredictArgs, ort_lib: Option<&Path>) -> anyhow::Result
     // The folder first: a missing or empty one is said before the model takes seconds to load.
     let report = scan(&args.folder)?;
     if report.specimens.is_empty() {
-        anyhow::bail!(
-            "{}: no specimens found ({} problems; `mousexray scan` lists them); nothing written",
-            args.folder.display(),
-            report.problems.len()
-        );
+        anyhow::bail!(report.nothing_found());
     }
     let model_path = locate_model(args.model.as_deref()).map_err(anyhow::Error::msg)?;
     let lib = init_runtime(ort_lib)?;

@@ -3,6 +3,31 @@
 pub mod predictions;
 pub mod review_csv;
 
+use std::path::{Path, PathBuf};
+
+/// The file a CSV export chosen in the window writes: the path given, with `.csv` added when it
+/// has no extension.
+pub fn csv_target(path: &Path) -> PathBuf {
+    if path.extension().is_none() { path.with_extension("csv") } else { path.to_owned() }
+}
+
+/// Whether `path` holds an image (told by its content, as the scan tells films): what a CSV
+/// must never be written over.
+pub fn holds_image(path: &Path) -> Option<crate::imaging::FileFormat> {
+    crate::imaging::FileFormat::sniff_file(path).ok().flatten()
+}
+
+/// Refuses to write a CSV over an image: a mistyped `--out` must not replace a film.
+///
+/// # Errors
+/// `path` holds an image, naming it and its format.
+pub fn refuse_image(path: &Path) -> anyhow::Result<()> {
+    match holds_image(path) {
+        Some(format) => anyhow::bail!("{}: holds a {format} image; a CSV is never written over a film", path.display()),
+        None => Ok(()),
+    }
+}
+
 /// A cell made safe for spreadsheets: text starting with `=`, `+`, `-`, `@`, tab or CR would be
 /// run as a formula by Excel, LibreOffice or Sheets, so it gets a leading apostrophe. Applied
 /// to every cell that comes from the user's files (ids, metadata, paths, reasons). A cell that

@@ -159,6 +159,8 @@ impl PredictionsWriter {
     /// A file cannot be created in `out`'s folder.
     pub fn create(out: &Path, taxonomy: &Taxonomy, info: RunInfo, scan_problems: &[Problem]) -> anyhow::Result<Self> {
         let problems_path = out.with_extension("problems.csv");
+        super::refuse_image(out)?;
+        super::refuse_image(&problems_path)?;
         let open = |p: &Path| AtomicFile::create(p).with_context(|| format!("{}: cannot write", p.display()));
         let mut rows = csv::Writer::from_writer(open(out)?);
         rows.write_record(header(taxonomy))?;
@@ -387,6 +389,7 @@ pub fn merge(inputs: &[&Path], out: &Path, expected: Option<&[String]>) -> anyho
         );
     }
     let Some(header) = header else { anyhow::bail!("nothing to merge") };
+    super::refuse_image(out)?;
     let file = crate::fsx::AtomicFile::create(out).with_context(|| format!("{}: cannot write", out.display()))?;
     let mut w = csv::Writer::from_writer(file);
     w.write_record(&header)?;

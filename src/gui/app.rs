@@ -342,11 +342,7 @@ impl ReviewApp {
     pub fn install(&mut self, report: ScanReport) {
         if report.specimens.is_empty() {
             // Nothing to review: no sidecar, no lock, no entry among the recent folders.
-            let n = report.problems.len();
-            self.banners.push(Banner::open_error(format!(
-                "{}: no specimens found ({n} problems; `mousexray scan` lists them); nothing was written there",
-                report.root.display()
-            )));
+            self.banners.push(Banner::open_error(report.nothing_found()));
             return;
         }
         // What went wrong opening another folder is over now.
@@ -671,8 +667,7 @@ impl ReviewApp {
                 self.load_model(ctx);
             }
             Purpose::Export => {
-                let path = if path.extension().is_none() { path.with_extension("csv") } else { path };
-                self.export_to(ctx, path);
+                self.export_to(ctx, crate::export::csv_target(&path));
             }
         }
     }

@@ -180,15 +180,17 @@ impl ReviewApp {
                     // A system save dialog asks before replacing a file; this one says so as the
                     // path is typed.
                     if purpose == Purpose::Export {
-                        let path = Path::new(text.trim());
+                        // The file OK writes (`.csv` added to a bare name), not the text as typed.
+                        let path = crate::export::csv_target(Path::new(text.trim()));
                         let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
                         let warn = ui.visuals().warn_fg_color;
+                        let say = |ui: &mut Ui, text: String| ui.label(RichText::new(text).color(warn));
                         if !dir.is_dir() {
-                            ui.label(
-                                RichText::new(format!("The folder {} does not exist.", dir.display())).color(warn),
-                            );
+                            say(ui, format!("The folder {} does not exist.", dir.display()));
+                        } else if crate::export::holds_image(&path).is_some() {
+                            say(ui, format!("{} is an image: an export never replaces one.", path.display()));
                         } else if path.is_file() {
-                            ui.label(RichText::new("This file exists: OK replaces it.").color(warn));
+                            say(ui, format!("{} exists: OK replaces it.", path.display()));
                         }
                     }
                     ui.horizontal(|ui| {

@@ -344,6 +344,14 @@ impl Worklist {
                             text.push_str(" unlike");
                         }
                         let mut hover = vec![against];
+                        if scored.is_none() {
+                            hover.push(
+                                ws.not_scored_reason(i).map_or_else(
+                                    || "not classified yet".to_owned(),
+                                    |why| format!("not scored: {why}"),
+                                ),
+                            );
+                        }
                         if flagged {
                             hover.push(format!("flagged abnormal; top finding: {top}"));
                         } else if compact && scored.is_some() {

@@ -192,7 +192,7 @@ impl Workspace {
         let mut present = views.iter().filter(|(_, path)| path.is_some()).peekable();
         let any = present.peek().is_some();
         (any && present.all(|(v, _)| qc[*v].iter().any(|c| c.excludes_view())))
-            .then(|| "film QC left out every DV and LV film it has (above)".to_owned())
+            .then(|| "film QC left out every DV and LV film it has".to_owned())
     }
 
     /// The review record of specimen `i`.

@@ -37,6 +37,17 @@ pub struct ScanReport {
 }
 
 impl ScanReport {
+    /// What to say when the folder holds no specimen: the folder, how many problems the scan
+    /// found and where they are listed.
+    pub fn nothing_found(&self) -> String {
+        let n = self.problems.len();
+        let problems = if n == 1 { "1 problem".to_owned() } else { format!("{n} problems") };
+        format!(
+            "{}: no specimens found ({problems}; `mousexray scan` lists them); nothing written",
+            self.root.display()
+        )
+    }
+
     /// The problem that kept `view` of specimen `id` out: a file named for that specimen and
     /// view that could not be used (not an image, unreadable, a second copy), so a viewer can say
     /// why instead of "no image".

@@ -83,6 +83,19 @@ fn exit_codes_follow_the_convention() {
         assert!(stderr.contains("no specimens found"), "{command:?}: {stderr}");
         assert!(!csv.exists(), "{command:?}");
     }
+    // A mistyped --out naming a film is refused, and the film is untouched.
+    let folder = dir.path().join("films");
+    std::fs::create_dir_all(folder.join("M1")).unwrap();
+    let film = folder.join("M1/DV.png");
+    common::write_phantom_png(&film, mousexray::specimen::View::Dv);
+    let before = std::fs::read(&film).unwrap();
+    for command in [&["predict", "--model", "models/cae_mv.onnx"][..], &["export"]] {
+        let out = mousexray(&[command, &[folder.to_str().unwrap(), "--out", film.to_str().unwrap()]].concat());
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{command:?}: {stderr}");
+        assert!(stderr.contains("DV.png: holds a PNG image; a CSV is never written over a film"), "{stderr}");
+        assert_eq!(std::fs::read(&film).unwrap(), before, "{command:?}");
+    }
     assert_eq!(mousexray(&["scan", "--no-such-flag", "x"]).status.code(), Some(2));
     assert_eq!(mousexray(&["frobnicate", "x"]).status.code(), Some(2));
     assert_eq!(mousexray(&["--help"]).status.code(), Some(0));

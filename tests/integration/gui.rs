@@ -150,7 +150,18 @@ fn export_writes_the_csv() {
     h.key_press_modifiers(Modifiers::COMMAND, Key::A);
     h.get_by_label("CSV path").type_text(out.to_str().unwrap());
     h.run_steps(2);
-    assert!(h.query_by_label("This file exists: OK replaces it.").is_some());
+    assert!(h.query_by_label_contains("out.csv exists: OK replaces it.").is_some());
+    // A bare name is written with `.csv`: the warning is about that file.
+    h.key_press_modifiers(Modifiers::COMMAND, Key::A);
+    h.get_by_label("CSV path").type_text(dir.path().join("out").to_str().unwrap());
+    h.run_steps(2);
+    assert!(h.query_by_label_contains("out.csv exists: OK replaces it.").is_some());
+    // A film is never replaced.
+    let film = folder.join("MX00002/DV.png");
+    h.key_press_modifiers(Modifiers::COMMAND, Key::A);
+    h.get_by_label("CSV path").type_text(film.to_str().unwrap());
+    h.run_steps(2);
+    assert!(h.query_by_label_contains("is an image: an export never replaces one").is_some());
     h.key_press_modifiers(Modifiers::COMMAND, Key::A);
     h.get_by_label("CSV path").type_text(dir.path().join("nowhere/out.csv").to_str().unwrap());
     h.run_steps(2);
@@ -480,7 +491,7 @@ fn film_qc_outlives_the_window_and_a_specimen_it_left_unscored_says_why() {
     open_typed(&mut h, &folder);
     let ws = h.state().workspace.as_ref().unwrap();
     assert_eq!(ws.film_qc_of(i), qc, "film QC kept beside the scores");
-    assert_eq!(ws.not_scored_reason(i).as_deref(), Some("film QC left out every DV and LV film it has (above)"));
+    assert_eq!(ws.not_scored_reason(i).as_deref(), Some("film QC left out every DV and LV film it has"));
     let out = dir.path().join("window.csv");
     export_via_dialog(&mut h, &out);
     let mut rd = csv::Reader::from_path(&out).unwrap();
