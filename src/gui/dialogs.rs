@@ -355,6 +355,15 @@ impl ReviewApp {
                          data, without film QC problems, and not reviewed yet. One Z undoes all of them.",
                         indices.len()
                     ));
+                    // The model misses abnormal animals: a bulk call is the reviewer's word on
+                    // films nobody looked at, and the record will say so only by its reviewer.
+                    ui.label(
+                        RichText::new(
+                            "Each is recorded as your call without your having seen its films, and \
+                             an unflagged specimen can be abnormal: the model misses some.",
+                        )
+                        .color(ui.visuals().warn_fg_color),
+                    );
                     ui.horizontal(|ui| {
                         if ui.button(format!("Call {} normal", indices.len())).clicked() {
                             answer = Some(true);

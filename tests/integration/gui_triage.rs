@@ -331,6 +331,7 @@ fn batch_calls_why_flagged_and_shift_digit_for_a_normal_finding() {
     h.get_by_label("Call all unflagged normal…").click();
     // The click queues the command; the dialog opens after it, and shows the frame after.
     h.run_steps(4);
+    assert!(h.query_by_label_contains("an unflagged specimen can be abnormal").is_some(), "the dialog warns");
     h.get_by_label(&format!("Call {} normal", expected.len())).click();
     h.run_steps(3);
     let ws = h.state().workspace.as_ref().unwrap();
