@@ -51,8 +51,8 @@ pub struct Workspace {
     pub results: Vec<Option<Scored>>,
     /// Film QC codes of DV and LV by specimen index (empty until classified).
     pub film_qc: Vec<ByView<Vec<QcCode>>>,
-    /// Why the last run scored nothing, by specimen index (its files could not be read); not
-    /// kept on disk, since the next run reads the files again.
+    /// Why the last run scored nothing, by specimen index (its files could not be read); kept
+    /// with the results until a run reads them.
     unreadable: Vec<Option<String>>,
     /// Selected specimen index.
     pub selected: Option<usize>,
@@ -116,13 +116,14 @@ impl Workspace {
             };
         }
         let film_qc = report.specimens.iter().map(|s| stored.film_qc.get(&s.id).cloned().unwrap_or_default()).collect();
+        let unreadable = report.specimens.iter().map(|s| stored.unreadable.get(&s.id).cloned()).collect();
         let selected = (!report.specimens.is_empty()).then_some(0);
         let first_reading = first_reading_for(&folder, reading);
         let ws = Workspace {
             folder,
             report,
             review,
-            unreadable: vec![None; results.len()],
+            unreadable,
             results,
             film_qc,
             selected,
@@ -218,6 +219,10 @@ impl Workspace {
                 .map(|p| format!("{}: {}", crate::specimen::display_path(&p.path), p.reason))
                 .collect();
             *why = (r.scores.is_none() && !files.is_empty()).then(|| files.join("; "));
+            match why {
+                Some(w) => self.stored.unreadable.insert(id.clone(), w.clone()),
+                None => self.stored.unreadable.remove(&id),
+            };
         }
         if r.qc.values().all(Vec::is_empty) {
             self.stored.film_qc.remove(&id);

@@ -73,6 +73,10 @@ pub struct StoredResults {
     /// Film QC codes of DV and LV by specimen id, for specimens with any (scored or not).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub film_qc: BTreeMap<String, ByView<Vec<QcCode>>>,
+    /// Why the last run scored nothing, by specimen id, for specimens whose files could not be
+    /// read (the files named, with the reason).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub unreadable: BTreeMap<String, String>,
 }
 
 /// What [`StoredResults::load`] found.
@@ -135,9 +139,16 @@ impl StoredResults {
             specimens: &'a BTreeMap<String, StoredPrediction>,
             #[serde(skip_serializing_if = "BTreeMap::is_empty")]
             film_qc: &'a BTreeMap<String, ByView<Vec<QcCode>>>,
+            #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+            unreadable: &'a BTreeMap<String, String>,
         }
         let path = dir.join(RESULTS_FILE);
-        let doc = Doc { schema: RESULTS_SCHEMA, specimens: &self.specimens, film_qc: &self.film_qc };
+        let doc = Doc {
+            schema: RESULTS_SCHEMA,
+            specimens: &self.specimens,
+            film_qc: &self.film_qc,
+            unreadable: &self.unreadable,
+        };
         let json = serde_json::to_vec(&doc).map_err(|e| format!("{}: {e}", path.display()))?;
         crate::fsx::write_bytes_atomic(&path, &json).map_err(|e| format!("{}: cannot write: {e}", path.display()))?;
         Ok(path)
@@ -174,11 +185,12 @@ mod tests {
         r.specimens.insert("M1".into(), one());
         // Film QC of a specimen the model did not score is kept too.
         r.film_qc.insert("M2".into(), ByView::new(vec![QcCode::NotWholeBody], Vec::new()));
+        r.unreadable.insert("M3".into(), "M3/DV.png: truncated PNG".into());
         r.save(dir.path()).unwrap();
         let loaded = StoredResults::load(dir.path(), true);
         assert!(loaded.notes.is_empty() && loaded.writable);
         let back = loaded.results;
-        assert_eq!((&back.specimens, &back.film_qc), (&r.specimens, &r.film_qc));
+        assert_eq!((&back.specimens, &back.film_qc, &back.unreadable), (&r.specimens, &r.film_qc, &r.unreadable));
         let scores = back.specimens["M1"].scores(&Taxonomy::default(), &[0.2; 14]).unwrap();
         assert!(scores.flags[0]);
 

@@ -469,11 +469,23 @@ fn film_qc_outlives_the_window_and_a_specimen_it_left_unscored_says_why() {
         let px: Vec<u16> = (0..w * h).map(|k| 3000 + (k.wrapping_mul(2_654_435_761) >> 22) as u16).collect();
         image::ImageBuffer::<image::Luma<u16>, _>::from_raw(w, h, px).unwrap().save(&path).unwrap();
     }
+    // MX00012's two films are cut in half (a broken copy): nothing can be read.
+    for view in ["DV", "LV"] {
+        let path = folder.join(format!("MX00012/{view}.png"));
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    }
     let s = settings_with_model();
     let mut h = harness(s.clone());
     open_typed(&mut h, &folder);
     classify_all(&mut h);
     let ws = h.state().workspace.as_ref().unwrap();
+    let broken = ws.specimens().iter().position(|s| s.id == "MX00012").unwrap();
+    let unreadable = ws.not_scored_reason(broken).unwrap_or_default();
+    assert!(
+        unreadable.starts_with("its films could not be read (") && unreadable.contains("truncated PNG"),
+        "{unreadable}"
+    );
     let i = ws.specimens().iter().position(|s| s.id == "MX00002").unwrap();
     assert!(ws.results[i].is_none(), "nothing to score");
     let qc = ws.film_qc_of(i);
@@ -492,6 +504,7 @@ fn film_qc_outlives_the_window_and_a_specimen_it_left_unscored_says_why() {
     let ws = h.state().workspace.as_ref().unwrap();
     assert_eq!(ws.film_qc_of(i), qc, "film QC kept beside the scores");
     assert_eq!(ws.not_scored_reason(i).as_deref(), Some("film QC left out every DV and LV film it has"));
+    assert_eq!(ws.not_scored_reason(broken), Some(unreadable), "kept with the results too");
     let out = dir.path().join("window.csv");
     export_via_dialog(&mut h, &out);
     let mut rd = csv::Reader::from_path(&out).unwrap();
