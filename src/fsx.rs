@@ -196,24 +196,14 @@ impl FolderLock {
     /// # Errors
     /// [`LockError::Held`] when another process holds it; [`LockError::Io`] otherwise.
     pub fn try_acquire(path: &Path) -> Result<FolderLock, LockError> {
+        let mut lock = FolderLock::try_take(path, false)?;
         let io = |source| LockError::Io { path: path.to_owned(), source };
-        let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path).map_err(io)?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                let mut text = String::new();
-                let _ = file.read_to_string(&mut text);
-                let by = holder_text(&text);
-                return Err(LockError::Held { by });
-            }
-            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
-        }
         let me = format!("{} {} {}", std::process::id(), host(), crate::timestamp::timestamp_now());
-        file.set_len(0).map_err(io)?;
-        file.rewind().map_err(io)?;
-        file.write_all(me.as_bytes()).map_err(io)?;
-        let _ = file.sync_all();
-        Ok(FolderLock { file, path: path.to_owned(), shared: AtomicBool::new(false) })
+        lock.file.set_len(0).map_err(io)?;
+        lock.file.rewind().map_err(io)?;
+        lock.file.write_all(me.as_bytes()).map_err(io)?;
+        let _ = lock.file.sync_all();
+        Ok(lock)
     }
 
     /// Takes a shared lock at `path` (created if absent) without waiting: other processes may
@@ -223,10 +213,17 @@ impl FolderLock {
     /// [`LockError::Held`] when another process holds the lock exclusively; [`LockError::Io`]
     /// otherwise.
     pub fn try_acquire_shared(path: &Path) -> Result<FolderLock, LockError> {
+        FolderLock::try_take(path, true)
+    }
+
+    /// Opens the lock file and takes the lock, shared or exclusive, without waiting; a lock held
+    /// by another process is [`LockError::Held`], named by what its exclusive holder wrote.
+    fn try_take(path: &Path, shared: bool) -> Result<FolderLock, LockError> {
         let io = |source| LockError::Io { path: path.to_owned(), source };
         let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path).map_err(io)?;
-        match file.try_lock_shared() {
-            Ok(()) => Ok(FolderLock { file, path: path.to_owned(), shared: AtomicBool::new(true) }),
+        let taken = if shared { file.try_lock_shared() } else { file.try_lock() };
+        match taken {
+            Ok(()) => Ok(FolderLock { file, path: path.to_owned(), shared: AtomicBool::new(shared) }),
             Err(std::fs::TryLockError::WouldBlock) => {
                 let mut text = String::new();
                 let _ = file.read_to_string(&mut text);
@@ -293,20 +290,6 @@ pub fn host() -> String {
         .or_else(|| std::env::var("HOSTNAME").ok())
         .or_else(|| std::env::var("COMPUTERNAME").ok())
         .unwrap_or_else(|| "this machine".into())
-}
-
-/// Says why `path` is not a folder to read: "no such folder" when nothing is there, "not a
-/// folder" when something else is.
-///
-/// # Errors
-/// The sentence, naming the path.
-pub fn require_folder(path: &Path) -> Result<(), String> {
-    match std::fs::metadata(path) {
-        Ok(m) if m.is_dir() => Ok(()),
-        Ok(_) => Err(format!("{}: not a folder", path.display())),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(format!("{}: no such folder", path.display())),
-        Err(e) => Err(format!("{}: cannot read: {e}", path.display())),
-    }
 }
 
 /// Renames a damaged file to `<name>.damaged-<UTC stamp>` beside itself (a numbered suffix if

@@ -79,7 +79,7 @@ pub fn run(args: &ImproveArgs, ort_lib: Option<&Path>) -> anyhow::Result<()> {
         Progress::Note(n) => eprintln!("{n}"),
         Progress::Batch(..) => {}
     };
-    crate::fsx::require_folder(&args.folder).map_err(anyhow::Error::msg)?;
+    crate::specimen::require_folder(&args.folder)?;
     let (review, notes) = crate::review::read_review(&args.folder);
     for n in notes {
         eprintln!("warning: {n}");

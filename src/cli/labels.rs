@@ -166,7 +166,7 @@ pub(super) fn labels_from_reviews(
 ) -> anyhow::Result<BTreeMap<String, NodeLabels>> {
     let mut labels = std::collections::BTreeMap::new();
     for folder in folders {
-        crate::fsx::require_folder(folder).map_err(anyhow::Error::msg)?;
+        crate::specimen::require_folder(folder)?;
         let (review, notes) = crate::review::read_review(folder);
         for n in &notes {
             eprintln!("warning: {n}");

@@ -51,9 +51,6 @@ pub struct Workspace {
     pub results: Vec<Option<Scored>>,
     /// Film QC codes of DV and LV by specimen index (empty until classified).
     pub film_qc: Vec<ByView<Vec<QcCode>>>,
-    /// Why the last run scored nothing, by specimen index (its files could not be read); kept
-    /// with the results until a run reads them.
-    unreadable: Vec<Option<String>>,
     /// Selected specimen index.
     pub selected: Option<usize>,
     /// The specimen pinned as wild-type reference.
@@ -116,14 +113,12 @@ impl Workspace {
             };
         }
         let film_qc = report.specimens.iter().map(|s| stored.film_qc.get(&s.id).cloned().unwrap_or_default()).collect();
-        let unreadable = report.specimens.iter().map(|s| stored.unreadable.get(&s.id).cloned()).collect();
         let selected = (!report.specimens.is_empty()).then_some(0);
         let first_reading = first_reading_for(&folder, reading);
         let ws = Workspace {
             folder,
             report,
             review,
-            unreadable,
             results,
             film_qc,
             selected,
@@ -184,10 +179,11 @@ impl Workspace {
         if self.results.get(i).is_some_and(Option::is_some) {
             return None;
         }
-        if let Some(Some(why)) = self.unreadable.get(i) {
+        let spec = self.report.specimens.get(i)?;
+        // Kept by id beside the results (`StoredResults::unreadable`), so a reopened folder says it too.
+        if let Some(why) = self.stored.unreadable.get(&spec.id) {
             return Some(format!("its films could not be read ({why})"));
         }
-        let spec = self.report.specimens.get(i)?;
         let qc = self.film_qc.get(i)?;
         let views = [(View::Dv, spec.dv()), (View::Lv, spec.lv())];
         let mut present = views.iter().filter(|(_, path)| path.is_some()).peekable();
@@ -212,17 +208,15 @@ impl Workspace {
         if let Some(qc) = self.film_qc.get_mut(r.index) {
             qc.clone_from(&r.qc);
         }
-        if let Some(why) = self.unreadable.get_mut(r.index) {
+        if r.scores.is_none() && !r.problems.is_empty() {
             let files: Vec<String> = r
                 .problems
                 .iter()
                 .map(|p| format!("{}: {}", crate::specimen::display_path(&p.path), p.reason))
                 .collect();
-            *why = (r.scores.is_none() && !files.is_empty()).then(|| files.join("; "));
-            match why {
-                Some(w) => self.stored.unreadable.insert(id.clone(), w.clone()),
-                None => self.stored.unreadable.remove(&id),
-            };
+            self.stored.unreadable.insert(id.clone(), files.join("; "));
+        } else {
+            self.stored.unreadable.remove(&id);
         }
         if r.qc.values().all(Vec::is_empty) {
             self.stored.film_qc.remove(&id);

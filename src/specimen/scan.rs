@@ -93,18 +93,25 @@ struct Claim {
     folder: Option<PathBuf>,
 }
 
+/// Whether `root` is a folder to read: [`ScanError::Missing`] when nothing is there,
+/// [`ScanError::NotAFolder`] when a file is (every command taking a folder says it alike).
+///
+/// # Errors
+/// As named above, or the path cannot be read.
+pub fn require_folder(root: &Path) -> Result<(), ScanError> {
+    let meta = std::fs::metadata(root).map_err(|e| match e.kind() {
+        ErrorKind::NotFound => ScanError::Missing(root.to_owned()),
+        _ => ScanError::Unreadable { path: root.to_owned(), source: e },
+    })?;
+    if meta.is_dir() { Ok(()) } else { Err(ScanError::NotAFolder(root.to_owned())) }
+}
+
 /// Scans `root` for specimens in any mix of the four layouts (see the README).
 ///
 /// Never panics on bad input: every unreadable, unrecognised or conflicting file becomes a
 /// [`Problem`] and every good specimen is still returned.
 pub fn scan_with(root: &Path, options: &ScanOptions) -> Result<ScanReport, ScanError> {
-    let meta = std::fs::metadata(root).map_err(|e| match e.kind() {
-        ErrorKind::NotFound => ScanError::Missing(root.to_owned()),
-        _ => ScanError::Unreadable { path: root.to_owned(), source: e },
-    })?;
-    if !meta.is_dir() {
-        return Err(ScanError::NotAFolder(root.to_owned()));
-    }
+    require_folder(root)?;
     std::fs::read_dir(root).map_err(|e| ScanError::Unreadable { path: root.to_owned(), source: e })?;
 
     let mut problems = Vec::new();

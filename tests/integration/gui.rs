@@ -147,24 +147,21 @@ fn export_writes_the_csv() {
     h.key_press_modifiers(Modifiers::COMMAND, Key::E);
     h.run_steps(2);
     h.get_by_label("CSV path").focus();
-    h.key_press_modifiers(Modifiers::COMMAND, Key::A);
-    h.get_by_label("CSV path").type_text(out.to_str().unwrap());
-    h.run_steps(2);
+    // Replaces the field's text with `path` and lets the dialog react.
+    let retype = |h: &mut egui_kittest::Harness<'_, mousexray::gui::ReviewApp>, path: &std::path::Path| {
+        h.key_press_modifiers(Modifiers::COMMAND, Key::A);
+        h.get_by_label("CSV path").type_text(path.to_str().unwrap());
+        h.run_steps(2);
+    };
+    retype(&mut h, &out);
     assert!(h.query_by_label_contains("out.csv exists: OK replaces it.").is_some());
     // A bare name is written with `.csv`: the warning is about that file.
-    h.key_press_modifiers(Modifiers::COMMAND, Key::A);
-    h.get_by_label("CSV path").type_text(dir.path().join("out").to_str().unwrap());
-    h.run_steps(2);
+    retype(&mut h, &dir.path().join("out"));
     assert!(h.query_by_label_contains("out.csv exists: OK replaces it.").is_some());
     // A film is never replaced.
-    let film = folder.join("MX00002/DV.png");
-    h.key_press_modifiers(Modifiers::COMMAND, Key::A);
-    h.get_by_label("CSV path").type_text(film.to_str().unwrap());
-    h.run_steps(2);
+    retype(&mut h, &folder.join("MX00002/DV.png"));
     assert!(h.query_by_label_contains("is an image: an export never replaces one").is_some());
-    h.key_press_modifiers(Modifiers::COMMAND, Key::A);
-    h.get_by_label("CSV path").type_text(dir.path().join("nowhere/out.csv").to_str().unwrap());
-    h.run_steps(2);
+    retype(&mut h, &dir.path().join("nowhere/out.csv"));
     assert!(h.query_by_label_contains("does not exist").is_some());
 }
 
