@@ -55,6 +55,7 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<()> {
         eprintln!("warning: {n}");
     }
     let options = ExportOptions { only: args.only, long: args.long, excel: args.excel };
+    crate::export::create_parent(&args.out)?;
     let n = export(&args.out, &report.specimens, &review, &results, &Taxonomy::default(), options)?;
     eprintln!("{n} of {} specimens written to {}", report.specimens.len(), args.out.display());
     Ok(())

@@ -26,6 +26,7 @@ pub fn run(args: &MergeArgs) -> anyhow::Result<()> {
         None => None,
     };
     let inputs: Vec<&std::path::Path> = args.inputs.iter().map(PathBuf::as_path).collect();
+    crate::export::create_parent(&args.out)?;
     let report = merge(&inputs, &args.out, expected.as_deref())?;
     eprintln!(
         "{} rows from {} file(s){} into {}",

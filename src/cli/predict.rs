@@ -101,9 +101,7 @@ pub fn run_predict(args: &PredictArgs, ort_lib: Option<&Path>) -> anyhow::Result
     if let Some((k, n)) = args.shard {
         specimens.retain(|s| in_shard(&s.id, k, n));
     }
-    if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
-    }
+    crate::export::create_parent(&args.out)?;
     let info = RunInfo {
         model_name: model_path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
         model_sha256: model.info.sha256.clone(),

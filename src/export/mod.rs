@@ -28,6 +28,18 @@ pub fn refuse_image(path: &Path) -> anyhow::Result<()> {
     }
 }
 
+/// Creates the folder a command-line output goes into, as `predict --out runs/0412/p.csv`
+/// expects (the window instead warns of a missing folder before its export).
+///
+/// # Errors
+/// The folder cannot be created, naming it.
+pub fn create_parent(path: &Path) -> anyhow::Result<()> {
+    match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(dir) => std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("{}: cannot create the folder: {e}", dir.display())),
+        None => Ok(()),
+    }
+}
+
 /// A cell made safe for spreadsheets: text starting with `=`, `+`, `-`, `@`, tab or CR would be
 /// run as a formula by Excel, LibreOffice or Sheets, so it gets a leading apostrophe. Applied
 /// to every cell that comes from the user's files (ids, metadata, paths, reasons). A cell that

@@ -80,6 +80,11 @@ pub struct InputCache {
     lock: FolderLock,
 }
 
+/// How long a run waits for another that is storing in the same cache (two trainings started
+/// together): that run preprocesses what this one would, so waiting for its save is rarely
+/// slower than preprocessing alongside it, and the bound keeps a stopped run from hanging this one.
+pub const WRITER_WAIT: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// Opens the cache of `folder` for `spec`, or says why it runs without one (read-only folder,
 /// another run is storing in it) and returns none: a cache only saves time. A folder that does not
 /// exist gets none, silently, and is not created: loading it then says what is wrong.
@@ -87,7 +92,7 @@ pub fn open_for(folder: &Path, spec: &PreprocessSpec) -> Option<std::sync::Arc<I
     if !folder.is_dir() {
         return None;
     }
-    match InputCache::open(&folder.join(crate::specimen::APP_DIR).join("inputs"), spec) {
+    match InputCache::open_waiting(&folder.join(crate::specimen::APP_DIR).join("inputs"), spec, WRITER_WAIT) {
         Ok(c) => Some(std::sync::Arc::new(c)),
         Err(e) => {
             tracing::warn!("preprocessing without the input cache: {e:#}");
@@ -111,6 +116,15 @@ impl InputCache {
     /// The folder cannot be created or locked (another run is storing in it), or its files
     /// opened; shared with another run, an index that does not match its arrays.
     pub fn open(root: &Path, spec: &PreprocessSpec) -> anyhow::Result<InputCache> {
+        InputCache::open_waiting(root, spec, std::time::Duration::ZERO)
+    }
+
+    /// [`InputCache::open`], waiting up to `wait` for a run that is storing in the cache to save
+    /// and share it, then reading what it stored.
+    ///
+    /// # Errors
+    /// As [`InputCache::open`]; "in use" once `wait` has passed.
+    pub fn open_waiting(root: &Path, spec: &PreprocessSpec, wait: std::time::Duration) -> anyhow::Result<InputCache> {
         let mut h = Fnv::default();
         h.write(serde_json::to_string(spec)?.as_bytes());
         h.write(env!("CARGO_PKG_VERSION").as_bytes());
@@ -119,9 +133,26 @@ impl InputCache {
         std::fs::create_dir_all(&dir).with_context(|| format!("{}: cannot create", dir.display()))?;
         let lock_path = dir.join("cache.lock");
         let in_use = |e: LockError| anyhow::anyhow!("{}: the input cache is in use ({e})", dir.display());
-        let lock = match FolderLock::try_acquire(&lock_path) {
-            Err(LockError::Held { .. }) => FolderLock::try_acquire_shared(&lock_path).map_err(in_use)?,
-            other => other.map_err(in_use)?,
+        let deadline = std::time::Instant::now() + wait;
+        let mut told = false;
+        let lock = loop {
+            let taken = match FolderLock::try_acquire(&lock_path) {
+                Err(LockError::Held { .. }) => FolderLock::try_acquire_shared(&lock_path),
+                other => other,
+            };
+            match taken {
+                Err(LockError::Held { by }) if std::time::Instant::now() < deadline => {
+                    if !std::mem::replace(&mut told, true) {
+                        tracing::warn!(
+                            "{}: another run is storing in the input cache ({by}); waiting up to {} s for it to save",
+                            dir.display(),
+                            wait.as_secs()
+                        );
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(200));
+                }
+                other => break other.map_err(in_use)?,
+            }
         };
         let writable = !lock.is_shared();
         let values = spec.size as usize * spec.size as usize;
@@ -388,6 +419,32 @@ mod tests {
         let fourth = InputCache::open(&root, &spec(2)).unwrap();
         assert!(fourth.writable());
         fourth.put(&b, &[2.0; 4], None).unwrap();
+    }
+
+    #[test]
+    fn a_run_started_beside_one_that_stores_waits_and_reads_what_it_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("cache");
+        let a = dir.path().join("a.png");
+        std::fs::write(&a, b"first").unwrap();
+        let first = InputCache::open(&root, &spec(2)).unwrap();
+        first.put(&a, &[3.0; 4], None).unwrap();
+        let waiting = {
+            let root = root.clone();
+            std::thread::spawn(move || InputCache::open_waiting(&root, &spec(2), std::time::Duration::from_secs(60)))
+        };
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        assert!(!waiting.is_finished(), "the second run waits while the first stores");
+        first.save().unwrap();
+        let second = waiting.join().unwrap().unwrap();
+        assert!(!second.writable());
+        assert_eq!(second.get(&a).unwrap(), vec![3.0; 4]);
+        // A bounded wait gives up on a run that never saves.
+        drop((first, second));
+        let third = InputCache::open(&root, &spec(2)).unwrap();
+        assert!(third.writable());
+        let err = InputCache::open_waiting(&root, &spec(2), std::time::Duration::from_millis(400)).err().unwrap();
+        assert!(err.to_string().contains("in use"), "{err}");
     }
 
     #[test]

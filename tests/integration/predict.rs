@@ -149,7 +149,7 @@ fn shards_cover_the_folder_once_and_merge_checks_it() {
     let (na, nb) = (read_csv(&a).1.len(), read_csv(&b).1.len());
     assert_eq!(na + nb, 11);
     assert!(na > 0 && nb > 0);
-    let merged = dir.path().join("all.csv");
+    let merged = dir.path().join("merged").join("all.csv");
     let (sa, sb, so) = (a.to_str().unwrap(), b.to_str().unwrap(), merged.to_str().unwrap());
     ok(&mousexray(&["merge", sa, sb, "--out", so, "--folder", r]));
     let (_, rows) = read_csv(&merged);

@@ -145,7 +145,8 @@ fn export_writes_wide_and_long_csv_safe_for_spreadsheets() {
         assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
     };
     let r = root.to_str().unwrap();
-    let wide = dir.path().join("wide.csv");
+    // The output's folder is made, as predict and merge make theirs.
+    let wide = dir.path().join("exports").join("wide.csv");
     run(&["export", r, "--out", wide.to_str().unwrap()]);
     let mut rd = csv::Reader::from_path(&wide).unwrap();
     let h = rd.headers().unwrap().clone();
