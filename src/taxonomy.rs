@@ -43,6 +43,19 @@ pub enum Visibility {
     Both,
 }
 
+impl Visibility {
+    /// The one view this finding is read on when `present` lacks it (`present`: which views a
+    /// specimen has, or which were scored); none when it is read on both or its view is there.
+    /// Scoliosis on an LV-only specimen gives DV: it cannot be judged there.
+    pub fn missing_from(self, present: crate::specimen::ByView<bool>) -> Option<crate::specimen::View> {
+        match self {
+            Visibility::Dv if !present.dv => Some(crate::specimen::View::Dv),
+            Visibility::Lv if !present.lv => Some(crate::specimen::View::Lv),
+            _ => None,
+        }
+    }
+}
+
 /// One node of the hierarchy.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Node {

@@ -35,7 +35,8 @@ pub fn refuse_image(path: &Path) -> anyhow::Result<()> {
 /// The folder cannot be created, naming it.
 pub fn create_parent(path: &Path) -> anyhow::Result<()> {
     match path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        Some(dir) => std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("{}: cannot create the folder: {e}", dir.display())),
+        Some(dir) => std::fs::create_dir_all(dir)
+            .map_err(|e| anyhow::anyhow!("{}: cannot create the folder: {e}", dir.display())),
         None => Ok(()),
     }
 }

@@ -142,7 +142,8 @@ pub fn export(
         let tibia = tibia.map(|mm| format!("{mm:.3}"));
         base.extend([measured, tibia.clone().unwrap_or_default()]);
         let call = |id: &str| rv.calls.get(id).map_or("", |c| c.as_str()).to_owned();
-        let implied = |id: &str| crate::review::implied_call(rv, id, taxonomy).map_or("", |c| c.as_str()).to_owned();
+        let implied =
+            |id: &str| crate::review::implied_call(rv, id, taxonomy, s.present()).map_or("", |c| c.as_str()).to_owned();
         let prob = |id: &str| num(shown.and_then(|x| x.probabilities.get(id)));
         let thr = |id: &str| num(shown.and_then(|x| x.thresholds.get(id)));
         if options.long {

@@ -226,11 +226,11 @@ pub fn show(
             let t = thresholds.get(k).copied().unwrap_or(0.5);
             // A finding read on one view, flagged without that view (an LV-only specimen
             // flagged for scoliosis): the model guessed it from the other.
-            let unseen = match node.visible_in {
-                crate::taxonomy::Visibility::Dv if !r.views_used.dv => " (read on DV, which was not scored)",
-                crate::taxonomy::Visibility::Lv if !r.views_used.lv => " (read on LV, which was not scored)",
-                _ => "",
-            };
+            let unseen = node
+                .visible_in
+                .missing_from(r.views_used)
+                .map(|v| format!(" (read on {v}, which was not scored)"))
+                .unwrap_or_default();
             let text = format!("flagged: {} P {p:.3} ≥ {t:.3}{unseen}", node.short_label());
             ui.label(RichText::new(text).color(ui.visuals().warn_fg_color)).on_hover_text(format!(
                 "P({} | its group) {p:.3} reaches the threshold {t:.3}, and every group above it is flagged too",

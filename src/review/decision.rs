@@ -184,18 +184,27 @@ impl Plan<'_> {
     }
 }
 
-/// The call a record implies on `node`: its own call, else, when the nearest ancestor with a call
-/// says normal or unobservable, that (a normal group has only normal findings; a skeleton that
-/// cannot be judged cannot be judged finding by finding). An abnormal ancestor implies nothing
-/// about a finding: which findings are abnormal is the reviewer's to say. This is what fills the
-/// IMPC parameters of an export with values the reviewer confirmed.
-pub fn implied_call(record: &SpecimenReview, node: &str, taxonomy: &Taxonomy) -> Option<Call> {
+/// The call a record implies on `node` of a specimen with the films `present`: its own call,
+/// else, when the nearest ancestor with a call says normal or unobservable, that (a normal group
+/// has only normal findings; a skeleton that cannot be judged cannot be judged finding by
+/// finding), but unobservable for a finding read on a view the specimen lacks (an LV-only animal
+/// called normal says nothing of its scoliosis). An abnormal ancestor implies nothing about a
+/// finding: which findings are abnormal is the reviewer's to say. This is what fills the IMPC
+/// parameters of an export with values the reviewer confirmed.
+pub fn implied_call(
+    record: &SpecimenReview,
+    node: &str,
+    taxonomy: &Taxonomy,
+    present: crate::specimen::ByView<bool>,
+) -> Option<Call> {
     if let Some(c) = record.calls.get(node) {
         return Some(*c);
     }
+    let unseen = taxonomy.get(node).is_some_and(|n| n.visible_in.missing_from(present).is_some());
     let mut parent = taxonomy.get(node).and_then(|n| n.parent.clone());
     while let Some(p) = parent {
         match record.calls.get(&p) {
+            Some(Call::Normal) if unseen => return Some(Call::Unobservable),
             Some(c @ (Call::Normal | Call::Unobservable)) => return Some(*c),
             Some(Call::Abnormal) => return None,
             None => parent = taxonomy.get(&p).and_then(|n| n.parent.clone()),
@@ -302,22 +311,45 @@ mod tests {
     #[test]
     fn a_normal_or_unobservable_ancestor_implies_the_findings_and_an_abnormal_one_does_not() {
         let t = Taxonomy::impc_skeletal();
+        let both = crate::specimen::ByView::new(true, true);
         let mut s = ReviewState::new();
         apply(&mut s, &Decision::Normal);
         let r = s.get("M1").cloned().unwrap_or_default();
-        assert_eq!(implied_call(&r, "kyphosis", &t), Some(Call::Normal));
+        assert_eq!(implied_call(&r, "kyphosis", &t, both), Some(Call::Normal));
         let mut s = ReviewState::new();
         apply(&mut s, &Decision::ToggleAbnormal { node: "teeth".into() });
         apply(&mut s, &Decision::Call { node: "axial".into(), call: Some(Call::Normal) });
         let r = s.get("M1").cloned().unwrap_or_default();
-        assert_eq!(implied_call(&r, "teeth", &t), Some(Call::Abnormal));
-        assert_eq!(implied_call(&r, "skull_shape", &t), None, "an abnormal group says nothing of its other findings");
-        assert_eq!(implied_call(&r, "pelvis", &t), Some(Call::Normal), "from its normal group");
-        assert_eq!(implied_call(&r, "long_bones", &t), None, "its group and the skeleton are not called normal");
+        assert_eq!(implied_call(&r, "teeth", &t, both), Some(Call::Abnormal));
+        assert_eq!(
+            implied_call(&r, "skull_shape", &t, both),
+            None,
+            "an abnormal group says nothing of its other findings"
+        );
+        assert_eq!(implied_call(&r, "pelvis", &t, both), Some(Call::Normal), "from its normal group");
+        assert_eq!(implied_call(&r, "long_bones", &t, both), None, "its group and the skeleton are not called normal");
         let mut s = ReviewState::new();
         apply(&mut s, &Decision::Unobservable);
         let r = s.get("M1").cloned().unwrap_or_default();
-        assert_eq!(implied_call(&r, "pelvis", &t), Some(Call::Unobservable));
+        assert_eq!(implied_call(&r, "pelvis", &t, both), Some(Call::Unobservable));
+    }
+
+    #[test]
+    fn a_normal_call_leaves_a_finding_read_on_a_missing_view_unobservable() {
+        let t = Taxonomy::impc_skeletal();
+        let lv_only = crate::specimen::ByView::new(false, true);
+        let mut s = ReviewState::new();
+        apply(&mut s, &Decision::Normal);
+        let r = s.get("M1").cloned().unwrap_or_default();
+        assert_eq!(implied_call(&r, "scoliosis", &t, lv_only), Some(Call::Unobservable), "a DV finding");
+        assert_eq!(implied_call(&r, "kyphosis", &t, lv_only), Some(Call::Normal), "an LV finding");
+        assert_eq!(implied_call(&r, "skull_shape", &t, lv_only), Some(Call::Normal), "read on both");
+        let dv_only = crate::specimen::ByView::new(true, false);
+        assert_eq!(implied_call(&r, "teeth", &t, dv_only), Some(Call::Unobservable));
+        // The reviewer's own call on the finding stands.
+        apply(&mut s, &Decision::Call { node: "scoliosis".into(), call: Some(Call::Normal) });
+        let r = s.get("M1").cloned().unwrap_or_default();
+        assert_eq!(implied_call(&r, "scoliosis", &t, lv_only), Some(Call::Normal));
     }
 
     #[test]
