@@ -253,7 +253,8 @@ pub fn show(
                 let flagged = scored.is_some_and(|r| r.scores.flags.get(n) == Some(&true));
                 let name = if node.level == Level::L3 {
                     let key = taxonomy.nodes.iter().filter(|m| m.level == Level::L3).position(|m| m.id == node.id);
-                    key.map_or(node.label.clone(), |k| format!("{} {}", (k + 1) % 10, node.label))
+                    // The short name: the full one is on hover, and the tree is narrow.
+                    key.map_or(node.label.clone(), |k| format!("{} {}", (k + 1) % 10, node.short_label()))
                 } else {
                     node.label.clone()
                 };

@@ -227,6 +227,9 @@ impl Worklist {
         // the QC badge goes beside the id, the flag colours P(abn), and the top finding moves
         // into P(abn)'s tooltip (and the findings panel), rather than every column being cut.
         let compact = ui.available_width() < id_width + 54.0 + 54.0 + 34.0 + 2.0 * COMPACT_TEXT_WIDTH;
+        // Between the two (the window's first size, 1400 points), the compact list still has
+        // room for the top finding, which a reviewer scans the list by.
+        let finding_column = !compact || ui.available_width() >= id_width + 28.0 + 64.0 + 2.0 * COMPACT_TEXT_WIDTH;
         let mut table = TableBuilder::new(ui)
             .id_salt("worklist")
             .striped(true)
@@ -243,7 +246,7 @@ impl Worklist {
             table = table.column(Column::exact(34.0));
         }
         table = table.column(Column::remainder().at_least(40.0).clip(true));
-        if !compact {
+        if finding_column {
             table = table.column(Column::remainder().at_least(40.0).clip(true));
         }
         if std::mem::take(&mut self.scroll_to_selection)
@@ -260,7 +263,11 @@ impl Worklist {
             (SortColumn::Finding, "Top finding"),
         ]
         .into_iter()
-        .filter(|(c, _)| !compact || !matches!(c, SortColumn::Views | SortColumn::Flag | SortColumn::Finding))
+        .filter(|(c, _)| match c {
+            SortColumn::Views | SortColumn::Flag => !compact,
+            SortColumn::Finding => finding_column,
+            _ => true,
+        })
         .collect();
         table
             .header(row_h + 2.0, |mut header| {
@@ -354,7 +361,7 @@ impl Worklist {
                         }
                         if flagged {
                             hover.push(format!("flagged abnormal; top finding: {top}"));
-                        } else if compact && scored.is_some() {
+                        } else if !finding_column && scored.is_some() {
                             hover.push(format!("top finding: {top}"));
                         }
                         hover.extend(unlike.map(unlike_training_text));
@@ -394,11 +401,14 @@ impl Worklist {
                             r.on_hover_text(hover);
                         }
                     });
-                    if !compact {
+                    if finding_column {
                         row.col(|ui| {
-                            let top = scored.and_then(|r| r.scores.top_finding(taxonomy));
-                            let label = top.and_then(|(id, _)| taxonomy.get(id)).map_or("", |n| n.label.as_str());
-                            ui.label(label);
+                            let top = scored
+                                .and_then(|r| r.scores.top_finding(taxonomy))
+                                .and_then(|(id, _)| taxonomy.get(id));
+                            if let Some(node) = top {
+                                ui.label(node.short_label()).on_hover_text(&node.label);
+                            }
                         });
                     }
                     let response = row.response();

@@ -415,6 +415,13 @@ fn at_1024_the_worklist_keeps_the_reviewers_status_in_view() {
         assert!(h.query_by_label(gone).is_none(), "{gone} in a compact list");
     }
     assert!(search.max.x + 16.0 - status.min.x >= 80.0, "Status column from {} to {}", status.min.x, search.max.x);
+    // At the window's first size the compact list keeps the top finding.
+    let mut h = harness_sized(settings(), 1400.0, 860.0);
+    open_typed(&mut h, &folder);
+    assert!(h.query_by_label("Top finding").is_some(), "the top finding at 1400");
+    for gone in ["Views", "Flag"] {
+        assert!(h.query_by_label(gone).is_none(), "{gone} at 1400");
+    }
     // With room, every column is there.
     let mut h = harness_sized(settings(), 1920.0, 1080.0);
     open_typed(&mut h, &folder);
