@@ -270,7 +270,7 @@ pub fn show(
                     text
                 };
                 // What the bar and the three call buttons leave, so a narrow panel still fits.
-                let name_width = (panel_width - indent - 70.0 - 110.0).clamp(50.0, 220.0 - indent);
+                let name_width = (panel_width - indent - BAR_WIDTH - 110.0).clamp(50.0, 220.0 - indent);
                 ui.allocate_ui(vec2(name_width, 18.0), |ui| {
                     ui.set_min_width(name_width);
                     let name = ui.add(egui::Label::new(text).truncate().sense(Sense::click()));
@@ -324,9 +324,12 @@ pub fn show(
     actions
 }
 
+/// The probability bar's width in points: narrow enough that a finding's name fits beside it.
+const BAR_WIDTH: f32 = 56.0;
+
 /// A bar: conditional probability (light), joint (solid), and the threshold as a tick.
 fn bar(ui: &mut Ui, conditional: f32, joint: f32, threshold: Option<f32>) -> egui::Response {
-    let (rect, response) = ui.allocate_exact_size(vec2(70.0, 10.0), Sense::hover());
+    let (rect, response) = ui.allocate_exact_size(vec2(BAR_WIDTH, 10.0), Sense::hover());
     let p = ui.painter();
     p.rect_filled(rect, 2.0, ui.visuals().extreme_bg_color);
     let w = |v: f32| rect.width() * v.clamp(0.0, 1.0);

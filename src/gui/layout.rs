@@ -65,7 +65,7 @@ impl ReviewApp {
                 );
             }
             if self.settings.view.findings_panel {
-                let size = (width * 0.24).clamp(230.0, 320.0);
+                let size = (width * 0.24).clamp(230.0, 340.0);
                 egui::Panel::right("findings").default_size(size).size_range(210.0..=(width * 0.3).max(210.0)).show(
                     ui,
                     |ui| {
