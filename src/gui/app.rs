@@ -39,8 +39,17 @@ pub struct Banner {
     pub error: bool,
     /// When it was raised.
     pub since: std::time::Instant,
-    /// A folder could not be opened: the next folder that opens clears it.
-    pub about_opening: bool,
+    /// What an error is about: the next success of the same kind clears it.
+    pub about: Option<Topic>,
+}
+
+/// What an error banner is about, so that the next success of its kind takes it down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Topic {
+    /// A folder could not be opened (the next folder that opens clears it).
+    Opening,
+    /// A model could not be found or loaded (the next model that loads clears it).
+    Model,
 }
 
 /// How long a notice stays (errors stay until dismissed).
@@ -49,17 +58,22 @@ pub const NOTICE_SECONDS: u64 = 12;
 impl Banner {
     /// An error.
     pub fn error(text: impl Into<String>) -> Banner {
-        Banner { text: text.into(), error: true, since: std::time::Instant::now(), about_opening: false }
+        Banner { text: text.into(), error: true, since: std::time::Instant::now(), about: None }
     }
 
     /// An error about a folder that could not be opened.
     pub fn open_error(text: impl Into<String>) -> Banner {
-        Banner { about_opening: true, ..Banner::error(text) }
+        Banner { about: Some(Topic::Opening), ..Banner::error(text) }
+    }
+
+    /// An error about a model that could not be found or loaded.
+    pub fn model_error(text: impl Into<String>) -> Banner {
+        Banner { about: Some(Topic::Model), ..Banner::error(text) }
     }
 
     /// A notice.
     pub fn notice(text: impl Into<String>) -> Banner {
-        Banner { text: text.into(), error: false, since: std::time::Instant::now(), about_opening: false }
+        Banner { text: text.into(), error: false, since: std::time::Instant::now(), about: None }
     }
 }
 
@@ -72,6 +86,9 @@ pub struct ModelState {
     pub ep: Option<crate::inference::EpReport>,
     /// Loading now.
     pub loading: bool,
+    /// The file a load under way was asked for by name: it becomes the settings' model only
+    /// once it has loaded, so a file that fails leaves the working model in use.
+    pub requested: Option<PathBuf>,
     /// Thresholds in force (model defaults with the user's overrides).
     pub thresholds: Vec<f32>,
 }
@@ -215,17 +232,45 @@ impl ReviewApp {
 
     /// Loads the model from the settings (or the default lookup) on the engine thread.
     pub fn load_model(&mut self, ctx: &egui::Context) {
-        let path = match crate::inference::locate_model(self.settings.model.as_deref()) {
+        self.request_model(ctx, self.settings.model.clone());
+    }
+
+    /// Loads `path` in place of the model in use, which stays in use until the new one has
+    /// loaded, and stays if it cannot be found or loaded (the banner says which and why).
+    pub fn switch_model(&mut self, ctx: &egui::Context, path: PathBuf) {
+        self.request_model(ctx, Some(path));
+    }
+
+    fn request_model(&mut self, ctx: &egui::Context, wanted: Option<PathBuf>) {
+        let path = match crate::inference::locate_model(wanted.as_deref()) {
             Ok(p) => p,
             Err(e) => {
-                self.error(format!("no model: {e}"));
+                let text = format!("no model: {e}{}", self.still_using());
+                self.model_error(text);
                 return;
             }
         };
         let device = Device::parse(&self.settings.device).unwrap_or_default();
         let threads = self.settings.threads;
         self.model.loading = true;
+        self.model.requested = wanted;
         self.engine(ctx).request(EngineRequest::Load { model: path, device, threads });
+    }
+
+    /// "; still using NAME" when a model is loaded: what a failed switch leaves in use.
+    fn still_using(&self) -> String {
+        self.model.info.as_ref().map_or_else(String::new, |m| {
+            let name = m.path.file_name().map_or_else(|| m.path.display().to_string(), |n| n.to_string_lossy().into());
+            format!("; still using {name}")
+        })
+    }
+
+    /// Shows an error about the model (the next model that loads takes it down).
+    fn model_error(&mut self, text: String) {
+        tracing::warn!("{text}");
+        if !self.banners.iter().any(|b| b.text == text) {
+            self.banners.push(Banner::model_error(text));
+        }
     }
 
     /// Starts classifying all specimens, or only those without scores.
@@ -279,8 +324,11 @@ impl ReviewApp {
     /// Re-applies thresholds after a change in the settings or the model.
     pub fn apply_thresholds(&mut self) {
         self.model.thresholds = self.effective_thresholds();
+        let overrides: Vec<Option<f32>> =
+            self.taxonomy.nodes.iter().map(|n| self.settings.thresholds.get(&n.id).copied()).collect();
+        let loaded = self.model.info.as_ref().map(|m| m.sha256.as_str());
         if let Some(ws) = self.workspace.as_mut() {
-            ws.rethreshold(&self.taxonomy, &self.model.thresholds);
+            ws.rethreshold(&self.taxonomy, loaded, &self.model.thresholds, &overrides);
         }
         self.worklist.invalidate();
     }
@@ -346,7 +394,7 @@ impl ReviewApp {
             return;
         }
         // What went wrong opening another folder is over now.
-        self.banners.retain(|b| !b.about_opening);
+        self.banners.retain(|b| b.about != Some(Topic::Opening));
         let reading = self.reading();
         let review = self.open_review(&report.root, reading);
         self.show_folder(report, review);
@@ -463,6 +511,11 @@ impl ReviewApp {
             match event {
                 EngineEvent::Loaded(info, ep) => {
                     self.model.loading = false;
+                    if let Some(path) = self.model.requested.take() {
+                        self.settings.model = Some(path);
+                    }
+                    // What went wrong finding or loading a model is over now.
+                    self.banners.retain(|b| b.about != Some(Topic::Model));
                     self.taxonomy = info.metadata.taxonomy.clone();
                     self.model.info = Some(*info);
                     if !matches!(ep.requested, Device::Auto | Device::Cpu)
@@ -479,8 +532,10 @@ impl ReviewApp {
                 }
                 EngineEvent::LoadFailed(e) => {
                     self.model.loading = false;
+                    self.model.requested = None;
                     self.tasks.pending_classify = None;
-                    self.error(format!("cannot load the model: {e}"));
+                    let text = format!("cannot load the model: {e}{}", self.still_using());
+                    self.model_error(text);
                 }
                 EngineEvent::Result(id, r) => {
                     let (Some(run), Some(ws)) = (self.tasks.classify.as_mut(), self.workspace.as_mut()) else {
@@ -661,11 +716,7 @@ impl ReviewApp {
     pub fn chosen(&mut self, ctx: &egui::Context, purpose: Purpose, path: PathBuf) {
         match purpose {
             Purpose::OpenFolder => self.open_folder(ctx, path),
-            Purpose::OpenModel => {
-                self.settings.model = Some(path);
-                self.model.info = None;
-                self.load_model(ctx);
-            }
+            Purpose::OpenModel => self.switch_model(ctx, path),
             Purpose::Export => {
                 self.export_to(ctx, crate::export::csv_target(&path));
             }

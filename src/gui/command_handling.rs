@@ -78,7 +78,7 @@ impl ReviewApp {
                 if (before.device != self.settings.device || before.threads != self.settings.threads)
                     && self.model.info.is_some()
                 {
-                    self.model.info = None;
+                    // The model in use stays until it has loaded on the new device.
                     self.load_model(ctx);
                 }
             }
@@ -88,7 +88,7 @@ impl ReviewApp {
             }
             AppCommand::NormalAll(indices) => {
                 let Some(ws) = self.workspace.as_mut() else { return };
-                match ws.decide_many(&indices, &Decision::Normal, &self.taxonomy, &self.model.thresholds) {
+                match ws.decide_many(&indices, &Decision::Normal, &self.taxonomy) {
                     Ok(d) if d.cleared.is_empty() => {
                         self.notice(format!("called {} specimens normal (Z undoes all of them)", d.changed));
                     }
@@ -149,7 +149,7 @@ impl ReviewApp {
     /// abnormal calls it cleared.
     pub fn decide(&mut self, decision: &Decision) {
         let Some(ws) = self.workspace.as_mut() else { return };
-        match ws.decide_selected(decision, &self.taxonomy, &self.model.thresholds) {
+        match ws.decide_selected(decision, &self.taxonomy) {
             Ok(d) if !d.cleared.is_empty() => {
                 let names: Vec<&str> =
                     d.cleared.iter().filter_map(|id| self.taxonomy.get(id)).map(|n| n.label.as_str()).collect();

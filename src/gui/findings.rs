@@ -59,8 +59,8 @@ pub struct PanelInput<'a> {
     pub ws: &'a Workspace,
     /// The taxonomy in use.
     pub taxonomy: &'a Taxonomy,
-    /// Thresholds in force.
-    pub thresholds: &'a [f32],
+    /// SHA-256 of the loaded model, if any: a result of another model says so.
+    pub loaded_model: Option<&'a str>,
     /// The class whose saliency is shown, if any.
     pub saliency_class: Option<usize>,
 }
@@ -76,7 +76,7 @@ pub fn panel(
     queue: &mut Vec<AppCommand>,
 ) {
     let (ws, taxonomy) = (input.ws, input.taxonomy);
-    let actions = show(ui, ws, taxonomy, input.thresholds, comment, input.saliency_class);
+    let actions = show(ui, ws, taxonomy, input.loaded_model, comment, input.saliency_class);
     for a in actions {
         queue.push(match a {
             FindingsAction::Decide(d) => AppCommand::Decide(d),
@@ -158,7 +158,7 @@ pub fn show(
     ui: &mut Ui,
     ws: &Workspace,
     taxonomy: &Taxonomy,
-    thresholds: &[f32],
+    loaded_model: Option<&str>,
     comment: &mut String,
     saliency_class: Option<usize>,
 ) -> Vec<FindingsAction> {
@@ -219,11 +219,23 @@ pub fn show(
         )
         .on_hover_text(super::worklist::unlike_training_text(r));
     }
+    // Scores of a model other than the loaded one keep that model's thresholds (a model's
+    // thresholds mean nothing for another's probabilities); say whose they are.
+    if let (Some(r), Some(sha)) = (scored, loaded_model)
+        && r.model_sha256 != sha
+    {
+        ui.label(RichText::new("Scored by another model: Classify all rescores with the loaded one.").italics())
+            .on_hover_text(format!(
+                "these scores came from the model with SHA-256 {}… and are flagged with its thresholds",
+                r.model_sha256.get(..12).unwrap_or(&r.model_sha256)
+            ));
+    }
     // Why the model flags it: each flagged finding with its probability against its threshold.
     if let Some(r) = scored.filter(|r| r.scores.abnormal()) {
         for k in r.scores.flagged_leaves(taxonomy) {
             let (Some(node), Some(p)) = (taxonomy.nodes.get(k), r.scores.conditional.get(k)) else { continue };
-            let t = thresholds.get(k).copied().unwrap_or(0.5);
+            // The result's own thresholds: those of the model that produced it.
+            let t = r.scores.thresholds.get(k).copied().unwrap_or(0.5);
             // A finding read on one view, flagged without that view (an LV-only specimen
             // flagged for scoliosis): the model guessed it from the other.
             let unseen = node
@@ -281,7 +293,7 @@ pub fn show(
                 if let Some(r) = scored {
                     let c = r.scores.conditional.get(n).copied().unwrap_or(0.0);
                     let j = r.scores.joint.get(n).copied().unwrap_or(0.0);
-                    let t = thresholds.get(n).copied();
+                    let t = r.scores.thresholds.get(n).copied();
                     bar(ui, c, j, t).on_hover_text(format!(
                         "P({} | parent) {c:.3}, joint {j:.3}, threshold {:.3}",
                         node.label,

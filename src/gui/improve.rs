@@ -167,9 +167,7 @@ impl ReviewApp {
     /// Switches to the improved model.
     fn use_improved(&mut self, ctx: &egui::Context, path: PathBuf) {
         let name = path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-        self.settings.model = Some(path);
-        self.model.info = None;
-        self.load_model(ctx);
+        self.switch_model(ctx, path);
         self.notice(format!("now using {name}; Classify all shows its scores (Model > Open model… goes back)"));
     }
 

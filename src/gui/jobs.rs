@@ -127,7 +127,7 @@ impl Engine {
             for request in requests {
                 match request {
                     EngineRequest::Load { model: path, device, threads } => {
-                        model = None;
+                        // A model that fails to load leaves the one in use loaded.
                         match load(&path, ort_lib.as_deref(), device, threads) {
                             Ok(m) => {
                                 send(EngineEvent::Loaded(Box::new(m.info.clone()), m.ep.clone()));

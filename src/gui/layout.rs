@@ -88,7 +88,7 @@ impl ReviewApp {
                             let input = findings::PanelInput {
                                 ws,
                                 taxonomy: &self.taxonomy,
-                                thresholds: &self.model.thresholds,
+                                loaded_model: self.model.info.as_ref().map(|m| m.sha256.as_str()),
                                 saliency_class,
                             };
                             findings::panel(ui, &input, &mut self.comment.1, &mut self.images, &mut self.queue);

@@ -30,7 +30,7 @@ mod viewer_toolbar;
 mod worklist;
 mod workspace;
 
-pub use app::{AppOptions, Banner, ReviewApp};
+pub use app::{AppOptions, Banner, ReviewApp, Topic};
 pub use background::{BackgroundTasks, ClassifyRun};
 pub use bench::{GuiBench, make_folder, run as run_gui_bench};
 pub use command::UICommand;

@@ -28,6 +28,10 @@ pub struct Scored {
     pub views_used: ByView<bool>,
     /// SHA-256 of the model that produced it.
     pub model_sha256: String,
+    /// The thresholds it was flagged with when it was produced (taxonomy order): those that
+    /// still apply while another model is loaded, since one model's thresholds mean nothing
+    /// for another's probabilities.
+    pub thresholds: Vec<f32>,
     /// How far the views are from the model's training data (`None`: domain unknown).
     pub domain: Option<DomainScore>,
 }
@@ -229,6 +233,7 @@ impl Workspace {
             transforms: r.transforms,
             views_used: r.views_used,
             model_sha256: producer.sha256.to_owned(),
+            thresholds: producer.thresholds.to_vec(),
             domain: r.domain,
         });
         match slot {
@@ -323,10 +328,28 @@ impl Workspace {
         &self.stored
     }
 
-    /// Recomputes flags under new thresholds.
-    pub fn rethreshold(&mut self, taxonomy: &Taxonomy, thresholds: &[f32]) {
+    /// Recomputes flags: a result of the loaded model (SHA-256 `loaded`) under `thresholds`
+    /// (taxonomy order); one of another model under the thresholds it was flagged with, but
+    /// for each node the reviewer set by hand (`overrides`, taxonomy order), which applies to all.
+    pub fn rethreshold(
+        &mut self,
+        taxonomy: &Taxonomy,
+        loaded: Option<&str>,
+        thresholds: &[f32],
+        overrides: &[Option<f32>],
+    ) {
         for s in self.results.iter_mut().flatten() {
-            s.scores = Scores::new(taxonomy, s.scores.conditional.clone(), thresholds);
+            let own: Vec<f32> = if loaded == Some(s.model_sha256.as_str()) {
+                thresholds.to_vec()
+            } else {
+                (0..taxonomy.nodes.len())
+                    .map(|i| {
+                        let produced = s.thresholds.get(i).copied().unwrap_or(0.5);
+                        overrides.get(i).copied().flatten().unwrap_or(produced)
+                    })
+                    .collect()
+            };
+            s.scores = Scores::new(taxonomy, s.scores.conditional.clone(), &own);
         }
     }
 
@@ -340,18 +363,13 @@ impl Workspace {
     /// Applies a reviewer's decision to the selected specimen by the hierarchy's rules, as one
     /// undo step, first recording the model output the reviewer saw. Returns what was decided,
     /// or an error message for the banner.
-    pub fn decide_selected(
-        &mut self,
-        decision: &Decision,
-        taxonomy: &Taxonomy,
-        thresholds: &[f32],
-    ) -> Result<Decided, String> {
+    pub fn decide_selected(&mut self, decision: &Decision, taxonomy: &Taxonomy) -> Result<Decided, String> {
         let Some(i) = self.selected else { return Ok(Decided::default()) };
         let Some(spec) = self.report.specimens.get(i) else { return Ok(Decided::default()) };
         let Some(review) = self.review.as_mut() else {
             return Err("the review is not open for this folder, so decisions cannot be recorded".into());
         };
-        let shown = self.results.get(i).and_then(Option::as_ref).map(|r| shown_of(r, taxonomy, thresholds));
+        let shown = self.results.get(i).and_then(Option::as_ref).map(|r| shown_of(r, taxonomy));
         review.decide(&spec.id, decision, shown, taxonomy).map_err(|e| e.to_string())
     }
 
@@ -376,13 +394,12 @@ impl Workspace {
         indices: &[usize],
         decision: &Decision,
         taxonomy: &Taxonomy,
-        thresholds: &[f32],
     ) -> Result<crate::review::BatchDecided, String> {
         let items: Vec<(String, Option<Shown>)> = indices
             .iter()
             .filter_map(|&i| {
                 let id = self.report.specimens.get(i)?.id.clone();
-                let shown = self.results.get(i).and_then(Option::as_ref).map(|r| shown_of(r, taxonomy, thresholds));
+                let shown = self.results.get(i).and_then(Option::as_ref).map(|r| shown_of(r, taxonomy));
                 Some((id, shown))
             })
             .collect();
@@ -410,18 +427,22 @@ impl Workspace {
     }
 }
 
-fn shown_of(scored: &Scored, taxonomy: &Taxonomy, thresholds: &[f32]) -> Shown {
+/// What the reviewer was shown: the result's probabilities and the thresholds its flags were
+/// judged against.
+fn shown_of(scored: &Scored, taxonomy: &Taxonomy) -> Shown {
     let ids = taxonomy.nodes.iter().map(|n| n.id.clone());
     Shown {
         model_sha256: scored.model_sha256.clone(),
         probabilities: ids.clone().zip(scored.scores.conditional.iter().copied()).collect(),
-        thresholds: ids.zip(thresholds.iter().copied()).collect(),
+        thresholds: ids.zip(scored.scores.thresholds.iter().copied()).collect(),
     }
 }
 
 fn from_stored(p: &StoredPrediction, taxonomy: &Taxonomy) -> Option<Scored> {
+    let thresholds = p.threshold_vec(taxonomy);
     Some(Scored {
-        scores: p.scores(taxonomy, &p.threshold_vec(taxonomy))?,
+        scores: p.scores(taxonomy, &thresholds)?,
+        thresholds,
         cams: p.cams.clone(),
         transforms: p.transforms.clone(),
         views_used: p.views_used,
@@ -437,6 +458,7 @@ fn restore(shown: &Shown, s: &Specimen, taxonomy: &Taxonomy) -> Option<Scored> {
         taxonomy.nodes.iter().map(|n| shown.thresholds.get(&n.id).copied().unwrap_or(0.5)).collect();
     Some(Scored {
         scores: Scores::new(taxonomy, conditional?, &thresholds),
+        thresholds,
         cams: None,
         transforms: ByView::default(),
         views_used: s.present(),

@@ -19,6 +19,9 @@ pub struct Scores {
     pub joint: Vec<f32>,
     /// Whether each node is flagged.
     pub flags: Vec<bool>,
+    /// The threshold each node's flag was judged against (taxonomy order).
+    #[serde(default)]
+    pub thresholds: Vec<f32>,
 }
 
 impl Scores {
@@ -28,16 +31,18 @@ impl Scores {
         let n = taxonomy.nodes.len();
         let mut joint = vec![0.0f32; n];
         let mut flags = vec![false; n];
+        let mut used = vec![0.5f32; n];
         // Nodes are stored parents first, so one pass sees every parent before its children.
         for (i, node) in taxonomy.nodes.iter().enumerate() {
             let p = conditional.get(i).copied().unwrap_or(0.0);
             let t = thresholds.get(i).copied().unwrap_or(0.5);
+            used[i] = t;
             let parent = node.parent.as_deref().and_then(|id| taxonomy.index_of(id));
             let (pj, pf) = parent.map_or((1.0, true), |pi| (joint[pi], flags[pi]));
             joint[i] = pj * p;
             flags[i] = pf && p >= t;
         }
-        Scores { conditional, joint, flags }
+        Scores { conditional, joint, flags, thresholds: used }
     }
 
     /// The flagged node to show first: the flagged L3 finding with the highest joint

@@ -178,7 +178,13 @@ pub fn model_candidates() -> Vec<PathBuf> {
 /// The model to use: `explicit` if given (it must exist), else the first default candidate.
 pub fn locate_model(explicit: Option<&Path>) -> Result<PathBuf, String> {
     if let Some(p) = explicit {
-        return if p.is_file() { Ok(p.to_owned()) } else { Err(format!("{}: no such model file", p.display())) };
+        return if p.is_file() {
+            Ok(p.to_owned())
+        } else if p.is_dir() {
+            Err(format!("{}: a folder, not a model file (choose a .onnx file in it)", p.display()))
+        } else {
+            Err(format!("{}: no such model file", p.display()))
+        };
     }
     let all = model_candidates();
     all.iter().find(|p| p.is_file()).cloned().ok_or_else(|| {

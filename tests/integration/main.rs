@@ -17,6 +17,7 @@ mod fp16;
 mod fuzz;
 mod gradcheck;
 mod gui;
+mod gui_models;
 mod gui_triage;
 mod hostile;
 mod impc_labels;

@@ -87,11 +87,28 @@ pub fn open_typed(h: &mut Harness<'_, ReviewApp>, folder: &Path) {
     step_until(h, "the scan", |a| a.workspace.is_some() || a.banners.iter().any(|b| b.error));
 }
 
+/// Model > Open model…, type `path`, OK (the typed-path dialog a user without a system dialog gets).
+pub fn open_model_typed(h: &mut Harness<'_, ReviewApp>, path: &Path) {
+    h.get_by_label("Model").click();
+    h.run_steps(3);
+    h.get_by_label("Open model…").click();
+    h.run_steps(2);
+    h.get_by_label("Model path (.onnx)").focus();
+    h.key_press_modifiers(Modifiers::COMMAND, Key::A);
+    h.get_by_label("Model path (.onnx)").type_text(path.to_str().unwrap());
+    h.run_steps(1);
+    h.get_by_label("OK").click();
+    h.run_steps(2);
+}
+
 /// Model > Classify all, then waits for the run to end.
 pub fn classify_all(h: &mut Harness<'_, ReviewApp>) {
     h.get_by_label("Model").click();
     h.run_steps(3);
     h.get_by_label("Classify all").click();
+    // The click is read in the next frame: with a model loaded, the wait would otherwise end
+    // before the run started.
+    h.run_steps(2);
     step_until(h, "classification", |a| a.tasks.classify.is_none() && a.model.info.is_some() && !a.model.loading);
 }
 
