@@ -8,7 +8,8 @@ use crate::specimen::scan;
 /// Arguments of `mousexray merge`.
 #[derive(Debug, clap::Args)]
 pub struct MergeArgs {
-    /// Shard CSVs written by `predict --shard K/N`.
+    /// Shard CSVs written by `predict --shard K/N`; their problems files (`.problems.csv`),
+    /// given or found beside them, are merged into OUT.problems.csv.
     #[arg(value_name = "CSV", required = true)]
     pub inputs: Vec<PathBuf>,
     /// The merged CSV.
@@ -31,7 +32,7 @@ pub fn run(args: &MergeArgs) -> anyhow::Result<()> {
     eprintln!(
         "{} rows from {} file(s){} into {}",
         report.rows,
-        inputs.len(),
+        inputs.len() - report.problem_files,
         if report.shards.is_empty() {
             String::new()
         } else {
@@ -39,5 +40,11 @@ pub fn run(args: &MergeArgs) -> anyhow::Result<()> {
         },
         args.out.display()
     );
+    if let Some((path, n)) = &report.problems {
+        eprintln!("{n} problem rows into {}", path.display());
+    }
+    for note in &report.notes {
+        eprintln!("note: {note}");
+    }
     Ok(())
 }

@@ -311,19 +311,41 @@ pub struct MergeReport {
     pub shards: BTreeSet<String>,
     /// Ids in the folder that no shard has (only with a folder to check against).
     pub missing: Vec<String>,
+    /// The merged problems file (`OUT.problems.csv`) and its rows, when any shard had one.
+    pub problems: Option<(PathBuf, usize)>,
+    /// How many of the files given were problems files.
+    pub problem_files: usize,
+    /// What the user should know: shard files with no rows, taken for the shards that gave none.
+    pub notes: Vec<String>,
 }
 
-/// Joins prediction CSVs into `out`. Refuses different headers, different models, a specimen
-/// in two rows, and a mix of shard counts; reports shards never seen. With `expected` ids
-/// (from scanning the folder), every one must be present.
+/// Whether `path` is a problems file (`OUT.problems.csv`), as a shell glob over the shards'
+/// CSVs picks them up beside the predictions.
+fn is_problems_file(path: &Path) -> bool {
+    path.file_name().is_some_and(|n| n.to_string_lossy().ends_with(".problems.csv"))
+}
+
+/// Joins prediction CSVs into `out`, and their problems files (each shard's `.problems.csv`,
+/// given or found beside it) into `OUT.problems.csv` with repeated rows (the scan's problems,
+/// which every shard reports) written once. Refuses a file given twice, different headers,
+/// different models, a specimen in two rows, and a mix of shard counts; reports shards never
+/// seen, unless as many shard files had no rows at all (a shard can be empty).
+/// With `expected` ids (from scanning the folder), every one must be present.
 pub fn merge(inputs: &[&Path], out: &Path, expected: Option<&[String]>) -> anyhow::Result<MergeReport> {
+    let mut seen: BTreeSet<PathBuf> = BTreeSet::new();
+    for path in inputs {
+        let key = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        anyhow::ensure!(seen.insert(key), "{}: given twice; give each shard once", path.display());
+    }
+    let (problem_files, inputs): (Vec<&Path>, Vec<&Path>) = inputs.iter().copied().partition(|p| is_problems_file(p));
     anyhow::ensure!(!inputs.is_empty(), "nothing to merge: give the shard CSVs");
     let mut header: Option<csv::StringRecord> = None;
     let mut rows: BTreeMap<String, (csv::StringRecord, String)> = BTreeMap::new();
-    let mut report = MergeReport::default();
+    let mut report = MergeReport { problem_files: problem_files.len(), ..MergeReport::default() };
     let mut model: Option<(String, String)> = None;
     let mut shard_count: Option<String> = None;
-    for path in inputs {
+    let mut empty_files: Vec<String> = Vec::new();
+    for path in &inputs {
         let mut rd = csv::Reader::from_path(path).with_context(|| format!("{}: cannot read", path.display()))?;
         let h = rd.headers().with_context(|| format!("{}: no header", path.display()))?.clone();
         let col = |name: &str| h.iter().position(|c| c == name);
@@ -341,6 +363,7 @@ pub fn merge(inputs: &[&Path], out: &Path, expected: Option<&[String]>) -> anyho
             }
             Some(_) => {}
         }
+        let before = rows.len();
         for (line, rec) in rd.records().enumerate() {
             let rec = rec.with_context(|| format!("{}: row {}", path.display(), line + 2))?;
             let id = rec.get(id_col).unwrap_or("").to_owned();
@@ -370,6 +393,9 @@ pub fn merge(inputs: &[&Path], out: &Path, expected: Option<&[String]>) -> anyho
             }
             rows.insert(id, (rec, path.display().to_string()));
         }
+        if rows.len() == before {
+            empty_files.push(path.display().to_string());
+        }
     }
     if let Some(exp) = expected {
         // Ids are written neutralised; compare them as written.
@@ -382,14 +408,31 @@ pub fn merge(inputs: &[&Path], out: &Path, expected: Option<&[String]>) -> anyho
         );
     } else if let Some(n) = shard_count.as_deref().and_then(|n| n.parse::<u32>().ok()) {
         let absent: Vec<String> = (1..=n).map(|k| format!("{k}/{n}")).filter(|s| !report.shards.contains(s)).collect();
+        // A shard with no specimens writes a header alone: such files stand for the shards
+        // that gave no rows, as long as there are enough of them.
         anyhow::ensure!(
-            absent.is_empty(),
-            "no rows from shard(s) {}; give their files, or --folder to check the specimens directly",
-            absent.join(", ")
+            absent.len() <= empty_files.len(),
+            "no rows from shard(s) {}{}; give their files, or --folder to check the specimens directly",
+            absent.join(", "),
+            if empty_files.is_empty() {
+                String::new()
+            } else {
+                format!(" (and only {} file(s) without rows: {})", empty_files.len(), empty_files.join(", "))
+            }
         );
+        if !absent.is_empty() {
+            report.notes.push(format!(
+                "shard(s) {} gave no rows; taken to be the file(s) without rows: {}",
+                absent.join(", "),
+                empty_files.join(", ")
+            ));
+        }
     }
     let Some(header) = header else { anyhow::bail!("nothing to merge") };
     super::refuse_image(out)?;
+    let problems_out = out.with_extension("problems.csv");
+    super::refuse_image(&problems_out)?;
+    let problems = read_problems(&inputs, &problem_files)?;
     let file = crate::fsx::AtomicFile::create(out).with_context(|| format!("{}: cannot write", out.display()))?;
     let mut w = csv::Writer::from_writer(file);
     w.write_record(&header)?;
@@ -398,9 +441,57 @@ pub fn merge(inputs: &[&Path], out: &Path, expected: Option<&[String]>) -> anyho
         w.write_record(rec.iter().map(super::neutralise_formula))?;
     }
     let file = w.into_inner().map_err(|e| anyhow::anyhow!("{}: cannot write: {e}", out.display()))?;
+    if let Some(problems) = problems {
+        let file = crate::fsx::AtomicFile::create(&problems_out)
+            .with_context(|| format!("{}: cannot write", problems_out.display()))?;
+        let mut pw = csv::Writer::from_writer(file);
+        pw.write_record(["specimen_id", "path", "reason"])?;
+        for rec in &problems {
+            pw.write_record(rec.iter().map(|c| super::neutralise_formula(c)))?;
+        }
+        commit_problems(pw, &problems_out)?;
+        report.problems = Some((problems_out, problems.len()));
+    }
     file.commit().with_context(|| format!("{}: cannot write", out.display()))?;
     report.rows = rows.len();
     Ok(report)
+}
+
+/// The rows of the problems files given and of those beside the shards given, each distinct
+/// row once in the order first met; `None` when there is no problems file at all.
+fn read_problems(shards: &[&Path], given: &[&Path]) -> anyhow::Result<Option<Vec<Vec<String>>>> {
+    let mut files: Vec<PathBuf> = given.iter().map(|p| p.to_path_buf()).collect();
+    for s in shards {
+        let beside = s.with_extension("problems.csv");
+        let known = |f: &PathBuf| {
+            std::fs::canonicalize(f).ok().is_some_and(|a| std::fs::canonicalize(&beside).ok() == Some(a))
+        };
+        if beside.is_file() && !files.iter().any(known) {
+            files.push(beside);
+        }
+    }
+    if files.is_empty() {
+        return Ok(None);
+    }
+    let mut seen: BTreeSet<Vec<String>> = BTreeSet::new();
+    let mut out = Vec::new();
+    for f in &files {
+        let mut rd = csv::Reader::from_path(f).with_context(|| format!("{}: cannot read", f.display()))?;
+        let h = rd.headers().with_context(|| format!("{}: no header", f.display()))?.clone();
+        anyhow::ensure!(
+            h.iter().eq(["specimen_id", "path", "reason"]),
+            "{}: not a mousexray problems file (specimen_id, path, reason columns)",
+            f.display()
+        );
+        for (line, rec) in rd.records().enumerate() {
+            let rec = rec.with_context(|| format!("{}: row {}", f.display(), line + 2))?;
+            let row: Vec<String> = rec.iter().map(str::to_owned).collect();
+            if seen.insert(row.clone()) {
+                out.push(row);
+            }
+        }
+    }
+    Ok(Some(out))
 }
 
 fn short(sha: &str) -> &str {

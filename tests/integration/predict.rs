@@ -139,6 +139,8 @@ fn shards_cover_the_folder_once_and_merge_checks_it() {
     let dir = tempfile::tempdir().unwrap();
     let model = tiny_model(dir.path(), 0.5);
     let root = folder(dir.path());
+    // A file the scan cannot place: every shard's problems file reports it.
+    std::fs::write(root.join("stray.png"), b"not an image").unwrap();
     let (m, r) = (model.to_str().unwrap(), root.to_str().unwrap());
     let shard = |k: &str| {
         let out = dir.path().join(format!("s{}.csv", &k[..1]));
@@ -155,9 +157,31 @@ fn shards_cover_the_folder_once_and_merge_checks_it() {
     let (_, rows) = read_csv(&merged);
     assert_eq!(rows.len(), 11);
 
+    // A glob over the shards' folder takes in their problems files too: merged, not refused,
+    // the scan's problems (which every shard reports) once.
+    let problems = |f: &std::path::Path| f.with_extension("problems.csv");
+    let (pa, pb) = (problems(&a), problems(&b));
+    ok(&mousexray(&["merge", sa, pa.to_str().unwrap(), sb, pb.to_str().unwrap(), "--out", so]));
+    assert_eq!(read_csv(&merged).1.len(), 11);
+    let (_, merged_problems) = read_csv(&merged.with_extension("problems.csv"));
+    let (_, shard_problems) = read_csv(&pa);
+    assert!(!shard_problems.is_empty(), "the fixture has problems to merge");
+    let scan_problem = &shard_problems[0];
+    assert!(read_csv(&pb).1.contains(scan_problem), "every shard reports the scan's problems");
+    assert_eq!(merged_problems.iter().filter(|r| *r == scan_problem).count(), 1, "{merged_problems:?}");
+    assert!(read_csv(&pb).1.iter().all(|r| merged_problems.contains(r)));
+
     let twice = mousexray(&["merge", sa, sa, "--out", so]);
     assert_eq!(twice.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&twice.stderr).contains("appears in both"));
+    assert!(String::from_utf8_lossy(&twice.stderr).contains("given twice"));
+    // A shard with no specimens writes its header alone: it stands for the shard with no rows.
+    let empty = dir.path().join("empty.csv");
+    let header = std::fs::read_to_string(&b).unwrap().lines().next().unwrap().to_owned();
+    std::fs::write(&empty, format!("{header}\n")).unwrap();
+    let with_empty = mousexray(&["merge", sa, empty.to_str().unwrap(), "--out", so]);
+    ok(&with_empty);
+    assert!(String::from_utf8_lossy(&with_empty.stderr).contains("shard(s) 2/2 gave no rows"));
+    assert_eq!(read_csv(&merged).1.len(), na);
     let missing = mousexray(&["merge", sa, "--out", so, "--folder", r]);
     assert_eq!(missing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("in no shard"));
