@@ -113,6 +113,10 @@ pub fn run_predict(args: &PredictArgs, ort_lib: Option<&Path>) -> anyhow::Result
 
     if let Some(dir) = &args.saliency {
         std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
+        // Overlays are images: marked, so a scan of a folder holding them skips them.
+        let marker = dir.join(crate::specimen::OUTPUT_MARKER);
+        std::fs::write(&marker, "saliency overlays written by mousexray predict; a scan skips this folder\n")
+            .with_context(|| format!("{}: cannot write", marker.display()))?;
     }
     let cancel = Arc::new(AtomicBool::new(false));
     {

@@ -463,9 +463,8 @@ fn read_problems(shards: &[&Path], given: &[&Path]) -> anyhow::Result<Option<Vec
     let mut files: Vec<PathBuf> = given.iter().map(|p| p.to_path_buf()).collect();
     for s in shards {
         let beside = s.with_extension("problems.csv");
-        let known = |f: &PathBuf| {
-            std::fs::canonicalize(f).ok().is_some_and(|a| std::fs::canonicalize(&beside).ok() == Some(a))
-        };
+        let known =
+            |f: &PathBuf| std::fs::canonicalize(f).ok().is_some_and(|a| std::fs::canonicalize(&beside).ok() == Some(a));
         if beside.is_file() && !files.iter().any(known) {
             files.push(beside);
         }

@@ -27,7 +27,7 @@ pub use labels::{LabelTable, read_labels, write_labels, write_labels_to};
 pub use manifest::{MANIFEST_FILE, Manifest, ManifestRow};
 pub use naming::{NameParse, parse_file_name};
 pub use problem::{Problem, ProblemKind};
-pub use scan::{APP_DIR, ScanError, ScanOptions, ScanReport, require_folder, scan, scan_with};
+pub use scan::{APP_DIR, OUTPUT_MARKER, ScanError, ScanOptions, ScanReport, require_folder, scan, scan_with};
 pub use view::View;
 
 /// How a specimen's images were found.

@@ -15,6 +15,11 @@ use crate::imaging::FileFormat;
 /// The app's own folder inside a scanned folder (review state); never scanned.
 pub const APP_DIR: &str = ".mousexray";
 
+/// A file mousexray writes into each folder of pictures it makes (saliency overlays): a scan
+/// skips a folder holding it, so overlays written inside the folder they came from never come
+/// back as specimens.
+pub const OUTPUT_MARKER: &str = ".mousexray-output";
+
 /// Options for [`scan_with`].
 #[derive(Debug, Clone, Default)]
 pub struct ScanOptions {
@@ -215,16 +220,17 @@ pub fn scan_with(root: &Path, options: &ScanOptions) -> Result<ScanReport, ScanE
     Ok(ScanReport { root: root.to_owned(), specimens, problems, files_seen })
 }
 
-/// Lists every regular file under `root`, skipping hidden entries and the app folder, following
+/// Lists every regular file under `root`, skipping hidden entries, the app folder and folders
+/// mousexray wrote pictures into ([`OUTPUT_MARKER`]), following
 /// symbolic links, and reporting loops, unreadable entries and entries that are not regular
 /// files.
 fn walk(root: &Path, problems: &mut Vec<Problem>) -> Vec<PathBuf> {
     let mut files = Vec::new();
-    let walker = walkdir::WalkDir::new(root)
-        .follow_links(true)
-        .sort_by_file_name()
-        .into_iter()
-        .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'));
+    let walker = walkdir::WalkDir::new(root).follow_links(true).sort_by_file_name().into_iter().filter_entry(|e| {
+        e.depth() == 0
+            || !(e.file_name().to_string_lossy().starts_with('.')
+                || e.file_type().is_dir() && e.path().join(OUTPUT_MARKER).is_file())
+    });
     for entry in walker {
         match entry {
             Ok(e) if e.file_type().is_file() => files.push(e.into_path()),

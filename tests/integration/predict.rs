@@ -120,7 +120,12 @@ fn predict_writes_rows_problems_and_overlays() {
     assert!(problems.contains("BAD01") && problems.contains("dv.png"), "{problems}");
 
     // Threshold 0 flags everything: one overlay per node and view used, on the film's geometry.
-    let pngs: Vec<_> = std::fs::read_dir(&sal).unwrap().map(|e| e.unwrap().path()).collect();
+    let pngs: Vec<_> = std::fs::read_dir(&sal)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "png"))
+        .collect();
+    assert!(sal.join(mousexray::specimen::OUTPUT_MARKER).is_file(), "the folder is marked as output");
     let used: usize = rows
         .iter()
         .map(|r| match r[col("views_used")].as_str() {
@@ -132,6 +137,36 @@ fn predict_writes_rows_problems_and_overlays() {
     assert_eq!(pngs.len(), used * 14, "{} overlays", pngs.len());
     let img = image::open(sal.join("BAD01_lv_abnormal.png")).unwrap();
     assert_eq!((img.width(), img.height()), (128, 128), "overlays keep the original's size");
+}
+
+#[test]
+fn overlays_written_inside_the_folder_never_come_back_as_specimens() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_model(dir.path(), 0.0);
+    let root = folder(dir.path());
+    let sal = root.join("overlays");
+    let (m, r) = (model.to_str().unwrap(), root.to_str().unwrap());
+    let first = dir.path().join("first.csv");
+    ok(&mousexray(&[
+        "predict",
+        r,
+        "--model",
+        m,
+        "--out",
+        first.to_str().unwrap(),
+        "--saliency",
+        sal.to_str().unwrap(),
+    ]));
+    let pngs =
+        std::fs::read_dir(&sal).unwrap().filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "png"));
+    assert!(pngs.count() > 0, "overlays were written");
+    let again = dir.path().join("again.csv");
+    ok(&mousexray(&["predict", r, "--model", m, "--out", again.to_str().unwrap()]));
+    assert_eq!(read_csv(&again).1.len(), 11, "the same specimens, no overlay among them");
+    assert_eq!(
+        read_csv(&again.with_extension("problems.csv")).1.len(),
+        read_csv(&first.with_extension("problems.csv")).1.len()
+    );
 }
 
 #[test]
