@@ -142,8 +142,13 @@ pub fn export(
         let tibia = tibia.map(|mm| format!("{mm:.3}"));
         base.extend([measured, tibia.clone().unwrap_or_default()]);
         let call = |id: &str| rv.calls.get(id).map_or("", |c| c.as_str()).to_owned();
+        // A view film QC left out (a close-up, an empty film, the other view) shows no whole
+        // animal in that view: a call on the animal implies nothing for findings read on it.
+        let qc = results.film_qc.get(&s.id);
+        let left_out = |v| qc.and_then(|q| q.get(v)).is_some_and(|codes| codes.iter().any(|c| c.excludes_view()));
+        let observed = s.present().map_view(|v, present| present && !left_out(v));
         let implied =
-            |id: &str| crate::review::implied_call(rv, id, taxonomy, s.present()).map_or("", |c| c.as_str()).to_owned();
+            |id: &str| crate::review::implied_call(rv, id, taxonomy, observed).map_or("", |c| c.as_str()).to_owned();
         let prob = |id: &str| num(shown.and_then(|x| x.probabilities.get(id)));
         let thr = |id: &str| num(shown.and_then(|x| x.thresholds.get(id)));
         if options.long {

@@ -189,7 +189,8 @@ impl Plan<'_> {
 /// has only normal findings; a skeleton that cannot be judged cannot be judged finding by
 /// finding), but unobservable for a finding read on a view the specimen lacks (an LV-only animal
 /// called normal says nothing of its scoliosis). An abnormal ancestor implies nothing about a
-/// finding: which findings are abnormal is the reviewer's to say. This is what fills the IMPC
+/// finding, which findings are abnormal being the reviewer's to say, but for one read on a
+/// missing view: unobservable. This is what fills the IMPC
 /// parameters of an export with values the reviewer confirmed.
 pub fn implied_call(
     record: &SpecimenReview,
@@ -206,7 +207,9 @@ pub fn implied_call(
         match record.calls.get(&p) {
             Some(Call::Normal) if unseen => return Some(Call::Unobservable),
             Some(c @ (Call::Normal | Call::Unobservable)) => return Some(*c),
-            Some(Call::Abnormal) => return None,
+            // Which findings are abnormal is the reviewer's to say, but not one on a view the
+            // specimen lacks: that one cannot be seen at all.
+            Some(Call::Abnormal) => return unseen.then_some(Call::Unobservable),
             None => parent = taxonomy.get(&p).and_then(|n| n.parent.clone()),
         }
     }
@@ -350,6 +353,19 @@ mod tests {
         apply(&mut s, &Decision::Call { node: "scoliosis".into(), call: Some(Call::Normal) });
         let r = s.get("M1").cloned().unwrap_or_default();
         assert_eq!(implied_call(&r, "scoliosis", &t, lv_only), Some(Call::Normal));
+    }
+
+    #[test]
+    fn an_abnormal_call_leaves_a_finding_read_on_a_missing_view_unobservable_and_others_open() {
+        let t = Taxonomy::impc_skeletal();
+        let lv_only = crate::specimen::ByView::new(false, true);
+        let mut s = ReviewState::new();
+        apply(&mut s, &Decision::Abnormal);
+        let r = s.get("M1").cloned().unwrap_or_default();
+        assert_eq!(implied_call(&r, "scoliosis", &t, lv_only), Some(Call::Unobservable), "read on DV");
+        assert_eq!(implied_call(&r, "kyphosis", &t, lv_only), None, "the reviewer's to say");
+        let both = crate::specimen::ByView::new(true, true);
+        assert_eq!(implied_call(&r, "scoliosis", &t, both), None);
     }
 
     #[test]

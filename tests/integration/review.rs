@@ -141,8 +141,15 @@ fn export_writes_wide_and_long_csv_safe_for_spreadsheets() {
         s.decide("MX00002", &Decision::Normal, None, &Taxonomy::impc_skeletal()).unwrap();
         // N on an LV-only specimen: the findings read on DV stay unobservable.
         s.decide("MX00003", &Decision::Normal, None, &Taxonomy::impc_skeletal()).unwrap();
+        // N on a specimen whose DV film QC left out (a close-up): the same, from the QC.
+        s.decide("MX00000", &Decision::Normal, None, &Taxonomy::impc_skeletal()).unwrap();
     }
     std::fs::remove_file(root.join("MX00003").join("DV.png")).unwrap();
+    let side = mousexray::review::review_dir(&root);
+    let mut stored = mousexray::inference::stored::StoredResults::default();
+    let close_up = mousexray::specimen::ByView::new(vec![mousexray::imaging::QcCode::NotWholeBody], Vec::new());
+    stored.film_qc.insert("MX00000".into(), close_up);
+    stored.save(&side).unwrap();
     let run = |args: &[&str]| {
         let o = std::process::Command::new(env!("CARGO_BIN_EXE_mousexray")).args(args).output().unwrap();
         assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
@@ -171,7 +178,9 @@ fn export_writes_wide_and_long_csv_safe_for_spreadsheets() {
     let text = String::from_utf8(bytes[3..].to_vec()).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert!(lines.len() > 14, "one row per node and IMPC parameter");
-    assert!(lines[1..].iter().all(|l| ["MX00001,", "MX00002,", "MX00003,"].iter().any(|id| l.starts_with(id))));
+    assert!(
+        lines[1..].iter().all(|l| ["MX00001,", "MX00002,", "MX00003,", "MX00000,"].iter().any(|id| l.starts_with(id)))
+    );
     assert!(text.contains("kyphosis,L3,IMPC_XRY_") && text.contains(",abnormal,"), "{text}");
     // impc_call: the reviewer's call, or the one a normal ancestor implies; never the model's.
     let mut rd = csv::Reader::from_reader(text.as_bytes());
@@ -185,6 +194,9 @@ fn export_writes_wide_and_long_csv_safe_for_spreadsheets() {
     let lv_only = |finding: &str| l3("MX00003").find(|r| &r[node] == finding).map(|r| r[col("impc_call")].to_owned());
     assert_eq!(lv_only("scoliosis").as_deref(), Some("unobservable"), "a DV finding without a DV film");
     assert_eq!(lv_only("kyphosis").as_deref(), Some("normal"));
+    let close_up = |finding: &str| l3("MX00000").find(|r| &r[node] == finding).map(|r| r[col("impc_call")].to_owned());
+    assert_eq!(close_up("scoliosis").as_deref(), Some("unobservable"), "read on a DV film QC left out");
+    assert_eq!(close_up("kyphosis").as_deref(), Some("normal"), "read on the whole-body LV");
     let kyphosis = l3("MX00001").find(|r| &r[node] == "kyphosis").unwrap();
     assert_eq!(&kyphosis[col("impc_call")], "abnormal");
     assert!(l3("MX00001").filter(|r| &r[node] != "kyphosis").all(|r| r[col("impc_call")].is_empty()));
