@@ -2,7 +2,7 @@
 //! films or the contact sheet, banners, dialogs), each drawn by its own module over what it
 //! shows; their commands are queued and run after drawing. Nothing here decodes or infers.
 
-use egui::{RichText, Ui};
+use egui::{Id, Rangef, RichText, Ui, panel::PanelState};
 
 use super::app::ReviewApp;
 use super::command::UICommand;
@@ -46,55 +46,52 @@ impl ReviewApp {
             // The films come first: either side panel folds away ([ and ], or M for both), and each
             // takes about a quarter of the window, shrinking with it, so the films keep half.
             let width = ui.available_width();
+            let resized = window_resized(ui, width);
             if self.settings.view.worklist_panel {
-                let size = (width * 0.27).clamp(250.0, 440.0);
-                egui::Panel::left("worklist").default_size(size).size_range(230.0..=(width * 0.3).max(230.0)).show(
-                    ui,
-                    |ui| {
-                        if let Some(ws) = self.workspace.as_ref() {
-                            super::worklist::panel(
-                                ui,
-                                ws,
-                                &mut self.worklist,
-                                &self.taxonomy,
-                                &self.model.thresholds,
-                                &mut self.queue,
-                            );
-                        }
-                    },
-                );
+                let range = Rangef::new(230.0, (width * 0.3).max(230.0));
+                let default = (width * 0.27).clamp(250.0, 440.0);
+                let size = panel_size(ui, "worklist", self.settings.view.worklist_width, default, range, resized);
+                egui::Panel::left("worklist").default_size(size).size_range(range).show(ui, |ui| {
+                    if let Some(ws) = self.workspace.as_ref() {
+                        super::worklist::panel(
+                            ui,
+                            ws,
+                            &mut self.worklist,
+                            &self.taxonomy,
+                            &self.model.thresholds,
+                            &mut self.queue,
+                        );
+                    }
+                });
+                remember_drag(ui, "worklist", size, resized, &mut self.settings.view.worklist_width);
             }
             if self.settings.view.findings_panel {
-                let size = (width * 0.24).clamp(230.0, 340.0);
-                egui::Panel::right("findings").default_size(size).size_range(210.0..=(width * 0.3).max(210.0)).show(
-                    ui,
-                    |ui| {
-                        // A solid scroll bar, not egui's floating one that shows only on hover: the
-                        // panel runs past a small window and the reviewer must see there is more.
-                        ui.spacing_mut().scroll = egui::style::ScrollStyle::solid();
-                        egui::ScrollArea::vertical().show(ui, |ui| {
-                            let Some(ws) = self.workspace.as_ref() else { return };
-                            let saliency_class = self
-                                .viewer
-                                .overlay
-                                .then(|| {
-                                    viewer_toolbar::saliency_class(
-                                        self.workspace.as_ref(),
-                                        &self.viewer,
-                                        &self.taxonomy,
-                                    )
-                                })
-                                .flatten();
-                            let input = findings::PanelInput {
-                                ws,
-                                taxonomy: &self.taxonomy,
-                                loaded_model: self.model.info.as_ref().map(|m| m.sha256.as_str()),
-                                saliency_class,
-                            };
-                            findings::panel(ui, &input, &mut self.comment.1, &mut self.images, &mut self.queue);
-                        })
-                    },
-                );
+                let range = Rangef::new(210.0, (width * 0.3).max(210.0));
+                let default = (width * 0.24).clamp(230.0, 340.0);
+                let size = panel_size(ui, "findings", self.settings.view.findings_width, default, range, resized);
+                egui::Panel::right("findings").default_size(size).size_range(range).show(ui, |ui| {
+                    // A solid scroll bar, not egui's floating one that shows only on hover: the
+                    // panel runs past a small window and the reviewer must see there is more.
+                    ui.spacing_mut().scroll = egui::style::ScrollStyle::solid();
+                    egui::ScrollArea::vertical().show(ui, |ui| {
+                        let Some(ws) = self.workspace.as_ref() else { return };
+                        let saliency_class = self
+                            .viewer
+                            .overlay
+                            .then(|| {
+                                viewer_toolbar::saliency_class(self.workspace.as_ref(), &self.viewer, &self.taxonomy)
+                            })
+                            .flatten();
+                        let input = findings::PanelInput {
+                            ws,
+                            taxonomy: &self.taxonomy,
+                            loaded_model: self.model.info.as_ref().map(|m| m.sha256.as_str()),
+                            saliency_class,
+                        };
+                        findings::panel(ui, &input, &mut self.comment.1, &mut self.images, &mut self.queue);
+                    })
+                });
+                remember_drag(ui, "findings", size, resized, &mut self.settings.view.findings_width);
             }
         }
         egui::CentralPanel::default().show(ui, |ui| self.centre(ui));
@@ -239,5 +236,39 @@ impl ReviewApp {
                 }
             }
         }
+    }
+}
+
+/// Whether the window's width changed since the last frame (always on the first).
+fn window_resized(ui: &Ui, width: f32) -> bool {
+    let id = Id::unique("mousexray_window_width");
+    ui.data_mut(|d| {
+        let last: Option<f32> = d.get_temp(id);
+        d.insert_temp(id, width);
+        last.is_none_or(|w| (w - width).abs() > 0.5)
+    })
+}
+
+/// A side panel's width this frame: the reviewer's choice (`chosen`), else `default`, as far as
+/// `range` allows. egui keeps the size a shrinking window clamped a panel to, so it would never
+/// grow back: when the window's width changes, the panel is set to this width again.
+fn panel_size(ui: &Ui, salt: &str, chosen: Option<f32>, default: f32, range: Rangef, resized: bool) -> f32 {
+    let size = chosen.unwrap_or(default).clamp(range.min, range.max);
+    if resized {
+        let outer_rect = egui::Rect::from_min_size(egui::Pos2::ZERO, egui::vec2(size, 1.0));
+        ui.data_mut(|d| d.insert_persisted(ui.scope_id().with(salt), PanelState { outer_rect }));
+    }
+    size
+}
+
+/// Keeps the width the reviewer dragged a side panel to: with the window unchanged, a stored
+/// width other than the one set this frame can only come from the reviewer.
+fn remember_drag(ui: &Ui, salt: &str, set: f32, resized: bool, chosen: &mut Option<f32>) {
+    let stored = PanelState::load(ui.ctx(), ui.scope_id().with(salt)).map(|s| s.size().x);
+    if let Some(w) = stored
+        && !resized
+        && (w - set).abs() > 0.5
+    {
+        *chosen = Some(w);
     }
 }

@@ -79,6 +79,11 @@ pub struct ViewPrefs {
     pub colony: bool,
     /// Side of a contact sheet thumbnail, in points.
     pub thumbnail_size: f32,
+    /// The worklist's width the reviewer dragged it to, in points (`None`: about a quarter of
+    /// the window); a narrower window narrows the panel for as long as it lasts.
+    pub worklist_width: Option<f32>,
+    /// The findings panel's width the reviewer dragged it to, in points (as `worklist_width`).
+    pub findings_width: Option<f32>,
 }
 
 impl Default for ViewPrefs {
@@ -96,6 +101,8 @@ impl Default for ViewPrefs {
             contact_sheet: false,
             colony: false,
             thumbnail_size: 120.0,
+            worklist_width: None,
+            findings_width: None,
         }
     }
 }

@@ -624,3 +624,50 @@ fn a_model_without_a_domain_description_says_domain_unknown() {
     assert!(ws.results.iter().flatten().all(|r| r.domain.is_none() && !r.out_of_domain()));
     assert!(h.query_by_label_contains(" unlike").is_none());
 }
+
+#[test]
+fn side_panels_grow_back_with_the_window_and_keep_the_width_the_reviewer_drags() {
+    use egui::vec2;
+    let (_dir, folder) = sample();
+    let mut h = harness_sized(settings(), 1600.0, 900.0);
+    open_typed(&mut h, &folder);
+    // The films' toolbar starts just right of the worklist.
+    let list_edge = |h: &egui_kittest::Harness<'_, mousexray::gui::ReviewApp>| h.get_by_label("Fit").rect().min.x;
+    let wide = list_edge(&h);
+    h.set_size(vec2(1024.0, 768.0));
+    h.run_steps(4);
+    let narrow = list_edge(&h);
+    assert!(narrow < wide - 20.0, "a narrower window narrows the worklist: {wide} -> {narrow}");
+    h.set_size(vec2(1600.0, 900.0));
+    h.run_steps(4);
+    assert!((list_edge(&h) - wide).abs() < 1.0, "and it grows back: {wide} -> {narrow} -> {}", list_edge(&h));
+    assert_eq!(h.state().settings.view.worklist_width, None, "a window's size is not the reviewer's choice");
+
+    // The reviewer drags the worklist's edge 60 points narrower: kept, through a resize, and
+    // written to the settings.
+    let y = h.get_by_label("Search").rect().center().y + 200.0;
+    // The edge is where the pointer turns into the resize cursor.
+    let edge = (0..40)
+        .map(|dx| wide - dx as f32)
+        .find(|&x| {
+            h.hover_at(egui::pos2(x, y));
+            h.run_steps(1);
+            h.output().platform_output.cursor_icon == egui::CursorIcon::ResizeHorizontal
+        })
+        .expect("the worklist's edge");
+    h.drag_at(egui::pos2(edge, y));
+    h.run_steps(2);
+    h.hover_at(egui::pos2(edge - 60.0, y));
+    h.run_steps(2);
+    h.drop_at(egui::pos2(edge - 60.0, y));
+    h.run_steps(3);
+    let dragged = list_edge(&h);
+    assert!(dragged < wide - 40.0, "dragged from {wide} to {dragged}");
+    let chosen = h.state().settings.view.worklist_width.expect("the dragged width is kept");
+    h.set_size(vec2(1024.0, 768.0));
+    h.run_steps(4);
+    h.set_size(vec2(1600.0, 900.0));
+    h.run_steps(4);
+    assert!((list_edge(&h) - dragged).abs() < 1.0, "the dragged width comes back after a resize");
+    assert_eq!(h.state().settings.view.worklist_width, Some(chosen));
+}
