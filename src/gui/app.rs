@@ -361,6 +361,10 @@ impl ReviewApp {
                 self.banners.push(Banner::error(text));
             }
         }
+        // egui draws only on input: wake for the snapshot, so it does not wait for the next key.
+        if let Some(due) = self.workspace.as_ref().and_then(|ws| ws.review.as_ref()).and_then(|r| r.snapshot_due_in()) {
+            ctx.request_repaint_after(due);
+        }
         if let Some(Err(e)) = self.workspace.as_mut().and_then(Workspace::poll_save) {
             self.error(format!("saving the classification results: {e}"));
         }

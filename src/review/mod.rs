@@ -13,5 +13,5 @@ pub use decision::{Decided, Decision, DecisionError, decide, implied_call, tree_
 pub use measurement::{MeasureKind, MeasuredValue, Measurement, Scale};
 pub use model::{Call, Edit, QcReason, ReviewState, Shown, SpecimenReview, Status};
 pub use reading::{Agreement, Reading, compare};
-pub use session::{BatchDecided, ReviewSession};
+pub use session::{BatchDecided, ReviewSession, SNAPSHOT_DELAY};
 pub use store::{ReviewError, ReviewStore, has_reading, read_reading, read_review, reading_dir, review_dir};

@@ -245,6 +245,12 @@ impl ReviewSession {
         }
     }
 
+    /// How long until [`ReviewSession::tick`] writes the waiting snapshot (`None`: nothing
+    /// waits), so an event loop that sleeps between inputs can wake for it.
+    pub fn snapshot_due_in(&self) -> Option<std::time::Duration> {
+        self.dirty_since.map(|t| SNAPSHOT_DELAY.saturating_sub(t.elapsed()))
+    }
+
     /// Writes a snapshot now.
     pub fn save(&mut self) -> Result<(), ReviewError> {
         self.store.snapshot(&self.state)?;

@@ -14,9 +14,13 @@ fn edits_survive_reopening_with_and_without_a_snapshot() {
     let dir = tempfile::tempdir().unwrap();
     {
         let mut s = ReviewSession::open(dir.path(), "ana").unwrap();
+        assert_eq!(s.snapshot_due_in(), None, "nothing to write");
         s.edit(call("MX1", "kyphosis", Some(Call::Abnormal))).unwrap();
+        // A window that sleeps between inputs wakes for the snapshot this says is waiting.
+        assert!(s.snapshot_due_in().is_some_and(|d| d <= mousexray::review::SNAPSHOT_DELAY));
         s.edit(Edit::Status { specimen: "MX1".into(), status: Status::ConfirmedAbnormal }).unwrap();
         s.save().unwrap();
+        assert_eq!(s.snapshot_due_in(), None, "written");
         s.edit(Edit::Comment { specimen: "MX2".into(), text: "tail, \"odd\"\nsee LV".into() }).unwrap();
         s.edit(Edit::Status { specimen: "MX2".into(), status: Status::QcProblem(QcReason::BadPositioning) }).unwrap();
         assert!(s.undo().unwrap());
