@@ -418,6 +418,11 @@ impl ReviewApp {
                 }
                 Some(r)
             }
+            // Open in another window: its calls show here as that window last saved them.
+            Err(e @ crate::review::ReviewError::Locked { .. }) => {
+                self.error(format!("{e}; its calls show here as last saved, read-only"));
+                None
+            }
             Err(e) => {
                 self.error(format!("{e}; decisions cannot be recorded"));
                 None

@@ -64,6 +64,9 @@ pub struct Workspace {
     /// In a second reading: the first reading, read-only, to compare with once the second
     /// reader has decided a specimen (never shown before).
     pub first_reading: Option<crate::review::ReviewState>,
+    /// The review as last saved, read without its lock, when `review` could not be opened (the
+    /// folder open in another window): shown, never written.
+    read_only: Option<ReviewState>,
     /// Every result, as kept on disk beside the review.
     stored: StoredResults,
     /// A save in progress on its own thread (the file can be megabytes; the UI must not wait).
@@ -119,6 +122,7 @@ impl Workspace {
         let film_qc = report.specimens.iter().map(|s| stored.film_qc.get(&s.id).cloned().unwrap_or_default()).collect();
         let selected = (!report.specimens.is_empty()).then_some(0);
         let first_reading = first_reading_for(&folder, reading);
+        let read_only = read_only_for(&folder, reading, review.as_ref());
         let ws = Workspace {
             folder,
             report,
@@ -129,6 +133,7 @@ impl Workspace {
             reference: None,
             reading,
             first_reading,
+            read_only,
             stored,
             saving: None,
             unsaved: 0,
@@ -152,6 +157,7 @@ impl Workspace {
     /// Records `reading` of this folder's review through `review` (the session opened for it, or
     /// none when it could not be); a second reading also gets the first, read-only, to compare.
     pub fn set_reading(&mut self, reading: crate::review::Reading, review: Option<ReviewSession>) {
+        self.read_only = read_only_for(&self.folder, reading, review.as_ref());
         self.review = review;
         self.reading = reading;
         self.first_reading = first_reading_for(&self.folder, reading);
@@ -196,10 +202,20 @@ impl Workspace {
             .then(|| "film QC left out every DV and LV film it has".to_owned())
     }
 
-    /// The review record of specimen `i`.
+    /// The review record of specimen `i` (as last saved, when the review is open elsewhere).
     pub fn review_of(&self, i: usize) -> Option<&SpecimenReview> {
         let s = self.report.specimens.get(i)?;
-        self.review.as_ref()?.state.get(&s.id)
+        self.review_state()?.get(&s.id)
+    }
+
+    /// The review open here, else the one read without its lock.
+    fn review_state(&self) -> Option<&ReviewState> {
+        self.review.as_ref().map(|r| &r.state).or(self.read_only.as_ref())
+    }
+
+    /// Whether the review is shown read-only (open in another window).
+    pub fn review_read_only(&self) -> bool {
+        self.review.is_none() && self.read_only.is_some()
     }
 
     /// Stores a pipeline result, in memory and (at the next [`Workspace::save_results`]) on disk.
@@ -422,8 +438,8 @@ impl Workspace {
     /// Reviewed specimens (status set or any call), for the "reviewed of total" count.
     pub fn reviewed_count(&self) -> usize {
         // The review holds only touched specimens: count those, not the whole folder.
-        let Some(review) = &self.review else { return 0 };
-        review.state.specimens.values().filter(|r| r.status != Status::Unreviewed || !r.calls.is_empty()).count()
+        let Some(state) = self.review_state() else { return 0 };
+        state.specimens.values().filter(|r| r.status != Status::Unreviewed || !r.calls.is_empty()).count()
     }
 }
 
@@ -465,6 +481,11 @@ fn restore(shown: &Shown, s: &Specimen, taxonomy: &Taxonomy) -> Option<Scored> {
         model_sha256: shown.model_sha256.clone(),
         domain: None,
     })
+}
+
+/// `reading` of `folder` as last saved, when it could not be opened here (`opened` is none).
+fn read_only_for(folder: &Path, reading: Reading, opened: Option<&ReviewSession>) -> Option<ReviewState> {
+    opened.is_none().then(|| crate::review::read_reading(folder, reading).0)
 }
 
 /// The first reading of `folder`, read-only, when `reading` is the second (for the comparison).

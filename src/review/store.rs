@@ -32,9 +32,7 @@ const LOCK: &str = "review.lock";
 #[derive(Debug, thiserror::Error)]
 pub enum ReviewError {
     /// Another process holds the lock.
-    #[error(
-        "{folder} is already open in another mousexray ({holder}); close it there first, or delete {lock} if that process is gone"
-    )]
+    #[error("{folder} is already open in another mousexray ({holder}); close it there to record decisions here")]
     Locked {
         /// The reviewed folder.
         folder: PathBuf,

@@ -290,21 +290,34 @@ fn a_folder_open_in_another_window_is_viewable_but_says_why_decisions_are_not_re
     let (_dir, folder) = sample();
     let mut first = harness(settings());
     open_typed(&mut first, &folder);
+    // The first window decides a specimen before the second opens the folder.
+    first.key_press(Key::A);
+    first.run_steps(1);
+    let decided = first.state().workspace.as_ref().unwrap().review_of(0).unwrap().status;
+    assert_ne!(decided, Status::Unreviewed);
     let mut second = harness(settings());
     open_typed(&mut second, &folder);
     let app = second.state();
     assert!(app.workspace.as_ref().is_some_and(|w| w.review.is_none() && w.specimens().len() == 24));
     let banner = app.banners.iter().find(|b| b.error).expect("a banner").text.clone();
-    assert!(banner.contains("already open") && banner.contains("decisions cannot be recorded"), "{banner}");
+    assert!(banner.contains("already open") && banner.contains("read-only"), "{banner}");
+    assert!(!banner.contains("delete"), "a lock held by a live window is not to be deleted: {banner}");
+    // The second window shows the first's calls, not every row unreviewed.
+    let ws = app.workspace.as_ref().unwrap();
+    assert!(ws.review_read_only());
+    assert_eq!(ws.status(0), decided);
+    assert_eq!(ws.reviewed_count(), 1);
     // A call is refused with a banner, not lost silently and not a crash.
     second.key_press(Key::A);
     second.run_steps(1);
     assert!(second.state().banners.iter().any(|b| b.text.contains("not open")), "{:?}", second.state().banners);
     drop(second);
     // The first window still records.
+    first.key_press(Key::J);
+    first.run_steps(1);
     first.key_press(Key::A);
     first.run_steps(1);
-    assert_eq!(first.state().workspace.as_ref().unwrap().reviewed_count(), 1);
+    assert_eq!(first.state().workspace.as_ref().unwrap().reviewed_count(), 2);
 }
 
 #[test]
