@@ -38,6 +38,7 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<()> {
     if report.specimens.is_empty() {
         anyhow::bail!(report.nothing_found());
     }
+    crate::export::prepare_out(&args.out, "review.csv")?;
     let reading = if args.second_reading { Reading::Second } else { Reading::First };
     if reading == Reading::Second && !crate::review::has_reading(&args.folder, reading) {
         anyhow::bail!(
@@ -46,16 +47,21 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<()> {
         );
     }
     let (review, notes) = read_reading(&args.folder, reading);
-    for n in &notes {
-        eprintln!("warning: {n}");
-    }
+    // Every note is damage: an export missing calls that exist must not pass for a whole one.
+    anyhow::ensure!(
+        notes.is_empty(),
+        "the review of {} cannot be read in full; nothing was written:\n  {}\nOpening the folder in the \
+         window sets the damaged file aside and keeps every edit its journal still holds; export then \
+         writes those",
+        args.folder.display(),
+        notes.join("\n  ")
+    );
     let loaded = StoredResults::load(&review_dir(&args.folder), false);
     let results = loaded.results;
     for n in &loaded.notes {
         eprintln!("warning: {n}");
     }
     let options = ExportOptions { only: args.only, long: args.long, excel: args.excel };
-    crate::export::create_parent(&args.out)?;
     let n = export(&args.out, &report.specimens, &review, &results, &Taxonomy::default(), options)?;
     eprintln!("{n} of {} specimens written to {}", report.specimens.len(), args.out.display());
     Ok(())

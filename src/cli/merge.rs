@@ -22,12 +22,12 @@ pub struct MergeArgs {
 
 /// Runs the command.
 pub fn run(args: &MergeArgs) -> anyhow::Result<()> {
+    crate::export::prepare_out(&args.out, "all.csv")?;
     let expected: Option<Vec<String>> = match &args.folder {
         Some(f) => Some(scan(f)?.specimens.into_iter().map(|s| s.id).collect()),
         None => None,
     };
     let inputs: Vec<&std::path::Path> = args.inputs.iter().map(PathBuf::as_path).collect();
-    crate::export::create_parent(&args.out)?;
     let report = merge(&inputs, &args.out, expected.as_deref())?;
     eprintln!(
         "{} rows from {} file(s){} into {}",

@@ -77,6 +77,7 @@ pub fn run_predict(args: &PredictArgs, ort_lib: Option<&Path>) -> anyhow::Result
     if report.specimens.is_empty() {
         anyhow::bail!(report.nothing_found());
     }
+    crate::export::prepare_out(&args.out, "predictions.csv")?;
     let model_path = locate_model(args.model.as_deref()).map_err(anyhow::Error::msg)?;
     let lib = init_runtime(ort_lib)?;
     // Spinning off: idle ONNX Runtime threads would otherwise take cores from the decoders
@@ -101,12 +102,12 @@ pub fn run_predict(args: &PredictArgs, ort_lib: Option<&Path>) -> anyhow::Result
     if let Some((k, n)) = args.shard {
         specimens.retain(|s| in_shard(&s.id, k, n));
     }
-    crate::export::create_parent(&args.out)?;
     let info = RunInfo {
         model_name: model_path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
         model_sha256: model.info.sha256.clone(),
         device: model.ep.active().label().to_owned(),
         shard: args.shard.map_or_else(String::new, |(k, n)| format!("{k}/{n}")),
+        reads: model.info.uses(),
     };
     let taxonomy = model.info.metadata.taxonomy.clone();
     let mut out = PredictionsWriter::create(&args.out, &taxonomy, info, &report.problems)?;

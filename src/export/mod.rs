@@ -28,12 +28,28 @@ pub fn refuse_image(path: &Path) -> anyhow::Result<()> {
     }
 }
 
-/// Creates the folder a command-line output goes into, as `predict --out runs/0412/p.csv`
-/// expects (the window instead warns of a missing folder before its export).
+/// Checks a command-line output file and creates its folder, as `predict --out runs/0412/p.csv`
+/// expects (the window instead warns of a missing folder before its export). Commands call it
+/// before any slow work, so a mistyped path fails at once; `example` is a file name to suggest.
 ///
 /// # Errors
-/// The folder cannot be created, naming it.
-pub fn create_parent(path: &Path) -> anyhow::Result<()> {
+/// `-` (nothing is written to standard output), a folder or a path ending in a separator, a
+/// path through a file, an image, or a folder that cannot be created; each naming the path.
+pub fn prepare_out(path: &Path, example: &str) -> anyhow::Result<()> {
+    let shown = path.display();
+    anyhow::ensure!(
+        path.as_os_str() != "-",
+        "--out -: nothing is written to standard output; give a file name such as {example}"
+    );
+    let text = path.as_os_str().to_string_lossy();
+    if path.is_dir() || text.ends_with('/') || text.ends_with(std::path::MAIN_SEPARATOR) {
+        anyhow::bail!("{shown}: a folder; give a file name in it, such as {}", path.join(example).display());
+    }
+    // A path through a file (`film.png/x.csv`): the OS would only say "File exists".
+    if let Some(file) = path.ancestors().skip(1).find(|a| a.is_file()) {
+        anyhow::bail!("{shown}: {} is a file, not a folder", file.display());
+    }
+    refuse_image(path)?;
     match path.parent().filter(|d| !d.as_os_str().is_empty()) {
         Some(dir) => std::fs::create_dir_all(dir)
             .map_err(|e| anyhow::anyhow!("{}: cannot create the folder: {e}", dir.display())),

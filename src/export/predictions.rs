@@ -27,6 +27,8 @@ pub struct RunInfo {
     pub device: String,
     /// "K/N" when this run is a shard, else empty.
     pub shard: String,
+    /// Which of DV and LV the model reads (a single-view model cannot score the other view).
+    pub reads: ByView<bool>,
 }
 
 /// The header: fixed columns, metadata, then per node `p_`, `joint_` and `flag_` columns, then
@@ -232,7 +234,15 @@ impl PredictionsWriter {
                     (true, true) => "not scored: film QC left out every DV and LV film",
                     (true, false) => "not scored: no DV or LV image the model can use",
                 };
-                self.problem(&r.specimen.id, Path::new(""), why)?;
+                // A single-view model given the other view only: say which it reads.
+                let unread = r.specimen.present().zip(self.info.reads).iter().any(|(_, (has, reads))| *has && !reads);
+                let why = match self.info.reads.label() {
+                    reads @ ("DV" | "LV") if why.ends_with("can use") && unread => {
+                        format!("not scored: the model reads {reads} only, and this specimen has no {reads} film")
+                    }
+                    _ => why.to_owned(),
+                };
+                self.problem(&r.specimen.id, Path::new(""), &why)?;
             }
         }
         self.rows.write_record(row(&self.taxonomy, r, &self.info, timestamp))?;
@@ -527,8 +537,13 @@ mod tests {
     #[test]
     fn the_flagged_cell_names_the_deepest_flag_and_an_unscored_row_says_why() {
         let taxonomy = Taxonomy::default();
-        let info =
-            RunInfo { model_name: "m".into(), model_sha256: "s".into(), device: "CPU".into(), shard: String::new() };
+        let info = RunInfo {
+            model_name: "m".into(),
+            model_sha256: "s".into(),
+            device: "CPU".into(),
+            shard: String::new(),
+            reads: ByView::new(true, true),
+        };
         let col = |name: &str| header(&taxonomy).iter().position(|c| c == name).unwrap();
         // Abnormal over its threshold, nothing below: the cell still says the specimen is flagged.
         let mut p = vec![0.0; taxonomy.nodes.len()];

@@ -420,3 +420,52 @@ fn eval_says_when_specimens_lack_a_view() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
     assert!(text(&out).1.contains("6 of 6 labelled specimens lack DV or LV and are left out"), "{}", text(&out).1);
 }
+
+#[test]
+fn a_mistyped_out_fails_at_once_naming_the_path_and_a_damaged_review_is_never_exported_as_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("xrays");
+    let config = mousexray::synth::SynthConfig { count: 2, size: 96, ..Default::default() };
+    mousexray::synth::generate(&root, &config, &|| {}).unwrap();
+    let r = root.to_str().unwrap();
+    let film = root.join("MX00000").join("DV.png");
+    let folder = dir.path().join("out");
+    std::fs::create_dir_all(&folder).unwrap();
+    let through_film = film.join("x.csv");
+    let cases: [(&str, &str); 4] = [
+        ("-", "nothing is written to standard output"),
+        (folder.to_str().unwrap(), "a folder; give a file name in it"),
+        (through_film.to_str().unwrap(), "is a file, not a folder"),
+        (film.to_str().unwrap(), "a CSV is never written over a film"),
+    ];
+    // The model is never loaded (none is given: it would fail later, for another reason).
+    for (out, said) in cases {
+        for args in [vec!["predict", r, "--model", "no-such.onnx", "--out", out], vec!["export", r, "--out", out]] {
+            let o = mousexray(&args);
+            let (_, stderr) = text(&o);
+            assert_eq!(o.status.code(), Some(1), "{args:?}: {stderr}");
+            assert!(stderr.contains(said), "{args:?}: {stderr}");
+        }
+    }
+    assert!(!std::path::Path::new("-").exists(), "no file named -");
+    let slash = format!("{}/new/", dir.path().display());
+    let (_, stderr) = text(&mousexray(&["export", r, "--out", &slash]));
+    assert!(stderr.contains("a folder"), "{stderr}");
+    assert!(!dir.path().join("new").exists(), "no empty folder left behind");
+
+    // A damaged review: the export fails and writes nothing, rather than export every
+    // specimen as unreviewed.
+    {
+        let mut s = mousexray::review::ReviewSession::open(&root, "ana").unwrap();
+        let status = mousexray::review::Status::ConfirmedAbnormal;
+        s.edit(mousexray::review::Edit::Status { specimen: "MX00000".into(), status }).unwrap();
+        s.save().unwrap();
+    }
+    std::fs::write(root.join(".mousexray").join("review.json"), b"{ not json").unwrap();
+    let csv = dir.path().join("review.csv");
+    let o = mousexray(&["export", r, "--out", csv.to_str().unwrap()]);
+    let (_, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("damaged") && stderr.contains("nothing was written"), "{stderr}");
+    assert!(!csv.exists());
+}

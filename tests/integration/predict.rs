@@ -320,3 +320,31 @@ fn evidence_maps_back_onto_the_spot_it_came_from() {
     let cell = 4.0 * t.scale();
     assert!((bx - marker.0).hypot(by - marker.1) <= cell, "peak at ({bx}, {by}), marker at {marker:?}, cell {cell}");
 }
+
+#[test]
+fn a_single_view_model_says_which_view_it_reads_when_a_specimen_lacks_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = folder(dir.path());
+    let out = dir.path().join("dv.csv");
+    ok(&mousexray(&[
+        "predict",
+        root.to_str().unwrap(),
+        "--model",
+        "models/cae_dv.onnx",
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    let (header, rows) = read_csv(&out);
+    let used = header.iter().position(|h| h == "views_used").unwrap();
+    let lv_only: Vec<&String> = rows.iter().filter(|r| r[used] == "none" && r[0] != "BAD01").map(|r| &r[0]).collect();
+    assert!(!lv_only.is_empty(), "the fixture has LV-only specimens");
+    let (_, problems) = read_csv(&out.with_extension("problems.csv"));
+    for id in lv_only {
+        let why = problems.iter().find(|p| &p[0] == id && p[1].is_empty()).map(|p| p[2].clone());
+        assert_eq!(
+            why.as_deref(),
+            Some("not scored: the model reads DV only, and this specimen has no DV film"),
+            "{id}: {problems:?}"
+        );
+    }
+}
