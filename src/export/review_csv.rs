@@ -54,6 +54,23 @@ fn flagged(shown: Option<&Shown>, taxonomy: &Taxonomy) -> bool {
     }
 }
 
+/// Each node's flag under the shown scores, in taxonomy order: its conditional probability
+/// reaches its threshold and its parent is flagged; `None` where the node, or a group above it,
+/// has no score.
+fn shown_flags(shown: &Shown, taxonomy: &Taxonomy) -> Vec<Option<bool>> {
+    let mut flags: Vec<Option<bool>> = Vec::with_capacity(taxonomy.nodes.len());
+    // Nodes are stored parents first.
+    for n in &taxonomy.nodes {
+        let parent = match n.parent.as_deref().and_then(|p| taxonomy.index_of(p)) {
+            Some(i) => flags.get(i).copied().flatten(),
+            None => Some(true),
+        };
+        let own = shown.probabilities.get(&n.id).map(|p| *p >= shown.thresholds.get(&n.id).copied().unwrap_or(0.5));
+        flags.push(parent.zip(own).map(|(a, b)| a && b));
+    }
+    flags
+}
+
 fn reviewed(r: Option<&SpecimenReview>) -> bool {
     r.is_some_and(|r| r.status != Status::Unreviewed || !r.calls.is_empty() || !r.measurements.is_empty())
 }
@@ -88,8 +105,18 @@ pub fn export(
     head.extend(["measurements", "tibia_length_mm"].map(String::from));
     if options.long {
         head.extend(
-            ["node", "level", "parameter_stable_id", "call", "impc_call", "probability", "threshold", "data_point"]
-                .map(String::from),
+            [
+                "node",
+                "level",
+                "parameter_stable_id",
+                "call",
+                "impc_call",
+                "probability",
+                "threshold",
+                "flagged",
+                "data_point",
+            ]
+            .map(String::from),
         );
     } else {
         for prefix in ["call_", "p_", "threshold_"] {
@@ -152,7 +179,11 @@ pub fn export(
         let prob = |id: &str| num(shown.and_then(|x| x.probabilities.get(id)));
         let thr = |id: &str| num(shown.and_then(|x| x.thresholds.get(id)));
         if options.long {
-            for n in &taxonomy.nodes {
+            // Flags as the window showed them: a node reaches its threshold and so does every
+            // group above it (the probability column is conditional on the parent).
+            let flags = shown.map(|x| shown_flags(x, taxonomy)).unwrap_or_default();
+            for (k, n) in taxonomy.nodes.iter().enumerate() {
+                let flag = flags.get(k).copied().flatten().map_or("", |f| if f { "1" } else { "0" });
                 let params: Vec<&str> = if n.impc_parameters.is_empty() {
                     vec![""]
                 } else {
@@ -168,6 +199,7 @@ pub fn export(
                         implied(&n.id),
                         prob(&n.id),
                         thr(&n.id),
+                        flag.to_owned(),
                         String::new(),
                     ]);
                     w.write_record(row.iter().map(|c| neutralise(c)))?;
@@ -177,7 +209,7 @@ pub fn export(
             if let Some(mm) = &tibia {
                 let mut row = base.clone();
                 let parameter = crate::review::measurement::TIBIA_LENGTH.to_owned();
-                row.extend(["", "", &parameter, "", "", "", "", mm].map(String::from));
+                row.extend(["", "", &parameter, "", "", "", "", "", mm].map(String::from));
                 w.write_record(row.iter().map(|c| neutralise(c)))?;
             }
         } else {

@@ -203,6 +203,11 @@ fn export_writes_wide_and_long_csv_safe_for_spreadsheets() {
     assert_eq!(close_up("kyphosis").as_deref(), Some("normal"), "read on the whole-body LV");
     let kyphosis = l3("MX00001").find(|r| &r[node] == "kyphosis").unwrap();
     assert_eq!(&kyphosis[col("impc_call")], "abnormal");
+    // The shown scores gave abnormal 0.9 and axial 0.7 over their thresholds, no other node
+    // a score: flagged, flagged, and unknown (not "not flagged").
+    let flag =
+        |id: &str| rows.iter().find(|r| &r[0] == "MX00001" && &r[node] == id).unwrap()[col("flagged")].to_owned();
+    assert_eq!((flag("abnormal").as_str(), flag("axial").as_str(), flag("kyphosis").as_str()), ("1", "1", ""));
     assert!(l3("MX00001").filter(|r| &r[node] != "kyphosis").all(|r| r[col("impc_call")].is_empty()));
 
     let flagged = dir.path().join("flagged.csv");
