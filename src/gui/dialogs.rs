@@ -397,8 +397,17 @@ impl ReviewApp {
                                 if key.is_empty() {
                                     continue;
                                 }
+                                // A finding key names its finding (the L3 findings in order).
+                                let what = match c {
+                                    UICommand::ToggleFinding(k) => {
+                                        let l3 = self.taxonomy.level(crate::taxonomy::Level::L3).nth(usize::from(k));
+                                        let Some(node) = l3 else { continue };
+                                        format!("{}: {}", c.label(), node.label)
+                                    }
+                                    _ => c.label(),
+                                };
                                 ui.label(key);
-                                ui.label(c.label());
+                                ui.label(what);
                                 ui.end_row();
                             }
                             for (key, what) in [

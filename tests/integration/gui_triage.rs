@@ -107,6 +107,8 @@ fn enter_submits_the_typed_path_and_help_closes_with_esc_or_question_mark() {
         assert!(h.query_by_label("Ctrl+Q").is_some(), "help lists Ctrl+Q");
         assert!(h.query_by_label_contains("Questionmark").is_none());
         assert!(h.query_by_label("Double-click a film").is_some());
+        // A finding's key names the finding it toggles.
+        assert!(h.query_by_label("Toggle finding 4: Kyphosis").is_some(), "the 4 key names kyphosis");
         h.key_press(close);
         h.run_steps(2);
         assert_eq!(h.state().dialog, mousexray::gui::Dialog::None, "{close:?} closes the help");
