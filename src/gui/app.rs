@@ -707,14 +707,16 @@ impl ReviewApp {
     }
 
     /// Exports the open folder's review to `out` on a thread.
-    pub fn export_to(&mut self, ctx: &egui::Context, out: PathBuf) {
+    pub fn export_to(&mut self, ctx: &egui::Context, out: PathBuf, long: bool) {
         let Some(ws) = self.workspace.as_ref() else { return };
         let specimens = ws.specimens().to_vec();
-        let state = ws.review.as_ref().map(|r| r.state.clone()).unwrap_or_default();
+        // The review open elsewhere exports as it was last saved, not as every row unreviewed.
+        let state = ws.review_state().cloned().unwrap_or_default();
         let stored = ws.stored().clone();
         let taxonomy = self.taxonomy.clone();
+        let options = ExportOptions { long, ..ExportOptions::default() };
         self.tasks.export = Some(Job::spawn(ctx, move |send| {
-            let result = export(&out, &specimens, &state, &stored, &taxonomy, ExportOptions::default())
+            let result = export(&out, &specimens, &state, &stored, &taxonomy, options)
                 .map(|n| (out.clone(), n))
                 .map_err(|e| format!("export failed: {e:#}"));
             send(result);
@@ -726,9 +728,7 @@ impl ReviewApp {
         match purpose {
             Purpose::OpenFolder => self.open_folder(ctx, path),
             Purpose::OpenModel => self.switch_model(ctx, path),
-            Purpose::Export => {
-                self.export_to(ctx, crate::export::csv_target(&path));
-            }
+            Purpose::Export { long } => self.export_to(ctx, crate::export::csv_target(&path), long),
         }
     }
 
@@ -746,8 +746,8 @@ impl ReviewApp {
     }
 }
 
-/// The default export file name for a folder.
-pub fn default_export_name(folder: &Path) -> String {
+/// The default export file name for a folder (`long`: IMPC's long form).
+pub fn default_export_name(folder: &Path, long: bool) -> String {
     let name = folder.file_name().map_or_else(|| "review".into(), |n| n.to_string_lossy().into_owned());
-    format!("{name}_review.csv")
+    if long { format!("{name}_review_impc_long.csv") } else { format!("{name}_review.csv") }
 }

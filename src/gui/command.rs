@@ -21,8 +21,10 @@ pub enum UICommand {
     CancelClassify,
     /// Fine-tune the model on the folder's reviewed specimens, and compare old and new.
     ImproveModel,
-    /// Write the review as CSV.
+    /// Write the review as CSV, a row per specimen.
     Export,
+    /// Write the review as IMPC's long CSV, a row per specimen, node and IMPC parameter.
+    ExportLong,
     /// Show the settings window.
     Settings,
     /// Show every shortcut.
@@ -120,6 +122,7 @@ impl UICommand {
             CancelClassify,
             ImproveModel,
             Export,
+            ExportLong,
             Settings,
             Help,
             Next,
@@ -173,6 +176,7 @@ impl UICommand {
             CancelClassify => "Cancel classification".into(),
             ImproveModel => "Improve with my reviews…".into(),
             Export => "Export CSV…".into(),
+            ExportLong => "Export IMPC long CSV…".into(),
             Settings => "Settings…".into(),
             Help => "Keyboard shortcuts".into(),
             Next => "Next specimen".into(),
@@ -239,7 +243,10 @@ impl UICommand {
                 "Fine-tune the model on this folder's reviewed specimens in the background, compare old and new \
                  on a held-out fifth, and choose which to use"
             }
-            Export => "Write the review (calls, status, probabilities) as CSV",
+            Export => "Write the review (calls, status, probabilities) as CSV, a row per specimen",
+            ExportLong => {
+                "Write the review as IMPC's long form: a row per specimen, node and IMPC parameter, with the calls the reviewer's imply"
+            }
             Settings => "Reviewer name, device, threads, thresholds, colormap, auto-advance",
             Help => "Every keyboard shortcut",
             Next => "Select the next specimen in the worklist",
@@ -319,6 +326,7 @@ impl UICommand {
         match self {
             OpenFolder => vec![command(Key::O)],
             Export => vec![command(Key::E)],
+            ExportLong => vec![KeyboardShortcut::new(Modifiers::COMMAND | Modifiers::SHIFT, Key::E)],
             Quit => vec![command(Key::Q)],
             Help => vec![plain(Key::Questionmark), plain(Key::F1)],
             Next => vec![plain(Key::J), plain(Key::ArrowDown), plain(Key::ArrowRight)],

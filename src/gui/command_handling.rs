@@ -203,11 +203,11 @@ impl ReviewApp {
         match command {
             OpenFolder => self.pick(ctx, Purpose::OpenFolder),
             OpenModel => self.pick(ctx, Purpose::OpenModel),
-            Export => {
+            Export | ExportLong => {
                 if self.workspace.is_none() {
                     self.error("open a folder first");
                 } else {
-                    self.pick(ctx, Purpose::Export);
+                    self.pick(ctx, Purpose::Export { long: command == ExportLong });
                 }
             }
             ClassifyAll => self.start_classify(ctx, false),

@@ -24,8 +24,11 @@ pub enum Purpose {
     OpenFolder,
     /// An ONNX model.
     OpenModel,
-    /// Where to write the CSV.
-    Export,
+    /// Where to write the CSV; `long`: IMPC's long form.
+    Export {
+        /// A row per specimen, node and IMPC parameter (else a row per specimen).
+        long: bool,
+    },
 }
 
 impl Purpose {
@@ -33,7 +36,8 @@ impl Purpose {
         match self {
             Purpose::OpenFolder => "Open folder",
             Purpose::OpenModel => "Open model",
-            Purpose::Export => "Export CSV",
+            Purpose::Export { long: false } => "Export CSV",
+            Purpose::Export { long: true } => "Export IMPC long CSV",
         }
     }
 
@@ -41,7 +45,7 @@ impl Purpose {
         match self {
             Purpose::OpenFolder => "Folder path",
             Purpose::OpenModel => "Model path (.onnx)",
-            Purpose::Export => "CSV path",
+            Purpose::Export { .. } => "CSV path",
         }
     }
 }
@@ -117,7 +121,7 @@ impl ReviewApp {
             Purpose::OpenModel => {
                 Box::pin(dialog.add_filter("ONNX model", &["onnx"]).set_directory(&start).pick_file())
             }
-            Purpose::Export => {
+            Purpose::Export { .. } => {
                 let dir = start.parent().map(PathBuf::from).unwrap_or_default();
                 let name = start.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
                 Box::pin(dialog.add_filter("CSV", &["csv"]).set_directory(dir).set_file_name(name).save_file())
@@ -135,7 +139,9 @@ impl ReviewApp {
         match purpose {
             Purpose::OpenFolder => folder.or_else(|| self.settings.recent_folders.first().cloned()).unwrap_or_default(),
             Purpose::OpenModel => self.settings.model.clone().unwrap_or_else(|| PathBuf::from("models")),
-            Purpose::Export => folder.map(|f| f.join(default_export_name(&f))).unwrap_or_else(|| "review.csv".into()),
+            Purpose::Export { long } => {
+                folder.map(|f| f.join(default_export_name(&f, long))).unwrap_or_else(|| "review.csv".into())
+            }
         }
     }
 
@@ -179,7 +185,7 @@ impl ReviewApp {
                         (edit.has_focus() || edit.lost_focus()) && ui.input(|i| i.key_pressed(egui::Key::Enter));
                     // A system save dialog asks before replacing a file; this one says so as the
                     // path is typed.
-                    if purpose == Purpose::Export {
+                    if matches!(purpose, Purpose::Export { .. }) {
                         // The file OK writes (`.csv` added to a bare name), not the text as typed.
                         let path = crate::export::csv_target(Path::new(text.trim()));
                         let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));

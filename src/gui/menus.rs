@@ -69,6 +69,7 @@ pub fn menu_bar(ui: &mut Ui, settings: &Settings, queue: &mut Vec<AppCommand>) {
                 }
             });
             command_button(ui, queue, UICommand::Export);
+            command_button(ui, queue, UICommand::ExportLong);
             ui.separator();
             command_button(ui, queue, UICommand::Settings);
             command_button(ui, queue, UICommand::Quit);

@@ -209,7 +209,7 @@ impl Workspace {
     }
 
     /// The review open here, else the one read without its lock.
-    fn review_state(&self) -> Option<&ReviewState> {
+    pub fn review_state(&self) -> Option<&ReviewState> {
         self.review.as_ref().map(|r| &r.state).or(self.read_only.as_ref())
     }
 

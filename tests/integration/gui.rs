@@ -166,6 +166,35 @@ fn export_writes_the_csv() {
 }
 
 #[test]
+fn the_window_exports_impc_long_form_too() {
+    let (dir, folder) = sample();
+    let mut h = harness(settings());
+    open_typed(&mut h, &folder);
+    // N: the whole skeleton normal, so every IMPC parameter of the first specimen is implied.
+    h.key_press(Key::N);
+    h.run_steps(1);
+    let id = h.state().workspace.as_ref().unwrap().specimens()[0].id.clone();
+    h.key_press_modifiers(Modifiers::COMMAND | Modifiers::SHIFT, Key::E);
+    h.run_steps(2);
+    assert!(h.query_by_label("Export IMPC long CSV").is_some(), "the dialog says which form");
+    let out = dir.path().join("long.csv");
+    h.get_by_label("CSV path").focus();
+    h.key_press_modifiers(Modifiers::COMMAND, Key::A);
+    h.get_by_label("CSV path").type_text(out.to_str().unwrap());
+    h.get_by_label("OK").click();
+    step_until(&mut h, "the export", |a| a.banners.iter().any(|b| b.text.contains("exported")));
+    let mut rd = csv::Reader::from_path(&out).unwrap();
+    let header = rd.headers().unwrap().clone();
+    let col = |n: &str| header.iter().position(|c| c == n).unwrap();
+    let rows: Vec<csv::StringRecord> = rd.records().map(Result::unwrap).collect();
+    let mine: Vec<&csv::StringRecord> = rows.iter().filter(|r| r[0] == *id).collect();
+    assert!(mine.len() > 14, "a row per node and IMPC parameter");
+    assert!(
+        mine.iter().any(|r| r[col("parameter_stable_id")].starts_with("IMPC_XRY_") && &r[col("impc_call")] == "normal")
+    );
+}
+
+#[test]
 fn a_bad_folder_and_a_bad_model_show_banners_not_crashes() {
     let (dir, folder) = sample();
     let mut h = harness(settings());
