@@ -263,17 +263,23 @@ fn load_with(dir: &Path, set_aside: Option<SetAside>) -> Result<(ReviewState, Ve
             Ok(s) if s.schema <= SCHEMA => s,
             Ok(s) => {
                 let aside = aside(&format!("is schema {}", s.schema))?;
+                let kept = match set_aside {
+                    Some(_) => format!("; kept as {} untouched", aside.display()),
+                    None => String::new(),
+                };
                 notes.push(format!(
-                    "{} is schema {} (this version reads up to {SCHEMA}); kept as {} untouched",
+                    "{} is schema {} (this version reads up to {SCHEMA}){kept}",
                     path.display(),
-                    s.schema,
-                    aside.display()
+                    s.schema
                 ));
                 ReviewState::new()
             }
             Err(e) => {
                 let aside = aside(&format!("is damaged ({e})"))?;
-                notes.push(format!("{} is damaged ({e}); kept as {} untouched", path.display(), aside.display()));
+                notes.push(match set_aside {
+                    Some(_) => format!("{} is damaged ({e}); kept as {} untouched", path.display(), aside.display()),
+                    None => format!("{} is damaged ({e})", path.display()),
+                });
                 ReviewState::new()
             }
         },

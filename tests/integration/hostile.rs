@@ -118,8 +118,10 @@ fn hostile_corpus_is_reported_not_fatal() {
 
     let exp = dir.path().join("e.csv");
     let o = mousexray(&["export".as_ref(), root.as_os_str(), "--out".as_ref(), exp.as_os_str()]);
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    // A review it cannot read in full is reported, and no export passes for a whole one.
+    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stderr).contains("damaged"), "the broken review file is reported");
+    assert!(!exp.exists(), "nothing written");
     assert_eq!(
         std::fs::read(root.join(".mousexray/review.json")).unwrap(),
         b"\x00\x01 not a review",
