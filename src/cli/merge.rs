@@ -29,22 +29,21 @@ pub fn run(args: &MergeArgs) -> anyhow::Result<()> {
     };
     let inputs: Vec<&std::path::Path> = args.inputs.iter().map(PathBuf::as_path).collect();
     let report = merge(&inputs, &args.out, expected.as_deref())?;
+    // Shards in their numeric order (1/12, 2/12, ... 10/12), not as text.
+    let mut shards: Vec<&String> = report.shards.iter().collect();
+    shards.sort_by_key(|s| s.split_once('/').and_then(|(k, _)| k.parse::<u32>().ok()));
     eprintln!(
         "{} rows from {} file(s){} into {}",
         report.rows,
         inputs.len() - report.problem_files,
-        if report.shards.is_empty() {
+        if shards.is_empty() {
             String::new()
         } else {
-            format!(" (shards {})", report.shards.iter().cloned().collect::<Vec<_>>().join(", "))
+            format!(" (shards {})", shards.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "))
         },
         args.out.display()
     );
-    if let Some((path, n)) = &report.problems {
-        eprintln!("{n} problem rows into {}", path.display());
-    }
-    for note in &report.notes {
-        eprintln!("note: {note}");
-    }
+    let (path, n) = &report.problems;
+    eprintln!("{n} problem rows into {}", path.display());
     Ok(())
 }

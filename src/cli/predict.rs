@@ -67,6 +67,39 @@ fn parse_threshold(s: &str) -> Result<(String, f32), String> {
     Ok((node.trim().to_owned(), p))
 }
 
+/// Refuses a `--saliency` folder whose overlays would mix with films: `-`, a file, the scanned
+/// folder or one above it, or a folder holding images mousexray did not write (a specimen's).
+fn check_saliency_folder(dir: &Path, scanned: &Path) -> anyhow::Result<()> {
+    let shown = dir.display();
+    anyhow::ensure!(dir.as_os_str() != "-", "--saliency -: give a folder for the overlays, such as saliency");
+    anyhow::ensure!(!dir.exists() || dir.is_dir(), "--saliency {shown}: a file, not a folder");
+    let canonical = |p: &Path| std::fs::canonicalize(p).ok();
+    if let (Some(d), Some(root)) = (canonical(dir), canonical(scanned))
+        && root.starts_with(&d)
+    {
+        anyhow::bail!(
+            "--saliency {shown}: the scanned folder or one above it; the overlays would mix with the films \
+             (give a folder of their own, such as {})",
+            dir.join("saliency").display()
+        );
+    }
+    if dir.is_dir() && !dir.join(crate::specimen::OUTPUT_MARKER).is_file() {
+        let films = std::fs::read_dir(dir)
+            .with_context(|| format!("{shown}: cannot be read"))?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| p.is_file() && crate::export::holds_image(p).is_some());
+        if let Some(film) = films {
+            anyhow::bail!(
+                "--saliency {shown}: holds images mousexray did not write ({}); give an empty folder or one \
+                 predict wrote overlays into",
+                film.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Longest side of a saliency picture.
 const OVERLAY_SIDE: u32 = 1024;
 
@@ -78,6 +111,10 @@ pub fn run_predict(args: &PredictArgs, ort_lib: Option<&Path>) -> anyhow::Result
         anyhow::bail!(report.nothing_found());
     }
     crate::export::prepare_out(&args.out, "predictions.csv")?;
+    crate::export::check_target(&args.out.with_extension("problems.csv"))?;
+    if let Some(dir) = &args.saliency {
+        check_saliency_folder(dir, &args.folder)?;
+    }
     let model_path = locate_model(args.model.as_deref()).map_err(anyhow::Error::msg)?;
     let lib = init_runtime(ort_lib)?;
     // Spinning off: idle ONNX Runtime threads would otherwise take cores from the decoders

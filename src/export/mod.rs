@@ -34,7 +34,9 @@ pub fn refuse_image(path: &Path) -> anyhow::Result<()> {
 ///
 /// # Errors
 /// `-` (nothing is written to standard output), a folder or a path ending in a separator, a
-/// path through a file, an image, or a folder that cannot be created; each naming the path.
+/// path through a file, an existing path that is not a regular file (a device, a FIFO: never
+/// opened, as the scan never opens one), an image, or a folder that cannot be created; each
+/// naming the path.
 pub fn prepare_out(path: &Path, example: &str) -> anyhow::Result<()> {
     let shown = path.display();
     anyhow::ensure!(
@@ -45,15 +47,32 @@ pub fn prepare_out(path: &Path, example: &str) -> anyhow::Result<()> {
     if path.is_dir() || text.ends_with('/') || text.ends_with(std::path::MAIN_SEPARATOR) {
         anyhow::bail!("{shown}: a folder; give a file name in it, such as {}", path.join(example).display());
     }
-    // A path through a file (`film.png/x.csv`): the OS would only say "File exists".
-    if let Some(file) = path.ancestors().skip(1).find(|a| a.is_file()) {
-        anyhow::bail!("{shown}: {} is a file, not a folder", file.display());
-    }
-    refuse_image(path)?;
+    check_target(path)?;
     match path.parent().filter(|d| !d.as_os_str().is_empty()) {
         Some(dir) => std::fs::create_dir_all(dir)
             .map_err(|e| anyhow::anyhow!("{}: cannot create the folder: {e}", dir.display())),
         None => Ok(()),
+    }
+}
+
+/// Checks a file a command will write (an output or its companion, such as `OUT.problems.csv`)
+/// without opening it.
+///
+/// # Errors
+/// A path through a file, a folder, an existing path that is not a regular file, or an image.
+pub fn check_target(path: &Path) -> anyhow::Result<()> {
+    let shown = path.display();
+    // A path through a file (`film.png/x.csv`): the OS would only say "File exists".
+    if let Some(file) = path.ancestors().skip(1).find(|a| a.is_file()) {
+        anyhow::bail!("{shown}: {} is a file, not a folder", file.display());
+    }
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => anyhow::bail!("{shown}: a folder, where a file is to be written"),
+        // Opening a FIFO waits for a writer forever; a device would be written into or replaced.
+        Ok(m) if !m.is_file() => {
+            anyhow::bail!("{shown}: not a regular file (a device, FIFO or socket); give a file name")
+        }
+        _ => refuse_image(path),
     }
 }
 

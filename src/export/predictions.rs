@@ -321,12 +321,10 @@ pub struct MergeReport {
     pub shards: BTreeSet<String>,
     /// Ids in the folder that no shard has (only with a folder to check against).
     pub missing: Vec<String>,
-    /// The merged problems file (`OUT.problems.csv`) and its rows, when any shard had one.
-    pub problems: Option<(PathBuf, usize)>,
+    /// The merged problems file (`OUT.problems.csv`) and its rows.
+    pub problems: (PathBuf, usize),
     /// How many of the files given were problems files.
     pub problem_files: usize,
-    /// What the user should know: shard files with no rows, taken for the shards that gave none.
-    pub notes: Vec<String>,
 }
 
 /// Whether `path` is a problems file (`OUT.problems.csv`), as a shell glob over the shards'
@@ -337,15 +335,24 @@ fn is_problems_file(path: &Path) -> bool {
 
 /// Joins prediction CSVs into `out`, and their problems files (each shard's `.problems.csv`,
 /// given or found beside it) into `OUT.problems.csv` with repeated rows (the scan's problems,
-/// which every shard reports) written once. Refuses a file given twice, different headers,
-/// different models, a specimen in two rows, and a mix of shard counts; reports shards never
-/// seen, unless as many shard files had no rows at all (a shard can be empty).
-/// With `expected` ids (from scanning the folder), every one must be present.
+/// which every shard reports) written once. Refuses a file given twice, an output that is also
+/// an input, different headers, different models, a specimen in two rows, rows from a run
+/// without `--shard`, and a mix of shard counts; reports shards never seen (a shard without
+/// specimens cannot be told from a missing one: `expected` settles it). With `expected` ids
+/// (from scanning the folder), every one must be present.
 pub fn merge(inputs: &[&Path], out: &Path, expected: Option<&[String]>) -> anyhow::Result<MergeReport> {
     let mut seen: BTreeSet<PathBuf> = BTreeSet::new();
     for path in inputs {
         let key = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
         anyhow::ensure!(seen.insert(key), "{}: given twice; give each shard once", path.display());
+    }
+    let problems_out = out.with_extension("problems.csv");
+    for target in [out, problems_out.as_path()] {
+        let key = std::fs::canonicalize(target).ok();
+        let read = inputs.iter().flat_map(|p| [p.to_path_buf(), p.with_extension("problems.csv")]);
+        if let Some(input) = read.into_iter().find(|p| key.is_some() && std::fs::canonicalize(p).ok() == key) {
+            anyhow::bail!("{}: also an input ({}); write the merge to a new file", target.display(), input.display());
+        }
     }
     let (problem_files, inputs): (Vec<&Path>, Vec<&Path>) = inputs.iter().copied().partition(|p| is_problems_file(p));
     anyhow::ensure!(!inputs.is_empty(), "nothing to merge: give the shard CSVs");
@@ -390,6 +397,12 @@ pub fn merge(inputs: &[&Path], out: &Path, expected: Option<&[String]>) -> anyho
                 Some(_) => {}
             }
             let n = shard.split_once('/').map(|x| x.1.to_owned()).unwrap_or_default();
+            anyhow::ensure!(
+                !n.is_empty() || expected.is_some(),
+                "{}: specimen {id} is from a run without --shard; merge joins the files of predict --shard K/N \
+                 (or give --folder to check them against the folder)",
+                path.display()
+            );
             match &shard_count {
                 None => shard_count = Some(n),
                 Some(c) if *c != n => anyhow::bail!("{}: shard {shard} mixes with shards of /{c}", path.display()),
@@ -418,31 +431,24 @@ pub fn merge(inputs: &[&Path], out: &Path, expected: Option<&[String]>) -> anyho
         );
     } else if let Some(n) = shard_count.as_deref().and_then(|n| n.parse::<u32>().ok()) {
         let absent: Vec<String> = (1..=n).map(|k| format!("{k}/{n}")).filter(|s| !report.shards.contains(s)).collect();
-        // A shard with no specimens writes a header alone: such files stand for the shards
-        // that gave no rows, as long as there are enough of them.
+        // A shard without specimens writes its header alone, which cannot be told from a missing
+        // shard: the folder itself must say whether every specimen is there.
+        let empty = if empty_files.is_empty() {
+            String::new()
+        } else {
+            format!(" ({} file(s) without rows, which name no shard: {})", empty_files.len(), empty_files.join(", "))
+        };
         anyhow::ensure!(
-            absent.len() <= empty_files.len(),
-            "no rows from shard(s) {}{}; give their files, or --folder to check the specimens directly",
-            absent.join(", "),
-            if empty_files.is_empty() {
-                String::new()
-            } else {
-                format!(" (and only {} file(s) without rows: {})", empty_files.len(), empty_files.join(", "))
-            }
+            absent.is_empty(),
+            "no rows from shard(s) {}{empty}; give their files, or --folder to check the specimens directly",
+            absent.join(", ")
         );
-        if !absent.is_empty() {
-            report.notes.push(format!(
-                "shard(s) {} gave no rows; taken to be the file(s) without rows: {}",
-                absent.join(", "),
-                empty_files.join(", ")
-            ));
-        }
     }
     let Some(header) = header else { anyhow::bail!("nothing to merge") };
-    super::refuse_image(out)?;
-    let problems_out = out.with_extension("problems.csv");
-    super::refuse_image(&problems_out)?;
-    let problems = read_problems(&inputs, &problem_files)?;
+    super::check_target(out)?;
+    super::check_target(&problems_out)?;
+    // Written even when no shard had a problems file, so none from an earlier merge is left.
+    let problems = read_problems(&inputs, &problem_files)?.unwrap_or_default();
     let file = crate::fsx::AtomicFile::create(out).with_context(|| format!("{}: cannot write", out.display()))?;
     let mut w = csv::Writer::from_writer(file);
     w.write_record(&header)?;
@@ -451,17 +457,15 @@ pub fn merge(inputs: &[&Path], out: &Path, expected: Option<&[String]>) -> anyho
         w.write_record(rec.iter().map(super::neutralise_formula))?;
     }
     let file = w.into_inner().map_err(|e| anyhow::anyhow!("{}: cannot write: {e}", out.display()))?;
-    if let Some(problems) = problems {
-        let file = crate::fsx::AtomicFile::create(&problems_out)
-            .with_context(|| format!("{}: cannot write", problems_out.display()))?;
-        let mut pw = csv::Writer::from_writer(file);
-        pw.write_record(["specimen_id", "path", "reason"])?;
-        for rec in &problems {
-            pw.write_record(rec.iter().map(|c| super::neutralise_formula(c)))?;
-        }
-        commit_problems(pw, &problems_out)?;
-        report.problems = Some((problems_out, problems.len()));
+    let problems_file = crate::fsx::AtomicFile::create(&problems_out)
+        .with_context(|| format!("{}: cannot write", problems_out.display()))?;
+    let mut pw = csv::Writer::from_writer(problems_file);
+    pw.write_record(["specimen_id", "path", "reason"])?;
+    for rec in &problems {
+        pw.write_record(rec.iter().map(|c| super::neutralise_formula(c)))?;
     }
+    commit_problems(pw, &problems_out)?;
+    report.problems = (problems_out, problems.len());
     file.commit().with_context(|| format!("{}: cannot write", out.display()))?;
     report.rows = rows.len();
     Ok(report)

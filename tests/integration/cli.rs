@@ -448,6 +448,20 @@ fn a_mistyped_out_fails_at_once_naming_the_path_and_a_damaged_review_is_never_ex
         }
     }
     assert!(!std::path::Path::new("-").exists(), "no file named -");
+    // A FIFO is never opened (it would wait for a writer forever), a device never replaced.
+    let fifo = dir.path().join("fifo.csv");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    for special in [fifo.to_str().unwrap(), "/dev/null"] {
+        let o = mousexray(&["export", r, "--out", special]);
+        let (_, stderr) = text(&o);
+        assert_eq!(o.status.code(), Some(1), "{special}: {stderr}");
+        assert!(stderr.contains("not a regular file"), "{special}: {stderr}");
+    }
+    // Nor is predict's companion, the problems file.
+    let taken = dir.path().join("taken.csv");
+    std::fs::create_dir_all(dir.path().join("taken.problems.csv")).unwrap();
+    let (_, stderr) = text(&mousexray(&["predict", r, "--model", "no-such.onnx", "--out", taken.to_str().unwrap()]));
+    assert!(stderr.contains("taken.problems.csv: a folder"), "{stderr}");
     let slash = format!("{}/new/", dir.path().display());
     let (_, stderr) = text(&mousexray(&["export", r, "--out", &slash]));
     assert!(stderr.contains("a folder"), "{stderr}");

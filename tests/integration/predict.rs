@@ -167,6 +167,33 @@ fn overlays_written_inside_the_folder_never_come_back_as_specimens() {
         read_csv(&again.with_extension("problems.csv")).1.len(),
         read_csv(&first.with_extension("problems.csv")).1.len()
     );
+    // Overlays never go where films are: the scanned folder, one above it, a specimen's folder.
+    let specimen = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.is_dir() && p.file_name().is_some_and(|n| n != "overlays"))
+        .unwrap();
+    let third = dir.path().join("third.csv");
+    for (sal, said) in [
+        (root.clone(), "the scanned folder or one above it"),
+        (dir.path().to_path_buf(), "the scanned folder or one above it"),
+        (specimen, "holds images mousexray did not write"),
+        (first.clone(), "a file, not a folder"),
+    ] {
+        let o = mousexray(&[
+            "predict",
+            r,
+            "--model",
+            m,
+            "--out",
+            third.to_str().unwrap(),
+            "--saliency",
+            sal.to_str().unwrap(),
+        ]);
+        assert_eq!(o.status.code(), Some(1));
+        assert!(String::from_utf8_lossy(&o.stderr).contains(said), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    assert!(!third.exists());
 }
 
 #[test]
@@ -209,14 +236,33 @@ fn shards_cover_the_folder_once_and_merge_checks_it() {
     let twice = mousexray(&["merge", sa, sa, "--out", so]);
     assert_eq!(twice.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&twice.stderr).contains("given twice"));
-    // A shard with no specimens writes its header alone: it stands for the shard with no rows.
+    // A shard with no specimens writes its header alone, which names no shard: it cannot stand
+    // for a missing one, and --folder settles whether every specimen is there.
     let empty = dir.path().join("empty.csv");
     let header = std::fs::read_to_string(&b).unwrap().lines().next().unwrap().to_owned();
     std::fs::write(&empty, format!("{header}\n")).unwrap();
     let with_empty = mousexray(&["merge", sa, empty.to_str().unwrap(), "--out", so]);
-    ok(&with_empty);
-    assert!(String::from_utf8_lossy(&with_empty.stderr).contains("shard(s) 2/2 gave no rows"));
-    assert_eq!(read_csv(&merged).1.len(), na);
+    assert_eq!(with_empty.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&with_empty.stderr).into_owned();
+    assert!(said.contains("no rows from shard(s) 2/2") && said.contains("empty.csv"), "{said}");
+    ok(&mousexray(&["merge", sa, sb, empty.to_str().unwrap(), "--out", so, "--folder", r]));
+    // An output that is also an input (a glob's own file) is refused before anything is written.
+    let before = std::fs::read(&a).unwrap();
+    for out in [sa, pa.to_str().unwrap()] {
+        let o = mousexray(&["merge", sa, sb, "--out", out]);
+        assert_eq!(o.status.code(), Some(1));
+        assert!(String::from_utf8_lossy(&o.stderr).contains("also an input"), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    assert_eq!(std::fs::read(&a).unwrap(), before);
+    // A file from a run without --shard is named as such.
+    let whole = dir.path().join("whole.csv");
+    ok(&mousexray(&["predict", r, "--model", m, "--out", whole.to_str().unwrap()]));
+    let o = mousexray(&["merge", whole.to_str().unwrap(), "--out", so]);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("a run without --shard"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let missing = mousexray(&["merge", sa, "--out", so, "--folder", r]);
     assert_eq!(missing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("in no shard"));
