@@ -54,6 +54,16 @@ impl Visibility {
             _ => None,
         }
     }
+
+    /// Whether a finding of this visibility can be read at all with the views in `present`:
+    /// a finding read on both views needs either.
+    pub fn observable_in(self, present: crate::specimen::ByView<bool>) -> bool {
+        match self {
+            Visibility::Dv => present.dv,
+            Visibility::Lv => present.lv,
+            Visibility::Both => present.dv || present.lv,
+        }
+    }
 }
 
 /// One node of the hierarchy.

@@ -190,8 +190,10 @@ impl Plan<'_> {
 /// finding), but unobservable for a finding read on a view the specimen lacks (an LV-only animal
 /// called normal says nothing of its scoliosis). An abnormal ancestor implies nothing about a
 /// finding, which findings are abnormal being the reviewer's to say, but for one read on a
-/// missing view: unobservable. This is what fills the IMPC
-/// parameters of an export with values the reviewer confirmed.
+/// missing view: unobservable (with no film at all, every finding is). Without a call above
+/// it, the status speaks as its call would: normal as N, confirmed abnormal as A, a QC problem
+/// as unobservable. This is what fills the IMPC parameters of an export with values the
+/// reviewer confirmed.
 pub fn implied_call(
     record: &SpecimenReview,
     node: &str,
@@ -201,7 +203,7 @@ pub fn implied_call(
     if let Some(c) = record.calls.get(node) {
         return Some(*c);
     }
-    let unseen = taxonomy.get(node).is_some_and(|n| n.visible_in.missing_from(present).is_some());
+    let unseen = taxonomy.get(node).is_some_and(|n| !n.visible_in.observable_in(present));
     let mut parent = taxonomy.get(node).and_then(|n| n.parent.clone());
     while let Some(p) = parent {
         match record.calls.get(&p) {
@@ -213,7 +215,14 @@ pub fn implied_call(
             None => parent = taxonomy.get(&p).and_then(|n| n.parent.clone()),
         }
     }
-    None
+    // No call above it: a status set without calls (as imported reviews carry) speaks for the
+    // skeleton as the matching call would.
+    match record.status {
+        Status::Normal => Some(if unseen { Call::Unobservable } else { Call::Normal }),
+        Status::ConfirmedAbnormal => unseen.then_some(Call::Unobservable),
+        Status::QcProblem(_) => Some(Call::Unobservable),
+        Status::Unreviewed | Status::SecondLook => None,
+    }
 }
 
 /// Every node beneath `id`, depth first.
@@ -353,6 +362,25 @@ mod tests {
         apply(&mut s, &Decision::Call { node: "scoliosis".into(), call: Some(Call::Normal) });
         let r = s.get("M1").cloned().unwrap_or_default();
         assert_eq!(implied_call(&r, "scoliosis", &t, lv_only), Some(Call::Normal));
+    }
+
+    #[test]
+    fn a_status_without_calls_speaks_as_its_call_and_no_film_leaves_everything_unobservable() {
+        let t = Taxonomy::impc_skeletal();
+        let (both, lv_only) = (crate::specimen::ByView::new(true, true), crate::specimen::ByView::new(false, true));
+        let none = crate::specimen::ByView::new(false, false);
+        let normal = SpecimenReview { status: Status::Normal, ..SpecimenReview::default() };
+        assert_eq!(implied_call(&normal, "pelvis", &t, both), Some(Call::Normal));
+        assert_eq!(implied_call(&normal, "scoliosis", &t, lv_only), Some(Call::Unobservable));
+        let qc = SpecimenReview { status: Status::QcProblem(QcReason::BadPositioning), ..SpecimenReview::default() };
+        assert_eq!(implied_call(&qc, "kyphosis", &t, both), Some(Call::Unobservable));
+        let unreviewed = SpecimenReview::default();
+        assert_eq!(implied_call(&unreviewed, "kyphosis", &t, lv_only), None, "nothing said, nothing implied");
+        // A normal call on a specimen with no usable film: even a finding read on either view.
+        let mut s = ReviewState::new();
+        apply(&mut s, &Decision::Normal);
+        let r = s.get("M1").cloned().unwrap_or_default();
+        assert_eq!(implied_call(&r, "skull_shape", &t, none), Some(Call::Unobservable));
     }
 
     #[test]
