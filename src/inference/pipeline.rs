@@ -77,7 +77,13 @@ pub struct PreparedSpecimen {
 /// it was not trained on (a close-up, an empty film, the other view).
 pub fn prepare(specimen: &Specimen, spec: &PreprocessSpec, model_views: ByView<bool>) -> PreparedSpecimen {
     let (mut views, problems) = prepare_views(specimen, spec, model_views);
-    let qc = specimen_qc(views.dv.as_ref().map(|v| &v.film), views.lv.as_ref().map(|v| &v.film));
+    // Film QC tells a swapped pair by which film is the more DV-like, so a single-view model's
+    // specimen has its other film read too, for QC alone (its own problems are not the model's).
+    let others = model_views.map(|used| !used);
+    let (extra, _) = if others.any() { prepare_views(specimen, spec, others) } else { Default::default() };
+    let film = |view: View| views[view].as_ref().or(extra[view].as_ref()).map(|v| &v.film);
+    let qc = specimen_qc(film(View::Dv), film(View::Lv))
+        .map_view(|view, codes| if model_views[view] { codes } else { Vec::new() });
     for (view, codes) in qc.iter() {
         if codes.iter().any(|c| c.excludes_view()) {
             views[view] = None;

@@ -208,3 +208,32 @@ fn curved_and_plump_animals_filed_right_are_not_called_swapped() {
     // and spine disagree).
     assert!(caught >= 13, "{caught} of 16 swaps caught");
 }
+
+#[test]
+fn a_single_view_model_still_tells_a_swapped_pair_by_both_films() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("swap");
+    std::fs::create_dir_all(folder.join("SWAP")).unwrap();
+    // A sample specimen whose two films were filed the wrong way round: its DV file shows the
+    // lateral. Alone, that film does not say which view it is; beside the true DV, it does.
+    let sample = std::path::Path::new("assets/sample/MX00002");
+    std::fs::copy(sample.join("LV.png"), folder.join("SWAP/DV.png")).unwrap();
+    std::fs::copy(sample.join("DV.png"), folder.join("SWAP/LV.png")).unwrap();
+    let run = |model: &str| {
+        let out = dir.path().join(format!("{model}.csv"));
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_mousexray"))
+            .args(["predict", folder.to_str().unwrap(), "--model", &format!("models/{model}.onnx")])
+            .args(["--out", out.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let mut rd = csv::Reader::from_path(&out).unwrap();
+        let head = rd.headers().unwrap().clone();
+        let row = rd.records().next().unwrap().unwrap();
+        let col = |name: &str| head.iter().position(|c| c == name).unwrap();
+        (row[col("qc")].to_owned(), row[col("views_used")].to_owned())
+    };
+    assert_eq!(run("cae_mv"), ("dv:view_swapped;lv:view_swapped".to_owned(), "none".to_owned()));
+    assert_eq!(run("cae_dv"), ("dv:view_swapped".to_owned(), "none".to_owned()), "the DV model reads the LV film too");
+    assert_eq!(run("cae_lv"), ("lv:view_swapped".to_owned(), "none".to_owned()));
+}
