@@ -12,7 +12,7 @@
 //! folder of its own inside the review folder, with its own lock.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 
 use crate::fsx::{FolderLock, LockError};
 use std::path::{Path, PathBuf};
@@ -285,8 +285,12 @@ fn load_with(dir: &Path, set_aside: Option<SetAside>) -> Result<(ReviewState, Ve
         },
     };
     let jpath = dir.join(JOURNAL);
-    let Ok(f) = File::open(&jpath) else { return Ok((state, notes)) };
-    let (mut replayed, lines): (usize, Vec<String>) = (0, BufReader::new(f).lines().map_while(Result::ok).collect());
+    let Ok(bytes) = std::fs::read(&jpath) else { return Ok((state, notes)) };
+    let text = String::from_utf8_lossy(&bytes);
+    // Each edit is appended as one line with its newline: a crash mid-append leaves a last
+    // line without one (torn, ignored quietly); a line that ends and does not parse is damage.
+    let torn_tail = !text.is_empty() && !text.ends_with('\n');
+    let (mut replayed, lines): (usize, Vec<&str>) = (0, text.lines().collect());
     for (i, line) in lines.iter().enumerate() {
         if line.trim().is_empty() {
             continue;
@@ -294,8 +298,7 @@ fn load_with(dir: &Path, set_aside: Option<SetAside>) -> Result<(ReviewState, Ve
         let entry: Entry = match serde_json::from_str(line) {
             Ok(e) => e,
             Err(e) => {
-                // A torn last line is what a crash mid-append leaves; anything else is damage.
-                if i + 1 < lines.len() {
+                if i + 1 < lines.len() || !torn_tail {
                     notes.push(format!("{}: line {} is damaged ({e}); later edits ignored", jpath.display(), i + 1));
                 }
                 break;

@@ -111,6 +111,16 @@ fn a_stale_lock_is_taken_over_and_damage_is_set_aside() {
         assert!(s.notes.is_empty(), "{:?}", s.notes);
     }
 
+    // A whole line that ends and does not parse is damage, not a torn append: reported.
+    {
+        let mut j = std::fs::OpenOptions::new().write(true).truncate(true).open(side.join("journal.jsonl")).unwrap();
+        std::io::Write::write_all(&mut j, b"not an edit\n").unwrap();
+    }
+    {
+        let s = ReviewSession::open(dir.path(), "ana").unwrap();
+        assert!(s.notes.iter().any(|n| n.contains("line 1 is damaged")), "{:?}", s.notes);
+    }
+
     // A damaged snapshot is moved aside, never overwritten, and reported.
     std::fs::write(side.join("review.json"), b"{ not json").unwrap();
     let s = ReviewSession::open(dir.path(), "ana").unwrap();
