@@ -191,12 +191,15 @@ pub fn export(
                 };
                 for p in params {
                     let mut row = base.clone();
+                    // A count (the number of digits) is answered by a number nobody recorded
+                    // here, never by a category.
+                    let impc = if crate::specimen::is_count_parameter(p) { String::new() } else { implied(&n.id) };
                     row.extend([
                         n.id.clone(),
                         format!("{:?}", n.level),
                         p.to_owned(),
                         call(&n.id),
-                        implied(&n.id),
+                        impc,
                         prob(&n.id),
                         thr(&n.id),
                         flag.to_owned(),

@@ -37,6 +37,12 @@ impl Default for NormalCounts {
     }
 }
 
+/// Whether an IMPC parameter is a count (its answer a `data_point`, not a category): the
+/// parameters [`NormalCounts`] knows.
+pub fn is_count_parameter(parameter: &str) -> bool {
+    xry_stem(parameter).is_some_and(|stem| NormalCounts::default().0.contains_key(stem))
+}
+
 /// What reading the observations found besides the labels, with the file lines (1-based,
 /// counting the header) of each.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -22,7 +22,9 @@ use serde::{Deserialize, Serialize};
 
 pub use by_view::ByView;
 pub use escape::{display_path, escape_name};
-pub use impc_observations::{NormalCounts, ObservationReport, line_list, read_observations, xry_stem};
+pub use impc_observations::{
+    NormalCounts, ObservationReport, is_count_parameter, line_list, read_observations, xry_stem,
+};
 pub use labels::{LabelTable, read_labels, write_labels, write_labels_to};
 pub use manifest::{MANIFEST_FILE, Manifest, ManifestRow};
 pub use naming::{NameParse, parse_file_name};
