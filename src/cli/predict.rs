@@ -203,13 +203,16 @@ pub fn run_predict(args: &PredictArgs, ort_lib: Option<&Path>) -> anyhow::Result
     bar.finish_and_clear();
     let problems_path = out.problems_path().to_owned();
     if run_summary.cancelled {
-        let partial = out.abandon()?;
-        anyhow::bail!(
-            "cancelled after {} of {} specimens; the rows so far are in {}",
+        let (rows, problems) = out.abandon()?;
+        // Exit 130, as Ctrl-C does in the shell: a script must not take it for a finished run.
+        return Err(super::Interrupted(format!(
+            "cancelled after {} of {} specimens; the rows so far are in {}, their problems in {}",
             run_summary.emitted,
             specimens.len(),
-            partial.display()
-        );
+            rows.display(),
+            problems.display()
+        ))
+        .into());
     }
     let written = out.finish()?;
 

@@ -33,7 +33,7 @@ pub struct ScanArgs {
 pub fn run(args: &ScanArgs) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let mut report = scan_with(&args.folder, &ScanOptions { manifest: args.manifest.clone() })?;
-    let labels_path = args.folder.join("labels.csv");
+    let labels_path = args.folder.join(crate::specimen::LABELS_FILE);
     let mut labelled = None;
     if labels_path.is_file() {
         match read_labels(&labels_path, &Taxonomy::default()) {

@@ -66,13 +66,40 @@ pub fn check_target(path: &Path) -> anyhow::Result<()> {
     if let Some(file) = path.ancestors().skip(1).find(|a| a.is_file()) {
         anyhow::bail!("{shown}: {} is a file, not a folder", file.display());
     }
+    // The review sidecar holds the reviewer's work: nothing else is written into it.
+    if path.components().any(|c| c.as_os_str() == crate::specimen::APP_DIR) {
+        anyhow::bail!(
+            "{shown}: inside a review folder ({}), which holds the reviewer's work",
+            crate::specimen::APP_DIR
+        );
+    }
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    if path.is_file() && [crate::specimen::MANIFEST_FILE, crate::specimen::LABELS_FILE].contains(&name.as_str()) {
+        anyhow::bail!("{shown}: a folder's {name}, which the scan reads; choose another name");
+    }
     match std::fs::metadata(path) {
         Ok(m) if m.is_dir() => anyhow::bail!("{shown}: a folder, where a file is to be written"),
         // Opening a FIFO waits for a writer forever; a device would be written into or replaced.
         Ok(m) if !m.is_file() => {
             anyhow::bail!("{shown}: not a regular file (a device, FIFO or socket); give a file name")
         }
-        _ => refuse_image(path),
+        Ok(m) if m.len() > 0 => {
+            refuse_image(path)?;
+            // Every CSV mousexray writes begins with its specimen_id column: anything else (a
+            // model, a review, a program) is not ours to replace.
+            let mut head = [0u8; 15];
+            let n = std::fs::File::open(path).and_then(|mut f| std::io::Read::read(&mut f, &mut head)).unwrap_or(0);
+            let head = head.get(..n).unwrap_or_default();
+            let head = head.strip_prefix(b"\xEF\xBB\xBF".as_slice()).unwrap_or(head);
+            if !head.starts_with(b"specimen_id") {
+                anyhow::bail!(
+                    "{shown}: exists and is not a CSV mousexray wrote (it does not begin with specimen_id); \
+                     remove it or choose another name"
+                );
+            }
+            Ok(())
+        }
+        _ => Ok(()),
     }
 }
 

@@ -161,8 +161,8 @@ impl PredictionsWriter {
     /// A file cannot be created in `out`'s folder.
     pub fn create(out: &Path, taxonomy: &Taxonomy, info: RunInfo, scan_problems: &[Problem]) -> anyhow::Result<Self> {
         let problems_path = out.with_extension("problems.csv");
-        super::refuse_image(out)?;
-        super::refuse_image(&problems_path)?;
+        super::check_target(out)?;
+        super::check_target(&problems_path)?;
         let open = |p: &Path| AtomicFile::create(p).with_context(|| format!("{}: cannot write", p.display()));
         let mut rows = csv::Writer::from_writer(open(out)?);
         rows.write_record(header(taxonomy))?;
@@ -272,17 +272,20 @@ impl PredictionsWriter {
         Ok(summary)
     }
 
-    /// Ends an interrupted run: the rows so far go to `OUT.csv.partial` (returned), the problems
-    /// file is completed.
+    /// Ends an interrupted run: the rows so far go to `OUT.csv.partial` and its problems to
+    /// `OUT.problems.csv.partial` (both returned), so a finished run's files are left whole.
     ///
     /// # Errors
     /// As [`PredictionsWriter::finish`].
-    pub fn abandon(self) -> anyhow::Result<PathBuf> {
-        let partial = self.out.with_extension("csv.partial");
-        let rows = self.rows.into_inner().map_err(|e| anyhow::anyhow!("{}: cannot write: {e}", partial.display()))?;
-        rows.persist_as(&partial).with_context(|| format!("{}: cannot write", partial.display()))?;
-        commit_problems(self.problems, &self.problems_path)?;
-        Ok(partial)
+    pub fn abandon(self) -> anyhow::Result<(PathBuf, PathBuf)> {
+        let persist = |w: csv::Writer<AtomicFile>, partial: PathBuf| -> anyhow::Result<PathBuf> {
+            let file = w.into_inner().map_err(|e| anyhow::anyhow!("{}: cannot write: {e}", partial.display()))?;
+            file.persist_as(&partial).with_context(|| format!("{}: cannot write", partial.display()))?;
+            Ok(partial)
+        };
+        let rows = persist(self.rows, self.out.with_extension("csv.partial"))?;
+        let problems = persist(self.problems, self.problems_path.with_extension("csv.partial"))?;
+        Ok((rows, problems))
     }
 }
 

@@ -92,7 +92,7 @@ pub fn export(
     taxonomy: &Taxonomy,
     options: ExportOptions,
 ) -> anyhow::Result<usize> {
-    super::refuse_image(out)?;
+    super::check_target(out)?;
     let mut file = crate::fsx::AtomicFile::create(out).with_context(|| format!("{}: cannot write", out.display()))?;
     if options.excel {
         file.write_all(b"\xEF\xBB\xBF").with_context(|| format!("{}: cannot write", out.display()))?;

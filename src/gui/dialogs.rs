@@ -195,6 +195,9 @@ impl ReviewApp {
                             say(ui, format!("The folder {} does not exist.", dir.display()));
                         } else if crate::export::holds_image(&path).is_some() {
                             say(ui, format!("{} is an image: an export never replaces one.", path.display()));
+                        } else if let Err(e) = crate::export::check_target(&path) {
+                            // A model, the review, a manifest: what OK would refuse, said first.
+                            say(ui, e.to_string());
                         } else if path.is_file() {
                             say(ui, format!("{} exists: OK replaces it.", path.display()));
                         }

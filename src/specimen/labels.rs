@@ -21,6 +21,9 @@ impl LabelTable {
     }
 }
 
+/// The file name a folder's training labels go by.
+pub const LABELS_FILE: &str = "labels.csv";
+
 /// Reads `labels.csv`: `specimen_id` plus one column per L3 id holding `1`, `0` or empty
 /// (unknown). L2 and L1 follow by the taxonomy rule; explicit L1/L2 columns are checked against
 /// it and conflicts reported (the derived value wins).

@@ -25,7 +25,7 @@ pub use escape::{display_path, escape_name};
 pub use impc_observations::{
     NormalCounts, ObservationReport, is_count_parameter, line_list, read_observations, xry_stem,
 };
-pub use labels::{LabelTable, read_labels, write_labels, write_labels_to};
+pub use labels::{LABELS_FILE, LabelTable, read_labels, write_labels, write_labels_to};
 pub use manifest::{MANIFEST_FILE, Manifest, ManifestRow};
 pub use naming::{NameParse, parse_file_name};
 pub use problem::{Problem, ProblemKind};

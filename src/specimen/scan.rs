@@ -342,6 +342,15 @@ impl Assignments {
             ));
             return false;
         }
+        // Never opened, as the walk never opens one: reading a FIFO waits for a writer forever.
+        if !canonical.is_file() {
+            problems.push(here(
+                ProblemKind::NotAnImage,
+                format!("`{}` is not a regular file (a folder, FIFO, socket or device); not read", file.display()),
+            ));
+            self.claimed.insert(canonical);
+            return false;
+        }
         match sniff_candidate(&path) {
             Some(Ok(_)) => {}
             Some(Err(p)) => {

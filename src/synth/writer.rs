@@ -761,7 +761,8 @@ fn write_truth_labels(out: &Path, truths: &[SpecimenTruth]) -> anyhow::Result<()
             (t.id.as_str(), labels)
         })
         .collect();
-    write_labels(&out.join("labels.csv"), &taxonomy, rows.iter().map(|(id, l)| (*id, l))).context("writing labels.csv")
+    write_labels(&out.join(crate::specimen::LABELS_FILE), &taxonomy, rows.iter().map(|(id, l)| (*id, l)))
+        .context("writing labels.csv")
 }
 
 /// Records the truth of the first `count` specimens (by id) of a phantom folder, as its

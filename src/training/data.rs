@@ -130,7 +130,7 @@ pub fn load_dataset(
     spine: bool,
 ) -> anyhow::Result<(Dataset, Vec<Problem>)> {
     let report = scan(folder)?;
-    let labels_path = labels.map(Path::to_owned).unwrap_or_else(|| folder.join("labels.csv"));
+    let labels_path = labels.map(Path::to_owned).unwrap_or_else(|| folder.join(crate::specimen::LABELS_FILE));
     if !labels_path.is_file() {
         match labels {
             Some(_) => bail!("{}: cannot read the labels file: no such file", labels_path.display()),
@@ -350,7 +350,7 @@ pub fn load_folders(
     }
     if matches!(labels, LabelSource::Files(None)) && folders.len() > 1 {
         for folder in folders {
-            let file = folder.join("labels.csv");
+            let file = folder.join(crate::specimen::LABELS_FILE);
             if !file.is_file() {
                 bail!("{}: no labels.csv (with several --data folders, each needs its own)", file.display());
             }

@@ -457,6 +457,24 @@ fn a_mistyped_out_fails_at_once_naming_the_path_and_a_damaged_review_is_never_ex
         assert_eq!(o.status.code(), Some(1), "{special}: {stderr}");
         assert!(stderr.contains("not a regular file"), "{special}: {stderr}");
     }
+    // What is not a CSV mousexray wrote is never replaced: a model, the review, a manifest.
+    let model = dir.path().join("model.onnx");
+    std::fs::copy("models/cae_mv.onnx", &model).unwrap();
+    std::fs::write(root.join("specimens.csv"), "specimen_id,view,path\n").unwrap();
+    std::fs::create_dir_all(root.join(".mousexray")).unwrap();
+    let review = root.join(".mousexray").join("review.csv");
+    for (out, said) in [
+        (model.clone(), "is not a CSV mousexray wrote"),
+        (root.join("specimens.csv"), "which the scan reads"),
+        (review, "inside a review folder"),
+    ] {
+        let o = mousexray(&["export", r, "--out", out.to_str().unwrap()]);
+        let (_, stderr) = text(&o);
+        assert_eq!(o.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains(said), "{stderr}");
+    }
+    assert_eq!(std::fs::read(&model).unwrap(), std::fs::read("models/cae_mv.onnx").unwrap());
+    std::fs::remove_file(root.join("specimens.csv")).unwrap();
     // Nor is predict's companion, the problems file.
     let taken = dir.path().join("taken.csv");
     std::fs::create_dir_all(dir.path().join("taken.problems.csv")).unwrap();

@@ -423,4 +423,10 @@ fn entries_that_are_not_files_are_reported_never_opened() {
     assert_eq!(reasons.len(), 2, "{reasons:?}");
     assert!(reasons.iter().all(|r| r.contains("not a regular file")), "{reasons:?}");
     assert_eq!(report.specimens.len(), 1);
+
+    // Nor when a manifest names one.
+    std::fs::write(root.join("specimens.csv"), "specimen_id,view,path\nM3,dv,M1/DV.png\nM1,lv,M1/LV.png\n").unwrap();
+    let report = scan(&root).unwrap();
+    let reasons: Vec<String> = report.problems.iter().map(ToString::to_string).collect();
+    assert!(reasons.iter().any(|r| r.contains("line 2") && r.contains("not a regular file")), "{reasons:?}");
 }
