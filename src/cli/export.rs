@@ -62,7 +62,14 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<()> {
         eprintln!("warning: {n}");
     }
     let options = ExportOptions { only: args.only, long: args.long, excel: args.excel };
-    let n = export(&args.out, &report.specimens, &review, &results, &Taxonomy::default(), options)?;
-    eprintln!("{n} of {} specimens written to {}", report.specimens.len(), args.out.display());
+    let done = export(&args.out, &report.specimens, &review, &results, &Taxonomy::default(), options)?;
+    let gone = done.without_films.len();
+    eprintln!("{} of {} specimens written to {}", done.written - gone, report.specimens.len(), args.out.display());
+    if gone > 0 {
+        eprintln!(
+            "and {gone} reviewed specimen(s) the folder has no films for any more, with empty paths: {}",
+            done.without_films.join(", ")
+        );
+    }
     Ok(())
 }

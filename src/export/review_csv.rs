@@ -79,8 +79,18 @@ fn num(v: Option<&f32>) -> String {
     v.map_or_else(String::new, |p| format!("{p:.4}"))
 }
 
-/// Writes the export of `specimens` with their review to `out` (atomically) and returns the
-/// number of specimens written.
+/// What an export wrote.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ExportSummary {
+    /// Specimens written.
+    pub written: usize,
+    /// Reviewed specimens the folder no longer has films for, written after the others with
+    /// empty paths (a review is never dropped from an export because its films moved).
+    pub without_films: Vec<String>,
+}
+
+/// Writes the export of `specimens` with their review to `out` (atomically), then the reviewed
+/// specimens the folder no longer has.
 ///
 /// Probabilities and thresholds: those the reviewer was shown when deciding (the audit record),
 /// else the folder's stored classification results, so every scored specimen carries its scores.
@@ -91,7 +101,7 @@ pub fn export(
     results: &StoredResults,
     taxonomy: &Taxonomy,
     options: ExportOptions,
-) -> anyhow::Result<usize> {
+) -> anyhow::Result<ExportSummary> {
     super::check_target(out)?;
     let mut file = crate::fsx::AtomicFile::create(out).with_context(|| format!("{}: cannot write", out.display()))?;
     if options.excel {
@@ -125,12 +135,15 @@ pub fn export(
     }
     w.write_record(&head)?;
     let ruler = crate::review::measurement::ruler_scale(review);
-    let mut written = 0;
-    for s in specimens {
-        let r = review.get(&s.id);
+    let mut summary = ExportSummary::default();
+    let listed: std::collections::HashSet<&str> = specimens.iter().map(|s| s.id.as_str()).collect();
+    let gone: Vec<&str> = review.specimens.keys().map(String::as_str).filter(|id| !listed.contains(id)).collect();
+    let rows = specimens.iter().map(|s| (s.id.as_str(), Some(s))).chain(gone.into_iter().map(|id| (id, None)));
+    for (id, s) in rows {
+        let r = review.get(id);
         let d = SpecimenReview::default();
         let rv = r.unwrap_or(&d);
-        let shown = rv.shown.clone().or_else(|| results.specimens.get(&s.id).map(as_shown));
+        let shown = rv.shown.clone().or_else(|| results.specimens.get(id).map(as_shown));
         let keep = match options.only {
             Only::All => true,
             Only::Flagged => flagged(shown.as_ref(), taxonomy),
@@ -139,10 +152,13 @@ pub fn export(
         if !keep {
             continue;
         }
-        written += 1;
+        summary.written += 1;
+        if s.is_none() {
+            summary.without_films.push(id.to_owned());
+        }
         let path = |p: Option<&Path>| p.map(|p| display_path(p).into_owned()).unwrap_or_default();
-        let mut base = vec![s.id.clone(), path(s.dv()), path(s.lv())];
-        base.extend(Metadata::COLUMNS.iter().map(|c| s.metadata.get(c).unwrap_or("").to_owned()));
+        let mut base = vec![id.to_owned(), path(s.and_then(Specimen::dv)), path(s.and_then(Specimen::lv))];
+        base.extend(Metadata::COLUMNS.iter().map(|c| s.and_then(|s| s.metadata.get(c)).unwrap_or("").to_owned()));
         let shown = shown.as_ref();
         base.extend([
             rv.status.as_str().to_owned(),
@@ -154,16 +170,16 @@ pub fn export(
         ]);
         // What the window warned the reviewer of, from the folder's last classification: film
         // QC codes, and whether the films were like the model's training data.
-        let stored = results.specimens.get(&s.id);
+        let stored = results.specimens.get(id);
         base.extend([
-            results.film_qc.get(&s.id).map(super::predictions::qc_cell).unwrap_or_default(),
+            results.film_qc.get(id).map(super::predictions::qc_cell).unwrap_or_default(),
             stored.and_then(|p| p.domain.as_ref()?.in_domain()).map(|b| b.to_string()).unwrap_or_default(),
         ]);
         // Each film's scale: its own DICOM pixel spacing (read from the header only when a
         // measurement needs it), else the folder's ruler calibration.
         let scale_of = |view: crate::specimen::View| {
-            let dicom = s.images.get(&view).and_then(|p| crate::imaging::pixel_spacing_mm(p));
-            crate::review::measurement::scale_for(&s.id, view, &rv.measurements, dicom, ruler.as_ref())
+            let dicom = s.and_then(|s| s.images.get(&view)).and_then(|p| crate::imaging::pixel_spacing_mm(p));
+            crate::review::measurement::scale_for(id, view, &rv.measurements, dicom, ruler.as_ref())
         };
         let (measured, tibia) = crate::review::measurement::export_summary(&rv.measurements, &scale_of);
         let tibia = tibia.map(|mm| format!("{mm:.3}"));
@@ -171,9 +187,10 @@ pub fn export(
         let call = |id: &str| rv.calls.get(id).map_or("", |c| c.as_str()).to_owned();
         // A view film QC left out (a close-up, an empty film, the other view) shows no whole
         // animal in that view: a call on the animal implies nothing for findings read on it.
-        let qc = results.film_qc.get(&s.id);
+        let qc = results.film_qc.get(id);
         let left_out = |v| qc.and_then(|q| q.get(v)).is_some_and(|codes| codes.iter().any(|c| c.excludes_view()));
-        let observed = s.present().map_view(|v, present| present && !left_out(v));
+        let present = s.map_or(crate::specimen::ByView::new(false, false), Specimen::present);
+        let observed = present.map_view(|v, present| present && !left_out(v));
         let implied =
             |id: &str| crate::review::implied_call(rv, id, taxonomy, observed).map_or("", |c| c.as_str()).to_owned();
         let prob = |id: &str| num(shown.and_then(|x| x.probabilities.get(id)));
@@ -225,7 +242,7 @@ pub fn export(
     }
     let file = w.into_inner().map_err(|e| anyhow::anyhow!("{}: cannot write: {e}", out.display()))?;
     file.commit().with_context(|| format!("{}: cannot write", out.display()))?;
-    Ok(written)
+    Ok(summary)
 }
 
 #[cfg(test)]

@@ -347,7 +347,13 @@ impl ReviewApp {
             for m in msgs {
                 self.tasks.export = None;
                 match m {
-                    Ok((path, n)) => self.notice(format!("exported {n} specimens to {}", path.display())),
+                    Ok((path, done)) => {
+                        let gone = match done.without_films.len() {
+                            0 => String::new(),
+                            k => format!(" ({k} of them reviewed but without films in the folder now)"),
+                        };
+                        self.notice(format!("exported {} specimens to {}{gone}", done.written, path.display()));
+                    }
                     Err(e) => self.error(e),
                 }
             }
@@ -717,7 +723,7 @@ impl ReviewApp {
         let options = ExportOptions { long, ..ExportOptions::default() };
         self.tasks.export = Some(Job::spawn(ctx, move |send| {
             let result = export(&out, &specimens, &state, &stored, &taxonomy, options)
-                .map(|n| (out.clone(), n))
+                .map(|done| (out.clone(), done))
                 .map_err(|e| format!("export failed: {e:#}"));
             send(result);
         }));

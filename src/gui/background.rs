@@ -39,7 +39,7 @@ pub struct BackgroundTasks {
     /// long it was open.
     pub picker: Option<Job<(Purpose, Option<PathBuf>, Duration)>>,
     /// An export being written: the file and the specimens written, or why not.
-    pub export: Option<Job<Result<(PathBuf, usize), String>>>,
+    pub export: Option<Job<Result<(PathBuf, crate::export::review_csv::ExportSummary), String>>>,
     /// A classification in progress.
     pub classify: Option<ClassifyRun>,
     /// A classification asked for before the model had loaded (only the unscored?).

@@ -157,6 +157,8 @@ fn export_writes_wide_and_long_csv_safe_for_spreadsheets() {
         s.decide("MX00003", &Decision::Normal, None, &Taxonomy::impc_skeletal()).unwrap();
         // N on a specimen whose DV film QC left out (a close-up): the same, from the QC.
         s.decide("MX00000", &Decision::Normal, None, &Taxonomy::impc_skeletal()).unwrap();
+        // A specimen reviewed before its films were moved away: its review is still exported.
+        s.decide("GHOST", &Decision::Normal, None, &Taxonomy::impc_skeletal()).unwrap();
     }
     std::fs::remove_file(root.join("MX00003").join("DV.png")).unwrap();
     let side = mousexray::review::review_dir(&root);
@@ -175,8 +177,10 @@ fn export_writes_wide_and_long_csv_safe_for_spreadsheets() {
     let mut rd = csv::Reader::from_path(&wide).unwrap();
     let h = rd.headers().unwrap().clone();
     let rows: Vec<csv::StringRecord> = rd.records().map(Result::unwrap).collect();
-    assert_eq!(rows.len(), 4);
+    assert_eq!(rows.len(), 5, "four specimens, then the reviewed one without films");
     let col = |n: &str| h.iter().position(|c| c == n).unwrap();
+    let ghost = rows.last().unwrap();
+    assert_eq!((&ghost[0], &ghost[col("dv_path")], &ghost[col("status")]), ("GHOST", "", "normal"));
     let row = rows.iter().find(|r| &r[0] == "MX00001").unwrap();
     assert_eq!(&row[col("status")], "confirmed_abnormal");
     assert_eq!(&row[col("call_kyphosis")], "abnormal");
@@ -193,7 +197,9 @@ fn export_writes_wide_and_long_csv_safe_for_spreadsheets() {
     let lines: Vec<&str> = text.lines().collect();
     assert!(lines.len() > 14, "one row per node and IMPC parameter");
     assert!(
-        lines[1..].iter().all(|l| ["MX00001,", "MX00002,", "MX00003,", "MX00000,"].iter().any(|id| l.starts_with(id)))
+        lines[1..]
+            .iter()
+            .all(|l| ["MX00001,", "MX00002,", "MX00003,", "MX00000,", "GHOST,"].iter().any(|id| l.starts_with(id)))
     );
     assert!(text.contains("kyphosis,L3,IMPC_XRY_") && text.contains(",abnormal,"), "{text}");
     // impc_call: the reviewer's call, or the one a normal ancestor implies; never the model's.
