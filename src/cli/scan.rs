@@ -51,9 +51,18 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<()> {
         println!("{json}");
     } else {
         print!("{}", render(&report, labelled));
-        if let Some(counts) = qc {
+        if let Some((counts, unread)) = qc {
             let found = crate::imaging::film_qc::summary(&counts);
-            println!("film QC: {}", found.as_deref().unwrap_or("every DV and LV passed"));
+            let unread = match unread {
+                0 => String::new(),
+                n => format!("; {n} view(s) could not be read, so were not checked (listed above)"),
+            };
+            let verdict = match (found, unread.is_empty()) {
+                (Some(found), _) => found,
+                (None, true) => "every DV and LV passed".to_owned(),
+                (None, false) => "every DV and LV read passed".to_owned(),
+            };
+            println!("film QC: {verdict}{unread}");
         }
     }
     Ok(())
@@ -62,8 +71,9 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<()> {
 /// Decodes every specimen's DV and LV on all cores and runs film QC on them (as a model with
 /// the default body-only spec at 128 px would see them); each finding, and each file that
 /// cannot be decoded, becomes a problem.
-/// Returns the number of views with each code, in [`crate::imaging::QcCode::ALL`] order.
-fn film_qc(report: &mut ScanReport) -> [usize; 4] {
+/// Returns the number of views with each code, in [`crate::imaging::QcCode::ALL`] order, and
+/// the number of views that could not be read (so were not checked).
+fn film_qc(report: &mut ScanReport) -> ([usize; 4], usize) {
     use rayon::prelude::*;
 
     use crate::imaging::PreprocessSpec;
@@ -72,9 +82,10 @@ fn film_qc(report: &mut ScanReport) -> [usize; 4] {
     let spec = PreprocessSpec { size: 128, ..PreprocessSpec::default() };
     let prepared: Vec<_> =
         report.specimens.par_iter().map(|s| prepare(s, &spec, crate::specimen::ByView::new(true, true))).collect();
-    let mut counts = [0usize; 4];
+    let (mut counts, mut unread) = ([0usize; 4], 0);
     for (s, prepared) in report.specimens.iter().zip(prepared) {
         // What cannot be decoded, as predict would report it.
+        unread += prepared.problems.len();
         for p in prepared.problems {
             report.problems.push(Problem::new(&p.path, ProblemKind::NotAnImage, p.reason));
         }
@@ -84,7 +95,7 @@ fn film_qc(report: &mut ScanReport) -> [usize; 4] {
             report.problems.push(Problem::new(&path, ProblemKind::FilmQc, code.finding(view)));
         }
     }
-    counts
+    (counts, unread)
 }
 
 /// The human-readable report.

@@ -84,6 +84,15 @@ fn scan_qc_lists_and_counts_the_findings() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(stdout.contains("A2/DV.png: film QC: no_animal (dv)"), "{stdout}");
     assert!(stdout.contains("film QC: 1 no_animal"), "{stdout}");
+    // A film that cannot be decoded was not checked, and the summary says so.
+    let a1 = std::fs::read(folder.join("A1/DV.png")).unwrap();
+    std::fs::write(folder.join("A1/DV.png"), &a1[..a1.len() / 3]).unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_mousexray"))
+        .args(["scan", folder.to_str().unwrap(), "--qc"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("film QC: 1 no_animal; 1 view(s) could not be read, so were not checked"), "{stdout}");
 }
 
 #[test]
