@@ -63,7 +63,7 @@ impl ReviewApp {
                         );
                     }
                 });
-                remember_drag(ui, "worklist", size, resized, &mut self.settings.view.worklist_width);
+                remember_drag(ui, "worklist", &mut self.settings.view.worklist_width);
             }
             if self.settings.view.findings_panel {
                 let range = Rangef::new(210.0, (width * 0.3).max(210.0));
@@ -91,7 +91,7 @@ impl ReviewApp {
                         findings::panel(ui, &input, &mut self.comment.1, &mut self.images, &mut self.queue);
                     })
                 });
-                remember_drag(ui, "findings", size, resized, &mut self.settings.view.findings_width);
+                remember_drag(ui, "findings", &mut self.settings.view.findings_width);
             }
         }
         egui::CentralPanel::default().show(ui, |ui| self.centre(ui));
@@ -261,13 +261,14 @@ fn panel_size(ui: &Ui, salt: &str, chosen: Option<f32>, default: f32, range: Ran
     size
 }
 
-/// Keeps the width the reviewer dragged a side panel to: with the window unchanged, a stored
-/// width other than the one set this frame can only come from the reviewer.
-fn remember_drag(ui: &Ui, salt: &str, set: f32, resized: bool, chosen: &mut Option<f32>) {
-    let stored = PanelState::load(ui.ctx(), ui.scope_id().with(salt)).map(|s| s.size().x);
-    if let Some(w) = stored
-        && !resized
-        && (w - set).abs() > 0.5
+/// Keeps the width the reviewer dragged a side panel to: only a drag of its edge (egui's
+/// resize handle, `PANEL.with("__resize")`) counts, never a width the panel's content or the
+/// window forced on it.
+fn remember_drag(ui: &Ui, salt: &str, chosen: &mut Option<f32>) {
+    let panel = ui.scope_id().with(salt);
+    let dragged = ui.ctx().read_response(panel.with("__resize")).is_some_and(|r| r.dragged() || r.drag_stopped());
+    if let Some(w) = PanelState::load(ui.ctx(), panel).map(|s| s.size().x)
+        && dragged
     {
         *chosen = Some(w);
     }

@@ -182,11 +182,12 @@ fn overlay_toolbar(ui: &mut Ui, input: &ToolbarInput<'_>, viewer: &mut ViewerSta
 /// The colormap from weak to strong evidence (relative to the specimen's strongest, shared by DV
 /// and LV).
 fn legend(ui: &mut Ui, colormap: Colormap) {
-    // One piece in a wrapped row: a narrow window moves it to the next line whole.
-    ui.horizontal(|ui| legend_parts(ui, colormap));
-}
-
-fn legend_parts(ui: &mut Ui, colormap: Colormap) {
+    // One piece: when the row has no room for all of it, it starts the next row (a nested
+    // horizontal layout would not wrap, it would run over the findings panel).
+    const WIDTH: f32 = 170.0;
+    if ui.available_size_before_wrap().x < WIDTH {
+        ui.end_row();
+    }
     ui.label(RichText::new("weak").small());
     let (rect, response) = ui.allocate_exact_size(egui::vec2(80.0, 10.0), egui::Sense::hover());
     let steps = 32;

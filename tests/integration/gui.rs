@@ -683,6 +683,15 @@ fn side_panels_grow_back_with_the_window_and_keep_the_width_the_reviewer_drags()
     h.set_size(vec2(1600.0, 900.0));
     h.run_steps(4);
     assert!((list_edge(&h) - wide).abs() < 1.0, "and it grows back: {wide} -> {narrow} -> {}", list_edge(&h));
+    // The findings panel too (its left edge, where its Status: label starts).
+    let findings_edge =
+        |h: &egui_kittest::Harness<'_, mousexray::gui::ReviewApp>| h.get_by_label("Status:").rect().min.x;
+    let (first, window) = (findings_edge(&h), 1600.0);
+    h.set_size(vec2(1024.0, 768.0));
+    h.run_steps(4);
+    h.set_size(vec2(window, 900.0));
+    h.run_steps(4);
+    assert!((findings_edge(&h) - first).abs() < 1.0, "the findings panel grows back: {first} -> {}", findings_edge(&h));
     assert_eq!(h.state().settings.view.worklist_width, None, "a window's size is not the reviewer's choice");
 
     // The reviewer drags the worklist's edge 60 points narrower: kept, through a resize, and
