@@ -291,7 +291,8 @@ impl ReviewApp {
             self.tasks.pending_classify = self.model.loading.then_some(only_unscored);
             return;
         }
-        let indices: Vec<usize> = if only_unscored { ws.unscored() } else { (0..ws.specimens().len()).collect() };
+        let loaded = self.model.info.as_ref().map_or("", |m| m.sha256.as_str());
+        let indices: Vec<usize> = if only_unscored { ws.unscored(loaded) } else { (0..ws.specimens().len()).collect() };
         if indices.is_empty() {
             self.notice("every specimen already has scores");
             return;

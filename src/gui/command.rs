@@ -237,7 +237,7 @@ impl UICommand {
             OpenFolder => "Open a folder of DV and LV radiographs (any layout `mousexray scan` reads)",
             OpenModel => "Use another ONNX model that follows the mousexray model contract",
             ClassifyAll => "Run the classifier on every specimen of the folder, in the background",
-            ClassifyUnscored => "Run the classifier on the specimens that have no scores yet",
+            ClassifyUnscored => "Run the classifier on the specimens that have no scores from the loaded model yet",
             CancelClassify => "Stop the classification; results so far are kept",
             ImproveModel => {
                 "Fine-tune the model on this folder's reviewed specimens in the background, compare old and new \

@@ -64,7 +64,9 @@ impl ReviewApp {
             AppCommand::Ui(c) => self.execute(ctx, c),
             AppCommand::OpenFolder(f) => self.open_folder(ctx, f),
             AppCommand::Select(i) => self.select(i),
-            AppCommand::Decide(d) => self.decide(&d),
+            AppCommand::Decide(d) => {
+                self.decide(&d);
+            }
             AppCommand::Chosen(purpose, path) => self.chosen(ctx, purpose, path),
             AppCommand::SetReviewer(name) => {
                 if let Some(r) = self.workspace.as_mut().and_then(|ws| ws.review.as_mut()) {
@@ -146,19 +148,24 @@ impl ReviewApp {
     }
 
     /// Applies a reviewer's decision to the selected specimen (one undo step) and says which
-    /// abnormal calls it cleared.
-    pub fn decide(&mut self, decision: &Decision) {
-        let Some(ws) = self.workspace.as_mut() else { return };
-        match ws.decide_selected(decision, &self.taxonomy) {
+    /// abnormal calls it cleared; returns whether it was recorded.
+    pub fn decide(&mut self, decision: &Decision) -> bool {
+        let Some(ws) = self.workspace.as_mut() else { return false };
+        let recorded = match ws.decide_selected(decision, &self.taxonomy) {
             Ok(d) if !d.cleared.is_empty() => {
                 let names: Vec<&str> =
                     d.cleared.iter().filter_map(|id| self.taxonomy.get(id)).map(|n| n.label.as_str()).collect();
                 self.notice(format!("cleared the abnormal call on {} (Z undoes)", names.join(", ")));
+                true
             }
-            Ok(_) => {}
-            Err(e) => self.error(e),
-        }
+            Ok(_) => true,
+            Err(e) => {
+                self.error(e);
+                false
+            }
+        };
         self.worklist.invalidate();
+        recorded
     }
 
     /// Changes the measurements of `specimen` (default: the selected one) through `change`, as
@@ -184,8 +191,9 @@ impl ReviewApp {
 
     /// A decision that finishes the specimen: applied, then on to the next when auto-advance is on.
     fn decide_and_advance(&mut self, decision: &Decision) {
-        self.decide(decision);
-        if self.settings.auto_advance {
+        // A decision that was not recorded (the review open elsewhere) stays on the specimen:
+        // moving on would look like progress.
+        if self.decide(decision) && self.settings.auto_advance {
             self.step(1);
         }
     }

@@ -369,11 +369,12 @@ impl Workspace {
         }
     }
 
-    /// Indices of specimens without full results: none at all, or only the scores of a
-    /// decision record (no transforms, so no overlay can be drawn until the model runs again).
-    pub fn unscored(&self) -> Vec<usize> {
-        let partial = |r: &Scored| r.transforms.values().all(Option::is_none);
-        self.results.iter().enumerate().filter(|(_, r)| r.as_ref().is_none_or(partial)).map(|(i, _)| i).collect()
+    /// Indices of specimens without full results of the model `loaded` (its SHA-256): none at
+    /// all, only the scores of a decision record (no transforms, so no overlay can be drawn
+    /// until the model runs again), or another model's.
+    pub fn unscored(&self, loaded: &str) -> Vec<usize> {
+        let stale = |r: &Scored| r.transforms.values().all(Option::is_none) || r.model_sha256 != loaded;
+        self.results.iter().enumerate().filter(|(_, r)| r.as_ref().is_none_or(stale)).map(|(i, _)| i).collect()
     }
 
     /// Applies a reviewer's decision to the selected specimen by the hierarchy's rules, as one

@@ -336,10 +336,13 @@ fn a_folder_open_in_another_window_is_viewable_but_says_why_decisions_are_not_re
     assert!(ws.review_read_only());
     assert_eq!(ws.status(0), decided);
     assert_eq!(ws.reviewed_count(), 1);
-    // A call is refused with a banner, not lost silently and not a crash.
+    // A call is refused with a banner, not lost silently and not a crash, and the window stays
+    // on the specimen (moving on would look like progress).
+    let on = second.state().workspace.as_ref().unwrap().selected;
     second.key_press(Key::A);
     second.run_steps(1);
     assert!(second.state().banners.iter().any(|b| b.text.contains("not open")), "{:?}", second.state().banners);
+    assert_eq!(second.state().workspace.as_ref().unwrap().selected, on);
     drop(second);
     // The first window still records.
     first.key_press(Key::J);

@@ -60,8 +60,14 @@ fn a_model_that_cannot_be_used_keeps_the_working_one_and_old_scores_keep_their_t
     assert_ne!(first.scores.thresholds, convnext_thresholds, "the two models' thresholds differ");
     assert!(h.query_by_label_contains("Scored by another model").is_some(), "the findings panel says whose");
 
-    // Classify all rescores with the loaded model, under its thresholds.
-    classify_all(&mut h);
+    // Classify unscored counts another model's scores as none: it rescores every specimen,
+    // with the loaded model, under its thresholds.
+    h.get_by_label("Model").click();
+    h.run_steps(3);
+    h.get_by_label("Classify unscored").click();
+    h.run_steps(2);
+    step_until(&mut h, "classification", |a| a.tasks.classify.is_none() && !a.model.loading);
+    assert!(h.state().banners.iter().all(|b| !b.text.contains("already has scores")), "{:?}", h.state().banners);
     let app = h.state();
     let sha = app.model.info.as_ref().unwrap().sha256.clone();
     for r in app.workspace.as_ref().unwrap().results.iter().flatten() {
