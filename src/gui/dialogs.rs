@@ -241,8 +241,12 @@ impl ReviewApp {
                     }
                     let label = ui.label("Reviewer name");
                     let edit = ui.add(egui::TextEdit::singleline(&mut name).desired_width(300.0)).labelled_by(label.id);
-                    if !edit.has_focus() && !edit.lost_focus() {
+                    // Focus once, when the dialog opens: asked every frame, it fought every other
+                    // click (the button among them) and kept the window redrawing.
+                    let asked = edit.id.with("focus asked");
+                    if !ui.data(|d| d.get_temp::<bool>(asked).unwrap_or(false)) {
                         edit.request_focus();
+                        ui.data_mut(|d| d.insert_temp(asked, true));
                     }
                     let enter =
                         (edit.has_focus() || edit.lost_focus()) && ui.input(|i| i.key_pressed(egui::Key::Enter));
