@@ -35,7 +35,7 @@ pub fn run(args: &MergeArgs) -> anyhow::Result<()> {
     eprintln!(
         "{} rows from {} file(s){} into {}",
         report.rows,
-        inputs.len() - report.problem_files,
+        report.files,
         if shards.is_empty() {
             String::new()
         } else {

@@ -229,18 +229,15 @@ impl PredictionsWriter {
             None => {
                 self.summary.unscored += 1;
                 let left_out = findings(&r.qc).any(|(_, c)| c.excludes_view());
-                let why = match (r.problems.is_empty(), left_out) {
-                    (false, _) => "not scored: no view could be read",
-                    (true, true) => "not scored: film QC left out every DV and LV film",
-                    (true, false) => "not scored: no DV or LV image the model can use",
-                };
                 // A single-view model given the other view only: say which it reads.
                 let unread = r.specimen.present().zip(self.info.reads).iter().any(|(_, (has, reads))| *has && !reads);
-                let why = match self.info.reads.label() {
-                    reads @ ("DV" | "LV") if why.ends_with("can use") && unread => {
+                let why = match (r.problems.is_empty(), left_out, self.info.reads.label()) {
+                    (false, _, _) => "not scored: no view could be read".to_owned(),
+                    (true, true, _) => "not scored: film QC left out every DV and LV film".to_owned(),
+                    (true, false, reads @ ("DV" | "LV")) if unread => {
                         format!("not scored: the model reads {reads} only, and this specimen has no {reads} film")
                     }
-                    _ => why.to_owned(),
+                    (true, false, _) => "not scored: no DV or LV image the model can use".to_owned(),
                 };
                 self.problem(&r.specimen.id, Path::new(""), &why)?;
             }
@@ -326,8 +323,8 @@ pub struct MergeReport {
     pub missing: Vec<String>,
     /// The merged problems file (`OUT.problems.csv`) and its rows.
     pub problems: (PathBuf, usize),
-    /// How many of the files given were problems files.
-    pub problem_files: usize,
+    /// Prediction files read (the problems files given are not counted).
+    pub files: usize,
 }
 
 /// Whether `path` is a problems file (`OUT.problems.csv`), as a shell glob over the shards'
@@ -344,24 +341,30 @@ fn is_problems_file(path: &Path) -> bool {
 /// specimens cannot be told from a missing one: `expected` settles it). With `expected` ids
 /// (from scanning the folder), every one must be present.
 pub fn merge(inputs: &[&Path], out: &Path, expected: Option<&[String]>) -> anyhow::Result<MergeReport> {
-    let mut seen: BTreeSet<PathBuf> = BTreeSet::new();
+    // Each path resolved once (a cluster's merge may take thousands of shards): the files given
+    // and the problems file beside each shard, by what they resolve to.
+    let canonical = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    let mut read: BTreeMap<PathBuf, PathBuf> = BTreeMap::new();
     for path in inputs {
-        let key = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-        anyhow::ensure!(seen.insert(key), "{}: given twice; give each shard once", path.display());
+        let earlier = read.insert(canonical(path), path.to_path_buf());
+        anyhow::ensure!(earlier.is_none(), "{}: given twice; give each shard once", path.display());
+    }
+    let (problem_files, inputs): (Vec<&Path>, Vec<&Path>) = inputs.iter().copied().partition(|p| is_problems_file(p));
+    let beside: Vec<PathBuf> =
+        inputs.iter().map(|p| p.with_extension("problems.csv")).filter(|p| p.is_file()).collect();
+    for p in &beside {
+        read.entry(canonical(p)).or_insert_with(|| p.clone());
     }
     let problems_out = out.with_extension("problems.csv");
     for target in [out, problems_out.as_path()] {
-        let key = std::fs::canonicalize(target).ok();
-        let read = inputs.iter().flat_map(|p| [p.to_path_buf(), p.with_extension("problems.csv")]);
-        if let Some(input) = read.into_iter().find(|p| key.is_some() && std::fs::canonicalize(p).ok() == key) {
+        if let Some(input) = std::fs::canonicalize(target).ok().and_then(|t| read.get(&t)) {
             anyhow::bail!("{}: also an input ({}); write the merge to a new file", target.display(), input.display());
         }
     }
-    let (problem_files, inputs): (Vec<&Path>, Vec<&Path>) = inputs.iter().copied().partition(|p| is_problems_file(p));
     anyhow::ensure!(!inputs.is_empty(), "nothing to merge: give the shard CSVs");
     let mut header: Option<csv::StringRecord> = None;
     let mut rows: BTreeMap<String, (csv::StringRecord, String)> = BTreeMap::new();
-    let mut report = MergeReport { problem_files: problem_files.len(), ..MergeReport::default() };
+    let mut report = MergeReport { files: inputs.len(), ..MergeReport::default() };
     let mut model: Option<(String, String)> = None;
     let mut shard_count: Option<String> = None;
     let mut empty_files: Vec<String> = Vec::new();
@@ -451,7 +454,7 @@ pub fn merge(inputs: &[&Path], out: &Path, expected: Option<&[String]>) -> anyho
     super::check_target(out)?;
     super::check_target(&problems_out)?;
     // Written even when no shard had a problems file, so none from an earlier merge is left.
-    let problems = read_problems(&inputs, &problem_files)?.unwrap_or_default();
+    let problems = read_problems(&problem_files, &beside, &canonical)?;
     let file = crate::fsx::AtomicFile::create(out).with_context(|| format!("{}: cannot write", out.display()))?;
     let mut w = csv::Writer::from_writer(file);
     w.write_record(&header)?;
@@ -474,24 +477,19 @@ pub fn merge(inputs: &[&Path], out: &Path, expected: Option<&[String]>) -> anyho
     Ok(report)
 }
 
-/// The rows of the problems files given and of those beside the shards given, each distinct
-/// row once in the order first met; `None` when there is no problems file at all.
-fn read_problems(shards: &[&Path], given: &[&Path]) -> anyhow::Result<Option<Vec<Vec<String>>>> {
-    let mut files: Vec<PathBuf> = given.iter().map(|p| p.to_path_buf()).collect();
-    for s in shards {
-        let beside = s.with_extension("problems.csv");
-        let known =
-            |f: &PathBuf| std::fs::canonicalize(f).ok().is_some_and(|a| std::fs::canonicalize(&beside).ok() == Some(a));
-        if beside.is_file() && !files.iter().any(known) {
-            files.push(beside);
-        }
-    }
-    if files.is_empty() {
-        return Ok(None);
-    }
+/// The rows of the problems files given and of those beside the shards, each file once (by
+/// what `canonical` resolves it to) and each distinct row once, in the order first met.
+fn read_problems(
+    given: &[&Path],
+    beside: &[PathBuf],
+    canonical: &dyn Fn(&Path) -> PathBuf,
+) -> anyhow::Result<Vec<Vec<String>>> {
+    let mut files_seen: BTreeSet<PathBuf> = BTreeSet::new();
+    let files =
+        given.iter().copied().chain(beside.iter().map(PathBuf::as_path)).filter(|f| files_seen.insert(canonical(f)));
     let mut seen: BTreeSet<Vec<String>> = BTreeSet::new();
     let mut out = Vec::new();
-    for f in &files {
+    for f in files {
         let mut rd = csv::Reader::from_path(f).with_context(|| format!("{}: cannot read", f.display()))?;
         let h = rd.headers().with_context(|| format!("{}: no header", f.display()))?.clone();
         anyhow::ensure!(
@@ -507,7 +505,7 @@ fn read_problems(shards: &[&Path], given: &[&Path]) -> anyhow::Result<Option<Vec
             }
         }
     }
-    Ok(Some(out))
+    Ok(out)
 }
 
 fn short(sha: &str) -> &str {

@@ -45,13 +45,9 @@ fn as_shown(p: &StoredPrediction) -> Shown {
     }
 }
 
+/// Whether the shown scores flag the specimen abnormal (its root node).
 fn flagged(shown: Option<&Shown>, taxonomy: &Taxonomy) -> bool {
-    let Some(shown) = shown else { return false };
-    let root = taxonomy.nodes.first().map_or("abnormal", |n| n.id.as_str());
-    match (shown.probabilities.get(root), shown.thresholds.get(root)) {
-        (Some(p), Some(t)) => p >= t,
-        _ => false,
-    }
+    shown.is_some_and(|x| shown_flags(x, taxonomy).first() == Some(&Some(true)))
 }
 
 /// Each node's flag under the shown scores, in taxonomy order: its conditional probability

@@ -177,11 +177,14 @@ impl ReviewApp {
 
     /// Shows an error across the top.
     pub fn error(&mut self, text: impl Into<String>) {
-        let text = text.into();
-        tracing::warn!("{text}");
-        // One banner per message, however often it repeats.
-        if !self.banners.iter().any(|b| b.text == text) {
-            self.banners.push(Banner::error(text));
+        self.raise(Banner::error(text));
+    }
+
+    /// Shows an error banner, once however often its message repeats.
+    fn raise(&mut self, banner: Banner) {
+        if !self.banners.iter().any(|b| b.text == banner.text) {
+            tracing::warn!("{}", banner.text);
+            self.banners.push(banner);
         }
     }
 
@@ -246,7 +249,7 @@ impl ReviewApp {
             Ok(p) => p,
             Err(e) => {
                 let text = format!("no model: {e}{}", self.still_using());
-                self.model_error(text);
+                self.raise(Banner::model_error(text));
                 return;
             }
         };
@@ -263,14 +266,6 @@ impl ReviewApp {
             let name = m.path.file_name().map_or_else(|| m.path.display().to_string(), |n| n.to_string_lossy().into());
             format!("; still using {name}")
         })
-    }
-
-    /// Shows an error about the model (the next model that loads takes it down).
-    fn model_error(&mut self, text: String) {
-        tracing::warn!("{text}");
-        if !self.banners.iter().any(|b| b.text == text) {
-            self.banners.push(Banner::model_error(text));
-        }
     }
 
     /// Starts classifying all specimens, or only those without scores.
@@ -363,10 +358,7 @@ impl ReviewApp {
             && let Some(r) = ws.review.as_mut()
             && let Err(e) = r.tick()
         {
-            let text = format!("autosave failed (every edit is still in the journal): {e}");
-            if !self.banners.iter().any(|b| b.text == text) {
-                self.banners.push(Banner::error(text));
-            }
+            self.error(format!("autosave failed (every edit is still in the journal): {e}"));
         }
         // egui draws only on input: wake for the snapshot, so it does not wait for the next key.
         if let Some(due) = self.workspace.as_ref().and_then(|ws| ws.review.as_ref()).and_then(|r| r.snapshot_due_in()) {
@@ -551,7 +543,7 @@ impl ReviewApp {
                     self.model.requested = None;
                     self.tasks.pending_classify = None;
                     let text = format!("cannot load the model: {e}{}", self.still_using());
-                    self.model_error(text);
+                    self.raise(Banner::model_error(text));
                 }
                 EngineEvent::Result(id, r) => {
                     let (Some(run), Some(ws)) = (self.tasks.classify.as_mut(), self.workspace.as_mut()) else {
